@@ -1,0 +1,113 @@
+/**
+ * Builds what runs in a sandbox with esbuild: workflow bundles (`bundleWorkflowCode`,
+ * `aion build`) and the guest runtime the host installs before every bundle.
+ *
+ * Both are built with async functions and generators lowered, so every resumption after an
+ * `await` passes through `Promise.prototype.then`, where the guest runtime carries the
+ * current cancellation scope (guest-sdk/async-context.ts).
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+/** Module names a workflow bundle imports the workflow API under (resolved in the sandbox). */
+export const WORKFLOW_API_MODULES = ['aion/workflow', '@temporalio/workflow'];
+
+/** Thrown when a bundle cannot be built; `message` lists every problem, one per line. */
+export class BundleError extends Error {
+  override name = 'BundleError';
+}
+
+const sandboxTarget: esbuild.BuildOptions = {
+  bundle: true,
+  write: false,
+  platform: 'neutral',
+  mainFields: ['module', 'main'],
+  target: 'es2020',
+  supported: { 'async-await': false, 'async-generator': false, 'for-await': false },
+  charset: 'utf8',
+  logLevel: 'silent',
+};
+
+const NODE_BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
+
+/** Refuses Node built-ins with a message that names the import and where it comes from. */
+const refuseNodeBuiltins: esbuild.Plugin = {
+  name: 'aion-refuse-node-builtins',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) => {
+      const root = args.path.split('/')[0];
+      if (!NODE_BUILTINS.has(args.path) && !NODE_BUILTINS.has(root)) return undefined;
+      return {
+        errors: [
+          {
+            text: `workflow code cannot import the Node built-in '${args.path}' (imported by ${args.importer || 'the entry'}): workflows run in a deterministic sandbox without Node APIs; call it from an activity instead`,
+          },
+        ],
+      };
+    });
+  },
+};
+
+export interface BundleOptions {
+  /** Entry module whose exported async functions are the workflow types. */
+  workflowsPath: string;
+}
+
+/** Bundles workflow code for the sandbox: one CommonJS script importing only the workflow API. */
+export async function bundleWorkflowCode(options: BundleOptions): Promise<{ code: string }> {
+  if (!existsSync(options.workflowsPath)) throw new BundleError(`workflow entry not found: ${options.workflowsPath}`);
+  const output = await build({
+    ...sandboxTarget,
+    entryPoints: [options.workflowsPath],
+    format: 'cjs',
+    external: WORKFLOW_API_MODULES,
+    plugins: [refuseNodeBuiltins],
+  });
+  return { code: output };
+}
+
+export interface GuestRuntime {
+  source: string;
+  /** sha256 of `source`: part of the identity of every template and snapshot. */
+  hash: string;
+}
+
+let guestRuntime: Promise<GuestRuntime> | undefined;
+
+/** The guest runtime script (built once per process from guest-sdk/runtime). */
+export function loadGuestRuntime(): Promise<GuestRuntime> {
+  guestRuntime ??= build({ ...sandboxTarget, entryPoints: [guestRuntimeEntry()], format: 'iife' }).then((source) => ({
+    source,
+    hash: createHash('sha256').update(source).digest('hex'),
+  }));
+  return guestRuntime;
+}
+
+/** The runtime's entry beside this module: TypeScript in the source tree, JavaScript in dist. */
+function guestRuntimeEntry(): string {
+  for (const extension of ['ts', 'js']) {
+    const path = fileURLToPath(new URL(`../guest-sdk/runtime.${extension}`, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  throw new Error('cannot find guest-sdk/runtime next to the engine: is the package installed completely?');
+}
+
+async function build(options: esbuild.BuildOptions): Promise<string> {
+  try {
+    const result = await esbuild.build(options);
+    return result.outputFiles![0].text;
+  } catch (error) {
+    const failure = error as esbuild.BuildFailure;
+    if (!Array.isArray(failure.errors)) throw error;
+    const lines = failure.errors.map((message) => {
+      const where = message.location ? `${message.location.file}:${message.location.line}:${message.location.column}: ` : '';
+      return `${where}${message.text}`;
+    });
+    throw new BundleError(lines.join('\n'));
+  }
+}

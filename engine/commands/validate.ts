@@ -1,0 +1,209 @@
+/**
+ * Validation of what a sandbox returns. The guest is untrusted: anything that is not a
+ * well-formed activation result, within limits and consistent with the run's state (command
+ * sequence numbers, pending activities, timers and updates) is refused, and the caller
+ * treats the activation as a sandbox crash.
+ *
+ * @module
+ */
+import type { ActivationResult, Command, FailureInfo, LogEntry, ResolvedActivityOptions } from '../../guest-sdk/protocol.js';
+import type { RunState } from '../run/run-state.js';
+
+export interface CommandLimits {
+  maxCommandsPerActivation: number;
+  /** Largest JSON size of one payload (arguments, a result, failure details), in bytes. */
+  maxPayloadBytes: number;
+  maxLogEntriesPerActivation: number;
+}
+
+export const DEFAULT_COMMAND_LIMITS: CommandLimits = {
+  maxCommandsPerActivation: 10_000,
+  maxPayloadBytes: 2 * 1024 * 1024,
+  maxLogEntriesPerActivation: 1_000,
+};
+
+const MAX_NAME_LENGTH = 256;
+const MAX_DURATION_MS = 100 * 365 * 24 * 3600 * 1000;
+const FAILURE_TYPES = new Set(['ApplicationFailure', 'ActivityFailure', 'CancelledFailure', 'TimeoutFailure', 'TerminatedFailure', 'ChildWorkflowFailure']);
+const LOG_LEVELS = new Set(['debug', 'info', 'warn', 'error']);
+
+export class InvalidCommandError extends Error {
+  override name = 'InvalidCommandError';
+}
+
+const invalid = (message: string): never => {
+  throw new InvalidCommandError(message);
+};
+
+/**
+ * Parses and checks the raw JSON a sandbox returned for an activation. `state` must already
+ * include the activation's job events; it is not modified: sequence numbers and pending
+ * sets are simulated locally.
+ */
+export function validateActivationResult(raw: string, state: RunState, limits: CommandLimits): ActivationResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return invalid('the activation result is not JSON');
+  }
+  if (!isObject(parsed) || !Array.isArray(parsed.commands) || !Array.isArray(parsed.logs)) {
+    return invalid('the activation result must be { commands: [], logs: [] }');
+  }
+  const { commands, logs } = parsed as { commands: unknown[]; logs: unknown[] };
+  if (commands.length > limits.maxCommandsPerActivation) {
+    invalid(`${commands.length} commands in one activation (limit ${limits.maxCommandsPerActivation})`);
+  }
+  // Only a result larger than one payload can hold an oversized payload.
+  const checkSizes = raw.length > limits.maxPayloadBytes;
+  const checker = new CommandChecker(state, limits, checkSizes);
+  commands.forEach((command, index) => checker.check(command, index, commands.length));
+  return { commands: commands as Command[], logs: logs.slice(0, limits.maxLogEntriesPerActivation).map(checkLog) };
+}
+
+class CommandChecker {
+  private nextActivitySeq: number;
+  private nextTimerSeq: number;
+  private readonly scheduledActivities = new Set<number>();
+  private readonly startedTimers = new Set<number>();
+  private readonly resolvedActivities = new Set<number>();
+  private readonly resolvedTimers = new Set<number>();
+  private readonly resolvedUpdates = new Set<string>();
+
+  constructor(
+    private readonly state: RunState,
+    private readonly limits: CommandLimits,
+    private readonly checkSizes: boolean,
+  ) {
+    this.nextActivitySeq = state.nextActivitySeq;
+    this.nextTimerSeq = state.nextTimerSeq;
+  }
+
+  check(command: unknown, index: number, count: number): void {
+    if (!isObject(command) || typeof command.kind !== 'string') invalid(`command ${index} has no kind`);
+    const c = command as Record<string, unknown> & { kind: string };
+    const where = `command ${index} (${c.kind})`;
+    switch (c.kind) {
+      case 'scheduleActivity':
+        this.expectSeq(c.seq, this.nextActivitySeq++, where);
+        this.scheduledActivities.add(c.seq as number);
+        checkName(c.activityType, `${where} activityType`);
+        this.checkPayloadArray(c.args, `${where} args`);
+        checkActivityOptions(c.options, where);
+        break;
+      case 'requestCancelActivity':
+        this.expectPending(c.seq, (seq) => this.state.pendingActivities.has(seq) || this.scheduledActivities.has(seq), this.resolvedActivities, where);
+        break;
+      case 'startTimer':
+        this.expectSeq(c.seq, this.nextTimerSeq++, where);
+        this.startedTimers.add(c.seq as number);
+        checkDuration(c.durationMs, `${where} durationMs`);
+        break;
+      case 'cancelTimer':
+        this.expectPending(c.seq, (seq) => this.state.pendingTimers.has(seq) || this.startedTimers.has(seq), this.resolvedTimers, where);
+        break;
+      case 'completeUpdate':
+      case 'rejectUpdate': {
+        const updateId = c.updateId;
+        if (typeof updateId !== 'string' || !this.state.pendingUpdates.has(updateId) || this.resolvedUpdates.has(updateId)) {
+          invalid(`${where} refers to update ${JSON.stringify(updateId)}, which is not pending`);
+        }
+        this.resolvedUpdates.add(updateId as string);
+        if (c.failure !== undefined || c.kind === 'rejectUpdate') checkFailure(c.failure, `${where} failure`);
+        else this.checkPayload(c.result, `${where} result`);
+        break;
+      }
+      case 'completeWorkflow':
+      case 'failWorkflow':
+      case 'cancelWorkflow':
+        if (index !== count - 1) invalid(`${where} ends the run but is not the last command`);
+        if (c.kind === 'completeWorkflow') this.checkPayload(c.result, `${where} result`);
+        else checkFailure(c.failure, `${where} failure`);
+        break;
+      default:
+        invalid(`command ${index} has unknown kind ${JSON.stringify(c.kind).slice(0, 64)}`);
+    }
+  }
+
+  private expectSeq(seq: unknown, expected: number, where: string): void {
+    if (seq !== expected) invalid(`${where} has seq ${JSON.stringify(seq)}, expected ${expected}`);
+  }
+
+  private expectPending(seq: unknown, isKnown: (seq: number) => boolean, resolved: Set<number>, where: string): void {
+    if (typeof seq !== 'number' || !Number.isInteger(seq) || !isKnown(seq) || resolved.has(seq)) {
+      invalid(`${where} refers to seq ${JSON.stringify(seq)}, which is not pending`);
+    }
+    resolved.add(seq as number);
+  }
+
+  private checkPayloadArray(value: unknown, what: string): void {
+    if (!Array.isArray(value)) invalid(`${what} must be an array`);
+    this.checkPayload(value, what);
+  }
+
+  private checkPayload(value: unknown, what: string): void {
+    if (!this.checkSizes || value === undefined) return;
+    const size = JSON.stringify(value).length;
+    if (size > this.limits.maxPayloadBytes) invalid(`${what} is ${size} bytes (limit ${this.limits.maxPayloadBytes})`);
+  }
+}
+
+function checkName(value: unknown, what: string): void {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
+    invalid(`${what} must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`);
+  }
+}
+
+function checkDuration(value: unknown, what: string): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_DURATION_MS) {
+    invalid(`${what} must be a duration in ms between 0 and ${MAX_DURATION_MS}`);
+  }
+}
+
+function checkActivityOptions(value: unknown, where: string): void {
+  if (!isObject(value)) return invalid(`${where} options must be an object`);
+  const options = value as Partial<ResolvedActivityOptions> & Record<string, unknown>;
+  for (const key of ['startToCloseTimeoutMs', 'scheduleToCloseTimeoutMs', 'heartbeatTimeoutMs'] as const) {
+    if (options[key] !== undefined) checkDuration(options[key], `${where} options.${key}`);
+  }
+  if (options.startToCloseTimeoutMs === undefined && options.scheduleToCloseTimeoutMs === undefined) {
+    invalid(`${where} options need a start-to-close or a schedule-to-close timeout`);
+  }
+  if (options.taskQueue !== undefined) checkName(options.taskQueue, `${where} options.taskQueue`);
+  const retry = options.retry;
+  if (!isObject(retry)) return invalid(`${where} options.retry must be an object`);
+  const r = retry as unknown as Record<string, unknown>;
+  if (!Number.isInteger(r.maximumAttempts) || (r.maximumAttempts as number) < 0) invalid(`${where} retry.maximumAttempts must be a non-negative integer`);
+  checkDuration(r.initialIntervalMs, `${where} retry.initialIntervalMs`);
+  checkDuration(r.maximumIntervalMs, `${where} retry.maximumIntervalMs`);
+  if (typeof r.backoffCoefficient !== 'number' || !(r.backoffCoefficient >= 1) || r.backoffCoefficient > 1000) {
+    invalid(`${where} retry.backoffCoefficient must be a number between 1 and 1000`);
+  }
+  if (!Array.isArray(r.nonRetryableErrorTypes) || !r.nonRetryableErrorTypes.every((t) => typeof t === 'string')) {
+    invalid(`${where} retry.nonRetryableErrorTypes must be an array of strings`);
+  }
+}
+
+function checkFailure(value: unknown, what: string, depth = 0): void {
+  if (!isObject(value)) return invalid(`${what} must be a failure object`);
+  const f = value as Partial<FailureInfo>;
+  if (!FAILURE_TYPES.has(f.failureType as string)) invalid(`${what} has unknown failureType ${JSON.stringify(f.failureType)}`);
+  if (typeof f.message !== 'string') invalid(`${what} must have a string message`);
+  if (f.cause !== undefined) {
+    if (depth >= 32) invalid(`${what} has causes nested too deep`);
+    checkFailure(f.cause, `${what}.cause`, depth + 1);
+  }
+}
+
+function checkLog(value: unknown, index: number): LogEntry {
+  if (!isObject(value)) return invalid(`log entry ${index} must be an object`);
+  const entry = value as Partial<LogEntry>;
+  if (!LOG_LEVELS.has(entry.level as string) || typeof entry.message !== 'string') {
+    invalid(`log entry ${index} must have a level and a string message`);
+  }
+  return entry as LogEntry;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

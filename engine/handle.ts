@@ -1,0 +1,161 @@
+/**
+ * `WorkflowHandle`: what callers hold to talk to one workflow (its latest run, or one run).
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { CancelledFailure, TerminatedFailure, fromFailureInfo } from '../guest-sdk/errors.js';
+import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/types.js';
+import { QueryFailedError, WorkflowFailedError, WorkflowUpdateFailedError } from './errors.js';
+import type { HistoryEvent } from './history/events.js';
+import { checkArgs, checkId, checkOptionalString } from './input.js';
+import type { WorkflowRun } from './run/workflow-run.js';
+
+/** What `describe()` returns. */
+export interface WorkflowDescription {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  namespace: string;
+  taskQueue: string;
+  status: RunStatus;
+  startTime: Date;
+  closeTime?: Date;
+  historyLength: number;
+  /** The bundle version the run is pinned to. */
+  version: string;
+  /** Why a `Failed` run failed. */
+  failure?: { message: string; type?: string };
+  /** Why a `Running` run is not making progress (a determinism violation, for example). */
+  taskFailure?: TaskFailure;
+}
+
+/** The engine side of handles: how a handle finds its run and reads its history. */
+export interface RunDirectory {
+  resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun>;
+  /** Resolves with the closing event once the run closes. */
+  waitForClose(run: WorkflowRun): Promise<HistoryEvent>;
+  readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]>;
+  historyLength(namespace: string, runId: string): Promise<number>;
+  readonly maxPayloadBytes: number;
+}
+
+export class WorkflowHandle {
+  constructor(
+    private readonly directory: RunDirectory,
+    readonly workflowId: string,
+    /** Set when the handle targets one run; otherwise it follows the workflow's latest run. */
+    readonly runId: string | undefined,
+    readonly namespace: string,
+  ) {}
+
+  /** Waits for the run to close; resolves with its result or rejects with `WorkflowFailedError`. */
+  async result(): Promise<unknown> {
+    const run = await this.run();
+    const closeEvent = run.record.status === 'Running' ? await this.directory.waitForClose(run) : await this.lastEvent(run.record.runId);
+    return outcomeOf(closeEvent);
+  }
+
+  /** Sends a signal; resolves once it is recorded in the run's history. */
+  async signal(name: string, ...args: unknown[]): Promise<void> {
+    const run = await this.run();
+    await run.deliver({
+      type: 'SignalReceived',
+      time: Date.now(),
+      name: checkId(name, 'signal name'),
+      args: checkArgs(args, 'signal arguments', this.directory.maxPayloadBytes),
+    });
+  }
+
+  /** Runs a query handler against the run's current state. */
+  async query(name: string, ...args: unknown[]): Promise<unknown> {
+    const run = await this.run();
+    const outcome = await run.query(checkId(name, 'query name'), checkArgs(args, 'query arguments', this.directory.maxPayloadBytes));
+    if (outcome.ok) return outcome.result;
+    throw new QueryFailedError(`query '${name}' failed: ${outcome.failure.message}`, fromFailureInfo(outcome.failure));
+  }
+
+  /** Runs an update handler durably and returns its result. */
+  async executeUpdate(name: string, ...args: unknown[]): Promise<unknown> {
+    const run = await this.run();
+    const outcome = await run.update({
+      type: 'UpdateAccepted',
+      time: Date.now(),
+      updateId: randomUUID(),
+      name: checkId(name, 'update name'),
+      args: checkArgs(args, 'update arguments', this.directory.maxPayloadBytes),
+    });
+    if (outcome.type === 'UpdateCompleted' && outcome.failure === undefined) return outcome.result;
+    const failure = outcome.failure!;
+    throw new WorkflowUpdateFailedError(`update '${name}' failed: ${failure.message}`, fromFailureInfo(failure));
+  }
+
+  /** Requests cancellation: the workflow sees a `CancelledFailure` at its next await and may clean up. */
+  async cancel(reason?: string): Promise<void> {
+    const run = await this.run();
+    const checked = checkOptionalString(reason, 'reason');
+    await run.deliver({ type: 'CancelRequested', time: Date.now(), ...(checked === undefined ? {} : { reason: checked }) });
+  }
+
+  /** Ends the run now; no workflow code runs. */
+  async terminate(reason?: string): Promise<void> {
+    const run = await this.run();
+    await run.terminate(checkOptionalString(reason, 'reason'));
+  }
+
+  async describe(): Promise<WorkflowDescription> {
+    const run = await this.run();
+    const record: RunRecord = run.record;
+    const historyLength = await this.directory.historyLength(this.namespace, record.runId);
+    const description: WorkflowDescription = {
+      workflowId: record.workflowId,
+      runId: record.runId,
+      workflowType: record.workflowType,
+      namespace: record.namespace,
+      taskQueue: record.taskQueue,
+      status: record.status,
+      startTime: new Date(record.startTime),
+      historyLength,
+      version: record.version,
+    };
+    if (record.closeTime !== undefined) description.closeTime = new Date(record.closeTime);
+    if (record.status === 'Failed') {
+      const last = await this.lastEvent(record.runId);
+      if (last?.type === 'WorkflowFailed') description.failure = { message: last.failure.message, type: last.failure.type };
+    }
+    if (record.taskFailure) description.taskFailure = record.taskFailure;
+    return description;
+  }
+
+  /** The run's events, oldest first (JSON-serialisable; what `replayHistory` takes). */
+  async history(): Promise<HistoryEvent[]> {
+    const run = await this.run();
+    return this.directory.readHistory(this.namespace, run.record.runId);
+  }
+
+  private async lastEvent(runId: string): Promise<HistoryEvent | undefined> {
+    const length = await this.directory.historyLength(this.namespace, runId);
+    const [last] = await this.directory.readHistory(this.namespace, runId, { from: length });
+    return last;
+  }
+
+  private run(): Promise<WorkflowRun> {
+    return this.directory.resolveRun(this.namespace, this.workflowId, this.runId);
+  }
+}
+
+/** The result a closing event stands for, or the `WorkflowFailedError` it stands for. */
+function outcomeOf(event: HistoryEvent | undefined): unknown {
+  switch (event?.type) {
+    case 'WorkflowCompleted':
+      return event.result;
+    case 'WorkflowFailed':
+      throw new WorkflowFailedError('Workflow execution failed', 'Failed', fromFailureInfo(event.failure));
+    case 'WorkflowCanceled':
+      throw new WorkflowFailedError('Workflow execution cancelled', 'Canceled', new CancelledFailure(event.failure.message));
+    case 'WorkflowTerminated':
+      throw new WorkflowFailedError('Workflow execution terminated', 'Terminated', new TerminatedFailure(event.reason ?? 'Terminated'));
+    default:
+      throw new Error(`the run closed without a closing event (last event: ${event?.type ?? 'none'})`);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Splits a history into the activations that produced it (see the grammar in events.ts).
+ *
+ * @module
+ */
+import {
+  isClosingEvent,
+  isCommandEvent,
+  isJobEvent,
+  type CommandEventType,
+  type EventOf,
+  type HistoryEvent,
+  type JobEventType,
+} from './events.js';
+
+export interface RecordedActivation {
+  /** The jobs delivered to this activation, in delivery order. */
+  jobs: EventOf<JobEventType>[];
+  marker: EventOf<'WorkflowTaskCompleted'>;
+  /** What the workflow code produced, in order. */
+  commands: EventOf<CommandEventType>[];
+}
+
+export interface ParsedHistory {
+  activations: RecordedActivation[];
+  /** Job events recorded after the last activation: not delivered yet. */
+  pendingJobs: EventOf<JobEventType>[];
+  /** The event that closed the run, if it is closed. */
+  close?: HistoryEvent;
+}
+
+/** The history does not follow the grammar: it was not written by this engine, or was edited. */
+export class HistoryFormatError extends Error {
+  override name = 'HistoryFormatError';
+  constructor(
+    message: string,
+    readonly eventIndex: number,
+  ) {
+    super(message);
+  }
+}
+
+export function parseHistory(events: readonly HistoryEvent[]): ParsedHistory {
+  const activations: RecordedActivation[] = [];
+  let pending: EventOf<JobEventType>[] = [];
+  let current: RecordedActivation | undefined;
+  let afterCrash = false;
+  let close: HistoryEvent | undefined;
+
+  events.forEach((event, index) => {
+    const where = index + 1;
+    if (event.eventId !== where) throw new HistoryFormatError(`event ${where} has eventId ${event.eventId}`, where);
+    if (close) throw new HistoryFormatError(`${event.type} follows the closing ${close.type}`, where);
+    if (index === 0 && event.type !== 'WorkflowStarted') throw new HistoryFormatError(`a history starts with WorkflowStarted, not ${event.type}`, where);
+    if (isJobEvent(event)) {
+      if (index > 0 && event.type === 'WorkflowStarted') throw new HistoryFormatError('WorkflowStarted after the start', where);
+      pending.push(event);
+      current = undefined;
+      afterCrash = false;
+    } else if (event.type === 'WorkflowTaskCompleted') {
+      current = { jobs: pending, marker: event, commands: [] };
+      activations.push(current);
+      pending = [];
+      afterCrash = false;
+    } else if (event.type === 'WorkflowTaskFailed') {
+      current = undefined;
+      afterCrash = true;
+    } else if (isCommandEvent(event) && current) {
+      current.commands.push(event);
+      if (isClosingEvent(event)) close = event;
+    } else if (event.type === 'WorkflowTerminated' || (afterCrash && event.type === 'WorkflowFailed')) {
+      close = event;
+    } else {
+      throw new HistoryFormatError(`${event.type} is not part of any activation`, where);
+    }
+  });
+  return { activations, pendingJobs: pending, close };
+}

@@ -1,0 +1,110 @@
+/**
+ * History events: the durable record of a run, oldest first, JSON-serialisable.
+ *
+ * Grammar (what replay relies on):
+ *
+ *     history := (job-event | WorkflowTaskCompleted command-event* | WorkflowTaskFailed)* host-close?
+ *
+ * - Job events are the inputs of activations (a start, a resolved activity, a signal...).
+ * - `WorkflowTaskCompleted` marks one activation: the job events since the previous
+ *   activation marker were delivered to it, at the marker's `time`; the command events that
+ *   follow are what the workflow code produced. One activation is one atomic append.
+ * - `WorkflowTaskFailed` marks an activation attempt that crashed: its jobs stay pending.
+ * - Host closes (`WorkflowTerminated`, or `WorkflowFailed` right after a `WorkflowTaskFailed`)
+ *   end a run without workflow code running.
+ *
+ * @module
+ */
+import type { FailureInfo, ResolvedActivityOptions } from '../../guest-sdk/protocol.js';
+
+export interface EventAttributes {
+  // Job events (inputs) ------------------------------------------------------------------
+  WorkflowStarted: {
+    workflowType: string;
+    workflowId: string;
+    runId: string;
+    namespace: string;
+    taskQueue: string;
+    args: unknown[];
+    /** Bundle version the run is pinned to. */
+    version: string;
+    randomSeed: number;
+  };
+  ActivityCompleted: { seq: number; result: unknown; attempt: number };
+  ActivityFailed: { seq: number; failure: FailureInfo; attempt: number };
+  TimerFired: { seq: number };
+  SignalReceived: { name: string; args: unknown[] };
+  UpdateAccepted: { updateId: string; name: string; args: unknown[] };
+  CancelRequested: { reason?: string };
+  // Activation markers -------------------------------------------------------------------
+  WorkflowTaskCompleted: Record<never, never>;
+  WorkflowTaskFailed: { crashKind: string; message: string };
+  // Command events (outputs) -------------------------------------------------------------
+  ActivityScheduled: { seq: number; activityType: string; args: unknown[]; options: ResolvedActivityOptions };
+  ActivityCancelRequested: { seq: number };
+  TimerStarted: { seq: number; durationMs: number; fireAt: number };
+  TimerCanceled: { seq: number };
+  UpdateCompleted: { updateId: string; result?: unknown; failure?: FailureInfo };
+  UpdateRejected: { updateId: string; failure: FailureInfo };
+  WorkflowCompleted: { result: unknown };
+  WorkflowFailed: { failure: FailureInfo };
+  WorkflowCanceled: { failure: FailureInfo };
+  // Host closes ------------------------------------------------------------------------------
+  WorkflowTerminated: { reason?: string };
+}
+
+export type EventType = keyof EventAttributes;
+
+export interface EventBase {
+  /** 1-based position in the run's history. */
+  eventId: number;
+  /** Epoch ms at which the event was recorded (for activation markers: the activation's time). */
+  time: number;
+}
+
+export type HistoryEvent = { [K in EventType]: EventBase & { type: K } & EventAttributes[K] }[EventType];
+export type EventOf<K extends EventType> = Extract<HistoryEvent, { type: K }>;
+
+/** An event before it is given its position (what the engine builds, then numbers). */
+export type NewEvent = { [K in EventType]: { type: K; time: number } & EventAttributes[K] }[EventType];
+export type NewEventOf<K extends EventType> = Extract<NewEvent, { type: K }>;
+
+export const JOB_EVENT_TYPES = [
+  'WorkflowStarted',
+  'ActivityCompleted',
+  'ActivityFailed',
+  'TimerFired',
+  'SignalReceived',
+  'UpdateAccepted',
+  'CancelRequested',
+] as const satisfies readonly EventType[];
+export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
+
+export const COMMAND_EVENT_TYPES = [
+  'ActivityScheduled',
+  'ActivityCancelRequested',
+  'TimerStarted',
+  'TimerCanceled',
+  'UpdateCompleted',
+  'UpdateRejected',
+  'WorkflowCompleted',
+  'WorkflowFailed',
+  'WorkflowCanceled',
+] as const satisfies readonly EventType[];
+export type CommandEventType = (typeof COMMAND_EVENT_TYPES)[number];
+
+const jobEventTypes = new Set<string>(JOB_EVENT_TYPES);
+const commandEventTypes = new Set<string>(COMMAND_EVENT_TYPES);
+
+export const isJobEvent = (event: { type: string }): event is EventOf<JobEventType> => jobEventTypes.has(event.type);
+export const isCommandEvent = (event: { type: string }): event is EventOf<CommandEventType> => commandEventTypes.has(event.type);
+
+/** Status a closing event gives its run. */
+export const CLOSING_STATUS = {
+  WorkflowCompleted: 'Completed',
+  WorkflowFailed: 'Failed',
+  WorkflowCanceled: 'Canceled',
+  WorkflowTerminated: 'Terminated',
+} as const;
+export type ClosingEventType = keyof typeof CLOSING_STATUS;
+export const isClosingEvent = (event: { type: string }): event is EventOf<ClosingEventType> => event.type in CLOSING_STATUS;

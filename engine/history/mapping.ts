@@ -1,0 +1,127 @@
+/**
+ * The correspondence between the sandbox protocol and history events, as exhaustive tables:
+ * adding a job or command kind does not compile until it is mapped here.
+ *
+ * @module
+ */
+import type { Command, CommandKind, CommandsByKind, Job } from '../../guest-sdk/protocol.js';
+import type { CommandEventType, EventOf, HistoryEvent, JobEventType, NewEvent, NewEventOf } from './events.js';
+
+/** Job event → the job it delivers. */
+const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job } = {
+  WorkflowStarted: (e) => ({
+    kind: 'startWorkflow',
+    args: e.args,
+    info: {
+      workflowId: e.workflowId,
+      runId: e.runId,
+      workflowType: e.workflowType,
+      namespace: e.namespace,
+      taskQueue: e.taskQueue,
+      startTime: e.time,
+      randomSeed: e.randomSeed,
+    },
+  }),
+  ActivityCompleted: (e) => ({ kind: 'resolveActivity', seq: e.seq, result: e.result }),
+  ActivityFailed: (e) => ({ kind: 'failActivity', seq: e.seq, failure: e.failure }),
+  TimerFired: (e) => ({ kind: 'fireTimer', seq: e.seq }),
+  SignalReceived: (e) => ({ kind: 'signal', name: e.name, args: e.args }),
+  UpdateAccepted: (e) => ({ kind: 'update', updateId: e.updateId, name: e.name, args: e.args }),
+  CancelRequested: (e) => ({ kind: 'cancelWorkflow', reason: e.reason }),
+};
+
+export function jobOf(event: EventOf<JobEventType> | NewEventOf<JobEventType>): Job {
+  return (JOB_OF[event.type] as (e: typeof event) => Job)(event);
+}
+
+type CommandMapping = {
+  [K in CommandKind]: {
+    event: CommandEventType;
+    /** The recorded event for this command at activation time `time`. */
+    toEvent: (command: CommandsByKind[K], time: number) => NewEvent;
+    /** Attributes that identify the command: replay compares these. */
+    identity: (command: CommandsByKind[K]) => Record<string, unknown>;
+  };
+};
+
+const COMMANDS: CommandMapping = {
+  scheduleActivity: {
+    event: 'ActivityScheduled',
+    toEvent: (c, time) => ({ type: 'ActivityScheduled', time, seq: c.seq, activityType: c.activityType, args: c.args, options: c.options }),
+    identity: (c) => ({ seq: c.seq, activityType: c.activityType }),
+  },
+  requestCancelActivity: {
+    event: 'ActivityCancelRequested',
+    toEvent: (c, time) => ({ type: 'ActivityCancelRequested', time, seq: c.seq }),
+    identity: (c) => ({ seq: c.seq }),
+  },
+  startTimer: {
+    event: 'TimerStarted',
+    toEvent: (c, time) => ({ type: 'TimerStarted', time, seq: c.seq, durationMs: c.durationMs, fireAt: time + c.durationMs }),
+    identity: (c) => ({ seq: c.seq }),
+  },
+  cancelTimer: {
+    event: 'TimerCanceled',
+    toEvent: (c, time) => ({ type: 'TimerCanceled', time, seq: c.seq }),
+    identity: (c) => ({ seq: c.seq }),
+  },
+  completeUpdate: {
+    event: 'UpdateCompleted',
+    toEvent: (c, time) =>
+      c.failure ? { type: 'UpdateCompleted', time, updateId: c.updateId, failure: c.failure } : { type: 'UpdateCompleted', time, updateId: c.updateId, result: c.result },
+    identity: (c) => ({ updateId: c.updateId }),
+  },
+  rejectUpdate: {
+    event: 'UpdateRejected',
+    toEvent: (c, time) => ({ type: 'UpdateRejected', time, updateId: c.updateId, failure: c.failure }),
+    identity: (c) => ({ updateId: c.updateId }),
+  },
+  completeWorkflow: {
+    event: 'WorkflowCompleted',
+    toEvent: (c, time) => ({ type: 'WorkflowCompleted', time, result: c.result }),
+    identity: () => ({}),
+  },
+  failWorkflow: {
+    event: 'WorkflowFailed',
+    toEvent: (c, time) => ({ type: 'WorkflowFailed', time, failure: c.failure }),
+    identity: () => ({}),
+  },
+  cancelWorkflow: {
+    event: 'WorkflowCanceled',
+    toEvent: (c, time) => ({ type: 'WorkflowCanceled', time, failure: c.failure }),
+    identity: () => ({}),
+  },
+};
+
+export function eventOfCommand(command: Command, time: number): NewEvent {
+  const mapping = COMMANDS[command.kind] as CommandMapping[CommandKind];
+  return (mapping.toEvent as (c: Command, t: number) => NewEvent)(command, time);
+}
+
+/** A one-line description of a command, for determinism diffs. */
+export function describeCommand(command: Command): string {
+  const mapping = COMMANDS[command.kind] as CommandMapping[CommandKind];
+  return `${command.kind} → ${mapping.event}${formatIdentity((mapping.identity as (c: Command) => Record<string, unknown>)(command))}`;
+}
+
+/** A one-line description of a recorded event, for determinism diffs. */
+export function describeEvent(event: HistoryEvent): string {
+  const identity: Record<string, unknown> = {};
+  for (const key of ['seq', 'activityType', 'updateId', 'name'] as const) {
+    if (key in event) identity[key] = (event as unknown as Record<string, unknown>)[key];
+  }
+  return `${event.type}${formatIdentity(identity)} (event ${event.eventId})`;
+}
+
+/** Whether `command` is what `event` recorded (same type and identifying attributes). */
+export function commandMatchesEvent(command: Command, event: HistoryEvent): boolean {
+  const mapping = COMMANDS[command.kind] as CommandMapping[CommandKind];
+  if (mapping.event !== event.type) return false;
+  const identity = (mapping.identity as (c: Command) => Record<string, unknown>)(command);
+  return Object.entries(identity).every(([key, value]) => (event as unknown as Record<string, unknown>)[key] === value);
+}
+
+function formatIdentity(identity: Record<string, unknown>): string {
+  const parts = Object.entries(identity).map(([key, value]) => `${key}=${JSON.stringify(value)}`);
+  return parts.length === 0 ? '' : `(${parts.join(', ')})`;
+}

@@ -1,0 +1,40 @@
+/**
+ * `aion`: the host library.
+ *
+ * @module
+ */
+export { Engine, type EngineOptions, type StartOptions, type ListOptions, type WorkflowSummary } from './engine.js';
+export { WorkflowHandle, type WorkflowDescription } from './handle.js';
+export { bundleWorkflowCode, BundleError, type BundleOptions } from './bundler.js';
+export { replayHistory, type ReplayOptions, type ReplayableHistory } from './replay.js';
+export type { DeployResult } from './bundles.js';
+export type { ActivityFunction } from './activities/dispatcher.js';
+export type { Logger } from './logger.js';
+export type { HistoryEvent, EventType } from './history/events.js';
+export type { CommandLimits } from './commands/validate.js';
+export {
+  AionError,
+  InvalidArgumentError,
+  WorkflowNotFoundError,
+  WorkflowAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotRunningError,
+  QueryFailedError,
+  WorkflowUpdateFailedError,
+  DeterminismViolationError,
+  EngineClosedError,
+  InvalidBundleError,
+  type AionErrorCode,
+} from './errors.js';
+export {
+  ApplicationFailure,
+  ActivityFailure,
+  CancelledFailure,
+  ChildWorkflowFailure,
+  TerminatedFailure,
+  TimeoutFailure,
+  AionFailure,
+} from '../guest-sdk/errors.js';
+export type { SandboxLimits } from '../sandbox/limits.js';
+export type { RunStatus, EventStore } from '../store/types.js';
+export { openLevelDbStore, openMemoryStore } from '../store/open.js';

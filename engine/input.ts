@@ -1,0 +1,47 @@
+/**
+ * Validation of caller input (ids, names, payloads). Everything a caller passes goes
+ * through here before anything is recorded, and bad input is an `InvalidArgumentError`
+ * naming the field and the problem.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from './errors.js';
+
+const MAX_ID_LENGTH = 256;
+// NUL separates key parts in the store; other control characters make ids unprintable.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+/** An id or a name: a non-empty string of at most 256 characters, no control characters. */
+export function checkId(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidArgumentError(`${field} must be a non-empty string`);
+  if (value.length > MAX_ID_LENGTH) throw new InvalidArgumentError(`${field} is longer than ${MAX_ID_LENGTH} characters`);
+  if (CONTROL_CHARACTERS.test(value)) throw new InvalidArgumentError(`${field} must not contain control characters`);
+  return value;
+}
+
+/** Arguments: an array of JSON values, normalised as JSON carries them, within `maxBytes`. */
+export function checkArgs(value: unknown, field: string, maxBytes: number): unknown[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new InvalidArgumentError(`${field} must be an array`);
+  return checkPayload(value, field, maxBytes) as unknown[];
+}
+
+export function checkPayload(value: unknown, field: string, maxBytes: number): unknown {
+  if (value === undefined) return undefined;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    throw new InvalidArgumentError(`${field} cannot be serialised as JSON: ${(error as Error).message}`);
+  }
+  if (json === undefined) return undefined;
+  if (json.length > maxBytes) throw new InvalidArgumentError(`${field} is ${json.length} bytes of JSON (limit ${maxBytes})`);
+  return JSON.parse(json);
+}
+
+export function checkOptionalString(value: unknown, field: string, maxLength = 4096): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length > maxLength) throw new InvalidArgumentError(`${field} must be a string of at most ${maxLength} characters`);
+  return value;
+}

@@ -1,0 +1,87 @@
+/**
+ * The host side of durable timers: the due-time index lives in the store; this keeps the
+ * entries in a min-heap and arms one host timer for the earliest. Entries that were
+ * cancelled meanwhile are simply delivered and ignored by their run.
+ *
+ * @module
+ */
+import type { DueEntry } from '../store/types.js';
+
+/** Node's timers cannot wait longer than this; longer waits re-arm. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+export class DueTimers {
+  private readonly heap: DueEntry[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
+  private closed = false;
+
+  constructor(private readonly onDue: (entries: DueEntry[]) => void) {}
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  add(entry: DueEntry): void {
+    if (this.closed) return;
+    this.push(entry);
+    if (entry.dueAt < this.armedFor) this.arm();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const next = this.heap[0];
+    this.armedFor = next ? next.dueAt : Infinity;
+    if (!next || this.closed) return;
+    const delay = Math.min(Math.max(0, next.dueAt - Date.now()), MAX_TIMEOUT_MS);
+    this.timer = setTimeout(() => this.fire(), delay);
+  }
+
+  private fire(): void {
+    const now = Date.now();
+    const due: DueEntry[] = [];
+    while (this.heap.length > 0 && this.heap[0].dueAt <= now) due.push(this.pop());
+    this.arm();
+    if (due.length > 0) this.onDue(due);
+  }
+
+  private push(entry: DueEntry): void {
+    const heap = this.heap;
+    heap.push(entry);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent].dueAt <= heap[i].dueAt) break;
+      [heap[parent], heap[i]] = [heap[i], heap[parent]];
+      i = parent;
+    }
+  }
+
+  private pop(): DueEntry {
+    const heap = this.heap;
+    const top = heap[0];
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        const right = left + 1;
+        let smallest = i;
+        if (left < heap.length && heap[left].dueAt < heap[smallest].dueAt) smallest = left;
+        if (right < heap.length && heap[right].dueAt < heap[smallest].dueAt) smallest = right;
+        if (smallest === i) break;
+        [heap[smallest], heap[i]] = [heap[i], heap[smallest]];
+        i = smallest;
+      }
+    }
+    return top;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Workflow sandboxes: a sandbox with the guest runtime and one bundle loaded, driven through
+ * the guest entry points (guest-sdk/protocol.ts). One template per bundle version; every run
+ * gets its own sandbox forked from it.
+ *
+ * @module
+ */
+import { GUEST_ENTRY, type Activation, type QueryResult } from '../guest-sdk/protocol.js';
+import { GuestEvaluationError, SandboxCrash, SandboxTemplate, type QuickJSWasm, type Sandbox, type SandboxLimits } from '../sandbox/index.js';
+import type { GuestRuntime } from './bundler.js';
+
+/** A bundle that cannot be loaded: it throws at evaluation, or exports no workflow. */
+export class BundleLoadError extends Error {
+  override name = 'BundleLoadError';
+}
+
+export class WorkflowSandbox {
+  constructor(
+    private readonly sandbox: Sandbox,
+    private readonly template: SandboxTemplate,
+  ) {}
+
+  get unusable(): boolean {
+    return this.sandbox.unusable;
+  }
+
+  /**
+   * Runs one activation: delivers each job, drains the promise jobs it caused and unblocks
+   * conditions until the guest is idle, then collects the commands. Returns the guest's raw
+   * JSON result, which the caller validates. Throws `SandboxCrash`.
+   */
+  activate(activation: Activation): string {
+    const { sandbox } = this;
+    sandbox.begin(activation.time);
+    sandbox.call(GUEST_ENTRY.activate, JSON.stringify(activation));
+    for (let i = 0; i < activation.jobs.length; i++) {
+      sandbox.call(GUEST_ENTRY.applyJob, String(i));
+      do sandbox.runPendingJobs();
+      while (sandbox.call(GUEST_ENTRY.concludeStep, '') === 'true');
+    }
+    return sandbox.call(GUEST_ENTRY.conclude, '');
+  }
+
+  query(name: string, args: unknown[], time: number): QueryResult {
+    this.sandbox.begin(time);
+    const raw = this.sandbox.call(GUEST_ENTRY.query, JSON.stringify({ name, args }));
+    let result: QueryResult;
+    try {
+      result = JSON.parse(raw) as QueryResult;
+    } catch {
+      throw new SandboxCrash('guest-error', 'the query result is not JSON');
+    }
+    if (typeof result !== 'object' || result === null || typeof result.ok !== 'boolean') {
+      throw new SandboxCrash('guest-error', 'the query result must be { ok, result | failure }');
+    }
+    return result;
+  }
+
+  /** Gives the sandbox back to its template (which reuses it unless it crashed). */
+  dispose(): void {
+    this.template.release(this.sandbox);
+  }
+}
+
+/** A bundle version, evaluated once: new sandboxes of it are forks of this template. */
+export class WorkflowTemplate {
+  private constructor(
+    private readonly template: SandboxTemplate,
+    readonly workflowTypes: string[],
+  ) {}
+
+  /** Evaluates the guest runtime and `code`; a bundle that throws is a `BundleLoadError`. */
+  static async create(wasm: QuickJSWasm, limits: SandboxLimits, runtime: GuestRuntime, code: string): Promise<WorkflowTemplate> {
+    let workflowTypes: string[] = [];
+    let template: SandboxTemplate;
+    try {
+      template = await SandboxTemplate.create(wasm, limits, (sandbox) => {
+        sandbox.begin(0);
+        sandbox.evalScript(runtime.source, 'aion-guest-runtime.js');
+        sandbox.begin(0);
+        sandbox.evalScript(wrapBundle(code), 'workflow-bundle.js');
+        sandbox.begin(0);
+        sandbox.runPendingJobs();
+        workflowTypes = JSON.parse(sandbox.call(GUEST_ENTRY.workflowTypes, '')) as string[];
+      });
+    } catch (error) {
+      if (error instanceof GuestEvaluationError || error instanceof SandboxCrash) {
+        throw new BundleLoadError(`the bundle failed to evaluate: ${error.message}`);
+      }
+      throw error;
+    }
+    if (workflowTypes.length === 0) throw new BundleLoadError('the bundle exports no workflow function');
+    return new WorkflowTemplate(template, workflowTypes);
+  }
+
+  async newSandbox(): Promise<WorkflowSandbox> {
+    return new WorkflowSandbox(await this.template.fork(), this.template);
+  }
+}
+
+/**
+ * A bundle is a CommonJS script; it runs as the body of a function given `module`,
+ * `exports` and a `require` that only knows the workflow API.
+ */
+function wrapBundle(code: string): string {
+  return `${GUEST_ENTRY.loadBundle}(function (module, exports, require) {\n${code}\n});`;
+}

@@ -1,0 +1,49 @@
+/**
+ * One async-context slot that follows the logical flow of workflow code across `await`:
+ * the current cancellation scope.
+ *
+ * QuickJS has no AsyncLocalStorage. Workflow bundles are built with async functions lowered
+ * to generators (see engine/bundler), so every resumption after an `await` goes through
+ * `Promise.prototype.then`; wrapping `then` to restore, in the callback, the value current
+ * when the callback was registered makes the slot follow the code (zone.js does the same).
+ *
+ * @module
+ */
+
+let current: unknown;
+
+export const asyncContext = {
+  get: <T>(): T => current as T,
+  /** Runs `fn` with the slot set to `value`, restoring the previous value afterwards. */
+  run<T>(value: unknown, fn: () => T): T {
+    const previous = current;
+    current = value;
+    try {
+      return fn();
+    } finally {
+      current = previous;
+    }
+  },
+};
+
+type Callback = ((value: unknown) => unknown) | null | undefined;
+
+/** Wraps `Promise.prototype.then` (once, not writable, not configurable afterwards). */
+export function installPromiseContextPropagation(): void {
+  const originalThen = Promise.prototype.then;
+  const bind = (callback: Callback): Callback => {
+    if (typeof callback !== 'function') return callback;
+    const captured = current;
+    return function resumeInContext(value: unknown) {
+      return asyncContext.run(captured, () => callback(value));
+    };
+  };
+  Object.defineProperty(Promise.prototype, 'then', {
+    value: function then(this: Promise<unknown>, onFulfilled?: Callback, onRejected?: Callback) {
+      return originalThen.call(this, bind(onFulfilled), bind(onRejected));
+    },
+    writable: false,
+    configurable: false,
+    enumerable: false,
+  });
+}

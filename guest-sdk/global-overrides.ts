@@ -1,0 +1,79 @@
+/**
+ * Hardens the sandbox's globals before any bundle code runs.
+ *
+ * The clock and the time zone are already deterministic below JavaScript (the host replaces
+ * QuickJS's clock and localtime imports: sandbox/quickjs-wasm.ts). Here: seeded randomness,
+ * durable `setTimeout`, `console` routed to the workflow log, async-context propagation,
+ * removal of what observes the garbage collector or shares memory, and pinning of the
+ * globals the runtime relies on so bundle code can neither replace nor delete them.
+ *
+ * @module
+ */
+import { installPromiseContextPropagation } from './async-context.js';
+import { CancellationScope } from './cancellation-scope.js';
+import type { Activator } from './internals.js';
+import { toMs } from './time.js';
+
+const REMOVED_GLOBALS = ['WeakRef', 'FinalizationRegistry', 'SharedArrayBuffer', 'Atomics', 'WebAssembly'];
+
+function pin(target: object, name: string, value: unknown): void {
+  Object.defineProperty(target, name, { value, writable: false, configurable: false, enumerable: false });
+}
+
+export function installGlobalOverrides(activator: Activator): void {
+  const global = globalThis as unknown as Record<string, unknown>;
+  for (const name of REMOVED_GLOBALS) delete global[name];
+
+  installPromiseContextPropagation();
+  pin(Math, 'random', function random() {
+    return activator.random.next();
+  });
+  pin(Date, 'now', Date.now);
+  for (const name of ['Promise', 'Math', 'Date', 'JSON', 'Object', 'Array', 'Function', 'Reflect', 'Proxy']) {
+    pin(global, name, global[name]);
+  }
+
+  const timers = new Map<number, CancellationScope>();
+  let nextTimerId = 1;
+  pin(global, 'setTimeout', function setTimeout(callback: (...args: unknown[]) => void, ms = 0, ...args: unknown[]): number {
+    const id = nextTimerId++;
+    const scope = new CancellationScope({ cancellable: true });
+    timers.set(id, scope);
+    scope
+      .run(() => activator.startTimer(toMs(Math.max(0, Number(ms) || 0))))
+      .then(
+        () => {
+          timers.delete(id);
+          callback(...args);
+        },
+        () => timers.delete(id),
+      );
+    return id;
+  });
+  pin(global, 'clearTimeout', function clearTimeout(id: number): void {
+    timers.get(id)?.cancel();
+    timers.delete(id);
+  });
+
+  const consoleAt = (level: 'debug' | 'info' | 'warn' | 'error') =>
+    function log(...parts: unknown[]) {
+      activator.log(level, parts.map((part) => (typeof part === 'string' ? part : safeStringify(part))).join(' '));
+    };
+  pin(global, 'console', Object.freeze({ log: consoleAt('info'), info: consoleAt('info'), debug: consoleAt('debug'), warn: consoleAt('warn'), error: consoleAt('error') }));
+
+  pin(global, 'crypto', Object.freeze({
+    randomUUID: () => activator.random.uuid4(),
+    getRandomValues<T extends ArrayBufferView>(array: T): T {
+      activator.random.fillBytes(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      return array;
+    },
+  }));
+}
+
+function safeStringify(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

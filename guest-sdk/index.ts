@@ -1,0 +1,40 @@
+/**
+ * `aion/workflow`: the API of workflow code. Bundles get this module from the sandbox's
+ * guest runtime (the bundler aliases `aion/workflow` and `@temporalio/workflow` to it).
+ *
+ * @module
+ */
+export {
+  proxyActivities,
+  sleep,
+  condition,
+  defineSignal,
+  defineQuery,
+  defineUpdate,
+  setHandler,
+  workflowInfo,
+  uuid4,
+  log,
+  type ActivityOptions,
+  type ActivityInterfaceFor,
+  type RetryPolicyOptions,
+  type SignalDefinition,
+  type QueryDefinition,
+  type UpdateDefinition,
+  type UpdateHandlerOptions,
+} from './workflow.js';
+export { CancellationScope, type CancellationScopeOptions } from './cancellation-scope.js';
+export {
+  AionFailure,
+  TemporalFailure,
+  ApplicationFailure,
+  ActivityFailure,
+  ChildWorkflowFailure,
+  CancelledFailure,
+  TimeoutFailure,
+  TerminatedFailure,
+  isCancellation,
+  type ApplicationFailureOptions,
+} from './errors.js';
+export type { WorkflowInfo } from './internals.js';
+export type { Duration } from './time.js';

@@ -1,0 +1,395 @@
+/**
+ * The Activator: the guest-side state of the sandbox's one workflow run. It applies the
+ * jobs of an activation (resolving the promises workflow code awaits) and collects the
+ * commands that code produces. Only the guest runtime's entry points call into it from
+ * outside; the public API in workflow.ts calls it from workflow code.
+ *
+ * @module
+ */
+import { CancellationScope, NO_PARENT } from './cancellation-scope.js';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancelledFailure,
+  fromFailureInfo,
+  isCancellation,
+  toFailureInfo,
+} from './errors.js';
+import type {
+  Activation,
+  ActivationResult,
+  Command,
+  JobKind,
+  JobsByKind,
+  LogEntry,
+  QueryResult,
+  ResolvedActivityOptions,
+  StartInfo,
+} from './protocol.js';
+import { Random } from './random.js';
+
+interface Completion {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+type Handler = (...args: unknown[]) => unknown;
+
+/** What `workflowInfo()` returns. */
+export interface WorkflowInfo {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  namespace: string;
+  taskQueue: string;
+  startTime: Date;
+  historyLength: number;
+  continueAsNewSuggested: boolean;
+  searchAttributes: Record<string, unknown>;
+  parent?: { workflowId: string; runId: string; namespace: string };
+  unsafe: { isReplaying: boolean; now(): number };
+}
+
+/** Every job kind must have a handler: a new kind does not compile until it is handled. */
+type JobHandlers = { [K in JobKind]: (job: JobsByKind[K]) => void };
+
+const TERMINAL_COMMANDS = new Set<Command['kind']>(['completeWorkflow', 'failWorkflow', 'cancelWorkflow']);
+
+export class Activator {
+  readonly rootScope = new CancellationScope({ cancellable: true, parent: NO_PARENT });
+  readonly random = new Random(0);
+  /** Time of the current activation, as the workflow sees it. */
+  now = 0;
+  replaying = false;
+  historyLength = 0;
+
+  private workflows: Record<string, unknown> = {};
+  private startInfo: StartInfo | undefined;
+  private jobs: Activation['jobs'] = [];
+  private commands: Command[] = [];
+  private logs: LogEntry[] = [];
+  private completed = false;
+  private cancelRequested = false;
+  private inQuery = false;
+  private readonly nextSeq = { activity: 1, timer: 1, condition: 1 };
+  private readonly completions = { activity: new Map<number, Completion>(), timer: new Map<number, Completion>() };
+  private readonly conditions = new Map<number, { fn: () => boolean; resolve(): void; reject(error: unknown): void }>();
+  private readonly signalHandlers = new Map<string, Handler>();
+  private readonly bufferedSignals: { name: string; args: unknown[] }[] = [];
+  private readonly queryHandlers = new Map<string, Handler>();
+  private readonly updateHandlers = new Map<string, { handler: Handler; validator?: Handler }>();
+
+  // Bundle ---------------------------------------------------------------------------
+
+  loadBundle(exports: Record<string, unknown>): void {
+    this.workflows = exports;
+  }
+
+  workflowTypes(): string[] {
+    return Object.keys(this.workflows).filter((name) => typeof this.workflows[name] === 'function');
+  }
+
+  // Activation (called by the guest runtime's entry points) ---------------------------
+
+  beginActivation(activation: Activation): void {
+    this.now = activation.time;
+    this.replaying = activation.replaying;
+    this.historyLength = activation.historyLength;
+    this.jobs = activation.jobs;
+  }
+
+  applyJob(index: number): void {
+    const job = this.jobs[index];
+    if (!job) throw new Error(`activation has no job ${index}`);
+    (this.jobHandlers[job.kind] as (job: unknown) => void)(job);
+  }
+
+  /** Resolves the conditions that became true; returns whether any did (drain again). */
+  unblockConditions(): boolean {
+    let unblocked = false;
+    for (const [seq, condition] of this.conditions) {
+      let satisfied: boolean;
+      try {
+        satisfied = condition.fn();
+      } catch (error) {
+        this.conditions.delete(seq);
+        condition.reject(error);
+        unblocked = true;
+        continue;
+      }
+      if (satisfied) {
+        this.conditions.delete(seq);
+        condition.resolve();
+        unblocked = true;
+      }
+    }
+    return unblocked;
+  }
+
+  concludeActivation(): ActivationResult {
+    const result = { commands: this.commands, logs: this.logs };
+    this.commands = [];
+    this.logs = [];
+    this.jobs = [];
+    return result;
+  }
+
+  query(name: string, args: unknown[]): QueryResult {
+    const handler = this.queryHandlers.get(name);
+    if (!handler) {
+      const known = [...this.queryHandlers.keys()].join(', ');
+      return fail(ApplicationFailure.create({ type: 'QueryNotFound', message: `workflow has no handler for query '${name}' (registered: ${known || 'none'})` }));
+    }
+    this.inQuery = true;
+    try {
+      const result = handler(...args);
+      if (isThenable(result)) throw new TypeError(`query handler '${name}' returned a promise: query handlers must be synchronous`);
+      return { ok: true, result: toPayload(result, `result of query '${name}'`) };
+    } catch (error) {
+      return fail(error);
+    } finally {
+      this.inQuery = false;
+    }
+  }
+
+  // Operations used by the public API ---------------------------------------------------
+
+  get workflowInfo(): WorkflowInfo {
+    const info = this.startInfo;
+    if (!info) throw new Error('workflowInfo() is only available once the workflow has started');
+    return {
+      workflowId: info.workflowId,
+      runId: info.runId,
+      workflowType: info.workflowType,
+      namespace: info.namespace,
+      taskQueue: info.taskQueue,
+      startTime: new Date(info.startTime),
+      historyLength: this.historyLength,
+      continueAsNewSuggested: false,
+      searchAttributes: {},
+      unsafe: { isReplaying: this.replaying, now: () => this.now },
+    };
+  }
+
+  scheduleActivity(activityType: string, args: unknown[], options: ResolvedActivityOptions): Promise<unknown> {
+    this.assertCanSchedule(`activity '${activityType}'`);
+    const scope = CancellationScope.current();
+    return new Promise((resolve, reject) => {
+      if (scope.consideredCancelled) {
+        scope.cancelRequested.catch(reject);
+        return;
+      }
+      const payload = toPayload(args, `arguments of activity '${activityType}'`) as unknown[];
+      const seq = this.nextSeq.activity++;
+      if (scope.cancellable) {
+        scope.cancelRequested.catch(() => {
+          if (!this.completions.activity.delete(seq)) return;
+          this.pushCommand({ kind: 'requestCancelActivity', seq });
+          reject(new ActivityFailure('Activity cancelled', activityType, String(seq), new CancelledFailure('Activity cancelled')));
+        });
+      }
+      this.completions.activity.set(seq, { resolve, reject });
+      this.pushCommand({ kind: 'scheduleActivity', seq, activityType, args: payload, options });
+    });
+  }
+
+  startTimer(durationMs: number): Promise<void> {
+    this.assertCanSchedule('a timer');
+    const scope = CancellationScope.current();
+    return new Promise<void>((resolve, reject) => {
+      if (scope.consideredCancelled) {
+        scope.cancelRequested.catch(reject);
+        return;
+      }
+      const seq = this.nextSeq.timer++;
+      if (scope.cancellable) {
+        scope.cancelRequested.catch((reason: unknown) => {
+          if (!this.completions.timer.delete(seq)) return;
+          this.pushCommand({ kind: 'cancelTimer', seq });
+          reject(reason);
+        });
+      }
+      this.completions.timer.set(seq, { resolve: () => resolve(), reject });
+      this.pushCommand({ kind: 'startTimer', seq, durationMs });
+    });
+  }
+
+  /** Resolves once `fn()` is true after some step of an activation. */
+  waitForCondition(fn: () => boolean): Promise<void> {
+    this.assertCanSchedule('condition()');
+    const scope = CancellationScope.current();
+    return new Promise<void>((resolve, reject) => {
+      if (scope.consideredCancelled) {
+        scope.cancelRequested.catch(reject);
+        return;
+      }
+      const seq = this.nextSeq.condition++;
+      this.conditions.set(seq, { fn, resolve, reject });
+      if (scope.cancellable) {
+        scope.cancelRequested.catch((reason: unknown) => {
+          if (this.conditions.delete(seq)) reject(reason);
+        });
+      }
+    });
+  }
+
+  setSignalHandler(name: string, handler: Handler | undefined): void {
+    if (!handler) {
+      this.signalHandlers.delete(name);
+      return;
+    }
+    this.signalHandlers.set(name, handler);
+    // Signals that arrived before their handler existed are delivered now, in arrival order.
+    for (let i = 0; i < this.bufferedSignals.length; ) {
+      const signal = this.bufferedSignals[i];
+      if (signal.name !== name) {
+        i++;
+        continue;
+      }
+      this.bufferedSignals.splice(i, 1);
+      this.runHandler(() => handler(...signal.args));
+    }
+  }
+
+  setQueryHandler(name: string, handler: Handler | undefined): void {
+    if (handler) this.queryHandlers.set(name, handler);
+    else this.queryHandlers.delete(name);
+  }
+
+  setUpdateHandler(name: string, handler: Handler | undefined, validator?: Handler): void {
+    if (handler) this.updateHandlers.set(name, { handler, validator });
+    else this.updateHandlers.delete(name);
+  }
+
+  log(level: LogEntry['level'], message: string, attributes?: Record<string, unknown>): void {
+    if (this.replaying || this.inQuery) return;
+    const entry: LogEntry = { level, message: String(message) };
+    if (attributes !== undefined) entry.attributes = toPayload(attributes, 'log attributes') as Record<string, unknown>;
+    this.logs.push(entry);
+  }
+
+  // Internals -------------------------------------------------------------------------
+
+  private readonly jobHandlers: JobHandlers = {
+    startWorkflow: ({ args, info }) => {
+      this.startInfo = info;
+      this.random.reseed(info.randomSeed);
+      const workflow = this.workflows[info.workflowType];
+      if (typeof workflow !== 'function') {
+        this.failWith(ApplicationFailure.nonRetryable(`the bundle does not export a workflow named '${info.workflowType}'`, 'WorkflowNotFound'));
+        return;
+      }
+      this.rootScope
+        .run(async () => (workflow as Handler)(...args))
+        .then(
+          (result) => this.completeWith(result),
+          (error: unknown) => this.failWith(error),
+        );
+    },
+    resolveActivity: ({ seq, result }) => this.takeCompletion('activity', seq).resolve(result),
+    failActivity: ({ seq, failure }) => this.takeCompletion('activity', seq).reject(fromFailureInfo(failure)),
+    fireTimer: ({ seq }) => this.takeCompletion('timer', seq).resolve(undefined),
+    signal: ({ name, args }) => {
+      const handler = this.signalHandlers.get(name);
+      if (handler) this.runHandler(() => handler(...args));
+      else this.bufferedSignals.push({ name, args });
+    },
+    update: ({ updateId, name, args }) => {
+      const entry = this.updateHandlers.get(name);
+      if (!entry) {
+        const failure = ApplicationFailure.create({ type: 'UpdateNotFound', message: `workflow has no handler for update '${name}'` });
+        this.pushCommand({ kind: 'rejectUpdate', updateId, failure: toFailureInfo(failure) });
+        return;
+      }
+      if (entry.validator) {
+        try {
+          entry.validator(...args);
+        } catch (error) {
+          this.pushCommand({ kind: 'rejectUpdate', updateId, failure: toFailureInfo(error) });
+          return;
+        }
+      }
+      this.rootScope
+        .run(async () => entry.handler(...args))
+        .then(
+          (result) => this.pushCommand({ kind: 'completeUpdate', updateId, result: toPayload(result, `result of update '${name}'`) }),
+          (error: unknown) => this.pushCommand({ kind: 'completeUpdate', updateId, failure: toFailureInfo(error) }),
+        )
+        .then(undefined, (error: unknown) => this.pushCommand({ kind: 'completeUpdate', updateId, failure: toFailureInfo(error) }));
+    },
+    cancelWorkflow: () => {
+      this.cancelRequested = true;
+      this.rootScope.cancel(new CancelledFailure('Workflow cancelled'));
+    },
+  };
+
+  private takeCompletion(kind: 'activity' | 'timer', seq: number): Completion {
+    const completion = this.completions[kind].get(seq);
+    if (!completion) throw new Error(`no pending ${kind} with seq ${seq}`);
+    this.completions[kind].delete(seq);
+    return completion;
+  }
+
+  private runHandler(fn: () => unknown): void {
+    try {
+      const result = fn();
+      if (isThenable(result)) result.then(undefined, (error: unknown) => this.failWith(error));
+    } catch (error) {
+      this.failWith(error);
+    }
+  }
+
+  private completeWith(result: unknown): void {
+    let payload: unknown;
+    try {
+      payload = toPayload(result, 'workflow result');
+    } catch (error) {
+      this.failWith(error);
+      return;
+    }
+    this.pushCommand({ kind: 'completeWorkflow', result: payload });
+  }
+
+  /**
+   * Ends the run after an uncaught error. A cancellation after a cancel request ends it
+   * `Canceled`; anything else fails it (non-failure errors as an `ApplicationFailure` named
+   * after the error's class: see docs/workflows.md on how this differs from Temporal).
+   */
+  private failWith(error: unknown): void {
+    if (this.cancelRequested && isCancellation(error)) {
+      this.pushCommand({ kind: 'cancelWorkflow', failure: toFailureInfo(error) });
+    } else {
+      this.pushCommand({ kind: 'failWorkflow', failure: toFailureInfo(error) });
+    }
+  }
+
+  private pushCommand(command: Command): void {
+    if (this.completed) return;
+    this.commands.push(command);
+    if (TERMINAL_COMMANDS.has(command.kind)) this.completed = true;
+  }
+
+  private assertCanSchedule(what: string): void {
+    if (this.inQuery) throw new Error(`${what} cannot be scheduled from a query handler: queries must not change the workflow`);
+  }
+}
+
+function fail(error: unknown): QueryResult {
+  return { ok: false, failure: toFailureInfo(error) };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
+}
+
+/** Normalises a value to what JSON carries; a value JSON cannot carry is a `TypeError`. */
+export function toPayload(value: unknown, what: string): unknown {
+  if (value === undefined) return undefined;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    throw new TypeError(`${what} cannot be serialised as JSON: ${(error as Error).message}`);
+  }
+  return json === undefined ? undefined : JSON.parse(json);
+}

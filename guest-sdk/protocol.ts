@@ -1,0 +1,135 @@
+/**
+ * The sandbox boundary: what the host sends into a workflow sandbox and what comes back.
+ * Everything here is plain JSON data. The host treats every value coming out as untrusted
+ * and validates it (engine/commands/validate.ts).
+ *
+ * @module
+ */
+
+/** A serialised failure: how errors cross the boundary and how they are recorded. */
+export interface FailureInfo {
+  /** Which failure class this is on the guest side. */
+  failureType: FailureType;
+  message: string;
+  /** Application-defined type (`ApplicationFailure.type`, or the error's class name). */
+  type?: string;
+  nonRetryable?: boolean;
+  details?: unknown[];
+  stack?: string;
+  cause?: FailureInfo;
+  /** For `ActivityFailure`. */
+  activityType?: string;
+  activityId?: string;
+  /** For `TimeoutFailure`: which timeout fired. */
+  timeoutType?: TimeoutType;
+}
+
+export type FailureType =
+  | 'ApplicationFailure'
+  | 'ActivityFailure'
+  | 'CancelledFailure'
+  | 'TimeoutFailure'
+  | 'TerminatedFailure'
+  | 'ChildWorkflowFailure';
+
+export type TimeoutType = 'START_TO_CLOSE' | 'SCHEDULE_TO_CLOSE' | 'HEARTBEAT';
+
+/** Retry policy with every default applied; intervals in ms. `maximumAttempts` 0 = unlimited. */
+export interface RetryPolicy {
+  maximumAttempts: number;
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+  nonRetryableErrorTypes: string[];
+}
+
+/** Activity options as the workflow resolved them: durations in ms. */
+export interface ResolvedActivityOptions {
+  startToCloseTimeoutMs?: number;
+  scheduleToCloseTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
+  taskQueue?: string;
+  retry: RetryPolicy;
+}
+
+/** What the workflow knows about itself from the start (`workflowInfo()`). */
+export interface StartInfo {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  namespace: string;
+  taskQueue: string;
+  startTime: number;
+  /** Seeds `Math.random`, `uuid4` and `crypto` for this run. */
+  randomSeed: number;
+}
+
+// Jobs: host → guest -------------------------------------------------------------------
+
+export interface JobsByKind {
+  startWorkflow: { args: unknown[]; info: StartInfo };
+  resolveActivity: { seq: number; result: unknown };
+  failActivity: { seq: number; failure: FailureInfo };
+  fireTimer: { seq: number };
+  signal: { name: string; args: unknown[] };
+  update: { updateId: string; name: string; args: unknown[] };
+  cancelWorkflow: { reason?: string };
+}
+export type JobKind = keyof JobsByKind;
+export type Job = { [K in JobKind]: { kind: K } & JobsByKind[K] }[JobKind];
+
+export interface Activation {
+  /** The time the workflow sees during this activation (epoch ms). */
+  time: number;
+  /** True while the host is rebuilding state from history: logging is silent. */
+  replaying: boolean;
+  /** Length of the history before this activation's commands. */
+  historyLength: number;
+  jobs: Job[];
+}
+
+// Commands: guest → host ---------------------------------------------------------------
+
+export interface CommandsByKind {
+  scheduleActivity: { seq: number; activityType: string; args: unknown[]; options: ResolvedActivityOptions };
+  requestCancelActivity: { seq: number };
+  startTimer: { seq: number; durationMs: number };
+  cancelTimer: { seq: number };
+  completeUpdate: { updateId: string; result?: unknown; failure?: FailureInfo };
+  rejectUpdate: { updateId: string; failure: FailureInfo };
+  completeWorkflow: { result: unknown };
+  failWorkflow: { failure: FailureInfo };
+  /** The workflow accepted a cancellation request: the run ends `Canceled`. */
+  cancelWorkflow: { failure: FailureInfo };
+}
+export type CommandKind = keyof CommandsByKind;
+export type Command = { [K in CommandKind]: { kind: K } & CommandsByKind[K] }[CommandKind];
+
+export interface LogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  attributes?: Record<string, unknown>;
+}
+
+export interface ActivationResult {
+  commands: Command[];
+  /** Emitted by `log.*` and `console.*`; empty while replaying. */
+  logs: LogEntry[];
+}
+
+export type QueryResult = { ok: true; result: unknown } | { ok: false; failure: FailureInfo };
+
+/**
+ * Entry points of the guest runtime: global functions taking and returning a JSON string.
+ * `concludeStep` is called after the host drained the promise jobs of a job; it returns
+ * `true` when a `condition` resolved and the host must drain again.
+ */
+export const GUEST_ENTRY = {
+  loadBundle: '__aion_loadBundle',
+  workflowTypes: '__aion_workflowTypes',
+  activate: '__aion_activate',
+  applyJob: '__aion_applyJob',
+  concludeStep: '__aion_concludeStep',
+  conclude: '__aion_conclude',
+  query: '__aion_query',
+} as const;

@@ -1,0 +1,42 @@
+/** Resource limits of one sandbox. Every guest entry runs under all three. */
+export interface SandboxLimits {
+  /** QuickJS heap limit in bytes; allocation past it is a guest `out of memory`. */
+  memoryBytes: number;
+  /** CPU time one activation (or query) may take before it is interrupted, in ms. */
+  cpuMsPerActivation: number;
+  /**
+   * QuickJS stack limit in bytes. Deep guest recursion runs on the host's native stack too;
+   * past about 64 KiB a deep enough recursion can exhaust Node's stack before QuickJS's own
+   * check trips (shared/FACTS.md), so larger values need `node --stack-size`.
+   */
+  stackBytes: number;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = {
+  memoryBytes: 32 * 1024 * 1024,
+  cpuMsPerActivation: 1000,
+  stackBytes: 64 * 1024,
+};
+
+const WASM_PAGE = 64 * 1024;
+/**
+ * Linear memory below QuickJS's heap: static data and emscripten's 5 MiB shadow stack
+ * (the heap starts near 5.1 MiB in this build), plus slack for allocator overhead.
+ */
+const RESERVED_BELOW_HEAP = 8 * 1024 * 1024;
+
+/** Wasm pages of a sandbox's memory. Fixed size: initial equals maximum, it never grows. */
+export const wasmPagesFor = (limits: SandboxLimits): number =>
+  Math.ceil((limits.memoryBytes + RESERVED_BELOW_HEAP) / WASM_PAGE);
+
+export function validateLimits(limits: SandboxLimits): void {
+  const check = (name: keyof SandboxLimits, min: number, max: number) => {
+    const value = limits[name];
+    if (!Number.isFinite(value) || value < min || value > max) {
+      throw new RangeError(`sandbox limit ${name} must be a number between ${min} and ${max}, got ${value}`);
+    }
+  };
+  check('memoryBytes', 1024 * 1024, 2 * 1024 * 1024 * 1024 - RESERVED_BELOW_HEAP);
+  check('cpuMsPerActivation', 1, 600_000);
+  check('stackBytes', 16 * 1024, 8 * 1024 * 1024);
+}

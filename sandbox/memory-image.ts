@@ -1,0 +1,83 @@
+/**
+ * Page-level images of a sandbox's linear memory. A fresh instance's memory is all zeros
+ * except what booting wrote, so an image only needs the pages that are not zero (templates)
+ * or that differ from a base image (snapshots).
+ *
+ * @module
+ */
+
+/** Granularity of images: small enough that a step dirties few pages, large enough to scan fast. */
+export const PAGE_SIZE = 4096;
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+
+/** Page indexes and their bytes, concatenated in index order. */
+export interface MemoryImage {
+  byteLength: number;
+  pages: Uint32Array;
+  data: Uint8Array;
+}
+
+const bytesOf = (memory: WebAssembly.Memory): Buffer => Buffer.from(memory.buffer);
+
+/** Indexes of the pages that are not all zeros. */
+export function nonZeroPages(memory: WebAssembly.Memory): number[] {
+  const bytes = bytesOf(memory);
+  const out: number[] = [];
+  for (let offset = 0; offset < bytes.length; offset += PAGE_SIZE) {
+    if (bytes.compare(ZERO_PAGE, 0, PAGE_SIZE, offset, offset + PAGE_SIZE) !== 0) out.push(offset / PAGE_SIZE);
+  }
+  return out;
+}
+
+/** Copies the given pages of `memory` into an image. */
+export function captureImage(memory: WebAssembly.Memory, pages: readonly number[]): MemoryImage {
+  const bytes = bytesOf(memory);
+  const data = new Uint8Array(pages.length * PAGE_SIZE);
+  pages.forEach((page, i) => data.set(bytes.subarray(page * PAGE_SIZE, (page + 1) * PAGE_SIZE), i * PAGE_SIZE));
+  return { byteLength: bytes.length, pages: Uint32Array.from(pages), data };
+}
+
+/** Writes an image's pages into `memory`, and zeros `zeroPages` first. */
+export function writeImage(memory: WebAssembly.Memory, image: MemoryImage, zeroPages: readonly number[] = []): void {
+  if (memory.buffer.byteLength !== image.byteLength) {
+    throw new Error(`memory image of ${image.byteLength} bytes does not fit a memory of ${memory.buffer.byteLength} bytes`);
+  }
+  const bytes = new Uint8Array(memory.buffer);
+  for (const page of zeroPages) bytes.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+  image.pages.forEach((page, i) => bytes.set(image.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), page * PAGE_SIZE));
+}
+
+/** Random access to an image's pages (absent pages are zero). */
+export class ImageIndex {
+  private readonly offsets: Int32Array;
+
+  constructor(readonly image: MemoryImage) {
+    this.offsets = new Int32Array(image.byteLength / PAGE_SIZE).fill(-1);
+    image.pages.forEach((page, i) => (this.offsets[page] = i * PAGE_SIZE));
+  }
+
+  /** The image's bytes of `page`. */
+  page(page: number): Uint8Array {
+    const offset = this.offsets[page];
+    return offset < 0 ? ZERO_PAGE : this.image.data.subarray(offset, offset + PAGE_SIZE);
+  }
+
+  /** Pages inside `ranges` where `memory` differs from the image. */
+  differingPages(memory: WebAssembly.Memory, ranges: readonly [number, number][]): number[] {
+    const bytes = bytesOf(memory);
+    const out: number[] = [];
+    for (const [start, end] of ranges) {
+      for (let page = start; page < end; page++) {
+        const offset = page * PAGE_SIZE;
+        if (bytes.compare(this.page(page), 0, PAGE_SIZE, offset, offset + PAGE_SIZE) !== 0) out.push(page);
+      }
+    }
+    return out;
+  }
+
+  /** Writes the image's content of `pages` back into `memory`. */
+  restore(memory: WebAssembly.Memory, pages: readonly number[]): void {
+    const bytes = new Uint8Array(memory.buffer);
+    for (const page of pages) bytes.set(this.page(page), page * PAGE_SIZE);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Where in a QuickJS instance's linear memory a sandbox can write, so that finding the pages
+ * a run changed (to reset a sandbox to its template, or to take a snapshot) scans a few
+ * hundred pages instead of the whole memory.
+ *
+ * emscripten lays memory out as [static data][shadow stack, growing down][heap, growing up
+ * to the `sbrk` break]. Nothing above the break is ever written, and the shadow stack is
+ * only used to a bounded depth below its top. The layout is a property of the wasm build; it
+ * is measured once per process on a probe instance (see `detectLayout`), and if that fails
+ * every scan covers the whole memory instead: slower, never wrong.
+ *
+ * @module
+ */
+import { PAGE_SIZE } from './memory-image.js';
+
+export interface MemoryLayout {
+  /** Pages [0, dataPages) hold static data (including the break pointer). */
+  dataPages: number;
+  /** First page of the heap; the shadow stack's top is just below it. */
+  heapBasePage: number;
+  /** Byte address of the 32-bit word holding the `sbrk` break. */
+  sbrkAddress: number;
+}
+
+/** Pages scanned below the stack top: QuickJS's stack limit plus a margin for C frames. */
+export const stackWindowPages = (stackBytes: number): number => Math.ceil((stackBytes + 256 * 1024) / PAGE_SIZE);
+
+/** Page ranges `[start, end)` a sandbox may have written since it was booted. */
+export function writableRanges(layout: MemoryLayout | undefined, memory: WebAssembly.Memory, stackBytes: number): [number, number][] {
+  const pageCount = memory.buffer.byteLength / PAGE_SIZE;
+  if (!layout) return [[0, pageCount]];
+  const heapTop = new Uint32Array(memory.buffer)[layout.sbrkAddress >> 2];
+  const heapEnd = Math.min(pageCount, Math.ceil(heapTop / PAGE_SIZE) + 1);
+  const stackStart = Math.max(layout.dataPages, layout.heapBasePage - stackWindowPages(stackBytes));
+  return [
+    [0, layout.dataPages],
+    [stackStart, Math.max(stackStart, heapEnd)],
+  ];
+}
+
+export interface ProbeInstance {
+  memory: WebAssembly.Memory;
+  /** Evaluates guest code (the probe allocates and recurses to reveal the layout). */
+  evaluate(code: string): void;
+}
+
+const PROBE_ALLOCATION = 8 * 1024 * 1024;
+
+/**
+ * Measures the layout on a freshly booted probe: the first heap page is the first non-zero
+ * page after the static data; the break pointer is the word of static data that grows by the
+ * probe's allocation and stays at or above the highest written page — the highest such word
+ * (the allocator's top-chunk pointer sits just below it), confirmed by a second allocation.
+ * Returns undefined if the measurements are not conclusive.
+ */
+export function detectLayout(probe: ProbeInstance): MemoryLayout | undefined {
+  const pagesOf = (bytes: Uint8Array) => {
+    const zero = new Uint8Array(PAGE_SIZE);
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const out: number[] = [];
+    for (let offset = 0; offset < buffer.length; offset += PAGE_SIZE) {
+      if (buffer.compare(zero, 0, PAGE_SIZE, offset, offset + PAGE_SIZE) !== 0) out.push(offset / PAGE_SIZE);
+    }
+    return out;
+  };
+  const copy = () => new Uint8Array(probe.memory.buffer).slice();
+  const booted = pagesOf(copy());
+  // Static data is the first run of non-zero pages; the heap starts at the next non-zero page.
+  let dataPages = 0;
+  while (booted[dataPages] === dataPages) dataPages++;
+  const heapBasePage = booted[dataPages];
+  if (dataPages === 0 || heapBasePage === undefined) return undefined;
+
+  const before = copy();
+  probe.evaluate(`globalThis.__probe = new Uint8Array(${PROBE_ALLOCATION}); __probe[${PROBE_ALLOCATION - 1}] = 1;`);
+  const after = copy();
+  const wordsBefore = new Uint32Array(before.buffer, 0, (dataPages * PAGE_SIZE) / 4);
+  const wordsAfter = new Uint32Array(after.buffer, 0, (dataPages * PAGE_SIZE) / 4);
+  const endBefore = (pagesOf(before).at(-1)! + 1) * PAGE_SIZE;
+  const endAfter = (pagesOf(after).at(-1)! + 1) * PAGE_SIZE;
+  const candidates: number[] = [];
+  for (let i = 0; i < wordsBefore.length; i++) {
+    const grown = wordsAfter[i] - wordsBefore[i];
+    if (grown < PROBE_ALLOCATION || grown > PROBE_ALLOCATION + 1024 * 1024) continue;
+    if (wordsBefore[i] >= endBefore - PAGE_SIZE && wordsAfter[i] >= endAfter - PAGE_SIZE) candidates.push(i * 4);
+  }
+  if (candidates.length === 0) return undefined;
+  const sbrkAddress = candidates.reduce((best, address) => (wordsAfter[address >> 2] > wordsAfter[best >> 2] ? address : best));
+  const layout: MemoryLayout = { dataPages, heapBasePage, sbrkAddress };
+  const breakBefore = new Uint32Array(probe.memory.buffer)[sbrkAddress >> 2];
+  probe.evaluate(`globalThis.__probe2 = new Uint8Array(${PROBE_ALLOCATION / 4}); __probe2[${PROBE_ALLOCATION / 4 - 1}] = 1;`);
+  const breakAfter = new Uint32Array(probe.memory.buffer)[sbrkAddress >> 2];
+  const highestWritten = (pagesOf(copy()).at(-1)! + 1) * PAGE_SIZE;
+  if (breakAfter - breakBefore < PROBE_ALLOCATION / 4 || breakAfter < highestWritten - PAGE_SIZE) return undefined;
+
+  // The stack must sit just below the heap: deep recursion changes pages only there.
+  const beforeRecursion = copy();
+  probe.evaluate('(function r(n) { return n === 0 ? 0 : r(n - 1) + 1; })(100)');
+  const afterRecursion = new Uint8Array(probe.memory.buffer);
+  for (let page = dataPages; page < heapBasePage - stackWindowPages(0); page++) {
+    const offset = page * PAGE_SIZE;
+    if (Buffer.compare(beforeRecursion.subarray(offset, offset + PAGE_SIZE), afterRecursion.subarray(offset, offset + PAGE_SIZE)) !== 0) return undefined;
+  }
+  return layout;
+}

@@ -1,0 +1,146 @@
+/**
+ * Loads QuickJS (quickjs-emscripten, sync release build) once per process and creates
+ * instances of it: each sandbox gets its own WebAssembly instance and linear memory.
+ *
+ * Two wasm imports are replaced when an instance is created, so determinism does not depend
+ * on JavaScript-level overrides that guest code could route around:
+ * - the wall clock (`emscripten_date_now`) reads a per-instance {@link GuestClock}, so
+ *   `Date.now()`, `new Date()` and `Date()` all return the activation's recorded time;
+ * - `localtime` reports a zero UTC offset, so local-time methods behave as in UTC whatever
+ *   the host's `TZ` is.
+ *
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import variantImport from '@jitl/quickjs-wasmfile-release-sync';
+import { QuickJSWASMModule, type QuickJSSyncVariant } from 'quickjs-emscripten-core';
+import { detectLayout, type MemoryLayout } from './memory-layout.js';
+
+/** The time the guest sees, set by the host before each activation. */
+export interface GuestClock {
+  now: number;
+}
+
+export interface QuickJSInstance {
+  module: QuickJSWASMModule;
+  memory: WebAssembly.Memory;
+}
+
+type EmscriptenLoader = (options: Record<string, unknown>) => Promise<unknown>;
+type FFIConstructor = new (module: unknown) => unknown;
+type ImportFunction = (...args: number[]) => unknown;
+
+// The package's types describe its CommonJS build, whose default export sits on `.default`.
+const variant = ((variantImport as { default?: QuickJSSyncVariant }).default ?? variantImport) as QuickJSSyncVariant;
+const require = createRequire(import.meta.url);
+const VARIANT_PACKAGE = '@jitl/quickjs-wasmfile-release-sync';
+
+/** Offsets of `tm_isdst` and `tm_gmtoff` in musl's `struct tm` on wasm32. */
+const TM_ISDST = 32;
+const TM_GMTOFF = 36;
+/** The probe needs room for its 8 MiB allocation. */
+const PROBE_PAGES = 512;
+
+export class QuickJSWasm {
+  private constructor(
+    private readonly compiled: WebAssembly.Module,
+    private readonly loader: EmscriptenLoader,
+    private readonly FFI: FFIConstructor,
+    /** Identifies the QuickJS build: part of every snapshot's and template's identity. */
+    readonly buildId: string,
+    /** Where instances write (measured at load); undefined means "scan everything". */
+    public layout?: MemoryLayout,
+  ) {}
+
+  private static loading: Promise<QuickJSWasm> | undefined;
+
+  /** The process-wide instance factory (the wasm is compiled once). */
+  static load(): Promise<QuickJSWasm> {
+    QuickJSWasm.loading ??= QuickJSWasm.compile();
+    return QuickJSWasm.loading;
+  }
+
+  private static async compile(): Promise<QuickJSWasm> {
+    const wasmPath = require.resolve(`${VARIANT_PACKAGE}/wasm`);
+    const { version } = require(`${VARIANT_PACKAGE}/package.json`) as { version: string };
+    const [compiled, loader, FFI] = await Promise.all([
+      WebAssembly.compile(readFileSync(wasmPath)),
+      variant.importModuleLoader(),
+      variant.importFFI(),
+    ]);
+    const wasm = new QuickJSWasm(compiled, loader as unknown as EmscriptenLoader, FFI as unknown as FFIConstructor, `${VARIANT_PACKAGE}@${version}`);
+    wasm.layout = await wasm.probeLayout();
+    return wasm;
+  }
+
+  /** Measures the memory layout on a throwaway instance (see memory-layout.ts). */
+  private async probeLayout(): Promise<MemoryLayout | undefined> {
+    const { module, memory } = await this.newInstance(PROBE_PAGES, { now: 0 });
+    const runtime = module.newRuntime();
+    runtime.setMaxStackSize(64 * 1024);
+    const context = runtime.newContext();
+    try {
+      return detectLayout({
+        memory,
+        evaluate(code) {
+          const result = context.evalCode(code);
+          if (result.error) {
+            result.error.dispose();
+            throw new Error('layout probe failed');
+          }
+          result.value.dispose();
+        },
+      });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A fresh instance with a fixed-size memory of `pages` wasm pages and the given clock. */
+  async newInstance(pages: number, clock: GuestClock): Promise<QuickJSInstance> {
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const compiled = this.compiled;
+    const emscripten = await this.loader({
+      wasmMemory: memory,
+      instantiateWasm(imports: Record<string, Record<string, unknown>>, receive: (i: WebAssembly.Instance, m: WebAssembly.Module) => void) {
+        interceptTimeImports(imports, memory, clock);
+        const instance = new WebAssembly.Instance(compiled, imports as WebAssembly.Imports);
+        receive(instance, compiled);
+        return instance.exports;
+      },
+    });
+    return { module: new QuickJSWASMModule(emscripten as never, new this.FFI(emscripten) as never), memory };
+  }
+}
+
+/**
+ * Replaces the clock and localtime imports. They are recognised by what they do (the glue is
+ * minified); if this build's glue differs, refuse to run rather than leak the host's clock.
+ */
+function interceptTimeImports(imports: Record<string, Record<string, unknown>>, memory: WebAssembly.Memory, clock: GuestClock): void {
+  let clockFound = false;
+  let localtimeFound = false;
+  for (const env of Object.values(imports)) {
+    for (const [name, value] of Object.entries(env)) {
+      if (typeof value !== 'function') continue;
+      const source = String(value);
+      if (/^\(\)\s*=>\s*Date\.now\(\)$/.test(source)) {
+        env[name] = () => clock.now;
+        clockFound = true;
+      } else if (source.includes('getTimezoneOffset') && source.includes('getSeconds')) {
+        const localtime = value as ImportFunction;
+        env[name] = function utcLocaltime(time: number, tm: number) {
+          localtime(time, tm);
+          const heap = new Int32Array(memory.buffer);
+          heap[(tm + TM_ISDST) >> 2] = 0;
+          heap[(tm + TM_GMTOFF) >> 2] = 0;
+        };
+        localtimeFound = true;
+      }
+    }
+  }
+  if (!clockFound || !localtimeFound) {
+    throw new Error(`unsupported QuickJS build: cannot find its ${clockFound ? 'localtime' : 'clock'} import to make it deterministic`);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * One sandbox: a QuickJS runtime and context in their own WebAssembly instance and memory.
+ *
+ * The host talks to the guest only through named global functions that take one string and
+ * return one string (JSON by convention); it never keeps a guest handle between calls, so the
+ * whole guest state is the linear memory and can be copied (templates, snapshots).
+ *
+ * @module
+ */
+import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
+import { GuestEvaluationError, SandboxCrash, type SandboxCrashKind } from './errors.js';
+import { wasmPagesFor, type SandboxLimits } from './limits.js';
+import type { GuestClock, QuickJSInstance, QuickJSWasm } from './quickjs-wasm.js';
+
+interface GuestError {
+  name?: string;
+  message?: string;
+  stack?: string;
+}
+
+export class Sandbox {
+  private crash: SandboxCrash | undefined;
+  private disposed = false;
+
+  private constructor(
+    private readonly instance: QuickJSInstance,
+    private readonly runtime: QuickJSRuntime,
+    private readonly context: QuickJSContext,
+    private readonly clock: GuestClock,
+    /** `performance.now()` after which running guest code is interrupted (shared with the interrupt handler). */
+    private readonly deadline: { at: number },
+    readonly limits: SandboxLimits,
+  ) {}
+
+  /**
+   * Boots a fresh sandbox. The sequence of allocations here must be the same on every boot:
+   * a fork or a snapshot restore writes another sandbox's memory over a freshly booted one,
+   * and the host-side wrappers created here must point at the same guest addresses.
+   */
+  static async boot(wasm: QuickJSWasm, limits: SandboxLimits): Promise<Sandbox> {
+    const clock: GuestClock = { now: 0 };
+    const instance = await wasm.newInstance(wasmPagesFor(limits), clock);
+    const runtime = instance.module.newRuntime();
+    runtime.setMemoryLimit(limits.memoryBytes);
+    runtime.setMaxStackSize(limits.stackBytes);
+    const deadline = { at: Infinity };
+    runtime.setInterruptHandler(() => performance.now() > deadline.at);
+    const context = runtime.newContext();
+    // Allocated here, so the handle's guest cell exists in every image taken of this instance.
+    void context.global;
+    return new Sandbox(instance, runtime, context, clock, deadline, limits);
+  }
+
+  /**
+   * Hands this instance to a new owner (a template reusing it once its memory was reset):
+   * this object becomes unusable, so a stale reference cannot touch the new owner's state.
+   */
+  transfer(): Sandbox {
+    if (this.unusable) throw new Error('a crashed or disposed sandbox cannot be transferred');
+    this.disposed = true;
+    return new Sandbox(this.instance, this.runtime, this.context, this.clock, this.deadline, this.limits);
+  }
+
+  /** The sandbox's linear memory (for templates and snapshots; never while a call runs). */
+  get memory(): WebAssembly.Memory {
+    return this.instance.memory;
+  }
+
+  /** True once the sandbox crashed or was disposed: it must not be used again. */
+  get unusable(): boolean {
+    return this.disposed || this.crash !== undefined;
+  }
+
+  /**
+   * Starts a unit of guest work (an activation, a query): sets the time the guest sees and
+   * arms the CPU budget that every call until the next `begin` shares.
+   */
+  begin(time: number): void {
+    this.clock.now = time;
+    this.deadline.at = performance.now() + this.limits.cpuMsPerActivation;
+  }
+
+  /** Evaluates a script at global scope. A guest exception becomes a `GuestEvaluationError`. */
+  evalScript(source: string, filename: string): void {
+    this.assertUsable();
+    const result = this.guard(() => this.context.evalCode(source, filename, { type: 'global' }));
+    if (result.error) {
+      const error = this.takeError(result.error);
+      const crashKind = crashKindOf(error);
+      if (crashKind) throw this.crashWith(crashKind, describeGuestError(error), error.stack);
+      throw new GuestEvaluationError(describeGuestError(error), error.stack);
+    }
+    result.value.dispose();
+  }
+
+  /** Calls the global function `entry` with one string argument; it must return a string. */
+  call(entry: string, argument: string): string {
+    this.assertUsable();
+    const { context } = this;
+    const fn = context.getProp(context.global, entry);
+    const arg = context.newString(argument);
+    try {
+      const result = this.guard(() => context.callFunction(fn, context.undefined, arg));
+      if (result.error) {
+        const error = this.takeError(result.error);
+        throw this.crashWith(crashKindOf(error) ?? 'guest-error', `${entry}: ${describeGuestError(error)}`, error.stack);
+      }
+      const value = result.value;
+      try {
+        if (context.typeof(value) !== 'string') throw this.crashWith('guest-error', `${entry} did not return a string`);
+        return context.getString(value);
+      } finally {
+        value.dispose();
+      }
+    } finally {
+      fn.dispose();
+      arg.dispose();
+    }
+  }
+
+  /** Runs the guest's promise jobs until none is left. */
+  runPendingJobs(): void {
+    this.assertUsable();
+    const result = this.guard(() => this.runtime.executePendingJobs(-1));
+    if (result.error) {
+      const error = this.takeError(result.error);
+      throw this.crashWith(crashKindOf(error) ?? 'guest-error', `a promise job threw: ${describeGuestError(error)}`, error.stack);
+    }
+  }
+
+  /**
+   * Releases the sandbox. Its whole state is its linear memory, which the JavaScript GC
+   * reclaims once nothing references the instance; freeing QuickJS objects one by one first
+   * would only cost time (and could assert on a crashed runtime).
+   */
+  dispose(): void {
+    this.disposed = true;
+  }
+
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof SandboxCrash) throw error;
+      // A trap or a host stack overflow inside wasm leaves the instance in an unknown state.
+      throw this.crashWith('trap', `WebAssembly trap: ${(error as Error).message}`);
+    } finally {
+      this.deadline.at = Infinity;
+    }
+  }
+
+  private takeError(handle: QuickJSHandle): GuestError {
+    try {
+      const dumped = this.context.dump(handle) as unknown;
+      return typeof dumped === 'object' && dumped !== null ? (dumped as GuestError) : { message: String(dumped) };
+    } finally {
+      handle.dispose();
+    }
+  }
+
+  private crashWith(kind: SandboxCrashKind, message: string, guestStack?: string): SandboxCrash {
+    this.crash ??= new SandboxCrash(kind, message, guestStack);
+    return this.crash;
+  }
+
+  private assertUsable(): void {
+    if (this.crash) throw this.crash;
+    if (this.disposed) throw new Error('sandbox used after dispose');
+  }
+}
+
+function describeGuestError(error: GuestError): string {
+  const name = error.name ?? 'Error';
+  return error.message === undefined ? name : `${name}: ${error.message}`;
+}
+
+/** Guest errors that mean a limit was hit: the guest's state can no longer be trusted. */
+function crashKindOf(error: GuestError): SandboxCrashKind | undefined {
+  if (error.name !== 'InternalError' && error.name !== 'RangeError') return undefined;
+  if (error.message === 'interrupted') return 'cpu-budget';
+  if (error.message === 'out of memory') return 'memory-limit';
+  if (error.message?.includes('stack overflow')) return 'stack-overflow';
+  return undefined;
+}

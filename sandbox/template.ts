@@ -1,0 +1,72 @@
+/**
+ * Sandbox templates: boot one sandbox, run its setup (guest runtime, bundle), and keep its
+ * memory image. Every further sandbox of that setup is either a pooled instance reset to the
+ * image (only the pages it changed are rewritten) or a fresh boot with the image written
+ * over it — instead of evaluating the bundle again.
+ *
+ * @module
+ */
+import type { SandboxLimits } from './limits.js';
+import { writableRanges } from './memory-layout.js';
+import { captureImage, ImageIndex, nonZeroPages, writeImage, type MemoryImage } from './memory-image.js';
+import type { QuickJSWasm } from './quickjs-wasm.js';
+import { Sandbox } from './sandbox.js';
+
+/** Reset instances kept per template, ready for the next run. */
+const POOL_SIZE = 64;
+
+export class SandboxTemplate {
+  private readonly pool: Sandbox[] = [];
+  private readonly index: ImageIndex;
+
+  private constructor(
+    private readonly wasm: QuickJSWasm,
+    readonly limits: SandboxLimits,
+    /** The memory pages the template's setup left non-zero. */
+    readonly image: MemoryImage,
+    /** Pages a fresh boot writes that the image does not cover: zeroed on fork. */
+    private readonly zeroPages: number[],
+  ) {
+    this.index = new ImageIndex(image);
+  }
+
+  /** Boots a sandbox, runs `setup` in it, and captures the result as a template. */
+  static async create(wasm: QuickJSWasm, limits: SandboxLimits, setup: (sandbox: Sandbox) => void): Promise<SandboxTemplate> {
+    const sandbox = await Sandbox.boot(wasm, limits);
+    const bootPages = nonZeroPages(sandbox.memory);
+    setup(sandbox);
+    const templatePages = nonZeroPages(sandbox.memory);
+    const image = captureImage(sandbox.memory, templatePages);
+    const covered = new Set(templatePages);
+    const template = new SandboxTemplate(wasm, limits, image, bootPages.filter((page) => !covered.has(page)));
+    template.release(sandbox);
+    return template;
+  }
+
+  /** A sandbox in exactly the state the template's setup left. */
+  async fork(): Promise<Sandbox> {
+    const pooled = this.pool.pop();
+    if (pooled) return pooled;
+    const sandbox = await Sandbox.boot(this.wasm, this.limits);
+    writeImage(sandbox.memory, this.image, this.zeroPages);
+    return sandbox;
+  }
+
+  /** Pages where `sandbox` now differs from the template (what a snapshot must keep). */
+  changedPages(sandbox: Sandbox): number[] {
+    return this.index.differingPages(sandbox.memory, writableRanges(this.wasm.layout, sandbox.memory, this.limits.stackBytes));
+  }
+
+  /**
+   * Takes back a sandbox of this template that its owner no longer needs: unless it crashed,
+   * its changed pages are reset to the template and it waits in the pool for the next fork.
+   */
+  release(sandbox: Sandbox): void {
+    if (sandbox.unusable || this.pool.length >= POOL_SIZE) {
+      sandbox.dispose();
+      return;
+    }
+    this.index.restore(sandbox.memory, this.changedPages(sandbox));
+    this.pool.push(sandbox.transfer());
+  }
+}

@@ -1,0 +1,70 @@
+import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from 'abstract-level';
+
+export type KvDatabase = AbstractLevel<Uint8Array | string, string, Uint8Array>;
+export type KvOperation = AbstractBatchOperation<KvDatabase, string, Uint8Array>;
+
+interface PendingWrite {
+  ops: KvOperation[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: at most one batch is being written at a time; writes submitted meanwhile
+ * are merged into the next batch, so N concurrent activations cost one synced write instead
+ * of N. Each submitter's operations stay contiguous and in submission order inside the merged
+ * batch, and LevelDB applies a batch atomically, so each submitter keeps all-or-nothing.
+ */
+export class GroupCommitter {
+  private pending: PendingWrite[] = [];
+  private writing: Promise<void> | undefined;
+  private flushScheduled = false;
+
+  constructor(
+    private readonly db: KvDatabase,
+    private readonly sync: boolean,
+  ) {}
+
+  submit(ops: KvOperation[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ ops, resolve, reject });
+      if (!this.writing && !this.flushScheduled) {
+        this.flushScheduled = true;
+        // Let the writes issued in this same tick join the first batch.
+        queueMicrotask(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
+      }
+    });
+  }
+
+  /** Resolves once every write submitted so far has been committed or has failed. */
+  async drain(): Promise<void> {
+    while (this.writing || this.pending.length > 0 || this.flushScheduled) {
+      if (this.writing) await this.writing;
+      else await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private flush(): void {
+    if (this.writing || this.pending.length === 0) return;
+    const group = this.pending;
+    this.pending = [];
+    const ops = group.length === 1 ? group[0].ops : group.flatMap((write) => write.ops);
+    // `sync` is classic-level's option (fsync before acknowledging); memory-level ignores it.
+    const options: AbstractBatchOptions<string, Uint8Array> & { sync: boolean } = { sync: this.sync };
+    this.writing = this.db.batch(ops, options).then(
+      () => {
+        for (const write of group) write.resolve();
+      },
+      (error: unknown) => {
+        for (const write of group) write.reject(error);
+      },
+    );
+    void this.writing.finally(() => {
+      this.writing = undefined;
+      this.flush();
+    });
+  }
+}

@@ -1,0 +1,4 @@
+export * from './types.js';
+export { StoreError, type StoreErrorCode } from './errors.js';
+export { KvEventStore } from './kv-event-store.js';
+export { openLevelDbStore, openMemoryStore, type LevelDbStoreOptions } from './open.js';

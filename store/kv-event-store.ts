@@ -1,0 +1,227 @@
+import { decodeValue, encodeValue } from './codec.js';
+import { StoreError } from './errors.js';
+import { GroupCommitter, type KvDatabase, type KvOperation } from './group-commit.js';
+import { keyParts, keys, prefixEnd } from './keys.js';
+import type {
+  ActivityTask,
+  BundleRecord,
+  DueEntry,
+  EventStore,
+  HistoryRange,
+  ListRunsQuery,
+  RunRecord,
+  StoredEvent,
+  WriteBatch,
+} from './types.js';
+
+const EMPTY = new Uint8Array(0);
+/** Heads kept in memory; beyond this the oldest are forgotten (and reloaded when needed). */
+const MAX_CACHED_HEADS = 100_000;
+
+export interface KvEventStoreOptions {
+  /** fsync each batch before acknowledging it (default true). */
+  sync?: boolean;
+}
+
+/**
+ * `EventStore` over an ordered key-value database (abstract-level): classic-level (LevelDB)
+ * on disk, memory-level in memory. Both run this same code, so they keep the same semantics.
+ */
+export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventStore<E> {
+  /** Next event id of runs written through this store (loaded lazily for the others). */
+  private readonly heads = new Map<string, number>();
+  private readonly committer: GroupCommitter;
+  private closed = false;
+
+  constructor(
+    private readonly db: KvDatabase,
+    options: KvEventStoreOptions = {},
+  ) {
+    this.committer = new GroupCommitter(db, options.sync ?? true);
+  }
+
+  async write(batch: WriteBatch<E>): Promise<void> {
+    this.assertOpen();
+    const appends = (batch.histories ?? []).filter((append) => append.events.length > 0);
+    // A batch that creates a run record starts that run: it has no history to look up.
+    const created = new Set((batch.runs ?? []).filter((run) => run.previousStatus === undefined).map((run) => runKey(run.record.namespace, run.record.runId)));
+    for (const append of appends) {
+      const headKey = runKey(append.namespace, append.runId);
+      if (!this.heads.has(headKey)) {
+        this.heads.set(headKey, created.has(headKey) ? 1 : await this.loadNextEventId(append.namespace, append.runId));
+      }
+    }
+    // From here to `submit` nothing awaits: checking and reserving the heads is atomic.
+    const reserved = new Map<string, number>();
+    for (const append of appends) {
+      const headKey = runKey(append.namespace, append.runId);
+      const next = reserved.get(headKey) ?? this.heads.get(headKey)!;
+      append.events.forEach((event, i) => {
+        if (event.eventId !== next + i) {
+          throw new StoreError(
+            'AION_STORE_CONFLICT',
+            `append to run ${append.runId} expected event id ${next + i} but got ${event.eventId}: another writer appended first`,
+          );
+        }
+      });
+      reserved.set(headKey, next + append.events.length);
+    }
+    const previous = new Map<string, number | undefined>();
+    for (const [headKey, next] of reserved) {
+      previous.set(headKey, this.heads.get(headKey));
+      this.heads.delete(headKey); // re-inserted last: map order is recency
+      this.heads.set(headKey, next);
+    }
+    while (this.heads.size > MAX_CACHED_HEADS) this.heads.delete(this.heads.keys().next().value!);
+    try {
+      await this.committer.submit(this.operations(batch));
+    } catch (error) {
+      // Nothing of this batch was written: forget the reservations (reloaded on next use).
+      for (const headKey of previous.keys()) this.heads.delete(headKey);
+      throw new StoreError('AION_STORE_IO', `write failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async nextEventId(namespace: string, runId: string): Promise<number> {
+    this.assertOpen();
+    return this.heads.get(runKey(namespace, runId)) ?? this.loadNextEventId(namespace, runId);
+  }
+
+  async readHistory(namespace: string, runId: string, range: HistoryRange = {}): Promise<E[]> {
+    this.assertOpen();
+    const prefix = keys.historyPrefix(namespace, runId);
+    const gte = keys.event(namespace, runId, range.from ?? 1);
+    const bounds = range.to === undefined ? { gte, lt: prefixEnd(prefix) } : { gte, lte: keys.event(namespace, runId, range.to) };
+    return this.values<E>(bounds);
+  }
+
+  async getRun(namespace: string, runId: string): Promise<RunRecord | undefined> {
+    return this.get<RunRecord>(keys.run(namespace, runId));
+  }
+
+  async getLatestRunId(namespace: string, workflowId: string): Promise<string | undefined> {
+    return this.get<string>(keys.latestRun(namespace, workflowId));
+  }
+
+  async listRuns(query: ListRunsQuery): Promise<RunRecord[]> {
+    this.assertOpen();
+    const limit = query.limit ?? Infinity;
+    const out: RunRecord[] = [];
+    const keep = (record: RunRecord | undefined): boolean => {
+      if (record && (query.workflowType === undefined || record.workflowType === query.workflowType)) out.push(record);
+      return out.length < limit;
+    };
+    if (query.status !== undefined) {
+      const prefix = keys.statusPrefix(query.namespace, query.status);
+      const runIds: string[] = [];
+      for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix) })) runIds.push(keyParts(key)[3]);
+      for (let i = 0; i < runIds.length; i += 256) {
+        const chunk = runIds.slice(i, i + 256).map((runId) => keys.run(query.namespace, runId));
+        for (const bytes of await this.db.getMany(chunk)) {
+          if (!keep(bytes && decodeValue<RunRecord>(bytes))) return out;
+        }
+      }
+      return out;
+    }
+    const prefix = keys.runsPrefix(query.namespace);
+    for await (const bytes of this.db.values({ gte: prefix, lt: prefixEnd(prefix) })) {
+      if (!keep(decodeValue<RunRecord>(bytes))) break;
+    }
+    return out;
+  }
+
+  async listNamespaces(): Promise<string[]> {
+    this.assertOpen();
+    const prefix = keys.namespacePrefix();
+    const out: string[] = [];
+    for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix) })) out.push(keyParts(key)[1]);
+    return out;
+  }
+
+  async dueEntries(upTo: number, limit?: number): Promise<DueEntry[]> {
+    return this.values<DueEntry>({ gte: keys.duePrefix(), lt: keys.dueAfter(upTo), limit: limit ?? -1 });
+  }
+
+  async nextDueEntry(): Promise<DueEntry | undefined> {
+    const [first] = await this.values<DueEntry>({ gte: keys.duePrefix(), lt: prefixEnd(keys.duePrefix()), limit: 1 });
+    return first;
+  }
+
+  async listActivityTasks(): Promise<ActivityTask[]> {
+    const prefix = keys.activityTaskPrefix();
+    return this.values<ActivityTask>({ gte: prefix, lt: prefixEnd(prefix) });
+  }
+
+  async getBundle(version: string): Promise<BundleRecord | undefined> {
+    return this.get<BundleRecord>(keys.bundle(version));
+  }
+
+  async listBundles(): Promise<BundleRecord[]> {
+    const prefix = keys.bundlePrefix();
+    return this.values<BundleRecord>({ gte: prefix, lt: prefixEnd(prefix) });
+  }
+
+  async getTypeVersion(namespace: string, workflowType: string): Promise<string | undefined> {
+    return this.get<string>(keys.typeVersion(namespace, workflowType));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.committer.drain();
+    await this.db.close();
+  }
+
+  private operations(batch: WriteBatch<E>): KvOperation[] {
+    const ops: KvOperation[] = [];
+    const put = (key: string, value: unknown) => ops.push({ type: 'put', key, value: encodeValue(value) });
+    const del = (key: string) => ops.push({ type: 'del', key });
+    for (const append of batch.histories ?? []) {
+      for (const event of append.events) put(keys.event(append.namespace, append.runId, event.eventId), event);
+    }
+    for (const { record, previousStatus } of batch.runs ?? []) {
+      put(keys.run(record.namespace, record.runId), record);
+      if (previousStatus === undefined) ops.push({ type: 'put', key: keys.namespace(record.namespace), value: EMPTY });
+      if (previousStatus !== record.status) {
+        if (previousStatus !== undefined) del(keys.status(record.namespace, previousStatus, record.runId));
+        ops.push({ type: 'put', key: keys.status(record.namespace, record.status, record.runId), value: EMPTY });
+      }
+    }
+    for (const { namespace, workflowId, runId } of batch.latestRuns ?? []) put(keys.latestRun(namespace, workflowId), runId);
+    for (const entry of batch.dueEntries?.put ?? []) put(dueKey(entry), entry);
+    for (const entry of batch.dueEntries?.delete ?? []) del(dueKey(entry));
+    for (const task of batch.activityTasks?.put ?? []) put(keys.activityTask(task.namespace, task.runId, task.seq), task);
+    for (const task of batch.activityTasks?.delete ?? []) del(keys.activityTask(task.namespace, task.runId, task.seq));
+    for (const bundle of batch.bundles ?? []) put(keys.bundle(bundle.version), bundle);
+    for (const binding of batch.typeVersions ?? []) put(keys.typeVersion(binding.namespace, binding.workflowType), binding.version);
+    return ops;
+  }
+
+  private async loadNextEventId(namespace: string, runId: string): Promise<number> {
+    const prefix = keys.historyPrefix(namespace, runId);
+    for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix), reverse: true, limit: 1 })) {
+      return Number(keyParts(key)[3]) + 1;
+    }
+    return 1;
+  }
+
+  private async get<T>(key: string): Promise<T | undefined> {
+    this.assertOpen();
+    const bytes = await this.db.get(key);
+    return bytes === undefined ? undefined : decodeValue<T>(bytes);
+  }
+
+  private async values<T>(range: { gte: string; lt?: string; lte?: string; limit?: number }): Promise<T[]> {
+    this.assertOpen();
+    const out: T[] = [];
+    for await (const bytes of this.db.values(range)) out.push(decodeValue<T>(bytes));
+    return out;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('AION_STORE_CLOSED', 'the event store is closed');
+  }
+}
+
+const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
+const dueKey = (entry: DueEntry): string => keys.due(entry.dueAt, entry.namespace, entry.runId, entry.key);

@@ -1,0 +1,154 @@
+/**
+ * The `EventStore` seam: everything the engine persists goes through this interface.
+ *
+ * The engine is the only writer of a store (one engine owns a data folder; LevelDB's lock
+ * file enforces it for the embedded default). The store still checks the one invariant a
+ * second writer would break — each append names the event id it expects to write next — so
+ * a distributed implementation with leases can keep the same contract.
+ *
+ * @module
+ */
+
+/** Status values, as in the public contract. */
+export const RUN_STATUSES = [
+  'Running',
+  'Completed',
+  'Failed',
+  'Canceled',
+  'Terminated',
+  'ContinuedAsNew',
+  'TimedOut',
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** One event of a run's history. The store only needs `eventId`; the engine owns the shape. */
+export interface StoredEvent {
+  /** 1-based position in the run's history. */
+  eventId: number;
+  type: string;
+}
+
+/** Why a run cannot make progress although it is not closed (nondeterminism, a bug). */
+export interface TaskFailure {
+  message: string;
+  /** History position the failure refers to, when it has one (determinism violations). */
+  eventIndex?: number;
+  at: number;
+}
+
+/** The store's record of a run: what `describe` and `list` read without touching history. */
+export interface RunRecord {
+  namespace: string;
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  /** Content hash of the bundle this run is pinned to. */
+  version: string;
+  taskQueue: string;
+  status: RunStatus;
+  startTime: number;
+  closeTime?: number;
+  /** Set while the run is stalled by a task failure (cleared when it makes progress). */
+  taskFailure?: TaskFailure;
+}
+
+/** An entry of the due-time index: a durable timer of some kind, owned by a run. */
+export interface DueEntry {
+  /** Epoch ms at which the entry comes due. */
+  dueAt: number;
+  namespace: string;
+  runId: string;
+  /** What comes due, unique within the run (for example `timer:3`). */
+  key: string;
+}
+
+/** An activity that was scheduled and has not been resolved yet (re-dispatched at recovery). */
+export interface ActivityTask {
+  namespace: string;
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  seq: number;
+  activityType: string;
+  args: unknown[];
+  taskQueue: string;
+  /** Normalised options (milliseconds, retry policy with defaults applied). */
+  options: unknown;
+  scheduledAt: number;
+  /** Attempt to run next (1-based). Advanced as attempts fail, so a restart keeps counting. */
+  attempt: number;
+  /** Earliest time the next attempt may start (retry backoff). */
+  notBefore: number;
+  /** Last heartbeat details, handed to the next attempt. */
+  heartbeatDetails?: unknown;
+}
+
+/** A deployed bundle, stored under its content hash. */
+export interface BundleRecord {
+  version: string;
+  code: string;
+  workflowTypes: string[];
+  deployedAt: number;
+}
+
+/** Appends to one run's history, checked against the id the writer expects to write next. */
+export interface HistoryAppend<E extends StoredEvent = StoredEvent> {
+  namespace: string;
+  runId: string;
+  events: E[];
+}
+
+/** Everything one activation (or one engine operation) writes, applied atomically. */
+export interface WriteBatch<E extends StoredEvent = StoredEvent> {
+  histories?: HistoryAppend<E>[];
+  /** Run records to create or replace; `previousStatus` lets the store move the status index. */
+  runs?: { record: RunRecord; previousStatus?: RunStatus }[];
+  /** Points a workflow id at its latest run. */
+  latestRuns?: { namespace: string; workflowId: string; runId: string }[];
+  dueEntries?: { put?: DueEntry[]; delete?: DueEntry[] };
+  activityTasks?: { put?: ActivityTask[]; delete?: { namespace: string; runId: string; seq: number }[] };
+  /** Bundle-type bindings: `workflowType` now starts on `version` in `namespace`. */
+  typeVersions?: { namespace: string; workflowType: string; version: string }[];
+  bundles?: BundleRecord[];
+}
+
+export interface ListRunsQuery {
+  namespace: string;
+  status?: RunStatus;
+  workflowType?: string;
+  /** Return at most this many (default: all). */
+  limit?: number;
+}
+
+export interface HistoryRange {
+  /** First event id to return (default 1). */
+  from?: number;
+  /** Last event id to return, inclusive (default: the end). */
+  to?: number;
+}
+
+export interface EventStore<E extends StoredEvent = StoredEvent> {
+  /**
+   * Applies a batch atomically and durably (when the store is synced). Each history append
+   * must start at the run's next event id; otherwise the whole batch is refused with
+   * `AION_STORE_CONFLICT` and nothing is written.
+   */
+  write(batch: WriteBatch<E>): Promise<void>;
+  /** Id the next event of this run will get (1 for a run with no history). */
+  nextEventId(namespace: string, runId: string): Promise<number>;
+  readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<E[]>;
+  getRun(namespace: string, runId: string): Promise<RunRecord | undefined>;
+  getLatestRunId(namespace: string, workflowId: string): Promise<string | undefined>;
+  listRuns(query: ListRunsQuery): Promise<RunRecord[]>;
+  /** Every namespace that has at least one run, for recovery sweeps. */
+  listNamespaces(): Promise<string[]>;
+  /** Due-time entries with `dueAt <= upTo`, earliest first. */
+  dueEntries(upTo: number, limit?: number): Promise<DueEntry[]>;
+  /** The earliest entry, if any. */
+  nextDueEntry(): Promise<DueEntry | undefined>;
+  listActivityTasks(): Promise<ActivityTask[]>;
+  getBundle(version: string): Promise<BundleRecord | undefined>;
+  listBundles(): Promise<BundleRecord[]>;
+  getTypeVersion(namespace: string, workflowType: string): Promise<string | undefined>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,205 @@
+/**
+ * The EventStore conformance suite. Every backend calls `eventStoreConformance` once; the
+ * file is not a test file itself (vitest only collects `*.test.ts`).
+ */
+import { describe, expect, it } from 'vitest';
+import { StoreError, type EventStore, type RunRecord, type StoredEvent } from '../../store/index.js';
+
+export interface ConformanceOptions {
+  name: string;
+  /** A new, empty store. */
+  open: () => Promise<EventStore>;
+  /** Closes `store` and opens the same data again; absent for stores without persistence. */
+  reopen?: (store: EventStore) => Promise<EventStore>;
+}
+
+const ev = (eventId: number, type = 'Test', extra: Record<string, unknown> = {}): StoredEvent => ({ eventId, type, ...extra });
+
+const run = (runId: string, patch: Partial<RunRecord> = {}): RunRecord => ({
+  namespace: 'default',
+  workflowId: `wf-${runId}`,
+  runId,
+  workflowType: 'order',
+  version: 'v1',
+  taskQueue: 'default',
+  status: 'Running',
+  startTime: 1000,
+  ...patch,
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(StoreError);
+    return (error as StoreError).code;
+  }
+}
+
+export function eventStoreConformance({ name, open, reopen }: ConformanceOptions): void {
+  describe(`EventStore conformance: ${name}`, () => {
+    it('appends and reads a history by range', async () => {
+      const store = await open();
+      await store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(1, 'A'), ev(2, 'B')] }] });
+      await store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(3, 'C', { payload: { n: [1, 'x', null] } })] }] });
+      expect((await store.readHistory('default', 'r1')).map((e) => e.type)).toEqual(['A', 'B', 'C']);
+      expect((await store.readHistory('default', 'r1', { from: 2 })).map((e) => e.eventId)).toEqual([2, 3]);
+      expect((await store.readHistory('default', 'r1', { from: 1, to: 2 })).map((e) => e.eventId)).toEqual([1, 2]);
+      expect((await store.readHistory('default', 'r1'))[2]).toEqual(ev(3, 'C', { payload: { n: [1, 'x', null] } }));
+      expect(await store.nextEventId('default', 'r1')).toBe(4);
+      expect(await store.nextEventId('default', 'unknown')).toBe(1);
+      await store.close();
+    });
+
+    it('keeps histories of runs whose ids share a prefix apart', async () => {
+      const store = await open();
+      await store.write({
+        histories: [
+          { namespace: 'default', runId: 'r1', events: [ev(1)] },
+          { namespace: 'default', runId: 'r10', events: [ev(1), ev(2)] },
+        ],
+      });
+      expect(await store.readHistory('default', 'r1')).toHaveLength(1);
+      expect(await store.readHistory('default', 'r10')).toHaveLength(2);
+      await store.close();
+    });
+
+    it('refuses an append that does not start at the next event id, writing nothing of its batch', async () => {
+      const store = await open();
+      await store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(1)] }] });
+      const code = await codeOf(
+        store.write({
+          runs: [{ record: run('r2') }],
+          histories: [
+            { namespace: 'default', runId: 'r2', events: [ev(1)] },
+            { namespace: 'default', runId: 'r1', events: [ev(1, 'Duplicate')] },
+          ],
+        }),
+      );
+      expect(code).toBe('AION_STORE_CONFLICT');
+      expect(await store.readHistory('default', 'r2')).toEqual([]);
+      expect(await store.getRun('default', 'r2')).toBeUndefined();
+      expect((await store.readHistory('default', 'r1')).map((e) => e.type)).toEqual(['Test']);
+      await store.close();
+    });
+
+    it('lets exactly one of two concurrent writers with the same expected id win', async () => {
+      const store = await open();
+      await store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(1)] }] });
+      const results = await Promise.allSettled([
+        store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(2, 'First')] }] }),
+        store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(2, 'Second')] }] }),
+      ]);
+      expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+      const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect((rejected.reason as StoreError).code).toBe('AION_STORE_CONFLICT');
+      const history = await store.readHistory('default', 'r1');
+      expect(history).toHaveLength(2);
+      expect(['First', 'Second']).toContain(history[1].type);
+      await store.close();
+    });
+
+    it('groups many concurrent appends and keeps each one whole', async () => {
+      const store = await open();
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          store.write({
+            runs: [{ record: run(`c${i}`) }],
+            histories: [{ namespace: 'default', runId: `c${i}`, events: [ev(1), ev(2), ev(3)] }],
+          }),
+        ),
+      );
+      for (let i = 0; i < 200; i += 37) expect(await store.readHistory('default', `c${i}`)).toHaveLength(3);
+      expect(await store.listRuns({ namespace: 'default', status: 'Running' })).toHaveLength(200);
+      await store.close();
+    });
+
+    it('indexes runs by status and type and moves them between statuses', async () => {
+      const store = await open();
+      await store.write({
+        runs: [
+          { record: run('a') },
+          { record: run('b', { workflowType: 'refund' }) },
+          { record: run('c', { namespace: 'other' }) },
+        ],
+        latestRuns: [{ namespace: 'default', workflowId: 'wf-a', runId: 'a' }],
+      });
+      await store.write({ runs: [{ record: run('a', { status: 'Completed', closeTime: 2000 }), previousStatus: 'Running' }] });
+      const ids = (runs: RunRecord[]) => runs.map((r) => r.runId).sort();
+      expect(ids(await store.listRuns({ namespace: 'default', status: 'Running' }))).toEqual(['b']);
+      expect(ids(await store.listRuns({ namespace: 'default', status: 'Completed' }))).toEqual(['a']);
+      expect(ids(await store.listRuns({ namespace: 'default', workflowType: 'order' }))).toEqual(['a']);
+      expect(ids(await store.listRuns({ namespace: 'default' }))).toEqual(['a', 'b']);
+      expect(await store.listRuns({ namespace: 'default', limit: 1 })).toHaveLength(1);
+      expect((await store.getRun('default', 'a'))?.closeTime).toBe(2000);
+      expect(await store.getLatestRunId('default', 'wf-a')).toBe('a');
+      expect(await store.getLatestRunId('default', 'nope')).toBeUndefined();
+      expect((await store.listNamespaces()).sort()).toEqual(['default', 'other']);
+      await store.close();
+    });
+
+    it('orders the due-time index by due time and removes entries', async () => {
+      const store = await open();
+      const entry = (dueAt: number, key: string) => ({ dueAt, namespace: 'default', runId: 'r1', key });
+      await store.write({ dueEntries: { put: [entry(5000, 'timer:2'), entry(1000, 'timer:1'), entry(99_999_999_999, 'timer:3')] } });
+      expect((await store.nextDueEntry())?.key).toBe('timer:1');
+      expect((await store.dueEntries(5000)).map((e) => e.key)).toEqual(['timer:1', 'timer:2']);
+      expect((await store.dueEntries(4999)).map((e) => e.key)).toEqual(['timer:1']);
+      expect((await store.dueEntries(Number.MAX_SAFE_INTEGER, 1)).map((e) => e.key)).toEqual(['timer:1']);
+      await store.write({ dueEntries: { delete: [entry(1000, 'timer:1')] } });
+      expect((await store.nextDueEntry())?.key).toBe('timer:2');
+      await store.close();
+    });
+
+    it('keeps pending activity tasks until they are deleted', async () => {
+      const store = await open();
+      const task = (seq: number) => ({
+        namespace: 'default', workflowId: 'wf', runId: 'r1', workflowType: 'order', seq, activityType: 'charge',
+        args: [seq], taskQueue: 'default', options: {}, scheduledAt: 1, attempt: 1, notBefore: 1,
+      });
+      await store.write({ activityTasks: { put: [task(1), task(2)] } });
+      await store.write({ activityTasks: { delete: [{ namespace: 'default', runId: 'r1', seq: 1 }] } });
+      expect((await store.listActivityTasks()).map((t) => t.seq)).toEqual([2]);
+      await store.close();
+    });
+
+    it('stores bundles by content hash and binds workflow types to versions', async () => {
+      const store = await open();
+      const bundle = { version: 'abc', code: 'exports.x = 1', workflowTypes: ['x'], deployedAt: 1 };
+      await store.write({ bundles: [bundle], typeVersions: [{ namespace: 'default', workflowType: 'x', version: 'abc' }] });
+      expect(await store.getBundle('abc')).toEqual(bundle);
+      expect(await store.getBundle('nope')).toBeUndefined();
+      expect(await store.listBundles()).toEqual([bundle]);
+      expect(await store.getTypeVersion('default', 'x')).toBe('abc');
+      expect(await store.getTypeVersion('other', 'x')).toBeUndefined();
+      await store.close();
+    });
+
+    it('refuses use after close with AION_STORE_CLOSED', async () => {
+      const store = await open();
+      await store.close();
+      expect(await codeOf(store.readHistory('default', 'r1'))).toBe('AION_STORE_CLOSED');
+      expect(await codeOf(store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(1)] }] }))).toBe(
+        'AION_STORE_CLOSED',
+      );
+    });
+
+    it.skipIf(!reopen)('keeps everything acknowledged across a reopen, including the next event id', async () => {
+      let store = await open();
+      await store.write({
+        runs: [{ record: run('r1') }],
+        histories: [{ namespace: 'default', runId: 'r1', events: [ev(1), ev(2)] }],
+        dueEntries: { put: [{ dueAt: 10, namespace: 'default', runId: 'r1', key: 'timer:1' }] },
+      });
+      store = await reopen!(store);
+      expect(await store.nextEventId('default', 'r1')).toBe(3);
+      expect(await codeOf(store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(2)] }] }))).toBe(
+        'AION_STORE_CONFLICT',
+      );
+      expect((await store.getRun('default', 'r1'))?.status).toBe('Running');
+      expect(await store.dueEntries(10)).toHaveLength(1);
+      await store.close();
+    });
+  });
+}
