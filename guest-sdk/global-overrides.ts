@@ -20,9 +20,41 @@ function pin(target: object, name: string, value: unknown): void {
   Object.defineProperty(target, name, { value, writable: false, configurable: false, enumerable: false });
 }
 
+/**
+ * QuickJS (2025-09-13) lets `Object.defineProperty` replace the value of a non-writable,
+ * non-configurable property of the global object, against the spec (plain objects are
+ * fine). The define functions are wrapped to refuse that, as the spec says they must.
+ */
+function guardGlobalDefinitions(): void {
+  const isFrozenRedefinition = (target: object, key: PropertyKey, descriptor: PropertyDescriptor): boolean => {
+    if (target !== globalThis) return false;
+    const existing = Object.getOwnPropertyDescriptor(target, key);
+    if (!existing || existing.configurable || existing.writable !== false) return false;
+    const same = (field: keyof PropertyDescriptor) => !(field in descriptor) || Object.is(descriptor[field], existing[field]);
+    return !(same('value') && same('writable') && same('configurable') && same('enumerable') && !('get' in descriptor) && !('set' in descriptor));
+  };
+  const originalDefine = Object.defineProperty;
+  const originalDefineAll = Object.defineProperties;
+  const originalReflectDefine = Reflect.defineProperty;
+  pin(Object, 'defineProperty', function defineProperty(target: object, key: PropertyKey, descriptor: PropertyDescriptor) {
+    if (isFrozenRedefinition(target, key, descriptor)) throw new TypeError(`cannot redefine property: ${String(key)}`);
+    return originalDefine(target, key, descriptor);
+  });
+  pin(Object, 'defineProperties', function defineProperties(target: object, descriptors: PropertyDescriptorMap) {
+    for (const key of Reflect.ownKeys(descriptors)) {
+      if (isFrozenRedefinition(target, key, (descriptors as Record<PropertyKey, PropertyDescriptor>)[key])) throw new TypeError(`cannot redefine property: ${String(key)}`);
+    }
+    return originalDefineAll(target, descriptors);
+  });
+  pin(Reflect, 'defineProperty', function defineProperty(target: object, key: PropertyKey, descriptor: PropertyDescriptor) {
+    return isFrozenRedefinition(target, key, descriptor) ? false : originalReflectDefine(target, key, descriptor);
+  });
+}
+
 export function installGlobalOverrides(activator: Activator): void {
   const global = globalThis as unknown as Record<string, unknown>;
   for (const name of REMOVED_GLOBALS) delete global[name];
+  guardGlobalDefinitions();
 
   installPromiseContextPropagation();
   pin(Math, 'random', function random() {

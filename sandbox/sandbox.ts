@@ -12,6 +12,16 @@ import { GuestEvaluationError, SandboxCrash, type SandboxCrashKind } from './err
 import { wasmPagesFor, type SandboxLimits } from './limits.js';
 import type { GuestClock, QuickJSInstance, QuickJSWasm } from './quickjs-wasm.js';
 
+interface Deadline {
+  /** `performance.now()` after which running guest code is interrupted. */
+  at: number;
+  /** Set by the interrupt handler once it interrupted the guest. */
+  tripped: boolean;
+}
+
+const isSuccess = (result: unknown): boolean => typeof result !== 'object' || result === null || !('error' in result) || (result as { error?: unknown }).error === undefined;
+const disposeError = (result: unknown): void => (result as { error: { dispose(): void } }).error.dispose();
+
 interface GuestError {
   name?: string;
   message?: string;
@@ -27,8 +37,8 @@ export class Sandbox {
     private readonly runtime: QuickJSRuntime,
     private readonly context: QuickJSContext,
     private readonly clock: GuestClock,
-    /** `performance.now()` after which running guest code is interrupted (shared with the interrupt handler). */
-    private readonly deadline: { at: number },
+    /** Shared with the interrupt handler. */
+    private readonly deadline: Deadline,
     readonly limits: SandboxLimits,
   ) {}
 
@@ -43,8 +53,12 @@ export class Sandbox {
     const runtime = instance.module.newRuntime();
     runtime.setMemoryLimit(limits.memoryBytes);
     runtime.setMaxStackSize(limits.stackBytes);
-    const deadline = { at: Infinity };
-    runtime.setInterruptHandler(() => performance.now() > deadline.at);
+    const deadline: Deadline = { at: Infinity, tripped: false };
+    runtime.setInterruptHandler(() => {
+      if (performance.now() <= deadline.at) return false;
+      deadline.tripped = true;
+      return true;
+    });
     const context = runtime.newContext();
     // Allocated here, so the handle's guest cell exists in every image taken of this instance.
     void context.global;
@@ -73,11 +87,13 @@ export class Sandbox {
 
   /**
    * Starts a unit of guest work (an activation, a query): sets the time the guest sees and
-   * arms the CPU budget that every call until the next `begin` shares.
+   * arms the CPU budget that every call until the next `begin` shares. Calls made after the
+   * budget ran out are interrupted at once, so every unit of work must begin with this.
    */
   begin(time: number): void {
     this.clock.now = time;
     this.deadline.at = performance.now() + this.limits.cpuMsPerActivation;
+    this.deadline.tripped = false;
   }
 
   /** Evaluates a script at global scope. A guest exception becomes a `GuestEvaluationError`. */
@@ -138,15 +154,21 @@ export class Sandbox {
   }
 
   private guard<T>(fn: () => T): T {
+    let result: T;
     try {
-      return fn();
+      result = fn();
     } catch (error) {
       if (error instanceof SandboxCrash) throw error;
       // A trap or a host stack overflow inside wasm leaves the instance in an unknown state.
       throw this.crashWith('trap', `WebAssembly trap: ${(error as Error).message}`);
-    } finally {
-      this.deadline.at = Infinity;
     }
+    // An interrupt inside a promise job only rejects that job's promise, and the guest may
+    // catch it anyway: the host decides from its own record that the budget ran out.
+    if (this.deadline.tripped) {
+      if (!isSuccess(result)) disposeError(result);
+      throw this.crashWith('cpu-budget', `the activation used more than its CPU budget of ${this.limits.cpuMsPerActivation} ms`);
+    }
+    return result;
   }
 
   private takeError(handle: QuickJSHandle): GuestError {
