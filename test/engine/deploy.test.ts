@@ -1,0 +1,67 @@
+/**
+ * Building and deploying bundles: what is refused, with which message, and how versions work.
+ */
+import { describe, expect, it } from 'vitest';
+import { BundleError, bundleWorkflowCode } from '../../engine/bundler.js';
+import { InvalidBundleError } from '../../engine/errors.js';
+import { makeActivities } from '../fixtures/activities.js';
+import { fixture, fixtureBundle, openEngine } from '../helpers.js';
+
+describe('bundleWorkflowCode', () => {
+  it('refuses a Node built-in, naming the import and the importing file', async () => {
+    const error = (await bundleWorkflowCode({ workflowsPath: fixture('uses-fs.ts') }).catch((e: unknown) => e)) as BundleError;
+    expect(error).toBeInstanceOf(BundleError);
+    expect(error.message).toContain("cannot import the Node built-in 'node:fs'");
+    expect(error.message).toContain('uses-fs.ts');
+  });
+
+  it('refuses a missing entry', async () => {
+    await expect(bundleWorkflowCode({ workflowsPath: fixture('nope.ts') })).rejects.toThrow(/workflow entry not found/);
+  });
+
+  it('runs a Temporal workflow unchanged (@temporalio/workflow is aliased)', async () => {
+    const engine = await openEngine({ activities: makeActivities() }, 'temporal-port.ts');
+    expect(await (await engine.start('ported', { args: [2] })).result()).toBe('ported:200');
+  });
+});
+
+describe('deploy', () => {
+  it('refuses a bundle that throws while evaluating, with the error', async () => {
+    const engine = await openEngine();
+    await expect(engine.deploy({ code: 'exports.wf = async () => 1;\nundefinedFunction();' })).rejects.toThrow(
+      /the bundle failed to evaluate: ReferenceError: 'undefinedFunction' is not defined/,
+    );
+  });
+
+  it('refuses a bundle that requires something else than the workflow API, naming it', async () => {
+    const engine = await openEngine();
+    const error = await engine.deploy({ code: "const fs = require('fs'); exports.wf = async () => 1;" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidBundleError);
+    expect((error as Error).message).toContain("module 'fs' is not available in the workflow sandbox");
+  });
+
+  it('refuses a bundle that exports no workflow, and one that does not parse', async () => {
+    const engine = await openEngine();
+    await expect(engine.deploy({ code: 'exports.notAWorkflow = 42;' })).rejects.toThrow(/exports no workflow function/);
+    await expect(engine.deploy({ code: 'exports.wf = async () => {' })).rejects.toThrow(/SyntaxError/);
+  });
+
+  it('refuses a bundle whose top level never ends', async () => {
+    const engine = await openEngine({ limits: { cpuMsPerActivation: 100 } });
+    await expect(engine.deploy({ code: 'for (;;) {}' })).rejects.toThrow(/cpu-budget|CPU budget/);
+  });
+
+  it('versions by content hash, idempotently, and pins runs to the version they started on', async () => {
+    const engine = await openEngine();
+    const code = await fixtureBundle();
+    const first = await engine.deploy({ code });
+    expect(await engine.deploy({ code })).toEqual(first);
+    expect(first.workflowTypes).toEqual(expect.arrayContaining(['order', 'greet', 'approval']));
+    const pinned = await engine.start('sleeper', { args: [60_000] });
+    const v2 = await engine.deploy({ code: `${code}\n// v2` });
+    expect(v2.version).not.toBe(first.version);
+    expect((await pinned.describe()).version).toBe(first.version);
+    expect((await (await engine.start('greet', { args: ['x'] })).describe()).version).toBe(v2.version);
+    await pinned.terminate();
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * Replay: a recorded history replays against the code that recorded it; changed code is
+ * reported with the event index, what was recorded and what the code produced; a run whose
+ * history no longer replays stalls (it is not failed, nothing is lost) and says why.
+ */
+import { describe, expect, it } from 'vitest';
+import { DeterminismViolationError, InvalidArgumentError } from '../../engine/errors.js';
+import { Engine } from '../../engine/engine.js';
+import type { HistoryEvent } from '../../engine/history/events.js';
+import { replayHistory } from '../../engine/replay.js';
+import { openMemoryStore } from '../../store/open.js';
+import { makeActivities } from '../fixtures/activities.js';
+import { fixtureBundle, openEngine, silentLogger } from '../helpers.js';
+
+async function recordedOrder(): Promise<HistoryEvent[]> {
+  const engine = await openEngine({ activities: makeActivities() });
+  const handle = await engine.start('order', { args: ['book', 2] });
+  await handle.result();
+  // What `aion history --json` prints and `aion replay` reads: plain JSON.
+  return JSON.parse(JSON.stringify(await handle.history())) as HistoryEvent[];
+}
+
+describe('replayHistory', () => {
+  it('replays a recorded history with the code that recorded it', async () => {
+    const history = await recordedOrder();
+    await expect(replayHistory({ code: await fixtureBundle() }, history)).resolves.toBeUndefined();
+    await expect(replayHistory({ code: await fixtureBundle() }, { events: history })).resolves.toBeUndefined();
+  });
+
+  it('replays the histories of every kind of run the engine records', async () => {
+    const engine = await openEngine({ activities: makeActivities() });
+    const handles = [
+      await engine.start('approval'),
+      await engine.start('cancellable'),
+      await engine.start('retrying', { args: ['replay-k', 1] }),
+      await engine.start('scopes'),
+      await engine.start('failing', { args: ['x'] }),
+    ];
+    await handles[0].signal('approve', 'ann');
+    await handles[0].executeUpdate('setLimit', 100);
+    await handles[1].cancel();
+    await Promise.all(handles.map((h) => h.result().catch(() => undefined)));
+    for (const handle of handles) await replayHistory({ code: await fixtureBundle() }, await handle.history());
+  });
+
+  it('reports a changed command order with the event index, the recorded event and the produced command', async () => {
+    const history = await recordedOrder();
+    const error = (await replayHistory({ code: await fixtureBundle('order-v2.ts') }, history).catch((e: unknown) => e)) as DeterminismViolationError;
+    expect(error).toBeInstanceOf(DeterminismViolationError);
+    expect(error.eventIndex).toBe(3);
+    expect(history[error.eventIndex - 1]).toMatchObject({ type: 'ActivityScheduled', activityType: 'reserve' });
+    expect(error.expected).toBe('ActivityScheduled(seq=1, activityType="reserve") (event 3)');
+    expect(error.actual).toBe('scheduleActivity → ActivityScheduled(seq=1, activityType="charge")');
+  });
+
+  it('reports code that stops producing the recorded commands', async () => {
+    const history = await recordedOrder();
+    const error = (await replayHistory({ code: await fixtureBundle('order-v3.ts') }, history).catch((e: unknown) => e)) as DeterminismViolationError;
+    expect(error).toBeInstanceOf(DeterminismViolationError);
+    expect(error.eventIndex).toBe(6);
+    expect(error.expected).toMatch(/^ActivityScheduled\(seq=2, activityType="charge"\)/);
+    expect(error.actual).toBe('completeWorkflow → WorkflowCompleted');
+  });
+
+  it('refuses a malformed history with a clear error', async () => {
+    const code = await fixtureBundle();
+    await expect(replayHistory({ code }, { nope: true } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    const history = await recordedOrder();
+    await expect(replayHistory({ code }, history.slice(1))).rejects.toThrow(/malformed history at event 1/);
+    const gap = [...history.slice(0, 3), ...history.slice(4)];
+    await expect(replayHistory({ code }, gap)).rejects.toThrow(/event 4 has eventId 5/);
+  });
+});
+
+describe('a run whose history no longer replays', () => {
+  it('stalls with the violation in describe, keeps accepting signals, and loses nothing', async () => {
+    // A store whose reads of one run are corrupted, as if the history had been edited.
+    const store = await openMemoryStore<HistoryEvent>();
+    let corruptRunId: string | undefined;
+    const readHistory = store.readHistory.bind(store);
+    store.readHistory = async (namespace, runId, range) => {
+      const events = await readHistory(namespace, runId, range);
+      if (runId !== corruptRunId) return events;
+      return events.map((e) => (e.type === 'ActivityScheduled' && e.seq === 1 ? { ...e, activityType: 'tampered' } : e));
+    };
+    const engine = await Engine.open({ store, logger: silentLogger, activities: makeActivities(), maxResidentRuns: 1 });
+    try {
+      await engine.deploy({ code: await fixtureBundle() });
+      const victim = await engine.start('reserveThenApprove', { args: ['book'], workflowId: 'victim' });
+      expect(await victim.query('status')).toBe('reserved:book');
+      corruptRunId = victim.runId;
+      // Evict the victim so its next job replays the (now corrupted) history.
+      await (await engine.start('greet', { args: ['x'] })).result();
+      await victim.signal('approve', 'bob');
+      const description = await victim.describe();
+      expect(description.status).toBe('Running');
+      expect(description.taskFailure?.message).toMatch(/nondeterminism at event/);
+      const history = await readHistory('default', victim.runId!);
+      expect(history.filter((e) => e.type === 'SignalReceived')).toMatchObject([{ name: 'approve', args: ['bob'] }]);
+      expect(history.at(-1)?.type).toBe('SignalReceived');
+      await expect(victim.query('status')).rejects.toBeInstanceOf(DeterminismViolationError);
+    } finally {
+      await engine.close();
+    }
+  });
+});
