@@ -1,13 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { bundleWorkflowCode } from '../engine/bundler.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
-import type { Logger } from '../engine/logger.js';
+import { fixture, silentLogger } from './helpers-node.js';
 
-export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+export { fixture, silentLogger };
 
 const bundles = new Map<string, Promise<string>>();
 /** The bundled code of a fixture workflow file (built once per test file). */
@@ -19,8 +18,6 @@ export function fixtureBundle(name = 'workflows.ts'): Promise<string> {
   }
   return code;
 }
-
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export const tempDir = (prefix = 'aion-test-'): string => mkdtempSync(join(tmpdir(), prefix));
 
