@@ -79,18 +79,30 @@ export class Engine implements RunDirectory {
   private readonly closeWaiters = new Map<string, ((closeEvent: HistoryEvent) => void)[]>();
   private readonly startLocks = new Map<string, Promise<unknown>>();
   private readonly environment: RunEnvironment;
+  private readonly activities: ActivityDispatcher;
+  private readonly timers: DueTimers;
   private closed = false;
 
   private constructor(
     private readonly store: EventStore<HistoryEvent>,
     private readonly ownsStore: boolean,
     private readonly bundles: BundleRegistry,
-    private readonly activities: ActivityDispatcher,
-    private readonly timers: DueTimers,
+    activityFunctions: Record<string, ActivityFunction>,
     private readonly logger: Logger,
     private readonly commandLimits: CommandLimits,
     private readonly maxResidentRuns: number,
   ) {
+    const activities = new ActivityDispatcher(
+      activityFunctions,
+      {
+        onOutcome: (task, outcome) => this.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome),
+        onRetryScheduled: (task) => store.write({ activityTasks: { put: [task] } }),
+      },
+      logger,
+    );
+    const timers = new DueTimers((entries) => this.deliverDue(entries));
+    this.activities = activities;
+    this.timers = timers;
     this.environment = {
       store,
       bundles,
@@ -118,17 +130,8 @@ export class Engine implements RunDirectory {
     const store =
       options.store ?? (options.dataDir !== undefined ? await openLevelDbStore<HistoryEvent>(options.dataDir, { sync: options.sync ?? true }) : await openMemoryStore<HistoryEvent>());
     const bundles = new BundleRegistry(store, wasm, runtime, limits);
-    let engine: Engine | undefined;
-    const activities = new ActivityDispatcher(
-      options.activities ?? {},
-      {
-        onOutcome: (task, outcome) => engine?.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome),
-        onRetryScheduled: (task) => store.write({ activityTasks: { put: [task] } }),
-      },
-      logger,
-    );
-    const timers = new DueTimers((entries) => engine?.deliverDue(entries));
-    engine = new Engine(store, options.store === undefined, bundles, activities, timers, logger, { ...DEFAULT_COMMAND_LIMITS, ...options.commandLimits }, maxResidentRuns);
+    const commandLimits = { ...DEFAULT_COMMAND_LIMITS, ...options.commandLimits };
+    const engine = new Engine(store, options.store === undefined, bundles, options.activities ?? {}, logger, commandLimits, maxResidentRuns);
     await engine.recover();
     return engine;
   }

@@ -9,7 +9,7 @@ export { bundleWorkflowCode, BundleError, type BundleOptions } from './bundler.j
 export { replayHistory, type ReplayOptions, type ReplayableHistory } from './replay.js';
 export type { DeployResult } from './bundles.js';
 export type { ActivityFunction } from './activities/dispatcher.js';
-export type { Logger } from './logger.js';
+export { defaultLogger, type Logger } from './logger.js';
 export type { HistoryEvent, EventType } from './history/events.js';
 export type { CommandLimits } from './commands/validate.js';
 export {

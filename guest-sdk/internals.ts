@@ -389,7 +389,7 @@ export function toPayload(value: unknown, what: string): unknown {
   try {
     json = JSON.stringify(value);
   } catch (error) {
-    throw new TypeError(`${what} cannot be serialised as JSON: ${(error as Error).message}`);
+    throw new TypeError(`${what} cannot be serialised as JSON: ${(error as Error).message}`, { cause: error });
   }
   return json === undefined ? undefined : JSON.parse(json);
 }

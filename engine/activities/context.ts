@@ -81,5 +81,11 @@ function asCancelledFailure(reason: unknown): CancelledFailure {
   return new CancelledFailure(reason instanceof Error ? reason.message : 'Activity cancelled');
 }
 
-/** Where the engine keeps the context of the attempt running on this async path. */
-export const activityContext = new AsyncLocalStorage<Context>();
+/**
+ * Where the engine keeps the context of the attempt running on this async path. One per
+ * process, even if this module is loaded twice (activities bundled with their own copy of
+ * `aion/activity`, or a built and a source copy side by side).
+ */
+const STORAGE_KEY = Symbol.for('aion.activityContext');
+const holder = globalThis as { [STORAGE_KEY]?: AsyncLocalStorage<Context> };
+export const activityContext: AsyncLocalStorage<Context> = (holder[STORAGE_KEY] ??= new AsyncLocalStorage<Context>());

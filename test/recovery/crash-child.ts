@@ -20,7 +20,7 @@ function logged<A extends unknown[], R>(name: string, fn: (...args: A) => R) {
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
     const { runId, activityId } = Context.current().info;
     appendFileSync(activityLog, `${JSON.stringify({ phase, name, runId, seq: Number(activityId) })}\n`);
-    return fn(...args);
+    return (await fn(...args)) as Awaited<R>;
   };
 }
 

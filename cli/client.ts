@@ -1,0 +1,58 @@
+/**
+ * The CLI's client of the HTTP API (docs/http-api.md).
+ *
+ * @module
+ */
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    /** Process exit code for this error. */
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientOptions {
+  endpoint: string;
+  namespace: string;
+  token?: string;
+}
+
+export class AionClient {
+  constructor(private readonly options: ClientOptions) {}
+
+  /** Calls `method path` under the namespace (`/v1/namespaces/<ns>` + `path`). */
+  async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const url = `${this.options.endpoint.replace(/\/$/, '')}/v1/namespaces/${encodeURIComponent(this.options.namespace)}${path}`;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      const reason = cause?.code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message;
+      throw new CliError(`cannot reach the Aion server at ${this.options.endpoint} (${reason}); is \`aion server\` running?`);
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? {} : JSON.parse(text);
+    } catch {
+      throw new CliError(`the server answered ${response.status} with a body that is not JSON`);
+    }
+    if (!response.ok) {
+      const error = (parsed as { error?: { code?: string; message?: string } }).error;
+      throw new CliError(error?.message ?? `the server answered ${response.status}`);
+    }
+    return parsed as T;
+  }
+}
+
+/** `/workflows/<id>` with an optional run id. */
+export function workflowPath(workflowId: string, suffix = '', runId?: string): string {
+  const query = runId === undefined ? '' : `?runId=${encodeURIComponent(runId)}`;
+  return `/workflows/${encodeURIComponent(workflowId)}${suffix}${query}`;
+}

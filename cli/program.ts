@@ -1,0 +1,286 @@
+/**
+ * The `aion` command line (shared/CONTRACT.md §4). Local commands (`build`, `server`,
+ * `replay`) use the library; the others talk to a running server over HTTP.
+ *
+ * @module
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { bundleWorkflowCode } from '../engine/bundler.js';
+import { Engine } from '../engine/engine.js';
+import { DeterminismViolationError } from '../engine/errors.js';
+import type { HistoryEvent } from '../engine/history/events.js';
+import { defaultLogger } from '../engine/logger.js';
+import { replayHistory } from '../engine/replay.js';
+import { RUN_STATUSES } from '../store/types.js';
+import { serveEngine } from '../server/serve.js';
+import { loadActivities } from './activities-module.js';
+import { AionClient, CliError, workflowPath } from './client.js';
+import { formatValue, printFields, printJson, printLines, printTable } from './output.js';
+
+interface GlobalOptions {
+  endpoint: string;
+  namespace: string;
+  token?: string;
+  json?: boolean;
+}
+
+type Failure = { message: string; type?: string; cause?: Failure };
+type ResultBody = { status: string; result?: unknown; failure?: Failure };
+
+export function createProgram(): Command {
+  const program = new Command('aion')
+    .description('Aion: durable workflows in deterministic QuickJS sandboxes')
+    .option('--endpoint <url>', 'server URL', process.env.AION_ENDPOINT ?? 'http://127.0.0.1:7233')
+    .option('--namespace <ns>', 'namespace', process.env.AION_NAMESPACE ?? 'default')
+    .option('--token <token>', 'bearer token of the server', process.env.AION_TOKEN)
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const globals = (command: Command) => command.optsWithGlobals<GlobalOptions>();
+  const client = (command: Command) => {
+    const { endpoint, namespace, token } = globals(command);
+    return new AionClient({ endpoint, namespace, token });
+  };
+  const args = (json: string | undefined): unknown[] => {
+    if (json === undefined) return [];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch {
+      throw new CliError(`--args is not valid JSON: ${json}`);
+    }
+    if (!Array.isArray(parsed)) throw new CliError('--args must be a JSON array, for example \'["a", 1]\'');
+    return parsed;
+  };
+
+  program
+    .command('build')
+    .description('bundle workflows for the sandbox')
+    .argument('<entry>', 'workflow module (TypeScript or JavaScript)')
+    .requiredOption('-o, --output <bundle>', 'output file')
+    .action(async (entry: string, options: { output: string }, command: Command) => {
+      const { code } = await bundleWorkflowCode({ workflowsPath: resolve(entry) });
+      writeFileSync(options.output, code);
+      if (globals(command).json) printJson({ output: options.output, bytes: code.length });
+      else printLines([`wrote ${options.output} (${code.length} bytes)`]);
+    });
+
+  program
+    .command('server')
+    .description('run the engine with its HTTP API')
+    .option('--data <dir>', 'data folder (LevelDB)', './aion-data')
+    .option('--port <n>', 'port', '7233')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--activities <module>', 'module whose exported functions are the activities')
+    .action(async (options: { data: string; port: string; host: string; activities?: string }, command: Command) => {
+      const port = Number(options.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${options.port}`);
+      const logger = defaultLogger(process.env.AION_LOG_LEVEL ?? 'info');
+      const activities = options.activities ? await loadActivities(options.activities) : {};
+      const engine = await Engine.open({ dataDir: options.data, activities, logger });
+      const server = await serveEngine(engine, { port, hostname: options.host, token: globals(command).token, logger });
+      logger.info({ url: server.url, dataDir: resolve(options.data), activities: Object.keys(activities) }, 'Aion server listening');
+      const stop = async () => {
+        await server.close();
+        await engine.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+
+  program
+    .command('deploy')
+    .description('deploy a bundle; prints its version')
+    .argument('<bundle>', 'bundle built by `aion build`')
+    .action(async (bundle: string, _: unknown, command: Command) => {
+      const code = readText(bundle);
+      const deployed = await client(command).call<{ version: string; workflowTypes: string[] }>('POST', '/bundles', { code });
+      if (globals(command).json) printJson(deployed);
+      else printLines([`deployed version ${deployed.version} (workflows: ${deployed.workflowTypes.join(', ')})`]);
+    });
+
+  program
+    .command('start')
+    .description('start a workflow')
+    .argument('<type>', 'workflow type')
+    .option('--id <id>', 'workflow id (default: a random UUID)')
+    .option('--args <json>', 'arguments, as a JSON array')
+    .option('--task-queue <queue>', 'task queue')
+    .option('--wait', 'wait for the result')
+    .action(async (type: string, options: { id?: string; args?: string; taskQueue?: string; wait?: boolean }, command: Command) => {
+      const api = client(command);
+      const started = await api.call<{ workflowId: string; runId: string }>('POST', '/workflows', {
+        type,
+        workflowId: options.id,
+        args: args(options.args),
+        taskQueue: options.taskQueue,
+      });
+      if (!options.wait) {
+        if (globals(command).json) printJson(started);
+        else printLines([`started ${type}: workflowId=${started.workflowId} runId=${started.runId}`]);
+        return;
+      }
+      const body = await api.call<ResultBody>('GET', workflowPath(started.workflowId, '/result', started.runId));
+      printResult({ ...started, ...body }, globals(command).json);
+    });
+
+  program
+    .command('signal')
+    .description('send a signal')
+    .argument('<id>', 'workflow id')
+    .argument('<name>', 'signal name')
+    .option('--args <json>', 'arguments, as a JSON array')
+    .option('--run-id <runId>', 'a specific run')
+    .action(async (id: string, name: string, options: { args?: string; runId?: string }, command: Command) => {
+      await client(command).call('POST', workflowPath(id, `/signals/${encodeURIComponent(name)}`, options.runId), { args: args(options.args) });
+      if (globals(command).json) printJson({ signaled: true });
+      else printLines([`signaled ${id}: ${name}`]);
+    });
+
+  for (const [verb, route, description] of [
+    ['query', 'queries', 'run a query'],
+    ['update', 'updates', 'run an update durably'],
+  ] as const) {
+    program
+      .command(verb)
+      .description(description)
+      .argument('<id>', 'workflow id')
+      .argument('<name>', `${verb} name`)
+      .option('--args <json>', 'arguments, as a JSON array')
+      .option('--run-id <runId>', 'a specific run')
+      .action(async (id: string, name: string, options: { args?: string; runId?: string }, command: Command) => {
+        const body = await client(command).call<{ result: unknown }>('POST', workflowPath(id, `/${route}/${encodeURIComponent(name)}`, options.runId), {
+          args: args(options.args),
+        });
+        if (globals(command).json) printJson(body);
+        else printLines([formatValue(body.result)]);
+      });
+  }
+
+  program
+    .command('result')
+    .description('wait for the run to close and print its result (exit 1 if it failed)')
+    .argument('<id>', 'workflow id')
+    .option('--run-id <runId>', 'a specific run')
+    .action(async (id: string, options: { runId?: string }, command: Command) => {
+      const body = await client(command).call<ResultBody>('GET', workflowPath(id, '/result', options.runId));
+      printResult(body, globals(command).json);
+    });
+
+  program
+    .command('describe')
+    .description('describe a run')
+    .argument('<id>', 'workflow id')
+    .option('--run-id <runId>', 'a specific run')
+    .action(async (id: string, options: { runId?: string }, command: Command) => {
+      const description = await client(command).call<Record<string, unknown>>('GET', workflowPath(id, '', options.runId));
+      if (globals(command).json) printJson(description);
+      else printFields(description);
+    });
+
+  for (const verb of ['cancel', 'terminate'] as const) {
+    program
+      .command(verb)
+      .description(verb === 'cancel' ? 'request cancellation (the workflow may clean up)' : 'end the run now')
+      .argument('<id>', 'workflow id')
+      .option('--reason <text>', 'reason')
+      .option('--run-id <runId>', 'a specific run')
+      .action(async (id: string, options: { reason?: string; runId?: string }, command: Command) => {
+        await client(command).call('POST', workflowPath(id, `/${verb}`, options.runId), { reason: options.reason });
+        if (globals(command).json) printJson({ [verb === 'cancel' ? 'cancelRequested' : 'terminated']: true });
+        else printLines([verb === 'cancel' ? `cancellation requested for ${id}` : `terminated ${id}`]);
+      });
+  }
+
+  program
+    .command('list')
+    .description('list runs')
+    .addOption(new Option('--status <status>', 'only runs with this status').choices([...RUN_STATUSES]))
+    .option('--type <type>', 'only runs of this workflow type')
+    .option('--limit <n>', 'at most this many')
+    .action(async (options: { status?: string; type?: string; limit?: string }, command: Command) => {
+      const query = new URLSearchParams();
+      if (options.status) query.set('status', options.status);
+      if (options.type) query.set('type', options.type);
+      if (options.limit) query.set('limit', options.limit);
+      const { workflows } = await client(command).call<{ workflows: Record<string, string>[] }>('GET', `/workflows?${query}`);
+      if (globals(command).json) printJson(workflows);
+      else printTable(['WORKFLOW ID', 'TYPE', 'STATUS', 'STARTED', 'RUN ID'], workflows.map((w) => [w.workflowId, w.workflowType, w.status, w.startTime, w.runId]));
+    });
+
+  program
+    .command('history')
+    .description('print a run\'s history (--json prints what `aion replay` reads)')
+    .argument('<id>', 'workflow id')
+    .option('--run-id <runId>', 'a specific run')
+    .action(async (id: string, options: { runId?: string }, command: Command) => {
+      const { events } = await client(command).call<{ events: HistoryEvent[] }>('GET', workflowPath(id, '/history', options.runId));
+      if (globals(command).json) {
+        printJson({ workflowId: id, events });
+        return;
+      }
+      printLines(
+        events.map(({ eventId, type, time, ...attributes }) => {
+          const rest = JSON.stringify(attributes);
+          return `${String(eventId).padStart(4)}  ${new Date(time).toISOString()}  ${type.padEnd(24)} ${rest === '{}' ? '' : rest}`.trimEnd();
+        }),
+      );
+    });
+
+  program
+    .command('replay')
+    .description('replay a history against a bundle: exit 0 if it reproduces, 1 with a diff if not')
+    .requiredOption('--bundle <bundle>', 'bundle built by `aion build`')
+    .requiredOption('--history <history>', 'output of `aion history --json`')
+    .action(async (options: { bundle: string; history: string }, command: Command) => {
+      const code = readText(options.bundle);
+      let history: unknown;
+      try {
+        history = JSON.parse(readText(options.history));
+      } catch (error) {
+        if (error instanceof CliError) throw error;
+        throw new CliError(`${options.history} is not valid JSON`);
+      }
+      const json = globals(command).json;
+      try {
+        await replayHistory({ code }, history as HistoryEvent[]);
+      } catch (error) {
+        if (!(error instanceof DeterminismViolationError)) throw error;
+        if (json) printJson({ ok: false, eventIndex: error.eventIndex, expected: error.expected, actual: error.actual });
+        else printLines([`nondeterminism at event ${error.eventIndex}`, `- history: ${error.expected}`, `+ code:    ${error.actual}`]);
+        process.exitCode = 1;
+        return;
+      }
+      const count = Array.isArray(history) ? history.length : (history as { events: unknown[] }).events.length;
+      if (json) printJson({ ok: true, events: count });
+      else printLines([`replayed ${count} events: the code reproduces the history`]);
+    });
+
+  return program;
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+}
+
+/** Prints a result body; a run that did not complete sets exit code 1. */
+function printResult(body: ResultBody & Record<string, unknown>, json: boolean | undefined): void {
+  if (json) printJson(body);
+  else if (body.status === 'Completed') printLines([formatValue(body.result)]);
+  else process.stderr.write(`${body.status}: ${describeFailure(body.failure)}\n`);
+  if (body.status !== 'Completed') process.exitCode = 1;
+}
+
+function describeFailure(failure: Failure | undefined): string {
+  if (!failure) return 'no details';
+  const own = failure.type ? `${failure.message} (${failure.type})` : failure.message;
+  return failure.cause ? `${own}: ${describeFailure(failure.cause)}` : own;
+}

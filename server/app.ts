@@ -1,0 +1,133 @@
+/**
+ * The HTTP JSON API over an `Engine` (routes in docs/http-api.md). A thin layer: it parses
+ * requests, calls the engine's public API and maps errors to status codes.
+ *
+ * @module
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Engine } from '../engine/engine.js';
+import type { RunStatus } from '../store/types.js';
+import { WorkflowFailedError } from '../engine/errors.js';
+import { toFailureInfo } from '../guest-sdk/errors.js';
+import { errorResponse, HttpError } from './errors.js';
+import type { Logger } from '../engine/logger.js';
+
+export interface AppOptions {
+  /** When set, every request must carry `Authorization: Bearer <token>`. */
+  token?: string;
+  logger?: Logger;
+}
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export function createApp(engine: Engine, options: AppOptions = {}): Hono {
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    const { status, body } = errorResponse(error);
+    if (status === 500) options.logger?.error({ err: error, path: c.req.path }, 'request failed');
+    return c.json(body, status);
+  });
+  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+
+  app.get('/v1/health', (c) => c.json({ status: 'ok' }));
+
+  app.use('/v1/namespaces/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'INVALID_ARGUMENT', message: 'request body too large' } }, 413) }));
+  if (options.token !== undefined) {
+    const expected = Buffer.from(`Bearer ${options.token}`);
+    app.use('/v1/namespaces/*', async function requireToken(c, next) {
+      const given = Buffer.from(c.req.header('authorization') ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HttpError(401, 'UNAUTHENTICATED', 'missing or wrong bearer token');
+      await next();
+    });
+  }
+
+  const ns = (c: Context) => c.req.param('ns')!;
+  const handle = (c: Context) => engine.getHandle(c.req.param('id')!, c.req.query('runId'), { namespace: ns(c) });
+
+  app.post('/v1/namespaces/:ns/bundles', async (c) => {
+    const body = await jsonBody<{ code?: unknown }>(c);
+    return c.json(await engine.deploy({ code: body.code as string, namespace: ns(c) }), 201);
+  });
+
+  app.post('/v1/namespaces/:ns/workflows', async (c) => {
+    const body = await jsonBody<{ type?: unknown; workflowId?: unknown; args?: unknown; taskQueue?: unknown }>(c);
+    const started = await engine.start(body.type as string, {
+      namespace: ns(c),
+      workflowId: body.workflowId as string | undefined,
+      args: body.args as unknown[] | undefined,
+      taskQueue: body.taskQueue as string | undefined,
+    });
+    return c.json({ workflowId: started.workflowId, runId: started.runId }, 201);
+  });
+
+  app.get('/v1/namespaces/:ns/workflows', async (c) => {
+    const limit = c.req.query('limit');
+    const workflows = await engine.list({
+      namespace: ns(c),
+      status: c.req.query('status') as RunStatus | undefined,
+      workflowType: c.req.query('type'),
+      limit: limit === undefined ? undefined : Number(limit),
+    });
+    return c.json({ workflows });
+  });
+
+  app.get('/v1/namespaces/:ns/workflows/:id', async (c) => c.json(await handle(c).describe()));
+
+  app.get('/v1/namespaces/:ns/workflows/:id/history', async (c) => c.json({ events: await handle(c).history() }));
+
+  /** Waits for the run to close. 200 either way: the body says whether it completed. */
+  app.get('/v1/namespaces/:ns/workflows/:id/result', async (c) => {
+    try {
+      return c.json({ status: 'Completed', result: await handle(c).result() });
+    } catch (error) {
+      if (!(error instanceof WorkflowFailedError)) throw error;
+      return c.json({ status: error.status, failure: toFailureInfo(error.cause) });
+    }
+  });
+
+  app.post('/v1/namespaces/:ns/workflows/:id/signals/:name', async (c) => {
+    await handle(c).signal(c.req.param('name'), ...(await argsOf(c)));
+    return c.json({}, 202);
+  });
+
+  app.post('/v1/namespaces/:ns/workflows/:id/queries/:name', async (c) => c.json({ result: await handle(c).query(c.req.param('name'), ...(await argsOf(c))) }));
+
+  app.post('/v1/namespaces/:ns/workflows/:id/updates/:name', async (c) =>
+    c.json({ result: await handle(c).executeUpdate(c.req.param('name'), ...(await argsOf(c))) }),
+  );
+
+  app.post('/v1/namespaces/:ns/workflows/:id/cancel', async (c) => {
+    await handle(c).cancel((await jsonBody<{ reason?: string }>(c, {})).reason);
+    return c.json({}, 202);
+  });
+
+  app.post('/v1/namespaces/:ns/workflows/:id/terminate', async (c) => {
+    await handle(c).terminate((await jsonBody<{ reason?: string }>(c, {})).reason);
+    return c.json({}, 202);
+  });
+
+  return app;
+}
+
+async function jsonBody<T extends object>(c: Context, fallback?: T): Promise<T> {
+  const text = await c.req.text();
+  if (text.trim() === '' && fallback !== undefined) return fallback;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'INVALID_ARGUMENT', 'the request body is not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'INVALID_ARGUMENT', 'the request body must be a JSON object');
+  return body as T;
+}
+
+async function argsOf(c: Context): Promise<unknown[]> {
+  const { args } = await jsonBody<{ args?: unknown }>(c, {});
+  if (args === undefined) return [];
+  if (!Array.isArray(args)) throw new HttpError(400, 'INVALID_ARGUMENT', 'args must be a JSON array');
+  return args;
+}

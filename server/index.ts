@@ -1,0 +1,7 @@
+/**
+ * `aion/server`: the HTTP JSON API over an engine (routes in docs/http-api.md).
+ *
+ * @module
+ */
+export { createApp, type AppOptions } from './app.js';
+export { serveEngine, type ServeOptions, type RunningServer } from './serve.js';

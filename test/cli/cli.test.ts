@@ -1,0 +1,132 @@
+/**
+ * The CLI path end to end, with real processes: `aion server` with an activities module, then
+ * build, deploy, start, signal, query, result, history --json and replay against it.
+ */
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runChild, type Child } from '../recovery/child-process.js';
+import { tempDir } from '../helpers.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(root, 'cli/main.ts');
+const exec = promisify(execFile);
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let server: Child;
+let endpoint: string;
+const dir = tempDir('aion-cli-');
+
+async function aion(...args: string[]): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', CLI, '--endpoint', endpoint, ...args], { cwd: root });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+beforeAll(async () => {
+  server = runChild(CLI, ['server', '--data', join(dir, 'data'), '--port', '0', '--activities', join(root, 'examples/order/activities.ts')]);
+  const line = await server.line(/Aion server listening/);
+  endpoint = (JSON.parse(line) as { url: string }).url;
+}, 30_000);
+
+afterAll(async () => {
+  server.process.kill('SIGTERM');
+  await server.exited;
+});
+
+describe('aion CLI', { timeout: 60_000 }, () => {
+  it('builds, deploys, starts, signals, queries, waits for the result and replays the history', async () => {
+    const bundle = join(dir, 'bundle.js');
+    expect((await aion('build', join(root, 'examples/order/workflows.ts'), '-o', bundle)).code).toBe(0);
+
+    const deployed = await aion('--json', 'deploy', bundle);
+    expect(deployed.code).toBe(0);
+    expect(JSON.parse(deployed.stdout)).toMatchObject({ workflowTypes: ['processOrder'] });
+
+    const order = JSON.stringify([{ id: 'cli-1', item: 'lamp', amount: 7 }]);
+    const started = await aion('--json', 'start', 'processOrder', '--id', 'cli-1', '--args', order);
+    expect(JSON.parse(started.stdout)).toMatchObject({ workflowId: 'cli-1' });
+
+    expect((await aion('query', 'cli-1', 'status')).stdout.trim()).toMatch(/awaiting approval|charging|reserving/);
+    expect((await aion('signal', 'cli-1', 'approve', '--args', '["eve"]')).code).toBe(0);
+
+    const result = await aion('--json', 'result', 'cli-1');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      status: 'Completed',
+      result: { orderId: 'cli-1', chargeId: 'ch_cli-1_7', tracking: 'TRACK-cli-1-LAMP', approvedBy: 'eve' },
+    });
+
+    const described = JSON.parse((await aion('--json', 'describe', 'cli-1')).stdout) as Record<string, unknown>;
+    expect(described).toMatchObject({ workflowId: 'cli-1', status: 'Completed', workflowType: 'processOrder' });
+    const listed = JSON.parse((await aion('--json', 'list', '--status', 'Completed')).stdout) as { workflowId: string }[];
+    expect(listed.map((w) => w.workflowId)).toContain('cli-1');
+
+    const history = await aion('history', 'cli-1', '--json');
+    const historyFile = join(dir, 'history.json');
+    writeFileSync(historyFile, history.stdout);
+    expect((JSON.parse(history.stdout) as { events: { type: string }[] }).events.at(-1)?.type).toBe('WorkflowCompleted');
+    const replayed = await aion('replay', '--bundle', bundle, '--history', historyFile);
+    expect(replayed).toMatchObject({ code: 0 });
+    expect(replayed.stdout).toMatch(/the code reproduces the history/);
+
+    // The same history against code that no longer reserves stock first: a diff and exit 1.
+    const changedSource = readFileSync(join(root, 'examples/order/workflows.ts'), 'utf8').replace('await reserveStock(order.item);', '');
+    writeFileSync(join(dir, 'changed.ts'), changedSource);
+    const changedBundle = join(dir, 'changed.js');
+    expect((await aion('build', join(dir, 'changed.ts'), '-o', changedBundle)).code).toBe(0);
+    const diverged = await aion('replay', '--bundle', changedBundle, '--history', historyFile);
+    expect(diverged.code).toBe(1);
+    expect(diverged.stdout).toContain('nondeterminism at event 3');
+    expect(diverged.stdout).toContain('- history: ActivityScheduled(seq=1, activityType="reserveStock")');
+    expect(diverged.stdout).toContain('+ code:    scheduleActivity → ActivityScheduled(seq=1, activityType="chargeCard")');
+  });
+
+  it('exits 1 with the failure when the run failed, and after terminate', async () => {
+    const order = JSON.stringify([{ id: 'cli-2', item: 'x', amount: -1 }]);
+    await aion('start', 'processOrder', '--id', 'cli-2', '--args', order);
+    await aion('terminate', 'cli-2', '--reason', 'operator');
+    const result = await aion('result', 'cli-2');
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('Terminated: operator');
+  });
+
+  it('reports bad input in one line with a non-zero exit code', async () => {
+    const unknownType = await aion('start', 'nope');
+    expect(unknownType.code).toBe(1);
+    expect(unknownType.stderr).toBe("aion: no deployed bundle exports a workflow named 'nope' in namespace 'default'\n");
+    const badArgs = await aion('start', 'processOrder', '--args', '{oops');
+    expect(badArgs.stderr).toBe('aion: --args is not valid JSON: {oops\n');
+    const missing = await aion('describe', 'no-such-workflow');
+    expect(missing).toMatchObject({ code: 1, stderr: 'aion: workflow no-such-workflow not found\n' });
+    const noFile = await aion('deploy', join(dir, 'missing.js'));
+    expect(noFile.stderr).toMatch(/^aion: cannot read .*missing\.js: no such file\n$/);
+    const port = await closedPort();
+    const unreachable = await aion('--endpoint', `http://127.0.0.1:${port}`, 'list');
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toBe(`aion: cannot reach the Aion server at http://127.0.0.1:${port} (connection refused); is \`aion server\` running?\n`);
+  });
+});
+
+/** A port nothing listens on (bound, then released). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}

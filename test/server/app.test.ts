@@ -1,0 +1,55 @@
+/** The HTTP API's contract: routes, status codes, error bodies, authentication. */
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../../server/app.js';
+import { openEngine } from '../helpers.js';
+
+const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+describe('HTTP API', () => {
+  it('starts, signals, queries and returns results with the documented status codes', async () => {
+    const app = createApp(await openEngine());
+    const started = await app.request('/v1/namespaces/default/workflows', json({ type: 'approval', workflowId: 'h1' }));
+    expect(started.status).toBe(201);
+    expect(await started.json()).toMatchObject({ workflowId: 'h1' });
+    expect((await app.request('/v1/namespaces/default/workflows/h1/signals/approve', json({ args: ['ann'] }))).status).toBe(202);
+    const query = await app.request('/v1/namespaces/default/workflows/h1/queries/status', json({}));
+    expect(await query.json()).toEqual({ result: 'approved by ann' });
+    const update = await app.request('/v1/namespaces/default/workflows/h1/updates/setLimit', json({ args: [100] }));
+    expect(await update.json()).toEqual({ result: 0 });
+    const result = await app.request('/v1/namespaces/default/workflows/h1/result');
+    expect(await result.json()).toEqual({ status: 'Completed', result: { approvedBy: 'ann', limit: 100 } });
+    const history = (await (await app.request('/v1/namespaces/default/workflows/h1/history')).json()) as { events: { type: string }[] };
+    expect(history.events[0].type).toBe('WorkflowStarted');
+  });
+
+  it('maps errors to status codes with a code and a message', async () => {
+    const app = createApp(await openEngine());
+    const cases: [Response | Promise<Response>, number, string][] = [
+      [app.request('/v1/namespaces/default/workflows', json({ type: 'nope' })), 400, 'INVALID_ARGUMENT'],
+      [app.request('/v1/namespaces/default/workflows/missing'), 404, 'NOT_FOUND'],
+      [app.request('/v1/namespaces/default/workflows', { method: 'POST', body: '{oops' }), 400, 'INVALID_ARGUMENT'],
+      [app.request('/v1/namespaces/default/workflows/x/signals/s', json({ args: 'not-an-array' })), 400, 'INVALID_ARGUMENT'],
+      [app.request('/v1/namespaces/default/bundles', json({ code: 'exports.x = 1' })), 400, 'BUNDLE_INVALID'],
+      [app.request('/v1/nowhere'), 404, 'NOT_FOUND'],
+    ];
+    for (const [response, status, code] of cases) {
+      const r = await response;
+      expect(r.status).toBe(status);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe(code);
+      expect(body.error.message.length).toBeGreaterThan(0);
+    }
+    await app.request('/v1/namespaces/default/workflows', json({ type: 'sleeper', args: [60_000], workflowId: 'dup' }));
+    const duplicate = await app.request('/v1/namespaces/default/workflows', json({ type: 'sleeper', args: [1], workflowId: 'dup' }));
+    expect(duplicate.status).toBe(409);
+    await app.request('/v1/namespaces/default/workflows/dup/terminate', json({}));
+  });
+
+  it('requires the bearer token when one is configured', async () => {
+    const app = createApp(await openEngine(), { token: 's3cret' });
+    expect((await app.request('/v1/namespaces/default/workflows')).status).toBe(401);
+    expect((await app.request('/v1/namespaces/default/workflows', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await app.request('/v1/namespaces/default/workflows', { headers: { authorization: 'Bearer s3cret' } })).status).toBe(200);
+    expect((await app.request('/v1/health')).status).toBe(200);
+  });
+});
