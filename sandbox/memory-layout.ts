@@ -22,8 +22,11 @@ export interface MemoryLayout {
   sbrkAddress: number;
 }
 
-/** Pages scanned below the stack top: QuickJS's stack limit plus a margin for C frames. */
-export const stackWindowPages = (stackBytes: number): number => Math.ceil((stackBytes + 256 * 1024) / PAGE_SIZE);
+/**
+ * Pages scanned below the stack top: QuickJS's stack limit plus as much again for C frames
+ * below its checks (measured: recursion to the 64 KiB limit touches 16 pages).
+ */
+export const stackWindowPages = (stackBytes: number): number => Math.ceil((2 * stackBytes) / PAGE_SIZE) + 1;
 
 /** Page ranges `[start, end)` a sandbox may have written since it was booted. */
 export function writableRanges(layout: MemoryLayout | undefined, memory: WebAssembly.Memory, stackBytes: number): [number, number][] {
@@ -40,6 +43,8 @@ export function writableRanges(layout: MemoryLayout | undefined, memory: WebAsse
 
 export interface ProbeInstance {
   memory: WebAssembly.Memory;
+  /** The probe runtime's QuickJS stack limit. */
+  stackBytes: number;
   /** Evaluates guest code (the probe allocates and recurses to reveal the layout). */
   evaluate(code: string): void;
 }
@@ -97,7 +102,7 @@ export function detectLayout(probe: ProbeInstance): MemoryLayout | undefined {
   const beforeRecursion = copy();
   probe.evaluate('(function r(n) { return n === 0 ? 0 : r(n - 1) + 1; })(100)');
   const afterRecursion = new Uint8Array(probe.memory.buffer);
-  for (let page = dataPages; page < heapBasePage - stackWindowPages(0); page++) {
+  for (let page = dataPages; page < heapBasePage - stackWindowPages(probe.stackBytes); page++) {
     const offset = page * PAGE_SIZE;
     if (Buffer.compare(beforeRecursion.subarray(offset, offset + PAGE_SIZE), afterRecursion.subarray(offset, offset + PAGE_SIZE)) !== 0) return undefined;
   }

@@ -78,11 +78,13 @@ export class QuickJSWasm {
   private async probeLayout(): Promise<MemoryLayout | undefined> {
     const { module, memory } = await this.newInstance(PROBE_PAGES, { now: 0 });
     const runtime = module.newRuntime();
-    runtime.setMaxStackSize(64 * 1024);
+    const stackBytes = 64 * 1024;
+    runtime.setMaxStackSize(stackBytes);
     const context = runtime.newContext();
     try {
       return detectLayout({
         memory,
+        stackBytes,
         evaluate(code) {
           const result = context.evalCode(code);
           if (result.error) {

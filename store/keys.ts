@@ -5,7 +5,7 @@
  *
  * | prefix | key                                   | value          |
  * |--------|---------------------------------------|----------------|
- * | `h`    | h · ns · runId · eventId              | event          |
+ * | `h`    | h · ns · runId · firstEventId         | events[] of one append |
  * | `r`    | r · ns · runId                        | RunRecord      |
  * | `s`    | s · ns · status · runId               | (empty)        |
  * | `w`    | w · ns · workflowId                   | latest runId   |
@@ -21,7 +21,8 @@ const SEP = '\u0000';
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 
 export const keys = {
-  event: (ns: string, runId: string, eventId: number) => ['h', ns, runId, pad(eventId, 10)].join(SEP),
+  /** The append whose first event is `firstEventId`. */
+  events: (ns: string, runId: string, firstEventId: number) => ['h', ns, runId, pad(firstEventId, 10)].join(SEP),
   historyPrefix: (ns: string, runId: string) => ['h', ns, runId, ''].join(SEP),
   run: (ns: string, runId: string) => ['r', ns, runId].join(SEP),
   runsPrefix: (ns?: string) => (ns === undefined ? `r${SEP}` : ['r', ns, ''].join(SEP)),

@@ -31,6 +31,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   /** Next event id of runs written through this store (loaded lazily for the others). */
   private readonly heads = new Map<string, number>();
   private readonly committer: GroupCommitter;
+  /** Namespaces known to have their marker key written. */
+  private readonly namespaces = new Set<string>();
   private closed = false;
 
   constructor(
@@ -87,12 +89,27 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     return this.heads.get(runKey(namespace, runId)) ?? this.loadNextEventId(namespace, runId);
   }
 
+  /**
+   * Each append is stored as one record keyed by its first event id; a range read starts at
+   * the record holding `from` and trims the first and last records.
+   */
   async readHistory(namespace: string, runId: string, range: HistoryRange = {}): Promise<E[]> {
     this.assertOpen();
+    const from = Math.max(1, range.from ?? 1);
+    const to = range.to ?? Infinity;
+    if (to < from) return [];
     const prefix = keys.historyPrefix(namespace, runId);
-    const gte = keys.event(namespace, runId, range.from ?? 1);
-    const bounds = range.to === undefined ? { gte, lt: prefixEnd(prefix) } : { gte, lte: keys.event(namespace, runId, range.to) };
-    return this.values<E>(bounds);
+    let start = keys.events(namespace, runId, from);
+    if (from > 1) {
+      // The record holding `from` starts at or before it.
+      for await (const key of this.db.keys({ gte: prefix, lte: start, reverse: true, limit: 1 })) start = key;
+    }
+    const upper = to === Infinity ? { lt: prefixEnd(prefix) } : { lte: keys.events(namespace, runId, to) };
+    const out: E[] = [];
+    for await (const bytes of this.db.values({ gte: start, ...upper })) {
+      for (const event of decodeValue<E[]>(bytes)) if (event.eventId >= from && event.eventId <= to) out.push(event);
+    }
+    return out;
   }
 
   async getRun(namespace: string, runId: string): Promise<RunRecord | undefined> {
@@ -177,11 +194,14 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     const put = (key: string, value: unknown) => ops.push({ type: 'put', key, value: encodeValue(value) });
     const del = (key: string) => ops.push({ type: 'del', key });
     for (const append of batch.histories ?? []) {
-      for (const event of append.events) put(keys.event(append.namespace, append.runId, event.eventId), event);
+      if (append.events.length > 0) put(keys.events(append.namespace, append.runId, append.events[0].eventId), append.events);
     }
     for (const { record, previousStatus } of batch.runs ?? []) {
       put(keys.run(record.namespace, record.runId), record);
-      if (previousStatus === undefined) ops.push({ type: 'put', key: keys.namespace(record.namespace), value: EMPTY });
+      if (previousStatus === undefined && !this.namespaces.has(record.namespace)) {
+        ops.push({ type: 'put', key: keys.namespace(record.namespace), value: EMPTY });
+        this.namespaces.add(record.namespace);
+      }
       if (previousStatus !== record.status) {
         if (previousStatus !== undefined) del(keys.status(record.namespace, previousStatus, record.runId));
         ops.push({ type: 'put', key: keys.status(record.namespace, record.status, record.runId), value: EMPTY });
@@ -199,8 +219,9 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
 
   private async loadNextEventId(namespace: string, runId: string): Promise<number> {
     const prefix = keys.historyPrefix(namespace, runId);
-    for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix), reverse: true, limit: 1 })) {
-      return Number(keyParts(key)[3]) + 1;
+    for await (const bytes of this.db.values({ gte: prefix, lt: prefixEnd(prefix), reverse: true, limit: 1 })) {
+      const last = decodeValue<E[]>(bytes).at(-1);
+      return last ? last.eventId + 1 : 1;
     }
     return 1;
   }

@@ -1,0 +1,43 @@
+import { figure, percentile, type Figure, type Scenario } from '../scenario.js';
+import { order3Engine, runMany } from '../workloads/index.js';
+
+interface Variant {
+  name: string;
+  description: string;
+  type: 'order3' | 'order3NoSleep';
+  inFlight: number;
+  sync: boolean;
+}
+
+function order3Scenario({ name, description, type, inFlight, sync }: Variant): Scenario {
+  return {
+    name,
+    description,
+    async run({ quick }): Promise<Figure[]> {
+      const total = quick ? 300 : 2000;
+      const { engine } = await order3Engine({ sync });
+      // Warm up: the template, JIT and the LevelDB files.
+      await runMany(engine, type, 50, 10);
+      const cpu = process.cpuUsage();
+      const { latencies, elapsedMs } = await runMany(engine, type, total, inFlight);
+      const { user, system } = process.cpuUsage(cpu);
+      await engine.close();
+      return [
+        figure('throughput', (total / elapsedMs) * 1000, 'runs/s'),
+        figure('latency p50', percentile(latencies, 50), 'ms'),
+        figure('latency p99', percentile(latencies, 99), 'ms'),
+        figure('host CPU per run', (user + system) / 1000 / total, 'ms'),
+        figure('peak RSS', process.resourceUsage().maxRSS / 1024, 'MiB'),
+      ];
+    },
+  };
+}
+
+const sync = 'LevelDB, synced writes';
+export const order3Scenarios: Scenario[] = [
+  order3Scenario({ name: 'order3', description: `3 activities + 10 ms sleep, 2,000 runs, 50 in flight, ${sync}`, type: 'order3', inFlight: 50, sync: true }),
+  order3Scenario({ name: 'order3-nosleep', description: `3 activities, no sleep, 50 in flight, ${sync}`, type: 'order3NoSleep', inFlight: 50, sync: true }),
+  order3Scenario({ name: 'order3-serial', description: `order3 with 1 in flight, ${sync}`, type: 'order3', inFlight: 1, sync: true }),
+  order3Scenario({ name: 'order3-500', description: `order3 with 500 in flight, ${sync}`, type: 'order3', inFlight: 500, sync: true }),
+  order3Scenario({ name: 'order3-unsynced', description: 'order3, 50 in flight, LevelDB without fsync (what group commit buys)', type: 'order3', inFlight: 50, sync: false }),
+];

@@ -1,0 +1,53 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode } from '../../engine/bundler.js';
+import { Engine, type EngineOptions } from '../../engine/engine.js';
+import type { Logger } from '../../engine/logger.js';
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The workload's workflow module: TypeScript beside this file in the source tree, JavaScript in dist. */
+function workloadPath(name: string): string {
+  const ts = fileURLToPath(new URL(`./${name}.ts`, import.meta.url));
+  return existsSync(ts) ? ts : fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+}
+
+export const order3Code = async (): Promise<string> => (await bundleWorkflowCode({ workflowsPath: workloadPath('order3') })).code;
+
+/** Activities that do nothing: the benchmark measures the engine. */
+export const noopActivities = {
+  step1: async (n: number) => n,
+  step2: async (n: number) => n,
+  step3: async (n: number) => n,
+};
+
+/** An engine on a fresh LevelDB folder with the order3 bundle deployed. */
+export async function order3Engine(options: Partial<EngineOptions> = {}): Promise<{ engine: Engine; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'aion-bench-'));
+  const engine = await Engine.open({ dataDir, activities: noopActivities, logger: silent, ...options });
+  await engine.deploy({ code: await order3Code() });
+  return { engine, dataDir };
+}
+
+/**
+ * Runs `total` workflows of `type`, at most `inFlight` at a time; returns each run's
+ * start-to-result latency in ms and the elapsed time.
+ */
+export async function runMany(engine: Engine, type: string, total: number, inFlight: number): Promise<{ latencies: number[]; elapsedMs: number }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < total) {
+      const i = next++;
+      const t0 = performance.now();
+      const handle = await engine.start(type, { args: [i], workflowId: `${type}-${i}` });
+      await handle.result();
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, total) }, worker));
+  return { latencies, elapsedMs: performance.now() - started };
+}

@@ -1,0 +1,34 @@
+/** The order3 workload: three sequential activities, then a 10 ms durable sleep. */
+import { proxyActivities, sleep } from 'aion/workflow';
+
+const { step1, step2, step3 } = proxyActivities<{
+  step1(n: number): Promise<number>;
+  step2(n: number): Promise<number>;
+  step3(n: number): Promise<number>;
+}>({ startToCloseTimeout: '10s' });
+
+export async function order3(n: number): Promise<number> {
+  await step1(n);
+  await step2(n);
+  await step3(n);
+  await sleep(10);
+  return n;
+}
+
+export async function order3NoSleep(n: number): Promise<number> {
+  await step1(n);
+  await step2(n);
+  return step3(n);
+}
+
+/** One activity round trip, for step latency. */
+export async function oneStep(n: number): Promise<number> {
+  return step1(n);
+}
+
+/** `n` sequential activities: a long history (about 3 events per step). */
+export async function manySteps(n: number): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < n; i++) total += await step1(i);
+  return total;
+}
