@@ -12,8 +12,13 @@ import { captureImage, ImageIndex, nonZeroPages, writeImage, type MemoryImage } 
 import type { QuickJSWasm } from './quickjs-wasm.js';
 import { Sandbox } from './sandbox.js';
 
-/** Reset instances kept per template, ready for the next run. */
-const POOL_SIZE = 64;
+/**
+ * Reset instances kept per template, ready for the next run. Creating instances is what
+ * costs (each is a 16+ MiB wasm memory, and V8 answers a stream of them with garbage
+ * collections), so the pool keeps what a burst of concurrent runs needed; a pooled instance
+ * costs about 0.5 MiB of resident memory.
+ */
+const POOL_SIZE = 1024;
 
 export class SandboxTemplate {
   private readonly pool: Sandbox[] = [];
