@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { WorkflowFailedError, QueryFailedError, WorkflowUpdateFailedError, WorkflowAlreadyStartedError, InvalidArgumentError, WorkflowNotFoundError, WorkflowNotRunningError } from '../../engine/errors.js';
 import type { Logger } from '../../engine/logger.js';
 import { activityEvents, calls, makeActivities } from '../fixtures/activities.js';
-import { openEngine } from '../helpers.js';
+import { fixtureBundle, openEngine } from '../helpers.js';
 
 const types = (events: { type: string }[]) => events.map((e) => e.type);
 
@@ -59,6 +59,22 @@ describe('activities', () => {
     const engine = await openEngine({ activities: makeActivities() });
     const handle = await engine.start('activityTimesOut');
     expect(await handle.result()).toEqual({ name: 'ActivityFailure', message: 'Activity task timed out', cause: 'TimeoutFailure', timeoutType: 'START_TO_CLOSE' });
+  });
+
+  it('stops retrying once the schedule-to-close timeout would pass', async () => {
+    const engine = await openEngine({ activities: makeActivities() });
+    const started = Date.now();
+    const handle = await engine.start('scheduleToCloseExpires');
+    expect(await handle.result()).toEqual({ name: 'ActivityFailure', cause: expect.stringMatching(/^flaky failure \d+$/) });
+    expect(Date.now() - started).toBeLessThan(1000);
+    const failed = (await handle.history()).find((e) => e.type === 'ActivityFailed') as { attempt: number };
+    expect(failed.attempt).toBeGreaterThanOrEqual(2);
+    expect(failed.attempt).toBeLessThanOrEqual(5);
+  });
+
+  it('hands the last heartbeat details to the next attempt', async () => {
+    const engine = await openEngine({ activities: makeActivities() });
+    expect(await (await engine.start('resumesFromHeartbeat')).result()).toEqual({ attempt: 2, resumedFrom: { progress: 7, key: 'r1' } });
   });
 
   it('keeps a heartbeating activity alive and fails one that stops heartbeating', async () => {
@@ -266,6 +282,20 @@ describe('results, failures and lifecycle', () => {
     const workflowLines = lines.filter((l) => (l.attributes as { workflowId?: string }).workflowId === 'log-1');
     expect(workflowLines.map((l) => `${l.level}:${l.message}`)).toEqual(['info:before sleep', 'info:console works 42', 'warn:after sleep']);
     expect(workflowLines[0].attributes).toMatchObject({ step: 1, runId: handle.runId });
+  });
+});
+
+describe('namespaces', () => {
+  it('keeps workflows, bundles and ids of namespaces apart', async () => {
+    const engine = await openEngine();
+    await engine.deploy({ code: await fixtureBundle(), namespace: 'tenant-a' });
+    const a = await engine.start('greet', { args: ['a'], workflowId: 'same-id', namespace: 'tenant-a' });
+    const d = await engine.start('greet', { args: ['d'], workflowId: 'same-id' });
+    expect(await a.result()).toBe('hello a');
+    expect(await d.result()).toBe('hello d');
+    expect(await engine.getHandle('same-id', undefined, { namespace: 'tenant-a' }).result()).toBe('hello a');
+    expect((await engine.list({ namespace: 'tenant-a' })).map((w) => w.namespace)).toEqual(['tenant-a']);
+    await expect(engine.start('greet', { namespace: 'tenant-b' })).rejects.toThrow(/in namespace 'tenant-b'/);
   });
 });
 
