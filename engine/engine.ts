@@ -1,26 +1,33 @@
 /**
- * `Engine`: the host library's entry point. It owns the store, the bundle registry, the
- * timer and activity services, and the table of runs in memory; `WorkflowHandle`s and the
- * recovery sweep go through it. Transport-agnostic: the HTTP server and the CLI sit on top.
+ * `Engine`: the host library's entry point. It wires the store, bundles, runs, timers,
+ * activities, the outbox and schedules together, and offers the public API that
+ * `WorkflowHandle`s, the HTTP server and the CLI use. Transport-agnostic.
  *
  * @module
  */
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { DEFAULT_LIMITS, QuickJSWasm, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
 import type { DueEntry, EventStore, HistoryRange, RunRecord, RunStatus } from '../store/types.js';
-import { RUN_STATUSES } from '../store/types.js';
+import type { SearchAttributeValue } from '../guest-sdk/protocol.js';
+import { checkSearchAttributes } from '../guest-sdk/internals.js';
+import { toMs, type Duration } from '../guest-sdk/time.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome } from './activities/dispatcher.js';
 import { BundleRegistry, type DeployResult } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
-import { DEFAULT_COMMAND_LIMITS, type CommandLimits } from './commands/validate.js';
-import { EngineClosedError, InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowNotFoundError } from './errors.js';
+import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError } from './errors.js';
 import { WorkflowHandle, type RunDirectory } from './handle.js';
 import type { HistoryEvent } from './history/events.js';
 import { checkArgs, checkId } from './input.js';
 import { defaultLogger, type Logger } from './logger.js';
-import { runKey, WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
+import { OutboxProcessor } from './outbox-processor.js';
+import { DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './replay.js';
+import { RunStarter, type NewRun } from './run-starter.js';
+import { RunTable } from './runs.js';
+import type { RunEnvironment, WorkflowRun } from './run/workflow-run.js';
+import { Schedules } from './schedules/schedules.js';
 import { DueTimers } from './timers.js';
+import { compileQuery, rebuildVisibility, type VisibilityQuery } from './visibility.js';
 
 export interface EngineOptions {
   /** LevelDB data folder; omit for an in-memory engine (tests, experiments). */
@@ -31,8 +38,8 @@ export interface EngineOptions {
   activities?: Record<string, ActivityFunction>;
   /** Per-sandbox resource limits. */
   limits?: Partial<SandboxLimits>;
-  /** Limits on what one activation may emit. */
-  commandLimits?: Partial<CommandLimits>;
+  /** Limits on what one activation may emit, and when continue-as-new is suggested. */
+  commandLimits?: Partial<ReplayLimits>;
   /** fsync every write before acknowledging it (default true). */
   sync?: boolean;
   logger?: Logger;
@@ -46,13 +53,28 @@ export interface StartOptions {
   workflowId?: string;
   taskQueue?: string;
   namespace?: string;
+  searchAttributes?: Record<string, SearchAttributeValue>;
+  /** The whole execution (across continue-as-new) must end within this; it ends `TimedOut` otherwise. */
+  workflowExecutionTimeout?: Duration;
+  /** Each run must end within this. */
+  workflowRunTimeout?: Duration;
 }
 
-export interface ListOptions {
-  namespace?: string;
-  status?: RunStatus;
-  workflowType?: string;
+export interface SignalWithStartOptions extends StartOptions {
+  workflowId: string;
+  signal: string;
+  signalArgs?: unknown[];
+}
+
+export interface ListOptions extends VisibilityQuery {
+  /** At most this many (default: all). */
   limit?: number;
+}
+
+export interface ListPageOptions extends VisibilityQuery {
+  /** Default 100. */
+  pageSize?: number;
+  nextPageToken?: string;
 }
 
 /** One line of `list()`. */
@@ -66,6 +88,8 @@ export interface WorkflowSummary {
   startTime: Date;
   closeTime?: Date;
   version: string;
+  searchAttributes: Record<string, unknown>;
+  parent?: { workflowId: string; runId: string };
 }
 
 const DEFAULT_NAMESPACE = 'default';
@@ -73,12 +97,11 @@ const DEFAULT_TASK_QUEUE = 'default';
 const DEFAULT_MAX_RESIDENT_RUNS = 10_000;
 
 export class Engine implements RunDirectory {
-  /** Runs in memory; map order is recency of use (the oldest idle ones are evicted first). */
-  private readonly runs = new Map<string, WorkflowRun>();
-  private readonly loading = new Map<string, Promise<WorkflowRun | undefined>>();
-  private readonly closeWaiters = new Map<string, ((closeEvent: HistoryEvent) => void)[]>();
-  private readonly startLocks = new Map<string, Promise<unknown>>();
-  private readonly environment: RunEnvironment;
+  /** Cron and interval schedules (`engine.schedules.create(...)`). */
+  readonly schedules: Schedules;
+  private readonly runs: RunTable;
+  private readonly starter: RunStarter;
+  private readonly outbox: OutboxProcessor;
   private readonly activities: ActivityDispatcher;
   private readonly timers: DueTimers;
   private closed = false;
@@ -89,10 +112,10 @@ export class Engine implements RunDirectory {
     private readonly bundles: BundleRegistry,
     activityFunctions: Record<string, ActivityFunction>,
     private readonly logger: Logger,
-    private readonly commandLimits: CommandLimits,
-    private readonly maxResidentRuns: number,
+    private readonly limits: ReplayLimits,
+    maxResidentRuns: number,
   ) {
-    const activities = new ActivityDispatcher(
+    this.activities = new ActivityDispatcher(
       activityFunctions,
       {
         onOutcome: (task, outcome) => this.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome),
@@ -100,25 +123,33 @@ export class Engine implements RunDirectory {
       },
       logger,
     );
-    const timers = new DueTimers((entries) => this.deliverDue(entries));
-    this.activities = activities;
-    this.timers = timers;
-    this.environment = {
+    this.timers = new DueTimers((entries) => this.deliverDue(entries));
+    this.runs = new RunTable(store, maxResidentRuns);
+    const environment: RunEnvironment = {
       store,
       bundles,
-      activities,
-      timers,
+      activities: this.activities,
+      timers: this.timers,
       logger,
-      commandLimits,
-      onClosed: (run, closeEvent) => this.onRunClosed(run, closeEvent),
-      onResident: (run) => this.touch(run),
+      limits,
+      onOutbox: (entries) => this.outbox.process(entries),
+      onClosed: (run, closeEvent) => {
+        this.runs.onClosed(run, closeEvent);
+        this.schedules.onRunClosed(run.record);
+      },
+      onResident: (run) => this.runs.touch(run),
     };
+    this.runs.attach(environment);
+    this.starter = new RunStarter(store, bundles, this.runs, () => environment);
+    this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger);
+    this.schedules = new Schedules(store, this.starter, this.runs, this.outbox, this.timers, logger, () => this.assertOpen());
   }
 
   /**
    * Opens an engine. On an existing data folder this is also recovery: timers that came due
-   * while the engine was down fire, the others are re-armed, and unfinished activities are
-   * dispatched again. Runs themselves are loaded lazily, when they have work.
+   * while the engine was down fire, the others are re-armed, unfinished activities are
+   * dispatched again, and recorded effects on other runs (children, successors, parent
+   * notifications, scheduled starts) are performed. Runs are loaded lazily, when they have work.
    */
   static async open(options: EngineOptions = {}): Promise<Engine> {
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -130,21 +161,21 @@ export class Engine implements RunDirectory {
     const store =
       options.store ?? (options.dataDir !== undefined ? await openLevelDbStore<HistoryEvent>(options.dataDir, { sync: options.sync ?? true }) : await openMemoryStore<HistoryEvent>());
     const bundles = new BundleRegistry(store, wasm, runtime, limits);
-    const commandLimits = { ...DEFAULT_COMMAND_LIMITS, ...options.commandLimits };
-    const engine = new Engine(store, options.store === undefined, bundles, options.activities ?? {}, logger, commandLimits, maxResidentRuns);
+    const replayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.commandLimits };
+    const engine = new Engine(store, options.store === undefined, bundles, options.activities ?? {}, logger, replayLimits, maxResidentRuns);
     await engine.recover();
     return engine;
   }
 
   get maxPayloadBytes(): number {
-    return this.commandLimits.maxPayloadBytes;
+    return this.limits.maxPayloadBytes;
   }
 
   /** Deploys a bundle: stored under its content hash (idempotent) and current for the types it exports. */
   async deploy(bundle: { code: string; namespace?: string }): Promise<DeployResult> {
     this.assertOpen();
     if (typeof bundle !== 'object' || bundle === null) throw new InvalidArgumentError('deploy takes { code }');
-    return this.bundles.deploy(bundle.code, checkId(bundle.namespace ?? DEFAULT_NAMESPACE, 'namespace'));
+    return this.bundles.deploy(bundle.code, namespaceOf(bundle.namespace));
   }
 
   /**
@@ -154,63 +185,87 @@ export class Engine implements RunDirectory {
    */
   async start(workflowType: string, options: StartOptions = {}): Promise<WorkflowHandle> {
     this.assertOpen();
-    const namespace = checkId(options.namespace ?? DEFAULT_NAMESPACE, 'namespace');
-    const workflowId = checkId(options.workflowId ?? randomUUID(), 'workflowId');
-    const taskQueue = checkId(options.taskQueue ?? DEFAULT_TASK_QUEUE, 'taskQueue');
-    checkId(workflowType, 'workflow type');
-    const args = checkArgs(options.args, 'args', this.commandLimits.maxPayloadBytes);
-    const version = await this.bundles.currentVersion(namespace, workflowType);
-    if (version === undefined) {
-      throw new InvalidArgumentError(`no deployed bundle exports a workflow named '${workflowType}' in namespace '${namespace}'`);
-    }
-    return this.withStartLock(`${namespace}\u0000${workflowId}`, async () => {
-      const latest = await this.store.getLatestRunId(namespace, workflowId);
-      if (latest !== undefined) {
-        const current = this.runs.get(runKey(namespace, latest))?.record ?? (await this.store.getRun(namespace, latest));
-        if (current?.status === 'Running') throw new WorkflowAlreadyStartedError(workflowId, latest);
+    const spec = this.newRun(workflowType, options);
+    const run = await this.starter.create(spec);
+    return new WorkflowHandle(this, spec.workflowId, run.record.runId, spec.namespace);
+  }
+
+  /** Signals the workflow's running run, or starts it with the signal delivered in its first activation. */
+  async signalWithStart(workflowType: string, options: SignalWithStartOptions): Promise<WorkflowHandle> {
+    this.assertOpen();
+    if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('signalWithStart needs a workflowId');
+    const spec = this.newRun(workflowType, options);
+    const signal = { type: 'SignalReceived' as const, time: Date.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.maxPayloadBytes) };
+    for (;;) {
+      const latest = await this.store.getLatestRunId(spec.namespace, spec.workflowId);
+      const running = latest === undefined ? undefined : await this.runs.runFor(spec.namespace, latest);
+      if (running?.record.status === 'Running') {
+        try {
+          await running.deliver(signal);
+          return new WorkflowHandle(this, spec.workflowId, running.record.runId, spec.namespace);
+        } catch {
+          continue; // it closed meanwhile: start a new run
+        }
       }
-      const runId = randomUUID();
-      const time = Date.now();
-      const record: RunRecord = { namespace, workflowId, runId, workflowType, version, taskQueue, status: 'Running', startTime: time };
-      const run = new WorkflowRun(record, this.environment, true);
-      this.runs.set(runKey(namespace, runId), run);
-      await run.deliver({ type: 'WorkflowStarted', time, workflowType, workflowId, runId, namespace, taskQueue, args, version, randomSeed: randomInt(2 ** 32) });
-      return new WorkflowHandle(this, workflowId, runId, namespace);
-    });
+      try {
+        const run = await this.starter.create(spec, { extraJobs: [signal] });
+        return new WorkflowHandle(this, spec.workflowId, run.record.runId, spec.namespace);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'ALREADY_STARTED') throw error;
+        // Started meanwhile by someone else: signal that run.
+      }
+    }
   }
 
   /** A handle on a workflow's latest run, or on one run of it. */
   getHandle(workflowId: string, runId?: string, options: { namespace?: string } = {}): WorkflowHandle {
     this.assertOpen();
-    return new WorkflowHandle(
-      this,
-      checkId(workflowId, 'workflowId'),
-      runId === undefined ? undefined : checkId(runId, 'runId'),
-      checkId(options.namespace ?? DEFAULT_NAMESPACE, 'namespace'),
-    );
+    return new WorkflowHandle(this, checkId(workflowId, 'workflowId'), runId === undefined ? undefined : checkId(runId, 'runId'), namespaceOf(options.namespace));
   }
 
+  /** Runs matching the query, newest first (all of them, or `limit`). */
   async list(options: ListOptions = {}): Promise<WorkflowSummary[]> {
-    this.assertOpen();
-    if (options.status !== undefined && !RUN_STATUSES.includes(options.status)) {
-      throw new InvalidArgumentError(`status must be one of ${RUN_STATUSES.join(', ')}`);
-    }
-    const records = await this.store.listRuns({
-      namespace: checkId(options.namespace ?? DEFAULT_NAMESPACE, 'namespace'),
-      status: options.status,
-      workflowType: options.workflowType,
-      limit: options.limit,
-    });
-    return records.map(summaryOf);
+    const summaries: WorkflowSummary[] = [];
+    let nextPageToken: string | undefined;
+    do {
+      const page = await this.listPage({ ...options, pageSize: Math.min(1000, (options.limit ?? Infinity) - summaries.length), nextPageToken });
+      summaries.push(...page.workflows);
+      nextPageToken = page.nextPageToken;
+    } while (nextPageToken !== undefined && summaries.length < (options.limit ?? Infinity));
+    return summaries;
   }
 
-  /** Stops timers and activities, waits for in-flight activations, and closes the store. */
+  /** One page of runs matching the query, newest first; pass `nextPageToken` back for the next. */
+  async listPage(options: ListPageOptions = {}): Promise<{ workflows: WorkflowSummary[]; nextPageToken?: string }> {
+    this.assertOpen();
+    const pageSize = options.pageSize ?? 100;
+    if (!Number.isInteger(pageSize) || pageSize < 1) throw new InvalidArgumentError('pageSize must be a positive integer');
+    const { filter, startedFrom, startedBefore } = compileQuery(options);
+    const page = await this.store.scanRuns({ namespace: namespaceOf(options.namespace), filter, startedFrom, startedBefore, pageSize, cursor: options.nextPageToken });
+    return { workflows: page.runs.map(summaryOf), ...(page.nextCursor === undefined ? {} : { nextPageToken: page.nextCursor }) };
+  }
+
+  /** How many runs match the query. */
+  async count(query: VisibilityQuery = {}): Promise<number> {
+    this.assertOpen();
+    const { filter, startedFrom, startedBefore } = compileQuery(query);
+    return (await this.store.scanRuns({ namespace: namespaceOf(query.namespace), filter, startedFrom, startedBefore })).runs.length;
+  }
+
+  /** Rewrites every run's visibility record from its history (after a loss or corruption of the index). */
+  async rebuildVisibility(): Promise<number> {
+    this.assertOpen();
+    return rebuildVisibility(this.store);
+  }
+
+  /** Stops timers, activities and effects, waits for in-flight work, and closes the store. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.timers.close();
     this.activities.close();
-    await Promise.all([...this.runs.values()].map((run) => run.settled()));
+    this.outbox.close();
+    await this.runs.close();
     if (this.ownsStore) await this.store.close();
   }
 
@@ -219,18 +274,13 @@ export class Engine implements RunDirectory {
   async resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun> {
     this.assertOpen();
     const id = runId ?? (await this.store.getLatestRunId(namespace, workflowId));
-    const run = id === undefined ? undefined : await this.runFor(namespace, id);
+    const run = id === undefined ? undefined : await this.runs.runFor(namespace, id);
     if (!run || run.record.workflowId !== workflowId) throw new WorkflowNotFoundError(workflowId, runId);
     return run;
   }
 
   waitForClose(run: WorkflowRun): Promise<HistoryEvent> {
-    const key = runKey(run.record.namespace, run.record.runId);
-    return new Promise<HistoryEvent>((resolve) => {
-      const waiters = this.closeWaiters.get(key) ?? [];
-      waiters.push(resolve);
-      this.closeWaiters.set(key, waiters);
-    });
+    return this.runs.waitForClose(run);
   }
 
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]> {
@@ -245,47 +295,71 @@ export class Engine implements RunDirectory {
 
   // Internals ------------------------------------------------------------------------------
 
-  /** Re-arms every durable timer and re-dispatches every unfinished activity. */
-  private async recover(): Promise<void> {
-    const [due, tasks] = await Promise.all([this.store.dueEntries(Number.MAX_SAFE_INTEGER), this.store.listActivityTasks()]);
-    for (const entry of due) this.timers.add(entry);
-    for (const task of tasks) this.activities.dispatch(task);
-    if (due.length + tasks.length > 0) this.logger.info({ timers: due.length, activities: tasks.length }, 'recovered durable timers and activities');
+  /** Validates start options into the spec of a new run. */
+  private newRun(workflowType: string, options: StartOptions): NewRun {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('start options must be an object');
+    const timeout = (value: Duration | undefined, field: string) => {
+      if (value === undefined) return undefined;
+      try {
+        return toMs(value);
+      } catch (error) {
+        throw new InvalidArgumentError(`${field}: ${(error as Error).message}`);
+      }
+    };
+    let searchAttributes: Record<string, SearchAttributeValue> | undefined;
+    if (options.searchAttributes !== undefined) {
+      try {
+        searchAttributes = checkSearchAttributes(options.searchAttributes, false) as Record<string, SearchAttributeValue>;
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message);
+      }
+    }
+    return {
+      namespace: namespaceOf(options.namespace),
+      workflowId: checkId(options.workflowId ?? randomUUID(), 'workflowId'),
+      workflowType: checkId(workflowType, 'workflow type'),
+      taskQueue: checkId(options.taskQueue ?? DEFAULT_TASK_QUEUE, 'taskQueue'),
+      args: checkArgs(options.args, 'args', this.maxPayloadBytes),
+      searchAttributes,
+      executionTimeoutMs: timeout(options.workflowExecutionTimeout, 'workflowExecutionTimeout'),
+      runTimeoutMs: timeout(options.workflowRunTimeout, 'workflowRunTimeout'),
+    };
   }
 
-  /** The run in memory, or loaded from its record. Closed runs are not kept in the table. */
-  private runFor(namespace: string, runId: string): Promise<WorkflowRun | undefined> {
-    const key = runKey(namespace, runId);
-    const existing = this.runs.get(key);
-    if (existing) return Promise.resolve(existing);
-    let loading = this.loading.get(key);
-    if (!loading) {
-      loading = this.store.getRun(namespace, runId).then((record) => {
-        if (!record) return undefined;
-        const run = new WorkflowRun(record, this.environment);
-        if (record.status === 'Running' && !this.closed) this.runs.set(key, run);
-        return run;
-      });
-      const settled = () => this.loading.delete(key);
-      loading.then(settled, settled);
-      this.loading.set(key, loading);
+  /** Re-arms timers, re-dispatches unfinished activities, performs recorded effects. */
+  private async recover(): Promise<void> {
+    const [due, tasks] = await Promise.all([this.store.dueEntries(Number.MAX_SAFE_INTEGER), this.store.listActivityTasks()]);
+    const effects = await this.outbox.recover();
+    for (const entry of due) this.timers.add(entry);
+    for (const task of tasks) this.activities.dispatch(task);
+    await this.schedules.recover();
+    if (due.length + tasks.length + effects > 0) {
+      this.logger.info({ timers: due.length, activities: tasks.length, effects }, 'recovered durable timers, activities and effects');
     }
-    return loading;
   }
 
   private deliverDue(entries: DueEntry[]): void {
     for (const entry of entries) {
-      const seq = Number(entry.key.slice('timer:'.length));
-      void this.runFor(entry.namespace, entry.runId)
-        .then((run) => (run?.record.status === 'Running' ? run.deliver({ type: 'TimerFired', time: Date.now(), seq }) : undefined))
-        .catch((error: unknown) => this.logger.warn({ err: error, runId: entry.runId }, 'could not deliver a fired timer'));
+      if (entry.key === 'schedule') {
+        this.schedules.onDue(entry);
+        continue;
+      }
+      void this.runs
+        .runFor(entry.namespace, entry.owner)
+        .then(async (run) => {
+          if (run?.record.status !== 'Running') return;
+          if (entry.key === 'timeout') await run.timeOut();
+          else await run.deliver({ type: 'TimerFired', time: Date.now(), seq: Number(entry.key.slice('timer:'.length)) });
+        })
+        .catch((error: unknown) => this.logger.warn({ err: error, runId: entry.owner, key: entry.key }, 'could not deliver a due entry'));
     }
   }
 
   private deliverActivityOutcome(namespace: string, runId: string, seq: number, outcome: ActivityOutcome): void {
     if (this.closed) return;
     const time = Date.now();
-    void this.runFor(namespace, runId)
+    void this.runs
+      .runFor(namespace, runId)
       .then((run) => {
         if (run?.record.status !== 'Running') return undefined;
         return run.deliver(
@@ -297,45 +371,12 @@ export class Engine implements RunDirectory {
       .catch((error: unknown) => this.logger.warn({ err: error, runId }, 'could not deliver an activity outcome'));
   }
 
-  private onRunClosed(run: WorkflowRun, closeEvent: HistoryEvent): void {
-    const key = runKey(run.record.namespace, run.record.runId);
-    this.runs.delete(key);
-    for (const resolve of this.closeWaiters.get(key) ?? []) resolve(closeEvent);
-    this.closeWaiters.delete(key);
-  }
-
-  /** Marks a run as just used, and evicts the least recently used idle runs beyond the limit. */
-  private touch(run: WorkflowRun): void {
-    const key = runKey(run.record.namespace, run.record.runId);
-    this.runs.delete(key);
-    this.runs.set(key, run);
-    if (this.runs.size <= this.maxResidentRuns) return;
-    for (const [candidateKey, candidate] of this.runs) {
-      if (this.runs.size <= this.maxResidentRuns) break;
-      if (candidate === run || !candidate.isIdle) continue;
-      candidate.evict();
-      this.runs.delete(candidateKey);
-    }
-  }
-
-  private async withStartLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.startLocks.get(key) ?? Promise.resolve();
-    const result = previous.then(fn, fn);
-    const settled = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.startLocks.set(key, settled);
-    void settled.then(() => {
-      if (this.startLocks.get(key) === settled) this.startLocks.delete(key);
-    });
-    return result;
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new EngineClosedError();
   }
 }
+
+const namespaceOf = (namespace: string | undefined): string => checkId(namespace ?? DEFAULT_NAMESPACE, 'namespace');
 
 function summaryOf(record: RunRecord): WorkflowSummary {
   const summary: WorkflowSummary = {
@@ -347,7 +388,9 @@ function summaryOf(record: RunRecord): WorkflowSummary {
     status: record.status,
     startTime: new Date(record.startTime),
     version: record.version,
+    searchAttributes: record.searchAttributes ?? {},
   };
   if (record.closeTime !== undefined) summary.closeTime = new Date(record.closeTime);
+  if (record.parent) summary.parent = { workflowId: record.parent.workflowId, runId: record.parent.runId };
   return summary;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { CancelledFailure, TerminatedFailure, fromFailureInfo } from '../guest-sdk/errors.js';
+import { CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } from '../guest-sdk/errors.js';
 import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/types.js';
 import { QueryFailedError, WorkflowFailedError, WorkflowUpdateFailedError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
@@ -28,6 +28,14 @@ export interface WorkflowDescription {
   failure?: { message: string; type?: string };
   /** Why a `Running` run is not making progress (a determinism violation, for example). */
   taskFailure?: TaskFailure;
+  searchAttributes: Record<string, unknown>;
+  parent?: { workflowId: string; runId: string };
+  /** The first run of the continue-as-new chain this run belongs to. */
+  firstExecutionRunId: string;
+  continuedFromRunId?: string;
+  /** Set once the run continued as new: its successor. */
+  continuedToRunId?: string;
+  scheduleId?: string;
 }
 
 /** The engine side of handles: how a handle finds its run and reads its history. */
@@ -49,11 +57,17 @@ export class WorkflowHandle {
     readonly namespace: string,
   ) {}
 
-  /** Waits for the run to close; resolves with its result or rejects with `WorkflowFailedError`. */
+  /**
+   * Waits for the workflow to close, following continue-as-new to the last run; resolves with
+   * its result or rejects with `WorkflowFailedError`.
+   */
   async result(): Promise<unknown> {
-    const run = await this.run();
-    const closeEvent = run.record.status === 'Running' ? await this.directory.waitForClose(run) : await this.lastEvent(run.record.runId);
-    return outcomeOf(closeEvent);
+    let run = await this.run();
+    for (;;) {
+      const closeEvent = run.record.status === 'Running' ? await this.directory.waitForClose(run) : await this.lastEvent(run.record.runId);
+      if (closeEvent?.type !== 'WorkflowContinuedAsNew') return outcomeOf(closeEvent);
+      run = await this.directory.resolveRun(this.namespace, this.workflowId, closeEvent.newRunId);
+    }
   }
 
   /** Sends a signal; resolves once it is recorded in the run's history. */
@@ -117,7 +131,13 @@ export class WorkflowHandle {
       startTime: new Date(record.startTime),
       historyLength,
       version: record.version,
+      searchAttributes: record.searchAttributes ?? {},
+      firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
     };
+    if (record.parent) description.parent = { workflowId: record.parent.workflowId, runId: record.parent.runId };
+    if (record.continuedFromRunId) description.continuedFromRunId = record.continuedFromRunId;
+    if (record.continuedToRunId) description.continuedToRunId = record.continuedToRunId;
+    if (record.scheduleId) description.scheduleId = record.scheduleId;
     if (record.closeTime !== undefined) description.closeTime = new Date(record.closeTime);
     if (record.status === 'Failed') {
       const last = await this.lastEvent(record.runId);
@@ -155,6 +175,8 @@ function outcomeOf(event: HistoryEvent | undefined): unknown {
       throw new WorkflowFailedError('Workflow execution cancelled', 'Canceled', new CancelledFailure(event.failure.message));
     case 'WorkflowTerminated':
       throw new WorkflowFailedError('Workflow execution terminated', 'Terminated', new TerminatedFailure(event.reason ?? 'Terminated'));
+    case 'WorkflowTimedOut':
+      throw new WorkflowFailedError('Workflow execution timed out', 'TimedOut', new TimeoutFailure('Workflow timed out', event.timeoutType));
     default:
       throw new Error(`the run closed without a closing event (last event: ${event?.type ?? 'none'})`);
   }

@@ -3,7 +3,27 @@
  *
  * @module
  */
-export { Engine, type EngineOptions, type StartOptions, type ListOptions, type WorkflowSummary } from './engine.js';
+export {
+  Engine,
+  type EngineOptions,
+  type StartOptions,
+  type SignalWithStartOptions,
+  type ListOptions,
+  type ListPageOptions,
+  type WorkflowSummary,
+} from './engine.js';
+export type { VisibilityQuery, AttributePredicate, TimeBound } from './visibility.js';
+export {
+  Schedules,
+  ScheduleNotFoundError,
+  type ScheduleOptions,
+  type ScheduleUpdate,
+  type ScheduleSpec,
+  type ScheduleAction,
+  type ScheduleDescription,
+  type OverlapPolicy,
+  type CatchupPolicy,
+} from './schedules/schedules.js';
 export { WorkflowHandle, type WorkflowDescription } from './handle.js';
 export { bundleWorkflowCode, BundleError, type BundleOptions } from './bundler.js';
 export { replayHistory, type ReplayOptions, type ReplayableHistory } from './replay.js';
@@ -11,7 +31,7 @@ export type { DeployResult } from './bundles.js';
 export type { ActivityFunction } from './activities/dispatcher.js';
 export { defaultLogger, type Logger } from './logger.js';
 export type { HistoryEvent, EventType } from './history/events.js';
-export type { CommandLimits } from './commands/validate.js';
+export type { ReplayLimits } from './replay.js';
 export {
   AionError,
   InvalidArgumentError,

@@ -14,7 +14,7 @@ import { DEFAULT_COMMAND_LIMITS, InvalidCommandError, validateActivationResult, 
 import { AionError, DeterminismViolationError, InvalidArgumentError } from './errors.js';
 import { HistoryFormatError, parseHistory, type ParsedHistory, type RecordedActivation } from './history/activations.js';
 import type { HistoryEvent } from './history/events.js';
-import { commandMatchesEvent, describeCommand, describeEvent, jobOf } from './history/mapping.js';
+import { commandMatchesEvent, describeCommand, describeEvent, isDeprecatedMarker, isDeprecatedMarkerEvent, jobOf } from './history/mapping.js';
 import { RunState } from './run/run-state.js';
 import { WorkflowTemplate, type WorkflowSandbox } from './workflow-sandbox.js';
 
@@ -23,13 +23,16 @@ import { WorkflowTemplate, type WorkflowSandbox } from './workflow-sandbox.js';
  * history is applied. Throws `DeterminismViolationError` at the first divergence, and
  * `SandboxCrash` if the sandbox crashes.
  */
-export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistory, state: RunState, limits: CommandLimits): void {
+export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistory, state: RunState, limits: ReplayLimits): void {
   for (const activation of parsed.activations) {
     for (const job of activation.jobs) state.apply(job);
+    const historyLength = activation.marker.eventId - 1;
     const raw = sandbox.activate({
       time: activation.marker.time,
       replaying: true,
-      historyLength: activation.marker.eventId - 1,
+      historyLength,
+      continueAsNewSuggested: historyLength >= limits.continueAsNewSuggestedAt,
+      patches: activation.commands.flatMap((event) => (event.type === 'MarkerRecorded' ? [event.patchId] : [])),
       jobs: activation.jobs.map(jobOf),
     });
     let commands: Command[];
@@ -45,13 +48,38 @@ export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistor
   if (parsed.close) state.apply(parsed.close);
 }
 
-/** Compares what the code produced with what the activation recorded, in order. */
+/** Limits replay needs: what validation checks, and when continue-as-new is suggested. */
+export interface ReplayLimits extends CommandLimits {
+  /** History length from which `workflowInfo().continueAsNewSuggested` is true. */
+  continueAsNewSuggestedAt: number;
+}
+
+export const DEFAULT_REPLAY_LIMITS: ReplayLimits = { ...DEFAULT_COMMAND_LIMITS, continueAsNewSuggestedAt: 10_000 };
+
+/**
+ * Compares what the code produced with what the activation recorded, in order. A deprecated
+ * patch marker may be present on one side only.
+ */
 export function matchCommands(commands: readonly Command[], activation: RecordedActivation): void {
   const recorded = activation.commands;
-  for (let i = 0; i < Math.max(commands.length, recorded.length); i++) {
+  let i = 0;
+  let j = 0;
+  while (i < commands.length || j < recorded.length) {
     const command = commands[i];
-    const event = recorded[i];
-    if (command && event && commandMatchesEvent(command, event)) continue;
+    const event = recorded[j];
+    if (command && event && commandMatchesEvent(command, event)) {
+      i++;
+      j++;
+      continue;
+    }
+    if (isDeprecatedMarker(command)) {
+      i++;
+      continue;
+    }
+    if (isDeprecatedMarkerEvent(event)) {
+      j++;
+      continue;
+    }
     const lastRecorded = recorded.at(-1)?.eventId ?? activation.marker.eventId;
     throw new DeterminismViolationError({
       eventIndex: event ? event.eventId : lastRecorded + 1,
@@ -86,7 +114,7 @@ export async function replayHistory(bundle: { code: string }, history: Replayabl
   const template = await cachedTemplate(bundle.code, { ...DEFAULT_LIMITS, ...options.limits });
   const sandbox = await template.newSandbox();
   try {
-    replayActivations(sandbox, parsed, new RunState(), DEFAULT_COMMAND_LIMITS);
+    replayActivations(sandbox, parsed, new RunState(), DEFAULT_REPLAY_LIMITS);
   } catch (error) {
     if (error instanceof AionError) throw error;
     throw new AionError('DETERMINISM_VIOLATION', `replay failed: ${(error as Error).message}`, { cause: error });

@@ -90,7 +90,12 @@ export class ActivityFailure extends AionFailure {
 export class ChildWorkflowFailure extends AionFailure {
   override name = 'ChildWorkflowFailure';
   readonly failureType = 'ChildWorkflowFailure' as const;
-  constructor(message: string, cause?: Error) {
+  constructor(
+    message: string,
+    cause?: Error,
+    readonly workflowId?: string,
+    readonly workflowType?: string,
+  ) {
     super(message, { cause });
   }
 }
@@ -126,6 +131,20 @@ export class TerminatedFailure extends AionFailure {
   readonly failureType = 'TerminatedFailure' as const;
 }
 
+/**
+ * Thrown by `continueAsNew`: not a failure; the run ends and a new run of the same workflow
+ * id starts with `args`.
+ */
+export class ContinueAsNew extends Error {
+  override name = 'ContinueAsNew';
+  constructor(
+    readonly workflowType: string | undefined,
+    readonly args: unknown[],
+  ) {
+    super('Workflow continued as new');
+  }
+}
+
 /** True for a cancellation, including an activity or child that failed because it was cancelled. */
 export function isCancellation(error: unknown): boolean {
   if (error instanceof CancelledFailure) return true;
@@ -145,6 +164,9 @@ export function toFailureInfo(error: unknown): FailureInfo {
   } else if (failure instanceof ActivityFailure) {
     info.activityType = failure.activityType;
     if (failure.activityId !== undefined) info.activityId = failure.activityId;
+  } else if (failure instanceof ChildWorkflowFailure) {
+    if (failure.workflowId !== undefined) info.workflowId = failure.workflowId;
+    if (failure.workflowType !== undefined) info.workflowType = failure.workflowType;
   } else if (failure instanceof TimeoutFailure) {
     info.timeoutType = failure.timeoutType;
   } else if (failure instanceof CancelledFailure && failure.details.length > 0) {
@@ -162,7 +184,7 @@ export function fromFailureInfo(info: FailureInfo): AionFailure {
       failure = new ActivityFailure(info.message, info.activityType ?? '', info.activityId, cause);
       break;
     case 'ChildWorkflowFailure':
-      failure = new ChildWorkflowFailure(info.message, cause);
+      failure = new ChildWorkflowFailure(info.message, cause, info.workflowId, info.workflowType);
       break;
     case 'CancelledFailure':
       failure = new CancelledFailure(info.message, info.details ?? [], cause);

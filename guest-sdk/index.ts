@@ -15,6 +15,14 @@ export {
   workflowInfo,
   uuid4,
   log,
+  startChild,
+  executeChild,
+  continueAsNew,
+  makeContinueAsNewFunc,
+  patched,
+  deprecatePatch,
+  upsertSearchAttributes,
+  type ChildWorkflowOptions,
   type ActivityOptions,
   type ActivityInterfaceFor,
   type RetryPolicyOptions,
@@ -33,8 +41,10 @@ export {
   CancelledFailure,
   TimeoutFailure,
   TerminatedFailure,
+  ContinueAsNew,
   isCancellation,
   type ApplicationFailureOptions,
 } from './errors.js';
-export type { WorkflowInfo } from './internals.js';
+export type { WorkflowInfo, ChildWorkflowHandle } from './internals.js';
+export type { ParentClosePolicy, SearchAttributeValue } from './protocol.js';
 export type { Duration } from './time.js';

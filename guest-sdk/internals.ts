@@ -11,6 +11,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancelledFailure,
+  ContinueAsNew,
   fromFailureInfo,
   isCancellation,
   toFailureInfo,
@@ -24,6 +25,8 @@ import type {
   LogEntry,
   QueryResult,
   ResolvedActivityOptions,
+  ResolvedChildOptions,
+  SearchAttributeValue,
   StartInfo,
 } from './protocol.js';
 import { Random } from './random.js';
@@ -45,15 +48,24 @@ export interface WorkflowInfo {
   startTime: Date;
   historyLength: number;
   continueAsNewSuggested: boolean;
-  searchAttributes: Record<string, unknown>;
+  searchAttributes: Record<string, SearchAttributeValue>;
   parent?: { workflowId: string; runId: string; namespace: string };
+  firstExecutionRunId: string;
+  continuedFromExecutionRunId?: string;
   unsafe: { isReplaying: boolean; now(): number };
+}
+
+/** What `startChild` resolves with. */
+export interface ChildWorkflowHandle<R = unknown> {
+  workflowId: string;
+  firstExecutionRunId: string;
+  result(): Promise<R>;
 }
 
 /** Every job kind must have a handler: a new kind does not compile until it is handled. */
 type JobHandlers = { [K in JobKind]: (job: JobsByKind[K]) => void };
 
-const TERMINAL_COMMANDS = new Set<Command['kind']>(['completeWorkflow', 'failWorkflow', 'cancelWorkflow']);
+const TERMINAL_COMMANDS = new Set<Command['kind']>(['completeWorkflow', 'failWorkflow', 'cancelWorkflow', 'continueAsNew']);
 
 export class Activator {
   readonly rootScope = new CancellationScope({ cancellable: true, parent: NO_PARENT });
@@ -62,6 +74,7 @@ export class Activator {
   now = 0;
   replaying = false;
   historyLength = 0;
+  continueAsNewSuggested = false;
 
   private workflows: Record<string, unknown> = {};
   private startInfo: StartInfo | undefined;
@@ -71,8 +84,12 @@ export class Activator {
   private completed = false;
   private cancelRequested = false;
   private inQuery = false;
-  private readonly nextSeq = { activity: 1, timer: 1, condition: 1 };
-  private readonly completions = { activity: new Map<number, Completion>(), timer: new Map<number, Completion>() };
+  private readonly nextSeq = { activity: 1, timer: 1, condition: 1, child: 1 };
+  private readonly completions = { activity: new Map<number, Completion>(), timer: new Map<number, Completion>(), child: new Map<number, Completion>() };
+  private searchAttributes: Record<string, SearchAttributeValue> = {};
+  /** Patches this run has seen: recorded live, or announced by the host while replaying. */
+  private readonly knownPatches = new Set<string>();
+  private readonly recordedPatches = new Set<string>();
   private readonly conditions = new Map<number, { fn: () => boolean; resolve(): void; reject(error: unknown): void }>();
   private readonly signalHandlers = new Map<string, Handler>();
   private readonly bufferedSignals: { name: string; args: unknown[] }[] = [];
@@ -95,6 +112,8 @@ export class Activator {
     this.now = activation.time;
     this.replaying = activation.replaying;
     this.historyLength = activation.historyLength;
+    this.continueAsNewSuggested = activation.continueAsNewSuggested;
+    for (const patchId of activation.patches ?? []) this.knownPatches.add(patchId);
     this.jobs = activation.jobs;
   }
 
@@ -165,10 +184,59 @@ export class Activator {
       taskQueue: info.taskQueue,
       startTime: new Date(info.startTime),
       historyLength: this.historyLength,
-      continueAsNewSuggested: false,
-      searchAttributes: {},
+      continueAsNewSuggested: this.continueAsNewSuggested,
+      searchAttributes: { ...this.searchAttributes },
+      ...(info.parent ? { parent: { ...info.parent } } : {}),
+      firstExecutionRunId: info.firstExecutionRunId,
+      ...(info.continuedFromExecutionRunId ? { continuedFromExecutionRunId: info.continuedFromExecutionRunId } : {}),
       unsafe: { isReplaying: this.replaying, now: () => this.now },
     };
+  }
+
+  /** Starts a child workflow; resolves with its handle once the start is recorded. */
+  startChild(workflowType: string, args: unknown[], workflowId: string | undefined, options: ResolvedChildOptions): Promise<ChildWorkflowHandle> {
+    this.assertCanSchedule(`child workflow '${workflowType}'`);
+    const scope = CancellationScope.current();
+    if (scope.consideredCancelled) return scope.cancelRequested;
+    const payload = toPayload(args, `arguments of child workflow '${workflowType}'`) as unknown[];
+    const seq = this.nextSeq.child++;
+    const childId = workflowId ?? this.random.uuid4();
+    const runId = this.random.uuid4();
+    const result = new Promise<unknown>((resolve, reject) => this.completions.child.set(seq, { resolve, reject }));
+    result.catch(() => undefined); // observed through handle.result()
+    if (scope.cancellable) {
+      scope.cancelRequested.catch(() => {
+        if (this.completions.child.has(seq)) this.pushCommand({ kind: 'requestCancelChild', seq });
+      });
+    }
+    this.pushCommand({ kind: 'startChildWorkflow', seq, workflowType, workflowId: childId, runId, args: payload, options });
+    return Promise.resolve({ workflowId: childId, firstExecutionRunId: runId, result: () => result });
+  }
+
+  upsertSearchAttributes(attributes: Record<string, SearchAttributeValue | null>): void {
+    this.assertCanSchedule('upsertSearchAttributes');
+    const checked = checkSearchAttributes(attributes, true);
+    for (const [name, value] of Object.entries(checked)) {
+      if (value === null || (Array.isArray(value) && value.length === 0)) delete this.searchAttributes[name];
+      else this.searchAttributes[name] = value;
+    }
+    this.pushCommand({ kind: 'upsertSearchAttributes', attributes: checked });
+  }
+
+  /**
+   * Code versioning: true when this run takes the patched branch. Live, always (recording a
+   * marker the first time); while replaying, only if the history recorded the marker.
+   */
+  patched(patchId: string, deprecated = false): boolean {
+    this.assertCanSchedule('patched()');
+    if (typeof patchId !== 'string' || patchId === '') throw new TypeError('a patch id is a non-empty string');
+    if (this.replaying && !this.knownPatches.has(patchId)) return false;
+    this.knownPatches.add(patchId);
+    if (!this.recordedPatches.has(patchId)) {
+      this.recordedPatches.add(patchId);
+      this.pushCommand({ kind: 'recordPatch', patchId, deprecated });
+    }
+    return true;
   }
 
   scheduleActivity(activityType: string, args: unknown[], options: ResolvedActivityOptions): Promise<unknown> {
@@ -273,6 +341,7 @@ export class Activator {
   private readonly jobHandlers: JobHandlers = {
     startWorkflow: ({ args, info }) => {
       this.startInfo = info;
+      this.searchAttributes = { ...info.searchAttributes };
       this.random.reseed(info.randomSeed);
       const workflow = this.workflows[info.workflowType];
       if (typeof workflow !== 'function') {
@@ -289,6 +358,8 @@ export class Activator {
     resolveActivity: ({ seq, result }) => this.takeCompletion('activity', seq).resolve(result),
     failActivity: ({ seq, failure }) => this.takeCompletion('activity', seq).reject(fromFailureInfo(failure)),
     fireTimer: ({ seq }) => this.takeCompletion('timer', seq).resolve(undefined),
+    resolveChild: ({ seq, result }) => this.takeCompletion('child', seq).resolve(result),
+    failChild: ({ seq, failure }) => this.takeCompletion('child', seq).reject(fromFailureInfo(failure)),
     signal: ({ name, args }) => {
       const handler = this.signalHandlers.get(name);
       if (handler) this.runHandler(() => handler(...args));
@@ -323,7 +394,7 @@ export class Activator {
     },
   };
 
-  private takeCompletion(kind: 'activity' | 'timer', seq: number): Completion {
+  private takeCompletion(kind: 'activity' | 'timer' | 'child', seq: number): Completion {
     const completion = this.completions[kind].get(seq);
     if (!completion) throw new Error(`no pending ${kind} with seq ${seq}`);
     this.completions[kind].delete(seq);
@@ -356,7 +427,16 @@ export class Activator {
    * after the error's class: see docs/workflows.md on how this differs from Temporal).
    */
   private failWith(error: unknown): void {
-    if (this.cancelRequested && isCancellation(error)) {
+    if (error instanceof ContinueAsNew) {
+      let args: unknown[];
+      try {
+        args = toPayload(error.args, 'continueAsNew arguments') as unknown[];
+      } catch (conversion) {
+        this.pushCommand({ kind: 'failWorkflow', failure: toFailureInfo(conversion) });
+        return;
+      }
+      this.pushCommand({ kind: 'continueAsNew', workflowType: error.workflowType ?? this.startInfo!.workflowType, args });
+    } else if (this.cancelRequested && isCancellation(error)) {
       this.pushCommand({ kind: 'cancelWorkflow', failure: toFailureInfo(error) });
     } else {
       this.pushCommand({ kind: 'failWorkflow', failure: toFailureInfo(error) });
@@ -380,6 +460,26 @@ function fail(error: unknown): QueryResult {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
+}
+
+/**
+ * Checks search attribute values: strings (keyword, text, ISO datetime), finite numbers
+ * (int, double), booleans and string lists (keyword list); `null` removes (when allowed).
+ */
+export function checkSearchAttributes(attributes: unknown, allowNull: boolean): Record<string, SearchAttributeValue | null> {
+  if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) throw new TypeError('search attributes must be an object');
+  const out: Record<string, SearchAttributeValue | null> = {};
+  for (const [name, value] of Object.entries(attributes)) {
+    const ok =
+      (value === null && allowNull) ||
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      (typeof value === 'number' && Number.isFinite(value)) ||
+      (Array.isArray(value) && value.every((item) => typeof item === 'string'));
+    if (!ok) throw new TypeError(`search attribute '${name}' must be a string, a finite number, a boolean or a list of strings`);
+    out[name] = value as SearchAttributeValue | null;
+  }
+  return out;
 }
 
 /** Normalises a value to what JSON carries; a value JSON cannot carry is a `TypeError`. */

@@ -22,6 +22,9 @@ export interface FailureInfo {
   activityId?: string;
   /** For `TimeoutFailure`: which timeout fired. */
   timeoutType?: TimeoutType;
+  /** For `ChildWorkflowFailure`. */
+  workflowId?: string;
+  workflowType?: string;
 }
 
 export type FailureType =
@@ -32,7 +35,22 @@ export type FailureType =
   | 'TerminatedFailure'
   | 'ChildWorkflowFailure';
 
-export type TimeoutType = 'START_TO_CLOSE' | 'SCHEDULE_TO_CLOSE' | 'HEARTBEAT';
+export type TimeoutType = 'START_TO_CLOSE' | 'SCHEDULE_TO_CLOSE' | 'HEARTBEAT' | 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION';
+
+/** What happens to a running child when its parent closes. */
+export type ParentClosePolicy = 'TERMINATE' | 'REQUEST_CANCEL' | 'ABANDON';
+
+/** Child workflow options as the parent resolved them: durations in ms. */
+export interface ResolvedChildOptions {
+  parentClosePolicy: ParentClosePolicy;
+  taskQueue?: string;
+  workflowExecutionTimeoutMs?: number;
+  workflowRunTimeoutMs?: number;
+  searchAttributes?: Record<string, SearchAttributeValue>;
+}
+
+/** A search attribute value: keyword, text, int, double, bool, datetime (ISO string), keyword list. */
+export type SearchAttributeValue = string | number | boolean | string[];
 
 /** Retry policy with every default applied; intervals in ms. `maximumAttempts` 0 = unlimited. */
 export interface RetryPolicy {
@@ -62,6 +80,11 @@ export interface StartInfo {
   startTime: number;
   /** Seeds `Math.random`, `uuid4` and `crypto` for this run. */
   randomSeed: number;
+  searchAttributes: Record<string, SearchAttributeValue>;
+  parent?: { workflowId: string; runId: string; namespace: string };
+  /** The first run of this workflow's continue-as-new chain. */
+  firstExecutionRunId: string;
+  continuedFromExecutionRunId?: string;
 }
 
 // Jobs: host → guest -------------------------------------------------------------------
@@ -72,6 +95,8 @@ export interface JobsByKind {
   failActivity: { seq: number; failure: FailureInfo };
   fireTimer: { seq: number };
   signal: { name: string; args: unknown[] };
+  resolveChild: { seq: number; result: unknown };
+  failChild: { seq: number; failure: FailureInfo };
   update: { updateId: string; name: string; args: unknown[] };
   cancelWorkflow: { reason?: string };
 }
@@ -85,6 +110,10 @@ export interface Activation {
   replaying: boolean;
   /** Length of the history before this activation's commands. */
   historyLength: number;
+  /** True once the history is long enough that the run should continue as new. */
+  continueAsNewSuggested: boolean;
+  /** While replaying: the patches whose markers this activation recorded. */
+  patches?: string[];
   jobs: Job[];
 }
 
@@ -95,12 +124,18 @@ export interface CommandsByKind {
   requestCancelActivity: { seq: number };
   startTimer: { seq: number; durationMs: number };
   cancelTimer: { seq: number };
+  startChildWorkflow: { seq: number; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions };
+  requestCancelChild: { seq: number };
+  upsertSearchAttributes: { attributes: Record<string, SearchAttributeValue | null> };
+  recordPatch: { patchId: string; deprecated: boolean };
   completeUpdate: { updateId: string; result?: unknown; failure?: FailureInfo };
   rejectUpdate: { updateId: string; failure: FailureInfo };
   completeWorkflow: { result: unknown };
   failWorkflow: { failure: FailureInfo };
   /** The workflow accepted a cancellation request: the run ends `Canceled`. */
   cancelWorkflow: { failure: FailureInfo };
+  /** Ends this run and starts a new run of the same workflow id. */
+  continueAsNew: { workflowType: string; args: unknown[] };
 }
 export type CommandKind = keyof CommandsByKind;
 export type Command = { [K in CommandKind]: { kind: K } & CommandsByKind[K] }[CommandKind];

@@ -5,9 +5,10 @@
  * @module
  */
 import { CancellationScope } from './cancellation-scope.js';
+import { ContinueAsNew } from './errors.js';
 import { getActivator } from './global-attributes.js';
-import type { WorkflowInfo } from './internals.js';
-import type { LogEntry, ResolvedActivityOptions, RetryPolicy } from './protocol.js';
+import { checkSearchAttributes, type ChildWorkflowHandle, type WorkflowInfo } from './internals.js';
+import type { LogEntry, ParentClosePolicy, ResolvedActivityOptions, ResolvedChildOptions, RetryPolicy, SearchAttributeValue } from './protocol.js';
 import { toMs, type Duration } from './time.js';
 
 export interface RetryPolicyOptions {
@@ -108,6 +109,95 @@ export async function condition(fn: () => boolean, timeout?: Duration): Promise<
       CancellationScope.current().cancel();
     }
   });
+}
+
+// Child workflows and continue-as-new ---------------------------------------------------
+
+// Workflow functions take and return anything JSON carries.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type WorkflowFunction = (...args: any[]) => Promise<any>;
+
+export interface ChildWorkflowOptions<Args extends unknown[] = unknown[]> {
+  args?: Args;
+  /** Default: a UUID from the run's deterministic random source. */
+  workflowId?: string;
+  /** What happens to the child if the parent closes first (default `TERMINATE`). */
+  parentClosePolicy?: ParentClosePolicy;
+  taskQueue?: string;
+  workflowExecutionTimeout?: Duration;
+  workflowRunTimeout?: Duration;
+  searchAttributes?: Record<string, SearchAttributeValue>;
+}
+
+const PARENT_CLOSE_POLICIES = new Set<ParentClosePolicy>(['TERMINATE', 'REQUEST_CANCEL', 'ABANDON']);
+
+function resolveChildOptions(options: ChildWorkflowOptions): ResolvedChildOptions {
+  const policy = options.parentClosePolicy ?? 'TERMINATE';
+  if (!PARENT_CLOSE_POLICIES.has(policy)) throw new TypeError(`parentClosePolicy must be TERMINATE, REQUEST_CANCEL or ABANDON, got ${String(policy)}`);
+  const resolved: ResolvedChildOptions = { parentClosePolicy: policy };
+  if (options.taskQueue !== undefined) resolved.taskQueue = options.taskQueue;
+  if (options.workflowExecutionTimeout !== undefined) resolved.workflowExecutionTimeoutMs = toMs(options.workflowExecutionTimeout);
+  if (options.workflowRunTimeout !== undefined) resolved.workflowRunTimeoutMs = toMs(options.workflowRunTimeout);
+  if (options.searchAttributes !== undefined) resolved.searchAttributes = checkSearchAttributes(options.searchAttributes, false) as Record<string, SearchAttributeValue>;
+  return resolved;
+}
+
+const typeName = (type: string | WorkflowFunction): string => {
+  const name = typeof type === 'string' ? type : type.name;
+  if (!name) throw new TypeError('a child workflow type is a workflow name or an exported workflow function');
+  return name;
+};
+
+/**
+ * Starts a child workflow (by type name or exported function). Resolves once the start is
+ * recorded; the handle's `result()` resolves with the child's result or rejects with a
+ * `ChildWorkflowFailure` whose `cause` says why.
+ */
+export function startChild<F extends WorkflowFunction>(type: F | string, options: ChildWorkflowOptions<Parameters<F>> = {}): Promise<ChildWorkflowHandle<Awaited<ReturnType<F>>>> {
+  return getActivator().startChild(typeName(type), options.args ?? [], options.workflowId, resolveChildOptions(options)) as Promise<
+    ChildWorkflowHandle<Awaited<ReturnType<F>>>
+  >;
+}
+
+/** Starts a child workflow and waits for its result. */
+export async function executeChild<F extends WorkflowFunction>(type: F | string, options: ChildWorkflowOptions<Parameters<F>> = {}): Promise<Awaited<ReturnType<F>>> {
+  const handle = await startChild(type, options);
+  return handle.result();
+}
+
+/** Ends this run and starts a new run of the same workflow id with `args` and a fresh history. */
+export function continueAsNew<F extends WorkflowFunction>(...args: Parameters<F>): Promise<never> {
+  getActivator();
+  throw new ContinueAsNew(undefined, args);
+}
+
+/** A `continueAsNew` that starts another workflow type. */
+export function makeContinueAsNewFunc<F extends WorkflowFunction>(options: { workflowType?: string } = {}): (...args: Parameters<F>) => Promise<never> {
+  return (...args) => {
+    getActivator();
+    throw new ContinueAsNew(options.workflowType, args);
+  };
+}
+
+// Versioning and visibility ----------------------------------------------------------------
+
+/**
+ * True when this run should take the new code path. New runs (and runs that reach this call
+ * live) take it and record a marker; replaying a history recorded before the patch takes the
+ * old path.
+ */
+export function patched(patchId: string): boolean {
+  return getActivator().patched(patchId);
+}
+
+/** Marks a patch whose old path is gone: histories with or without its marker both replay. */
+export function deprecatePatch(patchId: string): void {
+  getActivator().patched(patchId, true);
+}
+
+/** Sets (or, with `null`, removes) search attributes of this run, for `engine.list` queries. */
+export function upsertSearchAttributes(attributes: Record<string, SearchAttributeValue | null>): void {
+  getActivator().upsertSearchAttributes(attributes);
 }
 
 // Messages ------------------------------------------------------------------------------

@@ -9,7 +9,11 @@ import type {
   EventStore,
   HistoryRange,
   ListRunsQuery,
+  OutboxEntry,
+  RunPage,
   RunRecord,
+  ScanRunsQuery,
+  ScheduleRecord,
   StoredEvent,
   WriteBatch,
 } from './types.js';
@@ -147,6 +151,63 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     return out;
   }
 
+  async scanRuns(query: ScanRunsQuery): Promise<RunPage> {
+    this.assertOpen();
+    const prefix = keys.startedPrefix(query.namespace);
+    const lowest = query.startedFrom === undefined ? prefix : keys.startedAt(query.namespace, query.startedFrom);
+    const highest = query.startedBefore === undefined ? prefixEnd(prefix) : keys.startedAt(query.namespace, query.startedBefore);
+    const upper = query.cursor !== undefined && query.cursor < highest ? query.cursor : highest;
+    const pageSize = query.pageSize ?? Infinity;
+    const runs: RunRecord[] = [];
+    let lastKey: string | undefined;
+    const iterator = this.db.keys({ gte: lowest, lt: upper, reverse: true });
+    try {
+      let batch: string[] = [];
+      const drain = async (): Promise<boolean> => {
+        const records = await this.db.getMany(batch.map((key) => keys.run(query.namespace, keyParts(key)[3])));
+        for (let i = 0; i < batch.length; i++) {
+          const bytes = records[i];
+          lastKey = batch[i];
+          if (!bytes) continue;
+          const record = decodeValue<RunRecord>(bytes);
+          if (query.filter && !query.filter(record)) continue;
+          runs.push(record);
+          if (runs.length >= pageSize) return true;
+        }
+        batch = [];
+        return false;
+      };
+      for await (const key of iterator) {
+        batch.push(key);
+        if (batch.length === 256 && (await drain())) return { runs, nextCursor: lastKey };
+      }
+      if (batch.length > 0 && (await drain())) return { runs, nextCursor: lastKey };
+      return { runs };
+    } finally {
+      await iterator.close();
+    }
+  }
+
+  async *allRuns(): AsyncIterable<RunRecord> {
+    this.assertOpen();
+    const prefix = keys.runsPrefix();
+    for await (const bytes of this.db.values({ gte: prefix, lt: prefixEnd(prefix) })) yield decodeValue<RunRecord>(bytes);
+  }
+
+  async listOutbox(): Promise<OutboxEntry[]> {
+    const prefix = keys.outboxPrefix();
+    return this.values<OutboxEntry>({ gte: prefix, lt: prefixEnd(prefix) });
+  }
+
+  async getSchedule(namespace: string, scheduleId: string): Promise<ScheduleRecord | undefined> {
+    return this.get<ScheduleRecord>(keys.schedule(namespace, scheduleId));
+  }
+
+  async listSchedules(namespace?: string): Promise<ScheduleRecord[]> {
+    const prefix = keys.schedulesPrefix(namespace);
+    return this.values<ScheduleRecord>({ gte: prefix, lt: prefixEnd(prefix) });
+  }
+
   async listNamespaces(): Promise<string[]> {
     this.assertOpen();
     const prefix = keys.namespacePrefix();
@@ -196,14 +257,17 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const append of batch.histories ?? []) {
       if (append.events.length > 0) put(keys.events(append.namespace, append.runId, append.events[0].eventId), append.events);
     }
-    for (const { record, previousStatus } of batch.runs ?? []) {
+    for (const { record, previousStatus, reindex } of batch.runs ?? []) {
       put(keys.run(record.namespace, record.runId), record);
-      if (previousStatus === undefined && !this.namespaces.has(record.namespace)) {
-        ops.push({ type: 'put', key: keys.namespace(record.namespace), value: EMPTY });
-        this.namespaces.add(record.namespace);
+      if (previousStatus === undefined || reindex) {
+        ops.push({ type: 'put', key: keys.started(record.namespace, record.startTime, record.runId), value: EMPTY });
+        if (!this.namespaces.has(record.namespace)) {
+          ops.push({ type: 'put', key: keys.namespace(record.namespace), value: EMPTY });
+          this.namespaces.add(record.namespace);
+        }
       }
-      if (previousStatus !== record.status) {
-        if (previousStatus !== undefined) del(keys.status(record.namespace, previousStatus, record.runId));
+      if (previousStatus !== record.status || reindex) {
+        if (previousStatus !== undefined && previousStatus !== record.status) del(keys.status(record.namespace, previousStatus, record.runId));
         ops.push({ type: 'put', key: keys.status(record.namespace, record.status, record.runId), value: EMPTY });
       }
     }
@@ -214,6 +278,10 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const task of batch.activityTasks?.delete ?? []) del(keys.activityTask(task.namespace, task.runId, task.seq));
     for (const bundle of batch.bundles ?? []) put(keys.bundle(bundle.version), bundle);
     for (const binding of batch.typeVersions ?? []) put(keys.typeVersion(binding.namespace, binding.workflowType), binding.version);
+    for (const entry of batch.outbox?.put ?? []) put(keys.outbox(entry.id), entry);
+    for (const id of batch.outbox?.delete ?? []) del(keys.outbox(id));
+    for (const schedule of batch.schedules?.put ?? []) put(keys.schedule(schedule.namespace, schedule.scheduleId), schedule);
+    for (const { namespace, scheduleId } of batch.schedules?.delete ?? []) del(keys.schedule(namespace, scheduleId));
     return ops;
   }
 
@@ -245,4 +313,4 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
 }
 
 const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
-const dueKey = (entry: DueEntry): string => keys.due(entry.dueAt, entry.namespace, entry.runId, entry.key);
+const dueKey = (entry: DueEntry): string => keys.due(entry.dueAt, entry.namespace, entry.owner, entry.key);

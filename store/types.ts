@@ -50,16 +50,48 @@ export interface RunRecord {
   closeTime?: number;
   /** Set while the run is stalled by a task failure (cleared when it makes progress). */
   taskFailure?: TaskFailure;
+  /** Visibility: the run's current search attributes. */
+  searchAttributes?: Record<string, unknown>;
+  /** Set for a child workflow: its parent run and its sequence number there. */
+  parent?: { namespace: string; workflowId: string; runId: string; seq: number };
+  /** First run of this workflow's continue-as-new chain. */
+  firstExecutionRunId?: string;
+  continuedFromRunId?: string;
+  /** Set once the run continued as new. */
+  continuedToRunId?: string;
+  /** Set for runs a schedule started. */
+  scheduleId?: string;
 }
 
-/** An entry of the due-time index: a durable timer of some kind, owned by a run. */
+/** An entry of the due-time index: a durable timer of some kind, owned by a run or a schedule. */
 export interface DueEntry {
   /** Epoch ms at which the entry comes due. */
   dueAt: number;
   namespace: string;
-  runId: string;
-  /** What comes due, unique within the run (for example `timer:3`). */
+  /** The run id (or, for `schedule` entries, the schedule id) the entry belongs to. */
+  owner: string;
+  /** What comes due, unique within its owner (`timer:3`, `timeout`, `schedule`). */
   key: string;
+}
+
+/**
+ * An effect on another run (or a new run) that a batch recorded and that has not happened
+ * yet. The write that performs the effect deletes the entry in the same batch, so each effect
+ * happens exactly once; recovery performs whatever is left.
+ */
+export interface OutboxEntry {
+  /** Unique and deterministic for the effect (a second recording of it is the same entry). */
+  id: string;
+  namespace: string;
+  effect: unknown;
+}
+
+/** A schedule's definition and durable state (the engine owns the shape of both). */
+export interface ScheduleRecord {
+  namespace: string;
+  scheduleId: string;
+  definition: unknown;
+  state: unknown;
 }
 
 /** An activity that was scheduled and has not been resolved yet (re-dispatched at recovery). */
@@ -101,8 +133,11 @@ export interface HistoryAppend<E extends StoredEvent = StoredEvent> {
 /** Everything one activation (or one engine operation) writes, applied atomically. */
 export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   histories?: HistoryAppend<E>[];
-  /** Run records to create or replace; `previousStatus` lets the store move the status index. */
-  runs?: { record: RunRecord; previousStatus?: RunStatus }[];
+  /**
+   * Run records to create or replace; `previousStatus` lets the store move the status index.
+   * `reindex` rewrites every index entry of the record (visibility rebuild).
+   */
+  runs?: { record: RunRecord; previousStatus?: RunStatus; reindex?: boolean }[];
   /** Points a workflow id at its latest run. */
   latestRuns?: { namespace: string; workflowId: string; runId: string }[];
   dueEntries?: { put?: DueEntry[]; delete?: DueEntry[] };
@@ -110,6 +145,8 @@ export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   /** Bundle-type bindings: `workflowType` now starts on `version` in `namespace`. */
   typeVersions?: { namespace: string; workflowType: string; version: string }[];
   bundles?: BundleRecord[];
+  outbox?: { put?: OutboxEntry[]; delete?: string[] };
+  schedules?: { put?: ScheduleRecord[]; delete?: { namespace: string; scheduleId: string }[] };
 }
 
 export interface ListRunsQuery {
@@ -118,6 +155,26 @@ export interface ListRunsQuery {
   workflowType?: string;
   /** Return at most this many (default: all). */
   limit?: number;
+}
+
+/** A page of runs, newest first (by start time). */
+export interface ScanRunsQuery {
+  namespace: string;
+  /** Only runs started at or after / before this time (epoch ms). */
+  startedFrom?: number;
+  startedBefore?: number;
+  /** Keeps the runs this returns true for. */
+  filter?: (record: RunRecord) => boolean;
+  /** At most this many runs (default: all). */
+  pageSize?: number;
+  /** Continues after the page that returned this cursor. */
+  cursor?: string;
+}
+
+export interface RunPage {
+  runs: RunRecord[];
+  /** Present when more runs may follow. */
+  nextCursor?: string;
 }
 
 export interface HistoryRange {
@@ -140,6 +197,10 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   getRun(namespace: string, runId: string): Promise<RunRecord | undefined>;
   getLatestRunId(namespace: string, workflowId: string): Promise<string | undefined>;
   listRuns(query: ListRunsQuery): Promise<RunRecord[]>;
+  /** Runs newest first, filtered and paged (the visibility scan). */
+  scanRuns(query: ScanRunsQuery): Promise<RunPage>;
+  /** Every run record of every namespace (visibility rebuild). */
+  allRuns(): AsyncIterable<RunRecord>;
   /** Every namespace that has at least one run, for recovery sweeps. */
   listNamespaces(): Promise<string[]>;
   /** Due-time entries with `dueAt <= upTo`, earliest first. */
@@ -147,6 +208,9 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   /** The earliest entry, if any. */
   nextDueEntry(): Promise<DueEntry | undefined>;
   listActivityTasks(): Promise<ActivityTask[]>;
+  listOutbox(): Promise<OutboxEntry[]>;
+  getSchedule(namespace: string, scheduleId: string): Promise<ScheduleRecord | undefined>;
+  listSchedules(namespace?: string): Promise<ScheduleRecord[]>;
   getBundle(version: string): Promise<BundleRecord | undefined>;
   listBundles(): Promise<BundleRecord[]>;
   getTypeVersion(namespace: string, workflowType: string): Promise<string | undefined>;

@@ -64,6 +64,9 @@ export function validateActivationResult(raw: string, state: RunState, limits: C
 class CommandChecker {
   private nextActivitySeq: number;
   private nextTimerSeq: number;
+  private nextChildSeq: number;
+  private readonly startedChildren = new Set<number>();
+  private readonly cancelledChildren = new Set<number>();
   private readonly scheduledActivities = new Set<number>();
   private readonly startedTimers = new Set<number>();
   private readonly resolvedActivities = new Set<number>();
@@ -77,6 +80,7 @@ class CommandChecker {
   ) {
     this.nextActivitySeq = state.nextActivitySeq;
     this.nextTimerSeq = state.nextTimerSeq;
+    this.nextChildSeq = state.nextChildSeq;
   }
 
   check(command: unknown, index: number, count: number): void {
@@ -102,6 +106,26 @@ class CommandChecker {
       case 'cancelTimer':
         this.expectPending(c.seq, (seq) => this.state.pendingTimers.has(seq) || this.startedTimers.has(seq), this.resolvedTimers, where);
         break;
+      case 'startChildWorkflow':
+        this.expectSeq(c.seq, this.nextChildSeq++, where);
+        this.startedChildren.add(c.seq as number);
+        checkName(c.workflowType, `${where} workflowType`);
+        checkId(c.workflowId, `${where} workflowId`);
+        if (typeof c.runId !== 'string' || !UUID.test(c.runId)) invalid(`${where} runId must be a UUID`);
+        this.checkPayloadArray(c.args, `${where} args`);
+        checkChildOptions(c.options, where);
+        break;
+      case 'requestCancelChild':
+        this.expectPending(c.seq, (seq) => this.state.pendingChildren.has(seq) || this.startedChildren.has(seq), this.cancelledChildren, where);
+        break;
+      case 'upsertSearchAttributes':
+        checkSearchAttributes(c.attributes, `${where} attributes`, true);
+        this.checkPayload(c.attributes, `${where} attributes`);
+        break;
+      case 'recordPatch':
+        checkName(c.patchId, `${where} patchId`);
+        if (typeof c.deprecated !== 'boolean') invalid(`${where} deprecated must be a boolean`);
+        break;
       case 'completeUpdate':
       case 'rejectUpdate': {
         const updateId = c.updateId;
@@ -116,9 +140,13 @@ class CommandChecker {
       case 'completeWorkflow':
       case 'failWorkflow':
       case 'cancelWorkflow':
+      case 'continueAsNew':
         if (index !== count - 1) invalid(`${where} ends the run but is not the last command`);
         if (c.kind === 'completeWorkflow') this.checkPayload(c.result, `${where} result`);
-        else checkFailure(c.failure, `${where} failure`);
+        else if (c.kind === 'continueAsNew') {
+          checkName(c.workflowType, `${where} workflowType`);
+          this.checkPayloadArray(c.args, `${where} args`);
+        } else checkFailure(c.failure, `${where} failure`);
         break;
       default:
         invalid(`command ${index} has unknown kind ${JSON.stringify(c.kind).slice(0, 64)}`);
@@ -145,6 +173,42 @@ class CommandChecker {
     if (!this.checkSizes || value === undefined) return;
     const size = JSON.stringify(value).length;
     if (size > this.limits.maxPayloadBytes) invalid(`${what} is ${size} bytes (limit ${this.limits.maxPayloadBytes})`);
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const PARENT_CLOSE_POLICIES = new Set(['TERMINATE', 'REQUEST_CANCEL', 'ABANDON']);
+
+/** An id the store can key on: no NUL or other control characters. */
+function checkId(value: unknown, what: string): void {
+  checkName(value, what);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value as string)) invalid(`${what} must not contain control characters`);
+}
+
+function checkChildOptions(value: unknown, where: string): void {
+  if (!isObject(value)) return invalid(`${where} options must be an object`);
+  const options = value as Record<string, unknown>;
+  if (!PARENT_CLOSE_POLICIES.has(options.parentClosePolicy as string)) invalid(`${where} options.parentClosePolicy is not a policy`);
+  if (options.taskQueue !== undefined) checkId(options.taskQueue, `${where} options.taskQueue`);
+  for (const key of ['workflowExecutionTimeoutMs', 'workflowRunTimeoutMs']) {
+    if (options[key] !== undefined) checkDuration(options[key], `${where} options.${key}`);
+  }
+  if (options.searchAttributes !== undefined) checkSearchAttributes(options.searchAttributes, `${where} options.searchAttributes`, false);
+}
+
+/** Search attribute values: strings, finite numbers, booleans, string lists (and `null` to remove, when allowed). */
+export function checkSearchAttributes(value: unknown, what: string, allowNull: boolean): void {
+  if (!isObject(value)) return invalid(`${what} must be an object`);
+  for (const [name, item] of Object.entries(value)) {
+    if (name.length === 0 || name.length > MAX_NAME_LENGTH) invalid(`${what} has an attribute name that is empty or too long`);
+    const ok =
+      (item === null && allowNull) ||
+      typeof item === 'string' ||
+      typeof item === 'boolean' ||
+      (typeof item === 'number' && Number.isFinite(item)) ||
+      (Array.isArray(item) && item.every((element) => typeof element === 'string'));
+    if (!ok) invalid(`${what}.${name} must be a string, a finite number, a boolean or a list of strings`);
   }
 }
 

@@ -68,7 +68,7 @@ export function parseHistory(events: readonly HistoryEvent[]): ParsedHistory {
     } else if (isCommandEvent(event) && current) {
       current.commands.push(event);
       if (isClosingEvent(event)) close = event;
-    } else if (event.type === 'WorkflowTerminated' || (afterCrash && event.type === 'WorkflowFailed')) {
+    } else if (event.type === 'WorkflowTerminated' || event.type === 'WorkflowTimedOut' || (afterCrash && event.type === 'WorkflowFailed')) {
       close = event;
     } else {
       throw new HistoryFormatError(`${event.type} is not part of any activation`, where);

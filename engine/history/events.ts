@@ -10,12 +10,12 @@
  *   activation marker were delivered to it, at the marker's `time`; the command events that
  *   follow are what the workflow code produced. One activation is one atomic append.
  * - `WorkflowTaskFailed` marks an activation attempt that crashed: its jobs stay pending.
- * - Host closes (`WorkflowTerminated`, or `WorkflowFailed` right after a `WorkflowTaskFailed`)
- *   end a run without workflow code running.
+ * - Host closes (`WorkflowTerminated`, `WorkflowTimedOut`, or `WorkflowFailed` right after a
+ *   `WorkflowTaskFailed`) end a run without workflow code running.
  *
  * @module
  */
-import type { FailureInfo, ResolvedActivityOptions } from '../../guest-sdk/protocol.js';
+import type { FailureInfo, ResolvedActivityOptions, ResolvedChildOptions, SearchAttributeValue } from '../../guest-sdk/protocol.js';
 
 export interface EventAttributes {
   // Job events (inputs) ------------------------------------------------------------------
@@ -29,11 +29,22 @@ export interface EventAttributes {
     /** Bundle version the run is pinned to. */
     version: string;
     randomSeed: number;
+    searchAttributes: Record<string, SearchAttributeValue>;
+    firstExecutionRunId: string;
+    continuedFromRunId?: string;
+    parent?: { namespace: string; workflowId: string; runId: string; seq: number };
+    /** Epoch ms at which this run times out (run timeout, or what is left of the execution timeout). */
+    deadline?: { at: number; timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' };
+    /** Carried across continue-as-new: when the whole execution must have ended. */
+    executionDeadline?: number;
+    scheduleId?: string;
   };
   ActivityCompleted: { seq: number; result: unknown; attempt: number };
   ActivityFailed: { seq: number; failure: FailureInfo; attempt: number };
   TimerFired: { seq: number };
   SignalReceived: { name: string; args: unknown[] };
+  ChildWorkflowCompleted: { seq: number; result: unknown };
+  ChildWorkflowFailed: { seq: number; failure: FailureInfo };
   UpdateAccepted: { updateId: string; name: string; args: unknown[] };
   CancelRequested: { reason?: string };
   // Activation markers -------------------------------------------------------------------
@@ -44,13 +55,20 @@ export interface EventAttributes {
   ActivityCancelRequested: { seq: number };
   TimerStarted: { seq: number; durationMs: number; fireAt: number };
   TimerCanceled: { seq: number };
+  /** Record-then-start: the child run with this id is created (exactly once) after this is durable. */
+  ChildWorkflowStarted: { seq: number; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions };
+  ChildWorkflowCancelRequested: { seq: number };
+  SearchAttributesUpserted: { attributes: Record<string, SearchAttributeValue | null> };
+  MarkerRecorded: { patchId: string; deprecated: boolean };
   UpdateCompleted: { updateId: string; result?: unknown; failure?: FailureInfo };
   UpdateRejected: { updateId: string; failure: FailureInfo };
   WorkflowCompleted: { result: unknown };
   WorkflowFailed: { failure: FailureInfo };
   WorkflowCanceled: { failure: FailureInfo };
+  WorkflowContinuedAsNew: { workflowType: string; args: unknown[]; newRunId: string };
   // Host closes ------------------------------------------------------------------------------
   WorkflowTerminated: { reason?: string };
+  WorkflowTimedOut: { timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' };
 }
 
 export type EventType = keyof EventAttributes;
@@ -75,6 +93,8 @@ export const JOB_EVENT_TYPES = [
   'ActivityFailed',
   'TimerFired',
   'SignalReceived',
+  'ChildWorkflowCompleted',
+  'ChildWorkflowFailed',
   'UpdateAccepted',
   'CancelRequested',
 ] as const satisfies readonly EventType[];
@@ -85,11 +105,16 @@ export const COMMAND_EVENT_TYPES = [
   'ActivityCancelRequested',
   'TimerStarted',
   'TimerCanceled',
+  'ChildWorkflowStarted',
+  'ChildWorkflowCancelRequested',
+  'SearchAttributesUpserted',
+  'MarkerRecorded',
   'UpdateCompleted',
   'UpdateRejected',
   'WorkflowCompleted',
   'WorkflowFailed',
   'WorkflowCanceled',
+  'WorkflowContinuedAsNew',
 ] as const satisfies readonly EventType[];
 export type CommandEventType = (typeof COMMAND_EVENT_TYPES)[number];
 
@@ -104,7 +129,9 @@ export const CLOSING_STATUS = {
   WorkflowCompleted: 'Completed',
   WorkflowFailed: 'Failed',
   WorkflowCanceled: 'Canceled',
+  WorkflowContinuedAsNew: 'ContinuedAsNew',
   WorkflowTerminated: 'Terminated',
+  WorkflowTimedOut: 'TimedOut',
 } as const;
 export type ClosingEventType = keyof typeof CLOSING_STATUS;
 export const isClosingEvent = (event: { type: string }): event is EventOf<ClosingEventType> => event.type in CLOSING_STATUS;

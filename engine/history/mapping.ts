@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import type { Command, CommandKind, CommandsByKind, Job } from '../../guest-sdk/protocol.js';
 import type { CommandEventType, EventOf, HistoryEvent, JobEventType, NewEvent, NewEventOf } from './events.js';
 
@@ -20,12 +21,18 @@ const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job 
       taskQueue: e.taskQueue,
       startTime: e.time,
       randomSeed: e.randomSeed,
+      searchAttributes: e.searchAttributes,
+      firstExecutionRunId: e.firstExecutionRunId,
+      ...(e.continuedFromRunId ? { continuedFromExecutionRunId: e.continuedFromRunId } : {}),
+      ...(e.parent ? { parent: { workflowId: e.parent.workflowId, runId: e.parent.runId, namespace: e.parent.namespace } } : {}),
     },
   }),
   ActivityCompleted: (e) => ({ kind: 'resolveActivity', seq: e.seq, result: e.result }),
   ActivityFailed: (e) => ({ kind: 'failActivity', seq: e.seq, failure: e.failure }),
   TimerFired: (e) => ({ kind: 'fireTimer', seq: e.seq }),
   SignalReceived: (e) => ({ kind: 'signal', name: e.name, args: e.args }),
+  ChildWorkflowCompleted: (e) => ({ kind: 'resolveChild', seq: e.seq, result: e.result }),
+  ChildWorkflowFailed: (e) => ({ kind: 'failChild', seq: e.seq, failure: e.failure }),
   UpdateAccepted: (e) => ({ kind: 'update', updateId: e.updateId, name: e.name, args: e.args }),
   CancelRequested: (e) => ({ kind: 'cancelWorkflow', reason: e.reason }),
 };
@@ -65,6 +72,26 @@ const COMMANDS: CommandMapping = {
     toEvent: (c, time) => ({ type: 'TimerCanceled', time, seq: c.seq }),
     identity: (c) => ({ seq: c.seq }),
   },
+  startChildWorkflow: {
+    event: 'ChildWorkflowStarted',
+    toEvent: (c, time) => ({ type: 'ChildWorkflowStarted', time, seq: c.seq, workflowType: c.workflowType, workflowId: c.workflowId, runId: c.runId, args: c.args, options: c.options }),
+    identity: (c) => ({ seq: c.seq, workflowType: c.workflowType }),
+  },
+  requestCancelChild: {
+    event: 'ChildWorkflowCancelRequested',
+    toEvent: (c, time) => ({ type: 'ChildWorkflowCancelRequested', time, seq: c.seq }),
+    identity: (c) => ({ seq: c.seq }),
+  },
+  upsertSearchAttributes: {
+    event: 'SearchAttributesUpserted',
+    toEvent: (c, time) => ({ type: 'SearchAttributesUpserted', time, attributes: c.attributes }),
+    identity: () => ({}),
+  },
+  recordPatch: {
+    event: 'MarkerRecorded',
+    toEvent: (c, time) => ({ type: 'MarkerRecorded', time, patchId: c.patchId, deprecated: c.deprecated }),
+    identity: (c) => ({ patchId: c.patchId }),
+  },
   completeUpdate: {
     event: 'UpdateCompleted',
     toEvent: (c, time) =>
@@ -91,7 +118,17 @@ const COMMANDS: CommandMapping = {
     toEvent: (c, time) => ({ type: 'WorkflowCanceled', time, failure: c.failure }),
     identity: () => ({}),
   },
+  continueAsNew: {
+    event: 'WorkflowContinuedAsNew',
+    // The successor's run id is chosen when the command is recorded.
+    toEvent: (c, time) => ({ type: 'WorkflowContinuedAsNew', time, workflowType: c.workflowType, args: c.args, newRunId: randomUUID() }),
+    identity: () => ({}),
+  },
 };
+
+/** A command whose absence (or presence) in a replay is not a divergence: a deprecated patch marker. */
+export const isDeprecatedMarker = (command: Command | undefined): boolean => command?.kind === 'recordPatch' && command.deprecated;
+export const isDeprecatedMarkerEvent = (event: HistoryEvent | undefined): boolean => event?.type === 'MarkerRecorded' && event.deprecated;
 
 export function eventOfCommand(command: Command, time: number): NewEvent {
   const mapping = COMMANDS[command.kind] as CommandMapping[CommandKind];
@@ -107,7 +144,7 @@ export function describeCommand(command: Command): string {
 /** A one-line description of a recorded event, for determinism diffs. */
 export function describeEvent(event: HistoryEvent): string {
   const identity: Record<string, unknown> = {};
-  for (const key of ['seq', 'activityType', 'updateId', 'name'] as const) {
+  for (const key of ['seq', 'activityType', 'workflowType', 'updateId', 'name', 'patchId'] as const) {
     if (key in event) identity[key] = (event as unknown as Record<string, unknown>)[key];
   }
   return `${event.type}${formatIdentity(identity)} (event ${event.eventId})`;

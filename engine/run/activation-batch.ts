@@ -1,12 +1,15 @@
 /**
- * Collects the events of one atomic append and what they imply for the store's indexes.
- * Each event is applied to the run's state as it is added, so an index write is derived
- * from the state just before its event (a fired timer's due entry, for example).
+ * Collects the events of one atomic append and what they imply for the store: due-time
+ * entries, activity tasks, the outbox (effects on other runs), and whether the run record
+ * changes. Each event is applied to the run's state as it is added, so an index write is
+ * derived from the state just before its event (a fired timer's due entry, for example).
  *
  * @module
  */
-import type { ActivityTask, DueEntry, RunRecord } from '../../store/types.js';
+import type { FailureInfo } from '../../guest-sdk/protocol.js';
+import type { ActivityTask, DueEntry, OutboxEntry, RunRecord } from '../../store/types.js';
 import { isClosingEvent, type NewEvent, type NewEventOf } from '../history/events.js';
+import { outboxEntry, type ParentLink } from '../outbox.js';
 import type { RunState } from './run-state.js';
 
 type TaskKey = { namespace: string; runId: string; seq: number };
@@ -17,6 +20,11 @@ export class ActivationBatch {
   readonly dueDeletes: DueEntry[] = [];
   readonly taskPuts: ActivityTask[] = [];
   readonly taskDeletes: TaskKey[] = [];
+  readonly outboxPuts: OutboxEntry[] = [];
+  /** Outbox entries whose effect this batch performs. */
+  readonly outboxDeletes: string[] = [];
+  /** The run record's visible fields (search attributes) changed. */
+  recordChanged = false;
   closeEvent: NewEvent | undefined;
 
   constructor(
@@ -32,13 +40,16 @@ export class ActivationBatch {
   private addOne(event: NewEvent): void {
     const { state } = this;
     switch (event.type) {
+      case 'WorkflowStarted':
+        if (event.deadline) this.duePuts.push(this.due('timeout', event.deadline.at));
+        break;
       case 'TimerStarted':
-        this.duePuts.push(this.due(event.seq, event.fireAt));
+        this.duePuts.push(this.due(`timer:${event.seq}`, event.fireAt));
         break;
       case 'TimerFired':
       case 'TimerCanceled': {
         const fireAt = state.pendingTimers.get(event.seq);
-        if (fireAt !== undefined) this.dueDeletes.push(this.due(event.seq, fireAt));
+        if (fireAt !== undefined) this.dueDeletes.push(this.due(`timer:${event.seq}`, fireAt));
         break;
       }
       case 'ActivityScheduled':
@@ -49,19 +60,102 @@ export class ActivationBatch {
       case 'ActivityCancelRequested':
         this.taskDeletes.push(this.task(event.seq));
         break;
+      case 'ChildWorkflowStarted':
+        this.outbox({
+          kind: 'startChild',
+          parent: this.link(event.seq),
+          workflowType: event.workflowType,
+          workflowId: event.workflowId,
+          runId: event.runId,
+          args: event.args,
+          options: event.options,
+        });
+        break;
+      case 'ChildWorkflowCancelRequested': {
+        const child = state.pendingChildren.get(event.seq);
+        if (child) this.outbox({ kind: 'cancelChild', parent: this.link(event.seq), workflowId: child.workflowId, firstRunId: child.runId, reason: 'cancelled by its parent' });
+        break;
+      }
+      case 'SearchAttributesUpserted':
+        this.recordChanged = true;
+        break;
     }
     state.apply(event);
     this.events.push(event);
-    if (isClosingEvent(event)) {
-      this.closeEvent = event;
-      // Whatever is still pending ends with the run.
-      for (const [seq, fireAt] of state.pendingTimers) this.dueDeletes.push(this.due(seq, fireAt));
-      for (const seq of state.pendingActivities.keys()) this.taskDeletes.push(this.task(seq));
+    if (isClosingEvent(event)) this.close(event);
+  }
+
+  /** Whatever is still pending ends with the run; children follow their parent-close policy. */
+  private close(event: NewEvent): void {
+    const { state, record } = this;
+    this.closeEvent = event;
+    for (const [seq, fireAt] of state.pendingTimers) this.dueDeletes.push(this.due(`timer:${seq}`, fireAt));
+    for (const seq of state.pendingActivities.keys()) this.taskDeletes.push(this.task(seq));
+    if (state.deadline) this.dueDeletes.push(this.due('timeout', state.deadline.at));
+    for (const [seq, child] of state.pendingChildren) {
+      if (child.parentClosePolicy === 'ABANDON') continue;
+      const reason = `parent ${record.workflowId} closed`;
+      const kind = child.parentClosePolicy === 'TERMINATE' ? 'terminateChild' : 'cancelChild';
+      this.outbox({ kind, parent: this.link(seq), workflowId: child.workflowId, firstRunId: child.runId, reason });
+    }
+    if (event.type === 'WorkflowContinuedAsNew') {
+      this.outbox({
+        kind: 'continueAsNew',
+        namespace: record.namespace,
+        workflowId: record.workflowId,
+        runId: event.newRunId,
+        previousRunId: record.runId,
+        workflowType: event.workflowType,
+        taskQueue: record.taskQueue,
+        args: event.args,
+        firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
+        searchAttributes: { ...state.searchAttributes },
+        ...(record.parent ? { parent: record.parent } : {}),
+        ...(state.executionDeadline !== undefined ? { executionDeadline: state.executionDeadline } : {}),
+        ...(record.scheduleId ? { scheduleId: record.scheduleId } : {}),
+      });
+    } else if (record.parent) {
+      this.outbox({ kind: 'notifyParent', parent: record.parent, outcome: this.outcomeForParent(event) });
     }
   }
 
-  private due(seq: number, dueAt: number): DueEntry {
-    return { dueAt, namespace: this.record.namespace, runId: this.record.runId, key: `timer:${seq}` };
+  /** How the parent sees this run's end (a chain that continued as new ends with its last run). */
+  private outcomeForParent(event: NewEvent): { ok: true; result: unknown } | { ok: false; failure: FailureInfo } {
+    if (event.type === 'WorkflowCompleted') return { ok: true, result: event.result };
+    let cause: FailureInfo;
+    switch (event.type) {
+      case 'WorkflowFailed':
+        cause = event.failure;
+        break;
+      case 'WorkflowCanceled':
+        cause = { failureType: 'CancelledFailure', message: event.failure.message };
+        break;
+      case 'WorkflowTerminated':
+        cause = { failureType: 'TerminatedFailure', message: event.reason ?? 'Terminated' };
+        break;
+      case 'WorkflowTimedOut':
+        cause = { failureType: 'TimeoutFailure', message: 'Workflow timed out', timeoutType: event.timeoutType };
+        break;
+      default:
+        cause = { failureType: 'ApplicationFailure', message: `child closed with ${event.type}` };
+    }
+    const { record } = this;
+    return {
+      ok: false,
+      failure: { failureType: 'ChildWorkflowFailure', message: 'Child Workflow execution failed', workflowId: record.workflowId, workflowType: record.workflowType, cause },
+    };
+  }
+
+  private outbox(effect: Parameters<typeof outboxEntry>[1]): void {
+    this.outboxPuts.push(outboxEntry(this.record.namespace, effect));
+  }
+
+  private link(seq: number): ParentLink {
+    return { namespace: this.record.namespace, workflowId: this.record.workflowId, runId: this.record.runId, seq };
+  }
+
+  private due(key: string, dueAt: number): DueEntry {
+    return { dueAt, namespace: this.record.namespace, owner: this.record.runId, key };
   }
 
   private task(seq: number): TaskKey {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { ParentClosePolicy, SearchAttributeValue } from '../../guest-sdk/protocol.js';
 import type { RunStatus } from '../../store/types.js';
 import { CLOSING_STATUS, isClosingEvent, type HistoryEvent, type NewEvent } from '../history/events.js';
 
@@ -13,11 +14,26 @@ export interface PendingActivity {
   activityType: string;
 }
 
+export interface PendingChild {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  parentClosePolicy: ParentClosePolicy;
+}
+
 export class RunState {
   status: RunStatus = 'Running';
   nextActivitySeq = 1;
   nextTimerSeq = 1;
+  nextChildSeq = 1;
   cancelRequested = false;
+  searchAttributes: Record<string, SearchAttributeValue> = {};
+  /** When the run times out, if it has a timeout. */
+  deadline: { at: number; timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' } | undefined;
+  executionDeadline: number | undefined;
+  /** Set once the run continued as new. */
+  continuedToRunId: string | undefined;
+  readonly pendingChildren = new Map<number, PendingChild>();
   readonly pendingActivities = new Map<number, PendingActivity>();
   /** Pending timers and when they fire. */
   readonly pendingTimers = new Map<number, number>();
@@ -27,6 +43,30 @@ export class RunState {
 
   apply(event: HistoryEvent | NewEvent): void {
     switch (event.type) {
+      case 'WorkflowStarted':
+        this.searchAttributes = { ...event.searchAttributes };
+        this.deadline = event.deadline;
+        this.executionDeadline = event.executionDeadline;
+        break;
+      case 'ChildWorkflowStarted':
+        this.nextChildSeq = event.seq + 1;
+        this.pendingChildren.set(event.seq, {
+          workflowId: event.workflowId,
+          runId: event.runId,
+          workflowType: event.workflowType,
+          parentClosePolicy: event.options.parentClosePolicy,
+        });
+        break;
+      case 'ChildWorkflowCompleted':
+      case 'ChildWorkflowFailed':
+        this.pendingChildren.delete(event.seq);
+        break;
+      case 'SearchAttributesUpserted':
+        for (const [name, value] of Object.entries(event.attributes)) {
+          if (value === null || (Array.isArray(value) && value.length === 0)) delete this.searchAttributes[name];
+          else this.searchAttributes[name] = value;
+        }
+        break;
       case 'ActivityScheduled':
         this.nextActivitySeq = event.seq + 1;
         this.pendingActivities.set(event.seq, { activityType: event.activityType });
@@ -54,6 +94,10 @@ export class RunState {
         break;
       case 'CancelRequested':
         this.cancelRequested = true;
+        break;
+      case 'WorkflowContinuedAsNew':
+        this.continuedToRunId = event.newRunId;
+        this.status = 'ContinuedAsNew';
         break;
       default:
         if (isClosingEvent(event)) this.status = CLOSING_STATUS[event.type];

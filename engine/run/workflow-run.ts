@@ -12,16 +12,16 @@
  */
 import type { LogEntry, QueryResult } from '../../guest-sdk/protocol.js';
 import { SandboxCrash } from '../../sandbox/index.js';
-import type { EventStore, RunRecord } from '../../store/types.js';
+import type { EventStore, OutboxEntry, RunRecord } from '../../store/types.js';
 import type { ActivityDispatcher } from '../activities/dispatcher.js';
 import type { BundleRegistry } from '../bundles.js';
-import { InvalidCommandError, validateActivationResult, type CommandLimits } from '../commands/validate.js';
+import { InvalidCommandError, validateActivationResult } from '../commands/validate.js';
 import { DeterminismViolationError, WorkflowNotRunningError } from '../errors.js';
 import { parseHistory, type ParsedHistory } from '../history/activations.js';
 import { CLOSING_STATUS, type EventOf, type HistoryEvent, type JobEventType, type NewEvent, type NewEventOf } from '../history/events.js';
 import { eventOfCommand, jobOf } from '../history/mapping.js';
 import type { Logger } from '../logger.js';
-import { replayActivations } from '../replay.js';
+import { replayActivations, type ReplayLimits } from '../replay.js';
 import type { DueTimers } from '../timers.js';
 import type { WorkflowSandbox } from '../workflow-sandbox.js';
 import { ActivationBatch } from './activation-batch.js';
@@ -34,7 +34,9 @@ export interface RunEnvironment {
   activities: ActivityDispatcher;
   timers: DueTimers;
   logger: Logger;
-  commandLimits: CommandLimits;
+  limits: ReplayLimits;
+  /** Effects on other runs the run just recorded (performed after the write). */
+  onOutbox(entries: OutboxEntry[]): void;
   /** The run closed: its last event is `closeEvent`. */
   onClosed(run: WorkflowRun, closeEvent: HistoryEvent): void;
   /** The run holds a sandbox now (for the resident set's bookkeeping). */
@@ -45,8 +47,10 @@ export interface RunEnvironment {
 interface PendingJob {
   event: NewEventOf<JobEventType> | EventOf<JobEventType>;
   recorded: boolean;
-  /** Answered once the job is durably recorded (a signal's or a cancel request's caller). */
-  onRecorded?: { resolve(): void; reject(error: unknown): void };
+  /** Answered once the job is recorded (true), or dropped as no longer applicable (false). */
+  onRecorded?: { resolve(recorded: boolean): void; reject(error: unknown): void };
+  /** The outbox entry whose effect this job is: deleted in the batch that records it. */
+  outboxId?: string;
 }
 
 export type UpdateOutcome = EventOf<'UpdateCompleted'> | EventOf<'UpdateRejected'>;
@@ -90,14 +94,17 @@ export class WorkflowRun {
 
   // Inputs ------------------------------------------------------------------------------
 
-  /** Queues a job for the next activation; resolves once it is recorded. */
-  deliver(event: NewEventOf<JobEventType>): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /**
+   * Queues a job for the next activation. Resolves `true` once it is recorded, `false` if it
+   * no longer applied (a duplicate cancel request, a timer cancelled meanwhile).
+   */
+  deliver(event: NewEventOf<JobEventType>, options: { outboxId?: string } = {}): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
       if (this.record.status !== 'Running') {
         reject(new WorkflowNotRunningError(this.record.workflowId, this.record.status));
         return;
       }
-      this.mailbox.push({ event, recorded: false, onRecorded: { resolve, reject } });
+      this.mailbox.push({ event, recorded: false, onRecorded: { resolve, reject }, outboxId: options.outboxId });
       this.scheduleDrain();
     });
   }
@@ -121,13 +128,29 @@ export class WorkflowRun {
     });
   }
 
-  /** Ends the run now without running workflow code. */
-  terminate(reason: string | undefined): Promise<void> {
+  /** Ends the run now without running workflow code (`outboxId`: the effect this performs). */
+  terminate(reason: string | undefined, outboxId?: string): Promise<void> {
+    const event: NewEvent = { type: 'WorkflowTerminated', time: Date.now(), ...(reason === undefined ? {} : { reason }) };
+    return this.closeByHost(event, outboxId);
+  }
+
+  /** The run's deadline passed: it ends `TimedOut` (ignored if it already closed or the deadline moved). */
+  timeOut(): Promise<void> {
+    return this.exclusive(async () => {
+      await this.ensureLoaded();
+      const deadline = this.state.deadline;
+      if (this.record.status !== 'Running' || !deadline || deadline.at > Date.now()) return;
+      await this.commit(this.newBatch().add({ type: 'WorkflowTimedOut', time: Date.now(), timeoutType: deadline.timeoutType }), []);
+    });
+  }
+
+  private closeByHost(event: NewEvent, outboxId: string | undefined): Promise<void> {
     return this.exclusive(async () => {
       await this.ensureLoaded();
       if (this.record.status !== 'Running') throw new WorkflowNotRunningError(this.record.workflowId, this.record.status);
-      const event: NewEvent = { type: 'WorkflowTerminated', time: Date.now(), ...(reason === undefined ? {} : { reason }) };
-      await this.commit(this.newBatch().add(event), []);
+      const batch = this.newBatch().add(event);
+      if (outboxId) batch.outboxDeletes.push(outboxId);
+      await this.commit(batch, []);
     });
   }
 
@@ -170,6 +193,16 @@ export class WorkflowRun {
     for (const job of this.mailbox.splice(0)) job.onRecorded?.reject(new WorkflowNotRunningError(this.record.workflowId, this.record.status));
   }
 
+  private activation(time: number, historyLength: number, jobs: PendingJob[]) {
+    return {
+      time,
+      replaying: false,
+      historyLength,
+      continueAsNewSuggested: historyLength >= this.env.limits.continueAsNewSuggestedAt,
+      jobs: jobs.map((job) => jobOf(job.event)),
+    };
+  }
+
   private async activateOnce(): Promise<void> {
     const jobs = this.takeDeliverableJobs();
     if (jobs.length === 0) return;
@@ -177,13 +210,8 @@ export class WorkflowRun {
     const batch = this.newBatch().add(...jobs.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
     try {
       const sandbox = await this.ensureSandbox();
-      const raw = sandbox.activate({
-        time,
-        replaying: false,
-        historyLength: this.nextEventId - 1 + batch.events.length,
-        jobs: jobs.map((job) => jobOf(job.event)),
-      });
-      const { commands, logs } = validateActivationResult(raw, this.state, this.env.commandLimits);
+      const raw = sandbox.activate(this.activation(time, this.nextEventId - 1 + batch.events.length, jobs));
+      const { commands, logs } = validateActivationResult(raw, this.state, this.env.limits);
       batch.add({ type: 'WorkflowTaskCompleted', time }, ...commands.map((command) => eventOfCommand(command, time)));
       this.emitLogs(logs);
     } catch (error) {
@@ -242,23 +270,29 @@ export class WorkflowRun {
   /** Mailbox jobs that still apply (a timer cancelled meanwhile, for example, is dropped). */
   private takeDeliverableJobs(): PendingJob[] {
     return this.mailbox.splice(0).filter((job) => {
-      const event = job.event;
-      switch (event.type) {
-        case 'TimerFired':
-          return this.state.pendingTimers.has(event.seq);
-        case 'ActivityCompleted':
-        case 'ActivityFailed':
-          return this.state.pendingActivities.has(event.seq);
-        case 'UpdateAccepted':
-          return !this.state.pendingUpdates.has(event.updateId) && !this.state.finishedUpdates.has(event.updateId);
-        case 'CancelRequested':
-          if (!this.state.cancelRequested) return true;
-          job.onRecorded?.resolve();
-          return false;
-        default:
-          return true;
-      }
+      if (job.recorded || this.applies(job.event)) return true;
+      job.onRecorded?.resolve(false);
+      return false;
     });
+  }
+
+  private applies(event: PendingJob['event']): boolean {
+    switch (event.type) {
+      case 'TimerFired':
+        return this.state.pendingTimers.has(event.seq);
+      case 'ActivityCompleted':
+      case 'ActivityFailed':
+        return this.state.pendingActivities.has(event.seq);
+      case 'ChildWorkflowCompleted':
+      case 'ChildWorkflowFailed':
+        return this.state.pendingChildren.has(event.seq);
+      case 'UpdateAccepted':
+        return !this.state.pendingUpdates.has(event.updateId) && !this.state.finishedUpdates.has(event.updateId);
+      case 'CancelRequested':
+        return !this.state.cancelRequested;
+      default:
+        return true;
+    }
   }
 
   private retryLater(): void {
@@ -277,6 +311,8 @@ export class WorkflowRun {
     const events = batch.events.map((event, i) => ({ ...event, eventId: this.nextEventId + i }) as HistoryEvent);
     const previousStatus = record.status;
     const next: RunRecord = { ...record };
+    if (batch.recordChanged) next.searchAttributes = { ...this.state.searchAttributes };
+    if (this.state.continuedToRunId) next.continuedToRunId = this.state.continuedToRunId;
     // Progress clears a task failure recorded earlier (a stalled run only records jobs).
     const clearsTaskFailure = record.taskFailure !== undefined && !this.stall;
     if (clearsTaskFailure) delete next.taskFailure;
@@ -284,13 +320,15 @@ export class WorkflowRun {
       next.status = CLOSING_STATUS[batch.closeEvent.type as keyof typeof CLOSING_STATUS];
       next.closeTime = batch.closeEvent.time;
     }
-    const writeRecord = this.isNew || batch.closeEvent !== undefined || clearsTaskFailure;
+    const writeRecord = this.isNew || batch.closeEvent !== undefined || clearsTaskFailure || batch.recordChanged;
+    const outboxDeletes = [...batch.outboxDeletes, ...jobs.flatMap((job) => (job.outboxId ? [job.outboxId] : []))];
     await this.env.store.write({
       histories: [{ namespace: record.namespace, runId: record.runId, events }],
       runs: writeRecord ? [{ record: next, previousStatus: this.isNew ? undefined : previousStatus }] : [],
       latestRuns: this.isNew ? [{ namespace: record.namespace, workflowId: record.workflowId, runId: record.runId }] : [],
       dueEntries: { put: batch.duePuts, delete: batch.dueDeletes },
       activityTasks: { put: batch.taskPuts, delete: batch.taskDeletes },
+      outbox: { put: batch.outboxPuts, delete: outboxDeletes },
     });
     Object.assign(record, next);
     if (clearsTaskFailure) delete record.taskFailure;
@@ -302,7 +340,7 @@ export class WorkflowRun {
   /** Effects of a durable commit. */
   private act(events: HistoryEvent[], batch: ActivationBatch, jobs: PendingJob[]): void {
     const { namespace, runId } = this.record;
-    for (const job of jobs) job.onRecorded?.resolve();
+    for (const job of jobs) job.onRecorded?.resolve(true);
     for (const entry of batch.duePuts) this.env.timers.add(entry);
     for (const task of batch.taskPuts) this.env.activities.dispatch(task);
     for (const task of batch.taskDeletes) this.env.activities.cancel(namespace, runId, task.seq);
@@ -312,6 +350,7 @@ export class WorkflowRun {
         this.updateWaiters.delete(event.updateId);
       }
     }
+    if (batch.outboxPuts.length > 0) this.env.onOutbox(batch.outboxPuts);
     if (batch.closeEvent) {
       this.sandbox?.dispose();
       this.sandbox = undefined;
@@ -336,7 +375,7 @@ export class WorkflowRun {
     const sandbox = await this.newSandbox();
     this.stall = undefined;
     try {
-      replayActivations(sandbox, parsed, state, this.env.commandLimits);
+      replayActivations(sandbox, parsed, state, this.env.limits);
     } catch (error) {
       sandbox.dispose();
       if (!(error instanceof DeterminismViolationError)) throw error;
@@ -374,7 +413,7 @@ export class WorkflowRun {
     }
     const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
     const sandbox = await this.newSandbox();
-    replayActivations(sandbox, parseHistory(events), new RunState(), this.env.commandLimits);
+    replayActivations(sandbox, parseHistory(events), new RunState(), this.env.limits);
     return sandbox;
   }
 

@@ -141,7 +141,7 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
 
     it('orders the due-time index by due time and removes entries', async () => {
       const store = await open();
-      const entry = (dueAt: number, key: string) => ({ dueAt, namespace: 'default', runId: 'r1', key });
+      const entry = (dueAt: number, key: string) => ({ dueAt, namespace: 'default', owner: 'r1', key });
       await store.write({ dueEntries: { put: [entry(5000, 'timer:2'), entry(1000, 'timer:1'), entry(99_999_999_999, 'timer:3')] } });
       expect((await store.nextDueEntry())?.key).toBe('timer:1');
       expect((await store.dueEntries(5000)).map((e) => e.key)).toEqual(['timer:1', 'timer:2']);
@@ -176,6 +176,41 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       await store.close();
     });
 
+    it('scans runs newest first, filtered, by start-time range, in pages', async () => {
+      const store = await open();
+      await store.write({
+        runs: Array.from({ length: 7 }, (_, i) => ({ record: run(`s${i}`, { startTime: 1000 + i, workflowType: i % 2 ? 'odd' : 'even' }) })),
+      });
+      const ids = (page: { runs: RunRecord[] }) => page.runs.map((r) => r.runId);
+      expect(ids(await store.scanRuns({ namespace: 'default' }))).toEqual(['s6', 's5', 's4', 's3', 's2', 's1', 's0']);
+      const first = await store.scanRuns({ namespace: 'default', pageSize: 3, filter: (r) => r.workflowType === 'even' });
+      expect(ids(first)).toEqual(['s6', 's4', 's2']);
+      const second = await store.scanRuns({ namespace: 'default', pageSize: 3, filter: (r) => r.workflowType === 'even', cursor: first.nextCursor });
+      expect(ids(second)).toEqual(['s0']);
+      expect(second.nextCursor).toBeUndefined();
+      expect(ids(await store.scanRuns({ namespace: 'default', startedFrom: 1002, startedBefore: 1005 }))).toEqual(['s4', 's3', 's2']);
+      let all = 0;
+      for await (const record of store.allRuns()) all += record.runId.startsWith('s') ? 1 : 0;
+      expect(all).toBe(7);
+      await store.close();
+    });
+
+    it('keeps outbox entries and schedules until they are deleted', async () => {
+      const store = await open();
+      await store.write({
+        outbox: { put: [{ id: 'child:a', namespace: 'default', effect: { kind: 'x' } }, { id: 'child:b', namespace: 'default', effect: 1 }] },
+        schedules: { put: [{ namespace: 'default', scheduleId: 'nightly', definition: { cron: '0 3 * * *' }, state: { fires: 0 } }] },
+      });
+      await store.write({ outbox: { delete: ['child:a'] } });
+      expect(await store.listOutbox()).toEqual([{ id: 'child:b', namespace: 'default', effect: 1 }]);
+      expect((await store.getSchedule('default', 'nightly'))?.definition).toEqual({ cron: '0 3 * * *' });
+      expect(await store.listSchedules('default')).toHaveLength(1);
+      expect(await store.listSchedules('other')).toHaveLength(0);
+      await store.write({ schedules: { delete: [{ namespace: 'default', scheduleId: 'nightly' }] } });
+      expect(await store.getSchedule('default', 'nightly')).toBeUndefined();
+      await store.close();
+    });
+
     it('refuses use after close with AION_STORE_CLOSED', async () => {
       const store = await open();
       await store.close();
@@ -190,7 +225,7 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       await store.write({
         runs: [{ record: run('r1') }],
         histories: [{ namespace: 'default', runId: 'r1', events: [ev(1), ev(2)] }],
-        dueEntries: { put: [{ dueAt: 10, namespace: 'default', runId: 'r1', key: 'timer:1' }] },
+        dueEntries: { put: [{ dueAt: 10, namespace: 'default', owner: 'r1', key: 'timer:1' }] },
       });
       store = await reopen!(store);
       expect(await store.nextEventId('default', 'r1')).toBe(3);

@@ -1,0 +1,213 @@
+/**
+ * Performs the effects runs recorded in the outbox: creating children and successors,
+ * telling parents how children ended, applying parent-close policies. Each effect's own
+ * write deletes its entry, so an effect interrupted by a crash is performed exactly once on
+ * the next start (`recover`).
+ *
+ * @module
+ */
+import type { EventStore, OutboxEntry } from '../store/types.js';
+import { AionError, WorkflowNotRunningError } from './errors.js';
+import type { HistoryEvent, NewEventOf } from './history/events.js';
+import type { Logger } from './logger.js';
+import { createsRun, type OutboxEffect, type ParentLink } from './outbox.js';
+import type { RunStarter } from './run-starter.js';
+import type { RunTable } from './runs.js';
+import type { WorkflowRun } from './run/workflow-run.js';
+
+/** Effects handled elsewhere (schedules), by kind. */
+export type EffectHandler = (entry: OutboxEntry, effect: OutboxEffect) => Promise<void>;
+
+const RETRY_MS = 1000;
+
+export class OutboxProcessor {
+  private readonly inFlight = new Set<string>();
+  private readonly handlers = new Map<OutboxEffect['kind'], EffectHandler>();
+  private closed = false;
+
+  constructor(
+    private readonly store: EventStore<HistoryEvent>,
+    private readonly runs: RunTable,
+    private readonly starter: RunStarter,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Lets another module perform effects of `kind` (schedules start their runs). */
+  handle(kind: OutboxEffect['kind'], handler: EffectHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
+  /**
+   * Performs effects (not awaited: each retries on its own until done). Creations start first,
+   * so an effect on a run being created waits for it.
+   */
+  process(entries: OutboxEntry[]): void {
+    const creations = entries.filter((entry) => createsRun(entry.effect as OutboxEffect));
+    for (const entry of creations) this.start(entry);
+    for (const entry of entries) if (!creations.includes(entry)) this.start(entry);
+  }
+
+  /** Performs every effect left in the outbox (engine start). Creations are tracked before this returns. */
+  async recover(): Promise<number> {
+    const entries = await this.store.listOutbox();
+    this.process(entries);
+    return entries.length;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private start(entry: OutboxEntry): void {
+    if (this.inFlight.has(entry.id) || this.closed) return;
+    this.inFlight.add(entry.id);
+    const effect = entry.effect as OutboxEffect;
+    const done = this.perform(entry, effect);
+    // Creations are tracked synchronously, so lookups of the new run wait for it.
+    if (createsRun(effect)) this.runs.trackCreation(entry.namespace, effect.runId, done);
+    done.then(
+      () => this.inFlight.delete(entry.id),
+      (error: unknown) => {
+        this.inFlight.delete(entry.id);
+        if (this.closed) return;
+        this.logger.warn({ err: error, outbox: entry.id }, 'could not perform a recorded effect; retrying');
+        setTimeout(() => this.start(entry), RETRY_MS).unref();
+      },
+    );
+  }
+
+  private async perform(entry: OutboxEntry, effect: OutboxEffect): Promise<void> {
+    const handler = this.handlers.get(effect.kind);
+    if (handler) return handler(entry, effect);
+    switch (effect.kind) {
+      case 'startChild':
+        return this.startChild(entry, effect);
+      case 'continueAsNew':
+        return this.startSuccessor(entry, effect);
+      case 'notifyParent':
+        return this.notifyParent(entry, effect);
+      case 'cancelChild':
+      case 'terminateChild':
+        return this.closeChild(entry, effect);
+      case 'startScheduled':
+        throw new Error('no handler for scheduled starts');
+    }
+  }
+
+  private async startChild(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'startChild' }>): Promise<void> {
+    const { options } = effect;
+    try {
+      await this.starter.create(
+        {
+          namespace: entry.namespace,
+          workflowId: effect.workflowId,
+          runId: effect.runId,
+          workflowType: effect.workflowType,
+          taskQueue: options.taskQueue ?? 'default',
+          args: effect.args,
+          parent: effect.parent,
+          searchAttributes: options.searchAttributes,
+          runTimeoutMs: options.workflowRunTimeoutMs,
+          executionTimeoutMs: options.workflowExecutionTimeoutMs,
+        },
+        { outboxId: entry.id },
+      );
+    } catch (error) {
+      if (!(error instanceof AionError)) throw error;
+      // The child cannot start (its id is running, its type is not deployed): the parent learns
+      // it through the child's result, and that write performs this effect.
+      await this.deliverToParent(entry, effect.parent, {
+        type: 'ChildWorkflowFailed',
+        time: Date.now(),
+        seq: effect.parent.seq,
+        failure: {
+          failureType: 'ChildWorkflowFailure',
+          message: 'Child Workflow could not start',
+          workflowId: effect.workflowId,
+          workflowType: effect.workflowType,
+          cause: { failureType: 'ApplicationFailure', type: error.name, message: error.message, nonRetryable: true },
+        },
+      });
+    }
+  }
+
+  private async startSuccessor(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'continueAsNew' }>): Promise<void> {
+    try {
+      await this.starter.create(
+        {
+          namespace: effect.namespace,
+          workflowId: effect.workflowId,
+          runId: effect.runId,
+          workflowType: effect.workflowType,
+          taskQueue: effect.taskQueue,
+          args: effect.args,
+          searchAttributes: effect.searchAttributes,
+          firstExecutionRunId: effect.firstExecutionRunId,
+          continuedFromRunId: effect.previousRunId,
+          parent: effect.parent,
+          executionDeadline: effect.executionDeadline,
+          scheduleId: effect.scheduleId,
+        },
+        { outboxId: entry.id },
+      );
+    } catch (error) {
+      if (!(error instanceof AionError)) throw error;
+      this.logger.error({ err: error, workflowId: effect.workflowId, runId: effect.runId }, 'the continue-as-new successor cannot start');
+      await this.discard(entry);
+    }
+  }
+
+  private notifyParent(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'notifyParent' }>): Promise<void> {
+    const { parent, outcome } = effect;
+    const time = Date.now();
+    return this.deliverToParent(
+      entry,
+      parent,
+      outcome.ok ? { type: 'ChildWorkflowCompleted', time, seq: parent.seq, result: outcome.result } : { type: 'ChildWorkflowFailed', time, seq: parent.seq, failure: outcome.failure },
+    );
+  }
+
+  /** Delivers a child's outcome to its parent; if the parent is gone, the effect is moot. */
+  private async deliverToParent(
+    entry: OutboxEntry,
+    parent: ParentLink,
+    event: NewEventOf<'ChildWorkflowCompleted'> | NewEventOf<'ChildWorkflowFailed'>,
+  ): Promise<void> {
+    const run = await this.runs.runFor(parent.namespace, parent.runId);
+    if (!run || run.record.status !== 'Running') return this.discard(entry);
+    try {
+      const recorded = await run.deliver(event, { outboxId: entry.id });
+      if (!recorded) await this.discard(entry);
+    } catch (error) {
+      if (!(error instanceof WorkflowNotRunningError)) throw error;
+      await this.discard(entry);
+    }
+  }
+
+  /** Cancels or terminates a parent's child: the current run of its workflow id, if it is still that parent's. */
+  private async closeChild(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'cancelChild' | 'terminateChild' }>): Promise<void> {
+    // The child may still be being created (its start was recorded with, or just before, this).
+    await this.runs.creationOf(entry.namespace, effect.firstRunId)?.catch(() => undefined);
+    const child = await this.currentChildRun(entry.namespace, effect.workflowId, effect.parent);
+    if (!child) return this.discard(entry);
+    try {
+      if (effect.kind === 'terminateChild') await child.terminate(effect.reason, entry.id);
+      else if (!(await child.deliver({ type: 'CancelRequested', time: Date.now(), reason: effect.reason }, { outboxId: entry.id }))) await this.discard(entry);
+    } catch (error) {
+      if (!(error instanceof WorkflowNotRunningError)) throw error;
+      await this.discard(entry);
+    }
+  }
+
+  private async currentChildRun(namespace: string, workflowId: string, parent: ParentLink): Promise<WorkflowRun | undefined> {
+    const runId = await this.store.getLatestRunId(namespace, workflowId);
+    const run = runId === undefined ? undefined : await this.runs.runFor(namespace, runId);
+    if (!run || run.record.status !== 'Running' || run.record.parent?.runId !== parent.runId) return undefined;
+    return run;
+  }
+
+  /** Drops an entry whose effect no longer applies. */
+  async discard(entry: OutboxEntry): Promise<void> {
+    await this.store.write({ outbox: { delete: [entry.id] } });
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Effects a run's batch has on other runs, recorded in the store's outbox with the batch
+ * that decides them and performed afterwards; the write that performs one deletes its entry
+ * (see `OutboxEntry`). Ids are deterministic, so recording the same effect twice is one entry.
+ *
+ * @module
+ */
+import type { FailureInfo, ResolvedChildOptions, SearchAttributeValue } from '../guest-sdk/protocol.js';
+import type { OutboxEntry } from '../store/types.js';
+
+export interface ParentLink {
+  namespace: string;
+  workflowId: string;
+  runId: string;
+  /** The child's sequence number in the parent. */
+  seq: number;
+}
+
+export type OutboxEffect =
+  /** Create the child run a parent recorded as started. */
+  | { kind: 'startChild'; parent: ParentLink; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions }
+  /** Tell a parent how its child ended. */
+  | { kind: 'notifyParent'; parent: ParentLink; outcome: { ok: true; result: unknown } | { ok: false; failure: FailureInfo } }
+  /** Request cancellation of (or terminate) a parent's child: its workflow id's current run. */
+  | { kind: 'cancelChild' | 'terminateChild'; parent: ParentLink; workflowId: string; firstRunId: string; reason: string }
+  /** Start the successor of a run that continued as new. */
+  | {
+      kind: 'continueAsNew';
+      namespace: string;
+      workflowId: string;
+      runId: string;
+      previousRunId: string;
+      workflowType: string;
+      taskQueue: string;
+      args: unknown[];
+      firstExecutionRunId: string;
+      searchAttributes: Record<string, SearchAttributeValue>;
+      parent?: ParentLink;
+      executionDeadline?: number;
+      scheduleId?: string;
+    }
+  /** Start the run a schedule's fire recorded. */
+  | { kind: 'startScheduled'; namespace: string; scheduleId: string; workflowId: string; runId: string; workflowType: string; args: unknown[]; taskQueue: string };
+
+/** Effects that create a run: performed before the others, which may target that run. */
+export const createsRun = (effect: OutboxEffect): effect is Extract<OutboxEffect, { kind: 'startChild' | 'continueAsNew' | 'startScheduled' }> =>
+  effect.kind === 'startChild' || effect.kind === 'continueAsNew' || effect.kind === 'startScheduled';
+
+export function outboxEntry(namespace: string, effect: OutboxEffect): OutboxEntry {
+  return { id: outboxId(namespace, effect), namespace, effect };
+}
+
+function outboxId(namespace: string, effect: OutboxEffect): string {
+  switch (effect.kind) {
+    case 'startChild':
+    case 'continueAsNew':
+    case 'startScheduled':
+      return `${effect.kind}:${namespace}:${effect.runId}`;
+    case 'notifyParent':
+    case 'cancelChild':
+    case 'terminateChild':
+      return `${effect.kind}:${namespace}:${effect.parent.runId}:${effect.parent.seq}`;
+  }
+}

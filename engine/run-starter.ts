@@ -1,0 +1,166 @@
+/**
+ * Creating runs: a client's start, a child, a continue-as-new successor, a scheduled run.
+ * One path, so every run gets the same checks (type deployed, id not running, run id unused)
+ * and the same first write: `WorkflowStarted` with the run record, in its first activation.
+ *
+ * @module
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import type { SearchAttributeValue } from '../guest-sdk/protocol.js';
+import type { EventStore, RunRecord } from '../store/types.js';
+import type { BundleRegistry } from './bundles.js';
+import { AionError, InvalidArgumentError, WorkflowAlreadyStartedError } from './errors.js';
+import type { HistoryEvent, NewEventOf, JobEventType } from './history/events.js';
+import type { ParentLink } from './outbox.js';
+import type { RunTable } from './runs.js';
+import { WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
+
+export interface NewRun {
+  namespace: string;
+  workflowId: string;
+  workflowType: string;
+  taskQueue: string;
+  args: unknown[];
+  /** Chosen by the caller (a parent's recorded child, a successor); default: a new UUID. */
+  runId?: string;
+  searchAttributes?: Record<string, SearchAttributeValue>;
+  parent?: ParentLink;
+  firstExecutionRunId?: string;
+  continuedFromRunId?: string;
+  runTimeoutMs?: number;
+  /** Whole-execution timeout, for a new execution. */
+  executionTimeoutMs?: number;
+  /** Whole-execution deadline carried over by a successor. */
+  executionDeadline?: number;
+  scheduleId?: string;
+}
+
+export interface CreateOptions {
+  /** The outbox entry this creation performs: deleted in the run's first write. */
+  outboxId?: string;
+  /** Jobs delivered in the run's first activation with the start (a signal of signalWithStart). */
+  extraJobs?: NewEventOf<JobEventType>[];
+}
+
+/** The run id a creation asked for belongs to another run already. */
+export class RunIdInUseError extends AionError {
+  override name = 'RunIdInUseError';
+  constructor(runId: string) {
+    super('ALREADY_STARTED', `run id ${runId} is already in use`);
+  }
+}
+
+export class RunStarter {
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly store: EventStore<HistoryEvent>,
+    private readonly bundles: BundleRegistry,
+    private readonly runs: RunTable,
+    private readonly environment: () => RunEnvironment,
+  ) {}
+
+  /**
+   * Creates the run and resolves once its start is recorded. Rejects with
+   * `WorkflowAlreadyStartedError` if the workflow id has a running run (or a recorded
+   * successor that is being started), `RunIdInUseError`, or `InvalidArgumentError` when no
+   * deployed bundle exports the type.
+   */
+  create(spec: NewRun, options: CreateOptions = {}): Promise<WorkflowRun> {
+    return this.withLock(`${spec.namespace}\u0000${spec.workflowId}`, async () => {
+      const version = await this.bundles.currentVersion(spec.namespace, spec.workflowType);
+      if (version === undefined) {
+        throw new InvalidArgumentError(`no deployed bundle exports a workflow named '${spec.workflowType}' in namespace '${spec.namespace}'`);
+      }
+      await this.assertStartable(spec);
+      const time = Date.now();
+      const runId = spec.runId ?? randomUUID();
+      const deadline = deadlineOf(spec, time);
+      const record: RunRecord = {
+        namespace: spec.namespace,
+        workflowId: spec.workflowId,
+        runId,
+        workflowType: spec.workflowType,
+        version,
+        taskQueue: spec.taskQueue,
+        status: 'Running',
+        startTime: time,
+        searchAttributes: { ...spec.searchAttributes },
+        firstExecutionRunId: spec.firstExecutionRunId ?? runId,
+        ...(spec.parent ? { parent: spec.parent } : {}),
+        ...(spec.continuedFromRunId ? { continuedFromRunId: spec.continuedFromRunId } : {}),
+        ...(spec.scheduleId ? { scheduleId: spec.scheduleId } : {}),
+      };
+      const run = new WorkflowRun(record, this.environment(), true);
+      this.runs.add(run);
+      const started = run.deliver(
+        {
+          type: 'WorkflowStarted',
+          time,
+          workflowType: spec.workflowType,
+          workflowId: spec.workflowId,
+          runId,
+          namespace: spec.namespace,
+          taskQueue: spec.taskQueue,
+          args: spec.args,
+          version,
+          randomSeed: randomInt(2 ** 32),
+          searchAttributes: { ...spec.searchAttributes },
+          firstExecutionRunId: record.firstExecutionRunId!,
+          ...(spec.continuedFromRunId ? { continuedFromRunId: spec.continuedFromRunId } : {}),
+          ...(spec.parent ? { parent: spec.parent } : {}),
+          ...(deadline.deadline ? { deadline: deadline.deadline } : {}),
+          ...(deadline.executionDeadline !== undefined ? { executionDeadline: deadline.executionDeadline } : {}),
+          ...(spec.scheduleId ? { scheduleId: spec.scheduleId } : {}),
+        },
+        { outboxId: options.outboxId },
+      );
+      const extra = (options.extraJobs ?? []).map((job) => run.deliver(job));
+      await Promise.all([started, ...extra]);
+      return run;
+    });
+  }
+
+  private async assertStartable(spec: NewRun): Promise<void> {
+    const latest = await this.store.getLatestRunId(spec.namespace, spec.workflowId);
+    if (latest !== undefined) {
+      const current = this.runs.get(spec.namespace, latest)?.record ?? (await this.store.getRun(spec.namespace, latest));
+      if (current?.status === 'Running') throw new WorkflowAlreadyStartedError(spec.workflowId, latest);
+      // A run that continued as new whose successor is not written yet: the id is taken.
+      const successor = current?.continuedToRunId;
+      if (successor && successor !== spec.runId && !(await this.store.getRun(spec.namespace, successor))) {
+        throw new WorkflowAlreadyStartedError(spec.workflowId, successor);
+      }
+    }
+    if (spec.runId !== undefined && (this.runs.get(spec.namespace, spec.runId) || (await this.store.getRun(spec.namespace, spec.runId)))) {
+      throw new RunIdInUseError(spec.runId);
+    }
+  }
+
+  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    const result = previous.then(fn, fn);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(key, settled);
+    void settled.then(() => {
+      if (this.locks.get(key) === settled) this.locks.delete(key);
+    });
+    return result;
+  }
+}
+
+/** The run's deadline: its run timeout or the execution deadline, whichever comes first. */
+function deadlineOf(spec: NewRun, time: number): { deadline?: { at: number; timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' }; executionDeadline?: number } {
+  const executionDeadline = spec.executionDeadline ?? (spec.executionTimeoutMs !== undefined ? time + spec.executionTimeoutMs : undefined);
+  const runDeadline = spec.runTimeoutMs !== undefined ? time + spec.runTimeoutMs : undefined;
+  if (runDeadline === undefined && executionDeadline === undefined) return {};
+  const deadline =
+    executionDeadline === undefined || (runDeadline !== undefined && runDeadline < executionDeadline)
+      ? { at: runDeadline!, timeoutType: 'WORKFLOW_RUN' as const }
+      : { at: executionDeadline, timeoutType: 'WORKFLOW_EXECUTION' as const };
+  return { deadline, executionDeadline };
+}
+

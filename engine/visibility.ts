@@ -1,0 +1,121 @@
+/**
+ * Visibility: which runs `engine.list` returns. Each run's record (status, times, search
+ * attributes) is kept in the same atomic write as its history; queries scan the runs of a
+ * namespace newest first and apply their predicates. The records can be rebuilt from the
+ * histories, which stay the source of truth.
+ *
+ * @module
+ */
+import type { SearchAttributeValue } from '../guest-sdk/protocol.js';
+import { RUN_STATUSES, type EventStore, type RunRecord, type RunStatus } from '../store/types.js';
+import { InvalidArgumentError } from './errors.js';
+import { CLOSING_STATUS, isClosingEvent, type HistoryEvent } from './history/events.js';
+
+/** A predicate on one search attribute; a bare value means `eq`. */
+export type AttributePredicate = SearchAttributeValue | { eq?: SearchAttributeValue; lt?: number | string; gt?: number | string; contains?: string };
+
+export type TimeBound = Date | number | string;
+
+export interface VisibilityQuery {
+  namespace?: string;
+  status?: RunStatus;
+  workflowType?: string;
+  startTime?: { from?: TimeBound; to?: TimeBound };
+  closeTime?: { from?: TimeBound; to?: TimeBound };
+  /** Every predicate must hold: `{ Customer: 'ann', Amount: { gt: 10 }, Tags: { contains: 'vip' } }`. */
+  searchAttributes?: Record<string, AttributePredicate>;
+}
+
+const toTime = (bound: TimeBound | undefined, field: string): number | undefined => {
+  if (bound === undefined) return undefined;
+  const time = bound instanceof Date ? bound.getTime() : typeof bound === 'string' ? Date.parse(bound) : bound;
+  if (!Number.isFinite(time)) throw new InvalidArgumentError(`${field} is not a time: ${String(bound)}`);
+  return time;
+};
+
+/** Orders two attribute values: numbers numerically, ISO datetimes by time, other strings lexically. */
+function compare(a: unknown, b: unknown): number | undefined {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a !== 'string' || typeof b !== 'string') return undefined;
+  const ta = Date.parse(a);
+  const tb = Date.parse(b);
+  if (Number.isFinite(ta) && Number.isFinite(tb) && /^\d{4}-\d{2}-\d{2}/.test(a) && /^\d{4}-\d{2}-\d{2}/.test(b)) return ta - tb;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const isPredicateObject = (value: AttributePredicate): value is Exclude<AttributePredicate, SearchAttributeValue> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function matches(value: unknown, predicate: AttributePredicate): boolean {
+  if (!isPredicateObject(predicate)) return JSON.stringify(value) === JSON.stringify(predicate);
+  if (predicate.eq !== undefined && JSON.stringify(value) !== JSON.stringify(predicate.eq)) return false;
+  if (predicate.lt !== undefined && !((compare(value, predicate.lt) ?? 0) < 0)) return false;
+  if (predicate.gt !== undefined && !((compare(value, predicate.gt) ?? 0) > 0)) return false;
+  if (predicate.contains !== undefined) {
+    if (Array.isArray(value)) return value.includes(predicate.contains);
+    return typeof value === 'string' && value.toLowerCase().includes(predicate.contains.toLowerCase());
+  }
+  return true;
+}
+
+/** Validates `query` and returns the filter the store scan applies, with the start-time range. */
+export function compileQuery(query: VisibilityQuery): { filter: (record: RunRecord) => boolean; startedFrom?: number; startedBefore?: number } {
+  if (query.status !== undefined && !RUN_STATUSES.includes(query.status)) throw new InvalidArgumentError(`status must be one of ${RUN_STATUSES.join(', ')}`);
+  const startedFrom = toTime(query.startTime?.from, 'startTime.from');
+  const startedTo = toTime(query.startTime?.to, 'startTime.to');
+  const closedFrom = toTime(query.closeTime?.from, 'closeTime.from');
+  const closedTo = toTime(query.closeTime?.to, 'closeTime.to');
+  const predicates = Object.entries(query.searchAttributes ?? {});
+  for (const [name, predicate] of predicates) {
+    if (isPredicateObject(predicate) && Object.keys(predicate).some((key) => !['eq', 'lt', 'gt', 'contains'].includes(key))) {
+      throw new InvalidArgumentError(`search attribute predicate for ${name} may only use eq, lt, gt, contains`);
+    }
+  }
+  const filter = (record: RunRecord): boolean => {
+    if (query.status !== undefined && record.status !== query.status) return false;
+    if (query.workflowType !== undefined && record.workflowType !== query.workflowType) return false;
+    if (closedFrom !== undefined || closedTo !== undefined) {
+      if (record.closeTime === undefined) return false;
+      if (closedFrom !== undefined && record.closeTime < closedFrom) return false;
+      if (closedTo !== undefined && record.closeTime > closedTo) return false;
+    }
+    const attributes = record.searchAttributes ?? {};
+    return predicates.every(([name, predicate]) => name in attributes && matches(attributes[name], predicate));
+  };
+  return { filter, startedFrom, startedBefore: startedTo === undefined ? undefined : startedTo + 1 };
+}
+
+/** What a run's history says its visible record is (status, close time, search attributes). */
+export function recordFromHistory(record: RunRecord, events: readonly HistoryEvent[]): RunRecord {
+  const rebuilt: RunRecord = { ...record, status: 'Running' };
+  delete rebuilt.closeTime;
+  for (const event of events) {
+    if (event.type === 'WorkflowStarted') rebuilt.searchAttributes = { ...event.searchAttributes };
+    if (event.type === 'SearchAttributesUpserted') {
+      const attributes = { ...rebuilt.searchAttributes };
+      for (const [name, value] of Object.entries(event.attributes)) {
+        if (value === null || (Array.isArray(value) && value.length === 0)) delete attributes[name];
+        else attributes[name] = value;
+      }
+      rebuilt.searchAttributes = attributes;
+    }
+    if (event.type === 'WorkflowContinuedAsNew') rebuilt.continuedToRunId = event.newRunId;
+    if (isClosingEvent(event)) {
+      rebuilt.status = CLOSING_STATUS[event.type];
+      rebuilt.closeTime = event.time;
+    }
+  }
+  return rebuilt;
+}
+
+/** Rewrites every run record (and its index entries) from its history. Returns the number of runs. */
+export async function rebuildVisibility(store: EventStore<HistoryEvent>): Promise<number> {
+  let count = 0;
+  for await (const record of store.allRuns()) {
+    const events = await store.readHistory(record.namespace, record.runId);
+    if (events.length === 0) continue;
+    await store.write({ runs: [{ record: recordFromHistory(record, events), previousStatus: record.status, reindex: true }] });
+    count++;
+  }
+  return count;
+}
