@@ -24,7 +24,7 @@ export class AionClient {
   constructor(private readonly options: ClientOptions) {}
 
   /** Calls `method path` under the namespace (`/v1/namespaces/<ns>` + `path`). */
-  async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const url = `${this.options.endpoint.replace(/\/$/, '')}/v1/namespaces/${encodeURIComponent(this.options.namespace)}${path}`;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;

@@ -27,6 +27,7 @@ interface GlobalOptions {
 }
 
 type Failure = { message: string; type?: string; cause?: Failure };
+type ScheduleBody = { scheduleId: string; paused: boolean; fires: number; skipped: number; nextFireTimes: string[]; action: { workflowType: string }; running?: { workflowId: string } };
 type ResultBody = { status: string; result?: unknown; failure?: Failure };
 
 export function createProgram(): Command {
@@ -231,6 +232,61 @@ export function createProgram(): Command {
       );
     });
 
+  const schedule = program.command('schedule').description('manage schedules (cron or interval starts)');
+  schedule
+    .command('create')
+    .description('create a schedule')
+    .argument('<scheduleId>', 'schedule id')
+    .requiredOption('--type <type>', 'workflow type to start')
+    .option('--cron <expression>', 'cron expression, e.g. "0 3 * * *"')
+    .option('--interval <duration>', 'fixed interval, e.g. 1h')
+    .option('--timezone <tz>', 'IANA time zone of the cron expression')
+    .option('--args <json>', 'arguments of each run, as a JSON array')
+    .option('--id-prefix <prefix>', 'workflow id prefix of started runs')
+    .addOption(new Option('--overlap <policy>', 'when a tick meets a running run').choices(['Skip', 'BufferOne', 'CancelOther', 'AllowAll']))
+    .addOption(new Option('--catchup <policy>', 'ticks missed while down').choices(['One', 'All', 'Skip']))
+    .option('--paused', 'create paused')
+    .action(async (id: string, options: Record<string, string | boolean | undefined>, command: Command) => {
+      const interval = options.interval as string | undefined;
+      const body = {
+        scheduleId: id,
+        spec: { cron: options.cron, intervalMs: interval === undefined ? undefined : /^\d+$/.test(interval) ? Number(interval) : interval, timezone: options.timezone },
+        action: { workflowType: options.type, args: args(options.args as string | undefined), workflowIdPrefix: options.idPrefix },
+        overlap: options.overlap,
+        catchup: options.catchup,
+        paused: options.paused === true,
+      };
+      printSchedule(await client(command).call('POST', '/schedules', body), globals(command).json);
+    });
+  schedule
+    .command('list')
+    .description('list schedules')
+    .action(async (_: unknown, command: Command) => {
+      const { schedules } = await client(command).call<{ schedules: ScheduleBody[] }>('GET', '/schedules');
+      if (globals(command).json) printJson(schedules);
+      else printTable(['SCHEDULE ID', 'WORKFLOW TYPE', 'PAUSED', 'FIRES', 'NEXT FIRE'], schedules.map((s) => [s.scheduleId, s.action.workflowType, String(s.paused), String(s.fires), s.nextFireTimes[0] ?? '']));
+    });
+  schedule
+    .command('describe')
+    .argument('<scheduleId>', 'schedule id')
+    .action(async (id: string, _: unknown, command: Command) => printSchedule(await client(command).call('GET', `/schedules/${encodeURIComponent(id)}`), globals(command).json));
+  for (const verb of ['pause', 'resume', 'trigger'] as const) {
+    schedule
+      .command(verb)
+      .argument('<scheduleId>', 'schedule id')
+      .action(async (id: string, _: unknown, command: Command) =>
+        printSchedule(await client(command).call('POST', `/schedules/${encodeURIComponent(id)}/${verb}`, {}), globals(command).json),
+      );
+  }
+  schedule
+    .command('delete')
+    .argument('<scheduleId>', 'schedule id')
+    .action(async (id: string, _: unknown, command: Command) => {
+      await client(command).call('DELETE', `/schedules/${encodeURIComponent(id)}`);
+      if (globals(command).json) printJson({ deleted: id });
+      else printLines([`deleted schedule ${id}`]);
+    });
+
   program
     .command('replay')
     .description('replay a history against a bundle: exit 0 if it reproduces, 1 with a diff if not')
@@ -277,6 +333,20 @@ function printResult(body: ResultBody & Record<string, unknown>, json: boolean |
   else if (body.status === 'Completed') printLines([formatValue(body.result)]);
   else process.stderr.write(`${body.status}: ${describeFailure(body.failure)}\n`);
   if (body.status !== 'Completed') process.exitCode = 1;
+}
+
+function printSchedule(body: unknown, json: boolean | undefined): void {
+  if (json) return printJson(body);
+  const schedule = body as ScheduleBody;
+  printFields({
+    schedule: schedule.scheduleId,
+    workflowType: schedule.action.workflowType,
+    paused: schedule.paused,
+    fires: schedule.fires,
+    skipped: schedule.skipped,
+    running: schedule.running?.workflowId ?? '',
+    nextFire: schedule.nextFireTimes[0] ?? '',
+  });
 }
 
 function describeFailure(failure: Failure | undefined): string {

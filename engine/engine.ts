@@ -6,6 +6,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { DEFAULT_LIMITS, QuickJSWasm, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
 import type { DueEntry, EventStore, HistoryRange, RunRecord, RunStatus } from '../store/types.js';
@@ -25,7 +26,7 @@ import { DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './replay.js';
 import { RunStarter, type NewRun } from './run-starter.js';
 import { RunTable } from './runs.js';
 import type { RunEnvironment, WorkflowRun } from './run/workflow-run.js';
-import { Schedules } from './schedules/schedules.js';
+import { Schedules, type ScheduleFiredEvent } from './schedules/schedules.js';
 import { DueTimers } from './timers.js';
 import { compileQuery, rebuildVisibility, type VisibilityQuery } from './visibility.js';
 
@@ -96,9 +97,16 @@ const DEFAULT_NAMESPACE = 'default';
 const DEFAULT_TASK_QUEUE = 'default';
 const DEFAULT_MAX_RESIDENT_RUNS = 10_000;
 
+/** Events on `engine.events`. */
+export interface EngineEvents {
+  scheduleFired: [ScheduleFiredEvent];
+}
+
 export class Engine implements RunDirectory {
   /** Cron and interval schedules (`engine.schedules.create(...)`). */
   readonly schedules: Schedules;
+  /** What the engine does, for observers: `scheduleFired`. */
+  readonly events = new EventEmitter<EngineEvents>();
   private readonly runs: RunTable;
   private readonly starter: RunStarter;
   private readonly outbox: OutboxProcessor;
@@ -142,7 +150,9 @@ export class Engine implements RunDirectory {
     this.runs.attach(environment);
     this.starter = new RunStarter(store, bundles, this.runs, () => environment);
     this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger);
-    this.schedules = new Schedules(store, this.starter, this.runs, this.outbox, this.timers, logger, () => this.assertOpen());
+    this.schedules = new Schedules(store, this.starter, this.runs, this.outbox, this.timers, logger, () => this.assertOpen(), (event) =>
+      this.events.emit('scheduleFired', event),
+    );
   }
 
   /**

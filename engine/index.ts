@@ -11,6 +11,7 @@ export {
   type ListOptions,
   type ListPageOptions,
   type WorkflowSummary,
+  type EngineEvents,
 } from './engine.js';
 export type { VisibilityQuery, AttributePredicate, TimeBound } from './visibility.js';
 export {
@@ -21,6 +22,7 @@ export {
   type ScheduleSpec,
   type ScheduleAction,
   type ScheduleDescription,
+  type ScheduleFiredEvent,
   type OverlapPolicy,
   type CatchupPolicy,
 } from './schedules/schedules.js';

@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Engine } from '../engine/engine.js';
+import type { ScheduleOptions, ScheduleUpdate } from '../engine/schedules/schedules.js';
 import type { RunStatus } from '../store/types.js';
 import { WorkflowFailedError } from '../engine/errors.js';
 import { toFailureInfo } from '../guest-sdk/errors.js';
@@ -107,6 +108,40 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   app.post('/v1/namespaces/:ns/workflows/:id/terminate', async (c) => {
     await handle(c).terminate((await jsonBody<{ reason?: string }>(c, {})).reason);
     return c.json({}, 202);
+  });
+
+  app.post('/v1/namespaces/:ns/workflows/:id/signal-with-start', async (c) => {
+    const body = await jsonBody<{ type?: unknown; signal?: unknown; signalArgs?: unknown; args?: unknown; taskQueue?: unknown }>(c);
+    const started = await engine.signalWithStart(body.type as string, {
+      namespace: ns(c),
+      workflowId: c.req.param('id')!,
+      signal: body.signal as string,
+      signalArgs: body.signalArgs as unknown[] | undefined,
+      args: body.args as unknown[] | undefined,
+      taskQueue: body.taskQueue as string | undefined,
+    });
+    return c.json({ workflowId: started.workflowId, runId: started.runId }, 202);
+  });
+
+  // Schedules ---------------------------------------------------------------------------
+  const scheduleId = (c: Context) => c.req.param('sid')!;
+  const inNamespace = (c: Context) => ({ namespace: ns(c) });
+
+  app.post('/v1/namespaces/:ns/schedules', async (c) => {
+    const body = await jsonBody<ScheduleOptions>(c);
+    return c.json(await engine.schedules.create({ ...body, namespace: ns(c) }), 201);
+  });
+  app.get('/v1/namespaces/:ns/schedules', async (c) => c.json({ schedules: await engine.schedules.list(inNamespace(c)) }));
+  app.get('/v1/namespaces/:ns/schedules/:sid', async (c) => c.json(await engine.schedules.describe(scheduleId(c), inNamespace(c))));
+  app.post('/v1/namespaces/:ns/schedules/:sid/update', async (c) =>
+    c.json(await engine.schedules.update(scheduleId(c), await jsonBody<ScheduleUpdate>(c), inNamespace(c))),
+  );
+  for (const verb of ['pause', 'resume', 'trigger'] as const) {
+    app.post(`/v1/namespaces/:ns/schedules/:sid/${verb}`, async (c) => c.json(await engine.schedules[verb](scheduleId(c), inNamespace(c))));
+  }
+  app.delete('/v1/namespaces/:ns/schedules/:sid', async (c) => {
+    await engine.schedules.delete(scheduleId(c), inNamespace(c));
+    return c.json({});
   });
 
   return app;

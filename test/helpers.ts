@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { bundleWorkflowCode } from '../engine/bundler.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
+import type { WorkflowHandle } from '../engine/handle.js';
+import { replayHistory } from '../engine/replay.js';
 import { fixture, silentLogger } from './helpers-node.js';
 
 export { fixture, silentLogger };
@@ -33,3 +35,18 @@ export async function openEngine(options: EngineOptions = {}, bundle = 'workflow
   await engine.deploy({ code: await fixtureBundle(bundle) });
   return engine;
 }
+
+/** Every run of these handles' workflows (all runs of a continue-as-new chain) replays against the bundle. */
+export async function expectReplays(engine: Engine, bundle: string, workflowIds: string[]): Promise<number> {
+  const code = await fixtureBundle(bundle);
+  let replayed = 0;
+  const wanted = new Set(workflowIds);
+  for (const summary of await engine.list({})) {
+    if (!wanted.has(summary.workflowId)) continue;
+    await replayHistory({ code }, await engine.getHandle(summary.workflowId, summary.runId).history());
+    replayed++;
+  }
+  return replayed;
+}
+
+export type { WorkflowHandle };

@@ -109,6 +109,19 @@ export interface ScheduleDescription {
 
 type Schedule = { namespace: string; scheduleId: string; definition: Definition; state: State };
 
+/** Emitted (as `scheduleFired` on `engine.events`) once a fire is recorded. */
+export interface ScheduleFiredEvent {
+  namespace: string;
+  scheduleId: string;
+  /** The ticks handled by this fire (several when catching up, none when all were skipped). */
+  ticks: Date[];
+  /** Runs it starts (their creation follows the record). */
+  started: { workflowId: string; runId: string }[];
+  /** Ticks skipped so far in all (overlap or catch-up policy). */
+  skipped: number;
+  buffered: boolean;
+}
+
 export class Schedules {
   private readonly locks = new Map<string, Promise<unknown>>();
 
@@ -120,6 +133,7 @@ export class Schedules {
     private readonly timers: DueTimers,
     private readonly logger: Logger,
     private readonly assertOpen: () => void,
+    private readonly emitFired: (event: ScheduleFiredEvent) => void,
   ) {
     outbox.handle('startScheduled', (entry, effect) => this.startScheduled(entry, effect as Extract<OutboxEffect, { kind: 'startScheduled' }>));
   }
@@ -278,6 +292,21 @@ export class Schedules {
     await this.save(schedule, previousDue, starts);
     this.outbox.process(starts);
     if (cancel) await this.cancelRun(schedule.namespace, cancel);
+    this.fired(schedule, ticks, starts);
+  }
+
+  private fired(schedule: Schedule, ticks: number[], starts: OutboxEntry[]): void {
+    this.emitFired({
+      namespace: schedule.namespace,
+      scheduleId: schedule.scheduleId,
+      ticks: ticks.map((tick) => new Date(tick)),
+      started: starts.map((entry) => {
+        const effect = entry.effect as { workflowId: string; runId: string };
+        return { workflowId: effect.workflowId, runId: effect.runId };
+      }),
+      skipped: schedule.state.skipped,
+      buffered: schedule.state.buffered !== undefined,
+    });
   }
 
   private async fireBuffered(schedule: Schedule): Promise<void> {
@@ -288,6 +317,7 @@ export class Schedules {
     this.recordStart(schedule, tick, Date.now(), starts);
     await this.save(schedule, schedule.state.nextFireAt, starts);
     this.outbox.process(starts);
+    this.fired(schedule, [tick], starts);
   }
 
   /** Adds a start to `starts` and to the schedule's state; returns the run it will be. */

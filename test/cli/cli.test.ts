@@ -104,6 +104,24 @@ describe('aion CLI', { timeout: 60_000 }, () => {
     expect(result.stderr.trim()).toBe('Terminated: operator');
   });
 
+  it('manages schedules', async () => {
+    const order = JSON.stringify([{ id: 'nightly', item: 'box', amount: 1 }]);
+    const created = await aion('--json', 'schedule', 'create', 'nightly', '--type', 'processOrder', '--cron', '0 3 * * *', '--timezone', 'Europe/Paris', '--args', order);
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ scheduleId: 'nightly', paused: false, fires: 0 });
+    const triggered = JSON.parse((await aion('--json', 'schedule', 'trigger', 'nightly')).stdout) as { fires: number; running: { workflowId: string } };
+    expect(triggered.fires).toBe(1);
+    expect((await aion('schedule', 'list')).stdout).toMatch(/nightly\s+processOrder\s+false\s+1/);
+    expect(JSON.parse((await aion('--json', 'schedule', 'pause', 'nightly')).stdout)).toMatchObject({ paused: true, nextFireTimes: [] });
+    expect((await aion('schedule', 'describe', 'nightly')).stdout).toMatch(/paused:\s+true/);
+    expect((await aion('schedule', 'delete', 'nightly')).stdout.trim()).toBe('deleted schedule nightly');
+    expect((await aion('schedule', 'describe', 'nightly')).stderr).toBe('aion: schedule nightly not found\n');
+    await aion('terminate', triggered.running.workflowId);
+    const bad = await aion('schedule', 'create', 'x', '--type', 'processOrder', '--cron', 'sometimes');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^aion: invalid schedule spec/);
+  });
+
   it('reports bad input in one line with a non-zero exit code', async () => {
     const unknownType = await aion('start', 'nope');
     expect(unknownType.code).toBe(1);

@@ -45,6 +45,20 @@ describe('HTTP API', () => {
     await app.request('/v1/namespaces/default/workflows/dup/terminate', json({}));
   });
 
+  it('serves schedules and signal-with-start', async () => {
+    const app = createApp(await openEngine());
+    const created = await app.request('/v1/namespaces/default/schedules', json({ scheduleId: 's1', spec: { cron: '0 0 1 1 *' }, action: { workflowType: 'sleeper', args: [60_000] } }));
+    expect(created.status).toBe(201);
+    const triggered = (await (await app.request('/v1/namespaces/default/schedules/s1/trigger', json({}))).json()) as { fires: number };
+    expect(triggered.fires).toBe(1);
+    expect(((await (await app.request('/v1/namespaces/default/schedules')).json()) as { schedules: unknown[] }).schedules).toHaveLength(1);
+    expect((await app.request('/v1/namespaces/default/schedules/s1', { method: 'DELETE' })).status).toBe(200);
+    expect((await app.request('/v1/namespaces/default/schedules/s1')).status).toBe(404);
+    const sws = await app.request('/v1/namespaces/default/workflows/w9/signal-with-start', json({ type: 'approval', signal: 'approve', signalArgs: ['ann'] }));
+    expect(sws.status).toBe(202);
+    expect(await (await app.request('/v1/namespaces/default/workflows/w9/queries/status', json({}))).json()).toEqual({ result: 'approved by ann' });
+  });
+
   it('requires the bearer token when one is configured', async () => {
     const app = createApp(await openEngine(), { token: 's3cret' });
     expect((await app.request('/v1/namespaces/default/workflows')).status).toBe(401);

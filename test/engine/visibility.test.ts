@@ -1,0 +1,93 @@
+/** Visibility: search attributes, list filters and predicates, paging, counting, rebuilding. */
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../engine/errors.js';
+import { Engine } from '../../engine/engine.js';
+import type { HistoryEvent } from '../../engine/history/events.js';
+import { openMemoryStore } from '../../store/open.js';
+import { fixtureBundle, openEngine, silentLogger } from '../helpers.js';
+
+const BUNDLE = 'semantics.ts';
+
+describe('search attributes and list', () => {
+  it('keeps attributes from the start and from upserts, visible in describe, list and workflowInfo', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('tagged', { args: [42], workflowId: 't1', searchAttributes: { Region: 'eu-west', Started: '2026-11-27T10:00:00Z' } });
+    await handle.signal('go'); // resolves once the activation with the second upsert is recorded
+    const expected = { Region: 'eu-west', Started: '2026-11-27T10:00:00Z', Stage: 'waiting', Amount: 42, Tags: ['vip', 'eu'] };
+    expect(await handle.query('info')).toEqual(expected);
+    expect((await handle.describe()).searchAttributes).toEqual(expected);
+    expect((await engine.list({ searchAttributes: { Stage: 'waiting' } })).map((w) => w.searchAttributes)).toEqual([expected]);
+    await handle.terminate();
+  });
+
+  it('filters by status, type, time ranges and attribute predicates (=, <, >, contains)', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    for (const amount of [10, 20, 30]) await engine.start('tagged', { args: [amount], workflowId: `a${amount}` });
+    const before = Date.now();
+    await (await engine.start('patient', { args: [1], workflowId: 'done', searchAttributes: { Amount: 99 } })).result();
+    for (const id of ['a10', 'a20', 'a30']) await engine.getHandle(id).signal('go');
+    const ids = async (query: Parameters<Engine['list']>[0]) => (await engine.list(query)).map((w) => w.workflowId);
+    expect(await ids({ searchAttributes: { Amount: 20 } })).toEqual(['a20']);
+    expect(await ids({ searchAttributes: { Amount: { eq: 20 } } })).toEqual(['a20']);
+    expect(await ids({ searchAttributes: { Amount: { gt: 10, lt: 99 } } })).toEqual(['a30', 'a20']);
+    expect(await ids({ searchAttributes: { Tags: { contains: 'vip' }, Amount: { lt: 15 } } })).toEqual(['a10']);
+    expect(await ids({ searchAttributes: { Stage: { contains: 'WAIT' } } })).toEqual(['a30', 'a20', 'a10']);
+    expect(await ids({ status: 'Completed' })).toEqual(['done']);
+    expect(await ids({ workflowType: 'tagged', status: 'Running' })).toEqual(['a30', 'a20', 'a10']);
+    expect(await ids({ startTime: { from: before } })).toEqual(['done']);
+    expect(await ids({ closeTime: { from: new Date(before) } })).toEqual(['done']);
+    expect(await ids({ startTime: { to: before - 1 }, searchAttributes: { Amount: { gt: 15 } } })).toEqual(['a30', 'a20']);
+    expect(await engine.count({ workflowType: 'tagged' })).toBe(3);
+    await expect(engine.list({ searchAttributes: { Amount: { between: [1, 2] } as never } })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(engine.list({ startTime: { from: 'yesterday' } })).rejects.toThrow(/startTime.from is not a time/);
+    await expect(engine.start('patient', { searchAttributes: { Bad: { nested: true } as never } })).rejects.toThrow(/search attribute 'Bad'/);
+  });
+
+  it('pages newest first with a token', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    for (let i = 0; i < 5; i++) await (await engine.start('patient', { args: [1], workflowId: `p${i}` })).result();
+    const first = await engine.listPage({ pageSize: 2 });
+    expect(first.workflows.map((w) => w.workflowId)).toEqual(['p4', 'p3']);
+    const second = await engine.listPage({ pageSize: 2, nextPageToken: first.nextPageToken });
+    expect(second.workflows.map((w) => w.workflowId)).toEqual(['p2', 'p1']);
+    const third = await engine.listPage({ pageSize: 2, nextPageToken: second.nextPageToken });
+    expect(third.workflows.map((w) => w.workflowId)).toEqual(['p0']);
+    expect(third.nextPageToken).toBeUndefined();
+  });
+
+  it('rebuilds the visibility records from the histories', async () => {
+    const store = await openMemoryStore<HistoryEvent>();
+    const engine = await Engine.open({ store, logger: silentLogger });
+    try {
+      await engine.deploy({ code: await fixtureBundle(BUNDLE) });
+      const handle = await engine.start('tagged', { args: [7], workflowId: 'r1' });
+      await handle.signal('go');
+      await handle.terminate();
+      // Lose the visible state of the run: an old record, as if the index had not been kept.
+      const record = (await store.getRun('default', handle.runId!))!;
+      await store.write({ runs: [{ record: { ...record, status: 'Running', searchAttributes: {} }, previousStatus: 'Terminated' }] });
+      expect(await engine.count({ searchAttributes: { Amount: 7 } })).toBe(0);
+      expect(await engine.rebuildVisibility()).toBe(1);
+      expect((await engine.list({ searchAttributes: { Amount: 7 } })).map((w) => w.status)).toEqual(['Terminated']);
+      expect(await engine.count({ status: 'Running' })).toBe(0);
+    } finally {
+      await engine.close();
+      await store.close();
+    }
+  });
+});
+
+describe('signalWithStart', () => {
+  it('starts the workflow with the signal delivered in its first activation, then signals the running run', async () => {
+    const engine = await openEngine({});
+    const first = await engine.signalWithStart('approval', { workflowId: 'sws', signal: 'approve', signalArgs: ['ann'] });
+    expect(await first.query('status')).toBe('approved by ann');
+    const history = await first.history();
+    expect(history.slice(0, 3).map((e) => e.type)).toEqual(['WorkflowStarted', 'SignalReceived', 'WorkflowTaskCompleted']);
+    const second = await engine.signalWithStart('approval', { workflowId: 'sws', signal: 'approve', signalArgs: ['bob'] });
+    expect(second.runId).toBe(first.runId);
+    expect((await first.history()).filter((e) => e.type === 'SignalReceived')).toHaveLength(2);
+    await expect(engine.signalWithStart('approval', {} as never)).rejects.toThrow(/needs a workflowId/);
+    await first.terminate();
+  });
+});
