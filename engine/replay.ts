@@ -31,7 +31,7 @@ export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistor
       time: activation.marker.time,
       replaying: true,
       historyLength,
-      continueAsNewSuggested: historyLength >= limits.continueAsNewSuggestedAt,
+      continueAsNewSuggested: historyLength >= state.continueAsNewSuggestedAt,
       patches: activation.commands.flatMap((event) => (event.type === 'MarkerRecorded' ? [event.patchId] : [])),
       jobs: activation.jobs.map(jobOf),
     });
@@ -48,9 +48,9 @@ export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistor
   if (parsed.close) state.apply(parsed.close);
 }
 
-/** Limits replay needs: what validation checks, and when continue-as-new is suggested. */
+/** Limits of activations: what validation checks, and when new runs are told to continue as new. */
 export interface ReplayLimits extends CommandLimits {
-  /** History length from which `workflowInfo().continueAsNewSuggested` is true. */
+  /** History length from which `workflowInfo().continueAsNewSuggested` is true (recorded per run at its start). */
   continueAsNewSuggestedAt: number;
 }
 

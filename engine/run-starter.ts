@@ -58,6 +58,7 @@ export class RunStarter {
     private readonly bundles: BundleRegistry,
     private readonly runs: RunTable,
     private readonly environment: () => RunEnvironment,
+    private readonly continueAsNewSuggestedAt: number,
   ) {}
 
   /**
@@ -112,6 +113,7 @@ export class RunStarter {
           ...(deadline.deadline ? { deadline: deadline.deadline } : {}),
           ...(deadline.executionDeadline !== undefined ? { executionDeadline: deadline.executionDeadline } : {}),
           ...(spec.scheduleId ? { scheduleId: spec.scheduleId } : {}),
+          continueAsNewSuggestedAt: this.continueAsNewSuggestedAt,
         },
         { outboxId: options.outboxId },
       );

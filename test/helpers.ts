@@ -23,15 +23,34 @@ export function fixtureBundle(name = 'workflows.ts'): Promise<string> {
 
 export const tempDir = (prefix = 'aion-test-'): string => mkdtempSync(join(tmpdir(), prefix));
 
-const open: Engine[] = [];
+const open: { engine: Engine; bundle: string }[] = [];
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((engine) => engine.close()));
+  const engines = open.splice(0);
+  try {
+    // Every history a test recorded must replay against the code that recorded it.
+    for (const { engine, bundle } of engines) await replayAll(engine, bundle);
+  } finally {
+    await Promise.all(engines.map(({ engine }) => engine.close()));
+  }
 });
 
-/** An engine (in memory unless `dataDir` is given) with the fixture bundle deployed; closed after the test. */
+async function replayAll(engine: Engine, bundle: string): Promise<void> {
+  const code = await fixtureBundle(bundle);
+  for (const run of await engine.list()) {
+    const history = await engine.getHandle(run.workflowId, run.runId).history();
+    await replayHistory({ code }, history).catch((error: unknown) => {
+      throw new Error(`history of ${run.workflowId} (${run.runId}) does not replay: ${(error as Error).message}`);
+    });
+  }
+}
+
+/**
+ * An engine (in memory unless `dataDir` is given) with a fixture bundle deployed; after the
+ * test, every run's history is replayed against that bundle and the engine is closed.
+ */
 export async function openEngine(options: EngineOptions = {}, bundle = 'workflows.ts'): Promise<Engine> {
   const engine = await Engine.open({ logger: silentLogger, ...options });
-  open.push(engine);
+  open.push({ engine, bundle });
   await engine.deploy({ code: await fixtureBundle(bundle) });
   return engine;
 }

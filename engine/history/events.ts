@@ -38,6 +38,8 @@ export interface EventAttributes {
     /** Carried across continue-as-new: when the whole execution must have ended. */
     executionDeadline?: number;
     scheduleId?: string;
+    /** History length from which this run is told to continue as new (recorded: replay needs it). */
+    continueAsNewSuggestedAt: number;
   };
   ActivityCompleted: { seq: number; result: unknown; attempt: number };
   ActivityFailed: { seq: number; failure: FailureInfo; attempt: number };

@@ -31,6 +31,8 @@ export class RunState {
   /** When the run times out, if it has a timeout. */
   deadline: { at: number; timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' } | undefined;
   executionDeadline: number | undefined;
+  /** From `WorkflowStarted`: when `continueAsNewSuggested` turns true. */
+  continueAsNewSuggestedAt = Infinity;
   /** Set once the run continued as new. */
   continuedToRunId: string | undefined;
   readonly pendingChildren = new Map<number, PendingChild>();
@@ -47,6 +49,7 @@ export class RunState {
         this.searchAttributes = { ...event.searchAttributes };
         this.deadline = event.deadline;
         this.executionDeadline = event.executionDeadline;
+        this.continueAsNewSuggestedAt = event.continueAsNewSuggestedAt;
         break;
       case 'ChildWorkflowStarted':
         this.nextChildSeq = event.seq + 1;

@@ -198,7 +198,7 @@ export class WorkflowRun {
       time,
       replaying: false,
       historyLength,
-      continueAsNewSuggested: historyLength >= this.env.limits.continueAsNewSuggestedAt,
+      continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt,
       jobs: jobs.map((job) => jobOf(job.event)),
     };
   }

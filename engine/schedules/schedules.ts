@@ -193,7 +193,9 @@ export class Schedules {
     const id = checkId(scheduleId, 'scheduleId');
     return this.exclusive(namespace, id, async () => {
       const schedule = await this.load(namespace, id);
-      await this.fire(schedule, [Date.now()], schedule.state.nextFireAt);
+      // Strictly after the last tick: the tick names the started workflow id.
+      const lastTick = schedule.state.recentActions.at(-1)?.scheduledAt ?? -Infinity;
+      await this.fire(schedule, [Math.max(Date.now(), lastTick + 1)], schedule.state.nextFireAt);
       return describe(schedule);
     });
   }
@@ -266,7 +268,8 @@ export class Schedules {
 
   /**
    * Fires `ticks` under the overlap policy, in one write with the schedule's next tick (the
-   * one after `now`; `previousDue` is the due entry it replaces).
+   * one after `now`; `previousDue` is the due entry it replaces). `CancelOther` requests the
+   * running run's cancellation and buffers the tick until that run has closed.
    */
   private async fire(schedule: Schedule, ticks: number[], previousDue: number | undefined): Promise<void> {
     const { state, definition } = schedule;
@@ -279,12 +282,12 @@ export class Schedules {
         state.skipped++;
         continue;
       }
-      if (running && definition.overlap === 'BufferOne') {
+      if (running && (definition.overlap === 'BufferOne' || definition.overlap === 'CancelOther')) {
+        if (definition.overlap === 'CancelOther') cancel = running;
         if (state.buffered === undefined) state.buffered = tick;
         else state.skipped++;
         continue;
       }
-      if (running && definition.overlap === 'CancelOther') cancel = running;
       running = this.recordStart(schedule, tick, now, starts);
     }
     state.lastFireAt = now;

@@ -1,6 +1,7 @@
 /** Continue-as-new: chains, handles that follow them, children that continue, the suggestion. */
 import { describe, expect, it } from 'vitest';
-import { expectReplays, openEngine } from '../helpers.js';
+import { Engine } from '../../engine/engine.js';
+import { expectReplays, fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
 
 const BUNDLE = 'semantics.ts';
 
@@ -53,6 +54,23 @@ describe('workflow timeouts', () => {
     const runs = await engine.list({ workflowType: 'counter' });
     expect(runs.length).toBeGreaterThan(1);
     expect(runs[0].status).toBe('TimedOut');
+  });
+
+  it('times a run out after a restart when its deadline passed while the engine was down', async () => {
+    const dataDir = tempDir();
+    const first = await Engine.open({ dataDir, logger: silentLogger });
+    await first.deploy({ code: await fixtureBundle(BUNDLE) });
+    const started = await first.start('patient', { args: [60_000], workflowId: 'deadline', workflowRunTimeout: 300 });
+    const deadline = (await started.history())[0] as { deadline?: { at: number } };
+    await first.close();
+    // The engine is down while the deadline passes.
+    await new Promise((resolve) => setTimeout(resolve, deadline.deadline!.at - Date.now() + 50));
+    const second = await Engine.open({ dataDir, logger: silentLogger });
+    try {
+      await expect(second.getHandle('deadline').result()).rejects.toMatchObject({ status: 'TimedOut' });
+    } finally {
+      await second.close();
+    }
   });
 
   it('refuses a malformed timeout', async () => {

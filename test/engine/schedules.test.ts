@@ -60,9 +60,14 @@ describe('schedules', () => {
 
     await schedule('cancel', 'CancelOther');
     const old = (await engine.schedules.trigger('cancel')).running!;
-    const replacement = (await engine.schedules.trigger('cancel')).running!;
-    expect(replacement.runId).not.toBe(old.runId);
+    const replacementFire = fired(engine);
+    expect((await engine.schedules.trigger('cancel')).buffered).toBe(true);
+    expect(await replacementFire).toMatchObject({ started: [] });
+    const replaced = fired(engine);
+    // The running run is cancelled; once it has closed, the buffered tick starts its replacement.
     expect(await engine.getHandle(old.workflowId, old.runId).result()).toBe('saw cancellation');
+    const [replacement] = (await replaced).started;
+    expect(replacement.workflowId).not.toBe(old.workflowId);
     expect((await engine.getHandle(replacement.workflowId, replacement.runId).describe()).status).toBe('Running');
   });
 

@@ -23,6 +23,9 @@ describe('search attributes and list', () => {
   it('filters by status, type, time ranges and attribute predicates (=, <, >, contains)', async () => {
     const engine = await openEngine({}, BUNDLE);
     for (const amount of [10, 20, 30]) await engine.start('tagged', { args: [amount], workflowId: `a${amount}` });
+    // The time boundary must fall between the recorded starts: let the clock pass a30's start.
+    const lastStart = (await engine.getHandle('a30').describe()).startTime.getTime();
+    while (Date.now() <= lastStart) await new Promise((resolve) => setImmediate(resolve));
     const before = Date.now();
     await (await engine.start('patient', { args: [1], workflowId: 'done', searchAttributes: { Amount: 99 } })).result();
     for (const id of ['a10', 'a20', 'a30']) await engine.getHandle(id).signal('go');
