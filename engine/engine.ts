@@ -7,6 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { totalmem } from 'node:os';
+import type { Registry } from 'prom-client';
 import { DEFAULT_LIMITS, QuickJSWasm, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
 import type { DueEntry, EventStore, HistoryRange, RunRecord, RunStatus } from '../store/types.js';
@@ -21,12 +23,14 @@ import { WorkflowHandle, type RunDirectory } from './handle.js';
 import type { HistoryEvent } from './history/events.js';
 import { checkArgs, checkId } from './input.js';
 import { defaultLogger, type Logger } from './logger.js';
+import { EngineMetrics } from './metrics.js';
 import { OutboxProcessor } from './outbox-processor.js';
 import { DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './replay.js';
 import { RunStarter, type NewRun } from './run-starter.js';
 import { RunTable } from './runs.js';
 import type { RunEnvironment, WorkflowRun } from './run/workflow-run.js';
 import { Schedules, type ScheduleFiredEvent } from './schedules/schedules.js';
+import { Supervisors, type SupervisionOptions } from './supervision.js';
 import { DueTimers } from './timers.js';
 import { compileQuery, rebuildVisibility, type VisibilityQuery } from './visibility.js';
 
@@ -44,8 +48,18 @@ export interface EngineOptions {
   /** fsync every write before acknowledging it (default true). */
   sync?: boolean;
   logger?: Logger;
-  /** Runs kept in memory with their sandbox; beyond this, idle runs are evicted (default 10,000). */
+  /**
+   * Bytes of sandbox memory kept resident; beyond it, the least recently used idle runs are
+   * parked (snapshot written, sandbox released). Default: a quarter of the machine's memory,
+   * at most 4 GiB.
+   */
+  maxResidentBytes?: number;
+  /** Sandboxes kept resident, whatever their size (default 10,000). */
   maxResidentRuns?: number;
+  /** Restart policy of crashed sandboxes, by default and per workflow type. */
+  supervision?: SupervisionOptions;
+  /** Where to register the engine's metrics (default: a registry of its own, `engine.metrics.registry`). */
+  metricsRegistry?: Registry;
 }
 
 export interface StartOptions {
@@ -96,6 +110,7 @@ export interface WorkflowSummary {
 const DEFAULT_NAMESPACE = 'default';
 const DEFAULT_TASK_QUEUE = 'default';
 const DEFAULT_MAX_RESIDENT_RUNS = 10_000;
+const DEFAULT_MAX_RESIDENT_BYTES = Math.min(totalmem() / 4, 4 * 1024 ** 3);
 
 /** Events on `engine.events`. */
 export interface EngineEvents {
@@ -107,6 +122,8 @@ export class Engine implements RunDirectory {
   readonly schedules: Schedules;
   /** What the engine does, for observers: `scheduleFired`. */
   readonly events = new EventEmitter<EngineEvents>();
+  /** Counters and gauges (prom-client); `aion server` serves them at `/metrics`. */
+  readonly metrics: EngineMetrics;
   private readonly runs: RunTable;
   private readonly starter: RunStarter;
   private readonly outbox: OutboxProcessor;
@@ -121,8 +138,11 @@ export class Engine implements RunDirectory {
     activityFunctions: Record<string, ActivityFunction>,
     private readonly logger: Logger,
     private readonly limits: ReplayLimits,
-    maxResidentRuns: number,
+    residency: { maxResidentBytes: number; maxResidentRuns: number },
+    supervisors: Supervisors,
+    metricsRegistry: Registry | undefined,
   ) {
+    this.metrics = new EngineMetrics(metricsRegistry);
     this.activities = new ActivityDispatcher(
       activityFunctions,
       {
@@ -132,7 +152,7 @@ export class Engine implements RunDirectory {
       logger,
     );
     this.timers = new DueTimers((entries) => this.deliverDue(entries));
-    this.runs = new RunTable(store, maxResidentRuns);
+    this.runs = new RunTable(store, residency, this.metrics);
     const environment: RunEnvironment = {
       store,
       bundles,
@@ -140,12 +160,15 @@ export class Engine implements RunDirectory {
       timers: this.timers,
       logger,
       limits,
+      supervisors,
+      metrics: this.metrics,
       onOutbox: (entries) => this.outbox.process(entries),
       onClosed: (run, closeEvent) => {
         this.runs.onClosed(run, closeEvent);
         this.schedules.onRunClosed(run.record);
       },
       onResident: (run) => this.runs.touch(run),
+      onParked: (run) => this.runs.onParked(run),
     };
     this.runs.attach(environment);
     this.starter = new RunStarter(store, bundles, this.runs, () => environment, limits.continueAsNewSuggestedAt);
@@ -166,13 +189,26 @@ export class Engine implements RunDirectory {
     validateLimits(limits);
     const maxResidentRuns = options.maxResidentRuns ?? DEFAULT_MAX_RESIDENT_RUNS;
     if (!Number.isInteger(maxResidentRuns) || maxResidentRuns < 1) throw new InvalidArgumentError('maxResidentRuns must be a positive integer');
+    const maxResidentBytes = options.maxResidentBytes ?? DEFAULT_MAX_RESIDENT_BYTES;
+    if (!Number.isFinite(maxResidentBytes) || maxResidentBytes < 0) throw new InvalidArgumentError('maxResidentBytes must be a non-negative number');
+    const supervisors = new Supervisors(options.supervision);
     const logger = options.logger ?? defaultLogger();
     const [wasm, runtime] = await Promise.all([QuickJSWasm.load(), loadGuestRuntime()]);
     const store =
       options.store ?? (options.dataDir !== undefined ? await openLevelDbStore<HistoryEvent>(options.dataDir, { sync: options.sync ?? true }) : await openMemoryStore<HistoryEvent>());
     const bundles = new BundleRegistry(store, wasm, runtime, limits);
     const replayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.commandLimits };
-    const engine = new Engine(store, options.store === undefined, bundles, options.activities ?? {}, logger, replayLimits, maxResidentRuns);
+    const engine = new Engine(
+      store,
+      options.store === undefined,
+      bundles,
+      options.activities ?? {},
+      logger,
+      replayLimits,
+      { maxResidentBytes, maxResidentRuns },
+      supervisors,
+      options.metricsRegistry,
+    );
     await engine.recover();
     return engine;
   }
@@ -359,6 +395,7 @@ export class Engine implements RunDirectory {
         .then(async (run) => {
           if (run?.record.status !== 'Running') return;
           if (entry.key === 'timeout') await run.timeOut();
+          else if (entry.key === 'restart') await run.restart();
           else await run.deliver({ type: 'TimerFired', time: Date.now(), seq: Number(entry.key.slice('timer:'.length)) });
         })
         .catch((error: unknown) => this.logger.warn({ err: error, runId: entry.owner, key: entry.key }, 'could not deliver a due entry'));

@@ -36,6 +36,10 @@ export interface WorkflowDescription {
   /** Set once the run continued as new: its successor. */
   continuedToRunId?: string;
   scheduleId?: string;
+  /** For a running run: in memory, or how it would be brought back (from its snapshot, or by replay). */
+  residency?: 'resident' | 'snapshot' | 'replay';
+  /** Set while the run's sandbox keeps crashing: crashes since its last progress, the last one, the next restart. */
+  supervision?: { crashes: number; lastCrash: { kind: string; message: string; at: Date }; restartAt?: Date };
 }
 
 /** The engine side of handles: how a handle finds its run and reads its history. */
@@ -138,6 +142,11 @@ export class WorkflowHandle {
     if (record.continuedFromRunId) description.continuedFromRunId = record.continuedFromRunId;
     if (record.continuedToRunId) description.continuedToRunId = record.continuedToRunId;
     if (record.scheduleId) description.scheduleId = record.scheduleId;
+    if (record.status === 'Running') description.residency = await run.residency();
+    if (record.supervision) {
+      const { crashes, lastCrash, restartAt } = record.supervision;
+      description.supervision = { crashes, lastCrash: { ...lastCrash, at: new Date(lastCrash.at) }, ...(restartAt !== undefined ? { restartAt: new Date(restartAt) } : {}) };
+    }
     if (record.closeTime !== undefined) description.closeTime = new Date(record.closeTime);
     if (record.status === 'Failed') {
       const last = await this.lastEvent(record.runId);

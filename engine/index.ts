@@ -32,6 +32,8 @@ export { replayHistory, type ReplayOptions, type ReplayableHistory } from './rep
 export type { DeployResult } from './bundles.js';
 export type { ActivityFunction } from './activities/dispatcher.js';
 export { defaultLogger, type Logger } from './logger.js';
+export { EngineMetrics } from './metrics.js';
+export { DEFAULT_SUPERVISION, type SupervisionPolicy, type SupervisionOptions } from './supervision.js';
 export type { HistoryEvent, EventType } from './history/events.js';
 export type { ReplayLimits } from './replay.js';
 export {

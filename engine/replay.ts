@@ -19,13 +19,18 @@ import { RunState } from './run/run-state.js';
 import { WorkflowTemplate, type WorkflowSandbox } from './workflow-sandbox.js';
 
 /**
- * Replays every recorded activation of `parsed` into `sandbox`, updating `state` as the
- * history is applied. Throws `DeterminismViolationError` at the first divergence, and
- * `SandboxCrash` if the sandbox crashes.
+ * Replays the recorded activations of `parsed` into `sandbox`, updating `state` as the
+ * history is applied. Activations up to `fromEventId` are already in the sandbox (restored
+ * from a snapshot): they only update `state`. Throws `DeterminismViolationError` at the first
+ * divergence, and `SandboxCrash` if the sandbox crashes.
  */
-export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistory, state: RunState, limits: ReplayLimits): void {
+export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistory, state: RunState, limits: ReplayLimits, fromEventId = 0): void {
   for (const activation of parsed.activations) {
     for (const job of activation.jobs) state.apply(job);
+    if (activation.marker.eventId <= fromEventId) {
+      for (const event of activation.commands) state.apply(event);
+      continue;
+    }
     const historyLength = activation.marker.eventId - 1;
     const raw = sandbox.activate({
       time: activation.marker.time,

@@ -1,16 +1,29 @@
 /**
- * The runs in memory: loading them from their records, the resident set (least recently used
- * idle runs are evicted beyond a bound), waiting for a run to close, and runs being created.
+ * The runs in memory: loading them from their records, the resident set (bounded in bytes of
+ * sandbox memory and in count: beyond either, the least recently used idle runs are parked),
+ * waiting for a run to close, and runs being created.
  *
  * @module
  */
 import type { EventStore } from '../store/types.js';
 import type { HistoryEvent } from './history/events.js';
+import type { EngineMetrics } from './metrics.js';
 import { runKey, WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
 
+export interface ResidencyLimits {
+  /** Bytes of sandbox memory kept resident. */
+  maxResidentBytes: number;
+  /** Sandboxes kept resident (each is a wasm memory reservation, whatever its use). */
+  maxResidentRuns: number;
+}
+
 export class RunTable {
-  /** Map order is recency of use: the oldest idle runs are evicted first. */
+  /** Runs in memory, with or without a sandbox. */
   private readonly runs = new Map<string, WorkflowRun>();
+  /** Runs holding a sandbox, least recently used first, with the bytes they use. */
+  private readonly resident = new Map<string, number>();
+  private residentBytes = 0;
+  private readonly parking = new Set<string>();
   private readonly loading = new Map<string, Promise<WorkflowRun | undefined>>();
   private readonly closeWaiters = new Map<string, ((closeEvent: HistoryEvent) => void)[]>();
   /** Runs whose creation is in flight (a child or successor recorded, not yet written). */
@@ -20,7 +33,8 @@ export class RunTable {
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
-    private readonly maxResidentRuns: number,
+    private readonly limits: ResidencyLimits,
+    private readonly metrics: EngineMetrics,
   ) {}
 
   /** Set once, by the engine, before any run is loaded. */
@@ -30,7 +44,7 @@ export class RunTable {
 
   /** Adds a run created in this process. */
   add(run: WorkflowRun): void {
-    this.runs.set(runKey(run.record.namespace, run.record.runId), run);
+    this.runs.set(keyOf(run), run);
   }
 
   get(namespace: string, runId: string): WorkflowRun | undefined {
@@ -74,7 +88,7 @@ export class RunTable {
   }
 
   waitForClose(run: WorkflowRun): Promise<HistoryEvent> {
-    const key = runKey(run.record.namespace, run.record.runId);
+    const key = keyOf(run);
     return new Promise<HistoryEvent>((resolve) => {
       const waiters = this.closeWaiters.get(key) ?? [];
       waiters.push(resolve);
@@ -83,24 +97,46 @@ export class RunTable {
   }
 
   onClosed(run: WorkflowRun, closeEvent: HistoryEvent): void {
-    const key = runKey(run.record.namespace, run.record.runId);
-    this.runs.delete(key);
+    const key = keyOf(run);
+    if (this.runs.get(key) === run) this.runs.delete(key);
+    this.forgetResident(key);
     for (const resolve of this.closeWaiters.get(key) ?? []) resolve(closeEvent);
     this.closeWaiters.delete(key);
   }
 
-  /** Marks a run as just used, and evicts the least recently used idle runs beyond the bound. */
+  /** The run released its sandbox and state: it leaves memory (a later job loads it again). */
+  onParked(run: WorkflowRun): void {
+    const key = keyOf(run);
+    this.parking.delete(key);
+    this.forgetResident(key);
+    if (this.runs.get(key) === run) this.runs.delete(key);
+  }
+
+  /** The run just used its sandbox: most recently used now; park others beyond the limits. */
   touch(run: WorkflowRun): void {
-    const key = runKey(run.record.namespace, run.record.runId);
-    this.runs.delete(key);
+    const key = keyOf(run);
     this.runs.set(key, run);
-    if (this.runs.size <= this.maxResidentRuns) return;
-    for (const [candidateKey, candidate] of this.runs) {
-      if (this.runs.size <= this.maxResidentRuns) break;
-      if (candidate === run || !candidate.isIdle) continue;
-      candidate.evict();
-      this.runs.delete(candidateKey);
+    this.forgetResident(key);
+    const bytes = run.residentBytes;
+    this.resident.set(key, bytes);
+    this.residentBytes += bytes;
+    for (const [candidateKey] of this.resident) {
+      if (this.residentBytes <= this.limits.maxResidentBytes && this.resident.size - this.parking.size <= this.limits.maxResidentRuns) break;
+      const candidate = this.runs.get(candidateKey);
+      if (!candidate) {
+        this.forgetResident(candidateKey);
+        continue;
+      }
+      if (candidate === run || !candidate.isIdle || this.parking.has(candidateKey)) continue;
+      this.parking.add(candidateKey);
+      this.residentBytes -= this.resident.get(candidateKey) ?? 0;
+      this.resident.set(candidateKey, 0);
+      void candidate.park().catch((error: unknown) => {
+        this.parking.delete(candidateKey);
+        this.environment?.logger.warn({ err: error, runId: candidate.record.runId }, 'could not park a run');
+      });
     }
+    this.updateGauges();
   }
 
   /** Stops keeping loaded runs and resolves once every run's queued work has finished. */
@@ -109,4 +145,19 @@ export class RunTable {
     await Promise.all([...this.creating.values()].map((creation) => creation.catch(() => undefined)));
     await Promise.all([...this.runs.values()].map((run) => run.settled()));
   }
+
+  private forgetResident(key: string): void {
+    const bytes = this.resident.get(key);
+    if (bytes === undefined) return;
+    this.residentBytes -= bytes;
+    this.resident.delete(key);
+    this.updateGauges();
+  }
+
+  private updateGauges(): void {
+    this.metrics.residentSandboxes.set(this.resident.size);
+    this.metrics.residentBytes.set(this.residentBytes);
+  }
 }
+
+const keyOf = (run: WorkflowRun): string => runKey(run.record.namespace, run.record.runId);

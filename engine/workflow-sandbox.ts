@@ -6,7 +6,7 @@
  * @module
  */
 import { GUEST_ENTRY, type Activation, type QueryResult } from '../guest-sdk/protocol.js';
-import { GuestEvaluationError, SandboxCrash, SandboxTemplate, type QuickJSWasm, type Sandbox, type SandboxLimits } from '../sandbox/index.js';
+import { GuestEvaluationError, SandboxCrash, SandboxTemplate, type MemoryImage, type QuickJSWasm, type Sandbox, type SandboxLimits } from '../sandbox/index.js';
 import type { GuestRuntime } from './bundler.js';
 
 /** A bundle that cannot be loaded: it throws at evaluation, or exports no workflow. */
@@ -60,6 +60,16 @@ export class WorkflowSandbox {
   dispose(): void {
     this.template.release(this.sandbox);
   }
+
+  /** The sandbox's state as a delta against its template (between activations only). */
+  capture(): MemoryImage {
+    return this.template.capture(this.sandbox);
+  }
+
+  /** Memory the sandbox uses. */
+  get residentBytes(): number {
+    return this.template.residentBytes(this.sandbox);
+  }
 }
 
 /** A bundle version, evaluated once: new sandboxes of it are forks of this template. */
@@ -68,6 +78,21 @@ export class WorkflowTemplate {
     private readonly template: SandboxTemplate,
     readonly workflowTypes: string[],
   ) {}
+
+  /** Size of a sandbox memory (what a snapshot's pages must fit). */
+  get memoryBytes(): number {
+    return this.template.image.byteLength;
+  }
+
+  /** What images of this template's sandboxes are valid for (see `SandboxTemplate.build`). */
+  get build(): string {
+    return this.template.build;
+  }
+
+  /** A sandbox in the state a `capture` recorded. */
+  async restore(delta: MemoryImage): Promise<WorkflowSandbox> {
+    return new WorkflowSandbox(await this.template.restore(delta), this.template);
+  }
 
   /** Evaluates the guest runtime and `code`; a bundle that throws is a `BundleLoadError`. */
   static async create(wasm: QuickJSWasm, limits: SandboxLimits, runtime: GuestRuntime, code: string): Promise<WorkflowTemplate> {

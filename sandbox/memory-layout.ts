@@ -41,6 +41,16 @@ export function writableRanges(layout: MemoryLayout | undefined, memory: WebAsse
   ];
 }
 
+/**
+ * Bytes of memory a sandbox actually uses (static data, its stack window and its heap up to
+ * the break): what it costs resident. Without a layout, the whole memory.
+ */
+export function usedBytes(layout: MemoryLayout | undefined, memory: WebAssembly.Memory, stackBytes: number): number {
+  if (!layout) return memory.buffer.byteLength;
+  const heapTop = new Uint32Array(memory.buffer)[layout.sbrkAddress >> 2];
+  return layout.dataPages * PAGE_SIZE + stackWindowPages(stackBytes) * PAGE_SIZE + Math.max(0, heapTop - layout.heapBasePage * PAGE_SIZE);
+}
+
 export interface ProbeInstance {
   memory: WebAssembly.Memory;
   /** The probe runtime's QuickJS stack limit. */

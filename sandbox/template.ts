@@ -6,8 +6,9 @@
  *
  * @module
  */
-import type { SandboxLimits } from './limits.js';
-import { writableRanges } from './memory-layout.js';
+import { createHash } from 'node:crypto';
+import { wasmPagesFor, type SandboxLimits } from './limits.js';
+import { usedBytes, writableRanges } from './memory-layout.js';
 import { captureImage, ImageIndex, nonZeroPages, writeImage, type MemoryImage } from './memory-image.js';
 import type { QuickJSWasm } from './quickjs-wasm.js';
 import { Sandbox } from './sandbox.js';
@@ -33,7 +34,16 @@ export class SandboxTemplate {
     private readonly zeroPages: number[],
   ) {
     this.index = new ImageIndex(image);
+    const hash = createHash('sha256').update(image.pages).update(image.data).digest('hex').slice(0, 16);
+    this.build = `${wasm.buildId};pages=${wasmPagesFor(limits)};heap=${limits.memoryBytes};stack=${limits.stackBytes};template=${hash}`;
   }
+
+  /**
+   * Identifies what a memory image of this template's sandboxes is valid for: the QuickJS
+   * build, the memory size and limits, and the template's own bytes. A snapshot taken under
+   * another build is not used.
+   */
+  readonly build: string;
 
   /** Boots a sandbox, runs `setup` in it, and captures the result as a template. */
   static async create(wasm: QuickJSWasm, limits: SandboxLimits, setup: (sandbox: Sandbox) => void): Promise<SandboxTemplate> {
@@ -60,6 +70,23 @@ export class SandboxTemplate {
   /** Pages where `sandbox` now differs from the template (what a snapshot must keep). */
   changedPages(sandbox: Sandbox): number[] {
     return this.index.differingPages(sandbox.memory, writableRanges(this.wasm.layout, sandbox.memory, this.limits.stackBytes));
+  }
+
+  /** The sandbox's state as a delta against the template. Only between units of guest work. */
+  capture(sandbox: Sandbox): MemoryImage {
+    return captureImage(sandbox.memory, this.changedPages(sandbox));
+  }
+
+  /** A sandbox in the state a `capture` of this template recorded. */
+  async restore(delta: MemoryImage): Promise<Sandbox> {
+    const sandbox = await this.fork();
+    writeImage(sandbox.memory, delta);
+    return sandbox;
+  }
+
+  /** Memory the sandbox uses (its cost while resident). */
+  residentBytes(sandbox: Sandbox): number {
+    return usedBytes(this.wasm.layout, sandbox.memory, this.limits.stackBytes);
   }
 
   /**

@@ -34,6 +34,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
 
   app.get('/v1/health', (c) => c.json({ status: 'ok' }));
+  app.get('/metrics', async (c) => c.text(await engine.metrics.registry.metrics(), 200, { 'content-type': engine.metrics.registry.contentType }));
 
   app.use('/v1/namespaces/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'INVALID_ARGUMENT', message: 'request body too large' } }, 413) }));
   if (options.token !== undefined) {

@@ -17,6 +17,7 @@
  * | `i`    | i · ns · startTime · runId            | (empty)        |
  * | `o`    | o · id                                | OutboxEntry    |
  * | `c`    | c · ns · scheduleId                   | ScheduleRecord |
+ * | `p`    | p · ns · runId                        | SnapshotRecord |
  */
 
 const SEP = '\u0000';
@@ -45,6 +46,7 @@ export const keys = {
   started: (ns: string, startTime: number, runId: string) => ['i', ns, pad(startTime, 15), runId].join(SEP),
   startedPrefix: (ns: string) => ['i', ns, ''].join(SEP),
   startedAt: (ns: string, time: number) => ['i', ns, pad(Math.max(0, Math.floor(time)), 15)].join(SEP),
+  snapshot: (ns: string, runId: string) => ['p', ns, runId].join(SEP),
   outbox: (id: string) => ['o', id].join(SEP),
   outboxPrefix: () => `o${SEP}`,
   schedule: (ns: string, scheduleId: string) => ['c', ns, scheduleId].join(SEP),

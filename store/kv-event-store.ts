@@ -14,6 +14,7 @@ import type {
   RunRecord,
   ScanRunsQuery,
   ScheduleRecord,
+  SnapshotRecord,
   StoredEvent,
   WriteBatch,
 } from './types.js';
@@ -199,6 +200,10 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     return this.values<OutboxEntry>({ gte: prefix, lt: prefixEnd(prefix) });
   }
 
+  async getSnapshot(namespace: string, runId: string): Promise<SnapshotRecord | undefined> {
+    return this.get<SnapshotRecord>(keys.snapshot(namespace, runId));
+  }
+
   async getSchedule(namespace: string, scheduleId: string): Promise<ScheduleRecord | undefined> {
     return this.get<ScheduleRecord>(keys.schedule(namespace, scheduleId));
   }
@@ -278,6 +283,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const task of batch.activityTasks?.delete ?? []) del(keys.activityTask(task.namespace, task.runId, task.seq));
     for (const bundle of batch.bundles ?? []) put(keys.bundle(bundle.version), bundle);
     for (const binding of batch.typeVersions ?? []) put(keys.typeVersion(binding.namespace, binding.workflowType), binding.version);
+    for (const snapshot of batch.snapshots?.put ?? []) put(keys.snapshot(snapshot.namespace, snapshot.runId), snapshot);
+    for (const { namespace, runId } of batch.snapshots?.delete ?? []) del(keys.snapshot(namespace, runId));
     for (const entry of batch.outbox?.put ?? []) put(keys.outbox(entry.id), entry);
     for (const id of batch.outbox?.delete ?? []) del(keys.outbox(id));
     for (const schedule of batch.schedules?.put ?? []) put(keys.schedule(schedule.namespace, schedule.scheduleId), schedule);

@@ -61,6 +61,8 @@ export interface RunRecord {
   continuedToRunId?: string;
   /** Set for runs a schedule started. */
   scheduleId?: string;
+  /** Set while the run's sandbox keeps crashing: its supervisor's view. */
+  supervision?: { crashes: number; lastCrash: { kind: string; message: string; at: number }; restartAt?: number };
 }
 
 /** An entry of the due-time index: a durable timer of some kind, owned by a run or a schedule. */
@@ -84,6 +86,25 @@ export interface OutboxEntry {
   id: string;
   namespace: string;
   effect: unknown;
+}
+
+/**
+ * A snapshot of a run's sandbox: the memory pages that differ from its bundle's template, as
+ * of history position `eventId`. An optimisation only: losing one costs a replay.
+ */
+export interface SnapshotRecord {
+  namespace: string;
+  runId: string;
+  /** The last event the snapshot reflects. */
+  eventId: number;
+  /** Bundle version and sandbox build the pages belong to; a snapshot of another is unusable. */
+  version: string;
+  build: string;
+  /** Page indexes, then the compressed page bytes, and a checksum of the uncompressed bytes. */
+  pages: Uint8Array;
+  data: Uint8Array;
+  checksum: string;
+  createdAt: number;
 }
 
 /** A schedule's definition and durable state (the engine owns the shape of both). */
@@ -146,6 +167,7 @@ export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   typeVersions?: { namespace: string; workflowType: string; version: string }[];
   bundles?: BundleRecord[];
   outbox?: { put?: OutboxEntry[]; delete?: string[] };
+  snapshots?: { put?: SnapshotRecord[]; delete?: { namespace: string; runId: string }[] };
   schedules?: { put?: ScheduleRecord[]; delete?: { namespace: string; scheduleId: string }[] };
 }
 
@@ -209,6 +231,7 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   nextDueEntry(): Promise<DueEntry | undefined>;
   listActivityTasks(): Promise<ActivityTask[]>;
   listOutbox(): Promise<OutboxEntry[]>;
+  getSnapshot(namespace: string, runId: string): Promise<SnapshotRecord | undefined>;
   getSchedule(namespace: string, scheduleId: string): Promise<ScheduleRecord | undefined>;
   listSchedules(namespace?: string): Promise<ScheduleRecord[]>;
   getBundle(version: string): Promise<BundleRecord | undefined>;

@@ -51,7 +51,8 @@ export interface EventAttributes {
   CancelRequested: { reason?: string };
   // Activation markers -------------------------------------------------------------------
   WorkflowTaskCompleted: Record<never, never>;
-  WorkflowTaskFailed: { crashKind: string; message: string };
+  /** An activation attempt crashed. With `restartAt`, its supervisor restarts it then. */
+  WorkflowTaskFailed: { crashKind: string; message: string; restartAt?: number };
   // Command events (outputs) -------------------------------------------------------------
   ActivityScheduled: { seq: number; activityType: string; args: unknown[]; options: ResolvedActivityOptions };
   ActivityCancelRequested: { seq: number };

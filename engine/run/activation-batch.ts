@@ -79,6 +79,13 @@ export class ActivationBatch {
       case 'SearchAttributesUpserted':
         this.recordChanged = true;
         break;
+      case 'WorkflowTaskCompleted':
+        if (state.restartAt !== undefined) this.dueDeletes.push(this.due('restart', state.restartAt));
+        break;
+      case 'WorkflowTaskFailed':
+        if (state.restartAt !== undefined) this.dueDeletes.push(this.due('restart', state.restartAt));
+        if (event.restartAt !== undefined) this.duePuts.push(this.due('restart', event.restartAt));
+        break;
     }
     state.apply(event);
     this.events.push(event);
@@ -92,6 +99,7 @@ export class ActivationBatch {
     for (const [seq, fireAt] of state.pendingTimers) this.dueDeletes.push(this.due(`timer:${seq}`, fireAt));
     for (const seq of state.pendingActivities.keys()) this.taskDeletes.push(this.task(seq));
     if (state.deadline) this.dueDeletes.push(this.due('timeout', state.deadline.at));
+    if (state.restartAt !== undefined) this.dueDeletes.push(this.due('restart', state.restartAt));
     for (const [seq, child] of state.pendingChildren) {
       if (child.parentClosePolicy === 'ABANDON') continue;
       const reason = `parent ${record.workflowId} closed`;

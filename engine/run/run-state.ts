@@ -8,6 +8,7 @@
  */
 import type { ParentClosePolicy, SearchAttributeValue } from '../../guest-sdk/protocol.js';
 import type { RunStatus } from '../../store/types.js';
+import type { Crash } from '../supervision.js';
 import { CLOSING_STATUS, isClosingEvent, type HistoryEvent, type NewEvent } from '../history/events.js';
 
 export interface PendingActivity {
@@ -36,6 +37,10 @@ export class RunState {
   /** Set once the run continued as new. */
   continuedToRunId: string | undefined;
   readonly pendingChildren = new Map<number, PendingChild>();
+  /** Crashes since the run last made progress (its last completed activation). */
+  crashes: Crash[] = [];
+  /** When the supervisor restarts the crashed sandbox. */
+  restartAt: number | undefined;
   readonly pendingActivities = new Map<number, PendingActivity>();
   /** Pending timers and when they fire. */
   readonly pendingTimers = new Map<number, number>();
@@ -63,6 +68,14 @@ export class RunState {
       case 'ChildWorkflowCompleted':
       case 'ChildWorkflowFailed':
         this.pendingChildren.delete(event.seq);
+        break;
+      case 'WorkflowTaskCompleted':
+        this.crashes = [];
+        this.restartAt = undefined;
+        break;
+      case 'WorkflowTaskFailed':
+        this.crashes = [...this.crashes, { time: event.time, kind: event.crashKind, message: event.message }];
+        this.restartAt = event.restartAt;
         break;
       case 'SearchAttributesUpserted':
         for (const [name, value] of Object.entries(event.attributes)) {

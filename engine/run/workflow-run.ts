@@ -4,9 +4,13 @@
  *
  * One activation = take every job in the mailbox, run them through the sandbox, validate
  * the commands, and append `[new job events…, WorkflowTaskCompleted, command events…]` as
- * one atomic write (with the run record, due-time entries and activity tasks it implies).
- * Only once that write is durable are the commands acted on: activities dispatched, timers
- * armed, callers answered (record, then act).
+ * one atomic write (with the run record, due-time entries, activity tasks and outbox entries
+ * it implies). Only once that write is durable are the commands acted on (record, then act).
+ *
+ * A run's state has two parts, loaded separately: the host's view (`RunState`, rebuilt from
+ * the history without running any code) and the sandbox (restored from a snapshot and the
+ * activations recorded after it, or replayed from the start). A sandbox that crashes is
+ * handed to its workflow type's supervisor; a history that no longer replays stalls the run.
  *
  * @module
  */
@@ -16,14 +20,17 @@ import type { EventStore, OutboxEntry, RunRecord } from '../../store/types.js';
 import type { ActivityDispatcher } from '../activities/dispatcher.js';
 import type { BundleRegistry } from '../bundles.js';
 import { InvalidCommandError, validateActivationResult } from '../commands/validate.js';
-import { DeterminismViolationError, WorkflowNotRunningError } from '../errors.js';
-import { parseHistory, type ParsedHistory } from '../history/activations.js';
+import { DeterminismViolationError, QueryFailedError, WorkflowNotRunningError } from '../errors.js';
+import { HistoryFormatError, parseHistory } from '../history/activations.js';
 import { CLOSING_STATUS, type EventOf, type HistoryEvent, type JobEventType, type NewEvent, type NewEventOf } from '../history/events.js';
 import { eventOfCommand, jobOf } from '../history/mapping.js';
 import type { Logger } from '../logger.js';
+import type { EngineMetrics } from '../metrics.js';
 import { replayActivations, type ReplayLimits } from '../replay.js';
+import { decodeSnapshot, encodeSnapshot } from '../snapshots.js';
+import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
-import type { WorkflowSandbox } from '../workflow-sandbox.js';
+import type { WorkflowSandbox, WorkflowTemplate } from '../workflow-sandbox.js';
 import { ActivationBatch } from './activation-batch.js';
 import { RunState } from './run-state.js';
 
@@ -35,12 +42,16 @@ export interface RunEnvironment {
   timers: DueTimers;
   logger: Logger;
   limits: ReplayLimits;
+  supervisors: Supervisors;
+  metrics: EngineMetrics;
   /** Effects on other runs the run just recorded (performed after the write). */
   onOutbox(entries: OutboxEntry[]): void;
   /** The run closed: its last event is `closeEvent`. */
   onClosed(run: WorkflowRun, closeEvent: HistoryEvent): void;
-  /** The run holds a sandbox now (for the resident set's bookkeeping). */
+  /** The run holds a sandbox and just used it (for the resident set's bookkeeping). */
   onResident(run: WorkflowRun): void;
+  /** The run released its sandbox and its state; nothing is waiting on it. */
+  onParked(run: WorkflowRun): void;
 }
 
 /** A job waiting for an activation. `recorded` jobs are already in the history. */
@@ -55,6 +66,9 @@ interface PendingJob {
 
 export type UpdateOutcome = EventOf<'UpdateCompleted'> | EventOf<'UpdateRejected'>;
 
+/** How a run not in memory would be brought back. */
+export type Residency = 'resident' | 'snapshot' | 'replay';
+
 export class WorkflowRun {
   private state = new RunState();
   private nextEventId = 1;
@@ -62,8 +76,10 @@ export class WorkflowRun {
   /** Whether `state` and `nextEventId` reflect the stored history. */
   private loaded: boolean;
   private mailbox: PendingJob[] = [];
-  /** Set when replay found a determinism violation: the run makes no progress. */
-  private stall: DeterminismViolationError | undefined;
+  /** Set when the history does not replay: the run makes no progress. */
+  private stall: { error: DeterminismViolationError; at: number } | undefined;
+  /** History position the sandbox's last snapshot reflects (none written since: skip). */
+  private snapshotEventId = 0;
   private readonly updateWaiters = new Map<string, (outcome: UpdateOutcome) => void>();
   private lock: Promise<void> = Promise.resolve();
   /** Operations queued on or holding the lock. */
@@ -83,13 +99,14 @@ export class WorkflowRun {
     return this.sandbox !== undefined;
   }
 
+  /** Memory the run's sandbox uses (0 when not resident). */
+  get residentBytes(): number {
+    return this.sandbox?.residentBytes ?? 0;
+  }
+
   /** True when the run can be dropped from memory without losing anything. */
   get isIdle(): boolean {
     return this.busy === 0 && this.mailbox.length === 0 && this.updateWaiters.size === 0;
-  }
-
-  get taskFailure(): DeterminismViolationError | undefined {
-    return this.stall;
   }
 
   // Inputs ------------------------------------------------------------------------------
@@ -120,18 +137,35 @@ export class WorkflowRun {
     });
   }
 
-  /** Runs a query against the run's current state (replaying it into memory if needed). */
+  /** Runs a query against the run's current state (bringing it back into memory if needed). */
   query(name: string, args: unknown[]): Promise<QueryResult> {
     return this.exclusive(async () => {
       const sandbox = await this.sandboxForQuery();
-      return sandbox.query(name, args, Date.now());
+      try {
+        return sandbox.query(name, args, Date.now());
+      } catch (error) {
+        if (!(error instanceof SandboxCrash)) throw error;
+        throw new QueryFailedError(`query '${name}' failed: the sandbox crashed (${error.kind}): ${error.message}`);
+      } finally {
+        // A closed run's throwaway sandbox, or a live one the query crashed, goes back to the pool.
+        if (sandbox !== this.sandbox || sandbox.unusable) {
+          if (sandbox === this.sandbox) this.sandbox = undefined;
+          sandbox.dispose();
+        }
+      }
     });
   }
 
   /** Ends the run now without running workflow code (`outboxId`: the effect this performs). */
   terminate(reason: string | undefined, outboxId?: string): Promise<void> {
     const event: NewEvent = { type: 'WorkflowTerminated', time: Date.now(), ...(reason === undefined ? {} : { reason }) };
-    return this.closeByHost(event, outboxId);
+    return this.exclusive(async () => {
+      await this.ensureLoaded();
+      if (this.record.status !== 'Running') throw new WorkflowNotRunningError(this.record.workflowId, this.record.status);
+      const batch = this.newBatch().add(event);
+      if (outboxId) batch.outboxDeletes.push(outboxId);
+      await this.commit(batch, []);
+    });
   }
 
   /** The run's deadline passed: it ends `TimedOut` (ignored if it already closed or the deadline moved). */
@@ -144,26 +178,47 @@ export class WorkflowRun {
     });
   }
 
-  private closeByHost(event: NewEvent, outboxId: string | undefined): Promise<void> {
+  /** The supervisor's restart time came: the crashed activation's jobs are delivered again. */
+  restart(): Promise<void> {
+    return this.exclusive(() => this.ensureLoaded());
+  }
+
+  /**
+   * Parks the run: writes a snapshot of its sandbox (when it changed since the last one),
+   * releases the sandbox and forgets its state. Its next job restores it.
+   */
+  park(): Promise<void> {
     return this.exclusive(async () => {
-      await this.ensureLoaded();
-      if (this.record.status !== 'Running') throw new WorkflowNotRunningError(this.record.workflowId, this.record.status);
-      const batch = this.newBatch().add(event);
-      if (outboxId) batch.outboxDeletes.push(outboxId);
-      await this.commit(batch, []);
+      if (!this.sandbox) return;
+      const position = this.nextEventId - 1;
+      if (this.loaded && !this.stall && this.record.status === 'Running' && !this.sandbox.unusable && position !== this.snapshotEventId) {
+        const template = await this.template();
+        const snapshot = encodeSnapshot(this.record, position, template.build, this.sandbox.capture());
+        await this.env.store.write({ snapshots: { put: [snapshot] } });
+        this.snapshotEventId = position;
+        this.env.metrics.snapshotsWritten.inc();
+      }
+      this.releaseSandbox();
+      this.loaded = false;
+      this.env.metrics.evictions.inc();
+      if (this.mailbox.length === 0 && this.updateWaiters.size === 0) this.env.onParked(this);
     });
+  }
+
+  /** How the run would be brought back into memory, were it parked now. */
+  async residency(): Promise<Residency> {
+    if (this.sandbox) return 'resident';
+    const snapshot = await this.env.store.getSnapshot(this.record.namespace, this.record.runId);
+    if (!snapshot) return 'replay';
+    const template = await this.template();
+    const length = (await this.env.store.nextEventId(this.record.namespace, this.record.runId)) - 1;
+    const decoded = decodeSnapshot(snapshot, { version: this.record.version, build: template.build, historyLength: length, byteLength: template.memoryBytes });
+    return 'image' in decoded ? 'snapshot' : 'replay';
   }
 
   /** Resolves once every operation queued so far has finished. */
   settled(): Promise<void> {
     return this.lock;
-  }
-
-  /** Releases the sandbox and the in-memory state (the next job replays the history). */
-  evict(): void {
-    this.sandbox?.dispose();
-    this.sandbox = undefined;
-    this.loaded = false;
   }
 
   // Activation loop ---------------------------------------------------------------------
@@ -193,16 +248,6 @@ export class WorkflowRun {
     for (const job of this.mailbox.splice(0)) job.onRecorded?.reject(new WorkflowNotRunningError(this.record.workflowId, this.record.status));
   }
 
-  private activation(time: number, historyLength: number, jobs: PendingJob[]) {
-    return {
-      time,
-      replaying: false,
-      historyLength,
-      continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt,
-      jobs: jobs.map((job) => jobOf(job.event)),
-    };
-  }
-
   private async activateOnce(): Promise<void> {
     const jobs = this.takeDeliverableJobs();
     if (jobs.length === 0) return;
@@ -210,43 +255,72 @@ export class WorkflowRun {
     const batch = this.newBatch().add(...jobs.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
     try {
       const sandbox = await this.ensureSandbox();
-      const raw = sandbox.activate(this.activation(time, this.nextEventId - 1 + batch.events.length, jobs));
+      const historyLength = this.nextEventId - 1 + batch.events.length;
+      const raw = sandbox.activate({
+        time,
+        replaying: false,
+        historyLength,
+        continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt,
+        jobs: jobs.map((job) => jobOf(job.event)),
+      });
       const { commands, logs } = validateActivationResult(raw, this.state, this.env.limits);
       batch.add({ type: 'WorkflowTaskCompleted', time }, ...commands.map((command) => eventOfCommand(command, time)));
       this.emitLogs(logs);
     } catch (error) {
-      batch.add(...this.crash(error, time));
+      if (error instanceof DeterminismViolationError) this.stallOn(error);
+      else this.crash(batch, error, time);
     }
     try {
       await this.commit(batch, jobs);
     } catch (error) {
       this.env.logger.error({ err: error, runId: this.record.runId }, 'could not record an activation; it will be retried from the history');
       // Nothing of it was recorded: rebuild from the history and try the same jobs again.
-      this.evict();
+      this.releaseSandbox();
+      this.loaded = false;
       this.mailbox.unshift(...jobs);
       this.retryLater();
+      return;
     }
+    // After a crash the jobs are recorded but not delivered: they come back from the history
+    // when the supervisor restarts the sandbox.
+    if (batch.events.some((event) => event.type === 'WorkflowTaskFailed') && this.record.status === 'Running') this.loaded = false;
   }
 
-  /** A sandbox that crashed (or returned something invalid) fails its run. */
-  private crash(error: unknown, time: number): NewEvent[] {
+  /** A crashed sandbox: its supervisor decides between a restart (after a backoff) and failing the run. */
+  private crash(batch: ActivationBatch, error: unknown, time: number): void {
     const crash =
       error instanceof SandboxCrash
-        ? { kind: error.kind, message: error.message }
+        ? { time, kind: error.kind, message: error.message }
         : error instanceof InvalidCommandError
-          ? { kind: 'invalid-command', message: error.message }
-          : { kind: 'host-error', message: error instanceof Error ? error.message : String(error) };
-    this.env.logger.warn({ runId: this.record.runId, workflowId: this.record.workflowId, crash }, 'sandbox crashed; failing the run');
-    this.sandbox?.dispose();
-    this.sandbox = undefined;
-    return [
+          ? { time, kind: 'invalid-command', message: error.message }
+          : { time, kind: 'host-error', message: error instanceof Error ? error.message : String(error) };
+    const { workflowType, workflowId, runId } = this.record;
+    const decision = this.env.supervisors.for(workflowType).decide(this.state.crashes, crash);
+    this.env.metrics.crashes.inc({ workflow_type: workflowType, kind: crash.kind });
+    this.releaseSandbox();
+    if (decision.restart) {
+      this.env.metrics.restarts.inc({ workflow_type: workflowType });
+      this.env.logger.warn({ runId, workflowId, crash, restartInMs: decision.delayMs }, 'sandbox crashed; its supervisor restarts it');
+      batch.add({ type: 'WorkflowTaskFailed', time, crashKind: crash.kind, message: crash.message, restartAt: time + decision.delayMs });
+      return;
+    }
+    this.env.metrics.failedBySupervisor.inc({ workflow_type: workflowType });
+    this.env.logger.warn({ runId, workflowId, crash, reason: decision.reason }, 'sandbox crashed; its supervisor gives up and fails the run');
+    batch.add(
       { type: 'WorkflowTaskFailed', time, crashKind: crash.kind, message: crash.message },
       {
         type: 'WorkflowFailed',
         time,
-        failure: { failureType: 'ApplicationFailure', type: 'SandboxCrash', message: `sandbox crashed (${crash.kind}): ${crash.message}`, nonRetryable: true },
+        failure: { failureType: 'ApplicationFailure', type: 'SandboxCrash', message: `sandbox crashed (${crash.kind}): ${crash.message}; ${decision.reason}`, nonRetryable: true },
       },
-    ];
+    );
+  }
+
+  /** The history does not replay: the run stops making progress (its jobs are still recorded). */
+  private stallOn(error: DeterminismViolationError): void {
+    this.stall = { error, at: Date.now() };
+    this.releaseSandbox();
+    this.env.logger.error({ runId: this.record.runId, workflowId: this.record.workflowId, eventIndex: error.eventIndex }, error.message);
   }
 
   /**
@@ -260,7 +334,7 @@ export class WorkflowRun {
       if (job.event.type !== 'UpdateAccepted') jobs.push(job);
       else {
         this.updateWaiters.delete(job.event.updateId);
-        job.onRecorded?.reject(this.stall);
+        job.onRecorded?.reject(this.stall!.error);
       }
     }
     if (jobs.length === 0) return;
@@ -309,32 +383,48 @@ export class WorkflowRun {
   private async commit(batch: ActivationBatch, jobs: PendingJob[]): Promise<void> {
     const { record } = this;
     const events = batch.events.map((event, i) => ({ ...event, eventId: this.nextEventId + i }) as HistoryEvent);
-    const previousStatus = record.status;
-    const next: RunRecord = { ...record };
-    if (batch.recordChanged) next.searchAttributes = { ...this.state.searchAttributes };
-    if (this.state.continuedToRunId) next.continuedToRunId = this.state.continuedToRunId;
-    // Progress clears a task failure recorded earlier (a stalled run only records jobs).
-    const clearsTaskFailure = record.taskFailure !== undefined && !this.stall;
-    if (clearsTaskFailure) delete next.taskFailure;
-    if (batch.closeEvent) {
-      next.status = CLOSING_STATUS[batch.closeEvent.type as keyof typeof CLOSING_STATUS];
-      next.closeTime = batch.closeEvent.time;
-    }
-    const writeRecord = this.isNew || batch.closeEvent !== undefined || clearsTaskFailure || batch.recordChanged;
+    const next = this.nextRecord(batch);
+    const recordChanged = this.isNew || JSON.stringify(next) !== JSON.stringify(record);
     const outboxDeletes = [...batch.outboxDeletes, ...jobs.flatMap((job) => (job.outboxId ? [job.outboxId] : []))];
     await this.env.store.write({
       histories: [{ namespace: record.namespace, runId: record.runId, events }],
-      runs: writeRecord ? [{ record: next, previousStatus: this.isNew ? undefined : previousStatus }] : [],
+      runs: recordChanged ? [{ record: next, previousStatus: this.isNew ? undefined : record.status }] : [],
       latestRuns: this.isNew ? [{ namespace: record.namespace, workflowId: record.workflowId, runId: record.runId }] : [],
       dueEntries: { put: batch.duePuts, delete: batch.dueDeletes },
       activityTasks: { put: batch.taskPuts, delete: batch.taskDeletes },
       outbox: { put: batch.outboxPuts, delete: outboxDeletes },
+      snapshots: { delete: batch.closeEvent ? [{ namespace: record.namespace, runId: record.runId }] : [] },
     });
+    for (const key of Object.keys(record) as (keyof RunRecord)[]) if (!(key in next)) delete record[key];
     Object.assign(record, next);
-    if (clearsTaskFailure) delete record.taskFailure;
     this.isNew = false;
     this.nextEventId += events.length;
     this.act(events, batch, jobs);
+  }
+
+  /** The run record as the batch leaves it: status, visibility, supervision, task failure. */
+  private nextRecord(batch: ActivationBatch): RunRecord {
+    const next: RunRecord = { ...this.record };
+    if (batch.recordChanged) next.searchAttributes = { ...this.state.searchAttributes };
+    if (this.state.continuedToRunId) next.continuedToRunId = this.state.continuedToRunId;
+    if (batch.closeEvent) {
+      next.status = CLOSING_STATUS[batch.closeEvent.type as keyof typeof CLOSING_STATUS];
+      next.closeTime = batch.closeEvent.time;
+    }
+    // A stall is recorded for describe; progress clears it.
+    if (this.stall) next.taskFailure = { message: this.stall.error.message, eventIndex: this.stall.error.eventIndex, at: this.stall.at };
+    else delete next.taskFailure;
+    const lastCrash = this.state.crashes.at(-1);
+    if (lastCrash && !batch.closeEvent) {
+      next.supervision = {
+        crashes: this.state.crashes.length,
+        lastCrash: { kind: lastCrash.kind, message: lastCrash.message, at: lastCrash.time },
+        ...(this.state.restartAt !== undefined ? { restartAt: this.state.restartAt } : {}),
+      };
+    } else {
+      delete next.supervision;
+    }
+    return next;
   }
 
   /** Effects of a durable commit. */
@@ -352,9 +442,10 @@ export class WorkflowRun {
     }
     if (batch.outboxPuts.length > 0) this.env.onOutbox(batch.outboxPuts);
     if (batch.closeEvent) {
-      this.sandbox?.dispose();
-      this.sandbox = undefined;
+      this.releaseSandbox();
       this.env.onClosed(this, events[events.length - 1]);
+    } else if (this.sandbox) {
+      this.env.onResident(this);
     }
   }
 
@@ -366,77 +457,96 @@ export class WorkflowRun {
 
   // Loading ---------------------------------------------------------------------------------
 
-  /** Rebuilds state and sandbox from the history when the run is not in memory. */
+  /** Rebuilds the host's view of the run from its history (no code runs); requeues undelivered jobs. */
   private async ensureLoaded(): Promise<void> {
     if (this.loaded) return;
     const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
-    const parsed = parseHistory(events);
     const state = new RunState();
-    const sandbox = await this.newSandbox();
-    this.stall = undefined;
+    for (const event of events) state.apply(event);
+    let pendingJobs: EventOf<JobEventType>[] = [];
     try {
-      replayActivations(sandbox, parsed, state, this.env.limits);
+      pendingJobs = parseHistory(events).pendingJobs;
     } catch (error) {
-      sandbox.dispose();
-      if (!(error instanceof DeterminismViolationError)) throw error;
-      await this.stallOn(error, events, state);
-      return;
+      if (!(error instanceof HistoryFormatError)) throw error;
+      this.stallOn(new DeterminismViolationError({ eventIndex: error.eventIndex, expected: 'a well-formed history', actual: error.message }));
     }
     this.state = state;
     this.nextEventId = events.length + 1;
     this.loaded = true;
-    this.sandbox = sandbox;
-    this.env.onResident(this);
-    this.requeueRecordedJobs(parsed);
+    if (pendingJobs.length > 0) {
+      this.mailbox.unshift(...pendingJobs.map((event) => ({ event, recorded: true })));
+      this.scheduleDrain();
+    }
   }
 
+  /**
+   * The run's sandbox: resident, or restored from its snapshot with the activations recorded
+   * after it, or replayed from the start. Throws `DeterminismViolationError` or `SandboxCrash`.
+   */
   private async ensureSandbox(): Promise<WorkflowSandbox> {
     if (this.sandbox && !this.sandbox.unusable) return this.sandbox;
-    if (!this.isNew) {
-      // An existing run without a sandbox: replay into a new one.
-      this.loaded = false;
-      await this.ensureLoaded();
-      if (this.sandbox) return this.sandbox;
-      throw this.stall ?? new Error('the run could not be loaded');
+    const template = await this.template();
+    if (this.isNew) {
+      this.sandbox = await template.newSandbox();
+      return this.sandbox;
     }
-    this.sandbox = await this.newSandbox();
-    this.env.onResident(this);
-    return this.sandbox;
+    const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
+    const parsed = parseHistory(events);
+    const snapshot = await this.env.store.getSnapshot(this.record.namespace, this.record.runId);
+    if (snapshot) {
+      const decoded = decodeSnapshot(snapshot, { version: this.record.version, build: template.build, historyLength: events.length, byteLength: template.memoryBytes });
+      if ('image' in decoded) {
+        const restored = await template.restore(decoded.image);
+        try {
+          replayActivations(restored, parsed, new RunState(), this.env.limits, snapshot.eventId);
+          return this.woke(restored, 'snapshot', snapshot.eventId);
+        } catch (error) {
+          restored.dispose();
+          this.env.logger.warn({ err: error, runId: this.record.runId }, 'restoring the snapshot failed; replaying the history instead');
+        }
+      } else {
+        this.env.logger.debug({ runId: this.record.runId, reason: decoded.unusable }, 'snapshot not used; replaying the history');
+      }
+    }
+    const replayed = await template.newSandbox();
+    try {
+      replayActivations(replayed, parsed, new RunState(), this.env.limits);
+    } catch (error) {
+      replayed.dispose();
+      throw error;
+    }
+    return this.woke(replayed, 'replay', 0);
+  }
+
+  private woke(sandbox: WorkflowSandbox, from: 'snapshot' | 'replay', snapshotEventId: number): WorkflowSandbox {
+    this.sandbox = sandbox;
+    this.snapshotEventId = snapshotEventId;
+    this.env.metrics.wakes.inc({ from });
+    return sandbox;
   }
 
   /** The live sandbox, or — for a closed run — a throwaway one replayed from the history. */
   private async sandboxForQuery(): Promise<WorkflowSandbox> {
     if (this.record.status === 'Running') {
       await this.ensureLoaded();
-      if (this.stall) throw this.stall;
-      return this.ensureSandbox();
+      if (this.stall) throw this.stall.error;
+      const sandbox = await this.ensureSandbox();
+      this.env.onResident(this);
+      return sandbox;
     }
     const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
-    const sandbox = await this.newSandbox();
+    const sandbox = await (await this.template()).newSandbox();
     replayActivations(sandbox, parseHistory(events), new RunState(), this.env.limits);
     return sandbox;
   }
 
-  private async newSandbox(): Promise<WorkflowSandbox> {
-    return (await this.env.bundles.template(this.record.version)).newSandbox();
+  private template(): Promise<WorkflowTemplate> {
+    return this.env.bundles.template(this.record.version);
   }
 
-  /** Recorded but undelivered jobs go first, in recorded order. */
-  private requeueRecordedJobs(parsed: ParsedHistory): void {
-    if (parsed.pendingJobs.length === 0) return;
-    this.mailbox.unshift(...parsed.pendingJobs.map((event) => ({ event, recorded: true })));
-    this.scheduleDrain();
-  }
-
-  private async stallOn(error: DeterminismViolationError, events: HistoryEvent[], state: RunState): Promise<void> {
-    for (const event of events) state.apply(event);
-    this.state = state;
-    this.nextEventId = events.length + 1;
-    this.loaded = true;
-    this.stall = error;
-    this.env.logger.error({ runId: this.record.runId, workflowId: this.record.workflowId, eventIndex: error.eventIndex }, error.message);
-    this.record.taskFailure = { message: error.message, eventIndex: error.eventIndex, at: Date.now() };
-    await this.env.store.write({ runs: [{ record: { ...this.record }, previousStatus: this.record.status }] });
+  private releaseSandbox(): void {
+    this.sandbox?.dispose();
+    this.sandbox = undefined;
   }
 
   /** Serialises everything that touches the run's sandbox or history. */

@@ -83,14 +83,16 @@ describe('a run whose history no longer replays', () => {
       if (runId !== corruptRunId) return events;
       return events.map((e) => (e.type === 'ActivityScheduled' && e.seq === 1 ? { ...e, activityType: 'tampered' } : e));
     };
+    // No snapshots: the run must be rebuilt by replay.
+    store.getSnapshot = async () => undefined;
     const engine = await Engine.open({ store, logger: silentLogger, activities: makeActivities(), maxResidentRuns: 1 });
     try {
       await engine.deploy({ code: await fixtureBundle() });
       const victim = await engine.start('reserveThenApprove', { args: ['book'], workflowId: 'victim' });
       expect(await victim.query('status')).toBe('reserved:book');
       corruptRunId = victim.runId;
-      // Evict the victim so its next job replays the (now corrupted) history.
-      await (await engine.start('greet', { args: ['x'] })).result();
+      // Another resident run evicts the victim, so its next job replays the (now corrupted) history.
+      const evictor = await engine.start('sleeper', { args: [60_000] });
       await victim.signal('approve', 'bob');
       const description = await victim.describe();
       expect(description.status).toBe('Running');
@@ -99,6 +101,7 @@ describe('a run whose history no longer replays', () => {
       expect(history.filter((e) => e.type === 'SignalReceived')).toMatchObject([{ name: 'approve', args: ['bob'] }]);
       expect(history.at(-1)?.type).toBe('SignalReceived');
       await expect(victim.query('status')).rejects.toBeInstanceOf(DeterminismViolationError);
+      await evictor.terminate();
     } finally {
       await engine.close();
     }

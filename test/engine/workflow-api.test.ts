@@ -276,8 +276,8 @@ describe('results, failures and lifecycle', () => {
     const logger: Logger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
     const engine = await openEngine({ logger, maxResidentRuns: 1 });
     const handle = await engine.start('logging', { workflowId: 'log-1' });
-    // Another run evicts this one, so its next activation replays the first one.
-    await (await engine.start('greet', { args: ['x'] })).result();
+    // Another resident run evicts this one, so its next activation restores or replays it.
+    await (await engine.start('sleeper', { args: [60_000] })).terminate();
     expect(await handle.result()).toBe('logged');
     const workflowLines = lines.filter((l) => (l.attributes as { workflowId?: string }).workflowId === 'log-1');
     expect(workflowLines.map((l) => `${l.level}:${l.message}`)).toEqual(['info:before sleep', 'info:console works 42', 'warn:after sleep']);

@@ -211,6 +211,22 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       await store.close();
     });
 
+    it('keeps one snapshot per run, bytes intact, until it is replaced or deleted', async () => {
+      const store = await open();
+      const snapshot = (eventId: number) => ({
+        namespace: 'default', runId: 'r1', eventId, version: 'v1', build: 'b1',
+        pages: Uint8Array.from([1, 2, 3]), data: Uint8Array.from({ length: 5000 }, (_, i) => i % 251), checksum: 'c', createdAt: 1,
+      });
+      await store.write({ snapshots: { put: [snapshot(4)] } });
+      await store.write({ snapshots: { put: [snapshot(9)] } });
+      const read = await store.getSnapshot('default', 'r1');
+      expect(read?.eventId).toBe(9);
+      expect(Array.from(read!.data)).toEqual(Array.from(snapshot(9).data));
+      await store.write({ snapshots: { delete: [{ namespace: 'default', runId: 'r1' }] } });
+      expect(await store.getSnapshot('default', 'r1')).toBeUndefined();
+      await store.close();
+    });
+
     it('refuses use after close with AION_STORE_CLOSED', async () => {
       const store = await open();
       await store.close();

@@ -1,0 +1,30 @@
+/**
+ * Engine metrics (prom-client): what operators watch — crashes and restarts, snapshots and
+ * replays, evictions, resident sandboxes. `aion server` serves them at `/metrics`.
+ *
+ * @module
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+
+export class EngineMetrics {
+  readonly crashes: Counter<'workflow_type' | 'kind'>;
+  readonly restarts: Counter<'workflow_type'>;
+  readonly failedBySupervisor: Counter<'workflow_type'>;
+  readonly snapshotsWritten: Counter;
+  readonly wakes: Counter<'from'>;
+  readonly evictions: Counter;
+  readonly residentSandboxes: Gauge;
+  readonly residentBytes: Gauge;
+
+  constructor(readonly registry: Registry = new Registry()) {
+    const registers = [registry];
+    this.crashes = new Counter({ name: 'aion_sandbox_crashes_total', help: 'Sandbox crashes, by workflow type and kind', labelNames: ['workflow_type', 'kind'], registers });
+    this.restarts = new Counter({ name: 'aion_sandbox_restarts_total', help: 'Crashed sandboxes restarted by their supervisor', labelNames: ['workflow_type'], registers });
+    this.failedBySupervisor = new Counter({ name: 'aion_runs_failed_by_supervisor_total', help: 'Runs failed because their sandbox kept crashing', labelNames: ['workflow_type'], registers });
+    this.snapshotsWritten = new Counter({ name: 'aion_snapshots_written_total', help: 'Sandbox snapshots written when runs were parked', registers });
+    this.wakes = new Counter({ name: 'aion_run_wakes_total', help: 'Runs brought back into memory, by how (snapshot or replay)', labelNames: ['from'], registers });
+    this.evictions = new Counter({ name: 'aion_evictions_total', help: 'Runs parked to keep resident memory within its budget', registers });
+    this.residentSandboxes = new Gauge({ name: 'aion_resident_sandboxes', help: 'Sandboxes of runs held in memory', registers });
+    this.residentBytes = new Gauge({ name: 'aion_resident_bytes', help: 'Memory those sandboxes use', registers });
+  }
+}

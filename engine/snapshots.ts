@@ -1,0 +1,53 @@
+/**
+ * Snapshot encoding: a sandbox's delta against its template, compressed (brotli, fastest
+ * level) with a checksum of the uncompressed bytes. Decoding refuses anything that does not
+ * match exactly — another bundle version, another sandbox build, a history position beyond
+ * the history, a corrupted or truncated record — and the caller replays instead.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
+import { PAGE_SIZE, type MemoryImage } from '../sandbox/index.js';
+import type { RunRecord, SnapshotRecord } from '../store/types.js';
+
+const checksumOf = (pages: Uint8Array, data: Uint8Array): string => createHash('sha256').update(pages).update(data).digest('hex');
+
+export function encodeSnapshot(run: RunRecord, eventId: number, build: string, image: MemoryImage): SnapshotRecord {
+  const pages = new Uint8Array(image.pages.buffer, image.pages.byteOffset, image.pages.byteLength);
+  return {
+    namespace: run.namespace,
+    runId: run.runId,
+    eventId,
+    version: run.version,
+    build,
+    pages: pages.slice(),
+    data: brotliCompressSync(image.data, { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } }),
+    checksum: checksumOf(pages, image.data),
+    createdAt: Date.now(),
+  };
+}
+
+/** The image a snapshot holds, or why it cannot be used. */
+export function decodeSnapshot(
+  snapshot: SnapshotRecord,
+  expected: { version: string; build: string; historyLength: number; byteLength: number },
+): { image: MemoryImage } | { unusable: string } {
+  if (snapshot.version !== expected.version) return { unusable: `taken for bundle version ${snapshot.version}` };
+  if (snapshot.build !== expected.build) return { unusable: 'taken with another sandbox build' };
+  if (!Number.isInteger(snapshot.eventId) || snapshot.eventId < 1 || snapshot.eventId > expected.historyLength) {
+    return { unusable: `its position ${snapshot.eventId} is not in the history` };
+  }
+  let data: Uint8Array;
+  try {
+    data = brotliDecompressSync(snapshot.data);
+  } catch {
+    return { unusable: 'its data does not decompress' };
+  }
+  const pages = snapshot.pages;
+  if (pages.byteLength % 4 !== 0 || data.length !== (pages.byteLength / 4) * PAGE_SIZE) return { unusable: 'its pages and data do not match' };
+  if (checksumOf(pages, data) !== snapshot.checksum) return { unusable: 'its checksum does not match' };
+  const indexes = new Uint32Array(pages.slice().buffer);
+  if (indexes.some((page) => (page + 1) * PAGE_SIZE > expected.byteLength)) return { unusable: 'it has pages outside the memory' };
+  return { image: { byteLength: expected.byteLength, pages: indexes, data } };
+}
