@@ -115,12 +115,14 @@ const DEFAULT_MAX_RESIDENT_BYTES = Math.min(totalmem() / 4, 4 * 1024 ** 3);
 /** Events on `engine.events`. */
 export interface EngineEvents {
   scheduleFired: [ScheduleFiredEvent];
+  /** A run left memory: its snapshot (if it changed) is written and its sandbox released. */
+  runParked: [{ namespace: string; workflowId: string; runId: string }];
 }
 
 export class Engine implements RunDirectory {
   /** Cron and interval schedules (`engine.schedules.create(...)`). */
   readonly schedules: Schedules;
-  /** What the engine does, for observers: `scheduleFired`. */
+  /** What the engine does, for observers: `scheduleFired`, `runParked`. */
   readonly events = new EventEmitter<EngineEvents>();
   /** Counters and gauges (prom-client); `aion server` serves them at `/metrics`. */
   readonly metrics: EngineMetrics;
@@ -168,7 +170,12 @@ export class Engine implements RunDirectory {
         this.schedules.onRunClosed(run.record);
       },
       onResident: (run) => this.runs.touch(run),
-      onParked: (run) => this.runs.onParked(run),
+      onParked: (run) => {
+        this.runs.onParked(run);
+        const { namespace, workflowId, runId } = run.record;
+        this.events.emit('runParked', { namespace, workflowId, runId });
+      },
+      onIdle: () => this.runs.enforce(),
     };
     this.runs.attach(environment);
     this.starter = new RunStarter(store, bundles, this.runs, () => environment, limits.continueAsNewSuggestedAt);

@@ -107,7 +107,6 @@ export class RunTable {
   /** The run released its sandbox and state: it leaves memory (a later job loads it again). */
   onParked(run: WorkflowRun): void {
     const key = keyOf(run);
-    this.parking.delete(key);
     this.forgetResident(key);
     if (this.runs.get(key) === run) this.runs.delete(key);
   }
@@ -120,6 +119,11 @@ export class RunTable {
     const bytes = run.residentBytes;
     this.resident.set(key, bytes);
     this.residentBytes += bytes;
+    this.enforce(run);
+  }
+
+  /** Parks the least recently used idle runs while the resident set is beyond its limits. */
+  enforce(spare?: WorkflowRun): void {
     for (const [candidateKey] of this.resident) {
       if (this.residentBytes <= this.limits.maxResidentBytes && this.resident.size - this.parking.size <= this.limits.maxResidentRuns) break;
       const candidate = this.runs.get(candidateKey);
@@ -127,14 +131,15 @@ export class RunTable {
         this.forgetResident(candidateKey);
         continue;
       }
-      if (candidate === run || !candidate.isIdle || this.parking.has(candidateKey)) continue;
+      if (candidate === spare || !candidate.isIdle || this.parking.has(candidateKey)) continue;
       this.parking.add(candidateKey);
       this.residentBytes -= this.resident.get(candidateKey) ?? 0;
       this.resident.set(candidateKey, 0);
-      void candidate.park().catch((error: unknown) => {
-        this.parking.delete(candidateKey);
-        this.environment?.logger.warn({ err: error, runId: candidate.record.runId }, 'could not park a run');
-      });
+      void candidate
+        .park()
+        .catch((error: unknown) => this.environment?.logger.warn({ err: error, runId: candidate.record.runId }, 'could not park a run'))
+        // Parked or not (a job may have arrived meanwhile), it can be considered again.
+        .finally(() => this.parking.delete(candidateKey));
     }
     this.updateGauges();
   }

@@ -47,7 +47,8 @@ export function decodeSnapshot(
   const pages = snapshot.pages;
   if (pages.byteLength % 4 !== 0 || data.length !== (pages.byteLength / 4) * PAGE_SIZE) return { unusable: 'its pages and data do not match' };
   if (checksumOf(pages, data) !== snapshot.checksum) return { unusable: 'its checksum does not match' };
-  const indexes = new Uint32Array(pages.slice().buffer);
+  // A copy: the store may hand out a view into a shared pool (Buffer), misaligned for 32-bit words.
+  const indexes = new Uint32Array(new Uint8Array(pages).buffer);
   if (indexes.some((page) => (page + 1) * PAGE_SIZE > expected.byteLength)) return { unusable: 'it has pages outside the memory' };
   return { image: { byteLength: expected.byteLength, pages: indexes, data } };
 }

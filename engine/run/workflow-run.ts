@@ -52,6 +52,8 @@ export interface RunEnvironment {
   onResident(run: WorkflowRun): void;
   /** The run released its sandbox and its state; nothing is waiting on it. */
   onParked(run: WorkflowRun): void;
+  /** The run finished everything queued on it (it may be parked now). */
+  onIdle(run: WorkflowRun): void;
 }
 
 /** A job waiting for an activation. `recorded` jobs are already in the history. */
@@ -552,7 +554,9 @@ export class WorkflowRun {
   /** Serialises everything that touches the run's sandbox or history. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.busy++;
-    const result = this.lock.then(fn).finally(() => this.busy--);
+    const result = this.lock.then(fn).finally(() => {
+      if (--this.busy === 0 && this.sandbox) this.env.onIdle(this);
+    });
     this.lock = result.then(
       () => undefined,
       () => undefined,

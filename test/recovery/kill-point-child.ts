@@ -25,7 +25,19 @@ const KILL_AFTER: Record<string, Probe> = {
 };
 
 const store = await openLevelDbStore<HistoryEvent>(dataDir);
-if (phase === 'run') {
+if (phase === 'run' && scenario === 'snapshots') {
+  // Killed while its 20th snapshot write is in flight, not after it.
+  const write = store.write.bind(store);
+  let snapshotWrites = 0;
+  store.write = (batch) => {
+    const pending = write(batch);
+    if (batch.snapshots?.put?.length && ++snapshotWrites === 20) {
+      writeSync(1, 'killing {"snapshotWrites":20}\n');
+      process.kill(process.pid, 'SIGKILL');
+    }
+    return pending;
+  };
+} else if (phase === 'run') {
   const write = store.write.bind(store);
   store.write = async (batch) => {
     await write(batch);
@@ -38,7 +50,8 @@ if (phase === 'run') {
   };
 }
 const activities = makeActivities();
-const engine = await Engine.open({ store, logger: silentLogger, activities });
+// Budget 0 for the snapshot scenario: every run is parked (snapshot written) whenever idle.
+const engine = await Engine.open({ store, logger: silentLogger, activities, ...(scenario === 'snapshots' ? { maxResidentBytes: 0 } : {}) });
 
 if (phase === 'run') {
   await engine.deploy({ code: (await bundleWorkflowCode({ workflowsPath: fixture('semantics.ts') })).code });
@@ -46,12 +59,15 @@ if (phase === 'run') {
   if (scenario === 'continueAsNew') await engine.start('counter', { args: [0, 2, 5], workflowId: 'chain' });
   if (scenario === 'schedule') await engine.schedules.create({ scheduleId: 'tick', spec: { intervalMs: '1s' }, action: { workflowType: 'patient', args: [1] } });
   if (scenario === 'cancel') await (await engine.start('waitsThenCleansUp', { workflowId: 'cancelled' })).cancel();
+  if (scenario === 'snapshots') for (let i = 0; i < 20; i++) await engine.start('steps', { args: [5], workflowId: `steps-${i}` });
   await new Promise(() => undefined); // the kill comes from the store
 } else {
   const output: Record<string, unknown> = {};
   if (scenario === 'child') output.result = await engine.getHandle('parent').result();
   if (scenario === 'continueAsNew') output.result = await engine.getHandle('chain').result();
   if (scenario === 'cancel') output.result = await engine.getHandle('cancelled').result();
+  // The kill may come before every run was started: each run that exists must finish.
+  if (scenario === 'snapshots') output.result = await Promise.all((await engine.list({ workflowType: 'steps' })).map((w) => engine.getHandle(w.workflowId).result()));
   if (scenario === 'schedule') {
     const [workflowId, runId] = process.argv.slice(5);
     output.result = await engine.getHandle(workflowId, runId).result();

@@ -77,6 +77,16 @@ describe('SIGKILL between recording an intent and acting on it', { timeout: 60_0
     await expectAllReplay(dataDir);
   });
 
+  it('finishes every run when killed while snapshots are being written', async () => {
+    const { recovered, dataDir } = await killThenRecover('snapshots');
+    // charge(i) returns i * 100: 0 + 100 + 200 + 300 + 400.
+    const results = recovered.result as number[];
+    expect(results.length).toBeGreaterThanOrEqual(5);
+    expect(results).toEqual(results.map(() => 1000));
+    expect(recovered.runs.every((r) => r.status === 'Completed')).toBe(true);
+    await expectAllReplay(dataDir);
+  });
+
   it('runs the cleanup of a cancellation recorded just before the kill', async () => {
     const { recovered, dataDir } = await killThenRecover('cancel');
     expect(recovered.result).toBe('shipped:cleanup');

@@ -1,0 +1,102 @@
+/**
+ * Residency: runs parked under a byte budget far smaller than the working set are woken from
+ * their snapshots; a snapshot that is corrupted, truncated, deleted or taken for other code
+ * costs a replay, never correctness; startup does not rehydrate parked runs.
+ */
+import { describe, expect, it } from 'vitest';
+import { Engine } from '../../engine/engine.js';
+import type { HistoryEvent } from '../../engine/history/events.js';
+import { openMemoryStore } from '../../store/open.js';
+import type { KvEventStore } from '../../store/kv-event-store.js';
+import type { SnapshotRecord } from '../../store/types.js';
+import { makeActivities } from '../fixtures/activities.js';
+import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
+
+/** Resolves once `count` runs (matching `runId`, if given) have been parked. */
+function parked(engine: Engine, count: number, runId?: string): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const listener = (event: { runId: string }) => {
+      if (runId !== undefined && event.runId !== runId) return;
+      if (++seen < count) return;
+      engine.events.off('runParked', listener);
+      resolve();
+    };
+    engine.events.on('runParked', listener);
+  });
+}
+
+const metric = async (engine: Engine, pattern: RegExp): Promise<number> => Number((await engine.metrics.registry.metrics()).match(pattern)?.[1] ?? 0);
+const wakes = (engine: Engine, from: 'snapshot' | 'replay') => metric(engine, new RegExp(`aion_run_wakes_total\\{from="${from}"\\} (\\d+)`));
+
+describe('residency', () => {
+  it('parks runs beyond a small byte budget and wakes them from snapshots, all finishing correctly', async () => {
+    const engine = await openEngine({ activities: makeActivities(), maxResidentBytes: 2 * 1024 * 1024 });
+    // About 680 KB per sandbox: at most three stay resident, the others are parked.
+    const mostParked = parked(engine, 37);
+    const handles = await Promise.all(Array.from({ length: 40 }, (_, i) => engine.start('approval', { workflowId: `a${i}` })));
+    await mostParked;
+    expect(await metric(engine, /aion_resident_sandboxes (\d+)/)).toBeLessThan(10);
+    expect((await handles[0].describe()).residency).toBe('snapshot');
+    for (const [i, handle] of handles.entries()) await handle.signal('approve', `user${i}`);
+    for (const handle of handles) await handle.executeUpdate('setLimit', 100);
+    const results = await Promise.all(handles.map((handle) => handle.result()));
+    expect(results).toEqual(handles.map((_, i) => ({ approvedBy: `user${i}`, limit: 100 })));
+    expect(await wakes(engine, 'snapshot')).toBeGreaterThan(40);
+    expect(await metric(engine, /aion_snapshots_written_total (\d+)/)).toBeGreaterThan(40);
+  });
+
+  const corruptions: [string, (snapshot: SnapshotRecord) => SnapshotRecord | undefined][] = [
+    ['flipped bytes', (s) => ({ ...s, data: s.data.map((byte, i) => (i === 100 ? byte ^ 0xff : byte)) })],
+    ['truncated data', (s) => ({ ...s, data: s.data.slice(0, s.data.length >> 1) })],
+    ['deleted', () => undefined],
+    ['another bundle version', (s) => ({ ...s, version: 'f'.repeat(32) })],
+    ['another sandbox build', (s) => ({ ...s, build: `${s.build}-other` })],
+    ['a position beyond the history', (s) => ({ ...s, eventId: s.eventId + 100 })],
+  ];
+  for (const [name, corrupt] of corruptions) {
+    it(`falls back to replay when the snapshot is ${name}`, async () => {
+      const store = (await openMemoryStore<HistoryEvent>()) as KvEventStore<HistoryEvent>;
+      const engine = await Engine.open({ store, logger: silentLogger, maxResidentBytes: 0 });
+      try {
+        await engine.deploy({ code: await fixtureBundle() });
+        const handle = await engine.start('approval');
+        // Budget 0: the run is parked once idle, with its snapshot written.
+        const isParked = parked(engine, 1, handle.runId);
+        await handle.signal('approve', 'ann');
+        await isParked;
+        const snapshot = (await store.getSnapshot('default', handle.runId!))!;
+        const replaced = corrupt(snapshot);
+        await store.write(replaced ? { snapshots: { put: [replaced] } } : { snapshots: { delete: [{ namespace: 'default', runId: handle.runId! }] } });
+        expect((await handle.describe()).residency).toBe('replay');
+        const replaysBefore = await wakes(engine, 'replay');
+        expect(await handle.query('status')).toBe('approved by ann');
+        expect(await handle.executeUpdate('setLimit', 100)).toBe(0);
+        expect(await handle.result()).toEqual({ approvedBy: 'ann', limit: 100 });
+        expect(await wakes(engine, 'replay')).toBeGreaterThan(replaysBefore);
+      } finally {
+        await engine.close();
+        await store.close();
+      }
+    });
+  }
+
+  it('does not rehydrate parked runs at startup; each wakes when it has work', async () => {
+    const dataDir = tempDir();
+    const first = await Engine.open({ dataDir, logger: silentLogger, maxResidentBytes: 0 });
+    await first.deploy({ code: await fixtureBundle() });
+    for (let i = 0; i < 20; i++) await first.start('approval', { workflowId: `p${i}` });
+    await first.close();
+    const second = await Engine.open({ dataDir, logger: silentLogger });
+    try {
+      expect(await wakes(second, 'snapshot')).toBe(0);
+      expect(await wakes(second, 'replay')).toBe(0);
+      await second.getHandle('p7').signal('approve', 'x');
+      expect(await second.getHandle('p7').query('status')).toBe('approved by x');
+      expect(await wakes(second, 'snapshot')).toBe(1);
+      expect(await wakes(second, 'replay')).toBe(0);
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * Snapshots at the sandbox level: a sandbox captured between activations and restored into
+ * another instance is byte-identical, and continues with the same commands and query answers.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadGuestRuntime } from '../../engine/bundler.js';
+import { WorkflowTemplate, type WorkflowSandbox } from '../../engine/workflow-sandbox.js';
+import type { Job, StartInfo } from '../../guest-sdk/protocol.js';
+import { DEFAULT_LIMITS, QuickJSWasm, type MemoryImage } from '../../sandbox/index.js';
+import { fixtureBundle } from '../helpers.js';
+
+let template: WorkflowTemplate;
+beforeAll(async () => {
+  template = await WorkflowTemplate.create(await QuickJSWasm.load(), DEFAULT_LIMITS, await loadGuestRuntime(), await fixtureBundle());
+});
+
+const info = (workflowType: string): StartInfo => ({
+  workflowId: 'w', runId: 'r', workflowType, namespace: 'default', taskQueue: 'default', startTime: 1000, randomSeed: 7, searchAttributes: {}, firstExecutionRunId: 'r',
+});
+let clock = 1000;
+const activate = (sandbox: WorkflowSandbox, ...jobs: Job[]) =>
+  sandbox.activate({ time: (clock += 10), replaying: false, historyLength: 1, continueAsNewSuggested: false, jobs });
+
+function expectSameImage(a: MemoryImage, b: MemoryImage): void {
+  expect(Array.from(b.pages)).toEqual(Array.from(a.pages));
+  expect(Buffer.compare(Buffer.from(a.data), Buffer.from(b.data))).toBe(0);
+}
+
+/** Captures `original`, restores the capture, and checks both continue identically with `next`. */
+async function expectRestoreContinues(original: WorkflowSandbox, next: Job[][], queries: string[] = []): Promise<void> {
+  const image = original.capture();
+  const restored = await template.restore(image);
+  expectSameImage(image, restored.capture());
+  for (const query of queries) expect(restored.query(query, [], clock)).toEqual(original.query(query, [], clock));
+  const at = clock;
+  for (const jobs of next) {
+    clock = at;
+    const fromOriginal = activate(original, ...jobs);
+    clock = at;
+    const fromRestored = activate(restored, ...jobs);
+    expect(fromRestored).toBe(fromOriginal);
+  }
+  expectSameImage(original.capture(), restored.capture());
+  original.dispose();
+  restored.dispose();
+}
+
+describe('sandbox snapshots', () => {
+  it('restores mid-way through activities and timers and continues identically', async () => {
+    const sandbox = await template.newSandbox();
+    activate(sandbox, { kind: 'startWorkflow', args: ['book', 2], info: info('order') });
+    activate(sandbox, { kind: 'resolveActivity', seq: 1, result: 'reserved:book' });
+    await expectRestoreContinues(sandbox, [
+      [{ kind: 'resolveActivity', seq: 2, result: 200 }],
+      [{ kind: 'fireTimer', seq: 1 }],
+      [{ kind: 'resolveActivity', seq: 3, result: 'shipped:book' }],
+    ]);
+  });
+
+  it('restores mid-way through signals, queries and updates and continues identically', async () => {
+    const sandbox = await template.newSandbox();
+    activate(sandbox, { kind: 'startWorkflow', args: [], info: info('approval') });
+    activate(sandbox, { kind: 'signal', name: 'approve', args: ['ann'] });
+    await expectRestoreContinues(
+      sandbox,
+      [[{ kind: 'update', updateId: 'u1', name: 'setLimit', args: [150] }]],
+      ['status'],
+    );
+  });
+
+  it('is small: only the pages a run changed, relative to its template', async () => {
+    const sandbox = await template.newSandbox();
+    activate(sandbox, { kind: 'startWorkflow', args: [], info: info('approval') });
+    const image = sandbox.capture();
+    expect(image.pages.length).toBeLessThan(200);
+    expect(image.data.length).toBe(image.pages.length * 4096);
+    sandbox.dispose();
+  });
+});
