@@ -9,14 +9,15 @@ const limits = { cpuMsPerActivation: 50 };
 
 describe('supervision', () => {
   it('restarts a crashed sandbox after a backoff; the run then succeeds', async () => {
-    const engine = await openEngine({ limits, supervision: { initialBackoffMs: 150 } }, BUNDLE);
-    const handle = await engine.start('crashesUntil', { args: [100] });
+    // It crashes while its activation clock is within 500 ms of its start; the restart comes 600 ms later.
+    const engine = await openEngine({ limits, supervision: { initialBackoffMs: 600 } }, BUNDLE);
+    const handle = await engine.start('crashesUntil', { args: [500] });
     expect(await handle.result()).toBe('recovered');
     const history = await handle.history();
     expect(history.map((e) => e.type)).toEqual(['WorkflowStarted', 'WorkflowTaskFailed', 'WorkflowTaskCompleted', 'WorkflowCompleted']);
     const crash = history[1] as EventOf<'WorkflowTaskFailed'>;
     expect(crash).toMatchObject({ crashKind: 'cpu-budget' });
-    expect(crash.restartAt! - crash.time).toBe(150);
+    expect(crash.restartAt! - crash.time).toBe(600);
     expect(history[2].time).toBeGreaterThanOrEqual(crash.restartAt!);
     const metrics = await engine.metrics.registry.metrics();
     expect(metrics).toMatch(/aion_sandbox_crashes_total\{workflow_type="crashesUntil",kind="cpu-budget"\} 1/);
