@@ -47,6 +47,13 @@ export function writeImage(memory: WebAssembly.Memory, image: MemoryImage, zeroP
   image.pages.forEach((page, i) => bytes.set(image.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), page * PAGE_SIZE));
 }
 
+/** `target[i] ^= source[i]` over whole 32-bit words (both lengths are multiples of 4). */
+export function xorInto(target: Uint8Array, source: Uint8Array): void {
+  const t = new Uint32Array(target.buffer, target.byteOffset, target.byteLength / 4);
+  const s = new Uint32Array(source.buffer, source.byteOffset, source.byteLength / 4);
+  for (let i = 0; i < t.length; i++) t[i] ^= s[i];
+}
+
 /** Random access to an image's pages (absent pages are zero). */
 export class ImageIndex {
   private readonly offsets: Int32Array;
@@ -73,6 +80,14 @@ export class ImageIndex {
       }
     }
     return out;
+  }
+
+  /**
+   * XORs each page of `delta` with the same page of this image, in place: turns a capture
+   * into a delta against the image (mostly zeros: it compresses to a fraction) and back.
+   */
+  xor(delta: MemoryImage): void {
+    delta.pages.forEach((page, i) => xorInto(delta.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), this.page(page)));
   }
 
   /** Writes the image's content of `pages` back into `memory`. */

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { wasmPagesFor, type SandboxLimits } from './limits.js';
 import { usedBytes, writableRanges } from './memory-layout.js';
-import { captureImage, ImageIndex, nonZeroPages, writeImage, type MemoryImage } from './memory-image.js';
+import { captureImage, ImageIndex, nonZeroPages, writeImage, xorInto, type MemoryImage } from './memory-image.js';
 import type { QuickJSWasm } from './quickjs-wasm.js';
 import { Sandbox } from './sandbox.js';
 
@@ -72,15 +72,23 @@ export class SandboxTemplate {
     return this.index.differingPages(sandbox.memory, writableRanges(this.wasm.layout, sandbox.memory, this.limits.stackBytes));
   }
 
-  /** The sandbox's state as a delta against the template. Only between units of guest work. */
+  /**
+   * The sandbox's state as a delta against the template: the pages that differ, each XOR-ed
+   * with the template's page (mostly zeros). Only between units of guest work.
+   */
   capture(sandbox: Sandbox): MemoryImage {
-    return captureImage(sandbox.memory, this.changedPages(sandbox));
+    const delta = captureImage(sandbox.memory, this.changedPages(sandbox));
+    this.index.xor(delta);
+    return delta;
   }
 
   /** A sandbox in the state a `capture` of this template recorded. */
   async restore(delta: MemoryImage): Promise<Sandbox> {
     const sandbox = await this.fork();
-    writeImage(sandbox.memory, delta);
+    const pages = captureImage(sandbox.memory, Array.from(delta.pages));
+    // The fork holds the template's pages: XOR-ing the delta onto them gives the captured bytes.
+    xorInto(pages.data, delta.data);
+    writeImage(sandbox.memory, pages);
     return sandbox;
   }
 
