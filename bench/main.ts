@@ -29,7 +29,8 @@ const nodeArgs = import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [];
 
 function runOnce(name: string): Promise<Figure[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, runner, name, values.quick ? 'quick' : 'full'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // --expose-gc: memory figures are taken after a full collection.
+    const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs, runner, name, values.quick ? 'quick' : 'full'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.on('exit', (code) => {

@@ -32,6 +32,8 @@ export class BundleRegistry {
     private readonly wasm: QuickJSWasm,
     private readonly runtime: GuestRuntime,
     private readonly limits: SandboxLimits,
+    /** Instances each template keeps ready (they count against the resident memory budget). */
+    private readonly poolSize: number,
   ) {}
 
   /** Stores `code` (idempotent: same code, same version) and makes it current for its types. */
@@ -75,7 +77,9 @@ export class BundleRegistry {
     const source = code ?? (await this.store.getBundle(version))?.code;
     if (source === undefined) throw new InvalidBundleError(`bundle version ${version} is not deployed`);
     try {
-      return await WorkflowTemplate.create(this.wasm, this.limits, this.runtime, source);
+      const template = await WorkflowTemplate.create(this.wasm, this.limits, this.runtime, source);
+      template.setPoolSize(this.poolSize);
+      return template;
     } catch (error) {
       if (error instanceof BundleLoadError) throw new InvalidBundleError(error.message);
       throw error;

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { totalmem } from 'node:os';
+import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
 import { DEFAULT_LIMITS, QuickJSWasm, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
@@ -111,6 +112,10 @@ const DEFAULT_NAMESPACE = 'default';
 const DEFAULT_TASK_QUEUE = 'default';
 const DEFAULT_MAX_RESIDENT_RUNS = 10_000;
 const DEFAULT_MAX_RESIDENT_BYTES = Math.min(totalmem() / 4, 4 * 1024 ** 3);
+/** What a pooled instance costs resident (measured by the density benchmark). */
+const POOLED_SANDBOX_BYTES = 640 * 1024;
+/** Runs brought back into memory at once: beyond, wakes queue (each holds a sandbox being rebuilt). */
+const CONCURRENT_WAKES = 8;
 
 /** Events on `engine.events`. */
 export interface EngineEvents {
@@ -164,6 +169,7 @@ export class Engine implements RunDirectory {
       limits,
       supervisors,
       metrics: this.metrics,
+      wakeSlots: pLimit(CONCURRENT_WAKES),
       onOutbox: (entries) => this.outbox.process(entries),
       onClosed: (run, closeEvent) => {
         this.runs.onClosed(run, closeEvent);
@@ -203,7 +209,9 @@ export class Engine implements RunDirectory {
     const [wasm, runtime] = await Promise.all([QuickJSWasm.load(), loadGuestRuntime()]);
     const store =
       options.store ?? (options.dataDir !== undefined ? await openLevelDbStore<HistoryEvent>(options.dataDir, { sync: options.sync ?? true }) : await openMemoryStore<HistoryEvent>());
-    const bundles = new BundleRegistry(store, wasm, runtime, limits);
+    // A quarter of the resident budget may hold instances ready for new sandboxes.
+    const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / 4 / POOLED_SANDBOX_BYTES)));
+    const bundles = new BundleRegistry(store, wasm, runtime, limits, poolSize);
     const replayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.commandLimits };
     const engine = new Engine(
       store,

@@ -79,6 +79,11 @@ export class WorkflowTemplate {
     readonly workflowTypes: string[],
   ) {}
 
+  /** Bounds the instances kept ready for new sandboxes of this template. */
+  setPoolSize(size: number): void {
+    this.template.setPoolSize(size);
+  }
+
   /** Size of a sandbox memory (what a snapshot's pages must fit). */
   get memoryBytes(): number {
     return this.template.image.byteLength;

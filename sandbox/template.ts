@@ -14,16 +14,19 @@ import type { QuickJSWasm } from './quickjs-wasm.js';
 import { Sandbox } from './sandbox.js';
 
 /**
- * Reset instances kept per template, ready for the next run. Creating instances is what
- * costs (each is a 16+ MiB wasm memory, and V8 answers a stream of them with garbage
- * collections), so the pool keeps what a burst of concurrent runs needed; a pooled instance
- * costs about 0.5 MiB of resident memory.
+ * Reset instances kept per template by default, ready for the next run. Creating instances
+ * is what costs (each is a 16+ MiB wasm memory, and V8 answers a stream of them with
+ * garbage collections), so the pool keeps what a burst of concurrent runs needed; a pooled
+ * instance costs about 0.6 MiB of resident memory.
  */
-const POOL_SIZE = 1024;
+export const DEFAULT_POOL_SIZE = 1024;
 
 export class SandboxTemplate {
   private readonly pool: Sandbox[] = [];
   private readonly index: ImageIndex;
+
+  /** Reset instances kept for the next fork. */
+  poolSize = DEFAULT_POOL_SIZE;
 
   private constructor(
     private readonly wasm: QuickJSWasm,
@@ -56,6 +59,12 @@ export class SandboxTemplate {
     const template = new SandboxTemplate(wasm, limits, image, bootPages.filter((page) => !covered.has(page)));
     template.release(sandbox);
     return template;
+  }
+
+  /** Keeps at most `size` pooled instances from now on (dropping the extra ones). */
+  setPoolSize(size: number): void {
+    this.poolSize = size;
+    for (const extra of this.pool.splice(size)) extra.dispose();
   }
 
   /** A sandbox in exactly the state the template's setup left. */
@@ -102,7 +111,7 @@ export class SandboxTemplate {
    * its changed pages are reset to the template and it waits in the pool for the next fork.
    */
   release(sandbox: Sandbox): void {
-    if (sandbox.unusable || this.pool.length >= POOL_SIZE) {
+    if (sandbox.unusable || this.pool.length >= this.poolSize) {
       sandbox.dispose();
       return;
     }

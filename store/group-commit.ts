@@ -31,6 +31,12 @@ export class GroupCommitter {
     private readonly sync: boolean,
   ) {}
 
+  /** Writes at once without fsync, outside the groups (ordered after what is committed before it). */
+  async writeUnsynced(ops: KvOperation[]): Promise<void> {
+    const options: AbstractBatchOptions<string, Uint8Array> & { sync: boolean } = { sync: false };
+    await this.db.batch(ops, options);
+  }
+
   submit(ops: KvOperation[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ ops, resolve, reject });

@@ -47,7 +47,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     this.committer = new GroupCommitter(db, options.sync ?? true);
   }
 
-  async write(batch: WriteBatch<E>): Promise<void> {
+  async write(batch: WriteBatch<E>, options: { durable?: boolean } = {}): Promise<void> {
     this.assertOpen();
     const appends = (batch.histories ?? []).filter((append) => append.events.length > 0);
     // A batch that creates a run record starts that run: it has no history to look up.
@@ -81,7 +81,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     }
     while (this.heads.size > MAX_CACHED_HEADS) this.heads.delete(this.heads.keys().next().value!);
     try {
-      await this.committer.submit(this.operations(batch));
+      const ops = this.operations(batch);
+      await (options.durable === false ? this.committer.writeUnsynced(ops) : this.committer.submit(ops));
     } catch (error) {
       // Nothing of this batch was written: forget the reservations (reloaded on next use).
       for (const headKey of previous.keys()) this.heads.delete(headKey);

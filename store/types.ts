@@ -210,9 +210,10 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   /**
    * Applies a batch atomically and durably (when the store is synced). Each history append
    * must start at the run's next event id; otherwise the whole batch is refused with
-   * `AION_STORE_CONFLICT` and nothing is written.
+   * `AION_STORE_CONFLICT` and nothing is written. With `durable: false` the batch is still
+   * atomic but may be lost in a power failure (for what is only an optimisation: snapshots).
    */
-  write(batch: WriteBatch<E>): Promise<void>;
+  write(batch: WriteBatch<E>, options?: { durable?: boolean }): Promise<void>;
   /** Id the next event of this run will get (1 for a run with no history). */
   nextEventId(namespace: string, runId: string): Promise<number>;
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<E[]>;

@@ -1,7 +1,11 @@
 import type { Scenario } from '../scenario.js';
+import { density } from './density.js';
 import { order3Scenarios } from './order3.js';
+import { parkedRuns } from './parked.js';
+import { recovery } from './recovery.js';
 import { replay } from './replay.js';
 import { sandboxCreation } from './sandbox-creation.js';
+import { stepLatency } from './step-latency.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, sandboxCreation, replay];
+export const scenarios: Scenario[] = [...order3Scenarios, stepLatency, replay, sandboxCreation, density, parkedRuns, recovery];

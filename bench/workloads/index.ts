@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,8 @@ function workloadPath(name: string): string {
   return existsSync(ts) ? ts : fileURLToPath(new URL(`./${name}.js`, import.meta.url));
 }
 
-export const order3Code = async (): Promise<string> => (await bundleWorkflowCode({ workflowsPath: workloadPath('order3') })).code;
+/** The bundle of every benchmark workflow (bench/workloads/workflows.ts). */
+export const order3Code = async (): Promise<string> => (await bundleWorkflowCode({ workflowsPath: workloadPath('workflows') })).code;
 
 /** Activities that do nothing: the benchmark measures the engine. */
 export const noopActivities = {
@@ -29,6 +30,27 @@ export async function order3Engine(options: Partial<EngineOptions> = {}): Promis
   const engine = await Engine.open({ dataDir, activities: noopActivities, logger: silent, ...options });
   await engine.deploy({ code: await order3Code() });
   return { engine, dataDir };
+}
+
+export const silentLogger = silent;
+
+/** Runs `count` tasks, at most `concurrency` at a time. */
+export async function inBatches(count: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+}
+
+/** Bytes of the files under `dir`. */
+export function directoryBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? directoryBytes(path) : statSync(path).size;
+  }
+  return total;
 }
 
 /**

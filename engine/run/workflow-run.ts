@@ -44,6 +44,8 @@ export interface RunEnvironment {
   limits: ReplayLimits;
   supervisors: Supervisors;
   metrics: EngineMetrics;
+  /** Bounds how many runs are being brought back into memory at once. */
+  wakeSlots: <T>(wake: () => Promise<T>) => Promise<T>;
   /** Effects on other runs the run just recorded (performed after the write). */
   onOutbox(entries: OutboxEntry[]): void;
   /** The run closed: its last event is `closeEvent`. */
@@ -196,7 +198,8 @@ export class WorkflowRun {
       if (this.loaded && !this.stall && this.record.status === 'Running' && !this.sandbox.unusable && position !== this.snapshotEventId) {
         const template = await this.template();
         const snapshot = encodeSnapshot(this.record, position, template.build, this.sandbox.capture());
-        await this.env.store.write({ snapshots: { put: [snapshot] } });
+        // Not synced: a snapshot lost in a power failure only costs a replay.
+        await this.env.store.write({ snapshots: { put: [snapshot] } }, { durable: false });
         this.snapshotEventId = position;
         this.env.metrics.snapshotsWritten.inc();
       }
@@ -492,6 +495,11 @@ export class WorkflowRun {
       this.sandbox = await template.newSandbox();
       return this.sandbox;
     }
+    return this.env.wakeSlots(() => this.wake(template));
+  }
+
+  /** Restores the sandbox from its snapshot and the activations after it, or replays the whole history. */
+  private async wake(template: WorkflowTemplate): Promise<WorkflowSandbox> {
     const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
     const parsed = parseHistory(events);
     const snapshot = await this.env.store.getSnapshot(this.record.namespace, this.record.runId);

@@ -227,6 +227,14 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       await store.close();
     });
 
+    it('applies a non-durable write atomically, like any other', async () => {
+      const store = await open();
+      await store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(1)] }] }, { durable: false });
+      await store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(2)] }] });
+      expect((await store.readHistory('default', 'r1')).map((e) => e.eventId)).toEqual([1, 2]);
+      await store.close();
+    });
+
     it('refuses use after close with AION_STORE_CLOSED', async () => {
       const store = await open();
       await store.close();

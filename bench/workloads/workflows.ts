@@ -1,5 +1,5 @@
-/** The order3 workload: three sequential activities, then a 10 ms durable sleep. */
-import { proxyActivities, sleep } from 'aion/workflow';
+/** Benchmark workloads: order3 (three sequential activities, then a 10 ms durable sleep) and friends. */
+import { condition, defineSignal, proxyActivities, setHandler, sleep } from 'aion/workflow';
 
 const { step1, step2, step3 } = proxyActivities<{
   step1(n: number): Promise<number>;
@@ -31,4 +31,23 @@ export async function manySteps(n: number): Promise<number> {
   let total = 0;
   for (let i = 0; i < n; i++) total += await step1(i);
   return total;
+}
+
+
+const wake = defineSignal('wake');
+
+/** Takes `steps` activity round trips (a history to replay), then parks on a long timer until signalled `wake`. */
+export async function parked(steps = 0): Promise<string> {
+  let woken = false;
+  setHandler(wake, () => {
+    woken = true;
+  });
+  for (let i = 0; i < steps; i++) await step1(i);
+  return (await condition(() => woken, '30 days')) ? 'woken' : 'timed out';
+}
+
+/** Sleeps, then runs one activity (the recovery benchmark kills the engine meanwhile). */
+export async function sleepThenStep(ms: number): Promise<number> {
+  await sleep(ms);
+  return step1(ms);
 }

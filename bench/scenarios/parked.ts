@@ -1,0 +1,71 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../../engine/engine.js';
+import type { HistoryEvent } from '../../engine/history/events.js';
+import { openLevelDbStore } from '../../store/open.js';
+import { figure, percentile, type Figure, type Scenario } from '../scenario.js';
+import { directoryBytes, inBatches, noopActivities, order3Code, silentLogger } from '../workloads/index.js';
+
+/** Resident budget: far below what 100,000 sandboxes would need, so nearly all are parked. */
+const RESIDENT_BYTES = 64 * 1024 * 1024;
+/** Activity round trips each run makes before parking: 2 + 3 × 10 events of history. */
+const STEPS = 10;
+
+async function wakeLatencies(engine: Engine, ids: string[]): Promise<number[]> {
+  const latencies: number[] = [];
+  for (const id of ids) {
+    const t = performance.now();
+    await engine.getHandle(id).signal('wake');
+    latencies.push(performance.now() - t);
+  }
+  return latencies;
+}
+
+export const parkedRuns: Scenario = {
+  name: 'parked-runs',
+  description: '100,000 runs, each after 10 activities, parked on a long timer (LevelDB, synced, 64 MiB resident budget): RSS, store size, wake by signal from a snapshot vs by replay',
+  async run({ quick }): Promise<Figure[]> {
+    const total = quick ? 5_000 : 100_000;
+    const sample = quick ? 200 : 1_000;
+    const dataDir = mkdtempSync(join(tmpdir(), 'aion-bench-parked-'));
+    const store = await openLevelDbStore<HistoryEvent>(dataDir);
+    const engine = await Engine.open({ store, activities: noopActivities, logger: silentLogger, maxResidentBytes: RESIDENT_BYTES });
+    await engine.deploy({ code: await order3Code() });
+    const started = performance.now();
+    await inBatches(total, 50, (i) => engine.start('parked', { args: [STEPS], workflowId: `parked-${i}` }));
+    const startSeconds = (performance.now() - started) / 1000;
+    // Let the last activities and parks finish, then measure memory as it stays.
+    let evictions = -1;
+    for (;;) {
+      const now = Number((await engine.metrics.registry.metrics()).match(/aion_evictions_total (\d+)/)?.[1] ?? 0);
+      if (now === evictions) break;
+      evictions = now;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    (globalThis as { gc?: () => void }).gc?.();
+    const rss = process.memoryUsage().rss;
+    const storeBytes = directoryBytes(dataDir);
+    // The earliest runs were parked first: wake some from their snapshots, and others after
+    // deleting their snapshots (so they replay).
+    const fromSnapshot = await wakeLatencies(engine, Array.from({ length: sample }, (_, i) => `parked-${i}`));
+    const replayIds = Array.from({ length: sample }, (_, i) => `parked-${sample + i}`);
+    for (const id of replayIds) {
+      const { runId } = await engine.getHandle(id).describe();
+      await store.write({ snapshots: { delete: [{ namespace: 'default', runId }] } });
+    }
+    const fromReplay = await wakeLatencies(engine, replayIds);
+    await engine.close();
+    await store.close();
+    return [
+      figure('runs started', total / startSeconds, 'runs/s'),
+      figure('engine RSS with all parked', rss / 1024 ** 2, 'MiB'),
+      figure('store size', storeBytes / 1024 ** 2, 'MiB'),
+      figure('store per parked run', storeBytes / total / 1024, 'KiB'),
+      figure('wake by signal, from snapshot p50', percentile(fromSnapshot, 50), 'ms'),
+      figure('wake by signal, from snapshot p99', percentile(fromSnapshot, 99), 'ms'),
+      figure('wake by signal, by replay p50', percentile(fromReplay, 50), 'ms'),
+      figure('wake by signal, by replay p99', percentile(fromReplay, 99), 'ms'),
+    ];
+  },
+};
