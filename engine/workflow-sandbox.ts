@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { GUEST_ENTRY, type Activation, type QueryResult } from '../guest-sdk/protocol.js';
+import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation, type QueryResult } from '../guest-sdk/protocol.js';
 import { GuestEvaluationError, SandboxCrash, SandboxTemplate, type MemoryImage, type QuickJSWasm, type Sandbox, type SandboxLimits } from '../sandbox/index.js';
 import type { GuestRuntime } from './bundler.js';
 
@@ -25,20 +25,19 @@ export class WorkflowSandbox {
   }
 
   /**
-   * Runs one activation: delivers each job, drains the promise jobs it caused and unblocks
-   * conditions until the guest is idle, then collects the commands. Returns the guest's raw
-   * JSON result, which the caller validates. Throws `SandboxCrash`.
+   * Runs one activation: delivers each job, draining the promise jobs it caused and
+   * unblocking conditions until the guest is idle, then collects the commands. Returns the
+   * guest's raw JSON result, which the caller validates. Throws `SandboxCrash`.
    */
   activate(activation: Activation): string {
     const { sandbox } = this;
     sandbox.begin(activation.time);
     sandbox.call(GUEST_ENTRY.activate, JSON.stringify(activation));
-    for (let i = 0; i < activation.jobs.length; i++) {
-      sandbox.call(GUEST_ENTRY.applyJob, String(i));
-      do sandbox.runPendingJobs();
-      while (sandbox.call(GUEST_ENTRY.concludeStep, '') === 'true');
+    for (;;) {
+      sandbox.runPendingJobs();
+      const result = sandbox.call(GUEST_ENTRY.advance, '');
+      if (result !== ADVANCE_AGAIN) return result;
     }
-    return sandbox.call(GUEST_ENTRY.conclude, '');
   }
 
   query(name: string, args: unknown[], time: number): QueryResult {

@@ -79,6 +79,7 @@ export class Activator {
   private workflows: Record<string, unknown> = {};
   private startInfo: StartInfo | undefined;
   private jobs: Activation['jobs'] = [];
+  private nextJob = 0;
   private commands: Command[] = [];
   private logs: LogEntry[] = [];
   private completed = false;
@@ -108,6 +109,7 @@ export class Activator {
 
   // Activation (called by the guest runtime's entry points) ---------------------------
 
+  /** Starts an activation and applies its first job. */
   beginActivation(activation: Activation): void {
     this.now = activation.time;
     this.replaying = activation.replaying;
@@ -115,16 +117,28 @@ export class Activator {
     this.continueAsNewSuggested = activation.continueAsNewSuggested;
     for (const patchId of activation.patches ?? []) this.knownPatches.add(patchId);
     this.jobs = activation.jobs;
+    this.nextJob = 0;
+    this.applyNextJob();
   }
 
-  applyJob(index: number): void {
-    const job = this.jobs[index];
-    if (!job) throw new Error(`activation has no job ${index}`);
+  /**
+   * After the host drained the promise jobs: unblocks conditions, or applies the next job;
+   * returns false once neither remains (the activation can conclude).
+   */
+  advance(): boolean {
+    return this.unblockConditions() || this.applyNextJob();
+  }
+
+  private applyNextJob(): boolean {
+    const job = this.jobs[this.nextJob];
+    if (!job) return false;
+    this.nextJob++;
     (this.jobHandlers[job.kind] as (job: unknown) => void)(job);
+    return true;
   }
 
   /** Resolves the conditions that became true; returns whether any did (drain again). */
-  unblockConditions(): boolean {
+  private unblockConditions(): boolean {
     let unblocked = false;
     for (const [seq, condition] of this.conditions) {
       let satisfied: boolean;

@@ -155,16 +155,18 @@ export interface ActivationResult {
 export type QueryResult = { ok: true; result: unknown } | { ok: false; failure: FailureInfo };
 
 /**
- * Entry points of the guest runtime: global functions taking and returning a JSON string.
- * `concludeStep` is called after the host drained the promise jobs of a job; it returns
- * `true` when a `condition` resolved and the host must drain again.
+ * Entry points of the guest runtime: global functions taking and returning a string.
+ * An activation is `activate(activation)` (which applies the first job), then, each time the
+ * host has drained the promise jobs, `advance()`: it unblocks conditions or applies the next
+ * job and returns `ADVANCE_AGAIN` (drain again), or concludes and returns the
+ * `ActivationResult` as JSON.
  */
 export const GUEST_ENTRY = {
   loadBundle: '__aion_loadBundle',
   workflowTypes: '__aion_workflowTypes',
   activate: '__aion_activate',
-  applyJob: '__aion_applyJob',
-  concludeStep: '__aion_concludeStep',
-  conclude: '__aion_conclude',
+  advance: '__aion_advance',
   query: '__aion_query',
 } as const;
+
+export const ADVANCE_AGAIN = '1';

@@ -10,7 +10,7 @@ import { setActivator } from './global-attributes.js';
 import { installGlobalOverrides } from './global-overrides.js';
 import * as workflowApi from './index.js';
 import { Activator } from './internals.js';
-import { GUEST_ENTRY, type Activation } from './protocol.js';
+import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation } from './protocol.js';
 
 /** Modules a bundle may `require`: the workflow API under both its names. */
 const API_MODULES = new Set(['aion/workflow', '@temporalio/workflow']);
@@ -42,12 +42,7 @@ defineEntry(GUEST_ENTRY.activate, (json: string) => {
   activator.beginActivation(JSON.parse(json) as Activation);
   return '';
 });
-defineEntry(GUEST_ENTRY.applyJob, (index: string) => {
-  activator.applyJob(Number(index));
-  return '';
-});
-defineEntry(GUEST_ENTRY.concludeStep, () => String(activator.unblockConditions()));
-defineEntry(GUEST_ENTRY.conclude, () => JSON.stringify(activator.concludeActivation()));
+defineEntry(GUEST_ENTRY.advance, () => (activator.advance() ? ADVANCE_AGAIN : JSON.stringify(activator.concludeActivation())));
 defineEntry(GUEST_ENTRY.query, (json: string) => {
   const { name, args } = JSON.parse(json) as { name: string; args: unknown[] };
   return JSON.stringify(activator.query(name, args));

@@ -59,7 +59,7 @@ export interface ProbeInstance {
   evaluate(code: string): void;
 }
 
-const PROBE_ALLOCATION = 8 * 1024 * 1024;
+const PROBE_ALLOCATION = 4 * 1024 * 1024;
 
 /**
  * Measures the layout on a freshly booted probe: the first heap page is the first non-zero

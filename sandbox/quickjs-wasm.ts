@@ -39,8 +39,8 @@ const VARIANT_PACKAGE = '@jitl/quickjs-wasmfile-release-sync';
 /** Offsets of `tm_isdst` and `tm_gmtoff` in musl's `struct tm` on wasm32. */
 const TM_ISDST = 32;
 const TM_GMTOFF = 36;
-/** The probe needs room for its 8 MiB allocation. */
-const PROBE_PAGES = 512;
+/** The probe needs room above its heap base (about 5 MiB) for its allocations. */
+const PROBE_PAGES = 384;
 
 export class QuickJSWasm {
   private constructor(

@@ -26,7 +26,7 @@ export const parkedRuns: Scenario = {
   name: 'parked-runs',
   description: '100,000 runs, each after 10 activities, parked on a long timer (LevelDB, synced, 64 MiB resident budget): RSS, store size, wake by signal from a snapshot vs by replay',
   async run({ quick }): Promise<Figure[]> {
-    const total = quick ? 5_000 : 100_000;
+    const total = quick ? 2_000 : 100_000;
     const sample = quick ? 200 : 1_000;
     const dataDir = mkdtempSync(join(tmpdir(), 'aion-bench-parked-'));
     const store = await openLevelDbStore<HistoryEvent>(dataDir);

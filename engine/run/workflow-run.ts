@@ -389,7 +389,7 @@ export class WorkflowRun {
     const { record } = this;
     const events = batch.events.map((event, i) => ({ ...event, eventId: this.nextEventId + i }) as HistoryEvent);
     const next = this.nextRecord(batch);
-    const recordChanged = this.isNew || JSON.stringify(next) !== JSON.stringify(record);
+    const recordChanged = this.isNew || batch.closeEvent !== undefined || batch.recordChanged || !sameProgress(record, next);
     const outboxDeletes = [...batch.outboxDeletes, ...jobs.flatMap((job) => (job.outboxId ? [job.outboxId] : []))];
     await this.env.store.write({
       histories: [{ namespace: record.namespace, runId: record.runId, events }],
@@ -574,3 +574,13 @@ export class WorkflowRun {
 }
 
 export const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
+
+/** Whether two records agree on what a batch without a close or an upsert can change. */
+function sameProgress(a: RunRecord, b: RunRecord): boolean {
+  return (
+    a.taskFailure?.message === b.taskFailure?.message &&
+    a.supervision?.crashes === b.supervision?.crashes &&
+    a.supervision?.restartAt === b.supervision?.restartAt &&
+    a.continuedToRunId === b.continuedToRunId
+  );
+}
