@@ -6,7 +6,7 @@ export const density: Scenario = {
   name: 'density',
   description: 'resident sandboxes per GiB of RSS: runs kept in memory while waiting (Temporal TS documents 250-750 cached workflows per GB)',
   async run({ quick }): Promise<Figure[]> {
-    const count = quick ? 500 : 3_000;
+    const count = quick ? 300 : 3_000;
     const engine = await Engine.open({ activities: noopActivities, logger: silentLogger, maxResidentRuns: count + 10, maxResidentBytes: Number.MAX_SAFE_INTEGER });
     await engine.deploy({ code: await order3Code() });
     await inBatches(20, 5, (i) => engine.start('parked', { workflowId: `warm-${i}` }));

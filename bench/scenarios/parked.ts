@@ -9,8 +9,8 @@ import { directoryBytes, inBatches, noopActivities, order3Code, silentLogger } f
 
 /** Resident budget: far below what 100,000 sandboxes would need, so nearly all are parked. */
 const RESIDENT_BYTES = 64 * 1024 * 1024;
-/** Activity round trips each run makes before parking: 2 + 3 × 10 events of history. */
-const STEPS = 10;
+/** Activity round trips each run makes before parking: a history of 2 + 3 × 5 events. */
+const STEPS = 5;
 
 async function wakeLatencies(engine: Engine, ids: string[]): Promise<number[]> {
   const latencies: number[] = [];
@@ -24,10 +24,10 @@ async function wakeLatencies(engine: Engine, ids: string[]): Promise<number[]> {
 
 export const parkedRuns: Scenario = {
   name: 'parked-runs',
-  description: '100,000 runs, each after 10 activities, parked on a long timer (LevelDB, synced, 64 MiB resident budget): RSS, store size, wake by signal from a snapshot vs by replay',
+  description: '100,000 runs, each after 5 activities, parked on a long timer (LevelDB, synced, 64 MiB resident budget): RSS, store size, wake by signal from a snapshot vs by replay',
   async run({ quick }): Promise<Figure[]> {
-    const total = quick ? 2_000 : 100_000;
-    const sample = quick ? 200 : 1_000;
+    const total = quick ? 1_000 : 100_000;
+    const sample = quick ? 100 : 1_000;
     const dataDir = mkdtempSync(join(tmpdir(), 'aion-bench-parked-'));
     const store = await openLevelDbStore<HistoryEvent>(dataDir);
     const engine = await Engine.open({ store, activities: noopActivities, logger: silentLogger, maxResidentBytes: RESIDENT_BYTES });

@@ -27,7 +27,7 @@ export const recovery: Scenario = {
   name: 'recovery',
   description: 'SIGKILL with 10,000 running runs whose timers came due meanwhile: from Engine.open to the first and to the last run completed',
   async run({ quick }): Promise<Figure[]> {
-    const count = quick ? 1_000 : 10_000;
+    const count = quick ? 500 : 10_000;
     const sleepMs = 1_000;
     const dataDir = mkdtempSync(join(tmpdir(), 'aion-bench-recovery-'));
     await startAndKill(dataDir, count, sleepMs);

@@ -21,7 +21,7 @@ export const replay: Scenario = {
     const code = await order3Code();
     const order3 = await record(code, 'order3', [1]);
     const times: number[] = [];
-    const count = quick ? 200 : 1000;
+    const count = quick ? 100 : 1000;
     await replayHistory({ code }, order3); // template evaluated once, like a replay worker
     const started = performance.now();
     for (let i = 0; i < count; i++) {
@@ -30,7 +30,7 @@ export const replay: Scenario = {
       times.push(performance.now() - t);
     }
     const elapsed = performance.now() - started;
-    const long = await record(code, 'manySteps', [quick ? 1000 : 3334]);
+    const long = await record(code, 'manySteps', [quick ? 300 : 3334]);
     const t = performance.now();
     await replayHistory({ code }, long);
     const longMs = performance.now() - t;

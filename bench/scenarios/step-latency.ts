@@ -6,7 +6,7 @@ export const stepLatency: Scenario = {
   description: 'one activity round trip at low load (1 in flight, LevelDB synced): from ActivityScheduled to the next activation recorded',
   async run({ quick }): Promise<Figure[]> {
     const { engine } = await order3Engine();
-    const count = quick ? 100 : 500;
+    const count = quick ? 50 : 500;
     const latencies: number[] = [];
     for (let i = 0; i < count + 20; i++) {
       const handle = await engine.start('oneStep', { args: [i], workflowId: `step-${i}` });
