@@ -14,7 +14,7 @@ import type { HistoryEvent } from '../engine/history/events.js';
 import { defaultLogger } from '../engine/logger.js';
 import { replayHistory } from '../engine/replay.js';
 import { RUN_STATUSES } from '../store/types.js';
-import { serveEngine } from '../server/serve.js';
+import { serveEngine, stopOnSignals } from '../server/serve.js';
 import { loadActivities } from './activities-module.js';
 import { AionClient, CliError, workflowPath } from './client.js';
 import { formatValue, printFields, printJson, printLines, printTable } from './output.js';
@@ -84,13 +84,7 @@ export function createProgram(): Command {
       const engine = await Engine.open({ dataDir: options.data, activities, logger });
       const server = await serveEngine(engine, { port, hostname: options.host, token: globals(command).token, logger });
       logger.info({ url: server.url, dataDir: resolve(options.data), activities: Object.keys(activities) }, 'Aion server listening');
-      const stop = async () => {
-        await server.close();
-        await engine.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      stopOnSignals(server, engine);
     });
 
   program

@@ -186,7 +186,7 @@ export class Engine implements RunDirectory {
     this.runs.attach(environment);
     this.starter = new RunStarter(store, bundles, this.runs, () => environment, limits.continueAsNewSuggestedAt);
     this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger);
-    this.schedules = new Schedules(store, this.starter, this.runs, this.outbox, this.timers, logger, () => this.assertOpen(), (event) =>
+    this.schedules = new Schedules(store, this.runs, this.outbox, this.timers, logger, () => this.assertOpen(), (event) =>
       this.events.emit('scheduleFired', event),
     );
   }

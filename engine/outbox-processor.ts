@@ -11,7 +11,7 @@ import { AionError, WorkflowNotRunningError } from './errors.js';
 import type { HistoryEvent, NewEventOf } from './history/events.js';
 import type { Logger } from './logger.js';
 import { createsRun, type OutboxEffect, type ParentLink } from './outbox.js';
-import type { RunStarter } from './run-starter.js';
+import type { NewRun, RunStarter } from './run-starter.js';
 import type { RunTable } from './runs.js';
 import type { WorkflowRun } from './run/workflow-run.js';
 
@@ -94,29 +94,38 @@ export class OutboxProcessor {
     }
   }
 
-  private async startChild(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'startChild' }>): Promise<void> {
-    const { options } = effect;
+  /**
+   * Creates the run an entry records; its first write deletes the entry. If the engine
+   * refuses the run (its id is running, its type is not deployed), `refused` decides what
+   * becomes of the entry.
+   */
+  async createRun(entry: OutboxEntry, run: NewRun, refused: (error: AionError) => Promise<void>): Promise<void> {
     try {
-      await this.starter.create(
-        {
-          namespace: entry.namespace,
-          workflowId: effect.workflowId,
-          runId: effect.runId,
-          workflowType: effect.workflowType,
-          taskQueue: options.taskQueue ?? 'default',
-          args: effect.args,
-          parent: effect.parent,
-          searchAttributes: options.searchAttributes,
-          runTimeoutMs: options.workflowRunTimeoutMs,
-          executionTimeoutMs: options.workflowExecutionTimeoutMs,
-        },
-        { outboxId: entry.id },
-      );
+      await this.starter.create(run, { outboxId: entry.id });
     } catch (error) {
       if (!(error instanceof AionError)) throw error;
-      // The child cannot start (its id is running, its type is not deployed): the parent learns
-      // it through the child's result, and that write performs this effect.
-      await this.deliverToParent(entry, effect.parent, {
+      await refused(error);
+    }
+  }
+
+  private startChild(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'startChild' }>): Promise<void> {
+    const { options } = effect;
+    const child: NewRun = {
+      namespace: entry.namespace,
+      workflowId: effect.workflowId,
+      runId: effect.runId,
+      workflowType: effect.workflowType,
+      taskQueue: options.taskQueue ?? 'default',
+      args: effect.args,
+      parent: effect.parent,
+      searchAttributes: options.searchAttributes,
+      runTimeoutMs: options.workflowRunTimeoutMs,
+      executionTimeoutMs: options.workflowExecutionTimeoutMs,
+    };
+    // A child that cannot start: the parent learns it through the child's result, and that
+    // write performs this effect.
+    return this.createRun(entry, child, (error) =>
+      this.deliverToParent(entry, effect.parent, {
         type: 'ChildWorkflowFailed',
         time: Date.now(),
         seq: effect.parent.seq,
@@ -127,34 +136,29 @@ export class OutboxProcessor {
           workflowType: effect.workflowType,
           cause: { failureType: 'ApplicationFailure', type: error.name, message: error.message, nonRetryable: true },
         },
-      });
-    }
+      }),
+    );
   }
 
-  private async startSuccessor(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'continueAsNew' }>): Promise<void> {
-    try {
-      await this.starter.create(
-        {
-          namespace: effect.namespace,
-          workflowId: effect.workflowId,
-          runId: effect.runId,
-          workflowType: effect.workflowType,
-          taskQueue: effect.taskQueue,
-          args: effect.args,
-          searchAttributes: effect.searchAttributes,
-          firstExecutionRunId: effect.firstExecutionRunId,
-          continuedFromRunId: effect.previousRunId,
-          parent: effect.parent,
-          executionDeadline: effect.executionDeadline,
-          scheduleId: effect.scheduleId,
-        },
-        { outboxId: entry.id },
-      );
-    } catch (error) {
-      if (!(error instanceof AionError)) throw error;
+  private startSuccessor(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'continueAsNew' }>): Promise<void> {
+    const successor: NewRun = {
+      namespace: effect.namespace,
+      workflowId: effect.workflowId,
+      runId: effect.runId,
+      workflowType: effect.workflowType,
+      taskQueue: effect.taskQueue,
+      args: effect.args,
+      searchAttributes: effect.searchAttributes,
+      firstExecutionRunId: effect.firstExecutionRunId,
+      continuedFromRunId: effect.previousRunId,
+      parent: effect.parent,
+      executionDeadline: effect.executionDeadline,
+      scheduleId: effect.scheduleId,
+    };
+    return this.createRun(entry, successor, async (error) => {
       this.logger.error({ err: error, workflowId: effect.workflowId, runId: effect.runId }, 'the continue-as-new successor cannot start');
       await this.discard(entry);
-    }
+    });
   }
 
   private notifyParent(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'notifyParent' }>): Promise<void> {

@@ -9,6 +9,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { SearchAttributeValue } from '../guest-sdk/protocol.js';
 import type { EventStore, RunRecord } from '../store/types.js';
 import type { BundleRegistry } from './bundles.js';
+import { KeyedLock } from './keyed-lock.js';
 import { AionError, InvalidArgumentError, WorkflowAlreadyStartedError } from './errors.js';
 import type { HistoryEvent, NewEventOf, JobEventType } from './history/events.js';
 import type { ParentLink } from './outbox.js';
@@ -51,7 +52,8 @@ export class RunIdInUseError extends AionError {
 }
 
 export class RunStarter {
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** One creation at a time per workflow id: the "is it running?" check and the start are one step. */
+  private readonly locks = new KeyedLock();
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
@@ -68,7 +70,7 @@ export class RunStarter {
    * deployed bundle exports the type.
    */
   create(spec: NewRun, options: CreateOptions = {}): Promise<WorkflowRun> {
-    return this.withLock(`${spec.namespace}\u0000${spec.workflowId}`, async () => {
+    return this.locks.run(`${spec.namespace}\u0000${spec.workflowId}`, async () => {
       const version = await this.bundles.currentVersion(spec.namespace, spec.workflowType);
       if (version === undefined) {
         throw new InvalidArgumentError(`no deployed bundle exports a workflow named '${spec.workflowType}' in namespace '${spec.namespace}'`);
@@ -137,20 +139,6 @@ export class RunStarter {
     if (spec.runId !== undefined && (this.runs.get(spec.namespace, spec.runId) || (await this.store.getRun(spec.namespace, spec.runId)))) {
       throw new RunIdInUseError(spec.runId);
     }
-  }
-
-  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(key) ?? Promise.resolve();
-    const result = previous.then(fn, fn);
-    const settled = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.locks.set(key, settled);
-    void settled.then(() => {
-      if (this.locks.get(key) === settled) this.locks.delete(key);
-    });
-    return result;
   }
 }
 

@@ -4,4 +4,4 @@
  * @module
  */
 export { createApp, type AppOptions } from './app.js';
-export { serveEngine, type ServeOptions, type RunningServer } from './serve.js';
+export { serveEngine, stopOnSignals, type ServeOptions, type RunningServer } from './serve.js';

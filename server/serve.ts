@@ -12,6 +12,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** On SIGINT or SIGTERM: stops serving, closes the engine (flushing its writes), and exits. */
+export function stopOnSignals(server: RunningServer, engine: Engine): void {
+  const stop = async () => {
+    await server.close();
+    await engine.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
 /** Serves the HTTP API of `engine` until `close()`. */
 export function serveEngine(engine: Engine, options: ServeOptions = {}): Promise<RunningServer> {
   const app = createApp(engine, options);

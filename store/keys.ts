@@ -13,7 +13,6 @@
  * | `a`    | a · ns · runId · seq                  | ActivityTask   |
  * | `b`    | b · version                           | BundleRecord   |
  * | `v`    | v · ns · workflowType                 | version        |
- * | `n`    | n · ns                                | (empty)        |
  * | `i`    | i · ns · startTime · runId            | (empty)        |
  * | `o`    | o · id                                | OutboxEntry    |
  * | `c`    | c · ns · scheduleId                   | ScheduleRecord |
@@ -42,7 +41,6 @@ export const keys = {
   bundle: (version: string) => ['b', version].join(SEP),
   bundlePrefix: () => `b${SEP}`,
   typeVersion: (ns: string, workflowType: string) => ['v', ns, workflowType].join(SEP),
-  namespace: (ns: string) => ['n', ns].join(SEP),
   started: (ns: string, startTime: number, runId: string) => ['i', ns, pad(startTime, 15), runId].join(SEP),
   startedPrefix: (ns: string) => ['i', ns, ''].join(SEP),
   startedAt: (ns: string, time: number) => ['i', ns, pad(Math.max(0, Math.floor(time)), 15)].join(SEP),
@@ -51,7 +49,6 @@ export const keys = {
   outboxPrefix: () => `o${SEP}`,
   schedule: (ns: string, scheduleId: string) => ['c', ns, scheduleId].join(SEP),
   schedulesPrefix: (ns?: string) => (ns === undefined ? `c${SEP}` : ['c', ns, ''].join(SEP)),
-  namespacePrefix: () => `n${SEP}`,
 } as const;
 
 /**

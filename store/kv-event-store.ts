@@ -36,8 +36,6 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   /** Next event id of runs written through this store (loaded lazily for the others). */
   private readonly heads = new Map<string, number>();
   private readonly committer: GroupCommitter;
-  /** Namespaces known to have their marker key written. */
-  private readonly namespaces = new Set<string>();
   private closed = false;
 
   constructor(
@@ -214,14 +212,6 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     return this.values<ScheduleRecord>({ gte: prefix, lt: prefixEnd(prefix) });
   }
 
-  async listNamespaces(): Promise<string[]> {
-    this.assertOpen();
-    const prefix = keys.namespacePrefix();
-    const out: string[] = [];
-    for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix) })) out.push(keyParts(key)[1]);
-    return out;
-  }
-
   async dueEntries(upTo: number, limit?: number): Promise<DueEntry[]> {
     return this.values<DueEntry>({ gte: keys.duePrefix(), lt: keys.dueAfter(upTo), limit: limit ?? -1 });
   }
@@ -267,10 +257,6 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       put(keys.run(record.namespace, record.runId), record);
       if (previousStatus === undefined || reindex) {
         ops.push({ type: 'put', key: keys.started(record.namespace, record.startTime, record.runId), value: EMPTY });
-        if (!this.namespaces.has(record.namespace)) {
-          ops.push({ type: 'put', key: keys.namespace(record.namespace), value: EMPTY });
-          this.namespaces.add(record.namespace);
-        }
       }
       if (previousStatus !== record.status || reindex) {
         if (previousStatus !== undefined && previousStatus !== record.status) del(keys.status(record.namespace, previousStatus, record.runId));

@@ -224,8 +224,6 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   scanRuns(query: ScanRunsQuery): Promise<RunPage>;
   /** Every run record of every namespace (visibility rebuild). */
   allRuns(): AsyncIterable<RunRecord>;
-  /** Every namespace that has at least one run, for recovery sweeps. */
-  listNamespaces(): Promise<string[]>;
   /** Due-time entries with `dueAt <= upTo`, earliest first. */
   dueEntries(upTo: number, limit?: number): Promise<DueEntry[]>;
   /** The earliest entry, if any. */

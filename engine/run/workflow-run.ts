@@ -99,10 +99,6 @@ export class WorkflowRun {
     this.loaded = isNew;
   }
 
-  get isResident(): boolean {
-    return this.sandbox !== undefined;
-  }
-
   /** Memory the run's sandbox uses (0 when not resident). */
   get residentBytes(): number {
     return this.sandbox?.residentBytes ?? 0;

@@ -17,9 +17,9 @@ import { checkArgs, checkId } from '../input.js';
 import type { Logger } from '../logger.js';
 import { outboxEntry, type OutboxEffect } from '../outbox.js';
 import type { OutboxProcessor } from '../outbox-processor.js';
-import type { RunStarter } from '../run-starter.js';
 import type { RunTable } from '../runs.js';
 import type { DueTimers } from '../timers.js';
+import { KeyedLock } from '../keyed-lock.js';
 import { compileSpec, type ScheduleSpec } from './spec.js';
 
 export type { ScheduleSpec } from './spec.js';
@@ -123,11 +123,11 @@ export interface ScheduleFiredEvent {
 }
 
 export class Schedules {
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** One operation at a time per schedule (ticks, changes, buffered fires). */
+  private readonly locks = new KeyedLock();
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
-    private readonly starter: RunStarter,
     private readonly runs: RunTable,
     private readonly outbox: OutboxProcessor,
     private readonly timers: DueTimers,
@@ -356,25 +356,12 @@ export class Schedules {
     return run?.record.status === 'Running' ? { workflowId: last.workflowId, runId: run.record.runId } : undefined;
   }
 
-  private async startScheduled(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'startScheduled' }>): Promise<void> {
-    try {
-      await this.starter.create(
-        {
-          namespace: effect.namespace,
-          workflowId: effect.workflowId,
-          runId: effect.runId,
-          workflowType: effect.workflowType,
-          taskQueue: effect.taskQueue,
-          args: effect.args,
-          scheduleId: effect.scheduleId,
-        },
-        { outboxId: entry.id },
-      );
-    } catch (error) {
-      if (!(error instanceof AionError)) throw error;
-      this.logger.warn({ err: error, scheduleId: effect.scheduleId, workflowId: effect.workflowId }, 'a scheduled run could not start');
+  private startScheduled(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'startScheduled' }>): Promise<void> {
+    const { namespace, scheduleId, workflowId, runId, workflowType, taskQueue, args } = effect;
+    return this.outbox.createRun(entry, { namespace, workflowId, runId, workflowType, taskQueue, args, scheduleId }, async (error) => {
+      this.logger.warn({ err: error, scheduleId, workflowId }, 'a scheduled run could not start');
       await this.outbox.discard(entry);
-    }
+    });
   }
 
   private async cancelRun(namespace: string, target: { workflowId: string; runId: string }): Promise<void> {
@@ -446,18 +433,7 @@ export class Schedules {
   }
 
   private exclusive<T>(namespace: string, scheduleId: string, fn: () => Promise<T>): Promise<T> {
-    const key = `${namespace}\u0000${scheduleId}`;
-    const previous = this.locks.get(key) ?? Promise.resolve();
-    const result = previous.then(fn, fn);
-    const settled = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.locks.set(key, settled);
-    void settled.then(() => {
-      if (this.locks.get(key) === settled) this.locks.delete(key);
-    });
-    return result;
+    return this.locks.run(`${namespace}\u0000${scheduleId}`, fn);
   }
 }
 

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, defaultLogger, Engine } from 'aion';
-import { serveEngine } from 'aion/server';
+import { serveEngine, stopOnSignals } from 'aion/server';
 import * as activities from './activities.js';
 
 const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
@@ -30,10 +30,4 @@ for (const { eventId, type, time, ...attributes } of await handle.history()) {
 
 const server = await serveEngine(engine, { port });
 console.log(`\nHTTP API on ${server.url} — try: npx aion list, npx aion history ${orderId}, npx aion describe ${orderId} (Ctrl-C to stop)`);
-const stop = async () => {
-  await server.close();
-  await engine.close();
-  process.exit(0);
-};
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);
+stopOnSignals(server, engine);
