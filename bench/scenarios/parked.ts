@@ -1,25 +1,19 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Engine } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { openLevelDbStore } from '../../store/open.js';
 import { figure, percentile, type Figure, type Scenario } from '../scenario.js';
-import { directoryBytes, inBatches, noopActivities, order3Code, silentLogger } from '../workloads/index.js';
+import { directoryBytes, inBatches, noopActivities, order3Code, scratchDir, silentLogger } from '../workloads/index.js';
 
 /** Resident budget: far below what 100,000 sandboxes would need, so nearly all are parked. */
 const RESIDENT_BYTES = 64 * 1024 * 1024;
 /** Activity round trips each run makes before parking: a history of 2 + 3 × 5 events. */
 const STEPS = 5;
 
-async function wakeLatencies(engine: Engine, ids: string[]): Promise<number[]> {
-  const latencies: number[] = [];
-  for (const id of ids) {
-    const t = performance.now();
-    await engine.getHandle(id).signal('wake');
-    latencies.push(performance.now() - t);
-  }
-  return latencies;
+/** Wakes a parked run by a signal; returns the signal's latency in ms. */
+async function wake(engine: Engine, id: string): Promise<number> {
+  const t = performance.now();
+  await engine.getHandle(id).signal('wake');
+  return performance.now() - t;
 }
 
 export const parkedRuns: Scenario = {
@@ -28,7 +22,7 @@ export const parkedRuns: Scenario = {
   async run({ quick }): Promise<Figure[]> {
     const total = quick ? 1_000 : 100_000;
     const sample = quick ? 100 : 1_000;
-    const dataDir = mkdtempSync(join(tmpdir(), 'aion-bench-parked-'));
+    const dataDir = scratchDir('aion-bench-parked-');
     const store = await openLevelDbStore<HistoryEvent>(dataDir);
     const engine = await Engine.open({ store, activities: noopActivities, logger: silentLogger, maxResidentBytes: RESIDENT_BYTES });
     await engine.deploy({ code: await order3Code() });
@@ -46,15 +40,20 @@ export const parkedRuns: Scenario = {
     (globalThis as { gc?: () => void }).gc?.();
     const rss = process.memoryUsage().rss;
     const storeBytes = directoryBytes(dataDir);
-    // The earliest runs were parked first: wake some from their snapshots, and others after
-    // deleting their snapshots (so they replay).
-    const fromSnapshot = await wakeLatencies(engine, Array.from({ length: sample }, (_, i) => `parked-${i}`));
-    const replayIds = Array.from({ length: sample }, (_, i) => `parked-${sample + i}`);
+    // The earliest runs were parked first: delete the snapshots of half of a sample of them
+    // (so those replay), then wake the two halves alternately, so both see the same conditions.
+    const snapshotIds = Array.from({ length: sample }, (_, i) => `parked-${2 * i}`);
+    const replayIds = Array.from({ length: sample }, (_, i) => `parked-${2 * i + 1}`);
     for (const id of replayIds) {
       const { runId } = await engine.getHandle(id).describe();
       await store.write({ snapshots: { delete: [{ namespace: 'default', runId }] } });
     }
-    const fromReplay = await wakeLatencies(engine, replayIds);
+    const fromSnapshot: number[] = [];
+    const fromReplay: number[] = [];
+    for (let i = 0; i < sample; i++) {
+      fromSnapshot.push(await wake(engine, snapshotIds[i]!));
+      fromReplay.push(await wake(engine, replayIds[i]!));
+    }
     await engine.close();
     await store.close();
     return [

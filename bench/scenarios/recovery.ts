@@ -1,11 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../engine/engine.js';
 import { figure, type Figure, type Scenario } from '../scenario.js';
-import { noopActivities, silentLogger } from '../workloads/index.js';
+import { noopActivities, scratchDir, silentLogger } from '../workloads/index.js';
 
 /** Starts the runs in a child process and SIGKILLs it once they are all started. */
 async function startAndKill(dataDir: string, count: number, sleepMs: number): Promise<void> {
@@ -29,7 +26,7 @@ export const recovery: Scenario = {
   async run({ quick }): Promise<Figure[]> {
     const count = quick ? 500 : 10_000;
     const sleepMs = 1_000;
-    const dataDir = mkdtempSync(join(tmpdir(), 'aion-bench-recovery-'));
+    const dataDir = scratchDir('aion-bench-recovery-');
     await startAndKill(dataDir, count, sleepMs);
     await new Promise((resolve) => setTimeout(resolve, sleepMs)); // every timer is overdue now
     const opened = performance.now();

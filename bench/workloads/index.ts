@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +24,16 @@ export const noopActivities = {
   step3: async (n: number) => n,
 };
 
+/** A fresh folder under the OS temp dir, removed when this process exits (a scenario's store can be gigabytes). */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** An engine on a fresh LevelDB folder with the order3 bundle deployed. */
 export async function order3Engine(options: Partial<EngineOptions> = {}): Promise<{ engine: Engine; dataDir: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'aion-bench-'));
+  const dataDir = scratchDir('aion-bench-');
   const engine = await Engine.open({ dataDir, activities: noopActivities, logger: silent, ...options });
   await engine.deploy({ code: await order3Code() });
   return { engine, dataDir };

@@ -26,13 +26,14 @@ import { CLOSING_STATUS, type EventOf, type HistoryEvent, type JobEventType, typ
 import { eventOfCommand, jobOf } from '../history/mapping.js';
 import type { Logger } from '../logger.js';
 import type { EngineMetrics } from '../metrics.js';
-import { replayActivations, type ReplayLimits } from '../replay.js';
-import { decodeSnapshot, encodeSnapshot } from '../snapshots.js';
+import type { ReplayLimits } from '../replay.js';
+import { encodeSnapshot } from '../snapshots.js';
 import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
 import type { WorkflowSandbox, WorkflowTemplate } from '../workflow-sandbox.js';
 import { ActivationBatch } from './activation-batch.js';
 import { RunState } from './run-state.js';
+import { hasUsableSnapshot, loadSandbox, replaySandbox } from './sandbox-loader.js';
 
 /** Engine services a run uses. */
 export interface RunEnvironment {
@@ -209,12 +210,7 @@ export class WorkflowRun {
   /** How the run would be brought back into memory, were it parked now. */
   async residency(): Promise<Residency> {
     if (this.sandbox) return 'resident';
-    const snapshot = await this.env.store.getSnapshot(this.record.namespace, this.record.runId);
-    if (!snapshot) return 'replay';
-    const template = await this.template();
-    const length = (await this.env.store.nextEventId(this.record.namespace, this.record.runId)) - 1;
-    const decoded = decodeSnapshot(snapshot, { version: this.record.version, build: template.build, historyLength: length, byteLength: template.memoryBytes });
-    return 'image' in decoded ? 'snapshot' : 'replay';
+    return (await hasUsableSnapshot(this.record, await this.template(), this.env.store)) ? 'snapshot' : 'replay';
   }
 
   /** Resolves once every operation queued so far has finished. */
@@ -491,44 +487,11 @@ export class WorkflowRun {
       this.sandbox = await template.newSandbox();
       return this.sandbox;
     }
-    return this.env.wakeSlots(() => this.wake(template));
-  }
-
-  /** Restores the sandbox from its snapshot and the activations after it, or replays the whole history. */
-  private async wake(template: WorkflowTemplate): Promise<WorkflowSandbox> {
-    const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
-    const parsed = parseHistory(events);
-    const snapshot = await this.env.store.getSnapshot(this.record.namespace, this.record.runId);
-    if (snapshot) {
-      const decoded = decodeSnapshot(snapshot, { version: this.record.version, build: template.build, historyLength: events.length, byteLength: template.memoryBytes });
-      if ('image' in decoded) {
-        const restored = await template.restore(decoded.image);
-        try {
-          replayActivations(restored, parsed, new RunState(), this.env.limits, snapshot.eventId);
-          return this.woke(restored, 'snapshot', snapshot.eventId);
-        } catch (error) {
-          restored.dispose();
-          this.env.logger.warn({ err: error, runId: this.record.runId }, 'restoring the snapshot failed; replaying the history instead');
-        }
-      } else {
-        this.env.logger.debug({ runId: this.record.runId, reason: decoded.unusable }, 'snapshot not used; replaying the history');
-      }
-    }
-    const replayed = await template.newSandbox();
-    try {
-      replayActivations(replayed, parsed, new RunState(), this.env.limits);
-    } catch (error) {
-      replayed.dispose();
-      throw error;
-    }
-    return this.woke(replayed, 'replay', 0);
-  }
-
-  private woke(sandbox: WorkflowSandbox, from: 'snapshot' | 'replay', snapshotEventId: number): WorkflowSandbox {
-    this.sandbox = sandbox;
-    this.snapshotEventId = snapshotEventId;
-    this.env.metrics.wakes.inc({ from });
-    return sandbox;
+    const loaded = await this.env.wakeSlots(() => loadSandbox(this.record, template, this.env));
+    this.sandbox = loaded.sandbox;
+    this.snapshotEventId = loaded.snapshotEventId;
+    this.env.metrics.wakes.inc({ from: loaded.from });
+    return loaded.sandbox;
   }
 
   /** The live sandbox, or — for a closed run — a throwaway one replayed from the history. */
@@ -541,9 +504,7 @@ export class WorkflowRun {
       return sandbox;
     }
     const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
-    const sandbox = await (await this.template()).newSandbox();
-    replayActivations(sandbox, parseHistory(events), new RunState(), this.env.limits);
-    return sandbox;
+    return replaySandbox(await this.template(), parseHistory(events), this.env.limits);
   }
 
   private template(): Promise<WorkflowTemplate> {
