@@ -27,12 +27,14 @@ export interface LoaderServices {
   limits: ReplayLimits;
 }
 
-/** Loads the run's sandbox from its snapshot, or by replay. Throws `DeterminismViolationError` or `SandboxCrash`. */
-export async function loadSandbox(record: RunRecord, template: WorkflowTemplate, services: LoaderServices): Promise<LoadedSandbox> {
+/**
+ * Loads the run's sandbox from its snapshot, or by replay (`history`: the run's whole history,
+ * when the caller has just read it). Throws `DeterminismViolationError` or `SandboxCrash`.
+ */
+export async function loadSandbox(record: RunRecord, template: WorkflowTemplate, services: LoaderServices, history?: HistoryEvent[]): Promise<LoadedSandbox> {
   const { store, logger, limits } = services;
-  const events = await store.readHistory(record.namespace, record.runId);
+  const [events, snapshot] = await Promise.all([history ?? store.readHistory(record.namespace, record.runId), store.getSnapshot(record.namespace, record.runId)]);
   const parsed = parseHistory(events);
-  const snapshot = await store.getSnapshot(record.namespace, record.runId);
   if (snapshot) {
     const decoded = decodeSnapshot(snapshot, { version: record.version, build: template.build, historyLength: events.length, byteLength: template.memoryBytes });
     if ('image' in decoded) {

@@ -83,6 +83,8 @@ export class WorkflowRun {
   private mailbox: PendingJob[] = [];
   /** Set when the history does not replay: the run makes no progress. */
   private stall: { error: DeterminismViolationError; at: number } | undefined;
+  /** The history as `ensureLoaded` read it, kept for the sandbox's load that usually follows. */
+  private justRead: HistoryEvent[] | undefined;
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
   private readonly updateWaiters = new Map<string, (outcome: UpdateOutcome) => void>();
@@ -202,6 +204,7 @@ export class WorkflowRun {
       }
       this.releaseSandbox();
       this.loaded = false;
+      this.justRead = undefined;
       this.env.metrics.evictions.inc();
       if (this.mailbox.length === 0 && this.updateWaiters.size === 0) this.env.onParked(this);
     });
@@ -469,6 +472,7 @@ export class WorkflowRun {
     }
     this.state = state;
     this.nextEventId = events.length + 1;
+    this.justRead = events;
     this.loaded = true;
     if (pendingJobs.length > 0) {
       this.mailbox.unshift(...pendingJobs.map((event) => ({ event, recorded: true })));
@@ -487,7 +491,10 @@ export class WorkflowRun {
       this.sandbox = await template.newSandbox();
       return this.sandbox;
     }
-    const loaded = await this.env.wakeSlots(() => loadSandbox(this.record, template, this.env));
+    // The history read by `ensureLoaded` is still the whole history unless something was appended since.
+    const history = this.justRead?.length === this.nextEventId - 1 ? this.justRead : undefined;
+    this.justRead = undefined;
+    const loaded = await this.env.wakeSlots(() => loadSandbox(this.record, template, this.env, history));
     this.sandbox = loaded.sandbox;
     this.snapshotEventId = loaded.snapshotEventId;
     this.env.metrics.wakes.inc({ from: loaded.from });
