@@ -46,8 +46,8 @@ export async function parked(steps = 0): Promise<string> {
   return (await condition(() => woken, '30 days')) ? 'woken' : 'timed out';
 }
 
-/** Sleeps, then runs one activity (the recovery benchmark kills the engine meanwhile). */
-export async function sleepThenStep(ms: number): Promise<number> {
-  await sleep(ms);
-  return step1(ms);
+/** Sleeps until `wakeAt` (epoch ms), then runs one activity with `n` (the recovery benchmark kills the engine meanwhile). */
+export async function sleepUntilThenStep(wakeAt: number, n: number): Promise<number> {
+  await sleep(Math.max(1, wakeAt - Date.now()));
+  return step1(n);
 }
