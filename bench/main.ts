@@ -52,10 +52,18 @@ interface Row {
 }
 
 const rows: Row[] = [];
+const failed: string[] = [];
 for (const scenario of selected) {
   process.stderr.write(`${scenario.name}: ${scenario.description}\n`);
   const repetitions: Figure[][] = [];
-  for (let i = 0; i < repeat; i++) repetitions.push(await runOnce(scenario.name));
+  try {
+    for (let i = 0; i < repeat; i++) repetitions.push(await runOnce(scenario.name));
+  } catch (error) {
+    // One broken scenario must not cost the figures of the others.
+    process.stderr.write(`${(error as Error).message}\n`);
+    failed.push(scenario.name);
+    continue;
+  }
   for (const [index, first] of repetitions[0].entries()) {
     const samples = repetitions.map((figures) => figures[index].value);
     const sorted = [...samples].sort((a, b) => a - b);
@@ -85,3 +93,7 @@ writeFileSync(
   `${JSON.stringify({ date: new Date().toISOString(), commit, node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, quick: values.quick, repeat, scenarios: selected.map((s) => ({ name: s.name, description: s.description })), figures: rows }, null, 2)}\n`,
 );
 process.stdout.write(`\nfigures: medians of ${repeat} runs (min, max); written to bench/results/latest.json\n`);
+if (failed.length > 0) {
+  process.stderr.write(`failed scenarios: ${failed.join(', ')}\n`);
+  process.exitCode = 1;
+}

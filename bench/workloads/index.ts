@@ -50,12 +50,13 @@ export async function inBatches(count: number, concurrency: number, task: (i: nu
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
 }
 
-/** Bytes of the files under `dir`. */
+/** Bytes of the files under `dir` (a file LevelDB's compaction deletes meanwhile counts 0). */
 export function directoryBytes(dir: string): number {
   let total = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    total += entry.isDirectory() ? directoryBytes(path) : statSync(path).size;
+    if (entry.isDirectory()) total += directoryBytes(path);
+    else total += statSync(path, { throwIfNoEntry: false })?.size ?? 0;
   }
   return total;
 }
