@@ -83,7 +83,7 @@ export class WorkflowRun {
   private mailbox: PendingJob[] = [];
   /** Set when the history does not replay: the run makes no progress. */
   private stall: { error: DeterminismViolationError; at: number } | undefined;
-  /** The history as `ensureLoaded` read it, kept for the sandbox's load that usually follows. */
+  /** The whole history as `ensureLoaded` read it, kept for the sandbox's load that usually follows (until the next append). */
   private justRead: HistoryEvent[] | undefined;
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
@@ -204,7 +204,6 @@ export class WorkflowRun {
       }
       this.releaseSandbox();
       this.loaded = false;
-      this.justRead = undefined;
       this.env.metrics.evictions.inc();
       if (this.mailbox.length === 0 && this.updateWaiters.size === 0) this.env.onParked(this);
     });
@@ -382,6 +381,7 @@ export class WorkflowRun {
   /** Appends the batch (numbered here) with its index writes in one atomic write; then acts on it. */
   private async commit(batch: ActivationBatch, jobs: PendingJob[]): Promise<void> {
     const { record } = this;
+    this.justRead = undefined; // no longer the whole history
     const events = batch.events.map((event, i) => ({ ...event, eventId: this.nextEventId + i }) as HistoryEvent);
     const next = this.nextRecord(batch);
     const recordChanged = this.isNew || batch.closeEvent !== undefined || batch.recordChanged || !sameProgress(record, next);
@@ -491,8 +491,7 @@ export class WorkflowRun {
       this.sandbox = await template.newSandbox();
       return this.sandbox;
     }
-    // The history read by `ensureLoaded` is still the whole history unless something was appended since.
-    const history = this.justRead?.length === this.nextEventId - 1 ? this.justRead : undefined;
+    const history = this.justRead;
     this.justRead = undefined;
     const loaded = await this.env.wakeSlots(() => loadSandbox(this.record, template, this.env, history));
     this.sandbox = loaded.sandbox;
