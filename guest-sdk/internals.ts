@@ -16,18 +16,19 @@ import {
   isCancellation,
   toFailureInfo,
 } from './errors.js';
-import type {
-  Activation,
-  ActivationResult,
-  Command,
-  JobKind,
-  JobsByKind,
-  LogEntry,
-  QueryResult,
-  ResolvedActivityOptions,
-  ResolvedChildOptions,
-  SearchAttributeValue,
-  StartInfo,
+import {
+  isSearchAttributeValue,
+  type Activation,
+  type ActivationResult,
+  type Command,
+  type JobKind,
+  type JobsByKind,
+  type LogEntry,
+  type QueryResult,
+  type ResolvedActivityOptions,
+  type ResolvedChildOptions,
+  type SearchAttributeValue,
+  type StartInfo,
 } from './protocol.js';
 import { Random } from './random.js';
 
@@ -484,13 +485,7 @@ export function checkSearchAttributes(attributes: unknown, allowNull: boolean): 
   if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) throw new TypeError('search attributes must be an object');
   const out: Record<string, SearchAttributeValue | null> = {};
   for (const [name, value] of Object.entries(attributes)) {
-    const ok =
-      (value === null && allowNull) ||
-      typeof value === 'string' ||
-      typeof value === 'boolean' ||
-      (typeof value === 'number' && Number.isFinite(value)) ||
-      (Array.isArray(value) && value.every((item) => typeof item === 'string'));
-    if (!ok) throw new TypeError(`search attribute '${name}' must be a string, a finite number, a boolean or a list of strings`);
+    if (!((value === null && allowNull) || isSearchAttributeValue(value))) throw new TypeError(`search attribute '${name}' must be a string, a finite number, a boolean or a list of strings`);
     out[name] = value as SearchAttributeValue | null;
   }
   return out;

@@ -52,6 +52,16 @@ export interface ResolvedChildOptions {
 /** A search attribute value: keyword, text, int, double, bool, datetime (ISO string), keyword list. */
 export type SearchAttributeValue = string | number | boolean | string[];
 
+/** The one rule for attribute values, checked by the guest (early, with a clear error) and by the host (authoritatively). */
+export function isSearchAttributeValue(value: unknown): value is SearchAttributeValue {
+  return (
+    typeof value === 'string' ||
+    typeof value === 'boolean' ||
+    (typeof value === 'number' && Number.isFinite(value)) ||
+    (Array.isArray(value) && value.every((item) => typeof item === 'string'))
+  );
+}
+
 /** Retry policy with every default applied; intervals in ms. `maximumAttempts` 0 = unlimited. */
 export interface RetryPolicy {
   maximumAttempts: number;

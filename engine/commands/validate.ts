@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ActivationResult, Command, FailureInfo, LogEntry, ResolvedActivityOptions } from '../../guest-sdk/protocol.js';
+import { isSearchAttributeValue, type ActivationResult, type Command, type FailureInfo, type LogEntry, type ResolvedActivityOptions } from '../../guest-sdk/protocol.js';
 import type { RunState } from '../run/run-state.js';
 
 export interface CommandLimits {
@@ -202,13 +202,7 @@ export function checkSearchAttributes(value: unknown, what: string, allowNull: b
   if (!isObject(value)) return invalid(`${what} must be an object`);
   for (const [name, item] of Object.entries(value)) {
     if (name.length === 0 || name.length > MAX_NAME_LENGTH) invalid(`${what} has an attribute name that is empty or too long`);
-    const ok =
-      (item === null && allowNull) ||
-      typeof item === 'string' ||
-      typeof item === 'boolean' ||
-      (typeof item === 'number' && Number.isFinite(item)) ||
-      (Array.isArray(item) && item.every((element) => typeof element === 'string'));
-    if (!ok) invalid(`${what}.${name} must be a string, a finite number, a boolean or a list of strings`);
+    if (!((item === null && allowNull) || isSearchAttributeValue(item))) invalid(`${what}.${name} must be a string, a finite number, a boolean or a list of strings`);
   }
 }
 
