@@ -188,11 +188,7 @@ export class Schedules {
 
   /** Fires now (the overlap policy applies); the regular ticks are not affected. */
   async trigger(scheduleId: string, options: { namespace?: string } = {}): Promise<ScheduleDescription> {
-    this.assertOpen();
-    const namespace = checkId(options.namespace ?? 'default', 'namespace');
-    const id = checkId(scheduleId, 'scheduleId');
-    return this.exclusive(namespace, id, async () => {
-      const schedule = await this.load(namespace, id);
+    return this.withSchedule(scheduleId, options.namespace, async (schedule) => {
       // Strictly after the last tick: the tick names the started workflow id.
       const lastTick = schedule.state.recentActions.at(-1)?.scheduledAt ?? -Infinity;
       await this.fire(schedule, [Math.max(Date.now(), lastTick + 1)], schedule.state.nextFireAt);
@@ -202,13 +198,9 @@ export class Schedules {
 
   /** Deletes the schedule; runs it started go on. */
   async delete(scheduleId: string, options: { namespace?: string } = {}): Promise<void> {
-    this.assertOpen();
-    const namespace = checkId(options.namespace ?? 'default', 'namespace');
-    const id = checkId(scheduleId, 'scheduleId');
-    await this.exclusive(namespace, id, async () => {
-      const schedule = await this.load(namespace, id);
+    await this.withSchedule(scheduleId, options.namespace, async (schedule) => {
       await this.store.write({
-        schedules: { delete: [{ namespace, scheduleId: id }] },
+        schedules: { delete: [{ namespace: schedule.namespace, scheduleId: schedule.scheduleId }] },
         dueEntries: { delete: schedule.state.nextFireAt === undefined ? [] : [dueEntry(schedule, schedule.state.nextFireAt)] },
       });
     });
@@ -374,11 +366,7 @@ export class Schedules {
   // Storage ---------------------------------------------------------------------------------
 
   private async change(scheduleId: string, namespaceOption: string | undefined, apply: (schedule: Schedule) => void): Promise<ScheduleDescription> {
-    this.assertOpen();
-    const namespace = checkId(namespaceOption ?? 'default', 'namespace');
-    const id = checkId(scheduleId, 'scheduleId');
-    return this.exclusive(namespace, id, async () => {
-      const schedule = await this.load(namespace, id);
+    return this.withSchedule(scheduleId, namespaceOption, async (schedule) => {
       const previousDue = schedule.state.nextFireAt;
       apply(schedule);
       if (schedule.definition.paused) delete schedule.state.nextFireAt;
@@ -401,6 +389,14 @@ export class Schedules {
       outbox: { put: starts },
     });
     if (moved && next !== undefined) this.timers.add(dueEntry(schedule, next));
+  }
+
+  /** Checks the ids and runs `fn` on the stored schedule, exclusively. */
+  private withSchedule<T>(scheduleId: string, namespaceOption: string | undefined, fn: (schedule: Schedule) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const namespace = checkId(namespaceOption ?? 'default', 'namespace');
+    const id = checkId(scheduleId, 'scheduleId');
+    return this.exclusive(namespace, id, async () => fn(await this.load(namespace, id)));
   }
 
   private async load(namespace: string, scheduleId: string): Promise<Schedule> {
