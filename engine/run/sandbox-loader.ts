@@ -27,14 +27,19 @@ export interface LoaderServices {
   limits: ReplayLimits;
 }
 
+/** A run's whole history as read from the store, and parsed into activations. */
+export interface LoadedHistory {
+  events: HistoryEvent[];
+  parsed: ParsedHistory;
+}
+
 /**
  * Loads the run's sandbox from its snapshot, or by replay (`history`: the run's whole history,
  * when the caller has just read it). Throws `DeterminismViolationError` or `SandboxCrash`.
  */
-export async function loadSandbox(record: RunRecord, template: WorkflowTemplate, services: LoaderServices, history?: HistoryEvent[]): Promise<LoadedSandbox> {
+export async function loadSandbox(record: RunRecord, template: WorkflowTemplate, services: LoaderServices, history?: LoadedHistory): Promise<LoadedSandbox> {
   const { store, logger, limits } = services;
-  const [events, snapshot] = await Promise.all([history ?? store.readHistory(record.namespace, record.runId), store.getSnapshot(record.namespace, record.runId)]);
-  const parsed = parseHistory(events);
+  const [{ events, parsed }, snapshot] = await Promise.all([history ?? readParsedHistory(store, record), store.getSnapshot(record.namespace, record.runId)]);
   if (snapshot) {
     const decoded = decodeSnapshot(snapshot, { version: record.version, build: template.build, historyLength: events.length, byteLength: template.memoryBytes });
     if ('image' in decoded) {
@@ -51,6 +56,11 @@ export async function loadSandbox(record: RunRecord, template: WorkflowTemplate,
     }
   }
   return { sandbox: await replaySandbox(template, parsed, limits), from: 'replay', snapshotEventId: 0 };
+}
+
+async function readParsedHistory(store: EventStore<HistoryEvent>, record: RunRecord): Promise<LoadedHistory> {
+  const events = await store.readHistory(record.namespace, record.runId);
+  return { events, parsed: parseHistory(events) };
 }
 
 /** A fresh sandbox with the whole history replayed into it (disposed again if replay fails). */

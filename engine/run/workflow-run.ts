@@ -33,7 +33,7 @@ import type { DueTimers } from '../timers.js';
 import type { WorkflowSandbox, WorkflowTemplate } from '../workflow-sandbox.js';
 import { ActivationBatch } from './activation-batch.js';
 import { RunState } from './run-state.js';
-import { hasUsableSnapshot, loadSandbox, replaySandbox } from './sandbox-loader.js';
+import { hasUsableSnapshot, loadSandbox, replaySandbox, type LoadedHistory } from './sandbox-loader.js';
 
 /** Engine services a run uses. */
 export interface RunEnvironment {
@@ -84,7 +84,7 @@ export class WorkflowRun {
   /** Set when the history does not replay: the run makes no progress. */
   private stall: { error: DeterminismViolationError; at: number } | undefined;
   /** The whole history as `ensureLoaded` read it, kept for the sandbox's load that usually follows (until the next append). */
-  private justRead: HistoryEvent[] | undefined;
+  private justRead: LoadedHistory | undefined;
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
   private readonly updateWaiters = new Map<string, (outcome: UpdateOutcome) => void>();
@@ -463,17 +463,18 @@ export class WorkflowRun {
     const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
     const state = new RunState();
     for (const event of events) state.apply(event);
-    let pendingJobs: EventOf<JobEventType>[] = [];
+    let history: LoadedHistory | undefined;
     try {
-      pendingJobs = parseHistory(events).pendingJobs;
+      history = { events, parsed: parseHistory(events) };
     } catch (error) {
       if (!(error instanceof HistoryFormatError)) throw error;
       this.stallOn(new DeterminismViolationError({ eventIndex: error.eventIndex, expected: 'a well-formed history', actual: error.message }));
     }
     this.state = state;
     this.nextEventId = events.length + 1;
-    this.justRead = events;
+    this.justRead = history;
     this.loaded = true;
+    const pendingJobs = history?.parsed.pendingJobs ?? [];
     if (pendingJobs.length > 0) {
       this.mailbox.unshift(...pendingJobs.map((event) => ({ event, recorded: true })));
       this.scheduleDrain();
