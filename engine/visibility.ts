@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { SearchAttributeValue } from '../guest-sdk/protocol.js';
+import { applySearchAttributeUpsert, type SearchAttributeValue } from '../guest-sdk/protocol.js';
 import { RUN_STATUSES, type EventStore, type RunRecord, type RunStatus } from '../store/types.js';
 import { InvalidArgumentError } from './errors.js';
 import { CLOSING_STATUS, isClosingEvent, type HistoryEvent } from './history/events.js';
@@ -92,11 +92,9 @@ export function recordFromHistory(record: RunRecord, events: readonly HistoryEve
   for (const event of events) {
     if (event.type === 'WorkflowStarted') rebuilt.searchAttributes = { ...event.searchAttributes };
     if (event.type === 'SearchAttributesUpserted') {
-      const attributes = { ...rebuilt.searchAttributes };
-      for (const [name, value] of Object.entries(event.attributes)) {
-        if (value === null || (Array.isArray(value) && value.length === 0)) delete attributes[name];
-        else attributes[name] = value;
-      }
+      // The record's attributes came from this history's events, which hold validated values.
+      const attributes = { ...rebuilt.searchAttributes } as Record<string, SearchAttributeValue>;
+      applySearchAttributeUpsert(attributes, event.attributes);
       rebuilt.searchAttributes = attributes;
     }
     if (event.type === 'WorkflowContinuedAsNew') rebuilt.continuedToRunId = event.newRunId;

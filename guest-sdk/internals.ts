@@ -17,6 +17,7 @@ import {
   toFailureInfo,
 } from './errors.js';
 import {
+  applySearchAttributeUpsert,
   isSearchAttributeValue,
   type Activation,
   type ActivationResult,
@@ -231,10 +232,7 @@ export class Activator {
   upsertSearchAttributes(attributes: Record<string, SearchAttributeValue | null>): void {
     this.assertCanSchedule('upsertSearchAttributes');
     const checked = checkSearchAttributes(attributes, true);
-    for (const [name, value] of Object.entries(checked)) {
-      if (value === null || (Array.isArray(value) && value.length === 0)) delete this.searchAttributes[name];
-      else this.searchAttributes[name] = value;
-    }
+    applySearchAttributeUpsert(this.searchAttributes, checked);
     this.pushCommand({ kind: 'upsertSearchAttributes', attributes: checked });
   }
 

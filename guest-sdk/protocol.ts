@@ -52,6 +52,14 @@ export interface ResolvedChildOptions {
 /** A search attribute value: keyword, text, int, double, bool, datetime (ISO string), keyword list. */
 export type SearchAttributeValue = string | number | boolean | string[];
 
+/** Applies an upsert to `attributes`: `null` or an empty list removes an attribute, any other value sets it. */
+export function applySearchAttributeUpsert(attributes: Record<string, SearchAttributeValue>, upsert: Record<string, SearchAttributeValue | null>): void {
+  for (const [name, value] of Object.entries(upsert)) {
+    if (value === null || (Array.isArray(value) && value.length === 0)) delete attributes[name];
+    else attributes[name] = value;
+  }
+}
+
 /** The one rule for attribute values, checked by the guest (early, with a clear error) and by the host (authoritatively). */
 export function isSearchAttributeValue(value: unknown): value is SearchAttributeValue {
   return (

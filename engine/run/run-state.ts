@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ParentClosePolicy, SearchAttributeValue } from '../../guest-sdk/protocol.js';
+import { applySearchAttributeUpsert, type ParentClosePolicy, type SearchAttributeValue } from '../../guest-sdk/protocol.js';
 import type { RunStatus } from '../../store/types.js';
 import type { Crash } from '../supervision.js';
 import { CLOSING_STATUS, isClosingEvent, type HistoryEvent, type NewEvent } from '../history/events.js';
@@ -78,10 +78,7 @@ export class RunState {
         this.restartAt = event.restartAt;
         break;
       case 'SearchAttributesUpserted':
-        for (const [name, value] of Object.entries(event.attributes)) {
-          if (value === null || (Array.isArray(value) && value.length === 0)) delete this.searchAttributes[name];
-          else this.searchAttributes[name] = value;
-        }
+        applySearchAttributeUpsert(this.searchAttributes, event.attributes);
         break;
       case 'ActivityScheduled':
         this.nextActivitySeq = event.seq + 1;
