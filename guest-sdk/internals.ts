@@ -18,7 +18,7 @@ import {
 } from './errors.js';
 import {
   applySearchAttributeUpsert,
-  isSearchAttributeValue,
+  checkSearchAttributes,
   type Activation,
   type ActivationResult,
   type Command,
@@ -473,20 +473,6 @@ function fail(error: unknown): QueryResult {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
-}
-
-/**
- * Checks search attribute values: strings (keyword, text, ISO datetime), finite numbers
- * (int, double), booleans and string lists (keyword list); `null` removes (when allowed).
- */
-export function checkSearchAttributes(attributes: unknown, allowNull: boolean): Record<string, SearchAttributeValue | null> {
-  if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) throw new TypeError('search attributes must be an object');
-  const out: Record<string, SearchAttributeValue | null> = {};
-  for (const [name, value] of Object.entries(attributes)) {
-    if (!((value === null && allowNull) || isSearchAttributeValue(value))) throw new TypeError(`search attribute '${name}' must be a string, a finite number, a boolean or a list of strings`);
-    out[name] = value as SearchAttributeValue | null;
-  }
-  return out;
 }
 
 /** Normalises a value to what JSON carries; a value JSON cannot carry is a `TypeError`. */

@@ -60,7 +60,7 @@ export function applySearchAttributeUpsert(attributes: Record<string, SearchAttr
   }
 }
 
-/** The one rule for attribute values, checked by the guest (early, with a clear error) and by the host (authoritatively). */
+/** The one rule for attribute values: the guest's and the start options' check below, and the host's command validation. */
 export function isSearchAttributeValue(value: unknown): value is SearchAttributeValue {
   return (
     typeof value === 'string' ||
@@ -68,6 +68,20 @@ export function isSearchAttributeValue(value: unknown): value is SearchAttribute
     (typeof value === 'number' && Number.isFinite(value)) ||
     (Array.isArray(value) && value.every((item) => typeof item === 'string'))
   );
+}
+
+/**
+ * Checks search attribute values: strings (keyword, text, ISO datetime), finite numbers
+ * (int, double), booleans and string lists (keyword list); `null` removes (when allowed).
+ */
+export function checkSearchAttributes(attributes: unknown, allowNull: boolean): Record<string, SearchAttributeValue | null> {
+  if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) throw new TypeError('search attributes must be an object');
+  const out: Record<string, SearchAttributeValue | null> = {};
+  for (const [name, value] of Object.entries(attributes)) {
+    if (!((value === null && allowNull) || isSearchAttributeValue(value))) throw new TypeError(`search attribute '${name}' must be a string, a finite number, a boolean or a list of strings`);
+    out[name] = value as SearchAttributeValue | null;
+  }
+  return out;
 }
 
 /** Retry policy with every default applied; intervals in ms. `maximumAttempts` 0 = unlimited. */

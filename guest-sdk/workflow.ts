@@ -7,8 +7,8 @@
 import { CancellationScope } from './cancellation-scope.js';
 import { ContinueAsNew } from './errors.js';
 import { getActivator } from './global-attributes.js';
-import { checkSearchAttributes, type ChildWorkflowHandle, type WorkflowInfo } from './internals.js';
-import type { LogEntry, ParentClosePolicy, ResolvedActivityOptions, ResolvedChildOptions, RetryPolicy, SearchAttributeValue } from './protocol.js';
+import type { ChildWorkflowHandle, WorkflowInfo } from './internals.js';
+import { checkSearchAttributes, type LogEntry, type ParentClosePolicy, type ResolvedActivityOptions, type ResolvedChildOptions, type RetryPolicy, type SearchAttributeValue } from './protocol.js';
 import { toMs, type Duration } from './time.js';
 
 export interface RetryPolicyOptions {
