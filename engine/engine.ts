@@ -18,7 +18,7 @@ import { toMs, type Duration } from '../guest-sdk/time.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome } from './activities/dispatcher.js';
 import { BundleRegistry, type DeployResult } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
-import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError } from './errors.js';
+import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory } from './handle.js';
 import type { HistoryEvent } from './history/events.js';
 import { checkArgs, checkId } from './input.js';
@@ -263,7 +263,8 @@ export class Engine implements RunDirectory {
         try {
           await running.deliver(signal);
           return new WorkflowHandle(this, spec.workflowId, running.record.runId, spec.namespace);
-        } catch {
+        } catch (error) {
+          if (!(error instanceof WorkflowNotRunningError)) throw error;
           continue; // it closed meanwhile: start a new run
         }
       }
