@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import type { ActivityFunction } from '../engine/activities/dispatcher.js';
+import type { ActivityFunction } from '../engine/index.js';
 import { CliError } from './client.js';
 
 /**

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 /** The `aion` executable: runs the program; errors become one line on stderr and exit code 1. */
 import { CommanderError } from 'commander';
-import { AionError } from '../engine/errors.js';
-import { BundleError } from '../engine/bundler.js';
+import { AionError, BundleError } from '../engine/index.js';
 import { CliError } from './client.js';
 import { createProgram } from './program.js';
 

@@ -1,5 +1,5 @@
 /**
- * The `aion` command line (shared/CONTRACT.md §4). Local commands (`build`, `server`,
+ * The `aion` command line (its commands are part of the public contract). Local commands (`build`, `server`,
  * `replay`) use the library; the others talk to a running server over HTTP.
  *
  * @module
@@ -7,14 +7,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { bundleWorkflowCode } from '../engine/bundler.js';
-import { Engine } from '../engine/engine.js';
-import { DeterminismViolationError } from '../engine/errors.js';
-import type { HistoryEvent } from '../engine/history/events.js';
-import { defaultLogger } from '../engine/logger.js';
-import { replayHistory } from '../engine/replay.js';
-import { RUN_STATUSES } from '../store/types.js';
-import { serveEngine, stopOnSignals } from '../server/serve.js';
+import { bundleWorkflowCode, defaultLogger, DeterminismViolationError, Engine, replayHistory, RUN_STATUSES, type HistoryEvent } from '../engine/index.js';
+import { serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
 import { AionClient, CliError, workflowPath } from './client.js';
 import { formatValue, printFields, printJson, printLines, printTable } from './output.js';

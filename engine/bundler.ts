@@ -11,8 +11,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { guestRuntimeEntry } from '../guest-sdk/runtime-entry.js';
 
 /** Module names a workflow bundle imports the workflow API under (resolved in the sandbox). */
 export const WORKFLOW_API_MODULES = ['aion/workflow', '@temporalio/workflow'];
@@ -87,15 +87,6 @@ export function loadGuestRuntime(): Promise<GuestRuntime> {
     hash: createHash('sha256').update(source).digest('hex'),
   }));
   return guestRuntime;
-}
-
-/** The runtime's entry beside this module: TypeScript in the source tree, JavaScript in dist. */
-function guestRuntimeEntry(): string {
-  for (const extension of ['ts', 'js']) {
-    const path = fileURLToPath(new URL(`../guest-sdk/runtime.${extension}`, import.meta.url));
-    if (existsSync(path)) return path;
-  }
-  throw new Error('cannot find guest-sdk/runtime next to the engine: is the package installed completely?');
 }
 
 async function build(options: esbuild.BuildOptions): Promise<string> {

@@ -13,8 +13,8 @@ import type { Registry } from 'prom-client';
 import { DEFAULT_LIMITS, QuickJSWasm, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
 import type { DueEntry, EventStore, HistoryRange, RunRecord, RunStatus } from '../store/types.js';
-import { checkSearchAttributes, type SearchAttributeValue } from '../guest-sdk/protocol.js';
-import { toMs, type Duration } from '../guest-sdk/time.js';
+import { checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
+import { toMs, type Duration } from '../common/time.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome } from './activities/dispatcher.js';
 import { BundleRegistry, type DeployResult } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
@@ -22,6 +22,7 @@ import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError, Workflo
 import { WorkflowHandle, type RunDirectory } from './handle.js';
 import type { HistoryEvent } from './history/events.js';
 import { checkArgs, checkId } from './input.js';
+import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { EngineMetrics } from './metrics.js';
 import { OutboxProcessor } from './outbox-processor.js';
@@ -401,7 +402,12 @@ export class Engine implements RunDirectory {
 
   private deliverDue(entries: DueEntry[]): void {
     for (const entry of entries) {
-      if (entry.key === 'schedule') {
+      const key = parseDueKey(entry.key);
+      if (key === undefined) {
+        this.logger.warn({ owner: entry.owner, key: entry.key }, 'ignoring a due entry of an unknown kind');
+        continue;
+      }
+      if (key.kind === 'schedule') {
         this.schedules.onDue(entry);
         continue;
       }
@@ -409,9 +415,9 @@ export class Engine implements RunDirectory {
         .runFor(entry.namespace, entry.owner)
         .then(async (run) => {
           if (run?.record.status !== 'Running') return;
-          if (entry.key === 'timeout') await run.timeOut();
-          else if (entry.key === 'restart') await run.restart();
-          else await run.deliver({ type: 'TimerFired', time: Date.now(), seq: Number(entry.key.slice('timer:'.length)) });
+          if (key.kind === 'timeout') await run.timeOut();
+          else if (key.kind === 'restart') await run.restart();
+          else await run.deliver({ type: 'TimerFired', time: Date.now(), seq: key.seq });
         })
         .catch((error: unknown) => this.logger.warn({ err: error, runId: entry.owner, key: entry.key }, 'could not deliver a due entry'));
     }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { AionFailure } from '../guest-sdk/errors.js';
+import type { AionFailure } from '../common/failures.js';
 import type { RunStatus } from '../store/types.js';
 
 export type AionErrorCode =

@@ -4,7 +4,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } from '../guest-sdk/errors.js';
+import { CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } from '../common/failures.js';
 import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/types.js';
 import { QueryFailedError, WorkflowFailedError, WorkflowUpdateFailedError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';

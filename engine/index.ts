@@ -58,7 +58,8 @@ export {
   TerminatedFailure,
   TimeoutFailure,
   AionFailure,
-} from '../guest-sdk/errors.js';
+  toFailureInfo,
+} from '../common/failures.js';
 export type { SandboxLimits } from '../sandbox/limits.js';
-export type { RunStatus, EventStore } from '../store/types.js';
+export { RUN_STATUSES, type RunStatus, type EventStore } from '../store/types.js';
 export { openLevelDbStore, openMemoryStore } from '../store/open.js';

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { FailureInfo, ResolvedChildOptions, SearchAttributeValue } from '../guest-sdk/protocol.js';
+import type { FailureInfo, ResolvedChildOptions } from '../common/protocol.js';
+import type { SearchAttributeValue } from '../common/search-attributes.js';
 import type { OutboxEntry } from '../store/types.js';
 
 export interface ParentLink {

@@ -7,7 +7,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import type { Command } from '../guest-sdk/protocol.js';
+import type { Command } from '../common/protocol.js';
 import { DEFAULT_LIMITS, QuickJSWasm, type SandboxLimits } from '../sandbox/index.js';
 import { loadGuestRuntime } from './bundler.js';
 import { DEFAULT_COMMAND_LIMITS, InvalidCommandError, validateActivationResult, type CommandLimits } from './commands/validate.js';

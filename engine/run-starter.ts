@@ -6,7 +6,7 @@
  * @module
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import type { SearchAttributeValue } from '../guest-sdk/protocol.js';
+import type { SearchAttributeValue } from '../common/search-attributes.js';
 import type { EventStore, RunRecord } from '../store/types.js';
 import type { BundleRegistry } from './bundles.js';
 import { KeyedLock } from './keyed-lock.js';

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { applySearchAttributeUpsert, type SearchAttributeValue } from '../guest-sdk/protocol.js';
+import { applySearchAttributeUpsert, type SearchAttributeValue } from '../common/search-attributes.js';
 import { RUN_STATUSES, type EventStore, type RunRecord, type RunStatus } from '../store/types.js';
 import { InvalidArgumentError } from './errors.js';
 import { CLOSING_STATUS, isClosingEvent, type HistoryEvent } from './history/events.js';

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation, type QueryResult } from '../guest-sdk/protocol.js';
+import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation, type QueryResult } from '../common/protocol.js';
 import { GuestEvaluationError, SandboxCrash, SandboxTemplate, type MemoryImage, type QuickJSWasm, type Sandbox, type SandboxLimits } from '../sandbox/index.js';
 import type { GuestRuntime } from './bundler.js';
 

@@ -38,7 +38,7 @@ export function installPromiseContextPropagation(): void {
       return asyncContext.run(captured, () => callback(value));
     };
   };
-  Object.defineProperty(Promise.prototype, 'then', {
+  Object.defineProperty(Promise.prototype as object, 'then', {
     value: function then(this: Promise<unknown>, onFulfilled?: Callback, onRejected?: Callback) {
       return originalThen.call(this, bind(onFulfilled), bind(onRejected));
     },

@@ -6,10 +6,9 @@
  * @module
  */
 import { asyncContext } from './async-context.js';
-import { CancelledFailure } from './errors.js';
+import { CancelledFailure } from '../common/failures.js';
 import { getActivator } from './global-attributes.js';
-import { toMs, type Duration } from './time.js';
-import { sleep } from './workflow.js';
+import { toMs, type Duration } from '../common/time.js';
 
 /** Passed as `parent` to create a scope with no parent (the root scope). */
 export const NO_PARENT = Symbol('NO_PARENT');
@@ -91,7 +90,7 @@ export class CancellationScope {
     if (this.timeout !== undefined) {
       const timeout = this.timeout;
       timerScope = new CancellationScope();
-      timerScope.run(() => sleep(timeout)).then(
+      timerScope.run(() => getActivator().startTimer(timeout)).then(
         () => this.cancel(),
         () => undefined, // the timer was cancelled because the scope finished first
       );

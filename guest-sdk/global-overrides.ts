@@ -12,7 +12,7 @@
 import { installPromiseContextPropagation } from './async-context.js';
 import { CancellationScope } from './cancellation-scope.js';
 import type { Activator } from './internals.js';
-import { toMs } from './time.js';
+import { toMs } from '../common/time.js';
 
 const REMOVED_GLOBALS = ['WeakRef', 'FinalizationRegistry', 'SharedArrayBuffer', 'Atomics', 'WebAssembly'];
 

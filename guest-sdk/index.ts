@@ -44,7 +44,8 @@ export {
   ContinueAsNew,
   isCancellation,
   type ApplicationFailureOptions,
-} from './errors.js';
+} from '../common/failures.js';
 export type { WorkflowInfo, ChildWorkflowHandle } from './internals.js';
-export type { ParentClosePolicy, SearchAttributeValue } from './protocol.js';
-export type { Duration } from './time.js';
+export type { ParentClosePolicy } from '../common/protocol.js';
+export type { SearchAttributeValue } from '../common/search-attributes.js';
+export type { Duration } from '../common/time.js';

@@ -15,22 +15,9 @@ import {
   fromFailureInfo,
   isCancellation,
   toFailureInfo,
-} from './errors.js';
-import {
-  applySearchAttributeUpsert,
-  checkSearchAttributes,
-  type Activation,
-  type ActivationResult,
-  type Command,
-  type JobKind,
-  type JobsByKind,
-  type LogEntry,
-  type QueryResult,
-  type ResolvedActivityOptions,
-  type ResolvedChildOptions,
-  type SearchAttributeValue,
-  type StartInfo,
-} from './protocol.js';
+} from '../common/failures.js';
+import { type Activation, type ActivationResult, type Command, type JobKind, type JobsByKind, type LogEntry, type QueryResult, type ResolvedActivityOptions, type ResolvedChildOptions, type StartInfo } from '../common/protocol.js';
+import { applySearchAttributeUpsert, checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
 import { Random } from './random.js';
 
 interface Completion {

@@ -10,7 +10,7 @@ import { setActivator } from './global-attributes.js';
 import { installGlobalOverrides } from './global-overrides.js';
 import * as workflowApi from './index.js';
 import { Activator } from './internals.js';
-import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation } from './protocol.js';
+import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation } from '../common/protocol.js';
 
 /** Modules a bundle may `require`: the workflow API under both its names. */
 const API_MODULES = new Set(['aion/workflow', '@temporalio/workflow']);

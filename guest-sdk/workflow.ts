@@ -5,11 +5,12 @@
  * @module
  */
 import { CancellationScope } from './cancellation-scope.js';
-import { ContinueAsNew } from './errors.js';
+import { ContinueAsNew } from '../common/failures.js';
 import { getActivator } from './global-attributes.js';
 import type { ChildWorkflowHandle, WorkflowInfo } from './internals.js';
-import { checkSearchAttributes, type LogEntry, type ParentClosePolicy, type ResolvedActivityOptions, type ResolvedChildOptions, type RetryPolicy, type SearchAttributeValue } from './protocol.js';
-import { toMs, type Duration } from './time.js';
+import { type LogEntry, type ParentClosePolicy, type ResolvedActivityOptions, type ResolvedChildOptions, type RetryPolicy } from '../common/protocol.js';
+import { checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
+import { toMs, type Duration } from '../common/time.js';
 
 export interface RetryPolicyOptions {
   /** Attempts in all, the first included; 0 or absent means unlimited. */

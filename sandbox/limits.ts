@@ -7,7 +7,7 @@ export interface SandboxLimits {
   /**
    * QuickJS stack limit in bytes. Deep guest recursion runs on the host's native stack too;
    * past about 64 KiB a deep enough recursion can exhaust Node's stack before QuickJS's own
-   * check trips (shared/FACTS.md), so larger values need `node --stack-size`.
+   * check trips (measured; see docs/architecture.md), so larger values need `node --stack-size`.
    */
   stackBytes: number;
 }

@@ -7,13 +7,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Engine } from '../engine/engine.js';
-import type { ScheduleOptions, ScheduleUpdate } from '../engine/schedules/schedules.js';
-import type { RunStatus } from '../store/types.js';
-import { WorkflowFailedError } from '../engine/errors.js';
-import { toFailureInfo } from '../guest-sdk/errors.js';
+import { toFailureInfo, WorkflowFailedError, type Engine, type Logger, type RunStatus, type ScheduleOptions, type ScheduleUpdate } from '../engine/index.js';
 import { errorResponse, HttpError } from './errors.js';
-import type { Logger } from '../engine/logger.js';
 
 export interface AppOptions {
   /** When set, every request must carry `Authorization: Bearer <token>`. */

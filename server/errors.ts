@@ -1,6 +1,5 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { AionError, type AionErrorCode } from '../engine/errors.js';
-import { BundleError } from '../engine/bundler.js';
+import { AionError, BundleError, type AionErrorCode } from '../engine/index.js';
 
 /** HTTP status of each engine error code. */
 const STATUS: Record<AionErrorCode, ContentfulStatusCode> = {

@@ -1,5 +1,5 @@
 import { serve } from '@hono/node-server';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../engine/index.js';
 import { createApp, type AppOptions } from './app.js';
 
 export interface ServeOptions extends AppOptions {

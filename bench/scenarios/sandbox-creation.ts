@@ -3,7 +3,7 @@ import { DEFAULT_LIMITS, QuickJSWasm, Sandbox, SandboxTemplate, writeImage } fro
 import { figure, median, type Figure, type Scenario } from '../scenario.js';
 import { order3Code } from '../workloads/index.js';
 
-/** A synthetic bundle of about 60 KB (the size FACTS.md measured), exporting one workflow. */
+/** A synthetic bundle of about 60 KB (a typical workflow bundle), exporting one workflow. */
 function largeBundle(): string {
   let code = 'exports.big = async function big() { return 1; };\n';
   for (let i = 0; code.length < 60_000; i++) code += `function helper${i}(a) { const o = { k: ${i}, v: [a, a + 1, 's${i}'] }; return o.v.length + a; }\n`;

@@ -14,9 +14,9 @@
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { CancelledFailure } from '../../guest-sdk/errors.js';
+import { CancelledFailure } from '../../common/failures.js';
 
-export { ApplicationFailure, CancelledFailure, TimeoutFailure } from '../../guest-sdk/errors.js';
+export { ApplicationFailure, CancelledFailure, TimeoutFailure } from '../../common/failures.js';
 
 export interface ActivityInfo {
   /** Unique within the workflow run (the activity's sequence number). */

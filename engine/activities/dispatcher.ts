@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { ApplicationFailure, CancelledFailure, TimeoutFailure, toFailureInfo } from '../../guest-sdk/errors.js';
-import type { FailureInfo, ResolvedActivityOptions, TimeoutType } from '../../guest-sdk/protocol.js';
+import { ApplicationFailure, CancelledFailure, TimeoutFailure, toFailureInfo } from '../../common/failures.js';
+import type { FailureInfo, ResolvedActivityOptions, TimeoutType } from '../../common/protocol.js';
 import type { ActivityTask } from '../../store/types.js';
 import type { Logger } from '../logger.js';
 import { activityContext, Context } from './context.js';

@@ -1,4 +1,4 @@
-import type { FailureInfo, RetryPolicy } from '../../guest-sdk/protocol.js';
+import type { FailureInfo, RetryPolicy } from '../../common/protocol.js';
 
 /** Backoff before attempt `attempt + 1`: `initial × coefficient^(attempt-1)`, capped. */
 export function retryDelayMs(policy: RetryPolicy, attempt: number): number {

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { isSearchAttributeValue, type ActivationResult, type Command, type FailureInfo, type LogEntry, type ResolvedActivityOptions } from '../../guest-sdk/protocol.js';
+import { type ActivationResult, type Command, type FailureInfo, type LogEntry, type ResolvedActivityOptions } from '../../common/protocol.js';
+import { isSearchAttributeValue } from '../../common/search-attributes.js';
 import type { RunState } from '../run/run-state.js';
 
 export interface CommandLimits {

@@ -15,7 +15,8 @@
  *
  * @module
  */
-import type { FailureInfo, ResolvedActivityOptions, ResolvedChildOptions, SearchAttributeValue } from '../../guest-sdk/protocol.js';
+import type { FailureInfo, ResolvedActivityOptions, ResolvedChildOptions } from '../../common/protocol.js';
+import type { SearchAttributeValue } from '../../common/search-attributes.js';
 
 export interface EventAttributes {
   // Job events (inputs) ------------------------------------------------------------------

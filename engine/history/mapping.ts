@@ -5,7 +5,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import type { Command, CommandKind, CommandsByKind, Job } from '../../guest-sdk/protocol.js';
+import type { Command, CommandKind, CommandsByKind, Job } from '../../common/protocol.js';
 import type { CommandEventType, EventOf, HistoryEvent, JobEventType, NewEvent, NewEventOf } from './events.js';
 
 /** Job event → the job it delivers. */

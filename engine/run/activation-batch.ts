@@ -6,8 +6,9 @@
  *
  * @module
  */
-import type { FailureInfo } from '../../guest-sdk/protocol.js';
+import type { FailureInfo } from '../../common/protocol.js';
 import type { ActivityTask, DueEntry, OutboxEntry, RunRecord } from '../../store/types.js';
+import { formatDueKey, type DueKey } from '../due-keys.js';
 import { isClosingEvent, type NewEvent, type NewEventOf } from '../history/events.js';
 import { outboxEntry, type ParentLink } from '../outbox.js';
 import type { RunState } from './run-state.js';
@@ -41,15 +42,15 @@ export class ActivationBatch {
     const { state } = this;
     switch (event.type) {
       case 'WorkflowStarted':
-        if (event.deadline) this.duePuts.push(this.due('timeout', event.deadline.at));
+        if (event.deadline) this.duePuts.push(this.due({ kind: 'timeout' }, event.deadline.at));
         break;
       case 'TimerStarted':
-        this.duePuts.push(this.due(`timer:${event.seq}`, event.fireAt));
+        this.duePuts.push(this.due({ kind: 'timer', seq: event.seq }, event.fireAt));
         break;
       case 'TimerFired':
       case 'TimerCanceled': {
         const fireAt = state.pendingTimers.get(event.seq);
-        if (fireAt !== undefined) this.dueDeletes.push(this.due(`timer:${event.seq}`, fireAt));
+        if (fireAt !== undefined) this.dueDeletes.push(this.due({ kind: 'timer', seq: event.seq }, fireAt));
         break;
       }
       case 'ActivityScheduled':
@@ -80,11 +81,11 @@ export class ActivationBatch {
         this.recordChanged = true;
         break;
       case 'WorkflowTaskCompleted':
-        if (state.restartAt !== undefined) this.dueDeletes.push(this.due('restart', state.restartAt));
+        if (state.restartAt !== undefined) this.dueDeletes.push(this.due({ kind: 'restart' }, state.restartAt));
         break;
       case 'WorkflowTaskFailed':
-        if (state.restartAt !== undefined) this.dueDeletes.push(this.due('restart', state.restartAt));
-        if (event.restartAt !== undefined) this.duePuts.push(this.due('restart', event.restartAt));
+        if (state.restartAt !== undefined) this.dueDeletes.push(this.due({ kind: 'restart' }, state.restartAt));
+        if (event.restartAt !== undefined) this.duePuts.push(this.due({ kind: 'restart' }, event.restartAt));
         break;
     }
     state.apply(event);
@@ -96,10 +97,10 @@ export class ActivationBatch {
   private close(event: NewEvent): void {
     const { state, record } = this;
     this.closeEvent = event;
-    for (const [seq, fireAt] of state.pendingTimers) this.dueDeletes.push(this.due(`timer:${seq}`, fireAt));
+    for (const [seq, fireAt] of state.pendingTimers) this.dueDeletes.push(this.due({ kind: 'timer', seq }, fireAt));
     for (const seq of state.pendingActivities.keys()) this.taskDeletes.push(this.task(seq));
-    if (state.deadline) this.dueDeletes.push(this.due('timeout', state.deadline.at));
-    if (state.restartAt !== undefined) this.dueDeletes.push(this.due('restart', state.restartAt));
+    if (state.deadline) this.dueDeletes.push(this.due({ kind: 'timeout' }, state.deadline.at));
+    if (state.restartAt !== undefined) this.dueDeletes.push(this.due({ kind: 'restart' }, state.restartAt));
     for (const [seq, child] of state.pendingChildren) {
       if (child.parentClosePolicy === 'ABANDON') continue;
       const reason = `parent ${record.workflowId} closed`;
@@ -162,8 +163,8 @@ export class ActivationBatch {
     return { namespace: this.record.namespace, workflowId: this.record.workflowId, runId: this.record.runId, seq };
   }
 
-  private due(key: string, dueAt: number): DueEntry {
-    return { dueAt, namespace: this.record.namespace, owner: this.record.runId, key };
+  private due(key: DueKey, dueAt: number): DueEntry {
+    return { dueAt, namespace: this.record.namespace, owner: this.record.runId, key: formatDueKey(key) };
   }
 
   private task(seq: number): TaskKey {

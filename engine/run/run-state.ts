@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { applySearchAttributeUpsert, type ParentClosePolicy, type SearchAttributeValue } from '../../guest-sdk/protocol.js';
+import { type ParentClosePolicy } from '../../common/protocol.js';
+import { applySearchAttributeUpsert, type SearchAttributeValue } from '../../common/search-attributes.js';
 import type { RunStatus } from '../../store/types.js';
 import type { Crash } from '../supervision.js';
 import { CLOSING_STATUS, isClosingEvent, type HistoryEvent, type NewEvent } from '../history/events.js';

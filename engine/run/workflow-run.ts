@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { LogEntry, QueryResult } from '../../guest-sdk/protocol.js';
+import type { LogEntry, QueryResult } from '../../common/protocol.js';
 import { SandboxCrash } from '../../sandbox/index.js';
 import type { EventStore, OutboxEntry, RunRecord } from '../../store/types.js';
 import type { ActivityDispatcher } from '../activities/dispatcher.js';

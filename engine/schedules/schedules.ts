@@ -19,6 +19,7 @@ import { outboxEntry, type OutboxEffect } from '../outbox.js';
 import type { OutboxProcessor } from '../outbox-processor.js';
 import type { RunTable } from '../runs.js';
 import type { DueTimers } from '../timers.js';
+import { formatDueKey } from '../due-keys.js';
 import { KeyedLock } from '../keyed-lock.js';
 import { compileSpec, type ScheduleSpec } from './spec.js';
 
@@ -447,7 +448,7 @@ const asSchedule = (record: ScheduleRecord): Schedule => ({
   state: record.state as State,
 });
 
-const dueEntry = (schedule: Schedule, dueAt: number): DueEntry => ({ dueAt, namespace: schedule.namespace, owner: schedule.scheduleId, key: 'schedule' });
+const dueEntry = (schedule: Schedule, dueAt: number): DueEntry => ({ dueAt, namespace: schedule.namespace, owner: schedule.scheduleId, key: formatDueKey({ kind: 'schedule' }) });
 
 function describe(schedule: Schedule): ScheduleDescription {
   const { definition, state } = schedule;

@@ -5,7 +5,7 @@
  * @module
  */
 import { Cron } from 'croner';
-import { toMs, type Duration } from '../../guest-sdk/time.js';
+import { toMs, type Duration } from '../../common/time.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export interface ScheduleSpec {

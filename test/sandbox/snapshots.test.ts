@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadGuestRuntime } from '../../engine/bundler.js';
 import { WorkflowTemplate, type WorkflowSandbox } from '../../engine/workflow-sandbox.js';
-import type { Job, StartInfo } from '../../guest-sdk/protocol.js';
+import type { Job, StartInfo } from '../../common/protocol.js';
 import { DEFAULT_LIMITS, QuickJSWasm, type MemoryImage } from '../../sandbox/index.js';
 import { fixtureBundle } from '../helpers.js';
 
