@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-/** The `aion` executable: runs the program; errors become one line on stderr and exit code 1. */
+/**
+ * The `aion` executable: runs the program. Every error is one line on stderr and a non-zero
+ * exit code (the stack too when `AION_DEBUG` is set, for reporting a bug).
+ */
 import { CommanderError } from 'commander';
-import { AionError, BundleError } from '../engine/index.js';
 import { CliError } from './client.js';
 import { createProgram } from './program.js';
 
@@ -12,9 +14,9 @@ try {
     // Commander already printed the usage problem (or the help/version text).
     process.exitCode = error.exitCode;
   } else {
-    const known = error instanceof CliError || error instanceof AionError || error instanceof BundleError;
-    const message = known ? (error as Error).message.replaceAll('\n', '; ') : `unexpected error: ${(error as Error).stack ?? String(error)}`;
-    process.stderr.write(`aion: ${message}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`aion: ${message.replaceAll('\n', '; ')}\n`);
+    if (process.env.AION_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exitCode = error instanceof CliError ? error.exitCode : 1;
   }
 }

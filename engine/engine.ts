@@ -12,10 +12,11 @@ import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
 import { DEFAULT_LIMITS, QuickJSWasm, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
-import type { DueEntry, EventStore, HistoryRange, RunRecord, RunStatus } from '../store/types.js';
+import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
 import { checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
 import { toMs, type Duration } from '../common/time.js';
-import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome } from './activities/dispatcher.js';
+import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
+import { backoffMs } from './backoff.js';
 import { BundleRegistry, type DeployResult } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
 import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
@@ -26,6 +27,8 @@ import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { EngineMetrics } from './metrics.js';
 import { OutboxProcessor } from './outbox-processor.js';
+import type { PayloadLimits } from './payloads.js';
+import { Quarantine } from './quarantine.js';
 import { DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './replay.js';
 import { RunStarter, type NewRun } from './run-starter.js';
 import { RunTable } from './runs.js';
@@ -40,8 +43,18 @@ export interface EngineOptions {
   dataDir?: string;
   /** A store of your own (takes precedence over `dataDir`). The engine does not close it. */
   store?: EventStore<HistoryEvent>;
-  /** In-process activity functions, by activity type. */
+  /** In-process activity functions, by activity type, callable from every namespace. */
   activities?: Record<string, ActivityFunction>;
+  /**
+   * In-process activity functions callable from one namespace only (by namespace, then type);
+   * a namespace's own function of a type is used before one in `activities`.
+   */
+  namespaceActivities?: Record<string, Record<string, ActivityFunction>>;
+  /**
+   * Open a data folder whose log lost confirmed writes (found by the check at open), keeping
+   * what survived, instead of refusing it. Use it once, knowingly: see docs/operations.md.
+   */
+  acceptDataLoss?: boolean;
   /** Per-sandbox resource limits. */
   limits?: Partial<SandboxLimits>;
   /** Limits on what one activation may emit, and when continue-as-new is suggested. */
@@ -138,28 +151,38 @@ export class Engine implements RunDirectory {
   private readonly timers: DueTimers;
   private closed = false;
 
-  private constructor(
-    private readonly store: EventStore<HistoryEvent>,
-    private readonly ownsStore: boolean,
-    private readonly bundles: BundleRegistry,
-    activityFunctions: Record<string, ActivityFunction>,
-    private readonly logger: Logger,
-    private readonly limits: ReplayLimits,
-    residency: { maxResidentBytes: number; maxResidentRuns: number },
-    supervisors: Supervisors,
-    metricsRegistry: Registry | undefined,
-  ) {
-    this.metrics = new EngineMetrics(metricsRegistry);
+  private readonly quarantine: Quarantine;
+  private readonly store: EventStore<HistoryEvent>;
+  private readonly bundles: BundleRegistry;
+  private readonly ownsStore: boolean;
+  private readonly logger: Logger;
+  private readonly limits: ReplayLimits;
+  /** Due entries whose delivery failed, by entry: attempts so far (for the backoff). */
+  private readonly dueRetries = new Map<string, number>();
+  private readonly onStoreAvailability: (change: StoreEvents['availability'][0]) => void;
+  private readonly onDamagedRecord: (damage: DamagedRecord) => void;
+
+  private constructor(parts: EngineParts) {
+    const { store, bundles, logger, limits } = parts;
+    this.store = store;
+    this.bundles = bundles;
+    this.ownsStore = parts.ownsStore;
+    this.logger = logger;
+    this.limits = limits;
+    this.metrics = new EngineMetrics(parts.metricsRegistry);
+    this.quarantine = new Quarantine(store, logger, this.metrics);
     this.activities = new ActivityDispatcher(
-      activityFunctions,
+      parts.activities,
       {
         onOutcome: (task, outcome) => this.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome),
         onRetryScheduled: (task) => store.write({ activityTasks: { put: [task] } }),
+        retryDelay: (_error, attempt) => (store.unavailable ? undefined : backoffMs(attempt)),
       },
       logger,
+      this.payloadLimits,
     );
     this.timers = new DueTimers((entries) => this.deliverDue(entries));
-    this.runs = new RunTable(store, residency, this.metrics);
+    this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine);
     const environment: RunEnvironment = {
       store,
       bundles,
@@ -167,8 +190,9 @@ export class Engine implements RunDirectory {
       timers: this.timers,
       logger,
       limits,
-      supervisors,
+      supervisors: parts.supervisors,
       metrics: this.metrics,
+      quarantine: this.quarantine,
       wakeSlots: pLimit(CONCURRENT_WAKES),
       onOutbox: (entries) => this.outbox.process(entries),
       onClosed: (run, closeEvent) => {
@@ -182,13 +206,28 @@ export class Engine implements RunDirectory {
         this.events.emit('runParked', { namespace, workflowId, runId });
       },
       onIdle: () => this.runs.enforce(),
+      onCreateFailed: (run) => this.runs.onCreateFailed(run),
     };
     this.runs.attach(environment);
     this.starter = new RunStarter(store, bundles, this.runs, () => environment, limits.continueAsNewSuggestedAt);
     this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger);
-    this.schedules = new Schedules(store, this.runs, this.outbox, this.timers, logger, () => this.assertOpen(), (event) =>
+    this.schedules = new Schedules(store, this.runs, this.outbox, this.timers, logger, this.payloadLimits, () => this.assertOpen(), (event) =>
       this.events.emit('scheduleFired', event),
     );
+    this.onDamagedRecord = (damage) => this.quarantine.onDamaged(damage);
+    this.onStoreAvailability = (change) => {
+      if (!change.available) {
+        this.metrics.storeAvailable.set(0);
+        this.logger.error({ err: change.error }, 'the store refuses writes; callers get errors until it has been reopened and checked');
+        return;
+      }
+      this.metrics.storeAvailable.set(1);
+      this.logger.warn({}, 'the store was reopened and checked; it accepts writes again');
+      // Whatever could not be delivered meanwhile is driven again from what the store holds.
+      this.recover().catch((error: unknown) => this.logger.error({ err: error }, 'the recovery sweep after the store came back failed'));
+    };
+    store.events.on('damaged', this.onDamagedRecord);
+    store.events.on('availability', this.onStoreAvailability);
   }
 
   /**
@@ -207,29 +246,44 @@ export class Engine implements RunDirectory {
     const supervisors = new Supervisors(options.supervision);
     const logger = options.logger ?? defaultLogger();
     const [wasm, runtime] = await Promise.all([QuickJSWasm.load(), loadGuestRuntime()]);
+    const activities = activityRegistry(options);
     const store =
-      options.store ?? (options.dataDir !== undefined ? await openLevelDbStore<HistoryEvent>(options.dataDir, { sync: options.sync ?? true }) : await openMemoryStore<HistoryEvent>());
+      options.store ??
+      (options.dataDir !== undefined
+        ? await openLevelDbStore<HistoryEvent>(options.dataDir, {
+            sync: options.sync ?? true,
+            acceptDataLoss: options.acceptDataLoss,
+            onDataLossAccepted: (damage) => logger.error({ dataDir: options.dataDir, damage }, 'opened a damaged data folder (acceptDataLoss): what it lost stays lost'),
+          })
+        : await openMemoryStore<HistoryEvent>());
     // A quarter of the resident budget may hold instances ready for new sandboxes.
     const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / 4 / POOLED_SANDBOX_BYTES)));
     const bundles = new BundleRegistry(store, wasm, runtime, limits, poolSize);
     const replayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.commandLimits };
-    const engine = new Engine(
+    const engine = new Engine({
       store,
-      options.store === undefined,
+      ownsStore: options.store === undefined,
       bundles,
-      options.activities ?? {},
+      activities,
       logger,
-      replayLimits,
-      { maxResidentBytes, maxResidentRuns },
+      limits: replayLimits,
+      residency: { maxResidentBytes, maxResidentRuns },
       supervisors,
-      options.metricsRegistry,
-    );
-    await engine.recover();
+      metricsRegistry: options.metricsRegistry,
+    });
+    try {
+      await engine.quarantine.load();
+      await engine.recover();
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
     return engine;
   }
 
-  get maxPayloadBytes(): number {
-    return this.limits.maxPayloadBytes;
+  /** What one payload (arguments, a result, a failure...) may be: bytes of JSON and nesting depth. */
+  get payloadLimits(): PayloadLimits {
+    return { maxPayloadBytes: this.limits.maxPayloadBytes, maxPayloadDepth: this.limits.maxPayloadDepth };
   }
 
   /** Deploys a bundle: stored under its content hash (idempotent) and current for the types it exports. */
@@ -256,7 +310,7 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('signalWithStart needs a workflowId');
     const spec = this.newRun(workflowType, options);
-    const signal = { type: 'SignalReceived' as const, time: Date.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.maxPayloadBytes) };
+    const signal = { type: 'SignalReceived' as const, time: Date.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.payloadLimits) };
     for (;;) {
       const latest = await this.store.getLatestRunId(spec.namespace, spec.workflowId);
       const running = latest === undefined ? undefined : await this.runs.runFor(spec.namespace, latest);
@@ -320,10 +374,18 @@ export class Engine implements RunDirectory {
     return rebuildVisibility(this.store);
   }
 
+  /** Whether the engine can take writes: `unavailable` (with the reason) while its store refuses them. */
+  health(): { status: 'ok' } | { status: 'unavailable'; reason: string } {
+    const unavailable = this.store.unavailable;
+    return unavailable ? { status: 'unavailable', reason: unavailable.message } : { status: 'ok' };
+  }
+
   /** Stops timers, activities and effects, waits for in-flight work, and closes the store. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.store.events.off('availability', this.onStoreAvailability);
+    this.store.events.off('damaged', this.onDamagedRecord);
     this.timers.close();
     this.activities.close();
     this.outbox.close();
@@ -381,7 +443,7 @@ export class Engine implements RunDirectory {
       workflowId: checkId(options.workflowId ?? randomUUID(), 'workflowId'),
       workflowType: checkId(workflowType, 'workflow type'),
       taskQueue: checkId(options.taskQueue ?? DEFAULT_TASK_QUEUE, 'taskQueue'),
-      args: checkArgs(options.args, 'args', this.maxPayloadBytes),
+      args: checkArgs(options.args, 'args', this.payloadLimits),
       searchAttributes,
       executionTimeoutMs: timeout(options.workflowExecutionTimeout, 'workflowExecutionTimeout'),
       runTimeoutMs: timeout(options.workflowRunTimeout, 'workflowRunTimeout'),
@@ -402,41 +464,46 @@ export class Engine implements RunDirectory {
 
   private deliverDue(entries: DueEntry[]): void {
     for (const entry of entries) {
-      const key = parseDueKey(entry.key);
-      if (key === undefined) {
-        this.logger.warn({ owner: entry.owner, key: entry.key }, 'ignoring a due entry of an unknown kind');
-        continue;
-      }
-      if (key.kind === 'schedule') {
-        this.schedules.onDue(entry);
-        continue;
-      }
-      void this.runs
-        .runFor(entry.namespace, entry.owner)
-        .then(async (run) => {
-          if (run?.record.status !== 'Running') return;
-          if (key.kind === 'timeout') await run.timeOut();
-          else if (key.kind === 'restart') await run.restart();
-          else await run.deliver({ type: 'TimerFired', time: Date.now(), seq: key.seq });
-        })
-        .catch((error: unknown) => this.logger.warn({ err: error, runId: entry.owner, key: entry.key }, 'could not deliver a due entry'));
+      this.deliverOneDue(entry).then(
+        () => this.dueRetries.delete(dueId(entry)),
+        (error: unknown) => {
+          if (this.closed) return;
+          // While the store refuses writes the entry waits: the sweep when it is back re-arms it.
+          const attempt = (this.dueRetries.get(dueId(entry)) ?? 0) + 1;
+          this.dueRetries.set(dueId(entry), attempt);
+          const retryAt = this.store.unavailable ? undefined : Date.now() + backoffMs(attempt);
+          this.logger.warn({ err: error, owner: entry.owner, key: entry.key, retryAt }, 'could not deliver a due entry');
+          if (retryAt !== undefined) this.timers.add({ ...entry, dueAt: retryAt });
+        },
+      );
     }
   }
 
-  private deliverActivityOutcome(namespace: string, runId: string, seq: number, outcome: ActivityOutcome): void {
-    if (this.closed) return;
+  private async deliverOneDue(entry: DueEntry): Promise<void> {
+    const key = parseDueKey(entry.key);
+    if (key === undefined) {
+      this.logger.warn({ owner: entry.owner, key: entry.key }, 'ignoring a due entry of an unknown kind');
+      return;
+    }
+    if (key.kind === 'schedule') return this.schedules.onDue(entry);
+    if (this.quarantine.get(entry.namespace, entry.owner)) return;
+    const run = await this.runs.runFor(entry.namespace, entry.owner);
+    if (run?.record.status !== 'Running') return;
+    if (key.kind === 'timeout') await run.timeOut();
+    else if (key.kind === 'restart') await run.restart();
+    else await run.deliver({ type: 'TimerFired', time: Date.now(), seq: key.seq });
+  }
+
+  private async deliverActivityOutcome(namespace: string, runId: string, seq: number, outcome: ActivityOutcome): Promise<void> {
+    if (this.closed || this.quarantine.get(namespace, runId)) return;
     const time = Date.now();
-    void this.runs
-      .runFor(namespace, runId)
-      .then((run) => {
-        if (run?.record.status !== 'Running') return undefined;
-        return run.deliver(
-          outcome.ok
-            ? { type: 'ActivityCompleted', time, seq, result: outcome.result, attempt: outcome.attempt }
-            : { type: 'ActivityFailed', time, seq, failure: outcome.failure, attempt: outcome.attempt },
-        );
-      })
-      .catch((error: unknown) => this.logger.warn({ err: error, runId }, 'could not deliver an activity outcome'));
+    const run = await this.runs.runFor(namespace, runId);
+    if (run?.record.status !== 'Running') return;
+    await run.deliver(
+      outcome.ok
+        ? { type: 'ActivityCompleted', time, seq, result: outcome.result, attempt: outcome.attempt }
+        : { type: 'ActivityFailed', time, seq, failure: outcome.failure, attempt: outcome.attempt },
+    );
   }
 
   private assertOpen(): void {
@@ -445,6 +512,35 @@ export class Engine implements RunDirectory {
 }
 
 const namespaceOf = (namespace: string | undefined): string => checkId(namespace ?? DEFAULT_NAMESPACE, 'namespace');
+
+const dueId = (entry: DueEntry): string => `${entry.namespace}\u0000${entry.owner}\u0000${entry.key}`;
+
+/** What `Engine.open` resolved its options to. */
+interface EngineParts {
+  store: EventStore<HistoryEvent>;
+  ownsStore: boolean;
+  bundles: BundleRegistry;
+  activities: ActivityRegistry;
+  logger: Logger;
+  limits: ReplayLimits;
+  residency: { maxResidentBytes: number; maxResidentRuns: number };
+  supervisors: Supervisors;
+  metricsRegistry: Registry | undefined;
+}
+
+function activityRegistry(options: EngineOptions): ActivityRegistry {
+  const functionsOf = (value: unknown, field: string): Record<string, ActivityFunction> => {
+    if (value === undefined) return {};
+    if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${field} must be an object of activity functions`);
+    for (const [name, fn] of Object.entries(value)) if (typeof fn !== 'function') throw new InvalidArgumentError(`${field}.${name} is not a function`);
+    return value as Record<string, ActivityFunction>;
+  };
+  const byNamespace: Record<string, Record<string, ActivityFunction>> = {};
+  for (const [namespace, functions] of Object.entries(functionsOf(options.namespaceActivities, 'namespaceActivities') as Record<string, unknown>)) {
+    byNamespace[checkId(namespace, 'namespaceActivities namespace')] = functionsOf(functions, `namespaceActivities.${namespace}`);
+  }
+  return { all: functionsOf(options.activities, 'activities'), byNamespace };
+}
 
 function summaryOf(record: RunRecord): WorkflowSummary {
   const summary: WorkflowSummary = {

@@ -17,7 +17,8 @@ export type AionErrorCode =
   | 'UPDATE_FAILED'
   | 'DETERMINISM_VIOLATION'
   | 'BUNDLE_INVALID'
-  | 'ENGINE_CLOSED';
+  | 'ENGINE_CLOSED'
+  | 'QUARANTINED';
 
 export class AionError extends Error {
   override name = 'AionError';

@@ -9,6 +9,7 @@ import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/t
 import { QueryFailedError, WorkflowFailedError, WorkflowUpdateFailedError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
 import { checkArgs, checkId, checkOptionalString } from './input.js';
+import type { PayloadLimits } from './payloads.js';
 import type { WorkflowRun } from './run/workflow-run.js';
 
 /** What `describe()` returns. */
@@ -40,6 +41,8 @@ export interface WorkflowDescription {
   residency?: 'resident' | 'snapshot' | 'replay';
   /** Set while the run's sandbox keeps crashing: crashes since its last progress, the last one, the next restart. */
   supervision?: { crashes: number; lastCrash: { kind: string; message: string; at: Date }; restartAt?: Date };
+  /** Set when a record of the run is damaged: it makes no progress until it is terminated or its data restored. */
+  quarantine?: { reason: string; key: string; at: Date };
 }
 
 /** The engine side of handles: how a handle finds its run and reads its history. */
@@ -49,7 +52,7 @@ export interface RunDirectory {
   waitForClose(run: WorkflowRun): Promise<HistoryEvent>;
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]>;
   historyLength(namespace: string, runId: string): Promise<number>;
-  readonly maxPayloadBytes: number;
+  readonly payloadLimits: PayloadLimits;
 }
 
 export class WorkflowHandle {
@@ -81,14 +84,14 @@ export class WorkflowHandle {
       type: 'SignalReceived',
       time: Date.now(),
       name: checkId(name, 'signal name'),
-      args: checkArgs(args, 'signal arguments', this.directory.maxPayloadBytes),
+      args: checkArgs(args, 'signal arguments', this.directory.payloadLimits),
     });
   }
 
   /** Runs a query handler against the run's current state. */
   async query(name: string, ...args: unknown[]): Promise<unknown> {
     const run = await this.run();
-    const outcome = await run.query(checkId(name, 'query name'), checkArgs(args, 'query arguments', this.directory.maxPayloadBytes));
+    const outcome = await run.query(checkId(name, 'query name'), checkArgs(args, 'query arguments', this.directory.payloadLimits));
     if (outcome.ok) return outcome.result;
     throw new QueryFailedError(`query '${name}' failed: ${outcome.failure.message}`, fromFailureInfo(outcome.failure));
   }
@@ -101,7 +104,7 @@ export class WorkflowHandle {
       time: Date.now(),
       updateId: randomUUID(),
       name: checkId(name, 'update name'),
-      args: checkArgs(args, 'update arguments', this.directory.maxPayloadBytes),
+      args: checkArgs(args, 'update arguments', this.directory.payloadLimits),
     });
     if (outcome.type === 'UpdateCompleted' && outcome.failure === undefined) return outcome.result;
     const failure = outcome.failure!;
@@ -153,6 +156,8 @@ export class WorkflowHandle {
       if (last?.type === 'WorkflowFailed') description.failure = { message: last.failure.message, type: last.failure.type };
     }
     if (record.taskFailure) description.taskFailure = record.taskFailure;
+    const quarantine = run.quarantine;
+    if (quarantine) description.quarantine = { reason: quarantine.reason, key: quarantine.key, at: new Date(quarantine.at) };
     return description;
   }
 

@@ -63,3 +63,5 @@ export {
 export type { SandboxLimits } from '../sandbox/limits.js';
 export { RUN_STATUSES, type RunStatus, type EventStore } from '../store/types.js';
 export { openLevelDbStore, openMemoryStore } from '../store/open.js';
+export { StoreError, type StoreErrorCode } from '../store/errors.js';
+export { RunQuarantinedError } from './quarantine.js';

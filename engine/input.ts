@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError } from './errors.js';
+import { payloadProblem, type PayloadLimits } from './payloads.js';
 
 const MAX_ID_LENGTH = 256;
 // NUL separates key parts in the store; other control characters make ids unprintable.
@@ -20,24 +21,19 @@ export function checkId(value: unknown, field: string): string {
   return value;
 }
 
-/** Arguments: an array of JSON values, normalised as JSON carries them, within `maxBytes`. */
-export function checkArgs(value: unknown, field: string, maxBytes: number): unknown[] {
+/** Arguments: an array of JSON values, normalised as JSON carries them, within the payload limits. */
+export function checkArgs(value: unknown, field: string, limits: PayloadLimits): unknown[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new InvalidArgumentError(`${field} must be an array`);
-  return checkPayload(value, field, maxBytes) as unknown[];
+  return checkPayload(value, field, limits) as unknown[];
 }
 
-export function checkPayload(value: unknown, field: string, maxBytes: number): unknown {
-  if (value === undefined) return undefined;
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (error) {
-    throw new InvalidArgumentError(`${field} cannot be serialised as JSON: ${(error as Error).message}`);
-  }
-  if (json === undefined) return undefined;
-  if (json.length > maxBytes) throw new InvalidArgumentError(`${field} is ${json.length} bytes of JSON (limit ${maxBytes})`);
-  return JSON.parse(json);
+/** A JSON value within the payload limits, normalised as JSON carries it (what the history will hold). */
+export function checkPayload(value: unknown, field: string, limits: PayloadLimits): unknown {
+  const problem = payloadProblem(value, limits);
+  if (problem !== undefined) throw new InvalidArgumentError(`${field} ${problem}`);
+  const json = value === undefined ? undefined : JSON.stringify(value);
+  return json === undefined ? undefined : JSON.parse(json);
 }
 
 export function checkOptionalString(value: unknown, field: string, maxLength = 4096): string | undefined {

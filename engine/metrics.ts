@@ -15,6 +15,9 @@ export class EngineMetrics {
   readonly evictions: Counter;
   readonly residentSandboxes: Gauge;
   readonly residentBytes: Gauge;
+  readonly storeAvailable: Gauge;
+  readonly quarantinedRuns: Gauge;
+  readonly damagedRecords: Counter<'kind'>;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -26,5 +29,9 @@ export class EngineMetrics {
     this.evictions = new Counter({ name: 'aion_evictions_total', help: 'Runs parked to keep resident memory within its budget', registers });
     this.residentSandboxes = new Gauge({ name: 'aion_resident_sandboxes', help: 'Sandboxes of runs held in memory', registers });
     this.residentBytes = new Gauge({ name: 'aion_resident_bytes', help: 'Memory those sandboxes use', registers });
+    this.storeAvailable = new Gauge({ name: 'aion_store_available', help: '1 while the store accepts writes, 0 after a failed write until it has been reopened', registers });
+    this.storeAvailable.set(1);
+    this.quarantinedRuns = new Gauge({ name: 'aion_quarantined_runs', help: 'Runs set aside because a record of theirs is damaged', registers });
+    this.damagedRecords = new Counter({ name: 'aion_damaged_records_total', help: 'Stored records found damaged, by kind', labelNames: ['kind'], registers });
   }
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import type { EventStore, OutboxEntry } from '../store/types.js';
+import { backoffMs } from './backoff.js';
 import { AionError, WorkflowNotRunningError } from './errors.js';
 import type { HistoryEvent, NewEventOf } from './history/events.js';
 import type { Logger } from './logger.js';
@@ -18,10 +19,10 @@ import type { WorkflowRun } from './run/workflow-run.js';
 /** Effects handled elsewhere (schedules), by kind. */
 export type EffectHandler = (entry: OutboxEntry, effect: OutboxEffect) => Promise<void>;
 
-const RETRY_MS = 1000;
-
 export class OutboxProcessor {
   private readonly inFlight = new Set<string>();
+  /** Failed attempts so far of effects that are being retried. */
+  private readonly attempts = new Map<string, number>();
   private readonly handlers = new Map<OutboxEffect['kind'], EffectHandler>();
   private closed = false;
 
@@ -66,12 +67,19 @@ export class OutboxProcessor {
     // Creations are tracked synchronously, so lookups of the new run wait for it.
     if (createsRun(effect)) this.runs.trackCreation(entry.namespace, effect.runId, done);
     done.then(
-      () => this.inFlight.delete(entry.id),
+      () => {
+        this.inFlight.delete(entry.id);
+        this.attempts.delete(entry.id);
+      },
       (error: unknown) => {
         this.inFlight.delete(entry.id);
         if (this.closed) return;
-        this.logger.warn({ err: error, outbox: entry.id }, 'could not perform a recorded effect; retrying');
-        setTimeout(() => this.start(entry), RETRY_MS).unref();
+        // While the store refuses writes the effect waits: the engine performs the outbox again once it is back.
+        const attempt = (this.attempts.get(entry.id) ?? 0) + 1;
+        this.attempts.set(entry.id, attempt);
+        const delay = this.store.unavailable ? undefined : backoffMs(attempt);
+        this.logger.warn({ err: error, outbox: entry.id, retryInMs: delay }, 'could not perform a recorded effect');
+        if (delay !== undefined) setTimeout(() => this.start(entry), delay).unref();
       },
     );
   }

@@ -5,9 +5,11 @@
  *
  * @module
  */
-import type { EventStore } from '../store/types.js';
+import { StoreError } from '../store/errors.js';
+import type { EventStore, RunRecord } from '../store/types.js';
 import type { HistoryEvent } from './history/events.js';
 import type { EngineMetrics } from './metrics.js';
+import { RunQuarantinedError, type Quarantine } from './quarantine.js';
 import { runKey, WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
 
 export interface ResidencyLimits {
@@ -35,6 +37,7 @@ export class RunTable {
     private readonly store: EventStore<HistoryEvent>,
     private readonly limits: ResidencyLimits,
     private readonly metrics: EngineMetrics,
+    private readonly quarantine: Quarantine,
   ) {}
 
   /** Set once, by the engine, before any run is loaded. */
@@ -60,7 +63,7 @@ export class RunTable {
     if (creation) await creation.catch(() => undefined);
     let loading = this.loading.get(key);
     if (!loading) {
-      loading = this.store.getRun(namespace, runId).then((record) => {
+      loading = this.readRecord(namespace, runId).then((record) => {
         if (!record) return undefined;
         const loaded = this.runs.get(key) ?? new WorkflowRun(record, this.environment!);
         if (record.status === 'Running' && this.accepting) this.runs.set(key, loaded);
@@ -71,6 +74,24 @@ export class RunTable {
       this.loading.set(key, loading);
     }
     return loading;
+  }
+
+  /** The run's record; a damaged one quarantines the run. */
+  private async readRecord(namespace: string, runId: string): Promise<RunRecord | undefined> {
+    try {
+      return await this.store.getRun(namespace, runId);
+    } catch (error) {
+      if (!(error instanceof StoreError) || error.code !== 'AION_STORE_CORRUPT') throw error;
+      const record = await this.quarantine.add(namespace, runId, error.message, `run record of ${runId}`);
+      throw new RunQuarantinedError(runId, record.reason);
+    }
+  }
+
+  /** A new run's first write failed: it is forgotten (it never existed). */
+  onCreateFailed(run: WorkflowRun): void {
+    const key = keyOf(run);
+    if (this.runs.get(key) === run) this.runs.delete(key);
+    this.forgetResident(key);
   }
 
   /** Registers a creation in flight, so lookups of that run wait for it. */

@@ -12,6 +12,8 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export class DueTimers {
   private readonly heap: DueEntry[] = [];
+  /** Entries in the heap, so that arming one twice (a recovery sweep after a store outage) delivers it once. */
+  private readonly armed = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Infinity;
   private closed = false;
@@ -23,7 +25,9 @@ export class DueTimers {
   }
 
   add(entry: DueEntry): void {
-    if (this.closed) return;
+    const id = identity(entry);
+    if (this.closed || this.armed.has(id)) return;
+    this.armed.add(id);
     this.push(entry);
     if (entry.dueAt < this.armedFor) this.arm();
   }
@@ -47,7 +51,11 @@ export class DueTimers {
   private fire(): void {
     const now = Date.now();
     const due: DueEntry[] = [];
-    while (this.heap.length > 0 && this.heap[0].dueAt <= now) due.push(this.pop());
+    while (this.heap.length > 0 && this.heap[0].dueAt <= now) {
+      const entry = this.pop();
+      this.armed.delete(identity(entry));
+      due.push(entry);
+    }
     this.arm();
     if (due.length > 0) this.onDue(due);
   }
@@ -85,3 +93,5 @@ export class DueTimers {
     return top;
   }
 }
+
+const identity = (entry: DueEntry): string => `${entry.dueAt}\u0000${entry.namespace}\u0000${entry.owner}\u0000${entry.key}`;

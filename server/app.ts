@@ -28,7 +28,11 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   });
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
 
-  app.get('/v1/health', (c) => c.json({ status: 'ok' }));
+  /** 200 while the engine takes writes; 503 with the reason while its store refuses them. */
+  app.get('/v1/health', (c) => {
+    const health = engine.health();
+    return c.json(health, health.status === 'ok' ? 200 : 503);
+  });
   app.get('/metrics', async (c) => c.text(await engine.metrics.registry.metrics(), 200, { 'content-type': engine.metrics.registry.contentType }));
 
   app.use('/v1/namespaces/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'INVALID_ARGUMENT', message: 'request body too large' } }, 413) }));

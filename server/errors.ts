@@ -1,5 +1,5 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { AionError, BundleError, type AionErrorCode } from '../engine/index.js';
+import { AionError, BundleError, StoreError, type AionErrorCode, type StoreErrorCode } from '../engine/index.js';
 
 /** HTTP status of each engine error code. */
 const STATUS: Record<AionErrorCode, ContentfulStatusCode> = {
@@ -13,6 +13,19 @@ const STATUS: Record<AionErrorCode, ContentfulStatusCode> = {
   QUERY_FAILED: 422,
   UPDATE_FAILED: 422,
   ENGINE_CLOSED: 503,
+  QUARANTINED: 409,
+};
+
+/** HTTP status of each store error code (the engine passes store failures on as they are). */
+const STORE_STATUS: Record<StoreErrorCode, ContentfulStatusCode> = {
+  AION_STORE_UNAVAILABLE: 503,
+  AION_STORE_CLOSED: 503,
+  AION_STORE_IO: 503,
+  AION_STORE_CONFLICT: 409,
+  AION_STORE_CORRUPT: 500,
+  AION_STORE_DAMAGED: 500,
+  AION_STORE_LOCKED: 500,
+  AION_STORE_INVALID_VALUE: 400,
 };
 
 export interface ErrorBody {
@@ -22,6 +35,7 @@ export interface ErrorBody {
 /** Maps an error to its HTTP status and JSON body; unknown errors are 500s without details. */
 export function errorResponse(error: unknown): { status: ContentfulStatusCode; body: ErrorBody } {
   if (error instanceof AionError) return { status: STATUS[error.code], body: { error: { code: error.code, message: error.message } } };
+  if (error instanceof StoreError) return { status: STORE_STATUS[error.code], body: { error: { code: error.code, message: error.message } } };
   if (error instanceof BundleError) return { status: 400, body: { error: { code: 'BUNDLE_INVALID', message: error.message } } };
   if (error instanceof HttpError) return { status: error.status, body: { error: { code: error.code, message: error.message } } };
   return { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error (see the server log)' } } };

@@ -4,8 +4,22 @@ export type StoreErrorCode =
   | 'AION_STORE_CONFLICT'
   /** The store was used after `close()`. */
   | 'AION_STORE_CLOSED'
-  /** The underlying database refused or failed a read or a write. */
-  | 'AION_STORE_IO';
+  /** The underlying database refused or failed a read. */
+  | 'AION_STORE_IO'
+  /**
+   * A write failed (disk full, an I/O error): the store refuses every write until it has
+   * been reopened and verified, which it retries on its own. Nothing of the failed write was
+   * confirmed.
+   */
+  | 'AION_STORE_UNAVAILABLE'
+  /** A record does not read back as it was written (checksum mismatch, truncated, unreadable). */
+  | 'AION_STORE_CORRUPT'
+  /** The data folder's log lost records that were confirmed: the store refuses to open. */
+  | 'AION_STORE_DAMAGED'
+  /** The data folder is held by another engine (in this process or another one). */
+  | 'AION_STORE_LOCKED'
+  /** A value given to `write` cannot be encoded (not JSON-shaped): nothing was written. */
+  | 'AION_STORE_INVALID_VALUE';
 
 export class StoreError extends Error {
   override name = 'StoreError';

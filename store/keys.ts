@@ -17,6 +17,8 @@
  * | `o`    | o · id                                | OutboxEntry    |
  * | `c`    | c · ns · scheduleId                   | ScheduleRecord |
  * | `p`    | p · ns · runId                        | SnapshotRecord |
+ * | `q`    | q · ns · runId                        | Quarantine     |
+ * | `!m`   | !m · slot                             | commit number (commit-log.ts) |
  */
 
 const SEP = '\u0000';
@@ -49,7 +51,48 @@ export const keys = {
   outboxPrefix: () => `o${SEP}`,
   schedule: (ns: string, scheduleId: string) => ['c', ns, scheduleId].join(SEP),
   schedulesPrefix: (ns?: string) => (ns === undefined ? `c${SEP}` : ['c', ns, ''].join(SEP)),
+  quarantine: (ns: string, runId: string) => ['q', ns, runId].join(SEP),
+  quarantinePrefix: () => `q${SEP}`,
+  commitMarker: (slot: number) => ['!m', pad(slot, 5)].join(SEP),
+  commitMarkerPrefix: () => `!m${SEP}`,
 } as const;
+
+/** What kind of record a key holds, and the run (or schedule) it belongs to. */
+export interface KeyInfo {
+  kind: 'history' | 'run' | 'status' | 'latest-run' | 'due' | 'activity-task' | 'bundle' | 'type-version' | 'start-index' | 'snapshot' | 'outbox' | 'schedule' | 'quarantine' | 'commit-marker' | 'unknown';
+  namespace?: string;
+  /** The run the record belongs to (for due entries: the owner, a run or a schedule). */
+  runId?: string;
+  /** The key, printable (parts separated by `/`). */
+  printable: string;
+}
+
+const KINDS: Record<string, { kind: KeyInfo['kind']; runIdPart?: number }> = {
+  h: { kind: 'history', runIdPart: 2 },
+  r: { kind: 'run', runIdPart: 2 },
+  s: { kind: 'status', runIdPart: 3 },
+  w: { kind: 'latest-run' },
+  d: { kind: 'due', runIdPart: 3 },
+  a: { kind: 'activity-task', runIdPart: 2 },
+  b: { kind: 'bundle' },
+  v: { kind: 'type-version' },
+  i: { kind: 'start-index', runIdPart: 3 },
+  p: { kind: 'snapshot', runIdPart: 2 },
+  o: { kind: 'outbox' },
+  c: { kind: 'schedule' },
+  q: { kind: 'quarantine', runIdPart: 2 },
+  '!m': { kind: 'commit-marker' },
+};
+
+export function describeKey(key: string): KeyInfo {
+  const parts = key.split(SEP);
+  const layout = KINDS[parts[0]];
+  const info: KeyInfo = { kind: layout?.kind ?? 'unknown', printable: parts.join('/') };
+  if (!layout || layout.kind === 'bundle' || layout.kind === 'outbox' || layout.kind === 'commit-marker') return info;
+  info.namespace = parts[parts[0] === 'd' ? 2 : 1];
+  if (layout.runIdPart !== undefined) info.runId = parts[layout.runIdPart];
+  return info;
+}
 
 /**
  * The exclusive upper bound of the keys starting with `prefix`, which ends in the separator:
@@ -59,6 +102,3 @@ export const prefixEnd = (prefix: string): string => `${prefix.slice(0, -1)}\u00
 
 /** Splits a key into its parts (for keys whose parts the reader needs, like status keys). */
 export const keyParts = (key: string): string[] => key.split(SEP);
-
-/** True when `id` can be used as a key part. */
-export const isValidKeyPart = (id: string): boolean => !id.includes(SEP);

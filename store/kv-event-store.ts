@@ -1,7 +1,11 @@
-import { decodeValue, encodeValue } from './codec.js';
+import { EventEmitter } from 'node:events';
+import { decodeValue, encodeBinaryValue, encodeValue } from './codec.js';
+import type { CommitLog } from './commit-log.js';
 import { StoreError } from './errors.js';
-import { GroupCommitter, type KvDatabase, type KvOperation } from './group-commit.js';
-import { keyParts, keys, prefixEnd } from './keys.js';
+import type { FolderLock } from './folder-lock.js';
+import { GroupCommitter } from './group-commit.js';
+import type { KvDatabase, KvOperation } from './kv-database.js';
+import { describeKey, keyParts, keys, prefixEnd } from './keys.js';
 import type {
   ActivityTask,
   BundleRecord,
@@ -10,12 +14,14 @@ import type {
   HistoryRange,
   ListRunsQuery,
   OutboxEntry,
+  QuarantineRecord,
   RunPage,
   RunRecord,
   ScanRunsQuery,
   ScheduleRecord,
   SnapshotRecord,
   StoredEvent,
+  StoreEvents,
   WriteBatch,
 } from './types.js';
 
@@ -23,30 +29,67 @@ const EMPTY = new Uint8Array(0);
 /** Heads kept in memory; beyond this the oldest are forgotten (and reloaded when needed). */
 const MAX_CACHED_HEADS = 100_000;
 
+/** A database opened afresh (after a failed write) and checked, with its commit log. */
+export interface ReopenedDatabase {
+  db: KvDatabase;
+  commits: CommitLog;
+}
+
 export interface KvEventStoreOptions {
   /** fsync each batch before acknowledging it (default true). */
   sync?: boolean;
+  /** The database's commit log, checked when it was opened. */
+  commits: CommitLog;
+  /**
+   * Closes `current` and opens the database again, checked (LevelDB). Without it a store
+   * whose write failed stays unavailable.
+   */
+  reopen?: (current: KvDatabase) => Promise<ReopenedDatabase>;
+  /** Released when the store closes. */
+  lock?: FolderLock;
 }
+
+/** Reopen attempts after a failed write back off from this to `REOPEN_MAX_DELAY_MS`. */
+const REOPEN_FIRST_DELAY_MS = 100;
+const REOPEN_MAX_DELAY_MS = 30_000;
 
 /**
  * `EventStore` over an ordered key-value database (abstract-level): classic-level (LevelDB)
  * on disk, memory-level in memory. Both run this same code, so they keep the same semantics.
+ *
+ * A failed write makes the store unavailable for writes (see group-commit.ts): it then
+ * reopens the database on its own, with backoff, and accepts writes again once the reopened
+ * database passed the commit-log check. Reads go on meanwhile (but for the moment of the
+ * reopen itself).
  */
 export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventStore<E> {
+  readonly events = new EventEmitter<StoreEvents>();
   /** Next event id of runs written through this store (loaded lazily for the others). */
   private readonly heads = new Map<string, number>();
-  private readonly committer: GroupCommitter;
+  private db: KvDatabase;
+  private commits: CommitLog;
+  private committer: GroupCommitter;
+  private readonly sync: boolean;
   private closed = false;
+  private reopening: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly db: KvDatabase,
-    options: KvEventStoreOptions = {},
+    db: KvDatabase,
+    private readonly options: KvEventStoreOptions,
   ) {
-    this.committer = new GroupCommitter(db, options.sync ?? true);
+    this.db = db;
+    this.commits = options.commits;
+    this.sync = options.sync ?? true;
+    this.committer = this.newCommitter(options.commits);
+  }
+
+  get unavailable(): StoreError | undefined {
+    return this.committer.failed;
   }
 
   async write(batch: WriteBatch<E>, options: { durable?: boolean } = {}): Promise<void> {
     this.assertOpen();
+    if (this.committer.failed) throw this.committer.failed;
     const appends = (batch.histories ?? []).filter((append) => append.events.length > 0);
     // A batch that creates a run record starts that run: it has no history to look up.
     const created = new Set((batch.runs ?? []).filter((run) => run.previousStatus === undefined).map((run) => runKey(run.record.namespace, run.record.runId)));
@@ -82,9 +125,10 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       const ops = this.operations(batch);
       await (options.durable === false ? this.committer.writeUnsynced(ops) : this.committer.submit(ops));
     } catch (error) {
-      // Nothing of this batch was written: forget the reservations (reloaded on next use).
+      // Not confirmed (and, unless the store was reopened meanwhile, not readable either):
+      // forget the reservations; they are reloaded from what the store holds on next use.
       for (const headKey of previous.keys()) this.heads.delete(headKey);
-      throw new StoreError('AION_STORE_IO', `write failed: ${(error as Error).message}`, { cause: error });
+      throw error;
     }
   }
 
@@ -110,9 +154,11 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     }
     const upper = to === Infinity ? { lt: prefixEnd(prefix) } : { lte: keys.events(namespace, runId, to) };
     const out: E[] = [];
-    for await (const bytes of this.db.values({ gte: start, ...upper })) {
-      for (const event of decodeValue<E[]>(bytes)) if (event.eventId >= from && event.eventId <= to) out.push(event);
-    }
+    await this.reading(async () => {
+      for await (const [key, bytes] of this.db.iterator({ gte: start, ...upper })) {
+        for (const event of decode<E[]>(key, bytes)) if (event.eventId >= from && event.eventId <= to) out.push(event);
+      }
+    });
     return out;
   }
 
@@ -132,23 +178,26 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       if (record && (query.workflowType === undefined || record.workflowType === query.workflowType)) out.push(record);
       return out.length < limit;
     };
-    if (query.status !== undefined) {
-      const prefix = keys.statusPrefix(query.namespace, query.status);
-      const runIds: string[] = [];
-      for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix) })) runIds.push(keyParts(key)[3]);
-      for (let i = 0; i < runIds.length; i += 256) {
-        const chunk = runIds.slice(i, i + 256).map((runId) => keys.run(query.namespace, runId));
-        for (const bytes of await this.db.getMany(chunk)) {
-          if (!keep(bytes && decodeValue<RunRecord>(bytes))) return out;
+    return this.reading(async () => {
+      if (query.status !== undefined) {
+        const prefix = keys.statusPrefix(query.namespace, query.status);
+        const runIds: string[] = [];
+        for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix) })) runIds.push(keyParts(key)[3]);
+        for (let i = 0; i < runIds.length; i += 256) {
+          const chunk = runIds.slice(i, i + 256).map((runId) => keys.run(query.namespace, runId));
+          const values = await this.db.getMany(chunk);
+          for (let j = 0; j < chunk.length; j++) {
+            if (!keep(values[j] && this.scanned<RunRecord>(chunk[j], values[j]!))) return out;
+          }
         }
+        return out;
+      }
+      const prefix = keys.runsPrefix(query.namespace);
+      for await (const [key, bytes] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) {
+        if (!keep(this.scanned<RunRecord>(key, bytes))) break;
       }
       return out;
-    }
-    const prefix = keys.runsPrefix(query.namespace);
-    for await (const bytes of this.db.values({ gte: prefix, lt: prefixEnd(prefix) })) {
-      if (!keep(decodeValue<RunRecord>(bytes))) break;
-    }
-    return out;
+    });
   }
 
   async scanRuns(query: ScanRunsQuery): Promise<RunPage> {
@@ -164,13 +213,14 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     try {
       let batch: string[] = [];
       const drain = async (): Promise<boolean> => {
-        const records = await this.db.getMany(batch.map((key) => keys.run(query.namespace, keyParts(key)[3])));
+        const runKeys = batch.map((key) => keys.run(query.namespace, keyParts(key)[3]));
+        const records = await this.db.getMany(runKeys);
         for (let i = 0; i < batch.length; i++) {
           const bytes = records[i];
           lastKey = batch[i];
           if (!bytes) continue;
-          const record = decodeValue<RunRecord>(bytes);
-          if (query.filter && !query.filter(record)) continue;
+          const record = this.scanned<RunRecord>(runKeys[i], bytes);
+          if (!record || (query.filter && !query.filter(record))) continue;
           runs.push(record);
           if (runs.length >= pageSize) return true;
         }
@@ -183,6 +233,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       }
       if (batch.length > 0 && (await drain())) return { runs, nextCursor: lastKey };
       return { runs };
+    } catch (error) {
+      throw readError(error);
     } finally {
       await iterator.close();
     }
@@ -191,7 +243,10 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   async *allRuns(): AsyncIterable<RunRecord> {
     this.assertOpen();
     const prefix = keys.runsPrefix();
-    for await (const bytes of this.db.values({ gte: prefix, lt: prefixEnd(prefix) })) yield decodeValue<RunRecord>(bytes);
+    for await (const [key, bytes] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) {
+      const record = this.scanned<RunRecord>(key, bytes);
+      if (record) yield record;
+    }
   }
 
   async listOutbox(): Promise<OutboxEntry[]> {
@@ -239,11 +294,22 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     return this.get<string>(keys.typeVersion(namespace, workflowType));
   }
 
+  async listQuarantined(): Promise<QuarantineRecord[]> {
+    const prefix = keys.quarantinePrefix();
+    return this.values<QuarantineRecord>({ gte: prefix, lt: prefixEnd(prefix) });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.committer.drain();
-    await this.db.close();
+    clearTimeout(this.reopening);
+    try {
+      await this.committer.drain();
+      this.commits.close();
+      await this.db.close();
+    } finally {
+      this.options.lock?.release();
+    }
   }
 
   private operations(batch: WriteBatch<E>): KvOperation[] {
@@ -270,41 +336,121 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const task of batch.activityTasks?.delete ?? []) del(keys.activityTask(task.namespace, task.runId, task.seq));
     for (const bundle of batch.bundles ?? []) put(keys.bundle(bundle.version), bundle);
     for (const binding of batch.typeVersions ?? []) put(keys.typeVersion(binding.namespace, binding.workflowType), binding.version);
-    for (const snapshot of batch.snapshots?.put ?? []) put(keys.snapshot(snapshot.namespace, snapshot.runId), snapshot);
+    for (const snapshot of batch.snapshots?.put ?? []) ops.push({ type: 'put', key: keys.snapshot(snapshot.namespace, snapshot.runId), value: encodeBinaryValue(snapshot) });
     for (const { namespace, runId } of batch.snapshots?.delete ?? []) del(keys.snapshot(namespace, runId));
     for (const entry of batch.outbox?.put ?? []) put(keys.outbox(entry.id), entry);
     for (const id of batch.outbox?.delete ?? []) del(keys.outbox(id));
     for (const schedule of batch.schedules?.put ?? []) put(keys.schedule(schedule.namespace, schedule.scheduleId), schedule);
     for (const { namespace, scheduleId } of batch.schedules?.delete ?? []) del(keys.schedule(namespace, scheduleId));
+    for (const record of batch.quarantine?.put ?? []) put(keys.quarantine(record.namespace, record.runId), record);
+    for (const { namespace, runId } of batch.quarantine?.delete ?? []) del(keys.quarantine(namespace, runId));
     return ops;
   }
 
   private async loadNextEventId(namespace: string, runId: string): Promise<number> {
     const prefix = keys.historyPrefix(namespace, runId);
-    for await (const bytes of this.db.values({ gte: prefix, lt: prefixEnd(prefix), reverse: true, limit: 1 })) {
-      const last = decodeValue<E[]>(bytes).at(-1);
-      return last ? last.eventId + 1 : 1;
-    }
-    return 1;
+    return this.reading(async () => {
+      for await (const [key, bytes] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix), reverse: true, limit: 1 })) {
+        const last = decode<E[]>(key, bytes).at(-1);
+        return last ? last.eventId + 1 : 1;
+      }
+      return 1;
+    });
   }
 
   private async get<T>(key: string): Promise<T | undefined> {
     this.assertOpen();
-    const bytes = await this.db.get(key);
-    return bytes === undefined ? undefined : decodeValue<T>(bytes);
+    const bytes = await this.reading(() => this.db.get(key));
+    return bytes === undefined ? undefined : decode<T>(key, bytes);
   }
 
+  /** Every readable record in a range (a damaged one is reported and skipped). */
   private async values<T>(range: { gte: string; lt?: string; lte?: string; limit?: number }): Promise<T[]> {
     this.assertOpen();
     const out: T[] = [];
-    for await (const bytes of this.db.values(range)) out.push(decodeValue<T>(bytes));
+    await this.reading(async () => {
+      for await (const [key, bytes] of this.db.iterator(range)) {
+        const value = this.scanned<T>(key, bytes);
+        if (value !== undefined) out.push(value);
+      }
+    });
     return out;
+  }
+
+  /** A record met by a scan: decoded, or reported as damaged (undefined). */
+  private scanned<T>(key: string, bytes: Uint8Array): T | undefined {
+    try {
+      return decode<T>(key, bytes);
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      const { printable, ...where } = describeKey(key);
+      this.events.emit('damaged', { key: printable, ...where, error });
+      return undefined;
+    }
+  }
+
+  /** Runs a read, naming database failures as store errors. */
+  private async reading<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      throw readError(error);
+    }
   }
 
   private assertOpen(): void {
     if (this.closed) throw new StoreError('AION_STORE_CLOSED', 'the event store is closed');
   }
+
+  private newCommitter(commits: CommitLog): GroupCommitter {
+    return new GroupCommitter(this.db, this.sync, commits, (error) => {
+      this.events.emit('availability', { available: false, error });
+      this.scheduleReopen(REOPEN_FIRST_DELAY_MS);
+    });
+  }
+
+  /**
+   * After a failed write: reopens the database (a fresh LevelDB log, so nothing is written
+   * behind the torn record) and checks it; writes are accepted again once that succeeded.
+   * Retried with backoff while the cause (a full disk) persists.
+   */
+  private scheduleReopen(delayMs: number): void {
+    const { reopen } = this.options;
+    if (!reopen || this.closed) return;
+    this.reopening = setTimeout(() => {
+      void (async () => {
+        try {
+          const reopened = await reopen(this.db);
+          if (this.closed) {
+            await reopened.db.close();
+            return;
+          }
+          this.db = reopened.db;
+          this.commits = reopened.commits;
+          this.heads.clear();
+          this.committer = this.newCommitter(reopened.commits);
+          this.events.emit('availability', { available: true });
+        } catch (error) {
+          // Still failing (a full disk): try again later. A damaged log stays refused.
+          const failure = error instanceof StoreError ? error : new StoreError('AION_STORE_UNAVAILABLE', `reopening the store failed: ${(error as Error).message}`, { cause: error });
+          this.events.emit('availability', { available: false, error: failure });
+          if (failure.code !== 'AION_STORE_DAMAGED') this.scheduleReopen(Math.min(delayMs * 2, REOPEN_MAX_DELAY_MS));
+        }
+      })();
+    }, delayMs);
+    this.reopening.unref();
+  }
 }
 
 const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
+
+const decode = <T>(key: string, bytes: Uint8Array): T => decodeValue<T>(bytes, () => describeKey(key).printable);
+
+/** A read the database failed: unavailable while the store is being reopened, otherwise I/O. */
+function readError(error: unknown): StoreError {
+  if (error instanceof StoreError) return error;
+  const code = (error as { code?: string }).code;
+  if (code === 'LEVEL_DATABASE_NOT_OPEN') return new StoreError('AION_STORE_UNAVAILABLE', 'the store is being reopened after a failed write', { cause: error });
+  return new StoreError('AION_STORE_IO', `a read failed: ${(error as Error).message}`, { cause: error });
+}
 const dueKey = (entry: DueEntry): string => keys.due(entry.dueAt, entry.namespace, entry.owner, entry.key);

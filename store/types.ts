@@ -1,13 +1,19 @@
 /**
  * The `EventStore` seam: everything the engine persists goes through this interface.
  *
- * The engine is the only writer of a store (one engine owns a data folder; LevelDB's lock
- * file enforces it for the embedded default). The store still checks the one invariant a
+ * The engine is the only writer of a store (one engine owns a data folder; the folder lock
+ * enforces it for the embedded default). The store still checks the one invariant a
  * second writer would break — each append names the event id it expects to write next — so
  * a distributed implementation with leases can keep the same contract.
  *
+ * Reads of one record (a run record, a history) throw `AION_STORE_CORRUPT` when a record
+ * does not read back as written; scans skip such records and report each as `damaged`.
+ *
  * @module
  */
+import type { EventEmitter } from 'node:events';
+import type { StoreError } from './errors.js';
+import type { KeyInfo } from './keys.js';
 
 /** Status values, as in the public contract. */
 export const RUN_STATUSES = [
@@ -144,6 +150,41 @@ export interface BundleRecord {
   deployedAt: number;
 }
 
+/**
+ * A run set aside because a record of it cannot be read back (see `DamagedRecord`): it makes
+ * no progress until an operator restores the data or terminates it.
+ */
+export interface QuarantineRecord {
+  namespace: string;
+  runId: string;
+  /** What is damaged, and how it was found. */
+  reason: string;
+  /** The damaged record's key, printable. */
+  key: string;
+  at: number;
+}
+
+/** A record that does not read back as it was written. Scans skip it and report it. */
+export interface DamagedRecord {
+  /** The record's key, printable (parts separated by `/`). */
+  key: string;
+  kind: KeyInfo['kind'];
+  namespace?: string;
+  /** The run (or, for a due entry, the owner) the record belongs to, when the key says. */
+  runId?: string;
+  error: StoreError;
+}
+
+export interface StoreEvents {
+  /**
+   * A write failed and the store refuses writes (`available: false`), or it was reopened,
+   * checked, and accepts writes again (`available: true`).
+   */
+  availability: [{ available: true } | { available: false; error: StoreError }];
+  /** A scan met a record it cannot read (it is skipped). */
+  damaged: [DamagedRecord];
+}
+
 /** Appends to one run's history, checked against the id the writer expects to write next. */
 export interface HistoryAppend<E extends StoredEvent = StoredEvent> {
   namespace: string;
@@ -169,6 +210,7 @@ export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   outbox?: { put?: OutboxEntry[]; delete?: string[] };
   snapshots?: { put?: SnapshotRecord[]; delete?: { namespace: string; runId: string }[] };
   schedules?: { put?: ScheduleRecord[]; delete?: { namespace: string; scheduleId: string }[] };
+  quarantine?: { put?: QuarantineRecord[]; delete?: { namespace: string; runId: string }[] };
 }
 
 export interface ListRunsQuery {
@@ -207,11 +249,17 @@ export interface HistoryRange {
 }
 
 export interface EventStore<E extends StoredEvent = StoredEvent> {
+  /** Availability changes and damaged records. */
+  readonly events: EventEmitter<StoreEvents>;
+  /** Set while writes are refused: why. */
+  readonly unavailable: StoreError | undefined;
   /**
    * Applies a batch atomically and durably (when the store is synced). Each history append
    * must start at the run's next event id; otherwise the whole batch is refused with
    * `AION_STORE_CONFLICT` and nothing is written. With `durable: false` the batch is still
    * atomic but may be lost in a power failure (for what is only an optimisation: snapshots).
+   * A value that cannot be encoded refuses the batch with `AION_STORE_INVALID_VALUE`; while
+   * the store is unavailable every write is refused with `AION_STORE_UNAVAILABLE`.
    */
   write(batch: WriteBatch<E>, options?: { durable?: boolean }): Promise<void>;
   /** Id the next event of this run will get (1 for a run with no history). */
@@ -236,5 +284,6 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   getBundle(version: string): Promise<BundleRecord | undefined>;
   listBundles(): Promise<BundleRecord[]>;
   getTypeVersion(namespace: string, workflowType: string): Promise<string | undefined>;
+  listQuarantined(): Promise<QuarantineRecord[]>;
   close(): Promise<void>;
 }

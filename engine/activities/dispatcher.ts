@@ -11,6 +11,7 @@ import { ApplicationFailure, CancelledFailure, TimeoutFailure, toFailureInfo } f
 import type { FailureInfo, ResolvedActivityOptions, TimeoutType } from '../../common/protocol.js';
 import type { ActivityTask } from '../../store/types.js';
 import type { Logger } from '../logger.js';
+import { fitFailure, payloadProblem, type PayloadLimits } from '../payloads.js';
 import { activityContext, Context } from './context.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 
@@ -21,10 +22,15 @@ export type ActivityFunction = (...args: any[]) => unknown;
 export type ActivityOutcome = { ok: true; result: unknown; attempt: number } | { ok: false; failure: FailureInfo; attempt: number };
 
 export interface DispatcherHooks {
-  /** The activity finished for good (success, or failure after its last attempt). */
-  onOutcome(task: ActivityTask, outcome: ActivityOutcome): void;
+  /**
+   * The activity finished for good (success, or failure after its last attempt): resolves
+   * once the outcome is recorded (or no longer wanted by its run).
+   */
+  onOutcome(task: ActivityTask, outcome: ActivityOutcome): Promise<void>;
   /** An attempt failed and another is scheduled: persist the task's new attempt and deadline. */
   onRetryScheduled(task: ActivityTask): Promise<void>;
+  /** How long to wait before delivering an outcome again after `error`; undefined: until the task is dispatched again. */
+  retryDelay(error: unknown, attempt: number): number | undefined;
 }
 
 interface Running {
@@ -34,13 +40,26 @@ interface Running {
   timers: NodeJS.Timeout[];
 }
 
+/** The activity functions an engine runs: for every namespace, and for one namespace only. */
+export interface ActivityRegistry {
+  all: Readonly<Record<string, ActivityFunction>>;
+  byNamespace: Readonly<Record<string, Readonly<Record<string, ActivityFunction>>>>;
+}
+
 export class ActivityDispatcher {
   private readonly running = new Map<string, Running>();
+  /**
+   * Outcomes whose recording failed (the store refused the write): kept, so that dispatching
+   * the task again delivers its outcome instead of running the activity again.
+   */
+  private readonly undelivered = new Map<string, { task: ActivityTask; outcome: ActivityOutcome; timer?: NodeJS.Timeout }>();
+  private closed = false;
 
   constructor(
-    private readonly activities: Readonly<Record<string, ActivityFunction>>,
+    private readonly activities: ActivityRegistry,
     private readonly hooks: DispatcherHooks,
     private readonly logger: Logger,
+    private readonly payloadLimits: PayloadLimits,
   ) {}
 
   get inFlight(): number {
@@ -50,6 +69,12 @@ export class ActivityDispatcher {
   /** Starts the task's next attempt, after its backoff if it has one. Idempotent per task. */
   dispatch(task: ActivityTask): void {
     const key = taskKey(task.namespace, task.runId, task.seq);
+    const held = this.undelivered.get(key);
+    if (held) {
+      clearTimeout(held.timer);
+      this.deliver(key, held.task, held.outcome, 1);
+      return;
+    }
     if (this.running.has(key)) return;
     const entry: Running = { task, timers: [] };
     this.running.set(key, entry);
@@ -65,6 +90,8 @@ export class ActivityDispatcher {
   /** Cancels the task's attempt (its outcome will be dropped) and aborts its signal. */
   cancel(namespace: string, runId: string, seq: number): void {
     const key = taskKey(namespace, runId, seq);
+    clearTimeout(this.undelivered.get(key)?.timer);
+    this.undelivered.delete(key);
     const entry = this.running.get(key);
     if (!entry) return;
     this.running.delete(key);
@@ -73,13 +100,36 @@ export class ActivityDispatcher {
 
   /** Cancels everything; used when the engine closes (the tasks stay recorded for recovery). */
   close(): void {
+    this.closed = true;
     for (const entry of this.running.values()) this.stop(entry, new CancelledFailure('Engine shutting down'));
     this.running.clear();
+    for (const held of this.undelivered.values()) clearTimeout(held.timer);
+    this.undelivered.clear();
+  }
+
+  /** Hands an outcome to the engine; if it cannot be recorded, holds it and retries. */
+  private deliver(key: string, task: ActivityTask, outcome: ActivityOutcome, attempt: number): void {
+    this.undelivered.delete(key);
+    this.hooks.onOutcome(task, outcome).catch((error: unknown) => {
+      if (this.closed) return;
+      const held: { task: ActivityTask; outcome: ActivityOutcome; timer?: NodeJS.Timeout } = { task, outcome };
+      this.undelivered.set(key, held);
+      const delay = this.hooks.retryDelay(error, attempt);
+      this.logger.warn({ err: error, runId: task.runId, seq: task.seq, retryInMs: delay }, 'could not record an activity outcome; it is kept and delivered again');
+      if (delay !== undefined) held.timer = setTimeout(() => this.undelivered.get(key) === held && this.deliver(key, task, outcome, attempt + 1), delay).unref();
+    });
   }
 
   private stop(entry: Running, reason: CancelledFailure): void {
     for (const timer of entry.timers) clearTimeout(timer);
     entry.controller?.abort(reason);
+  }
+
+  /** The function of the task's activity type, as registered for its namespace. */
+  private functionFor(task: ActivityTask): ActivityFunction {
+    const fn = this.activities.byNamespace[task.namespace]?.[task.activityType] ?? this.activities.all[task.activityType];
+    if (typeof fn === 'function') return fn;
+    throw ApplicationFailure.retryable(`activity '${task.activityType}' is not registered for namespace '${task.namespace}'`, 'ActivityNotRegistered');
   }
 
   private async attempt(key: string, entry: Running): Promise<void> {
@@ -130,20 +180,20 @@ export class ActivityDispatcher {
       },
       controller.signal,
       (details) => {
-        heartbeatDetails = details;
+        const problem = payloadProblem(details, this.payloadLimits);
+        if (problem !== undefined) throw ApplicationFailure.nonRetryable(`heartbeat details ${problem}`, 'PayloadTooLarge');
+        heartbeatDetails = details === undefined ? undefined : JSON.parse(JSON.stringify(details));
         armHeartbeat();
       },
     );
 
     let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
     try {
-      const fn = this.activities[task.activityType];
-      if (typeof fn !== 'function') {
-        const registered = Object.keys(this.activities).join(', ') || 'none';
-        throw ApplicationFailure.retryable(`activity '${task.activityType}' is not registered with this engine (registered: ${registered})`, 'ActivityNotRegistered');
-      }
+      const fn = this.functionFor(task);
       const result = await Promise.race([activityContext.run(context, () => fn(...task.args)), timedOut]);
-      outcome = { ok: true, result: toJsonPayload(result) };
+      const problem = payloadProblem(result, this.payloadLimits);
+      if (problem !== undefined) throw ApplicationFailure.nonRetryable(`the result of activity '${task.activityType}' ${problem}`, 'PayloadTooLarge');
+      outcome = { ok: true, result: result === undefined ? undefined : JSON.parse(JSON.stringify(result)) };
     } catch (error) {
       outcome = { ok: false, error };
     }
@@ -153,26 +203,31 @@ export class ActivityDispatcher {
 
     if (outcome.ok) {
       this.running.delete(key);
-      this.hooks.onOutcome(task, { ok: true, result: outcome.result, attempt: task.attempt });
+      this.deliver(key, task, { ok: true, result: outcome.result, attempt: task.attempt }, 1);
       return;
     }
-    const failure = toFailureInfo(outcome.error);
+    const failure = fitFailure(withoutHostPaths(toFailureInfo(outcome.error)), this.payloadLimits);
     const delay = retryDelayMs(options.retry, task.attempt);
     const deadline = options.scheduleToCloseTimeoutMs === undefined ? Infinity : task.scheduledAt + options.scheduleToCloseTimeoutMs;
     if (!isRetryable(options.retry, failure, task.attempt) || Date.now() + delay >= deadline) {
       this.running.delete(key);
       const timedOutFinally = failure.failureType === 'TimeoutFailure';
-      this.hooks.onOutcome(task, {
-        ok: false,
-        attempt: task.attempt,
-        failure: {
-          failureType: 'ActivityFailure',
-          message: timedOutFinally ? 'Activity task timed out' : 'Activity task failed',
-          activityType: task.activityType,
-          activityId: String(task.seq),
-          cause: failure,
+      this.deliver(
+        key,
+        task,
+        {
+          ok: false,
+          attempt: task.attempt,
+          failure: {
+            failureType: 'ActivityFailure',
+            message: timedOutFinally ? 'Activity task timed out' : 'Activity task failed',
+            activityType: task.activityType,
+            activityId: String(task.seq),
+            cause: failure,
+          },
         },
-      });
+        1,
+      );
       return;
     }
     const next: Running = { task: { ...task, attempt: task.attempt + 1, notBefore: Date.now() + delay, heartbeatDetails }, timers: [] };
@@ -191,9 +246,16 @@ export class ActivityDispatcher {
 
 const taskKey = (namespace: string, runId: string, seq: number): string => `${namespace}\u0000${runId}\u0000${seq}`;
 
-/** Activity results cross into the sandbox as JSON: normalise, and refuse what JSON cannot carry. */
-function toJsonPayload(value: unknown): unknown {
-  if (value === undefined) return undefined;
-  const json = JSON.stringify(value);
-  return json === undefined ? undefined : JSON.parse(json);
+/** A stack frame's location, with the folders before the file name. */
+const HOST_PATH = /(?<=[\s(]|^)(?:file:\/\/)?(?:\/[^\s():]*\/|[A-Za-z]:\\[^\s():]*\\)([^/\\\s():]+:\d+(?::\d+)?)/gm;
+
+/**
+ * A failure as the workflow may see it: stack frames keep their file names but not the
+ * folders of the host they ran on (workflow code is untrusted; the host's layout is not its business).
+ */
+export function withoutHostPaths(failure: FailureInfo): FailureInfo {
+  const out: FailureInfo = { ...failure };
+  if (out.stack !== undefined) out.stack = out.stack.replace(HOST_PATH, '$1');
+  if (out.cause) out.cause = withoutHostPaths(out.cause);
+  return out;
 }

@@ -8,20 +8,24 @@
  */
 import { type ActivationResult, type Command, type FailureInfo, type LogEntry, type ResolvedActivityOptions } from '../../common/protocol.js';
 import { isSearchAttributeValue } from '../../common/search-attributes.js';
+import { DEFAULT_PAYLOAD_LIMITS, jsonDeeperThan, payloadProblem, type PayloadLimits } from '../payloads.js';
 import type { RunState } from '../run/run-state.js';
 
-export interface CommandLimits {
+export interface CommandLimits extends PayloadLimits {
   maxCommandsPerActivation: number;
-  /** Largest JSON size of one payload (arguments, a result, failure details), in bytes. */
-  maxPayloadBytes: number;
   maxLogEntriesPerActivation: number;
 }
 
 export const DEFAULT_COMMAND_LIMITS: CommandLimits = {
+  ...DEFAULT_PAYLOAD_LIMITS,
   maxCommandsPerActivation: 10_000,
-  maxPayloadBytes: 2 * 1024 * 1024,
   maxLogEntriesPerActivation: 1_000,
 };
+
+/** Payloads sit this deep in an activation result: `{ commands: [ { args: … } ] }`. */
+const PAYLOAD_NESTING = 3;
+/** Longest log message kept (the rest is cut): logs go to the logger, not to the history. */
+const MAX_LOG_MESSAGE = 8 * 1024;
 
 const MAX_NAME_LENGTH = 256;
 const MAX_DURATION_MS = 100 * 365 * 24 * 3600 * 1000;
@@ -55,11 +59,12 @@ export function validateActivationResult(raw: string, state: RunState, limits: C
   if (commands.length > limits.maxCommandsPerActivation) {
     invalid(`${commands.length} commands in one activation (limit ${limits.maxCommandsPerActivation})`);
   }
-  // Only a result larger than one payload can hold an oversized payload.
-  const checkSizes = raw.length > limits.maxPayloadBytes;
-  const checker = new CommandChecker(state, limits, checkSizes);
+  // Only a result larger than one payload can hold an oversized payload, and only one nested
+  // deeper than a payload may be can hold an overly deep one: most results skip the per-payload checks.
+  const checkPayloads = Buffer.byteLength(raw, 'utf8') > limits.maxPayloadBytes || jsonDeeperThan(raw, limits.maxPayloadDepth + PAYLOAD_NESTING);
+  const checker = new CommandChecker(state, limits, checkPayloads);
   commands.forEach((command, index) => checker.check(command, index, commands.length));
-  return { commands: commands as Command[], logs: logs.slice(0, limits.maxLogEntriesPerActivation).map(checkLog) };
+  return { commands: commands as Command[], logs: logs.slice(0, limits.maxLogEntriesPerActivation).map((entry, index) => checkLog(entry, index, limits)) };
 }
 
 class CommandChecker {
@@ -77,7 +82,7 @@ class CommandChecker {
   constructor(
     private readonly state: RunState,
     private readonly limits: CommandLimits,
-    private readonly checkSizes: boolean,
+    private readonly checkPayloads: boolean,
   ) {
     this.nextActivitySeq = state.nextActivitySeq;
     this.nextTimerSeq = state.nextTimerSeq;
@@ -134,7 +139,7 @@ class CommandChecker {
           invalid(`${where} refers to update ${JSON.stringify(updateId)}, which is not pending`);
         }
         this.resolvedUpdates.add(updateId as string);
-        if (c.failure !== undefined || c.kind === 'rejectUpdate') checkFailure(c.failure, `${where} failure`);
+        if (c.failure !== undefined || c.kind === 'rejectUpdate') this.checkFailure(c.failure, `${where} failure`);
         else this.checkPayload(c.result, `${where} result`);
         break;
       }
@@ -147,7 +152,7 @@ class CommandChecker {
         else if (c.kind === 'continueAsNew') {
           checkName(c.workflowType, `${where} workflowType`);
           this.checkPayloadArray(c.args, `${where} args`);
-        } else checkFailure(c.failure, `${where} failure`);
+        } else this.checkFailure(c.failure, `${where} failure`);
         break;
       default:
         invalid(`command ${index} has unknown kind ${JSON.stringify(c.kind).slice(0, 64)}`);
@@ -171,9 +176,15 @@ class CommandChecker {
   }
 
   private checkPayload(value: unknown, what: string): void {
-    if (!this.checkSizes || value === undefined) return;
-    const size = JSON.stringify(value).length;
-    if (size > this.limits.maxPayloadBytes) invalid(`${what} is ${size} bytes (limit ${this.limits.maxPayloadBytes})`);
+    if (!this.checkPayloads) return;
+    const problem = payloadProblem(value, this.limits);
+    if (problem !== undefined) invalid(`${what} ${problem}`);
+  }
+
+  /** A failure's shape (depth-first, bounded) and, like any payload, its size with stacks and causes. */
+  private checkFailure(value: unknown, what: string): void {
+    this.checkPayload(value, what);
+    checkFailure(value, what);
   }
 }
 
@@ -254,13 +265,18 @@ function checkFailure(value: unknown, what: string, depth = 0): void {
   }
 }
 
-function checkLog(value: unknown, index: number): LogEntry {
+function checkLog(value: unknown, index: number, limits: PayloadLimits): LogEntry {
   if (!isObject(value)) return invalid(`log entry ${index} must be an object`);
   const entry = value as Partial<LogEntry>;
   if (!LOG_LEVELS.has(entry.level as string) || typeof entry.message !== 'string') {
     invalid(`log entry ${index} must have a level and a string message`);
   }
-  return entry as LogEntry;
+  const checked: LogEntry = { level: entry.level!, message: entry.message!.length > MAX_LOG_MESSAGE ? `${entry.message!.slice(0, MAX_LOG_MESSAGE)} …` : entry.message! };
+  if (entry.attributes !== undefined) {
+    const problem = isObject(entry.attributes) ? payloadProblem(entry.attributes, limits) : 'is not an object';
+    checked.attributes = problem === undefined ? entry.attributes : { attributesDropped: `the log attributes ${problem}` };
+  }
+  return checked;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -16,7 +16,8 @@
  */
 import type { LogEntry, QueryResult } from '../../common/protocol.js';
 import { SandboxCrash } from '../../sandbox/index.js';
-import type { EventStore, OutboxEntry, RunRecord } from '../../store/types.js';
+import { StoreError } from '../../store/errors.js';
+import type { EventStore, OutboxEntry, QuarantineRecord, RunRecord } from '../../store/types.js';
 import type { ActivityDispatcher } from '../activities/dispatcher.js';
 import type { BundleRegistry } from '../bundles.js';
 import { InvalidCommandError, validateActivationResult } from '../commands/validate.js';
@@ -26,6 +27,7 @@ import { CLOSING_STATUS, type EventOf, type HistoryEvent, type JobEventType, typ
 import { eventOfCommand, jobOf } from '../history/mapping.js';
 import type { Logger } from '../logger.js';
 import type { EngineMetrics } from '../metrics.js';
+import { RunQuarantinedError, type Quarantine } from '../quarantine.js';
 import type { ReplayLimits } from '../replay.js';
 import { encodeSnapshot } from '../snapshots.js';
 import type { Supervisors } from '../supervision.js';
@@ -45,6 +47,7 @@ export interface RunEnvironment {
   limits: ReplayLimits;
   supervisors: Supervisors;
   metrics: EngineMetrics;
+  quarantine: Quarantine;
   /** Bounds how many runs are being brought back into memory at once. */
   wakeSlots: <T>(wake: () => Promise<T>) => Promise<T>;
   /** Effects on other runs the run just recorded (performed after the write). */
@@ -57,6 +60,8 @@ export interface RunEnvironment {
   onParked(run: WorkflowRun): void;
   /** The run finished everything queued on it (it may be parked now). */
   onIdle(run: WorkflowRun): void;
+  /** A new run's first write failed: it does not exist. */
+  onCreateFailed(run: WorkflowRun): void;
 }
 
 /** A job waiting for an activation. `recorded` jobs are already in the history. */
@@ -107,6 +112,11 @@ export class WorkflowRun {
     return this.sandbox?.residentBytes ?? 0;
   }
 
+  /** Set when a record of the run is damaged: it makes no progress (see quarantine.ts). */
+  get quarantine(): QuarantineRecord | undefined {
+    return this.env.quarantine.get(this.record.namespace, this.record.runId);
+  }
+
   /** True when the run can be dropped from memory without losing anything. */
   get isIdle(): boolean {
     return this.busy === 0 && this.mailbox.length === 0 && this.updateWaiters.size === 0;
@@ -122,6 +132,11 @@ export class WorkflowRun {
     return new Promise<boolean>((resolve, reject) => {
       if (this.record.status !== 'Running') {
         reject(new WorkflowNotRunningError(this.record.workflowId, this.record.status));
+        return;
+      }
+      const quarantine = this.quarantine;
+      if (quarantine) {
+        reject(new RunQuarantinedError(this.record.runId, quarantine.reason));
         return;
       }
       this.mailbox.push({ event, recorded: false, onRecorded: { resolve, reject }, outboxId: options.outboxId });
@@ -163,7 +178,8 @@ export class WorkflowRun {
   terminate(reason: string | undefined, outboxId?: string): Promise<void> {
     const event: NewEvent = { type: 'WorkflowTerminated', time: Date.now(), ...(reason === undefined ? {} : { reason }) };
     return this.exclusive(async () => {
-      await this.ensureLoaded();
+      // A quarantined run can still be terminated (when its history reads): that is how an operator ends it.
+      await this.ensureLoaded({ evenIfQuarantined: true });
       if (this.record.status !== 'Running') throw new WorkflowNotRunningError(this.record.workflowId, this.record.status);
       const batch = this.newBatch().add(event);
       if (outboxId) batch.outboxDeletes.push(outboxId);
@@ -236,8 +252,9 @@ export class WorkflowRun {
       try {
         await this.ensureLoaded();
       } catch (error) {
-        this.env.logger.error({ err: error, runId: this.record.runId }, 'cannot load the run; its jobs wait for the next attempt');
-        this.retryLater();
+        // Nothing was recorded: whoever delivered a job learns why (an internal source retries on its own).
+        this.env.logger.warn({ err: error, runId: this.record.runId }, 'cannot load the run');
+        this.abandon(this.mailbox.splice(0), error);
         return;
       }
       if (this.stall) await this.recordWithoutActivation();
@@ -272,17 +289,47 @@ export class WorkflowRun {
     try {
       await this.commit(batch, jobs);
     } catch (error) {
-      this.env.logger.error({ err: error, runId: this.record.runId }, 'could not record an activation; it will be retried from the history');
-      // Nothing of it was recorded: rebuild from the history and try the same jobs again.
-      this.releaseSandbox();
-      this.loaded = false;
-      this.mailbox.unshift(...jobs);
-      this.retryLater();
+      if (error instanceof StoreError && error.code === 'AION_STORE_INVALID_VALUE' && !batch.events.some((event) => event.type === 'WorkflowTaskFailed')) {
+        await this.recordUnstorable(jobs, error, time);
+      } else {
+        this.env.logger.warn({ err: error, runId: this.record.runId }, 'could not record an activation');
+        this.abandon(jobs, error);
+      }
       return;
     }
     // After a crash the jobs are recorded but not delivered: they come back from the history
     // when the supervisor restarts the sandbox.
     if (batch.events.some((event) => event.type === 'WorkflowTaskFailed') && this.record.status === 'Running') this.loaded = false;
+  }
+
+  /**
+   * Nothing of these jobs was recorded: their senders get the error (a caller sees it; an
+   * internal source — a timer, an activity, the outbox — retries, or is driven again when
+   * the store accepts writes again). Jobs the history holds come back with it. Nothing is
+   * retried here, so a store that refuses writes is never written to in a loop.
+   */
+  private abandon(jobs: PendingJob[], error: unknown): void {
+    this.releaseSandbox();
+    this.loaded = false;
+    for (const job of jobs) if (!job.recorded) job.onRecorded?.reject(error);
+    if (this.isNew) this.env.onCreateFailed(this);
+  }
+
+  /**
+   * The activation's result could not be encoded for the store (what validation lets through
+   * always can; this is the last line): a crash of the run, recorded on the state before the
+   * activation, never a retry of the write.
+   */
+  private async recordUnstorable(jobs: PendingJob[], error: StoreError, time: number): Promise<void> {
+    this.releaseSandbox();
+    try {
+      await this.reloadState();
+      const batch = this.newBatch().add(...jobs.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
+      this.crash(batch, new SandboxCrash('guest-error', `the activation result cannot be stored: ${error.message}`), time);
+      await this.commit(batch, jobs);
+    } catch (failure) {
+      this.abandon(jobs, failure);
+    }
   }
 
   /** A crashed sandbox: its supervisor decides between a restart (after a backoff) and failing the run. */
@@ -368,10 +415,6 @@ export class WorkflowRun {
     }
   }
 
-  private retryLater(): void {
-    setTimeout(() => this.scheduleDrain(), 1000).unref();
-  }
-
   // Recording and acting -------------------------------------------------------------------
 
   private newBatch(): ActivationBatch {
@@ -394,6 +437,7 @@ export class WorkflowRun {
       activityTasks: { put: batch.taskPuts, delete: batch.taskDeletes },
       outbox: { put: batch.outboxPuts, delete: outboxDeletes },
       snapshots: { delete: batch.closeEvent ? [{ namespace: record.namespace, runId: record.runId }] : [] },
+      quarantine: { delete: batch.closeEvent && this.quarantine ? [{ namespace: record.namespace, runId: record.runId }] : [] },
     });
     for (const key of Object.keys(record) as (keyof RunRecord)[]) if (!(key in next)) delete record[key];
     Object.assign(record, next);
@@ -443,6 +487,7 @@ export class WorkflowRun {
     if (batch.outboxPuts.length > 0) this.env.onOutbox(batch.outboxPuts);
     if (batch.closeEvent) {
       this.releaseSandbox();
+      this.env.quarantine.release(namespace, runId);
       this.env.onClosed(this, events[events.length - 1]);
     } else if (this.sandbox) {
       this.env.onResident(this);
@@ -458,9 +503,9 @@ export class WorkflowRun {
   // Loading ---------------------------------------------------------------------------------
 
   /** Rebuilds the host's view of the run from its history (no code runs); requeues undelivered jobs. */
-  private async ensureLoaded(): Promise<void> {
+  private async ensureLoaded(options: { evenIfQuarantined?: boolean } = {}): Promise<void> {
     if (this.loaded) return;
-    const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
+    const events = await this.readHistory(options);
     const state = new RunState();
     for (const event of events) state.apply(event);
     let history: LoadedHistory | undefined;
@@ -478,6 +523,28 @@ export class WorkflowRun {
     if (pendingJobs.length > 0) {
       this.mailbox.unshift(...pendingJobs.map((event) => ({ event, recorded: true })));
       this.scheduleDrain();
+    }
+  }
+
+  /** The state the stored history gives, without requeuing its undelivered jobs. */
+  private async reloadState(): Promise<void> {
+    const events = await this.readHistory();
+    this.state = new RunState();
+    for (const event of events) this.state.apply(event);
+    this.nextEventId = events.length + 1;
+    this.justRead = undefined;
+  }
+
+  /** The run's whole history; a damaged one quarantines the run. */
+  private async readHistory(options: { evenIfQuarantined?: boolean } = {}): Promise<HistoryEvent[]> {
+    const { namespace, runId } = this.record;
+    if (!options.evenIfQuarantined) this.env.quarantine.assertFree(namespace, runId);
+    try {
+      return await this.env.store.readHistory(namespace, runId);
+    } catch (error) {
+      if (!(error instanceof StoreError) || error.code !== 'AION_STORE_CORRUPT') throw error;
+      const record = await this.env.quarantine.add(namespace, runId, error.message, `history of ${runId}`);
+      throw new RunQuarantinedError(runId, record.reason);
     }
   }
 
@@ -510,8 +577,7 @@ export class WorkflowRun {
       this.env.onResident(this);
       return sandbox;
     }
-    const events = await this.env.store.readHistory(this.record.namespace, this.record.runId);
-    return replaySandbox(await this.template(), parseHistory(events), this.env.limits);
+    return replaySandbox(await this.template(), parseHistory(await this.readHistory()), this.env.limits);
   }
 
   private template(): Promise<WorkflowTemplate> {

@@ -17,6 +17,7 @@ import { checkArgs, checkId } from '../input.js';
 import type { Logger } from '../logger.js';
 import { outboxEntry, type OutboxEffect } from '../outbox.js';
 import type { OutboxProcessor } from '../outbox-processor.js';
+import type { PayloadLimits } from '../payloads.js';
 import type { RunTable } from '../runs.js';
 import type { DueTimers } from '../timers.js';
 import { formatDueKey } from '../due-keys.js';
@@ -133,6 +134,7 @@ export class Schedules {
     private readonly outbox: OutboxProcessor,
     private readonly timers: DueTimers,
     private readonly logger: Logger,
+    private readonly payloadLimits: PayloadLimits,
     private readonly assertOpen: () => void,
     private readonly emitFired: (event: ScheduleFiredEvent) => void,
   ) {
@@ -209,16 +211,16 @@ export class Schedules {
 
   // Engine hooks ----------------------------------------------------------------------------
 
-  /** A schedule's tick came due. */
-  onDue(entry: DueEntry): void {
-    void this.exclusive(entry.namespace, entry.owner, async () => {
+  /** A schedule's tick came due: resolves once its fire is recorded (or was not due any more). */
+  onDue(entry: DueEntry): Promise<void> {
+    return this.exclusive(entry.namespace, entry.owner, async () => {
       const record = await this.store.getSchedule(entry.namespace, entry.owner);
       if (!record) return;
       const schedule = asSchedule(record);
       // A due entry the schedule moved on from (updated, paused, already fired).
       if (schedule.definition.paused || schedule.state.nextFireAt !== entry.dueAt) return;
       await this.fire(schedule, this.ticksToFire(schedule, entry.dueAt, Date.now()), entry.dueAt);
-    }).catch((error: unknown) => this.logger.error({ err: error, scheduleId: entry.owner }, 'schedule tick failed'));
+    });
   }
 
   /** A run closed: if a schedule buffered a tick behind it, that tick fires now. */
@@ -418,7 +420,7 @@ export class Schedules {
       spec: { ...options.spec },
       action: {
         workflowType: checkId(action.workflowType, 'action.workflowType'),
-        args: checkArgs(action.args, 'action.args', 2 * 1024 * 1024),
+        args: checkArgs(action.args, 'action.args', this.payloadLimits),
         workflowIdPrefix: checkId(action.workflowIdPrefix ?? options.scheduleId, 'action.workflowIdPrefix'),
         taskQueue: checkId(action.taskQueue ?? 'default', 'action.taskQueue'),
       },

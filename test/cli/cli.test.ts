@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runChild, type Child } from '../recovery/child-process.js';
+import { runChild, type Child } from '../child-process.js';
 import { tempDir } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

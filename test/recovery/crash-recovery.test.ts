@@ -12,7 +12,7 @@ import { replayHistory } from '../../engine/replay.js';
 import { bundleWorkflowCode } from '../../engine/bundler.js';
 import { openLevelDbStore } from '../../store/open.js';
 import { fixture, tempDir } from '../helpers.js';
-import { runChild } from './child-process.js';
+import { runChild } from '../child-process.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 const RUNS = 200;

@@ -10,7 +10,7 @@ import type { HistoryEvent } from '../../engine/history/events.js';
 import { replayHistory } from '../../engine/replay.js';
 import { openLevelDbStore } from '../../store/open.js';
 import { fixtureBundle, tempDir } from '../helpers.js';
-import { runChild } from './child-process.js';
+import { runChild } from '../child-process.js';
 
 const CHILD = fileURLToPath(new URL('./kill-point-child.ts', import.meta.url));
 

@@ -243,6 +243,55 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       );
     });
 
+    it('round-trips payloads exactly: __proto__ and constructor keys, -0, large integers, lone surrogates, deep nesting', async () => {
+      // Built from JSON text, as payloads arrive: `__proto__` is an own key, not the prototype.
+      const text = `{"__proto__":{"polluted":true},"constructor":{"prototype":1},"negativeZero":-0,"big":12345678901234567890,"max":9007199254740993,"lone":"\\ud800x\\udfff","emoji":"\u{1F600}","deep":${'['.repeat(100)}1${']'.repeat(100)}}`;
+      const payload = JSON.parse(text) as Record<string, unknown>;
+      expect(Object.keys(payload)).toContain('__proto__');
+      let store = await open();
+      await store.write({ histories: [{ namespace: 'default', runId: 'p1', events: [ev(1, 'Payload', { payload })] }] });
+      const check = async () => {
+        const [event] = (await store.readHistory('default', 'p1')) as unknown as { payload: Record<string, unknown> }[];
+        expect(JSON.stringify(event.payload)).toBe(JSON.stringify(payload));
+        expect(Object.keys(event.payload)).toEqual(Object.keys(payload));
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      };
+      await check();
+      if (reopen) {
+        store = await reopen(store);
+        await check();
+      }
+      await store.close();
+    });
+
+    it('refuses a value it cannot encode with AION_STORE_INVALID_VALUE, writing nothing of the batch', async () => {
+      const store = await open();
+      const code = await codeOf(
+        store.write({ runs: [{ record: run('bad') }], histories: [{ namespace: 'default', runId: 'bad', events: [ev(1, 'X', { n: 10n })] }] }),
+      );
+      expect(code).toBe('AION_STORE_INVALID_VALUE');
+      expect(await store.getRun('default', 'bad')).toBeUndefined();
+      await store.write({ histories: [{ namespace: 'default', runId: 'bad', events: [ev(1)] }] });
+      expect(await store.readHistory('default', 'bad')).toHaveLength(1);
+      await store.close();
+    });
+
+    it('keeps quarantine records until they are deleted', async () => {
+      const store = await open();
+      const record = { namespace: 'default', runId: 'r1', reason: 'damaged', key: 'd/x', at: 5 };
+      await store.write({ quarantine: { put: [record] } });
+      expect(await store.listQuarantined()).toEqual([record]);
+      await store.write({ quarantine: { delete: [{ namespace: 'default', runId: 'r1' }] } });
+      expect(await store.listQuarantined()).toEqual([]);
+      await store.close();
+    });
+
+    it('is available for writes until a write fails', async () => {
+      const store = await open();
+      expect(store.unavailable).toBeUndefined();
+      await store.close();
+    });
+
     it.skipIf(!reopen)('keeps everything acknowledged across a reopen, including the next event id', async () => {
       let store = await open();
       await store.write({

@@ -1,9 +1,15 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClassicLevel } from 'classic-level';
+import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { openLevelDbStore, StoreError, type EventStore } from '../../store/index.js';
+import { openLevelDbStore, StoreError, type EventStore, type StoredEvent } from '../../store/index.js';
+import { runChild } from '../child-process.js';
+import { tempDir } from '../helpers.js';
 import { eventStoreConformance } from './event-store.case.js';
+
+const CHILD = fileURLToPath(new URL('./store-child.ts', import.meta.url));
 
 const dirs = new WeakMap<EventStore, string>();
 const openAt = async (dir: string) => {
@@ -14,20 +20,142 @@ const openAt = async (dir: string) => {
 
 eventStoreConformance({
   name: 'LevelDB',
-  open: () => openAt(mkdtempSync(join(tmpdir(), 'aion-store-'))),
+  open: () => openAt(tempDir('aion-store-')),
   reopen: async (store) => {
     await store.close();
     return openAt(dirs.get(store)!);
   },
 });
 
-describe('LevelDB store', () => {
-  it('refuses a second process-level open of the same folder with a clear error', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'aion-store-'));
+const ev = (eventId: number): StoredEvent => ({ eventId, type: 'Test' });
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (error === undefined) return undefined;
+  expect(error).toBeInstanceOf(StoreError);
+  return (error as StoreError).code;
+}
+
+/** A folder whose LevelDB log holds `count` confirmed writes, one per run. */
+async function folderWithWrites(count: number): Promise<string> {
+  const dir = tempDir('aion-store-');
+  const store = await openLevelDbStore(dir);
+  for (let i = 0; i < count; i++) await store.write({ histories: [{ namespace: 'default', runId: `r${i}`, events: [ev(1)] }] });
+  await store.close();
+  return dir;
+}
+
+const logFile = (dir: string): string => {
+  const log = readdirSync(dir).find((name) => name.endsWith('.log'));
+  if (!log) throw new Error(`no LevelDB log in ${dir}`);
+  return join(dir, log);
+};
+
+describe('LevelDB store: the data-folder lock', () => {
+  it('refuses a second open in the same process before LevelDB is touched, and keeps the folder locked for other processes', async () => {
+    const dir = tempDir('aion-store-');
     const store = await openLevelDbStore(dir);
     const error = await openLevelDbStore(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).code).toBe('AION_STORE_LOCKED');
     expect((error as StoreError).message).toContain(dir);
+    // The failed open released nothing: another process is still refused.
+    const other = runChild(CHILD, ['try', dir]);
+    expect(await other.line(/^(opened|refused)/)).toBe('refused AION_STORE_LOCKED');
+    await store.close();
+    const after = runChild(CHILD, ['try', dir]);
+    expect(await after.line(/^(opened|refused)/)).toBe('opened');
+  });
+
+  it('takes over the lock of a process that was killed', async () => {
+    const dir = tempDir('aion-store-');
+    const holder = runChild(CHILD, ['hold', dir]);
+    await holder.line(/^held$/);
+    expect(await codeOf(openLevelDbStore(dir))).toBe('AION_STORE_LOCKED');
+    holder.process.kill('SIGKILL');
+    await holder.exited;
+    const store = await openLevelDbStore(dir);
+    await store.close();
+  });
+
+  it('names a data folder that is a file', async () => {
+    const file = join(tempDir('aion-store-'), 'not-a-folder');
+    writeFileSync(file, 'x');
+    await expect(openLevelDbStore(file)).rejects.toThrow(`the data folder ${file} is a file, not a folder`);
+  });
+});
+
+describe('LevelDB store: a damaged log', () => {
+  it('refuses to open a folder whose log lost confirmed writes to a flipped byte, naming them', async () => {
+    // Several 32 KiB log blocks: LevelDB drops the rest of the damaged block and reads on after it.
+    const dir = await folderWithWrites(1000);
+    const log = logFile(dir);
+    const bytes = readFileSync(log);
+    bytes[Math.floor(bytes.length / 3)] ^= 0xff;
+    writeFileSync(log, bytes);
+    const error = (await openLevelDbStore(dir).catch((e: unknown) => e)) as StoreError;
+    expect(error.code).toBe('AION_STORE_DAMAGED');
+    expect(error.message).toMatch(/confirmed write\(s\) are missing from its log \(commits \d+/);
+    expect(error.message).toMatch(/Restore it from a backup/);
+  });
+
+  it('refuses to open a folder whose log lost its tail, and opens it with acceptDataLoss', async () => {
+    const dir = await folderWithWrites(300);
+    const log = logFile(dir);
+    truncateSync(log, Math.floor(statSync(log).size * 0.6));
+    const error = (await openLevelDbStore(dir).catch((e: unknown) => e)) as StoreError;
+    expect(error.code).toBe('AION_STORE_DAMAGED');
+    expect(error.message).toMatch(/its log ends at commit \d+ but commit 300 was confirmed/);
+
+    const reported: string[] = [];
+    const store = await openLevelDbStore(dir, { acceptDataLoss: true, onDataLossAccepted: (damage) => reported.push(damage) });
+    expect(reported).toHaveLength(1);
+    expect(await store.readHistory('default', 'r0')).toHaveLength(1);
+    expect(await store.readHistory('default', 'r299')).toHaveLength(0);
+    await store.write({ histories: [{ namespace: 'default', runId: 'after', events: [ev(1)] }] });
+    await store.close();
+    // What survived is the new baseline: the next open checks from there.
+    const reopened = await openLevelDbStore(dir);
+    expect(await reopened.readHistory('default', 'after')).toHaveLength(1);
+    await reopened.close();
+  });
+});
+
+describe('LevelDB store: damaged records', () => {
+  it('skips and reports a damaged record in a scan, and names it when it is read', async () => {
+    const dir = tempDir('aion-store-');
+    const store = await openLevelDbStore(dir);
+    const entry = (owner: string) => ({ dueAt: 10, namespace: 'default', owner, key: 'timer:1' });
+    await store.write({ dueEntries: { put: [entry('good'), entry('bad')] } });
+    await store.write({ runs: [{ record: { namespace: 'default', workflowId: 'w', runId: 'bad', workflowType: 't', version: 'v', taskQueue: 'q', status: 'Running', startTime: 1 } }] });
+    await store.close();
+    const raw = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    for await (const [key, value] of raw.iterator()) {
+      if (key.includes('bad')) await raw.put(key, Uint8Array.from([...value.subarray(0, value.length - 1), value[value.length - 1] ^ 1]));
+    }
+    await raw.close();
+
+    const reopened = await openLevelDbStore(dir);
+    const damaged: { key: string; kind: string; runId?: string }[] = [];
+    reopened.events.on('damaged', ({ key, kind, runId }) => damaged.push({ key, kind, runId }));
+    expect((await reopened.dueEntries(100)).map((e) => e.owner)).toEqual(['good']);
+    expect(damaged).toEqual([{ key: 'd/000000000000010/default/bad/timer:1', kind: 'due', runId: 'bad' }]);
+    const error = (await reopened.getRun('default', 'bad').catch((e: unknown) => e)) as StoreError;
+    expect(error.code).toBe('AION_STORE_CORRUPT');
+    expect(error.message).toBe('the record r/default/bad is damaged: its checksum does not match');
+    await reopened.close();
+  });
+
+  it('reads values written before records carried checksums', async () => {
+    const dir = tempDir('aion-store-');
+    const raw = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    await raw.put('h\u0000default\u0000old\u00000000000001', pack([{ eventId: 1, type: 'Old' }]));
+    await raw.close();
+    const store = await openLevelDbStore(dir);
+    expect(await store.readHistory('default', 'old')).toEqual([{ eventId: 1, type: 'Old' }]);
     await store.close();
   });
 });
