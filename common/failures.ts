@@ -151,12 +151,27 @@ export function isCancellation(error: unknown): boolean {
   return (error instanceof ActivityFailure || error instanceof ChildWorkflowFailure) && error.cause instanceof CancelledFailure;
 }
 
-/** Serialises any thrown value. Non-failure errors become `ApplicationFailure` data. */
-export function toFailureInfo(error: unknown): FailureInfo {
+/** Causes deeper than this are not serialised (a cause chain may be a cycle). */
+const MAX_CAUSE_DEPTH = 16;
+
+/**
+ * Serialises any thrown value. Non-failure errors become `ApplicationFailure` data. Never
+ * throws: a value whose properties throw when read (hostile getters, a `toString` that
+ * throws) becomes a failure saying so.
+ */
+export function toFailureInfo(error: unknown, depth = 0): FailureInfo {
+  try {
+    return describeFailure(error, depth);
+  } catch {
+    return { failureType: 'ApplicationFailure', type: 'UnreadableError', message: 'a value was thrown whose properties cannot be read' };
+  }
+}
+
+function describeFailure(error: unknown, depth: number): FailureInfo {
   const failure = error instanceof AionFailure ? error : ApplicationFailure.fromError(error);
-  const info: FailureInfo = { failureType: failure.failureType, message: failure.message };
-  if (failure.stack) info.stack = failure.stack;
-  if (failure.cause !== undefined) info.cause = toFailureInfo(failure.cause);
+  const info: FailureInfo = { failureType: failure.failureType, message: String(failure.message) };
+  if (failure.stack) info.stack = String(failure.stack);
+  if (failure.cause !== undefined && depth < MAX_CAUSE_DEPTH) info.cause = toFailureInfo(failure.cause, depth + 1);
   if (failure instanceof ApplicationFailure) {
     if (failure.type !== undefined) info.type = failure.type;
     if (failure.nonRetryable) info.nonRetryable = true;

@@ -135,12 +135,14 @@ export interface EngineEvents {
   scheduleFired: [ScheduleFiredEvent];
   /** A run left memory: its snapshot (if it changed) is written and its sandbox released. */
   runParked: [{ namespace: string; workflowId: string; runId: string }];
+  /** The store refuses writes after a failed write (`available: false`), or accepts them again. */
+  storeAvailability: [{ available: true } | { available: false; reason: string }];
 }
 
 export class Engine implements RunDirectory {
   /** Cron and interval schedules (`engine.schedules.create(...)`). */
   readonly schedules: Schedules;
-  /** What the engine does, for observers: `scheduleFired`, `runParked`. */
+  /** What the engine does, for observers: `scheduleFired`, `runParked`, `storeAvailability`. */
   readonly events = new EventEmitter<EngineEvents>();
   /** Counters and gauges (prom-client); `aion server` serves them at `/metrics`. */
   readonly metrics: EngineMetrics;
@@ -219,10 +221,12 @@ export class Engine implements RunDirectory {
       if (!change.available) {
         this.metrics.storeAvailable.set(0);
         this.logger.error({ err: change.error }, 'the store refuses writes; callers get errors until it has been reopened and checked');
+        this.events.emit('storeAvailability', { available: false, reason: change.error.message });
         return;
       }
       this.metrics.storeAvailable.set(1);
       this.logger.warn({}, 'the store was reopened and checked; it accepts writes again');
+      this.events.emit('storeAvailability', { available: true });
       // Whatever could not be delivered meanwhile is driven again from what the store holds.
       this.recover().catch((error: unknown) => this.logger.error({ err: error }, 'the recovery sweep after the store came back failed'));
     };

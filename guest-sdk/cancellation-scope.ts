@@ -22,6 +22,9 @@ export interface CancellationScopeOptions {
   timeout?: Duration;
 }
 
+/** Stops a cancellation listener (see `onCancel`). */
+export type Unsubscribe = () => void;
+
 export class CancellationScope {
   readonly cancellable: boolean;
   readonly parent?: CancellationScope;
@@ -29,16 +32,22 @@ export class CancellationScope {
   /** Rejects with a `CancelledFailure` when the scope is cancelled. */
   readonly cancelRequested: Promise<never>;
   #cancelRequested = false;
+  #reason: unknown;
   #reject!: (reason: unknown) => void;
+  /**
+   * Who must hear of a cancellation (pending timers, activities, children, nested scopes).
+   * A set, not reactions on `cancelRequested`: a promise that only settles on cancellation
+   * would keep every reaction ever attached to it, about 1 KiB per `await`, for the life of
+   * the scope — a workflow looping for a year would run out of memory.
+   */
+  readonly #listeners = new Set<(reason: unknown) => void>();
+  #unsubscribeFromParent: Unsubscribe | undefined;
 
   constructor(options: CancellationScopeOptions = {}) {
     this.cancellable = options.cancellable ?? true;
     this.timeout = options.timeout === undefined ? undefined : toMs(options.timeout);
     this.cancelRequested = new Promise<never>((_, reject) => {
-      this.#reject = (reason) => {
-        this.#cancelRequested = true;
-        reject(reason);
-      };
+      this.#reject = reject;
     });
     // Observed by whoever cares; never an unhandled rejection on its own.
     this.cancelRequested.catch(() => undefined);
@@ -48,9 +57,25 @@ export class CancellationScope {
       // Children of a non-cancellable scope are shielded from the outer cancellation.
       if (parent.cancellable) {
         this.#cancelRequested = parent.#cancelRequested;
-        parent.cancelRequested.catch((reason: unknown) => this.#reject(reason));
+        this.#unsubscribeFromParent = parent.onCancel((reason) => this.cancel(reason as CancelledFailure));
       }
     }
+  }
+
+  /**
+   * Calls `listener` (in a later microtask, as a promise reaction would run) when the scope
+   * is cancelled, or soon if it already was. The returned function stops listening: call it
+   * once what listened is settled, so the scope keeps nothing of it.
+   */
+  onCancel(listener: (reason: unknown) => void): Unsubscribe {
+    if (this.#cancelRequested && this.#reason !== undefined) {
+      const reason = this.#reason;
+      let active = true;
+      void Promise.resolve().then(() => active && listener(reason));
+      return () => (active = false);
+    }
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** True when work started in this scope must be cancelled. */
@@ -65,6 +90,13 @@ export class CancellationScope {
 
   /** Requests cancellation of this scope and of the cancellable scopes below it. */
   cancel(reason: CancelledFailure = new CancelledFailure('Cancellation scope cancelled')): void {
+    if (this.#reason !== undefined) return;
+    this.#cancelRequested = true;
+    this.#reason = reason;
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    // Listeners first, then `cancelRequested`'s own reactions, each in registration order.
+    if (listeners.length > 0) void Promise.resolve().then(() => listeners.forEach((listener) => listener(reason)));
     this.#reject(reason);
   }
 
@@ -99,6 +131,9 @@ export class CancellationScope {
       return await fn();
     } finally {
       if (timerScope && !timerScope.consideredCancelled) timerScope.cancel();
+      // Done: the parent need not tell this scope of a cancellation any more.
+      this.#unsubscribeFromParent?.();
+      this.#unsubscribeFromParent = undefined;
     }
   }
 }

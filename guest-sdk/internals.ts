@@ -205,13 +205,12 @@ export class Activator {
     const seq = this.nextSeq.child++;
     const childId = workflowId ?? this.random.uuid4();
     const runId = this.random.uuid4();
-    const result = new Promise<unknown>((resolve, reject) => this.completions.child.set(seq, { resolve, reject }));
-    result.catch(() => undefined); // observed through handle.result()
-    if (scope.cancellable) {
-      scope.cancelRequested.catch(() => {
+    const result = new Promise<unknown>((resolve, reject) =>
+      this.track('child', seq, scope, { resolve, reject }, () => {
         if (this.completions.child.has(seq)) this.pushCommand({ kind: 'requestCancelChild', seq });
-      });
-    }
+      }),
+    );
+    result.catch(() => undefined); // observed through handle.result()
     this.pushCommand({ kind: 'startChildWorkflow', seq, workflowType, workflowId: childId, runId, args: payload, options });
     return Promise.resolve({ workflowId: childId, firstExecutionRunId: runId, result: () => result });
   }
@@ -249,14 +248,11 @@ export class Activator {
       }
       const payload = toPayload(args, `arguments of activity '${activityType}'`) as unknown[];
       const seq = this.nextSeq.activity++;
-      if (scope.cancellable) {
-        scope.cancelRequested.catch(() => {
-          if (!this.completions.activity.delete(seq)) return;
-          this.pushCommand({ kind: 'requestCancelActivity', seq });
-          reject(new ActivityFailure('Activity cancelled', activityType, String(seq), new CancelledFailure('Activity cancelled')));
-        });
-      }
-      this.completions.activity.set(seq, { resolve, reject });
+      this.track('activity', seq, scope, { resolve, reject }, () => {
+        if (!this.completions.activity.delete(seq)) return;
+        this.pushCommand({ kind: 'requestCancelActivity', seq });
+        reject(new ActivityFailure('Activity cancelled', activityType, String(seq), new CancelledFailure('Activity cancelled')));
+      });
       this.pushCommand({ kind: 'scheduleActivity', seq, activityType, args: payload, options });
     });
   }
@@ -270,14 +266,11 @@ export class Activator {
         return;
       }
       const seq = this.nextSeq.timer++;
-      if (scope.cancellable) {
-        scope.cancelRequested.catch((reason: unknown) => {
-          if (!this.completions.timer.delete(seq)) return;
-          this.pushCommand({ kind: 'cancelTimer', seq });
-          reject(reason);
-        });
-      }
-      this.completions.timer.set(seq, { resolve: () => resolve(), reject });
+      this.track('timer', seq, scope, { resolve: () => resolve(), reject }, (reason) => {
+        if (!this.completions.timer.delete(seq)) return;
+        this.pushCommand({ kind: 'cancelTimer', seq });
+        reject(reason);
+      });
       this.pushCommand({ kind: 'startTimer', seq, durationMs });
     });
   }
@@ -292,12 +285,37 @@ export class Activator {
         return;
       }
       const seq = this.nextSeq.condition++;
-      this.conditions.set(seq, { fn, resolve, reject });
-      if (scope.cancellable) {
-        scope.cancelRequested.catch((reason: unknown) => {
-          if (this.conditions.delete(seq)) reject(reason);
-        });
-      }
+      const unsubscribe = scope.cancellable ? scope.onCancel((reason) => this.conditions.delete(seq) && reject(reason)) : undefined;
+      this.conditions.set(seq, {
+        fn,
+        resolve: () => {
+          unsubscribe?.();
+          resolve();
+        },
+        reject: (error) => {
+          unsubscribe?.();
+          reject(error);
+        },
+      });
+    });
+  }
+
+  /**
+   * Registers the completion of a pending command; while it is pending, a cancellation of
+   * `scope` (if cancellable) runs `onCancel`. Settling it stops listening, so a scope keeps
+   * nothing of the operations that finished in it.
+   */
+  private track(kind: 'activity' | 'timer' | 'child', seq: number, scope: CancellationScope, completion: Completion, onCancel: (reason: unknown) => void): void {
+    const unsubscribe = scope.cancellable ? scope.onCancel(onCancel) : undefined;
+    this.completions[kind].set(seq, {
+      resolve: (value) => {
+        unsubscribe?.();
+        completion.resolve(value);
+      },
+      reject: (error) => {
+        unsubscribe?.();
+        completion.reject(error);
+      },
     });
   }
 

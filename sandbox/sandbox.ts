@@ -171,12 +171,17 @@ export class Sandbox {
     return result;
   }
 
+  /** What the guest threw, as plain strings; disposes the handle. */
   private takeError(handle: QuickJSHandle): GuestError {
     try {
       const dumped = this.context.dump(handle) as unknown;
-      return typeof dumped === 'object' && dumped !== null ? (dumped as GuestError) : { message: String(dumped) };
+      if (typeof dumped !== 'object' || dumped === null) return { message: String(dumped) };
+      const { name, message, stack } = dumped as Record<string, unknown>;
+      if (typeof message === 'string') return { name: typeof name === 'string' ? name : undefined, message, stack: typeof stack === 'string' ? stack : undefined };
+      return { message: `a value that is not an Error was thrown: ${JSON.stringify(dumped).slice(0, 200)}` };
     } finally {
-      handle.dispose();
+      // `dump` disposes the handle itself when the value is a promise.
+      if (handle.alive) handle.dispose();
     }
   }
 
