@@ -96,7 +96,8 @@ export interface JobsByKind {
   signal: { name: string; args: unknown[] };
   resolveChild: { seq: number; result: unknown };
   failChild: { seq: number; failure: FailureInfo };
-  update: { updateId: string; name: string; args: unknown[] };
+  /** `validated`: the host ran the validator before accepting it (absent in older histories: the guest runs it). */
+  update: { updateId: string; name: string; args: unknown[]; validated?: boolean };
   cancelWorkflow: { reason?: string };
 }
 export type JobKind = keyof JobsByKind;
@@ -152,6 +153,7 @@ export interface ActivationResult {
 }
 
 export type QueryResult = { ok: true; result: unknown } | { ok: false; failure: FailureInfo };
+export type ValidationResult = { ok: true } | { ok: false; failure: FailureInfo };
 
 /**
  * Entry points of the guest runtime: global functions taking and returning a string.
@@ -166,6 +168,7 @@ export const GUEST_ENTRY = {
   activate: '__aion_activate',
   advance: '__aion_advance',
   query: '__aion_query',
+  validateUpdate: '__aion_validateUpdate',
 } as const;
 
 export const ADVANCE_AGAIN = '1';

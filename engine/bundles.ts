@@ -1,19 +1,23 @@
 /**
  * Deployed bundles: stored under their content hash, bound per namespace to the workflow
  * types they export (the latest deploy of a type is what new runs of it start on), and
- * evaluated into one template per version on first use.
+ * evaluated into templates in the sandbox threads, where each thread loads a version when it
+ * first needs it and unloads it again once no sandbox of it lives there (the store keeps
+ * every version; the engine thread keeps only what a version is called).
  *
  * @module
  */
 import { createHash } from 'node:crypto';
-import type { QuickJSWasm, SandboxLimits } from '../sandbox/index.js';
+import { wasmPagesFor, type SandboxLimits } from '../sandbox/index.js';
 import type { EventStore } from '../store/types.js';
-import type { GuestRuntime } from './bundler.js';
 import { InvalidArgumentError, InvalidBundleError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
-import { BundleLoadError, WorkflowTemplate } from './workflow-sandbox.js';
+import type { TemplateSpec } from './sandboxes/messages.js';
+import type { SandboxThreads } from './sandboxes/sandbox-threads.js';
+import { BundleLoadError } from './workflow-sandbox.js';
 
 const MAX_BUNDLE_BYTES = 32 * 1024 * 1024;
+const WASM_PAGE_BYTES = 64 * 1024;
 
 export interface DeployResult {
   version: string;
@@ -24,25 +28,29 @@ export interface DeployResult {
 export const bundleVersion = (code: string): string => createHash('sha256').update(code).digest('hex').slice(0, 32);
 
 export class BundleRegistry {
-  private readonly templates = new Map<string, Promise<WorkflowTemplate>>();
   private readonly typeVersions = new Map<string, string>();
+  /** The build of each version's sandboxes (what their snapshots are valid for), once known. */
+  private readonly builds = new Map<string, string>();
+  private readonly limitsKey: string;
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
-    private readonly wasm: QuickJSWasm,
-    private readonly runtime: GuestRuntime,
+    readonly threads: SandboxThreads,
     private readonly limits: SandboxLimits,
-    /** Instances each template keeps ready (they count against the resident memory budget). */
+    /** Instances each template keeps ready in a thread (they count against the resident memory budget). */
     private readonly poolSize: number,
-  ) {}
+  ) {
+    this.limitsKey = createHash('sha256').update(JSON.stringify(limits)).digest('hex').slice(0, 12);
+  }
 
   /** Stores `code` (idempotent: same code, same version) and makes it current for its types. */
   async deploy(code: unknown, namespace: string): Promise<DeployResult> {
     if (typeof code !== 'string' || code.trim() === '') throw new InvalidArgumentError('a bundle is a non-empty string of JavaScript');
-    if (code.length > MAX_BUNDLE_BYTES) throw new InvalidArgumentError(`the bundle is ${code.length} bytes (limit ${MAX_BUNDLE_BYTES})`);
+    const bytes = Buffer.byteLength(code, 'utf8');
+    if (bytes > MAX_BUNDLE_BYTES) throw new InvalidArgumentError(`the bundle is ${bytes} bytes (limit ${MAX_BUNDLE_BYTES})`);
     const version = bundleVersion(code);
     const existing = await this.store.getBundle(version);
-    const workflowTypes = existing?.workflowTypes ?? (await this.template(version, code)).workflowTypes;
+    const workflowTypes = existing?.workflowTypes ?? (await this.load(version, code)).workflowTypes;
     await this.store.write({
       bundles: existing ? [] : [{ version, code, workflowTypes, deployedAt: Date.now() }],
       typeVersions: workflowTypes.map((workflowType) => ({ namespace, workflowType, version })),
@@ -62,24 +70,36 @@ export class BundleRegistry {
     return version;
   }
 
-  /** The template of a version (evaluated once per process). */
-  template(version: string, code?: string): Promise<WorkflowTemplate> {
-    let template = this.templates.get(version);
-    if (!template) {
-      template = this.createTemplate(version, code);
-      template.catch(() => this.templates.delete(version));
-      this.templates.set(version, template);
-    }
-    return template;
+  /** Size of a sandbox's memory (what a snapshot's pages must fit). */
+  get memoryBytes(): number {
+    return wasmPagesFor(this.limits) * WASM_PAGE_BYTES;
   }
 
-  private async createTemplate(version: string, code?: string): Promise<WorkflowTemplate> {
-    const source = code ?? (await this.store.getBundle(version))?.code;
-    if (source === undefined) throw new InvalidBundleError(`bundle version ${version} is not deployed`);
+  /** What a sandbox thread needs to evaluate a version. */
+  template(version: string): TemplateSpec {
+    return { key: `${version}:${this.limitsKey}`, version, limits: this.limits, poolSize: this.poolSize };
+  }
+
+  /** Reads a version's code from the store (for a thread that loads it). */
+  code(version: string): () => Promise<string> {
+    return async () => {
+      const bundle = await this.store.getBundle(version);
+      if (!bundle) throw new InvalidBundleError(`bundle version ${version} is not deployed`);
+      return bundle.code;
+    };
+  }
+
+  /** The build of a version's sandboxes (loading the version in a thread if it is not known yet). */
+  async build(version: string): Promise<string> {
+    return this.builds.get(version) ?? (await this.load(version)).build;
+  }
+
+  /** Evaluates a version in the least busy thread; a bundle that does not load is an `InvalidBundleError`. */
+  private async load(version: string, code?: string): Promise<{ workflowTypes: string[]; build: string }> {
     try {
-      const template = await WorkflowTemplate.create(this.wasm, this.limits, this.runtime, source);
-      template.setPoolSize(this.poolSize);
-      return template;
+      const loaded = await this.threads.loadTemplate(this.threads.pick(), this.template(version), code === undefined ? this.code(version) : async () => code);
+      this.builds.set(version, loaded.build);
+      return loaded;
     } catch (error) {
       if (error instanceof BundleLoadError) throw new InvalidBundleError(error.message);
       throw error;

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { totalmem } from 'node:os';
 import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
-import { DEFAULT_LIMITS, QuickJSWasm, validateLimits, type SandboxLimits } from '../sandbox/index.js';
+import { DEFAULT_LIMITS, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
 import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
 import { checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
@@ -19,6 +19,7 @@ import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type A
 import { backoffMs } from './backoff.js';
 import { BundleRegistry, type DeployResult } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
+import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
 import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory } from './handle.js';
 import type { HistoryEvent } from './history/events.js';
@@ -72,6 +73,11 @@ export interface EngineOptions {
   maxResidentRuns?: number;
   /** Restart policy of crashed sandboxes, by default and per workflow type. */
   supervision?: SupervisionOptions;
+  /**
+   * Worker threads that run guest code (default: one per core but one, at least two). Shared
+   * by the engines of a process that ask for the same number.
+   */
+  sandboxThreads?: number;
   /** Where to register the engine's metrics (default: a registry of its own, `engine.metrics.registry`). */
   metricsRegistry?: Registry;
 }
@@ -163,6 +169,9 @@ export class Engine implements RunDirectory {
   private readonly dueRetries = new Map<string, number>();
   private readonly onStoreAvailability: (change: StoreEvents['availability'][0]) => void;
   private readonly onDamagedRecord: (damage: DamagedRecord) => void;
+  /** This engine's sandboxes in the shared threads are named `<prefix><n>`. */
+  private readonly sandboxPrefix = `${randomUUID()}/`;
+  private nextSandbox = 1;
 
   private constructor(parts: EngineParts) {
     const { store, bundles, logger, limits } = parts;
@@ -195,6 +204,7 @@ export class Engine implements RunDirectory {
       supervisors: parts.supervisors,
       metrics: this.metrics,
       quarantine: this.quarantine,
+      newSandboxId: () => `${this.sandboxPrefix}${this.nextSandbox++}`,
       wakeSlots: pLimit(CONCURRENT_WAKES),
       onOutbox: (entries) => this.outbox.process(entries),
       onClosed: (run, closeEvent) => {
@@ -249,7 +259,9 @@ export class Engine implements RunDirectory {
     if (!Number.isFinite(maxResidentBytes) || maxResidentBytes < 0) throw new InvalidArgumentError('maxResidentBytes must be a non-negative number');
     const supervisors = new Supervisors(options.supervision);
     const logger = options.logger ?? defaultLogger();
-    const [wasm, runtime] = await Promise.all([QuickJSWasm.load(), loadGuestRuntime()]);
+    const threadCount = options.sandboxThreads ?? defaultThreadCount();
+    if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > 256) throw new InvalidArgumentError('sandboxThreads must be an integer between 1 and 256');
+    const threads = SandboxThreads.shared(threadCount, (await loadGuestRuntime()).source);
     const activities = activityRegistry(options);
     const store =
       options.store ??
@@ -260,9 +272,9 @@ export class Engine implements RunDirectory {
             onDataLossAccepted: (damage) => logger.error({ dataDir: options.dataDir, damage }, 'opened a damaged data folder (acceptDataLoss): what it lost stays lost'),
           })
         : await openMemoryStore<HistoryEvent>());
-    // A quarter of the resident budget may hold instances ready for new sandboxes.
-    const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / 4 / POOLED_SANDBOX_BYTES)));
-    const bundles = new BundleRegistry(store, wasm, runtime, limits, poolSize);
+    // A quarter of the resident budget may hold instances ready for new sandboxes (spread over the threads).
+    const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / 4 / POOLED_SANDBOX_BYTES / threads.size)));
+    const bundles = new BundleRegistry(store, threads, limits, poolSize);
     const replayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.commandLimits };
     const engine = new Engine({
       store,
@@ -384,7 +396,11 @@ export class Engine implements RunDirectory {
     return unavailable ? { status: 'unavailable', reason: unavailable.message } : { status: 'ok' };
   }
 
-  /** Stops timers, activities and effects, waits for in-flight work, and closes the store. */
+  /**
+   * Stops timers, activities and effects, waits for in-flight work, releases the engine's
+   * sandboxes and closes the store. Callers still waiting on a run (a result, an update) get
+   * `EngineClosedError`.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -394,6 +410,7 @@ export class Engine implements RunDirectory {
     this.activities.close();
     this.outbox.close();
     await this.runs.close();
+    this.bundles.threads.releaseAll(this.sandboxPrefix);
     if (this.ownsStore) await this.store.close();
   }
 

@@ -96,7 +96,10 @@ export class WorkflowHandle {
     throw new QueryFailedError(`query '${name}' failed: ${outcome.failure.message}`, fromFailureInfo(outcome.failure));
   }
 
-  /** Runs an update handler durably and returns its result. */
+  /**
+   * Runs an update handler durably and returns its result. A validator that refuses it, or a
+   * handler that fails, rejects with `WorkflowUpdateFailedError` (`cause`: the failure).
+   */
   async executeUpdate(name: string, ...args: unknown[]): Promise<unknown> {
     const run = await this.run();
     const outcome = await run.update({
@@ -106,9 +109,8 @@ export class WorkflowHandle {
       name: checkId(name, 'update name'),
       args: checkArgs(args, 'update arguments', this.directory.payloadLimits),
     });
-    if (outcome.type === 'UpdateCompleted' && outcome.failure === undefined) return outcome.result;
-    const failure = outcome.failure!;
-    throw new WorkflowUpdateFailedError(`update '${name}' failed: ${failure.message}`, fromFailureInfo(failure));
+    if (outcome.ok) return outcome.result;
+    throw new WorkflowUpdateFailedError(`update '${name}' ${outcome.rejected ? 'was rejected' : 'failed'}: ${outcome.failure.message}`, fromFailureInfo(outcome.failure));
   }
 
   /** Requests cancellation: the workflow sees a `CancelledFailure` at its next await and may clean up. */

@@ -28,7 +28,7 @@ export {
 } from './schedules/schedules.js';
 export { WorkflowHandle, type WorkflowDescription } from './handle.js';
 export { bundleWorkflowCode, BundleError, type BundleOptions } from './bundler.js';
-export { replayHistory, type ReplayOptions, type ReplayableHistory } from './replay.js';
+export { replayHistory, type ReplayOptions, type ReplayableHistory } from './replay-history.js';
 export type { DeployResult } from './bundles.js';
 export type { ActivityFunction } from './activities/dispatcher.js';
 export { defaultLogger, type Logger } from './logger.js';

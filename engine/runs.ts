@@ -9,6 +9,7 @@ import { StoreError } from '../store/errors.js';
 import type { EventStore, RunRecord } from '../store/types.js';
 import type { HistoryEvent } from './history/events.js';
 import type { EngineMetrics } from './metrics.js';
+import { EngineClosedError } from './errors.js';
 import { RunQuarantinedError, type Quarantine } from './quarantine.js';
 import { runKey, WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
 
@@ -27,7 +28,7 @@ export class RunTable {
   private residentBytes = 0;
   private readonly parking = new Set<string>();
   private readonly loading = new Map<string, Promise<WorkflowRun | undefined>>();
-  private readonly closeWaiters = new Map<string, ((closeEvent: HistoryEvent) => void)[]>();
+  private readonly closeWaiters = new Map<string, { resolve(closeEvent: HistoryEvent): void; reject(error: unknown): void }[]>();
   /** Runs whose creation is in flight (a child or successor recorded, not yet written). */
   private readonly creating = new Map<string, Promise<unknown>>();
   private environment: RunEnvironment | undefined;
@@ -108,11 +109,16 @@ export class RunTable {
     return this.creating.get(runKey(namespace, runId));
   }
 
+  /** Resolves with the run's closing event; rejects with `EngineClosedError` if the engine closes first. */
   waitForClose(run: WorkflowRun): Promise<HistoryEvent> {
     const key = keyOf(run);
-    return new Promise<HistoryEvent>((resolve) => {
+    return new Promise<HistoryEvent>((resolve, reject) => {
+      if (!this.accepting) {
+        reject(new EngineClosedError());
+        return;
+      }
       const waiters = this.closeWaiters.get(key) ?? [];
-      waiters.push(resolve);
+      waiters.push({ resolve, reject });
       this.closeWaiters.set(key, waiters);
     });
   }
@@ -121,7 +127,7 @@ export class RunTable {
     const key = keyOf(run);
     if (this.runs.get(key) === run) this.runs.delete(key);
     this.forgetResident(key);
-    for (const resolve of this.closeWaiters.get(key) ?? []) resolve(closeEvent);
+    for (const waiter of this.closeWaiters.get(key) ?? []) waiter.resolve(closeEvent);
     this.closeWaiters.delete(key);
   }
 
@@ -165,11 +171,17 @@ export class RunTable {
     this.updateGauges();
   }
 
-  /** Stops keeping loaded runs and resolves once every run's queued work has finished. */
+  /**
+   * Stops keeping loaded runs, resolves once every run's queued work has finished, and then
+   * tells whoever still waits on a run (its close, an update) that the engine closed.
+   */
   async close(): Promise<void> {
     this.accepting = false;
     await Promise.all([...this.creating.values()].map((creation) => creation.catch(() => undefined)));
     await Promise.all([...this.runs.values()].map((run) => run.settled()));
+    for (const waiters of this.closeWaiters.values()) for (const waiter of waiters) waiter.reject(new EngineClosedError());
+    this.closeWaiters.clear();
+    for (const run of this.runs.values()) run.dispose();
   }
 
   private forgetResident(key: string): void {

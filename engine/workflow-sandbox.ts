@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation, type QueryResult } from '../common/protocol.js';
+import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation, type QueryResult, type ValidationResult } from '../common/protocol.js';
 import { GuestEvaluationError, SandboxCrash, SandboxTemplate, type MemoryImage, type QuickJSWasm, type Sandbox, type SandboxLimits } from '../sandbox/index.js';
 import type { GuestRuntime } from './bundler.js';
 
@@ -40,19 +40,31 @@ export class WorkflowSandbox {
     }
   }
 
+  /** Runs a query handler; whatever it changes in the sandbox is undone (see `Sandbox.isolated`). */
   query(name: string, args: unknown[], time: number): QueryResult {
-    this.sandbox.begin(time);
-    const raw = this.sandbox.call(GUEST_ENTRY.query, JSON.stringify({ name, args }));
-    let result: QueryResult;
+    return this.isolatedCall(GUEST_ENTRY.query, { name, args }, time) as QueryResult;
+  }
+
+  /** Runs an update's validator (and checks it has a handler), undoing whatever it changes. */
+  validateUpdate(name: string, args: unknown[], time: number): ValidationResult {
+    return this.isolatedCall(GUEST_ENTRY.validateUpdate, { name, args }, time) as ValidationResult;
+  }
+
+  private isolatedCall(entry: string, request: { name: string; args: unknown[] }, time: number): { ok: boolean } {
+    const raw = this.sandbox.isolated(() => {
+      this.sandbox.begin(time);
+      return this.sandbox.call(entry, JSON.stringify(request));
+    });
+    let result: { ok?: unknown };
     try {
-      result = JSON.parse(raw) as QueryResult;
+      result = JSON.parse(raw) as { ok?: unknown };
     } catch {
-      throw new SandboxCrash('guest-error', 'the query result is not JSON');
+      throw new SandboxCrash('guest-error', `${entry} did not return JSON`);
     }
     if (typeof result !== 'object' || result === null || typeof result.ok !== 'boolean') {
-      throw new SandboxCrash('guest-error', 'the query result must be { ok, result | failure }');
+      throw new SandboxCrash('guest-error', `${entry} must return { ok, ... }`);
     }
-    return result;
+    return result as { ok: boolean };
   }
 
   /** Gives the sandbox back to its template (which reuses it unless it crashed). */
@@ -63,6 +75,11 @@ export class WorkflowSandbox {
   /** The sandbox's state as a delta against its template (between activations only). */
   capture(): MemoryImage {
     return this.template.capture(this.sandbox);
+  }
+
+  /** What images of this sandbox are valid for (its template's build). */
+  get build(): string {
+    return this.template.build;
   }
 
   /** Memory the sandbox uses. */
@@ -103,12 +120,13 @@ export class WorkflowTemplate {
     let workflowTypes: string[] = [];
     let template: SandboxTemplate;
     try {
+      const budget = evaluationBudgetMs(limits);
       template = await SandboxTemplate.create(wasm, limits, (sandbox) => {
-        sandbox.begin(0);
+        sandbox.begin(0, budget);
         sandbox.evalScript(runtime.source, 'aion-guest-runtime.js');
-        sandbox.begin(0);
+        sandbox.begin(0, budget);
         sandbox.evalScript(wrapBundle(code), 'workflow-bundle.js');
-        sandbox.begin(0);
+        sandbox.begin(0, budget);
         sandbox.runPendingJobs();
         workflowTypes = JSON.parse(sandbox.call(GUEST_ENTRY.workflowTypes, '')) as string[];
       });
@@ -126,6 +144,14 @@ export class WorkflowTemplate {
     return new WorkflowSandbox(await this.template.fork(), this.template);
   }
 }
+
+/**
+ * Evaluating a bundle (once per version and thread) may take longer than an activation: a
+ * large bundle on a busy machine needs more than a tight activation budget allows. It still
+ * has a budget, and runs in a sandbox thread under the watchdog.
+ */
+const MIN_EVALUATION_BUDGET_MS = 5000;
+const evaluationBudgetMs = (limits: SandboxLimits): number => Math.max(limits.cpuMsPerActivation, MIN_EVALUATION_BUDGET_MS);
 
 /**
  * A bundle is a CommonJS script; it runs as the body of a function given `module`,

@@ -16,7 +16,7 @@ import {
   isCancellation,
   toFailureInfo,
 } from '../common/failures.js';
-import { type Activation, type ActivationResult, type Command, type JobKind, type JobsByKind, type LogEntry, type QueryResult, type ResolvedActivityOptions, type ResolvedChildOptions, type StartInfo } from '../common/protocol.js';
+import type { Activation, ActivationResult, Command, FailureInfo, JobKind, JobsByKind, LogEntry, QueryResult, ResolvedActivityOptions, ResolvedChildOptions, StartInfo } from '../common/protocol.js';
 import { applySearchAttributeUpsert, checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
 import { Random } from './random.js';
 
@@ -73,7 +73,8 @@ export class Activator {
   private logs: LogEntry[] = [];
   private completed = false;
   private cancelRequested = false;
-  private inQuery = false;
+  /** Set while a query handler or an update validator runs: they must not schedule anything. */
+  private readOnly: 'query' | 'validator' | undefined;
   private readonly nextSeq = { activity: 1, timer: 1, condition: 1, child: 1 };
   private readonly completions = { activity: new Map<number, Completion>(), timer: new Map<number, Completion>(), child: new Map<number, Completion>() };
   private searchAttributes: Record<string, SearchAttributeValue> = {};
@@ -162,7 +163,7 @@ export class Activator {
       const known = [...this.queryHandlers.keys()].join(', ');
       return fail(ApplicationFailure.create({ type: 'QueryNotFound', message: `workflow has no handler for query '${name}' (registered: ${known || 'none'})` }));
     }
-    this.inQuery = true;
+    this.readOnly = 'query';
     try {
       const result = handler(...args);
       if (isThenable(result)) throw new TypeError(`query handler '${name}' returned a promise: query handlers must be synchronous`);
@@ -170,7 +171,28 @@ export class Activator {
     } catch (error) {
       return fail(error);
     } finally {
-      this.inQuery = false;
+      this.readOnly = undefined;
+    }
+  }
+
+  /**
+   * Whether an update would be accepted: its handler exists and its validator (if any) does
+   * not throw. The host runs this apart from activations and undoes whatever it changed, so a
+   * validator can never change the run; a rejected update leaves nothing in the history.
+   */
+  validateUpdate(name: string, args: unknown[]): { ok: true } | { ok: false; failure: FailureInfo } {
+    const entry = this.updateHandlers.get(name);
+    if (!entry) return fail(ApplicationFailure.create({ type: 'UpdateNotFound', message: `workflow has no handler for update '${name}'` }));
+    if (!entry.validator) return { ok: true };
+    this.readOnly = 'validator';
+    try {
+      const result = entry.validator(...args);
+      if (isThenable(result)) throw new TypeError(`the validator of update '${name}' returned a promise: validators must be synchronous`);
+      return { ok: true };
+    } catch (error) {
+      return fail(error);
+    } finally {
+      this.readOnly = undefined;
     }
   }
 
@@ -348,7 +370,7 @@ export class Activator {
   }
 
   log(level: LogEntry['level'], message: string, attributes?: Record<string, unknown>): void {
-    if (this.replaying || this.inQuery) return;
+    if (this.replaying || this.readOnly) return;
     const entry: LogEntry = { level, message: String(message) };
     if (attributes !== undefined) entry.attributes = toPayload(attributes, 'log attributes') as Record<string, unknown>;
     this.logs.push(entry);
@@ -383,14 +405,15 @@ export class Activator {
       if (handler) this.runHandler(() => handler(...args));
       else this.bufferedSignals.push({ name, args });
     },
-    update: ({ updateId, name, args }) => {
+    update: ({ updateId, name, args, validated }) => {
       const entry = this.updateHandlers.get(name);
       if (!entry) {
         const failure = ApplicationFailure.create({ type: 'UpdateNotFound', message: `workflow has no handler for update '${name}'` });
         this.pushCommand({ kind: 'rejectUpdate', updateId, failure: toFailureInfo(failure) });
         return;
       }
-      if (entry.validator) {
+      // Validated by the host before it was accepted; histories recorded before that ran the validator here.
+      if (entry.validator && !validated) {
         try {
           entry.validator(...args);
         } catch (error) {
@@ -468,11 +491,12 @@ export class Activator {
   }
 
   private assertCanSchedule(what: string): void {
-    if (this.inQuery) throw new Error(`${what} cannot be scheduled from a query handler: queries must not change the workflow`);
+    if (this.readOnly === 'query') throw new Error(`${what} cannot be scheduled from a query handler: queries must not change the workflow`);
+    if (this.readOnly === 'validator') throw new Error(`${what} cannot be scheduled from an update validator: validators must not change the workflow`);
   }
 }
 
-function fail(error: unknown): QueryResult {
+function fail(error: unknown): { ok: false; failure: FailureInfo } {
   return { ok: false, failure: toFailureInfo(error) };
 }
 

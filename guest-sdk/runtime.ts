@@ -47,3 +47,7 @@ defineEntry(GUEST_ENTRY.query, (json: string) => {
   const { name, args } = JSON.parse(json) as { name: string; args: unknown[] };
   return JSON.stringify(activator.query(name, args));
 });
+defineEntry(GUEST_ENTRY.validateUpdate, (json: string) => {
+  const { name, args } = JSON.parse(json) as { name: string; args: unknown[] };
+  return JSON.stringify(activator.validateUpdate(name, args));
+});

@@ -10,11 +10,16 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
 import { GuestEvaluationError, SandboxCrash, type SandboxCrashKind } from './errors.js';
 import { wasmPagesFor, type SandboxLimits } from './limits.js';
+import { PAGE_SIZE } from './memory-image.js';
+import { writableRanges, type MemoryLayout } from './memory-layout.js';
 import type { GuestClock, QuickJSInstance, QuickJSWasm } from './quickjs-wasm.js';
+import { unitStarted } from './watchdog.js';
 
 interface Deadline {
   /** `performance.now()` after which running guest code is interrupted. */
   at: number;
+  /** The budget the current unit of work was given, in ms. */
+  budgetMs: number;
   /** Set by the interrupt handler once it interrupted the guest. */
   tripped: boolean;
 }
@@ -40,6 +45,7 @@ export class Sandbox {
     /** Shared with the interrupt handler. */
     private readonly deadline: Deadline,
     readonly limits: SandboxLimits,
+    private readonly layout: MemoryLayout | undefined,
   ) {}
 
   /**
@@ -53,7 +59,7 @@ export class Sandbox {
     const runtime = instance.module.newRuntime();
     runtime.setMemoryLimit(limits.memoryBytes);
     runtime.setMaxStackSize(limits.stackBytes);
-    const deadline: Deadline = { at: Infinity, tripped: false };
+    const deadline: Deadline = { at: Infinity, budgetMs: limits.cpuMsPerActivation, tripped: false };
     runtime.setInterruptHandler(() => {
       if (performance.now() <= deadline.at) return false;
       deadline.tripped = true;
@@ -62,7 +68,7 @@ export class Sandbox {
     const context = runtime.newContext();
     // Allocated here, so the handle's guest cell exists in every image taken of this instance.
     void context.global;
-    return new Sandbox(instance, runtime, context, clock, deadline, limits);
+    return new Sandbox(instance, runtime, context, clock, deadline, limits, wasm.layout);
   }
 
   /**
@@ -72,7 +78,7 @@ export class Sandbox {
   transfer(): Sandbox {
     if (this.unusable) throw new Error('a crashed or disposed sandbox cannot be transferred');
     this.disposed = true;
-    return new Sandbox(this.instance, this.runtime, this.context, this.clock, this.deadline, this.limits);
+    return new Sandbox(this.instance, this.runtime, this.context, this.clock, this.deadline, this.limits, this.layout);
   }
 
   /** The sandbox's linear memory (for templates and snapshots; never while a call runs). */
@@ -90,10 +96,36 @@ export class Sandbox {
    * arms the CPU budget that every call until the next `begin` shares. Calls made after the
    * budget ran out are interrupted at once, so every unit of work must begin with this.
    */
-  begin(time: number): void {
+  begin(time: number, budgetMs = this.limits.cpuMsPerActivation): void {
     this.clock.now = time;
-    this.deadline.at = performance.now() + this.limits.cpuMsPerActivation;
+    this.deadline.at = performance.now() + budgetMs;
+    this.deadline.budgetMs = budgetMs;
     this.deadline.tripped = false;
+    unitStarted(this.deadline.at);
+  }
+
+  /**
+   * Runs `fn` (guest calls) and then puts the sandbox's memory back as it was: whatever the
+   * guest did meanwhile — state it mutated, random numbers it drew, memory it allocated — is
+   * undone. For what must not change a run: queries and update validators. If the guest
+   * crashes, the sandbox stays crashed (its wasm stack pointer may not be back at its base).
+   */
+  isolated<T>(fn: () => T): T {
+    this.assertUsable();
+    const bytes = new Uint8Array(this.memory.buffer);
+    const before = writableRanges(this.layout, this.memory, this.limits.stackBytes);
+    const saved = before.map(([start, end]) => bytes.slice(start * PAGE_SIZE, end * PAGE_SIZE));
+    try {
+      return fn();
+    } finally {
+      if (!this.unusable) {
+        // Pages the guest wrote beyond what was in use (its heap grew) were zero before.
+        const heapEnd = before[before.length - 1][1];
+        const grownTo = writableRanges(this.layout, this.memory, this.limits.stackBytes).at(-1)![1];
+        if (grownTo > heapEnd) bytes.fill(0, heapEnd * PAGE_SIZE, grownTo * PAGE_SIZE);
+        before.forEach(([start], i) => bytes.set(saved[i], start * PAGE_SIZE));
+      }
+    }
   }
 
   /** Evaluates a script at global scope. A guest exception becomes a `GuestEvaluationError`. */
@@ -166,7 +198,7 @@ export class Sandbox {
     // catch it anyway: the host decides from its own record that the budget ran out.
     if (this.deadline.tripped) {
       if (!isSuccess(result)) disposeError(result);
-      throw this.crashWith('cpu-budget', `the activation used more than its CPU budget of ${this.limits.cpuMsPerActivation} ms`);
+      throw this.crashWith('cpu-budget', `the activation used more than its CPU budget of ${this.deadline.budgetMs} ms`);
     }
     return result;
   }

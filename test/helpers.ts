@@ -5,7 +5,7 @@ import { afterEach } from 'vitest';
 import { bundleWorkflowCode } from '../engine/bundler.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import type { WorkflowHandle } from '../engine/handle.js';
-import { replayHistory } from '../engine/replay.js';
+import { replayHistory } from '../engine/replay-history.js';
 import { fixture, silentLogger } from './helpers-node.js';
 
 export { fixture, silentLogger };

@@ -1,6 +1,6 @@
 import { Engine } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
-import { replayHistory } from '../../engine/replay.js';
+import { replayHistory } from '../../engine/replay-history.js';
 import { figure, median, percentile, type Figure, type Scenario } from '../scenario.js';
 import { noopActivities, order3Code } from '../workloads/index.js';
 

@@ -67,6 +67,18 @@ export function validateActivationResult(raw: string, state: RunState, limits: C
   return { commands: commands as Command[], logs: logs.slice(0, limits.maxLogEntriesPerActivation).map((entry, index) => checkLog(entry, index, limits)) };
 }
 
+/** Why a query's result cannot be handed to its caller (a malformed failure, a payload past the limits), or undefined. */
+export function validateQueryResult(result: unknown, limits: PayloadLimits): string | undefined {
+  if (!isObject(result) || typeof result.ok !== 'boolean') return 'is not { ok, result | failure }';
+  if (result.ok) return payloadProblem(result.result, limits);
+  try {
+    checkFailure(result.failure, 'failure');
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return payloadProblem(result.failure, limits);
+}
+
 class CommandChecker {
   private nextActivitySeq: number;
   private nextTimerSeq: number;

@@ -48,7 +48,8 @@ export interface EventAttributes {
   SignalReceived: { name: string; args: unknown[] };
   ChildWorkflowCompleted: { seq: number; result: unknown };
   ChildWorkflowFailed: { seq: number; failure: FailureInfo };
-  UpdateAccepted: { updateId: string; name: string; args: unknown[] };
+  /** `validated`: its validator ran before it was accepted (absent in histories recorded before validators were isolated). */
+  UpdateAccepted: { updateId: string; name: string; args: unknown[]; validated?: boolean };
   CancelRequested: { reason?: string };
   // Activation markers -------------------------------------------------------------------
   WorkflowTaskCompleted: Record<never, never>;

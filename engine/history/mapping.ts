@@ -33,7 +33,7 @@ const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job 
   SignalReceived: (e) => ({ kind: 'signal', name: e.name, args: e.args }),
   ChildWorkflowCompleted: (e) => ({ kind: 'resolveChild', seq: e.seq, result: e.result }),
   ChildWorkflowFailed: (e) => ({ kind: 'failChild', seq: e.seq, failure: e.failure }),
-  UpdateAccepted: (e) => ({ kind: 'update', updateId: e.updateId, name: e.name, args: e.args }),
+  UpdateAccepted: (e) => ({ kind: 'update', updateId: e.updateId, name: e.name, args: e.args, ...(e.validated ? { validated: true } : {}) }),
   CancelRequested: (e) => ({ kind: 'cancelWorkflow', reason: e.reason }),
 };
 

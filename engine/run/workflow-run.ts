@@ -14,28 +14,29 @@
  *
  * @module
  */
-import type { LogEntry, QueryResult } from '../../common/protocol.js';
+import type { FailureInfo, LogEntry, QueryResult } from '../../common/protocol.js';
 import { SandboxCrash } from '../../sandbox/index.js';
 import { StoreError } from '../../store/errors.js';
 import type { EventStore, OutboxEntry, QuarantineRecord, RunRecord } from '../../store/types.js';
 import type { ActivityDispatcher } from '../activities/dispatcher.js';
 import type { BundleRegistry } from '../bundles.js';
-import { InvalidCommandError, validateActivationResult } from '../commands/validate.js';
-import { DeterminismViolationError, QueryFailedError, WorkflowNotRunningError } from '../errors.js';
-import { HistoryFormatError, parseHistory } from '../history/activations.js';
+import { InvalidCommandError, validateActivationResult, validateQueryResult } from '../commands/validate.js';
+import { DeterminismViolationError, EngineClosedError, QueryFailedError, WorkflowNotRunningError } from '../errors.js';
+import { HistoryFormatError, parseHistory, type ParsedHistory } from '../history/activations.js';
 import { CLOSING_STATUS, type EventOf, type HistoryEvent, type JobEventType, type NewEvent, type NewEventOf } from '../history/events.js';
 import { eventOfCommand, jobOf } from '../history/mapping.js';
 import type { Logger } from '../logger.js';
 import type { EngineMetrics } from '../metrics.js';
+import { fitFailure } from '../payloads.js';
 import { RunQuarantinedError, type Quarantine } from '../quarantine.js';
 import type { ReplayLimits } from '../replay.js';
-import { encodeSnapshot } from '../snapshots.js';
+import { RemoteSandbox } from '../sandboxes/remote-sandbox.js';
+import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
+import { decodeSnapshot, snapshotRecord } from '../snapshots.js';
 import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
-import type { WorkflowSandbox, WorkflowTemplate } from '../workflow-sandbox.js';
 import { ActivationBatch } from './activation-batch.js';
 import { RunState } from './run-state.js';
-import { hasUsableSnapshot, loadSandbox, replaySandbox, type LoadedHistory } from './sandbox-loader.js';
 
 /** Engine services a run uses. */
 export interface RunEnvironment {
@@ -48,6 +49,8 @@ export interface RunEnvironment {
   supervisors: Supervisors;
   metrics: EngineMetrics;
   quarantine: Quarantine;
+  /** Names this engine's sandboxes in the (shared) sandbox threads. */
+  newSandboxId(): string;
   /** Bounds how many runs are being brought back into memory at once. */
   wakeSlots: <T>(wake: () => Promise<T>) => Promise<T>;
   /** Effects on other runs the run just recorded (performed after the write). */
@@ -74,7 +77,17 @@ interface PendingJob {
   outboxId?: string;
 }
 
-export type UpdateOutcome = EventOf<'UpdateCompleted'> | EventOf<'UpdateRejected'>;
+/** How an update ended: its result, or its failure (`rejected`: its validator refused it; nothing was recorded). */
+export type UpdateOutcome = { ok: true; result: unknown } | { ok: false; failure: FailureInfo; rejected: boolean };
+
+/** A run's whole history as read from the store, and parsed into activations. */
+interface LoadedHistory {
+  events: HistoryEvent[];
+  parsed: ParsedHistory;
+}
+
+/** Times in a row a run's sandbox may be lost with its thread (not its fault) before that counts as a crash. */
+const MAX_LOST_IN_A_ROW = 3;
 
 /** How a run not in memory would be brought back. */
 export type Residency = 'resident' | 'snapshot' | 'replay';
@@ -82,7 +95,9 @@ export type Residency = 'resident' | 'snapshot' | 'replay';
 export class WorkflowRun {
   private state = new RunState();
   private nextEventId = 1;
-  private sandbox: WorkflowSandbox | undefined;
+  private sandbox: RemoteSandbox | undefined;
+  /** Sandboxes lost with a stopped thread since the last activation that went through. */
+  private lostInARow = 0;
   /** Whether `state` and `nextEventId` reflect the stored history. */
   private loaded: boolean;
   private mailbox: PendingJob[] = [];
@@ -92,7 +107,7 @@ export class WorkflowRun {
   private justRead: LoadedHistory | undefined;
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
-  private readonly updateWaiters = new Map<string, (outcome: UpdateOutcome) => void>();
+  private readonly updateWaiters = new Map<string, { resolve(outcome: UpdateOutcome): void; reject(error: unknown): void }>();
   private lock: Promise<void> = Promise.resolve();
   /** Operations queued on or holding the lock. */
   private busy = 0;
@@ -144,10 +159,14 @@ export class WorkflowRun {
     });
   }
 
-  /** Delivers an update and resolves with its outcome event once that is recorded. */
+  /**
+   * Delivers an update: its validator runs first (apart from the run), and a rejected update
+   * records nothing. Resolves with its outcome once that is recorded; rejects if the run
+   * closes (or the engine does) before the update completes.
+   */
   update(event: NewEventOf<'UpdateAccepted'>): Promise<UpdateOutcome> {
     return new Promise<UpdateOutcome>((resolve, reject) => {
-      this.updateWaiters.set(event.updateId, resolve);
+      this.updateWaiters.set(event.updateId, { resolve, reject });
       this.deliver(event).catch((error: unknown) => {
         this.updateWaiters.delete(event.updateId);
         reject(error);
@@ -155,23 +174,31 @@ export class WorkflowRun {
     });
   }
 
-  /** Runs a query against the run's current state (bringing it back into memory if needed). */
+  /**
+   * Runs a query against the run's current state (bringing it back into memory if needed);
+   * whatever the handler changes is undone, so a query never changes what the run does.
+   */
   query(name: string, args: unknown[]): Promise<QueryResult> {
     return this.exclusive(async () => {
-      const sandbox = await this.sandboxForQuery();
+      let result: QueryResult;
       try {
-        return sandbox.query(name, args, Date.now());
+        result = await this.runQuery(name, args, Date.now());
       } catch (error) {
-        if (!(error instanceof SandboxCrash)) throw error;
-        throw new QueryFailedError(`query '${name}' failed: the sandbox crashed (${error.kind}): ${error.message}`);
-      } finally {
-        // A closed run's throwaway sandbox, or a live one the query crashed, goes back to the pool.
-        if (sandbox !== this.sandbox || sandbox.unusable) {
-          if (sandbox === this.sandbox) this.sandbox = undefined;
-          sandbox.dispose();
-        }
+        if (error instanceof SandboxCrash) throw new QueryFailedError(`query '${name}' failed: the sandbox crashed (${error.kind}): ${error.message}`);
+        if (error instanceof SandboxLostError) throw new QueryFailedError(`query '${name}' failed: ${error.message}`);
+        throw error;
       }
+      const problem = validateQueryResult(result, this.env.limits);
+      if (problem !== undefined) throw new QueryFailedError(`query '${name}' failed: its result ${problem}`);
+      return result;
     });
+  }
+
+  /** The engine closed: callers still waiting on an update learn it, and the sandbox is released. */
+  dispose(): void {
+    for (const waiter of this.updateWaiters.values()) waiter.reject(new EngineClosedError());
+    this.updateWaiters.clear();
+    this.releaseSandbox();
   }
 
   /** Ends the run now without running workflow code (`outboxId`: the effect this performs). */
@@ -211,10 +238,9 @@ export class WorkflowRun {
       if (!this.sandbox) return;
       const position = this.nextEventId - 1;
       if (this.loaded && !this.stall && this.record.status === 'Running' && !this.sandbox.unusable && position !== this.snapshotEventId) {
-        const template = await this.template();
-        const snapshot = encodeSnapshot(this.record, position, template.build, this.sandbox.capture());
+        const { build, ...image } = await this.sandbox.capture();
         // Not synced: a snapshot lost in a power failure only costs a replay.
-        await this.env.store.write({ snapshots: { put: [snapshot] } }, { durable: false });
+        await this.env.store.write({ snapshots: { put: [snapshotRecord(this.record, position, build, image)] } }, { durable: false });
         this.snapshotEventId = position;
         this.env.metrics.snapshotsWritten.inc();
       }
@@ -227,8 +253,13 @@ export class WorkflowRun {
 
   /** How the run would be brought back into memory, were it parked now. */
   async residency(): Promise<Residency> {
-    if (this.sandbox) return 'resident';
-    return (await hasUsableSnapshot(this.record, await this.template(), this.env.store)) ? 'snapshot' : 'replay';
+    if (this.sandbox && !this.sandbox.unusable) return 'resident';
+    const { namespace, runId, version } = this.record;
+    const snapshot = await this.env.store.getSnapshot(namespace, runId);
+    if (!snapshot) return 'replay';
+    const historyLength = (await this.env.store.nextEventId(namespace, runId)) - 1;
+    const expected = { version, build: await this.env.bundles.build(version), historyLength, byteLength: this.env.bundles.memoryBytes };
+    return 'image' in decodeSnapshot(snapshot, expected) ? 'snapshot' : 'replay';
   }
 
   /** Resolves once every operation queued so far has finished. */
@@ -268,24 +299,71 @@ export class WorkflowRun {
     const jobs = this.takeDeliverableJobs();
     if (jobs.length === 0) return;
     const time = Date.now();
-    const batch = this.newBatch().add(...jobs.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
+    let sandbox: RemoteSandbox;
     try {
-      const sandbox = await this.ensureSandbox();
+      sandbox = await this.ensureSandbox();
+    } catch (error) {
+      return this.failedActivation(jobs, error, time);
+    }
+    const accepted = await this.validateUpdates(sandbox, jobs, time);
+    if (accepted.length === 0) return;
+    const batch = this.newBatch().add(...accepted.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
+    try {
       const historyLength = this.nextEventId - 1 + batch.events.length;
-      const raw = sandbox.activate({
+      const raw = await sandbox.activate({
         time,
         replaying: false,
         historyLength,
         continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt,
-        jobs: jobs.map((job) => jobOf(job.event)),
+        jobs: accepted.map((job) => jobOf(job.event)),
       });
       const { commands, logs } = validateActivationResult(raw, this.state, this.env.limits);
       batch.add({ type: 'WorkflowTaskCompleted', time }, ...commands.map((command) => eventOfCommand(command, time)));
       this.emitLogs(logs);
+      this.lostInARow = 0;
     } catch (error) {
-      if (error instanceof DeterminismViolationError) this.stallOn(error);
-      else this.crash(batch, error, time);
+      if (this.lostWithItsThread(error)) {
+        // Not this run's doing: its state goes back to what the history says, and it tries again.
+        this.loaded = false;
+        this.mailbox.unshift(...accepted.filter((job) => !job.recorded));
+        return;
+      }
+      this.crash(batch, error, time);
     }
+    await this.commitActivation(batch, accepted, time);
+  }
+
+  /**
+   * The sandbox could not be brought back: a history that no longer replays stalls the run;
+   * a crash while replaying is the run's crash; a lost thread retries.
+   */
+  private async failedActivation(jobs: PendingJob[], error: unknown, time: number): Promise<void> {
+    if (error instanceof DeterminismViolationError) {
+      this.stallOn(error);
+      this.mailbox.unshift(...jobs);
+      return;
+    }
+    if (this.lostWithItsThread(error)) {
+      this.mailbox.unshift(...jobs);
+      return;
+    }
+    if (!(error instanceof SandboxCrash)) {
+      this.env.logger.warn({ err: error, runId: this.record.runId }, 'cannot bring the run back into memory');
+      this.abandon(jobs, error);
+      return;
+    }
+    const batch = this.newBatch().add(...jobs.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
+    this.crash(batch, error, time);
+    await this.commitActivation(batch, jobs, time);
+  }
+
+  /** Whether `error` is a sandbox lost with its thread, to be retried (a few times in a row at most). */
+  private lostWithItsThread(error: unknown): boolean {
+    this.releaseSandbox();
+    return error instanceof SandboxLostError && ++this.lostInARow <= MAX_LOST_IN_A_ROW;
+  }
+
+  private async commitActivation(batch: ActivationBatch, jobs: PendingJob[], time: number): Promise<void> {
     try {
       await this.commit(batch, jobs);
     } catch (error) {
@@ -300,6 +378,42 @@ export class WorkflowRun {
     // After a crash the jobs are recorded but not delivered: they come back from the history
     // when the supervisor restarts the sandbox.
     if (batch.events.some((event) => event.type === 'WorkflowTaskFailed') && this.record.status === 'Running') this.loaded = false;
+  }
+
+  /**
+   * Runs the validators of the updates among `jobs` (apart from the run: whatever they do is
+   * undone). A rejected update is answered at once and leaves nothing in the history; the
+   * accepted ones are marked validated. Returns the jobs to activate.
+   */
+  private async validateUpdates(sandbox: RemoteSandbox, jobs: PendingJob[], time: number): Promise<PendingJob[]> {
+    const updates = jobs.flatMap((job) => (!job.recorded && job.event.type === 'UpdateAccepted' ? [job.event] : []));
+    if (updates.length === 0) return jobs;
+    let results: { updateId: string; ok: boolean; failure?: FailureInfo }[];
+    try {
+      results = await sandbox.validate(
+        updates.map(({ updateId, name, args }) => ({ updateId, name, args })),
+        time,
+      );
+    } catch (error) {
+      // The validators crashed the sandbox: the updates are refused; the run itself did not change.
+      const message = error instanceof SandboxCrash ? `the validator crashed the sandbox (${error.kind}): ${error.message}` : `the update could not be validated: ${(error as Error).message}`;
+      results = updates.map(({ updateId }) => ({ updateId, ok: false, failure: { failureType: 'ApplicationFailure', type: 'ValidatorCrashed', message } }));
+      this.releaseSandbox();
+    }
+    const rejected = new Map(results.filter((result) => !result.ok).map((result) => [result.updateId, result.failure!]));
+    return jobs.filter((job) => {
+      if (job.recorded || job.event.type !== 'UpdateAccepted') return true;
+      const failure = rejected.get(job.event.updateId);
+      if (failure === undefined) {
+        job.event.validated = true;
+        return true;
+      }
+      const waiter = this.updateWaiters.get(job.event.updateId);
+      this.updateWaiters.delete(job.event.updateId);
+      waiter?.resolve({ ok: false, failure: fitFailure(failure, this.env.limits), rejected: true });
+      job.onRecorded?.resolve(false);
+      return false;
+    });
   }
 
   /**
@@ -379,6 +493,7 @@ export class WorkflowRun {
       if (job.recorded) continue;
       if (job.event.type !== 'UpdateAccepted') jobs.push(job);
       else {
+        this.updateWaiters.get(job.event.updateId)?.reject(this.stall!.error);
         this.updateWaiters.delete(job.event.updateId);
         job.onRecorded?.reject(this.stall!.error);
       }
@@ -480,12 +595,16 @@ export class WorkflowRun {
     for (const task of batch.taskDeletes) this.env.activities.cancel(namespace, runId, task.seq);
     for (const event of events) {
       if (event.type === 'UpdateCompleted' || event.type === 'UpdateRejected') {
-        this.updateWaiters.get(event.updateId)?.(event);
+        const outcome: UpdateOutcome = event.failure ? { ok: false, failure: event.failure, rejected: event.type === 'UpdateRejected' } : { ok: true, result: event.type === 'UpdateCompleted' ? event.result : undefined };
+        this.updateWaiters.get(event.updateId)?.resolve(outcome);
         this.updateWaiters.delete(event.updateId);
       }
     }
     if (batch.outboxPuts.length > 0) this.env.onOutbox(batch.outboxPuts);
     if (batch.closeEvent) {
+      // Updates still running end with the run (as in Temporal); their callers are told so.
+      for (const waiter of this.updateWaiters.values()) waiter.resolve({ ok: false, failure: UPDATE_OUTLIVED_RUN, rejected: false });
+      this.updateWaiters.clear();
       this.releaseSandbox();
       this.env.quarantine.release(namespace, runId);
       this.env.onClosed(this, events[events.length - 1]);
@@ -550,42 +669,60 @@ export class WorkflowRun {
 
   /**
    * The run's sandbox: resident, or restored from its snapshot with the activations recorded
-   * after it, or replayed from the start. Throws `DeterminismViolationError` or `SandboxCrash`.
+   * after it, or replayed from the start (in a sandbox thread). Throws
+   * `DeterminismViolationError`, `SandboxCrash` or `SandboxLostError`.
    */
-  private async ensureSandbox(): Promise<WorkflowSandbox> {
+  private async ensureSandbox(): Promise<RemoteSandbox> {
     if (this.sandbox && !this.sandbox.unusable) return this.sandbox;
-    const template = await this.template();
+    const { bundles } = this.env;
+    const template = bundles.template(this.record.version);
     if (this.isNew) {
-      this.sandbox = await template.newSandbox();
+      this.sandbox = await RemoteSandbox.create(bundles.threads, this.env.newSandboxId(), template, bundles.code(this.record.version));
       return this.sandbox;
     }
-    const history = this.justRead;
+    const history = this.justRead ?? (await this.readParsedHistory());
     this.justRead = undefined;
-    const loaded = await this.env.wakeSlots(() => loadSandbox(this.record, template, this.env, history));
-    this.sandbox = loaded.sandbox;
-    this.snapshotEventId = loaded.snapshotEventId;
-    this.env.metrics.wakes.inc({ from: loaded.from });
-    return loaded.sandbox;
+    const snapshot = await this.env.store.getSnapshot(this.record.namespace, this.record.runId);
+    const woken = await this.env.wakeSlots(() =>
+      RemoteSandbox.wake(bundles.threads, this.env.newSandboxId(), template, bundles.code(this.record.version), {
+        parsed: history.parsed,
+        length: history.events.length,
+        snapshot: snapshot?.version === this.record.version ? snapshot : undefined,
+        limits: this.env.limits,
+      }),
+    );
+    if (woken.unusedSnapshot) this.env.logger.debug({ runId: this.record.runId, reason: woken.unusedSnapshot }, 'snapshot not used; the history was replayed');
+    this.sandbox = woken.sandbox;
+    this.snapshotEventId = woken.snapshotEventId;
+    this.env.metrics.wakes.inc({ from: woken.from });
+    return woken.sandbox;
   }
 
-  /** The live sandbox, or — for a closed run — a throwaway one replayed from the history. */
-  private async sandboxForQuery(): Promise<WorkflowSandbox> {
+  /** A query on the live sandbox, or — for a closed run — on one replayed from the history, thrown away after. */
+  private async runQuery(name: string, args: unknown[], time: number): Promise<QueryResult> {
     if (this.record.status === 'Running') {
       await this.ensureLoaded();
       if (this.stall) throw this.stall.error;
       const sandbox = await this.ensureSandbox();
-      this.env.onResident(this);
-      return sandbox;
+      const result = await sandbox.query(name, args, time);
+      if (!sandbox.unusable) this.env.onResident(this);
+      return result;
     }
-    return replaySandbox(await this.template(), parseHistory(await this.readHistory()), this.env.limits);
+    const { bundles } = this.env;
+    const thread = bundles.threads.pick();
+    const template = bundles.template(this.record.version);
+    await bundles.threads.loadTemplate(thread, template, bundles.code(this.record.version));
+    const { parsed } = await this.readParsedHistory();
+    return bundles.threads.request(thread, { op: 'queryReplayed', template, history: parsed, limits: this.env.limits, name, args, time });
   }
 
-  private template(): Promise<WorkflowTemplate> {
-    return this.env.bundles.template(this.record.version);
+  private async readParsedHistory(): Promise<LoadedHistory> {
+    const events = await this.readHistory();
+    return { events, parsed: parseHistory(events) };
   }
 
   private releaseSandbox(): void {
-    this.sandbox?.dispose();
+    this.sandbox?.release();
     this.sandbox = undefined;
   }
 
@@ -604,6 +741,14 @@ export class WorkflowRun {
 }
 
 export const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
+
+/** How Temporal ends an update that was still running when its workflow closed. */
+const UPDATE_OUTLIVED_RUN: FailureInfo = {
+  failureType: 'ApplicationFailure',
+  type: 'AcceptedUpdateCompletedWorkflow',
+  message: 'Workflow Update failed because the Workflow completed before the Update completed.',
+  nonRetryable: true,
+};
 
 /** Whether two records agree on what a batch without a close or an upsert can change. */
 function sameProgress(a: RunRecord, b: RunRecord): boolean {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { DeterminismViolationError } from '../../engine/errors.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
-import { replayHistory } from '../../engine/replay.js';
+import { replayHistory } from '../../engine/replay-history.js';
 import { makeActivities } from '../fixtures/activities.js';
 import { fixtureBundle, openEngine } from '../helpers.js';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DeterminismViolationError, InvalidArgumentError } from '../../engine/errors.js';
 import { Engine } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
-import { replayHistory } from '../../engine/replay.js';
+import { replayHistory } from '../../engine/replay-history.js';
 import { openMemoryStore } from '../../store/open.js';
 import { makeActivities } from '../fixtures/activities.js';
 import { fixtureBundle, openEngine, silentLogger } from '../helpers.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { HistoryEvent } from '../../engine/history/events.js';
-import { replayHistory } from '../../engine/replay.js';
+import { replayHistory } from '../../engine/replay-history.js';
 import { bundleWorkflowCode } from '../../engine/bundler.js';
 import { openLevelDbStore } from '../../store/open.js';
 import { fixture, tempDir } from '../helpers.js';

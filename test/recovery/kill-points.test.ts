@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { HistoryEvent } from '../../engine/history/events.js';
-import { replayHistory } from '../../engine/replay.js';
+import { replayHistory } from '../../engine/replay-history.js';
 import { openLevelDbStore } from '../../store/open.js';
 import { fixtureBundle, tempDir } from '../helpers.js';
 import { runChild } from '../child-process.js';

@@ -1,0 +1,65 @@
+/**
+ * `replayHistory`: replays an exported history offline against a bundle (the library call
+ * behind `aion replay`), with the same machinery the engine uses to bring runs back.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { DEFAULT_LIMITS, QuickJSWasm, type SandboxLimits } from '../sandbox/index.js';
+import { loadGuestRuntime } from './bundler.js';
+import { AionError, InvalidArgumentError } from './errors.js';
+import { HistoryFormatError, parseHistory, type ParsedHistory } from './history/activations.js';
+import type { HistoryEvent } from './history/events.js';
+import { DEFAULT_REPLAY_LIMITS, replayActivations } from './replay.js';
+import { RunState } from './run/run-state.js';
+import { WorkflowTemplate } from './workflow-sandbox.js';
+
+export interface ReplayOptions {
+  limits?: Partial<SandboxLimits>;
+}
+
+/** Accepts a bare event array or an exported history object (`{ events: [...] }`). */
+export type ReplayableHistory = readonly HistoryEvent[] | { events: readonly HistoryEvent[] };
+
+/**
+ * Replays `history` against `bundle`. Resolves if the code reproduces every recorded
+ * command; rejects with `DeterminismViolationError` (`eventIndex`, `expected`, `actual`)
+ * at the first divergence.
+ */
+export async function replayHistory(bundle: { code: string }, history: ReplayableHistory, options: ReplayOptions = {}): Promise<void> {
+  const events = Array.isArray(history) ? history : (history as { events?: unknown }).events;
+  if (!Array.isArray(events)) throw new InvalidArgumentError('a history is an array of events, or an object with an `events` array');
+  let parsed: ParsedHistory;
+  try {
+    parsed = parseHistory(events as HistoryEvent[]);
+  } catch (error) {
+    if (error instanceof HistoryFormatError) throw new InvalidArgumentError(`malformed history at event ${error.eventIndex}: ${error.message}`);
+    throw error;
+  }
+  const template = await cachedTemplate(bundle.code, { ...DEFAULT_LIMITS, ...options.limits });
+  const sandbox = await template.newSandbox();
+  try {
+    replayActivations(sandbox, parsed, new RunState(), DEFAULT_REPLAY_LIMITS);
+  } catch (error) {
+    if (error instanceof AionError) throw error;
+    throw new AionError('DETERMINISM_VIOLATION', `replay failed: ${(error as Error).message}`, { cause: error });
+  } finally {
+    sandbox.dispose();
+  }
+}
+
+/** Offline replays of the same code reuse its template (a small cache, by code and limits). */
+const templates = new Map<string, Promise<WorkflowTemplate>>();
+const TEMPLATE_CACHE_SIZE = 8;
+
+function cachedTemplate(code: string, limits: SandboxLimits): Promise<WorkflowTemplate> {
+  const key = createHash('sha256').update(code).update(JSON.stringify(limits)).digest('hex');
+  let template = templates.get(key);
+  if (!template) {
+    template = (async () => WorkflowTemplate.create(await QuickJSWasm.load(), limits, await loadGuestRuntime(), code))();
+    template.catch(() => templates.delete(key));
+    templates.set(key, template);
+    if (templates.size > TEMPLATE_CACHE_SIZE) templates.delete(templates.keys().next().value!);
+  }
+  return template;
+}

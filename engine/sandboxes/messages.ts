@@ -1,0 +1,103 @@
+/**
+ * What the engine thread and a sandbox thread tell each other. Guest code runs only in
+ * sandbox threads; the engine thread never waits on it. Everything here is structured-clone
+ * data; memory images travel as transferred buffers.
+ *
+ * @module
+ */
+import type { QueryResult, ValidationResult } from '../../common/protocol.js';
+import type { SandboxCrashKind, SandboxLimits } from '../../sandbox/index.js';
+import type { ParsedHistory } from '../history/activations.js';
+import type { ReplayLimits } from '../replay.js';
+
+/** A bundle version evaluated under given limits: what sandboxes are forked from. */
+export interface TemplateSpec {
+  /** Names the template in a thread (version and limits). */
+  key: string;
+  version: string;
+  limits: SandboxLimits;
+  /** Reset instances the thread keeps ready for new sandboxes of it. */
+  poolSize: number;
+}
+
+/** A snapshot as the store holds it, for a thread to decode and restore. */
+export interface SnapshotData {
+  eventId: number;
+  version: string;
+  build: string;
+  pages: Uint8Array;
+  data: Uint8Array;
+  checksum: string;
+}
+
+/** A sandbox's state compressed by its thread: what a snapshot record stores. */
+export interface CapturedImage {
+  pages: Uint8Array;
+  data: Uint8Array;
+  checksum: string;
+}
+
+export interface UpdateToValidate {
+  updateId: string;
+  name: string;
+  args: unknown[];
+}
+
+export type ThreadRequest =
+  /** Evaluates a bundle into a template (at deploy, or before the thread's first sandbox of it). */
+  | { op: 'load'; template: TemplateSpec; code: string }
+  | { op: 'unload'; key: string }
+  /** Runs one activation; `create`: the run is new, its sandbox a fresh fork of the template. */
+  | { op: 'activate'; sandboxId: string; template: TemplateSpec; create: boolean; activation: string }
+  /** Runs update validators, each undone afterwards. */
+  | { op: 'validate'; sandboxId: string; updates: UpdateToValidate[]; time: number }
+  /** Brings a run's sandbox back: restored from its snapshot and the activations after it, or replayed. */
+  | { op: 'wake'; sandboxId: string; template: TemplateSpec; history: ParsedHistory; historyLength: number; snapshot?: SnapshotData; limits: ReplayLimits }
+  | { op: 'query'; sandboxId: string; name: string; args: unknown[]; time: number }
+  /** Replays a closed run into a throwaway sandbox and queries it. */
+  | { op: 'queryReplayed'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; name: string; args: unknown[]; time: number }
+  | { op: 'capture'; sandboxId: string }
+  | { op: 'release'; sandboxId: string }
+  /** Releases every sandbox whose id starts with `prefix` (an engine that closed). */
+  | { op: 'releaseAll'; prefix: string };
+
+/** What each request resolves with. */
+export interface ThreadResults {
+  load: { workflowTypes: string[]; build: string };
+  unload: null;
+  activate: { raw: string; residentBytes: number };
+  validate: { results: (ValidationResult & { updateId: string })[]; residentBytes: number };
+  wake: { from: 'snapshot' | 'replay'; snapshotEventId: number; residentBytes: number; unusedSnapshot?: string };
+  query: QueryResult;
+  queryReplayed: QueryResult;
+  capture: CapturedImage & { build: string };
+  release: null;
+  releaseAll: null;
+}
+
+/** Why a request failed, as data (errors do not cross threads as objects). */
+export type ThreadFailure =
+  /** The sandbox crashed (a limit, a trap, a guest entry that threw): the sandbox is gone. */
+  | { kind: 'crash'; crashKind: SandboxCrashKind; message: string; guestStack?: string }
+  /** Replay met code that does not reproduce the history. */
+  | { kind: 'violation'; eventIndex: number; expected: string; actual: string }
+  /** The bundle does not load. */
+  | { kind: 'bundle'; message: string }
+  /** The thread does not know the sandbox (it was lost with a thread that was stopped). */
+  | { kind: 'lost'; message: string }
+  | { kind: 'error'; message: string };
+
+export type ThreadResponse = { id: number; ok: true; value: unknown } | { id: number; ok: false; failure: ThreadFailure };
+
+/** Data a sandbox thread starts with. */
+export interface ThreadData {
+  /** The guest runtime's source, built once by the engine thread. */
+  runtimeSource: string;
+  /**
+   * Shared with the engine thread's watchdog: [0] the deadline (epoch ms) of the unit of
+   * guest work running now, 0 when none; [1] the id of the request it belongs to.
+   */
+  watchdog: SharedArrayBuffer;
+}
+
+export type ThreadRequestWithId = ThreadRequest & { id: number };

@@ -1,0 +1,113 @@
+/**
+ * A run's sandbox as the engine thread holds it: a handle on a sandbox living in one of the
+ * sandbox threads. Every call is a request to that thread; none blocks the engine thread.
+ *
+ * @module
+ */
+import type { Activation, QueryResult } from '../../common/protocol.js';
+import type { ParsedHistory } from '../history/activations.js';
+import type { ReplayLimits } from '../replay.js';
+import type { CapturedImage, SnapshotData, TemplateSpec, ThreadResults, UpdateToValidate } from './messages.js';
+import type { SandboxThread, SandboxThreads } from './sandbox-threads.js';
+
+export class RemoteSandbox {
+  /** Memory the sandbox uses, as its thread last reported it. */
+  residentBytes = 0;
+  private released = false;
+  /** Not yet created in its thread: the first activation creates it. */
+  private fresh: boolean;
+
+  private constructor(
+    private readonly threads: SandboxThreads,
+    private readonly thread: SandboxThread,
+    readonly id: string,
+    readonly template: TemplateSpec,
+    fresh: boolean,
+  ) {
+    this.fresh = fresh;
+    threads.sandboxCreated(thread, template.key);
+  }
+
+  /** A new sandbox (forked from the template at its first activation), on the least busy thread. */
+  static async create(threads: SandboxThreads, id: string, template: TemplateSpec, code: () => Promise<string>): Promise<RemoteSandbox> {
+    const thread = threads.pick();
+    await threads.loadTemplate(thread, template, code);
+    return new RemoteSandbox(threads, thread, id, template, true);
+  }
+
+  /**
+   * A run's sandbox brought back from its snapshot (when usable) or by replaying its history.
+   * Throws `DeterminismViolationError`, `SandboxCrash` or `SandboxLostError`.
+   */
+  static async wake(
+    threads: SandboxThreads,
+    id: string,
+    template: TemplateSpec,
+    code: () => Promise<string>,
+    history: { parsed: ParsedHistory; length: number; snapshot?: SnapshotData; limits: ReplayLimits },
+  ): Promise<{ sandbox: RemoteSandbox; from: 'snapshot' | 'replay'; snapshotEventId: number; unusedSnapshot?: string }> {
+    const thread = threads.pick();
+    await threads.loadTemplate(thread, template, code);
+    const woken = await threads.request(thread, {
+      op: 'wake',
+      sandboxId: id,
+      template,
+      history: history.parsed,
+      historyLength: history.length,
+      snapshot: history.snapshot,
+      limits: history.limits,
+    });
+    const sandbox = new RemoteSandbox(threads, thread, id, template, false);
+    sandbox.residentBytes = woken.residentBytes;
+    return { sandbox, from: woken.from, snapshotEventId: woken.snapshotEventId, unusedSnapshot: woken.unusedSnapshot };
+  }
+
+  /** True once the sandbox is gone: released, crashed, or lost with its thread. */
+  get unusable(): boolean {
+    return this.released || this.thread.dead;
+  }
+
+  /** Runs one activation; returns the guest's raw result (validated by the caller). */
+  async activate(activation: Activation): Promise<string> {
+    const create = this.fresh;
+    this.fresh = false;
+    const result = await this.call(this.threads.request(this.thread, { op: 'activate', sandboxId: this.id, template: this.template, create, activation: JSON.stringify(activation) }));
+    this.residentBytes = result.residentBytes;
+    return result.raw;
+  }
+
+  /** Runs the updates' validators; nothing they do stays in the sandbox. */
+  async validate(updates: UpdateToValidate[], time: number): Promise<ThreadResults['validate']['results']> {
+    const result = await this.call(this.threads.request(this.thread, { op: 'validate', sandboxId: this.id, updates, time }));
+    return result.results;
+  }
+
+  /** Runs a query; nothing it does stays in the sandbox. */
+  query(name: string, args: unknown[], time: number): Promise<QueryResult> {
+    return this.call(this.threads.request(this.thread, { op: 'query', sandboxId: this.id, name, args, time }));
+  }
+
+  /** The sandbox's state, compressed (between activations only). */
+  capture(): Promise<CapturedImage & { build: string }> {
+    return this.call(this.threads.request(this.thread, { op: 'capture', sandboxId: this.id }));
+  }
+
+  /** Gives the sandbox back (its thread reuses the instance). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (this.thread.dead) return;
+    this.threads.sandboxGone(this.thread, this.template.key);
+    if (!this.fresh) this.threads.request(this.thread, { op: 'release', sandboxId: this.id }).catch(() => undefined);
+  }
+
+  /** A request that fails leaves no sandbox behind in its thread (a crash drops it there too). */
+  private async call<T>(request: Promise<T>): Promise<T> {
+    try {
+      return await request;
+    } catch (error) {
+      this.release();
+      throw error;
+    }
+  }
+}

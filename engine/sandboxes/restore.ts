@@ -1,0 +1,62 @@
+/**
+ * Bringing a run's sandbox back, in its sandbox thread: restored from its snapshot plus the
+ * activations recorded after it, or replayed from the start of its history. The history is
+ * the source of truth; a snapshot that is stale, corrupt or from another build only costs a
+ * replay (and is reported, so the engine can log it).
+ *
+ * @module
+ */
+import type { ParsedHistory } from '../history/activations.js';
+import { replayActivations, type ReplayLimits } from '../replay.js';
+import { RunState } from '../run/run-state.js';
+import { decodeSnapshot } from '../snapshots.js';
+import type { WorkflowSandbox, WorkflowTemplate } from '../workflow-sandbox.js';
+import type { SnapshotData } from './messages.js';
+
+export interface RestoredSandbox {
+  sandbox: WorkflowSandbox;
+  from: 'snapshot' | 'replay';
+  /** History position of the snapshot it was restored from (0 when replayed). */
+  snapshotEventId: number;
+  /** Why a snapshot that existed was not used. */
+  unusedSnapshot?: string;
+}
+
+/** Throws `DeterminismViolationError` or `SandboxCrash` when the history does not replay. */
+export async function restoreSandbox(
+  template: WorkflowTemplate,
+  history: ParsedHistory,
+  historyLength: number,
+  snapshot: SnapshotData | undefined,
+  limits: ReplayLimits,
+): Promise<RestoredSandbox> {
+  let unusedSnapshot: string | undefined;
+  if (snapshot) {
+    const decoded = decodeSnapshot(snapshot, { version: snapshot.version, build: template.build, historyLength, byteLength: template.memoryBytes });
+    if ('image' in decoded) {
+      const restored = await template.restore(decoded.image);
+      try {
+        replayActivations(restored, history, new RunState(), limits, snapshot.eventId);
+        return { sandbox: restored, from: 'snapshot', snapshotEventId: snapshot.eventId };
+      } catch (error) {
+        restored.dispose();
+        unusedSnapshot = `restoring it failed (${(error as Error).message})`;
+      }
+    } else {
+      unusedSnapshot = decoded.unusable;
+    }
+  }
+  return { sandbox: await replaySandbox(template, history, limits), from: 'replay', snapshotEventId: 0, unusedSnapshot };
+}
+
+/** A fresh sandbox with the whole history replayed into it (disposed again if replay fails). */
+export async function replaySandbox(template: WorkflowTemplate, history: ParsedHistory, limits: ReplayLimits): Promise<WorkflowSandbox> {
+  const sandbox = await template.newSandbox();
+  try {
+    replayActivations(sandbox, history, new RunState(), limits);
+    return sandbox;
+  } catch (error) {
+    sandbox.dispose();
+    throw error;
+  }
+}

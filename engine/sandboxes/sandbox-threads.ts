@@ -1,0 +1,248 @@
+/**
+ * The sandbox threads, as the engine thread sees them: a pool of worker threads that run all
+ * guest code (activations, queries, validators, replays, bundle evaluation), so the engine's
+ * event loop — its store, timers and HTTP API — never waits on a workflow.
+ *
+ * A watchdog checks each busy thread's published unit deadline (see sandbox-thread.ts) and
+ * terminates a thread whose unit overran its CPU budget by more than a grace period, however
+ * it got stuck: the request that was running fails as a `cpu-budget` crash, the other
+ * requests queued on that thread fail as lost, and the thread's sandboxes are gone (their
+ * runs come back from snapshots or by replay). A new thread takes its place.
+ *
+ * One pool per process and thread count, shared by the engines of the process (as the
+ * compiled QuickJS module is); an engine's sandbox ids carry its own prefix.
+ *
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { SandboxCrash } from '../../sandbox/index.js';
+import { DeterminismViolationError } from '../errors.js';
+import { BundleLoadError } from '../workflow-sandbox.js';
+import type { TemplateSpec, ThreadData, ThreadFailure, ThreadRequest, ThreadResponse, ThreadResults } from './messages.js';
+
+/** A unit of guest work may overrun its budget by this much before the watchdog stops its thread. */
+export const WATCHDOG_GRACE_MS = 500;
+const WATCHDOG_INTERVAL_MS = 50;
+/** Templates a thread keeps loaded while no sandbox of theirs lives there. */
+const IDLE_TEMPLATES_PER_THREAD = 4;
+
+/** Sandbox threads by default: one per core but one (the engine thread's), at least two. */
+export const defaultThreadCount = (): number => Math.max(2, availableParallelism() - 1);
+
+/** The sandbox was lost with a thread that was stopped for another run's sake (not its own fault). */
+export class SandboxLostError extends Error {
+  override name = 'SandboxLostError';
+}
+
+interface Pending {
+  op: ThreadRequest['op'];
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** One worker thread and what the engine thread knows of it. */
+export class SandboxThread {
+  readonly pending = new Map<number, Pending>();
+  /** Templates loaded (or loading) in the thread, with the sandboxes of each. */
+  readonly templates = new Map<string, { info: Promise<ThreadResults['load']>; sandboxes: number }>();
+  sandboxes = 0;
+  /** Set once the thread was stopped: its sandboxes are gone. */
+  dead = false;
+  private readonly deadline: Float64Array;
+
+  constructor(
+    readonly worker: Worker,
+    watchdog: SharedArrayBuffer,
+  ) {
+    this.deadline = new Float64Array(watchdog);
+  }
+
+  /** The request whose unit overran, if one did. */
+  overrun(now: number): number | undefined {
+    const deadline = this.deadline[0];
+    return deadline > 0 && now > deadline + WATCHDOG_GRACE_MS ? this.deadline[1] : undefined;
+  }
+}
+
+export class SandboxThreads {
+  private static readonly pools = new Map<number, SandboxThreads>();
+  private readonly threads: (SandboxThread | undefined)[];
+  private nextId = 1;
+  private watchdog: NodeJS.Timeout | undefined;
+
+  private constructor(
+    count: number,
+    private readonly runtimeSource: string,
+  ) {
+    this.threads = new Array<SandboxThread | undefined>(count).fill(undefined);
+  }
+
+  /** The process's pool of `count` threads. */
+  static shared(count: number, runtimeSource: string): SandboxThreads {
+    let pool = SandboxThreads.pools.get(count);
+    if (!pool) {
+      pool = new SandboxThreads(count, runtimeSource);
+      SandboxThreads.pools.set(count, pool);
+    }
+    return pool;
+  }
+
+  get size(): number {
+    return this.threads.length;
+  }
+
+  /** The thread for a new sandbox: the one with the fewest. */
+  pick(): SandboxThread {
+    let best = 0;
+    for (let i = 1; i < this.threads.length; i++) if ((this.threads[i]?.sandboxes ?? 0) < (this.threads[best]?.sandboxes ?? 0)) best = i;
+    return this.thread(best);
+  }
+
+  /** Makes sure `thread` has the template, evaluating its bundle there if needed. */
+  async loadTemplate(thread: SandboxThread, template: TemplateSpec, code: () => Promise<string>): Promise<ThreadResults['load']> {
+    let entry = thread.templates.get(template.key);
+    if (!entry) {
+      const info = code().then((source) => this.request(thread, { op: 'load', template, code: source }));
+      entry = { info, sandboxes: 0 };
+      thread.templates.set(template.key, entry);
+      info.catch(() => thread.templates.get(template.key)?.info === info && thread.templates.delete(template.key));
+      this.unloadIdle(thread);
+    }
+    return entry.info;
+  }
+
+  /** A sandbox of `templateKey` now lives in `thread`. */
+  sandboxCreated(thread: SandboxThread, templateKey: string): void {
+    thread.sandboxes++;
+    const entry = thread.templates.get(templateKey);
+    if (entry) entry.sandboxes++;
+  }
+
+  /** A sandbox of `templateKey` left `thread` (released, crashed or lost). */
+  sandboxGone(thread: SandboxThread, templateKey: string): void {
+    if (thread.dead) return;
+    thread.sandboxes--;
+    const entry = thread.templates.get(templateKey);
+    if (entry) entry.sandboxes--;
+    this.unloadIdle(thread);
+  }
+
+  /** Sends a request; rejects with `SandboxCrash`, `DeterminismViolationError`, `BundleLoadError` or `SandboxLostError`. */
+  request<K extends ThreadRequest['op']>(thread: SandboxThread, request: Extract<ThreadRequest, { op: K }>): Promise<ThreadResults[K]> {
+    if (thread.dead) return Promise.reject(new SandboxLostError('the sandbox thread was stopped'));
+    const id = this.nextId++;
+    return new Promise<ThreadResults[K]>((resolve, reject) => {
+      if (thread.pending.size === 0) thread.worker.ref();
+      thread.pending.set(id, { op: request.op, resolve: resolve as (value: unknown) => void, reject });
+      thread.worker.postMessage({ ...request, id });
+      this.watch();
+    });
+  }
+
+  /** Releases every sandbox whose id starts with `prefix` (an engine closed), in every live thread. */
+  releaseAll(prefix: string): void {
+    for (const thread of this.threads) {
+      if (!thread || thread.dead) continue;
+      this.request(thread, { op: 'releaseAll', prefix }).catch(() => undefined);
+    }
+  }
+
+  private thread(index: number): SandboxThread {
+    const existing = this.threads[index];
+    if (existing && !existing.dead) return existing;
+    const thread = this.spawn();
+    this.threads[index] = thread;
+    return thread;
+  }
+
+  private spawn(): SandboxThread {
+    const watchdog = new SharedArrayBuffer(2 * Float64Array.BYTES_PER_ELEMENT);
+    const data: ThreadData = { runtimeSource: this.runtimeSource, watchdog };
+    const worker = startWorker(data);
+    const thread = new SandboxThread(worker, watchdog);
+    worker.unref();
+    worker.on('message', (response: ThreadResponse) => this.settle(thread, response));
+    worker.on('error', (error) => void this.stop(thread, undefined, `the sandbox thread failed: ${error.message}`));
+    worker.on('exit', () => void this.stop(thread, undefined, 'the sandbox thread exited'));
+    return thread;
+  }
+
+  private settle(thread: SandboxThread, response: ThreadResponse): void {
+    const pending = thread.pending.get(response.id);
+    if (!pending) return;
+    thread.pending.delete(response.id);
+    if (thread.pending.size === 0) thread.worker.unref();
+    if (response.ok) pending.resolve(response.value);
+    else pending.reject(errorOf(response.failure));
+  }
+
+  /** Arms the watchdog while any thread is busy. */
+  private watch(): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => {
+      const now = performance.timeOrigin + performance.now();
+      let busy = false;
+      for (const thread of this.threads) {
+        if (!thread || thread.dead || thread.pending.size === 0) continue;
+        busy = true;
+        const culprit = thread.overrun(now);
+        if (culprit !== undefined) void this.stop(thread, culprit, 'the sandbox thread was stopped by the watchdog');
+      }
+      if (!busy) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+      }
+    }, WATCHDOG_INTERVAL_MS);
+    this.watchdog.unref();
+  }
+
+  /** Terminates a thread: the culprit's request fails as a CPU-budget crash, the others as lost. */
+  private async stop(thread: SandboxThread, culprit: number | undefined, reason: string): Promise<void> {
+    if (thread.dead) return;
+    thread.dead = true;
+    const pending = [...thread.pending];
+    thread.pending.clear();
+    for (const [id, request] of pending) {
+      if (id !== culprit) request.reject(new SandboxLostError(`${reason}; its sandboxes are rebuilt`));
+      else if (request.op === 'load') request.reject(new BundleLoadError(`the bundle did not finish evaluating within its CPU budget (stopped by the watchdog)`));
+      else request.reject(new SandboxCrash('cpu-budget', 'the activation ran past its CPU budget without being interruptible (stopped by the watchdog)'));
+    }
+    await thread.worker.terminate();
+  }
+
+  private unloadIdle(thread: SandboxThread): void {
+    const idle = [...thread.templates].filter(([, entry]) => entry.sandboxes === 0);
+    for (const [key] of idle.slice(0, Math.max(0, idle.length - IDLE_TEMPLATES_PER_THREAD))) {
+      thread.templates.delete(key);
+      this.request(thread, { op: 'unload', key }).catch(() => undefined);
+    }
+  }
+}
+
+function errorOf(failure: ThreadFailure): Error {
+  switch (failure.kind) {
+    case 'crash':
+      return new SandboxCrash(failure.crashKind, failure.message, failure.guestStack);
+    case 'violation':
+      return new DeterminismViolationError(failure);
+    case 'bundle':
+      return new BundleLoadError(failure.message);
+    case 'lost':
+      return new SandboxLostError(failure.message);
+    case 'error':
+      return new Error(`sandbox thread: ${failure.message}`);
+  }
+}
+
+/** The thread's entry beside this module: JavaScript in `dist`; in the source tree, TypeScript through tsx. */
+function startWorker(data: ThreadData): Worker {
+  const compiled = new URL('./sandbox-thread.js', import.meta.url);
+  if (existsSync(fileURLToPath(compiled))) return new Worker(compiled, { workerData: data });
+  const source = new URL('./sandbox-thread.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
