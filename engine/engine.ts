@@ -12,6 +12,7 @@ import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
 import { DEFAULT_LIMITS, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
+import type { JobKind } from '../common/protocol.js';
 import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
 import { checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
 import { toMs, type Duration } from '../common/time.js';
@@ -143,12 +144,14 @@ export interface EngineEvents {
   runParked: [{ namespace: string; workflowId: string; runId: string }];
   /** The store refuses writes after a failed write (`available: false`), or accepts them again. */
   storeAvailability: [{ available: true } | { available: false; reason: string }];
+  /** An activation was handed to a run's sandbox (for tracing): the kinds of its jobs. */
+  activation: [{ namespace: string; workflowId: string; runId: string; jobs: JobKind[] }];
 }
 
 export class Engine implements RunDirectory {
   /** Cron and interval schedules (`engine.schedules.create(...)`). */
   readonly schedules: Schedules;
-  /** What the engine does, for observers: `scheduleFired`, `runParked`, `storeAvailability`. */
+  /** What the engine does, for observers: `scheduleFired`, `runParked`, `storeAvailability`, `activation`. */
   readonly events = new EventEmitter<EngineEvents>();
   /** Counters and gauges (prom-client); `aion server` serves them at `/metrics`. */
   readonly metrics: EngineMetrics;
@@ -180,7 +183,7 @@ export class Engine implements RunDirectory {
     this.ownsStore = parts.ownsStore;
     this.logger = logger;
     this.limits = limits;
-    this.metrics = new EngineMetrics(parts.metricsRegistry);
+    this.metrics = new EngineMetrics(parts.metricsRegistry, { loadedTemplates: () => bundles.threads.loadedTemplates });
     this.quarantine = new Quarantine(store, logger, this.metrics);
     this.activities = new ActivityDispatcher(
       parts.activities,
@@ -219,6 +222,10 @@ export class Engine implements RunDirectory {
       },
       onIdle: () => this.runs.enforce(),
       onCreateFailed: (run) => this.runs.onCreateFailed(run),
+      onActivation: (run, jobs) => {
+        const { namespace, workflowId, runId } = run.record;
+        this.events.emit('activation', { namespace, workflowId, runId, jobs });
+      },
     };
     this.runs.attach(environment);
     this.starter = new RunStarter(store, bundles, this.runs, () => environment, limits.continueAsNewSuggestedAt);
@@ -295,6 +302,11 @@ export class Engine implements RunDirectory {
       throw error;
     }
     return engine;
+  }
+
+  /** Worker threads running this engine's guest code (shared with the engines that asked for as many). */
+  get sandboxThreads(): number {
+    return this.bundles.threads.size;
   }
 
   /** What one payload (arguments, a result, a failure...) may be: bytes of JSON and nesting depth. */
@@ -419,8 +431,14 @@ export class Engine implements RunDirectory {
   async resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun> {
     this.assertOpen();
     const id = runId ?? (await this.store.getLatestRunId(namespace, workflowId));
-    const run = id === undefined ? undefined : await this.runs.runFor(namespace, id);
+    let run = id === undefined ? undefined : await this.runs.runFor(namespace, id);
     if (!run || run.record.workflowId !== workflowId) throw new WorkflowNotFoundError(workflowId, runId);
+    // The workflow's latest run continued as new: its successor (maybe still being created) is the latest now.
+    while (runId === undefined && run.record.continuedToRunId !== undefined) {
+      const successor = await this.runs.runFor(namespace, run.record.continuedToRunId);
+      if (!successor) break;
+      run = successor;
+    }
     return run;
   }
 
@@ -550,14 +568,18 @@ interface EngineParts {
 }
 
 function activityRegistry(options: EngineOptions): ActivityRegistry {
-  const functionsOf = (value: unknown, field: string): Record<string, ActivityFunction> => {
+  const objectOf = (value: unknown, field: string): Record<string, unknown> => {
     if (value === undefined) return {};
-    if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${field} must be an object of activity functions`);
-    for (const [name, fn] of Object.entries(value)) if (typeof fn !== 'function') throw new InvalidArgumentError(`${field}.${name} is not a function`);
-    return value as Record<string, ActivityFunction>;
+    if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${field} must be an object`);
+    return value as Record<string, unknown>;
+  };
+  const functionsOf = (value: unknown, field: string): Record<string, ActivityFunction> => {
+    const functions = objectOf(value, field);
+    for (const [name, fn] of Object.entries(functions)) if (typeof fn !== 'function') throw new InvalidArgumentError(`${field}.${name} is not a function`);
+    return functions as Record<string, ActivityFunction>;
   };
   const byNamespace: Record<string, Record<string, ActivityFunction>> = {};
-  for (const [namespace, functions] of Object.entries(functionsOf(options.namespaceActivities, 'namespaceActivities') as Record<string, unknown>)) {
+  for (const [namespace, functions] of Object.entries(objectOf(options.namespaceActivities, 'namespaceActivities'))) {
     byNamespace[checkId(namespace, 'namespaceActivities namespace')] = functionsOf(functions, `namespaceActivities.${namespace}`);
   }
   return { all: functionsOf(options.activities, 'activities'), byNamespace };

@@ -18,8 +18,13 @@ export class EngineMetrics {
   readonly storeAvailable: Gauge;
   readonly quarantinedRuns: Gauge;
   readonly damagedRecords: Counter<'kind'>;
+  readonly loadedTemplates: Gauge;
 
-  constructor(readonly registry: Registry = new Registry()) {
+  constructor(
+    readonly registry: Registry = new Registry(),
+    /** Read when the metrics are collected. */
+    sources: { loadedTemplates: () => number } = { loadedTemplates: () => 0 },
+  ) {
     const registers = [registry];
     this.crashes = new Counter({ name: 'aion_sandbox_crashes_total', help: 'Sandbox crashes, by workflow type and kind', labelNames: ['workflow_type', 'kind'], registers });
     this.restarts = new Counter({ name: 'aion_sandbox_restarts_total', help: 'Crashed sandboxes restarted by their supervisor', labelNames: ['workflow_type'], registers });
@@ -32,6 +37,14 @@ export class EngineMetrics {
     this.storeAvailable = new Gauge({ name: 'aion_store_available', help: '1 while the store accepts writes, 0 after a failed write until it has been reopened', registers });
     this.storeAvailable.set(1);
     this.quarantinedRuns = new Gauge({ name: 'aion_quarantined_runs', help: 'Runs set aside because a record of theirs is damaged', registers });
+    this.loadedTemplates = new Gauge({
+      name: 'aion_sandbox_templates_loaded',
+      help: 'Bundle versions evaluated in the sandbox threads (unloaded again when idle)',
+      registers,
+      collect() {
+        this.set(sources.loadedTemplates());
+      },
+    });
     this.damagedRecords = new Counter({ name: 'aion_damaged_records_total', help: 'Stored records found damaged, by kind', labelNames: ['kind'], registers });
   }
 }

@@ -150,7 +150,7 @@ export class WorkflowTemplate {
  * large bundle on a busy machine needs more than a tight activation budget allows. It still
  * has a budget, and runs in a sandbox thread under the watchdog.
  */
-const MIN_EVALUATION_BUDGET_MS = 5000;
+const MIN_EVALUATION_BUDGET_MS = 1000;
 const evaluationBudgetMs = (limits: SandboxLimits): number => Math.max(limits.cpuMsPerActivation, MIN_EVALUATION_BUDGET_MS);
 
 /**

@@ -15,6 +15,8 @@ import type { Activator } from './internals.js';
 import { toMs } from '../common/time.js';
 
 const REMOVED_GLOBALS = ['WeakRef', 'FinalizationRegistry', 'SharedArrayBuffer', 'Atomics', 'WebAssembly'];
+/** Frozen once the runtime is installed: their methods cannot be replaced. */
+const BOUNDARY_INTRINSICS: object[] = [JSON, Reflect, Math, Object, Array, Promise, Map, Set, Array.prototype, Map.prototype, Set.prototype, Promise.prototype];
 
 function pin(target: object, name: string, value: unknown): void {
   Object.defineProperty(target, name, { value, writable: false, configurable: false, enumerable: false });
@@ -100,6 +102,10 @@ export function installGlobalOverrides(activator: Activator): void {
       return array;
     },
   }));
+
+  // Last: what the runtime relies on to keep its state and to serialise what leaves the
+  // sandbox cannot be replaced by bundle code (the host still validates everything).
+  for (const intrinsic of BOUNDARY_INTRINSICS) Object.freeze(intrinsic);
 }
 
 function safeStringify(value: unknown): string {

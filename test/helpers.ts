@@ -1,7 +1,7 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { bundleWorkflowCode } from '../engine/bundler.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import type { WorkflowHandle } from '../engine/handle.js';
@@ -21,7 +21,25 @@ export function fixtureBundle(name = 'workflows.ts'): Promise<string> {
   return code;
 }
 
-export const tempDir = (prefix = 'aion-test-'): string => mkdtempSync(join(tmpdir(), prefix));
+const testDirs: string[] = [];
+const suiteDirs: string[] = [];
+const removeAll = (dirs: string[]) => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+};
+
+/** A new temporary folder, removed after the test (after its engines are closed). */
+export function tempDir(prefix = 'aion-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  testDirs.push(dir);
+  return dir;
+}
+
+/** A new temporary folder for a whole test file, removed after its last test. */
+export function suiteTempDir(prefix = 'aion-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  suiteDirs.push(dir);
+  return dir;
+}
 
 const open: { engine: Engine; bundle: string }[] = [];
 afterEach(async () => {
@@ -31,8 +49,10 @@ afterEach(async () => {
     for (const { engine, bundle } of engines) await replayAll(engine, bundle);
   } finally {
     await Promise.all(engines.map(({ engine }) => engine.close()));
+    removeAll(testDirs);
   }
 });
+afterAll(() => removeAll(suiteDirs));
 
 async function replayAll(engine: Engine, bundle: string): Promise<void> {
   const code = await fixtureBundle(bundle);

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { FailureInfo, LogEntry, QueryResult } from '../../common/protocol.js';
+import type { FailureInfo, JobKind, LogEntry, QueryResult } from '../../common/protocol.js';
 import { SandboxCrash } from '../../sandbox/index.js';
 import { StoreError } from '../../store/errors.js';
 import type { EventStore, OutboxEntry, QuarantineRecord, RunRecord } from '../../store/types.js';
@@ -65,6 +65,8 @@ export interface RunEnvironment {
   onIdle(run: WorkflowRun): void;
   /** A new run's first write failed: it does not exist. */
   onCreateFailed(run: WorkflowRun): void;
+  /** An activation is being handed to the run's sandbox. */
+  onActivation(run: WorkflowRun, jobs: JobKind[]): void;
 }
 
 /** A job waiting for an activation. `recorded` jobs are already in the history. */
@@ -310,12 +312,14 @@ export class WorkflowRun {
     const batch = this.newBatch().add(...accepted.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
     try {
       const historyLength = this.nextEventId - 1 + batch.events.length;
+      const activationJobs = accepted.map((job) => jobOf(job.event));
+      this.env.onActivation(this, activationJobs.map((job) => job.kind));
       const raw = await sandbox.activate({
         time,
         replaying: false,
         historyLength,
         continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt,
-        jobs: accepted.map((job) => jobOf(job.event)),
+        jobs: activationJobs,
       });
       const { commands, logs } = validateActivationResult(raw, this.state, this.env.limits);
       batch.add({ type: 'WorkflowTaskCompleted', time }, ...commands.map((command) => eventOfCommand(command, time)));

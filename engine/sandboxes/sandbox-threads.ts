@@ -94,6 +94,11 @@ export class SandboxThreads {
     return this.threads.length;
   }
 
+  /** Templates loaded (or loading) across the live threads. */
+  get loadedTemplates(): number {
+    return this.threads.reduce((sum, thread) => sum + (thread && !thread.dead ? thread.templates.size : 0), 0);
+  }
+
   /** The thread for a new sandbox: the one with the fewest. */
   pick(): SandboxThread {
     let best = 0;

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChild, type Child } from '../child-process.js';
-import { tempDir } from '../helpers.js';
+import { suiteTempDir } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(root, 'cli/main.ts');
@@ -24,7 +24,7 @@ interface Outcome {
 
 let server: Child;
 let endpoint: string;
-const dir = tempDir('aion-cli-');
+const dir = suiteTempDir('aion-cli-');
 
 async function aion(...args: string[]): Promise<Outcome> {
   try {
@@ -136,6 +136,30 @@ describe('aion CLI', { timeout: 60_000 }, () => {
     const unreachable = await aion('--endpoint', `http://127.0.0.1:${port}`, 'list');
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toBe(`aion: cannot reach the Aion server at http://127.0.0.1:${port} (connection refused); is \`aion server\` running?\n`);
+  });
+});
+
+describe('aion CLI, local failures', { timeout: 60_000 }, () => {
+  const oneLine = (outcome: Outcome) => {
+    expect(outcome.code).toBe(1);
+    expect(outcome.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(outcome.stderr).not.toMatch(/\n\s+at /);
+    return outcome.stderr.trimEnd();
+  };
+
+  it('reports a held data folder, a data folder that is a file, a bundle that does not parse and a malformed history in one line each', async () => {
+    expect(oneLine(await aion('server', '--data', join(dir, 'data'), '--port', '0'))).toMatch(/^aion: the data folder .* is held by process \d+ on .*; stop that engine first$/);
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    expect(oneLine(await aion('server', '--data', file, '--port', '0'))).toBe(`aion: the data folder ${file} is a file, not a folder`);
+    writeFileSync(join(dir, 'broken.ts'), 'export async function broken( {\n');
+    expect(oneLine(await aion('build', join(dir, 'broken.ts'), '-o', join(dir, 'broken.js')))).toMatch(/^aion: .*broken\.ts:\d+:\d+: /);
+    const history = join(dir, 'malformed.json');
+    writeFileSync(history, JSON.stringify({ events: [{ eventId: 1, type: 'Nope', time: 0 }] }));
+    writeFileSync(join(dir, 'any.js'), 'exports.w = async function w() {};');
+    expect(oneLine(await aion('replay', '--bundle', join(dir, 'any.js'), '--history', history))).toBe(
+      'aion: malformed history at event 1: a history starts with WorkflowStarted, not Nope',
+    );
   });
 });
 

@@ -1,11 +1,12 @@
 /**
  * Building and deploying bundles: what is refused, with which message, and how versions work.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { BundleError, bundleWorkflowCode } from '../../engine/bundler.js';
 import { InvalidBundleError } from '../../engine/errors.js';
 import { makeActivities } from '../fixtures/activities.js';
-import { fixture, fixtureBundle, openEngine } from '../helpers.js';
+import { Engine } from '../../engine/engine.js';
+import { fixture, fixtureBundle, openEngine, silentLogger } from '../helpers.js';
 
 describe('bundleWorkflowCode', () => {
   it('refuses a Node built-in, naming the import and the importing file', async () => {
@@ -63,5 +64,25 @@ describe('deploy', () => {
     expect((await pinned.describe()).version).toBe(first.version);
     expect((await (await engine.start('greet', { args: ['x'] })).describe()).version).toBe(v2.version);
     await pinned.terminate();
+  });
+
+  it('refuses a bundle that throws a Promise (not an Error) while evaluating, naming what it threw', async () => {
+    const engine = await openEngine();
+    const error = await engine.deploy({ code: 'exports.wf = async () => 1; throw new Promise(() => {});' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidBundleError);
+    expect((error as Error).message).toBe('the bundle failed to evaluate: Error: a value that is not an Error was thrown: {"type":"pending"}');
+  });
+
+  it('keeps only a few idle versions loaded in the sandbox threads, loading the others again on demand', { timeout: 60_000 }, async () => {
+    // Not `openEngine`: its runs are not of the fixture bundle that engine replays after the test.
+    const engine = await Engine.open({ logger: silentLogger });
+    onTestFinished(() => engine.close());
+    const loaded = async () => Number(/aion_sandbox_templates_loaded (\d+)/.exec(await engine.metrics.registry.metrics())![1]);
+    const versions = [];
+    for (let i = 0; i < 40; i++) versions.push((await engine.deploy({ code: `exports.v${i} = async function v${i}(n) { return n + ${i}; };` })).version);
+    // Four idle versions per thread at most (two threads by default on a 2-core machine).
+    expect(await loaded()).toBeLessThanOrEqual(4 * engine.sandboxThreads);
+    expect(await (await engine.start('v0', { args: [1] })).result()).toBe(1);
+    expect(await (await engine.start('v39', { args: [1] })).result()).toBe(40);
   });
 });

@@ -40,7 +40,13 @@ describe('replayHistory', () => {
     await handles[0].executeUpdate('setLimit', 100);
     await handles[1].cancel();
     await Promise.all(handles.map((h) => h.result().catch(() => undefined)));
-    for (const handle of handles) await replayHistory({ code: await fixtureBundle() }, await handle.history());
+    const statuses = await Promise.all(handles.map(async (h) => (await h.describe()).status));
+    expect(statuses).toEqual(['Completed', 'Canceled', 'Completed', 'Completed', 'Failed']);
+    for (const handle of handles) {
+      const history = await handle.history();
+      expect(history.at(-1)?.type).toMatch(/^Workflow(Completed|Canceled|Failed)$/);
+      await expect(replayHistory({ code: await fixtureBundle() }, history)).resolves.toBeUndefined();
+    }
   });
 
   it('reports a changed command order with the event index, the recorded event and the produced command', async () => {

@@ -63,13 +63,11 @@ describe('activities', () => {
 
   it('stops retrying once the schedule-to-close timeout would pass', async () => {
     const engine = await openEngine({ activities: makeActivities() });
-    const started = Date.now();
     const handle = await engine.start('scheduleToCloseExpires');
     expect(await handle.result()).toEqual({ name: 'ActivityFailure', cause: expect.stringMatching(/^flaky failure \d+$/) });
-    expect(Date.now() - started).toBeLessThan(1000);
     const failed = (await handle.history()).find((e) => e.type === 'ActivityFailed') as { attempt: number };
-    expect(failed.attempt).toBeGreaterThanOrEqual(2);
-    expect(failed.attempt).toBeLessThanOrEqual(5);
+    // 40 ms between attempts, 150 ms in all: at most four attempts (without the deadline it retries 1,000 times).
+    expect(failed.attempt).toBeLessThanOrEqual(4);
   });
 
   it('hands the last heartbeat details to the next attempt', async () => {

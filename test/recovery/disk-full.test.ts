@@ -9,10 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers.js';
+import { suiteTempDir, tempDir } from '../helpers.js';
 
 const CHILD = fileURLToPath(new URL('./disk-full-child.ts', import.meta.url));
-const canMount = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs "$0"', tempDir('aion-mount-probe-')]).status === 0;
+const canMount = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs "$0"', suiteTempDir('aion-mount-probe-')]).status === 0;
 const CONFIRMED_IDS = ['before', 'sleeping', ...Array.from({ length: 5 }, (_, i) => `after-${i}`)];
 
 /** Runs both phases in one mount namespace (the tmpfs lives as long as the shell) and collects their reports. */

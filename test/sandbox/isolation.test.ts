@@ -41,7 +41,7 @@ describe('sandbox isolation', () => {
 
   it('does not carry prototype pollution or globals from one run into the next (the sandbox is reused)', async () => {
     const engine = await openEngine({}, 'escapes.ts');
-    expect(await (await engine.start('pollute')).result()).toBe('polluted');
+    expect(await (await engine.start('pollute')).result()).toEqual({ objectPolluted: 'yes', arrayPrototype: 'threw:TypeError', arrayPolluted: 'undefined' });
     // Runs of the same version reuse the finished run's instance, reset to the template.
     for (let i = 0; i < 3; i++) {
       expect(await (await engine.start('checkPollution')).result()).toEqual({ object: null, array: 'undefined', global: null });

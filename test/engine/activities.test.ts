@@ -1,0 +1,39 @@
+/**
+ * In-process activities per namespace: a namespace calls the activities registered for every
+ * namespace and its own, never another namespace's; an unknown activity is named without
+ * listing what is registered. And a workflow error whose properties cannot be read is still
+ * recorded as the run's failure.
+ */
+import { describe, expect, it } from 'vitest';
+import { WorkflowFailedError } from '../../engine/errors.js';
+import { fixtureBundle, openEngine } from '../helpers.js';
+
+const shared = { echo: async (value: unknown) => ({ echoed: value }) };
+const tenantA = { secret: async () => 'tenant-a data' };
+
+describe('activities per namespace', () => {
+  it('lets a namespace call shared activities and its own, not another namespace’s', async () => {
+    const engine = await openEngine({ activities: shared, namespaceActivities: { 'tenant-a': tenantA } }, 'payloads.ts');
+    await engine.deploy({ code: await fixtureBundle('payloads.ts'), namespace: 'tenant-a' });
+    await engine.deploy({ code: await fixtureBundle('payloads.ts'), namespace: 'tenant-b' });
+    const call = async (namespace: string, name: string) => (await engine.start('callActivity', { namespace, args: [name, 1] })).result();
+    expect(await call('tenant-a', 'secret')).toEqual({ result: 'tenant-a data' });
+    expect(await call('tenant-b', 'echo')).toEqual({ result: { echoed: 1 } });
+    expect(await call('tenant-b', 'secret')).toEqual({ failure: { type: 'ActivityNotRegistered', message: "activity 'secret' is not registered for namespace 'tenant-b'" } });
+  });
+
+  it('refuses activity registrations that are not functions', async () => {
+    await expect(openEngine({ namespaceActivities: { x: { bad: 1 as never } } })).rejects.toThrow('namespaceActivities.x.bad is not a function');
+  });
+});
+
+describe('a workflow error whose properties throw', () => {
+  it('fails the run with a recorded failure instead of leaving it running', async () => {
+    const engine = await openEngine({}, 'payloads.ts');
+    const handle = await engine.start('unreadableError');
+    const error = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(error.cause).toMatchObject({ type: 'UnreadableError', message: 'a value was thrown whose properties cannot be read' });
+    expect((await handle.history()).at(-1)?.type).toBe('WorkflowFailed');
+  });
+});
