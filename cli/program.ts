@@ -70,12 +70,13 @@ export function createProgram(): Command {
     .option('--port <n>', 'port', '7233')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--activities <module>', 'module whose exported functions are the activities')
-    .action(async (options: { data: string; port: string; host: string; activities?: string }, command: Command) => {
+    .option('--accept-data-loss', 'open a data folder whose log lost confirmed writes, keeping what survived (see docs/operations.md)')
+    .action(async (options: { data: string; port: string; host: string; activities?: string; acceptDataLoss?: boolean }, command: Command) => {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${options.port}`);
       const logger = defaultLogger(process.env.AION_LOG_LEVEL ?? 'info');
       const activities = options.activities ? await loadActivities(options.activities) : {};
-      const engine = await Engine.open({ dataDir: options.data, activities, logger });
+      const engine = await Engine.open({ dataDir: options.data, activities, logger, acceptDataLoss: options.acceptDataLoss === true });
       const server = await serveEngine(engine, { port, hostname: options.host, token: globals(command).token, logger });
       logger.info({ url: server.url, dataDir: resolve(options.data), activities: Object.keys(activities) }, 'Aion server listening');
       stopOnSignals(server, engine);

@@ -1,4 +1,5 @@
 import type { Scenario } from '../scenario.js';
+import { crossing } from './crossing.js';
 import { density } from './density.js';
 import { order3Scenarios } from './order3.js';
 import { parkedRuns } from './parked.js';
@@ -8,4 +9,4 @@ import { sandboxCreation } from './sandbox-creation.js';
 import { stepLatency } from './step-latency.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, stepLatency, replay, sandboxCreation, density, parkedRuns, recovery];
+export const scenarios: Scenario[] = [...order3Scenarios, stepLatency, crossing, replay, sandboxCreation, density, parkedRuns, recovery];

@@ -51,3 +51,12 @@ export async function sleepUntilThenStep(wakeAt: number, n: number): Promise<num
   await sleep(Math.max(1, wakeAt - Date.now()));
   return step1(n);
 }
+
+const ping = defineSignal('ping');
+
+/** Counts `ping` signals forever: each is an activation that emits no command (the crossing benchmark). */
+export async function listens(): Promise<void> {
+  let pings = 0;
+  setHandler(ping, () => void pings++);
+  await condition(() => pings < 0);
+}
