@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import * as esbuild from 'esbuild';
@@ -71,21 +70,15 @@ export async function bundleWorkflowCode(options: BundleOptions): Promise<{ code
   return { code: output };
 }
 
-export interface GuestRuntime {
-  source: string;
-  /** sha256 of `source`: part of the identity of every template and snapshot. */
-  hash: string;
-}
+let guestRuntime: Promise<string> | undefined;
 
-let guestRuntime: Promise<GuestRuntime> | undefined;
-
-/** The guest runtime script (built once per process from guest-sdk/runtime). */
-export function loadGuestRuntime(): Promise<GuestRuntime> {
+/**
+ * The guest runtime script's source (built once per process from guest-sdk/runtime). Its
+ * bytes end up in every template image, so the template's build identity covers it.
+ */
+export function loadGuestRuntime(): Promise<string> {
   // Minified: every sandbox holds the runtime in its memory, and 80 KB less each is ~15% more resident sandboxes.
-  guestRuntime ??= build({ ...sandboxTarget, entryPoints: [guestRuntimeEntry()], format: 'iife', minify: true }).then((source) => ({
-    source,
-    hash: createHash('sha256').update(source).digest('hex'),
-  }));
+  guestRuntime ??= build({ ...sandboxTarget, entryPoints: [guestRuntimeEntry()], format: 'iife', minify: true });
   return guestRuntime;
 }
 

@@ -268,7 +268,7 @@ export class Engine implements RunDirectory {
     const logger = options.logger ?? defaultLogger();
     const threadCount = options.sandboxThreads ?? defaultThreadCount();
     if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > 256) throw new InvalidArgumentError('sandboxThreads must be an integer between 1 and 256');
-    const threads = SandboxThreads.shared(threadCount, (await loadGuestRuntime()).source);
+    const threads = SandboxThreads.shared(threadCount, await loadGuestRuntime());
     const activities = activityRegistry(options);
     const store =
       options.store ??

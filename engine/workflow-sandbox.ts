@@ -7,7 +7,6 @@
  */
 import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation, type QueryResult, type ValidationResult } from '../common/protocol.js';
 import { GuestEvaluationError, SandboxCrash, SandboxTemplate, type MemoryImage, type QuickJSWasm, type Sandbox, type SandboxLimits } from '../sandbox/index.js';
-import type { GuestRuntime } from './bundler.js';
 
 /** A bundle that cannot be loaded: it throws at evaluation, or exports no workflow. */
 export class BundleLoadError extends Error {
@@ -116,14 +115,14 @@ export class WorkflowTemplate {
   }
 
   /** Evaluates the guest runtime and `code`; a bundle that throws is a `BundleLoadError`. */
-  static async create(wasm: QuickJSWasm, limits: SandboxLimits, runtime: GuestRuntime, code: string): Promise<WorkflowTemplate> {
+  static async create(wasm: QuickJSWasm, limits: SandboxLimits, runtimeSource: string, code: string): Promise<WorkflowTemplate> {
     let workflowTypes: string[] = [];
     let template: SandboxTemplate;
     try {
       const budget = evaluationBudgetMs(limits);
       template = await SandboxTemplate.create(wasm, limits, (sandbox) => {
         sandbox.begin(0, budget);
-        sandbox.evalScript(runtime.source, 'aion-guest-runtime.js');
+        sandbox.evalScript(runtimeSource, 'aion-guest-runtime.js');
         sandbox.begin(0, budget);
         sandbox.evalScript(wrapBundle(code), 'workflow-bundle.js');
         sandbox.begin(0, budget);

@@ -1,6 +1,7 @@
 import { performance as nodePerformance } from 'node:perf_hooks';
 import type { Activation } from '../../common/protocol.js';
 import { loadGuestRuntime } from '../../engine/bundler.js';
+import { DEFAULT_COMMAND_LIMITS } from '../../engine/commands/validate.js';
 import { RemoteSandbox } from '../../engine/sandboxes/remote-sandbox.js';
 import { SandboxThreads } from '../../engine/sandboxes/sandbox-threads.js';
 import { WorkflowTemplate } from '../../engine/workflow-sandbox.js';
@@ -40,12 +41,12 @@ export const crossing: Scenario = {
     local.activate(start);
     const inProcess = await perActivation(samples, (i) => local.activate(ping(i)));
 
-    const threads = SandboxThreads.shared(1, runtime.source);
+    const threads = SandboxThreads.shared(1, runtime);
     const template = { key: 'crossing', version: 'crossing', limits: DEFAULT_LIMITS, poolSize: 4 };
     const remote = await RemoteSandbox.create(threads, 'crossing/1', template, async () => code);
-    await remote.activate(start);
+    await remote.activate(start, DEFAULT_COMMAND_LIMITS);
     const before = nodePerformance.eventLoopUtilization();
-    const throughThread = await perActivation(samples, (i) => remote.activate(ping(i)));
+    const throughThread = await perActivation(samples, (i) => remote.activate(ping(i), DEFAULT_COMMAND_LIMITS));
     const engineThreadBusy = nodePerformance.eventLoopUtilization(before).active;
     remote.release();
 

@@ -21,7 +21,7 @@ export const sandboxCreation: Scenario = {
     for (const [label, code] of [['order3 bundle', await order3Code()], ['60 KB bundle', largeBundle()]] as const) {
       const evaluate = (sandbox: Sandbox) => {
         sandbox.begin(0);
-        sandbox.evalScript(runtime.source, 'runtime.js');
+        sandbox.evalScript(runtime, 'runtime.js');
         sandbox.evalScript(`__aion_loadBundle(function (module, exports, require) {\n${code}\n});`, 'bundle.js');
       };
       const boots: number[] = [];

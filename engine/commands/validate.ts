@@ -41,11 +41,21 @@ const invalid = (message: string): never => {
 };
 
 /**
+ * Whether a raw activation result may hold a payload past the limits: only one larger than
+ * one payload can hold an oversized payload, and only one nested deeper than a payload may be
+ * can hold an overly deep one. Most results skip the per-payload checks. (A sandbox thread
+ * computes this beside the guest, so the engine thread need not scan the text.)
+ */
+export function needsPayloadChecks(raw: string, limits: PayloadLimits): boolean {
+  return Buffer.byteLength(raw, 'utf8') > limits.maxPayloadBytes || jsonDeeperThan(raw, limits.maxPayloadDepth + PAYLOAD_NESTING);
+}
+
+/**
  * Parses and checks the raw JSON a sandbox returned for an activation. `state` must already
  * include the activation's job events; it is not modified: sequence numbers and pending
  * sets are simulated locally.
  */
-export function validateActivationResult(raw: string, state: RunState, limits: CommandLimits): ActivationResult {
+export function validateActivationResult(raw: string, state: RunState, limits: CommandLimits, checkPayloads = needsPayloadChecks(raw, limits)): ActivationResult {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -59,9 +69,6 @@ export function validateActivationResult(raw: string, state: RunState, limits: C
   if (commands.length > limits.maxCommandsPerActivation) {
     invalid(`${commands.length} commands in one activation (limit ${limits.maxCommandsPerActivation})`);
   }
-  // Only a result larger than one payload can hold an oversized payload, and only one nested
-  // deeper than a payload may be can hold an overly deep one: most results skip the per-payload checks.
-  const checkPayloads = Buffer.byteLength(raw, 'utf8') > limits.maxPayloadBytes || jsonDeeperThan(raw, limits.maxPayloadDepth + PAYLOAD_NESTING);
   const checker = new CommandChecker(state, limits, checkPayloads);
   commands.forEach((command, index) => checker.check(command, index, commands.length));
   return { commands: commands as Command[], logs: logs.slice(0, limits.maxLogEntriesPerActivation).map((entry, index) => checkLog(entry, index, limits)) };

@@ -307,21 +307,26 @@ export class WorkflowRun {
     } catch (error) {
       return this.failedActivation(jobs, error, time);
     }
-    const accepted = await this.validateUpdates(sandbox, jobs, time);
+    let accepted: PendingJob[];
+    try {
+      accepted = await this.validateUpdates(sandbox, jobs, time);
+    } catch {
+      // Its sandbox was lost with its thread before anything ran: the jobs wait for the next try.
+      this.loaded = false;
+      this.mailbox.unshift(...jobs.filter((job) => !job.recorded));
+      return;
+    }
     if (accepted.length === 0) return;
     const batch = this.newBatch().add(...accepted.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
     try {
       const historyLength = this.nextEventId - 1 + batch.events.length;
       const activationJobs = accepted.map((job) => jobOf(job.event));
       this.env.onActivation(this, activationJobs.map((job) => job.kind));
-      const raw = await sandbox.activate({
-        time,
-        replaying: false,
-        historyLength,
-        continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt,
-        jobs: activationJobs,
-      });
-      const { commands, logs } = validateActivationResult(raw, this.state, this.env.limits);
+      const { raw, checkPayloads } = await sandbox.activate(
+        { time, replaying: false, historyLength, continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt, jobs: activationJobs },
+        this.env.limits,
+      );
+      const { commands, logs } = validateActivationResult(raw, this.state, this.env.limits, checkPayloads);
       batch.add({ type: 'WorkflowTaskCompleted', time }, ...commands.map((command) => eventOfCommand(command, time)));
       this.emitLogs(logs);
       this.lostInARow = 0;
@@ -387,7 +392,8 @@ export class WorkflowRun {
   /**
    * Runs the validators of the updates among `jobs` (apart from the run: whatever they do is
    * undone). A rejected update is answered at once and leaves nothing in the history; the
-   * accepted ones are marked validated. Returns the jobs to activate.
+   * accepted ones are marked validated. Returns the jobs to activate; throws only when the
+   * sandbox was lost with its thread (to be retried).
    */
   private async validateUpdates(sandbox: RemoteSandbox, jobs: PendingJob[], time: number): Promise<PendingJob[]> {
     const updates = jobs.flatMap((job) => (!job.recorded && job.event.type === 'UpdateAccepted' ? [job.event] : []));
@@ -399,10 +405,10 @@ export class WorkflowRun {
         time,
       );
     } catch (error) {
+      if (this.lostWithItsThread(error)) throw error;
       // The validators crashed the sandbox: the updates are refused; the run itself did not change.
       const message = error instanceof SandboxCrash ? `the validator crashed the sandbox (${error.kind}): ${error.message}` : `the update could not be validated: ${(error as Error).message}`;
       results = updates.map(({ updateId }) => ({ updateId, ok: false, failure: { failureType: 'ApplicationFailure', type: 'ValidatorCrashed', message } }));
-      this.releaseSandbox();
     }
     const rejected = new Map(results.filter((result) => !result.ok).map((result) => [result.updateId, result.failure!]));
     return jobs.filter((job) => {

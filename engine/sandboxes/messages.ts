@@ -5,9 +5,10 @@
  *
  * @module
  */
-import type { QueryResult, ValidationResult } from '../../common/protocol.js';
+import type { Activation, QueryResult, ValidationResult } from '../../common/protocol.js';
 import type { SandboxCrashKind, SandboxLimits } from '../../sandbox/index.js';
 import type { ParsedHistory } from '../history/activations.js';
+import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
 
 /** A bundle version evaluated under given limits: what sandboxes are forked from. */
@@ -48,7 +49,7 @@ export type ThreadRequest =
   | { op: 'load'; template: TemplateSpec; code: string }
   | { op: 'unload'; key: string }
   /** Runs one activation; `create`: the run is new, its sandbox a fresh fork of the template. */
-  | { op: 'activate'; sandboxId: string; template: TemplateSpec; create: boolean; activation: string }
+  | { op: 'activate'; sandboxId: string; template: TemplateSpec; create: boolean; activation: Activation; payloadLimits: PayloadLimits }
   /** Runs update validators, each undone afterwards. */
   | { op: 'validate'; sandboxId: string; updates: UpdateToValidate[]; time: number }
   /** Brings a run's sandbox back: restored from its snapshot and the activations after it, or replayed. */
@@ -65,7 +66,8 @@ export type ThreadRequest =
 export interface ThreadResults {
   load: { workflowTypes: string[]; build: string };
   unload: null;
-  activate: { raw: string; residentBytes: number };
+  /** `checkPayloads`: the raw result is large or deep enough to hold a payload past the limits. */
+  activate: { raw: string; checkPayloads: boolean; residentBytes: number };
   validate: { results: (ValidationResult & { updateId: string })[]; residentBytes: number };
   wake: { from: 'snapshot' | 'replay'; snapshotEventId: number; residentBytes: number; unusedSnapshot?: string };
   query: QueryResult;

@@ -6,6 +6,7 @@
  */
 import type { Activation, QueryResult } from '../../common/protocol.js';
 import type { ParsedHistory } from '../history/activations.js';
+import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
 import type { CapturedImage, SnapshotData, TemplateSpec, ThreadResults, UpdateToValidate } from './messages.js';
 import type { SandboxThread, SandboxThreads } from './sandbox-threads.js';
@@ -67,13 +68,13 @@ export class RemoteSandbox {
     return this.released || this.thread.dead;
   }
 
-  /** Runs one activation; returns the guest's raw result (validated by the caller). */
-  async activate(activation: Activation): Promise<string> {
+  /** Runs one activation; returns the guest's raw result (validated by the caller) and whether its payloads need checking. */
+  async activate(activation: Activation, payloadLimits: PayloadLimits): Promise<{ raw: string; checkPayloads: boolean }> {
     const create = this.fresh;
     this.fresh = false;
-    const result = await this.call(this.threads.request(this.thread, { op: 'activate', sandboxId: this.id, template: this.template, create, activation: JSON.stringify(activation) }));
+    const result = await this.call(this.threads.request(this.thread, { op: 'activate', sandboxId: this.id, template: this.template, create, activation, payloadLimits }));
     this.residentBytes = result.residentBytes;
-    return result.raw;
+    return result;
   }
 
   /** Runs the updates' validators; nothing they do stays in the sandbox. */

@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { observeUnits, QuickJSWasm, SandboxCrash } from '../../sandbox/index.js';
+import { needsPayloadChecks } from '../commands/validate.js';
 import { DeterminismViolationError } from '../errors.js';
 import { compressImage } from '../snapshots.js';
 import { BundleLoadError, WorkflowTemplate, type WorkflowSandbox } from '../workflow-sandbox.js';
@@ -17,7 +18,6 @@ import { replaySandbox, restoreSandbox } from './restore.js';
 const { runtimeSource, watchdog } = workerData as ThreadData;
 const shared = new Float64Array(watchdog);
 const wasm = await QuickJSWasm.load();
-const runtime = { source: runtimeSource, hash: '' };
 
 // A unit's deadline, in the clock both threads share.
 observeUnits((deadline) => (shared[0] = performance.timeOrigin + deadline));
@@ -31,7 +31,7 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
   async load({ template, code }) {
     let loaded = templates.get(template.key);
     if (!loaded) {
-      loaded = WorkflowTemplate.create(wasm, template.limits, runtime, code).then((created) => {
+      loaded = WorkflowTemplate.create(wasm, template.limits, runtimeSource, code).then((created) => {
         created.setPoolSize(template.poolSize);
         return created;
       });
@@ -45,9 +45,12 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
     templates.delete(key);
     return null;
   },
-  async activate({ sandboxId, template, create, activation }) {
+  async activate({ sandboxId, template, create, activation, payloadLimits }) {
     const sandbox = create ? await newSandbox(sandboxId, template.key) : sandboxOf(sandboxId);
-    return guard(sandboxId, () => ({ raw: sandbox.activate(JSON.parse(activation)), residentBytes: sandbox.residentBytes }));
+    return guard(sandboxId, () => {
+      const raw = sandbox.activate(activation);
+      return { raw, checkPayloads: needsPayloadChecks(raw, payloadLimits), residentBytes: sandbox.residentBytes };
+    });
   },
   validate({ sandboxId, updates, time }) {
     const sandbox = sandboxOf(sandboxId);
