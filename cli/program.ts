@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { bundleWorkflowCode, defaultLogger, DeterminismViolationError, Engine, replayHistory, RUN_STATUSES, type HistoryEvent } from '../engine/index.js';
+import { bundleWorkflowCode, defaultLogger, DeterminismViolationError, Engine, replayHistory, RUN_STATUSES, StoreError, type HistoryEvent } from '../engine/index.js';
 import { serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
 import { AionClient, CliError, workflowPath } from './client.js';
@@ -76,7 +76,10 @@ export function createProgram(): Command {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${options.port}`);
       const logger = defaultLogger(process.env.AION_LOG_LEVEL ?? 'info');
       const activities = options.activities ? await loadActivities(options.activities) : {};
-      const engine = await Engine.open({ dataDir: options.data, activities, logger, acceptDataLoss: options.acceptDataLoss === true });
+      const engine = await Engine.open({ dataDir: options.data, activities, logger, acceptDataLoss: options.acceptDataLoss === true }).catch((error: unknown) => {
+        if (error instanceof StoreError && error.code === 'AION_STORE_DAMAGED') throw new CliError(`${error.message} (aion server --accept-data-loss)`);
+        throw error;
+      });
       const server = await serveEngine(engine, { port, hostname: options.host, token: globals(command).token, logger });
       logger.info({ url: server.url, dataDir: resolve(options.data), activities: Object.keys(activities) }, 'Aion server listening');
       stopOnSignals(server, engine);

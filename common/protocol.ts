@@ -79,12 +79,29 @@ export interface StartInfo {
   startTime: number;
   /** Seeds `Math.random`, `uuid4` and `crypto` for this run. */
   randomSeed: number;
+  /** The runtime behaviours this run started with (see `RUNTIME_FLAGS`); absent in older histories. */
+  flags?: RuntimeFlag[];
   searchAttributes: Record<string, SearchAttributeValue>;
   parent?: { workflowId: string; runId: string; namespace: string };
   /** The first run of this workflow's continue-as-new chain. */
   firstExecutionRunId: string;
   continuedFromExecutionRunId?: string;
 }
+
+/**
+ * Changes to how the guest runtime behaves that change what commands a workflow produces.
+ * A run records the flags it started with, and keeps that behaviour for its whole life, so a
+ * history recorded before a change replays as it was recorded.
+ */
+export const RUNTIME_FLAGS = [
+  /**
+   * Cancellation reaches pending operations through listeners that are dropped once the
+   * operation settles (before: reactions on `cancelRequested`, kept for the scope's life, about
+   * 1 KiB per await); listeners run before the promise's own reactions.
+   */
+  'cancellationListeners',
+] as const;
+export type RuntimeFlag = (typeof RUNTIME_FLAGS)[number];
 
 // Jobs: host → guest -------------------------------------------------------------------
 

@@ -9,7 +9,12 @@
 const FIRST_MS = 1000;
 const MAX_MS = 60_000;
 
-export function backoffMs(attempt: number): number {
+function backoffMs(attempt: number): number {
   const base = Math.min(FIRST_MS * 2 ** Math.max(0, attempt - 1), MAX_MS);
   return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+/** How long to wait before retry `attempt` (1-based); undefined while the store refuses writes (no retry: a sweep follows). */
+export function retryDelayMs(store: { readonly unavailable: unknown }, attempt: number): number | undefined {
+  return store.unavailable ? undefined : backoffMs(attempt);
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { wasmPagesFor, type SandboxLimits } from '../sandbox/index.js';
+import type { SandboxLimits } from '../sandbox/index.js';
 import type { EventStore } from '../store/types.js';
 import { InvalidArgumentError, InvalidBundleError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
@@ -17,7 +17,6 @@ import type { SandboxThreads } from './sandboxes/sandbox-threads.js';
 import { BundleLoadError } from './workflow-sandbox.js';
 
 const MAX_BUNDLE_BYTES = 32 * 1024 * 1024;
-const WASM_PAGE_BYTES = 64 * 1024;
 
 export interface DeployResult {
   version: string;
@@ -29,8 +28,6 @@ export const bundleVersion = (code: string): string => createHash('sha256').upda
 
 export class BundleRegistry {
   private readonly typeVersions = new Map<string, string>();
-  /** The build of each version's sandboxes (what their snapshots are valid for), once known. */
-  private readonly builds = new Map<string, string>();
   private readonly limitsKey: string;
 
   constructor(
@@ -70,11 +67,6 @@ export class BundleRegistry {
     return version;
   }
 
-  /** Size of a sandbox's memory (what a snapshot's pages must fit). */
-  get memoryBytes(): number {
-    return wasmPagesFor(this.limits) * WASM_PAGE_BYTES;
-  }
-
   /** What a sandbox thread needs to evaluate a version. */
   template(version: string): TemplateSpec {
     return { key: `${version}:${this.limitsKey}`, version, limits: this.limits, poolSize: this.poolSize };
@@ -89,17 +81,10 @@ export class BundleRegistry {
     };
   }
 
-  /** The build of a version's sandboxes (loading the version in a thread if it is not known yet). */
-  async build(version: string): Promise<string> {
-    return this.builds.get(version) ?? (await this.load(version)).build;
-  }
-
   /** Evaluates a version in the least busy thread; a bundle that does not load is an `InvalidBundleError`. */
-  private async load(version: string, code?: string): Promise<{ workflowTypes: string[]; build: string }> {
+  private async load(version: string, code: string): Promise<{ workflowTypes: string[] }> {
     try {
-      const loaded = await this.threads.loadTemplate(this.threads.pick(), this.template(version), code === undefined ? this.code(version) : async () => code);
-      this.builds.set(version, loaded.build);
-      return loaded;
+      return await this.threads.loadTemplate(this.threads.pick(), this.template(version), async () => code);
     } catch (error) {
       if (error instanceof BundleLoadError) throw new InvalidBundleError(error.message);
       throw error;

@@ -17,7 +17,7 @@ import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunS
 import { checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
 import { toMs, type Duration } from '../common/time.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
-import { backoffMs } from './backoff.js';
+import { retryDelayMs } from './backoff.js';
 import { BundleRegistry, type DeployResult } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
@@ -183,14 +183,14 @@ export class Engine implements RunDirectory {
     this.ownsStore = parts.ownsStore;
     this.logger = logger;
     this.limits = limits;
-    this.metrics = new EngineMetrics(parts.metricsRegistry, { loadedTemplates: () => bundles.threads.loadedTemplates });
+    this.metrics = new EngineMetrics(parts.metricsRegistry, { loadedTemplates: async () => (await bundles.threads.stats()).templates });
     this.quarantine = new Quarantine(store, logger, this.metrics);
     this.activities = new ActivityDispatcher(
       parts.activities,
       {
         onOutcome: (task, outcome) => this.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome),
         onRetryScheduled: (task) => store.write({ activityTasks: { put: [task] } }),
-        retryDelay: (_error, attempt) => (store.unavailable ? undefined : backoffMs(attempt)),
+        retryDelay: (_error, attempt) => retryDelayMs(store, attempt),
       },
       logger,
       this.payloadLimits,
@@ -510,9 +510,9 @@ export class Engine implements RunDirectory {
           // While the store refuses writes the entry waits: the sweep when it is back re-arms it.
           const attempt = (this.dueRetries.get(dueId(entry)) ?? 0) + 1;
           this.dueRetries.set(dueId(entry), attempt);
-          const retryAt = this.store.unavailable ? undefined : Date.now() + backoffMs(attempt);
-          this.logger.warn({ err: error, owner: entry.owner, key: entry.key, retryAt }, 'could not deliver a due entry');
-          if (retryAt !== undefined) this.timers.add({ ...entry, dueAt: retryAt });
+          const delay = retryDelayMs(this.store, attempt);
+          this.logger.warn({ err: error, owner: entry.owner, key: entry.key, retryInMs: delay }, 'could not deliver a due entry');
+          if (delay !== undefined) this.timers.add({ ...entry, dueAt: Date.now() + delay });
         },
       );
     }

@@ -23,7 +23,7 @@ export class EngineMetrics {
   constructor(
     readonly registry: Registry = new Registry(),
     /** Read when the metrics are collected. */
-    sources: { loadedTemplates: () => number } = { loadedTemplates: () => 0 },
+    sources: { loadedTemplates: () => Promise<number> } = { loadedTemplates: async () => 0 },
   ) {
     const registers = [registry];
     this.crashes = new Counter({ name: 'aion_sandbox_crashes_total', help: 'Sandbox crashes, by workflow type and kind', labelNames: ['workflow_type', 'kind'], registers });
@@ -41,8 +41,8 @@ export class EngineMetrics {
       name: 'aion_sandbox_templates_loaded',
       help: 'Bundle versions evaluated in the sandbox threads (unloaded again when idle)',
       registers,
-      collect() {
-        this.set(sources.loadedTemplates());
+      async collect() {
+        this.set(await sources.loadedTemplates());
       },
     });
     this.damagedRecords = new Counter({ name: 'aion_damaged_records_total', help: 'Stored records found damaged, by kind', labelNames: ['kind'], registers });

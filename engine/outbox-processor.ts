@@ -7,7 +7,7 @@
  * @module
  */
 import type { EventStore, OutboxEntry } from '../store/types.js';
-import { backoffMs } from './backoff.js';
+import { retryDelayMs } from './backoff.js';
 import { AionError, WorkflowNotRunningError } from './errors.js';
 import type { HistoryEvent, NewEventOf } from './history/events.js';
 import type { Logger } from './logger.js';
@@ -77,7 +77,7 @@ export class OutboxProcessor {
         // While the store refuses writes the effect waits: the engine performs the outbox again once it is back.
         const attempt = (this.attempts.get(entry.id) ?? 0) + 1;
         this.attempts.set(entry.id, attempt);
-        const delay = this.store.unavailable ? undefined : backoffMs(attempt);
+        const delay = retryDelayMs(this.store, attempt);
         this.logger.warn({ err: error, outbox: entry.id, retryInMs: delay }, 'could not perform a recorded effect');
         if (delay !== undefined) setTimeout(() => this.start(entry), delay).unref();
       },

@@ -8,10 +8,12 @@
  * @module
  */
 import type { DamagedRecord, EventStore, QuarantineRecord } from '../store/types.js';
+import { parseDueKey } from './due-keys.js';
 import { AionError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
 import type { Logger } from './logger.js';
 import type { EngineMetrics } from './metrics.js';
+import { runKey } from './run-key.js';
 
 /** The run cannot be used: a record of it is damaged. */
 export class RunQuarantinedError extends AionError {
@@ -24,8 +26,8 @@ export class RunQuarantinedError extends AionError {
   }
 }
 
-/** Damaged records whose kind tells which run they belong to. */
-const RUN_RECORDS = new Set<DamagedRecord['kind']>(['history', 'run', 'activity-task', 'snapshot', 'due']);
+/** Damaged records whose kind tells which run they belong to (a damaged snapshot only costs a replay). */
+const RUN_RECORDS = new Set<DamagedRecord['kind']>(['history', 'run', 'activity-task', 'due']);
 
 export class Quarantine {
   private readonly runs = new Map<string, QuarantineRecord>();
@@ -38,12 +40,12 @@ export class Quarantine {
 
   /** Loads the quarantined runs recorded before (engine start). */
   async load(): Promise<void> {
-    for (const record of await this.store.listQuarantined()) this.runs.set(keyOf(record.namespace, record.runId), record);
+    for (const record of await this.store.listQuarantined()) this.runs.set(runKey(record.namespace, record.runId), record);
     this.metrics.quarantinedRuns.set(this.runs.size);
   }
 
   get(namespace: string, runId: string): QuarantineRecord | undefined {
-    return this.runs.get(keyOf(namespace, runId));
+    return this.runs.get(runKey(namespace, runId));
   }
 
   /** Throws `RunQuarantinedError` if the run is quarantined. */
@@ -59,7 +61,9 @@ export class Quarantine {
   onDamaged(damage: DamagedRecord): void {
     this.metrics.damagedRecords.inc({ kind: damage.kind });
     this.logger.error({ key: damage.key, kind: damage.kind, err: damage.error }, 'a stored record is damaged');
-    if (damage.kind === 'snapshot' || !RUN_RECORDS.has(damage.kind) || damage.namespace === undefined || damage.runId === undefined) return;
+    if (!RUN_RECORDS.has(damage.kind) || damage.namespace === undefined || damage.runId === undefined) return;
+    // A due entry's owner is a run, or a schedule (whose next tick is lost: logged only).
+    if (damage.kind === 'due' && parseDueKey(damage.key.slice(damage.key.lastIndexOf('/') + 1))?.kind === 'schedule') return;
     void this.add(damage.namespace, damage.runId, damage.error.message, damage.key);
   }
 
@@ -68,7 +72,7 @@ export class Quarantine {
     const existing = this.get(namespace, runId);
     if (existing) return existing;
     const record: QuarantineRecord = { namespace, runId, reason, key, at: Date.now() };
-    this.runs.set(keyOf(namespace, runId), record);
+    this.runs.set(runKey(namespace, runId), record);
     this.metrics.quarantinedRuns.set(this.runs.size);
     this.logger.error({ namespace, runId, key, reason }, 'run quarantined: a record of it is damaged; it makes no progress until it is terminated or its data is restored');
     await this.store.write({ quarantine: { put: [record] } }).catch((error: unknown) => this.logger.warn({ err: error, runId }, 'could not record the quarantine'));
@@ -77,8 +81,7 @@ export class Quarantine {
 
   /** The run closed (terminated): its quarantine ends with it (deleted in that write). */
   release(namespace: string, runId: string): void {
-    if (this.runs.delete(keyOf(namespace, runId))) this.metrics.quarantinedRuns.set(this.runs.size);
+    if (this.runs.delete(runKey(namespace, runId))) this.metrics.quarantinedRuns.set(this.runs.size);
   }
 }
 
-const keyOf = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;

@@ -10,8 +10,8 @@ import { loadGuestRuntime } from './bundler.js';
 import { AionError, InvalidArgumentError } from './errors.js';
 import { HistoryFormatError, parseHistory, type ParsedHistory } from './history/activations.js';
 import type { HistoryEvent } from './history/events.js';
-import { DEFAULT_REPLAY_LIMITS, replayActivations } from './replay.js';
-import { RunState } from './run/run-state.js';
+import { DEFAULT_REPLAY_LIMITS } from './replay.js';
+import { replaySandbox } from './sandboxes/restore.js';
 import { WorkflowTemplate } from './workflow-sandbox.js';
 
 export interface ReplayOptions {
@@ -37,14 +37,11 @@ export async function replayHistory(bundle: { code: string }, history: Replayabl
     throw error;
   }
   const template = await cachedTemplate(bundle.code, { ...DEFAULT_LIMITS, ...options.limits });
-  const sandbox = await template.newSandbox();
   try {
-    replayActivations(sandbox, parsed, new RunState(), DEFAULT_REPLAY_LIMITS);
+    (await replaySandbox(template, parsed, DEFAULT_REPLAY_LIMITS)).dispose();
   } catch (error) {
     if (error instanceof AionError) throw error;
     throw new AionError('DETERMINISM_VIOLATION', `replay failed: ${(error as Error).message}`, { cause: error });
-  } finally {
-    sandbox.dispose();
   }
 }
 

@@ -6,6 +6,7 @@
  * @module
  */
 import { randomInt, randomUUID } from 'node:crypto';
+import { RUNTIME_FLAGS } from '../common/protocol.js';
 import type { SearchAttributeValue } from '../common/search-attributes.js';
 import type { EventStore, RunRecord } from '../store/types.js';
 import type { BundleRegistry } from './bundles.js';
@@ -108,6 +109,7 @@ export class RunStarter {
           args: spec.args,
           version,
           randomSeed: randomInt(2 ** 32),
+          flags: [...RUNTIME_FLAGS],
           searchAttributes: { ...spec.searchAttributes },
           firstExecutionRunId: record.firstExecutionRunId!,
           ...(spec.continuedFromRunId ? { continuedFromRunId: spec.continuedFromRunId } : {}),

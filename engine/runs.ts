@@ -11,7 +11,8 @@ import type { HistoryEvent } from './history/events.js';
 import type { EngineMetrics } from './metrics.js';
 import { EngineClosedError } from './errors.js';
 import { RunQuarantinedError, type Quarantine } from './quarantine.js';
-import { runKey, WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
+import { runKey } from './run-key.js';
+import { WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
 
 export interface ResidencyLimits {
   /** Bytes of sandbox memory kept resident. */

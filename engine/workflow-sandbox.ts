@@ -1,6 +1,6 @@
 /**
  * Workflow sandboxes: a sandbox with the guest runtime and one bundle loaded, driven through
- * the guest entry points (guest-sdk/protocol.ts). One template per bundle version; every run
+ * the guest entry points (common/protocol.ts). One template per bundle version; every run
  * gets its own sandbox forked from it.
  *
  * @module

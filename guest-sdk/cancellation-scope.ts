@@ -38,10 +38,14 @@ export class CancellationScope {
    * Who must hear of a cancellation (pending timers, activities, children, nested scopes).
    * A set, not reactions on `cancelRequested`: a promise that only settles on cancellation
    * would keep every reaction ever attached to it, about 1 KiB per `await`, for the life of
-   * the scope — a workflow looping for a year would run out of memory.
+   * the scope — a workflow looping for a year would run out of memory. (Runs started before
+   * this, without the `cancellationListeners` flag, keep the reactions: their histories were
+   * recorded with that ordering.)
    */
   readonly #listeners = new Set<(reason: unknown) => void>();
   #unsubscribeFromParent: Unsubscribe | undefined;
+  /** Set once `run` finished: the scope leaves its parent when nothing in it is pending any more. */
+  #finished = false;
 
   constructor(options: CancellationScopeOptions = {}) {
     this.cancellable = options.cancellable ?? true;
@@ -68,14 +72,21 @@ export class CancellationScope {
    * once what listened is settled, so the scope keeps nothing of it.
    */
   onCancel(listener: (reason: unknown) => void): Unsubscribe {
-    if (this.#cancelRequested && this.#reason !== undefined) {
+    if (!getActivator().flags.has('cancellationListeners')) {
+      this.cancelRequested.catch(listener);
+      return () => undefined;
+    }
+    if (this.#reason !== undefined) {
       const reason = this.#reason;
       let active = true;
       void Promise.resolve().then(() => active && listener(reason));
       return () => (active = false);
     }
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return () => {
+      this.#listeners.delete(listener);
+      this.#leaveParentIfDone();
+    };
   }
 
   /** True when work started in this scope must be cancelled. */
@@ -98,6 +109,7 @@ export class CancellationScope {
     // Listeners first, then `cancelRequested`'s own reactions, each in registration order.
     if (listeners.length > 0) void Promise.resolve().then(() => listeners.forEach((listener) => listener(reason)));
     this.#reject(reason);
+    this.#leaveParentIfDone();
   }
 
   /** The scope the calling code runs in (the workflow's root scope outside any other). */
@@ -131,9 +143,18 @@ export class CancellationScope {
       return await fn();
     } finally {
       if (timerScope && !timerScope.consideredCancelled) timerScope.cancel();
-      // Done: the parent need not tell this scope of a cancellation any more.
-      this.#unsubscribeFromParent?.();
-      this.#unsubscribeFromParent = undefined;
+      this.#finished = true;
+      this.#leaveParentIfDone();
     }
+  }
+
+  /**
+   * Once the scope's code finished and nothing in it is pending (work it left running still
+   * listens), its parent need not tell it of a cancellation any more.
+   */
+  #leaveParentIfDone(): void {
+    if (!this.#finished || this.#listeners.size > 0) return;
+    this.#unsubscribeFromParent?.();
+    this.#unsubscribeFromParent = undefined;
   }
 }

@@ -16,7 +16,7 @@ import {
   isCancellation,
   toFailureInfo,
 } from '../common/failures.js';
-import type { Activation, ActivationResult, Command, FailureInfo, JobKind, JobsByKind, LogEntry, QueryResult, ResolvedActivityOptions, ResolvedChildOptions, StartInfo } from '../common/protocol.js';
+import type { Activation, ActivationResult, Command, FailureInfo, JobKind, JobsByKind, LogEntry, QueryResult, ResolvedActivityOptions, ResolvedChildOptions, RuntimeFlag, StartInfo } from '../common/protocol.js';
 import { applySearchAttributeUpsert, checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
 import { Random } from './random.js';
 
@@ -59,6 +59,8 @@ const TERMINAL_COMMANDS = new Set<Command['kind']>(['completeWorkflow', 'failWor
 export class Activator {
   readonly rootScope = new CancellationScope({ cancellable: true, parent: NO_PARENT });
   readonly random = new Random(0);
+  /** The runtime behaviours this run started with (see `RUNTIME_FLAGS`). */
+  readonly flags = new Set<RuntimeFlag>();
   /** Time of the current activation, as the workflow sees it. */
   now = 0;
   replaying = false;
@@ -381,6 +383,7 @@ export class Activator {
   private readonly jobHandlers: JobHandlers = {
     startWorkflow: ({ args, info }) => {
       this.startInfo = info;
+      for (const flag of info.flags ?? []) this.flags.add(flag);
       this.searchAttributes = { ...info.searchAttributes };
       this.random.reseed(info.randomSeed);
       const workflow = this.workflows[info.workflowType];

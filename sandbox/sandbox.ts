@@ -13,7 +13,7 @@ import { wasmPagesFor, type SandboxLimits } from './limits.js';
 import { PAGE_SIZE } from './memory-image.js';
 import { writableRanges, type MemoryLayout } from './memory-layout.js';
 import type { GuestClock, QuickJSInstance, QuickJSWasm } from './quickjs-wasm.js';
-import { unitStarted } from './watchdog.js';
+import { guestCallEnded, guestCallStarted } from './watchdog.js';
 
 interface Deadline {
   /** `performance.now()` after which running guest code is interrupted. */
@@ -101,7 +101,6 @@ export class Sandbox {
     this.deadline.at = performance.now() + budgetMs;
     this.deadline.budgetMs = budgetMs;
     this.deadline.tripped = false;
-    unitStarted(this.deadline.at);
   }
 
   /**
@@ -187,12 +186,15 @@ export class Sandbox {
 
   private guard<T>(fn: () => T): T {
     let result: T;
+    guestCallStarted(this.deadline.at);
     try {
       result = fn();
     } catch (error) {
       if (error instanceof SandboxCrash) throw error;
       // A trap or a host stack overflow inside wasm leaves the instance in an unknown state.
       throw this.crashWith('trap', `WebAssembly trap: ${(error as Error).message}`);
+    } finally {
+      guestCallEnded();
     }
     // An interrupt inside a promise job only rejects that job's promise, and the guest may
     // catch it anyway: the host decides from its own record that the budget ran out.

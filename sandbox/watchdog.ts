@@ -2,20 +2,25 @@
  * A hook for a watchdog outside the thread that runs guest code. QuickJS's interrupt
  * handler stops ordinary runaway code at its CPU budget, but some guest work never calls it
  * (compiling a huge regular expression takes time quadratic in its size). A thread that runs
- * sandboxes can publish each unit's deadline here, so another thread can stop it.
+ * sandboxes can publish, around every call into guest code, the deadline of the unit of work
+ * it belongs to, so another thread can stop it.
  *
  * @module
  */
 
-type UnitObserver = (deadline: number) => void;
+/** Told the `performance.now()` deadline as a guest call starts, and 0 when it returns. */
+type GuestCallObserver = (deadline: number) => void;
 
-let observer: UnitObserver | undefined;
+let observer: GuestCallObserver | undefined;
 
-/** Called with the `performance.now()` deadline of every unit of guest work as it starts. */
-export function observeUnits(next: UnitObserver | undefined): void {
+export function observeGuestCalls(next: GuestCallObserver | undefined): void {
   observer = next;
 }
 
-export function unitStarted(deadline: number): void {
+export function guestCallStarted(deadline: number): void {
   observer?.(deadline);
+}
+
+export function guestCallEnded(): void {
+  observer?.(0);
 }

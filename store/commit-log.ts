@@ -69,13 +69,15 @@ export class CommitLog {
         throw new StoreError(
           'AION_STORE_DAMAGED',
           `the data folder ${options.folder ?? ''} is damaged: ${damage.message}. Restore it from a backup; or, to open it with what survived ` +
-            `(the lost commits stay lost; runs that miss events may fail to replay), open it once with acceptDataLoss (aion server --accept-data-loss)`,
+            `(the lost commits stay lost; runs that miss events may fail to replay), open it once with acceptDataLoss`,
         );
       }
       options.onDataLossAccepted?.(damage.message);
-      // Fill the gaps, so the next check measures from what exists now.
-      await db.batch(damage.missing.map((n) => markerPut(n)), { sync: true } as KvBatchOptions);
     }
+    // Fill the gaps (what was lost, once accepted; and commits that were never confirmed), so
+    // the next check measures from what exists now.
+    const gaps = [...(damage?.missing ?? []), ...unconfirmedGaps(slots, latest, confirmed)];
+    if (gaps.length > 0) await db.batch(gaps.map((n) => markerPut(n)), { sync: true } as KvBatchOptions);
     return new CommitLog(Math.max(latest, confirmed ?? 0), options);
   }
 
@@ -85,10 +87,18 @@ export class CommitLog {
     return { commit, op: this.options.folder === undefined ? undefined : markerPut(commit) };
   }
 
-  /** Commit `n` is durable: record it beside the database. */
+  /**
+   * Commit `n` is durable: record it beside the database. Best effort: if the file cannot be
+   * written, the tail check at the next open is only weaker (it never makes a commit fail).
+   */
   confirmed(commit: number): void {
     if (this.fd === undefined) return;
-    writeSync(this.fd, Buffer.from(`${String(commit).padStart(15, '0')}\n`), 0, 16, 0);
+    try {
+      writeSync(this.fd, Buffer.from(`${String(commit).padStart(15, '0')}\n`), 0, 16, 0);
+    } catch {
+      this.close();
+      return;
+    }
     if (this.syncing || Date.now() - this.lastSyncedAt < SYNC_INTERVAL_MS) return;
     this.syncing = true;
     this.lastSyncedAt = Date.now();
@@ -118,6 +128,15 @@ async function readRing(db: KvDatabase): Promise<Map<number, number>> {
     if (Number.isSafeInteger(commit) && (commit as number) % RING === slot) slots.set(slot, commit as number);
   }
   return slots;
+}
+
+/** Commits above the last confirmed one that the ring lacks: never acknowledged, so not a loss. */
+function unconfirmedGaps(slots: Map<number, number>, latest: number, confirmed: number | undefined): number[] {
+  const gaps: number[] = [];
+  for (let commit = Math.max(1, (confirmed ?? latest) + 1, latest - RING + 1); commit <= latest; commit++) {
+    if (slots.get(commit % RING) !== commit) gaps.push(commit);
+  }
+  return gaps;
 }
 
 function readCommitted(folder: string): number | undefined {

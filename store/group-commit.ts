@@ -9,30 +9,24 @@ interface PendingWrite {
 }
 
 /**
- * Group commit: writes submitted while the database is busy are merged into one batch, so N
- * concurrent activations cost one synced write instead of N. Each submitter's operations stay
- * contiguous inside the merged batch, and LevelDB applies a batch atomically, so each
- * submitter keeps all-or-nothing. Each batch carries its commit marker (see commit-log.ts).
+ * Group commit: writes submitted while a batch is being written are merged into the next
+ * batch, so N concurrent activations cost one synced write instead of N. Each submitter's
+ * operations stay contiguous inside the merged batch, and LevelDB applies a batch atomically,
+ * so each submitter keeps all-or-nothing. Each batch carries its commit marker (see
+ * commit-log.ts).
  *
- * Up to `MAX_IN_FLIGHT` batches are written concurrently: while one is being fsynced the
- * next fills up, and LevelDB itself merges concurrent writers. That is safe because no two
- * in-flight batches write the same run: a run awaits each append before its next one.
+ * One batch is written at a time, so batches are applied and confirmed in the order they
+ * were submitted (measured: a second batch in flight did not raise throughput).
  *
  * **A failed write stops all writing.** After a failed append LevelDB keeps appending behind
  * the torn record, and whatever lands there is dropped as corruption when the log is replayed
- * at the next open. So the first failure fails every write submitted after it, and batches
- * are confirmed in order: one that LevelDB completes after an earlier batch failed is not
- * confirmed either (it may sit behind the torn record). The store must be reopened (which
- * starts a fresh log) before it writes again.
+ * at the next open. So the first failure fails every write submitted after it, and nothing is
+ * written until the store has been reopened (which starts a fresh log).
  */
-const MAX_IN_FLIGHT = 2;
-
 export class GroupCommitter {
   private pending: PendingWrite[] = [];
-  private readonly writing = new Set<Promise<unknown>>();
+  private writing: Promise<void> | undefined;
   private flushScheduled = false;
-  /** Whether every batch flushed so far succeeded (batches are confirmed in this order). */
-  private previous: Promise<boolean> = Promise.resolve(true);
   private failure: StoreError | undefined;
 
   constructor(
@@ -66,7 +60,7 @@ export class GroupCommitter {
         return;
       }
       this.pending.push({ ops, resolve, reject });
-      if (this.writing.size < MAX_IN_FLIGHT && !this.flushScheduled) {
+      if (!this.writing && !this.flushScheduled) {
         this.flushScheduled = true;
         // Let the writes issued in this same tick join the first batch.
         queueMicrotask(() => {
@@ -79,14 +73,14 @@ export class GroupCommitter {
 
   /** Resolves once every write submitted so far has been committed or has failed. */
   async drain(): Promise<void> {
-    while (this.writing.size > 0 || this.pending.length > 0 || this.flushScheduled) {
-      if (this.writing.size > 0) await Promise.all(this.writing);
+    while (this.writing || this.pending.length > 0 || this.flushScheduled) {
+      if (this.writing) await this.writing;
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
   private flush(): void {
-    if (this.writing.size >= MAX_IN_FLIGHT || this.pending.length === 0) return;
+    if (this.writing || this.pending.length === 0) return;
     const group = this.pending;
     this.pending = [];
     if (this.failure) {
@@ -97,27 +91,18 @@ export class GroupCommitter {
     const ops = group.length === 1 ? group[0].ops : group.flatMap((write) => write.ops);
     if (op) ops.push(op);
     const options: KvBatchOptions = { sync: this.sync };
-    const written = this.db.batch(ops, options).then(
-      () => true,
+    this.writing = this.db.batch(ops, options).then(
+      () => {
+        this.commits.confirmed(commit);
+        for (const write of group) write.resolve();
+      },
       (error: unknown) => {
-        this.fail(error);
-        return false;
+        const failure = this.fail(error);
+        for (const write of group) write.reject(failure);
       },
     );
-    const before = this.previous;
-    const confirmed = written.then(async (ok) => (await before) && ok);
-    this.previous = confirmed;
-    const settled = confirmed.then((ok) => {
-      if (!ok) {
-        for (const write of group) write.reject(this.failure);
-        return;
-      }
-      this.commits.confirmed(commit);
-      for (const write of group) write.resolve();
-    });
-    this.writing.add(settled);
-    void settled.finally(() => {
-      this.writing.delete(settled);
+    void this.writing.finally(() => {
+      this.writing = undefined;
       this.flush();
     });
   }

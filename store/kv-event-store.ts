@@ -71,7 +71,12 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   private committer: GroupCommitter;
   private readonly sync: boolean;
   private closed = false;
-  private reopening: NodeJS.Timeout | undefined;
+  /** The reopen waiting for its time, or running. */
+  private reopening: { timer: NodeJS.Timeout; running?: Promise<void> } | undefined;
+  /** Bumped by each reopen: a write that read the old database's state must not land in the new one. */
+  private generation = 0;
+  /** Set when a reopen found the log damaged: the store stays refused until an operator acts. */
+  private damaged: StoreError | undefined;
 
   constructor(
     db: KvDatabase,
@@ -90,6 +95,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   async write(batch: WriteBatch<E>, options: { durable?: boolean } = {}): Promise<void> {
     this.assertOpen();
     if (this.committer.failed) throw this.committer.failed;
+    const generation = this.generation;
     const appends = (batch.histories ?? []).filter((append) => append.events.length > 0);
     // A batch that creates a run record starts that run: it has no history to look up.
     const created = new Set((batch.runs ?? []).filter((run) => run.previousStatus === undefined).map((run) => runKey(run.record.namespace, run.record.runId)));
@@ -99,6 +105,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
         this.heads.set(headKey, created.has(headKey) ? 1 : await this.loadNextEventId(append.namespace, append.runId));
       }
     }
+    // The store was reopened while the heads loaded: they may reflect writes the old log lost.
+    if (generation !== this.generation) throw new StoreError('AION_STORE_UNAVAILABLE', 'the store was reopened during the write; nothing was written, try again');
     // From here to `submit` nothing awaits: checking and reserving the heads is atomic.
     const reserved = new Map<string, number>();
     for (const append of appends) {
@@ -148,13 +156,13 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     if (to < from) return [];
     const prefix = keys.historyPrefix(namespace, runId);
     let start = keys.events(namespace, runId, from);
-    if (from > 1) {
-      // The record holding `from` starts at or before it.
-      for await (const key of this.db.keys({ gte: prefix, lte: start, reverse: true, limit: 1 })) start = key;
-    }
     const upper = to === Infinity ? { lt: prefixEnd(prefix) } : { lte: keys.events(namespace, runId, to) };
     const out: E[] = [];
     await this.reading(async () => {
+      if (from > 1) {
+        // The record holding `from` starts at or before it.
+        for await (const key of this.db.keys({ gte: prefix, lte: start, reverse: true, limit: 1 })) start = key;
+      }
       for await (const [key, bytes] of this.db.iterator({ gte: start, ...upper })) {
         for (const event of decode<E[]>(key, bytes)) if (event.eventId >= from && event.eventId <= to) out.push(event);
       }
@@ -234,7 +242,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       if (batch.length > 0 && (await drain())) return { runs, nextCursor: lastKey };
       return { runs };
     } catch (error) {
-      throw readError(error);
+      throw this.readError(error);
     } finally {
       await iterator.close();
     }
@@ -243,9 +251,13 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   async *allRuns(): AsyncIterable<RunRecord> {
     this.assertOpen();
     const prefix = keys.runsPrefix();
-    for await (const [key, bytes] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) {
-      const record = this.scanned<RunRecord>(key, bytes);
-      if (record) yield record;
+    try {
+      for await (const [key, bytes] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) {
+        const record = this.scanned<RunRecord>(key, bytes);
+        if (record) yield record;
+      }
+    } catch (error) {
+      throw this.readError(error);
     }
   }
 
@@ -302,7 +314,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.reopening);
+    clearTimeout(this.reopening?.timer);
+    await this.reopening?.running;
     try {
       await this.committer.drain();
       this.commits.close();
@@ -394,8 +407,17 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     try {
       return await read();
     } catch (error) {
-      throw readError(error);
+      throw this.readError(error);
     }
+  }
+
+  /** A read the database failed: refused for good if the reopened log was damaged, unavailable during a reopen, otherwise I/O. */
+  private readError(error: unknown): StoreError {
+    if (error instanceof StoreError) return error;
+    if (this.damaged) return this.damaged;
+    const code = (error as { code?: string }).code;
+    if (code === 'LEVEL_DATABASE_NOT_OPEN') return new StoreError('AION_STORE_UNAVAILABLE', 'the store is being reopened after a failed write', { cause: error });
+    return new StoreError('AION_STORE_IO', `a read failed: ${(error as Error).message}`, { cause: error });
   }
 
   private assertOpen(): void {
@@ -417,40 +439,44 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   private scheduleReopen(delayMs: number): void {
     const { reopen } = this.options;
     if (!reopen || this.closed) return;
-    this.reopening = setTimeout(() => {
-      void (async () => {
-        try {
-          const reopened = await reopen(this.db);
-          if (this.closed) {
-            await reopened.db.close();
-            return;
-          }
-          this.db = reopened.db;
-          this.commits = reopened.commits;
-          this.heads.clear();
-          this.committer = this.newCommitter(reopened.commits);
-          this.events.emit('availability', { available: true });
-        } catch (error) {
-          // Still failing (a full disk): try again later. A damaged log stays refused.
-          const failure = error instanceof StoreError ? error : new StoreError('AION_STORE_UNAVAILABLE', `reopening the store failed: ${(error as Error).message}`, { cause: error });
-          this.events.emit('availability', { available: false, error: failure });
-          if (failure.code !== 'AION_STORE_DAMAGED') this.scheduleReopen(Math.min(delayMs * 2, REOPEN_MAX_DELAY_MS));
-        }
-      })();
+    const timer = setTimeout(() => {
+      const running = this.reopen(reopen, delayMs).finally(() => {
+        if (this.reopening?.timer === timer) this.reopening = undefined;
+      });
+      this.reopening = { timer, running };
     }, delayMs);
-    this.reopening.unref();
+    timer.unref();
+    this.reopening = { timer };
+  }
+
+  private async reopen(reopen: NonNullable<KvEventStoreOptions['reopen']>, delayMs: number): Promise<void> {
+    let reopened: ReopenedDatabase;
+    try {
+      reopened = await reopen(this.db);
+    } catch (error) {
+      // Still failing (a full disk): try again later. A damaged log stays refused.
+      const failure = error instanceof StoreError ? error : new StoreError('AION_STORE_UNAVAILABLE', `reopening the store failed: ${(error as Error).message}`, { cause: error });
+      this.events.emit('availability', { available: false, error: failure });
+      if (failure.code === 'AION_STORE_DAMAGED') this.damaged = failure;
+      else this.scheduleReopen(Math.min(delayMs * 2, REOPEN_MAX_DELAY_MS));
+      return;
+    }
+    if (this.closed) {
+      reopened.commits.close();
+      await reopened.db.close();
+      return;
+    }
+    this.commits.close();
+    this.db = reopened.db;
+    this.commits = reopened.commits;
+    this.generation++;
+    this.heads.clear();
+    this.committer = this.newCommitter(reopened.commits);
+    this.events.emit('availability', { available: true });
   }
 }
 
 const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
 
 const decode = <T>(key: string, bytes: Uint8Array): T => decodeValue<T>(bytes, () => describeKey(key).printable);
-
-/** A read the database failed: unavailable while the store is being reopened, otherwise I/O. */
-function readError(error: unknown): StoreError {
-  if (error instanceof StoreError) return error;
-  const code = (error as { code?: string }).code;
-  if (code === 'LEVEL_DATABASE_NOT_OPEN') return new StoreError('AION_STORE_UNAVAILABLE', 'the store is being reopened after a failed write', { cause: error });
-  return new StoreError('AION_STORE_IO', `a read failed: ${(error as Error).message}`, { cause: error });
-}
 const dueKey = (entry: DueEntry): string => keys.due(entry.dueAt, entry.namespace, entry.owner, entry.key);

@@ -36,17 +36,18 @@ export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(data
   }
   const lock = lockFolder(dataDir);
   const sync = options.sync ?? true;
-  const open = async (): Promise<ReopenedDatabase> => {
+  // Loss is accepted only at the open the operator asked for, never at a reopen after a failed write.
+  const open = async (acceptDataLoss: boolean): Promise<ReopenedDatabase> => {
     const db = await openDatabase(dataDir);
     try {
-      return { db, commits: await CommitLog.open(db, { folder: dataDir, sync, acceptDataLoss: options.acceptDataLoss, onDataLossAccepted: options.onDataLossAccepted }) };
+      return { db, commits: await CommitLog.open(db, { folder: dataDir, sync, acceptDataLoss, onDataLossAccepted: options.onDataLossAccepted }) };
     } catch (error) {
       await db.close();
       throw error;
     }
   };
   try {
-    const { db, commits } = await open();
+    const { db, commits } = await open(options.acceptDataLoss === true);
     return new KvEventStore<E>(db, {
       sync,
       commits,
@@ -54,7 +55,7 @@ export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(data
       reopen: async (current) => {
         probeFreeSpace(dataDir);
         await current.close();
-        return open();
+        return open(false);
       },
     });
   } catch (error) {

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { FailureInfo, ResolvedActivityOptions, ResolvedChildOptions } from '../../common/protocol.js';
+import type { FailureInfo, ResolvedActivityOptions, ResolvedChildOptions, RuntimeFlag } from '../../common/protocol.js';
 import type { SearchAttributeValue } from '../../common/search-attributes.js';
 
 export interface EventAttributes {
@@ -30,6 +30,8 @@ export interface EventAttributes {
     /** Bundle version the run is pinned to. */
     version: string;
     randomSeed: number;
+    /** Runtime behaviour flags the run started with (absent in histories recorded before flags existed). */
+    flags?: RuntimeFlag[];
     searchAttributes: Record<string, SearchAttributeValue>;
     firstExecutionRunId: string;
     continuedFromRunId?: string;

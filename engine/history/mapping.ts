@@ -21,6 +21,7 @@ const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job 
       taskQueue: e.taskQueue,
       startTime: e.time,
       randomSeed: e.randomSeed,
+      ...(e.flags ? { flags: e.flags } : {}),
       searchAttributes: e.searchAttributes,
       firstExecutionRunId: e.firstExecutionRunId,
       ...(e.continuedFromRunId ? { continuedFromExecutionRunId: e.continuedFromRunId } : {}),

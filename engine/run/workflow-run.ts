@@ -17,7 +17,7 @@
 import type { FailureInfo, JobKind, LogEntry, QueryResult } from '../../common/protocol.js';
 import { SandboxCrash } from '../../sandbox/index.js';
 import { StoreError } from '../../store/errors.js';
-import type { EventStore, OutboxEntry, QuarantineRecord, RunRecord } from '../../store/types.js';
+import type { EventStore, OutboxEntry, QuarantineRecord, RunRecord, SnapshotRecord } from '../../store/types.js';
 import type { ActivityDispatcher } from '../activities/dispatcher.js';
 import type { BundleRegistry } from '../bundles.js';
 import { InvalidCommandError, validateActivationResult, validateQueryResult } from '../commands/validate.js';
@@ -32,7 +32,7 @@ import { RunQuarantinedError, type Quarantine } from '../quarantine.js';
 import type { ReplayLimits } from '../replay.js';
 import { RemoteSandbox } from '../sandboxes/remote-sandbox.js';
 import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
-import { decodeSnapshot, snapshotRecord } from '../snapshots.js';
+import { snapshotRecord } from '../snapshots.js';
 import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
 import { ActivationBatch } from './activation-batch.js';
@@ -239,7 +239,9 @@ export class WorkflowRun {
     return this.exclusive(async () => {
       if (!this.sandbox) return;
       const position = this.nextEventId - 1;
-      if (this.loaded && !this.stall && this.record.status === 'Running' && !this.sandbox.unusable && position !== this.snapshotEventId) {
+      // While the store refuses writes the snapshot is skipped: the run is replayed when it wakes.
+      const keep = this.loaded && !this.stall && this.record.status === 'Running' && !this.sandbox.unusable && !this.env.store.unavailable;
+      if (keep && position !== this.snapshotEventId) {
         const { build, ...image } = await this.sandbox.capture();
         // Not synced: a snapshot lost in a power failure only costs a replay.
         await this.env.store.write({ snapshots: { put: [snapshotRecord(this.record, position, build, image)] } }, { durable: false });
@@ -253,15 +255,19 @@ export class WorkflowRun {
     });
   }
 
-  /** How the run would be brought back into memory, were it parked now. */
+  /** How the run would be brought back into memory, were it parked now (a sandbox thread checks the snapshot). */
   async residency(): Promise<Residency> {
     if (this.sandbox && !this.sandbox.unusable) return 'resident';
     const { namespace, runId, version } = this.record;
-    const snapshot = await this.env.store.getSnapshot(namespace, runId);
-    if (!snapshot) return 'replay';
+    const snapshot = await this.readSnapshot();
+    if (!snapshot || snapshot.version !== version) return 'replay';
+    const { bundles } = this.env;
+    const template = bundles.template(version);
     const historyLength = (await this.env.store.nextEventId(namespace, runId)) - 1;
-    const expected = { version, build: await this.env.bundles.build(version), historyLength, byteLength: this.env.bundles.memoryBytes };
-    return 'image' in decodeSnapshot(snapshot, expected) ? 'snapshot' : 'replay';
+    const unusable = await bundles.threads.withTemplate(template, bundles.code(version), (thread) =>
+      bundles.threads.request(thread, { op: 'checkSnapshot', template, snapshot, historyLength }),
+    );
+    return unusable === null ? 'snapshot' : 'replay';
   }
 
   /** Resolves once every operation queued so far has finished. */
@@ -274,14 +280,24 @@ export class WorkflowRun {
   private scheduleDrain(): void {
     if (this.drainScheduled) return;
     this.drainScheduled = true;
-    void this.exclusive(async () => {
+    this.exclusive(async () => {
       this.drainScheduled = false;
       await this.drain();
+    }).catch((error: unknown) => {
+      // Every path of `drain` settles the jobs it takes; this is a bug, and its jobs are answered.
+      this.env.logger.error({ err: error, runId: this.record.runId }, 'the activation loop failed');
+      this.abandon(this.mailbox.splice(0), error);
     });
   }
 
   private async drain(): Promise<void> {
     while (this.mailbox.length > 0 && this.record.status === 'Running') {
+      // Nothing could be recorded: do not rebuild the run only to be refused.
+      const unavailable = this.env.store.unavailable;
+      if (unavailable) {
+        this.abandon(this.mailbox.splice(0), unavailable);
+        return;
+      }
       try {
         await this.ensureLoaded();
       } catch (error) {
@@ -317,6 +333,14 @@ export class WorkflowRun {
       return;
     }
     if (accepted.length === 0) return;
+    if (sandbox.unusable) {
+      // A validator crashed its sandbox: the run itself did not change; bring it back.
+      try {
+        sandbox = await this.ensureSandbox();
+      } catch (error) {
+        return this.failedActivation(accepted, error, time);
+      }
+    }
     const batch = this.newBatch().add(...accepted.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
     try {
       const historyLength = this.nextEventId - 1 + batch.events.length;
@@ -509,7 +533,11 @@ export class WorkflowRun {
       }
     }
     if (jobs.length === 0) return;
-    await this.commit(this.newBatch().add(...jobs.map((job) => job.event as NewEvent)), jobs);
+    try {
+      await this.commit(this.newBatch().add(...jobs.map((job) => job.event as NewEvent)), jobs);
+    } catch (error) {
+      this.abandon(jobs, error);
+    }
   }
 
   /** Mailbox jobs that still apply (a timer cancelled meanwhile, for example, is dropped). */
@@ -635,8 +663,6 @@ export class WorkflowRun {
   private async ensureLoaded(options: { evenIfQuarantined?: boolean } = {}): Promise<void> {
     if (this.loaded) return;
     const events = await this.readHistory(options);
-    const state = new RunState();
-    for (const event of events) state.apply(event);
     let history: LoadedHistory | undefined;
     try {
       history = { events, parsed: parseHistory(events) };
@@ -644,8 +670,7 @@ export class WorkflowRun {
       if (!(error instanceof HistoryFormatError)) throw error;
       this.stallOn(new DeterminismViolationError({ eventIndex: error.eventIndex, expected: 'a well-formed history', actual: error.message }));
     }
-    this.state = state;
-    this.nextEventId = events.length + 1;
+    this.adopt(events);
     this.justRead = history;
     this.loaded = true;
     const pendingJobs = history?.parsed.pendingJobs ?? [];
@@ -657,11 +682,15 @@ export class WorkflowRun {
 
   /** The state the stored history gives, without requeuing its undelivered jobs. */
   private async reloadState(): Promise<void> {
-    const events = await this.readHistory();
+    this.adopt(await this.readHistory());
+    this.justRead = undefined;
+  }
+
+  /** Takes the host's view of the run (no code runs) from its whole history. */
+  private adopt(events: readonly HistoryEvent[]): void {
     this.state = new RunState();
     for (const event of events) this.state.apply(event);
     this.nextEventId = events.length + 1;
-    this.justRead = undefined;
   }
 
   /** The run's whole history; a damaged one quarantines the run. */
@@ -692,7 +721,7 @@ export class WorkflowRun {
     }
     const history = this.justRead ?? (await this.readParsedHistory());
     this.justRead = undefined;
-    const snapshot = await this.env.store.getSnapshot(this.record.namespace, this.record.runId);
+    const snapshot = await this.readSnapshot();
     const woken = await this.env.wakeSlots(() =>
       RemoteSandbox.wake(bundles.threads, this.env.newSandboxId(), template, bundles.code(this.record.version), {
         parsed: history.parsed,
@@ -719,11 +748,25 @@ export class WorkflowRun {
       return result;
     }
     const { bundles } = this.env;
-    const thread = bundles.threads.pick();
     const template = bundles.template(this.record.version);
-    await bundles.threads.loadTemplate(thread, template, bundles.code(this.record.version));
     const { parsed } = await this.readParsedHistory();
-    return bundles.threads.request(thread, { op: 'queryReplayed', template, history: parsed, limits: this.env.limits, name, args, time });
+    return bundles.threads.withTemplate(template, bundles.code(this.record.version), (thread) =>
+      bundles.threads.request(thread, { op: 'queryReplayed', template, history: parsed, limits: this.env.limits, name, args, time }),
+    );
+  }
+
+  /** The run's snapshot; a damaged one is dropped (it only costs a replay). */
+  private async readSnapshot(): Promise<SnapshotRecord | undefined> {
+    const { namespace, runId } = this.record;
+    try {
+      return await this.env.store.getSnapshot(namespace, runId);
+    } catch (error) {
+      if (!(error instanceof StoreError) || error.code !== 'AION_STORE_CORRUPT') throw error;
+      this.env.logger.warn({ err: error, runId }, 'the run\'s snapshot is damaged; it is dropped and the run replayed');
+      this.env.metrics.damagedRecords.inc({ kind: 'snapshot' });
+      await this.env.store.write({ snapshots: { delete: [{ namespace, runId }] } }, { durable: false }).catch(() => undefined);
+      return undefined;
+    }
   }
 
   private async readParsedHistory(): Promise<LoadedHistory> {
@@ -749,8 +792,6 @@ export class WorkflowRun {
     return result;
   }
 }
-
-export const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
 
 /** How Temporal ends an update that was still running when its workflow closed. */
 const UPDATE_OUTLIVED_RUN: FailureInfo = {

@@ -60,7 +60,11 @@ export type ThreadRequest =
   | { op: 'capture'; sandboxId: string }
   | { op: 'release'; sandboxId: string }
   /** Releases every sandbox whose id starts with `prefix` (an engine that closed). */
-  | { op: 'releaseAll'; prefix: string };
+  | { op: 'releaseAll'; prefix: string }
+  /** Whether a snapshot would restore (without restoring it): why not, or null. */
+  | { op: 'checkSnapshot'; template: TemplateSpec; snapshot: SnapshotData; historyLength: number }
+  /** What the thread holds. */
+  | { op: 'stats' };
 
 /** What each request resolves with. */
 export interface ThreadResults {
@@ -75,6 +79,8 @@ export interface ThreadResults {
   capture: CapturedImage & { build: string };
   release: null;
   releaseAll: null;
+  checkSnapshot: string | null;
+  stats: { templates: number; sandboxes: number };
 }
 
 /** Why a request failed, as data (errors do not cross threads as objects). */

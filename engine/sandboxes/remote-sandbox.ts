@@ -9,7 +9,7 @@ import type { ParsedHistory } from '../history/activations.js';
 import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
 import type { CapturedImage, SnapshotData, TemplateSpec, ThreadResults, UpdateToValidate } from './messages.js';
-import type { SandboxThread, SandboxThreads } from './sandbox-threads.js';
+import { SandboxLostError, type SandboxThread, type SandboxThreads } from './sandbox-threads.js';
 
 export class RemoteSandbox {
   /** Memory the sandbox uses, as its thread last reported it. */
@@ -26,13 +26,17 @@ export class RemoteSandbox {
     fresh: boolean,
   ) {
     this.fresh = fresh;
-    threads.sandboxCreated(thread, template.key);
   }
 
   /** A new sandbox (forked from the template at its first activation), on the least busy thread. */
   static async create(threads: SandboxThreads, id: string, template: TemplateSpec, code: () => Promise<string>): Promise<RemoteSandbox> {
     const thread = threads.pick();
-    await threads.loadTemplate(thread, template, code);
+    try {
+      await threads.loadTemplate(thread, template, code, true);
+    } catch (error) {
+      threads.sandboxGone(thread, template.key);
+      throw error;
+    }
     return new RemoteSandbox(threads, thread, id, template, true);
   }
 
@@ -48,16 +52,22 @@ export class RemoteSandbox {
     history: { parsed: ParsedHistory; length: number; snapshot?: SnapshotData; limits: ReplayLimits },
   ): Promise<{ sandbox: RemoteSandbox; from: 'snapshot' | 'replay'; snapshotEventId: number; unusedSnapshot?: string }> {
     const thread = threads.pick();
-    await threads.loadTemplate(thread, template, code);
-    const woken = await threads.request(thread, {
-      op: 'wake',
-      sandboxId: id,
-      template,
-      history: history.parsed,
-      historyLength: history.length,
-      snapshot: history.snapshot,
-      limits: history.limits,
-    });
+    let woken: ThreadResults['wake'];
+    try {
+      await threads.loadTemplate(thread, template, code, true);
+      woken = await threads.request(thread, {
+        op: 'wake',
+        sandboxId: id,
+        template,
+        history: history.parsed,
+        historyLength: history.length,
+        snapshot: history.snapshot,
+        limits: history.limits,
+      });
+    } catch (error) {
+      threads.sandboxGone(thread, template.key);
+      throw error;
+    }
     const sandbox = new RemoteSandbox(threads, thread, id, template, false);
     sandbox.residentBytes = woken.residentBytes;
     return { sandbox, from: woken.from, snapshotEventId: woken.snapshotEventId, unusedSnapshot: woken.unusedSnapshot };
@@ -70,6 +80,7 @@ export class RemoteSandbox {
 
   /** Runs one activation; returns the guest's raw result (validated by the caller) and whether its payloads need checking. */
   async activate(activation: Activation, payloadLimits: PayloadLimits): Promise<{ raw: string; checkPayloads: boolean }> {
+    this.assertHeld();
     const create = this.fresh;
     this.fresh = false;
     const result = await this.call(this.threads.request(this.thread, { op: 'activate', sandboxId: this.id, template: this.template, create, activation, payloadLimits }));
@@ -79,17 +90,20 @@ export class RemoteSandbox {
 
   /** Runs the updates' validators; nothing they do stays in the sandbox. */
   async validate(updates: UpdateToValidate[], time: number): Promise<ThreadResults['validate']['results']> {
+    this.assertHeld();
     const result = await this.call(this.threads.request(this.thread, { op: 'validate', sandboxId: this.id, updates, time }));
     return result.results;
   }
 
   /** Runs a query; nothing it does stays in the sandbox. */
   query(name: string, args: unknown[], time: number): Promise<QueryResult> {
+    this.assertHeld();
     return this.call(this.threads.request(this.thread, { op: 'query', sandboxId: this.id, name, args, time }));
   }
 
   /** The sandbox's state, compressed (between activations only). */
   capture(): Promise<CapturedImage & { build: string }> {
+    this.assertHeld();
     return this.call(this.threads.request(this.thread, { op: 'capture', sandboxId: this.id }));
   }
 
@@ -100,6 +114,11 @@ export class RemoteSandbox {
     if (this.thread.dead) return;
     this.threads.sandboxGone(this.thread, this.template.key);
     if (!this.fresh) this.threads.request(this.thread, { op: 'release', sandboxId: this.id }).catch(() => undefined);
+  }
+
+  /** A released sandbox is gone (for its run, as if lost with its thread). */
+  private assertHeld(): void {
+    if (this.released) throw new SandboxLostError(`sandbox ${this.id} was released`);
   }
 
   /** A request that fails leaves no sandbox behind in its thread (a crash drops it there too). */

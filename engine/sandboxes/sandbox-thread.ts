@@ -1,16 +1,17 @@
 /**
- * A sandbox thread: the only place guest code runs. It holds templates (evaluated bundles)
- * and the sandboxes of the runs assigned to it, and answers the engine thread's requests one
- * at a time. Before each unit of guest work it publishes the unit's deadline to memory shared
- * with the engine thread, whose watchdog stops the thread if a unit overruns by any path.
+ * A sandbox thread: the only place the engine runs guest code. It holds templates (evaluated
+ * bundles) and the sandboxes of the runs assigned to it, and answers the engine thread's
+ * requests one at a time. Around each call into guest code it publishes the deadline of the
+ * unit of work it belongs to in memory shared with the engine thread, whose watchdog stops
+ * the thread if a unit overruns by any path.
  *
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { observeUnits, QuickJSWasm, SandboxCrash } from '../../sandbox/index.js';
+import { observeGuestCalls, QuickJSWasm, SandboxCrash } from '../../sandbox/index.js';
 import { needsPayloadChecks } from '../commands/validate.js';
 import { DeterminismViolationError } from '../errors.js';
-import { compressImage } from '../snapshots.js';
+import { compressImage, decodeSnapshot } from '../snapshots.js';
 import { BundleLoadError, WorkflowTemplate, type WorkflowSandbox } from '../workflow-sandbox.js';
 import type { ThreadData, ThreadFailure, ThreadRequestWithId, ThreadResponse, ThreadResults } from './messages.js';
 import { replaySandbox, restoreSandbox } from './restore.js';
@@ -19,8 +20,8 @@ const { runtimeSource, watchdog } = workerData as ThreadData;
 const shared = new Float64Array(watchdog);
 const wasm = await QuickJSWasm.load();
 
-// A unit's deadline, in the clock both threads share.
-observeUnits((deadline) => (shared[0] = performance.timeOrigin + deadline));
+// The running guest call's deadline, in the clock both threads share (0: no guest code runs).
+observeGuestCalls((deadline) => (shared[0] = deadline === 0 ? 0 : performance.timeOrigin + deadline));
 
 const templates = new Map<string, Promise<WorkflowTemplate>>();
 const sandboxes = new Map<string, WorkflowSandbox>();
@@ -86,6 +87,14 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
     sandboxes.get(sandboxId)?.dispose();
     sandboxes.delete(sandboxId);
     return null;
+  },
+  async checkSnapshot({ template, snapshot, historyLength }) {
+    const loaded = await templateOf(template.key);
+    const decoded = decodeSnapshot(snapshot, { version: snapshot.version, build: loaded.build, historyLength, byteLength: loaded.memoryBytes });
+    return 'unusable' in decoded ? decoded.unusable : null;
+  },
+  stats() {
+    return { templates: templates.size, sandboxes: sandboxes.size };
   },
   releaseAll({ prefix }) {
     for (const [id, sandbox] of sandboxes) {

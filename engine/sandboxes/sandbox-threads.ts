@@ -46,8 +46,8 @@ interface Pending {
 /** One worker thread and what the engine thread knows of it. */
 export class SandboxThread {
   readonly pending = new Map<number, Pending>();
-  /** Templates loaded (or loading) in the thread, with the sandboxes of each. */
-  readonly templates = new Map<string, { info: Promise<ThreadResults['load']>; sandboxes: number }>();
+  /** Templates loaded (or loading) in the thread, with the sandboxes of each (reserved or living). */
+  readonly templates = new Map<string, { info: Promise<ThreadResults['load']>; loaded: boolean; sandboxes: number }>();
   sandboxes = 0;
   /** Set once the thread was stopped: its sandboxes are gone. */
   dead = false;
@@ -94,45 +94,65 @@ export class SandboxThreads {
     return this.threads.length;
   }
 
-  /** Templates loaded (or loading) across the live threads. */
-  get loadedTemplates(): number {
-    return this.threads.reduce((sum, thread) => sum + (thread && !thread.dead ? thread.templates.size : 0), 0);
-  }
-
-  /** The thread for a new sandbox: the one with the fewest. */
+  /** The thread for a new sandbox: the one with the fewest (a stopped thread's slot counts as empty: it is respawned). */
   pick(): SandboxThread {
+    const load = (thread: SandboxThread | undefined) => (!thread || thread.dead ? 0 : thread.sandboxes);
     let best = 0;
-    for (let i = 1; i < this.threads.length; i++) if ((this.threads[i]?.sandboxes ?? 0) < (this.threads[best]?.sandboxes ?? 0)) best = i;
+    for (let i = 1; i < this.threads.length; i++) if (load(this.threads[i]) < load(this.threads[best])) best = i;
     return this.thread(best);
   }
 
-  /** Makes sure `thread` has the template, evaluating its bundle there if needed. */
-  async loadTemplate(thread: SandboxThread, template: TemplateSpec, code: () => Promise<string>): Promise<ThreadResults['load']> {
+  /**
+   * Makes sure `thread` has the template, evaluating its bundle there if needed. With
+   * `reserve`, a sandbox of it is counted from now on (so the template stays loaded), until
+   * `sandboxGone` — which the caller must call even if the sandbox never comes to be.
+   */
+  loadTemplate(thread: SandboxThread, template: TemplateSpec, code: () => Promise<string>, reserve = false): Promise<ThreadResults['load']> {
     let entry = thread.templates.get(template.key);
     if (!entry) {
       const info = code().then((source) => this.request(thread, { op: 'load', template, code: source }));
-      entry = { info, sandboxes: 0 };
-      thread.templates.set(template.key, entry);
-      info.catch(() => thread.templates.get(template.key)?.info === info && thread.templates.delete(template.key));
-      this.unloadIdle(thread);
+      const created: { info: Promise<ThreadResults['load']>; loaded: boolean; sandboxes: number } = { info, loaded: false, sandboxes: 0 };
+      entry = created;
+      thread.templates.set(template.key, created);
+      info.then(
+        () => {
+          created.loaded = true;
+          this.unloadIdle(thread);
+        },
+        () => thread.templates.get(template.key) === created && thread.templates.delete(template.key),
+      );
+    }
+    if (reserve) {
+      thread.sandboxes++;
+      entry.sandboxes++;
     }
     return entry.info;
   }
 
-  /** A sandbox of `templateKey` now lives in `thread`. */
-  sandboxCreated(thread: SandboxThread, templateKey: string): void {
-    thread.sandboxes++;
-    const entry = thread.templates.get(templateKey);
-    if (entry) entry.sandboxes++;
+  /** Runs `work` on the least busy thread with the template loaded there (kept loaded meanwhile). */
+  async withTemplate<T>(template: TemplateSpec, code: () => Promise<string>, work: (thread: SandboxThread) => Promise<T>): Promise<T> {
+    const thread = this.pick();
+    try {
+      await this.loadTemplate(thread, template, code, true);
+      return await work(thread);
+    } finally {
+      this.sandboxGone(thread, template.key);
+    }
   }
 
-  /** A sandbox of `templateKey` left `thread` (released, crashed or lost). */
+  /** A sandbox of `templateKey` left `thread` (released, crashed, lost, or never created). */
   sandboxGone(thread: SandboxThread, templateKey: string): void {
     if (thread.dead) return;
     thread.sandboxes--;
     const entry = thread.templates.get(templateKey);
     if (entry) entry.sandboxes--;
     this.unloadIdle(thread);
+  }
+
+  /** What the live threads hold, as they report it. */
+  async stats(): Promise<{ templates: number; sandboxes: number }> {
+    const reports = await Promise.all(this.threads.map((thread) => (thread && !thread.dead ? this.request(thread, { op: 'stats' }).catch(() => ({ templates: 0, sandboxes: 0 })) : { templates: 0, sandboxes: 0 })));
+    return reports.reduce((sum, report) => ({ templates: sum.templates + report.templates, sandboxes: sum.sandboxes + report.sandboxes }), { templates: 0, sandboxes: 0 });
   }
 
   /** Sends a request; rejects with `SandboxCrash`, `DeterminismViolationError`, `BundleLoadError` or `SandboxLostError`. */
@@ -218,8 +238,9 @@ export class SandboxThreads {
     await thread.worker.terminate();
   }
 
+  /** Unloads the oldest loaded templates no sandbox uses, beyond the few a thread keeps. */
   private unloadIdle(thread: SandboxThread): void {
-    const idle = [...thread.templates].filter(([, entry]) => entry.sandboxes === 0);
+    const idle = [...thread.templates].filter(([, entry]) => entry.loaded && entry.sandboxes === 0);
     for (const [key] of idle.slice(0, Math.max(0, idle.length - IDLE_TEMPLATES_PER_THREAD))) {
       thread.templates.delete(key);
       this.request(thread, { op: 'unload', key }).catch(() => undefined);

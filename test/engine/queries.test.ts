@@ -53,4 +53,22 @@ describe('queries and validators', () => {
     await handle.signal('go');
     expect(await handle.result()).toMatchObject({ counter: 0, bumps: 0 });
   });
+
+  it('refuses an update whose validator crashes its sandbox, and delivers what came with it', async () => {
+    const engine = await openEngine({}, 'queried.ts');
+    const handle = await engine.start('validatorCrash');
+    const busy = new Promise<void>((resolve) => engine.events.on('activation', (a) => a.runId === handle.runId && a.jobs.includes('signal') && resolve()));
+    void handle.signal('slow');
+    await busy;
+    // Queued while the run is busy: the update and the signal come in one batch.
+    const update = handle.executeUpdate('spinningValidator').catch((e: unknown) => e);
+    await handle.signal('ping');
+    const error = (await update) as WorkflowUpdateFailedError;
+    expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(error.message).toMatch(/^update 'spinningValidator' was rejected: the validator crashed the sandbox \(cpu-budget\)/);
+    expect(await handle.result()).toBe(1);
+    const types = (await handle.history()).map((e) => e.type);
+    expect(types).not.toContain('UpdateAccepted');
+    expect(types).not.toContain('WorkflowTaskFailed');
+  });
 });

@@ -26,18 +26,18 @@ function parked(engine: Engine, count: number, runId?: string): Promise<void> {
   });
 }
 
-/** Resolves once no more than `count` sandboxes are resident (checked as runs are parked). */
-async function residentAtMost(engine: Engine, count: number): Promise<void> {
-  const fits = async () => (await metric(engine, /aion_resident_sandboxes (\d+)/)) <= count;
-  if (await fits()) return;
-  await new Promise<void>((resolve) => {
-    const listener = () =>
-      void fits().then((ok) => {
-        if (!ok) return;
-        engine.events.off('runParked', listener);
+/** Resolves once no more than `count` sandboxes are resident (checked now, and as runs are parked). */
+function residentAtMost(engine: Engine, count: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const check = () =>
+      void metric(engine, /aion_resident_sandboxes (\d+)/).then((resident) => {
+        if (resident > count) return;
+        engine.events.off('runParked', check);
         resolve();
       });
-    engine.events.on('runParked', listener);
+    // Listening first: a park between the first check and the listener is not missed.
+    engine.events.on('runParked', check);
+    check();
   });
 }
 

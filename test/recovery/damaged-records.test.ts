@@ -1,8 +1,10 @@
 /**
  * One unreadable record must not stop every tenant: a damaged due-timer value quarantines its
  * run (visible in `describe`, counted in the metrics); the engine opens and every other run
- * goes on. An operator ends the quarantined run by terminating it.
+ * goes on. An operator ends the quarantined run by terminating it. A damaged snapshot only
+ * costs a replay.
  */
+import { once } from 'node:events';
 import { ClassicLevel } from 'classic-level';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
@@ -45,6 +47,30 @@ describe('a damaged record', () => {
       const ended = await second.getHandle('victim').describe();
       expect(ended.status).toBe('Terminated');
       expect(ended.quarantine).toBeUndefined();
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('costs only a replay when it is a snapshot', async () => {
+    const dataDir = tempDir();
+    const first = await Engine.open({ dataDir, logger: silentLogger, maxResidentBytes: 0 });
+    await first.deploy({ code: await fixtureBundle() });
+    // Budget 0: the run is parked (its snapshot written) as soon as it is idle.
+    const parked = once(first.events, 'runParked');
+    const handle = await first.start('approval', { workflowId: 'snap' });
+    await parked;
+    await first.close();
+    expect(await damage(dataDir, (key) => key === `p\u0000default\u0000${handle.runId}`)).toBe(1);
+
+    const second = await Engine.open({ dataDir, logger: silentLogger });
+    try {
+      const reopened = second.getHandle('snap');
+      expect((await reopened.describe()).residency).toBe('replay');
+      await reopened.signal('approve', 'ann');
+      expect(await reopened.executeUpdate('setLimit', 100)).toBe(0);
+      expect(await reopened.result()).toEqual({ approvedBy: 'ann', limit: 100 });
+      expect(await second.metrics.registry.metrics()).toMatch(/aion_damaged_records_total\{kind="snapshot"\} 1\b/);
     } finally {
       await second.close();
     }

@@ -63,7 +63,8 @@ describe('hostile bundles', () => {
 
   it('answers HTTP requests while a workflow spins in its sandbox thread', async () => {
     // A long budget: the spinning activation is still running when the health check returns.
-    const engine = await openEngine({ limits: { ...limits, cpuMsPerActivation: 3000 }, supervision: { deterministicAfter: 1 } }, 'hostile.ts');
+    // Two threads: the spinning run holds one, the other serves the neighbour.
+    const engine = await openEngine({ limits: { ...limits, cpuMsPerActivation: 3000 }, supervision: { deterministicAfter: 1 }, sandboxThreads: 2 }, 'hostile.ts');
     const server = await serveEngine(engine, { port: 0 });
     try {
       const spinning = await engine.start('infiniteLoop');
