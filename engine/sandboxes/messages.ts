@@ -7,6 +7,7 @@
  */
 import type { Activation, QueryResult, ValidationResult } from '../../common/protocol.js';
 import type { SandboxCrashKind, SandboxLimits } from '../../sandbox/index.js';
+import type { SnapshotRecord } from '../../store/types.js';
 import type { ParsedHistory } from '../history/activations.js';
 import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
@@ -22,21 +23,10 @@ export interface TemplateSpec {
 }
 
 /** A snapshot as the store holds it, for a thread to decode and restore. */
-export interface SnapshotData {
-  eventId: number;
-  version: string;
-  build: string;
-  pages: Uint8Array;
-  data: Uint8Array;
-  checksum: string;
-}
+export type SnapshotData = Pick<SnapshotRecord, 'eventId' | 'version' | 'build' | 'pages' | 'data' | 'checksum'>;
 
 /** A sandbox's state compressed by its thread: what a snapshot record stores. */
-export interface CapturedImage {
-  pages: Uint8Array;
-  data: Uint8Array;
-  checksum: string;
-}
+export type CapturedImage = Pick<SnapshotRecord, 'pages' | 'data' | 'checksum'>;
 
 export interface UpdateToValidate {
   updateId: string;
