@@ -27,7 +27,6 @@ import { CLOSING_STATUS, type EventOf, type HistoryEvent, type JobEventType, typ
 import { eventOfCommand, jobOf } from '../history/mapping.js';
 import type { Logger } from '../logger.js';
 import type { EngineMetrics } from '../metrics.js';
-import { fitFailure } from '../payloads.js';
 import { RunQuarantinedError, type Quarantine } from '../quarantine.js';
 import type { ReplayLimits } from '../replay.js';
 import { RemoteSandbox } from '../sandboxes/remote-sandbox.js';
@@ -434,7 +433,7 @@ export class WorkflowRun {
       const message = error instanceof SandboxCrash ? `the validator crashed the sandbox (${error.kind}): ${error.message}` : `the update could not be validated: ${(error as Error).message}`;
       results = updates.map(({ updateId }) => ({ updateId, ok: false, failure: { failureType: 'ApplicationFailure', type: 'ValidatorCrashed', message } }));
     }
-    const rejected = new Map(results.filter((result) => !result.ok).map((result) => [result.updateId, result.failure!]));
+    const rejected = new Map(results.filter((result) => !result.ok).map((result) => [result.updateId, this.checkedFailure(result)]));
     return jobs.filter((job) => {
       if (job.recorded || job.event.type !== 'UpdateAccepted') return true;
       const failure = rejected.get(job.event.updateId);
@@ -444,10 +443,17 @@ export class WorkflowRun {
       }
       const waiter = this.updateWaiters.get(job.event.updateId);
       this.updateWaiters.delete(job.event.updateId);
-      waiter?.resolve({ ok: false, failure: fitFailure(failure, this.env.limits), rejected: true });
+      waiter?.resolve({ ok: false, failure, rejected: true });
       job.onRecorded?.resolve(false);
       return false;
     });
+  }
+
+  /** A validator's refusal as the caller may see it: well-formed, within the payload limits. */
+  private checkedFailure(result: { ok: boolean; failure?: FailureInfo }): FailureInfo {
+    const problem = validateQueryResult(result, this.env.limits);
+    if (problem === undefined) return result.failure!;
+    return { failureType: 'ApplicationFailure', type: 'InvalidValidatorFailure', message: `the validator refused the update, and its refusal cannot be passed on: ${problem}` };
   }
 
   /**
