@@ -277,6 +277,7 @@ export class Engine implements RunDirectory {
             sync: options.sync ?? true,
             acceptDataLoss: options.acceptDataLoss,
             onDataLossAccepted: (damage) => logger.error({ dataDir: options.dataDir, damage }, 'opened a damaged data folder (acceptDataLoss): what it lost stays lost'),
+            onWarning: (message) => logger.warn({ dataDir: options.dataDir }, message),
           })
         : await openMemoryStore<HistoryEvent>());
     // A quarter of the resident budget may hold instances ready for new sandboxes (spread over the threads).
@@ -430,6 +431,8 @@ export class Engine implements RunDirectory {
 
   async resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun> {
     this.assertOpen();
+    // A child or scheduled run recorded but not yet written is this workflow id's run already.
+    if (runId === undefined) await this.runs.creationOfWorkflow(namespace, workflowId)?.catch(() => undefined);
     const id = runId ?? (await this.store.getLatestRunId(namespace, workflowId));
     let run = id === undefined ? undefined : await this.runs.runFor(namespace, id);
     if (!run || run.record.workflowId !== workflowId) throw new WorkflowNotFoundError(workflowId, runId);

@@ -65,7 +65,7 @@ export class OutboxProcessor {
     const effect = entry.effect as OutboxEffect;
     const done = this.perform(entry, effect);
     // Creations are tracked synchronously, so lookups of the new run wait for it.
-    if (createsRun(effect)) this.runs.trackCreation(entry.namespace, effect.runId, done);
+    if (createsRun(effect)) this.runs.trackCreation(entry.namespace, effect.workflowId, effect.runId, done);
     done.then(
       () => {
         this.inFlight.delete(entry.id);

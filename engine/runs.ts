@@ -30,8 +30,9 @@ export class RunTable {
   private readonly parking = new Set<string>();
   private readonly loading = new Map<string, Promise<WorkflowRun | undefined>>();
   private readonly closeWaiters = new Map<string, { resolve(closeEvent: HistoryEvent): void; reject(error: unknown): void }[]>();
-  /** Runs whose creation is in flight (a child or successor recorded, not yet written). */
+  /** Runs whose creation is in flight (a child or successor recorded, not yet written), by run and by workflow id. */
   private readonly creating = new Map<string, Promise<unknown>>();
+  private readonly creatingWorkflows = new Map<string, Promise<unknown>>();
   private environment: RunEnvironment | undefined;
   private accepting = true;
 
@@ -96,18 +97,19 @@ export class RunTable {
     this.forgetResident(key);
   }
 
-  /** Registers a creation in flight, so lookups of that run wait for it. */
-  trackCreation(namespace: string, runId: string, creation: Promise<unknown>): void {
-    const key = runKey(namespace, runId);
-    this.creating.set(key, creation);
-    const settled = () => {
-      if (this.creating.get(key) === creation) this.creating.delete(key);
-    };
-    creation.then(settled, settled);
+  /** Registers a creation in flight, so lookups of that run, or of its workflow id's latest run, wait for it. */
+  trackCreation(namespace: string, workflowId: string, runId: string, creation: Promise<unknown>): void {
+    track(this.creating, runKey(namespace, runId), creation);
+    track(this.creatingWorkflows, runKey(namespace, workflowId), creation);
   }
 
   creationOf(namespace: string, runId: string): Promise<unknown> | undefined {
     return this.creating.get(runKey(namespace, runId));
+  }
+
+  /** The creation in flight of a run of this workflow id, if any. */
+  creationOfWorkflow(namespace: string, workflowId: string): Promise<unknown> | undefined {
+    return this.creatingWorkflows.get(runKey(namespace, workflowId));
   }
 
   /** Resolves with the run's closing event; rejects with `EngineClosedError` if the engine closes first. */
@@ -200,3 +202,11 @@ export class RunTable {
 }
 
 const keyOf = (run: WorkflowRun): string => runKey(run.record.namespace, run.record.runId);
+
+function track(inFlight: Map<string, Promise<unknown>>, key: string, creation: Promise<unknown>): void {
+  inFlight.set(key, creation);
+  const settled = () => {
+    if (inFlight.get(key) === creation) inFlight.delete(key);
+  };
+  creation.then(settled, settled);
+}

@@ -29,10 +29,9 @@ export class CancellationScope {
   readonly cancellable: boolean;
   readonly parent?: CancellationScope;
   readonly timeout?: number;
-  /** Rejects with a `CancelledFailure` when the scope is cancelled. */
-  readonly cancelRequested: Promise<never>;
   #cancelRequested = false;
   #reason: unknown;
+  readonly #promise: Promise<never>;
   #reject!: (reason: unknown) => void;
   /**
    * Who must hear of a cancellation (pending timers, activities, children, nested scopes).
@@ -43,27 +42,36 @@ export class CancellationScope {
    * recorded with that ordering.)
    */
   readonly #listeners = new Set<(reason: unknown) => void>();
+  /** Whether a cancellation of the parent cancels this scope (a cancellable parent). */
+  readonly #followsParent: boolean;
+  /** Set while the scope listens to its parent. */
   #unsubscribeFromParent: Unsubscribe | undefined;
-  /** Set once `run` finished: the scope leaves its parent when nothing in it is pending any more. */
+  /** Set once `run` finished: the scope then leaves its parent while nothing in it is pending. */
   #finished = false;
+  /** Set once someone read `cancelRequested`: the scope then listens to its parent for good. */
+  #pinned = false;
 
   constructor(options: CancellationScopeOptions = {}) {
     this.cancellable = options.cancellable ?? true;
     this.timeout = options.timeout === undefined ? undefined : toMs(options.timeout);
-    this.cancelRequested = new Promise<never>((_, reject) => {
+    this.#promise = new Promise<never>((_, reject) => {
       this.#reject = reject;
     });
     // Observed by whoever cares; never an unhandled rejection on its own.
-    this.cancelRequested.catch(() => undefined);
-    if (options.parent !== NO_PARENT) {
-      const parent = options.parent ?? CancellationScope.current();
-      this.parent = parent;
-      // Children of a non-cancellable scope are shielded from the outer cancellation.
-      if (parent.cancellable) {
-        this.#cancelRequested = parent.#cancelRequested;
-        this.#unsubscribeFromParent = parent.onCancel((reason) => this.cancel(reason as CancelledFailure));
-      }
-    }
+    this.#promise.catch(() => undefined);
+    const parent = options.parent === NO_PARENT ? undefined : (options.parent ?? CancellationScope.current());
+    this.parent = parent;
+    // Children of a non-cancellable scope are shielded from the outer cancellation.
+    this.#followsParent = parent?.cancellable === true;
+    if (parent && this.#followsParent) this.#cancelRequested = parent.#isCancelRequested();
+    this.#listenToParent();
+  }
+
+  /** Rejects with a `CancelledFailure` when the scope is cancelled. */
+  get cancelRequested(): Promise<never> {
+    this.#pinned = true;
+    this.#listenToParent();
+    return this.#promise;
   }
 
   /**
@@ -76,6 +84,8 @@ export class CancellationScope {
       this.cancelRequested.catch(listener);
       return () => undefined;
     }
+    // Work started in a scope that finished earlier (a promise chain that outlived it): listen again.
+    this.#listenToParent();
     if (this.#reason !== undefined) {
       const reason = this.#reason;
       let active = true;
@@ -91,7 +101,7 @@ export class CancellationScope {
 
   /** True when work started in this scope must be cancelled. */
   get consideredCancelled(): boolean {
-    return this.#cancelRequested && this.cancellable;
+    return this.cancellable && this.#isCancelRequested();
   }
 
   /** Runs `fn` with this scope as the current scope (across its awaits too). */
@@ -107,7 +117,7 @@ export class CancellationScope {
     const listeners = [...this.#listeners];
     this.#listeners.clear();
     // Listeners first, then `cancelRequested`'s own reactions, each in registration order.
-    if (listeners.length > 0) void Promise.resolve().then(() => listeners.forEach((listener) => listener(reason)));
+    if (listeners.length > 0) void Promise.resolve().then(() => listeners.forEach((listener) => callIgnoringErrors(listener, reason)));
     this.#reject(reason);
     this.#leaveParentIfDone();
   }
@@ -148,13 +158,33 @@ export class CancellationScope {
     }
   }
 
+  #isCancelRequested(): boolean {
+    // A scope that left its parent still sees a cancellation of the parent since then.
+    return this.#cancelRequested || (this.#followsParent && this.#unsubscribeFromParent === undefined && this.parent!.#isCancelRequested());
+  }
+
+  #listenToParent(): void {
+    if (!this.#followsParent || this.#unsubscribeFromParent !== undefined || this.#reason !== undefined) return;
+    this.#unsubscribeFromParent = this.parent!.onCancel((reason) => this.cancel(reason as CancelledFailure));
+  }
+
   /**
    * Once the scope's code finished and nothing in it is pending (work it left running still
-   * listens), its parent need not tell it of a cancellation any more.
+   * listens), its parent need not tell it of a cancellation any more; it listens again if
+   * more work starts in it.
    */
   #leaveParentIfDone(): void {
-    if (!this.#finished || this.#listeners.size > 0) return;
+    if (!this.#finished || this.#pinned || this.#listeners.size > 0) return;
     this.#unsubscribeFromParent?.();
     this.#unsubscribeFromParent = undefined;
+  }
+}
+
+/** Each listener hears of a cancellation whatever another one does (as separate promise reactions would). */
+function callIgnoringErrors(listener: (reason: unknown) => void, reason: unknown): void {
+  try {
+    listener(reason);
+  } catch {
+    // A listener's failure is its own (a promise reaction's would reject a promise nobody awaits).
   }
 }

@@ -207,6 +207,8 @@ export class Sandbox {
 
   /** What the guest threw, as plain strings; disposes the handle. */
   private takeError(handle: QuickJSHandle): GuestError {
+    // Reading the error runs guest code (getters, toJSON): still under the unit's deadline.
+    guestCallStarted(this.deadline.at);
     try {
       const dumped = this.context.dump(handle) as unknown;
       if (typeof dumped !== 'object' || dumped === null) return { message: String(dumped) };
@@ -214,6 +216,7 @@ export class Sandbox {
       if (typeof message === 'string') return { name: typeof name === 'string' ? name : undefined, message, stack: typeof stack === 'string' ? stack : undefined };
       return { message: `a value that is not an Error was thrown: ${JSON.stringify(dumped).slice(0, 200)}` };
     } finally {
+      guestCallEnded();
       // `dump` disposes the handle itself when the value is a promise.
       if (handle.alive) handle.dispose();
     }

@@ -40,6 +40,8 @@ export interface CommitLogOptions {
   acceptDataLoss?: boolean;
   /** Told what was lost when `acceptDataLoss` let a damaged folder open. */
   onDataLossAccepted?: (damage: string) => void;
+  /** Told of what weakens the check without refusing the folder (commits that were never confirmed, a committed-commit file that cannot be written). */
+  onWarning?: (message: string) => void;
 }
 
 export class CommitLog {
@@ -76,7 +78,9 @@ export class CommitLog {
     }
     // Fill the gaps (what was lost, once accepted; and commits that were never confirmed), so
     // the next check measures from what exists now.
-    const gaps = [...(damage?.missing ?? []), ...unconfirmedGaps(slots, latest, confirmed)];
+    const unconfirmed = unconfirmedGaps(slots, latest, confirmed);
+    if (unconfirmed.length > 0) options.onWarning?.(`commits ${describeRanges(unconfirmed)} were written but never confirmed; the check goes on from commit ${latest}`);
+    const gaps = [...(damage?.missing ?? []), ...unconfirmed];
     if (gaps.length > 0) await db.batch(gaps.map((n) => markerPut(n)), { sync: true } as KvBatchOptions);
     return new CommitLog(Math.max(latest, confirmed ?? 0), options);
   }
@@ -95,7 +99,8 @@ export class CommitLog {
     if (this.fd === undefined) return;
     try {
       writeSync(this.fd, Buffer.from(`${String(commit).padStart(15, '0')}\n`), 0, 16, 0);
-    } catch {
+    } catch (error) {
+      this.options.onWarning?.(`cannot write ${COMMITTED_FILE} (${(error as Error).message}): a log that loses its tail will not be noticed until the engine restarts`);
       this.close();
       return;
     }
@@ -107,8 +112,13 @@ export class CommitLog {
 
   close(): void {
     if (this.fd === undefined) return;
-    closeSync(this.fd);
+    const fd = this.fd;
     this.fd = undefined;
+    try {
+      closeSync(fd);
+    } catch {
+      // Nothing more to write to it either way.
+    }
   }
 }
 

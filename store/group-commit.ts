@@ -93,6 +93,11 @@ export class GroupCommitter {
     const options: KvBatchOptions = { sync: this.sync };
     this.writing = this.db.batch(ops, options).then(
       () => {
+        // An unsynced write failed while this batch was written: it may sit behind that torn record.
+        if (this.failure) {
+          for (const write of group) write.reject(this.failure);
+          return;
+        }
         this.commits.confirmed(commit);
         for (const write of group) write.resolve();
       },

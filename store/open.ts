@@ -18,6 +18,8 @@ export interface LevelDbStoreOptions {
    */
   acceptDataLoss?: boolean;
   onDataLossAccepted?: (damage: string) => void;
+  /** Told of what weakens the damage check without refusing the folder (see commit-log.ts). */
+  onWarning?: (message: string) => void;
 }
 
 /** Room a reopen needs before it closes the database: a reopen on a still-full disk would fail after the close. */
@@ -40,7 +42,8 @@ export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(data
   const open = async (acceptDataLoss: boolean): Promise<ReopenedDatabase> => {
     const db = await openDatabase(dataDir);
     try {
-      return { db, commits: await CommitLog.open(db, { folder: dataDir, sync, acceptDataLoss, onDataLossAccepted: options.onDataLossAccepted }) };
+      const { onDataLossAccepted, onWarning } = options;
+      return { db, commits: await CommitLog.open(db, { folder: dataDir, sync, acceptDataLoss, onDataLossAccepted, onWarning }) };
     } catch (error) {
       await db.close();
       throw error;

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { RUNTIME_FLAGS } from '../../common/protocol.js';
 import {
   isClosingEvent,
   isCommandEvent,
@@ -12,6 +13,8 @@ import {
   type HistoryEvent,
   type JobEventType,
 } from './events.js';
+
+const KNOWN_FLAGS = new Set<string>(RUNTIME_FLAGS);
 
 export interface RecordedActivation {
   /** The jobs delivered to this activation, in delivery order. */
@@ -52,6 +55,11 @@ export function parseHistory(events: readonly HistoryEvent[]): ParsedHistory {
     if (event.eventId !== where) throw new HistoryFormatError(`event ${where} has eventId ${event.eventId}`, where);
     if (close) throw new HistoryFormatError(`${event.type} follows the closing ${close.type}`, where);
     if (index === 0 && event.type !== 'WorkflowStarted') throw new HistoryFormatError(`a history starts with WorkflowStarted, not ${event.type}`, where);
+    if (event.type === 'WorkflowStarted') {
+      // A behaviour this runtime does not have would replay differently: refuse rather than diverge.
+      const unknown = (event.flags ?? []).find((flag) => !KNOWN_FLAGS.has(flag));
+      if (unknown !== undefined) throw new HistoryFormatError(`the run was recorded with runtime flag '${unknown}', which this engine does not know (a newer engine recorded it)`, where);
+    }
     if (isJobEvent(event)) {
       if (index > 0 && event.type === 'WorkflowStarted') throw new HistoryFormatError('WorkflowStarted after the start', where);
       pending.push(event);

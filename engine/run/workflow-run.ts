@@ -258,7 +258,8 @@ export class WorkflowRun {
   async residency(): Promise<Residency> {
     if (this.sandbox && !this.sandbox.unusable) return 'resident';
     const { namespace, runId, version } = this.record;
-    const snapshot = await this.readSnapshot();
+    // Outside the run's lock: a damaged snapshot is only reported here, dropped by the next wake.
+    const snapshot = await this.readSnapshot({ drop: false });
     if (!snapshot || snapshot.version !== version) return 'replay';
     const { bundles } = this.env;
     const template = bundles.template(version);
@@ -283,7 +284,7 @@ export class WorkflowRun {
       this.drainScheduled = false;
       await this.drain();
     }).catch((error: unknown) => {
-      // Every path of `drain` settles the jobs it takes; this is a bug, and its jobs are answered.
+      // `drain` settles the jobs it takes; what is still in the mailbox is answered here.
       this.env.logger.error({ err: error, runId: this.record.runId }, 'the activation loop failed');
       this.abandon(this.mailbox.splice(0), error);
     });
@@ -305,15 +306,21 @@ export class WorkflowRun {
         this.abandon(this.mailbox.splice(0), error);
         return;
       }
-      if (this.stall) await this.recordWithoutActivation();
-      else await this.activateOnce();
+      const jobs = this.stall ? this.mailbox.splice(0) : this.takeDeliverableJobs();
+      try {
+        if (this.stall) await this.recordWithoutActivation(jobs);
+        else await this.activateOnce(jobs);
+      } catch (error) {
+        // Every path settles the jobs it was given; should one fail unexpectedly, they are answered too.
+        this.env.logger.error({ err: error, runId: this.record.runId }, 'the activation loop failed');
+        this.abandon(jobs, error);
+      }
     }
     // Jobs that arrived for a run that closed meanwhile: their callers learn it is closed.
     for (const job of this.mailbox.splice(0)) job.onRecorded?.reject(new WorkflowNotRunningError(this.record.workflowId, this.record.status));
   }
 
-  private async activateOnce(): Promise<void> {
-    const jobs = this.takeDeliverableJobs();
+  private async activateOnce(jobs: PendingJob[]): Promise<void> {
     if (jobs.length === 0) return;
     const time = Date.now();
     let sandbox: RemoteSandbox;
@@ -527,9 +534,9 @@ export class WorkflowRun {
    * A stalled run still records signals and cancel requests (nothing acknowledged is lost),
    * but cannot answer updates: their callers get the stall's error.
    */
-  private async recordWithoutActivation(): Promise<void> {
+  private async recordWithoutActivation(taken: PendingJob[]): Promise<void> {
     const jobs: PendingJob[] = [];
-    for (const job of this.mailbox.splice(0)) {
+    for (const job of taken) {
       if (job.recorded) continue;
       if (job.event.type !== 'UpdateAccepted') jobs.push(job);
       else {
@@ -761,13 +768,14 @@ export class WorkflowRun {
     );
   }
 
-  /** The run's snapshot; a damaged one is dropped (it only costs a replay). */
-  private async readSnapshot(): Promise<SnapshotRecord | undefined> {
+  /** The run's snapshot; a damaged one counts as none (it only costs a replay), and is dropped unless `drop` is false. */
+  private async readSnapshot(options: { drop?: boolean } = {}): Promise<SnapshotRecord | undefined> {
     const { namespace, runId } = this.record;
     try {
       return await this.env.store.getSnapshot(namespace, runId);
     } catch (error) {
       if (!(error instanceof StoreError) || error.code !== 'AION_STORE_CORRUPT') throw error;
+      if (options.drop === false) return undefined;
       this.env.logger.warn({ err: error, runId }, 'the run\'s snapshot is damaged; it is dropped and the run replayed');
       this.env.metrics.damagedRecords.inc({ kind: 'snapshot' });
       await this.env.store.write({ snapshots: { delete: [{ namespace, runId }] } }, { durable: false }).catch(() => undefined);

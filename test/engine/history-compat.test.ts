@@ -24,11 +24,31 @@ describe(`histories recorded by ${recorded.recordedWith}`, () => {
       await expect(replayHistory({ code: await fixtureBundle('cancellation.ts') }, history)).resolves.toBeUndefined();
 
       const engine = await openEngine({}, 'cancellation.ts');
-      // `start` resolves once the first activation is recorded: the run is blocked on its long sleep.
+      // Cancelled where the recorded run was: after as many activations. A cancellation sent
+      // once the last of them has started waits for it, and comes in the next.
+      const cancelAt = history.findIndex((event) => event.type === 'CancelRequested');
+      const activationsBefore = history.slice(0, cancelAt).filter((event) => event.type === 'WorkflowTaskCompleted').length;
+      let activations = 0;
+      let started: (() => void) | undefined;
+      const reached = new Promise<void>((resolve) => (started = resolve));
+      engine.events.on('activation', () => ++activations === activationsBefore && started!());
       const handle = await engine.start(workflowType);
-      if (history.some((event) => event.type === 'CancelRequested')) await handle.cancel();
+      if (cancelAt >= 0) {
+        await reached;
+        await handle.cancel();
+      }
       expect(await handle.result()).toEqual(result);
       expect((await handle.history())[0]).toMatchObject({ flags: ['cancellationListeners'] });
     });
   }
+});
+
+describe('a history recorded by a newer engine', () => {
+  it('is refused, naming the runtime flag this engine does not know', async () => {
+    const [{ history }] = recorded.histories;
+    const newer = [{ ...history[0], flags: ['cancellationListeners', 'fromTheFuture'] }, ...history.slice(1)] as HistoryEvent[];
+    await expect(replayHistory({ code: await fixtureBundle('cancellation.ts') }, newer)).rejects.toThrow(
+      "malformed history at event 1: the run was recorded with runtime flag 'fromTheFuture', which this engine does not know (a newer engine recorded it)",
+    );
+  });
 });
