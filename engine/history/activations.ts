@@ -52,6 +52,7 @@ export function parseHistory(events: readonly HistoryEvent[]): ParsedHistory {
 
   events.forEach((event, index) => {
     const where = index + 1;
+    if (typeof event !== 'object' || event === null || typeof event.type !== 'string') throw new HistoryFormatError('not an event (an object with eventId and type)', where);
     if (event.eventId !== where) throw new HistoryFormatError(`event ${where} has eventId ${event.eventId}`, where);
     if (close) throw new HistoryFormatError(`${event.type} follows the closing ${close.type}`, where);
     if (index === 0 && event.type !== 'WorkflowStarted') throw new HistoryFormatError(`a history starts with WorkflowStarted, not ${event.type}`, where);

@@ -147,7 +147,7 @@ describe('aion CLI, local failures', { timeout: 60_000 }, () => {
     return outcome.stderr.trimEnd();
   };
 
-  it('reports a held data folder, a data folder that is a file, a bundle that does not parse and a malformed history in one line each', async () => {
+  it('reports a held data folder, a data folder that is a file, a bundle that does not parse and malformed histories in one line each', async () => {
     expect(oneLine(await aion('server', '--data', join(dir, 'data'), '--port', '0'))).toMatch(/^aion: the data folder .* is held by process \d+ on .*; stop that engine first$/);
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');
@@ -160,6 +160,14 @@ describe('aion CLI, local failures', { timeout: 60_000 }, () => {
     expect(oneLine(await aion('replay', '--bundle', join(dir, 'any.js'), '--history', history))).toBe(
       'aion: malformed history at event 1: a history starts with WorkflowStarted, not Nope',
     );
+    writeFileSync(history, '[null]');
+    expect(oneLine(await aion('replay', '--bundle', join(dir, 'any.js'), '--history', history))).toBe(
+      'aion: malformed history at event 1: not an event (an object with eventId and type)',
+    );
+    const started = join(dir, 'started.json');
+    writeFileSync(started, JSON.stringify([{ eventId: 1, type: 'WorkflowStarted', time: 0, workflowType: 'w', args: [] }]));
+    writeFileSync(join(dir, 'broken.js'), 'exports.w = async function w( {');
+    expect(oneLine(await aion('replay', '--bundle', join(dir, 'broken.js'), '--history', started))).toMatch(/^aion: the bundle failed to evaluate: SyntaxError: /);
   });
 });
 
