@@ -84,4 +84,3 @@ export class Quarantine {
     if (this.runs.delete(runKey(namespace, runId))) this.metrics.quarantinedRuns.set(this.runs.size);
   }
 }
-
