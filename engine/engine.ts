@@ -432,7 +432,7 @@ export class Engine implements RunDirectory {
   async resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun> {
     this.assertOpen();
     // A child or scheduled run recorded but not yet written is this workflow id's run already.
-    if (runId === undefined) await this.runs.creationOfWorkflow(namespace, workflowId)?.catch(() => undefined);
+    if (runId === undefined) await this.runs.creationOfWorkflow(namespace, workflowId);
     const id = runId ?? (await this.store.getLatestRunId(namespace, workflowId));
     let run = id === undefined ? undefined : await this.runs.runFor(namespace, id);
     if (!run || run.record.workflowId !== workflowId) throw new WorkflowNotFoundError(workflowId, runId);

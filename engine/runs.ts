@@ -32,7 +32,8 @@ export class RunTable {
   private readonly closeWaiters = new Map<string, { resolve(closeEvent: HistoryEvent): void; reject(error: unknown): void }[]>();
   /** Runs whose creation is in flight (a child or successor recorded, not yet written), by run and by workflow id. */
   private readonly creating = new Map<string, Promise<unknown>>();
-  private readonly creatingWorkflows = new Map<string, Promise<unknown>>();
+  /** Several at once when runs of one workflow id are created concurrently (all but one are refused). */
+  private readonly creatingWorkflows = new Map<string, Set<Promise<unknown>>>();
   private environment: RunEnvironment | undefined;
   private accepting = true;
 
@@ -99,17 +100,28 @@ export class RunTable {
 
   /** Registers a creation in flight, so lookups of that run, or of its workflow id's latest run, wait for it. */
   trackCreation(namespace: string, workflowId: string, runId: string, creation: Promise<unknown>): void {
-    track(this.creating, runKey(namespace, runId), creation);
-    track(this.creatingWorkflows, runKey(namespace, workflowId), creation);
+    const key = runKey(namespace, runId);
+    this.creating.set(key, creation);
+    const workflowKey = runKey(namespace, workflowId);
+    const ofWorkflow = this.creatingWorkflows.get(workflowKey) ?? new Set();
+    ofWorkflow.add(creation);
+    this.creatingWorkflows.set(workflowKey, ofWorkflow);
+    const settled = () => {
+      if (this.creating.get(key) === creation) this.creating.delete(key);
+      ofWorkflow.delete(creation);
+      if (ofWorkflow.size === 0 && this.creatingWorkflows.get(workflowKey) === ofWorkflow) this.creatingWorkflows.delete(workflowKey);
+    };
+    creation.then(settled, settled);
   }
 
   creationOf(namespace: string, runId: string): Promise<unknown> | undefined {
     return this.creating.get(runKey(namespace, runId));
   }
 
-  /** The creation in flight of a run of this workflow id, if any. */
+  /** Settles once the creations in flight of runs of this workflow id have (undefined if there are none). */
   creationOfWorkflow(namespace: string, workflowId: string): Promise<unknown> | undefined {
-    return this.creatingWorkflows.get(runKey(namespace, workflowId));
+    const creations = this.creatingWorkflows.get(runKey(namespace, workflowId));
+    return creations ? Promise.allSettled(creations) : undefined;
   }
 
   /** Resolves with the run's closing event; rejects with `EngineClosedError` if the engine closes first. */
@@ -202,11 +214,3 @@ export class RunTable {
 }
 
 const keyOf = (run: WorkflowRun): string => runKey(run.record.namespace, run.record.runId);
-
-function track(inFlight: Map<string, Promise<unknown>>, key: string, creation: Promise<unknown>): void {
-  inFlight.set(key, creation);
-  const settled = () => {
-    if (inFlight.get(key) === creation) inFlight.delete(key);
-  };
-  creation.then(settled, settled);
-}

@@ -44,6 +44,12 @@ export class CancellationScope {
   readonly #listeners = new Set<(reason: unknown) => void>();
   /** Whether a cancellation of the parent cancels this scope (a cancellable parent). */
   readonly #followsParent: boolean;
+  /**
+   * Whether the scope stops listening to its parent once finished and idle (runs with the
+   * `cancellationListeners` flag). Earlier runs listen for good and see a parent's
+   * cancellation only once it reached them, as they were recorded.
+   */
+  readonly #mayLeaveParent: boolean;
   /** Set while the scope listens to its parent. */
   #unsubscribeFromParent: Unsubscribe | undefined;
   /** Set once `run` finished: the scope then leaves its parent while nothing in it is pending. */
@@ -63,6 +69,7 @@ export class CancellationScope {
     this.parent = parent;
     // Children of a non-cancellable scope are shielded from the outer cancellation.
     this.#followsParent = parent?.cancellable === true;
+    this.#mayLeaveParent = this.#followsParent && getActivator().flags.has('cancellationListeners');
     if (parent && this.#followsParent) this.#cancelRequested = parent.#isCancelRequested();
     this.#listenToParent();
   }
@@ -160,7 +167,7 @@ export class CancellationScope {
 
   #isCancelRequested(): boolean {
     // A scope that left its parent still sees a cancellation of the parent since then.
-    return this.#cancelRequested || (this.#followsParent && this.#unsubscribeFromParent === undefined && this.parent!.#isCancelRequested());
+    return this.#cancelRequested || (this.#mayLeaveParent && this.#unsubscribeFromParent === undefined && this.parent!.#isCancelRequested());
   }
 
   #listenToParent(): void {
@@ -174,7 +181,7 @@ export class CancellationScope {
    * more work starts in it.
    */
   #leaveParentIfDone(): void {
-    if (!this.#finished || this.#pinned || this.#listeners.size > 0) return;
+    if (!this.#mayLeaveParent || !this.#finished || this.#pinned || this.#listeners.size > 0) return;
     this.#unsubscribeFromParent?.();
     this.#unsubscribeFromParent = undefined;
   }

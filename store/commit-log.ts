@@ -79,7 +79,12 @@ export class CommitLog {
     // Fill the gaps (what was lost, once accepted; and commits that were never confirmed), so
     // the next check measures from what exists now.
     const unconfirmed = unconfirmedGaps(slots, latest, confirmed);
-    if (unconfirmed.length > 0) options.onWarning?.(`commits ${describeRanges(unconfirmed)} were written but never confirmed; the check goes on from commit ${latest}`);
+    if (unconfirmed.length > 0) {
+      options.onWarning?.(
+        `commits ${describeRanges(unconfirmed)} are missing above the last one recorded as confirmed (${confirmed ?? 0}): they were never confirmed, ` +
+          `or confirmed less than a second before a power loss (${COMMITTED_FILE} is synced once a second); the check goes on from commit ${latest}`,
+      );
+    }
     const gaps = [...(damage?.missing ?? []), ...unconfirmed];
     if (gaps.length > 0) await db.batch(gaps.map((n) => markerPut(n)), { sync: true } as KvBatchOptions);
     return new CommitLog(Math.max(latest, confirmed ?? 0), options);

@@ -58,8 +58,10 @@ export function parseHistory(events: readonly HistoryEvent[]): ParsedHistory {
     if (index === 0 && event.type !== 'WorkflowStarted') throw new HistoryFormatError(`a history starts with WorkflowStarted, not ${event.type}`, where);
     if (event.type === 'WorkflowStarted') {
       // A behaviour this runtime does not have would replay differently: refuse rather than diverge.
-      const unknown = (event.flags ?? []).find((flag) => !KNOWN_FLAGS.has(flag));
-      if (unknown !== undefined) throw new HistoryFormatError(`the run was recorded with runtime flag '${unknown}', which this engine does not know (a newer engine recorded it)`, where);
+      const flags: unknown = event.flags ?? [];
+      if (!Array.isArray(flags)) throw new HistoryFormatError('the flags of WorkflowStarted are not an array', where);
+      const unknown: unknown = flags.find((flag) => typeof flag !== 'string' || !KNOWN_FLAGS.has(flag));
+      if (unknown !== undefined) throw new HistoryFormatError(`the run was recorded with runtime flag '${String(unknown)}', which this engine does not know (a newer engine recorded it)`, where);
     }
     if (isJobEvent(event)) {
       if (index > 0 && event.type === 'WorkflowStarted') throw new HistoryFormatError('WorkflowStarted after the start', where);

@@ -51,4 +51,12 @@ describe('a history recorded by a newer engine', () => {
       "malformed history at event 1: the run was recorded with runtime flag 'fromTheFuture', which this engine does not know (a newer engine recorded it)",
     );
   });
+
+  it('is refused when its flags are not a list of names', async () => {
+    const [{ history }] = recorded.histories;
+    const malformed = [{ ...history[0], flags: 'cancellationListeners' }, ...history.slice(1)] as unknown as HistoryEvent[];
+    await expect(replayHistory({ code: await fixtureBundle('cancellation.ts') }, malformed)).rejects.toThrow(
+      'malformed history at event 1: the flags of WorkflowStarted are not an array',
+    );
+  });
 });
