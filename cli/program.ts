@@ -39,14 +39,16 @@ export function createProgram(): Command {
     const { endpoint, namespace, token } = globals(command);
     return new AionClient({ endpoint, namespace, token });
   };
-  const args = (json: string | undefined): unknown[] => {
-    if (json === undefined) return [];
-    let parsed: unknown;
+  const json = (text: string | undefined, option: string): unknown => {
+    if (text === undefined) return undefined;
     try {
-      parsed = JSON.parse(json);
+      return JSON.parse(text);
     } catch {
-      throw new CliError(`--args is not valid JSON: ${json}`);
+      throw new CliError(`${option} is not valid JSON: ${text}`);
     }
+  };
+  const args = (text: string | undefined): unknown[] => {
+    const parsed = json(text, '--args') ?? [];
     if (!Array.isArray(parsed)) throw new CliError('--args must be a JSON array, for example \'["a", 1]\'');
     return parsed;
   };
@@ -222,6 +224,37 @@ export function createProgram(): Command {
           return `${String(eventId).padStart(4)}  ${new Date(time).toISOString()}  ${type.padEnd(24)} ${rest === '{}' ? '' : rest}`.trimEnd();
         }),
       );
+    });
+
+  const activity = program.command('activity').description('complete activities that threw CompleteAsyncError, by their base64 task token');
+  activity
+    .command('complete')
+    .description('complete the activity with a result')
+    .argument('<taskToken>', 'the activity’s task token (base64)')
+    .option('--result <json>', 'the result, as JSON')
+    .action(async (taskToken: string, options: { result?: string }, command: Command) => {
+      await client(command).call('POST', '/activities/complete', { taskToken, result: json(options.result, '--result') });
+      printLines(['completed']);
+    });
+  activity
+    .command('fail')
+    .description('fail the activity’s attempt (its retry policy decides what follows)')
+    .argument('<taskToken>', 'the activity’s task token (base64)')
+    .requiredOption('--message <text>', 'the failure message')
+    .option('--type <type>', 'the failure type (matched against nonRetryableErrorTypes)')
+    .option('--non-retryable', 'do not retry')
+    .action(async (taskToken: string, options: { message: string; type?: string; nonRetryable?: boolean }, command: Command) => {
+      await client(command).call('POST', '/activities/fail', { taskToken, failure: { message: options.message, type: options.type, nonRetryable: options.nonRetryable === true } });
+      printLines(['failed']);
+    });
+  activity
+    .command('heartbeat')
+    .description('report liveness and record details (exits 1 once the workflow asked the activity to cancel)')
+    .argument('<taskToken>', 'the activity’s task token (base64)')
+    .option('--details <json>', 'heartbeat details, as JSON')
+    .action(async (taskToken: string, options: { details?: string }, command: Command) => {
+      await client(command).call('POST', '/activities/heartbeat', { taskToken, details: json(options.details, '--details') });
+      printLines(['recorded']);
     });
 
   const schedule = program.command('schedule').description('manage schedules (cron or interval starts)');

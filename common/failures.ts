@@ -151,6 +151,16 @@ export function isCancellation(error: unknown): boolean {
   return (error instanceof ActivityFailure || error instanceof ChildWorkflowFailure) && error.cause instanceof CancelledFailure;
 }
 
+/** The message of the innermost cause of a failure (Temporal's `rootCause`); undefined for a non-error. */
+export function rootCause(error: unknown): string | undefined {
+  for (let current = error, depth = 0; depth <= MAX_CAUSE_DEPTH; depth++) {
+    if (!(current instanceof AionFailure)) return current instanceof Error ? current.message : typeof current === 'string' ? current : undefined;
+    if (!current.cause) return current.message;
+    current = current.cause;
+  }
+  return undefined;
+}
+
 /** Causes deeper than this are not serialised (a cause chain may be a cycle). */
 const MAX_CAUSE_DEPTH = 16;
 

@@ -6,7 +6,10 @@
  * @module
  */
 
+import type { ActivityCancellationType, ChildWorkflowCancellationType, ParentClosePolicy } from './cancellation-policies.js';
 import type { SearchAttributeValue } from './search-attributes.js';
+
+export type { ParentClosePolicy } from './cancellation-policies.js';
 
 /** A serialised failure: how errors cross the boundary and how they are recorded. */
 export interface FailureInfo {
@@ -39,16 +42,16 @@ export type FailureType =
 
 export type TimeoutType = 'START_TO_CLOSE' | 'SCHEDULE_TO_CLOSE' | 'HEARTBEAT' | 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION';
 
-/** What happens to a running child when its parent closes. */
-export type ParentClosePolicy = 'TERMINATE' | 'REQUEST_CANCEL' | 'ABANDON';
-
 /** Child workflow options as the parent resolved them: durations in ms. */
 export interface ResolvedChildOptions {
   parentClosePolicy: ParentClosePolicy;
+  /** Absent: `WAIT_CANCELLATION_COMPLETED`. */
+  cancellationType?: ChildWorkflowCancellationType;
   taskQueue?: string;
   workflowExecutionTimeoutMs?: number;
   workflowRunTimeoutMs?: number;
   searchAttributes?: Record<string, SearchAttributeValue>;
+  memo?: Record<string, unknown>;
 }
 
 /** Retry policy with every default applied; intervals in ms. `maximumAttempts` 0 = unlimited. */
@@ -67,6 +70,8 @@ export interface ResolvedActivityOptions {
   heartbeatTimeoutMs?: number;
   taskQueue?: string;
   retry: RetryPolicy;
+  /** Absent: `TRY_CANCEL`. */
+  cancellationType?: ActivityCancellationType;
 }
 
 /** What the workflow knows about itself from the start (`workflowInfo()`). */
@@ -82,10 +87,17 @@ export interface StartInfo {
   /** The runtime behaviours this run started with (see `RUNTIME_FLAGS`); absent in older histories. */
   flags?: RuntimeFlag[];
   searchAttributes: Record<string, SearchAttributeValue>;
+  memo?: Record<string, unknown>;
   parent?: { workflowId: string; runId: string; namespace: string };
+  root?: { workflowId: string; runId: string };
   /** The first run of this workflow's continue-as-new chain. */
   firstExecutionRunId: string;
   continuedFromExecutionRunId?: string;
+  /** When the continue-as-new chain started (absent: `startTime`). */
+  executionStartTime?: number;
+  /** When the whole execution times out. */
+  executionDeadline?: number;
+  runTimeoutMs?: number;
 }
 
 /**
@@ -127,6 +139,8 @@ export interface Activation {
   replaying: boolean;
   /** Length of the history before this activation's commands. */
   historyLength: number;
+  /** Bytes of JSON of the history before this activation's commands (absent from older hosts). */
+  historySize?: number;
   /** True once the history is long enough that the run should continue as new. */
   continueAsNewSuggested: boolean;
   /** While replaying: the patches whose markers this activation recorded. */
@@ -138,12 +152,15 @@ export interface Activation {
 
 export interface CommandsByKind {
   scheduleActivity: { seq: number; activityType: string; args: unknown[]; options: ResolvedActivityOptions };
-  requestCancelActivity: { seq: number };
+  /** `waitForCompletion`: the activity's end (not this request) settles the workflow's promise. */
+  requestCancelActivity: { seq: number; waitForCompletion?: boolean };
   startTimer: { seq: number; durationMs: number };
   cancelTimer: { seq: number };
   startChildWorkflow: { seq: number; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions };
   requestCancelChild: { seq: number };
   upsertSearchAttributes: { attributes: Record<string, SearchAttributeValue | null> };
+  /** Memo fields to set; `null` removes one. */
+  upsertMemo: { memo: Record<string, unknown> };
   recordPatch: { patchId: string; deprecated: boolean };
   completeUpdate: { updateId: string; result?: unknown; failure?: FailureInfo };
   rejectUpdate: { updateId: string; failure: FailureInfo };

@@ -12,9 +12,7 @@ import { existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import * as esbuild from 'esbuild';
 import { guestRuntimeEntry } from '../guest-sdk/runtime-entry.js';
-
-/** Module names a workflow bundle imports the workflow API under (resolved in the sandbox). */
-export const WORKFLOW_API_MODULES = ['aion/workflow', '@temporalio/workflow'];
+import { describeMissingApiName, workflowApiImports } from './workflow-api-imports.js';
 
 /** Thrown when a bundle cannot be built; `message` lists every problem, one per line. */
 export class BundleError extends Error {
@@ -64,8 +62,7 @@ export async function bundleWorkflowCode(options: BundleOptions): Promise<{ code
     ...sandboxTarget,
     entryPoints: [options.workflowsPath],
     format: 'cjs',
-    external: WORKFLOW_API_MODULES,
-    plugins: [refuseNodeBuiltins],
+    plugins: [workflowApiImports, refuseNodeBuiltins],
   });
   return { code: output };
 }
@@ -83,16 +80,21 @@ export function loadGuestRuntime(): Promise<string> {
 }
 
 async function build(options: esbuild.BuildOptions): Promise<string> {
+  let result: esbuild.BuildResult;
   try {
-    const result = await esbuild.build(options);
-    return result.outputFiles![0].text;
+    result = await esbuild.build(options);
   } catch (error) {
     const failure = error as esbuild.BuildFailure;
     if (!Array.isArray(failure.errors)) throw error;
-    const lines = failure.errors.map((message) => {
-      const where = message.location ? `${message.location.file}:${message.location.line}:${message.location.column}: ` : '';
-      return `${where}${message.text}`;
-    });
-    throw new BundleError(lines.join('\n'));
+    throw new BundleError(failure.errors.map(formatMessage).join('\n'));
   }
+  // A name the workflow API lacks, used through a namespace import, is only a warning to esbuild.
+  const missingNames = result.warnings.filter((warning) => describeMissingApiName(warning.text) !== undefined);
+  if (missingNames.length > 0) throw new BundleError(missingNames.map(formatMessage).join('\n'));
+  return result.outputFiles![0].text;
+}
+
+function formatMessage(message: esbuild.Message): string {
+  const where = message.location ? `${message.location.file}:${message.location.line}:${message.location.column}: ` : '';
+  return `${where}${describeMissingApiName(message.text) ?? message.text}`;
 }

@@ -14,8 +14,9 @@ import { DEFAULT_LIMITS, validateLimits, type SandboxLimits } from '../sandbox/i
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
 import type { JobKind } from '../common/protocol.js';
 import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
-import { checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
+import { checkSearchAttributes, normalizeSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
 import { toMs, type Duration } from '../common/time.js';
+import { asyncCompletionHandle, type AsyncCompletionHandle } from './activities/async-completion.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
 import { retryDelayMs } from './backoff.js';
 import { BundleRegistry, type DeployResult } from './bundles.js';
@@ -24,7 +25,7 @@ import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.
 import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory } from './handle.js';
 import type { HistoryEvent } from './history/events.js';
-import { checkArgs, checkId } from './input.js';
+import { checkArgs, checkId, checkMemo, checkOptionKeys } from './input.js';
 import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { EngineMetrics } from './metrics.js';
@@ -89,7 +90,12 @@ export interface StartOptions {
   workflowId?: string;
   taskQueue?: string;
   namespace?: string;
-  searchAttributes?: Record<string, SearchAttributeValue>;
+  /** Legacy (`{ Name: value }`, or Temporal's `{ Name: [value] }`) or typed (`TypedSearchAttributes`, `[{ key, value }]`). */
+  searchAttributes?: SearchAttributesInput;
+  /** Temporal's typed form; merged with `searchAttributes`. */
+  typedSearchAttributes?: SearchAttributesInput;
+  /** Non-indexed fields carried by the run (`workflowInfo().memo`, `describe().memo`). */
+  memo?: Record<string, unknown>;
   /** The whole execution (across continue-as-new) must end within this; it ends `TimedOut` otherwise. */
   workflowExecutionTimeout?: Duration;
   /** Each run must end within this. */
@@ -130,6 +136,18 @@ export interface WorkflowSummary {
 
 const DEFAULT_NAMESPACE = 'default';
 const DEFAULT_TASK_QUEUE = 'default';
+const START_OPTIONS = [
+  'args',
+  'workflowId',
+  'taskQueue',
+  'namespace',
+  'searchAttributes',
+  'typedSearchAttributes',
+  'memo',
+  'workflowExecutionTimeout',
+  'workflowRunTimeout',
+] as const satisfies readonly (keyof StartOptions)[];
+const SIGNAL_WITH_START_OPTIONS = [...START_OPTIONS, 'signal', 'signalArgs'] as const satisfies readonly (keyof SignalWithStartOptions)[];
 const DEFAULT_MAX_RESIDENT_RUNS = 10_000;
 const DEFAULT_MAX_RESIDENT_BYTES = Math.min(totalmem() / 4, 4 * 1024 ** 3);
 /** What a pooled instance costs resident (measured by the density benchmark). */
@@ -189,7 +207,7 @@ export class Engine implements RunDirectory {
       parts.activities,
       {
         onOutcome: (task, outcome) => this.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome),
-        onRetryScheduled: (task) => store.write({ activityTasks: { put: [task] } }),
+        persistTask: (task) => store.write({ activityTasks: { put: [task] } }),
         retryDelay: (_error, attempt) => retryDelayMs(store, attempt),
       },
       logger,
@@ -334,6 +352,17 @@ export class Engine implements RunDirectory {
     return new WorkflowHandle(this, spec.workflowId, run.record.runId, spec.namespace);
   }
 
+  /**
+   * Completes, fails or heartbeats an activity that threw `CompleteAsyncError`, named by its
+   * task token (`activityInfo().taskToken`, as bytes or base64). Each call rejects with
+   * `ActivityNotFoundError` once no attempt of that activity awaits completion. With
+   * `namespace`, a token of another namespace names nothing (as over HTTP).
+   */
+  asyncCompletion(taskToken: Uint8Array | string, options: { namespace?: string } = {}): AsyncCompletionHandle {
+    this.assertOpen();
+    return asyncCompletionHandle(this.activities, taskToken, { assertOpen: () => this.assertOpen(), namespace: options.namespace });
+  }
+
   /** Signals the workflow's running run, or starts it with the signal delivered in its first activation. */
   async signalWithStart(workflowType: string, options: SignalWithStartOptions): Promise<WorkflowHandle> {
     this.assertOpen();
@@ -464,6 +493,7 @@ export class Engine implements RunDirectory {
   /** Validates start options into the spec of a new run. */
   private newRun(workflowType: string, options: StartOptions): NewRun {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('start options must be an object');
+    checkOptionKeys(options, 'signal' in options ? SIGNAL_WITH_START_OPTIONS : START_OPTIONS, 'signal' in options ? 'signalWithStart' : 'start');
     const timeout = (value: Duration | undefined, field: string) => {
       if (value === undefined) return undefined;
       try {
@@ -473,13 +503,17 @@ export class Engine implements RunDirectory {
       }
     };
     let searchAttributes: Record<string, SearchAttributeValue> | undefined;
-    if (options.searchAttributes !== undefined) {
+    if (options.searchAttributes !== undefined || options.typedSearchAttributes !== undefined) {
       try {
-        searchAttributes = checkSearchAttributes(options.searchAttributes, false) as Record<string, SearchAttributeValue>;
+        searchAttributes = {
+          ...checkSearchAttributes(normalizeSearchAttributes(options.searchAttributes ?? {}), false),
+          ...checkSearchAttributes(normalizeSearchAttributes(options.typedSearchAttributes ?? {}), false),
+        } as Record<string, SearchAttributeValue>;
       } catch (error) {
         throw new InvalidArgumentError((error as Error).message);
       }
     }
+    const memo = options.memo === undefined ? undefined : checkMemo(options.memo, this.payloadLimits);
     return {
       namespace: namespaceOf(options.namespace),
       workflowId: checkId(options.workflowId ?? randomUUID(), 'workflowId'),
@@ -487,6 +521,7 @@ export class Engine implements RunDirectory {
       taskQueue: checkId(options.taskQueue ?? DEFAULT_TASK_QUEUE, 'taskQueue'),
       args: checkArgs(options.args, 'args', this.payloadLimits),
       searchAttributes,
+      ...(memo ? { memo } : {}),
       executionTimeoutMs: timeout(options.workflowExecutionTimeout, 'workflowExecutionTimeout'),
       runTimeoutMs: timeout(options.workflowRunTimeout, 'workflowRunTimeout'),
     };

@@ -49,6 +49,22 @@ export class WorkflowNotFoundError extends AionError {
   }
 }
 
+/** No activity awaits asynchronous completion under that task token (it never did, or it ended: completed, timed out, cancelled). */
+export class ActivityNotFoundError extends AionError {
+  override name = 'ActivityNotFoundError';
+  constructor(what: string) {
+    super('NOT_FOUND', `no activity awaits asynchronous completion for ${what}`);
+  }
+}
+
+/** The workflow asked the activity to cancel: its asynchronous completer should stop and report the cancellation. */
+export class ActivityCancelledError extends AionError {
+  override name = 'ActivityCancelledError';
+  constructor() {
+    super('NOT_RUNNING', 'the workflow asked this activity to cancel');
+  }
+}
+
 export class WorkflowAlreadyStartedError extends AionError {
   override name = 'WorkflowAlreadyStartedError';
   constructor(

@@ -30,6 +30,7 @@ export interface WorkflowDescription {
   /** Why a `Running` run is not making progress (a determinism violation, for example). */
   taskFailure?: TaskFailure;
   searchAttributes: Record<string, unknown>;
+  memo: Record<string, unknown>;
   parent?: { workflowId: string; runId: string };
   /** The first run of the continue-as-new chain this run belongs to. */
   firstExecutionRunId: string;
@@ -141,6 +142,7 @@ export class WorkflowHandle {
       historyLength,
       version: record.version,
       searchAttributes: record.searchAttributes ?? {},
+      memo: record.memo ?? {},
       firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
     };
     if (record.parent) description.parent = { workflowId: record.parent.workflowId, runId: record.parent.runId };

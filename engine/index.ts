@@ -31,6 +31,7 @@ export { bundleWorkflowCode, BundleError, type BundleOptions } from './bundler.j
 export { replayHistory, type ReplayOptions, type ReplayableHistory } from './replay-history.js';
 export type { DeployResult } from './bundles.js';
 export type { ActivityFunction } from './activities/dispatcher.js';
+export type { AsyncCompletionHandle } from './activities/async-completion.js';
 export { defaultLogger, type Logger } from './logger.js';
 export { EngineMetrics } from './metrics.js';
 export { DEFAULT_SUPERVISION, type SupervisionPolicy, type SupervisionOptions } from './supervision.js';
@@ -41,6 +42,8 @@ export {
   InvalidArgumentError,
   WorkflowNotFoundError,
   WorkflowAlreadyStartedError,
+  ActivityNotFoundError,
+  ActivityCancelledError,
   WorkflowFailedError,
   WorkflowNotRunningError,
   QueryFailedError,

@@ -36,6 +36,22 @@ export function checkPayload(value: unknown, field: string, limits: PayloadLimit
   return json === undefined ? undefined : JSON.parse(json);
 }
 
+/**
+ * An options object whose keys are all known: an unknown key (a typo, or an option of
+ * Temporal's this engine does not have) is refused by name rather than silently ignored.
+ */
+export function checkOptionKeys(options: object, known: readonly string[], what: string): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new InvalidArgumentError(`${what} has no option '${key}' (known: ${known.join(', ')})`);
+  }
+}
+
+/** A memo: an object of JSON fields within the payload limits. */
+export function checkMemo(value: unknown, limits: PayloadLimits): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError('memo must be an object');
+  return checkPayload(value, 'memo', limits) as Record<string, unknown>;
+}
+
 export function checkOptionalString(value: unknown, field: string, maxLength = 4096): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value.length > maxLength) throw new InvalidArgumentError(`${field} must be a string of at most ${maxLength} characters`);

@@ -126,7 +126,9 @@ export class OutboxProcessor {
       taskQueue: options.taskQueue ?? 'default',
       args: effect.args,
       parent: effect.parent,
+      ...(effect.root ? { root: effect.root } : {}),
       searchAttributes: options.searchAttributes,
+      ...(options.memo ? { memo: options.memo } : {}),
       runTimeoutMs: options.workflowRunTimeoutMs,
       executionTimeoutMs: options.workflowExecutionTimeoutMs,
     };
@@ -157,9 +159,12 @@ export class OutboxProcessor {
       taskQueue: effect.taskQueue,
       args: effect.args,
       searchAttributes: effect.searchAttributes,
+      ...(effect.memo ? { memo: effect.memo } : {}),
       firstExecutionRunId: effect.firstExecutionRunId,
       continuedFromRunId: effect.previousRunId,
       parent: effect.parent,
+      ...(effect.root ? { root: effect.root } : {}),
+      ...(effect.executionStartTime !== undefined ? { executionStartTime: effect.executionStartTime } : {}),
       executionDeadline: effect.executionDeadline,
       scheduleId: effect.scheduleId,
     };

@@ -19,7 +19,17 @@ export interface ParentLink {
 
 export type OutboxEffect =
   /** Create the child run a parent recorded as started. */
-  | { kind: 'startChild'; parent: ParentLink; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions }
+  | {
+      kind: 'startChild';
+      parent: ParentLink;
+      /** The top of the parent chain (absent in entries recorded before roots were). */
+      root?: { workflowId: string; runId: string };
+      workflowType: string;
+      workflowId: string;
+      runId: string;
+      args: unknown[];
+      options: ResolvedChildOptions;
+    }
   /** Tell a parent how its child ended. */
   | { kind: 'notifyParent'; parent: ParentLink; outcome: { ok: true; result: unknown } | { ok: false; failure: FailureInfo } }
   /** Request cancellation of (or terminate) a parent's child: its workflow id's current run. */
@@ -36,7 +46,10 @@ export type OutboxEffect =
       args: unknown[];
       firstExecutionRunId: string;
       searchAttributes: Record<string, SearchAttributeValue>;
+      memo?: Record<string, unknown>;
       parent?: ParentLink;
+      root?: { workflowId: string; runId: string };
+      executionStartTime?: number;
       executionDeadline?: number;
       scheduleId?: string;
     }

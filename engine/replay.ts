@@ -32,6 +32,7 @@ export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistor
       time: activation.marker.time,
       replaying: true,
       historyLength,
+      historySize: activation.marker.historySize ?? 0,
       continueAsNewSuggested: historyLength >= state.continueAsNewSuggestedAt,
       patches: activation.commands.flatMap((event) => (event.type === 'MarkerRecorded' ? [event.patchId] : [])),
       jobs: activation.jobs.map(jobOf),

@@ -26,7 +26,12 @@ export interface NewRun {
   /** Chosen by the caller (a parent's recorded child, a successor); default: a new UUID. */
   runId?: string;
   searchAttributes?: Record<string, SearchAttributeValue>;
+  memo?: Record<string, unknown>;
   parent?: ParentLink;
+  /** The top of the parent chain (a child's parent's root, or its parent). */
+  root?: { workflowId: string; runId: string };
+  /** A successor's: when its continue-as-new chain started. */
+  executionStartTime?: number;
   firstExecutionRunId?: string;
   continuedFromRunId?: string;
   runTimeoutMs?: number;
@@ -90,6 +95,7 @@ export class RunStarter {
         status: 'Running',
         startTime: time,
         searchAttributes: { ...spec.searchAttributes },
+        ...(spec.memo && Object.keys(spec.memo).length > 0 ? { memo: { ...spec.memo } } : {}),
         firstExecutionRunId: spec.firstExecutionRunId ?? runId,
         ...(spec.parent ? { parent: spec.parent } : {}),
         ...(spec.continuedFromRunId ? { continuedFromRunId: spec.continuedFromRunId } : {}),
@@ -111,9 +117,13 @@ export class RunStarter {
           randomSeed: randomInt(2 ** 32),
           flags: [...RUNTIME_FLAGS],
           searchAttributes: { ...spec.searchAttributes },
+          ...(spec.memo && Object.keys(spec.memo).length > 0 ? { memo: { ...spec.memo } } : {}),
           firstExecutionRunId: record.firstExecutionRunId!,
           ...(spec.continuedFromRunId ? { continuedFromRunId: spec.continuedFromRunId } : {}),
+          ...(spec.executionStartTime !== undefined ? { executionStartTime: spec.executionStartTime } : {}),
           ...(spec.parent ? { parent: spec.parent } : {}),
+          ...(spec.root ? { root: spec.root } : {}),
+          ...(spec.runTimeoutMs !== undefined ? { runTimeoutMs: spec.runTimeoutMs } : {}),
           ...(deadline.deadline ? { deadline: deadline.deadline } : {}),
           ...(deadline.executionDeadline !== undefined ? { executionDeadline: deadline.executionDeadline } : {}),
           ...(spec.scheduleId ? { scheduleId: spec.scheduleId } : {}),

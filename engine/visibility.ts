@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { applyMemoUpsert } from '../common/memo.js';
 import { applySearchAttributeUpsert, type SearchAttributeValue } from '../common/search-attributes.js';
 import { RUN_STATUSES, type EventStore, type RunRecord, type RunStatus } from '../store/types.js';
 import { InvalidArgumentError } from './errors.js';
@@ -85,12 +86,20 @@ export function compileQuery(query: VisibilityQuery): { filter: (record: RunReco
   return { filter, startedFrom, startedBefore: startedTo === undefined ? undefined : startedTo + 1 };
 }
 
-/** What a run's history says its visible record is (status, close time, search attributes). */
+/** What a run's history says its visible record is (status, close time, search attributes, memo). */
 export function recordFromHistory(record: RunRecord, events: readonly HistoryEvent[]): RunRecord {
   const rebuilt: RunRecord = { ...record, status: 'Running' };
   delete rebuilt.closeTime;
   for (const event of events) {
-    if (event.type === 'WorkflowStarted') rebuilt.searchAttributes = { ...event.searchAttributes };
+    if (event.type === 'WorkflowStarted') {
+      rebuilt.searchAttributes = { ...event.searchAttributes };
+      if (event.memo) rebuilt.memo = { ...event.memo };
+    }
+    if (event.type === 'MemoUpserted') {
+      const memo = { ...rebuilt.memo };
+      applyMemoUpsert(memo, event.memo);
+      rebuilt.memo = memo;
+    }
     if (event.type === 'SearchAttributesUpserted') {
       // The record's attributes came from this history's events, which hold validated values.
       const attributes = { ...rebuilt.searchAttributes } as Record<string, SearchAttributeValue>;

@@ -1,6 +1,6 @@
 /**
- * One async-context slot that follows the logical flow of workflow code across `await`:
- * the current cancellation scope.
+ * Two async-context slots that follow the logical flow of workflow code across `await`:
+ * the current cancellation scope, and the update whose handler is running (if any).
  *
  * QuickJS has no AsyncLocalStorage. Workflow bundles are built with async functions lowered
  * to generators (see engine/bundler), so every resumption after an `await` goes through
@@ -11,20 +11,33 @@
  */
 
 let current: unknown;
+let currentUpdate: unknown;
 
 export const asyncContext = {
   get: <T>(): T => current as T,
-  /** Runs `fn` with the slot set to `value`, restoring the previous value afterwards. */
+  /** Runs `fn` with the scope slot set to `value`, restoring the previous value afterwards. */
   run<T>(value: unknown, fn: () => T): T {
-    const previous = current;
-    current = value;
-    try {
-      return fn();
-    } finally {
-      current = previous;
-    }
+    return runWith(value, currentUpdate, fn);
+  },
+  getUpdate: <T>(): T => currentUpdate as T,
+  /** Runs `fn` with the update slot set to `update`. */
+  runInUpdate<T>(update: unknown, fn: () => T): T {
+    return runWith(current, update, fn);
   },
 };
+
+function runWith<T>(scope: unknown, update: unknown, fn: () => T): T {
+  const previousScope = current;
+  const previousUpdate = currentUpdate;
+  current = scope;
+  currentUpdate = update;
+  try {
+    return fn();
+  } finally {
+    current = previousScope;
+    currentUpdate = previousUpdate;
+  }
+}
 
 type Callback = ((value: unknown) => unknown) | null | undefined;
 
@@ -33,9 +46,10 @@ export function installPromiseContextPropagation(): void {
   const originalThen = Promise.prototype.then;
   const bind = (callback: Callback): Callback => {
     if (typeof callback !== 'function') return callback;
-    const captured = current;
+    const capturedScope = current;
+    const capturedUpdate = currentUpdate;
     return function resumeInContext(value: unknown) {
-      return asyncContext.run(captured, () => callback(value));
+      return runWith(capturedScope, capturedUpdate, () => callback(value));
     };
   };
   Object.defineProperty(Promise.prototype as object, 'then', {

@@ -7,6 +7,10 @@ export function setActivator(value: Activator): void {
   activator = value;
 }
 
+export function hasActivator(): boolean {
+  return activator !== undefined;
+}
+
 export function getActivator(): Activator {
   if (!activator) {
     throw new Error('aion/workflow functions can only be called from workflow code running in an Aion sandbox');

@@ -22,6 +22,15 @@ export {
   patched,
   deprecatePatch,
   upsertSearchAttributes,
+  upsertMemo,
+  setDefaultSignalHandler,
+  setDefaultQueryHandler,
+  setDefaultUpdateHandler,
+  currentUpdateInfo,
+  allHandlersFinished,
+  inWorkflowContext,
+  getCurrentDetails,
+  setCurrentDetails,
   type ChildWorkflowOptions,
   type ActivityOptions,
   type ActivityInterfaceFor,
@@ -32,20 +41,7 @@ export {
   type UpdateHandlerOptions,
 } from './workflow.js';
 export { CancellationScope, type CancellationScopeOptions } from './cancellation-scope.js';
-export {
-  AionFailure,
-  TemporalFailure,
-  ApplicationFailure,
-  ActivityFailure,
-  ChildWorkflowFailure,
-  CancelledFailure,
-  TimeoutFailure,
-  TerminatedFailure,
-  ContinueAsNew,
-  isCancellation,
-  type ApplicationFailureOptions,
-} from '../common/failures.js';
-export type { WorkflowInfo, ChildWorkflowHandle } from './internals.js';
-export type { ParentClosePolicy } from '../common/protocol.js';
-export type { SearchAttributeValue } from '../common/search-attributes.js';
-export type { Duration } from '../common/time.js';
+export { Trigger } from './trigger.js';
+export * from '../common/index.js';
+export { isCancellation, ContinueAsNew } from '../common/failures.js';
+export type { WorkflowInfo, ChildWorkflowHandle, UpdateInfo } from './internals.js';

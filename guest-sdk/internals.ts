@@ -6,18 +6,21 @@
  *
  * @module
  */
+import { asyncContext } from './async-context.js';
 import { CancellationScope, NO_PARENT } from './cancellation-scope.js';
 import {
   ActivityFailure,
   ApplicationFailure,
   CancelledFailure,
+  ChildWorkflowFailure,
   ContinueAsNew,
   fromFailureInfo,
   isCancellation,
   toFailureInfo,
 } from '../common/failures.js';
 import type { Activation, ActivationResult, Command, FailureInfo, JobKind, JobsByKind, LogEntry, QueryResult, ResolvedActivityOptions, ResolvedChildOptions, RuntimeFlag, StartInfo } from '../common/protocol.js';
-import { applySearchAttributeUpsert, checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
+import { applyMemoUpsert } from '../common/memo.js';
+import { applySearchAttributeUpsert, checkSearchAttributes, TypedSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
 import { Random } from './random.js';
 
 interface Completion {
@@ -26,6 +29,17 @@ interface Completion {
 }
 
 type Handler = (...args: unknown[]) => unknown;
+/** A default handler: gets the message's name first. */
+type DefaultHandler = (name: string, ...args: unknown[]) => unknown;
+
+/** What `currentUpdateInfo()` returns inside an update's handler (and what it calls). */
+export interface UpdateInfo {
+  id: string;
+  name: string;
+}
+
+/** Built-in query: the workflow's message handlers and its current details (Temporal's name). */
+export const METADATA_QUERY = '__temporal_workflow_metadata';
 
 /** What `workflowInfo()` returns. */
 export interface WorkflowInfo {
@@ -35,12 +49,27 @@ export interface WorkflowInfo {
   namespace: string;
   taskQueue: string;
   startTime: Date;
+  /** When this run started (`startTime` is when its continue-as-new chain started). */
+  runStartTime: Date;
   historyLength: number;
+  /** Bytes of the run's history so far (the size of its recorded JSON). */
+  historySize: number;
   continueAsNewSuggested: boolean;
   searchAttributes: Record<string, SearchAttributeValue>;
+  /** The search attributes typed (datetimes as `Date`s; types inferred from the values). */
+  typedSearchAttributes: TypedSearchAttributes;
+  memo: Record<string, unknown>;
   parent?: { workflowId: string; runId: string; namespace: string };
+  /** The top of the parent chain (absent for a run without a parent). */
+  root?: { workflowId: string; runId: string };
   firstExecutionRunId: string;
   continuedFromExecutionRunId?: string;
+  /** 1: workflow retry policies do not exist here, so every run is a first attempt. */
+  attempt: number;
+  /** When the whole execution times out, if it has an execution timeout. */
+  executionExpirationTime?: Date;
+  executionTimeoutMs?: number;
+  runTimeoutMs?: number;
   unsafe: { isReplaying: boolean; now(): number };
 }
 
@@ -79,7 +108,10 @@ export class Activator {
   private readOnly: 'query' | 'validator' | undefined;
   private readonly nextSeq = { activity: 1, timer: 1, condition: 1, child: 1 };
   private readonly completions = { activity: new Map<number, Completion>(), timer: new Map<number, Completion>(), child: new Map<number, Completion>() };
+  /** Activities and children the workflow stopped waiting for (cancellation type ABANDON or TRY_CANCEL): their outcomes are dropped. */
+  private readonly abandoned = { activity: new Set<number>(), child: new Set<number>() };
   private searchAttributes: Record<string, SearchAttributeValue> = {};
+  private memo: Record<string, unknown> = {};
   /** Patches this run has seen: recorded live, or announced by the host while replaying. */
   private readonly knownPatches = new Set<string>();
   private readonly recordedPatches = new Set<string>();
@@ -88,6 +120,14 @@ export class Activator {
   private readonly bufferedSignals: { name: string; args: unknown[] }[] = [];
   private readonly queryHandlers = new Map<string, Handler>();
   private readonly updateHandlers = new Map<string, { handler: Handler; validator?: Handler }>();
+  private defaultSignalHandler: DefaultHandler | undefined;
+  private defaultQueryHandler: DefaultHandler | undefined;
+  private defaultUpdateHandler: DefaultHandler | undefined;
+  /** Signal and update handlers that have started and not finished (`allHandlersFinished`). */
+  private runningHandlers = 0;
+  /** What `getCurrentDetails()` returns. */
+  currentDetails = '';
+  historySize = 0;
 
   // Bundle ---------------------------------------------------------------------------
 
@@ -106,6 +146,7 @@ export class Activator {
     this.now = activation.time;
     this.replaying = activation.replaying;
     this.historyLength = activation.historyLength;
+    this.historySize = activation.historySize ?? 0;
     this.continueAsNewSuggested = activation.continueAsNewSuggested;
     for (const patchId of activation.patches ?? []) this.knownPatches.add(patchId);
     this.jobs = activation.jobs;
@@ -160,7 +201,7 @@ export class Activator {
   }
 
   query(name: string, args: unknown[]): QueryResult {
-    const handler = this.queryHandlers.get(name);
+    const handler = this.queryHandlerFor(name);
     if (!handler) {
       const known = [...this.queryHandlers.keys()].join(', ');
       return fail(ApplicationFailure.create({ type: 'QueryNotFound', message: `workflow has no handler for query '${name}' (registered: ${known || 'none'})` }));
@@ -183,7 +224,7 @@ export class Activator {
    * validator can never change the run; a rejected update leaves nothing in the history.
    */
   validateUpdate(name: string, args: unknown[]): { ok: true } | { ok: false; failure: FailureInfo } {
-    const entry = this.updateHandlers.get(name);
+    const entry = this.updateHandlerFor(name);
     if (!entry) return fail(ApplicationFailure.create({ type: 'UpdateNotFound', message: `workflow has no handler for update '${name}'` }));
     if (!entry.validator) return { ok: true };
     this.readOnly = 'validator';
@@ -198,6 +239,35 @@ export class Activator {
     }
   }
 
+  private queryHandlerFor(name: string): Handler | undefined {
+    if (name === METADATA_QUERY) return () => this.metadata();
+    const handler = this.queryHandlers.get(name);
+    if (handler) return handler;
+    const fallback = this.defaultQueryHandler;
+    return fallback && ((...args: unknown[]) => fallback(name, ...args));
+  }
+
+  private updateHandlerFor(name: string): { handler: Handler; validator?: Handler } | undefined {
+    const entry = this.updateHandlers.get(name);
+    if (entry) return entry;
+    const fallback = this.defaultUpdateHandler;
+    return fallback && { handler: (...args: unknown[]) => fallback(name, ...args) };
+  }
+
+  /** What the built-in metadata query answers (Temporal's shape). */
+  private metadata(): unknown {
+    const definitions = (names: Iterable<string>) => [...names].sort().map((name) => ({ name }));
+    return {
+      definition: {
+        type: this.startInfo?.workflowType,
+        queryDefinitions: definitions(this.queryHandlers.keys()),
+        signalDefinitions: definitions(this.signalHandlers.keys()),
+        updateDefinitions: definitions(this.updateHandlers.keys()),
+      },
+      currentDetails: this.currentDetails,
+    };
+  }
+
   // Operations used by the public API ---------------------------------------------------
 
   get workflowInfo(): WorkflowInfo {
@@ -209,13 +279,23 @@ export class Activator {
       workflowType: info.workflowType,
       namespace: info.namespace,
       taskQueue: info.taskQueue,
-      startTime: new Date(info.startTime),
+      startTime: new Date(info.executionStartTime ?? info.startTime),
+      runStartTime: new Date(info.startTime),
       historyLength: this.historyLength,
+      historySize: this.historySize,
       continueAsNewSuggested: this.continueAsNewSuggested,
       searchAttributes: { ...this.searchAttributes },
+      typedSearchAttributes: TypedSearchAttributes.fromPlain(this.searchAttributes),
+      memo: structuredCopy(this.memo),
       ...(info.parent ? { parent: { ...info.parent } } : {}),
+      ...(info.root ? { root: { ...info.root } } : {}),
       firstExecutionRunId: info.firstExecutionRunId,
       ...(info.continuedFromExecutionRunId ? { continuedFromExecutionRunId: info.continuedFromExecutionRunId } : {}),
+      attempt: 1,
+      ...(info.executionDeadline !== undefined
+        ? { executionExpirationTime: new Date(info.executionDeadline), executionTimeoutMs: info.executionDeadline - (info.executionStartTime ?? info.startTime) }
+        : {}),
+      ...(info.runTimeoutMs !== undefined ? { runTimeoutMs: info.runTimeoutMs } : {}),
       unsafe: { isReplaying: this.replaying, now: () => this.now },
     };
   }
@@ -230,13 +310,32 @@ export class Activator {
     const childId = workflowId ?? this.random.uuid4();
     const runId = this.random.uuid4();
     const result = new Promise<unknown>((resolve, reject) =>
-      this.track('child', seq, scope, { resolve, reject }, () => {
-        if (this.completions.child.has(seq)) this.pushCommand({ kind: 'requestCancelChild', seq });
+      this.track('child', seq, scope, { resolve, reject }, (reason) => {
+        if (!this.completions.child.has(seq)) return;
+        const cancellationType = options.cancellationType ?? 'WAIT_CANCELLATION_COMPLETED';
+        if (cancellationType !== 'ABANDON') this.pushCommand({ kind: 'requestCancelChild', seq });
+        if (cancellationType === 'WAIT_CANCELLATION_COMPLETED') return;
+        // The parent stops waiting: the child's end will be dropped.
+        this.completions.child.delete(seq);
+        this.abandoned.child.add(seq);
+        const cause = reason instanceof CancelledFailure ? reason : new CancelledFailure('Child Workflow execution cancelled');
+        reject(new ChildWorkflowFailure('Child Workflow execution cancelled', cause, childId, workflowType));
       }),
     );
     result.catch(() => undefined); // observed through handle.result()
     this.pushCommand({ kind: 'startChildWorkflow', seq, workflowType, workflowId: childId, runId, args: payload, options });
     return Promise.resolve({ workflowId: childId, firstExecutionRunId: runId, result: () => result });
+  }
+
+  /** Sets (or, with `undefined`/`null` values, removes) memo fields; recorded, visible in `describe()`. */
+  upsertMemo(memo: Record<string, unknown>): void {
+    this.assertCanSchedule('upsertMemo');
+    if (typeof memo !== 'object' || memo === null || Array.isArray(memo)) throw new TypeError('upsertMemo takes an object of memo fields');
+    const payload = toPayload(memo, 'memo') as Record<string, unknown>;
+    // JSON drops `undefined` values; Temporal removes a field set to undefined (or null).
+    for (const key of Object.keys(memo)) if (memo[key] === undefined) payload[key] = null;
+    applyMemoUpsert(this.memo, payload);
+    this.pushCommand({ kind: 'upsertMemo', memo: payload });
   }
 
   upsertSearchAttributes(attributes: Record<string, SearchAttributeValue | null>): void {
@@ -273,8 +372,16 @@ export class Activator {
       const payload = toPayload(args, `arguments of activity '${activityType}'`) as unknown[];
       const seq = this.nextSeq.activity++;
       this.track('activity', seq, scope, { resolve, reject }, () => {
-        if (!this.completions.activity.delete(seq)) return;
-        this.pushCommand({ kind: 'requestCancelActivity', seq });
+        if (!this.completions.activity.has(seq)) return;
+        const cancellationType = options.cancellationType ?? 'TRY_CANCEL';
+        if (cancellationType === 'WAIT_CANCELLATION_COMPLETED') {
+          // The activity's own end (a cancellation, or its result if it finishes first) settles the promise.
+          this.pushCommand({ kind: 'requestCancelActivity', seq, waitForCompletion: true });
+          return;
+        }
+        this.completions.activity.delete(seq);
+        if (cancellationType === 'TRY_CANCEL') this.pushCommand({ kind: 'requestCancelActivity', seq });
+        else this.abandoned.activity.add(seq);
         reject(new ActivityFailure('Activity cancelled', activityType, String(seq), new CancelledFailure('Activity cancelled')));
       });
       this.pushCommand({ kind: 'scheduleActivity', seq, activityType, args: payload, options });
@@ -349,16 +456,43 @@ export class Activator {
       return;
     }
     this.signalHandlers.set(name, handler);
-    // Signals that arrived before their handler existed are delivered now, in arrival order.
+    this.deliverBufferedSignals((signal) => signal.name === name, (signal) => handler(...signal.args));
+  }
+
+  /** Handles signals that have no handler of their own; the buffered ones are delivered now. */
+  setDefaultSignalHandler(handler: DefaultHandler | undefined): void {
+    this.defaultSignalHandler = handler;
+    if (handler) this.deliverBufferedSignals(() => true, (signal) => handler(signal.name, ...signal.args));
+  }
+
+  setDefaultQueryHandler(handler: DefaultHandler | undefined): void {
+    this.defaultQueryHandler = handler;
+  }
+
+  setDefaultUpdateHandler(handler: DefaultHandler | undefined): void {
+    this.defaultUpdateHandler = handler;
+  }
+
+  /** Signals that arrived before a handler for them existed are delivered in arrival order. */
+  private deliverBufferedSignals(matches: (signal: { name: string }) => boolean, deliver: (signal: { name: string; args: unknown[] }) => unknown): void {
     for (let i = 0; i < this.bufferedSignals.length; ) {
       const signal = this.bufferedSignals[i];
-      if (signal.name !== name) {
+      if (!matches(signal)) {
         i++;
         continue;
       }
       this.bufferedSignals.splice(i, 1);
-      this.runHandler(() => handler(...signal.args));
+      this.runHandler(() => deliver(signal));
     }
+  }
+
+  /** True while no signal or update handler is running (for `condition(allHandlersFinished)` before returning). */
+  allHandlersFinished(): boolean {
+    return this.runningHandlers === 0;
+  }
+
+  currentUpdateInfo(): UpdateInfo | undefined {
+    return asyncContext.getUpdate<UpdateInfo | undefined>();
   }
 
   setQueryHandler(name: string, handler: Handler | undefined): void {
@@ -385,6 +519,7 @@ export class Activator {
       this.startInfo = info;
       for (const flag of info.flags ?? []) this.flags.add(flag);
       this.searchAttributes = { ...info.searchAttributes };
+      this.memo = { ...info.memo };
       this.random.reseed(info.randomSeed);
       const workflow = this.workflows[info.workflowType];
       if (typeof workflow !== 'function') {
@@ -398,18 +533,20 @@ export class Activator {
           (error: unknown) => this.failWith(error),
         );
     },
-    resolveActivity: ({ seq, result }) => this.takeCompletion('activity', seq).resolve(result),
-    failActivity: ({ seq, failure }) => this.takeCompletion('activity', seq).reject(fromFailureInfo(failure)),
-    fireTimer: ({ seq }) => this.takeCompletion('timer', seq).resolve(undefined),
-    resolveChild: ({ seq, result }) => this.takeCompletion('child', seq).resolve(result),
-    failChild: ({ seq, failure }) => this.takeCompletion('child', seq).reject(fromFailureInfo(failure)),
+    resolveActivity: ({ seq, result }) => this.takeCompletion('activity', seq)?.resolve(result),
+    failActivity: ({ seq, failure }) => this.takeCompletion('activity', seq)?.reject(fromFailureInfo(failure)),
+    fireTimer: ({ seq }) => this.takeCompletion('timer', seq)?.resolve(undefined),
+    resolveChild: ({ seq, result }) => this.takeCompletion('child', seq)?.resolve(result),
+    failChild: ({ seq, failure }) => this.takeCompletion('child', seq)?.reject(fromFailureInfo(failure)),
     signal: ({ name, args }) => {
       const handler = this.signalHandlers.get(name);
+      const fallback = this.defaultSignalHandler;
       if (handler) this.runHandler(() => handler(...args));
+      else if (fallback) this.runHandler(() => fallback(name, ...args));
       else this.bufferedSignals.push({ name, args });
     },
     update: ({ updateId, name, args, validated }) => {
-      const entry = this.updateHandlers.get(name);
+      const entry = this.updateHandlerFor(name);
       if (!entry) {
         const failure = ApplicationFailure.create({ type: 'UpdateNotFound', message: `workflow has no handler for update '${name}'` });
         this.pushCommand({ kind: 'rejectUpdate', updateId, failure: toFailureInfo(failure) });
@@ -424,13 +561,15 @@ export class Activator {
           return;
         }
       }
-      this.rootScope
-        .run(async () => entry.handler(...args))
+      this.runningHandlers++;
+      void asyncContext
+        .runInUpdate({ id: updateId, name }, () => this.rootScope.run(async () => entry.handler(...args)))
         .then(
           (result) => this.pushCommand({ kind: 'completeUpdate', updateId, result: toPayload(result, `result of update '${name}'`) }),
           (error: unknown) => this.pushCommand({ kind: 'completeUpdate', updateId, failure: toFailureInfo(error) }),
         )
-        .then(undefined, (error: unknown) => this.pushCommand({ kind: 'completeUpdate', updateId, failure: toFailureInfo(error) }));
+        .then(undefined, (error: unknown) => this.pushCommand({ kind: 'completeUpdate', updateId, failure: toFailureInfo(error) }))
+        .then(() => this.runningHandlers--);
     },
     cancelWorkflow: () => {
       this.cancelRequested = true;
@@ -438,8 +577,10 @@ export class Activator {
     },
   };
 
-  private takeCompletion(kind: 'activity' | 'timer' | 'child', seq: number): Completion {
+  /** The completion of a pending command; undefined for one the workflow abandoned. */
+  private takeCompletion(kind: 'activity' | 'timer' | 'child', seq: number): Completion | undefined {
     const completion = this.completions[kind].get(seq);
+    if (!completion && kind !== 'timer' && this.abandoned[kind].delete(seq)) return undefined;
     if (!completion) throw new Error(`no pending ${kind} with seq ${seq}`);
     this.completions[kind].delete(seq);
     return completion;
@@ -448,7 +589,15 @@ export class Activator {
   private runHandler(fn: () => unknown): void {
     try {
       const result = fn();
-      if (isThenable(result)) result.then(undefined, (error: unknown) => this.failWith(error));
+      if (!isThenable(result)) return;
+      this.runningHandlers++;
+      result.then(
+        () => this.runningHandlers--,
+        (error: unknown) => {
+          this.runningHandlers--;
+          this.failWith(error);
+        },
+      );
     } catch (error) {
       this.failWith(error);
     }
@@ -505,6 +654,10 @@ function fail(error: unknown): { ok: false; failure: FailureInfo } {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
+}
+
+function structuredCopy<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 /** Normalises a value to what JSON carries; a value JSON cannot carry is a `TypeError`. */

@@ -5,21 +5,26 @@
  * @module
  */
 import { CancellationScope } from './cancellation-scope.js';
+import { ActivityCancellationType, checkPolicy, ChildWorkflowCancellationType, ParentClosePolicy } from '../common/cancellation-policies.js';
 import { ContinueAsNew } from '../common/failures.js';
-import { getActivator } from './global-attributes.js';
-import type { ChildWorkflowHandle, WorkflowInfo } from './internals.js';
-import { type LogEntry, type ParentClosePolicy, type ResolvedActivityOptions, type ResolvedChildOptions, type RetryPolicy } from '../common/protocol.js';
-import { checkSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
+import { getActivator, hasActivator } from './global-attributes.js';
+import type { ChildWorkflowHandle, UpdateInfo, WorkflowInfo } from './internals.js';
+import { type LogEntry, type ResolvedActivityOptions, type ResolvedChildOptions, type RetryPolicy } from '../common/protocol.js';
+import { checkSearchAttributes, normalizeSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
+import type { RetryPolicyOptions } from '../common/retry-policy.js';
 import { toMs, type Duration } from '../common/time.js';
 
-export interface RetryPolicyOptions {
-  /** Attempts in all, the first included; 0 or absent means unlimited. */
-  maximumAttempts?: number;
-  initialInterval?: Duration;
-  backoffCoefficient?: number;
-  maximumInterval?: Duration;
-  /** Failure types (`ApplicationFailure.type`, or the error's class name) that are not retried. */
-  nonRetryableErrorTypes?: string[];
+export type { RetryPolicyOptions };
+
+/**
+ * Refuses an options object with a key this engine does not know: a typo, or an option of
+ * Temporal's not supported here, must not be silently ignored.
+ */
+function checkOptionKeys(options: object, known: readonly string[], what: string): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${what} options must be an object`);
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TypeError(`${what} has no option '${key}' (supported: ${known.join(', ')})`);
+  }
 }
 
 export interface ActivityOptions {
@@ -28,7 +33,25 @@ export interface ActivityOptions {
   heartbeatTimeout?: Duration;
   taskQueue?: string;
   retry?: RetryPolicyOptions;
+  /** What cancelling the calling scope does (default `TRY_CANCEL`). */
+  cancellationType?: ActivityCancellationType;
+  /** Accepted for Temporal compatibility; activities here are always dispatched at once. */
+  allowEagerDispatch?: boolean;
+  /** Accepted for Temporal compatibility; a label with no effect here. */
+  summary?: string;
 }
+
+const ACTIVITY_OPTIONS = [
+  'startToCloseTimeout',
+  'scheduleToCloseTimeout',
+  'heartbeatTimeout',
+  'taskQueue',
+  'retry',
+  'cancellationType',
+  'allowEagerDispatch',
+  'summary',
+] as const satisfies readonly (keyof ActivityOptions)[];
+const RETRY_OPTIONS = ['maximumAttempts', 'initialInterval', 'backoffCoefficient', 'maximumInterval', 'nonRetryableErrorTypes'] as const satisfies readonly (keyof RetryPolicyOptions)[];
 
 /** Turns an activity module's type into the workflow-side stubs' type. */
 export type ActivityInterfaceFor<A> = {
@@ -37,6 +60,7 @@ export type ActivityInterfaceFor<A> = {
 
 /** Temporal's defaults: 1 s initial interval, coefficient 2, cap at 100× the initial interval, unlimited attempts. */
 export function resolveRetryPolicy(retry: RetryPolicyOptions = {}): RetryPolicy {
+  checkOptionKeys(retry, RETRY_OPTIONS, 'retry');
   const initialIntervalMs = toMs(retry.initialInterval ?? 1000);
   const policy: RetryPolicy = {
     maximumAttempts: retry.maximumAttempts ?? 0,
@@ -55,6 +79,7 @@ export function resolveRetryPolicy(retry: RetryPolicyOptions = {}): RetryPolicy 
 }
 
 export function resolveActivityOptions(options: ActivityOptions): ResolvedActivityOptions {
+  checkOptionKeys(options, ACTIVITY_OPTIONS, 'proxyActivities');
   if (options.startToCloseTimeout === undefined && options.scheduleToCloseTimeout === undefined) {
     throw new TypeError('activity options need a startToCloseTimeout or a scheduleToCloseTimeout');
   }
@@ -63,6 +88,9 @@ export function resolveActivityOptions(options: ActivityOptions): ResolvedActivi
   if (options.scheduleToCloseTimeout !== undefined) resolved.scheduleToCloseTimeoutMs = toMs(options.scheduleToCloseTimeout);
   if (options.heartbeatTimeout !== undefined) resolved.heartbeatTimeoutMs = toMs(options.heartbeatTimeout);
   if (options.taskQueue !== undefined) resolved.taskQueue = options.taskQueue;
+  if (options.cancellationType !== undefined && options.cancellationType !== 'TRY_CANCEL') {
+    resolved.cancellationType = checkPolicy(ActivityCancellationType, options.cancellationType, 'cancellationType');
+  }
   return resolved;
 }
 
@@ -124,22 +152,49 @@ export interface ChildWorkflowOptions<Args extends unknown[] = unknown[]> {
   workflowId?: string;
   /** What happens to the child if the parent closes first (default `TERMINATE`). */
   parentClosePolicy?: ParentClosePolicy;
+  /** What cancelling the calling scope does (default `WAIT_CANCELLATION_COMPLETED`). */
+  cancellationType?: ChildWorkflowCancellationType;
   taskQueue?: string;
   workflowExecutionTimeout?: Duration;
   workflowRunTimeout?: Duration;
-  searchAttributes?: Record<string, SearchAttributeValue>;
+  searchAttributes?: SearchAttributesInput;
+  typedSearchAttributes?: SearchAttributesInput;
+  memo?: Record<string, unknown>;
 }
 
-const PARENT_CLOSE_POLICIES = new Set<ParentClosePolicy>(['TERMINATE', 'REQUEST_CANCEL', 'ABANDON']);
+const CHILD_OPTIONS = [
+  'args',
+  'workflowId',
+  'parentClosePolicy',
+  'cancellationType',
+  'taskQueue',
+  'workflowExecutionTimeout',
+  'workflowRunTimeout',
+  'searchAttributes',
+  'typedSearchAttributes',
+  'memo',
+] as const satisfies readonly (keyof ChildWorkflowOptions)[];
 
 function resolveChildOptions(options: ChildWorkflowOptions): ResolvedChildOptions {
-  const policy = options.parentClosePolicy ?? 'TERMINATE';
-  if (!PARENT_CLOSE_POLICIES.has(policy)) throw new TypeError(`parentClosePolicy must be TERMINATE, REQUEST_CANCEL or ABANDON, got ${String(policy)}`);
+  checkOptionKeys(options, CHILD_OPTIONS, 'startChild');
+  const policy = checkPolicy(ParentClosePolicy, options.parentClosePolicy ?? 'TERMINATE', 'parentClosePolicy');
   const resolved: ResolvedChildOptions = { parentClosePolicy: policy };
+  if (options.cancellationType !== undefined && options.cancellationType !== 'WAIT_CANCELLATION_COMPLETED') {
+    resolved.cancellationType = checkPolicy(ChildWorkflowCancellationType, options.cancellationType, 'cancellationType');
+  }
   if (options.taskQueue !== undefined) resolved.taskQueue = options.taskQueue;
   if (options.workflowExecutionTimeout !== undefined) resolved.workflowExecutionTimeoutMs = toMs(options.workflowExecutionTimeout);
   if (options.workflowRunTimeout !== undefined) resolved.workflowRunTimeoutMs = toMs(options.workflowRunTimeout);
-  if (options.searchAttributes !== undefined) resolved.searchAttributes = checkSearchAttributes(options.searchAttributes, false) as Record<string, SearchAttributeValue>;
+  if (options.searchAttributes !== undefined || options.typedSearchAttributes !== undefined) {
+    resolved.searchAttributes = {
+      ...checkSearchAttributes(normalizeSearchAttributes(options.searchAttributes ?? {}), false),
+      ...checkSearchAttributes(normalizeSearchAttributes(options.typedSearchAttributes ?? {}), false),
+    } as Record<string, SearchAttributeValue>;
+  }
+  if (options.memo !== undefined) {
+    if (typeof options.memo !== 'object' || options.memo === null || Array.isArray(options.memo)) throw new TypeError('memo must be an object');
+    resolved.memo = options.memo;
+  }
   return resolved;
 }
 
@@ -174,6 +229,7 @@ export function continueAsNew<F extends WorkflowFunction>(...args: Parameters<F>
 
 /** A `continueAsNew` that starts another workflow type. */
 export function makeContinueAsNewFunc<F extends WorkflowFunction>(options: { workflowType?: string } = {}): (...args: Parameters<F>) => Promise<never> {
+  checkOptionKeys(options, ['workflowType'], 'makeContinueAsNewFunc');
   return (...args) => {
     getActivator();
     throw new ContinueAsNew(options.workflowType, args);
@@ -196,9 +252,18 @@ export function deprecatePatch(patchId: string): void {
   getActivator().patched(patchId, true);
 }
 
-/** Sets (or, with `null`, removes) search attributes of this run, for `engine.list` queries. */
-export function upsertSearchAttributes(attributes: Record<string, SearchAttributeValue | null>): void {
-  getActivator().upsertSearchAttributes(attributes);
+/**
+ * Sets (or, with `null`, removes) search attributes of this run, for `engine.list` queries.
+ * Takes Aion's record, Temporal's legacy arrays (`{ CustomIntField: [2] }`) or typed pairs
+ * (`[{ key: defineSearchAttributeKey('Amount', 'INT'), value: 2 }]`).
+ */
+export function upsertSearchAttributes(attributes: SearchAttributesInput): void {
+  getActivator().upsertSearchAttributes(normalizeSearchAttributes(attributes) as Record<string, SearchAttributeValue | null>);
+}
+
+/** Sets (or, with `null`/`undefined`, removes) memo fields of this run: recorded, shown by `describe()`. */
+export function upsertMemo(memo: Record<string, unknown>): void {
+  getActivator().upsertMemo(memo);
 }
 
 // Messages ------------------------------------------------------------------------------
@@ -226,6 +291,49 @@ export const defineUpdate = <Ret, Args extends unknown[] = []>(name: string): Up
 export interface UpdateHandlerOptions<Args extends unknown[]> {
   /** Runs before the handler; throwing rejects the update without recording a change. */
   validator?: (...args: Args) => void;
+}
+
+/** Handles every signal that has no handler of its own (signals waiting for a handler are delivered to it now). */
+export function setDefaultSignalHandler(handler: ((signalName: string, ...args: unknown[]) => void | Promise<void>) | undefined): void {
+  getActivator().setDefaultSignalHandler(handler);
+}
+
+/** Answers every query that has no handler of its own. */
+export function setDefaultQueryHandler(handler: ((queryName: string, ...args: unknown[]) => unknown) | undefined): void {
+  getActivator().setDefaultQueryHandler(handler);
+}
+
+/** Runs every update that has no handler of its own. */
+export function setDefaultUpdateHandler(handler: ((updateName: string, ...args: unknown[]) => unknown) | undefined): void {
+  getActivator().setDefaultUpdateHandler(handler);
+}
+
+/** Inside an update's handler (and what it calls): the update's id and name; undefined elsewhere. */
+export function currentUpdateInfo(): UpdateInfo | undefined {
+  return getActivator().currentUpdateInfo();
+}
+
+/**
+ * True when no signal or update handler is still running. Await `condition(allHandlersFinished)`
+ * before returning, so that no handler's work is cut off by the run's end.
+ */
+export function allHandlersFinished(): boolean {
+  return getActivator().allHandlersFinished();
+}
+
+/** Whether the caller runs as workflow code (in a sandbox with a run). */
+export function inWorkflowContext(): boolean {
+  return hasActivator();
+}
+
+/** The run's current details: a short text for whoever inspects it (the metadata query). */
+export function getCurrentDetails(): string {
+  return getActivator().currentDetails;
+}
+
+export function setCurrentDetails(details: string): void {
+  if (typeof details !== 'string') throw new TypeError('current details are a string');
+  getActivator().currentDetails = details;
 }
 
 /** Registers (or, with `undefined`, removes) the handler of a signal, query or update. */

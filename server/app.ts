@@ -7,7 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { toFailureInfo, WorkflowFailedError, type Engine, type Logger, type RunStatus, type ScheduleOptions, type ScheduleUpdate } from '../engine/index.js';
+import { ApplicationFailure, toFailureInfo, WorkflowFailedError, type Engine, type Logger, type RunStatus, type ScheduleOptions, type ScheduleUpdate } from '../engine/index.js';
 import { errorResponse, HttpError } from './errors.js';
 
 export interface AppOptions {
@@ -54,12 +54,14 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   });
 
   app.post('/v1/namespaces/:ns/workflows', async (c) => {
-    const body = await jsonBody<{ type?: unknown; workflowId?: unknown; args?: unknown; taskQueue?: unknown }>(c);
+    const body = await jsonBody<{ type?: unknown; workflowId?: unknown; args?: unknown; taskQueue?: unknown; searchAttributes?: unknown; memo?: unknown }>(c);
     const started = await engine.start(body.type as string, {
       namespace: ns(c),
       workflowId: body.workflowId as string | undefined,
       args: body.args as unknown[] | undefined,
       taskQueue: body.taskQueue as string | undefined,
+      ...(body.searchAttributes !== undefined ? { searchAttributes: body.searchAttributes as Record<string, never> } : {}),
+      ...(body.memo !== undefined ? { memo: body.memo as Record<string, unknown> } : {}),
     });
     return c.json({ workflowId: started.workflowId, runId: started.runId }, 201);
   });
@@ -121,6 +123,42 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
       taskQueue: body.taskQueue as string | undefined,
     });
     return c.json({ workflowId: started.workflowId, runId: started.runId }, 202);
+  });
+
+  // Asynchronous activity completion ------------------------------------------------------
+  const completion = async (c: Context) => {
+    const body = await jsonBody<{ taskToken?: unknown }>(c);
+    if (typeof body.taskToken !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'taskToken must be the base64 task token of the activity');
+    return { body, handle: engine.asyncCompletion(body.taskToken, { namespace: ns(c) }) };
+  };
+  app.post('/v1/namespaces/:ns/activities/complete', async (c) => {
+    const { body, handle } = await completion(c);
+    await handle.complete((body as { result?: unknown }).result);
+    return c.json({});
+  });
+  app.post('/v1/namespaces/:ns/activities/fail', async (c) => {
+    const { body, handle } = await completion(c);
+    const failure = (body as { failure?: { message?: unknown; type?: unknown; nonRetryable?: unknown; details?: unknown } }).failure;
+    if (typeof failure?.message !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'failure.message must be a string');
+    await handle.fail(
+      ApplicationFailure.create({
+        message: failure.message,
+        type: typeof failure.type === 'string' ? failure.type : undefined,
+        nonRetryable: failure.nonRetryable === true,
+        details: Array.isArray(failure.details) ? failure.details : undefined,
+      }),
+    );
+    return c.json({});
+  });
+  app.post('/v1/namespaces/:ns/activities/heartbeat', async (c) => {
+    const { body, handle } = await completion(c);
+    await handle.heartbeat((body as { details?: unknown }).details);
+    return c.json({});
+  });
+  app.post('/v1/namespaces/:ns/activities/report-cancellation', async (c) => {
+    const { body, handle } = await completion(c);
+    await handle.reportCancellation((body as { details?: unknown }).details);
+    return c.json({});
   });
 
   // Schedules ---------------------------------------------------------------------------

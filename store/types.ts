@@ -58,6 +58,8 @@ export interface RunRecord {
   taskFailure?: TaskFailure;
   /** Visibility: the run's current search attributes. */
   searchAttributes?: Record<string, unknown>;
+  /** The run's memo (not indexed; shown by describe). */
+  memo?: Record<string, unknown>;
   /** Set for a child workflow: its parent run and its sequence number there. */
   parent?: { namespace: string; workflowId: string; runId: string; seq: number };
   /** First run of this workflow's continue-as-new chain. */
@@ -140,6 +142,10 @@ export interface ActivityTask {
   notBefore: number;
   /** Last heartbeat details, handed to the next attempt. */
   heartbeatDetails?: unknown;
+  /** The workflow asked the activity to cancel and waits for its end (no further attempt starts). */
+  cancelRequested?: boolean;
+  /** The current attempt threw `CompleteAsyncError`: it ends when completed from outside, not by running again. */
+  asyncCompletion?: boolean;
 }
 
 /** A deployed bundle, stored under its content hash. */

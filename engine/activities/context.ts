@@ -1,13 +1,15 @@
 /**
- * `aion/activity`: what activity code can ask about the attempt it runs in.
+ * `aion/activity`: what activity code can ask about the attempt it runs in, with Temporal's
+ * names (`Context.current()`, and the functions `activityInfo`, `heartbeat`, `sleep`,
+ * `cancelled`, `cancellationSignal`, `log`), so activity code ports by changing its import.
  *
  * @example
- * import { Context } from 'aion/activity';
+ * import { activityInfo, heartbeat, cancellationSignal } from 'aion/activity';
  * export async function upload(file: string) {
- *   const ctx = Context.current();
- *   for (const chunk of chunks(file)) {
- *     ctx.heartbeat(chunk.index);
- *     await send(chunk, { signal: ctx.cancellationSignal });
+ *   const start = (activityInfo().heartbeatDetails as number | undefined) ?? 0;
+ *   for (const chunk of chunks(file).slice(start)) {
+ *     await send(chunk, { signal: cancellationSignal() });
+ *     heartbeat(chunk.index + 1);
  *   }
  * }
  *
@@ -15,23 +17,61 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CancelledFailure } from '../../common/failures.js';
+import type { RetryPolicy } from '../../common/protocol.js';
+import { toMs, type Duration } from '../../common/time.js';
 
 export { ApplicationFailure, CancelledFailure, TimeoutFailure } from '../../common/failures.js';
 
 export interface ActivityInfo {
+  /** Names this task for asynchronous completion (`engine.asyncCompletion(taskToken)`). */
+  taskToken: Uint8Array;
+  /** `taskToken` as base64 text. */
+  base64TaskToken: string;
   /** Unique within the workflow run (the activity's sequence number). */
   activityId: string;
   activityType: string;
   /** 1 for the first attempt. */
   attempt: number;
+  /** Always false: local activities do not exist here. */
+  isLocal: boolean;
   workflowId: string;
   runId: string;
   workflowType: string;
   namespace: string;
+  /** Temporal's names of the same facts. */
+  workflowExecution: { workflowId: string; runId: string };
+  workflowNamespace: string;
+  activityNamespace: string;
   taskQueue: string;
   scheduledTime: Date;
-  /** Details of the last heartbeat of a previous attempt, if any. */
+  scheduledTimestampMs: number;
+  currentAttemptScheduledTimestampMs: number;
+  startToCloseTimeoutMs?: number;
+  scheduleToCloseTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
+  retryPolicy: RetryPolicy;
+  /** Details of the last recorded heartbeat (of this attempt before an engine restart, or of a previous attempt), if any. */
   heartbeatDetails?: unknown;
+}
+
+/** Activity logging: the engine's logger, with the activity's ids on every line. */
+export interface ActivityLogger {
+  trace(message: string, attributes?: Record<string, unknown>): void;
+  debug(message: string, attributes?: Record<string, unknown>): void;
+  info(message: string, attributes?: Record<string, unknown>): void;
+  warn(message: string, attributes?: Record<string, unknown>): void;
+  error(message: string, attributes?: Record<string, unknown>): void;
+}
+
+/**
+ * Thrown by an activity that will be completed from outside, later: the engine keeps the
+ * task open until `engine.asyncCompletion(info.taskToken)` completes, fails or cancels it.
+ */
+export class CompleteAsyncError extends Error {
+  override name = 'CompleteAsyncError';
+  constructor() {
+    super('The activity will be completed asynchronously');
+  }
 }
 
 export class Context {
@@ -43,6 +83,7 @@ export class Context {
     /** Aborted when the attempt is cancelled (workflow cancellation, timeout, engine shutdown). */
     readonly cancellationSignal: AbortSignal,
     private readonly onHeartbeat: (details: unknown) => void,
+    readonly log: ActivityLogger,
   ) {
     this.cancelled = new Promise<never>((_, reject) => {
       const abort = () => reject(asCancelledFailure(cancellationSignal.reason));
@@ -59,13 +100,17 @@ export class Context {
     return context;
   }
 
-  /** Reports liveness (resets the heartbeat timeout); `details` go to the next attempt. */
+  /**
+   * Reports liveness (resets the heartbeat timeout). `details` are recorded (at most about
+   * once a second) and given to the next attempt, after an engine restart too.
+   */
   heartbeat(details?: unknown): void {
     this.onHeartbeat(details);
   }
 
-  /** Sleeps `ms`, rejecting early with a `CancelledFailure` if the attempt is cancelled. */
-  sleep(ms: number): Promise<void> {
+  /** Sleeps, rejecting early with a `CancelledFailure` if the attempt is cancelled. */
+  sleep(duration: Duration): Promise<void> {
+    const ms = toMs(duration);
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(resolve, ms);
       this.cancelled.catch((error: unknown) => {
@@ -75,6 +120,25 @@ export class Context {
     });
   }
 }
+
+/** The attempt's facts (`Context.current().info`). */
+export const activityInfo = (): ActivityInfo => Context.current().info;
+/** `Context.current().heartbeat(details)`. */
+export const heartbeat = (details?: unknown): void => Context.current().heartbeat(details);
+/** `Context.current().sleep(duration)`: a sleep that a cancellation ends early. */
+export const sleep = (duration: Duration): Promise<void> => Context.current().sleep(duration);
+/** `Context.current().cancelled`: rejects once the attempt is cancelled. */
+export const cancelled = (): Promise<never> => Context.current().cancelled;
+/** `Context.current().cancellationSignal`. */
+export const cancellationSignal = (): AbortSignal => Context.current().cancellationSignal;
+/** Logs with the current activity's ids (`Context.current().log`). */
+export const log: ActivityLogger = {
+  trace: (message, attributes) => Context.current().log.trace(message, attributes),
+  debug: (message, attributes) => Context.current().log.debug(message, attributes),
+  info: (message, attributes) => Context.current().log.info(message, attributes),
+  warn: (message, attributes) => Context.current().log.warn(message, attributes),
+  error: (message, attributes) => Context.current().log.error(message, attributes),
+};
 
 function asCancelledFailure(reason: unknown): CancelledFailure {
   if (reason instanceof CancelledFailure) return reason;

@@ -12,7 +12,9 @@ import type { FailureInfo, ResolvedActivityOptions, TimeoutType } from '../../co
 import type { ActivityTask } from '../../store/types.js';
 import type { Logger } from '../logger.js';
 import { fitFailure, payloadProblem, type PayloadLimits } from '../payloads.js';
-import { activityContext, Context } from './context.js';
+import { ActivityNotFoundError } from '../errors.js';
+import { activityContext, CompleteAsyncError, Context, type ActivityInfo, type ActivityLogger } from './context.js';
+import { encodeTaskToken } from './task-token.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 
 // Activities take and return anything JSON carries.
@@ -27,8 +29,8 @@ export interface DispatcherHooks {
    * once the outcome is recorded (or no longer wanted by its run).
    */
   onOutcome(task: ActivityTask, outcome: ActivityOutcome): Promise<void>;
-  /** An attempt failed and another is scheduled: persist the task's new attempt and deadline. */
-  onRetryScheduled(task: ActivityTask): Promise<void>;
+  /** Persist the task's new state: its next attempt and deadline, its last heartbeat, or that it awaits asynchronous completion. */
+  persistTask(task: ActivityTask): Promise<void>;
   /** How long to wait before delivering an outcome again after `error`; undefined: until the task is dispatched again. */
   retryDelay(error: unknown, attempt: number): number | undefined;
 }
@@ -38,7 +40,25 @@ interface Running {
   controller?: AbortController;
   /** Backoff wait or timeout timers of the current attempt. */
   timers: NodeJS.Timeout[];
+  /** Records heartbeats for the current attempt (from its context, or from an asynchronous completer). */
+  heartbeat?: (details: unknown) => void;
+  /** Set while the attempt awaits asynchronous completion. */
+  external?: { resolve(result: unknown): void; reject(error: unknown): void };
+  /** A completion that came before the activity threw `CompleteAsyncError` (it handed its token on first). */
+  earlyCompletion?: ExternalOutcome;
+  /** Heartbeat details are written at most once per `HEARTBEAT_PERSIST_MS`. */
+  persistTimer?: NodeJS.Timeout;
+  lastPersistAt?: number;
 }
+
+type ExternalOutcome = { ok: true; result: unknown } | { ok: false; error: unknown };
+
+/** How often, at most, an activity's heartbeat details are written to its task. */
+const HEARTBEAT_PERSIST_MS = 1000;
+
+/** Whether `error` is `CompleteAsyncError` (of this copy of aion/activity or another). */
+const isCompleteAsync = (error: unknown): boolean => error instanceof CompleteAsyncError || (error as Error | undefined)?.name === 'CompleteAsyncError';
+
 
 /** The activity functions an engine runs: for every namespace, and for one namespace only. */
 export interface ActivityRegistry {
@@ -75,10 +95,39 @@ export class ActivityDispatcher {
       this.deliver(key, held.task, held.outcome, 1);
       return;
     }
-    if (this.running.has(key)) return;
+    const current = this.running.get(key);
+    if (current) {
+      if (task.cancelRequested) this.requestCancel(key, current);
+      return;
+    }
     const entry: Running = { task, timers: [] };
     this.running.set(key, entry);
-    this.schedule(key, entry);
+    // Asked to cancel before a restart: the attempt it had died with the process.
+    if (task.cancelRequested) this.deliverCancelled(key, entry);
+    else this.schedule(key, entry);
+  }
+
+  /** The task as the dispatcher holds it (with its current attempt), while it runs or waits for one. */
+  taskOf(namespace: string, runId: string, seq: number): ActivityTask | undefined {
+    return this.running.get(taskKey(namespace, runId, seq))?.task;
+  }
+
+  /**
+   * The workflow waits for the activity to end after asking it to cancel: the attempt's signal
+   * aborts, no further attempt starts, and its outcome is delivered as usual.
+   */
+  private requestCancel(key: string, entry: Running): void {
+    entry.task = { ...entry.task, cancelRequested: true };
+    if (entry.controller) entry.controller.abort(new CancelledFailure('Activity cancelled'));
+    else this.deliverCancelled(key, entry); // between attempts: nothing runs to tell
+  }
+
+  private deliverCancelled(key: string, entry: Running): void {
+    for (const timer of entry.timers) clearTimeout(timer);
+    this.running.delete(key);
+    const { task } = entry;
+    const cause = toFailureInfo(new CancelledFailure('Activity cancelled'));
+    this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity cancelled', cause) }, 1);
   }
 
   private schedule(key: string, entry: Running): void {
@@ -122,7 +171,74 @@ export class ActivityDispatcher {
 
   private stop(entry: Running, reason: CancelledFailure): void {
     for (const timer of entry.timers) clearTimeout(timer);
+    clearTimeout(entry.persistTimer);
     entry.controller?.abort(reason);
+  }
+
+  /**
+   * Ends an attempt that awaits asynchronous completion (`CompleteAsyncError`): with a result,
+   * or with a failure (retried per the activity's retry policy). Throws
+   * `ActivityNotFoundError` when no attempt of that task awaits completion.
+   */
+  completeAsync(namespace: string, runId: string, seq: number, outcome: ExternalOutcome): void {
+    const entry = this.awaitingCompletion(namespace, runId, seq);
+    if (!entry.external) entry.earlyCompletion = outcome;
+    else if (outcome.ok) entry.external.resolve(outcome.result);
+    else entry.external.reject(outcome.error);
+  }
+
+  /** Records a heartbeat for an attempt that awaits asynchronous completion; true when the workflow asked it to cancel. */
+  heartbeatAsync(namespace: string, runId: string, seq: number, details: unknown): { cancelRequested: boolean } {
+    const entry = this.awaitingCompletion(namespace, runId, seq);
+    entry.heartbeat!(details);
+    return { cancelRequested: entry.task.cancelRequested === true };
+  }
+
+  /** The running attempt of that task: awaiting completion, or still in the function that will throw `CompleteAsyncError`. */
+  private awaitingCompletion(namespace: string, runId: string, seq: number): Running {
+    const entry = this.running.get(taskKey(namespace, runId, seq));
+    if (!entry?.controller || entry.earlyCompletion) throw new ActivityNotFoundError(`activity ${seq} of run ${runId} in namespace ${namespace}`);
+    return entry;
+  }
+
+  /** Records heartbeat details on the task, written at most once per HEARTBEAT_PERSIST_MS (the last details always). */
+  private recordHeartbeat(entry: Running, details: unknown): void {
+    entry.task = { ...entry.task, heartbeatDetails: details };
+    if (entry.persistTimer) return;
+    const wait = (entry.lastPersistAt ?? -Infinity) + HEARTBEAT_PERSIST_MS - Date.now();
+    const persist = () => {
+      entry.persistTimer = undefined;
+      entry.lastPersistAt = Date.now();
+      this.persist(entry.task);
+    };
+    if (wait <= 0) persist();
+    else entry.persistTimer = setTimeout(persist, wait);
+  }
+
+  private persist(task: ActivityTask): void {
+    // Not persisted: the activity runs on; a restart would only hand it older details.
+    this.hooks.persistTask(task).catch((error: unknown) => this.logger.warn({ err: error, runId: task.runId, seq: task.seq }, 'could not record an activity task'));
+  }
+
+  /** The attempt will be completed from outside: recorded, so that a restart waits for it too instead of running it again. */
+  private awaitExternalCompletion(entry: Running): Promise<unknown> {
+    if (!entry.task.asyncCompletion) {
+      entry.task = { ...entry.task, asyncCompletion: true };
+      this.persist(entry.task);
+    }
+    const early = entry.earlyCompletion;
+    if (early) return early.ok ? Promise.resolve(early.result) : Promise.reject(early.error);
+    return new Promise((resolve, reject) => (entry.external = { resolve, reject }));
+  }
+
+  /** The engine's logger with the activity's ids on every line (`Context.log`). */
+  private activityLogger(task: ActivityTask): ActivityLogger {
+    const ids = { namespace: task.namespace, workflowId: task.workflowId, runId: task.runId, activityType: task.activityType, activityId: String(task.seq), attempt: task.attempt };
+    const at =
+      (level: 'debug' | 'info' | 'warn' | 'error') =>
+      (message: string, attributes?: Record<string, unknown>): void =>
+        this.logger[level]({ ...ids, ...attributes }, message);
+    return { trace: at('debug'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   }
 
   /** The function of the task's activity type, as registered for its namespace. */
@@ -138,7 +254,8 @@ export class ActivityDispatcher {
     const controller = new AbortController();
     entry.controller = controller;
     entry.timers = [];
-    let heartbeatDetails = task.heartbeatDetails;
+    entry.external = undefined;
+    entry.earlyCompletion = undefined;
     let armHeartbeat: () => void = () => undefined;
 
     const timedOut = new Promise<never>((_, reject) => {
@@ -165,32 +282,28 @@ export class ActivityDispatcher {
     });
     timedOut.catch(() => undefined);
 
-    const context = new Context(
-      {
-        activityId: String(task.seq),
-        activityType: task.activityType,
-        attempt: task.attempt,
-        workflowId: task.workflowId,
-        runId: task.runId,
-        workflowType: task.workflowType,
-        namespace: task.namespace,
-        taskQueue: task.taskQueue,
-        scheduledTime: new Date(task.scheduledAt),
-        heartbeatDetails: task.heartbeatDetails,
-      },
-      controller.signal,
-      (details) => {
-        const problem = payloadProblem(details, this.payloadLimits);
-        if (problem !== undefined) throw ApplicationFailure.nonRetryable(`heartbeat details ${problem}`, 'PayloadTooLarge');
-        heartbeatDetails = details === undefined ? undefined : JSON.parse(JSON.stringify(details));
-        armHeartbeat();
-      },
-    );
+    entry.heartbeat = (details) => {
+      const problem = payloadProblem(details, this.payloadLimits);
+      if (problem !== undefined) throw ApplicationFailure.nonRetryable(`heartbeat details ${problem}`, 'PayloadTooLarge');
+      this.recordHeartbeat(entry, details === undefined ? undefined : JSON.parse(JSON.stringify(details)));
+      armHeartbeat();
+    };
+    const context = new Context(activityInfo(task, options), controller.signal, entry.heartbeat, this.activityLogger(task));
+    const run = async (): Promise<unknown> => {
+      // After a restart, an attempt that awaited asynchronous completion goes on waiting.
+      if (task.asyncCompletion) return this.awaitExternalCompletion(entry);
+      const fn = this.functionFor(task);
+      try {
+        return await activityContext.run(context, () => fn(...task.args));
+      } catch (error) {
+        if (!isCompleteAsync(error)) throw error;
+        return this.awaitExternalCompletion(entry);
+      }
+    };
 
     let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
     try {
-      const fn = this.functionFor(task);
-      const result = await Promise.race([activityContext.run(context, () => fn(...task.args)), timedOut]);
+      const result = await Promise.race([run(), timedOut]);
       const problem = payloadProblem(result, this.payloadLimits);
       if (problem !== undefined) throw ApplicationFailure.nonRetryable(`the result of activity '${task.activityType}' ${problem}`, 'PayloadTooLarge');
       outcome = { ok: true, result: result === undefined ? undefined : JSON.parse(JSON.stringify(result)) };
@@ -198,6 +311,10 @@ export class ActivityDispatcher {
       outcome = { ok: false, error };
     }
     for (const timer of entry.timers) clearTimeout(timer);
+    clearTimeout(entry.persistTimer);
+    entry.persistTimer = undefined;
+    entry.external = undefined;
+    entry.earlyCompletion = undefined;
     // Cancelled or closed meanwhile: nobody wants this outcome.
     if (this.running.get(key) !== entry) return;
 
@@ -209,39 +326,58 @@ export class ActivityDispatcher {
     const failure = fitFailure(withoutHostPaths(toFailureInfo(outcome.error)), this.payloadLimits);
     const delay = retryDelayMs(options.retry, task.attempt);
     const deadline = options.scheduleToCloseTimeoutMs === undefined ? Infinity : task.scheduledAt + options.scheduleToCloseTimeoutMs;
-    if (!isRetryable(options.retry, failure, task.attempt) || Date.now() + delay >= deadline) {
+    const cancelRequested = entry.task.cancelRequested === true;
+    if (cancelRequested || !isRetryable(options.retry, failure, task.attempt) || Date.now() + delay >= deadline) {
       this.running.delete(key);
-      const timedOutFinally = failure.failureType === 'TimeoutFailure';
-      this.deliver(
-        key,
-        task,
-        {
-          ok: false,
-          attempt: task.attempt,
-          failure: {
-            failureType: 'ActivityFailure',
-            message: timedOutFinally ? 'Activity task timed out' : 'Activity task failed',
-            activityType: task.activityType,
-            activityId: String(task.seq),
-            cause: failure,
-          },
-        },
-        1,
-      );
+      const message = failure.failureType === 'TimeoutFailure' ? 'Activity task timed out' : cancelRequested ? 'Activity cancelled' : 'Activity task failed';
+      this.deliver(key, entry.task, { ok: false, attempt: task.attempt, failure: activityFailure(task, message, failure) }, 1);
       return;
     }
-    const next: Running = { task: { ...task, attempt: task.attempt + 1, notBefore: Date.now() + delay, heartbeatDetails }, timers: [] };
+    const { asyncCompletion: _, ...retried } = entry.task;
+    const next: Running = { task: { ...retried, attempt: task.attempt + 1, notBefore: Date.now() + delay }, timers: [] };
     this.logger.debug({ activityType: task.activityType, runId: task.runId, attempt: task.attempt, delay, error: failure.message }, 'activity attempt failed; retrying');
     // Registered before persisting, so a cancellation meanwhile is not lost.
     this.running.set(key, next);
     try {
-      await this.hooks.onRetryScheduled(next.task);
+      await this.hooks.persistTask(next.task);
     } catch (error) {
       // Not persisted: the retry still happens; a restart would only repeat this attempt's count.
       this.logger.warn({ err: error, runId: task.runId, seq: task.seq }, 'could not persist the activity retry');
     }
     if (this.running.get(key) === next) this.schedule(key, next);
   }
+}
+
+function activityInfo(task: ActivityTask, options: ResolvedActivityOptions): ActivityInfo {
+  const taskToken = encodeTaskToken(task);
+  return {
+    taskToken,
+    base64TaskToken: Buffer.from(taskToken).toString('base64'),
+    activityId: String(task.seq),
+    activityType: task.activityType,
+    attempt: task.attempt,
+    isLocal: false,
+    workflowId: task.workflowId,
+    runId: task.runId,
+    workflowType: task.workflowType,
+    namespace: task.namespace,
+    workflowExecution: { workflowId: task.workflowId, runId: task.runId },
+    workflowNamespace: task.namespace,
+    activityNamespace: task.namespace,
+    taskQueue: task.taskQueue,
+    scheduledTime: new Date(task.scheduledAt),
+    scheduledTimestampMs: task.scheduledAt,
+    currentAttemptScheduledTimestampMs: Math.max(task.scheduledAt, task.notBefore),
+    ...(options.startToCloseTimeoutMs !== undefined ? { startToCloseTimeoutMs: options.startToCloseTimeoutMs } : {}),
+    ...(options.scheduleToCloseTimeoutMs !== undefined ? { scheduleToCloseTimeoutMs: options.scheduleToCloseTimeoutMs } : {}),
+    ...(options.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
+    retryPolicy: options.retry,
+    heartbeatDetails: task.heartbeatDetails,
+  };
+}
+
+function activityFailure(task: ActivityTask, message: string, cause: FailureInfo): FailureInfo {
+  return { failureType: 'ActivityFailure', message, activityType: task.activityType, activityId: String(task.seq), cause };
 }
 
 const taskKey = (namespace: string, runId: string, seq: number): string => `${namespace}\u0000${runId}\u0000${seq}`;

@@ -7,6 +7,7 @@
  * @module
  */
 import { type ActivationResult, type Command, type FailureInfo, type LogEntry, type ResolvedActivityOptions } from '../../common/protocol.js';
+import { ActivityCancellationType, ChildWorkflowCancellationType, ParentClosePolicy } from '../../common/cancellation-policies.js';
 import { isSearchAttributeValue } from '../../common/search-attributes.js';
 import { DEFAULT_PAYLOAD_LIMITS, jsonDeeperThan, payloadProblem, type PayloadLimits } from '../payloads.js';
 import type { RunState } from '../run/run-state.js';
@@ -121,7 +122,13 @@ class CommandChecker {
         checkActivityOptions(c.options, where);
         break;
       case 'requestCancelActivity':
-        this.expectPending(c.seq, (seq) => this.state.pendingActivities.has(seq) || this.scheduledActivities.has(seq), this.resolvedActivities, where);
+        this.expectPending(
+          c.seq,
+          (seq) => (this.state.pendingActivities.has(seq) && !this.state.pendingActivities.get(seq)!.cancelRequested) || this.scheduledActivities.has(seq),
+          this.resolvedActivities,
+          where,
+        );
+        if (c.waitForCompletion !== undefined && typeof c.waitForCompletion !== 'boolean') invalid(`${where} waitForCompletion must be a boolean`);
         break;
       case 'startTimer':
         this.expectSeq(c.seq, this.nextTimerSeq++, where);
@@ -139,6 +146,7 @@ class CommandChecker {
         if (typeof c.runId !== 'string' || !UUID.test(c.runId)) invalid(`${where} runId must be a UUID`);
         this.checkPayloadArray(c.args, `${where} args`);
         checkChildOptions(c.options, where);
+        this.checkPayload(c.options, `${where} options`);
         break;
       case 'requestCancelChild':
         this.expectPending(c.seq, (seq) => this.state.pendingChildren.has(seq) || this.startedChildren.has(seq), this.cancelledChildren, where);
@@ -146,6 +154,10 @@ class CommandChecker {
       case 'upsertSearchAttributes':
         checkSearchAttributes(c.attributes, `${where} attributes`, true);
         this.checkPayload(c.attributes, `${where} attributes`);
+        break;
+      case 'upsertMemo':
+        if (!isObject(c.memo)) invalid(`${where} memo must be an object`);
+        this.checkPayload(c.memo, `${where} memo`);
         break;
       case 'recordPatch':
         checkName(c.patchId, `${where} patchId`);
@@ -208,7 +220,9 @@ class CommandChecker {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const PARENT_CLOSE_POLICIES = new Set(['TERMINATE', 'REQUEST_CANCEL', 'ABANDON']);
+const PARENT_CLOSE_POLICIES = new Set<string>(Object.values(ParentClosePolicy));
+const ACTIVITY_CANCELLATION_TYPES = new Set<string>(Object.values(ActivityCancellationType));
+const CHILD_CANCELLATION_TYPES = new Set<string>(Object.values(ChildWorkflowCancellationType));
 
 /** An id the store can key on: no NUL or other control characters. */
 function checkId(value: unknown, what: string): void {
@@ -221,11 +235,13 @@ function checkChildOptions(value: unknown, where: string): void {
   if (!isObject(value)) return invalid(`${where} options must be an object`);
   const options = value as Record<string, unknown>;
   if (!PARENT_CLOSE_POLICIES.has(options.parentClosePolicy as string)) invalid(`${where} options.parentClosePolicy is not a policy`);
+  if (options.cancellationType !== undefined && !CHILD_CANCELLATION_TYPES.has(options.cancellationType as string)) invalid(`${where} options.cancellationType is not a cancellation type`);
   if (options.taskQueue !== undefined) checkId(options.taskQueue, `${where} options.taskQueue`);
   for (const key of ['workflowExecutionTimeoutMs', 'workflowRunTimeoutMs']) {
     if (options[key] !== undefined) checkDuration(options[key], `${where} options.${key}`);
   }
   if (options.searchAttributes !== undefined) checkSearchAttributes(options.searchAttributes, `${where} options.searchAttributes`, false);
+  if (options.memo !== undefined && !isObject(options.memo)) invalid(`${where} options.memo must be an object`);
 }
 
 /** Search attribute values: strings, finite numbers, booleans, string lists (and `null` to remove, when allowed). */
@@ -259,6 +275,7 @@ function checkActivityOptions(value: unknown, where: string): void {
     invalid(`${where} options need a start-to-close or a schedule-to-close timeout`);
   }
   if (options.taskQueue !== undefined) checkName(options.taskQueue, `${where} options.taskQueue`);
+  if (options.cancellationType !== undefined && !ACTIVITY_CANCELLATION_TYPES.has(options.cancellationType)) invalid(`${where} options.cancellationType is not a cancellation type`);
   const retry = options.retry;
   if (!isObject(retry)) return invalid(`${where} options.retry must be an object`);
   const r = retry as unknown as Record<string, unknown>;

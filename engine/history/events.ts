@@ -33,9 +33,15 @@ export interface EventAttributes {
     /** Runtime behaviour flags the run started with (absent in histories recorded before flags existed). */
     flags?: RuntimeFlag[];
     searchAttributes: Record<string, SearchAttributeValue>;
+    memo?: Record<string, unknown>;
     firstExecutionRunId: string;
     continuedFromRunId?: string;
+    /** When the continue-as-new chain started (absent: this event's time). */
+    executionStartTime?: number;
     parent?: { namespace: string; workflowId: string; runId: string; seq: number };
+    /** The top of the parent chain (absent: no parent, or recorded before roots were). */
+    root?: { workflowId: string; runId: string };
+    runTimeoutMs?: number;
     /** Epoch ms at which this run times out (run timeout, or what is left of the execution timeout). */
     deadline?: { at: number; timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' };
     /** Carried across continue-as-new: when the whole execution must have ended. */
@@ -54,18 +60,21 @@ export interface EventAttributes {
   UpdateAccepted: { updateId: string; name: string; args: unknown[]; validated?: boolean };
   CancelRequested: { reason?: string };
   // Activation markers -------------------------------------------------------------------
-  WorkflowTaskCompleted: Record<never, never>;
+  /** `historySize`: bytes of the history before this marker, as the workflow saw them (absent in older histories). */
+  WorkflowTaskCompleted: { historySize?: number };
   /** An activation attempt crashed. With `restartAt`, its supervisor restarts it then. */
   WorkflowTaskFailed: { crashKind: string; message: string; restartAt?: number };
   // Command events (outputs) -------------------------------------------------------------
   ActivityScheduled: { seq: number; activityType: string; args: unknown[]; options: ResolvedActivityOptions };
-  ActivityCancelRequested: { seq: number };
+  /** `waitForCompletion`: the activity keeps its task until it ends (cancellation type WAIT_CANCELLATION_COMPLETED). */
+  ActivityCancelRequested: { seq: number; waitForCompletion?: boolean };
   TimerStarted: { seq: number; durationMs: number; fireAt: number };
   TimerCanceled: { seq: number };
   /** Record-then-start: the child run with this id is created (exactly once) after this is durable. */
   ChildWorkflowStarted: { seq: number; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions };
   ChildWorkflowCancelRequested: { seq: number };
   SearchAttributesUpserted: { attributes: Record<string, SearchAttributeValue | null> };
+  MemoUpserted: { memo: Record<string, unknown> };
   MarkerRecorded: { patchId: string; deprecated: boolean };
   UpdateCompleted: { updateId: string; result?: unknown; failure?: FailureInfo };
   UpdateRejected: { updateId: string; failure: FailureInfo };
@@ -115,6 +124,7 @@ export const COMMAND_EVENT_TYPES = [
   'ChildWorkflowStarted',
   'ChildWorkflowCancelRequested',
   'SearchAttributesUpserted',
+  'MemoUpserted',
   'MarkerRecorded',
   'UpdateCompleted',
   'UpdateRejected',
@@ -142,3 +152,13 @@ export const CLOSING_STATUS = {
 } as const;
 export type ClosingEventType = keyof typeof CLOSING_STATUS;
 export const isClosingEvent = (event: { type: string }): event is EventOf<ClosingEventType> => event.type in CLOSING_STATUS;
+
+/**
+ * The size of events as `workflowInfo().historySize` reports it: characters of their JSON
+ * (bytes for ASCII payloads). Counted when events are recorded or read, never per activation.
+ */
+export function historySizeOf(events: readonly HistoryEvent[]): number {
+  let size = 0;
+  for (const event of events) size += JSON.stringify(event).length;
+  return size;
+}

@@ -23,9 +23,14 @@ const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job 
       randomSeed: e.randomSeed,
       ...(e.flags ? { flags: e.flags } : {}),
       searchAttributes: e.searchAttributes,
+      ...(e.memo ? { memo: e.memo } : {}),
       firstExecutionRunId: e.firstExecutionRunId,
       ...(e.continuedFromRunId ? { continuedFromExecutionRunId: e.continuedFromRunId } : {}),
+      ...(e.executionStartTime !== undefined ? { executionStartTime: e.executionStartTime } : {}),
+      ...(e.executionDeadline !== undefined ? { executionDeadline: e.executionDeadline } : {}),
+      ...(e.runTimeoutMs !== undefined ? { runTimeoutMs: e.runTimeoutMs } : {}),
       ...(e.parent ? { parent: { workflowId: e.parent.workflowId, runId: e.parent.runId, namespace: e.parent.namespace } } : {}),
+      ...(e.root ? { root: e.root } : {}),
     },
   }),
   ActivityCompleted: (e) => ({ kind: 'resolveActivity', seq: e.seq, result: e.result }),
@@ -60,7 +65,7 @@ const COMMANDS: CommandMapping = {
   },
   requestCancelActivity: {
     event: 'ActivityCancelRequested',
-    toEvent: (c, time) => ({ type: 'ActivityCancelRequested', time, seq: c.seq }),
+    toEvent: (c, time) => ({ type: 'ActivityCancelRequested', time, seq: c.seq, ...(c.waitForCompletion ? { waitForCompletion: true } : {}) }),
     identity: (c) => ({ seq: c.seq }),
   },
   startTimer: {
@@ -86,6 +91,11 @@ const COMMANDS: CommandMapping = {
   upsertSearchAttributes: {
     event: 'SearchAttributesUpserted',
     toEvent: (c, time) => ({ type: 'SearchAttributesUpserted', time, attributes: c.attributes }),
+    identity: () => ({}),
+  },
+  upsertMemo: {
+    event: 'MemoUpserted',
+    toEvent: (c, time) => ({ type: 'MemoUpserted', time, memo: c.memo }),
     identity: () => ({}),
   },
   recordPatch: {

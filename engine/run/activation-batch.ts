@@ -21,6 +21,8 @@ export class ActivationBatch {
   readonly dueDeletes: DueEntry[] = [];
   readonly taskPuts: ActivityTask[] = [];
   readonly taskDeletes: TaskKey[] = [];
+  /** Activities asked to cancel whose end the workflow waits for. */
+  readonly taskCancels: TaskKey[] = [];
   readonly outboxPuts: OutboxEntry[] = [];
   /** Outbox entries whose effect this batch performs. */
   readonly outboxDeletes: string[] = [];
@@ -58,13 +60,18 @@ export class ActivationBatch {
         break;
       case 'ActivityCompleted':
       case 'ActivityFailed':
-      case 'ActivityCancelRequested':
         this.taskDeletes.push(this.task(event.seq));
+        break;
+      case 'ActivityCancelRequested':
+        // A workflow waiting for the activity's end keeps its task; the attempt is told to stop.
+        if (event.waitForCompletion) this.taskCancels.push(this.task(event.seq));
+        else this.taskDeletes.push(this.task(event.seq));
         break;
       case 'ChildWorkflowStarted':
         this.outbox({
           kind: 'startChild',
           parent: this.link(event.seq),
+          root: state.root ?? { workflowId: this.record.workflowId, runId: this.record.runId },
           workflowType: event.workflowType,
           workflowId: event.workflowId,
           runId: event.runId,
@@ -78,6 +85,7 @@ export class ActivationBatch {
         break;
       }
       case 'SearchAttributesUpserted':
+      case 'MemoUpserted':
         this.recordChanged = true;
         break;
       case 'WorkflowTaskCompleted':
@@ -119,7 +127,10 @@ export class ActivationBatch {
         args: event.args,
         firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
         searchAttributes: { ...state.searchAttributes },
+        ...(Object.keys(state.memo).length > 0 ? { memo: { ...state.memo } } : {}),
         ...(record.parent ? { parent: record.parent } : {}),
+        ...(state.root ? { root: state.root } : {}),
+        executionStartTime: state.executionStartTime,
         ...(state.executionDeadline !== undefined ? { executionDeadline: state.executionDeadline } : {}),
         ...(record.scheduleId ? { scheduleId: record.scheduleId } : {}),
       });

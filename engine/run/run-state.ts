@@ -7,6 +7,7 @@
  * @module
  */
 import { type ParentClosePolicy } from '../../common/protocol.js';
+import { applyMemoUpsert } from '../../common/memo.js';
 import { applySearchAttributeUpsert, type SearchAttributeValue } from '../../common/search-attributes.js';
 import type { RunStatus } from '../../store/types.js';
 import type { Crash } from '../supervision.js';
@@ -14,6 +15,8 @@ import { CLOSING_STATUS, isClosingEvent, type HistoryEvent, type NewEvent } from
 
 export interface PendingActivity {
   activityType: string;
+  /** Cancellation was requested and the workflow waits for the activity to end. */
+  cancelRequested?: boolean;
 }
 
 export interface PendingChild {
@@ -30,6 +33,12 @@ export class RunState {
   nextChildSeq = 1;
   cancelRequested = false;
   searchAttributes: Record<string, SearchAttributeValue> = {};
+  memo: Record<string, unknown> = {};
+  /** From `WorkflowStarted`: when the continue-as-new chain started, and the top of the parent chain. */
+  executionStartTime = 0;
+  root: { workflowId: string; runId: string } | undefined;
+  /** Bytes of JSON of the history so far (`workflowInfo().historySize`). */
+  historySize = 0;
   /** When the run times out, if it has a timeout. */
   deadline: { at: number; timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' } | undefined;
   executionDeadline: number | undefined;
@@ -53,6 +62,9 @@ export class RunState {
     switch (event.type) {
       case 'WorkflowStarted':
         this.searchAttributes = { ...event.searchAttributes };
+        this.memo = { ...event.memo };
+        this.executionStartTime = event.executionStartTime ?? event.time;
+        this.root = event.root ?? (event.parent ? { workflowId: event.parent.workflowId, runId: event.parent.runId } : undefined);
         this.deadline = event.deadline;
         this.executionDeadline = event.executionDeadline;
         this.continueAsNewSuggestedAt = event.continueAsNewSuggestedAt;
@@ -87,8 +99,16 @@ export class RunState {
         break;
       case 'ActivityCompleted':
       case 'ActivityFailed':
-      case 'ActivityCancelRequested':
         this.pendingActivities.delete(event.seq);
+        break;
+      case 'ActivityCancelRequested': {
+        const pending = this.pendingActivities.get(event.seq);
+        if (event.waitForCompletion && pending) pending.cancelRequested = true;
+        else this.pendingActivities.delete(event.seq);
+        break;
+      }
+      case 'MemoUpserted':
+        applyMemoUpsert(this.memo, event.memo);
         break;
       case 'TimerStarted':
         this.nextTimerSeq = event.seq + 1;

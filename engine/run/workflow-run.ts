@@ -17,13 +17,13 @@
 import type { FailureInfo, JobKind, LogEntry, QueryResult } from '../../common/protocol.js';
 import { SandboxCrash } from '../../sandbox/index.js';
 import { StoreError } from '../../store/errors.js';
-import type { EventStore, OutboxEntry, QuarantineRecord, RunRecord, SnapshotRecord } from '../../store/types.js';
+import type { ActivityTask, EventStore, OutboxEntry, QuarantineRecord, RunRecord, SnapshotRecord } from '../../store/types.js';
 import type { ActivityDispatcher } from '../activities/dispatcher.js';
 import type { BundleRegistry } from '../bundles.js';
 import { InvalidCommandError, validateActivationResult, validateQueryResult } from '../commands/validate.js';
 import { DeterminismViolationError, EngineClosedError, QueryFailedError, WorkflowNotRunningError } from '../errors.js';
 import { HistoryFormatError, parseHistory, type ParsedHistory } from '../history/activations.js';
-import { CLOSING_STATUS, type EventOf, type HistoryEvent, type JobEventType, type NewEvent, type NewEventOf } from '../history/events.js';
+import { CLOSING_STATUS, historySizeOf, type EventOf, type HistoryEvent, type JobEventType, type NewEvent, type NewEventOf } from '../history/events.js';
 import { eventOfCommand, jobOf } from '../history/mapping.js';
 import type { Logger } from '../logger.js';
 import type { EngineMetrics } from '../metrics.js';
@@ -352,12 +352,14 @@ export class WorkflowRun {
       const historyLength = this.nextEventId - 1 + batch.events.length;
       const activationJobs = accepted.map((job) => jobOf(job.event));
       this.env.onActivation(this, activationJobs.map((job) => job.kind));
+      // As Temporal counts it: the history up to this activation's jobs, included.
+      const historySize = this.state.historySize + historySizeOf(batch.events.map((event, i) => ({ ...event, eventId: this.nextEventId + i }) as HistoryEvent));
       const { raw, checkPayloads } = await sandbox.activate(
-        { time, replaying: false, historyLength, continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt, jobs: activationJobs },
+        { time, replaying: false, historyLength, historySize, continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt, jobs: activationJobs },
         this.env.limits,
       );
       const { commands, logs } = validateActivationResult(raw, this.state, this.env.limits, checkPayloads);
-      batch.add({ type: 'WorkflowTaskCompleted', time }, ...commands.map((command) => eventOfCommand(command, time)));
+      batch.add({ type: 'WorkflowTaskCompleted', time, historySize }, ...commands.map((command) => eventOfCommand(command, time)));
       this.emitLogs(logs);
       this.lostInARow = 0;
     } catch (error) {
@@ -595,6 +597,7 @@ export class WorkflowRun {
     const next = this.nextRecord(batch);
     const recordChanged = this.isNew || batch.closeEvent !== undefined || batch.recordChanged || !sameProgress(record, next);
     const outboxDeletes = [...batch.outboxDeletes, ...jobs.flatMap((job) => (job.outboxId ? [job.outboxId] : []))];
+    batch.taskPuts.push(...this.cancelledTasks(batch));
     await this.env.store.write({
       histories: [{ namespace: record.namespace, runId: record.runId, events }],
       runs: recordChanged ? [{ record: next, previousStatus: this.isNew ? undefined : record.status }] : [],
@@ -609,13 +612,30 @@ export class WorkflowRun {
     Object.assign(record, next);
     this.isNew = false;
     this.nextEventId += events.length;
+    this.state.historySize += historySizeOf(events);
     this.act(events, batch, jobs);
+  }
+
+  /**
+   * The tasks of activities asked to cancel whose end the workflow waits for, marked so (in
+   * the same write as the request, so a restart does not run them again unasked). Dispatching
+   * them tells their attempt to stop.
+   */
+  private cancelledTasks(batch: ActivationBatch): ActivityTask[] {
+    return batch.taskCancels.flatMap(({ namespace, runId, seq }) => {
+      const task = this.env.activities.taskOf(namespace, runId, seq);
+      return task ? [{ ...task, cancelRequested: true }] : [];
+    });
   }
 
   /** The run record as the batch leaves it: status, visibility, supervision, task failure. */
   private nextRecord(batch: ActivationBatch): RunRecord {
     const next: RunRecord = { ...this.record };
-    if (batch.recordChanged) next.searchAttributes = { ...this.state.searchAttributes };
+    if (batch.recordChanged) {
+      next.searchAttributes = { ...this.state.searchAttributes };
+      if (Object.keys(this.state.memo).length > 0) next.memo = { ...this.state.memo };
+      else delete next.memo;
+    }
     if (this.state.continuedToRunId) next.continuedToRunId = this.state.continuedToRunId;
     if (batch.closeEvent) {
       next.status = CLOSING_STATUS[batch.closeEvent.type as keyof typeof CLOSING_STATUS];
@@ -703,6 +723,7 @@ export class WorkflowRun {
   private adopt(events: readonly HistoryEvent[]): void {
     this.state = new RunState();
     for (const event of events) this.state.apply(event);
+    this.state.historySize = historySizeOf(events);
     this.nextEventId = events.length + 1;
   }
 

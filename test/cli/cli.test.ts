@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -136,6 +136,34 @@ describe('aion CLI', { timeout: 60_000 }, () => {
     const unreachable = await aion('--endpoint', `http://127.0.0.1:${port}`, 'list');
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toBe(`aion: cannot reach the Aion server at http://127.0.0.1:${port} (connection refused); is \`aion server\` running?\n`);
+  });
+});
+
+describe('aion activity', { timeout: 60_000 }, () => {
+  it('heartbeats and completes an activity that threw CompleteAsyncError, by its task token', async () => {
+    const asyncServer = runChild(CLI, ['server', '--data', join(dir, 'async-data'), '--port', '0', '--activities', join(root, 'test/fixtures/cli-async-activities.ts')]);
+    try {
+      const url = (JSON.parse(await asyncServer.line(/Aion server listening/)) as { url: string }).url;
+      const at = (...args: string[]) => aion('--endpoint', url, ...args);
+      const bundle = join(dir, 'compat.js');
+      expect((await at('build', join(root, 'test/fixtures/temporal-compat.ts'), '-o', bundle)).code).toBe(0);
+      expect((await at('deploy', bundle)).code).toBe(0);
+      const tokenFile = join(dir, 'token');
+      expect((await at('start', 'runsActivity', '--id', 'async-1', '--args', JSON.stringify(['completedLater', tokenFile]))).code).toBe(0);
+      await expect.poll(() => existsSync(tokenFile)).toBe(true);
+      const token = readFileSync(tokenFile, 'utf8');
+
+      expect((await at('activity', 'heartbeat', token, '--details', '{"progress":1}')).code).toBe(0);
+      expect((await at('activity', 'complete', token, '--result', '"done by the CLI"')).code).toBe(0);
+      expect(JSON.parse((await at('--json', 'result', 'async-1')).stdout)).toEqual({ status: 'Completed', result: 'done by the CLI' });
+      const again = await at('activity', 'complete', token);
+      expect(again.code).not.toBe(0);
+      expect(again.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(again.stderr).toMatch(/no activity awaits asynchronous completion/);
+    } finally {
+      asyncServer.process.kill('SIGTERM');
+      await asyncServer.exited;
+    }
   });
 });
 

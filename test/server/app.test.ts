@@ -1,6 +1,7 @@
 /** The HTTP API's contract: routes, status codes, error bodies, authentication. */
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.js';
+import { completedElsewhere } from '../fixtures/temporal-activities.js';
 import { openEngine } from '../helpers.js';
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -20,6 +21,21 @@ describe('HTTP API', () => {
     expect(await result.json()).toEqual({ status: 'Completed', result: { approvedBy: 'ann', limit: 100 } });
     const history = (await (await app.request('/v1/namespaces/default/workflows/h1/history')).json()) as { events: { type: string }[] };
     expect(history.events[0].type).toBe('WorkflowStarted');
+  });
+
+  it('completes an activity asynchronously by its task token, within its namespace only', async () => {
+    const tokens: string[] = [];
+    const app = createApp(await openEngine({ activities: { completedLater: completedElsewhere(tokens) } }, 'temporal-compat.ts'));
+    const started = await app.request('/v1/namespaces/default/workflows', json({ type: 'runsActivity', workflowId: 'a1', args: ['completedLater'] }));
+    expect(started.status).toBe(201);
+    await expect.poll(() => tokens.length).toBe(1);
+    const taskToken = tokens[0];
+    expect((await app.request('/v1/namespaces/default/activities/heartbeat', json({ taskToken, details: { at: 1 } }))).status).toBe(200);
+    expect((await app.request('/v1/namespaces/other/activities/complete', json({ taskToken, result: 'wrong tenant' }))).status).toBe(404);
+    expect((await app.request('/v1/namespaces/default/activities/complete', json({ taskToken: 42 }))).status).toBe(400);
+    expect((await app.request('/v1/namespaces/default/activities/complete', json({ taskToken, result: 'over HTTP' }))).status).toBe(200);
+    expect(await (await app.request('/v1/namespaces/default/workflows/a1/result')).json()).toEqual({ status: 'Completed', result: 'over HTTP' });
+    expect((await app.request('/v1/namespaces/default/activities/complete', json({ taskToken, result: 'again' }))).status).toBe(404);
   });
 
   it('maps errors to status codes with a code and a message', async () => {

@@ -1,0 +1,103 @@
+/**
+ * The activity side of Temporal's API (`aion/activity`): its functions, durable heartbeat
+ * details, and asynchronous completion by task token, across restarts too.
+ */
+import { describe, expect, it } from 'vitest';
+import { activityInfo, heartbeat } from 'aion/activity';
+import { Engine } from '../../engine/engine.js';
+import { ActivityNotFoundError, InvalidArgumentError } from '../../engine/errors.js';
+import { completedElsewhere, describeSelf } from '../fixtures/temporal-activities.js';
+import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
+
+const BUNDLE = 'temporal-compat.ts';
+
+async function openFirst(dataDir: string, activities: EngineActivities): Promise<Engine> {
+  const engine = await Engine.open({ dataDir, logger: silentLogger, activities });
+  await engine.deploy({ code: await fixtureBundle(BUNDLE) });
+  return engine;
+}
+type EngineActivities = NonNullable<Parameters<typeof Engine.open>[0]>['activities'];
+
+describe('activity API', () => {
+  it('gives activities Temporal’s functions: activityInfo, heartbeat, sleep, log, cancellationSignal', async () => {
+    const engine = await openEngine({ activities: { describeSelf } }, BUNDLE);
+    const handle = await engine.start('runsActivity', { args: ['describeSelf'], workflowId: 'self' });
+    expect(await handle.result()).toEqual({
+      attempt: 1,
+      isLocal: false,
+      workflowExecution: { workflowId: 'self', runId: handle.runId },
+      activityType: 'describeSelf',
+      startToCloseTimeoutMs: 60_000,
+      tokenIsBytes: true,
+      aborted: false,
+    });
+  });
+
+  it('records heartbeat details: an attempt cut off by a restart resumes from the last ones', async () => {
+    const dataDir = tempDir();
+    let beaten!: () => void;
+    const heartbeated = new Promise<void>((resolve) => (beaten = resolve));
+    const first = await openFirst(dataDir, {
+      resumable: async () => {
+        heartbeat({ progress: 3 });
+        beaten();
+        return new Promise(() => undefined); // cut off by the restart
+      },
+    });
+    await first.start('runsActivity', { args: ['resumable'], workflowId: 'resumes' });
+    await heartbeated;
+    await first.close();
+
+    const second = await openEngine({ dataDir, activities: { resumable: async () => ({ resumedFrom: activityInfo().heartbeatDetails }) } }, BUNDLE);
+    expect(await second.getHandle('resumes').result()).toEqual({ resumedFrom: { progress: 3 } });
+  });
+
+  describe('asynchronous completion', () => {
+    it('completes an activity that threw CompleteAsyncError, by its task token', async () => {
+      const tokens: string[] = [];
+      const engine = await openEngine({ activities: { completedLater: completedElsewhere(tokens) } }, BUNDLE);
+      const handle = await engine.start('runsActivity', { args: ['completedLater'] });
+      await expect.poll(() => tokens.length).toBe(1);
+      const completion = engine.asyncCompletion(tokens[0]);
+      await completion.heartbeat({ halfway: true });
+      await completion.complete('completed from outside');
+      expect(await handle.result()).toBe('completed from outside');
+      // Done: the token names nothing any more.
+      await expect(completion.complete('twice')).rejects.toThrow(ActivityNotFoundError);
+    });
+
+    it('retries a failed asynchronous attempt per the retry policy', async () => {
+      const tokens: string[] = [];
+      const engine = await openEngine({ activities: { completedLater: completedElsewhere(tokens) } }, BUNDLE);
+      const handle = await engine.start('runsActivity', { args: ['completedLater'] });
+      await expect.poll(() => tokens.length).toBe(1);
+      await engine.asyncCompletion(tokens[0]).fail(new Error('the outside system said no'));
+      await expect.poll(() => tokens.length).toBe(2);
+      await engine.asyncCompletion(tokens[1]).complete('second attempt');
+      expect(await handle.result()).toBe('second attempt');
+      const completed = (await handle.history()).find((event) => event.type === 'ActivityCompleted');
+      expect(completed).toMatchObject({ attempt: 2 });
+    });
+
+    it('keeps waiting across a restart instead of running the activity again', async () => {
+      const dataDir = tempDir();
+      const tokens: string[] = [];
+      const first = await openFirst(dataDir, { completedLater: completedElsewhere(tokens) });
+      await first.start('runsActivity', { args: ['completedLater'], workflowId: 'async-restart' });
+      await expect.poll(() => tokens.length).toBe(1);
+      await first.close();
+
+      let ranAgain = 0;
+      const second = await openEngine({ dataDir, activities: { completedLater: async () => ++ranAgain } }, BUNDLE);
+      await second.asyncCompletion(Buffer.from(tokens[0], 'base64')).complete('after the restart');
+      expect(await second.getHandle('async-restart').result()).toBe('after the restart');
+      expect(ranAgain).toBe(0);
+    });
+
+    it('refuses a token that is not one', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      expect(() => engine.asyncCompletion('not a token')).toThrow(InvalidArgumentError);
+      await expect(engine.asyncCompletion(Buffer.from(JSON.stringify(['default', 'no-such-run', 1])).toString('base64')).complete(1)).rejects.toThrow(ActivityNotFoundError);
+    });
+  });
+});

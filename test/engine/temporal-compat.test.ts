@@ -1,0 +1,253 @@
+/**
+ * Temporal's workflow API as Temporal code uses it (test/fixtures/temporal-compat.ts imports
+ * only `@temporalio/workflow` and `@temporalio/common`). Every history is replayed after each
+ * test (test/helpers.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { Context } from '../../engine/activities/context.js';
+import { ApplicationFailure } from '../../common/failures.js';
+import { bundleWorkflowCode, BundleError } from '../../engine/bundler.js';
+import { InvalidArgumentError } from '../../engine/errors.js';
+import type { HistoryEvent } from '../../engine/history/events.js';
+import { Engine } from '../../engine/engine.js';
+import { fixture, fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
+
+const BUNDLE = 'temporal-compat.ts';
+
+/** An activity the test releases, which reports whether its attempt was asked to cancel. */
+function gatedActivity(onCancel: 'ignore' | 'throw') {
+  let release!: (value: string) => void;
+  const released = new Promise<string>((resolve) => (release = resolve));
+  let started!: () => void;
+  const startedPromise = new Promise<void>((resolve) => (started = resolve));
+  let abortSeen = false;
+  const slow = async () => {
+    const context = Context.current();
+    started();
+    context.cancellationSignal.addEventListener('abort', () => (abortSeen = true));
+    if (onCancel === 'throw') return Promise.race([released, context.cancelled]);
+    return released;
+  };
+  return { slow, release, started: startedPromise, abortSeen: () => abortSeen };
+}
+
+const types = (history: HistoryEvent[]) => history.map((event) => event.type);
+
+describe('Temporal workflow API', () => {
+  describe('activity cancellation types', () => {
+    it('TRY_CANCEL asks the activity to cancel and rejects at once', async () => {
+      const gate = gatedActivity('ignore');
+      const engine = await openEngine({ activities: { slow: gate.slow } }, BUNDLE);
+      const handle = await engine.start('activityCancellation', { args: ['TRY_CANCEL'] });
+      await gate.started;
+      await handle.signal('cancelNow');
+      await expect.poll(() => handle.query('outcome')).toBe('cancelled: Activity cancelled');
+      expect(gate.abortSeen()).toBe(true);
+      await handle.signal('finish');
+      expect(await handle.result()).toBe('cancelled: Activity cancelled');
+      const history = await handle.history();
+      expect(history.find((event) => event.type === 'ActivityCancelRequested')).not.toHaveProperty('waitForCompletion');
+      expect(types(history)).not.toContain('ActivityCompleted');
+    });
+
+    it('WAIT_CANCELLATION_COMPLETED asks, then waits for the activity to end: its result if it finishes anyway', async () => {
+      const gate = gatedActivity('ignore');
+      const engine = await openEngine({ activities: { slow: gate.slow } }, BUNDLE);
+      const handle = await engine.start('activityCancellation', { args: ['WAIT_CANCELLATION_COMPLETED'] });
+      await gate.started;
+      await handle.signal('cancelNow');
+      await expect.poll(() => gate.abortSeen()).toBe(true);
+      expect(await handle.query('outcome')).toBeUndefined();
+      gate.release('finished anyway');
+      await expect.poll(() => handle.query('outcome')).toBe('completed: finished anyway');
+      await handle.signal('finish');
+      await handle.result();
+      const history = await handle.history();
+      expect(history.find((event) => event.type === 'ActivityCancelRequested')).toMatchObject({ waitForCompletion: true });
+      expect(types(history).indexOf('ActivityCompleted')).toBeGreaterThan(types(history).indexOf('ActivityCancelRequested'));
+    });
+
+    it('WAIT_CANCELLATION_COMPLETED: an activity that honours the request ends the wait cancelled, and is not retried', async () => {
+      const gate = gatedActivity('throw');
+      const engine = await openEngine({ activities: { slow: gate.slow } }, BUNDLE);
+      const handle = await engine.start('activityCancellation', { args: ['WAIT_CANCELLATION_COMPLETED'] });
+      await gate.started;
+      await handle.signal('cancelNow');
+      await expect.poll(() => handle.query('outcome')).toBe('cancelled: Activity cancelled');
+      await handle.signal('finish');
+      await handle.result();
+      const failed = (await handle.history()).find((event) => event.type === 'ActivityFailed');
+      expect(failed).toMatchObject({ attempt: 1, failure: { failureType: 'ActivityFailure', cause: { failureType: 'CancelledFailure' } } });
+    });
+
+    it('WAIT_CANCELLATION_COMPLETED across a restart: the task keeps the request and is not run again', async () => {
+      const dataDir = tempDir();
+      const first = gatedActivity('ignore');
+      const engine = await Engine.open({ dataDir, logger: silentLogger, activities: { slow: first.slow } });
+      await engine.deploy({ code: await fixtureBundle(BUNDLE) });
+      const handle = await engine.start('activityCancellation', { args: ['WAIT_CANCELLATION_COMPLETED'], workflowId: 'wait-restart' });
+      await first.started;
+      await handle.signal('cancelNow');
+      await expect.poll(() => first.abortSeen()).toBe(true);
+      await engine.close();
+      let runsAgain = 0;
+      const reopened = await openEngine({ dataDir, activities: { slow: async () => void runsAgain++ } }, BUNDLE);
+      const again = reopened.getHandle('wait-restart');
+      await expect.poll(() => again.query('outcome')).toBe('cancelled: Activity cancelled');
+      expect(runsAgain).toBe(0);
+      await again.signal('finish');
+      await again.result();
+    });
+
+    it('ABANDON rejects at once without asking; the activity runs on and its result is dropped', async () => {
+      const gate = gatedActivity('ignore');
+      const engine = await openEngine({ activities: { slow: gate.slow } }, BUNDLE);
+      const handle = await engine.start('activityCancellation', { args: ['ABANDON'] });
+      await gate.started;
+      await handle.signal('cancelNow');
+      await expect.poll(() => handle.query('outcome')).toBe('cancelled: Activity cancelled');
+      expect(gate.abortSeen()).toBe(false);
+      gate.release('nobody waits for this');
+      await expect.poll(async () => types(await handle.history())).toContain('ActivityCompleted');
+      await handle.signal('finish');
+      expect(await handle.result()).toBe('cancelled: Activity cancelled');
+      expect(types(await handle.history())).not.toContain('ActivityCancelRequested');
+    });
+  });
+
+  describe('child cancellation types', () => {
+    it('WAIT_CANCELLATION_COMPLETED (the default) waits for the child to close', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      const parent = await engine.start('childCancellation', { args: ['WAIT_CANCELLATION_COMPLETED', 'child-wait'] });
+      expect(await parent.result()).toBe('ChildWorkflowFailure: Workflow cancelled');
+      expect((await engine.getHandle('child-wait').describe()).status).toBe('Canceled');
+      // The parent heard of the end only after the child closed.
+      expect(types(await parent.history())).toContain('ChildWorkflowFailed');
+    });
+
+    it('TRY_CANCEL asks the child and rejects at once', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      const parent = await engine.start('childCancellation', { args: ['TRY_CANCEL', 'child-try'] });
+      expect(await parent.result()).toBe('ChildWorkflowFailure: Cancellation scope cancelled');
+      await expect(engine.getHandle('child-try').result()).rejects.toMatchObject({ status: 'Canceled' });
+      expect(types(await parent.history())).toContain('ChildWorkflowCancelRequested');
+    });
+
+    it('ABANDON rejects at once and leaves the child running', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      const parent = await engine.start('childCancellation', { args: ['ABANDON', 'child-abandoned'] });
+      expect(await parent.result()).toBe('ChildWorkflowFailure: Cancellation scope cancelled');
+      expect((await engine.getHandle('child-abandoned').describe()).status).toBe('Running');
+      expect(types(await parent.history())).not.toContain('ChildWorkflowCancelRequested');
+      await engine.getHandle('child-abandoned').terminate('test over');
+    });
+  });
+
+  it('delivers messages without a handler of their own to the default handlers, with currentUpdateInfo in updates', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('defaultHandlers');
+    await handle.signal('early', 1, 2);
+    await handle.signal('record', 'x');
+    expect(await handle.query('anything', 'a')).toBe('query anything(a) after 2 signals');
+    const updateId = await handle.executeUpdate('bump', 7);
+    expect(typeof updateId).toBe('string');
+    await handle.signal('done');
+    expect(await handle.result()).toEqual(['early(1,2)', 'record x', 'update bump/bump(7)', 'done()']);
+  });
+
+  it('ends after its update handlers when it awaits allHandlersFinished', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('waitsForHandlers');
+    expect(await handle.executeUpdate('slowUpdate', 20)).toBe('slept 20 in slowUpdate');
+    expect(await handle.result()).toBe('handlers finished: true');
+    const history = types(await handle.history());
+    expect(history.indexOf('UpdateCompleted')).toBeLessThan(history.indexOf('WorkflowCompleted'));
+  });
+
+  it('resolves a Trigger from a signal and rejects one whose scope is cancelled', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('triggers');
+    await handle.signal('release', 'from a signal');
+    expect(await handle.result()).toEqual(['from a signal', 'timeout cancelled the trigger']);
+  });
+
+  it('carries memo from the start through upserts and continue-as-new; workflowInfo has Temporal’s fields', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('infoAndMemo', { args: [0], workflowId: 'memo-1', memo: { customer: 'ann', removed: true } });
+    const first = await engine.getHandle('memo-1', handle.runId).describe();
+    const result = (await engine.getHandle('memo-1').result()) as Record<string, Record<string, unknown>>;
+    expect(result.before).toMatchObject({ memo: { customer: 'ann', step: 'upserted' }, attempt: 1 });
+    expect(result.before.historySize).toBeGreaterThan(0);
+    expect(result.after).toEqual({ memo: { customer: 'ann', step: 'upserted' }, historySizeGrew: true, details: 'generation 1' });
+    expect(result.continuedFrom).toBe(handle.runId);
+    // startTime is the chain's; runStartTime this run's.
+    expect(result.startTime).toBe(first.startTime.getTime());
+    expect(result.runStartTime).toBeGreaterThanOrEqual(result.startTime as unknown as number);
+    expect(result.inWorkflowContext).toBe(true);
+    expect((await engine.getHandle('memo-1').describe()).memo).toEqual({ customer: 'ann', step: 'upserted' });
+    expect(types(await engine.getHandle('memo-1', handle.runId).history())).toContain('MemoUpserted');
+  });
+
+  it('answers the metadata query with the handlers and the current details', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('activityCancellation', { args: ['TRY_CANCEL'] });
+    expect(await handle.query('__temporal_workflow_metadata')).toEqual({
+      definition: {
+        type: 'activityCancellation',
+        queryDefinitions: [{ name: 'outcome' }],
+        signalDefinitions: [{ name: 'cancelNow' }, { name: 'finish' }],
+        updateDefinitions: [],
+      },
+      currentDetails: '',
+    });
+    await handle.terminate('test over');
+  });
+
+  it('takes search attributes in Temporal’s legacy array and typed shapes, at start and in upserts', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('searchAttributeShapes', { searchAttributes: { CustomTextField: ['started'] }, typedSearchAttributes: [] });
+    expect(await handle.result()).toEqual({
+      plain: { CustomTextField: 'started', CustomKeywordField: 'legacy', CustomIntField: 2, Amount: 42, PlacedAt: '1970-01-01T00:00:00.000Z' },
+      amount: 42,
+      placedAt: '1970-01-01T00:00:00.000Z',
+    });
+    expect((await engine.list({ searchAttributes: { Amount: { gt: 40 }, CustomKeywordField: 'legacy' } })).map((run) => run.runId)).toEqual([handle.runId]);
+  });
+
+  it('gives each run of a chain of children its root', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('rootOfChain', { args: [2], workflowId: 'top' });
+    expect(await handle.result()).toEqual({ root: { workflowId: 'top', runId: handle.runId }, parent: 'top/1' });
+  });
+
+  it('gives the root cause of an activity failure', async () => {
+    const engine = await openEngine({ activities: { fails: async (message: string) => Promise.reject(ApplicationFailure.create({ message })) } }, BUNDLE);
+    expect(await (await engine.start('rootCauseOfFailure')).result()).toBe('the innermost message');
+  });
+
+  describe('options', () => {
+    it('refuses an unknown start option by name instead of ignoring it', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      await expect(engine.start('triggers', { cronSchedule: '* * * * *' } as never)).rejects.toThrow(InvalidArgumentError);
+      await expect(engine.start('triggers', { cronSchedule: '* * * * *' } as never)).rejects.toThrow(/no option 'cronSchedule'/);
+      expect(await engine.list()).toEqual([]);
+    });
+
+    it('fails a workflow that passes an unknown activity option, naming it', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      await expect((await engine.start('unknownActivityOption')).result()).rejects.toMatchObject({ cause: { message: expect.stringContaining("no option 'scheduleToStartTimeout'") } });
+    });
+  });
+
+  describe('bundling', () => {
+    it('refuses an import of a Temporal API this engine does not have, naming it', async () => {
+      await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-unsupported.ts') })).rejects.toThrow(BundleError);
+      await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-unsupported.ts') })).rejects.toThrow(/'proxyLocalActivities' imported from '@temporalio\/workflow' is not supported/);
+    });
+
+    it('refuses a missing name used through a namespace import, and Temporal packages that have no place in a workflow', async () => {
+      await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-namespace-import.ts') })).rejects.toThrow(/'createNexusClient' imported from '@temporalio\/workflow' is not supported: Nexus operations are not supported/);
+      await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-client-import.ts') })).rejects.toThrow(/workflow code cannot import '@temporalio\/client'/);
+    });
+  });
+});
