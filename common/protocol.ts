@@ -72,6 +72,8 @@ export interface ResolvedActivityOptions {
   retry: RetryPolicy;
   /** Absent: `TRY_CANCEL`. */
   cancellationType?: ActivityCancellationType;
+  /** Scheduled with `proxyLocalActivities`: run by the engine itself, never routed to a task queue. */
+  local?: boolean;
 }
 
 /** What the workflow knows about itself from the start (`workflowInfo()`). */
@@ -128,6 +130,10 @@ export interface JobsByKind {
   /** `validated`: the host ran the validator before accepting it (absent in older histories: the guest runs it). */
   update: { updateId: string; name: string; args: unknown[]; validated?: boolean };
   cancelWorkflow: { reason?: string };
+  /** A signal or cancellation request this run sent to another workflow was recorded there. */
+  resolveExternal: { seq: number };
+  /** … or could not be (no such workflow, or it is closed). */
+  failExternal: { seq: number; failure: FailureInfo };
 }
 export type JobKind = keyof JobsByKind;
 export type Job = { [K in JobKind]: { kind: K } & JobsByKind[K] }[JobKind];
@@ -158,6 +164,10 @@ export interface CommandsByKind {
   cancelTimer: { seq: number };
   startChildWorkflow: { seq: number; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions };
   requestCancelChild: { seq: number };
+  /** Signals another workflow of this namespace (its latest run, or `runId`). */
+  signalExternalWorkflow: { seq: number; workflowId: string; runId?: string; signalName: string; args: unknown[] };
+  /** Asks another workflow of this namespace to cancel. */
+  requestCancelExternalWorkflow: { seq: number; workflowId: string; runId?: string };
   upsertSearchAttributes: { attributes: Record<string, SearchAttributeValue | null> };
   /** Memo fields to set; `null` removes one. */
   upsertMemo: { memo: Record<string, unknown> };

@@ -460,17 +460,8 @@ export class Engine implements RunDirectory {
 
   async resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun> {
     this.assertOpen();
-    // A child or scheduled run recorded but not yet written is this workflow id's run already.
-    if (runId === undefined) await this.runs.creationOfWorkflow(namespace, workflowId);
-    const id = runId ?? (await this.store.getLatestRunId(namespace, workflowId));
-    let run = id === undefined ? undefined : await this.runs.runFor(namespace, id);
-    if (!run || run.record.workflowId !== workflowId) throw new WorkflowNotFoundError(workflowId, runId);
-    // The workflow's latest run continued as new: its successor (maybe still being created) is the latest now.
-    while (runId === undefined && run.record.continuedToRunId !== undefined) {
-      const successor = await this.runs.runFor(namespace, run.record.continuedToRunId);
-      if (!successor) break;
-      run = successor;
-    }
+    const run = await this.runs.resolve(namespace, workflowId, runId);
+    if (!run) throw new WorkflowNotFoundError(workflowId, runId);
     return run;
   }
 

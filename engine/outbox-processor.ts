@@ -9,9 +9,10 @@
 import type { EventStore, OutboxEntry } from '../store/types.js';
 import { retryDelayMs } from './backoff.js';
 import { AionError, WorkflowNotRunningError } from './errors.js';
-import type { HistoryEvent, NewEventOf } from './history/events.js';
+import type { FailureInfo } from '../common/protocol.js';
+import type { HistoryEvent, JobEventType, NewEventOf } from './history/events.js';
 import type { Logger } from './logger.js';
-import { createsRun, type OutboxEffect, type ParentLink } from './outbox.js';
+import { createsRun, outboxEntry, type OutboxEffect, type ParentLink } from './outbox.js';
 import type { NewRun, RunStarter } from './run-starter.js';
 import type { RunTable } from './runs.js';
 import type { WorkflowRun } from './run/workflow-run.js';
@@ -97,8 +98,69 @@ export class OutboxProcessor {
       case 'cancelChild':
       case 'terminateChild':
         return this.closeChild(entry, effect);
+      case 'signalExternal':
+      case 'cancelExternal':
+        return this.actOnExternal(entry, effect);
+      case 'externalDone':
+        return this.notifySource(entry, effect);
       case 'startScheduled':
         throw new Error('no handler for scheduled starts');
+    }
+  }
+
+  /**
+   * Delivers a run's signal or cancellation request to another workflow. The target records
+   * it in a write that deletes this entry and records the acknowledgement for the sender; a
+   * target that is not running gets nothing, and the sender learns why.
+   */
+  private async actOnExternal(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'signalExternal' | 'cancelExternal' }>): Promise<void> {
+    const action = effect.kind === 'signalExternal' ? 'signal' : 'cancel';
+    const done = (failure?: FailureInfo) => outboxEntry(entry.namespace, { kind: 'externalDone', source: effect.source, action, ...(failure ? { failure } : {}) });
+    const target = await this.externalTarget(entry.namespace, effect.workflowId, effect.runId);
+    let recorded = false;
+    if (target) {
+      const time = Date.now();
+      const event: NewEventOf<'SignalReceived' | 'CancelRequested'> =
+        effect.kind === 'signalExternal'
+          ? { type: 'SignalReceived', time, name: effect.signalName, args: effect.args }
+          : { type: 'CancelRequested', time, reason: `requested by workflow ${effect.source.workflowId}` };
+      try {
+        recorded = await target.deliver(event, { outboxId: entry.id, followUps: [done()] });
+      } catch (error) {
+        if (!(error instanceof WorkflowNotRunningError)) throw error;
+      }
+    }
+    if (recorded) return;
+    // A cancellation already requested is a success (as in Temporal); anything else did not reach a running run.
+    const alreadyCancelling = effect.kind === 'cancelExternal' && target?.record.status === 'Running';
+    const failure = alreadyCancelling ? undefined : externalNotFound(effect.workflowId, effect.runId);
+    await this.notifySource(entry, done(failure).effect as Extract<OutboxEffect, { kind: 'externalDone' }>);
+  }
+
+  /** The run a signal or cancellation request is for: the workflow's latest run, or the one named; undefined if there is none running. */
+  private async externalTarget(namespace: string, workflowId: string, runId: string | undefined): Promise<WorkflowRun | undefined> {
+    const run = await this.runs.resolve(namespace, workflowId, runId);
+    return run?.record.status === 'Running' ? run : undefined;
+  }
+
+  /** Tells the sender of a signal or cancellation request how it went; the write deletes `entry`. */
+  private async notifySource(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'externalDone' }>): Promise<void> {
+    const { source } = effect;
+    const run = await this.runs.runFor(source.namespace, source.runId);
+    if (!run || run.record.status !== 'Running') return this.discard(entry);
+    const time = Date.now();
+    const event: NewEventOf<JobEventType> = effect.failure
+      ? effect.action === 'signal'
+        ? { type: 'SignalExternalWorkflowFailed', time, seq: source.seq, failure: effect.failure }
+        : { type: 'RequestCancelExternalWorkflowFailed', time, seq: source.seq, failure: effect.failure }
+      : effect.action === 'signal'
+        ? { type: 'ExternalWorkflowSignaled', time, seq: source.seq }
+        : { type: 'ExternalWorkflowCancelRequested', time, seq: source.seq };
+    try {
+      if (!(await run.deliver(event, { outboxId: entry.id }))) await this.discard(entry);
+    } catch (error) {
+      if (!(error instanceof WorkflowNotRunningError)) throw error;
+      await this.discard(entry);
     }
   }
 
@@ -227,4 +289,13 @@ export class OutboxProcessor {
   async discard(entry: OutboxEntry): Promise<void> {
     await this.store.write({ outbox: { delete: [entry.id] } });
   }
+}
+
+function externalNotFound(workflowId: string, runId: string | undefined): FailureInfo {
+  return {
+    failureType: 'ApplicationFailure',
+    type: 'ExternalWorkflowExecutionNotFound',
+    message: runId === undefined ? `workflow ${workflowId} has no running run` : `run ${runId} of workflow ${workflowId} is not running`,
+    nonRetryable: true,
+  };
 }

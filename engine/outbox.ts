@@ -53,6 +53,11 @@ export type OutboxEffect =
       executionDeadline?: number;
       scheduleId?: string;
     }
+  /** Signal, or ask to cancel, another workflow of the namespace (its latest run, or `runId`). */
+  | { kind: 'signalExternal'; source: ParentLink; workflowId: string; runId?: string; signalName: string; args: unknown[] }
+  | { kind: 'cancelExternal'; source: ParentLink; workflowId: string; runId?: string }
+  /** Tell the run that sent a signal or cancellation request whether the target recorded it. */
+  | { kind: 'externalDone'; source: ParentLink; action: 'signal' | 'cancel'; failure?: FailureInfo }
   /** Start the run a schedule's fire recorded. */
   | { kind: 'startScheduled'; namespace: string; scheduleId: string; workflowId: string; runId: string; workflowType: string; args: unknown[]; taskQueue: string };
 
@@ -74,5 +79,9 @@ function outboxId(namespace: string, effect: OutboxEffect): string {
     case 'cancelChild':
     case 'terminateChild':
       return `${effect.kind}:${namespace}:${effect.parent.runId}:${effect.parent.seq}`;
+    case 'signalExternal':
+    case 'cancelExternal':
+    case 'externalDone':
+      return `${effect.kind}:${namespace}:${effect.source.runId}:${effect.source.seq}`;
   }
 }

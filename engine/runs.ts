@@ -98,6 +98,22 @@ export class RunTable {
     this.forgetResident(key);
   }
 
+  /** The workflow's run `runId`, or its latest run (following continue-as-new); undefined if there is none. */
+  async resolve(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun | undefined> {
+    // A child or scheduled run recorded but not yet written is this workflow id's run already.
+    if (runId === undefined) await this.creationOfWorkflow(namespace, workflowId);
+    const id = runId ?? (await this.store.getLatestRunId(namespace, workflowId));
+    let run = id === undefined ? undefined : await this.runFor(namespace, id);
+    if (!run || run.record.workflowId !== workflowId) return undefined;
+    // The workflow's latest run continued as new: its successor (maybe still being created) is the latest now.
+    while (runId === undefined && run.record.continuedToRunId !== undefined) {
+      const successor = await this.runFor(namespace, run.record.continuedToRunId);
+      if (!successor) break;
+      run = successor;
+    }
+    return run;
+  }
+
   /** Registers a creation in flight, so lookups of that run, or of its workflow id's latest run, wait for it. */
   trackCreation(namespace: string, workflowId: string, runId: string, creation: Promise<unknown>): void {
     const key = runKey(namespace, runId);

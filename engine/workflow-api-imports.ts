@@ -20,8 +20,6 @@ const NAMESPACE = 'aion-api';
 
 /** Temporal APIs this engine does not have, and what to do instead. */
 const UNSUPPORTED: Record<string, string> = {
-  proxyLocalActivities: 'local activities are not supported yet: use proxyActivities (activities already run in the engine process)',
-  getExternalWorkflowHandle: 'signalling or cancelling another workflow from workflow code is not supported yet',
   proxySinks: 'sinks are not supported: use log from aion/workflow',
   AsyncLocalStorage: 'AsyncLocalStorage is not available in workflow code',
   ROOT_SCOPE: 'ROOT_SCOPE is not exported: use CancellationScope.current() at the top of the workflow',

@@ -6,6 +6,8 @@
  */
 export {
   proxyActivities,
+  proxyLocalActivities,
+  type LocalActivityOptions,
   sleep,
   condition,
   defineSignal,
@@ -17,6 +19,8 @@ export {
   log,
   startChild,
   executeChild,
+  getExternalWorkflowHandle,
+  type ExternalWorkflowHandle,
   continueAsNew,
   makeContinueAsNewFunc,
   patched,

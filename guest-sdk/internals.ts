@@ -78,6 +78,8 @@ export interface ChildWorkflowHandle<R = unknown> {
   workflowId: string;
   firstExecutionRunId: string;
   result(): Promise<R>;
+  /** Signals the child (by definition or name); resolves once the child recorded it. */
+  signal<Args extends unknown[]>(def: { name: string } | string, ...args: Args): Promise<void>;
 }
 
 /** Every job kind must have a handler: a new kind does not compile until it is handled. */
@@ -106,10 +108,15 @@ export class Activator {
   private cancelRequested = false;
   /** Set while a query handler or an update validator runs: they must not schedule anything. */
   private readOnly: 'query' | 'validator' | undefined;
-  private readonly nextSeq = { activity: 1, timer: 1, condition: 1, child: 1 };
-  private readonly completions = { activity: new Map<number, Completion>(), timer: new Map<number, Completion>(), child: new Map<number, Completion>() };
-  /** Activities and children the workflow stopped waiting for (cancellation type ABANDON or TRY_CANCEL): their outcomes are dropped. */
-  private readonly abandoned = { activity: new Set<number>(), child: new Set<number>() };
+  private readonly nextSeq = { activity: 1, timer: 1, condition: 1, child: 1, external: 1 };
+  private readonly completions = {
+    activity: new Map<number, Completion>(),
+    timer: new Map<number, Completion>(),
+    child: new Map<number, Completion>(),
+    external: new Map<number, Completion>(),
+  };
+  /** Commands the workflow stopped waiting for (a cancellation type, a cancelled scope): their outcomes are dropped. */
+  private readonly abandoned = { activity: new Set<number>(), child: new Set<number>(), external: new Set<number>() };
   private searchAttributes: Record<string, SearchAttributeValue> = {};
   private memo: Record<string, unknown> = {};
   /** Patches this run has seen: recorded live, or announced by the host while replaying. */
@@ -324,7 +331,13 @@ export class Activator {
     );
     result.catch(() => undefined); // observed through handle.result()
     this.pushCommand({ kind: 'startChildWorkflow', seq, workflowType, workflowId: childId, runId, args: payload, options });
-    return Promise.resolve({ workflowId: childId, firstExecutionRunId: runId, result: () => result });
+    return Promise.resolve({
+      workflowId: childId,
+      firstExecutionRunId: runId,
+      result: () => result,
+      signal: (def: { name: string } | string, ...signalArgs: unknown[]) =>
+        this.actOnExternal({ kind: 'signalExternalWorkflow', workflowId: childId, signalName: typeof def === 'string' ? def : def.name, args: signalArgs }),
+    });
   }
 
   /** Sets (or, with `undefined`/`null` values, removes) memo fields; recorded, visible in `describe()`. */
@@ -336,6 +349,31 @@ export class Activator {
     for (const key of Object.keys(memo)) if (memo[key] === undefined) payload[key] = null;
     applyMemoUpsert(this.memo, payload);
     this.pushCommand({ kind: 'upsertMemo', memo: payload });
+  }
+
+  /**
+   * Signals another workflow, or asks it to cancel; resolves once the target recorded it,
+   * rejects if there is no such running workflow. Cancelling the calling scope stops the
+   * waiting (what was sent may still arrive).
+   */
+  actOnExternal(command: { kind: 'signalExternalWorkflow'; workflowId: string; runId?: string; signalName: string; args: unknown[] } | { kind: 'requestCancelExternalWorkflow'; workflowId: string; runId?: string }): Promise<void> {
+    const what = command.kind === 'signalExternalWorkflow' ? `signal '${command.signalName}' to workflow ${command.workflowId}` : `cancellation of workflow ${command.workflowId}`;
+    this.assertCanSchedule(what);
+    const scope = CancellationScope.current();
+    return new Promise<void>((resolve, reject) => {
+      if (scope.consideredCancelled) {
+        scope.cancelRequested.catch(reject);
+        return;
+      }
+      const payload = command.kind === 'signalExternalWorkflow' ? { ...command, args: toPayload(command.args, `arguments of ${what}`) as unknown[] } : command;
+      const seq = this.nextSeq.external++;
+      this.track('external', seq, scope, { resolve: () => resolve(), reject }, (reason) => {
+        if (!this.completions.external.delete(seq)) return;
+        this.abandoned.external.add(seq);
+        reject(reason);
+      });
+      this.pushCommand({ ...payload, seq });
+    });
   }
 
   upsertSearchAttributes(attributes: Record<string, SearchAttributeValue | null>): void {
@@ -436,7 +474,7 @@ export class Activator {
    * `scope` (if cancellable) runs `onCancel`. Settling it stops listening, so a scope keeps
    * nothing of the operations that finished in it.
    */
-  private track(kind: 'activity' | 'timer' | 'child', seq: number, scope: CancellationScope, completion: Completion, onCancel: (reason: unknown) => void): void {
+  private track(kind: 'activity' | 'timer' | 'child' | 'external', seq: number, scope: CancellationScope, completion: Completion, onCancel: (reason: unknown) => void): void {
     const unsubscribe = scope.cancellable ? scope.onCancel(onCancel) : undefined;
     this.completions[kind].set(seq, {
       resolve: (value) => {
@@ -571,6 +609,8 @@ export class Activator {
         .then(undefined, (error: unknown) => this.pushCommand({ kind: 'completeUpdate', updateId, failure: toFailureInfo(error) }))
         .then(() => this.runningHandlers--);
     },
+    resolveExternal: ({ seq }) => this.takeCompletion('external', seq)?.resolve(undefined),
+    failExternal: ({ seq, failure }) => this.takeCompletion('external', seq)?.reject(fromFailureInfo(failure)),
     cancelWorkflow: () => {
       this.cancelRequested = true;
       this.rootScope.cancel(new CancelledFailure('Workflow cancelled'));
@@ -578,7 +618,7 @@ export class Activator {
   };
 
   /** The completion of a pending command; undefined for one the workflow abandoned. */
-  private takeCompletion(kind: 'activity' | 'timer' | 'child', seq: number): Completion | undefined {
+  private takeCompletion(kind: 'activity' | 'timer' | 'child' | 'external', seq: number): Completion | undefined {
     const completion = this.completions[kind].get(seq);
     if (!completion && kind !== 'timer' && this.abandoned[kind].delete(seq)) return undefined;
     if (!completion) throw new Error(`no pending ${kind} with seq ${seq}`);

@@ -105,7 +105,10 @@ export function resolveActivityOptions(options: ActivityOptions): ResolvedActivi
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function proxyActivities<A = Record<string, (...args: any[]) => any>>(options: ActivityOptions): ActivityInterfaceFor<A> {
   if (options === undefined) throw new TypeError('proxyActivities needs options with a startToCloseTimeout or a scheduleToCloseTimeout');
-  const resolved = resolveActivityOptions(options);
+  return activityStubs<A>(resolveActivityOptions(options));
+}
+
+function activityStubs<A>(resolved: ResolvedActivityOptions): ActivityInterfaceFor<A> {
   return new Proxy({} as ActivityInterfaceFor<A>, {
     get(_, activityType) {
       if (typeof activityType !== 'string') throw new TypeError('activity names must be strings');
@@ -114,6 +117,24 @@ export function proxyActivities<A = Record<string, (...args: any[]) => any>>(opt
       };
     },
   });
+}
+
+/** Temporal's local activity options: those of `proxyActivities` without a task queue (`localRetryThreshold` is accepted and has no effect). */
+export type LocalActivityOptions = Omit<ActivityOptions, 'taskQueue' | 'heartbeatTimeout' | 'allowEagerDispatch'> & { localRetryThreshold?: Duration };
+
+const LOCAL_ACTIVITY_OPTIONS = ['startToCloseTimeout', 'scheduleToCloseTimeout', 'retry', 'cancellationType', 'summary', 'localRetryThreshold'] as const satisfies readonly (keyof LocalActivityOptions)[];
+
+/**
+ * Typed stubs for local activities (Temporal's `proxyLocalActivities`). Activities already
+ * run in the engine's process here, so a local activity is an activity that is never routed
+ * to a task queue; it is recorded like any other (`ActivityScheduled` with `options.local`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function proxyLocalActivities<A = Record<string, (...args: any[]) => any>>(options: LocalActivityOptions): ActivityInterfaceFor<A> {
+  if (options === undefined) throw new TypeError('proxyLocalActivities needs options with a startToCloseTimeout or a scheduleToCloseTimeout');
+  checkOptionKeys(options, LOCAL_ACTIVITY_OPTIONS, 'proxyLocalActivities');
+  const { localRetryThreshold: _, ...activityOptions } = options;
+  return activityStubs<A>({ ...resolveActivityOptions(activityOptions), local: true });
 }
 
 /** A durable timer: resolves after `duration`, across restarts of the engine. */
@@ -219,6 +240,34 @@ export function startChild<F extends WorkflowFunction>(type: F | string, options
 export async function executeChild<F extends WorkflowFunction>(type: F | string, options: ChildWorkflowOptions<Parameters<F>> = {}): Promise<Awaited<ReturnType<F>>> {
   const handle = await startChild(type, options);
   return handle.result();
+}
+
+/** Another workflow of this namespace, to signal or cancel from workflow code. */
+export interface ExternalWorkflowHandle {
+  workflowId: string;
+  /** Absent: the workflow's latest run. */
+  runId?: string;
+  /** Sends a signal (by definition or name); resolves once the target recorded it, rejects if it is not running. */
+  signal<Args extends unknown[]>(def: SignalDefinition<Args> | string, ...args: Args): Promise<void>;
+  /** Asks the workflow to cancel; resolves once the request is recorded. */
+  cancel(): Promise<void>;
+}
+
+/**
+ * A handle on another workflow: signals and cancellation requests are recorded in this run's
+ * history first, then delivered exactly once (`SignalExternalWorkflowInitiated`, then the
+ * target's `SignalReceived` and this run's `ExternalWorkflowSignaled`).
+ */
+export function getExternalWorkflowHandle(workflowId: string, runId?: string): ExternalWorkflowHandle {
+  if (typeof workflowId !== 'string' || workflowId === '') throw new TypeError('getExternalWorkflowHandle needs a workflow id');
+  const activator = getActivator();
+  return {
+    workflowId,
+    ...(runId !== undefined ? { runId } : {}),
+    signal: (def, ...args) =>
+      activator.actOnExternal({ kind: 'signalExternalWorkflow', workflowId, ...(runId !== undefined ? { runId } : {}), signalName: typeof def === 'string' ? def : def.name, args }),
+    cancel: () => activator.actOnExternal({ kind: 'requestCancelExternalWorkflow', workflowId, ...(runId !== undefined ? { runId } : {}) }),
+  };
 }
 
 /** Ends this run and starts a new run of the same workflow id with `args` and a fresh history. */

@@ -91,6 +91,7 @@ class CommandChecker {
   private nextActivitySeq: number;
   private nextTimerSeq: number;
   private nextChildSeq: number;
+  private nextExternalSeq: number;
   private readonly startedChildren = new Set<number>();
   private readonly cancelledChildren = new Set<number>();
   private readonly scheduledActivities = new Set<number>();
@@ -107,6 +108,7 @@ class CommandChecker {
     this.nextActivitySeq = state.nextActivitySeq;
     this.nextTimerSeq = state.nextTimerSeq;
     this.nextChildSeq = state.nextChildSeq;
+    this.nextExternalSeq = state.nextExternalSeq;
   }
 
   check(command: unknown, index: number, count: number): void {
@@ -150,6 +152,16 @@ class CommandChecker {
         break;
       case 'requestCancelChild':
         this.expectPending(c.seq, (seq) => this.state.pendingChildren.has(seq) || this.startedChildren.has(seq), this.cancelledChildren, where);
+        break;
+      case 'signalExternalWorkflow':
+      case 'requestCancelExternalWorkflow':
+        this.expectSeq(c.seq, this.nextExternalSeq++, where);
+        checkId(c.workflowId, `${where} workflowId`);
+        if (c.runId !== undefined) checkId(c.runId, `${where} runId`);
+        if (c.kind === 'signalExternalWorkflow') {
+          checkName(c.signalName, `${where} signalName`);
+          this.checkPayloadArray(c.args, `${where} args`);
+        }
         break;
       case 'upsertSearchAttributes':
         checkSearchAttributes(c.attributes, `${where} attributes`, true);
@@ -276,6 +288,7 @@ function checkActivityOptions(value: unknown, where: string): void {
   }
   if (options.taskQueue !== undefined) checkName(options.taskQueue, `${where} options.taskQueue`);
   if (options.cancellationType !== undefined && !ACTIVITY_CANCELLATION_TYPES.has(options.cancellationType)) invalid(`${where} options.cancellationType is not a cancellation type`);
+  if (options.local !== undefined && (options.local !== true || options.taskQueue !== undefined)) invalid(`${where} options.local must be true, without a taskQueue`);
   const retry = options.retry;
   if (!isObject(retry)) return invalid(`${where} options.retry must be an object`);
   const r = retry as unknown as Record<string, unknown>;

@@ -59,6 +59,10 @@ export interface EventAttributes {
   /** `validated`: its validator ran before it was accepted (absent in histories recorded before validators were isolated). */
   UpdateAccepted: { updateId: string; name: string; args: unknown[]; validated?: boolean };
   CancelRequested: { reason?: string };
+  ExternalWorkflowSignaled: { seq: number };
+  SignalExternalWorkflowFailed: { seq: number; failure: FailureInfo };
+  ExternalWorkflowCancelRequested: { seq: number };
+  RequestCancelExternalWorkflowFailed: { seq: number; failure: FailureInfo };
   // Activation markers -------------------------------------------------------------------
   /** `historySize`: bytes of the history before this marker, as the workflow saw them (absent in older histories). */
   WorkflowTaskCompleted: { historySize?: number };
@@ -73,6 +77,9 @@ export interface EventAttributes {
   /** Record-then-start: the child run with this id is created (exactly once) after this is durable. */
   ChildWorkflowStarted: { seq: number; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions };
   ChildWorkflowCancelRequested: { seq: number };
+  /** Record-then-signal: the target gets the signal (exactly once) after this is durable. */
+  SignalExternalWorkflowInitiated: { seq: number; workflowId: string; runId?: string; signalName: string; args: unknown[] };
+  RequestCancelExternalWorkflowInitiated: { seq: number; workflowId: string; runId?: string };
   SearchAttributesUpserted: { attributes: Record<string, SearchAttributeValue | null> };
   MemoUpserted: { memo: Record<string, unknown> };
   MarkerRecorded: { patchId: string; deprecated: boolean };
@@ -113,6 +120,10 @@ export const JOB_EVENT_TYPES = [
   'ChildWorkflowFailed',
   'UpdateAccepted',
   'CancelRequested',
+  'ExternalWorkflowSignaled',
+  'SignalExternalWorkflowFailed',
+  'ExternalWorkflowCancelRequested',
+  'RequestCancelExternalWorkflowFailed',
 ] as const satisfies readonly EventType[];
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
@@ -123,6 +134,8 @@ export const COMMAND_EVENT_TYPES = [
   'TimerCanceled',
   'ChildWorkflowStarted',
   'ChildWorkflowCancelRequested',
+  'SignalExternalWorkflowInitiated',
+  'RequestCancelExternalWorkflowInitiated',
   'SearchAttributesUpserted',
   'MemoUpserted',
   'MarkerRecorded',

@@ -41,6 +41,10 @@ const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job 
   ChildWorkflowFailed: (e) => ({ kind: 'failChild', seq: e.seq, failure: e.failure }),
   UpdateAccepted: (e) => ({ kind: 'update', updateId: e.updateId, name: e.name, args: e.args, ...(e.validated ? { validated: true } : {}) }),
   CancelRequested: (e) => ({ kind: 'cancelWorkflow', reason: e.reason }),
+  ExternalWorkflowSignaled: (e) => ({ kind: 'resolveExternal', seq: e.seq }),
+  SignalExternalWorkflowFailed: (e) => ({ kind: 'failExternal', seq: e.seq, failure: e.failure }),
+  ExternalWorkflowCancelRequested: (e) => ({ kind: 'resolveExternal', seq: e.seq }),
+  RequestCancelExternalWorkflowFailed: (e) => ({ kind: 'failExternal', seq: e.seq, failure: e.failure }),
 };
 
 export function jobOf(event: EventOf<JobEventType> | NewEventOf<JobEventType>): Job {
@@ -87,6 +91,24 @@ const COMMANDS: CommandMapping = {
     event: 'ChildWorkflowCancelRequested',
     toEvent: (c, time) => ({ type: 'ChildWorkflowCancelRequested', time, seq: c.seq }),
     identity: (c) => ({ seq: c.seq }),
+  },
+  signalExternalWorkflow: {
+    event: 'SignalExternalWorkflowInitiated',
+    toEvent: (c, time) => ({
+      type: 'SignalExternalWorkflowInitiated',
+      time,
+      seq: c.seq,
+      workflowId: c.workflowId,
+      ...(c.runId !== undefined ? { runId: c.runId } : {}),
+      signalName: c.signalName,
+      args: c.args,
+    }),
+    identity: (c) => ({ seq: c.seq, workflowId: c.workflowId, signalName: c.signalName }),
+  },
+  requestCancelExternalWorkflow: {
+    event: 'RequestCancelExternalWorkflowInitiated',
+    toEvent: (c, time) => ({ type: 'RequestCancelExternalWorkflowInitiated', time, seq: c.seq, workflowId: c.workflowId, ...(c.runId !== undefined ? { runId: c.runId } : {}) }),
+    identity: (c) => ({ seq: c.seq, workflowId: c.workflowId }),
   },
   upsertSearchAttributes: {
     event: 'SearchAttributesUpserted',
@@ -155,7 +177,7 @@ export function describeCommand(command: Command): string {
 /** A one-line description of a recorded event, for determinism diffs. */
 export function describeEvent(event: HistoryEvent): string {
   const identity: Record<string, unknown> = {};
-  for (const key of ['seq', 'activityType', 'workflowType', 'updateId', 'name', 'patchId'] as const) {
+  for (const key of ['seq', 'activityType', 'workflowType', 'workflowId', 'signalName', 'updateId', 'name', 'patchId'] as const) {
     if (key in event) identity[key] = (event as unknown as Record<string, unknown>)[key];
   }
   return `${event.type}${formatIdentity(identity)} (event ${event.eventId})`;

@@ -84,6 +84,12 @@ export class ActivationBatch {
         if (child) this.outbox({ kind: 'cancelChild', parent: this.link(event.seq), workflowId: child.workflowId, firstRunId: child.runId, reason: 'cancelled by its parent' });
         break;
       }
+      case 'SignalExternalWorkflowInitiated':
+        this.outbox({ kind: 'signalExternal', source: this.link(event.seq), workflowId: event.workflowId, runId: event.runId, signalName: event.signalName, args: event.args });
+        break;
+      case 'RequestCancelExternalWorkflowInitiated':
+        this.outbox({ kind: 'cancelExternal', source: this.link(event.seq), workflowId: event.workflowId, runId: event.runId });
+        break;
       case 'SearchAttributesUpserted':
       case 'MemoUpserted':
         this.recordChanged = true;

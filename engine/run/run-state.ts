@@ -31,6 +31,9 @@ export class RunState {
   nextActivitySeq = 1;
   nextTimerSeq = 1;
   nextChildSeq = 1;
+  nextExternalSeq = 1;
+  /** Signals and cancellation requests sent to other workflows, not yet acknowledged. */
+  readonly pendingExternal = new Set<number>();
   cancelRequested = false;
   searchAttributes: Record<string, SearchAttributeValue> = {};
   memo: Record<string, unknown> = {};
@@ -107,6 +110,17 @@ export class RunState {
         else this.pendingActivities.delete(event.seq);
         break;
       }
+      case 'SignalExternalWorkflowInitiated':
+      case 'RequestCancelExternalWorkflowInitiated':
+        this.nextExternalSeq = event.seq + 1;
+        this.pendingExternal.add(event.seq);
+        break;
+      case 'ExternalWorkflowSignaled':
+      case 'SignalExternalWorkflowFailed':
+      case 'ExternalWorkflowCancelRequested':
+      case 'RequestCancelExternalWorkflowFailed':
+        this.pendingExternal.delete(event.seq);
+        break;
       case 'MemoUpserted':
         applyMemoUpsert(this.memo, event.memo);
         break;

@@ -76,6 +76,8 @@ interface PendingJob {
   onRecorded?: { resolve(recorded: boolean): void; reject(error: unknown): void };
   /** The outbox entry whose effect this job is: deleted in the batch that records it. */
   outboxId?: string;
+  /** Effects that follow from recording this job (an acknowledgement to its sender): written in the same batch. */
+  followUps?: OutboxEntry[];
 }
 
 /** How an update ended: its result, or its failure (`rejected`: its validator refused it; nothing was recorded). */
@@ -144,7 +146,7 @@ export class WorkflowRun {
    * Queues a job for the next activation. Resolves `true` once it is recorded, `false` if it
    * no longer applied (a duplicate cancel request, a timer cancelled meanwhile).
    */
-  deliver(event: NewEventOf<JobEventType>, options: { outboxId?: string } = {}): Promise<boolean> {
+  deliver(event: NewEventOf<JobEventType>, options: { outboxId?: string; followUps?: OutboxEntry[] } = {}): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       if (this.record.status !== 'Running') {
         reject(new WorkflowNotRunningError(this.record.workflowId, this.record.status));
@@ -155,7 +157,7 @@ export class WorkflowRun {
         reject(new RunQuarantinedError(this.record.runId, quarantine.reason));
         return;
       }
-      this.mailbox.push({ event, recorded: false, onRecorded: { resolve, reject }, outboxId: options.outboxId });
+      this.mailbox.push({ event, recorded: false, onRecorded: { resolve, reject }, outboxId: options.outboxId, followUps: options.followUps });
       this.scheduleDrain();
     });
   }
@@ -578,6 +580,11 @@ export class WorkflowRun {
         return !this.state.pendingUpdates.has(event.updateId) && !this.state.finishedUpdates.has(event.updateId);
       case 'CancelRequested':
         return !this.state.cancelRequested;
+      case 'ExternalWorkflowSignaled':
+      case 'SignalExternalWorkflowFailed':
+      case 'ExternalWorkflowCancelRequested':
+      case 'RequestCancelExternalWorkflowFailed':
+        return this.state.pendingExternal.has(event.seq);
       default:
         return true;
     }
@@ -598,6 +605,7 @@ export class WorkflowRun {
     const recordChanged = this.isNew || batch.closeEvent !== undefined || batch.recordChanged || !sameProgress(record, next);
     const outboxDeletes = [...batch.outboxDeletes, ...jobs.flatMap((job) => (job.outboxId ? [job.outboxId] : []))];
     batch.taskPuts.push(...this.cancelledTasks(batch));
+    batch.outboxPuts.push(...jobs.flatMap((job) => (job.recorded ? [] : (job.followUps ?? []))));
     await this.env.store.write({
       histories: [{ namespace: record.namespace, runId: record.runId, events }],
       runs: recordChanged ? [{ record: next, previousStatus: this.isNew ? undefined : record.status }] : [],

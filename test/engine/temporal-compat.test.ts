@@ -220,9 +220,44 @@ describe('Temporal workflow API', () => {
     expect(await handle.result()).toEqual({ root: { workflowId: 'top', runId: handle.runId }, parent: 'top/1' });
   });
 
+  it('runs local activities in the engine, recorded as activities marked local', async () => {
+    const engine = await openEngine({ activities: { double: async (n: number) => n * 2 } }, BUNDLE);
+    const handle = await engine.start('localActivity', { args: [21] });
+    expect(await handle.result()).toBe(42);
+    expect((await handle.history()).find((event) => event.type === 'ActivityScheduled')).toMatchObject({ activityType: 'double', options: { local: true } });
+  });
+
   it('gives the root cause of an activity failure', async () => {
     const engine = await openEngine({ activities: { fails: async (message: string) => Promise.reject(ApplicationFailure.create({ message })) } }, BUNDLE);
     expect(await (await engine.start('rootCauseOfFailure')).result()).toBe('the innermost message');
+  });
+
+  describe('external workflows', () => {
+    it('signals another workflow exactly once, recorded on both sides, and fails for one that is not running', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      const receiver = await engine.start('pingReceiver', { workflowId: 'receiver' });
+      const sender = await engine.start('pingSender', { args: ['receiver'] });
+      expect(await sender.result()).toBe('ApplicationFailure: ExternalWorkflowExecutionNotFound');
+      expect(await receiver.result()).toEqual(['one', 'stop']);
+      const sent = types(await sender.history());
+      expect(sent.filter((type) => type === 'SignalExternalWorkflowInitiated')).toHaveLength(3);
+      expect(sent.filter((type) => type === 'ExternalWorkflowSignaled')).toHaveLength(2);
+      expect(sent.filter((type) => type === 'SignalExternalWorkflowFailed')).toHaveLength(1);
+      expect(types(await receiver.history()).filter((type) => type === 'SignalReceived')).toHaveLength(2);
+    });
+
+    it('asks another workflow to cancel', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      const receiver = await engine.start('stubbornReceiver', { workflowId: 'to-cancel' });
+      expect(await (await engine.start('cancelSender', { args: ['to-cancel'] })).result()).toBe('cancellation requested');
+      expect(await receiver.result()).toEqual(['stop', 'was asked to cancel']);
+      expect((await receiver.history()).filter((event) => event.type === 'CancelRequested')).toHaveLength(1);
+    });
+
+    it('signals a child through its handle', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      expect(await (await engine.start('signalsItsChild', { workflowId: 'parent' })).result()).toEqual(['from the parent', 'stop']);
+    });
   });
 
   describe('options', () => {
@@ -242,7 +277,7 @@ describe('Temporal workflow API', () => {
   describe('bundling', () => {
     it('refuses an import of a Temporal API this engine does not have, naming it', async () => {
       await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-unsupported.ts') })).rejects.toThrow(BundleError);
-      await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-unsupported.ts') })).rejects.toThrow(/'proxyLocalActivities' imported from '@temporalio\/workflow' is not supported/);
+      await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-unsupported.ts') })).rejects.toThrow(/'proxySinks' imported from '@temporalio\/workflow' is not supported: sinks are not supported/);
     });
 
     it('refuses a missing name used through a namespace import, and Temporal packages that have no place in a workflow', async () => {
