@@ -226,6 +226,18 @@ export function createProgram(): Command {
       );
     });
 
+  program
+    .command('upgrade')
+    .description("move a running run to another version of its bundle (default: its type's current one), if its history replays there")
+    .argument('<id>', 'workflow id')
+    .option('--version <version>', 'the bundle version (default: the one new runs of the type start on)')
+    .option('--run-id <runId>', 'a specific run (default: the latest)')
+    .action(async (id: string, options: { version?: string; runId?: string }, command: Command) => {
+      const body = await client(command).call<{ fromVersion: string; toVersion: string }>('POST', workflowPath(id, '/upgrade', options.runId), { version: options.version });
+      if (globals(command).json) printJson(body);
+      else printLines([`upgraded ${id}: ${body.fromVersion} → ${body.toVersion}`]);
+    });
+
   const activity = program.command('activity').description('complete activities that threw CompleteAsyncError, by their base64 task token');
   activity
     .command('complete')

@@ -9,6 +9,7 @@
 export function applyMemoUpsert(memo: Record<string, unknown>, upsert: Record<string, unknown>): void {
   for (const [name, value] of Object.entries(upsert)) {
     if (value === null) delete memo[name];
-    else memo[name] = value;
+    // Defined, not assigned: a field named `__proto__` is a field like any other.
+    else Object.defineProperty(memo, name, { value, enumerable: true, writable: true, configurable: true });
   }
 }

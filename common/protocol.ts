@@ -114,6 +114,18 @@ export const RUNTIME_FLAGS = [
    * 1 KiB per await); listeners run before the promise's own reactions.
    */
   'cancellationListeners',
+  /**
+   * An error that is not a failure (a `TypeError`, a bug) fails the workflow task, not the
+   * run: the activation's commands are dropped and it is retried, as in Temporal (before: the
+   * run failed with an `ApplicationFailure` named after the error's class).
+   */
+  'workflowTaskFailures',
+  /**
+   * Options objects are checked (an unknown key is refused by name) and the options added
+   * with Temporal's API are honoured: cancellation types, memo, Temporal's search attribute
+   * shapes (before: ignored).
+   */
+  'temporalOptions',
 ] as const;
 export type RuntimeFlag = (typeof RUNTIME_FLAGS)[number];
 
@@ -194,6 +206,8 @@ export interface ActivationResult {
   commands: Command[];
   /** Emitted by `log.*` and `console.*`; empty while replaying. */
   logs: LogEntry[];
+  /** Set when workflow code threw an error that is not a failure: the task failed, and `commands` is empty. */
+  taskFailure?: FailureInfo;
 }
 
 export type QueryResult = { ok: true; result: unknown } | { ok: false; failure: FailureInfo };

@@ -132,8 +132,9 @@ export type SearchAttributesInput = Record<string, unknown> | TypedSearchAttribu
 
 /**
  * Turns any accepted shape into plain values: datetimes become ISO strings, Temporal's
- * legacy one-element arrays (`{ CustomIntField: [2] }`) their element; a list of several
- * strings stays a keyword list. A typed pair's `null` (an upsert's removal) stays `null`.
+ * legacy one-element arrays of a number, boolean or date (`{ CustomIntField: [2] }`) their
+ * element; a list of strings stays a keyword list. A typed pair's `null` (an upsert's
+ * removal) stays `null`.
  */
 export function normalizeSearchAttributes(input: unknown): Record<string, unknown> {
   if (input instanceof TypedSearchAttributes) return normalizeSearchAttributes(input.getAll());
@@ -152,11 +153,11 @@ export function normalizeSearchAttributes(input: unknown): Record<string, unknow
   return out;
 }
 
+/** A one-element array of a number, a boolean or a date is Temporal's legacy form of that value; string lists stay keyword lists. */
 function plainLegacyValue(value: unknown): unknown {
   if (value instanceof Date) return value.toISOString();
-  if (!Array.isArray(value) || value.length !== 1) return value;
-  const [only] = value as unknown[];
-  return typeof only === 'string' ? only : plainLegacyValue(only);
+  if (!Array.isArray(value) || value.length !== 1 || typeof value[0] === 'string') return value;
+  return plainLegacyValue(value[0]);
 }
 
 function plainTypedValue(key: SearchAttributeKey, value: unknown): unknown {

@@ -72,6 +72,13 @@ export class BundleRegistry {
     return { key: `${version}:${this.limitsKey}`, version, limits: this.limits, poolSize: this.poolSize };
   }
 
+  /** A deployed version: its code and the workflow types it exports; `InvalidArgumentError` for one that is not deployed. */
+  async deployed(version: string): Promise<{ code: string; workflowTypes: string[] }> {
+    const bundle = await this.store.getBundle(version);
+    if (!bundle) throw new InvalidArgumentError(`bundle version ${version} is not deployed`);
+    return bundle;
+  }
+
   /** Reads a version's code from the store (for a thread that loads it). */
   code(version: string): () => Promise<string> {
     return async () => {

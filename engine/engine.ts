@@ -26,6 +26,7 @@ import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError, Workflo
 import { WorkflowHandle, type RunDirectory } from './handle.js';
 import type { HistoryEvent } from './history/events.js';
 import { checkArgs, checkId, checkMemo, checkOptionKeys } from './input.js';
+import { replayHistory } from './replay-history.js';
 import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { EngineMetrics } from './metrics.js';
@@ -353,6 +354,31 @@ export class Engine implements RunDirectory {
   }
 
   /**
+   * Moves a running run to another version of its workflow type (default: the version new
+   * runs start on), for a run whose workflow task keeps failing or that stalled: allowed only
+   * if its history replays on that version (a `DeterminismViolationError` says where it does
+   * not). Its pending work is retried at once on the new version.
+   */
+  async upgrade(runId: string, options: { version?: string; namespace?: string } = {}): Promise<{ workflowId: string; runId: string; fromVersion: string; toVersion: string }> {
+    this.assertOpen();
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('upgrade options must be an object');
+    checkOptionKeys(options, ['version', 'namespace'], 'upgrade');
+    const namespace = namespaceOf(options.namespace);
+    const run = await this.runs.runFor(namespace, checkId(runId, 'runId'));
+    if (!run) throw new WorkflowNotFoundError(`run ${runId}`);
+    const { workflowId, workflowType, version: fromVersion, status } = run.record;
+    if (status !== 'Running') throw new WorkflowNotRunningError(workflowId, status);
+    const toVersion = options.version ?? (await this.bundles.currentVersion(namespace, workflowType));
+    if (toVersion === undefined) throw new InvalidArgumentError(`no deployed bundle exports a workflow named '${workflowType}' in namespace '${namespace}'`);
+    const bundle = await this.bundles.deployed(checkId(toVersion, 'version'));
+    if (!bundle.workflowTypes.includes(workflowType)) throw new InvalidArgumentError(`bundle version ${toVersion} does not export a workflow named '${workflowType}'`);
+    await replayHistory({ code: bundle.code }, await this.store.readHistory(namespace, runId));
+    await run.upgradeTo(toVersion);
+    this.logger.info({ workflowId, runId, fromVersion, toVersion }, 'run upgraded to another version of its bundle');
+    return { workflowId, runId, fromVersion, toVersion };
+  }
+
+  /**
    * Completes, fails or heartbeats an activity that threw `CompleteAsyncError`, named by its
    * task token (`activityInfo().taskToken`, as bytes or base64). Each call rejects with
    * `ActivityNotFoundError` once no attempt of that activity awaits completion. With
@@ -360,14 +386,14 @@ export class Engine implements RunDirectory {
    */
   asyncCompletion(taskToken: Uint8Array | string, options: { namespace?: string } = {}): AsyncCompletionHandle {
     this.assertOpen();
-    return asyncCompletionHandle(this.activities, taskToken, { assertOpen: () => this.assertOpen(), namespace: options.namespace });
+    return asyncCompletionHandle(this.activities, taskToken, { assertOpen: () => this.assertOpen(), namespace: options.namespace, payloadLimits: this.payloadLimits });
   }
 
   /** Signals the workflow's running run, or starts it with the signal delivered in its first activation. */
   async signalWithStart(workflowType: string, options: SignalWithStartOptions): Promise<WorkflowHandle> {
     this.assertOpen();
     if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('signalWithStart needs a workflowId');
-    const spec = this.newRun(workflowType, options);
+    const spec = this.newRun(workflowType, options, 'signalWithStart');
     const signal = { type: 'SignalReceived' as const, time: Date.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.payloadLimits) };
     for (;;) {
       const latest = await this.store.getLatestRunId(spec.namespace, spec.workflowId);
@@ -482,9 +508,9 @@ export class Engine implements RunDirectory {
   // Internals ------------------------------------------------------------------------------
 
   /** Validates start options into the spec of a new run. */
-  private newRun(workflowType: string, options: StartOptions): NewRun {
+  private newRun(workflowType: string, options: StartOptions, allowed: 'start' | 'signalWithStart' = 'start'): NewRun {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('start options must be an object');
-    checkOptionKeys(options, 'signal' in options ? SIGNAL_WITH_START_OPTIONS : START_OPTIONS, 'signal' in options ? 'signalWithStart' : 'start');
+    checkOptionKeys(options, allowed === 'signalWithStart' ? SIGNAL_WITH_START_OPTIONS : START_OPTIONS, allowed);
     const timeout = (value: Duration | undefined, field: string) => {
       if (value === undefined) return undefined;
       try {

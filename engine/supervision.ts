@@ -6,8 +6,24 @@
  * times in a row — the same code failing the same way at the same point of its history — is
  * deterministic: retrying cannot help, so the run fails at once.
  *
+ * An error in workflow code that is not a failure (a `TypeError`, a bug) is not a crash of
+ * the sandbox: as in Temporal, the workflow task fails and is retried, with the same backoff,
+ * for as long as it takes to deploy a fix and upgrade the run (`engine.upgrade`).
+ *
  * @module
  */
+import type { FailureInfo } from '../common/protocol.js';
+
+/** The crash kind of a failed workflow task. */
+export const WORKFLOW_ERROR = 'workflow-error';
+
+/** Workflow code threw an error that is not a failure: its task failed. */
+export class WorkflowTaskError extends Error {
+  override name = 'WorkflowTaskError';
+  constructor(readonly failure: FailureInfo) {
+    super(`${failure.type ?? 'Error'}: ${failure.message.length > 2048 ? `${failure.message.slice(0, 2048)} …` : failure.message}`);
+  }
+}
 
 export interface SupervisionPolicy {
   maxRestarts: number;
@@ -48,6 +64,8 @@ export class Supervisor {
   /** What to do after `crash`, given the crashes before it since the run last made progress. */
   decide(previous: readonly Crash[], crash: Crash): Decision {
     const crashes = [...previous, crash];
+    const backoff = Math.min(this.policy.initialBackoffMs * 2 ** (crashes.length - 1), this.policy.maxBackoffMs);
+    if (crash.kind === WORKFLOW_ERROR) return { restart: true, delayMs: backoff };
     let identical = 0;
     for (let i = crashes.length - 1; i >= 0 && crashes[i].kind === crash.kind && crashes[i].message === crash.message; i--) identical++;
     if (identical >= this.policy.deterministicAfter) {
@@ -57,7 +75,7 @@ export class Supervisor {
     if (recent > this.policy.maxRestarts) {
       return { restart: false, reason: `restart intensity exceeded: ${recent} crashes within ${this.policy.withinMs} ms (last: ${crash.kind}: ${crash.message})` };
     }
-    return { restart: true, delayMs: Math.min(this.policy.initialBackoffMs * 2 ** (crashes.length - 1), this.policy.maxBackoffMs) };
+    return { restart: true, delayMs: backoff };
   }
 }
 

@@ -50,7 +50,11 @@ function apiExports(): Promise<{ workflow: string[]; common: string[] }> {
     const result = await esbuild.build({ entryPoints: [entry], bundle: true, write: false, format: 'esm', platform: 'neutral', metafile: true, logLevel: 'silent' });
     return Object.values(result.metafile.outputs)[0].exports;
   };
-  exported ??= Promise.all([exportsOf(workflowApiEntry()), exportsOf(commonApiEntry())]).then(([workflow, common]) => ({ workflow, common }));
+  if (!exported) {
+    const scan = Promise.all([exportsOf(workflowApiEntry()), exportsOf(commonApiEntry())]).then(([workflow, common]) => ({ workflow, common }));
+    exported = scan;
+    scan.catch(() => exported === scan && (exported = undefined)); // a failed scan is tried again by the next build
+  }
   return exported;
 }
 

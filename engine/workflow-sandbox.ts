@@ -45,11 +45,11 @@ export class WorkflowSandbox {
   }
 
   /** Runs an update's validator (and checks it has a handler), undoing whatever it changes. */
-  validateUpdate(name: string, args: unknown[], time: number): ValidationResult {
-    return this.isolatedCall(GUEST_ENTRY.validateUpdate, { name, args }, time) as ValidationResult;
+  validateUpdate(updateId: string, name: string, args: unknown[], time: number): ValidationResult {
+    return this.isolatedCall(GUEST_ENTRY.validateUpdate, { updateId, name, args }, time) as ValidationResult;
   }
 
-  private isolatedCall(entry: string, request: { name: string; args: unknown[] }, time: number): { ok: boolean } {
+  private isolatedCall(entry: string, request: { name: string; args: unknown[]; updateId?: string }, time: number): { ok: boolean } {
     const raw = this.sandbox.isolated(() => {
       this.sandbox.begin(time);
       return this.sandbox.call(entry, JSON.stringify(request));

@@ -33,6 +33,8 @@ export {
   currentUpdateInfo,
   allHandlersFinished,
   inWorkflowContext,
+  setWorkflowOptions,
+  type WorkflowDefinitionOptions,
   getCurrentDetails,
   setCurrentDetails,
   type ChildWorkflowOptions,

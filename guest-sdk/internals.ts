@@ -10,6 +10,7 @@ import { asyncContext } from './async-context.js';
 import { CancellationScope, NO_PARENT } from './cancellation-scope.js';
 import {
   ActivityFailure,
+  AionFailure,
   ApplicationFailure,
   CancelledFailure,
   ChildWorkflowFailure,
@@ -105,6 +106,10 @@ export class Activator {
   private commands: Command[] = [];
   private logs: LogEntry[] = [];
   private completed = false;
+  /** Set once workflow code threw an error that fails the task (see `failWith`). */
+  private taskFailure: FailureInfo | undefined;
+  /** `setWorkflowOptions`: per workflow function, the error classes (or names) that fail the run rather than the task. */
+  private readonly failureExceptionTypes = new Map<unknown, readonly (string | (new (...args: never[]) => Error))[]>();
   private cancelRequested = false;
   /** Set while a query handler or an update validator runs: they must not schedule anything. */
   private readOnly: 'query' | 'validator' | undefined;
@@ -200,7 +205,8 @@ export class Activator {
   }
 
   concludeActivation(): ActivationResult {
-    const result = { commands: this.commands, logs: this.logs };
+    // A failed task records nothing it produced: the host retries it from the last completed activation.
+    const result: ActivationResult = this.taskFailure ? { commands: [], logs: this.logs, taskFailure: this.taskFailure } : { commands: this.commands, logs: this.logs };
     this.commands = [];
     this.logs = [];
     this.jobs = [];
@@ -230,13 +236,13 @@ export class Activator {
    * not throw. The host runs this apart from activations and undoes whatever it changed, so a
    * validator can never change the run; a rejected update leaves nothing in the history.
    */
-  validateUpdate(name: string, args: unknown[]): { ok: true } | { ok: false; failure: FailureInfo } {
+  validateUpdate(updateId: string, name: string, args: unknown[]): { ok: true } | { ok: false; failure: FailureInfo } {
     const entry = this.updateHandlerFor(name);
     if (!entry) return fail(ApplicationFailure.create({ type: 'UpdateNotFound', message: `workflow has no handler for update '${name}'` }));
     if (!entry.validator) return { ok: true };
     this.readOnly = 'validator';
     try {
-      const result = entry.validator(...args);
+      const result = asyncContext.runInUpdate({ id: updateId, name }, () => entry.validator!(...args));
       if (isThenable(result)) throw new TypeError(`the validator of update '${name}' returned a promise: validators must be synchronous`);
       return { ok: true };
     } catch (error) {
@@ -250,7 +256,7 @@ export class Activator {
     if (name === METADATA_QUERY) return () => this.metadata();
     const handler = this.queryHandlers.get(name);
     if (handler) return handler;
-    const fallback = this.defaultQueryHandler;
+    const fallback = isBuiltInName(name) ? undefined : this.defaultQueryHandler;
     return fallback && ((...args: unknown[]) => fallback(name, ...args));
   }
 
@@ -578,7 +584,7 @@ export class Activator {
     failChild: ({ seq, failure }) => this.takeCompletion('child', seq)?.reject(fromFailureInfo(failure)),
     signal: ({ name, args }) => {
       const handler = this.signalHandlers.get(name);
-      const fallback = this.defaultSignalHandler;
+      const fallback = isBuiltInName(name) ? undefined : this.defaultSignalHandler;
       if (handler) this.runHandler(() => handler(...args));
       else if (fallback) this.runHandler(() => fallback(name, ...args));
       else this.bufferedSignals.push({ name, args });
@@ -654,10 +660,30 @@ export class Activator {
     this.pushCommand({ kind: 'completeWorkflow', result: payload });
   }
 
+  /** `setWorkflowOptions({ failureExceptionTypes }, fn)`: these errors thrown by `fn`'s runs fail the run. */
+  setFailureExceptionTypes(workflow: unknown, types: readonly (string | (new (...args: never[]) => Error))[]): void {
+    this.failureExceptionTypes.set(workflow, [...types]);
+  }
+
+  /**
+   * Whether an uncaught error fails the workflow task (retried until the code is fixed) rather
+   * than the run: an error that is not a failure, unless the workflow declared its type. The
+   * sandbox's own limits (QuickJS's `InternalError`: out of memory, stack overflow) fail the
+   * run: a retry would hit them again, and a hostile bundle must not be retried forever.
+   */
+  private failsTheTask(error: unknown): boolean {
+    if (!this.flags.has('workflowTaskFailures') || error instanceof AionFailure) return false;
+    const name = nameOf(error);
+    if (name === 'InternalError') return false;
+    const declared = this.failureExceptionTypes.get(this.workflows[this.startInfo?.workflowType ?? '']) ?? [];
+    return !declared.some((type) => (typeof type === 'string' ? name === type : error instanceof type));
+  }
+
   /**
    * Ends the run after an uncaught error. A cancellation after a cancel request ends it
-   * `Canceled`; anything else fails it (non-failure errors as an `ApplicationFailure` named
-   * after the error's class: see docs/workflows.md on how this differs from Temporal).
+   * `Canceled`; a failure (`ApplicationFailure`, `ActivityFailure`, …) fails it; any other
+   * error fails the workflow task, as in Temporal (runs recorded before that fail, with an
+   * `ApplicationFailure` named after the error's class).
    */
   private failWith(error: unknown): void {
     if (error instanceof ContinueAsNew) {
@@ -671,6 +697,8 @@ export class Activator {
       this.pushCommand({ kind: 'continueAsNew', workflowType: error.workflowType ?? this.startInfo!.workflowType, args });
     } else if (this.cancelRequested && isCancellation(error)) {
       this.pushCommand({ kind: 'cancelWorkflow', failure: toFailureInfo(error) });
+    } else if (this.failsTheTask(error)) {
+      this.taskFailure ??= toFailureInfo(error);
     } else {
       this.pushCommand({ kind: 'failWorkflow', failure: toFailureInfo(error) });
     }
@@ -687,6 +715,19 @@ export class Activator {
     if (this.readOnly === 'validator') throw new Error(`${what} cannot be scheduled from an update validator: validators must not change the workflow`);
   }
 }
+
+/** An error's name, or undefined (a thrown value whose `name` cannot be read is not refused here: toFailureInfo says so). */
+function nameOf(error: unknown): string | undefined {
+  try {
+    const name: unknown = (error as { name?: unknown } | null | undefined)?.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Names reserved for built-in handlers (Temporal's `__temporal_` and `__stack_trace` family): never given to default handlers. */
+const isBuiltInName = (name: string): boolean => name.startsWith('__');
 
 function fail(error: unknown): { ok: false; failure: FailureInfo } {
   return { ok: false, failure: toFailureInfo(error) };

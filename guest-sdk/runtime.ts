@@ -48,6 +48,6 @@ defineEntry(GUEST_ENTRY.query, (json: string) => {
   return JSON.stringify(activator.query(name, args));
 });
 defineEntry(GUEST_ENTRY.validateUpdate, (json: string) => {
-  const { name, args } = JSON.parse(json) as { name: string; args: unknown[] };
-  return JSON.stringify(activator.validateUpdate(name, args));
+  const { updateId, name, args } = JSON.parse(json) as { updateId: string; name: string; args: unknown[] };
+  return JSON.stringify(activator.validateUpdate(updateId, name, args));
 });

@@ -31,11 +31,8 @@ export class Trigger<T> implements PromiseLike<T> {
     return this.#promise.then(onfulfilled, onrejected);
   }
 
-  resolve(value: T | PromiseLike<T>): void {
-    this.#resolve(value);
-  }
+  /** Own properties, as Temporal's: `setHandler(signal, trigger.resolve)` works unbound. */
+  readonly resolve = (value: T | PromiseLike<T>): void => this.#resolve(value);
 
-  reject(reason?: unknown): void {
-    this.#reject(reason);
-  }
+  readonly reject = (reason?: unknown): void => this.#reject(reason);
 }

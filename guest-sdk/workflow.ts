@@ -16,15 +16,24 @@ import { toMs, type Duration } from '../common/time.js';
 
 export type { RetryPolicyOptions };
 
+/** The keys of an options object this engine does not know (a typo, or a Temporal option not supported here), as messages. */
+function unknownOptions(options: object, known: readonly string[], what: string): string[] {
+  if (typeof options !== 'object' || options === null) return [`${what} options must be an object`];
+  return Object.keys(options)
+    .filter((key) => !known.includes(key))
+    .map((key) => `${what} has no option '${key}' (supported: ${known.join(', ')})`);
+}
+
 /**
- * Refuses an options object with a key this engine does not know: a typo, or an option of
- * Temporal's not supported here, must not be silently ignored.
+ * Whether this run checks options and honours the options added with Temporal's API
+ * (cancellation types, memo, Temporal's search attribute shapes). Runs started before
+ * (without the `temporalOptions` flag) go on ignoring them, as they were recorded.
  */
-function checkOptionKeys(options: object, known: readonly string[], what: string): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`${what} options must be an object`);
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new TypeError(`${what} has no option '${key}' (supported: ${known.join(', ')})`);
-  }
+const checksOptions = (): boolean => getActivator().flags.has('temporalOptions');
+
+/** Refuses unknown options by name, in runs that check them: they must not be silently ignored. */
+function refuseUnknownOptions(problems: readonly string[]): void {
+  if (problems.length > 0 && checksOptions()) throw new TypeError(problems[0]);
 }
 
 export interface ActivityOptions {
@@ -60,7 +69,6 @@ export type ActivityInterfaceFor<A> = {
 
 /** Temporal's defaults: 1 s initial interval, coefficient 2, cap at 100× the initial interval, unlimited attempts. */
 export function resolveRetryPolicy(retry: RetryPolicyOptions = {}): RetryPolicy {
-  checkOptionKeys(retry, RETRY_OPTIONS, 'retry');
   const initialIntervalMs = toMs(retry.initialInterval ?? 1000);
   const policy: RetryPolicy = {
     maximumAttempts: retry.maximumAttempts ?? 0,
@@ -79,7 +87,6 @@ export function resolveRetryPolicy(retry: RetryPolicyOptions = {}): RetryPolicy 
 }
 
 export function resolveActivityOptions(options: ActivityOptions): ResolvedActivityOptions {
-  checkOptionKeys(options, ACTIVITY_OPTIONS, 'proxyActivities');
   if (options.startToCloseTimeout === undefined && options.scheduleToCloseTimeout === undefined) {
     throw new TypeError('activity options need a startToCloseTimeout or a scheduleToCloseTimeout');
   }
@@ -105,15 +112,19 @@ export function resolveActivityOptions(options: ActivityOptions): ResolvedActivi
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function proxyActivities<A = Record<string, (...args: any[]) => any>>(options: ActivityOptions): ActivityInterfaceFor<A> {
   if (options === undefined) throw new TypeError('proxyActivities needs options with a startToCloseTimeout or a scheduleToCloseTimeout');
-  return activityStubs<A>(resolveActivityOptions(options));
+  const problems = [...unknownOptions(options, ACTIVITY_OPTIONS, 'proxyActivities'), ...unknownOptions(options.retry ?? {}, RETRY_OPTIONS, 'retry')];
+  return activityStubs<A>(resolveActivityOptions(options), problems);
 }
 
-function activityStubs<A>(resolved: ResolvedActivityOptions): ActivityInterfaceFor<A> {
+/** Stubs are often made at the top of a module, before any run: unknown options are refused when an activity is called. */
+function activityStubs<A>(resolved: ResolvedActivityOptions, problems: readonly string[]): ActivityInterfaceFor<A> {
+  const { cancellationType: _, ...asRecordedBefore } = resolved;
   return new Proxy({} as ActivityInterfaceFor<A>, {
     get(_, activityType) {
       if (typeof activityType !== 'string') throw new TypeError('activity names must be strings');
       return function scheduleActivity(...args: unknown[]) {
-        return getActivator().scheduleActivity(activityType, args, resolved);
+        refuseUnknownOptions(problems);
+        return getActivator().scheduleActivity(activityType, args, checksOptions() ? resolved : asRecordedBefore);
       };
     },
   });
@@ -132,9 +143,9 @@ const LOCAL_ACTIVITY_OPTIONS = ['startToCloseTimeout', 'scheduleToCloseTimeout',
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function proxyLocalActivities<A = Record<string, (...args: any[]) => any>>(options: LocalActivityOptions): ActivityInterfaceFor<A> {
   if (options === undefined) throw new TypeError('proxyLocalActivities needs options with a startToCloseTimeout or a scheduleToCloseTimeout');
-  checkOptionKeys(options, LOCAL_ACTIVITY_OPTIONS, 'proxyLocalActivities');
+  const problems = [...unknownOptions(options, LOCAL_ACTIVITY_OPTIONS, 'proxyLocalActivities'), ...unknownOptions(options.retry ?? {}, RETRY_OPTIONS, 'retry')];
   const { localRetryThreshold: _, ...activityOptions } = options;
-  return activityStubs<A>({ ...resolveActivityOptions(activityOptions), local: true });
+  return activityStubs<A>({ ...resolveActivityOptions(activityOptions), local: true }, problems);
 }
 
 /** A durable timer: resolves after `duration`, across restarts of the engine. */
@@ -197,9 +208,10 @@ const CHILD_OPTIONS = [
 ] as const satisfies readonly (keyof ChildWorkflowOptions)[];
 
 function resolveChildOptions(options: ChildWorkflowOptions): ResolvedChildOptions {
-  checkOptionKeys(options, CHILD_OPTIONS, 'startChild');
+  refuseUnknownOptions(unknownOptions(options, CHILD_OPTIONS, 'startChild'));
   const policy = checkPolicy(ParentClosePolicy, options.parentClosePolicy ?? 'TERMINATE', 'parentClosePolicy');
   const resolved: ResolvedChildOptions = { parentClosePolicy: policy };
+  if (!checksOptions()) return resolveChildOptionsAsBefore(options, resolved);
   if (options.cancellationType !== undefined && options.cancellationType !== 'WAIT_CANCELLATION_COMPLETED') {
     resolved.cancellationType = checkPolicy(ChildWorkflowCancellationType, options.cancellationType, 'cancellationType');
   }
@@ -216,6 +228,15 @@ function resolveChildOptions(options: ChildWorkflowOptions): ResolvedChildOption
     if (typeof options.memo !== 'object' || options.memo === null || Array.isArray(options.memo)) throw new TypeError('memo must be an object');
     resolved.memo = options.memo;
   }
+  return resolved;
+}
+
+/** Child options as runs started before `temporalOptions` resolved them: the options added since are ignored. */
+function resolveChildOptionsAsBefore(options: ChildWorkflowOptions, resolved: ResolvedChildOptions): ResolvedChildOptions {
+  if (options.taskQueue !== undefined) resolved.taskQueue = options.taskQueue;
+  if (options.workflowExecutionTimeout !== undefined) resolved.workflowExecutionTimeoutMs = toMs(options.workflowExecutionTimeout);
+  if (options.workflowRunTimeout !== undefined) resolved.workflowRunTimeoutMs = toMs(options.workflowRunTimeout);
+  if (options.searchAttributes !== undefined) resolved.searchAttributes = checkSearchAttributes(options.searchAttributes, false) as Record<string, SearchAttributeValue>;
   return resolved;
 }
 
@@ -278,8 +299,9 @@ export function continueAsNew<F extends WorkflowFunction>(...args: Parameters<F>
 
 /** A `continueAsNew` that starts another workflow type. */
 export function makeContinueAsNewFunc<F extends WorkflowFunction>(options: { workflowType?: string } = {}): (...args: Parameters<F>) => Promise<never> {
-  checkOptionKeys(options, ['workflowType'], 'makeContinueAsNewFunc');
+  const problems = unknownOptions(options, ['workflowType'], 'makeContinueAsNewFunc');
   return (...args) => {
+    refuseUnknownOptions(problems);
     getActivator();
     throw new ContinueAsNew(options.workflowType, args);
   };
@@ -307,7 +329,8 @@ export function deprecatePatch(patchId: string): void {
  * (`[{ key: defineSearchAttributeKey('Amount', 'INT'), value: 2 }]`).
  */
 export function upsertSearchAttributes(attributes: SearchAttributesInput): void {
-  getActivator().upsertSearchAttributes(normalizeSearchAttributes(attributes) as Record<string, SearchAttributeValue | null>);
+  const plain = checksOptions() ? normalizeSearchAttributes(attributes) : attributes;
+  getActivator().upsertSearchAttributes(plain as Record<string, SearchAttributeValue | null>);
 }
 
 /** Sets (or, with `null`/`undefined`, removes) memo fields of this run: recorded, shown by `describe()`. */
@@ -340,6 +363,29 @@ export const defineUpdate = <Ret, Args extends unknown[] = []>(name: string): Up
 export interface UpdateHandlerOptions<Args extends unknown[]> {
   /** Runs before the handler; throwing rejects the update without recording a change. */
   validator?: (...args: Args) => void;
+}
+
+/** Options a workflow function declares for its runs (Temporal's `setWorkflowOptions`). */
+export interface WorkflowDefinitionOptions {
+  /**
+   * Errors (classes, or class names) that fail the run when the workflow throws them. Other
+   * errors that are not failures (`ApplicationFailure`, …) fail the workflow task, which is
+   * retried until the code is fixed.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  failureExceptionTypes?: (string | (new (...args: any[]) => Error))[];
+}
+
+/** Declares options of a workflow function, typically next to it at the top of the module. */
+export function setWorkflowOptions(options: WorkflowDefinitionOptions, fn: WorkflowFunction): void {
+  const problems = unknownOptions(options, ['failureExceptionTypes'], 'setWorkflowOptions');
+  if (problems.length > 0) throw new TypeError(problems[0]);
+  if (typeof fn !== 'function') throw new TypeError('setWorkflowOptions takes the options and the workflow function');
+  const types = options.failureExceptionTypes ?? [];
+  if (!Array.isArray(types) || !types.every((type) => typeof type === 'string' || typeof type === 'function')) {
+    throw new TypeError('failureExceptionTypes is a list of error classes or class names');
+  }
+  getActivator().setFailureExceptionTypes(fn, types);
 }
 
 /** Handles every signal that has no handler of its own (signals waiting for a handler are delivered to it now). */

@@ -112,6 +112,13 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
     return c.json({}, 202);
   });
 
+  /** Moves the run (default: the workflow's latest) to another version of its bundle, if its history replays there. */
+  app.post('/v1/namespaces/:ns/workflows/:id/upgrade', async (c) => {
+    const body = await jsonBody<{ version?: unknown }>(c, {});
+    const { runId } = await handle(c).describe();
+    return c.json(await engine.upgrade(runId, { namespace: ns(c), ...(body.version !== undefined ? { version: body.version as string } : {}) }));
+  });
+
   app.post('/v1/namespaces/:ns/workflows/:id/signal-with-start', async (c) => {
     const body = await jsonBody<{ type?: unknown; signal?: unknown; signalArgs?: unknown; args?: unknown; taskQueue?: unknown }>(c);
     const started = await engine.signalWithStart(body.type as string, {

@@ -9,6 +9,8 @@
 import { ApplicationFailure, CancelledFailure } from '../../common/failures.js';
 import { ActivityCancelledError, ActivityNotFoundError, InvalidArgumentError } from '../errors.js';
 import type { ActivityDispatcher } from './dispatcher.js';
+import { checkPayload } from '../input.js';
+import type { PayloadLimits } from '../payloads.js';
 import { decodeTaskToken } from './task-token.js';
 
 export interface AsyncCompletionHandle {
@@ -25,34 +27,34 @@ export interface AsyncCompletionHandle {
 export function asyncCompletionHandle(
   dispatcher: ActivityDispatcher,
   taskToken: Uint8Array | string,
-  options: { assertOpen(): void; namespace?: string },
+  options: { assertOpen(): void; namespace?: string; payloadLimits: PayloadLimits },
 ): AsyncCompletionHandle {
-  const { namespace, runId, seq } = decodeTaskToken(taskToken);
+  const ref = decodeTaskToken(taskToken);
   const assertOpen = () => {
     options.assertOpen();
     // A caller limited to one namespace learns nothing of another's activities.
-    if (options.namespace !== undefined && options.namespace !== namespace) throw new ActivityNotFoundError(`that task token in namespace ${options.namespace}`);
+    if (options.namespace !== undefined && options.namespace !== ref.namespace) throw new ActivityNotFoundError(`that task token in namespace ${options.namespace}`);
   };
   return {
     async complete(result) {
       assertOpen();
-      dispatcher.completeAsync(namespace, runId, seq, { ok: true, result });
+      dispatcher.completeAsync(ref, { ok: true, result: checkPayload(result, 'the result', options.payloadLimits) });
     },
     async fail(error) {
       assertOpen();
       const failure = error instanceof Error ? error : ApplicationFailure.create({ message: String(error) });
-      dispatcher.completeAsync(namespace, runId, seq, { ok: false, error: failure });
+      dispatcher.completeAsync(ref, { ok: false, error: failure });
     },
     async reportCancellation(details) {
       assertOpen();
-      if (!dispatcher.heartbeatAsync(namespace, runId, seq, details).cancelRequested) {
-        throw new InvalidArgumentError(`the workflow did not ask activity ${seq} of run ${runId} to cancel: complete or fail it instead`);
+      if (!dispatcher.heartbeatAsync(ref, details).cancelRequested) {
+        throw new InvalidArgumentError(`the workflow did not ask activity ${ref.seq} of run ${ref.runId} to cancel: complete or fail it instead`);
       }
-      dispatcher.completeAsync(namespace, runId, seq, { ok: false, error: new CancelledFailure('Activity cancelled', details === undefined ? [] : [details]) });
+      dispatcher.completeAsync(ref, { ok: false, error: new CancelledFailure('Activity cancelled', details === undefined ? [] : [details]) });
     },
     async heartbeat(details) {
       assertOpen();
-      if (dispatcher.heartbeatAsync(namespace, runId, seq, details).cancelRequested) throw new ActivityCancelledError();
+      if (dispatcher.heartbeatAsync(ref, details).cancelRequested) throw new ActivityCancelledError();
     },
   };
 }

@@ -14,7 +14,7 @@ import type { Logger } from '../logger.js';
 import { fitFailure, payloadProblem, type PayloadLimits } from '../payloads.js';
 import { ActivityNotFoundError } from '../errors.js';
 import { activityContext, CompleteAsyncError, Context, type ActivityInfo, type ActivityLogger } from './context.js';
-import { encodeTaskToken } from './task-token.js';
+import { encodeTaskToken, type TaskRef } from './task-token.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 
 // Activities take and return anything JSON carries.
@@ -46,6 +46,10 @@ interface Running {
   external?: { resolve(result: unknown): void; reject(error: unknown): void };
   /** A completion that came before the activity threw `CompleteAsyncError` (it handed its token on first). */
   earlyCompletion?: ExternalOutcome;
+  /** Set once a completion was accepted: further ones are refused. */
+  completing?: boolean;
+  /** Set once the run deletes the task: nothing writes it again. */
+  frozen?: boolean;
   /** Heartbeat details are written at most once per `HEARTBEAT_PERSIST_MS`. */
   persistTimer?: NodeJS.Timeout;
   lastPersistAt?: number;
@@ -97,7 +101,7 @@ export class ActivityDispatcher {
     }
     const current = this.running.get(key);
     if (current) {
-      if (task.cancelRequested) this.requestCancel(key, current);
+      if (task.cancelRequested) this.stopForCancellation(key, current);
       return;
     }
     const entry: Running = { task, timers: [] };
@@ -113,10 +117,29 @@ export class ActivityDispatcher {
   }
 
   /**
-   * The workflow waits for the activity to end after asking it to cancel: the attempt's signal
-   * aborts, no further attempt starts, and its outcome is delivered as usual.
+   * The workflow asked the activity to cancel and waits for its end: the attempt's signal
+   * aborts, no further attempt starts, and its outcome is delivered as usual. An activity that
+   * ended meanwhile (its outcome is on its way) is left alone.
    */
-  private requestCancel(key: string, entry: Running): void {
+  requestCancel(task: ActivityTask): void {
+    const key = taskKey(task.namespace, task.runId, task.seq);
+    const entry = this.running.get(key);
+    if (entry) this.stopForCancellation(key, entry);
+  }
+
+  /**
+   * The run is about to delete the task (the activity ended, was cancelled, or its run
+   * closed): nothing of the task is written any more, so a late heartbeat cannot bring it back.
+   */
+  freeze(namespace: string, runId: string, seq: number): void {
+    const entry = this.running.get(taskKey(namespace, runId, seq));
+    if (!entry) return;
+    entry.frozen = true;
+    clearTimeout(entry.persistTimer);
+    entry.persistTimer = undefined;
+  }
+
+  private stopForCancellation(key: string, entry: Running): void {
     entry.task = { ...entry.task, cancelRequested: true };
     if (entry.controller) entry.controller.abort(new CancelledFailure('Activity cancelled'));
     else this.deliverCancelled(key, entry); // between attempts: nothing runs to tell
@@ -147,8 +170,9 @@ export class ActivityDispatcher {
     this.stop(entry, new CancelledFailure('Activity cancelled'));
   }
 
-  /** Cancels everything; used when the engine closes (the tasks stay recorded for recovery). */
+  /** Cancels everything; used when the engine closes (the tasks stay recorded for recovery, with their last heartbeat details). */
   close(): void {
+    for (const [key, entry] of this.running) if (entry.persistTimer) this.persist(key, entry);
     this.closed = true;
     for (const entry of this.running.values()) this.stop(entry, new CancelledFailure('Engine shutting down'));
     this.running.clear();
@@ -172,7 +196,10 @@ export class ActivityDispatcher {
   private stop(entry: Running, reason: CancelledFailure): void {
     for (const timer of entry.timers) clearTimeout(timer);
     clearTimeout(entry.persistTimer);
+    entry.persistTimer = undefined;
     entry.controller?.abort(reason);
+    // An attempt awaiting asynchronous completion ends too (its outcome is dropped).
+    entry.external?.reject(reason);
   }
 
   /**
@@ -180,51 +207,57 @@ export class ActivityDispatcher {
    * or with a failure (retried per the activity's retry policy). Throws
    * `ActivityNotFoundError` when no attempt of that task awaits completion.
    */
-  completeAsync(namespace: string, runId: string, seq: number, outcome: ExternalOutcome): void {
-    const entry = this.awaitingCompletion(namespace, runId, seq);
+  completeAsync(ref: TaskRef, outcome: ExternalOutcome): void {
+    const entry = this.awaitingCompletion(ref);
+    entry.completing = true;
     if (!entry.external) entry.earlyCompletion = outcome;
     else if (outcome.ok) entry.external.resolve(outcome.result);
     else entry.external.reject(outcome.error);
   }
 
   /** Records a heartbeat for an attempt that awaits asynchronous completion; true when the workflow asked it to cancel. */
-  heartbeatAsync(namespace: string, runId: string, seq: number, details: unknown): { cancelRequested: boolean } {
-    const entry = this.awaitingCompletion(namespace, runId, seq);
+  heartbeatAsync(ref: TaskRef, details: unknown): { cancelRequested: boolean } {
+    const entry = this.awaitingCompletion(ref);
     entry.heartbeat!(details);
     return { cancelRequested: entry.task.cancelRequested === true };
   }
 
-  /** The running attempt of that task: awaiting completion, or still in the function that will throw `CompleteAsyncError`. */
-  private awaitingCompletion(namespace: string, runId: string, seq: number): Running {
-    const entry = this.running.get(taskKey(namespace, runId, seq));
-    if (!entry?.controller || entry.earlyCompletion) throw new ActivityNotFoundError(`activity ${seq} of run ${runId} in namespace ${namespace}`);
+  /**
+   * The running attempt a task token names: awaiting completion, or still in the function that
+   * will throw `CompleteAsyncError`. A token of an earlier attempt names nothing.
+   */
+  private awaitingCompletion(ref: TaskRef): Running {
+    const entry = this.running.get(taskKey(ref.namespace, ref.runId, ref.seq));
+    if (!entry?.controller || entry.completing || entry.task.attempt !== ref.attempt) {
+      throw new ActivityNotFoundError(`attempt ${ref.attempt} of activity ${ref.seq} of run ${ref.runId} in namespace ${ref.namespace}`);
+    }
     return entry;
   }
 
   /** Records heartbeat details on the task, written at most once per HEARTBEAT_PERSIST_MS (the last details always). */
-  private recordHeartbeat(entry: Running, details: unknown): void {
+  private recordHeartbeat(key: string, entry: Running, details: unknown): void {
     entry.task = { ...entry.task, heartbeatDetails: details };
     if (entry.persistTimer) return;
     const wait = (entry.lastPersistAt ?? -Infinity) + HEARTBEAT_PERSIST_MS - Date.now();
-    const persist = () => {
-      entry.persistTimer = undefined;
-      entry.lastPersistAt = Date.now();
-      this.persist(entry.task);
-    };
-    if (wait <= 0) persist();
-    else entry.persistTimer = setTimeout(persist, wait);
+    if (wait <= 0) this.persist(key, entry);
+    else entry.persistTimer = setTimeout(() => this.persist(key, entry), wait);
   }
 
-  private persist(task: ActivityTask): void {
+  /** Writes the entry's task, while the entry is the task's current attempt and the run has not deleted it. */
+  private persist(key: string, entry: Running): void {
+    entry.persistTimer = undefined;
+    if (this.closed || entry.frozen || this.running.get(key) !== entry) return;
+    entry.lastPersistAt = Date.now();
+    const { task } = entry;
     // Not persisted: the activity runs on; a restart would only hand it older details.
     this.hooks.persistTask(task).catch((error: unknown) => this.logger.warn({ err: error, runId: task.runId, seq: task.seq }, 'could not record an activity task'));
   }
 
   /** The attempt will be completed from outside: recorded, so that a restart waits for it too instead of running it again. */
-  private awaitExternalCompletion(entry: Running): Promise<unknown> {
+  private awaitExternalCompletion(key: string, entry: Running): Promise<unknown> {
     if (!entry.task.asyncCompletion) {
       entry.task = { ...entry.task, asyncCompletion: true };
-      this.persist(entry.task);
+      this.persist(key, entry);
     }
     const early = entry.earlyCompletion;
     if (early) return early.ok ? Promise.resolve(early.result) : Promise.reject(early.error);
@@ -256,6 +289,7 @@ export class ActivityDispatcher {
     entry.timers = [];
     entry.external = undefined;
     entry.earlyCompletion = undefined;
+    entry.completing = false;
     let armHeartbeat: () => void = () => undefined;
 
     const timedOut = new Promise<never>((_, reject) => {
@@ -283,21 +317,23 @@ export class ActivityDispatcher {
     timedOut.catch(() => undefined);
 
     entry.heartbeat = (details) => {
+      // An attempt that ended (timed out, cancelled, retried) and still heartbeats changes nothing.
+      if (this.running.get(key) !== entry || entry.controller !== controller) return;
       const problem = payloadProblem(details, this.payloadLimits);
       if (problem !== undefined) throw ApplicationFailure.nonRetryable(`heartbeat details ${problem}`, 'PayloadTooLarge');
-      this.recordHeartbeat(entry, details === undefined ? undefined : JSON.parse(JSON.stringify(details)));
+      this.recordHeartbeat(key, entry, details === undefined ? undefined : JSON.parse(JSON.stringify(details)));
       armHeartbeat();
     };
     const context = new Context(activityInfo(task, options), controller.signal, entry.heartbeat, this.activityLogger(task));
     const run = async (): Promise<unknown> => {
       // After a restart, an attempt that awaited asynchronous completion goes on waiting.
-      if (task.asyncCompletion) return this.awaitExternalCompletion(entry);
+      if (task.asyncCompletion) return this.awaitExternalCompletion(key, entry);
       const fn = this.functionFor(task);
       try {
         return await activityContext.run(context, () => fn(...task.args));
       } catch (error) {
         if (!isCompleteAsync(error)) throw error;
-        return this.awaitExternalCompletion(entry);
+        return this.awaitExternalCompletion(key, entry);
       }
     };
 

@@ -72,7 +72,14 @@ export function validateActivationResult(raw: string, state: RunState, limits: C
   }
   const checker = new CommandChecker(state, limits, checkPayloads);
   commands.forEach((command, index) => checker.check(command, index, commands.length));
-  return { commands: commands as Command[], logs: logs.slice(0, limits.maxLogEntriesPerActivation).map((entry, index) => checkLog(entry, index, limits)) };
+  const result: ActivationResult = { commands: commands as Command[], logs: logs.slice(0, limits.maxLogEntriesPerActivation).map((entry, index) => checkLog(entry, index, limits)) };
+  const { taskFailure } = parsed as { taskFailure?: unknown };
+  if (taskFailure !== undefined) {
+    if (commands.length > 0) invalid('an activation whose task failed has no commands');
+    checkFailure(taskFailure, 'taskFailure');
+    result.taskFailure = taskFailure as FailureInfo;
+  }
+  return result;
 }
 
 /** Why a query's result cannot be handed to its caller (a malformed failure, a payload past the limits), or undefined. */

@@ -70,7 +70,8 @@ const COMMANDS: CommandMapping = {
   requestCancelActivity: {
     event: 'ActivityCancelRequested',
     toEvent: (c, time) => ({ type: 'ActivityCancelRequested', time, seq: c.seq, ...(c.waitForCompletion ? { waitForCompletion: true } : {}) }),
-    identity: (c) => ({ seq: c.seq }),
+    // Waiting is part of the command: code that now waits where it did not (or the reverse) diverges here.
+    identity: (c) => (c.waitForCompletion ? { seq: c.seq, waitForCompletion: true } : { seq: c.seq }),
   },
   startTimer: {
     event: 'TimerStarted',

@@ -23,6 +23,8 @@ export class ActivationBatch {
   readonly taskDeletes: TaskKey[] = [];
   /** Activities asked to cancel whose end the workflow waits for. */
   readonly taskCancels: TaskKey[] = [];
+  /** Their tasks, marked as asked to cancel (filled in when the batch is written). */
+  readonly taskCancelPuts: ActivityTask[] = [];
   readonly outboxPuts: OutboxEntry[] = [];
   /** Outbox entries whose effect this batch performs. */
   readonly outboxDeletes: string[] = [];

@@ -31,6 +31,7 @@ import { RunQuarantinedError, type Quarantine } from '../quarantine.js';
 import type { ReplayLimits } from '../replay.js';
 import { RemoteSandbox } from '../sandboxes/remote-sandbox.js';
 import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
+import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
 import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
@@ -227,6 +228,29 @@ export class WorkflowRun {
     });
   }
 
+  /**
+   * Pins the run to another version of its bundle (the engine checked that its history
+   * replays on it) and retries its pending work at once: a run whose workflow task keeps
+   * failing, or that stalled, continues on fixed code.
+   */
+  upgradeTo(version: string): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.record.status !== 'Running') throw new WorkflowNotRunningError(this.record.workflowId, this.record.status);
+      const { namespace, runId } = this.record;
+      const next: RunRecord = { ...this.record, version };
+      delete next.taskFailure;
+      // The snapshot is of the old version's sandbox: the run is rebuilt by replay on the new one.
+      await this.env.store.write({ runs: [{ record: next, previousStatus: this.record.status }], snapshots: { delete: [{ namespace, runId }] } });
+      this.record.version = version;
+      delete this.record.taskFailure;
+      this.releaseSandbox();
+      this.stall = undefined;
+      this.loaded = false;
+      this.snapshotEventId = 0;
+      await this.ensureLoaded();
+    });
+  }
+
   /** The supervisor's restart time came: the crashed activation's jobs are delivered again. */
   restart(): Promise<void> {
     return this.exclusive(() => this.ensureLoaded());
@@ -360,10 +384,14 @@ export class WorkflowRun {
         { time, replaying: false, historyLength, historySize, continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt, jobs: activationJobs },
         this.env.limits,
       );
-      const { commands, logs } = validateActivationResult(raw, this.state, this.env.limits, checkPayloads);
-      batch.add({ type: 'WorkflowTaskCompleted', time, historySize }, ...commands.map((command) => eventOfCommand(command, time)));
+      const { commands, logs, taskFailure } = validateActivationResult(raw, this.state, this.env.limits, checkPayloads);
       this.emitLogs(logs);
       this.lostInARow = 0;
+      if (taskFailure) {
+        this.crash(batch, new WorkflowTaskError(taskFailure), time);
+      } else {
+        batch.add({ type: 'WorkflowTaskCompleted', time, historySize }, ...commands.map((command) => eventOfCommand(command, time)));
+      }
     } catch (error) {
       if (this.lostWithItsThread(error)) {
         // Not this run's doing: its state goes back to what the history says, and it tries again.
@@ -504,14 +532,17 @@ export class WorkflowRun {
         ? { time, kind: error.kind, message: error.message }
         : error instanceof InvalidCommandError
           ? { time, kind: 'invalid-command', message: error.message }
-          : { time, kind: 'host-error', message: error instanceof Error ? error.message : String(error) };
+          : error instanceof WorkflowTaskError
+            ? { time, kind: WORKFLOW_ERROR, message: error.message }
+            : { time, kind: 'host-error', message: error instanceof Error ? error.message : String(error) };
     const { workflowType, workflowId, runId } = this.record;
     const decision = this.env.supervisors.for(workflowType).decide(this.state.crashes, crash);
     this.env.metrics.crashes.inc({ workflow_type: workflowType, kind: crash.kind });
     this.releaseSandbox();
     if (decision.restart) {
       this.env.metrics.restarts.inc({ workflow_type: workflowType });
-      this.env.logger.warn({ runId, workflowId, crash, restartInMs: decision.delayMs }, 'sandbox crashed; its supervisor restarts it');
+      const what = crash.kind === WORKFLOW_ERROR ? 'workflow task failed (an error in workflow code); retried until the code is fixed' : 'sandbox crashed; its supervisor restarts it';
+      this.env.logger.warn({ runId, workflowId, crash, restartInMs: decision.delayMs }, what);
       batch.add({ type: 'WorkflowTaskFailed', time, crashKind: crash.kind, message: crash.message, restartAt: time + decision.delayMs });
       return;
     }
@@ -557,10 +588,18 @@ export class WorkflowRun {
     }
   }
 
-  /** Mailbox jobs that still apply (a timer cancelled meanwhile, for example, is dropped). */
+  /**
+   * Mailbox jobs that still apply (a timer cancelled meanwhile, for example, is dropped), and
+   * of two jobs that settle the same thing (two outcomes of one activity), only the first.
+   */
   private takeDeliverableJobs(): PendingJob[] {
+    const settled = new Set<string>();
     return this.mailbox.splice(0).filter((job) => {
-      if (job.recorded || this.applies(job.event)) return true;
+      const key = settlesKey(job.event);
+      if (job.recorded || (this.applies(job.event) && !(key !== undefined && settled.has(key)))) {
+        if (key !== undefined) settled.add(key);
+        return true;
+      }
       job.onRecorded?.resolve(false);
       return false;
     });
@@ -604,14 +643,15 @@ export class WorkflowRun {
     const next = this.nextRecord(batch);
     const recordChanged = this.isNew || batch.closeEvent !== undefined || batch.recordChanged || !sameProgress(record, next);
     const outboxDeletes = [...batch.outboxDeletes, ...jobs.flatMap((job) => (job.outboxId ? [job.outboxId] : []))];
-    batch.taskPuts.push(...this.cancelledTasks(batch));
+    batch.taskCancelPuts.push(...this.cancelledTasks(batch));
+    for (const task of batch.taskDeletes) this.env.activities.freeze(task.namespace, task.runId, task.seq);
     batch.outboxPuts.push(...jobs.flatMap((job) => (job.recorded ? [] : (job.followUps ?? []))));
     await this.env.store.write({
       histories: [{ namespace: record.namespace, runId: record.runId, events }],
       runs: recordChanged ? [{ record: next, previousStatus: this.isNew ? undefined : record.status }] : [],
       latestRuns: this.isNew ? [{ namespace: record.namespace, workflowId: record.workflowId, runId: record.runId }] : [],
       dueEntries: { put: batch.duePuts, delete: batch.dueDeletes },
-      activityTasks: { put: batch.taskPuts, delete: batch.taskDeletes },
+      activityTasks: { put: [...batch.taskPuts, ...batch.taskCancelPuts], delete: batch.taskDeletes },
       outbox: { put: batch.outboxPuts, delete: outboxDeletes },
       snapshots: { delete: batch.closeEvent ? [{ namespace: record.namespace, runId: record.runId }] : [] },
       quarantine: { delete: batch.closeEvent && this.quarantine ? [{ namespace: record.namespace, runId: record.runId }] : [] },
@@ -625,12 +665,17 @@ export class WorkflowRun {
   }
 
   /**
-   * The tasks of activities asked to cancel whose end the workflow waits for, marked so (in
-   * the same write as the request, so a restart does not run them again unasked). Dispatching
-   * them tells their attempt to stop.
+   * The tasks of activities asked to cancel whose end the workflow waits for, marked so in the
+   * same write as the request, so a restart does not run them again unasked. A task scheduled
+   * in this very batch is marked where it is (it will not run at all); the others are returned.
    */
   private cancelledTasks(batch: ActivationBatch): ActivityTask[] {
     return batch.taskCancels.flatMap(({ namespace, runId, seq }) => {
+      const index = batch.taskPuts.findIndex((task) => task.seq === seq);
+      if (index >= 0) {
+        batch.taskPuts[index] = { ...batch.taskPuts[index], cancelRequested: true };
+        return [];
+      }
       const task = this.env.activities.taskOf(namespace, runId, seq);
       return task ? [{ ...task, cancelRequested: true }] : [];
     });
@@ -672,6 +717,7 @@ export class WorkflowRun {
     for (const entry of batch.duePuts) this.env.timers.add(entry);
     for (const task of batch.taskPuts) this.env.activities.dispatch(task);
     for (const task of batch.taskDeletes) this.env.activities.cancel(namespace, runId, task.seq);
+    for (const task of batch.taskCancelPuts) this.env.activities.requestCancel(task);
     for (const event of events) {
       if (event.type === 'UpdateCompleted' || event.type === 'UpdateRejected') {
         const outcome: UpdateOutcome = event.failure ? { ok: false, failure: event.failure, rejected: event.type === 'UpdateRejected' } : { ok: true, result: event.type === 'UpdateCompleted' ? event.result : undefined };
@@ -852,4 +898,29 @@ function sameProgress(a: RunRecord, b: RunRecord): boolean {
     a.supervision?.restartAt === b.supervision?.restartAt &&
     a.continuedToRunId === b.continuedToRunId
   );
+}
+
+/** What a job settles (an activity's outcome, a timer, an update…): two jobs settling the same thing are one too many. */
+function settlesKey(event: PendingJob['event']): string | undefined {
+  switch (event.type) {
+    case 'TimerFired':
+      return `timer:${event.seq}`;
+    case 'ActivityCompleted':
+    case 'ActivityFailed':
+      return `activity:${event.seq}`;
+    case 'ChildWorkflowCompleted':
+    case 'ChildWorkflowFailed':
+      return `child:${event.seq}`;
+    case 'ExternalWorkflowSignaled':
+    case 'SignalExternalWorkflowFailed':
+    case 'ExternalWorkflowCancelRequested':
+    case 'RequestCancelExternalWorkflowFailed':
+      return `external:${event.seq}`;
+    case 'UpdateAccepted':
+      return `update:${event.updateId}`;
+    case 'CancelRequested':
+      return 'cancel';
+    default:
+      return undefined;
+  }
 }

@@ -56,7 +56,7 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
   validate({ sandboxId, updates, time }) {
     const sandbox = sandboxOf(sandboxId);
     return guard(sandboxId, () => ({
-      results: updates.map(({ updateId, name, args }) => ({ updateId, ...sandbox.validateUpdate(name, args, time) })),
+      results: updates.map(({ updateId, name, args }) => ({ updateId, ...sandbox.validateUpdate(updateId, name, args, time) })),
       residentBytes: sandbox.residentBytes,
     }));
   },

@@ -97,7 +97,7 @@ describe('activity API', () => {
     it('refuses a token that is not one', async () => {
       const engine = await openEngine({}, BUNDLE);
       expect(() => engine.asyncCompletion('not a token')).toThrow(InvalidArgumentError);
-      await expect(engine.asyncCompletion(Buffer.from(JSON.stringify(['default', 'no-such-run', 1])).toString('base64')).complete(1)).rejects.toThrow(ActivityNotFoundError);
+      await expect(engine.asyncCompletion(Buffer.from(JSON.stringify(['default', 'no-such-run', 1, 1])).toString('base64')).complete(1)).rejects.toThrow(ActivityNotFoundError);
     });
   });
 });

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { HistoryEvent } from '../../engine/history/events.js';
+import { RUNTIME_FLAGS } from '../../common/protocol.js';
 import { replayHistory } from '../../engine/replay-history.js';
 import { fixture, fixtureBundle, openEngine } from '../helpers.js';
 
@@ -38,7 +39,18 @@ describe(`histories recorded by ${recorded.recordedWith}`, () => {
         await handle.cancel();
       }
       expect(await handle.result()).toEqual(result);
-      expect((await handle.history())[0]).toMatchObject({ flags: ['cancellationListeners'] });
+      expect((await handle.history())[0]).toMatchObject({ flags: [...RUNTIME_FLAGS] });
+    });
+  }
+});
+
+const withOptions = JSON.parse(readFileSync(fixture('histories/options-077a8ef.json'), 'utf8')) as Recorded & { code: string };
+
+describe(`histories recorded by ${withOptions.recordedWith}, whose code passed options it ignored`, () => {
+  for (const { workflowType, history } of withOptions.histories) {
+    it(`${workflowType} replays with the bundle that recorded it`, async () => {
+      expect(history[0]).toMatchObject({ flags: ['cancellationListeners'] });
+      await expect(replayHistory({ code: withOptions.code }, history)).resolves.toBeUndefined();
     });
   }
 });

@@ -14,21 +14,32 @@ import { fixture, fixtureBundle, openEngine, silentLogger, tempDir } from '../he
 
 const BUNDLE = 'temporal-compat.ts';
 
-/** An activity the test releases, which reports whether its attempt was asked to cancel. */
-function gatedActivity(onCancel: 'ignore' | 'throw') {
+/**
+ * An activity the test releases, which reports whether its attempt was asked to cancel. On
+ * the request it ignores it (and may heartbeat once more, late), or stops.
+ */
+function gatedActivity(onCancel: 'ignore' | 'heartbeat late' | 'throw') {
   let release!: (value: string) => void;
   const released = new Promise<string>((resolve) => (release = resolve));
   let started!: () => void;
   const startedPromise = new Promise<void>((resolve) => (started = resolve));
+  let ended!: () => void;
+  const endedPromise = new Promise<void>((resolve) => (ended = resolve));
   let abortSeen = false;
   const slow = async () => {
     const context = Context.current();
     started();
-    context.cancellationSignal.addEventListener('abort', () => (abortSeen = true));
-    if (onCancel === 'throw') return Promise.race([released, context.cancelled]);
-    return released;
+    context.cancellationSignal.addEventListener('abort', () => {
+      abortSeen = true;
+      if (onCancel === 'heartbeat late') context.heartbeat('after the cancellation');
+    });
+    try {
+      return await (onCancel === 'throw' ? Promise.race([released, context.cancelled]) : released);
+    } finally {
+      ended();
+    }
   };
-  return { slow, release, started: startedPromise, abortSeen: () => abortSeen };
+  return { slow, release, started: startedPromise, ended: endedPromise, abortSeen: () => abortSeen };
 }
 
 const types = (history: HistoryEvent[]) => history.map((event) => event.type);
@@ -43,11 +54,39 @@ describe('Temporal workflow API', () => {
       await handle.signal('cancelNow');
       await expect.poll(() => handle.query('outcome')).toBe('cancelled: Activity cancelled');
       expect(gate.abortSeen()).toBe(true);
+      // What the activity does afterwards is not recorded: it returns before the run ends.
+      gate.release('too late');
+      await gate.ended;
       await handle.signal('finish');
       expect(await handle.result()).toBe('cancelled: Activity cancelled');
       const history = await handle.history();
       expect(history.find((event) => event.type === 'ActivityCancelRequested')).not.toHaveProperty('waitForCompletion');
       expect(types(history)).not.toContain('ActivityCompleted');
+    });
+
+    it('TRY_CANCEL: a heartbeat after the cancellation does not bring the activity back after a restart', async () => {
+      const dataDir = tempDir();
+      const gate = gatedActivity('heartbeat late');
+      const engine = await Engine.open({ dataDir, logger: silentLogger, activities: { slow: gate.slow } });
+      await engine.deploy({ code: await fixtureBundle(BUNDLE) });
+      const handle = await engine.start('activityCancellation', { args: ['TRY_CANCEL'], workflowId: 'late-heartbeat' });
+      await gate.started;
+      await handle.signal('cancelNow');
+      await handle.signal('finish');
+      await handle.result();
+      await engine.close();
+      let runsAgain = 0;
+      await openEngine({ dataDir, activities: { slow: async () => void runsAgain++ } }, BUNDLE);
+      expect(runsAgain).toBe(0);
+    });
+
+    it('WAIT_CANCELLATION_COMPLETED on an activity cancelled in the activation that scheduled it: it never runs', async () => {
+      let runs = 0;
+      const engine = await openEngine({ activities: { slow: async () => void runs++ } }, BUNDLE);
+      const handle = await engine.start('cancelledAtOnce', { args: ['WAIT_CANCELLATION_COMPLETED'] });
+      expect(await handle.result()).toBe('cancelled');
+      expect(runs).toBe(0);
+      expect((await handle.history()).find((event) => event.type === 'ActivityFailed')).toMatchObject({ failure: { cause: { failureType: 'CancelledFailure' } } });
     });
 
     it('WAIT_CANCELLATION_COMPLETED asks, then waits for the activity to end: its result if it finishes anyway', async () => {
@@ -205,13 +244,14 @@ describe('Temporal workflow API', () => {
 
   it('takes search attributes in Temporal’s legacy array and typed shapes, at start and in upserts', async () => {
     const engine = await openEngine({}, BUNDLE);
-    const handle = await engine.start('searchAttributeShapes', { searchAttributes: { CustomTextField: ['started'] }, typedSearchAttributes: [] });
+    const handle = await engine.start('searchAttributeShapes', { searchAttributes: { CustomTextField: 'started', CustomDoubleField: [1.5] }, typedSearchAttributes: [] });
     expect(await handle.result()).toEqual({
-      plain: { CustomTextField: 'started', CustomKeywordField: 'legacy', CustomIntField: 2, Amount: 42, PlacedAt: '1970-01-01T00:00:00.000Z' },
+      // A one-element list of strings stays a keyword list; of anything else it is that value.
+      plain: { CustomTextField: 'started', CustomDoubleField: 1.5, CustomKeywordField: ['legacy'], CustomIntField: 2, Amount: 42, PlacedAt: '1970-01-01T00:00:00.000Z' },
       amount: 42,
       placedAt: '1970-01-01T00:00:00.000Z',
     });
-    expect((await engine.list({ searchAttributes: { Amount: { gt: 40 }, CustomKeywordField: 'legacy' } })).map((run) => run.runId)).toEqual([handle.runId]);
+    expect((await engine.list({ searchAttributes: { Amount: { gt: 40 }, CustomKeywordField: { contains: 'legacy' } } })).map((run) => run.runId)).toEqual([handle.runId]);
   });
 
   it('gives each run of a chain of children its root', async () => {
@@ -268,9 +308,12 @@ describe('Temporal workflow API', () => {
       expect(await engine.list()).toEqual([]);
     });
 
-    it('fails a workflow that passes an unknown activity option, naming it', async () => {
+    it('fails the workflow task of code that passes an unknown activity option, naming it', async () => {
       const engine = await openEngine({}, BUNDLE);
-      await expect((await engine.start('unknownActivityOption')).result()).rejects.toMatchObject({ cause: { message: expect.stringContaining("no option 'scheduleToStartTimeout'") } });
+      const handle = await engine.start('unknownActivityOption');
+      await expect.poll(async () => (await handle.describe()).supervision?.lastCrash.message).toContain("no option 'scheduleToStartTimeout'");
+      expect((await handle.describe()).status).toBe('Running');
+      await handle.terminate('test over');
     });
   });
 

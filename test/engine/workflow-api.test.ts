@@ -185,10 +185,12 @@ describe('results, failures and lifecycle', () => {
     expect(description.failure).toEqual({ message: 'out of stock', type: 'BusinessError' });
   });
 
-  it('fails the run with a plain error, typed after its class', async () => {
-    const engine = await openEngine();
-    const error = (await (await engine.start('throwsPlainError')).result().catch((e: unknown) => e)) as WorkflowFailedError;
-    expect(error.cause).toMatchObject({ message: 'plain bug', type: 'TypeError' });
+  it('fails the workflow task, not the run, with a plain error (as Temporal): the run stays Running and retries', async () => {
+    const engine = await openEngine({ supervision: { initialBackoffMs: 5, maxBackoffMs: 10 } });
+    const handle = await engine.start('throwsPlainError');
+    await expect.poll(async () => (await handle.describe()).supervision?.crashes ?? 0).toBeGreaterThanOrEqual(2);
+    expect(await handle.describe()).toMatchObject({ status: 'Running', supervision: { lastCrash: { kind: 'workflow-error', message: 'TypeError: plain bug' } } });
+    await handle.terminate('test over');
   });
 
   it('cancels: the workflow sees the cancellation, cleans up in a non-cancellable scope, and ends Canceled', async () => {

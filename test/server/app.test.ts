@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.js';
 import { completedElsewhere } from '../fixtures/temporal-activities.js';
-import { openEngine } from '../helpers.js';
+import { Engine } from '../../engine/engine.js';
+import { fixtureBundle, openEngine, silentLogger } from '../helpers.js';
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
@@ -36,6 +37,25 @@ describe('HTTP API', () => {
     expect((await app.request('/v1/namespaces/default/activities/complete', json({ taskToken, result: 'over HTTP' }))).status).toBe(200);
     expect(await (await app.request('/v1/namespaces/default/workflows/a1/result')).json()).toEqual({ status: 'Completed', result: 'over HTTP' });
     expect((await app.request('/v1/namespaces/default/activities/complete', json({ taskToken, result: 'again' }))).status).toBe(404);
+  });
+
+  it('upgrades a run whose workflow task fails to a fixed version, and refuses one its history does not replay on', async () => {
+    const engine = await Engine.open({ logger: silentLogger, activities: { charge: async (amount: number) => amount }, supervision: { initialBackoffMs: 5, maxBackoffMs: 10 } });
+    try {
+      const app = createApp(engine);
+      await engine.deploy({ code: await fixtureBundle('task-failures-v1.ts') });
+      expect((await app.request('/v1/namespaces/default/workflows', json({ type: 'invoice', workflowId: 'inv', args: [3] }))).status).toBe(201);
+      const v3 = await engine.deploy({ code: await fixtureBundle('task-failures-v3.ts') });
+      const refused = await app.request('/v1/namespaces/default/workflows/inv/upgrade', json({ version: v3.version }));
+      expect(refused.status).toBe(409);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('DETERMINISM_VIOLATION');
+      const v2 = await engine.deploy({ code: await fixtureBundle('task-failures-v2.ts') });
+      const upgraded = await app.request('/v1/namespaces/default/workflows/inv/upgrade', json({}));
+      expect(await upgraded.json()).toMatchObject({ workflowId: 'inv', toVersion: v2.version });
+      expect(await (await app.request('/v1/namespaces/default/workflows/inv/result')).json()).toEqual({ status: 'Completed', result: 'customer paid 3' });
+    } finally {
+      await engine.close();
+    }
   });
 
   it('maps errors to status codes with a code and a message', async () => {

@@ -1,0 +1,62 @@
+/**
+ * Temporal's failure semantics: an error in workflow code that is not a failure fails the
+ * workflow task, not the run; the run stays Running and retries until a fixed version is
+ * deployed and the run is upgraded to it (only if its history replays there).
+ */
+import { describe, expect, it } from 'vitest';
+import { Engine } from '../../engine/engine.js';
+import { DeterminismViolationError } from '../../engine/errors.js';
+import { replayHistory } from '../../engine/replay-history.js';
+import { fixtureBundle, openEngine, silentLogger } from '../helpers.js';
+
+describe('workflow task failures', () => {
+  it('keep a run with a bug Running, retrying, until it is upgraded to a version that fixes it', async () => {
+    let charges = 0;
+    const engine = await Engine.open({ logger: silentLogger, activities: { charge: async (amount: number) => (charges++, amount) }, supervision: { initialBackoffMs: 5, maxBackoffMs: 20 } });
+    try {
+      const v1 = (await engine.deploy({ code: await fixtureBundle('task-failures-v1.ts') })).version;
+      const handle = await engine.start('invoice', { args: [5], workflowId: 'invoice-1' });
+      await expect.poll(async () => (await handle.describe()).supervision?.crashes ?? 0).toBeGreaterThanOrEqual(3);
+      const stuck = await handle.describe();
+      expect(stuck.status).toBe('Running');
+      expect(stuck.supervision?.lastCrash).toMatchObject({ kind: 'workflow-error', message: expect.stringMatching(/^TypeError: .*name/) });
+      const history = await handle.history();
+      expect(history.map((event) => event.type)).not.toContain('WorkflowFailed');
+      expect(history.filter((event) => event.type === 'WorkflowTaskFailed').length).toBeGreaterThanOrEqual(3);
+      // The activity before the bug ran once: only the failed activation is retried.
+      expect(charges).toBe(1);
+
+      // A version whose steps differ is refused, naming the divergence; the run stays where it was.
+      const v3 = (await engine.deploy({ code: await fixtureBundle('task-failures-v3.ts') })).version;
+      await expect(engine.upgrade(handle.runId!, { version: v3 })).rejects.toThrow(DeterminismViolationError);
+      expect((await handle.describe()).version).toBe(v1);
+
+      const v2 = (await engine.deploy({ code: await fixtureBundle('task-failures-v2.ts') })).version;
+      expect(await engine.upgrade(handle.runId!)).toEqual({ workflowId: 'invoice-1', runId: handle.runId, fromVersion: v1, toVersion: v2 });
+      expect(await handle.result()).toBe('customer paid 5');
+      expect((await handle.describe()).version).toBe(v2);
+      expect(charges).toBe(1);
+      await replayHistory({ code: await fixtureBundle('task-failures-v2.ts') }, await handle.history());
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('fail the run for failures, and for the error types a workflow declares with setWorkflowOptions', async () => {
+    const engine = await openEngine({}, 'task-failures-v1.ts');
+    await expect((await engine.start('business')).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'Business' } });
+    await expect((await engine.start('strict')).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'ValidationError', message: 'declared to fail the run' } });
+  });
+
+  it('refuse to upgrade a run that is not running, or to a version that does not export its type', async () => {
+    const engine = await openEngine({}, 'task-failures-v1.ts');
+    const closed = await engine.start('business');
+    await closed.result().catch(() => undefined);
+    await expect(engine.upgrade(closed.runId!)).rejects.toThrow(/not running|is Failed/);
+    const other = (await engine.deploy({ code: await fixtureBundle('workflows.ts') })).version;
+    const running = await engine.start('invoice', { args: [1] });
+    await expect(engine.upgrade(running.runId!, { version: other })).rejects.toThrow(`bundle version ${other} does not export a workflow named 'invoice'`);
+    await expect(engine.upgrade(running.runId!, { version: 'no-such-version' })).rejects.toThrow('bundle version no-such-version is not deployed');
+    await running.terminate('test over');
+  });
+});
