@@ -7,7 +7,19 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { ApplicationFailure, toFailureInfo, WorkflowFailedError, type Engine, type Logger, type RunStatus, type ScheduleOptions, type ScheduleUpdate } from '../engine/index.js';
+import {
+  ApplicationFailure,
+  toFailureInfo,
+  WorkflowFailedError,
+  type Engine,
+  type Logger,
+  type RunStatus,
+  type ScheduleOptions,
+  type ScheduleUpdate,
+  type SignalWithStartOptions,
+  type StartOptions,
+  type VisibilityQuery,
+} from '../engine/index.js';
 import { errorResponse, HttpError } from './errors.js';
 
 export interface AppOptions {
@@ -46,6 +58,16 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   }
 
   const ns = (c: Context) => c.req.param('ns')!;
+  const visibilityQuery = (c: Context): VisibilityQuery => {
+    const attributes = c.req.query('searchAttributes');
+    let searchAttributes: VisibilityQuery['searchAttributes'];
+    try {
+      searchAttributes = attributes === undefined ? undefined : (JSON.parse(attributes) as VisibilityQuery['searchAttributes']);
+    } catch {
+      throw new HttpError(400, 'INVALID_ARGUMENT', 'searchAttributes must be a JSON object of predicates');
+    }
+    return { namespace: ns(c), status: c.req.query('status') as RunStatus | undefined, workflowType: c.req.query('type'), ...(searchAttributes ? { searchAttributes } : {}) };
+  };
   const handle = (c: Context) => engine.getHandle(c.req.param('id')!, c.req.query('runId'), { namespace: ns(c) });
 
   app.post('/v1/namespaces/:ns/bundles', async (c) => {
@@ -54,28 +76,19 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   });
 
   app.post('/v1/namespaces/:ns/workflows', async (c) => {
-    const body = await jsonBody<{ type?: unknown; workflowId?: unknown; args?: unknown; taskQueue?: unknown; searchAttributes?: unknown; memo?: unknown }>(c);
-    const started = await engine.start(body.type as string, {
-      namespace: ns(c),
-      workflowId: body.workflowId as string | undefined,
-      args: body.args as unknown[] | undefined,
-      taskQueue: body.taskQueue as string | undefined,
-      ...(body.searchAttributes !== undefined ? { searchAttributes: body.searchAttributes as Record<string, never> } : {}),
-      ...(body.memo !== undefined ? { memo: body.memo as Record<string, unknown> } : {}),
-    });
+    // The body is the type and the start options (the engine refuses an unknown option by name).
+    const { type, ...options } = await jsonBody<{ type?: unknown } & StartOptions>(c);
+    const started = await engine.start(type as string, { ...options, namespace: ns(c) });
     return c.json({ workflowId: started.workflowId, runId: started.runId }, 201);
   });
 
   app.get('/v1/namespaces/:ns/workflows', async (c) => {
     const limit = c.req.query('limit');
-    const workflows = await engine.list({
-      namespace: ns(c),
-      status: c.req.query('status') as RunStatus | undefined,
-      workflowType: c.req.query('type'),
-      limit: limit === undefined ? undefined : Number(limit),
-    });
+    const workflows = await engine.list({ ...visibilityQuery(c), limit: limit === undefined ? undefined : Number(limit) });
     return c.json({ workflows });
   });
+
+  app.get('/v1/namespaces/:ns/workflow-count', async (c) => c.json({ count: await engine.count(visibilityQuery(c)) }));
 
   app.get('/v1/namespaces/:ns/workflows/:id', async (c) => c.json(await handle(c).describe()));
 
@@ -120,15 +133,8 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   });
 
   app.post('/v1/namespaces/:ns/workflows/:id/signal-with-start', async (c) => {
-    const body = await jsonBody<{ type?: unknown; signal?: unknown; signalArgs?: unknown; args?: unknown; taskQueue?: unknown }>(c);
-    const started = await engine.signalWithStart(body.type as string, {
-      namespace: ns(c),
-      workflowId: c.req.param('id')!,
-      signal: body.signal as string,
-      signalArgs: body.signalArgs as unknown[] | undefined,
-      args: body.args as unknown[] | undefined,
-      taskQueue: body.taskQueue as string | undefined,
-    });
+    const { type, ...options } = await jsonBody<{ type?: unknown } & SignalWithStartOptions>(c);
+    const started = await engine.signalWithStart(type as string, { ...options, workflowId: c.req.param('id')!, namespace: ns(c) });
     return c.json({ workflowId: started.workflowId, runId: started.runId }, 202);
   });
 

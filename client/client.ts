@@ -1,0 +1,205 @@
+/**
+ * `aion/client`: a client shaped like Temporal's `@temporalio/client`, so client code ports by
+ * changing its import — `client.workflow.start/execute/getHandle/signalWithStart/list/count`,
+ * handles that take definitions or names, and `client.activity` for asynchronous completion.
+ *
+ * @module
+ */
+import { InvalidArgumentError, type HistoryEvent, type SearchAttributesInput, type StartOptions, type WorkflowDescription, type WorkflowSummary } from '../engine/index.js';
+import { Connection } from './connection.js';
+import { parseListQuery } from './list-query.js';
+import type { ClientTransport, RunRef } from './transport.js';
+
+/** A workflow function (for its name and types) or a workflow type name. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type WorkflowType<F extends (...args: any[]) => Promise<any> = (...args: any[]) => Promise<any>> = F | string;
+/** A signal, query or update definition (`defineSignal(...)`), or its name. */
+export type MessageRef = { name: string } | string;
+
+export interface WorkflowStartOptions<Args extends unknown[] = unknown[]> {
+  workflowId: string;
+  taskQueue: string;
+  args?: Args;
+  memo?: Record<string, unknown>;
+  searchAttributes?: SearchAttributesInput;
+  typedSearchAttributes?: SearchAttributesInput;
+  workflowExecutionTimeout?: StartOptions['workflowExecutionTimeout'];
+  workflowRunTimeout?: StartOptions['workflowRunTimeout'];
+}
+
+export interface WorkflowSignalWithStartOptions<Args extends unknown[] = unknown[]> extends WorkflowStartOptions<Args> {
+  signal: MessageRef;
+  signalArgs?: unknown[];
+}
+
+const START_OPTIONS = ['workflowId', 'taskQueue', 'args', 'memo', 'searchAttributes', 'typedSearchAttributes', 'workflowExecutionTimeout', 'workflowRunTimeout'];
+
+/** Temporal's status names (`describe().status.name`). */
+const STATUS_NAME = {
+  Running: 'RUNNING',
+  Completed: 'COMPLETED',
+  Failed: 'FAILED',
+  Canceled: 'CANCELLED',
+  Terminated: 'TERMINATED',
+  ContinuedAsNew: 'CONTINUED_AS_NEW',
+  TimedOut: 'TIMED_OUT',
+} as const;
+
+/** What `handle.describe()` gives: Aion's description with Temporal's field names beside it. */
+export type WorkflowExecutionDescription = WorkflowDescription & { type: string; status: { name: (typeof STATUS_NAME)[keyof typeof STATUS_NAME] }; raw: WorkflowDescription };
+
+export class WorkflowHandle<R = unknown> {
+  constructor(
+    private readonly transport: ClientTransport,
+    readonly workflowId: string,
+    /** The run this handle targets; undefined: the workflow's latest run. */
+    readonly runId: string | undefined,
+    /** Set on handles returned by `start`: the first run of the chain it started. */
+    readonly firstExecutionRunId?: string,
+  ) {}
+
+  private get run(): RunRef {
+    return { workflowId: this.workflowId, ...(this.runId !== undefined ? { runId: this.runId } : {}) };
+  }
+
+  /** The result of the run (following continue-as-new); rejects with `WorkflowFailedError` if it did not complete. */
+  result(): Promise<R> {
+    return this.transport.result(this.run) as Promise<R>;
+  }
+
+  signal<Args extends unknown[]>(signal: MessageRef, ...args: Args): Promise<void> {
+    return this.transport.signal(this.run, nameOf(signal), args);
+  }
+
+  query<T = unknown, Args extends unknown[] = unknown[]>(query: MessageRef, ...args: Args): Promise<T> {
+    return this.transport.query(this.run, nameOf(query), args) as Promise<T>;
+  }
+
+  /** Runs an update and returns its result (Temporal's shape: `{ args }`). */
+  async executeUpdate<T = unknown>(update: MessageRef, options: { args?: unknown[] } = {}): Promise<T> {
+    refuseUnknown(options, ['args'], 'executeUpdate');
+    return (await this.transport.executeUpdate(this.run, nameOf(update), options.args ?? [])) as T;
+  }
+
+  cancel(): Promise<void> {
+    return this.transport.cancel(this.run);
+  }
+
+  terminate(reason?: string): Promise<void> {
+    return this.transport.terminate(this.run, reason);
+  }
+
+  async describe(): Promise<WorkflowExecutionDescription> {
+    const description = await this.transport.describe(this.run);
+    return { ...description, type: description.workflowType, status: { name: STATUS_NAME[description.status] }, raw: description } as unknown as WorkflowExecutionDescription;
+  }
+
+  /** The run's events, oldest first (Aion's JSON events, not Temporal's protobuf). */
+  async fetchHistory(): Promise<{ events: HistoryEvent[] }> {
+    return { events: await this.transport.history(this.run) };
+  }
+}
+
+export class WorkflowClient {
+  constructor(private readonly transport: ClientTransport) {}
+
+  async start<R = unknown>(workflow: WorkflowType, options: WorkflowStartOptions): Promise<WorkflowHandle<R>> {
+    const started = await this.transport.start(typeName(workflow), startOptions(options, START_OPTIONS, 'start'));
+    return new WorkflowHandle<R>(this.transport, started.workflowId, undefined, started.runId);
+  }
+
+  /** Starts the workflow and waits for its result. */
+  async execute<R = unknown>(workflow: WorkflowType, options: WorkflowStartOptions): Promise<R> {
+    return (await this.start<R>(workflow, options)).result();
+  }
+
+  /** Signals the workflow's running run, or starts one with the signal delivered first. */
+  async signalWithStart<R = unknown>(workflow: WorkflowType, options: WorkflowSignalWithStartOptions): Promise<WorkflowHandle<R>> {
+    const { signal, signalArgs, ...rest } = options;
+    const checked = startOptions(rest, START_OPTIONS, 'signalWithStart');
+    const started = await this.transport.signalWithStart(typeName(workflow), { ...checked, workflowId: options.workflowId, signal: nameOf(signal), signalArgs: signalArgs ?? [] });
+    return new WorkflowHandle<R>(this.transport, started.workflowId, undefined, started.runId);
+  }
+
+  /** A handle on the workflow's latest run, or on one run of it. */
+  getHandle<R = unknown>(workflowId: string, runId?: string): WorkflowHandle<R> {
+    return new WorkflowHandle<R>(this.transport, workflowId, runId);
+  }
+
+  /** Runs matching a Temporal list filter (a subset: see list-query.ts), newest first. */
+  async *list(options: { query?: string; pageSize?: number } = {}): AsyncIterable<WorkflowSummary & { type: string; status: { name: string } }> {
+    refuseUnknown(options, ['query', 'pageSize'], 'list');
+    for (const summary of await this.transport.list(parseListQuery(options.query))) {
+      yield { ...summary, type: summary.workflowType, status: { name: STATUS_NAME[summary.status] } } as unknown as WorkflowSummary & { type: string; status: { name: string } };
+    }
+  }
+
+  async count(query?: string): Promise<{ count: number }> {
+    return { count: await this.transport.count(parseListQuery(query)) };
+  }
+}
+
+/** Asynchronous completion of activities that threw `CompleteAsyncError`, by task token. */
+export class AsyncCompletionClient {
+  constructor(private readonly transport: ClientTransport) {}
+
+  complete(taskToken: Uint8Array | string, result?: unknown): Promise<void> {
+    return this.transport.completeActivity(taskToken, result);
+  }
+
+  fail(taskToken: Uint8Array | string, error: Error): Promise<void> {
+    return this.transport.failActivity(taskToken, error);
+  }
+
+  heartbeat(taskToken: Uint8Array | string, details?: unknown): Promise<void> {
+    return this.transport.heartbeatActivity(taskToken, details);
+  }
+
+  reportCancellation(taskToken: Uint8Array | string, details?: unknown): Promise<void> {
+    return this.transport.reportActivityCancellation(taskToken, details);
+  }
+}
+
+export interface ClientOptions {
+  /** Default: an HTTP connection to `127.0.0.1:7233`. */
+  connection?: Connection;
+  /** Default `default`. */
+  namespace?: string;
+}
+
+export class Client {
+  readonly connection: Connection;
+  readonly namespace: string;
+  readonly workflow: WorkflowClient;
+  readonly activity: AsyncCompletionClient;
+
+  constructor(options: ClientOptions = {}) {
+    refuseUnknown(options, ['connection', 'namespace'], 'Client');
+    this.connection = options.connection ?? Connection.lazy();
+    this.namespace = options.namespace ?? 'default';
+    const transport = this.connection.transportFor(this.namespace);
+    this.workflow = new WorkflowClient(transport);
+    this.activity = new AsyncCompletionClient(transport);
+  }
+}
+
+const nameOf = (ref: MessageRef): string => (typeof ref === 'string' ? ref : ref.name);
+
+function typeName(workflow: WorkflowType): string {
+  const name = typeof workflow === 'string' ? workflow : workflow.name;
+  if (!name) throw new InvalidArgumentError('a workflow is a workflow type name or a named workflow function');
+  return name;
+}
+
+function refuseUnknown(options: object, known: readonly string[], what: string): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new InvalidArgumentError(`${what} has no option '${key}' (supported: ${known.join(', ')})`);
+  }
+}
+
+function startOptions(options: Omit<WorkflowStartOptions, 'workflowId'> & { workflowId?: string }, known: readonly string[], what: string): StartOptions {
+  refuseUnknown(options, known, what);
+  if (typeof options.workflowId !== 'string') throw new InvalidArgumentError(`${what} needs a workflowId`);
+  if (typeof options.taskQueue !== 'string') throw new InvalidArgumentError(`${what} needs a taskQueue`);
+  return options as StartOptions;
+}

@@ -1,0 +1,143 @@
+/**
+ * The client's operations over the HTTP API of `aion server` (docs/http-api.md). Errors come
+ * back as `AionError`s with the server's code; a run that did not complete as a
+ * `WorkflowFailedError` with its cause, as in process.
+ *
+ * @module
+ */
+import {
+  AionError,
+  fromFailureInfo,
+  WorkflowFailedError,
+  type AionErrorCode,
+  type FailureInfo,
+  type HistoryEvent,
+  type RunStatus,
+  type SignalWithStartOptions,
+  type StartOptions,
+  type VisibilityQuery,
+  type WorkflowDescription,
+  type WorkflowSummary,
+} from '../engine/index.js';
+import type { ClientTransport, RunRef } from './transport.js';
+
+export interface HttpConnectionOptions {
+  /** `http://host:port`, or `host:port` (default `127.0.0.1:7233`). */
+  address?: string;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+}
+
+export class HttpTransport implements ClientTransport {
+  private readonly base: string;
+
+  constructor(
+    private readonly options: HttpConnectionOptions,
+    namespace: string,
+  ) {
+    const address = options.address ?? '127.0.0.1:7233';
+    const url = /^https?:\/\//.test(address) ? address : `http://${address}`;
+    this.base = `${url.replace(/\/$/, '')}/v1/namespaces/${encodeURIComponent(namespace)}`;
+  }
+
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
+    const response = await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await response.text();
+    const parsed = (text === '' ? {} : JSON.parse(text)) as T & { error?: { code: string; message: string } };
+    if (!response.ok) {
+      const error = new AionError((parsed.error?.code ?? 'INVALID_ARGUMENT') as AionErrorCode, parsed.error?.message ?? `the server answered ${response.status}`);
+      error.name = `AionError(${parsed.error?.code ?? response.status})`;
+      throw error;
+    }
+    return parsed;
+  }
+
+  private path(run: RunRef, suffix = '', query: Record<string, string | undefined> = {}): string {
+    const params = new URLSearchParams(Object.entries({ runId: run.runId, ...query }).filter((entry): entry is [string, string] => entry[1] !== undefined));
+    const search = params.size > 0 ? `?${params}` : '';
+    return `/workflows/${encodeURIComponent(run.workflowId)}${suffix}${search}`;
+  }
+
+  start(workflowType: string, options: StartOptions) {
+    return this.call<{ workflowId: string; runId: string }>('POST', '/workflows', { type: workflowType, ...options });
+  }
+
+  signalWithStart(workflowType: string, options: SignalWithStartOptions) {
+    const { workflowId, ...rest } = options;
+    return this.call<{ workflowId: string; runId: string }>('POST', this.path({ workflowId }, '/signal-with-start'), { type: workflowType, ...rest });
+  }
+
+  async result(run: RunRef) {
+    const body = await this.call<{ status: RunStatus; result?: unknown; failure?: FailureInfo }>('GET', this.path(run, '/result'));
+    if (body.status === 'Completed') return body.result;
+    throw new WorkflowFailedError(`Workflow execution ${body.status.toLowerCase()}`, body.status, fromFailureInfo(body.failure!));
+  }
+
+  async signal(run: RunRef, name: string, args: unknown[]) {
+    await this.call('POST', this.path(run, `/signals/${encodeURIComponent(name)}`), { args });
+  }
+
+  async query(run: RunRef, name: string, args: unknown[]) {
+    return (await this.call<{ result: unknown }>('POST', this.path(run, `/queries/${encodeURIComponent(name)}`), { args })).result;
+  }
+
+  async executeUpdate(run: RunRef, name: string, args: unknown[]) {
+    return (await this.call<{ result: unknown }>('POST', this.path(run, `/updates/${encodeURIComponent(name)}`), { args })).result;
+  }
+
+  async cancel(run: RunRef, reason?: string) {
+    await this.call('POST', this.path(run, '/cancel'), { reason });
+  }
+
+  async terminate(run: RunRef, reason?: string) {
+    await this.call('POST', this.path(run, '/terminate'), { reason });
+  }
+
+  async describe(run: RunRef) {
+    const body = await this.call<WorkflowDescription & { startTime: string; closeTime?: string }>('GET', this.path(run));
+    return { ...body, startTime: new Date(body.startTime), ...(body.closeTime ? { closeTime: new Date(body.closeTime) } : {}) } as WorkflowDescription;
+  }
+
+  async history(run: RunRef) {
+    return (await this.call<{ events: HistoryEvent[] }>('GET', this.path(run, '/history'))).events;
+  }
+
+  async list(query: VisibilityQuery, limit?: number) {
+    const body = await this.call<{ workflows: (WorkflowSummary & { startTime: string; closeTime?: string })[] }>('GET', `/workflows?${listParams(query, limit)}`);
+    return body.workflows.map((summary) => ({ ...summary, startTime: new Date(summary.startTime), ...(summary.closeTime ? { closeTime: new Date(summary.closeTime) } : {}) }));
+  }
+
+  async count(query: VisibilityQuery) {
+    return (await this.call<{ count: number }>('GET', `/workflow-count?${listParams(query)}`)).count;
+  }
+
+  async completeActivity(taskToken: Uint8Array | string, result: unknown) {
+    await this.call('POST', '/activities/complete', { taskToken: base64(taskToken), result });
+  }
+
+  async failActivity(taskToken: Uint8Array | string, failure: Error) {
+    const { message, type, nonRetryable, details } = failure as Error & { type?: string; nonRetryable?: boolean; details?: unknown[] };
+    await this.call('POST', '/activities/fail', { taskToken: base64(taskToken), failure: { message, type: type ?? failure.name, nonRetryable, details } });
+  }
+
+  async heartbeatActivity(taskToken: Uint8Array | string, details: unknown) {
+    await this.call('POST', '/activities/heartbeat', { taskToken: base64(taskToken), details });
+  }
+
+  async reportActivityCancellation(taskToken: Uint8Array | string, details: unknown) {
+    await this.call('POST', '/activities/report-cancellation', { taskToken: base64(taskToken), details });
+  }
+}
+
+const base64 = (token: Uint8Array | string): string => (typeof token === 'string' ? token : Buffer.from(token).toString('base64'));
+
+function listParams(query: VisibilityQuery, limit?: number): URLSearchParams {
+  const params = new URLSearchParams();
+  if (query.status !== undefined) params.set('status', query.status);
+  if (query.workflowType !== undefined) params.set('type', query.workflowType);
+  if (query.searchAttributes !== undefined) params.set('searchAttributes', JSON.stringify(query.searchAttributes));
+  if (limit !== undefined) params.set('limit', String(limit));
+  return params;
+}

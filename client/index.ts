@@ -1,0 +1,24 @@
+/**
+ * `aion/client`: Temporal's client API over an Aion engine, in process or over HTTP.
+ *
+ * @example
+ * import { Client, Connection } from 'aion/client';
+ * const client = new Client({ connection: await Connection.connect({ address: 'localhost:7233' }) });
+ * const handle = await client.workflow.start(order, { taskQueue: 'orders', workflowId: 'order-1', args: [42] });
+ * await handle.signal(approve, 'ann');
+ * console.log(await handle.result());
+ *
+ * @module
+ */
+export { Client, WorkflowClient, WorkflowHandle, AsyncCompletionClient, type ClientOptions, type WorkflowStartOptions, type WorkflowSignalWithStartOptions, type WorkflowExecutionDescription } from './client.js';
+export { Connection } from './connection.js';
+export type { HttpConnectionOptions } from './http-transport.js';
+export {
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowAlreadyStartedError,
+  ActivityNotFoundError,
+  ActivityCancelledError,
+  InvalidArgumentError,
+  AionError,
+} from '../engine/index.js';

@@ -1,0 +1,98 @@
+/**
+ * What the Temporal-shaped client needs of an engine, as plain operations: implemented in
+ * process over an `Engine` (here) or over the HTTP API (http-transport.ts), so `Client` is the
+ * same code either way.
+ *
+ * @module
+ */
+import type { Engine, HistoryEvent, SignalWithStartOptions, StartOptions, VisibilityQuery, WorkflowDescription, WorkflowSummary } from '../engine/index.js';
+
+export interface RunRef {
+  workflowId: string;
+  runId?: string;
+}
+
+export interface ClientTransport {
+  start(workflowType: string, options: StartOptions): Promise<{ workflowId: string; runId: string }>;
+  signalWithStart(workflowType: string, options: SignalWithStartOptions): Promise<{ workflowId: string; runId: string }>;
+  /** The run's result; rejects with `WorkflowFailedError` if it did not complete. */
+  result(run: RunRef): Promise<unknown>;
+  signal(run: RunRef, name: string, args: unknown[]): Promise<void>;
+  query(run: RunRef, name: string, args: unknown[]): Promise<unknown>;
+  executeUpdate(run: RunRef, name: string, args: unknown[]): Promise<unknown>;
+  cancel(run: RunRef, reason?: string): Promise<void>;
+  terminate(run: RunRef, reason?: string): Promise<void>;
+  describe(run: RunRef): Promise<WorkflowDescription>;
+  history(run: RunRef): Promise<HistoryEvent[]>;
+  list(query: VisibilityQuery, limit?: number): Promise<WorkflowSummary[]>;
+  count(query: VisibilityQuery): Promise<number>;
+  completeActivity(taskToken: Uint8Array | string, result: unknown): Promise<void>;
+  failActivity(taskToken: Uint8Array | string, failure: Error): Promise<void>;
+  heartbeatActivity(taskToken: Uint8Array | string, details: unknown): Promise<void>;
+  reportActivityCancellation(taskToken: Uint8Array | string, details: unknown): Promise<void>;
+}
+
+/** The client's operations on an engine in this process. */
+export class EngineTransport implements ClientTransport {
+  constructor(
+    private readonly engine: Engine,
+    private readonly namespace: string,
+  ) {}
+
+  private handle(run: RunRef) {
+    return this.engine.getHandle(run.workflowId, run.runId, { namespace: this.namespace });
+  }
+
+  async start(workflowType: string, options: StartOptions) {
+    const handle = await this.engine.start(workflowType, { ...options, namespace: this.namespace });
+    return { workflowId: handle.workflowId, runId: handle.runId! };
+  }
+
+  async signalWithStart(workflowType: string, options: SignalWithStartOptions) {
+    const handle = await this.engine.signalWithStart(workflowType, { ...options, namespace: this.namespace });
+    return { workflowId: handle.workflowId, runId: handle.runId! };
+  }
+
+  result(run: RunRef) {
+    return this.handle(run).result();
+  }
+  signal(run: RunRef, name: string, args: unknown[]) {
+    return this.handle(run).signal(name, ...args);
+  }
+  query(run: RunRef, name: string, args: unknown[]) {
+    return this.handle(run).query(name, ...args);
+  }
+  executeUpdate(run: RunRef, name: string, args: unknown[]) {
+    return this.handle(run).executeUpdate(name, ...args);
+  }
+  cancel(run: RunRef, reason?: string) {
+    return this.handle(run).cancel(reason);
+  }
+  terminate(run: RunRef, reason?: string) {
+    return this.handle(run).terminate(reason);
+  }
+  describe(run: RunRef) {
+    return this.handle(run).describe();
+  }
+  history(run: RunRef) {
+    return this.handle(run).history();
+  }
+  list(query: VisibilityQuery, limit?: number) {
+    return this.engine.list({ ...query, namespace: this.namespace, ...(limit !== undefined ? { limit } : {}) });
+  }
+  count(query: VisibilityQuery) {
+    return this.engine.count({ ...query, namespace: this.namespace });
+  }
+  completeActivity(taskToken: Uint8Array | string, result: unknown) {
+    return this.engine.asyncCompletion(taskToken, { namespace: this.namespace }).complete(result);
+  }
+  failActivity(taskToken: Uint8Array | string, failure: Error) {
+    return this.engine.asyncCompletion(taskToken, { namespace: this.namespace }).fail(failure);
+  }
+  heartbeatActivity(taskToken: Uint8Array | string, details: unknown) {
+    return this.engine.asyncCompletion(taskToken, { namespace: this.namespace }).heartbeat(details);
+  }
+  reportActivityCancellation(taskToken: Uint8Array | string, details: unknown) {
+    return this.engine.asyncCompletion(taskToken, { namespace: this.namespace }).reportCancellation(details);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * `aion/client`, Temporal's client API, the same scenario in process and over HTTP: start,
+ * execute, signalWithStart, handles that take definitions or names, updates, describe, list
+ * with Temporal's filter syntax, count, failures, asynchronous activity completion.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Client, Connection, InvalidArgumentError, WorkflowFailedError } from '../../client/index.js';
+import type { Engine } from '../../engine/engine.js';
+import { serveEngine, type RunningServer } from '../../server/serve.js';
+import { completedElsewhere } from '../fixtures/temporal-activities.js';
+import { openEngine } from '../helpers.js';
+
+const ping = { name: 'ping' };
+const slowUpdate = { name: 'slowUpdate' };
+const servers: RunningServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+const connections: [string, (engine: Engine) => Promise<Connection>][] = [
+  ['in process', async (engine) => Connection.inProcess(engine)],
+  [
+    'over HTTP',
+    async (engine) => {
+      const server = await serveEngine(engine, { port: 0 });
+      servers.push(server);
+      return Connection.connect({ address: server.url });
+    },
+  ],
+];
+
+describe.each(connections)('aion/client %s', (_, connect) => {
+  async function client(activities = {}) {
+    const engine = await openEngine({ activities }, 'temporal-compat.ts');
+    return new Client({ connection: await connect(engine) });
+  }
+
+  it('starts, signals by definition and by name, runs updates, queries, and returns results', async () => {
+    const { workflow } = await client();
+    const receiver = await workflow.start('pingReceiver', { workflowId: 'receiver', taskQueue: 'main' });
+    expect(receiver.firstExecutionRunId).toEqual(expect.any(String));
+    await receiver.signal(ping, 'one');
+    await receiver.signal('ping', 'stop');
+    expect(await receiver.result()).toEqual(['one', 'stop']);
+
+    const waiting = await workflow.start('waitsForHandlers', { workflowId: 'updates', taskQueue: 'main' });
+    expect(await waiting.executeUpdate(slowUpdate, { args: [5] })).toBe('slept 5 in slowUpdate');
+    expect(await waiting.result()).toBe('handlers finished: true');
+
+    const handlers = await workflow.start('defaultHandlers', { workflowId: 'defaults', taskQueue: 'main' });
+    expect(await workflow.getHandle('defaults').query('anything', 'a')).toBe('query anything(a) after 0 signals');
+    await handlers.signal('done');
+    await handlers.result();
+
+    expect(await workflow.execute('rootOfChain', { workflowId: 'root', taskQueue: 'main', args: [0] })).toEqual({});
+    const started = await workflow.signalWithStart('pingReceiver', { workflowId: 'with-start', taskQueue: 'main', signal: ping, signalArgs: ['stop'] });
+    expect(await started.result()).toEqual(['stop']);
+
+    const description = await workflow.getHandle('receiver').describe();
+    expect(description).toMatchObject({ workflowId: 'receiver', type: 'pingReceiver', status: { name: 'COMPLETED' } });
+    expect(description.startTime).toBeInstanceOf(Date);
+    const listed = [];
+    for await (const run of workflow.list({ query: "WorkflowType = 'pingReceiver' AND ExecutionStatus = 'Completed'" })) listed.push(run.workflowId);
+    expect(listed.sort()).toEqual(['receiver', 'with-start']);
+    expect(await workflow.count("WorkflowType = 'pingReceiver'")).toEqual({ count: 2 });
+    expect((await workflow.getHandle('receiver').fetchHistory()).events[0].type).toBe('WorkflowStarted');
+  });
+
+  it('rejects with WorkflowFailedError carrying the cause, and refuses unknown options and queries by name', async () => {
+    const { workflow } = await client();
+    const failed = (await workflow.execute('failsWith', { workflowId: 'fails', taskQueue: 'main', args: ['no stock'] }).catch((error: unknown) => error)) as WorkflowFailedError;
+    expect(failed).toBeInstanceOf(WorkflowFailedError);
+    expect(failed.cause).toMatchObject({ message: 'no stock', type: 'Refused' });
+    await expect(workflow.start('pingReceiver', { workflowId: 'x', taskQueue: 'main', cronSchedule: '* * * * *' } as never)).rejects.toThrow(/no option 'cronSchedule'/);
+    await expect(workflow.start('pingReceiver', { workflowId: 'x' } as never)).rejects.toThrow(InvalidArgumentError);
+    await expect(workflow.count("WorkflowType = 'a' OR WorkflowType = 'b'")).rejects.toThrow("the list query uses 'OR', which is not supported");
+  });
+
+  it('completes an activity asynchronously by its task token', async () => {
+    const tokens: string[] = [];
+    const { workflow, activity } = await client({ completedLater: completedElsewhere(tokens) });
+    const handle = await workflow.start('runsActivity', { workflowId: 'async', taskQueue: 'main', args: ['completedLater'] });
+    await expect.poll(() => tokens.length).toBe(1);
+    await activity.heartbeat(Buffer.from(tokens[0], 'base64'), { half: true });
+    await activity.complete(tokens[0], 'from the client');
+    expect(await handle.result()).toBe('from the client');
+  });
+});
