@@ -24,9 +24,9 @@ const LAYERS = [
     why: 'the engine never imports a transport, and of the guest SDK only the runtime entry',
   },
   {
-    files: ['server/**', 'cli/**', 'client/**'],
+    files: ['server/**', 'cli/**', 'client/**', 'testing/**'],
     forbid: ['**/engine/**', '!**/engine/index.js', '**/sandbox/**', '**/store/**', '**/guest-sdk/**', '**/common/**'],
-    why: 'server/, cli/ and client/ use the engine through its public entry (engine/index.ts) only',
+    why: 'server/, cli/, client/ and testing/ use the engine through its public entry (engine/index.ts) only',
   },
 ];
 

@@ -39,6 +39,11 @@ export class EngineTransport implements ClientTransport {
     private readonly namespace: string,
   ) {}
 
+  /** Waiting for a result lets a time-skipping engine skip time meanwhile (as Temporal's test server does). */
+  private waitFor<T>(promise: Promise<T>): Promise<T> {
+    return this.engine.timeSkipping ? this.engine.timeSkipping.skipUntil(promise) : promise;
+  }
+
   private handle(run: RunRef) {
     return this.engine.getHandle(run.workflowId, run.runId, { namespace: this.namespace });
   }
@@ -54,7 +59,7 @@ export class EngineTransport implements ClientTransport {
   }
 
   result(run: RunRef) {
-    return this.handle(run).result();
+    return this.waitFor(this.handle(run).result());
   }
   signal(run: RunRef, name: string, args: unknown[]) {
     return this.handle(run).signal(name, ...args);
@@ -63,7 +68,7 @@ export class EngineTransport implements ClientTransport {
     return this.handle(run).query(name, ...args);
   }
   executeUpdate(run: RunRef, name: string, args: unknown[]) {
-    return this.handle(run).executeUpdate(name, ...args);
+    return this.waitFor(this.handle(run).executeUpdate(name, ...args));
   }
   cancel(run: RunRef, reason?: string) {
     return this.handle(run).cancel(reason);

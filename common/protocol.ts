@@ -40,7 +40,7 @@ export type FailureType =
   | 'TerminatedFailure'
   | 'ChildWorkflowFailure';
 
-export type TimeoutType = 'START_TO_CLOSE' | 'SCHEDULE_TO_CLOSE' | 'HEARTBEAT' | 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION';
+export type TimeoutType = 'START_TO_CLOSE' | 'SCHEDULE_TO_START' | 'SCHEDULE_TO_CLOSE' | 'HEARTBEAT' | 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION';
 
 /** Child workflow options as the parent resolved them: durations in ms. */
 export interface ResolvedChildOptions {
@@ -66,6 +66,8 @@ export interface RetryPolicy {
 /** Activity options as the workflow resolved them: durations in ms. */
 export interface ResolvedActivityOptions {
   startToCloseTimeoutMs?: number;
+  /** How long the activity may wait for a function to run it (none registered yet). */
+  scheduleToStartTimeoutMs?: number;
   scheduleToCloseTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
   taskQueue?: string;
@@ -177,7 +179,8 @@ export interface CommandsByKind {
   startChildWorkflow: { seq: number; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions };
   requestCancelChild: { seq: number };
   /** Signals another workflow of this namespace (its latest run, or `runId`). */
-  signalExternalWorkflow: { seq: number; workflowId: string; runId?: string; signalName: string; args: unknown[] };
+  /** `childOnly`: sent through a child's handle, it reaches only a run that is this run's child. */
+  signalExternalWorkflow: { seq: number; workflowId: string; runId?: string; signalName: string; args: unknown[]; childOnly?: boolean };
   /** Asks another workflow of this namespace to cancel. */
   requestCancelExternalWorkflow: { seq: number; workflowId: string; runId?: string };
   upsertSearchAttributes: { attributes: Record<string, SearchAttributeValue | null> };

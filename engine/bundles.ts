@@ -33,7 +33,8 @@ export class BundleRegistry {
   constructor(
     private readonly store: EventStore<HistoryEvent>,
     readonly threads: SandboxThreads,
-    private readonly limits: SandboxLimits,
+    /** The limits every sandbox of these bundles runs under. */
+    readonly limits: SandboxLimits,
     /** Instances each template keeps ready in a thread (they count against the resident memory budget). */
     private readonly poolSize: number,
   ) {

@@ -19,6 +19,8 @@ import { toMs, type Duration } from '../common/time.js';
 import { asyncCompletionHandle, type AsyncCompletionHandle } from './activities/async-completion.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
 import { retryDelayMs } from './backoff.js';
+import { SkippingClock, systemClock, type Clock } from './clock.js';
+import { TimeSkipper, WorkCounter } from './time-skipping.js';
 import { BundleRegistry, type DeployResult } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
@@ -83,6 +85,11 @@ export interface EngineOptions {
   sandboxThreads?: number;
   /** Where to register the engine's metrics (default: a registry of its own, `engine.metrics.registry`). */
   metricsRegistry?: Registry;
+  /**
+   * For tests: the engine's clock skips to the next durable timer whenever the engine is idle
+   * (`engine.timeSkipping`; aion/testing's `TestWorkflowEnvironment.createTimeSkipping`).
+   */
+  timeSkipping?: boolean;
 }
 
 export interface StartOptions {
@@ -174,6 +181,11 @@ export class Engine implements RunDirectory {
   readonly events = new EventEmitter<EngineEvents>();
   /** Counters and gauges (prom-client); `aion server` serves them at `/metrics`. */
   readonly metrics: EngineMetrics;
+  /** Set when the engine was opened with `timeSkipping`: moves its clock (aion/testing). */
+  readonly timeSkipping: TimeSkipper | undefined;
+  private readonly clock: Clock;
+  /** Work in progress (activations, timer and activity deliveries), which time never skips under. */
+  private readonly work = new WorkCounter();
   private readonly runs: RunTable;
   private readonly starter: RunStarter;
   private readonly outbox: OutboxProcessor;
@@ -196,7 +208,8 @@ export class Engine implements RunDirectory {
   private nextSandbox = 1;
 
   private constructor(parts: EngineParts) {
-    const { store, bundles, logger, limits } = parts;
+    const { store, bundles, logger, limits, clock } = parts;
+    this.clock = clock;
     this.store = store;
     this.bundles = bundles;
     this.ownsStore = parts.ownsStore;
@@ -207,17 +220,22 @@ export class Engine implements RunDirectory {
     this.activities = new ActivityDispatcher(
       parts.activities,
       {
-        onOutcome: (task, outcome) => this.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome),
+        onOutcome: (task, outcome) => this.work.track(() => this.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome)),
         persistTask: (task) => store.write({ activityTasks: { put: [task] } }),
         retryDelay: (_error, attempt) => retryDelayMs(store, attempt),
       },
       logger,
       this.payloadLimits,
+      clock,
     );
-    this.timers = new DueTimers((entries) => this.deliverDue(entries));
+    this.timers = new DueTimers((entries) => this.deliverDue(entries), clock);
+    this.timeSkipping =
+      clock instanceof SkippingClock ? new TimeSkipper(clock, this.timers, () => this.work.busy || this.activities.inFlight > 0 || this.outbox.pending > 0) : undefined;
     this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine);
     const environment: RunEnvironment = {
       store,
+      clock,
+      work: this.work,
       bundles,
       activities: this.activities,
       timers: this.timers,
@@ -248,7 +266,7 @@ export class Engine implements RunDirectory {
     };
     this.runs.attach(environment);
     this.starter = new RunStarter(store, bundles, this.runs, () => environment, limits.continueAsNewSuggestedAt);
-    this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger);
+    this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock);
     this.schedules = new Schedules(store, this.runs, this.outbox, this.timers, logger, this.payloadLimits, () => this.assertOpen(), (event) =>
       this.events.emit('scheduleFired', event),
     );
@@ -313,6 +331,7 @@ export class Engine implements RunDirectory {
       residency: { maxResidentBytes, maxResidentRuns },
       supervisors,
       metricsRegistry: options.metricsRegistry,
+      clock: options.timeSkipping === true ? new SkippingClock() : systemClock,
     });
     try {
       await engine.quarantine.load();
@@ -372,8 +391,8 @@ export class Engine implements RunDirectory {
     if (toVersion === undefined) throw new InvalidArgumentError(`no deployed bundle exports a workflow named '${workflowType}' in namespace '${namespace}'`);
     const bundle = await this.bundles.deployed(checkId(toVersion, 'version'));
     if (!bundle.workflowTypes.includes(workflowType)) throw new InvalidArgumentError(`bundle version ${toVersion} does not export a workflow named '${workflowType}'`);
-    await replayHistory({ code: bundle.code }, await this.store.readHistory(namespace, runId));
-    await run.upgradeTo(toVersion);
+    // Checked on the history as it is when the run switches: nothing is recorded in between.
+    await run.upgradeTo(toVersion, (history) => replayHistory({ code: bundle.code }, history, { limits: this.bundles.limits }));
     this.logger.info({ workflowId, runId, fromVersion, toVersion }, 'run upgraded to another version of its bundle');
     return { workflowId, runId, fromVersion, toVersion };
   }
@@ -394,7 +413,7 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('signalWithStart needs a workflowId');
     const spec = this.newRun(workflowType, options, 'signalWithStart');
-    const signal = { type: 'SignalReceived' as const, time: Date.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.payloadLimits) };
+    const signal = { type: 'SignalReceived' as const, time: this.clock.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.payloadLimits) };
     for (;;) {
       const latest = await this.store.getLatestRunId(spec.namespace, spec.workflowId);
       const running = latest === undefined ? undefined : await this.runs.runFor(spec.namespace, latest);
@@ -484,6 +503,11 @@ export class Engine implements RunDirectory {
 
   // RunDirectory (used by handles) ---------------------------------------------------------
 
+  /** The time events are recorded at (the system clock, or a test's skipping clock). */
+  now(): number {
+    return this.clock.now();
+  }
+
   async resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun> {
     this.assertOpen();
     const run = await this.runs.resolve(namespace, workflowId, runId);
@@ -558,7 +582,7 @@ export class Engine implements RunDirectory {
 
   private deliverDue(entries: DueEntry[]): void {
     for (const entry of entries) {
-      this.deliverOneDue(entry).then(
+      this.work.track(() => this.deliverOneDue(entry)).then(
         () => this.dueRetries.delete(dueId(entry)),
         (error: unknown) => {
           if (this.closed) return;
@@ -567,7 +591,7 @@ export class Engine implements RunDirectory {
           this.dueRetries.set(dueId(entry), attempt);
           const delay = retryDelayMs(this.store, attempt);
           this.logger.warn({ err: error, owner: entry.owner, key: entry.key, retryInMs: delay }, 'could not deliver a due entry');
-          if (delay !== undefined) this.timers.add({ ...entry, dueAt: Date.now() + delay });
+          if (delay !== undefined) this.timers.add({ ...entry, dueAt: this.clock.now() + delay });
         },
       );
     }
@@ -585,12 +609,12 @@ export class Engine implements RunDirectory {
     if (run?.record.status !== 'Running') return;
     if (key.kind === 'timeout') await run.timeOut();
     else if (key.kind === 'restart') await run.restart();
-    else await run.deliver({ type: 'TimerFired', time: Date.now(), seq: key.seq });
+    else await run.deliver({ type: 'TimerFired', time: this.clock.now(), seq: key.seq });
   }
 
   private async deliverActivityOutcome(namespace: string, runId: string, seq: number, outcome: ActivityOutcome): Promise<void> {
     if (this.closed || this.quarantine.get(namespace, runId)) return;
-    const time = Date.now();
+    const time = this.clock.now();
     const run = await this.runs.runFor(namespace, runId);
     if (run?.record.status !== 'Running') return;
     await run.deliver(
@@ -620,6 +644,7 @@ interface EngineParts {
   residency: { maxResidentBytes: number; maxResidentRuns: number };
   supervisors: Supervisors;
   metricsRegistry: Registry | undefined;
+  clock: Clock;
 }
 
 function activityRegistry(options: EngineOptions): ActivityRegistry {

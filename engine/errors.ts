@@ -90,8 +90,8 @@ export class WorkflowFailedError extends AionError {
 /** An operation that needs a running workflow met a closed one. */
 export class WorkflowNotRunningError extends AionError {
   override name = 'WorkflowNotRunningError';
-  constructor(workflowId: string, status: RunStatus) {
-    super('NOT_RUNNING', `workflow ${workflowId} is not running (status ${status})`);
+  constructor(workflowId: string, status: RunStatus, why?: string) {
+    super('NOT_RUNNING', why ? `workflow ${workflowId} cannot take this now: ${why}` : `workflow ${workflowId} is not running (status ${status})`);
   }
 }
 

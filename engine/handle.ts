@@ -54,6 +54,8 @@ export interface RunDirectory {
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]>;
   historyLength(namespace: string, runId: string): Promise<number>;
   readonly payloadLimits: PayloadLimits;
+  /** The time events are recorded at. */
+  now(): number;
 }
 
 export class WorkflowHandle {
@@ -83,7 +85,7 @@ export class WorkflowHandle {
     const run = await this.run();
     await run.deliver({
       type: 'SignalReceived',
-      time: Date.now(),
+      time: this.directory.now(),
       name: checkId(name, 'signal name'),
       args: checkArgs(args, 'signal arguments', this.directory.payloadLimits),
     });
@@ -105,7 +107,7 @@ export class WorkflowHandle {
     const run = await this.run();
     const outcome = await run.update({
       type: 'UpdateAccepted',
-      time: Date.now(),
+      time: this.directory.now(),
       updateId: randomUUID(),
       name: checkId(name, 'update name'),
       args: checkArgs(args, 'update arguments', this.directory.payloadLimits),
@@ -118,7 +120,7 @@ export class WorkflowHandle {
   async cancel(reason?: string): Promise<void> {
     const run = await this.run();
     const checked = checkOptionalString(reason, 'reason');
-    await run.deliver({ type: 'CancelRequested', time: Date.now(), ...(checked === undefined ? {} : { reason: checked }) });
+    await run.deliver({ type: 'CancelRequested', time: this.directory.now(), ...(checked === undefined ? {} : { reason: checked }) });
   }
 
   /** Ends the run now; no workflow code runs. */

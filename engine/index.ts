@@ -66,6 +66,7 @@ export {
 } from '../common/failures.js';
 export type { FailureInfo } from '../common/protocol.js';
 export type { SearchAttributesInput, SearchAttributeValue } from '../common/search-attributes.js';
+export { toMs, type Duration } from '../common/time.js';
 export type { SandboxLimits } from '../sandbox/limits.js';
 export { RUN_STATUSES, type RunStatus, type EventStore } from '../store/types.js';
 export { openLevelDbStore, openMemoryStore } from '../store/open.js';

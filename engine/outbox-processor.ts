@@ -7,11 +7,13 @@
  * @module
  */
 import type { EventStore, OutboxEntry } from '../store/types.js';
+import type { Clock } from './clock.js';
 import { retryDelayMs } from './backoff.js';
 import { AionError, WorkflowNotRunningError } from './errors.js';
 import type { FailureInfo } from '../common/protocol.js';
 import type { HistoryEvent, JobEventType, NewEventOf } from './history/events.js';
 import type { Logger } from './logger.js';
+import { RunQuarantinedError } from './quarantine.js';
 import { createsRun, outboxEntry, type OutboxEffect, type ParentLink } from './outbox.js';
 import type { NewRun, RunStarter } from './run-starter.js';
 import type { RunTable } from './runs.js';
@@ -22,6 +24,11 @@ export type EffectHandler = (entry: OutboxEntry, effect: OutboxEffect) => Promis
 
 export class OutboxProcessor {
   private readonly inFlight = new Set<string>();
+  /**
+   * Entries performed while a recovery sweep lists the outbox: the listing may still hold
+   * them, and performing one twice is not harmless for every effect (a signal would arrive twice).
+   */
+  private readonly doneDuringListing = new Set<Set<string>>();
   /** Failed attempts so far of effects that are being retried. */
   private readonly attempts = new Map<string, number>();
   private readonly handlers = new Map<OutboxEffect['kind'], EffectHandler>();
@@ -32,7 +39,13 @@ export class OutboxProcessor {
     private readonly runs: RunTable,
     private readonly starter: RunStarter,
     private readonly logger: Logger,
+    private readonly clock: Clock,
   ) {}
+
+  /** Effects being performed now (the time-skipping test environment waits for none). */
+  get pending(): number {
+    return this.inFlight.size;
+  }
 
   /** Lets another module perform effects of `kind` (schedules start their runs). */
   handle(kind: OutboxEffect['kind'], handler: EffectHandler): void {
@@ -51,9 +64,17 @@ export class OutboxProcessor {
 
   /** Performs every effect left in the outbox (engine start). Creations are tracked before this returns. */
   async recover(): Promise<number> {
-    const entries = await this.store.listOutbox();
-    this.process(entries);
-    return entries.length;
+    const done = new Set<string>();
+    this.doneDuringListing.add(done);
+    let entries: OutboxEntry[];
+    try {
+      entries = await this.store.listOutbox();
+    } finally {
+      this.doneDuringListing.delete(done);
+    }
+    const left = entries.filter((entry) => !done.has(entry.id));
+    this.process(left);
+    return left.length;
   }
 
   close(): void {
@@ -71,6 +92,7 @@ export class OutboxProcessor {
       () => {
         this.inFlight.delete(entry.id);
         this.attempts.delete(entry.id);
+        for (const done of this.doneDuringListing) done.add(entry.id);
       },
       (error: unknown) => {
         this.inFlight.delete(entry.id);
@@ -116,18 +138,27 @@ export class OutboxProcessor {
   private async actOnExternal(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'signalExternal' | 'cancelExternal' }>): Promise<void> {
     const action = effect.kind === 'signalExternal' ? 'signal' : 'cancel';
     const done = (failure?: FailureInfo) => outboxEntry(entry.namespace, { kind: 'externalDone', source: effect.source, action, ...(failure ? { failure } : {}) });
-    const target = await this.externalTarget(entry.namespace, effect.workflowId, effect.runId);
+    let target: WorkflowRun | undefined;
     let recorded = false;
-    if (target) {
-      const time = Date.now();
+    // Without a run id the target is the workflow's latest run: one that continues as new meanwhile hands over to its successor.
+    for (let tries = 0; !recorded && tries < MAX_TARGET_TRIES; tries++) {
+      target = await this.externalTarget(entry.namespace, effect.workflowId, effect.runId);
+      // Through a child's handle: only that parent's child (not a run that took the id when the child could not start).
+      if (effect.kind === 'signalExternal' && effect.childOnly && target?.record.parent?.workflowId !== effect.source.workflowId) target = undefined;
+      if (!target) break;
+      const time = this.clock.now();
       const event: NewEventOf<'SignalReceived' | 'CancelRequested'> =
         effect.kind === 'signalExternal'
           ? { type: 'SignalReceived', time, name: effect.signalName, args: effect.args }
           : { type: 'CancelRequested', time, reason: `requested by workflow ${effect.source.workflowId}` };
       try {
         recorded = await target.deliver(event, { outboxId: entry.id, followUps: [done()] });
+        break;
       } catch (error) {
+        // A quarantined target takes nothing until an operator acts: the sender learns it now.
+        if (error instanceof RunQuarantinedError) break;
         if (!(error instanceof WorkflowNotRunningError)) throw error;
+        if (effect.runId !== undefined) break;
       }
     }
     if (recorded) return;
@@ -148,7 +179,7 @@ export class OutboxProcessor {
     const { source } = effect;
     const run = await this.runs.runFor(source.namespace, source.runId);
     if (!run || run.record.status !== 'Running') return this.discard(entry);
-    const time = Date.now();
+    const time = this.clock.now();
     const event: NewEventOf<JobEventType> = effect.failure
       ? effect.action === 'signal'
         ? { type: 'SignalExternalWorkflowFailed', time, seq: source.seq, failure: effect.failure }
@@ -199,7 +230,7 @@ export class OutboxProcessor {
     return this.createRun(entry, child, (error) =>
       this.deliverToParent(entry, effect.parent, {
         type: 'ChildWorkflowFailed',
-        time: Date.now(),
+        time: this.clock.now(),
         seq: effect.parent.seq,
         failure: {
           failureType: 'ChildWorkflowFailure',
@@ -238,7 +269,7 @@ export class OutboxProcessor {
 
   private notifyParent(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'notifyParent' }>): Promise<void> {
     const { parent, outcome } = effect;
-    const time = Date.now();
+    const time = this.clock.now();
     return this.deliverToParent(
       entry,
       parent,
@@ -271,7 +302,7 @@ export class OutboxProcessor {
     if (!child) return this.discard(entry);
     try {
       if (effect.kind === 'terminateChild') await child.terminate(effect.reason, entry.id);
-      else if (!(await child.deliver({ type: 'CancelRequested', time: Date.now(), reason: effect.reason }, { outboxId: entry.id }))) await this.discard(entry);
+      else if (!(await child.deliver({ type: 'CancelRequested', time: this.clock.now(), reason: effect.reason }, { outboxId: entry.id }))) await this.discard(entry);
     } catch (error) {
       if (!(error instanceof WorkflowNotRunningError)) throw error;
       await this.discard(entry);
@@ -290,6 +321,9 @@ export class OutboxProcessor {
     await this.store.write({ outbox: { delete: [entry.id] } });
   }
 }
+
+/** A workflow that keeps continuing as new under a signal is tried this many times. */
+const MAX_TARGET_TRIES = 5;
 
 function externalNotFound(workflowId: string, runId: string | undefined): FailureInfo {
   return {

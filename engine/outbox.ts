@@ -54,7 +54,7 @@ export type OutboxEffect =
       scheduleId?: string;
     }
   /** Signal, or ask to cancel, another workflow of the namespace (its latest run, or `runId`). */
-  | { kind: 'signalExternal'; source: ParentLink; workflowId: string; runId?: string; signalName: string; args: unknown[] }
+  | { kind: 'signalExternal'; source: ParentLink; workflowId: string; runId?: string; signalName: string; args: unknown[]; childOnly?: boolean }
   | { kind: 'cancelExternal'; source: ParentLink; workflowId: string; runId?: string }
   /** Tell the run that sent a signal or cancellation request whether the target recorded it. */
   | { kind: 'externalDone'; source: ParentLink; action: 'signal' | 'cancel'; failure?: FailureInfo }

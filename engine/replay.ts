@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Command } from '../common/protocol.js';
+import type { ActivationResult, Command } from '../common/protocol.js';
 import { DEFAULT_COMMAND_LIMITS, InvalidCommandError, validateActivationResult, type CommandLimits } from './commands/validate.js';
 import { DeterminismViolationError } from './errors.js';
 import type { ParsedHistory, RecordedActivation } from './history/activations.js';
@@ -37,13 +37,19 @@ export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistor
       patches: activation.commands.flatMap((event) => (event.type === 'MarkerRecorded' ? [event.patchId] : [])),
       jobs: activation.jobs.map(jobOf),
     });
-    let commands: Command[];
+    let result: ActivationResult;
     try {
-      commands = validateActivationResult(raw, state, limits).commands;
+      result = validateActivationResult(raw, state, limits);
     } catch (error) {
       if (!(error instanceof InvalidCommandError)) throw error;
       throw new DeterminismViolationError({ eventIndex: activation.marker.eventId, expected: 'valid commands', actual: error.message });
     }
+    // The recorded activation completed: code whose task fails there does not reproduce it.
+    if (result.taskFailure) {
+      const { type, message } = result.taskFailure;
+      throw new DeterminismViolationError({ eventIndex: activation.marker.eventId, expected: 'the activation to complete', actual: `the workflow task failed: ${type ?? 'Error'}: ${message}` });
+    }
+    const { commands } = result;
     matchCommands(commands, activation);
     for (const event of activation.commands) state.apply(event);
   }

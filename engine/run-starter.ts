@@ -82,7 +82,7 @@ export class RunStarter {
         throw new InvalidArgumentError(`no deployed bundle exports a workflow named '${spec.workflowType}' in namespace '${spec.namespace}'`);
       }
       await this.assertStartable(spec);
-      const time = Date.now();
+      const time = this.environment().clock.now();
       const runId = spec.runId ?? randomUUID();
       const deadline = deadlineOf(spec, time);
       const record: RunRecord = {

@@ -21,8 +21,13 @@ export const WORKFLOW_ERROR = 'workflow-error';
 export class WorkflowTaskError extends Error {
   override name = 'WorkflowTaskError';
   constructor(readonly failure: FailureInfo) {
-    super(`${failure.type ?? 'Error'}: ${failure.message.length > 2048 ? `${failure.message.slice(0, 2048)} …` : failure.message}`);
+    super(`${cut(failure.type ?? 'Error', 256)}: ${cut(failure.message, 2048)}`);
   }
+}
+
+/** Failure texts are recorded with every retry of the task: kept short. */
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)} …` : text;
 }
 
 export interface SupervisionPolicy {
@@ -63,9 +68,10 @@ export class Supervisor {
 
   /** What to do after `crash`, given the crashes before it since the run last made progress. */
   decide(previous: readonly Crash[], crash: Crash): Decision {
-    const crashes = [...previous, crash];
-    const backoff = Math.min(this.policy.initialBackoffMs * 2 ** (crashes.length - 1), this.policy.maxBackoffMs);
+    const backoff = Math.min(this.policy.initialBackoffMs * 2 ** previous.length, this.policy.maxBackoffMs);
     if (crash.kind === WORKFLOW_ERROR) return { restart: true, delayMs: backoff };
+    // Failed workflow tasks are not crashes of the sandbox: they count toward neither limit.
+    const crashes = [...previous.filter((c) => c.kind !== WORKFLOW_ERROR), crash];
     let identical = 0;
     for (let i = crashes.length - 1; i >= 0 && crashes[i].kind === crash.kind && crashes[i].message === crash.message; i--) identical++;
     if (identical >= this.policy.deterministicAfter) {

@@ -6,6 +6,7 @@
  * @module
  */
 import type { DueEntry } from '../store/types.js';
+import { systemClock, type Clock } from './clock.js';
 
 /** Node's timers cannot wait longer than this; longer waits re-arm. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
@@ -18,7 +19,20 @@ export class DueTimers {
   private armedFor = Infinity;
   private closed = false;
 
-  constructor(private readonly onDue: (entries: DueEntry[]) => void) {}
+  constructor(
+    private readonly onDue: (entries: DueEntry[]) => void,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /** When the earliest entry is due, if there is one. */
+  get nextDueAt(): number | undefined {
+    return this.heap[0]?.dueAt;
+  }
+
+  /** Delivers what is due now and arms for the rest (after the clock moved forward). */
+  fireDue(): void {
+    this.fire();
+  }
 
   get size(): number {
     return this.heap.length;
@@ -44,12 +58,12 @@ export class DueTimers {
     const next = this.heap[0];
     this.armedFor = next ? next.dueAt : Infinity;
     if (!next || this.closed) return;
-    const delay = Math.min(Math.max(0, next.dueAt - Date.now()), MAX_TIMEOUT_MS);
+    const delay = Math.min(Math.max(0, next.dueAt - this.clock.now()), MAX_TIMEOUT_MS);
     this.timer = setTimeout(() => this.fire(), delay);
   }
 
   private fire(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     const due: DueEntry[] = [];
     while (this.heap.length > 0 && this.heap[0].dueAt <= now) {
       const entry = this.pop();

@@ -207,6 +207,7 @@ export class Activator {
   concludeActivation(): ActivationResult {
     // A failed task records nothing it produced: the host retries it from the last completed activation.
     const result: ActivationResult = this.taskFailure ? { commands: [], logs: this.logs, taskFailure: this.taskFailure } : { commands: this.commands, logs: this.logs };
+    this.taskFailure = undefined;
     this.commands = [];
     this.logs = [];
     this.jobs = [];
@@ -342,7 +343,7 @@ export class Activator {
       firstExecutionRunId: runId,
       result: () => result,
       signal: (def: { name: string } | string, ...signalArgs: unknown[]) =>
-        this.actOnExternal({ kind: 'signalExternalWorkflow', workflowId: childId, signalName: typeof def === 'string' ? def : def.name, args: signalArgs }),
+        this.actOnExternal({ kind: 'signalExternalWorkflow', workflowId: childId, signalName: typeof def === 'string' ? def : def.name, args: signalArgs, childOnly: true }),
     });
   }
 
@@ -362,7 +363,11 @@ export class Activator {
    * rejects if there is no such running workflow. Cancelling the calling scope stops the
    * waiting (what was sent may still arrive).
    */
-  actOnExternal(command: { kind: 'signalExternalWorkflow'; workflowId: string; runId?: string; signalName: string; args: unknown[] } | { kind: 'requestCancelExternalWorkflow'; workflowId: string; runId?: string }): Promise<void> {
+  actOnExternal(
+    command:
+      | { kind: 'signalExternalWorkflow'; workflowId: string; runId?: string; signalName: string; args: unknown[]; childOnly?: boolean }
+      | { kind: 'requestCancelExternalWorkflow'; workflowId: string; runId?: string },
+  ): Promise<void> {
     const what = command.kind === 'signalExternalWorkflow' ? `signal '${command.signalName}' to workflow ${command.workflowId}` : `cancellation of workflow ${command.workflowId}`;
     this.assertCanSchedule(what);
     const scope = CancellationScope.current();
@@ -673,10 +678,12 @@ export class Activator {
    */
   private failsTheTask(error: unknown): boolean {
     if (!this.flags.has('workflowTaskFailures') || error instanceof AionFailure) return false;
-    const name = nameOf(error);
+    const name = readSafely(() => (error as { name?: unknown }).name);
     if (name === 'InternalError') return false;
     const declared = this.failureExceptionTypes.get(this.workflows[this.startInfo?.workflowType ?? '']) ?? [];
-    return !declared.some((type) => (typeof type === 'string' ? name === type : error instanceof type));
+    // A name matches the error's `name` or its class's (as failures are typed: common/failures.ts).
+    const className = readSafely(() => (error as { constructor: { name?: unknown } }).constructor.name);
+    return !declared.some((type) => (typeof type === 'string' ? name === type || className === type : error instanceof type));
   }
 
   /**
@@ -716,11 +723,11 @@ export class Activator {
   }
 }
 
-/** An error's name, or undefined (a thrown value whose `name` cannot be read is not refused here: toFailureInfo says so). */
-function nameOf(error: unknown): string | undefined {
+/** A string read from a thrown value, or undefined (a value whose properties throw is reported by toFailureInfo, not here). */
+function readSafely(read: () => unknown): string | undefined {
   try {
-    const name: unknown = (error as { name?: unknown } | null | undefined)?.name;
-    return typeof name === 'string' ? name : undefined;
+    const value = read();
+    return typeof value === 'string' ? value : undefined;
   } catch {
     return undefined;
   }

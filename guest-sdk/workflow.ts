@@ -39,6 +39,8 @@ function refuseUnknownOptions(problems: readonly string[]): void {
 export interface ActivityOptions {
   startToCloseTimeout?: Duration;
   scheduleToCloseTimeout?: Duration;
+  /** How long the activity may wait for a function to run it (none registered for its type yet). */
+  scheduleToStartTimeout?: Duration;
   heartbeatTimeout?: Duration;
   taskQueue?: string;
   retry?: RetryPolicyOptions;
@@ -53,6 +55,7 @@ export interface ActivityOptions {
 const ACTIVITY_OPTIONS = [
   'startToCloseTimeout',
   'scheduleToCloseTimeout',
+  'scheduleToStartTimeout',
   'heartbeatTimeout',
   'taskQueue',
   'retry',
@@ -94,6 +97,7 @@ export function resolveActivityOptions(options: ActivityOptions): ResolvedActivi
   if (options.startToCloseTimeout !== undefined) resolved.startToCloseTimeoutMs = toMs(options.startToCloseTimeout);
   if (options.scheduleToCloseTimeout !== undefined) resolved.scheduleToCloseTimeoutMs = toMs(options.scheduleToCloseTimeout);
   if (options.heartbeatTimeout !== undefined) resolved.heartbeatTimeoutMs = toMs(options.heartbeatTimeout);
+  if (options.scheduleToStartTimeout !== undefined) resolved.scheduleToStartTimeoutMs = toMs(options.scheduleToStartTimeout);
   if (options.taskQueue !== undefined) resolved.taskQueue = options.taskQueue;
   if (options.cancellationType !== undefined && options.cancellationType !== 'TRY_CANCEL') {
     resolved.cancellationType = checkPolicy(ActivityCancellationType, options.cancellationType, 'cancellationType');
@@ -118,7 +122,7 @@ export function proxyActivities<A = Record<string, (...args: any[]) => any>>(opt
 
 /** Stubs are often made at the top of a module, before any run: unknown options are refused when an activity is called. */
 function activityStubs<A>(resolved: ResolvedActivityOptions, problems: readonly string[]): ActivityInterfaceFor<A> {
-  const { cancellationType: _, ...asRecordedBefore } = resolved;
+  const { cancellationType: _, scheduleToStartTimeoutMs: __, ...asRecordedBefore } = resolved;
   return new Proxy({} as ActivityInterfaceFor<A>, {
     get(_, activityType) {
       if (typeof activityType !== 'string') throw new TypeError('activity names must be strings');
@@ -133,7 +137,7 @@ function activityStubs<A>(resolved: ResolvedActivityOptions, problems: readonly 
 /** Temporal's local activity options: those of `proxyActivities` without a task queue (`localRetryThreshold` is accepted and has no effect). */
 export type LocalActivityOptions = Omit<ActivityOptions, 'taskQueue' | 'heartbeatTimeout' | 'allowEagerDispatch'> & { localRetryThreshold?: Duration };
 
-const LOCAL_ACTIVITY_OPTIONS = ['startToCloseTimeout', 'scheduleToCloseTimeout', 'retry', 'cancellationType', 'summary', 'localRetryThreshold'] as const satisfies readonly (keyof LocalActivityOptions)[];
+const LOCAL_ACTIVITY_OPTIONS = ['startToCloseTimeout', 'scheduleToCloseTimeout', 'scheduleToStartTimeout', 'retry', 'cancellationType', 'summary', 'localRetryThreshold'] as const satisfies readonly (keyof LocalActivityOptions)[];
 
 /**
  * Typed stubs for local activities (Temporal's `proxyLocalActivities`). Activities already

@@ -12,6 +12,7 @@ import type { FailureInfo, ResolvedActivityOptions, TimeoutType } from '../../co
 import type { ActivityTask } from '../../store/types.js';
 import type { Logger } from '../logger.js';
 import { fitFailure, payloadProblem, type PayloadLimits } from '../payloads.js';
+import { systemClock, type Clock } from '../clock.js';
 import { ActivityNotFoundError } from '../errors.js';
 import { activityContext, CompleteAsyncError, Context, type ActivityInfo, type ActivityLogger } from './context.js';
 import { encodeTaskToken, type TaskRef } from './task-token.js';
@@ -50,6 +51,8 @@ interface Running {
   completing?: boolean;
   /** Set once the run deletes the task: nothing writes it again. */
   frozen?: boolean;
+  /** No function of the task's type is registered: it waits (see `awaitRegistration`). */
+  waitsForRegistration?: boolean;
   /** Heartbeat details are written at most once per `HEARTBEAT_PERSIST_MS`. */
   persistTimer?: NodeJS.Timeout;
   lastPersistAt?: number;
@@ -84,10 +87,14 @@ export class ActivityDispatcher {
     private readonly hooks: DispatcherHooks,
     private readonly logger: Logger,
     private readonly payloadLimits: PayloadLimits,
+    private readonly clock: Clock = systemClock,
   ) {}
 
+  /** Activities being run or retried (not those waiting for a function to be registered). */
   get inFlight(): number {
-    return this.running.size;
+    let waiting = 0;
+    for (const entry of this.running.values()) if (entry.waitsForRegistration) waiting++;
+    return this.running.size - waiting;
   }
 
   /** Starts the task's next attempt, after its backoff if it has one. Idempotent per task. */
@@ -154,7 +161,7 @@ export class ActivityDispatcher {
   }
 
   private schedule(key: string, entry: Running): void {
-    const wait = entry.task.notBefore - Date.now();
+    const wait = entry.task.notBefore - this.clock.now();
     if (wait > 0) entry.timers.push(setTimeout(() => void this.attempt(key, entry), wait));
     else void this.attempt(key, entry);
   }
@@ -275,14 +282,41 @@ export class ActivityDispatcher {
   }
 
   /** The function of the task's activity type, as registered for its namespace. */
-  private functionFor(task: ActivityTask): ActivityFunction {
+  private functionFor(task: ActivityTask): ActivityFunction | undefined {
     const fn = this.activities.byNamespace[task.namespace]?.[task.activityType] ?? this.activities.all[task.activityType];
-    if (typeof fn === 'function') return fn;
-    throw ApplicationFailure.retryable(`activity '${task.activityType}' is not registered for namespace '${task.namespace}'`, 'ActivityNotRegistered');
+    return typeof fn === 'function' ? fn : undefined;
+  }
+
+  /**
+   * No function runs this activity type (yet): as an activity no worker polls for, it waits —
+   * no attempt is used up — until its schedule-to-start or schedule-to-close timeout, or until
+   * an engine with the function registered picks the recorded task up.
+   */
+  private awaitRegistration(key: string, entry: Running): void {
+    const { task } = entry;
+    const options = task.options as ResolvedActivityOptions;
+    const message = `activity '${task.activityType}' is not registered for namespace '${task.namespace}'`;
+    this.logger.warn({ runId: task.runId, seq: task.seq, activityType: task.activityType }, `${message}: it waits for an engine that has it`);
+    entry.timers = [];
+    entry.waitsForRegistration = true;
+    const timeOut = (type: 'SCHEDULE_TO_START' | 'SCHEDULE_TO_CLOSE', deadline: number) =>
+      entry.timers.push(
+        setTimeout(() => {
+          if (this.running.get(key) !== entry) return;
+          this.running.delete(key);
+          for (const timer of entry.timers) clearTimeout(timer);
+          const cause = toFailureInfo(new TimeoutFailure(`${message} (${type.toLowerCase().replaceAll('_', '-')} timeout)`, type));
+          this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity task timed out', cause) }, 1);
+        }, Math.max(0, deadline - this.clock.now())),
+      );
+    if (options.scheduleToStartTimeoutMs !== undefined) timeOut('SCHEDULE_TO_START', task.scheduledAt + options.scheduleToStartTimeoutMs);
+    if (options.scheduleToCloseTimeoutMs !== undefined) timeOut('SCHEDULE_TO_CLOSE', task.scheduledAt + options.scheduleToCloseTimeoutMs);
   }
 
   private async attempt(key: string, entry: Running): Promise<void> {
     const { task } = entry;
+    const fn = this.functionFor(task);
+    if (!fn && !task.asyncCompletion) return this.awaitRegistration(key, entry);
     const options = task.options as ResolvedActivityOptions;
     const controller = new AbortController();
     entry.controller = controller;
@@ -301,7 +335,7 @@ export class ActivityDispatcher {
         }, Math.max(0, ms));
       if (options.startToCloseTimeoutMs !== undefined) entry.timers.push(timeout('START_TO_CLOSE', options.startToCloseTimeoutMs));
       if (options.scheduleToCloseTimeoutMs !== undefined) {
-        entry.timers.push(timeout('SCHEDULE_TO_CLOSE', task.scheduledAt + options.scheduleToCloseTimeoutMs - Date.now()));
+        entry.timers.push(timeout('SCHEDULE_TO_CLOSE', task.scheduledAt + options.scheduleToCloseTimeoutMs - this.clock.now()));
       }
       if (options.heartbeatTimeoutMs !== undefined) {
         const heartbeatMs = options.heartbeatTimeoutMs;
@@ -328,9 +362,8 @@ export class ActivityDispatcher {
     const run = async (): Promise<unknown> => {
       // After a restart, an attempt that awaited asynchronous completion goes on waiting.
       if (task.asyncCompletion) return this.awaitExternalCompletion(key, entry);
-      const fn = this.functionFor(task);
       try {
-        return await activityContext.run(context, () => fn(...task.args));
+        return await activityContext.run(context, () => fn!(...task.args));
       } catch (error) {
         if (!isCompleteAsync(error)) throw error;
         return this.awaitExternalCompletion(key, entry);
@@ -363,14 +396,14 @@ export class ActivityDispatcher {
     const delay = retryDelayMs(options.retry, task.attempt);
     const deadline = options.scheduleToCloseTimeoutMs === undefined ? Infinity : task.scheduledAt + options.scheduleToCloseTimeoutMs;
     const cancelRequested = entry.task.cancelRequested === true;
-    if (cancelRequested || !isRetryable(options.retry, failure, task.attempt) || Date.now() + delay >= deadline) {
+    if (cancelRequested || !isRetryable(options.retry, failure, task.attempt) || this.clock.now() + delay >= deadline) {
       this.running.delete(key);
       const message = failure.failureType === 'TimeoutFailure' ? 'Activity task timed out' : cancelRequested ? 'Activity cancelled' : 'Activity task failed';
       this.deliver(key, entry.task, { ok: false, attempt: task.attempt, failure: activityFailure(task, message, failure) }, 1);
       return;
     }
     const { asyncCompletion: _, ...retried } = entry.task;
-    const next: Running = { task: { ...retried, attempt: task.attempt + 1, notBefore: Date.now() + delay }, timers: [] };
+    const next: Running = { task: { ...retried, attempt: task.attempt + 1, notBefore: this.clock.now() + delay }, timers: [] };
     this.logger.debug({ activityType: task.activityType, runId: task.runId, attempt: task.attempt, delay, error: failure.message }, 'activity attempt failed; retrying');
     // Registered before persisting, so a cancellation meanwhile is not lost.
     this.running.set(key, next);

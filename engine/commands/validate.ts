@@ -76,7 +76,7 @@ export function validateActivationResult(raw: string, state: RunState, limits: C
   const { taskFailure } = parsed as { taskFailure?: unknown };
   if (taskFailure !== undefined) {
     if (commands.length > 0) invalid('an activation whose task failed has no commands');
-    checkFailure(taskFailure, 'taskFailure');
+    checker.checkFailure(taskFailure, 'taskFailure');
     result.taskFailure = taskFailure as FailureInfo;
   }
   return result;
@@ -167,6 +167,7 @@ class CommandChecker {
         if (c.runId !== undefined) checkId(c.runId, `${where} runId`);
         if (c.kind === 'signalExternalWorkflow') {
           checkName(c.signalName, `${where} signalName`);
+          if (c.childOnly !== undefined && typeof c.childOnly !== 'boolean') invalid(`${where} childOnly must be a boolean`);
           this.checkPayloadArray(c.args, `${where} args`);
         }
         break;
@@ -232,7 +233,7 @@ class CommandChecker {
   }
 
   /** A failure's shape (depth-first, bounded) and, like any payload, its size with stacks and causes. */
-  private checkFailure(value: unknown, what: string): void {
+  checkFailure(value: unknown, what: string): void {
     this.checkPayload(value, what);
     checkFailure(value, what);
   }
@@ -287,7 +288,7 @@ function checkDuration(value: unknown, what: string): void {
 function checkActivityOptions(value: unknown, where: string): void {
   if (!isObject(value)) return invalid(`${where} options must be an object`);
   const options = value as Partial<ResolvedActivityOptions> & Record<string, unknown>;
-  for (const key of ['startToCloseTimeoutMs', 'scheduleToCloseTimeoutMs', 'heartbeatTimeoutMs'] as const) {
+  for (const key of ['startToCloseTimeoutMs', 'scheduleToCloseTimeoutMs', 'scheduleToStartTimeoutMs', 'heartbeatTimeoutMs'] as const) {
     if (options[key] !== undefined) checkDuration(options[key], `${where} options.${key}`);
   }
   if (options.startToCloseTimeoutMs === undefined && options.scheduleToCloseTimeoutMs === undefined) {
@@ -315,6 +316,7 @@ function checkFailure(value: unknown, what: string, depth = 0): void {
   const f = value as Partial<FailureInfo>;
   if (!FAILURE_TYPES.has(f.failureType as string)) invalid(`${what} has unknown failureType ${JSON.stringify(f.failureType)}`);
   if (typeof f.message !== 'string') invalid(`${what} must have a string message`);
+  if (f.type !== undefined && typeof f.type !== 'string') invalid(`${what} type must be a string`);
   if (f.cause !== undefined) {
     if (depth >= 32) invalid(`${what} has causes nested too deep`);
     checkFailure(f.cause, `${what}.cause`, depth + 1);

@@ -78,7 +78,7 @@ export interface EventAttributes {
   ChildWorkflowStarted: { seq: number; workflowType: string; workflowId: string; runId: string; args: unknown[]; options: ResolvedChildOptions };
   ChildWorkflowCancelRequested: { seq: number };
   /** Record-then-signal: the target gets the signal (exactly once) after this is durable. */
-  SignalExternalWorkflowInitiated: { seq: number; workflowId: string; runId?: string; signalName: string; args: unknown[] };
+  SignalExternalWorkflowInitiated: { seq: number; workflowId: string; runId?: string; signalName: string; args: unknown[]; childOnly?: boolean };
   RequestCancelExternalWorkflowInitiated: { seq: number; workflowId: string; runId?: string };
   SearchAttributesUpserted: { attributes: Record<string, SearchAttributeValue | null> };
   MemoUpserted: { memo: Record<string, unknown> };

@@ -103,6 +103,7 @@ const COMMANDS: CommandMapping = {
       ...(c.runId !== undefined ? { runId: c.runId } : {}),
       signalName: c.signalName,
       args: c.args,
+      ...(c.childOnly ? { childOnly: true } : {}),
     }),
     identity: (c) => ({ seq: c.seq, workflowId: c.workflowId, signalName: c.signalName }),
   },

@@ -87,7 +87,15 @@ export class ActivationBatch {
         break;
       }
       case 'SignalExternalWorkflowInitiated':
-        this.outbox({ kind: 'signalExternal', source: this.link(event.seq), workflowId: event.workflowId, runId: event.runId, signalName: event.signalName, args: event.args });
+        this.outbox({
+          kind: 'signalExternal',
+          source: this.link(event.seq),
+          workflowId: event.workflowId,
+          runId: event.runId,
+          signalName: event.signalName,
+          args: event.args,
+          ...(event.childOnly ? { childOnly: true } : {}),
+        });
         break;
       case 'RequestCancelExternalWorkflowInitiated':
         this.outbox({ kind: 'cancelExternal', source: this.link(event.seq), workflowId: event.workflowId, runId: event.runId });

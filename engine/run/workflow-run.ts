@@ -35,12 +35,18 @@ import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
 import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
+import type { Clock } from '../clock.js';
+import type { WorkCounter } from '../time-skipping.js';
 import { ActivationBatch } from './activation-batch.js';
 import { RunState } from './run-state.js';
 
 /** Engine services a run uses. */
 export interface RunEnvironment {
   store: EventStore<HistoryEvent>;
+  /** The time events are recorded at. */
+  clock: Clock;
+  /** Counts the run's work in progress (time-skipping tests skip time only when there is none). */
+  work: WorkCounter;
   bundles: BundleRegistry;
   activities: ActivityDispatcher;
   timers: DueTimers;
@@ -186,7 +192,7 @@ export class WorkflowRun {
     return this.exclusive(async () => {
       let result: QueryResult;
       try {
-        result = await this.runQuery(name, args, Date.now());
+        result = await this.runQuery(name, args, this.env.clock.now());
       } catch (error) {
         if (error instanceof SandboxCrash) throw new QueryFailedError(`query '${name}' failed: the sandbox crashed (${error.kind}): ${error.message}`);
         if (error instanceof SandboxLostError) throw new QueryFailedError(`query '${name}' failed: ${error.message}`);
@@ -207,7 +213,7 @@ export class WorkflowRun {
 
   /** Ends the run now without running workflow code (`outboxId`: the effect this performs). */
   terminate(reason: string | undefined, outboxId?: string): Promise<void> {
-    const event: NewEvent = { type: 'WorkflowTerminated', time: Date.now(), ...(reason === undefined ? {} : { reason }) };
+    const event: NewEvent = { type: 'WorkflowTerminated', time: this.env.clock.now(), ...(reason === undefined ? {} : { reason }) };
     return this.exclusive(async () => {
       // A quarantined run can still be terminated (when its history reads): that is how an operator ends it.
       await this.ensureLoaded({ evenIfQuarantined: true });
@@ -223,19 +229,20 @@ export class WorkflowRun {
     return this.exclusive(async () => {
       await this.ensureLoaded();
       const deadline = this.state.deadline;
-      if (this.record.status !== 'Running' || !deadline || deadline.at > Date.now()) return;
-      await this.commit(this.newBatch().add({ type: 'WorkflowTimedOut', time: Date.now(), timeoutType: deadline.timeoutType }), []);
+      if (this.record.status !== 'Running' || !deadline || deadline.at > this.env.clock.now()) return;
+      await this.commit(this.newBatch().add({ type: 'WorkflowTimedOut', time: this.env.clock.now(), timeoutType: deadline.timeoutType }), []);
     });
   }
 
   /**
-   * Pins the run to another version of its bundle (the engine checked that its history
-   * replays on it) and retries its pending work at once: a run whose workflow task keeps
-   * failing, or that stalled, continues on fixed code.
+   * Pins the run to another version of its bundle, if its history replays on it (`replaysOn`
+   * rejects otherwise: nothing changes), and retries its pending work at once: a run whose
+   * workflow task keeps failing, or that stalled, continues on fixed code.
    */
-  upgradeTo(version: string): Promise<void> {
+  upgradeTo(version: string, replaysOn: (history: HistoryEvent[]) => Promise<void>): Promise<void> {
     return this.exclusive(async () => {
       if (this.record.status !== 'Running') throw new WorkflowNotRunningError(this.record.workflowId, this.record.status);
+      await replaysOn(await this.readHistory());
       const { namespace, runId } = this.record;
       const next: RunRecord = { ...this.record, version };
       delete next.taskFailure;
@@ -332,10 +339,15 @@ export class WorkflowRun {
         this.abandon(this.mailbox.splice(0), error);
         return;
       }
-      const jobs = this.stall ? this.mailbox.splice(0) : this.takeDeliverableJobs();
+      const backoff = this.stall ? undefined : this.failingTaskBackoff();
+      const jobs = this.stall || backoff ? this.mailbox.splice(0) : this.takeDeliverableJobs();
       try {
-        if (this.stall) await this.recordWithoutActivation(jobs);
-        else await this.activateOnce(jobs);
+        if (this.stall) await this.recordWithoutActivation(jobs, this.stall.error);
+        else if (backoff) {
+          await this.recordWithoutActivation(jobs, backoff);
+          // The supervisor's restart brings every pending job back from the history.
+          this.loaded = false;
+        } else await this.activateOnce(jobs);
       } catch (error) {
         // Every path settles the jobs it was given; should one fail unexpectedly, they are answered too.
         this.env.logger.error({ err: error, runId: this.record.runId }, 'the activation loop failed');
@@ -348,7 +360,7 @@ export class WorkflowRun {
 
   private async activateOnce(jobs: PendingJob[]): Promise<void> {
     if (jobs.length === 0) return;
-    const time = Date.now();
+    const time = this.env.clock.now();
     let sandbox: RemoteSandbox;
     try {
       sandbox = await this.ensureSandbox();
@@ -426,6 +438,18 @@ export class WorkflowRun {
     const batch = this.newBatch().add(...jobs.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
     this.crash(batch, error, time);
     await this.commitActivation(batch, jobs, time);
+  }
+
+  /**
+   * While a workflow task that failed on an error in workflow code waits for its retry, new
+   * jobs do not retry it early (each retry would record another failure): the reason updates
+   * are refused meanwhile, or undefined when the run may activate.
+   */
+  private failingTaskBackoff(): Error | undefined {
+    const last = this.state.crashes.at(-1);
+    const { restartAt } = this.state;
+    if (last?.kind !== WORKFLOW_ERROR || restartAt === undefined || restartAt <= this.env.clock.now()) return undefined;
+    return new WorkflowNotRunningError(this.record.workflowId, 'Running', `its workflow task is failing (${last.message}); it is retried at ${new Date(restartAt).toISOString()}`);
   }
 
   /** Whether `error` is a sandbox lost with its thread, to be retried (a few times in a row at most). */
@@ -560,24 +584,25 @@ export class WorkflowRun {
 
   /** The history does not replay: the run stops making progress (its jobs are still recorded). */
   private stallOn(error: DeterminismViolationError): void {
-    this.stall = { error, at: Date.now() };
+    this.stall = { error, at: this.env.clock.now() };
     this.releaseSandbox();
     this.env.logger.error({ runId: this.record.runId, workflowId: this.record.workflowId, eventIndex: error.eventIndex }, error.message);
   }
 
   /**
-   * A stalled run still records signals and cancel requests (nothing acknowledged is lost),
-   * but cannot answer updates: their callers get the stall's error.
+   * A stalled run, or one whose failing workflow task waits for its retry, still records
+   * signals and cancel requests (nothing acknowledged is lost), but cannot answer updates:
+   * their callers get `refusal`. The jobs are delivered when the run activates again.
    */
-  private async recordWithoutActivation(taken: PendingJob[]): Promise<void> {
+  private async recordWithoutActivation(taken: PendingJob[], refusal: Error): Promise<void> {
     const jobs: PendingJob[] = [];
     for (const job of taken) {
       if (job.recorded) continue;
       if (job.event.type !== 'UpdateAccepted') jobs.push(job);
       else {
-        this.updateWaiters.get(job.event.updateId)?.reject(this.stall!.error);
+        this.updateWaiters.get(job.event.updateId)?.reject(refusal);
         this.updateWaiters.delete(job.event.updateId);
-        job.onRecorded?.reject(this.stall!.error);
+        job.onRecorded?.reject(refusal);
       }
     }
     if (jobs.length === 0) return;
@@ -871,7 +896,7 @@ export class WorkflowRun {
   /** Serialises everything that touches the run's sandbox or history. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.busy++;
-    const result = this.lock.then(fn).finally(() => {
+    const result = this.env.work.track(() => this.lock.then(fn)).finally(() => {
       if (--this.busy === 0 && this.sandbox) this.env.onIdle(this);
     });
     this.lock = result.then(

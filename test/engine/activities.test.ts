@@ -5,7 +5,8 @@
  * recorded, as the reason its workflow task failed.
  */
 import { describe, expect, it } from 'vitest';
-import { fixtureBundle, openEngine } from '../helpers.js';
+import { Engine } from '../../engine/engine.js';
+import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
 
 const shared = { echo: async (value: unknown) => ({ echoed: value }) };
 const tenantA = { secret: async () => 'tenant-a data' };
@@ -18,7 +19,22 @@ describe('activities per namespace', () => {
     const call = async (namespace: string, name: string) => (await engine.start('callActivity', { namespace, args: [name, 1] })).result();
     expect(await call('tenant-a', 'secret')).toEqual({ result: 'tenant-a data' });
     expect(await call('tenant-b', 'echo')).toEqual({ result: { echoed: 1 } });
-    expect(await call('tenant-b', 'secret')).toEqual({ failure: { type: 'ActivityNotRegistered', message: "activity 'secret' is not registered for namespace 'tenant-b'" } });
+    expect(await call('tenant-b', 'secret')).toEqual({
+      failure: { type: 'SCHEDULE_TO_START', message: "activity 'secret' is not registered for namespace 'tenant-b' (schedule-to-start timeout)" },
+    });
+  });
+
+  it('keeps an activity no function runs waiting, without using up attempts, until an engine that has it picks it up', async () => {
+    const dataDir = tempDir();
+    const first = await Engine.open({ dataDir, logger: silentLogger });
+    await first.deploy({ code: await fixtureBundle('payloads.ts') });
+    const handle = await first.start('callPatiently', { args: ['registeredLater', 2], workflowId: 'patient' });
+    await expect.poll(async () => (await handle.history()).map((event) => event.type)).toContain('ActivityScheduled');
+    expect((await handle.describe()).status).toBe('Running');
+    await first.close();
+    const second = await openEngine({ dataDir, activities: { registeredLater: async (n: number) => n * 10 } }, 'payloads.ts');
+    expect(await second.getHandle('patient').result()).toBe(20);
+    expect((await second.getHandle('patient').history()).find((event) => event.type === 'ActivityCompleted')).toMatchObject({ attempt: 1 });
   });
 
   it('refuses activity registrations that are not functions', async () => {

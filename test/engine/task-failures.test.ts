@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
 import { DeterminismViolationError } from '../../engine/errors.js';
 import { replayHistory } from '../../engine/replay-history.js';
+import { DEFAULT_SUPERVISION, Supervisor } from '../../engine/supervision.js';
 import { fixtureBundle, openEngine, silentLogger } from '../helpers.js';
 
 describe('workflow task failures', () => {
@@ -48,6 +49,37 @@ describe('workflow task failures', () => {
     await expect((await engine.start('strict')).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'ValidationError', message: 'declared to fail the run' } });
   });
 
+  it('are matched by class name as failures are typed, even when the class does not set its name', async () => {
+    const engine = await openEngine({}, 'task-failures-v1.ts');
+    await expect((await engine.start('byName')).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'RefusedOrder' } });
+  });
+
+  it('are retried at the backoff, not at every query or signal meanwhile', async () => {
+    const engine = await openEngine({ supervision: { initialBackoffMs: 60_000, maxBackoffMs: 60_000 } }, 'task-failures-v1.ts');
+    const handle = await engine.start('brokenWithQuery');
+    const failures = async () => (await handle.history()).filter((event) => event.type === 'WorkflowTaskFailed').length;
+    await expect.poll(failures).toBe(1);
+    for (let i = 0; i < 5; i++) await handle.query('__temporal_workflow_metadata').catch(() => undefined);
+    await handle.signal('ping', 'during the backoff');
+    expect(await failures()).toBe(1);
+    // The signal is recorded meanwhile, for the retry to deliver.
+    expect((await handle.history()).at(-1)).toMatchObject({ type: 'SignalReceived' });
+    await handle.terminate('test over');
+  });
+
+  it('make a history not replay on code whose task fails where the history completed (so upgrade refuses it)', async () => {
+    const engine = await openEngine({}, 'task-failures-v1.ts');
+    const handle = await engine.start('collector');
+    await handle.signal('ping', 'a');
+    await expect.poll(async () => (await handle.history()).filter((event) => event.type === 'WorkflowTaskCompleted').length).toBe(2);
+    const v2 = await fixtureBundle('task-failures-v2.ts');
+    await expect(replayHistory({ code: v2 }, await handle.history())).rejects.toThrow(/the workflow task failed: TypeError/);
+    const { version } = await engine.deploy({ code: v2 });
+    await expect(engine.upgrade(handle.runId!, { version })).rejects.toThrow(DeterminismViolationError);
+    await handle.signal('ping', 'stop');
+    expect(await handle.result()).toEqual(['a', 'stop']);
+  });
+
   it('refuse to upgrade a run that is not running, or to a version that does not export its type', async () => {
     const engine = await openEngine({}, 'task-failures-v1.ts');
     const closed = await engine.start('business');
@@ -58,5 +90,12 @@ describe('workflow task failures', () => {
     await expect(engine.upgrade(running.runId!, { version: other })).rejects.toThrow(`bundle version ${other} does not export a workflow named 'invoice'`);
     await expect(engine.upgrade(running.runId!, { version: 'no-such-version' })).rejects.toThrow('bundle version no-such-version is not deployed');
     await running.terminate('test over');
+  });
+
+  it('do not count toward the supervisor’s limits for crashes of the sandbox', () => {
+    const supervisor = new Supervisor('invoice', DEFAULT_SUPERVISION);
+    const taskFailures = [0, 100, 300, 700, 1500].map((time) => ({ time, kind: 'workflow-error', message: 'TypeError: a bug' }));
+    expect(supervisor.decide(taskFailures, { time: 1600, kind: 'memory-limit', message: 'out of memory' })).toMatchObject({ restart: true });
+    expect(supervisor.decide(taskFailures, { time: 1600, kind: 'workflow-error', message: 'TypeError: a bug' })).toMatchObject({ restart: true });
   });
 });

@@ -10,6 +10,7 @@ import { bundleWorkflowCode, BundleError } from '../../engine/bundler.js';
 import { InvalidArgumentError } from '../../engine/errors.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { Engine } from '../../engine/engine.js';
+import { openMemoryStore } from '../../store/open.js';
 import { fixture, fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
 
 const BUNDLE = 'temporal-compat.ts';
@@ -294,6 +295,56 @@ describe('Temporal workflow API', () => {
       expect((await receiver.history()).filter((event) => event.type === 'CancelRequested')).toHaveLength(1);
     });
 
+    it('delivers a signal once when a recovery sweep lists the outbox while the signal is being delivered', async () => {
+      const store = await openMemoryStore<HistoryEvent>();
+      const engine = await Engine.open({ store, logger: silentLogger });
+      try {
+        await engine.deploy({ code: await fixtureBundle(BUNDLE) });
+        const receiver = await engine.start('pingReceiver', { workflowId: 'once' });
+        // A sweep (as when the store is back after an outage) that reads the outbox before the delivery and acts after it.
+        const listOutbox = store.listOutbox.bind(store);
+        let listed!: () => void;
+        const sweepListed = new Promise<void>((resolve) => (listed = resolve));
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        let sweeping = false;
+        store.listOutbox = async () => {
+          const entries = await listOutbox();
+          if (sweeping) {
+            listed();
+            await released;
+          }
+          return entries;
+        };
+        const write = store.write.bind(store);
+        store.write = async (batch, options) => {
+          await write(batch, options);
+          if (!sweeping && batch.outbox?.put?.some((entry) => (entry.effect as { kind: string }).kind === 'signalExternal')) {
+            sweeping = true;
+            store.events.emit('availability', { available: true });
+          }
+        };
+        const sender = await engine.start('signalsOnce', { args: ['once'] });
+        await sweepListed;
+        await expect.poll(async () => types(await receiver.history())).toContain('SignalReceived');
+        expect(await sender.result()).toBe('sent');
+        release();
+        await expect.poll(() => listOutbox()).toEqual([]);
+        await receiver.signal('ping', 'stop');
+        expect(await receiver.result()).toEqual(['once', 'stop']);
+      } finally {
+        await engine.close();
+      }
+    });
+
+    it('signals through a child’s handle only that child, not a run that holds its id', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      const bystander = await engine.start('pingReceiver', { workflowId: 'taken' });
+      expect(await (await engine.start('signalsChildWhoseIdIsTaken', { args: ['taken'] })).result()).toBe('ExternalWorkflowExecutionNotFound');
+      expect(types(await bystander.history())).not.toContain('SignalReceived');
+      await bystander.terminate('test over');
+    });
+
     it('signals a child through its handle', async () => {
       const engine = await openEngine({}, BUNDLE);
       expect(await (await engine.start('signalsItsChild', { workflowId: 'parent' })).result()).toEqual(['from the parent', 'stop']);
@@ -311,7 +362,7 @@ describe('Temporal workflow API', () => {
     it('fails the workflow task of code that passes an unknown activity option, naming it', async () => {
       const engine = await openEngine({}, BUNDLE);
       const handle = await engine.start('unknownActivityOption');
-      await expect.poll(async () => (await handle.describe()).supervision?.lastCrash.message).toContain("no option 'scheduleToStartTimeout'");
+      await expect.poll(async () => (await handle.describe()).supervision?.lastCrash.message).toContain("no option 'activityId'");
       expect((await handle.describe()).status).toBe('Running');
       await handle.terminate('test over');
     });

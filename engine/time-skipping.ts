@@ -1,0 +1,84 @@
+/**
+ * Time skipping, for tests (aion/testing): the engine's clock jumps to the next durable timer
+ * whenever nothing is happening — no activation, activity, effect or timer delivery in
+ * progress — so a test of a workflow that sleeps for 90 days finishes in milliseconds.
+ *
+ * @module
+ */
+import type { SkippingClock } from './clock.js';
+import type { DueTimers } from './timers.js';
+
+/** Work in progress in the engine, counted so time is never skipped under it. */
+export class WorkCounter {
+  private count = 0;
+
+  get busy(): boolean {
+    return this.count > 0;
+  }
+
+  /** Counts `work` in progress until it settles. */
+  track<T>(work: () => Promise<T>): Promise<T> {
+    this.count++;
+    return work().finally(() => this.count--);
+  }
+}
+
+/** Event-loop turns the engine must stay idle before time moves (work hands over through promises and I/O callbacks). */
+const QUIET_TURNS = 3;
+/** How often a wait with no timer left looks again (an outside event — a signal, an activity — may arm one). */
+const POLL_MS = 5;
+
+export class TimeSkipper {
+  constructor(
+    private readonly clock: SkippingClock,
+    private readonly timers: DueTimers,
+    private readonly busy: () => boolean,
+  ) {}
+
+  /** The engine's time, as workflows see it (epoch ms). */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** Waits for `until`, skipping time to each next timer whenever the engine is idle. */
+  async skipUntil<T>(until: Promise<T>): Promise<T> {
+    let done = false;
+    const settled = until.then(
+      () => void (done = true),
+      () => void (done = true),
+    );
+    while (!done) {
+      await this.idle();
+      if (done) break;
+      const next = this.timers.nextDueAt;
+      if (next === undefined) {
+        await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, POLL_MS))]);
+        continue;
+      }
+      this.clock.skipTo(next);
+      this.timers.fireDue();
+    }
+    return until;
+  }
+
+  /** Moves time forward by `ms`, firing every timer due on the way (each once the engine is idle). */
+  async sleep(ms: number): Promise<void> {
+    const target = this.clock.now() + ms;
+    for (;;) {
+      await this.idle();
+      const next = this.timers.nextDueAt;
+      if (next === undefined || next > target) break;
+      this.clock.skipTo(next);
+      this.timers.fireDue();
+    }
+    this.clock.skipTo(target);
+    await this.idle();
+  }
+
+  private async idle(): Promise<void> {
+    for (let quiet = 0; quiet < QUIET_TURNS; ) {
+      await new Promise((resolve) => setImmediate(resolve));
+      quiet = this.busy() ? 0 : quiet + 1;
+    }
+  }
+}
