@@ -191,6 +191,7 @@ export class Engine implements RunDirectory {
   private readonly outbox: OutboxProcessor;
   private readonly activities: ActivityDispatcher;
   private readonly timers: DueTimers;
+  private readonly scheduleTimers: DueTimers;
   private closed = false;
 
   private readonly quarantine: Quarantine;
@@ -230,7 +231,9 @@ export class Engine implements RunDirectory {
     );
     this.timers = new DueTimers((entries) => this.deliverDue(entries), clock);
     this.timeSkipping =
-      clock instanceof SkippingClock ? new TimeSkipper(clock, this.timers, () => this.work.busy || this.activities.inFlight > 0 || this.outbox.pending > 0) : undefined;
+      clock instanceof SkippingClock
+        ? new TimeSkipper(clock, this.timers, this.activities, () => this.work.busy || this.activities.attemptsRunning > 0 || this.outbox.pending > 0)
+        : undefined;
     this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine);
     const environment: RunEnvironment = {
       store,
@@ -267,7 +270,9 @@ export class Engine implements RunDirectory {
     this.runs.attach(environment);
     this.starter = new RunStarter(store, bundles, this.runs, () => environment, limits.continueAsNewSuggestedAt);
     this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock);
-    this.schedules = new Schedules(store, this.runs, this.outbox, this.timers, logger, this.payloadLimits, () => this.assertOpen(), (event) =>
+    // Schedules run on the real clock: with a skipping clock they keep timers of their own.
+    this.scheduleTimers = clock === systemClock ? this.timers : new DueTimers((entries) => this.deliverDue(entries));
+    this.schedules = new Schedules(store, this.runs, this.outbox, this.scheduleTimers, logger, this.payloadLimits, () => this.assertOpen(), (event) =>
       this.events.emit('scheduleFired', event),
     );
     this.onDamagedRecord = (damage) => this.quarantine.onDamaged(damage);
@@ -295,6 +300,9 @@ export class Engine implements RunDirectory {
    * notifications, scheduled starts) are performed. Runs are loaded lazily, when they have work.
    */
   static async open(options: EngineOptions = {}): Promise<Engine> {
+    if (options.timeSkipping === true && (options.dataDir !== undefined || options.store !== undefined)) {
+      throw new InvalidArgumentError('timeSkipping is for in-memory test engines: a skipped clock is not kept, so a reopened folder would see time go back');
+    }
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
     validateLimits(limits);
     const maxResidentRuns = options.maxResidentRuns ?? DEFAULT_MAX_RESIDENT_RUNS;
@@ -494,6 +502,7 @@ export class Engine implements RunDirectory {
     this.store.events.off('availability', this.onStoreAvailability);
     this.store.events.off('damaged', this.onDamagedRecord);
     this.timers.close();
+    this.scheduleTimers.close();
     this.activities.close();
     this.outbox.close();
     await this.runs.close();

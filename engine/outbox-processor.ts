@@ -144,7 +144,7 @@ export class OutboxProcessor {
     for (let tries = 0; !recorded && tries < MAX_TARGET_TRIES; tries++) {
       target = await this.externalTarget(entry.namespace, effect.workflowId, effect.runId);
       // Through a child's handle: only that parent's child (not a run that took the id when the child could not start).
-      if (effect.kind === 'signalExternal' && effect.childOnly && target?.record.parent?.workflowId !== effect.source.workflowId) target = undefined;
+      if (effect.kind === 'signalExternal' && effect.childOnly && target?.record.parent?.runId !== effect.source.runId) target = undefined;
       if (!target) break;
       const time = this.clock.now();
       const event: NewEventOf<'SignalReceived' | 'CancelRequested'> =

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ActivityDispatcher } from './activities/dispatcher.js';
 import type { SkippingClock } from './clock.js';
 import type { DueTimers } from './timers.js';
 
@@ -32,8 +33,25 @@ export class TimeSkipper {
   constructor(
     private readonly clock: SkippingClock,
     private readonly timers: DueTimers,
+    private readonly activities: ActivityDispatcher,
     private readonly busy: () => boolean,
   ) {}
+
+  /**
+   * The next time something happens: a durable timer, a timeout or a retry's backoff of an
+   * activity. Not a failed workflow task's retry: skipping to it would retry a bug in a loop.
+   */
+  private nextDeadline(): number | undefined {
+    const timer = this.timers.nextDueAt((entry) => entry.key !== 'restart');
+    const activity = this.activities.nextDeadline();
+    return timer === undefined ? activity : activity === undefined ? timer : Math.min(timer, activity);
+  }
+
+  private skipTo(time: number): void {
+    this.clock.skipTo(time);
+    this.timers.fireDue();
+    this.activities.catchUp();
+  }
 
   /** The engine's time, as workflows see it (epoch ms). */
   now(): number {
@@ -50,13 +68,12 @@ export class TimeSkipper {
     while (!done) {
       await this.idle();
       if (done) break;
-      const next = this.timers.nextDueAt;
+      const next = this.nextDeadline();
       if (next === undefined) {
-        await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, POLL_MS))]);
+        await Promise.race([settled, delay(POLL_MS)]);
         continue;
       }
-      this.clock.skipTo(next);
-      this.timers.fireDue();
+      this.skipTo(next);
     }
     return until;
   }
@@ -66,19 +83,26 @@ export class TimeSkipper {
     const target = this.clock.now() + ms;
     for (;;) {
       await this.idle();
-      const next = this.timers.nextDueAt;
+      const next = this.nextDeadline();
       if (next === undefined || next > target) break;
-      this.clock.skipTo(next);
-      this.timers.fireDue();
+      this.skipTo(next);
     }
     this.clock.skipTo(target);
     await this.idle();
   }
 
+  /** Resolves once the engine was idle for a few event-loop turns (while busy, it looks again every few ms, not in a spin). */
   private async idle(): Promise<void> {
     for (let quiet = 0; quiet < QUIET_TURNS; ) {
-      await new Promise((resolve) => setImmediate(resolve));
-      quiet = this.busy() ? 0 : quiet + 1;
+      if (this.busy()) {
+        quiet = 0;
+        await delay(POLL_MS);
+      } else {
+        quiet++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   }
 }
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -15,6 +15,8 @@ export class DueTimers {
   private readonly heap: DueEntry[] = [];
   /** Entries in the heap, so that arming one twice (a recovery sweep after a store outage) delivers it once. */
   private readonly armed = new Set<string>();
+  /** Entries removed while in the heap: skipped when they come out of it. */
+  private readonly removed = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Infinity;
   private closed = false;
@@ -24,9 +26,20 @@ export class DueTimers {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  /** When the earliest entry is due, if there is one. */
-  get nextDueAt(): number | undefined {
-    return this.heap[0]?.dueAt;
+  /**
+   * When the earliest entry that `counts` is due (the time-skipping test environment skips
+   * to it). A linear scan: it serves tests, not the hot path.
+   */
+  nextDueAt(counts: (entry: DueEntry) => boolean = () => true): number | undefined {
+    let next: number | undefined;
+    for (const entry of this.heap) if (!this.removed.has(identity(entry)) && counts(entry) && (next === undefined || entry.dueAt < next)) next = entry.dueAt;
+    return next;
+  }
+
+  /** Forgets an entry its owner deleted (a cancelled timer, a closed run's deadline): it is not delivered. */
+  remove(entry: DueEntry): void {
+    const id = identity(entry);
+    if (this.armed.has(id)) this.removed.add(id);
   }
 
   /** Delivers what is due now and arms for the rest (after the clock moved forward). */
@@ -40,7 +53,7 @@ export class DueTimers {
 
   add(entry: DueEntry): void {
     const id = identity(entry);
-    if (this.closed || this.armed.has(id)) return;
+    if (this.removed.delete(id) || this.closed || this.armed.has(id)) return;
     this.armed.add(id);
     this.push(entry);
     if (entry.dueAt < this.armedFor) this.arm();
@@ -67,8 +80,9 @@ export class DueTimers {
     const due: DueEntry[] = [];
     while (this.heap.length > 0 && this.heap[0].dueAt <= now) {
       const entry = this.pop();
-      this.armed.delete(identity(entry));
-      due.push(entry);
+      const id = identity(entry);
+      this.armed.delete(id);
+      if (!this.removed.delete(id)) due.push(entry);
     }
     this.arm();
     if (due.length > 0) this.onDue(due);

@@ -53,6 +53,8 @@ interface Running {
   frozen?: boolean;
   /** No function of the task's type is registered: it waits (see `awaitRegistration`). */
   waitsForRegistration?: boolean;
+  /** Waits that end at a time on the engine's clock (a retry's backoff, an unregistered activity's timeouts). */
+  waits?: { deadline: number; onEnd(): void }[];
   /** Heartbeat details are written at most once per `HEARTBEAT_PERSIST_MS`. */
   persistTimer?: NodeJS.Timeout;
   lastPersistAt?: number;
@@ -89,13 +91,6 @@ export class ActivityDispatcher {
     private readonly payloadLimits: PayloadLimits,
     private readonly clock: Clock = systemClock,
   ) {}
-
-  /** Activities being run or retried (not those waiting for a function to be registered). */
-  get inFlight(): number {
-    let waiting = 0;
-    for (const entry of this.running.values()) if (entry.waitsForRegistration) waiting++;
-    return this.running.size - waiting;
-  }
 
   /** Starts the task's next attempt, after its backoff if it has one. Idempotent per task. */
   dispatch(task: ActivityTask): void {
@@ -161,9 +156,49 @@ export class ActivityDispatcher {
   }
 
   private schedule(key: string, entry: Running): void {
-    const wait = entry.task.notBefore - this.clock.now();
-    if (wait > 0) entry.timers.push(setTimeout(() => void this.attempt(key, entry), wait));
+    if (entry.task.notBefore > this.clock.now()) this.waitUntil(entry, entry.task.notBefore, () => void this.attempt(key, entry));
     else void this.attempt(key, entry);
+  }
+
+  /**
+   * Waits until `deadline` on the engine's clock: a real timer, and `catchUp` when the clock
+   * skips ahead (the time-skipping test environment). The first of an entry's waits to end
+   * ends the others.
+   */
+  private waitUntil(entry: Running, deadline: number, onEnd: () => void): void {
+    const wait = { deadline, onEnd };
+    (entry.waits ??= []).push(wait);
+    entry.timers.push(setTimeout(() => this.endWait(entry, wait), Math.max(0, deadline - this.clock.now())));
+  }
+
+  private endWait(entry: Running, wait: { deadline: number; onEnd(): void }): void {
+    if (!entry.waits?.includes(wait)) return;
+    entry.waits = undefined;
+    for (const timer of entry.timers) clearTimeout(timer);
+    wait.onEnd();
+  }
+
+  /** Attempts running now (not waiting for a backoff, a function, or an asynchronous completion). */
+  get attemptsRunning(): number {
+    let count = 0;
+    for (const entry of this.running.values()) if (entry.controller && !entry.external) count++;
+    return count;
+  }
+
+  /** When the earliest wait ends (for the time-skipping environment), if any. */
+  nextDeadline(): number | undefined {
+    let next: number | undefined;
+    for (const entry of this.running.values()) for (const wait of entry.waits ?? []) if (next === undefined || wait.deadline < next) next = wait.deadline;
+    return next;
+  }
+
+  /** Ends the waits whose deadline the clock has passed (it skipped ahead). */
+  catchUp(): void {
+    const now = this.clock.now();
+    for (const entry of [...this.running.values()]) {
+      const ended = entry.waits?.find((wait) => wait.deadline <= now);
+      if (ended) this.endWait(entry, ended);
+    }
   }
 
   /** Cancels the task's attempt (its outcome will be dropped) and aborts its signal. */
@@ -300,15 +335,12 @@ export class ActivityDispatcher {
     entry.timers = [];
     entry.waitsForRegistration = true;
     const timeOut = (type: 'SCHEDULE_TO_START' | 'SCHEDULE_TO_CLOSE', deadline: number) =>
-      entry.timers.push(
-        setTimeout(() => {
-          if (this.running.get(key) !== entry) return;
-          this.running.delete(key);
-          for (const timer of entry.timers) clearTimeout(timer);
-          const cause = toFailureInfo(new TimeoutFailure(`${message} (${type.toLowerCase().replaceAll('_', '-')} timeout)`, type));
-          this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity task timed out', cause) }, 1);
-        }, Math.max(0, deadline - this.clock.now())),
-      );
+      this.waitUntil(entry, deadline, () => {
+        if (this.running.get(key) !== entry) return;
+        this.running.delete(key);
+        const cause = toFailureInfo(new TimeoutFailure(`${message} (${type.toLowerCase().replaceAll('_', '-')} timeout)`, type));
+        this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity task timed out', cause) }, 1);
+      });
     if (options.scheduleToStartTimeoutMs !== undefined) timeOut('SCHEDULE_TO_START', task.scheduledAt + options.scheduleToStartTimeoutMs);
     if (options.scheduleToCloseTimeoutMs !== undefined) timeOut('SCHEDULE_TO_CLOSE', task.scheduledAt + options.scheduleToCloseTimeoutMs);
   }
@@ -321,6 +353,7 @@ export class ActivityDispatcher {
     const controller = new AbortController();
     entry.controller = controller;
     entry.timers = [];
+    entry.waits = undefined;
     entry.external = undefined;
     entry.earlyCompletion = undefined;
     entry.completing = false;

@@ -105,6 +105,8 @@ export type Residency = 'resident' | 'snapshot' | 'replay';
 export class WorkflowRun {
   private state = new RunState();
   private nextEventId = 1;
+  /** Set by an upgrade: the failed task is retried at once, not at its backoff (until it fails again). */
+  private retryNow = false;
   private sandbox: RemoteSandbox | undefined;
   /** Sandboxes lost with a stopped thread since the last activation that went through. */
   private lostInARow = 0;
@@ -254,6 +256,8 @@ export class WorkflowRun {
       this.stall = undefined;
       this.loaded = false;
       this.snapshotEventId = 0;
+      // New code deserves a try now, not at the failed task's next retry.
+      this.retryNow = true;
       await this.ensureLoaded();
     });
   }
@@ -340,7 +344,7 @@ export class WorkflowRun {
         return;
       }
       const backoff = this.stall ? undefined : this.failingTaskBackoff();
-      const jobs = this.stall || backoff ? this.mailbox.splice(0) : this.takeDeliverableJobs();
+      const jobs = this.stall ? this.mailbox.splice(0) : this.takeDeliverableJobs();
       try {
         if (this.stall) await this.recordWithoutActivation(jobs, this.stall.error);
         else if (backoff) {
@@ -448,7 +452,7 @@ export class WorkflowRun {
   private failingTaskBackoff(): Error | undefined {
     const last = this.state.crashes.at(-1);
     const { restartAt } = this.state;
-    if (last?.kind !== WORKFLOW_ERROR || restartAt === undefined || restartAt <= this.env.clock.now()) return undefined;
+    if (this.retryNow || last?.kind !== WORKFLOW_ERROR || restartAt === undefined || restartAt <= this.env.clock.now()) return undefined;
     return new WorkflowNotRunningError(this.record.workflowId, 'Running', `its workflow task is failing (${last.message}); it is retried at ${new Date(restartAt).toISOString()}`);
   }
 
@@ -551,6 +555,7 @@ export class WorkflowRun {
 
   /** A crashed sandbox: its supervisor decides between a restart (after a backoff) and failing the run. */
   private crash(batch: ActivationBatch, error: unknown, time: number): void {
+    this.retryNow = false;
     const crash =
       error instanceof SandboxCrash
         ? { time, kind: error.kind, message: error.message }
@@ -739,6 +744,7 @@ export class WorkflowRun {
   private act(events: HistoryEvent[], batch: ActivationBatch, jobs: PendingJob[]): void {
     const { namespace, runId } = this.record;
     for (const job of jobs) job.onRecorded?.resolve(true);
+    for (const entry of batch.dueDeletes) this.env.timers.remove(entry);
     for (const entry of batch.duePuts) this.env.timers.add(entry);
     for (const task of batch.taskPuts) this.env.activities.dispatch(task);
     for (const task of batch.taskDeletes) this.env.activities.cancel(namespace, runId, task.seq);

@@ -67,6 +67,28 @@ describe('workflow task failures', () => {
     await handle.terminate('test over');
   });
 
+  it('are retried at once after an upgrade, not at the failed task’s backoff; a repeated cancellation is recorded once meanwhile', async () => {
+    const engine = await Engine.open({ logger: silentLogger, activities: { charge: async (amount: number) => amount }, supervision: { initialBackoffMs: 60_000, maxBackoffMs: 60_000 } });
+    try {
+      await engine.deploy({ code: await fixtureBundle('task-failures-v1.ts') });
+      const handle = await engine.start('invoice', { args: [7], workflowId: 'invoice-backoff' });
+      await expect.poll(async () => (await handle.describe()).supervision?.crashes ?? 0).toBe(1);
+      const { version } = await engine.deploy({ code: await fixtureBundle('task-failures-v2.ts') });
+      await engine.upgrade(handle.runId!, { version });
+      // Within the test's timeout, far shorter than the 60 s backoff.
+      expect(await handle.result()).toBe('customer paid 7');
+
+      const broken = await engine.start('brokenWithQuery', { workflowId: 'cancelled-twice' });
+      await expect.poll(async () => (await broken.describe()).supervision?.crashes ?? 0).toBe(1);
+      await broken.cancel();
+      await broken.cancel();
+      expect((await broken.history()).filter((event) => event.type === 'CancelRequested')).toHaveLength(1);
+      await broken.terminate('test over');
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('make a history not replay on code whose task fails where the history completed (so upgrade refuses it)', async () => {
     const engine = await openEngine({}, 'task-failures-v1.ts');
     const handle = await engine.start('collector');

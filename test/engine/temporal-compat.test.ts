@@ -345,6 +345,15 @@ describe('Temporal workflow API', () => {
       await bystander.terminate('test over');
     });
 
+    it('signals through a child’s handle only the child of this run, not one an earlier run of the chain started', async () => {
+      const engine = await openEngine({}, BUNDLE);
+      const parent = await engine.start('signalsAfterContinueAsNew', { args: [1], workflowId: 'chain' });
+      expect(await engine.getHandle('chain').result()).toBe('ExternalWorkflowExecutionNotFound');
+      expect(types(await engine.getHandle('chain-c').history())).not.toContain('SignalReceived');
+      expect(parent.runId).toBeDefined();
+      await engine.getHandle('chain-c').terminate('test over');
+    });
+
     it('signals a child through its handle', async () => {
       const engine = await openEngine({}, BUNDLE);
       expect(await (await engine.start('signalsItsChild', { workflowId: 'parent' })).result()).toEqual(['from the parent', 'stop']);

@@ -4,6 +4,7 @@
  * and the histories it records replay; the local environment runs on the real clock.
  */
 import { describe, expect, it } from 'vitest';
+import { Engine } from '../../engine/engine.js';
 import { replayHistory } from '../../engine/replay-history.js';
 import { TestWorkflowEnvironment } from '../../testing/index.js';
 import { fixture, fixtureBundle, silentLogger } from '../helpers.js';
@@ -42,6 +43,44 @@ describe('TestWorkflowEnvironment', () => {
     } finally {
       await env.teardown();
     }
+  });
+
+  it('skips to an activity’s timeouts too, and not past a cancelled timer', async () => {
+    const env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger });
+    try {
+      await env.deploy({ code: await fixtureBundle('temporal-compat.ts') });
+      // The 1-minute schedule-to-start timeout of an activity no function runs comes before the 1-hour timer.
+      expect(await env.client.workflow.execute('raceMissingActivity', { workflowId: 'race', taskQueue: 'test' })).toMatch(/^activity failed: .*schedule-to-start timeout/);
+      // A 30-day wait ended early by a signal leaves no timer to skip to.
+      const waiting = await env.client.workflow.start('pingOrMonth', { workflowId: 'month', taskQueue: 'test' });
+      await waiting.signal('ping');
+      expect(await waiting.result()).toBe(true);
+      const before = env.currentTimeMs;
+      await env.sleep(1000);
+      expect(env.currentTimeMs - before).toBeLessThan(DAY);
+    } finally {
+      await env.teardown();
+    }
+  });
+
+  it('lets an activity finish before skipping to the timer after it', async () => {
+    let finished = 0;
+    const env = await TestWorkflowEnvironment.createTimeSkipping({
+      logger: silentLogger,
+      activities: { charge: (period: number) => new Promise((resolve) => setTimeout(() => resolve((finished++, period)), 50)) },
+    });
+    try {
+      await env.deploy({ code: await fixtureBundle('temporal-compat.ts') });
+      const times = (await env.client.workflow.execute('subscription', { workflowId: 'slow-charges', taskQueue: 'test', args: [2] })) as number[];
+      expect(finished).toBe(2);
+      expect(times[1] - times[0]).toBeGreaterThanOrEqual(30 * DAY);
+    } finally {
+      await env.teardown();
+    }
+  });
+
+  it('is refused on a data folder, whose clock could go back when reopened', async () => {
+    await expect(Engine.open({ timeSkipping: true, dataDir: '/tmp/never-created', logger: silentLogger })).rejects.toThrow(/timeSkipping is for in-memory test engines/);
   });
 
   it('runs on the real clock in the local environment', async () => {
