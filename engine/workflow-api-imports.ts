@@ -76,7 +76,8 @@ export const workflowApiImports: esbuild.Plugin = {
     build.onLoad({ filter: /.*/, namespace: NAMESPACE }, async (args) => {
       const names = await apiExports();
       const exports = WORKFLOW_API_MODULES.includes(args.path) ? names.workflow : names.common;
-      const lines = exports.map((name) => `export const ${name} = api.${name};`);
+      // Pure, so the bundle keeps only the names it uses (every sandbox holds the bundle in its memory).
+      const lines = exports.map((name) => `export const ${name} = /* @__PURE__ */ (() => api.${name})();`);
       return { contents: `const api = require(${JSON.stringify(RUNTIME_API_MODULE)});\n${lines.join('\n')}\n`, loader: 'js' };
     });
   },
