@@ -8,6 +8,7 @@
 import { InvalidArgumentError, type HistoryEvent, type SearchAttributesInput, type StartOptions, type WorkflowDescription, type WorkflowSummary } from '../engine/index.js';
 import { Connection } from './connection.js';
 import { parseListQuery } from './list-query.js';
+import { ScheduleClient } from './schedule-client.js';
 import type { ClientTransport, RunRef } from './transport.js';
 
 /** A workflow function (for its name and types) or a workflow type name. */
@@ -172,6 +173,7 @@ export class Client {
   readonly namespace: string;
   readonly workflow: WorkflowClient;
   readonly activity: AsyncCompletionClient;
+  readonly schedule: ScheduleClient;
 
   constructor(options: ClientOptions = {}) {
     refuseUnknown(options, ['connection', 'namespace'], 'Client');
@@ -180,6 +182,7 @@ export class Client {
     const transport = this.connection.transportFor(this.namespace);
     this.workflow = new WorkflowClient(transport);
     this.activity = new AsyncCompletionClient(transport);
+    this.schedule = new ScheduleClient(transport);
   }
 }
 

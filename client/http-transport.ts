@@ -12,7 +12,11 @@ import {
   type AionErrorCode,
   type FailureInfo,
   type HistoryEvent,
+  type OverlapPolicy,
   type RunStatus,
+  type ScheduleDescription,
+  type ScheduleOptions,
+  type ScheduleUpdate,
   type SignalWithStartOptions,
   type StartOptions,
   type VisibilityQuery,
@@ -40,7 +44,7 @@ export class HttpTransport implements ClientTransport {
     this.base = `${url.replace(/\/$/, '')}/v1/namespaces/${encodeURIComponent(namespace)}`;
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
     const response = await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -129,7 +133,39 @@ export class HttpTransport implements ClientTransport {
   async reportActivityCancellation(taskToken: Uint8Array | string, details: unknown) {
     await this.call('POST', '/activities/report-cancellation', { taskToken: base64(taskToken), details });
   }
+
+  async createSchedule(options: ScheduleOptions) {
+    return scheduleFromJson(await this.call<ScheduleJson>('POST', '/schedules', options));
+  }
+
+  async describeSchedule(scheduleId: string) {
+    return scheduleFromJson(await this.call<ScheduleJson>('GET', `/schedules/${encodeURIComponent(scheduleId)}`));
+  }
+
+  async listSchedules() {
+    return (await this.call<{ schedules: ScheduleJson[] }>('GET', '/schedules')).schedules.map(scheduleFromJson);
+  }
+
+  async updateSchedule(scheduleId: string, update: ScheduleUpdate) {
+    return scheduleFromJson(await this.call<ScheduleJson>('POST', `/schedules/${encodeURIComponent(scheduleId)}/update`, update));
+  }
+
+  async changeSchedule(scheduleId: string, change: 'pause' | 'resume' | 'trigger') {
+    return scheduleFromJson(await this.call<ScheduleJson>('POST', `/schedules/${encodeURIComponent(scheduleId)}/${change}`));
+  }
+
+  async backfillSchedule(scheduleId: string, backfill: { start: Date; end: Date; overlap?: OverlapPolicy }) {
+    return scheduleFromJson(await this.call<ScheduleJson>('POST', `/schedules/${encodeURIComponent(scheduleId)}/backfill`, backfill));
+  }
+
+  async deleteSchedule(scheduleId: string) {
+    await this.call('DELETE', `/schedules/${encodeURIComponent(scheduleId)}`);
+  }
 }
+
+type ScheduleJson = Omit<ScheduleDescription, 'nextFireTimes'> & { nextFireTimes: string[] };
+
+const scheduleFromJson = (json: ScheduleJson): ScheduleDescription => ({ ...json, nextFireTimes: json.nextFireTimes.map((time) => new Date(time)) });
 
 const base64 = (token: Uint8Array | string): string => (typeof token === 'string' ? token : Buffer.from(token).toString('base64'));
 

@@ -12,6 +12,7 @@
  */
 export { Client, WorkflowClient, WorkflowHandle, AsyncCompletionClient, type ClientOptions, type WorkflowStartOptions, type WorkflowSignalWithStartOptions, type WorkflowExecutionDescription } from './client.js';
 export { Connection } from './connection.js';
+export { ScheduleClient, ScheduleHandle, ScheduleOverlapPolicy, type ScheduleCreateOptions } from './schedule-client.js';
 export type { HttpConnectionOptions } from './http-transport.js';
 export {
   WorkflowFailedError,

@@ -5,7 +5,19 @@
  *
  * @module
  */
-import type { Engine, HistoryEvent, SignalWithStartOptions, StartOptions, VisibilityQuery, WorkflowDescription, WorkflowSummary } from '../engine/index.js';
+import type {
+  Engine,
+  HistoryEvent,
+  OverlapPolicy,
+  ScheduleDescription,
+  ScheduleOptions,
+  ScheduleUpdate,
+  SignalWithStartOptions,
+  StartOptions,
+  VisibilityQuery,
+  WorkflowDescription,
+  WorkflowSummary,
+} from '../engine/index.js';
 
 export interface RunRef {
   workflowId: string;
@@ -30,6 +42,13 @@ export interface ClientTransport {
   failActivity(taskToken: Uint8Array | string, failure: Error): Promise<void>;
   heartbeatActivity(taskToken: Uint8Array | string, details: unknown): Promise<void>;
   reportActivityCancellation(taskToken: Uint8Array | string, details: unknown): Promise<void>;
+  createSchedule(options: ScheduleOptions): Promise<ScheduleDescription>;
+  describeSchedule(scheduleId: string): Promise<ScheduleDescription>;
+  listSchedules(): Promise<ScheduleDescription[]>;
+  updateSchedule(scheduleId: string, update: ScheduleUpdate): Promise<ScheduleDescription>;
+  changeSchedule(scheduleId: string, change: 'pause' | 'resume' | 'trigger'): Promise<ScheduleDescription>;
+  backfillSchedule(scheduleId: string, backfill: { start: Date; end: Date; overlap?: OverlapPolicy }): Promise<ScheduleDescription>;
+  deleteSchedule(scheduleId: string): Promise<void>;
 }
 
 /** The client's operations on an engine in this process. */
@@ -99,5 +118,26 @@ export class EngineTransport implements ClientTransport {
   }
   reportActivityCancellation(taskToken: Uint8Array | string, details: unknown) {
     return this.engine.asyncCompletion(taskToken, { namespace: this.namespace }).reportCancellation(details);
+  }
+  createSchedule(options: ScheduleOptions) {
+    return this.engine.schedules.create({ ...options, namespace: this.namespace });
+  }
+  describeSchedule(scheduleId: string) {
+    return this.engine.schedules.describe(scheduleId, { namespace: this.namespace });
+  }
+  listSchedules() {
+    return this.engine.schedules.list({ namespace: this.namespace });
+  }
+  updateSchedule(scheduleId: string, update: ScheduleUpdate) {
+    return this.engine.schedules.update(scheduleId, update, { namespace: this.namespace });
+  }
+  changeSchedule(scheduleId: string, change: 'pause' | 'resume' | 'trigger') {
+    return this.engine.schedules[change](scheduleId, { namespace: this.namespace });
+  }
+  backfillSchedule(scheduleId: string, backfill: { start: Date; end: Date; overlap?: OverlapPolicy }) {
+    return this.engine.schedules.backfill(scheduleId, backfill, { namespace: this.namespace });
+  }
+  deleteSchedule(scheduleId: string) {
+    return this.engine.schedules.delete(scheduleId, { namespace: this.namespace });
   }
 }

@@ -13,6 +13,7 @@ import {
   WorkflowFailedError,
   type Engine,
   type Logger,
+  type OverlapPolicy,
   type RunStatus,
   type ScheduleOptions,
   type ScheduleUpdate,
@@ -190,6 +191,11 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   for (const verb of ['pause', 'resume', 'trigger'] as const) {
     app.post(`/v1/namespaces/:ns/schedules/:sid/${verb}`, async (c) => c.json(await engine.schedules[verb](scheduleId(c), inNamespace(c))));
   }
+  app.post('/v1/namespaces/:ns/schedules/:sid/backfill', async (c) => {
+    const body = await jsonBody<{ start?: unknown; end?: unknown; overlap?: unknown }>(c);
+    const backfill = { start: body.start as string, end: body.end as string, ...(body.overlap !== undefined ? { overlap: body.overlap as OverlapPolicy } : {}) };
+    return c.json(await engine.schedules.backfill(scheduleId(c), backfill, inNamespace(c)));
+  });
   app.delete('/v1/namespaces/:ns/schedules/:sid', async (c) => {
     await engine.schedules.delete(scheduleId(c), inNamespace(c));
     return c.json({});

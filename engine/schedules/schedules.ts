@@ -199,6 +199,28 @@ export class Schedules {
     });
   }
 
+  /**
+   * Fires the ticks the spec has from `start` to `end` (both included, at most 1,000), as if
+   * they were happening now, under `overlap` (default: the schedule's): runs for times in the
+   * past, Temporal's backfill. The regular ticks are not affected.
+   */
+  async backfill(scheduleId: string, backfill: { start: Date | number | string; end: Date | number | string; overlap?: OverlapPolicy }, options: { namespace?: string } = {}): Promise<ScheduleDescription> {
+    const start = new Date(backfill.start).getTime();
+    const end = new Date(backfill.end).getTime();
+    if (!Number.isFinite(start) || !Number.isFinite(end) || end < start) throw new InvalidArgumentError('a backfill needs a start and an end time, the end not before the start');
+    if (backfill.overlap !== undefined && !OVERLAP_POLICIES.includes(backfill.overlap)) throw new InvalidArgumentError(`overlap must be one of ${OVERLAP_POLICIES.join(', ')}`);
+    return this.withSchedule(scheduleId, options.namespace, async (schedule) => {
+      const times = compileSpec(schedule.definition.spec, schedule.definition.createdAt);
+      const ticks: number[] = [];
+      for (let tick = times.next(start - 1); tick !== undefined && tick <= end; tick = times.next(tick)) {
+        if (ticks.length === MAX_CATCHUP) throw new InvalidArgumentError(`a backfill fires at most ${MAX_CATCHUP} ticks: shorten its range`);
+        ticks.push(tick);
+      }
+      await this.fire(schedule, ticks, schedule.state.nextFireAt, backfill.overlap);
+      return describe(schedule);
+    });
+  }
+
   /** Deletes the schedule; runs it started go on. */
   async delete(scheduleId: string, options: { namespace?: string } = {}): Promise<void> {
     await this.withSchedule(scheduleId, options.namespace, async (schedule) => {
@@ -266,19 +288,19 @@ export class Schedules {
    * one after `now`; `previousDue` is the due entry it replaces). `CancelOther` requests the
    * running run's cancellation and buffers the tick until that run has closed.
    */
-  private async fire(schedule: Schedule, ticks: number[], previousDue: number | undefined): Promise<void> {
+  private async fire(schedule: Schedule, ticks: number[], previousDue: number | undefined, overlap = schedule.definition.overlap): Promise<void> {
     const { state, definition } = schedule;
     const now = Date.now();
     const starts: OutboxEntry[] = [];
     let cancel: { workflowId: string; runId: string } | undefined;
     let running = await this.runningRun(schedule);
     for (const tick of ticks) {
-      if (running && definition.overlap === 'Skip') {
+      if (running && overlap === 'Skip') {
         state.skipped++;
         continue;
       }
-      if (running && (definition.overlap === 'BufferOne' || definition.overlap === 'CancelOther')) {
-        if (definition.overlap === 'CancelOther') cancel = running;
+      if (running && (overlap === 'BufferOne' || overlap === 'CancelOther')) {
+        if (overlap === 'CancelOther') cancel = running;
         if (state.buffered === undefined) state.buffered = tick;
         else state.skipped++;
         continue;

@@ -4,7 +4,7 @@
  * with Temporal's filter syntax, count, failures, asynchronous activity completion.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Client, Connection, InvalidArgumentError, WorkflowFailedError } from '../../client/index.js';
+import { Client, Connection, InvalidArgumentError, ScheduleOverlapPolicy, WorkflowFailedError } from '../../client/index.js';
 import type { Engine } from '../../engine/engine.js';
 import { serveEngine, type RunningServer } from '../../server/serve.js';
 import { completedElsewhere } from '../fixtures/temporal-activities.js';
@@ -74,6 +74,35 @@ describe.each(connections)('aion/client %s', (_, connect) => {
     await expect(workflow.start('pingReceiver', { workflowId: 'x', taskQueue: 'main', cronSchedule: '* * * * *' } as never)).rejects.toThrow(/no option 'cronSchedule'/);
     await expect(workflow.start('pingReceiver', { workflowId: 'x' } as never)).rejects.toThrow(InvalidArgumentError);
     await expect(workflow.count("WorkflowType = 'a' OR WorkflowType = 'b'")).rejects.toThrow("the list query uses 'OR', which is not supported");
+  });
+
+  it('creates schedules in Temporal’s shape, triggers and backfills them, and refuses what they lack', async () => {
+    const { schedule, workflow } = await client();
+    const handle = await schedule.create({
+      scheduleId: 'hourly',
+      spec: { cronExpressions: ['0 * * * *'] },
+      action: { type: 'startWorkflow', workflowType: 'rootOfChain', args: [0], taskQueue: 'main', workflowId: 'hourly-root' },
+      policies: { overlap: ScheduleOverlapPolicy.ALLOW_ALL },
+      state: { paused: true },
+    });
+    expect(await handle.describe()).toMatchObject({ scheduleId: 'hourly', state: { paused: true }, overlap: 'AllowAll' });
+    const hour = 3600_000;
+    const lastHour = Math.floor(Date.now() / hour) * hour;
+    await handle.backfill([{ start: new Date(lastHour - 3 * hour), end: new Date(lastHour - hour) }]);
+    await handle.trigger();
+    await expect.poll(async () => (await workflow.count("WorkflowType = 'rootOfChain' AND ExecutionStatus = 'Completed'")).count).toBe(4);
+    const started = [];
+    for await (const run of workflow.list({ query: "WorkflowType = 'rootOfChain'" })) started.push(run.workflowId);
+    expect(started).toEqual(expect.arrayContaining([3, 2, 1].map((hours) => `hourly-root-${new Date(lastHour - hours * hour).toISOString()}`)));
+    await handle.unpause();
+    expect((await handle.describe()).info.nextActionTimes[0].getTime()).toBeGreaterThan(Date.now());
+    await handle.delete();
+    await expect(
+      schedule.create({ scheduleId: 'jittery', spec: { intervals: [{ every: '1h' }], jitter: '1m' } as never, action: { type: 'startWorkflow', workflowType: 'rootOfChain' } }),
+    ).rejects.toThrow(/no option 'jitter'/);
+    await expect(
+      schedule.create({ scheduleId: 'all', spec: { intervals: [{ every: '1h' }] }, action: { type: 'startWorkflow', workflowType: 'rootOfChain' }, policies: { overlap: ScheduleOverlapPolicy.BUFFER_ALL } }),
+    ).rejects.toThrow(/BUFFER_ALL is not supported/);
   });
 
   it('completes an activity asynchronously by its task token', async () => {
