@@ -26,6 +26,7 @@ export interface WorkflowStartOptions<Args extends unknown[] = unknown[]> {
   typedSearchAttributes?: SearchAttributesInput;
   workflowExecutionTimeout?: StartOptions['workflowExecutionTimeout'];
   workflowRunTimeout?: StartOptions['workflowRunTimeout'];
+  cronSchedule?: string;
 }
 
 export interface WorkflowSignalWithStartOptions<Args extends unknown[] = unknown[]> extends WorkflowStartOptions<Args> {
@@ -33,7 +34,7 @@ export interface WorkflowSignalWithStartOptions<Args extends unknown[] = unknown
   signalArgs?: unknown[];
 }
 
-const START_OPTIONS = ['workflowId', 'taskQueue', 'args', 'memo', 'searchAttributes', 'typedSearchAttributes', 'workflowExecutionTimeout', 'workflowRunTimeout'];
+const START_OPTIONS = ['workflowId', 'taskQueue', 'args', 'memo', 'searchAttributes', 'typedSearchAttributes', 'workflowExecutionTimeout', 'workflowRunTimeout', 'cronSchedule'];
 
 /** Temporal's status names (`describe().status.name`). */
 const STATUS_NAME = {

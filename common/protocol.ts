@@ -52,6 +52,8 @@ export interface ResolvedChildOptions {
   workflowRunTimeoutMs?: number;
   searchAttributes?: Record<string, SearchAttributeValue>;
   memo?: Record<string, unknown>;
+  /** Temporal's cron: the child runs at each tick (UTC cron expression). */
+  cronSchedule?: string;
 }
 
 /** Retry policy with every default applied; intervals in ms. `maximumAttempts` 0 = unlimited. */
@@ -102,6 +104,7 @@ export interface StartInfo {
   /** When the whole execution times out. */
   executionDeadline?: number;
   runTimeoutMs?: number;
+  cronSchedule?: string;
 }
 
 /**

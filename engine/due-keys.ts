@@ -12,6 +12,8 @@ export type DueKey =
   | { kind: 'timeout' }
   /** The supervisor's restart of the owning run's crashed sandbox. */
   | { kind: 'restart' }
+  /** The first activation of a cron run, at its tick. */
+  | { kind: 'start' }
   /** The next fire of the owning schedule. */
   | { kind: 'schedule' };
 
@@ -21,7 +23,7 @@ export function formatDueKey(key: DueKey): string {
 
 /** The key an entry stands for; undefined for a string this engine never writes. */
 export function parseDueKey(key: string): DueKey | undefined {
-  if (key === 'timeout' || key === 'restart' || key === 'schedule') return { kind: key };
+  if (key === 'timeout' || key === 'restart' || key === 'start' || key === 'schedule') return { kind: key };
   const timer = /^timer:([1-9]\d{0,9})$/.exec(key);
   return timer ? { kind: 'timer', seq: Number(timer[1]) } : undefined;
 }

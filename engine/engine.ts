@@ -27,7 +27,8 @@ import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.
 import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory } from './handle.js';
 import type { HistoryEvent } from './history/events.js';
-import { checkArgs, checkId, checkMemo, checkOptionKeys } from './input.js';
+import { checkArgs, checkId, checkMemo, checkOptionalString, checkOptionKeys } from './input.js';
+import { nextCronTick } from './schedules/spec.js';
 import { replayHistory } from './replay-history.js';
 import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
@@ -108,6 +109,12 @@ export interface StartOptions {
   workflowExecutionTimeout?: Duration;
   /** Each run must end within this. */
   workflowRunTimeout?: Duration;
+  /**
+   * Temporal's cron: a UTC cron expression. The first run starts at the next tick; each run
+   * that ends by itself (completed, failed, timed out) is followed by another, with the same
+   * input, at the next tick after its end. Terminating or cancelling a run ends the cron.
+   */
+  cronSchedule?: string;
 }
 
 export interface SignalWithStartOptions extends StartOptions {
@@ -154,6 +161,7 @@ const START_OPTIONS = [
   'memo',
   'workflowExecutionTimeout',
   'workflowRunTimeout',
+  'cronSchedule',
 ] as const satisfies readonly (keyof StartOptions)[];
 const SIGNAL_WITH_START_OPTIONS = [...START_OPTIONS, 'signal', 'signalArgs'] as const satisfies readonly (keyof SignalWithStartOptions)[];
 const DEFAULT_MAX_RESIDENT_RUNS = 10_000;
@@ -564,6 +572,8 @@ export class Engine implements RunDirectory {
       }
     }
     const memo = options.memo === undefined ? undefined : checkMemo(options.memo, this.payloadLimits);
+    const cronSchedule = options.cronSchedule === undefined ? undefined : checkOptionalString(options.cronSchedule, 'cronSchedule', 256);
+    const firstTaskAt = cronSchedule === undefined ? undefined : nextCronTick(cronSchedule, this.clock.now());
     return {
       namespace: namespaceOf(options.namespace),
       workflowId: checkId(options.workflowId ?? randomUUID(), 'workflowId'),
@@ -572,6 +582,7 @@ export class Engine implements RunDirectory {
       args: checkArgs(options.args, 'args', this.payloadLimits),
       searchAttributes,
       ...(memo ? { memo } : {}),
+      ...(cronSchedule !== undefined ? { cronSchedule, firstTaskAt } : {}),
       executionTimeoutMs: timeout(options.workflowExecutionTimeout, 'workflowExecutionTimeout'),
       runTimeoutMs: timeout(options.workflowRunTimeout, 'workflowRunTimeout'),
     };
@@ -617,7 +628,7 @@ export class Engine implements RunDirectory {
     const run = await this.runs.runFor(entry.namespace, entry.owner);
     if (run?.record.status !== 'Running') return;
     if (key.kind === 'timeout') await run.timeOut();
-    else if (key.kind === 'restart') await run.restart();
+    else if (key.kind === 'restart' || key.kind === 'start') await run.restart();
     else await run.deliver({ type: 'TimerFired', time: this.clock.now(), seq: key.seq });
   }
 

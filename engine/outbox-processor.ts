@@ -14,6 +14,7 @@ import type { FailureInfo } from '../common/protocol.js';
 import type { HistoryEvent, JobEventType, NewEventOf } from './history/events.js';
 import type { Logger } from './logger.js';
 import { RunQuarantinedError } from './quarantine.js';
+import { nextCronTick } from './schedules/spec.js';
 import { createsRun, outboxEntry, type OutboxEffect, type ParentLink } from './outbox.js';
 import type { NewRun, RunStarter } from './run-starter.js';
 import type { RunTable } from './runs.js';
@@ -222,6 +223,7 @@ export class OutboxProcessor {
       ...(effect.root ? { root: effect.root } : {}),
       searchAttributes: options.searchAttributes,
       ...(options.memo ? { memo: options.memo } : {}),
+      ...(options.cronSchedule !== undefined ? { cronSchedule: options.cronSchedule, firstTaskAt: nextCronTick(options.cronSchedule, this.clock.now()) } : {}),
       runTimeoutMs: options.workflowRunTimeoutMs,
       executionTimeoutMs: options.workflowExecutionTimeoutMs,
     };
@@ -258,6 +260,7 @@ export class OutboxProcessor {
       parent: effect.parent,
       ...(effect.root ? { root: effect.root } : {}),
       ...(effect.executionStartTime !== undefined ? { executionStartTime: effect.executionStartTime } : {}),
+      ...(effect.cronSchedule !== undefined ? { cronSchedule: effect.cronSchedule, firstTaskAt: effect.firstTaskAt } : {}),
       executionDeadline: effect.executionDeadline,
       scheduleId: effect.scheduleId,
     };

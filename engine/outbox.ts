@@ -51,6 +51,9 @@ export type OutboxEffect =
       root?: { workflowId: string; runId: string };
       executionStartTime?: number;
       executionDeadline?: number;
+      /** A cron run's successor: its schedule, and the tick its first activation waits for. */
+      cronSchedule?: string;
+      firstTaskAt?: number;
       scheduleId?: string;
     }
   /** Signal, or ask to cancel, another workflow of the namespace (its latest run, or `runId`). */

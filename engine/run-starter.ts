@@ -32,6 +32,9 @@ export interface NewRun {
   root?: { workflowId: string; runId: string };
   /** A successor's: when its continue-as-new chain started. */
   executionStartTime?: number;
+  /** Temporal's cron: the schedule, and the tick the run's first activation waits for. */
+  cronSchedule?: string;
+  firstTaskAt?: number;
   firstExecutionRunId?: string;
   continuedFromRunId?: string;
   runTimeoutMs?: number;
@@ -124,6 +127,7 @@ export class RunStarter {
           ...(spec.parent ? { parent: spec.parent } : {}),
           ...(spec.root ? { root: spec.root } : {}),
           ...(spec.runTimeoutMs !== undefined ? { runTimeoutMs: spec.runTimeoutMs } : {}),
+          ...(spec.cronSchedule !== undefined ? { cronSchedule: spec.cronSchedule, firstTaskAt: spec.firstTaskAt } : {}),
           ...(deadline.deadline ? { deadline: deadline.deadline } : {}),
           ...(deadline.executionDeadline !== undefined ? { executionDeadline: deadline.executionDeadline } : {}),
           ...(spec.scheduleId ? { scheduleId: spec.scheduleId } : {}),

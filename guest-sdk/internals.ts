@@ -71,6 +71,8 @@ export interface WorkflowInfo {
   executionExpirationTime?: Date;
   executionTimeoutMs?: number;
   runTimeoutMs?: number;
+  /** Set for a cron run: its schedule. */
+  cronSchedule?: string;
   unsafe: { isReplaying: boolean; now(): number };
 }
 
@@ -310,6 +312,7 @@ export class Activator {
         ? { executionExpirationTime: new Date(info.executionDeadline), executionTimeoutMs: info.executionDeadline - (info.executionStartTime ?? info.startTime) }
         : {}),
       ...(info.runTimeoutMs !== undefined ? { runTimeoutMs: info.runTimeoutMs } : {}),
+      ...(info.cronSchedule !== undefined ? { cronSchedule: info.cronSchedule } : {}),
       unsafe: { isReplaying: this.replaying, now: () => this.now },
     };
   }

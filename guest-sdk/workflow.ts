@@ -196,6 +196,8 @@ export interface ChildWorkflowOptions<Args extends unknown[] = unknown[]> {
   searchAttributes?: SearchAttributesInput;
   typedSearchAttributes?: SearchAttributesInput;
   memo?: Record<string, unknown>;
+  /** Temporal's cron (UTC cron expression): the child runs at each tick until cancelled or terminated. */
+  cronSchedule?: string;
 }
 
 const CHILD_OPTIONS = [
@@ -209,6 +211,7 @@ const CHILD_OPTIONS = [
   'searchAttributes',
   'typedSearchAttributes',
   'memo',
+  'cronSchedule',
 ] as const satisfies readonly (keyof ChildWorkflowOptions)[];
 
 function resolveChildOptions(options: ChildWorkflowOptions): ResolvedChildOptions {
@@ -231,6 +234,10 @@ function resolveChildOptions(options: ChildWorkflowOptions): ResolvedChildOption
   if (options.memo !== undefined) {
     if (typeof options.memo !== 'object' || options.memo === null || Array.isArray(options.memo)) throw new TypeError('memo must be an object');
     resolved.memo = options.memo;
+  }
+  if (options.cronSchedule !== undefined) {
+    if (typeof options.cronSchedule !== 'string') throw new TypeError('cronSchedule is a cron expression');
+    resolved.cronSchedule = options.cronSchedule;
   }
   return resolved;
 }

@@ -9,6 +9,7 @@
 import { type ActivationResult, type Command, type FailureInfo, type LogEntry, type ResolvedActivityOptions } from '../../common/protocol.js';
 import { ActivityCancellationType, ChildWorkflowCancellationType, ParentClosePolicy } from '../../common/cancellation-policies.js';
 import { isSearchAttributeValue } from '../../common/search-attributes.js';
+import { nextCronTick } from '../schedules/spec.js';
 import { DEFAULT_PAYLOAD_LIMITS, jsonDeeperThan, payloadProblem, type PayloadLimits } from '../payloads.js';
 import type { RunState } from '../run/run-state.js';
 
@@ -262,6 +263,13 @@ function checkChildOptions(value: unknown, where: string): void {
   }
   if (options.searchAttributes !== undefined) checkSearchAttributes(options.searchAttributes, `${where} options.searchAttributes`, false);
   if (options.memo !== undefined && !isObject(options.memo)) invalid(`${where} options.memo must be an object`);
+  if (options.cronSchedule !== undefined) {
+    try {
+      nextCronTick(options.cronSchedule as string, 0);
+    } catch {
+      invalid(`${where} options.cronSchedule is not a cron expression`);
+    }
+  }
 }
 
 /** Search attribute values: strings, finite numbers, booleans, string lists (and `null` to remove, when allowed). */

@@ -42,6 +42,10 @@ export interface EventAttributes {
     /** The top of the parent chain (absent: no parent, or recorded before roots were). */
     root?: { workflowId: string; runId: string };
     runTimeoutMs?: number;
+    /** Temporal's cron: the run starts at a tick, and when it ends another starts at the next one. */
+    cronSchedule?: string;
+    /** A cron run's first activation waits for this time (its tick). */
+    firstTaskAt?: number;
     /** Epoch ms at which this run times out (run timeout, or what is left of the execution timeout). */
     deadline?: { at: number; timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' };
     /** Carried across continue-as-new: when the whole execution must have ended. */

@@ -31,6 +31,7 @@ const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job 
       ...(e.runTimeoutMs !== undefined ? { runTimeoutMs: e.runTimeoutMs } : {}),
       ...(e.parent ? { parent: { workflowId: e.parent.workflowId, runId: e.parent.runId, namespace: e.parent.namespace } } : {}),
       ...(e.root ? { root: e.root } : {}),
+      ...(e.cronSchedule !== undefined ? { cronSchedule: e.cronSchedule } : {}),
     },
   }),
   ActivityCompleted: (e) => ({ kind: 'resolveActivity', seq: e.seq, result: e.result }),

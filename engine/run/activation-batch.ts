@@ -6,14 +6,19 @@
  *
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import type { FailureInfo } from '../../common/protocol.js';
 import type { ActivityTask, DueEntry, OutboxEntry, RunRecord } from '../../store/types.js';
 import { formatDueKey, type DueKey } from '../due-keys.js';
 import { isClosingEvent, type NewEvent, type NewEventOf } from '../history/events.js';
 import { outboxEntry, type ParentLink } from '../outbox.js';
+import { nextCronTick } from '../schedules/spec.js';
 import type { RunState } from './run-state.js';
 
 type TaskKey = { namespace: string; runId: string; seq: number };
+
+/** How a cron run may end for the next one to start (a terminated or cancelled run ends its cron). */
+const CRON_CONTINUES = new Set(['WorkflowCompleted', 'WorkflowFailed', 'WorkflowTimedOut']);
 
 export class ActivationBatch {
   readonly events: NewEvent[] = [];
@@ -47,6 +52,7 @@ export class ActivationBatch {
     switch (event.type) {
       case 'WorkflowStarted':
         if (event.deadline) this.duePuts.push(this.due({ kind: 'timeout' }, event.deadline.at));
+        if (event.firstTaskAt !== undefined) this.duePuts.push(this.due({ kind: 'start' }, event.firstTaskAt));
         break;
       case 'TimerStarted':
         this.duePuts.push(this.due({ kind: 'timer', seq: event.seq }, event.fireAt));
@@ -125,6 +131,7 @@ export class ActivationBatch {
     for (const seq of state.pendingActivities.keys()) this.taskDeletes.push(this.task(seq));
     if (state.deadline) this.dueDeletes.push(this.due({ kind: 'timeout' }, state.deadline.at));
     if (state.restartAt !== undefined) this.dueDeletes.push(this.due({ kind: 'restart' }, state.restartAt));
+    if (state.firstTaskAt !== undefined && !state.activated) this.dueDeletes.push(this.due({ kind: 'start' }, state.firstTaskAt));
     for (const [seq, child] of state.pendingChildren) {
       if (child.parentClosePolicy === 'ABANDON') continue;
       const reason = `parent ${record.workflowId} closed`;
@@ -149,6 +156,30 @@ export class ActivationBatch {
         executionStartTime: state.executionStartTime,
         ...(state.executionDeadline !== undefined ? { executionDeadline: state.executionDeadline } : {}),
         ...(record.scheduleId ? { scheduleId: record.scheduleId } : {}),
+        ...(state.cronSchedule !== undefined ? { cronSchedule: state.cronSchedule, firstTaskAt: nextCronTick(state.cronSchedule, event.time) } : {}),
+      });
+    } else if (state.cronSchedule !== undefined && CRON_CONTINUES.has(event.type)) {
+      // Temporal's cron: the run ended by itself, so the next one starts, with the same input, at the next tick.
+      const runId = randomUUID();
+      state.continuedToRunId = runId;
+      this.outbox({
+        kind: 'continueAsNew',
+        namespace: record.namespace,
+        workflowId: record.workflowId,
+        runId,
+        previousRunId: record.runId,
+        workflowType: record.workflowType,
+        taskQueue: record.taskQueue,
+        args: state.args,
+        firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
+        searchAttributes: { ...state.searchAttributes },
+        ...(Object.keys(state.memo).length > 0 ? { memo: { ...state.memo } } : {}),
+        ...(record.parent ? { parent: record.parent } : {}),
+        ...(state.root ? { root: state.root } : {}),
+        executionStartTime: state.executionStartTime,
+        ...(state.executionDeadline !== undefined ? { executionDeadline: state.executionDeadline } : {}),
+        cronSchedule: state.cronSchedule,
+        firstTaskAt: nextCronTick(state.cronSchedule, event.time),
       });
     } else if (record.parent) {
       this.outbox({ kind: 'notifyParent', parent: record.parent, outcome: this.outcomeForParent(event) });

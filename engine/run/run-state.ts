@@ -40,6 +40,12 @@ export class RunState {
   /** From `WorkflowStarted`: when the continue-as-new chain started, and the top of the parent chain. */
   executionStartTime = 0;
   root: { workflowId: string; runId: string } | undefined;
+  /** From `WorkflowStarted`: a cron run's schedule, its input and when its first activation may happen. */
+  cronSchedule: string | undefined;
+  args: unknown[] = [];
+  firstTaskAt: number | undefined;
+  /** Set once the run completed an activation. */
+  activated = false;
   /** Bytes of JSON of the history so far (`workflowInfo().historySize`). */
   historySize = 0;
   /** When the run times out, if it has a timeout. */
@@ -67,6 +73,9 @@ export class RunState {
         this.searchAttributes = { ...event.searchAttributes };
         this.memo = { ...event.memo };
         this.executionStartTime = event.executionStartTime ?? event.time;
+        this.cronSchedule = event.cronSchedule;
+        this.args = event.args;
+        this.firstTaskAt = event.firstTaskAt;
         this.root = event.root ?? (event.parent ? { workflowId: event.parent.workflowId, runId: event.parent.runId } : undefined);
         this.deadline = event.deadline;
         this.executionDeadline = event.executionDeadline;
@@ -88,6 +97,7 @@ export class RunState {
       case 'WorkflowTaskCompleted':
         this.crashes = [];
         this.restartAt = undefined;
+        this.activated = true;
         break;
       case 'WorkflowTaskFailed':
         this.crashes = [...this.crashes, { time: event.time, kind: event.crashKind, message: event.message }];

@@ -450,6 +450,12 @@ export class WorkflowRun {
    * are refused meanwhile, or undefined when the run may activate.
    */
   private failingTaskBackoff(): Error | undefined {
+    // A cron run waits for its tick before its first activation (its start may still be in the mailbox).
+    const start = this.mailbox.find((job) => job.event.type === 'WorkflowStarted')?.event as EventOf<'WorkflowStarted'> | undefined;
+    const startsAt = this.state.activated ? undefined : (this.state.firstTaskAt ?? start?.firstTaskAt);
+    if (startsAt !== undefined && startsAt > this.env.clock.now()) {
+      return new WorkflowNotRunningError(this.record.workflowId, 'Running', `it is a cron run that starts at ${new Date(startsAt).toISOString()}`);
+    }
     const last = this.state.crashes.at(-1);
     const { restartAt } = this.state;
     if (this.retryNow || last?.kind !== WORKFLOW_ERROR || restartAt === undefined || restartAt <= this.env.clock.now()) return undefined;

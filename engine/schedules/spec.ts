@@ -22,6 +22,13 @@ export interface FireTimes {
   next(after: number): number | undefined;
 }
 
+/** The first tick of a cron expression (UTC) strictly after `after`; `InvalidArgumentError` for a bad expression. */
+export function nextCronTick(cronSchedule: string, after: number): number {
+  const next = compileSpec({ cron: cronSchedule }, after).next(after);
+  if (next === undefined) throw new InvalidArgumentError(`the cron schedule '${cronSchedule}' has no time after ${new Date(after).toISOString()}`);
+  return next;
+}
+
 export function compileSpec(spec: ScheduleSpec, anchor: number): FireTimes {
   if (typeof spec !== 'object' || spec === null) throw new InvalidArgumentError('a schedule spec is { cron } or { intervalMs }');
   if ((spec.cron === undefined) === (spec.intervalMs === undefined)) throw new InvalidArgumentError('a schedule spec has exactly one of cron and intervalMs');

@@ -71,7 +71,7 @@ describe.each(connections)('aion/client %s', (_, connect) => {
     const failed = (await workflow.execute('failsWith', { workflowId: 'fails', taskQueue: 'main', args: ['no stock'] }).catch((error: unknown) => error)) as WorkflowFailedError;
     expect(failed).toBeInstanceOf(WorkflowFailedError);
     expect(failed.cause).toMatchObject({ message: 'no stock', type: 'Refused' });
-    await expect(workflow.start('pingReceiver', { workflowId: 'x', taskQueue: 'main', cronSchedule: '* * * * *' } as never)).rejects.toThrow(/no option 'cronSchedule'/);
+    await expect(workflow.start('pingReceiver', { workflowId: 'x', taskQueue: 'main', workflowIdReusePolicy: 'ALLOW_DUPLICATE' } as never)).rejects.toThrow(/no option 'workflowIdReusePolicy'/);
     await expect(workflow.start('pingReceiver', { workflowId: 'x' } as never)).rejects.toThrow(InvalidArgumentError);
     await expect(workflow.count("WorkflowType = 'a' OR WorkflowType = 'b'")).rejects.toThrow("the list query uses 'OR', which is not supported");
   });

@@ -363,8 +363,9 @@ describe('Temporal workflow API', () => {
   describe('options', () => {
     it('refuses an unknown start option by name instead of ignoring it', async () => {
       const engine = await openEngine({}, BUNDLE);
-      await expect(engine.start('triggers', { cronSchedule: '* * * * *' } as never)).rejects.toThrow(InvalidArgumentError);
-      await expect(engine.start('triggers', { cronSchedule: '* * * * *' } as never)).rejects.toThrow(/no option 'cronSchedule'/);
+      await expect(engine.start('triggers', { startDelay: '1 minute' } as never)).rejects.toThrow(InvalidArgumentError);
+      await expect(engine.start('triggers', { startDelay: '1 minute' } as never)).rejects.toThrow(/no option 'startDelay'/);
+      await expect(engine.start('triggers', { cronSchedule: 'every tuesday' })).rejects.toThrow(/invalid schedule spec/);
       expect(await engine.list()).toEqual([]);
     });
 

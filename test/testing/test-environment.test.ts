@@ -79,6 +79,35 @@ describe('TestWorkflowEnvironment', () => {
     }
   });
 
+  it('runs a cron workflow at each tick with the same input until it is terminated, and cron children too', async () => {
+    const env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger });
+    try {
+      await env.deploy({ code: await fixtureBundle('temporal-compat.ts') });
+      const { workflow } = env.client;
+      await workflow.start('cronTick', { workflowId: 'hourly', taskQueue: 'test', args: ['tick'], cronSchedule: '0 * * * *' });
+      expect(await workflow.execute('startsCronChild', { workflowId: 'cron-parent', taskQueue: 'test' })).toBe('cron-child');
+      await env.sleep('3 hours');
+      const results = async (workflowId: string) => {
+        const ended = (await env.engine.list({ workflowType: 'cronTick', status: 'Completed' })).filter((run) => run.workflowId === workflowId);
+        return Promise.all(ended.map((run) => workflow.getHandle(workflowId, run.runId).result()));
+      };
+      const hourly = await results('hourly');
+      expect(hourly.length).toBeGreaterThanOrEqual(3);
+      for (const result of hourly) expect(result).toMatch(/^tick at \d{4}-\d\d-\d\dT\d\d:00:00\.\d{3}Z on 0 \* \* \* \*$/);
+      const children = await results('cron-child');
+      expect(children.length).toBeGreaterThanOrEqual(3);
+      for (const result of children) expect(result).toMatch(/^child at .*T\d\d:30:00\.\d{3}Z on 30 \* \* \* \*$/);
+
+      await workflow.getHandle('hourly').terminate('enough');
+      const runsOf = async () => (await env.engine.list({ workflowType: 'cronTick' })).filter((run) => run.workflowId === 'hourly').length;
+      const afterTerminate = await runsOf();
+      await env.sleep('2 hours');
+      expect(await runsOf()).toBe(afterTerminate);
+    } finally {
+      await env.teardown();
+    }
+  });
+
   it('is refused on a data folder, whose clock could go back when reopened', async () => {
     await expect(Engine.open({ timeSkipping: true, dataDir: '/tmp/never-created', logger: silentLogger })).rejects.toThrow(/timeSkipping is for in-memory test engines/);
   });
