@@ -150,8 +150,12 @@ export class HttpTransport implements ClientTransport {
     return scheduleFromJson(await this.call<ScheduleJson>('POST', `/schedules/${encodeURIComponent(scheduleId)}/update`, update));
   }
 
-  async changeSchedule(scheduleId: string, change: 'pause' | 'resume' | 'trigger') {
+  async changeSchedule(scheduleId: string, change: 'pause' | 'resume') {
     return scheduleFromJson(await this.call<ScheduleJson>('POST', `/schedules/${encodeURIComponent(scheduleId)}/${change}`));
+  }
+
+  async triggerSchedule(scheduleId: string, overlap?: OverlapPolicy) {
+    return scheduleFromJson(await this.call<ScheduleJson>('POST', `/schedules/${encodeURIComponent(scheduleId)}/trigger`, overlap !== undefined ? { overlap } : {}));
   }
 
   async backfillSchedule(scheduleId: string, backfill: { start: Date; end: Date; overlap?: OverlapPolicy }) {

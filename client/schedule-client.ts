@@ -56,9 +56,9 @@ export class ScheduleHandle {
     await this.transport.changeSchedule(this.scheduleId, 'resume');
   }
 
-  /** Starts the action now (the schedule's overlap policy applies). */
-  async trigger(): Promise<void> {
-    await this.transport.changeSchedule(this.scheduleId, 'trigger');
+  /** Starts the action now, under `overlap` (default ALLOW_ALL, as Temporal's). */
+  async trigger(overlap: ScheduleOverlapPolicy = ScheduleOverlapPolicy.ALLOW_ALL): Promise<void> {
+    await this.transport.triggerSchedule(this.scheduleId, overlapOf(overlap));
   }
 
   /** Runs the actions of the ticks between `start` and `end` (both included), now. */

@@ -46,7 +46,8 @@ export interface ClientTransport {
   describeSchedule(scheduleId: string): Promise<ScheduleDescription>;
   listSchedules(): Promise<ScheduleDescription[]>;
   updateSchedule(scheduleId: string, update: ScheduleUpdate): Promise<ScheduleDescription>;
-  changeSchedule(scheduleId: string, change: 'pause' | 'resume' | 'trigger'): Promise<ScheduleDescription>;
+  changeSchedule(scheduleId: string, change: 'pause' | 'resume'): Promise<ScheduleDescription>;
+  triggerSchedule(scheduleId: string, overlap?: OverlapPolicy): Promise<ScheduleDescription>;
   backfillSchedule(scheduleId: string, backfill: { start: Date; end: Date; overlap?: OverlapPolicy }): Promise<ScheduleDescription>;
   deleteSchedule(scheduleId: string): Promise<void>;
 }
@@ -131,8 +132,11 @@ export class EngineTransport implements ClientTransport {
   updateSchedule(scheduleId: string, update: ScheduleUpdate) {
     return this.engine.schedules.update(scheduleId, update, { namespace: this.namespace });
   }
-  changeSchedule(scheduleId: string, change: 'pause' | 'resume' | 'trigger') {
+  changeSchedule(scheduleId: string, change: 'pause' | 'resume') {
     return this.engine.schedules[change](scheduleId, { namespace: this.namespace });
+  }
+  triggerSchedule(scheduleId: string, overlap?: OverlapPolicy) {
+    return this.engine.schedules.trigger(scheduleId, { namespace: this.namespace, ...(overlap !== undefined ? { overlap } : {}) });
   }
   backfillSchedule(scheduleId: string, backfill: { start: Date; end: Date; overlap?: OverlapPolicy }) {
     return this.engine.schedules.backfill(scheduleId, backfill, { namespace: this.namespace });

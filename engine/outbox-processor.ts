@@ -260,6 +260,7 @@ export class OutboxProcessor {
       parent: effect.parent,
       ...(effect.root ? { root: effect.root } : {}),
       ...(effect.executionStartTime !== undefined ? { executionStartTime: effect.executionStartTime } : {}),
+      ...(effect.runTimeoutMs !== undefined ? { runTimeoutMs: effect.runTimeoutMs } : {}),
       ...(effect.cronSchedule !== undefined ? { cronSchedule: effect.cronSchedule, firstTaskAt: effect.firstTaskAt } : {}),
       executionDeadline: effect.executionDeadline,
       scheduleId: effect.scheduleId,
@@ -313,8 +314,8 @@ export class OutboxProcessor {
   }
 
   private async currentChildRun(namespace: string, workflowId: string, parent: ParentLink): Promise<WorkflowRun | undefined> {
-    const runId = await this.store.getLatestRunId(namespace, workflowId);
-    const run = runId === undefined ? undefined : await this.runs.runFor(namespace, runId);
+    // The workflow id's current run: a successor (continue-as-new, cron) is still the parent's child.
+    const run = await this.runs.resolve(namespace, workflowId);
     if (!run || run.record.status !== 'Running' || run.record.parent?.runId !== parent.runId) return undefined;
     return run;
   }

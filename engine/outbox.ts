@@ -51,6 +51,8 @@ export type OutboxEffect =
       root?: { workflowId: string; runId: string };
       executionStartTime?: number;
       executionDeadline?: number;
+      /** Each run's timeout, kept by successors. */
+      runTimeoutMs?: number;
       /** A cron run's successor: its schedule, and the tick its first activation waits for. */
       cronSchedule?: string;
       firstTaskAt?: number;

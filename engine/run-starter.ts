@@ -161,7 +161,8 @@ export class RunStarter {
 /** The run's deadline: its run timeout or the execution deadline, whichever comes first. */
 function deadlineOf(spec: NewRun, time: number): { deadline?: { at: number; timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' }; executionDeadline?: number } {
   const executionDeadline = spec.executionDeadline ?? (spec.executionTimeoutMs !== undefined ? time + spec.executionTimeoutMs : undefined);
-  const runDeadline = spec.runTimeoutMs !== undefined ? time + spec.runTimeoutMs : undefined;
+  // A cron run's own time starts at its tick.
+  const runDeadline = spec.runTimeoutMs !== undefined ? (spec.firstTaskAt ?? time) + spec.runTimeoutMs : undefined;
   if (runDeadline === undefined && executionDeadline === undefined) return {};
   const deadline =
     executionDeadline === undefined || (runDeadline !== undefined && runDeadline < executionDeadline)

@@ -188,9 +188,13 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   app.post('/v1/namespaces/:ns/schedules/:sid/update', async (c) =>
     c.json(await engine.schedules.update(scheduleId(c), await jsonBody<ScheduleUpdate>(c), inNamespace(c))),
   );
-  for (const verb of ['pause', 'resume', 'trigger'] as const) {
+  for (const verb of ['pause', 'resume'] as const) {
     app.post(`/v1/namespaces/:ns/schedules/:sid/${verb}`, async (c) => c.json(await engine.schedules[verb](scheduleId(c), inNamespace(c))));
   }
+  app.post('/v1/namespaces/:ns/schedules/:sid/trigger', async (c) => {
+    const { overlap } = await jsonBody<{ overlap?: OverlapPolicy }>(c, {});
+    return c.json(await engine.schedules.trigger(scheduleId(c), { ...inNamespace(c), ...(overlap !== undefined ? { overlap } : {}) }));
+  });
   app.post('/v1/namespaces/:ns/schedules/:sid/backfill', async (c) => {
     const body = await jsonBody<{ start?: unknown; end?: unknown; overlap?: unknown }>(c);
     const backfill = { start: body.start as string, end: body.end as string, ...(body.overlap !== undefined ? { overlap: body.overlap as OverlapPolicy } : {}) };

@@ -17,8 +17,15 @@ import type { RunState } from './run-state.js';
 
 type TaskKey = { namespace: string; runId: string; seq: number };
 
-/** How a cron run may end for the next one to start (a terminated or cancelled run ends its cron). */
-const CRON_CONTINUES = new Set(['WorkflowCompleted', 'WorkflowFailed', 'WorkflowTimedOut']);
+/**
+ * Whether a cron run's end starts the next run: it ended by itself (completed, failed, its
+ * run timed out), and its execution has time left for the next tick. Terminating or
+ * cancelling a run, or its execution's timeout, ends the cron.
+ */
+function cronContinues(event: NewEvent, next: number, executionDeadline: number | undefined): boolean {
+  const byItself = event.type === 'WorkflowCompleted' || event.type === 'WorkflowFailed' || (event.type === 'WorkflowTimedOut' && event.timeoutType === 'WORKFLOW_RUN');
+  return byItself && (executionDeadline === undefined || next < executionDeadline);
+}
 
 export class ActivationBatch {
   readonly events: NewEvent[] = [];
@@ -112,6 +119,8 @@ export class ActivationBatch {
         break;
       case 'WorkflowTaskCompleted':
         if (state.restartAt !== undefined) this.dueDeletes.push(this.due({ kind: 'restart' }, state.restartAt));
+        // A cron run's start is done with.
+        if (state.firstTaskAt !== undefined && !state.activated) this.dueDeletes.push(this.due({ kind: 'start' }, state.firstTaskAt));
         break;
       case 'WorkflowTaskFailed':
         if (state.restartAt !== undefined) this.dueDeletes.push(this.due({ kind: 'restart' }, state.restartAt));
@@ -156,10 +165,11 @@ export class ActivationBatch {
         executionStartTime: state.executionStartTime,
         ...(state.executionDeadline !== undefined ? { executionDeadline: state.executionDeadline } : {}),
         ...(record.scheduleId ? { scheduleId: record.scheduleId } : {}),
+        ...(state.runTimeoutMs !== undefined ? { runTimeoutMs: state.runTimeoutMs } : {}),
         ...(state.cronSchedule !== undefined ? { cronSchedule: state.cronSchedule, firstTaskAt: nextCronTick(state.cronSchedule, event.time) } : {}),
       });
-    } else if (state.cronSchedule !== undefined && CRON_CONTINUES.has(event.type)) {
-      // Temporal's cron: the run ended by itself, so the next one starts, with the same input, at the next tick.
+    } else if (state.cronSchedule !== undefined && cronContinues(event, nextCronTick(state.cronSchedule, event.time), state.executionDeadline)) {
+      // Temporal's cron: the next run starts, with the same input and run timeout, at the next tick.
       const runId = randomUUID();
       state.continuedToRunId = runId;
       this.outbox({
@@ -178,6 +188,7 @@ export class ActivationBatch {
         ...(state.root ? { root: state.root } : {}),
         executionStartTime: state.executionStartTime,
         ...(state.executionDeadline !== undefined ? { executionDeadline: state.executionDeadline } : {}),
+        ...(state.runTimeoutMs !== undefined ? { runTimeoutMs: state.runTimeoutMs } : {}),
         cronSchedule: state.cronSchedule,
         firstTaskAt: nextCronTick(state.cronSchedule, event.time),
       });

@@ -43,6 +43,7 @@ export class RunState {
   /** From `WorkflowStarted`: a cron run's schedule, its input and when its first activation may happen. */
   cronSchedule: string | undefined;
   args: unknown[] = [];
+  runTimeoutMs: number | undefined;
   firstTaskAt: number | undefined;
   /** Set once the run completed an activation. */
   activated = false;
@@ -75,6 +76,7 @@ export class RunState {
         this.executionStartTime = event.executionStartTime ?? event.time;
         this.cronSchedule = event.cronSchedule;
         this.args = event.args;
+        this.runTimeoutMs = event.runTimeoutMs;
         this.firstTaskAt = event.firstTaskAt;
         this.root = event.root ?? (event.parent ? { workflowId: event.parent.workflowId, runId: event.parent.runId } : undefined);
         this.deadline = event.deadline;

@@ -189,12 +189,13 @@ export class Schedules {
     });
   }
 
-  /** Fires now (the overlap policy applies); the regular ticks are not affected. */
-  async trigger(scheduleId: string, options: { namespace?: string } = {}): Promise<ScheduleDescription> {
+  /** Fires now (under `overlap`, default the schedule's); the regular ticks are not affected. */
+  async trigger(scheduleId: string, options: { namespace?: string; overlap?: OverlapPolicy } = {}): Promise<ScheduleDescription> {
+    if (options.overlap !== undefined && !OVERLAP_POLICIES.includes(options.overlap)) throw new InvalidArgumentError(`overlap must be one of ${OVERLAP_POLICIES.join(', ')}`);
     return this.withSchedule(scheduleId, options.namespace, async (schedule) => {
       // Strictly after the last tick: the tick names the started workflow id.
       const lastTick = schedule.state.recentActions.at(-1)?.scheduledAt ?? -Infinity;
-      await this.fire(schedule, [Math.max(Date.now(), lastTick + 1)], schedule.state.nextFireAt);
+      await this.fire(schedule, [Math.max(Date.now(), lastTick + 1)], schedule.state.nextFireAt, { overlap: options.overlap, keepNextFire: true });
       return describe(schedule);
     });
   }
@@ -205,8 +206,8 @@ export class Schedules {
    * past, Temporal's backfill. The regular ticks are not affected.
    */
   async backfill(scheduleId: string, backfill: { start: Date | number | string; end: Date | number | string; overlap?: OverlapPolicy }, options: { namespace?: string } = {}): Promise<ScheduleDescription> {
-    const start = new Date(backfill.start).getTime();
-    const end = new Date(backfill.end).getTime();
+    const start = backfill.start === null || backfill.start === undefined ? NaN : new Date(backfill.start).getTime();
+    const end = backfill.end === null || backfill.end === undefined ? NaN : new Date(backfill.end).getTime();
     if (!Number.isFinite(start) || !Number.isFinite(end) || end < start) throw new InvalidArgumentError('a backfill needs a start and an end time, the end not before the start');
     if (backfill.overlap !== undefined && !OVERLAP_POLICIES.includes(backfill.overlap)) throw new InvalidArgumentError(`overlap must be one of ${OVERLAP_POLICIES.join(', ')}`);
     return this.withSchedule(scheduleId, options.namespace, async (schedule) => {
@@ -216,7 +217,7 @@ export class Schedules {
         if (ticks.length === MAX_CATCHUP) throw new InvalidArgumentError(`a backfill fires at most ${MAX_CATCHUP} ticks: shorten its range`);
         ticks.push(tick);
       }
-      await this.fire(schedule, ticks, schedule.state.nextFireAt, backfill.overlap);
+      await this.fire(schedule, ticks, schedule.state.nextFireAt, { overlap: backfill.overlap, keepNextFire: true });
       return describe(schedule);
     });
   }
@@ -288,8 +289,14 @@ export class Schedules {
    * one after `now`; `previousDue` is the due entry it replaces). `CancelOther` requests the
    * running run's cancellation and buffers the tick until that run has closed.
    */
-  private async fire(schedule: Schedule, ticks: number[], previousDue: number | undefined, overlap = schedule.definition.overlap): Promise<void> {
+  private async fire(
+    schedule: Schedule,
+    ticks: number[],
+    previousDue: number | undefined,
+    options: { overlap?: OverlapPolicy; keepNextFire?: boolean } = {},
+  ): Promise<void> {
     const { state, definition } = schedule;
+    const overlap = options.overlap ?? definition.overlap;
     const now = Date.now();
     const starts: OutboxEntry[] = [];
     let cancel: { workflowId: string; runId: string } | undefined;
@@ -308,7 +315,8 @@ export class Schedules {
       running = this.recordStart(schedule, tick, now, starts);
     }
     state.lastFireAt = now;
-    if (!definition.paused) state.nextFireAt = compileSpec(definition.spec, definition.createdAt).next(now);
+    // Out-of-band fires (trigger, backfill) leave the regular tick due as it is.
+    if (!definition.paused && !options.keepNextFire) state.nextFireAt = compileSpec(definition.spec, definition.createdAt).next(now);
     await this.save(schedule, previousDue, starts);
     this.outbox.process(starts);
     if (cancel) await this.cancelRun(schedule.namespace, cancel);

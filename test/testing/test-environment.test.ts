@@ -108,6 +108,23 @@ describe('TestWorkflowEnvironment', () => {
     }
   });
 
+  it('ends a cron workflow at its execution timeout, and counts a run timeout from the run’s tick', async () => {
+    const env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger });
+    try {
+      await env.deploy({ code: await fixtureBundle('temporal-compat.ts') });
+      const { workflow } = env.client;
+      await workflow.start('cronTick', { workflowId: 'bounded', taskQueue: 'test', args: ['b'], cronSchedule: '0 * * * *', workflowExecutionTimeout: '150 minutes', workflowRunTimeout: '1 minute' });
+      await env.sleep('6 hours');
+      const runs = (await env.engine.list({ workflowType: 'cronTick' })).filter((run) => run.workflowId === 'bounded');
+      // The ticks within the 150 minutes (two or three), each run done within its minute from its tick; no run after them.
+      expect(runs.length).toBeGreaterThanOrEqual(2);
+      expect(runs.length).toBeLessThanOrEqual(3);
+      expect(new Set(runs.map((run) => run.status))).toEqual(new Set(['Completed']));
+    } finally {
+      await env.teardown();
+    }
+  });
+
   it('is refused on a data folder, whose clock could go back when reopened', async () => {
     await expect(Engine.open({ timeSkipping: true, dataDir: '/tmp/never-created', logger: silentLogger })).rejects.toThrow(/timeSkipping is for in-memory test engines/);
   });
