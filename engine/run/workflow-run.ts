@@ -343,13 +343,13 @@ export class WorkflowRun {
         this.abandon(this.mailbox.splice(0), error);
         return;
       }
-      const backoff = this.stall ? undefined : this.failingTaskBackoff();
+      const delay = this.stall ? undefined : this.activationDelay();
       const jobs = this.stall ? this.mailbox.splice(0) : this.takeDeliverableJobs();
       try {
         if (this.stall) await this.recordWithoutActivation(jobs, this.stall.error);
-        else if (backoff) {
-          await this.recordWithoutActivation(jobs, backoff);
-          // The supervisor's restart brings every pending job back from the history.
+        else if (delay) {
+          await this.recordWithoutActivation(jobs, delay);
+          // The start or restart due entry brings every pending job back from the history.
           this.loaded = false;
         } else await this.activateOnce(jobs);
       } catch (error) {
@@ -445,11 +445,12 @@ export class WorkflowRun {
   }
 
   /**
-   * While a workflow task that failed on an error in workflow code waits for its retry, new
-   * jobs do not retry it early (each retry would record another failure): the reason updates
-   * are refused meanwhile, or undefined when the run may activate.
+   * Why the run may not activate yet — a cron run waiting for its tick, or a workflow task
+   * that failed on an error in workflow code waiting for its retry (new jobs must not retry it
+   * early: each retry would record another failure) — as the error updates get meanwhile; or
+   * undefined when it may activate.
    */
-  private failingTaskBackoff(): Error | undefined {
+  private activationDelay(): Error | undefined {
     // A cron run waits for its tick before its first activation (its start may still be in the mailbox).
     const start = this.mailbox.find((job) => job.event.type === 'WorkflowStarted')?.event as EventOf<'WorkflowStarted'> | undefined;
     const startsAt = this.state.activated ? undefined : (this.state.firstTaskAt ?? start?.firstTaskAt);
