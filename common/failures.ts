@@ -226,3 +226,13 @@ export function fromFailureInfo(info: FailureInfo): AionFailure {
   if (info.stack) failure.stack = info.stack;
   return failure;
 }
+
+/** Temporal's error for a bad value (not a failure: thrown from workflow code, it fails the workflow task). */
+export class ValueError extends Error {
+  override name = 'ValueError';
+}
+
+/** Temporal's error for an operation in the wrong state (not a failure, as `ValueError`). */
+export class IllegalStateError extends Error {
+  override name = 'IllegalStateError';
+}

@@ -15,6 +15,8 @@ export {
   TimeoutFailure,
   TerminatedFailure,
   rootCause,
+  ValueError,
+  IllegalStateError,
   type ApplicationFailureOptions,
 } from './failures.js';
 export { ParentClosePolicy, ActivityCancellationType, ChildWorkflowCancellationType } from './cancellation-policies.js';

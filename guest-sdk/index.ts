@@ -13,6 +13,7 @@ export {
   defineSignal,
   defineQuery,
   defineUpdate,
+  workflowMetadataQuery,
   setHandler,
   workflowInfo,
   uuid4,
@@ -48,6 +49,7 @@ export {
 } from './workflow.js';
 export { CancellationScope, type CancellationScopeOptions } from './cancellation-scope.js';
 export { Trigger } from './trigger.js';
+export { WorkflowError, DeterminismViolationError } from './errors.js';
 export * from '../common/index.js';
 export { isCancellation, ContinueAsNew } from '../common/failures.js';
 export type { WorkflowInfo, ChildWorkflowHandle, UpdateInfo } from './internals.js';

@@ -371,6 +371,9 @@ export const defineSignal = <Args extends unknown[] = []>(name: string): SignalD
 export const defineQuery = <Ret, Args extends unknown[] = []>(name: string): QueryDefinition<Ret, Args> => ({ type: 'query', name });
 export const defineUpdate = <Ret, Args extends unknown[] = []>(name: string): UpdateDefinition<Ret, Args> => ({ type: 'update', name });
 
+/** The built-in query the engine answers with the workflow's handlers and current details (Temporal's definition). */
+export const workflowMetadataQuery = defineQuery<unknown>('__temporal_workflow_metadata');
+
 export interface UpdateHandlerOptions<Args extends unknown[]> {
   /** Runs before the handler; throwing rejects the update without recording a change. */
   validator?: (...args: Args) => void;
