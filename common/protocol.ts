@@ -105,6 +105,9 @@ export interface StartInfo {
   executionDeadline?: number;
   runTimeoutMs?: number;
   cronSchedule?: string;
+  /** A cron run: what the run before it completed with, or failed with. */
+  lastResult?: unknown;
+  lastFailure?: FailureInfo;
 }
 
 /**

@@ -262,6 +262,8 @@ export class OutboxProcessor {
       ...(effect.executionStartTime !== undefined ? { executionStartTime: effect.executionStartTime } : {}),
       ...(effect.runTimeoutMs !== undefined ? { runTimeoutMs: effect.runTimeoutMs } : {}),
       ...(effect.cronSchedule !== undefined ? { cronSchedule: effect.cronSchedule, firstTaskAt: effect.firstTaskAt } : {}),
+      ...(effect.lastResult !== undefined ? { lastResult: effect.lastResult } : {}),
+      ...(effect.lastFailure ? { lastFailure: effect.lastFailure } : {}),
       executionDeadline: effect.executionDeadline,
       scheduleId: effect.scheduleId,
     };

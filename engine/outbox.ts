@@ -56,6 +56,9 @@ export type OutboxEffect =
       /** A cron run's successor: its schedule, and the tick its first activation waits for. */
       cronSchedule?: string;
       firstTaskAt?: number;
+      /** What the cron run before it ended with. */
+      lastResult?: unknown;
+      lastFailure?: FailureInfo;
       scheduleId?: string;
     }
   /** Signal, or ask to cancel, another workflow of the namespace (its latest run, or `runId`). */

@@ -6,7 +6,7 @@
  * @module
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { RUNTIME_FLAGS } from '../common/protocol.js';
+import { RUNTIME_FLAGS, type FailureInfo } from '../common/protocol.js';
 import type { SearchAttributeValue } from '../common/search-attributes.js';
 import type { EventStore, RunRecord } from '../store/types.js';
 import type { BundleRegistry } from './bundles.js';
@@ -35,6 +35,9 @@ export interface NewRun {
   /** Temporal's cron: the schedule, and the tick the run's first activation waits for. */
   cronSchedule?: string;
   firstTaskAt?: number;
+  /** A cron run: what the run before it completed or failed with. */
+  lastResult?: unknown;
+  lastFailure?: FailureInfo;
   firstExecutionRunId?: string;
   continuedFromRunId?: string;
   runTimeoutMs?: number;
@@ -128,6 +131,8 @@ export class RunStarter {
           ...(spec.root ? { root: spec.root } : {}),
           ...(spec.runTimeoutMs !== undefined ? { runTimeoutMs: spec.runTimeoutMs } : {}),
           ...(spec.cronSchedule !== undefined ? { cronSchedule: spec.cronSchedule, firstTaskAt: spec.firstTaskAt } : {}),
+          ...(spec.lastResult !== undefined ? { lastResult: spec.lastResult } : {}),
+          ...(spec.lastFailure ? { lastFailure: spec.lastFailure } : {}),
           ...(deadline.deadline ? { deadline: deadline.deadline } : {}),
           ...(deadline.executionDeadline !== undefined ? { executionDeadline: deadline.executionDeadline } : {}),
           ...(spec.scheduleId ? { scheduleId: spec.scheduleId } : {}),

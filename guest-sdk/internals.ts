@@ -73,6 +73,10 @@ export interface WorkflowInfo {
   runTimeoutMs?: number;
   /** Set for a cron run: its schedule. */
   cronSchedule?: string;
+  /** A cron run after one that completed: that run's result. */
+  lastResult?: unknown;
+  /** A cron run after one that failed: that run's failure. */
+  lastFailure?: Error;
   unsafe: { isReplaying: boolean; now(): number };
 }
 
@@ -313,6 +317,8 @@ export class Activator {
         : {}),
       ...(info.runTimeoutMs !== undefined ? { runTimeoutMs: info.runTimeoutMs } : {}),
       ...(info.cronSchedule !== undefined ? { cronSchedule: info.cronSchedule } : {}),
+      ...(info.lastResult !== undefined ? { lastResult: structuredCopy(info.lastResult) } : {}),
+      ...(info.lastFailure ? { lastFailure: fromFailureInfo(info.lastFailure) } : {}),
       unsafe: { isReplaying: this.replaying, now: () => this.now },
     };
   }

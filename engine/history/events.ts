@@ -46,6 +46,9 @@ export interface EventAttributes {
     cronSchedule?: string;
     /** A cron run's first activation waits for this time (its tick). */
     firstTaskAt?: number;
+    /** A cron run after one that completed: its result; after one that failed: its failure. */
+    lastResult?: unknown;
+    lastFailure?: FailureInfo;
     /** Epoch ms at which this run times out (run timeout, or what is left of the execution timeout). */
     deadline?: { at: number; timeoutType: 'WORKFLOW_RUN' | 'WORKFLOW_EXECUTION' };
     /** Carried across continue-as-new: when the whole execution must have ended. */

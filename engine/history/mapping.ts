@@ -32,6 +32,8 @@ const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job 
       ...(e.parent ? { parent: { workflowId: e.parent.workflowId, runId: e.parent.runId, namespace: e.parent.namespace } } : {}),
       ...(e.root ? { root: e.root } : {}),
       ...(e.cronSchedule !== undefined ? { cronSchedule: e.cronSchedule } : {}),
+      ...(e.lastResult !== undefined ? { lastResult: e.lastResult } : {}),
+      ...(e.lastFailure ? { lastFailure: e.lastFailure } : {}),
     },
   }),
   ActivityCompleted: (e) => ({ kind: 'resolveActivity', seq: e.seq, result: e.result }),

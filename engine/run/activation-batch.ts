@@ -191,6 +191,7 @@ export class ActivationBatch {
         ...(state.runTimeoutMs !== undefined ? { runTimeoutMs: state.runTimeoutMs } : {}),
         cronSchedule: state.cronSchedule,
         firstTaskAt: nextCronTick(state.cronSchedule, event.time),
+        ...(event.type === 'WorkflowCompleted' && event.result !== undefined ? { lastResult: event.result } : event.type === 'WorkflowFailed' ? { lastFailure: event.failure } : {}),
       });
     } else if (record.parent) {
       this.outbox({ kind: 'notifyParent', parent: record.parent, outcome: this.outcomeForParent(event) });

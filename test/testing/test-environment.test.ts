@@ -108,6 +108,21 @@ describe('TestWorkflowEnvironment', () => {
     }
   });
 
+  it('gives each cron run the result of the run before it', async () => {
+    const env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger });
+    try {
+      await env.deploy({ code: await fixtureBundle('temporal-compat.ts') });
+      await env.client.workflow.start('cronCount', { workflowId: 'counting', taskQueue: 'test', cronSchedule: '0 * * * *' });
+      await env.sleep('3 hours');
+      const ended = await env.engine.list({ workflowType: 'cronCount', status: 'Completed' });
+      const counts = await Promise.all(ended.map((run) => env.engine.getHandle('counting', run.runId).result()));
+      expect((counts as number[]).sort()).toEqual(Array.from({ length: counts.length }, (_, i) => i + 1));
+      expect(counts.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await env.teardown();
+    }
+  });
+
   it('ends a cron workflow at its execution timeout, and counts a run timeout from the run’s tick', async () => {
     const env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger });
     try {
