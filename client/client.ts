@@ -36,6 +36,18 @@ export interface WorkflowSignalWithStartOptions<Args extends unknown[] = unknown
 
 const START_OPTIONS = ['workflowId', 'taskQueue', 'args', 'memo', 'searchAttributes', 'typedSearchAttributes', 'workflowExecutionTimeout', 'workflowRunTimeout', 'cronSchedule'];
 
+/** Temporal's stages an update can be waited for at. */
+export const WorkflowUpdateStage = { ACCEPTED: 'ACCEPTED', COMPLETED: 'COMPLETED' } as const;
+export type WorkflowUpdateStage = (typeof WorkflowUpdateStage)[keyof typeof WorkflowUpdateStage];
+
+/** An accepted update. */
+export interface WorkflowUpdateHandle<R = unknown> {
+  updateId: string;
+  workflowId: string;
+  workflowRunId: string;
+  result(): Promise<R>;
+}
+
 /** Temporal's status names (`describe().status.name`). */
 const STATUS_NAME = {
   Running: 'RUNNING',
@@ -75,6 +87,19 @@ export class WorkflowHandle<R = unknown> {
 
   query<T = unknown, Args extends unknown[] = unknown[]>(query: MessageRef, ...args: Args): Promise<T> {
     return this.transport.query(this.run, nameOf(query), args) as Promise<T>;
+  }
+
+  /**
+   * Sends an update and resolves at `waitForStage` (Temporal's ACCEPTED: once its validator
+   * passed and it is recorded; COMPLETED: once it completed) with a handle on its result.
+   * Rejects if the update was rejected.
+   */
+  async startUpdate(update: MessageRef, options: { args?: unknown[]; waitForStage: WorkflowUpdateStage }): Promise<WorkflowUpdateHandle> {
+    refuseUnknown(options, ['args', 'waitForStage'], 'startUpdate');
+    if (options.waitForStage !== 'ACCEPTED' && options.waitForStage !== 'COMPLETED') throw new InvalidArgumentError('waitForStage is ACCEPTED or COMPLETED');
+    const started = await this.transport.startUpdate(this.run, nameOf(update), options.args ?? []);
+    if (options.waitForStage === 'COMPLETED') await started.result().catch(() => undefined);
+    return { updateId: started.updateId, workflowId: this.workflowId, workflowRunId: started.runId, result: started.result };
   }
 
   /** Runs an update and returns its result (Temporal's shape: `{ args }`). */

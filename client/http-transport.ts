@@ -91,6 +91,10 @@ export class HttpTransport implements ClientTransport {
     return (await this.call<{ result: unknown }>('POST', this.path(run, `/updates/${encodeURIComponent(name)}`), { args })).result;
   }
 
+  async startUpdate(): Promise<never> {
+    throw new AionError('INVALID_ARGUMENT', 'startUpdate is not available over HTTP yet: use executeUpdate, or a Connection.inProcess(engine)');
+  }
+
   async cancel(run: RunRef, reason?: string) {
     await this.call('POST', this.path(run, '/cancel'), { reason });
   }

@@ -10,6 +10,7 @@
  *
  * @module
  */
+export { WorkflowUpdateStage, type WorkflowUpdateHandle } from './client.js';
 export { Client, WorkflowClient, WorkflowHandle, AsyncCompletionClient, type ClientOptions, type WorkflowStartOptions, type WorkflowSignalWithStartOptions, type WorkflowExecutionDescription } from './client.js';
 export { Connection } from './connection.js';
 export { ScheduleClient, ScheduleHandle, ScheduleOverlapPolicy, type ScheduleCreateOptions } from './schedule-client.js';

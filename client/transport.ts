@@ -32,6 +32,8 @@ export interface ClientTransport {
   signal(run: RunRef, name: string, args: unknown[]): Promise<void>;
   query(run: RunRef, name: string, args: unknown[]): Promise<unknown>;
   executeUpdate(run: RunRef, name: string, args: unknown[]): Promise<unknown>;
+  /** Resolves once the update is accepted (rejects if it was rejected). */
+  startUpdate(run: RunRef, name: string, args: unknown[]): Promise<{ updateId: string; runId: string; result(): Promise<unknown> }>;
   cancel(run: RunRef, reason?: string): Promise<void>;
   terminate(run: RunRef, reason?: string): Promise<void>;
   describe(run: RunRef): Promise<WorkflowDescription>;
@@ -89,6 +91,10 @@ export class EngineTransport implements ClientTransport {
   }
   executeUpdate(run: RunRef, name: string, args: unknown[]) {
     return this.waitFor(this.handle(run).executeUpdate(name, ...args));
+  }
+  async startUpdate(run: RunRef, name: string, args: unknown[]) {
+    const update = await this.waitFor(this.handle(run).startUpdate(name, { args }));
+    return { updateId: update.updateId, runId: update.runId, result: () => this.waitFor(update.result()) };
   }
   cancel(run: RunRef, reason?: string) {
     return this.handle(run).cancel(reason);

@@ -12,6 +12,15 @@ import { checkArgs, checkId, checkOptionalString } from './input.js';
 import type { PayloadLimits } from './payloads.js';
 import type { WorkflowRun } from './run/workflow-run.js';
 
+/** An accepted update (`startUpdate`): its result once it completes. */
+export interface WorkflowUpdateHandle {
+  updateId: string;
+  workflowId: string;
+  runId: string;
+  /** The handler's result; rejects with `WorkflowUpdateFailedError` if it failed. */
+  result(): Promise<unknown>;
+}
+
 /** What `describe()` returns. */
 export interface WorkflowDescription {
   workflowId: string;
@@ -104,16 +113,31 @@ export class WorkflowHandle {
    * handler that fails, rejects with `WorkflowUpdateFailedError` (`cause`: the failure).
    */
   async executeUpdate(name: string, ...args: unknown[]): Promise<unknown> {
+    return (await this.startUpdate(name, { args })).result();
+  }
+
+  /**
+   * Sends an update and resolves once it is accepted (its validator passed and it is
+   * recorded), with a handle on its result; rejects with `WorkflowUpdateFailedError` if it was
+   * rejected.
+   */
+  async startUpdate(name: string, options: { args?: unknown[] } = {}): Promise<WorkflowUpdateHandle> {
     const run = await this.run();
-    const outcome = await run.update({
+    const updateId = randomUUID();
+    const { accepted, outcome } = run.startUpdate({
       type: 'UpdateAccepted',
       time: this.directory.now(),
-      updateId: randomUUID(),
+      updateId,
       name: checkId(name, 'update name'),
-      args: checkArgs(args, 'update arguments', this.directory.payloadLimits),
+      args: checkArgs(options.args ?? [], 'update arguments', this.directory.payloadLimits),
     });
-    if (outcome.ok) return outcome.result;
-    throw new WorkflowUpdateFailedError(`update '${name}' ${outcome.rejected ? 'was rejected' : 'failed'}: ${outcome.failure.message}`, fromFailureInfo(outcome.failure));
+    const result = outcome.then((settled) => {
+      if (settled.ok) return settled.result;
+      throw new WorkflowUpdateFailedError(`update '${name}' ${settled.rejected ? 'was rejected' : 'failed'}: ${settled.failure.message}`, fromFailureInfo(settled.failure));
+    });
+    result.catch(() => undefined); // observed through result()
+    if (!(await accepted)) await result; // rejected: throws why
+    return { updateId, workflowId: this.workflowId, runId: run.record.runId, result: () => result };
   }
 
   /** Requests cancellation: the workflow sees a `CancelledFailure` at its next await and may clean up. */

@@ -26,7 +26,7 @@ export {
   type OverlapPolicy,
   type CatchupPolicy,
 } from './schedules/schedules.js';
-export { WorkflowHandle, type WorkflowDescription } from './handle.js';
+export { WorkflowHandle, type WorkflowDescription, type WorkflowUpdateHandle } from './handle.js';
 export { bundleWorkflowCode, BundleError, type BundleOptions } from './bundler.js';
 export { replayHistory, type ReplayOptions, type ReplayableHistory } from './replay-history.js';
 export type { DeployResult } from './bundles.js';

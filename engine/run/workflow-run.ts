@@ -177,13 +177,24 @@ export class WorkflowRun {
    * closes (or the engine does) before the update completes.
    */
   update(event: NewEventOf<'UpdateAccepted'>): Promise<UpdateOutcome> {
-    return new Promise<UpdateOutcome>((resolve, reject) => {
+    return this.startUpdate(event).outcome;
+  }
+
+  /**
+   * Delivers an update: `accepted` resolves true once it is recorded, false if its validator
+   * rejected it (then `outcome` says why); `outcome` resolves once it completed.
+   */
+  startUpdate(event: NewEventOf<'UpdateAccepted'>): { accepted: Promise<boolean>; outcome: Promise<UpdateOutcome> } {
+    let accepted!: Promise<boolean>;
+    const outcome = new Promise<UpdateOutcome>((resolve, reject) => {
       this.updateWaiters.set(event.updateId, { resolve, reject });
-      this.deliver(event).catch((error: unknown) => {
+      accepted = this.deliver(event);
+      accepted.catch((error: unknown) => {
         this.updateWaiters.delete(event.updateId);
         reject(error);
       });
     });
+    return { accepted, outcome };
   }
 
   /**

@@ -4,7 +4,7 @@
  * with Temporal's filter syntax, count, failures, asynchronous activity completion.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Client, Connection, InvalidArgumentError, ScheduleOverlapPolicy, WorkflowFailedError } from '../../client/index.js';
+import { Client, Connection, InvalidArgumentError, ScheduleOverlapPolicy, WorkflowFailedError, WorkflowUpdateStage } from '../../client/index.js';
 import type { Engine } from '../../engine/engine.js';
 import { serveEngine, type RunningServer } from '../../server/serve.js';
 import { completedElsewhere } from '../fixtures/temporal-activities.js';
@@ -12,6 +12,7 @@ import { openEngine } from '../helpers.js';
 
 const ping = { name: 'ping' };
 const slowUpdate = { name: 'slowUpdate' };
+const setLimit = { name: 'setLimit' };
 const servers: RunningServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
@@ -29,7 +30,7 @@ const connections: [string, (engine: Engine) => Promise<Connection>][] = [
   ],
 ];
 
-describe.each(connections)('aion/client %s', (_, connect) => {
+describe.each(connections)('aion/client %s', (connectionName, connect) => {
   async function client(activities = {}) {
     const engine = await openEngine({ activities }, 'temporal-compat.ts');
     return new Client({ connection: await connect(engine) });
@@ -103,6 +104,23 @@ describe.each(connections)('aion/client %s', (_, connect) => {
     await expect(
       schedule.create({ scheduleId: 'all', spec: { intervals: [{ every: '1h' }] }, action: { type: 'startWorkflow', workflowType: 'rootOfChain' }, policies: { overlap: ScheduleOverlapPolicy.BUFFER_ALL } }),
     ).rejects.toThrow(/BUFFER_ALL is not supported/);
+  });
+
+  it('starts an update and waits for it at the stage asked (in process), refusing a rejected one', async () => {
+    const { workflow } = await client();
+    const handle = await workflow.start('guardedLimit', { workflowId: 'limits', taskQueue: 'main' });
+    if (connectionName === 'over HTTP') {
+      await expect(handle.startUpdate(setLimit, { args: [5], waitForStage: WorkflowUpdateStage.ACCEPTED })).rejects.toThrow(/not available over HTTP yet/);
+      await handle.terminate('test over');
+      return;
+    }
+    const update = await handle.startUpdate(setLimit, { args: [5], waitForStage: WorkflowUpdateStage.ACCEPTED });
+    expect(update).toMatchObject({ updateId: expect.any(String), workflowId: 'limits' });
+    expect(await update.result()).toBe(5);
+    await expect(handle.startUpdate(setLimit, { args: [-1], waitForStage: WorkflowUpdateStage.ACCEPTED })).rejects.toThrow(/was rejected: a limit is not negative/);
+    const last = await handle.startUpdate(setLimit, { args: [0], waitForStage: WorkflowUpdateStage.COMPLETED });
+    expect(await last.result()).toBe(0);
+    expect(await handle.result()).toBe(0);
   });
 
   it('completes an activity asynchronously by its task token', async () => {
