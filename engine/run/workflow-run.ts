@@ -173,16 +173,9 @@ export class WorkflowRun {
 
   /**
    * Delivers an update: its validator runs first (apart from the run), and a rejected update
-   * records nothing. Resolves with its outcome once that is recorded; rejects if the run
-   * closes (or the engine does) before the update completes.
-   */
-  update(event: NewEventOf<'UpdateAccepted'>): Promise<UpdateOutcome> {
-    return this.startUpdate(event).outcome;
-  }
-
-  /**
-   * Delivers an update: `accepted` resolves true once it is recorded, false if its validator
-   * rejected it (then `outcome` says why); `outcome` resolves once it completed.
+   * records nothing. `accepted` resolves true once it is recorded, false if its validator
+   * rejected it (then `outcome` says why); `outcome` resolves once it completed, and rejects if
+   * the run closes (or the engine does) before that.
    */
   startUpdate(event: NewEventOf<'UpdateAccepted'>): { accepted: Promise<boolean>; outcome: Promise<UpdateOutcome> } {
     let accepted!: Promise<boolean>;
