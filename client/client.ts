@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { InvalidArgumentError, type HistoryEvent, type SearchAttributesInput, type StartOptions, type WorkflowDescription, type WorkflowSummary } from '../engine/index.js';
+import { checkOptionKeys, InvalidArgumentError, type HistoryEvent, type SearchAttributesInput, type StartOptions, type WorkflowDescription, type WorkflowSummary } from '../engine/index.js';
 import { Connection } from './connection.js';
 import { parseListQuery } from './list-query.js';
 import { ScheduleClient } from './schedule-client.js';
@@ -95,7 +95,7 @@ export class WorkflowHandle<R = unknown> {
    * Rejects if the update was rejected.
    */
   async startUpdate(update: MessageRef, options: { args?: unknown[]; waitForStage: WorkflowUpdateStage }): Promise<WorkflowUpdateHandle> {
-    refuseUnknown(options, ['args', 'waitForStage'], 'startUpdate');
+    checkOptionKeys(options, ['args', 'waitForStage'], 'startUpdate');
     if (options.waitForStage !== 'ACCEPTED' && options.waitForStage !== 'COMPLETED') throw new InvalidArgumentError('waitForStage is ACCEPTED or COMPLETED');
     const started = await this.transport.startUpdate(this.run, nameOf(update), options.args ?? []);
     if (options.waitForStage === 'COMPLETED') await started.result().catch(() => undefined);
@@ -104,7 +104,7 @@ export class WorkflowHandle<R = unknown> {
 
   /** Runs an update and returns its result (Temporal's shape: `{ args }`). */
   async executeUpdate<T = unknown>(update: MessageRef, options: { args?: unknown[] } = {}): Promise<T> {
-    refuseUnknown(options, ['args'], 'executeUpdate');
+    checkOptionKeys(options, ['args'], 'executeUpdate');
     return (await this.transport.executeUpdate(this.run, nameOf(update), options.args ?? [])) as T;
   }
 
@@ -155,7 +155,7 @@ export class WorkflowClient {
 
   /** Runs matching a Temporal list filter (a subset: see list-query.ts), newest first. */
   async *list(options: { query?: string; pageSize?: number } = {}): AsyncIterable<WorkflowSummary & { type: string; status: { name: string } }> {
-    refuseUnknown(options, ['query', 'pageSize'], 'list');
+    checkOptionKeys(options, ['query', 'pageSize'], 'list');
     for (const summary of await this.transport.list(parseListQuery(options.query))) {
       yield { ...summary, type: summary.workflowType, status: { name: STATUS_NAME[summary.status] } } as unknown as WorkflowSummary & { type: string; status: { name: string } };
     }
@@ -202,7 +202,7 @@ export class Client {
   readonly schedule: ScheduleClient;
 
   constructor(options: ClientOptions = {}) {
-    refuseUnknown(options, ['connection', 'namespace'], 'Client');
+    checkOptionKeys(options, ['connection', 'namespace'], 'Client');
     this.connection = options.connection ?? Connection.lazy();
     this.namespace = options.namespace ?? 'default';
     const transport = this.connection.transportFor(this.namespace);
@@ -220,14 +220,8 @@ function typeName(workflow: WorkflowType): string {
   return name;
 }
 
-function refuseUnknown(options: object, known: readonly string[], what: string): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new InvalidArgumentError(`${what} has no option '${key}' (supported: ${known.join(', ')})`);
-  }
-}
-
 function startOptions(options: Omit<WorkflowStartOptions, 'workflowId'> & { workflowId?: string }, known: readonly string[], what: string): StartOptions {
-  refuseUnknown(options, known, what);
+  checkOptionKeys(options, known, what);
   if (typeof options.workflowId !== 'string') throw new InvalidArgumentError(`${what} needs a workflowId`);
   if (typeof options.taskQueue !== 'string') throw new InvalidArgumentError(`${what} needs a taskQueue`);
   return options as StartOptions;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { InvalidArgumentError, type OverlapPolicy, type ScheduleDescription, type ScheduleOptions, type ScheduleSpec } from '../engine/index.js';
+import { checkOptionKeys, InvalidArgumentError, type OverlapPolicy, type ScheduleDescription, type ScheduleOptions, type ScheduleSpec } from '../engine/index.js';
 import type { ClientTransport } from './transport.js';
 
 /** Temporal's overlap policies; the two Aion's schedules do not have are refused. */
@@ -90,13 +90,6 @@ export class ScheduleClient {
   }
 }
 
-function refuseUnknown(options: object, known: readonly string[], what: string): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what} must be an object`);
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new InvalidArgumentError(`${what} has no option '${key}' here (supported: ${known.join(', ')})`);
-  }
-}
-
 function overlapOf(policy: ScheduleOverlapPolicy): OverlapPolicy {
   const overlap = OVERLAP[policy];
   if (!overlap) throw new InvalidArgumentError(`overlap policy ${String(policy)} is not supported: use one of ${Object.keys(OVERLAP).join(', ')}`);
@@ -104,23 +97,23 @@ function overlapOf(policy: ScheduleOverlapPolicy): OverlapPolicy {
 }
 
 function specOf(spec: ScheduleSpecDescription): ScheduleSpec {
-  refuseUnknown(spec, ['cronExpressions', 'intervals', 'timezone'], 'schedule spec');
+  checkOptionKeys(spec, ['cronExpressions', 'intervals', 'timezone'], 'schedule spec');
   const crons = spec.cronExpressions ?? [];
   const intervals = spec.intervals ?? [];
   if (crons.length + intervals.length !== 1) throw new InvalidArgumentError('a schedule spec here has exactly one cron expression or one interval');
   const timezone = spec.timezone !== undefined ? { timezone: spec.timezone } : {};
   if (crons.length === 1) return { cron: crons[0], ...timezone };
-  refuseUnknown(intervals[0], ['every'], 'schedule interval');
+  checkOptionKeys(intervals[0], ['every'], 'schedule interval');
   return { intervalMs: intervals[0].every, ...timezone };
 }
 
 function scheduleOptions(options: ScheduleCreateOptions): ScheduleOptions {
-  refuseUnknown(options, ['scheduleId', 'spec', 'action', 'policies', 'state'], 'schedule.create');
+  checkOptionKeys(options, ['scheduleId', 'spec', 'action', 'policies', 'state'], 'schedule.create');
   const { action } = options;
-  refuseUnknown(action, ['type', 'workflowType', 'args', 'taskQueue', 'workflowId'], 'schedule action');
+  checkOptionKeys(action, ['type', 'workflowType', 'args', 'taskQueue', 'workflowId'], 'schedule action');
   if (action.type !== 'startWorkflow') throw new InvalidArgumentError("a schedule's action is { type: 'startWorkflow', … }");
-  refuseUnknown(options.policies ?? {}, ['overlap'], 'schedule policies');
-  refuseUnknown(options.state ?? {}, ['paused'], 'schedule state');
+  checkOptionKeys(options.policies ?? {}, ['overlap'], 'schedule policies');
+  checkOptionKeys(options.state ?? {}, ['paused'], 'schedule state');
   const workflowType = typeof action.workflowType === 'string' ? action.workflowType : action.workflowType.name;
   return {
     scheduleId: options.scheduleId,

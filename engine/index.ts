@@ -37,6 +37,7 @@ export { EngineMetrics } from './metrics.js';
 export { DEFAULT_SUPERVISION, type SupervisionPolicy, type SupervisionOptions } from './supervision.js';
 export type { HistoryEvent, EventType } from './history/events.js';
 export type { ReplayLimits } from './replay.js';
+export { checkOptionKeys } from './input.js';
 export {
   AionError,
   InvalidArgumentError,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { unknownOptions } from '../common/options.js';
 import { InvalidArgumentError } from './errors.js';
 import { payloadProblem, type PayloadLimits } from './payloads.js';
 
@@ -36,14 +37,10 @@ export function checkPayload(value: unknown, field: string, limits: PayloadLimit
   return json === undefined ? undefined : JSON.parse(json);
 }
 
-/**
- * An options object whose keys are all known: an unknown key (a typo, or an option of
- * Temporal's this engine does not have) is refused by name rather than silently ignored.
- */
-export function checkOptionKeys(options: object, known: readonly string[], what: string): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new InvalidArgumentError(`${what} has no option '${key}' (known: ${known.join(', ')})`);
-  }
+/** An options object whose keys are all known (see common/options.ts): otherwise an `InvalidArgumentError` naming the first unknown one. */
+export function checkOptionKeys(options: unknown, known: readonly string[], what: string): void {
+  const [problem] = unknownOptions(options, known, what);
+  if (problem !== undefined) throw new InvalidArgumentError(problem);
 }
 
 /** A memo: an object of JSON fields within the payload limits. */

@@ -178,8 +178,6 @@ export class OutboxProcessor {
   /** Tells the sender of a signal or cancellation request how it went; the write deletes `entry`. */
   private async notifySource(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'externalDone' }>): Promise<void> {
     const { source } = effect;
-    const run = await this.runs.runFor(source.namespace, source.runId);
-    if (!run || run.record.status !== 'Running') return this.discard(entry);
     const time = this.clock.now();
     const event: NewEventOf<JobEventType> = effect.failure
       ? effect.action === 'signal'
@@ -188,12 +186,7 @@ export class OutboxProcessor {
       : effect.action === 'signal'
         ? { type: 'ExternalWorkflowSignaled', time, seq: source.seq }
         : { type: 'ExternalWorkflowCancelRequested', time, seq: source.seq };
-    try {
-      if (!(await run.deliver(event, { outboxId: entry.id }))) await this.discard(entry);
-    } catch (error) {
-      if (!(error instanceof WorkflowNotRunningError)) throw error;
-      await this.discard(entry);
-    }
+    return this.deliverTo(entry, source, event);
   }
 
   /**
@@ -230,7 +223,7 @@ export class OutboxProcessor {
     // A child that cannot start: the parent learns it through the child's result, and that
     // write performs this effect.
     return this.createRun(entry, child, (error) =>
-      this.deliverToParent(entry, effect.parent, {
+      this.deliverTo(entry, effect.parent, {
         type: 'ChildWorkflowFailed',
         time: this.clock.now(),
         seq: effect.parent.seq,
@@ -276,20 +269,16 @@ export class OutboxProcessor {
   private notifyParent(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'notifyParent' }>): Promise<void> {
     const { parent, outcome } = effect;
     const time = this.clock.now();
-    return this.deliverToParent(
+    return this.deliverTo(
       entry,
       parent,
       outcome.ok ? { type: 'ChildWorkflowCompleted', time, seq: parent.seq, result: outcome.result } : { type: 'ChildWorkflowFailed', time, seq: parent.seq, failure: outcome.failure },
     );
   }
 
-  /** Delivers a child's outcome to its parent; if the parent is gone, the effect is moot. */
-  private async deliverToParent(
-    entry: OutboxEntry,
-    parent: ParentLink,
-    event: NewEventOf<'ChildWorkflowCompleted'> | NewEventOf<'ChildWorkflowFailed'>,
-  ): Promise<void> {
-    const run = await this.runs.runFor(parent.namespace, parent.runId);
+  /** Delivers a job to a run (a child's outcome to its parent, an acknowledgement to a signal's sender); if that run is gone, the effect is moot. */
+  private async deliverTo(entry: OutboxEntry, target: ParentLink, event: NewEventOf<JobEventType>): Promise<void> {
+    const run = await this.runs.runFor(target.namespace, target.runId);
     if (!run || run.record.status !== 'Running') return this.discard(entry);
     try {
       const recorded = await run.deliver(event, { outboxId: entry.id });

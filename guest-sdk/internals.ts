@@ -306,7 +306,7 @@ export class Activator {
       continueAsNewSuggested: this.continueAsNewSuggested,
       searchAttributes: { ...this.searchAttributes },
       typedSearchAttributes: TypedSearchAttributes.fromPlain(this.searchAttributes),
-      memo: structuredCopy(this.memo),
+      memo: toPayload(this.memo, 'memo') as Record<string, unknown>,
       ...(info.parent ? { parent: { ...info.parent } } : {}),
       ...(info.root ? { root: { ...info.root } } : {}),
       firstExecutionRunId: info.firstExecutionRunId,
@@ -317,7 +317,7 @@ export class Activator {
         : {}),
       ...(info.runTimeoutMs !== undefined ? { runTimeoutMs: info.runTimeoutMs } : {}),
       ...(info.cronSchedule !== undefined ? { cronSchedule: info.cronSchedule } : {}),
-      ...(info.lastResult !== undefined ? { lastResult: structuredCopy(info.lastResult) } : {}),
+      ...(info.lastResult !== undefined ? { lastResult: toPayload(info.lastResult, 'lastResult') } : {}),
       ...(info.lastFailure ? { lastFailure: fromFailureInfo(info.lastFailure) } : {}),
       unsafe: { isReplaying: this.replaying, now: () => this.now },
     };
@@ -751,10 +751,6 @@ function fail(error: unknown): { ok: false; failure: FailureInfo } {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
-}
-
-function structuredCopy<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 /** Normalises a value to what JSON carries; a value JSON cannot carry is a `TypeError`. */

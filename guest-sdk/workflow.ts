@@ -12,17 +12,10 @@ import type { ChildWorkflowHandle, UpdateInfo, WorkflowInfo } from './internals.
 import { type LogEntry, type ResolvedActivityOptions, type ResolvedChildOptions, type RetryPolicy } from '../common/protocol.js';
 import { checkSearchAttributes, normalizeSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
 import type { RetryPolicyOptions } from '../common/retry-policy.js';
+import { unknownOptions } from '../common/options.js';
 import { toMs, type Duration } from '../common/time.js';
 
 export type { RetryPolicyOptions };
-
-/** The keys of an options object this engine does not know (a typo, or a Temporal option not supported here), as messages. */
-function unknownOptions(options: object, known: readonly string[], what: string): string[] {
-  if (typeof options !== 'object' || options === null) return [`${what} options must be an object`];
-  return Object.keys(options)
-    .filter((key) => !known.includes(key))
-    .map((key) => `${what} has no option '${key}' (supported: ${known.join(', ')})`);
-}
 
 /**
  * Whether this run checks options and honours the options added with Temporal's API

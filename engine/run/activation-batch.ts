@@ -11,7 +11,7 @@ import type { FailureInfo } from '../../common/protocol.js';
 import type { ActivityTask, DueEntry, OutboxEntry, RunRecord } from '../../store/types.js';
 import { formatDueKey, type DueKey } from '../due-keys.js';
 import { isClosingEvent, type NewEvent, type NewEventOf } from '../history/events.js';
-import { outboxEntry, type ParentLink } from '../outbox.js';
+import { outboxEntry, type OutboxEffect, type ParentLink } from '../outbox.js';
 import { nextCronTick } from '../schedules/spec.js';
 import type { RunState } from './run-state.js';
 
@@ -40,6 +40,8 @@ export class ActivationBatch {
   readonly outboxPuts: OutboxEntry[] = [];
   /** Outbox entries whose effect this batch performs. */
   readonly outboxDeletes: string[] = [];
+  /** The first `count` events' size (`historySizeOf`, numbered as they will be), when already measured. */
+  measured: { count: number; bytes: number } | undefined;
   /** The run record's visible fields (search attributes) changed. */
   recordChanged = false;
   closeEvent: NewEvent | undefined;
@@ -147,55 +149,50 @@ export class ActivationBatch {
       const kind = child.parentClosePolicy === 'TERMINATE' ? 'terminateChild' : 'cancelChild';
       this.outbox({ kind, parent: this.link(seq), workflowId: child.workflowId, firstRunId: child.runId, reason });
     }
+    const nextTick = state.cronSchedule === undefined ? undefined : nextCronTick(state.cronSchedule, event.time);
     if (event.type === 'WorkflowContinuedAsNew') {
       this.outbox({
-        kind: 'continueAsNew',
-        namespace: record.namespace,
-        workflowId: record.workflowId,
-        runId: event.newRunId,
-        previousRunId: record.runId,
-        workflowType: event.workflowType,
-        taskQueue: record.taskQueue,
-        args: event.args,
-        firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
-        searchAttributes: { ...state.searchAttributes },
-        ...(Object.keys(state.memo).length > 0 ? { memo: { ...state.memo } } : {}),
-        ...(record.parent ? { parent: record.parent } : {}),
-        ...(state.root ? { root: state.root } : {}),
-        executionStartTime: state.executionStartTime,
-        ...(state.executionDeadline !== undefined ? { executionDeadline: state.executionDeadline } : {}),
+        ...this.successor(event.newRunId, event.workflowType, event.args, nextTick),
         ...(record.scheduleId ? { scheduleId: record.scheduleId } : {}),
-        ...(state.runTimeoutMs !== undefined ? { runTimeoutMs: state.runTimeoutMs } : {}),
-        ...(state.cronSchedule !== undefined ? { cronSchedule: state.cronSchedule, firstTaskAt: nextCronTick(state.cronSchedule, event.time) } : {}),
       });
-    } else if (state.cronSchedule !== undefined && cronContinues(event, nextCronTick(state.cronSchedule, event.time), state.executionDeadline)) {
+    } else if (nextTick !== undefined && cronContinues(event, nextTick, state.executionDeadline)) {
       // Temporal's cron: the next run starts, with the same input and run timeout, at the next tick.
       const runId = randomUUID();
       state.continuedToRunId = runId;
       this.outbox({
-        kind: 'continueAsNew',
-        namespace: record.namespace,
-        workflowId: record.workflowId,
-        runId,
-        previousRunId: record.runId,
-        workflowType: record.workflowType,
-        taskQueue: record.taskQueue,
-        args: state.args,
-        firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
-        searchAttributes: { ...state.searchAttributes },
-        ...(Object.keys(state.memo).length > 0 ? { memo: { ...state.memo } } : {}),
-        ...(record.parent ? { parent: record.parent } : {}),
-        ...(state.root ? { root: state.root } : {}),
-        executionStartTime: state.executionStartTime,
-        ...(state.executionDeadline !== undefined ? { executionDeadline: state.executionDeadline } : {}),
-        ...(state.runTimeoutMs !== undefined ? { runTimeoutMs: state.runTimeoutMs } : {}),
-        cronSchedule: state.cronSchedule,
-        firstTaskAt: nextCronTick(state.cronSchedule, event.time),
+        ...this.successor(runId, record.workflowType, state.args, nextTick),
         ...(event.type === 'WorkflowCompleted' && event.result !== undefined ? { lastResult: event.result } : event.type === 'WorkflowFailed' ? { lastFailure: event.failure } : {}),
       });
     } else if (record.parent) {
       this.outbox({ kind: 'notifyParent', parent: record.parent, outcome: this.outcomeForParent(event) });
     }
+  }
+
+  /**
+   * The start of the run that follows this one under the same workflow id (continue-as-new, or
+   * a cron's next run at `nextTick`): what carries over from this run.
+   */
+  private successor(runId: string, workflowType: string, args: unknown[], nextTick: number | undefined): Extract<OutboxEffect, { kind: 'continueAsNew' }> {
+    const { state, record } = this;
+    return {
+      kind: 'continueAsNew',
+      namespace: record.namespace,
+      workflowId: record.workflowId,
+      runId,
+      previousRunId: record.runId,
+      workflowType,
+      taskQueue: record.taskQueue,
+      args,
+      firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
+      searchAttributes: { ...state.searchAttributes },
+      ...(Object.keys(state.memo).length > 0 ? { memo: { ...state.memo } } : {}),
+      ...(record.parent ? { parent: record.parent } : {}),
+      ...(state.root ? { root: state.root } : {}),
+      executionStartTime: state.executionStartTime,
+      ...(state.executionDeadline !== undefined ? { executionDeadline: state.executionDeadline } : {}),
+      ...(state.runTimeoutMs !== undefined ? { runTimeoutMs: state.runTimeoutMs } : {}),
+      ...(state.cronSchedule !== undefined ? { cronSchedule: state.cronSchedule, firstTaskAt: nextTick } : {}),
+    };
   }
 
   /** How the parent sees this run's end (a chain that continued as new ends with its last run). */

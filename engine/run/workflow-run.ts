@@ -399,7 +399,8 @@ export class WorkflowRun {
       const activationJobs = accepted.map((job) => jobOf(job.event));
       this.env.onActivation(this, activationJobs.map((job) => job.kind));
       // As Temporal counts it: the history up to this activation's jobs, included.
-      const historySize = this.state.historySize + historySizeOf(batch.events.map((event, i) => ({ ...event, eventId: this.nextEventId + i }) as HistoryEvent));
+      batch.measured = { count: batch.events.length, bytes: historySizeOf(batch.events.map((event, i) => ({ ...event, eventId: this.nextEventId + i }) as HistoryEvent)) };
+      const historySize = this.state.historySize + batch.measured.bytes;
       const { raw, checkPayloads } = await sandbox.activate(
         { time, replaying: false, historyLength, historySize, continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt, jobs: activationJobs },
         this.env.limits,
@@ -701,7 +702,9 @@ export class WorkflowRun {
     Object.assign(record, next);
     this.isNew = false;
     this.nextEventId += events.length;
-    this.state.historySize += historySizeOf(events);
+    // The activation's job events were measured for it already.
+    const measured = batch.measured ?? { count: 0, bytes: 0 };
+    this.state.historySize += measured.bytes + historySizeOf(events.slice(measured.count));
     this.act(events, batch, jobs);
   }
 
