@@ -154,6 +154,19 @@ export function normalizeSearchAttributes(input: unknown): Record<string, unknow
 }
 
 /** A one-element array of a number, a boolean or a date is Temporal's legacy form of that value; string lists stay keyword lists. */
+/**
+ * The search attributes of start or child options, given in any accepted shape
+ * (`searchAttributes`, and Temporal's `typedSearchAttributes` over them), as plain values;
+ * undefined when neither is given. A bad value is a `TypeError` naming it.
+ */
+export function startSearchAttributes(legacy: SearchAttributesInput | undefined, typed: SearchAttributesInput | undefined): Record<string, SearchAttributeValue> | undefined {
+  if (legacy === undefined && typed === undefined) return undefined;
+  return {
+    ...checkSearchAttributes(normalizeSearchAttributes(legacy ?? {}), false),
+    ...checkSearchAttributes(normalizeSearchAttributes(typed ?? {}), false),
+  } as Record<string, SearchAttributeValue>;
+}
+
 function plainLegacyValue(value: unknown): unknown {
   if (value instanceof Date) return value.toISOString();
   if (!Array.isArray(value) || value.length !== 1 || typeof value[0] === 'string') return value;

@@ -14,7 +14,7 @@ import { DEFAULT_LIMITS, validateLimits, type SandboxLimits } from '../sandbox/i
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
 import type { JobKind } from '../common/protocol.js';
 import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
-import { checkSearchAttributes, normalizeSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
+import { startSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
 import { toMs, type Duration } from '../common/time.js';
 import { asyncCompletionHandle, type AsyncCompletionHandle } from './activities/async-completion.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
@@ -561,15 +561,10 @@ export class Engine implements RunDirectory {
       }
     };
     let searchAttributes: Record<string, SearchAttributeValue> | undefined;
-    if (options.searchAttributes !== undefined || options.typedSearchAttributes !== undefined) {
-      try {
-        searchAttributes = {
-          ...checkSearchAttributes(normalizeSearchAttributes(options.searchAttributes ?? {}), false),
-          ...checkSearchAttributes(normalizeSearchAttributes(options.typedSearchAttributes ?? {}), false),
-        } as Record<string, SearchAttributeValue>;
-      } catch (error) {
-        throw new InvalidArgumentError((error as Error).message);
-      }
+    try {
+      searchAttributes = startSearchAttributes(options.searchAttributes, options.typedSearchAttributes);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
     }
     const memo = options.memo === undefined ? undefined : checkMemo(options.memo, this.payloadLimits);
     const cronSchedule = options.cronSchedule === undefined ? undefined : checkOptionalString(options.cronSchedule, 'cronSchedule', 256);

@@ -10,7 +10,7 @@ import { ContinueAsNew } from '../common/failures.js';
 import { getActivator, hasActivator } from './global-attributes.js';
 import type { ChildWorkflowHandle, UpdateInfo, WorkflowInfo } from './internals.js';
 import { type LogEntry, type ResolvedActivityOptions, type ResolvedChildOptions, type RetryPolicy } from '../common/protocol.js';
-import { checkSearchAttributes, normalizeSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
+import { checkSearchAttributes, normalizeSearchAttributes, startSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
 import type { RetryPolicyOptions } from '../common/retry-policy.js';
 import { unknownOptions } from '../common/options.js';
 import { toMs, type Duration } from '../common/time.js';
@@ -218,12 +218,8 @@ function resolveChildOptions(options: ChildWorkflowOptions): ResolvedChildOption
   if (options.taskQueue !== undefined) resolved.taskQueue = options.taskQueue;
   if (options.workflowExecutionTimeout !== undefined) resolved.workflowExecutionTimeoutMs = toMs(options.workflowExecutionTimeout);
   if (options.workflowRunTimeout !== undefined) resolved.workflowRunTimeoutMs = toMs(options.workflowRunTimeout);
-  if (options.searchAttributes !== undefined || options.typedSearchAttributes !== undefined) {
-    resolved.searchAttributes = {
-      ...checkSearchAttributes(normalizeSearchAttributes(options.searchAttributes ?? {}), false),
-      ...checkSearchAttributes(normalizeSearchAttributes(options.typedSearchAttributes ?? {}), false),
-    } as Record<string, SearchAttributeValue>;
-  }
+  const searchAttributes = startSearchAttributes(options.searchAttributes, options.typedSearchAttributes);
+  if (searchAttributes !== undefined) resolved.searchAttributes = searchAttributes;
   if (options.memo !== undefined) {
     if (typeof options.memo !== 'object' || options.memo === null || Array.isArray(options.memo)) throw new TypeError('memo must be an object');
     resolved.memo = options.memo;
