@@ -239,3 +239,31 @@ export const GUEST_ENTRY = {
 } as const;
 
 export const ADVANCE_AGAIN = '1';
+
+/** The name the sandbox evaluates a bundle under: what its stack frames say. */
+export const BUNDLE_FILENAME = 'workflow-bundle.js';
+
+/**
+ * Built-in queries answering where the run waits: one stack per pending operation, Temporal's
+ * text form and its structured ("enhanced") form. The guest reports bundle locations; the
+ * engine maps them to the workflow's sources.
+ */
+export const STACK_TRACE_QUERY = '__stack_trace';
+export const ENHANCED_STACK_TRACE_QUERY = '__enhanced_stack_trace';
+
+/** A frame of `__enhanced_stack_trace` (Temporal's field names). */
+export interface StackTraceFileLocation {
+  file_path?: string;
+  line?: number;
+  column?: number;
+  function_name?: string;
+  internal_code: boolean;
+}
+
+export interface EnhancedStackTrace {
+  sdk: { name: string; version: string };
+  stacks: { locations: StackTraceFileLocation[] }[];
+  /** The text of each file the stacks name (when the bundle's source map carries it). */
+  sources: Record<string, { line_offset: number; content: string }[]>;
+}
+

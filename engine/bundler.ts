@@ -53,6 +53,11 @@ const refuseNodeBuiltins: esbuild.Plugin = {
 export interface BundleOptions {
   /** Entry module whose exported async functions are the workflow types. */
   workflowsPath: string;
+  /**
+   * Appends an inline source map (default true), as Temporal's bundles carry one: the engine
+   * keeps it beside the version and names the workflow's own files and lines in stack traces.
+   */
+  sourceMap?: boolean;
 }
 
 /** Bundles workflow code for the sandbox: one CommonJS script importing only the workflow API. */
@@ -62,6 +67,7 @@ export async function bundleWorkflowCode(options: BundleOptions): Promise<{ code
     ...sandboxTarget,
     entryPoints: [options.workflowsPath],
     format: 'cjs',
+    sourcemap: options.sourceMap === false ? false : 'inline',
     plugins: [workflowApiImports, refuseNodeBuiltins],
   });
   return { code: output };

@@ -14,9 +14,12 @@ import { InvalidArgumentError, InvalidBundleError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
 import type { TemplateSpec } from './sandboxes/messages.js';
 import type { SandboxThreads } from './sandboxes/sandbox-threads.js';
+import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
 import { BundleLoadError } from './workflow-sandbox.js';
 
 const MAX_BUNDLE_BYTES = 32 * 1024 * 1024;
+/** Parsed source maps kept in memory (a stack trace query or a failure needs one now and then). */
+const LOCATORS_KEPT = 8;
 
 export interface DeployResult {
   version: string;
@@ -29,6 +32,7 @@ export const bundleVersion = (code: string): string => createHash('sha256').upda
 export class BundleRegistry {
   private readonly typeVersions = new Map<string, string>();
   private readonly limitsKey: string;
+  private readonly locators = new Map<string, BundleLocator>();
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
@@ -41,16 +45,20 @@ export class BundleRegistry {
     this.limitsKey = createHash('sha256').update(JSON.stringify(limits)).digest('hex').slice(0, 12);
   }
 
-  /** Stores `code` (idempotent: same code, same version) and makes it current for its types. */
-  async deploy(code: unknown, namespace: string): Promise<DeployResult> {
-    if (typeof code !== 'string' || code.trim() === '') throw new InvalidArgumentError('a bundle is a non-empty string of JavaScript');
-    const bytes = Buffer.byteLength(code, 'utf8');
+  /**
+   * Stores `bundle` (idempotent: same bundle, same version) and makes it current for its
+   * types. An inline source map is kept beside the code, not evaluated with it.
+   */
+  async deploy(bundle: unknown, namespace: string): Promise<DeployResult> {
+    if (typeof bundle !== 'string' || bundle.trim() === '') throw new InvalidArgumentError('a bundle is a non-empty string of JavaScript');
+    const bytes = Buffer.byteLength(bundle, 'utf8');
     if (bytes > MAX_BUNDLE_BYTES) throw new InvalidArgumentError(`the bundle is ${bytes} bytes (limit ${MAX_BUNDLE_BYTES})`);
-    const version = bundleVersion(code);
+    const version = bundleVersion(bundle);
     const existing = await this.store.getBundle(version);
+    const { code, sourceMap } = splitInlineSourceMap(bundle);
     const workflowTypes = existing?.workflowTypes ?? (await this.load(version, code)).workflowTypes;
     await this.store.write({
-      bundles: existing ? [] : [{ version, code, workflowTypes, deployedAt: Date.now() }],
+      bundles: existing ? [] : [{ version, code, ...(sourceMap !== undefined ? { sourceMap } : {}), workflowTypes, deployedAt: Date.now() }],
       typeVersions: workflowTypes.map((workflowType) => ({ namespace, workflowType, version })),
     });
     for (const workflowType of workflowTypes) this.typeVersions.set(typeKey(namespace, workflowType), version);
@@ -78,6 +86,17 @@ export class BundleRegistry {
     const bundle = await this.store.getBundle(version);
     if (!bundle) throw new InvalidArgumentError(`bundle version ${version} is not deployed`);
     return bundle;
+  }
+
+  /** Maps a version's stack frames to its sources (see `BundleLocator`); kept for a few versions. */
+  async locator(version: string): Promise<BundleLocator> {
+    let locator = this.locators.get(version);
+    if (!locator) {
+      locator = new BundleLocator((await this.store.getBundle(version))?.sourceMap);
+      if (this.locators.size >= LOCATORS_KEPT) this.locators.delete(this.locators.keys().next().value!);
+      this.locators.set(version, locator);
+    }
+    return locator;
   }
 
   /** Reads a version's code from the store (for a thread that loads it). */

@@ -12,6 +12,7 @@ import { HistoryFormatError, parseHistory, type ParsedHistory } from './history/
 import type { HistoryEvent } from './history/events.js';
 import { DEFAULT_REPLAY_LIMITS } from './replay.js';
 import { replaySandbox } from './sandboxes/restore.js';
+import { splitInlineSourceMap } from './source-maps.js';
 import { WorkflowTemplate } from './workflow-sandbox.js';
 
 export interface ReplayOptions {
@@ -36,7 +37,7 @@ export async function replayHistory(bundle: { code: string }, history: Replayabl
     if (error instanceof HistoryFormatError) throw new InvalidArgumentError(`malformed history at event ${error.eventIndex}: ${error.message}`);
     throw error;
   }
-  const template = await cachedTemplate(bundle.code, { ...DEFAULT_LIMITS, ...options.limits });
+  const template = await cachedTemplate(splitInlineSourceMap(bundle.code).code, { ...DEFAULT_LIMITS, ...options.limits });
   try {
     (await replaySandbox(template, parsed, DEFAULT_REPLAY_LIMITS)).dispose();
   } catch (error) {

@@ -23,8 +23,6 @@ const UNSUPPORTED: Record<string, string> = {
   proxySinks: 'sinks are not supported: use log from aion/workflow',
   AsyncLocalStorage: 'AsyncLocalStorage is not available in workflow code',
   ROOT_SCOPE: 'ROOT_SCOPE is not exported: use CancellationScope.current() at the top of the workflow',
-  stackTraceQuery: 'the stack trace queries are not supported yet',
-  enhancedStackTraceQuery: 'the stack trace queries are not supported yet',
   defaultPayloadConverter: 'payload converters are not supported: payloads are JSON',
   WorkflowIdReusePolicy: 'workflow id reuse policies are not supported: an id can be started again once its run closed',
   WorkflowIdConflictPolicy: 'workflow id conflict policies are not supported: starting a running id fails with WorkflowAlreadyStartedError',

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ADVANCE_AGAIN, GUEST_ENTRY, type Activation, type QueryResult, type ValidationResult } from '../common/protocol.js';
+import { ADVANCE_AGAIN, BUNDLE_FILENAME, GUEST_ENTRY, type Activation, type QueryResult, type ValidationResult } from '../common/protocol.js';
 import { GuestEvaluationError, SandboxCrash, SandboxTemplate, type MemoryImage, type QuickJSWasm, type Sandbox, type SandboxLimits } from '../sandbox/index.js';
 
 /** A bundle that cannot be loaded: it throws at evaluation, or exports no workflow. */
@@ -124,7 +124,7 @@ export class WorkflowTemplate {
         sandbox.begin(0, budget);
         sandbox.evalScript(runtimeSource, 'aion-guest-runtime.js');
         sandbox.begin(0, budget);
-        sandbox.evalScript(wrapBundle(code), 'workflow-bundle.js');
+        sandbox.evalScript(wrapBundle(code), BUNDLE_FILENAME);
         sandbox.begin(0, budget);
         sandbox.runPendingJobs();
         workflowTypes = JSON.parse(sandbox.call(GUEST_ENTRY.workflowTypes, '')) as string[];
@@ -154,8 +154,10 @@ const evaluationBudgetMs = (limits: SandboxLimits): number => Math.max(limits.cp
 
 /**
  * A bundle is a CommonJS script; it runs as the body of a function given `module`,
- * `exports` and a `require` that only knows the workflow API.
+ * `exports` and a `require` that only knows the workflow API. The wrapper's first line
+ * shifts the bundle's lines by `BUNDLE_LINE_OFFSET` in the sandbox's stack frames.
  */
+export const BUNDLE_LINE_OFFSET = 1;
 function wrapBundle(code: string): string {
   return `${GUEST_ENTRY.loadBundle}(function (module, exports, require) {\n${code}\n});`;
 }

@@ -14,6 +14,8 @@ export {
   defineQuery,
   defineUpdate,
   workflowMetadataQuery,
+  stackTraceQuery,
+  enhancedStackTraceQuery,
   setHandler,
   workflowInfo,
   uuid4,
@@ -53,3 +55,4 @@ export { WorkflowError, DeterminismViolationError } from './errors.js';
 export * from '../common/index.js';
 export { isCancellation, ContinueAsNew } from '../common/failures.js';
 export type { WorkflowInfo, ChildWorkflowHandle, UpdateInfo } from './internals.js';
+export type { EnhancedStackTrace, StackTraceFileLocation } from '../common/protocol.js';

@@ -19,6 +19,7 @@ import {
   isCancellation,
   toFailureInfo,
 } from '../common/failures.js';
+import { BUNDLE_FILENAME, STACK_TRACE_QUERY } from '../common/protocol.js';
 import type { Activation, ActivationResult, Command, FailureInfo, JobKind, JobsByKind, LogEntry, QueryResult, ResolvedActivityOptions, ResolvedChildOptions, RuntimeFlag, StartInfo } from '../common/protocol.js';
 import { applyMemoUpsert } from '../common/memo.js';
 import { applySearchAttributeUpsert, checkSearchAttributes, TypedSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
@@ -27,6 +28,11 @@ import { Random } from './random.js';
 interface Completion {
   resolve(value: unknown): void;
   reject(error: unknown): void;
+}
+
+/** A pending operation's completion, with the stack that started it (for the stack trace query). */
+interface PendingCompletion extends Completion {
+  stack: string;
 }
 
 type Handler = (...args: unknown[]) => unknown;
@@ -121,10 +127,10 @@ export class Activator {
   private readOnly: 'query' | 'validator' | undefined;
   private readonly nextSeq = { activity: 1, timer: 1, condition: 1, child: 1, external: 1 };
   private readonly completions = {
-    activity: new Map<number, Completion>(),
-    timer: new Map<number, Completion>(),
-    child: new Map<number, Completion>(),
-    external: new Map<number, Completion>(),
+    activity: new Map<number, PendingCompletion>(),
+    timer: new Map<number, PendingCompletion>(),
+    child: new Map<number, PendingCompletion>(),
+    external: new Map<number, PendingCompletion>(),
   };
   /** Commands the workflow stopped waiting for (a cancellation type, a cancelled scope): their outcomes are dropped. */
   private readonly abandoned = { activity: new Set<number>(), child: new Set<number>(), external: new Set<number>() };
@@ -133,7 +139,7 @@ export class Activator {
   /** Patches this run has seen: recorded live, or announced by the host while replaying. */
   private readonly knownPatches = new Set<string>();
   private readonly recordedPatches = new Set<string>();
-  private readonly conditions = new Map<number, { fn: () => boolean; resolve(): void; reject(error: unknown): void }>();
+  private readonly conditions = new Map<number, { fn: () => boolean; resolve(): void; reject(error: unknown): void; stack: string }>();
   private readonly signalHandlers = new Map<string, Handler>();
   private readonly bufferedSignals: { name: string; args: unknown[] }[] = [];
   private readonly queryHandlers = new Map<string, Handler>();
@@ -261,6 +267,7 @@ export class Activator {
 
   private queryHandlerFor(name: string): Handler | undefined {
     if (name === METADATA_QUERY) return () => this.metadata();
+    if (name === STACK_TRACE_QUERY) return () => this.pendingStacks();
     const handler = this.queryHandlers.get(name);
     if (handler) return handler;
     const fallback = isBuiltInName(name) ? undefined : this.defaultQueryHandler;
@@ -286,6 +293,22 @@ export class Activator {
       },
       currentDetails: this.currentDetails,
     };
+  }
+
+  /**
+   * What the run waits on: the workflow's frames where each pending operation (activity,
+   * timer, child, external signal or cancel, condition) started, one stack per distinct
+   * place, separated by blank lines as in Temporal. Locations are the bundle's; the engine
+   * maps them to the sources.
+   */
+  private pendingStacks(): string {
+    const stacks = new Set<string>();
+    const pending = [...this.completions.activity.values(), ...this.completions.timer.values(), ...this.completions.child.values(), ...this.completions.external.values(), ...this.conditions.values()];
+    for (const { stack } of pending) {
+      const frames = stack.split('\n').filter((frame) => frame.includes(BUNDLE_FILENAME));
+      if (frames.length > 0) stacks.add(frames.join('\n'));
+    }
+    return [...stacks].join('\n\n');
   }
 
   // Operations used by the public API ---------------------------------------------------
@@ -477,6 +500,7 @@ export class Activator {
       const unsubscribe = scope.cancellable ? scope.onCancel((reason) => this.conditions.delete(seq) && reject(reason)) : undefined;
       this.conditions.set(seq, {
         fn,
+        stack: captureStack(),
         resolve: () => {
           unsubscribe?.();
           resolve();
@@ -497,6 +521,7 @@ export class Activator {
   private track(kind: 'activity' | 'timer' | 'child' | 'external', seq: number, scope: CancellationScope, completion: Completion, onCancel: (reason: unknown) => void): void {
     const unsubscribe = scope.cancellable ? scope.onCancel(onCancel) : undefined;
     this.completions[kind].set(seq, {
+      stack: captureStack(),
       resolve: (value) => {
         unsubscribe?.();
         completion.resolve(value);
@@ -730,6 +755,11 @@ export class Activator {
     if (this.readOnly === 'query') throw new Error(`${what} cannot be scheduled from a query handler: queries must not change the workflow`);
     if (this.readOnly === 'validator') throw new Error(`${what} cannot be scheduled from an update validator: validators must not change the workflow`);
   }
+}
+
+/** The current stack, as QuickJS prints it (filtered when a stack trace query asks). */
+function captureStack(): string {
+  return new Error().stack ?? '';
 }
 
 /** A string read from a thrown value, or undefined (a value whose properties throw is reported by toFailureInfo, not here). */

@@ -9,7 +9,7 @@ import { ActivityCancellationType, checkPolicy, ChildWorkflowCancellationType, P
 import { ContinueAsNew } from '../common/failures.js';
 import { getActivator, hasActivator } from './global-attributes.js';
 import type { ChildWorkflowHandle, UpdateInfo, WorkflowInfo } from './internals.js';
-import { type LogEntry, type ResolvedActivityOptions, type ResolvedChildOptions, type RetryPolicy } from '../common/protocol.js';
+import { ENHANCED_STACK_TRACE_QUERY, STACK_TRACE_QUERY, type EnhancedStackTrace, type LogEntry, type ResolvedActivityOptions, type ResolvedChildOptions, type RetryPolicy } from '../common/protocol.js';
 import { checkSearchAttributes, normalizeSearchAttributes, startSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
 import type { RetryPolicyOptions } from '../common/retry-policy.js';
 import { unknownOptions } from '../common/options.js';
@@ -362,6 +362,10 @@ export const defineUpdate = <Ret, Args extends unknown[] = []>(name: string): Up
 
 /** The built-in query the engine answers with the workflow's handlers and current details (Temporal's definition). */
 export const workflowMetadataQuery = defineQuery<unknown>('__temporal_workflow_metadata');
+
+/** The built-in queries answering what the run waits on, with the workflow's source locations (Temporal's definitions). */
+export const stackTraceQuery = defineQuery<string>(STACK_TRACE_QUERY);
+export const enhancedStackTraceQuery = defineQuery<EnhancedStackTrace>(ENHANCED_STACK_TRACE_QUERY);
 
 export interface UpdateHandlerOptions<Args extends unknown[]> {
   /** Runs before the handler; throwing rejects the update without recording a change. */

@@ -151,7 +151,10 @@ export interface ActivityTask {
 /** A deployed bundle, stored under its content hash. */
 export interface BundleRecord {
   version: string;
+  /** The code the sandbox evaluates (without the source map a bundle may have carried inline). */
   code: string;
+  /** The bundle's source map (JSON), if it had one. */
+  sourceMap?: string;
   workflowTypes: string[];
   deployedAt: number;
 }

@@ -33,6 +33,7 @@ import { RemoteSandbox } from '../sandboxes/remote-sandbox.js';
 import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
+import { answerStackTraceQuery, guestQueryName, isStackTraceQuery } from '../stack-traces.js';
 import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
 import type { Clock } from '../clock.js';
@@ -198,7 +199,8 @@ export class WorkflowRun {
     return this.exclusive(async () => {
       let result: QueryResult;
       try {
-        result = await this.runQuery(name, args, this.env.clock.now());
+        result = await this.runQuery(guestQueryName(name), args, this.env.clock.now());
+        if (result.ok && isStackTraceQuery(name)) result = { ok: true, result: await this.answerStackTraceQuery(name, result.result) };
       } catch (error) {
         if (error instanceof SandboxCrash) throw new QueryFailedError(`query '${name}' failed: the sandbox crashed (${error.kind}): ${error.message}`);
         if (error instanceof SandboxLostError) throw new QueryFailedError(`query '${name}' failed: ${error.message}`);
@@ -868,6 +870,13 @@ export class WorkflowRun {
     this.snapshotEventId = woken.snapshotEventId;
     this.env.metrics.wakes.inc({ from: woken.from });
     return woken.sandbox;
+  }
+
+  /** The stack trace query `name` answered from the guest's stacks, in the workflow's source locations. */
+  private async answerStackTraceQuery(name: string, guestStacks: unknown): Promise<unknown> {
+    const locator = await this.env.bundles.locator(this.record.version);
+    // Half the payload limit for sources leaves room for the stacks.
+    return answerStackTraceQuery(name, String(guestStacks ?? ''), locator, this.env.limits.maxPayloadBytes / 2);
   }
 
   /** A query on the live sandbox, or — for a closed run — on one replayed from the history, thrown away after. */

@@ -50,7 +50,6 @@ describe(`the exports of ${temporal.package} ${temporal.version}`, () => {
         'defineWorkflowOptions',
         'encodeWorkflowIdConflictPolicy',
         'encodeWorkflowIdReusePolicy',
-        'enhancedStackTraceQuery',
         'extractWorkflowType',
         'extractWorkflowTypeAndConfig',
         'getRandomStream',
@@ -58,7 +57,6 @@ describe(`the exports of ${temporal.package} ${temporal.version}`, () => {
         'proxySinks',
         'scheduleActivity',
         'scheduleLocalActivity',
-        'stackTraceQuery',
         'workflowRandom',
       ].sort(),
     );
