@@ -5,11 +5,20 @@
  *
  * @module
  */
-import { checkOptionKeys, InvalidArgumentError, type HistoryEvent, type SearchAttributesInput, type StartOptions, type WorkflowDescription, type WorkflowSummary } from '../engine/index.js';
+import {
+  checkOptionKeys,
+  InvalidArgumentError,
+  type HistoryEvent,
+  type SearchAttributesInput,
+  type StartOptions,
+  type UpdateWithStartOptions,
+  type WorkflowDescription,
+  type WorkflowSummary,
+} from '../engine/index.js';
 import { Connection } from './connection.js';
 import { parseListQuery } from './list-query.js';
 import { ScheduleClient } from './schedule-client.js';
-import type { ClientTransport, RunRef } from './transport.js';
+import type { ClientTransport, RunRef, StartedUpdate } from './transport.js';
 
 /** A workflow function (for its name and types) or a workflow type name. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -44,9 +53,42 @@ export type WorkflowUpdateStage = (typeof WorkflowUpdateStage)[keyof typeof Work
 export interface WorkflowUpdateHandle<R = unknown> {
   updateId: string;
   workflowId: string;
-  workflowRunId: string;
+  /** The run that accepted it (absent on a handle made by id for a workflow's latest run). */
+  workflowRunId?: string;
   result(): Promise<R>;
 }
+
+export interface WorkflowUpdateOptions {
+  /** Chosen by the caller (an idempotency key): an update sent again under an id the run accepted runs once. */
+  updateId?: string;
+}
+
+/** Temporal's policies for a workflow id that has a running run; update-with-start takes `USE_EXISTING` or `FAIL`. */
+export const WorkflowIdConflictPolicy = { FAIL: 'FAIL', USE_EXISTING: 'USE_EXISTING', TERMINATE_EXISTING: 'TERMINATE_EXISTING' } as const;
+export type WorkflowIdConflictPolicy = (typeof WorkflowIdConflictPolicy)[keyof typeof WorkflowIdConflictPolicy];
+
+/**
+ * The workflow update-with-start starts when it has no running run (Temporal's class):
+ * `workflowHandle()` resolves once the update-with-start it was given reached the run.
+ */
+export class WithStartWorkflowOperation<R = unknown> {
+  private readonly handle: Promise<WorkflowHandle<R>>;
+
+  constructor(
+    readonly workflowTypeOrFunc: WorkflowType,
+    readonly options: WorkflowStartOptions & { workflowIdConflictPolicy: WorkflowIdConflictPolicy },
+  ) {
+    this.handle = new Promise((resolve, reject) => withStartSettlers.set(this, { resolve: resolve as (handle: WorkflowHandle) => void, reject }));
+    this.handle.catch(() => undefined); // observed through workflowHandle()
+  }
+
+  workflowHandle(): Promise<WorkflowHandle<R>> {
+    return this.handle;
+  }
+}
+
+/** How each operation's `workflowHandle()` is settled; an operation is used once (its entry goes). */
+const withStartSettlers = new WeakMap<WithStartWorkflowOperation, { resolve(handle: WorkflowHandle): void; reject(error: unknown): void }>();
 
 /** Temporal's status names (`describe().status.name`). */
 const STATUS_NAME = {
@@ -94,18 +136,31 @@ export class WorkflowHandle<R = unknown> {
    * passed and it is recorded; COMPLETED: once it completed) with a handle on its result.
    * Rejects if the update was rejected.
    */
-  async startUpdate(update: MessageRef, options: { args?: unknown[]; waitForStage: WorkflowUpdateStage }): Promise<WorkflowUpdateHandle> {
-    checkOptionKeys(options, ['args', 'waitForStage'], 'startUpdate');
-    if (options.waitForStage !== 'ACCEPTED' && options.waitForStage !== 'COMPLETED') throw new InvalidArgumentError('waitForStage is ACCEPTED or COMPLETED');
-    const started = await this.transport.startUpdate(this.run, nameOf(update), options.args ?? []);
-    if (options.waitForStage === 'COMPLETED') await started.result().catch(() => undefined);
-    return { updateId: started.updateId, workflowId: this.workflowId, workflowRunId: started.runId, result: started.result };
+  async startUpdate(update: MessageRef, options: WorkflowUpdateOptions & { args?: unknown[]; waitForStage: WorkflowUpdateStage }): Promise<WorkflowUpdateHandle> {
+    checkOptionKeys(options, ['args', 'updateId', 'waitForStage'], 'startUpdate');
+    checkStage(options.waitForStage);
+    const started = await this.transport.startUpdate(this.run, nameOf(update), options.args ?? [], options.updateId);
+    return updateHandle(this.workflowId, started, options.waitForStage);
   }
 
-  /** Runs an update and returns its result (Temporal's shape: `{ args }`). */
-  async executeUpdate<T = unknown>(update: MessageRef, options: { args?: unknown[] } = {}): Promise<T> {
-    checkOptionKeys(options, ['args'], 'executeUpdate');
-    return (await this.transport.executeUpdate(this.run, nameOf(update), options.args ?? [])) as T;
+  /**
+   * Runs an update and returns its result (Temporal's shape: `{ args, updateId }`). An
+   * `updateId` the run already accepted runs nothing again: the result is that update's.
+   */
+  async executeUpdate<T = unknown>(update: MessageRef, options: WorkflowUpdateOptions & { args?: unknown[] } = {}): Promise<T> {
+    checkOptionKeys(options, ['args', 'updateId'], 'executeUpdate');
+    return (await this.transport.executeUpdate(this.run, nameOf(update), options.args ?? [], options.updateId)) as T;
+  }
+
+  /** A handle on an update the run accepted, by its id; `result()` waits for it to complete. */
+  getUpdateHandle<T = unknown>(updateId: string): WorkflowUpdateHandle<T> {
+    let result: Promise<T> | undefined;
+    return {
+      updateId,
+      workflowId: this.workflowId,
+      ...(this.runId !== undefined ? { workflowRunId: this.runId } : {}),
+      result: () => (result ??= this.transport.updateResult(this.run, updateId) as Promise<T>),
+    };
   }
 
   cancel(): Promise<void> {
@@ -146,6 +201,46 @@ export class WorkflowClient {
     const checked = startOptions(rest, START_OPTIONS, 'signalWithStart');
     const started = await this.transport.signalWithStart(typeName(workflow), { ...checked, workflowId: options.workflowId, signal: nameOf(signal), signalArgs: signalArgs ?? [] });
     return new WorkflowHandle<R>(this.transport, started.workflowId, undefined, started.runId);
+  }
+
+  /**
+   * Sends an update to the workflow's running run (`workflowIdConflictPolicy: 'USE_EXISTING'`;
+   * `FAIL` refuses), or starts a run and sends it the update; resolves at `waitForStage`
+   * (`ACCEPTED`). `startWorkflowOperation.workflowHandle()` gives the run's handle.
+   */
+  async startUpdateWithStart<R = unknown>(
+    update: MessageRef,
+    options: WorkflowUpdateOptions & { args?: unknown[]; waitForStage: WorkflowUpdateStage; startWorkflowOperation: WithStartWorkflowOperation },
+  ): Promise<WorkflowUpdateHandle<R>> {
+    checkOptionKeys(options, ['args', 'updateId', 'waitForStage', 'startWorkflowOperation'], 'startUpdateWithStart');
+    checkStage(options.waitForStage);
+    if (!(options.startWorkflowOperation instanceof WithStartWorkflowOperation)) throw new InvalidArgumentError('startWorkflowOperation is a WithStartWorkflowOperation');
+    const operation = options.startWorkflowOperation;
+    const settle = withStartSettlers.get(operation);
+    if (!settle) throw new InvalidArgumentError('this WithStartWorkflowOperation was used already: make one per update-with-start');
+    withStartSettlers.delete(operation);
+    const { workflowIdConflictPolicy, ...startWith } = operation.options;
+    let started: StartedUpdate & { workflowId: string };
+    try {
+      started = await this.transport.startUpdateWithStart(typeName(operation.workflowTypeOrFunc), {
+        ...startOptions(startWith, START_OPTIONS, 'startUpdateWithStart'),
+        update: nameOf(update),
+        updateArgs: options.args ?? [],
+        ...(options.updateId !== undefined ? { updateId: options.updateId } : {}),
+        workflowIdConflictPolicy: workflowIdConflictPolicy as 'USE_EXISTING' | 'FAIL',
+      } as UpdateWithStartOptions);
+    } catch (error) {
+      settle.reject(error);
+      throw error;
+    }
+    settle.resolve(new WorkflowHandle(this.transport, started.workflowId, undefined, started.runId));
+    return (await updateHandle(started.workflowId, started, options.waitForStage)) as WorkflowUpdateHandle<R>;
+  }
+
+  /** `startUpdateWithStart`, then the update's result. */
+  async executeUpdateWithStart<R = unknown>(update: MessageRef, options: WorkflowUpdateOptions & { args?: unknown[]; startWorkflowOperation: WithStartWorkflowOperation }): Promise<R> {
+    checkOptionKeys(options, ['args', 'updateId', 'startWorkflowOperation'], 'executeUpdateWithStart');
+    return (await this.startUpdateWithStart<R>(update, { ...options, waitForStage: 'COMPLETED' })).result();
   }
 
   /** A handle on the workflow's latest run, or on one run of it. */
@@ -213,6 +308,16 @@ export class Client {
 }
 
 const nameOf = (ref: MessageRef): string => (typeof ref === 'string' ? ref : ref.name);
+
+function checkStage(stage: unknown): void {
+  if (stage !== 'ACCEPTED' && stage !== 'COMPLETED') throw new InvalidArgumentError('waitForStage is ACCEPTED or COMPLETED');
+}
+
+/** The handle on an accepted update, returned once it reached `stage` (COMPLETED: once it ended, either way). */
+async function updateHandle(workflowId: string, started: StartedUpdate, stage: WorkflowUpdateStage): Promise<WorkflowUpdateHandle> {
+  if (stage === 'COMPLETED') await started.result().catch(() => undefined);
+  return { updateId: started.updateId, workflowId, workflowRunId: started.runId, result: started.result };
+}
 
 function typeName(workflow: WorkflowType): string {
   const name = typeof workflow === 'string' ? workflow : workflow.name;

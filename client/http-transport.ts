@@ -8,7 +8,9 @@
 import {
   AionError,
   fromFailureInfo,
+  QueryFailedError,
   WorkflowFailedError,
+  WorkflowUpdateFailedError,
   type AionErrorCode,
   type FailureInfo,
   type HistoryEvent,
@@ -19,11 +21,29 @@ import {
   type ScheduleUpdate,
   type SignalWithStartOptions,
   type StartOptions,
+  type UpdateWithStartOptions,
   type VisibilityQuery,
   type WorkflowDescription,
   type WorkflowSummary,
 } from '../engine/index.js';
 import type { ClientTransport, RunRef } from './transport.js';
+
+/** The error body of the HTTP API (`failure`: the cause of a failed query or update). */
+interface ErrorBody {
+  code: string;
+  message: string;
+  failure?: FailureInfo;
+}
+
+/** The error an HTTP error answer stands for: failed queries and updates as in process, with their cause. */
+function errorOf(status: number, body: ErrorBody | undefined): AionError {
+  const message = body?.message ?? `the server answered ${status}`;
+  if (body?.code === 'UPDATE_FAILED' && body.failure) return new WorkflowUpdateFailedError(message, fromFailureInfo(body.failure));
+  if (body?.code === 'QUERY_FAILED') return new QueryFailedError(message, body.failure && fromFailureInfo(body.failure));
+  const error = new AionError((body?.code ?? 'INVALID_ARGUMENT') as AionErrorCode, message);
+  error.name = `AionError(${body?.code ?? status})`;
+  return error;
+}
 
 export interface HttpConnectionOptions {
   /** `http://host:port`, or `host:port` (default `127.0.0.1:7233`). */
@@ -49,12 +69,8 @@ export class HttpTransport implements ClientTransport {
     if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
     const response = await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await response.text();
-    const parsed = (text === '' ? {} : JSON.parse(text)) as T & { error?: { code: string; message: string } };
-    if (!response.ok) {
-      const error = new AionError((parsed.error?.code ?? 'INVALID_ARGUMENT') as AionErrorCode, parsed.error?.message ?? `the server answered ${response.status}`);
-      error.name = `AionError(${parsed.error?.code ?? response.status})`;
-      throw error;
-    }
+    const parsed = (text === '' ? {} : JSON.parse(text)) as T & { error?: ErrorBody };
+    if (!response.ok) throw errorOf(response.status, parsed.error);
     return parsed;
   }
 
@@ -87,12 +103,33 @@ export class HttpTransport implements ClientTransport {
     return (await this.call<{ result: unknown }>('POST', this.path(run, `/queries/${encodeURIComponent(name)}`), { args })).result;
   }
 
-  async executeUpdate(run: RunRef, name: string, args: unknown[]) {
-    return (await this.call<{ result: unknown }>('POST', this.path(run, `/updates/${encodeURIComponent(name)}`), { args })).result;
+  async executeUpdate(run: RunRef, name: string, args: unknown[], updateId?: string) {
+    return (await this.call<{ result: unknown }>('POST', this.path(run, `/updates/${encodeURIComponent(name)}`), { args, updateId })).result;
   }
 
-  async startUpdate(): Promise<never> {
-    throw new AionError('INVALID_ARGUMENT', 'startUpdate is not available over HTTP yet: use executeUpdate, or a Connection.inProcess(engine)');
+  async startUpdate(run: RunRef, name: string, args: unknown[], updateId?: string) {
+    const accepted = await this.call<{ updateId: string; runId: string }>('POST', this.path(run, `/updates/${encodeURIComponent(name)}`), { args, updateId, waitForStage: 'ACCEPTED' });
+    return this.startedUpdate({ workflowId: run.workflowId, runId: accepted.runId }, accepted);
+  }
+
+  async updateResult(run: RunRef, updateId: string) {
+    return (await this.call<{ result: unknown }>('GET', this.path(run, `/updates/${encodeURIComponent(updateId)}`))).result;
+  }
+
+  async startUpdateWithStart(workflowType: string, options: UpdateWithStartOptions) {
+    const { workflowId, ...rest } = options;
+    const accepted = await this.call<{ workflowId: string; runId: string; updateId: string }>('POST', this.path({ workflowId }, '/update-with-start'), {
+      type: workflowType,
+      ...rest,
+      waitForStage: 'ACCEPTED',
+    });
+    return { workflowId: accepted.workflowId, ...this.startedUpdate({ workflowId, runId: accepted.runId }, accepted) };
+  }
+
+  /** An accepted update whose result is asked for when wanted (once). */
+  private startedUpdate(run: Required<RunRef>, accepted: { updateId: string; runId: string }) {
+    let result: Promise<unknown> | undefined;
+    return { updateId: accepted.updateId, runId: accepted.runId, result: () => (result ??= this.updateResult(run, accepted.updateId)) };
   }
 
   async cancel(run: RunRef, reason?: string) {

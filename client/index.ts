@@ -10,7 +10,7 @@
  *
  * @module
  */
-export { WorkflowUpdateStage, type WorkflowUpdateHandle } from './client.js';
+export { WorkflowUpdateStage, WorkflowIdConflictPolicy, WithStartWorkflowOperation, type WorkflowUpdateHandle, type WorkflowUpdateOptions } from './client.js';
 export { Client, WorkflowClient, WorkflowHandle, AsyncCompletionClient, type ClientOptions, type WorkflowStartOptions, type WorkflowSignalWithStartOptions, type WorkflowExecutionDescription } from './client.js';
 export { Connection } from './connection.js';
 export { ScheduleClient, ScheduleHandle, ScheduleOverlapPolicy, type ScheduleCreateOptions } from './schedule-client.js';
@@ -19,6 +19,9 @@ export {
   WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowAlreadyStartedError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateNotFoundError,
+  QueryFailedError,
   ActivityNotFoundError,
   ActivityCancelledError,
   InvalidArgumentError,

@@ -14,6 +14,7 @@ import type {
   ScheduleUpdate,
   SignalWithStartOptions,
   StartOptions,
+  UpdateWithStartOptions,
   VisibilityQuery,
   WorkflowDescription,
   WorkflowSummary,
@@ -24,6 +25,13 @@ export interface RunRef {
   runId?: string;
 }
 
+/** An accepted update: its ids and its result once it completes. */
+export interface StartedUpdate {
+  updateId: string;
+  runId: string;
+  result(): Promise<unknown>;
+}
+
 export interface ClientTransport {
   start(workflowType: string, options: StartOptions): Promise<{ workflowId: string; runId: string }>;
   signalWithStart(workflowType: string, options: SignalWithStartOptions): Promise<{ workflowId: string; runId: string }>;
@@ -31,9 +39,13 @@ export interface ClientTransport {
   result(run: RunRef): Promise<unknown>;
   signal(run: RunRef, name: string, args: unknown[]): Promise<void>;
   query(run: RunRef, name: string, args: unknown[]): Promise<unknown>;
-  executeUpdate(run: RunRef, name: string, args: unknown[]): Promise<unknown>;
+  executeUpdate(run: RunRef, name: string, args: unknown[], updateId?: string): Promise<unknown>;
   /** Resolves once the update is accepted (rejects if it was rejected). */
-  startUpdate(run: RunRef, name: string, args: unknown[]): Promise<{ updateId: string; runId: string; result(): Promise<unknown> }>;
+  startUpdate(run: RunRef, name: string, args: unknown[], updateId?: string): Promise<StartedUpdate>;
+  /** The result of an update the run accepted, by its id (waits while it runs). */
+  updateResult(run: RunRef, updateId: string): Promise<unknown>;
+  /** Update-with-start; resolves once the update is accepted. */
+  startUpdateWithStart(workflowType: string, options: UpdateWithStartOptions): Promise<StartedUpdate & { workflowId: string }>;
   cancel(run: RunRef, reason?: string): Promise<void>;
   terminate(run: RunRef, reason?: string): Promise<void>;
   describe(run: RunRef): Promise<WorkflowDescription>;
@@ -89,12 +101,19 @@ export class EngineTransport implements ClientTransport {
   query(run: RunRef, name: string, args: unknown[]) {
     return this.handle(run).query(name, ...args);
   }
-  executeUpdate(run: RunRef, name: string, args: unknown[]) {
-    return this.waitFor(this.handle(run).executeUpdate(name, ...args));
+  async executeUpdate(run: RunRef, name: string, args: unknown[], updateId?: string) {
+    return (await this.startUpdate(run, name, args, updateId)).result();
   }
-  async startUpdate(run: RunRef, name: string, args: unknown[]) {
-    const update = await this.waitFor(this.handle(run).startUpdate(name, { args }));
+  async startUpdate(run: RunRef, name: string, args: unknown[], updateId?: string) {
+    const update = await this.waitFor(this.handle(run).startUpdate(name, { args, ...(updateId !== undefined ? { updateId } : {}) }));
     return { updateId: update.updateId, runId: update.runId, result: () => this.waitFor(update.result()) };
+  }
+  updateResult(run: RunRef, updateId: string) {
+    return this.waitFor(this.handle(run).getUpdateHandle(updateId).result());
+  }
+  async startUpdateWithStart(workflowType: string, options: UpdateWithStartOptions) {
+    const { workflow, update } = await this.waitFor(this.engine.startUpdateWithStart(workflowType, { ...options, namespace: this.namespace }));
+    return { workflowId: workflow.workflowId, updateId: update.updateId, runId: update.runId, result: () => this.waitFor(update.result()) };
   }
   cancel(run: RunRef, reason?: string) {
     return this.handle(run).cancel(reason);

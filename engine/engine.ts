@@ -24,8 +24,8 @@ import { TimeSkipper, WorkCounter } from './time-skipping.js';
 import { BundleRegistry, type DeployResult } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
-import { EngineClosedError, InvalidArgumentError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
-import { WorkflowHandle, type RunDirectory } from './handle.js';
+import { EngineClosedError, InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
+import { WorkflowHandle, type RunDirectory, type WorkflowUpdateHandle } from './handle.js';
 import type { HistoryEvent } from './history/events.js';
 import { checkArgs, checkId, checkMemo, checkOptionalString, checkOptionKeys } from './input.js';
 import { nextCronTick } from './schedules/spec.js';
@@ -123,6 +123,19 @@ export interface SignalWithStartOptions extends StartOptions {
   signalArgs?: unknown[];
 }
 
+/**
+ * `startUpdateWithStart`: the update and the run to start should the workflow have no running
+ * run (Temporal's update-with-start, `workflowIdConflictPolicy` `USE_EXISTING` or `FAIL`).
+ */
+export interface UpdateWithStartOptions extends StartOptions {
+  workflowId: string;
+  update: string;
+  updateArgs?: unknown[];
+  updateId?: string;
+  /** With a running run: `USE_EXISTING` (default) sends it the update, `FAIL` refuses with `WorkflowAlreadyStartedError`. */
+  workflowIdConflictPolicy?: 'USE_EXISTING' | 'FAIL';
+}
+
 export interface ListOptions extends VisibilityQuery {
   /** At most this many (default: all). */
   limit?: number;
@@ -164,6 +177,8 @@ const START_OPTIONS = [
   'cronSchedule',
 ] as const satisfies readonly (keyof StartOptions)[];
 const SIGNAL_WITH_START_OPTIONS = [...START_OPTIONS, 'signal', 'signalArgs'] as const satisfies readonly (keyof SignalWithStartOptions)[];
+const UPDATE_WITH_START_OPTIONS = [...START_OPTIONS, 'update', 'updateArgs', 'updateId', 'workflowIdConflictPolicy'] as const satisfies readonly (keyof UpdateWithStartOptions)[];
+const WITH_START_OPTIONS = { start: START_OPTIONS, signalWithStart: SIGNAL_WITH_START_OPTIONS, updateWithStart: UPDATE_WITH_START_OPTIONS };
 const DEFAULT_MAX_RESIDENT_RUNS = 10_000;
 const DEFAULT_MAX_RESIDENT_BYTES = Math.min(totalmem() / 4, 4 * 1024 ** 3);
 /** What a pooled instance costs resident (measured by the density benchmark). */
@@ -452,6 +467,43 @@ export class Engine implements RunDirectory {
     }
   }
 
+  /**
+   * Sends an update to the workflow's running run, or starts a run and sends it the update
+   * once its first activation has registered its handlers (Temporal's update-with-start).
+   * Resolves once the update is accepted, with handles on the run and the update.
+   */
+  async startUpdateWithStart(workflowType: string, options: UpdateWithStartOptions): Promise<{ workflow: WorkflowHandle; update: WorkflowUpdateHandle }> {
+    this.assertOpen();
+    if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('startUpdateWithStart needs a workflowId');
+    const spec = this.newRun(workflowType, options, 'updateWithStart');
+    const policy = options.workflowIdConflictPolicy ?? 'USE_EXISTING';
+    if (policy !== 'USE_EXISTING' && policy !== 'FAIL') throw new InvalidArgumentError(`workflowIdConflictPolicy is USE_EXISTING or FAIL, not ${String(policy)}`);
+    const update = { args: options.updateArgs ?? [], ...(options.updateId !== undefined ? { updateId: options.updateId } : {}) };
+    for (;;) {
+      let runId: string;
+      let existing = false;
+      try {
+        runId = (await this.starter.create(spec)).record.runId;
+      } catch (error) {
+        if (!(error instanceof WorkflowAlreadyStartedError) || policy === 'FAIL') throw error;
+        runId = error.runId;
+        existing = true;
+      }
+      const workflow = new WorkflowHandle(this, spec.workflowId, runId, spec.namespace);
+      try {
+        return { workflow, update: await workflow.startUpdate(options.update, update) };
+      } catch (error) {
+        // The running run it found closed meanwhile: start a new one (a run it started that closed at once is the caller's answer).
+        if (!(error instanceof WorkflowNotRunningError) || !existing) throw error;
+      }
+    }
+  }
+
+  /** `startUpdateWithStart`, then the update's result. */
+  async executeUpdateWithStart(workflowType: string, options: UpdateWithStartOptions): Promise<unknown> {
+    return (await this.startUpdateWithStart(workflowType, options)).update.result();
+  }
+
   /** A handle on a workflow's latest run, or on one run of it. */
   getHandle(workflowId: string, runId?: string, options: { namespace?: string } = {}): WorkflowHandle {
     this.assertOpen();
@@ -549,9 +601,9 @@ export class Engine implements RunDirectory {
   // Internals ------------------------------------------------------------------------------
 
   /** Validates start options into the spec of a new run. */
-  private newRun(workflowType: string, options: StartOptions, allowed: 'start' | 'signalWithStart' = 'start'): NewRun {
+  private newRun(workflowType: string, options: StartOptions, allowed: keyof typeof WITH_START_OPTIONS = 'start'): NewRun {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('start options must be an object');
-    checkOptionKeys(options, allowed === 'signalWithStart' ? SIGNAL_WITH_START_OPTIONS : START_OPTIONS, allowed);
+    checkOptionKeys(options, WITH_START_OPTIONS[allowed], allowed);
     const timeout = (value: Duration | undefined, field: string) => {
       if (value === undefined) return undefined;
       try {

@@ -109,6 +109,17 @@ export class WorkflowUpdateFailedError extends AionError {
   }
 }
 
+/** The run has no update of that id: it never came, or its validator rejected it (a rejected update is not kept). */
+export class WorkflowUpdateNotFoundError extends AionError {
+  override name = 'WorkflowUpdateNotFoundError';
+  constructor(
+    readonly updateId: string,
+    readonly runId: string,
+  ) {
+    super('NOT_FOUND', `run ${runId} has no update ${updateId}`);
+  }
+}
+
 /** Workflow code did not reproduce its recorded history. */
 export class DeterminismViolationError extends AionError {
   override name = 'DeterminismViolationError';

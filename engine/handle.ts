@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } from '../common/failures.js';
 import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/types.js';
-import { QueryFailedError, WorkflowFailedError, WorkflowUpdateFailedError } from './errors.js';
+import { QueryFailedError, WorkflowFailedError, WorkflowUpdateFailedError, WorkflowUpdateNotFoundError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
-import { checkArgs, checkId, checkOptionalString } from './input.js';
+import { checkArgs, checkId, checkOptionalString, checkOptionKeys } from './input.js';
 import type { PayloadLimits } from './payloads.js';
+import type { UpdateOutcome } from './run/update-waiters.js';
 import type { WorkflowRun } from './run/workflow-run.js';
 
 /** An accepted update (`startUpdate`): its result once it completes. */
@@ -119,11 +120,13 @@ export class WorkflowHandle {
   /**
    * Sends an update and resolves once it is accepted (its validator passed and it is
    * recorded), with a handle on its result; rejects with `WorkflowUpdateFailedError` if it was
-   * rejected.
+   * rejected. With an `updateId` the run already accepted, nothing is sent again: the handle
+   * is that update's (as Temporal deduplicates updates by id).
    */
-  async startUpdate(name: string, options: { args?: unknown[] } = {}): Promise<WorkflowUpdateHandle> {
+  async startUpdate(name: string, options: { args?: unknown[]; updateId?: string } = {}): Promise<WorkflowUpdateHandle> {
+    checkOptionKeys(options, ['args', 'updateId'], 'startUpdate');
     const run = await this.run();
-    const updateId = randomUUID();
+    const updateId = options.updateId === undefined ? randomUUID() : checkId(options.updateId, 'updateId');
     const { accepted, outcome } = run.startUpdate({
       type: 'UpdateAccepted',
       time: this.directory.now(),
@@ -131,13 +134,28 @@ export class WorkflowHandle {
       name: checkId(name, 'update name'),
       args: checkArgs(options.args ?? [], 'update arguments', this.directory.payloadLimits),
     });
-    const result = outcome.then((settled) => {
-      if (settled.ok) return settled.result;
-      throw new WorkflowUpdateFailedError(`update '${name}' ${settled.rejected ? 'was rejected' : 'failed'}: ${settled.failure.message}`, fromFailureInfo(settled.failure));
-    });
+    const result = outcome.then((settled) => updateResult(`update '${name}'`, settled));
     result.catch(() => undefined); // observed through result()
     if (!(await accepted)) await result; // rejected: throws why
     return { updateId, workflowId: this.workflowId, runId: run.record.runId, result: () => result };
+  }
+
+  /**
+   * A handle on an update this run accepted, by its id (one sent earlier, perhaps by another
+   * process): `result()` waits for it to complete; it rejects with
+   * `WorkflowUpdateNotFoundError` if the run has no such update.
+   */
+  getUpdateHandle(updateId: string): Omit<WorkflowUpdateHandle, 'runId'> & { runId?: string } {
+    checkId(updateId, 'updateId');
+    let result: Promise<unknown> | undefined;
+    return { updateId, workflowId: this.workflowId, ...(this.runId ? { runId: this.runId } : {}), result: () => (result ??= this.updateResultById(updateId)) };
+  }
+
+  private async updateResultById(updateId: string): Promise<unknown> {
+    const run = await this.run();
+    const outcome = await run.updateOutcome(updateId);
+    if (!outcome) throw new WorkflowUpdateNotFoundError(updateId, run.record.runId);
+    return updateResult(`update ${updateId}`, outcome);
   }
 
   /** Requests cancellation: the workflow sees a `CancelledFailure` at its next await and may clean up. */
@@ -209,6 +227,12 @@ export class WorkflowHandle {
 }
 
 /** The result a closing event stands for, or the `WorkflowFailedError` it stands for. */
+/** An update's result, or the `WorkflowUpdateFailedError` saying why it has none. */
+function updateResult(what: string, settled: UpdateOutcome): unknown {
+  if (settled.ok) return settled.result;
+  throw new WorkflowUpdateFailedError(`${what} ${settled.rejected ? 'was rejected' : 'failed'}: ${settled.failure.message}`, fromFailureInfo(settled.failure));
+}
+
 function outcomeOf(event: HistoryEvent | undefined): unknown {
   switch (event?.type) {
     case 'WorkflowCompleted':

@@ -19,6 +19,7 @@ import {
   type ScheduleUpdate,
   type SignalWithStartOptions,
   type StartOptions,
+  type UpdateWithStartOptions,
   type VisibilityQuery,
 } from '../engine/index.js';
 import { errorResponse, HttpError } from './errors.js';
@@ -112,9 +113,27 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
 
   app.post('/v1/namespaces/:ns/workflows/:id/queries/:name', async (c) => c.json({ result: await handle(c).query(c.req.param('name'), ...(await argsOf(c))) }));
 
-  app.post('/v1/namespaces/:ns/workflows/:id/updates/:name', async (c) =>
-    c.json({ result: await handle(c).executeUpdate(c.req.param('name'), ...(await argsOf(c))) }),
-  );
+  /** Sends an update; answers once it is accepted (`waitForStage: 'ACCEPTED'`) or completed (the default). */
+  app.post('/v1/namespaces/:ns/workflows/:id/updates/:name', async (c) => {
+    const { waitForStage = 'COMPLETED', ...options } = await jsonBody<{ args?: unknown[]; updateId?: string; waitForStage?: unknown }>(c, {});
+    if (waitForStage !== 'ACCEPTED' && waitForStage !== 'COMPLETED') throw new HttpError(400, 'INVALID_ARGUMENT', 'waitForStage is ACCEPTED or COMPLETED');
+    const update = await handle(c).startUpdate(c.req.param('name'), options);
+    if (waitForStage === 'ACCEPTED') return c.json({ updateId: update.updateId, runId: update.runId }, 202);
+    return c.json({ updateId: update.updateId, runId: update.runId, result: await update.result() });
+  });
+
+  /** Waits for an update the run accepted (by its id) to complete. */
+  app.get('/v1/namespaces/:ns/workflows/:id/updates/:updateId', async (c) => c.json({ result: await handle(c).getUpdateHandle(c.req.param('updateId')).result() }));
+
+  /** Update-with-start: the update goes to the running run, or to a run started for it. */
+  app.post('/v1/namespaces/:ns/workflows/:id/update-with-start', async (c) => {
+    const { type, waitForStage = 'COMPLETED', ...options } = await jsonBody<{ type?: unknown; waitForStage?: unknown } & UpdateWithStartOptions>(c);
+    if (waitForStage !== 'ACCEPTED' && waitForStage !== 'COMPLETED') throw new HttpError(400, 'INVALID_ARGUMENT', 'waitForStage is ACCEPTED or COMPLETED');
+    const { workflow, update } = await engine.startUpdateWithStart(type as string, { ...options, workflowId: c.req.param('id')!, namespace: ns(c) });
+    const ids = { workflowId: workflow.workflowId, runId: workflow.runId, updateId: update.updateId };
+    if (waitForStage === 'ACCEPTED') return c.json(ids, 202);
+    return c.json({ ...ids, result: await update.result() });
+  });
 
   app.post('/v1/namespaces/:ns/workflows/:id/cancel', async (c) => {
     await handle(c).cancel((await jsonBody<{ reason?: string }>(c, {})).reason);

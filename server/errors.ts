@@ -1,5 +1,5 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { AionError, BundleError, StoreError, type AionErrorCode, type StoreErrorCode } from '../engine/index.js';
+import { AionError, BundleError, QueryFailedError, StoreError, toFailureInfo, WorkflowUpdateFailedError, type AionErrorCode, type FailureInfo, type StoreErrorCode } from '../engine/index.js';
 
 /** HTTP status of each engine error code. */
 const STATUS: Record<AionErrorCode, ContentfulStatusCode> = {
@@ -29,11 +29,16 @@ const STORE_STATUS: Record<StoreErrorCode, ContentfulStatusCode> = {
 };
 
 export interface ErrorBody {
-  error: { code: string; message: string };
+  /** `failure`: the workflow's failure behind a failed query or update (its `cause`). */
+  error: { code: string; message: string; failure?: FailureInfo };
 }
 
 /** Maps an error to its HTTP status and JSON body; unknown errors are 500s without details. */
 export function errorResponse(error: unknown): { status: ContentfulStatusCode; body: ErrorBody } {
+  if (error instanceof QueryFailedError || error instanceof WorkflowUpdateFailedError) {
+    const failure = error.cause === undefined ? {} : { failure: toFailureInfo(error.cause) };
+    return { status: STATUS[error.code], body: { error: { code: error.code, message: error.message, ...failure } } };
+  }
   if (error instanceof AionError) return { status: STATUS[error.code], body: { error: { code: error.code, message: error.message } } };
   if (error instanceof StoreError) return { status: STORE_STATUS[error.code], body: { error: { code: error.code, message: error.message } } };
   if (error instanceof BundleError) return { status: 400, body: { error: { code: 'BUNDLE_INVALID', message: error.message } } };

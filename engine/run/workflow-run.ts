@@ -40,6 +40,7 @@ import type { Clock } from '../clock.js';
 import type { WorkCounter } from '../time-skipping.js';
 import { ActivationBatch } from './activation-batch.js';
 import { RunState } from './run-state.js';
+import { UpdateWaiters, type UpdateOutcome } from './update-waiters.js';
 
 /** Engine services a run uses. */
 export interface RunEnvironment {
@@ -88,8 +89,6 @@ interface PendingJob {
   followUps?: OutboxEntry[];
 }
 
-/** How an update ended: its result, or its failure (`rejected`: its validator refused it; nothing was recorded). */
-export type UpdateOutcome = { ok: true; result: unknown } | { ok: false; failure: FailureInfo; rejected: boolean };
 
 /** A run's whole history as read from the store, and parsed into activations. */
 interface LoadedHistory {
@@ -120,7 +119,7 @@ export class WorkflowRun {
   private justRead: LoadedHistory | undefined;
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
-  private readonly updateWaiters = new Map<string, { resolve(outcome: UpdateOutcome): void; reject(error: unknown): void }>();
+  private readonly updateWaiters = new UpdateWaiters();
   private lock: Promise<void> = Promise.resolve();
   /** Operations queued on or holding the lock. */
   private busy = 0;
@@ -174,21 +173,45 @@ export class WorkflowRun {
 
   /**
    * Delivers an update: its validator runs first (apart from the run), and a rejected update
-   * records nothing. `accepted` resolves true once it is recorded, false if its validator
-   * rejected it (then `outcome` says why); `outcome` resolves once it completed, and rejects if
-   * the run closes (or the engine does) before that.
+   * records nothing. `accepted` resolves true once it is recorded — or if this run already
+   * accepted an update with this id: the caller then waits for that one, which does not run
+   * again — and false if its validator rejected it (then `outcome` says why). `outcome`
+   * resolves once the update completed, and rejects if the run closes (or the engine does)
+   * before that.
    */
   startUpdate(event: NewEventOf<'UpdateAccepted'>): { accepted: Promise<boolean>; outcome: Promise<UpdateOutcome> } {
-    let accepted!: Promise<boolean>;
-    const outcome = new Promise<UpdateOutcome>((resolve, reject) => {
-      this.updateWaiters.set(event.updateId, { resolve, reject });
-      accepted = this.deliver(event);
-      accepted.catch((error: unknown) => {
-        this.updateWaiters.delete(event.updateId);
-        reject(error);
-      });
-    });
+    const { outcome } = this.updateWaiters.wait(event.updateId);
+    const accepted = this.deliver(event);
+    accepted.catch((error: unknown) => this.updateWaiters.reject(event.updateId, error));
     return { accepted, outcome };
+  }
+
+  /**
+   * The outcome of the update this run accepted under `updateId`: waits while it runs;
+   * undefined if the run has no such update (it never came, or its validator rejected it).
+   */
+  async updateOutcome(updateId: string): Promise<UpdateOutcome | undefined> {
+    // Waiting first: an outcome recorded while the history is read still reaches the caller.
+    const { outcome, leave } = this.updateWaiters.wait(updateId);
+    const inFlight = this.mailbox.some((job) => job.event.type === 'UpdateAccepted' && job.event.updateId === updateId);
+    const recorded = inFlight ? 'running' : recordedUpdate(await this.readHistory(), updateId);
+    if (recorded === undefined) {
+      leave();
+      return undefined;
+    }
+    if (recorded !== 'running') this.updateWaiters.settle(updateId, recorded);
+    else if (this.record.status !== 'Running') this.updateWaiters.settle(updateId, { ok: false, failure: UPDATE_OUTLIVED_RUN, rejected: false });
+    return outcome;
+  }
+
+  /** Answers the callers of an update sent again after it completed, from the history. */
+  private async answerFinishedUpdate(updateId: string): Promise<void> {
+    try {
+      const recorded = recordedUpdate(await this.readHistory(), updateId);
+      if (recorded !== undefined && recorded !== 'running') this.updateWaiters.settle(updateId, recorded);
+    } catch (error) {
+      this.updateWaiters.reject(updateId, error);
+    }
   }
 
   /**
@@ -214,8 +237,7 @@ export class WorkflowRun {
 
   /** The engine closed: callers still waiting on an update learn it, and the sandbox is released. */
   dispose(): void {
-    for (const waiter of this.updateWaiters.values()) waiter.reject(new EngineClosedError());
-    this.updateWaiters.clear();
+    this.updateWaiters.rejectAll(new EngineClosedError());
     this.releaseSandbox();
   }
 
@@ -522,9 +544,7 @@ export class WorkflowRun {
         job.event.validated = true;
         return true;
       }
-      const waiter = this.updateWaiters.get(job.event.updateId);
-      this.updateWaiters.delete(job.event.updateId);
-      waiter?.resolve({ ok: false, failure, rejected: true });
+      this.updateWaiters.settle(job.event.updateId, { ok: false, failure, rejected: true });
       job.onRecorded?.resolve(false);
       return false;
     });
@@ -619,8 +639,7 @@ export class WorkflowRun {
       if (job.recorded) continue;
       if (job.event.type !== 'UpdateAccepted') jobs.push(job);
       else {
-        this.updateWaiters.get(job.event.updateId)?.reject(refusal);
-        this.updateWaiters.delete(job.event.updateId);
+        this.updateWaiters.reject(job.event.updateId, refusal);
         job.onRecorded?.reject(refusal);
       }
     }
@@ -644,7 +663,11 @@ export class WorkflowRun {
         if (key !== undefined) settled.add(key);
         return true;
       }
-      job.onRecorded?.resolve(false);
+      if (job.event.type === 'UpdateAccepted') {
+        // Sent again under the id of an update this run accepted: its callers wait for that one.
+        job.onRecorded?.resolve(true);
+        if (this.state.finishedUpdates.has(job.event.updateId)) void this.answerFinishedUpdate(job.event.updateId);
+      } else job.onRecorded?.resolve(false);
       return false;
     });
   }
@@ -767,16 +790,13 @@ export class WorkflowRun {
     for (const task of batch.taskCancelPuts) this.env.activities.requestCancel(task);
     for (const event of events) {
       if (event.type === 'UpdateCompleted' || event.type === 'UpdateRejected') {
-        const outcome: UpdateOutcome = event.failure ? { ok: false, failure: event.failure, rejected: event.type === 'UpdateRejected' } : { ok: true, result: event.type === 'UpdateCompleted' ? event.result : undefined };
-        this.updateWaiters.get(event.updateId)?.resolve(outcome);
-        this.updateWaiters.delete(event.updateId);
+        this.updateWaiters.settle(event.updateId, updateOutcomeOf(event));
       }
     }
     if (batch.outboxPuts.length > 0) this.env.onOutbox(batch.outboxPuts);
     if (batch.closeEvent) {
       // Updates still running end with the run (as in Temporal); their callers are told so.
-      for (const waiter of this.updateWaiters.values()) waiter.resolve({ ok: false, failure: UPDATE_OUTLIVED_RUN, rejected: false });
-      this.updateWaiters.clear();
+      this.updateWaiters.settleAll({ ok: false, failure: UPDATE_OUTLIVED_RUN, rejected: false });
       this.releaseSandbox();
       this.env.quarantine.release(namespace, runId);
       this.env.onClosed(this, events[events.length - 1]);
@@ -937,6 +957,21 @@ export class WorkflowRun {
 }
 
 /** How Temporal ends an update that was still running when its workflow closed. */
+/** What the history says of update `updateId`: its outcome, 'running' (accepted, not completed), or undefined (never accepted). */
+function recordedUpdate(history: readonly HistoryEvent[], updateId: string): UpdateOutcome | 'running' | undefined {
+  let accepted = false;
+  for (const event of history) {
+    if (event.type === 'UpdateAccepted' && event.updateId === updateId) accepted = true;
+    else if ((event.type === 'UpdateCompleted' || event.type === 'UpdateRejected') && event.updateId === updateId) return updateOutcomeOf(event);
+  }
+  return accepted ? 'running' : undefined;
+}
+
+/** The outcome an update's closing event records. */
+function updateOutcomeOf(event: EventOf<'UpdateCompleted'> | EventOf<'UpdateRejected'>): UpdateOutcome {
+  return event.failure ? { ok: false, failure: event.failure, rejected: event.type === 'UpdateRejected' } : { ok: true, result: event.type === 'UpdateCompleted' ? event.result : undefined };
+}
+
 const UPDATE_OUTLIVED_RUN: FailureInfo = {
   failureType: 'ApplicationFailure',
   type: 'AcceptedUpdateCompletedWorkflow',

@@ -4,7 +4,18 @@
  * with Temporal's filter syntax, count, failures, asynchronous activity completion.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Client, Connection, InvalidArgumentError, ScheduleOverlapPolicy, WorkflowFailedError, WorkflowUpdateStage } from '../../client/index.js';
+import {
+  Client,
+  Connection,
+  InvalidArgumentError,
+  ScheduleOverlapPolicy,
+  WithStartWorkflowOperation,
+  WorkflowFailedError,
+  WorkflowIdConflictPolicy,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateStage,
+} from '../../client/index.js';
+import { ApplicationFailure } from '../../common/failures.js';
 import type { Engine } from '../../engine/engine.js';
 import { serveEngine, type RunningServer } from '../../server/serve.js';
 import { completedElsewhere } from '../fixtures/temporal-activities.js';
@@ -13,6 +24,9 @@ import { openEngine } from '../helpers.js';
 const ping = { name: 'ping' };
 const slowUpdate = { name: 'slowUpdate' };
 const setLimit = { name: 'setLimit' };
+const add = { name: 'add' };
+const open = { name: 'open' };
+const finish = { name: 'finish' };
 const servers: RunningServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
@@ -106,21 +120,48 @@ describe.each(connections)('aion/client %s', (connectionName, connect) => {
     ).rejects.toThrow(/BUFFER_ALL is not supported/);
   });
 
-  it('starts an update and waits for it at the stage asked (in process), refusing a rejected one', async () => {
+  it('starts an update and waits for it at the stage asked, refusing a rejected one with its cause', async () => {
     const { workflow } = await client();
     const handle = await workflow.start('guardedLimit', { workflowId: 'limits', taskQueue: 'main' });
-    if (connectionName === 'over HTTP') {
-      await expect(handle.startUpdate(setLimit, { args: [5], waitForStage: WorkflowUpdateStage.ACCEPTED })).rejects.toThrow(/not available over HTTP yet/);
-      await handle.terminate('test over');
-      return;
-    }
     const update = await handle.startUpdate(setLimit, { args: [5], waitForStage: WorkflowUpdateStage.ACCEPTED });
-    expect(update).toMatchObject({ updateId: expect.any(String), workflowId: 'limits' });
+    expect(update).toMatchObject({ updateId: expect.any(String), workflowId: 'limits', workflowRunId: expect.any(String) });
     expect(await update.result()).toBe(5);
-    await expect(handle.startUpdate(setLimit, { args: [-1], waitForStage: WorkflowUpdateStage.ACCEPTED })).rejects.toThrow(/was rejected: a limit is not negative/);
+    const rejected = await handle.startUpdate(setLimit, { args: [-1], waitForStage: WorkflowUpdateStage.ACCEPTED }).catch((error: unknown) => error);
+    expect(rejected).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((rejected as WorkflowUpdateFailedError).message).toMatch(/was rejected: a limit is not negative/);
+    expect((rejected as WorkflowUpdateFailedError).cause).toBeInstanceOf(ApplicationFailure);
     const last = await handle.startUpdate(setLimit, { args: [0], waitForStage: WorkflowUpdateStage.COMPLETED });
     expect(await last.result()).toBe(0);
     expect(await handle.result()).toBe(0);
+  });
+
+  it('sends updates under the caller’s id once, attaches to them by id, and runs update-with-start', async () => {
+    const engine = await openEngine({}, 'updates.ts');
+    const { workflow } = new Client({ connection: await connect(engine) });
+    const startWorkflowOperation = new WithStartWorkflowOperation('counter', {
+      workflowId: 'counted',
+      taskQueue: 'main',
+      args: [{ gated: true }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    });
+    const first = await workflow.startUpdateWithStart(add, { args: [2], updateId: 'first', waitForStage: WorkflowUpdateStage.ACCEPTED, startWorkflowOperation });
+    const handle = await startWorkflowOperation.workflowHandle();
+    expect(handle.workflowId).toBe('counted');
+    await expect(workflow.startUpdateWithStart(add, { args: [1], waitForStage: 'ACCEPTED', startWorkflowOperation })).rejects.toThrow(/used already/);
+    const attached = workflow.getHandle('counted').getUpdateHandle<number>('first');
+    await handle.signal(open);
+    expect(await first.result()).toBe(2);
+    expect(await attached.result()).toBe(2);
+    // The same id again runs nothing: the recorded result.
+    expect(await handle.executeUpdate(add, { args: [40], updateId: 'first' })).toBe(2);
+    const again = new WithStartWorkflowOperation('counter', { workflowId: 'counted', taskQueue: 'main', workflowIdConflictPolicy: 'USE_EXISTING' });
+    expect(await workflow.executeUpdateWithStart(add, { args: [3], startWorkflowOperation: again })).toBe(5);
+    const failing = new WithStartWorkflowOperation('counter', { workflowId: 'counted', taskQueue: 'main', workflowIdConflictPolicy: 'FAIL' });
+    await expect(workflow.executeUpdateWithStart(add, { args: [3], startWorkflowOperation: failing })).rejects.toThrow(/already running/);
+    await expect(failing.workflowHandle()).rejects.toThrow(/already running/);
+    await expect(workflow.getHandle('counted').getUpdateHandle('unknown').result()).rejects.toThrow(/has no update unknown/);
+    await handle.signal(finish);
+    expect(await handle.result()).toBe(5);
   });
 
   it('completes an activity asynchronously by its task token', async () => {

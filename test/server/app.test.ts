@@ -17,7 +17,7 @@ describe('HTTP API', () => {
     const query = await app.request('/v1/namespaces/default/workflows/h1/queries/status', json({}));
     expect(await query.json()).toEqual({ result: 'approved by ann' });
     const update = await app.request('/v1/namespaces/default/workflows/h1/updates/setLimit', json({ args: [100] }));
-    expect(await update.json()).toEqual({ result: 0 });
+    expect(await update.json()).toEqual({ updateId: expect.any(String), runId: expect.any(String), result: 0 });
     const result = await app.request('/v1/namespaces/default/workflows/h1/result');
     expect(await result.json()).toEqual({ status: 'Completed', result: { approvedBy: 'ann', limit: 100 } });
     const history = (await (await app.request('/v1/namespaces/default/workflows/h1/history')).json()) as { events: { type: string }[] };
