@@ -134,6 +134,13 @@ export const RUNTIME_FLAGS = [
    * shapes (before: ignored).
    */
   'temporalOptions',
+  /**
+   * An update handler's error fails the update only if it is a failure (`ApplicationFailure`,
+   * …); any other error is handled as the workflow's own would be: it fails the workflow task
+   * (or the run, for a declared failure type), as in Temporal (before: every error failed the
+   * update).
+   */
+  'updateHandlerErrors',
 ] as const;
 export type RuntimeFlag = (typeof RUNTIME_FLAGS)[number];
 

@@ -649,7 +649,10 @@ export class Activator {
         .runInUpdate({ id: updateId, name }, () => this.rootScope.run(async () => entry.handler(...args)))
         .then(
           (result) => this.pushCommand({ kind: 'completeUpdate', updateId, result: toPayload(result, `result of update '${name}'`) }),
-          (error: unknown) => this.pushCommand({ kind: 'completeUpdate', updateId, failure: toFailureInfo(error) }),
+          (error: unknown) => {
+            if (error instanceof AionFailure || !this.flags.has('updateHandlerErrors')) this.pushCommand({ kind: 'completeUpdate', updateId, failure: toFailureInfo(error) });
+            else this.failWith(error);
+          },
         )
         .then(undefined, (error: unknown) => this.pushCommand({ kind: 'completeUpdate', updateId, failure: toFailureInfo(error) }))
         .then(() => this.runningHandlers--);

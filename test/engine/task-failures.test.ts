@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
-import { DeterminismViolationError } from '../../engine/errors.js';
+import { DeterminismViolationError, WorkflowUpdateFailedError } from '../../engine/errors.js';
 import { replayHistory } from '../../engine/replay-history.js';
 import { DEFAULT_SUPERVISION, Supervisor } from '../../engine/supervision.js';
 import { fixtureBundle, openEngine, silentLogger } from '../helpers.js';
@@ -47,6 +47,43 @@ describe('workflow task failures', () => {
     const engine = await openEngine({}, 'task-failures-v1.ts');
     await expect((await engine.start('business')).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'Business' } });
     await expect((await engine.start('strict')).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'ValidationError', message: 'declared to fail the run' } });
+  });
+
+  it('come from update handlers too: a failure fails the update, a bug the task, a declared error the run', async () => {
+    const engine = await openEngine({ supervision: { initialBackoffMs: 5, maxBackoffMs: 20 } }, 'task-failures-v1.ts');
+    const handle = await engine.start('updated');
+    const refused = await handle.executeUpdate('apply', 'fail').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((refused as WorkflowUpdateFailedError).cause).toMatchObject({ type: 'Refused' });
+    const bug = await handle.startUpdate('apply', { args: ['bug'] });
+    const outcome = bug.result().catch((error: unknown) => error);
+    await expect.poll(async () => (await handle.describe()).supervision?.crashes ?? 0).toBeGreaterThanOrEqual(2);
+    expect(await handle.describe()).toMatchObject({ status: 'Running', supervision: { lastCrash: { kind: 'workflow-error', message: expect.stringMatching(/^TypeError/) } } });
+    expect((await handle.history()).filter((event) => event.type === 'UpdateCompleted')).toHaveLength(1);
+    await handle.terminate('test over');
+    expect(await outcome).toMatchObject({ cause: { type: 'AcceptedUpdateCompletedWorkflow' } });
+
+    const declared = await engine.start('updated');
+    await declared.startUpdate('apply', { args: ['declared'] });
+    await expect(declared.result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'ValidationError', message: 'declared to fail the run' } });
+  });
+
+  it('from update handlers keep failing the update in runs started before that rule (their histories replay)', async () => {
+    const engine = await openEngine({}, 'task-failures-v1.ts');
+    const handle = await engine.start('updated');
+    await handle.executeUpdate('apply', 'fail').catch(() => undefined);
+    await handle.executeUpdate('apply', 'done');
+    await handle.result();
+    // The same history as a run without the flag would have recorded for a bug in the handler.
+    const history = (await handle.history()).map((event) => {
+      if (event.type === 'WorkflowStarted') return { ...event, flags: event.flags?.filter((flag) => flag !== 'updateHandlerErrors') };
+      if (event.type === 'UpdateAccepted' && event.args[0] === 'fail') return { ...event, args: ['bug'] };
+      return event;
+    });
+    const code = await fixtureBundle('task-failures-v1.ts');
+    await replayHistory({ code }, history);
+    const withFlag = history.map((event) => (event.type === 'WorkflowStarted' ? { ...event, flags: [...(event.flags ?? []), 'updateHandlerErrors' as const] } : event));
+    await expect(replayHistory({ code }, withFlag)).rejects.toThrow();
   });
 
   it('are matched by class name as failures are typed, even when the class does not set its name', async () => {
