@@ -92,6 +92,8 @@ export interface StartInfo {
   randomSeed: number;
   /** The runtime behaviours this run started with (see `RUNTIME_FLAGS`); absent in older histories. */
   flags?: RuntimeFlag[];
+  /** Error type names the engine was told fail runs rather than tasks (see `failsTheTask`). */
+  failureErrorTypes?: string[];
   searchAttributes: Record<string, SearchAttributeValue>;
   memo?: Record<string, unknown>;
   parent?: { workflowId: string; runId: string; namespace: string };

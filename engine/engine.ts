@@ -91,6 +91,15 @@ export interface EngineOptions {
    * (`engine.timeSkipping`; aion/testing's `TestWorkflowEnvironment.createTimeSkipping`).
    */
   timeSkipping?: boolean;
+  /**
+   * Error type names that fail a run rather than its workflow task, by workflow type (`'*'`:
+   * every type), as Temporal's worker option: `{ '*': ['ValidationError'] }`. A name matches
+   * an error's `name` or class name; `'Error'` matches every error, and `'NondeterminismError'`
+   * (or `'DeterminismViolationError'`, or `'Error'`) fails a run whose history stops replaying
+   * instead of stalling it. Recorded in each run's `WorkflowStarted`: a run keeps the list it
+   * started with.
+   */
+  workflowFailureErrorTypes?: Record<string, string[]>;
 }
 
 export interface StartOptions {
@@ -291,7 +300,7 @@ export class Engine implements RunDirectory {
       },
     };
     this.runs.attach(environment);
-    this.starter = new RunStarter(store, bundles, this.runs, () => environment, limits.continueAsNewSuggestedAt);
+    this.starter = new RunStarter(store, bundles, this.runs, () => environment, { continueAsNewSuggestedAt: limits.continueAsNewSuggestedAt, failureErrorTypes: parts.failureErrorTypes });
     this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock);
     // Schedules run on the real clock: with a skipping clock they keep timers of their own.
     this.scheduleTimers = clock === systemClock ? this.timers : new DueTimers((entries) => this.deliverDue(entries));
@@ -363,6 +372,7 @@ export class Engine implements RunDirectory {
       supervisors,
       metricsRegistry: options.metricsRegistry,
       clock: options.timeSkipping === true ? new SkippingClock() : systemClock,
+      failureErrorTypes: checkFailureErrorTypes(options.workflowFailureErrorTypes),
     });
     try {
       await engine.quarantine.load();
@@ -712,6 +722,15 @@ interface EngineParts {
   supervisors: Supervisors;
   metricsRegistry: Registry | undefined;
   clock: Clock;
+  failureErrorTypes: Record<string, string[]>;
+}
+
+function checkFailureErrorTypes(types: unknown): Record<string, string[]> {
+  if (types === undefined) return {};
+  const valid =
+    typeof types === 'object' && types !== null && !Array.isArray(types) && Object.values(types).every((names) => Array.isArray(names) && names.every((name) => typeof name === 'string' && name !== ''));
+  if (!valid) throw new InvalidArgumentError("workflowFailureErrorTypes maps workflow types (or '*') to arrays of error type names");
+  return types as Record<string, string[]>;
 }
 
 function activityRegistry(options: EngineOptions): ActivityRegistry {

@@ -72,7 +72,12 @@ export class RunStarter {
     private readonly bundles: BundleRegistry,
     private readonly runs: RunTable,
     private readonly environment: () => RunEnvironment,
-    private readonly continueAsNewSuggestedAt: number,
+    private readonly policy: {
+      /** History length from which runs are told to continue as new. */
+      continueAsNewSuggestedAt: number;
+      /** Error types that fail runs rather than tasks, by workflow type or `'*'` (`EngineOptions.workflowFailureErrorTypes`). */
+      failureErrorTypes: Record<string, string[]>;
+    },
   ) {}
 
   /**
@@ -136,7 +141,8 @@ export class RunStarter {
           ...(deadline.deadline ? { deadline: deadline.deadline } : {}),
           ...(deadline.executionDeadline !== undefined ? { executionDeadline: deadline.executionDeadline } : {}),
           ...(spec.scheduleId ? { scheduleId: spec.scheduleId } : {}),
-          continueAsNewSuggestedAt: this.continueAsNewSuggestedAt,
+          continueAsNewSuggestedAt: this.policy.continueAsNewSuggestedAt,
+          ...this.failureErrorTypesOf(spec.workflowType),
         },
         { outboxId: options.outboxId },
       );
@@ -144,6 +150,12 @@ export class RunStarter {
       await Promise.all([started, ...extra]);
       return run;
     });
+  }
+
+  private failureErrorTypesOf(workflowType: string): { failureErrorTypes?: string[] } {
+    const types = this.policy.failureErrorTypes;
+    const names = [...new Set([...(types['*'] ?? []), ...(types[workflowType] ?? [])])];
+    return names.length > 0 ? { failureErrorTypes: names } : {};
   }
 
   private async assertStartable(spec: NewRun): Promise<void> {

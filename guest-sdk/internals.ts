@@ -709,7 +709,8 @@ export class Activator {
 
   /**
    * Whether an uncaught error fails the workflow task (retried until the code is fixed) rather
-   * than the run: an error that is not a failure, unless the workflow declared its type. The
+   * than the run: an error that is not a failure, unless the workflow (or the engine, at its
+   * start) declared its type. The
    * sandbox's own limits (QuickJS's `InternalError`: out of memory, stack overflow) fail the
    * run: a retry would hit them again, and a hostile bundle must not be retried forever.
    */
@@ -717,10 +718,10 @@ export class Activator {
     if (!this.flags.has('workflowTaskFailures') || error instanceof AionFailure) return false;
     const name = readSafely(() => (error as { name?: unknown }).name);
     if (name === 'InternalError') return false;
-    const declared = this.failureExceptionTypes.get(this.workflows[this.startInfo?.workflowType ?? '']) ?? [];
-    // A name matches the error's `name` or its class's (as failures are typed: common/failures.ts).
+    const declared = [...(this.failureExceptionTypes.get(this.workflows[this.startInfo?.workflowType ?? '']) ?? []), ...(this.startInfo?.failureErrorTypes ?? [])];
+    // A name matches the error's `name` or its class's (as failures are typed: common/failures.ts); 'Error' matches any error.
     const className = readSafely(() => (error as { constructor: { name?: unknown } }).constructor.name);
-    return !declared.some((type) => (typeof type === 'string' ? name === type || className === type : error instanceof type));
+    return !declared.some((type) => (typeof type === 'string' ? type === 'Error' || name === type || className === type : error instanceof type));
   }
 
   /**

@@ -56,6 +56,8 @@ export interface EventAttributes {
     scheduleId?: string;
     /** History length from which this run is told to continue as new (recorded: replay needs it). */
     continueAsNewSuggestedAt: number;
+    /** Error type names that fail the run rather than its task (`EngineOptions.workflowFailureErrorTypes`). */
+    failureErrorTypes?: string[];
   };
   ActivityCompleted: { seq: number; result: unknown; attempt: number };
   ActivityFailed: { seq: number; failure: FailureInfo; attempt: number };

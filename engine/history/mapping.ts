@@ -22,6 +22,7 @@ const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job 
       startTime: e.time,
       randomSeed: e.randomSeed,
       ...(e.flags ? { flags: e.flags } : {}),
+      ...(e.failureErrorTypes ? { failureErrorTypes: e.failureErrorTypes } : {}),
       searchAttributes: e.searchAttributes,
       ...(e.memo ? { memo: e.memo } : {}),
       firstExecutionRunId: e.firstExecutionRunId,

@@ -54,6 +54,8 @@ export class RunState {
   executionDeadline: number | undefined;
   /** From `WorkflowStarted`: when `continueAsNewSuggested` turns true. */
   continueAsNewSuggestedAt = Infinity;
+  /** From `WorkflowStarted`: error types that fail the run rather than its task. */
+  failureErrorTypes: readonly string[] = [];
   /** Set once the run continued as new. */
   continuedToRunId: string | undefined;
   readonly pendingChildren = new Map<number, PendingChild>();
@@ -75,6 +77,7 @@ export class RunState {
         this.memo = { ...event.memo };
         this.executionStartTime = event.executionStartTime ?? event.time;
         this.cronSchedule = event.cronSchedule;
+        this.failureErrorTypes = event.failureErrorTypes ?? [];
         this.args = event.args;
         this.runTimeoutMs = event.runTimeoutMs;
         this.firstTaskAt = event.firstTaskAt;

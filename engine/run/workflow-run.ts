@@ -454,6 +454,14 @@ export class WorkflowRun {
    * a crash while replaying is the run's crash; a lost thread retries.
    */
   private async failedActivation(jobs: PendingJob[], error: unknown, time: number): Promise<void> {
+    if (error instanceof DeterminismViolationError && this.state.failureErrorTypes.some((type) => NONDETERMINISM_FAILS_RUN.has(type))) {
+      // Declared to fail the run (`workflowFailureErrorTypes`): its jobs are recorded with the failure.
+      const failure: FailureInfo = { failureType: 'ApplicationFailure', type: 'NondeterminismError', message: error.message, nonRetryable: true };
+      const batch = this.newBatch().add(...jobs.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
+      batch.add({ type: 'WorkflowTaskFailed', time, crashKind: 'nondeterminism', message: error.message }, { type: 'WorkflowFailed', time, failure });
+      this.env.logger.error({ runId: this.record.runId, workflowId: this.record.workflowId, eventIndex: error.eventIndex }, `${error.message}; the run fails (workflowFailureErrorTypes)`);
+      return this.commit(batch, jobs).catch((failed: unknown) => this.abandon(jobs, failed));
+    }
     if (error instanceof DeterminismViolationError) {
       this.stallOn(error);
       this.mailbox.unshift(...jobs);
@@ -957,6 +965,9 @@ export class WorkflowRun {
 }
 
 /** How Temporal ends an update that was still running when its workflow closed. */
+/** The names in `workflowFailureErrorTypes` that make a history that stopped replaying fail its run. */
+const NONDETERMINISM_FAILS_RUN = new Set(['NondeterminismError', 'DeterminismViolationError', 'Error']);
+
 /** What the history says of update `updateId`: its outcome, 'running' (accepted, not completed), or undefined (never accepted). */
 function recordedUpdate(history: readonly HistoryEvent[], updateId: string): UpdateOutcome | 'running' | undefined {
   let accepted = false;

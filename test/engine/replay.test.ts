@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeterminismViolationError, InvalidArgumentError } from '../../engine/errors.js';
-import { Engine } from '../../engine/engine.js';
+import { Engine, type EngineOptions } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { replayHistory } from '../../engine/replay-history.js';
 import { openMemoryStore } from '../../store/open.js';
@@ -79,24 +79,31 @@ describe('replayHistory', () => {
 });
 
 describe('a run whose history no longer replays', () => {
-  it('stalls with the violation in describe, keeps accepting signals, and loses nothing', async () => {
-    // A store whose reads of one run are corrupted, as if the history had been edited.
+  /**
+   * An engine on a store whose reads of one run are corrupted, as if its history had been
+   * edited, with no snapshots (the run must be rebuilt by replay).
+   */
+  async function engineWithTamperedReads(options: Partial<EngineOptions> = {}) {
     const store = await openMemoryStore<HistoryEvent>();
-    let corruptRunId: string | undefined;
+    let tamperedRunId: string | undefined;
     const readHistory = store.readHistory.bind(store);
     store.readHistory = async (namespace, runId, range) => {
       const events = await readHistory(namespace, runId, range);
-      if (runId !== corruptRunId) return events;
+      if (runId !== tamperedRunId) return events;
       return events.map((e) => (e.type === 'ActivityScheduled' && e.seq === 1 ? { ...e, activityType: 'tampered' } : e));
     };
-    // No snapshots: the run must be rebuilt by replay.
     store.getSnapshot = async () => undefined;
-    const engine = await Engine.open({ store, logger: silentLogger, activities: makeActivities(), maxResidentRuns: 1 });
+    const engine = await Engine.open({ store, logger: silentLogger, activities: makeActivities(), maxResidentRuns: 1, ...options });
+    await engine.deploy({ code: await fixtureBundle() });
+    return { engine, readHistory, tamper: (runId: string | undefined) => void (tamperedRunId = runId) };
+  }
+
+  it('stalls with the violation in describe, keeps accepting signals, and loses nothing', async () => {
+    const { engine, readHistory, tamper } = await engineWithTamperedReads();
     try {
-      await engine.deploy({ code: await fixtureBundle() });
       const victim = await engine.start('reserveThenApprove', { args: ['book'], workflowId: 'victim' });
       expect(await victim.query('status')).toBe('reserved:book');
-      corruptRunId = victim.runId;
+      tamper(victim.runId);
       // Another resident run evicts the victim, so its next job replays the (now corrupted) history.
       const evictor = await engine.start('sleeper', { args: [60_000] });
       await victim.signal('approve', 'bob');
@@ -107,6 +114,25 @@ describe('a run whose history no longer replays', () => {
       expect(history.filter((e) => e.type === 'SignalReceived')).toMatchObject([{ name: 'approve', args: ['bob'] }]);
       expect(history.at(-1)?.type).toBe('SignalReceived');
       await expect(victim.query('status')).rejects.toBeInstanceOf(DeterminismViolationError);
+      await evictor.terminate();
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('fails instead when the engine declares NondeterminismError a failure of its type, keeping what came', async () => {
+    const { engine, readHistory, tamper } = await engineWithTamperedReads({ workflowFailureErrorTypes: { reserveThenApprove: ['NondeterminismError'] } });
+    try {
+      const victim = await engine.start('reserveThenApprove', { args: ['book'], workflowId: 'victim' });
+      expect(await victim.query('status')).toBe('reserved:book');
+      tamper(victim.runId);
+      const evictor = await engine.start('sleeper', { args: [60_000] });
+      await victim.signal('approve', 'bob');
+      await expect(victim.result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'NondeterminismError', message: expect.stringMatching(/nondeterminism at event/) } });
+      const types = (await readHistory('default', victim.runId!)).map((e) => e.type);
+      expect(types.slice(-3)).toEqual(['SignalReceived', 'WorkflowTaskFailed', 'WorkflowFailed']);
+      // Another type keeps the default: its runs would stall.
+      expect((await evictor.history())[0]).not.toHaveProperty('failureErrorTypes');
       await evictor.terminate();
     } finally {
       await engine.close();

@@ -86,6 +86,14 @@ describe('workflow task failures', () => {
     await expect(replayHistory({ code }, withFlag)).rejects.toThrow();
   });
 
+  it('fail the run for the error types the engine declares for the workflow type, or for every type', async () => {
+    const engine = await openEngine({ activities: { charge: async (amount: number) => amount }, workflowFailureErrorTypes: { invoice: ['TypeError'], '*': ['RangeError'] } }, 'task-failures-v1.ts');
+    await expect((await engine.start('invoice', { args: [3] })).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'TypeError' } });
+    const started = (await (await engine.start('brokenWithQuery')).history())[0];
+    expect(started).toMatchObject({ type: 'WorkflowStarted', failureErrorTypes: ['RangeError'] });
+    await expect(Engine.open({ workflowFailureErrorTypes: { invoice: 'TypeError' } as never })).rejects.toThrow(/workflowFailureErrorTypes maps workflow types/);
+  });
+
   it('are matched by class name as failures are typed, even when the class does not set its name', async () => {
     const engine = await openEngine({}, 'task-failures-v1.ts');
     await expect((await engine.start('byName')).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'RefusedOrder' } });
