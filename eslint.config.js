@@ -28,6 +28,11 @@ const LAYERS = [
     forbid: ['**/engine/**', '!**/engine/index.js', '**/sandbox/**', '**/store/**', '**/guest-sdk/**', '**/common/**'],
     why: 'server/, cli/, client/ and testing/ use the engine through its public entry (engine/index.ts) only',
   },
+  {
+    files: ['activity/**'],
+    forbid: ['**/engine/**', '!**/engine/index.js', '!**/engine/activities/', '**/engine/activities/*', '!**/engine/activities/context.js', '**/sandbox/**', '**/store/**', '**/guest-sdk/**', '**/common/**'],
+    why: 'activity/ (aion/activity) is the engine\'s activity context with a client: it uses the engine through its public entry and that context only',
+  },
 ];
 
 export default tseslint.config(

@@ -7,7 +7,7 @@ export default defineConfig({
   // Test fixtures import the package's public modules by name, as users' code does.
   resolve: {
     alias: [
-      { find: /^aion\/activity$/, replacement: source('./engine/activities/context.ts') },
+      { find: /^aion\/activity$/, replacement: source('./activity/index.ts') },
       { find: /^aion\/common$/, replacement: source('./common/index.ts') },
     ],
   },

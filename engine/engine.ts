@@ -256,6 +256,7 @@ export class Engine implements RunDirectory {
         onOutcome: (task, outcome) => this.work.track(() => this.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome)),
         persistTask: (task) => store.write({ activityTasks: { put: [task] } }),
         retryDelay: (_error, attempt) => retryDelayMs(store, attempt),
+        engine: this,
       },
       logger,
       this.payloadLimits,

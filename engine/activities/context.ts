@@ -84,6 +84,8 @@ export class Context {
     readonly cancellationSignal: AbortSignal,
     private readonly onHeartbeat: (details: unknown) => void,
     readonly log: ActivityLogger,
+    /** The engine running the attempt: what aion/activity's `Context.client` talks to (the engine does not know clients). */
+    readonly engine?: object,
   ) {
     this.cancelled = new Promise<never>((_, reject) => {
       const abort = () => reject(asCancelledFailure(cancellationSignal.reason));

@@ -34,6 +34,8 @@ export interface DispatcherHooks {
   persistTask(task: ActivityTask): Promise<void>;
   /** How long to wait before delivering an outcome again after `error`; undefined: until the task is dispatched again. */
   retryDelay(error: unknown, attempt: number): number | undefined;
+  /** The engine the activities run in (handed to their contexts, for their client). */
+  engine: object;
 }
 
 interface Running {
@@ -391,7 +393,7 @@ export class ActivityDispatcher {
       this.recordHeartbeat(key, entry, details === undefined ? undefined : JSON.parse(JSON.stringify(details)));
       armHeartbeat();
     };
-    const context = new Context(activityInfo(task, options), controller.signal, entry.heartbeat, this.activityLogger(task));
+    const context = new Context(activityInfo(task, options), controller.signal, entry.heartbeat, this.activityLogger(task), this.hooks.engine);
     const run = async (): Promise<unknown> => {
       // After a restart, an attempt that awaited asynchronous completion goes on waiting.
       if (task.asyncCompletion) return this.awaitExternalCompletion(key, entry);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { activityInfo, heartbeat } from 'aion/activity';
 import { Engine } from '../../engine/engine.js';
 import { ActivityNotFoundError, InvalidArgumentError } from '../../engine/errors.js';
-import { completedElsewhere, describeSelf } from '../fixtures/temporal-activities.js';
+import { completedElsewhere, describeSelf, executesThroughClient } from '../fixtures/temporal-activities.js';
 import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
 
 const BUNDLE = 'temporal-compat.ts';
@@ -31,6 +31,15 @@ describe('activity API', () => {
       tokenIsBytes: true,
       aborted: false,
     });
+  });
+
+  it('gives activities a client of their engine, in their namespace (Context.current().client, getClient())', async () => {
+    const engine = await openEngine({ activities: { describeSelf, executesThroughClient } }, BUNDLE);
+    await engine.deploy({ code: await fixtureBundle(BUNDLE), namespace: 'tenant' });
+    const outer = await engine.start('runsActivity', { args: ['executesThroughClient', 'runsActivity', 'inner', 'describeSelf'], namespace: 'tenant' });
+    expect(await outer.result()).toMatchObject({ activityType: 'describeSelf', workflowExecution: { workflowId: 'inner' } });
+    expect((await engine.getHandle('inner', undefined, { namespace: 'tenant' }).describe()).status).toBe('Completed');
+    await expect(engine.getHandle('inner').describe()).rejects.toThrow(/not found/);
   });
 
   it('records heartbeat details: an attempt cut off by a restart resumes from the last ones', async () => {
