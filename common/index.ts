@@ -20,6 +20,7 @@ export {
   type ApplicationFailureOptions,
 } from './failures.js';
 export { ParentClosePolicy, ActivityCancellationType, ChildWorkflowCancellationType } from './cancellation-policies.js';
+export { ActivityCancellationDetails, type ActivityCancellationDetailsOptions } from './activity-cancellation.js';
 export {
   SearchAttributeType,
   defineSearchAttributeKey,

@@ -16,11 +16,14 @@
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ActivityCancellationDetails } from '../../common/activity-cancellation.js';
 import { CancelledFailure } from '../../common/failures.js';
 import type { RetryPolicy } from '../../common/protocol.js';
 import { toMs, type Duration } from '../../common/time.js';
+import { cancellationDetailsOf } from './cancellation.js';
 
 export { ApplicationFailure, CancelledFailure, TimeoutFailure } from '../../common/failures.js';
+export { ActivityCancellationDetails } from '../../common/activity-cancellation.js';
 
 export interface ActivityInfo {
   /** Names this task for asynchronous completion (`engine.asyncCompletion(taskToken)`). */
@@ -110,6 +113,12 @@ export class Context {
     this.onHeartbeat(details);
   }
 
+  /** Why the attempt was cancelled; undefined while it is not. */
+  get cancellationDetails(): ActivityCancellationDetails | undefined {
+    if (!this.cancellationSignal.aborted) return undefined;
+    return cancellationDetailsOf(this.cancellationSignal.reason);
+  }
+
   /** Sleeps, rejecting early with a `CancelledFailure` if the attempt is cancelled. */
   sleep(duration: Duration): Promise<void> {
     const ms = toMs(duration);
@@ -131,6 +140,8 @@ export const heartbeat = (details?: unknown): void => Context.current().heartbea
 export const sleep = (duration: Duration): Promise<void> => Context.current().sleep(duration);
 /** `Context.current().cancelled`: rejects once the attempt is cancelled. */
 export const cancelled = (): Promise<never> => Context.current().cancelled;
+/** `Context.current().cancellationDetails`: why the attempt was cancelled, once it was. */
+export const cancellationDetails = (): ActivityCancellationDetails | undefined => Context.current().cancellationDetails;
 /** `Context.current().cancellationSignal`. */
 export const cancellationSignal = (): AbortSignal => Context.current().cancellationSignal;
 /** Logs with the current activity's ids (`Context.current().log`). */

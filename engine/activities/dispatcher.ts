@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import { fitFailure, payloadProblem, type PayloadLimits } from '../payloads.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ActivityNotFoundError } from '../errors.js';
+import { attemptCancellation } from './cancellation.js';
 import { activityContext, CompleteAsyncError, Context, type ActivityInfo, type ActivityLogger } from './context.js';
 import { encodeTaskToken, type TaskRef } from './task-token.js';
 import { isRetryable, retryDelayMs } from './retry.js';
@@ -145,7 +146,7 @@ export class ActivityDispatcher {
 
   private stopForCancellation(key: string, entry: Running): void {
     entry.task = { ...entry.task, cancelRequested: true };
-    if (entry.controller) entry.controller.abort(new CancelledFailure('Activity cancelled'));
+    if (entry.controller) entry.controller.abort(attemptCancellation('Activity cancelled', { cancelRequested: true }));
     else this.deliverCancelled(key, entry); // between attempts: nothing runs to tell
   }
 
@@ -211,14 +212,14 @@ export class ActivityDispatcher {
     const entry = this.running.get(key);
     if (!entry) return;
     this.running.delete(key);
-    this.stop(entry, new CancelledFailure('Activity cancelled'));
+    this.stop(entry, attemptCancellation('Activity cancelled', { cancelRequested: true }));
   }
 
   /** Cancels everything; used when the engine closes (the tasks stay recorded for recovery, with their last heartbeat details). */
   close(): void {
     for (const [key, entry] of this.running) if (entry.persistTimer) this.persist(key, entry);
     this.closed = true;
-    for (const entry of this.running.values()) this.stop(entry, new CancelledFailure('Engine shutting down'));
+    for (const entry of this.running.values()) this.stop(entry, attemptCancellation('Engine shutting down', { workerShutdown: true }));
     this.running.clear();
     for (const held of this.undelivered.values()) clearTimeout(held.timer);
     this.undelivered.clear();
@@ -365,7 +366,7 @@ export class ActivityDispatcher {
       const timeout = (type: TimeoutType, ms: number) =>
         setTimeout(() => {
           const failure = new TimeoutFailure(`activity ${type.toLowerCase().replaceAll('_', '-')} timeout (${ms} ms)`, type);
-          controller.abort(new CancelledFailure(failure.message));
+          controller.abort(attemptCancellation(failure.message, { timedOut: true }));
           reject(failure);
         }, Math.max(0, ms));
       if (options.startToCloseTimeoutMs !== undefined) entry.timers.push(timeout('START_TO_CLOSE', options.startToCloseTimeoutMs));

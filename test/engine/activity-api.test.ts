@@ -3,7 +3,7 @@
  * details, and asynchronous completion by task token, across restarts too.
  */
 import { describe, expect, it } from 'vitest';
-import { activityInfo, heartbeat } from 'aion/activity';
+import { activityInfo, cancellationDetails, cancelled, heartbeat } from 'aion/activity';
 import { Engine } from '../../engine/engine.js';
 import { ActivityNotFoundError, InvalidArgumentError } from '../../engine/errors.js';
 import { completedElsewhere, describeSelf, executesThroughClient } from '../fixtures/temporal-activities.js';
@@ -40,6 +40,24 @@ describe('activity API', () => {
     expect(await outer.result()).toMatchObject({ activityType: 'describeSelf', workflowExecution: { workflowId: 'inner' } });
     expect((await engine.getHandle('inner', undefined, { namespace: 'tenant' }).describe()).status).toBe('Completed');
     await expect(engine.getHandle('inner').describe()).rejects.toThrow(/not found/);
+  });
+
+  it('tells an attempt cut off by the engine closing why (cancellationDetails())', async () => {
+    let details: ReturnType<typeof cancellationDetails> | 'not cancelled' = 'not cancelled';
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const slow = async () => {
+      started();
+      const seen = cancellationDetails();
+      await cancelled().catch(() => (details = cancellationDetails()));
+      return seen;
+    };
+    const engine = await Engine.open({ logger: silentLogger, activities: { slow } });
+    await engine.deploy({ code: await fixtureBundle('stack-traces.ts') });
+    await engine.start('waiting');
+    await running;
+    await engine.close();
+    expect(details).toMatchObject({ workerShutdown: true, cancelRequested: false, timedOut: false });
   });
 
   it('records heartbeat details: an attempt cut off by a restart resumes from the last ones', async () => {

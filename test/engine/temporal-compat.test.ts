@@ -27,11 +27,13 @@ function gatedActivity(onCancel: 'ignore' | 'heartbeat late' | 'throw') {
   let ended!: () => void;
   const endedPromise = new Promise<void>((resolve) => (ended = resolve));
   let abortSeen = false;
+  let details: unknown;
   const slow = async () => {
     const context = Context.current();
     started();
     context.cancellationSignal.addEventListener('abort', () => {
       abortSeen = true;
+      details = context.cancellationDetails;
       if (onCancel === 'heartbeat late') context.heartbeat('after the cancellation');
     });
     try {
@@ -40,7 +42,7 @@ function gatedActivity(onCancel: 'ignore' | 'heartbeat late' | 'throw') {
       ended();
     }
   };
-  return { slow, release, started: startedPromise, ended: endedPromise, abortSeen: () => abortSeen };
+  return { slow, release, started: startedPromise, ended: endedPromise, abortSeen: () => abortSeen, details: () => details };
 }
 
 const types = (history: HistoryEvent[]) => history.map((event) => event.type);
@@ -55,6 +57,8 @@ describe('Temporal workflow API', () => {
       await handle.signal('cancelNow');
       await expect.poll(() => handle.query('outcome')).toBe('cancelled: Activity cancelled');
       expect(gate.abortSeen()).toBe(true);
+      // Why, as Temporal's cancellationDetails() says it.
+      expect(gate.details()).toMatchObject({ cancelRequested: true, timedOut: false, workerShutdown: false });
       // What the activity does afterwards is not recorded: it returns before the run ends.
       gate.release('too late');
       await gate.ended;

@@ -1,12 +1,18 @@
 /**
  * Every value `@temporalio/workflow` 1.24 exports either bundles through the alias (and so
  * exists in the sandbox) or is refused when the bundle is built, naming it and why: no
- * Temporal API is silently undefined at run time.
+ * Temporal API is silently undefined at run time. The exports of `@temporalio/activity` and
+ * `@temporalio/common` that aion/activity and aion/common lack are exactly those
+ * docs/workflows.md lists as not supported.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BundleError, bundleWorkflowCode } from '../../engine/bundler.js';
+import * as aionActivity from '../../activity/index.js';
+import * as aionCommon from '../../common/index.js';
+import temporalActivity from '../fixtures/temporal-activity-exports.json' with { type: 'json' };
+import temporalCommon from '../fixtures/temporal-common-exports.json' with { type: 'json' };
 import temporal from '../fixtures/temporal-workflow-exports.json' with { type: 'json' };
 import { tempDir } from '../helpers.js';
 
@@ -60,5 +66,34 @@ describe(`the exports of ${temporal.package} ${temporal.version}`, () => {
         'workflowRandom',
       ].sort(),
     );
+  });
+});
+
+describe(`the exports of ${temporalActivity.package} ${temporalActivity.version}`, () => {
+  it('each exists in aion/activity, but for the documented ones', () => {
+    expect(temporalActivity.exports.filter((name) => !(name in aionActivity))).toEqual(['asyncLocalStorage', 'metricMeter', 'setActivityOptions']);
+  });
+});
+
+describe(`the exports of ${temporalCommon.package} ${temporalCommon.version}`, () => {
+  it('aion/common has its failure classes, policies, search-attribute types and cancellation details', () => {
+    // The rest are data converters, protobuf helpers, client errors and server-side policies (docs/workflows.md).
+    expect(temporalCommon.exports.filter((name) => name in aionCommon)).toEqual([
+      'ActivityCancellationDetails',
+      'ActivityCancellationType',
+      'ActivityFailure',
+      'ApplicationFailure',
+      'CancelledFailure',
+      'ChildWorkflowFailure',
+      'IllegalStateError',
+      'SearchAttributeType',
+      'TemporalFailure',
+      'TerminatedFailure',
+      'TimeoutFailure',
+      'TypedSearchAttributes',
+      'ValueError',
+      'defineSearchAttributeKey',
+      'rootCause',
+    ]);
   });
 });
