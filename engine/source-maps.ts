@@ -6,7 +6,7 @@
  * @module
  */
 import { originalPositionFor, sourceContentFor, TraceMap } from '@jridgewell/trace-mapping';
-import { BUNDLE_FILENAME } from '../common/protocol.js';
+import { BUNDLE_FILENAME, type Command, type FailureInfo } from '../common/protocol.js';
 import { BUNDLE_LINE_OFFSET } from './workflow-sandbox.js';
 
 const INLINE_MAP = /\n\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/;
@@ -41,7 +41,12 @@ export function parseFrame(text: string): StackFrame | undefined {
   return { prefix, ...(name ? { name } : {}), file, line: Number(line), column: Number(column) };
 }
 
-const formatFrame = ({ prefix, name, file, line, column }: StackFrame): string => (name ? `${prefix}${name} (${file}:${line}:${column})` : `${prefix}${file}:${line}:${column}`);
+/** A frame as stack traces print it; an anonymous function's frame is its location alone. */
+const formatFrame = ({ prefix, name, file, line, column }: StackFrame): string =>
+  name && name !== '<anonymous>' ? `${prefix}${name} (${file}:${line}:${column})` : `${prefix}${file}:${line}:${column}`;
+
+/** A frame of QuickJS's own functions (`    at next (native)`): nothing of the workflow's. */
+const NATIVE_FRAME = /^\s*at .* \(native\)$/;
 
 /**
  * Maps locations in a version's bundle to the workflow's sources. Without a source map it
@@ -66,6 +71,12 @@ export class BundleLocator {
     return { file: original.source, line: original.line, column: original.column + 1, ...(original.name ? { name: original.name } : {}) };
   }
 
+  /** A failure and its causes, with the stacks that come from the bundle mapped (see `mapStack`). */
+  locateFailure(failure: FailureInfo): FailureInfo {
+    const stack = failure.stack?.includes(BUNDLE_FILENAME) ? this.mapStack(failure.stack) : failure.stack;
+    return { ...failure, ...(stack !== undefined ? { stack } : {}), ...(failure.cause ? { cause: this.locateFailure(failure.cause) } : {}) };
+  }
+
   /** A file's text, if the source map carries it. */
   content(file: string): string | undefined {
     return (this.map && sourceContentFor(this.map, file)) ?? undefined;
@@ -84,6 +95,7 @@ export class BundleLocator {
     let last: StackFrame | undefined;
     let generatorBody: StackFrame | undefined;
     for (const text of stack.split('\n')) {
+      if (NATIVE_FRAME.test(text)) continue;
       const frame = parseFrame(text);
       if (!frame) {
         lines.push(text);
@@ -109,6 +121,25 @@ export class BundleLocator {
     }
     return lines.join('\n');
   }
+}
+
+/**
+ * An activation's failures — of the commands that carry one, and of a failed task — with the
+ * workflow's frames of their stacks mapped to its sources (stacks from elsewhere, an
+ * activity's, are left as they are).
+ */
+export function locateFailures(commands: Command[], taskFailure: FailureInfo | undefined, locator: BundleLocator): { commands: Command[]; taskFailure?: FailureInfo } {
+  const located = commands.map((command) => ('failure' in command && command.failure ? { ...command, failure: locator.locateFailure(command.failure) } : command));
+  return { commands: located, ...(taskFailure ? { taskFailure: locator.locateFailure(taskFailure) } : {}) };
+}
+
+/** Whether any of an activation's results carries a failure whose stack `locateFailures` would map. */
+export const hasFailures = (commands: Command[], taskFailure: FailureInfo | undefined): boolean => taskFailure !== undefined || commands.some((command) => 'failure' in command && command.failure !== undefined);
+
+/** The first frame of a stack (`name (file:line:column)`), if it has one. */
+export function topFrame(stack: string | undefined): string | undefined {
+  for (const line of stack?.split('\n') ?? []) if (parseFrame(line)) return line.trim().replace(/^at /, '');
+  return undefined;
 }
 
 /** esbuild's helper running a lowered async function's generator. */

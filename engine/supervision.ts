@@ -13,6 +13,7 @@
  * @module
  */
 import type { FailureInfo } from '../common/protocol.js';
+import { topFrame } from './source-maps.js';
 
 /** The crash kind of a failed workflow task. */
 export const WORKFLOW_ERROR = 'workflow-error';
@@ -21,7 +22,8 @@ export const WORKFLOW_ERROR = 'workflow-error';
 export class WorkflowTaskError extends Error {
   override name = 'WorkflowTaskError';
   constructor(readonly failure: FailureInfo) {
-    super(`${cut(failure.type ?? 'Error', 256)}: ${cut(failure.message, 2048)}`);
+    const where = topFrame(failure.stack);
+    super(`${cut(failure.type ?? 'Error', 256)}: ${cut(failure.message, 2048)}${where ? ` (at ${cut(where, 512)})` : ''}`);
   }
 }
 

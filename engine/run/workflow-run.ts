@@ -33,6 +33,7 @@ import { RemoteSandbox } from '../sandboxes/remote-sandbox.js';
 import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
+import { hasFailures, locateFailures } from '../source-maps.js';
 import { answerStackTraceQuery, guestQueryName, isStackTraceQuery } from '../stack-traces.js';
 import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
@@ -429,7 +430,12 @@ export class WorkflowRun {
         { time, replaying: false, historyLength, historySize, continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt, jobs: activationJobs },
         this.env.limits,
       );
-      const { commands, logs, taskFailure } = validateActivationResult(raw, this.state, this.env.limits, checkPayloads);
+      const validated = validateActivationResult(raw, this.state, this.env.limits, checkPayloads);
+      const { logs } = validated;
+      // Failures are recorded with the workflow's own files and lines.
+      const { commands, taskFailure } = hasFailures(validated.commands, validated.taskFailure)
+        ? locateFailures(validated.commands, validated.taskFailure, await this.env.bundles.locator(this.record.version))
+        : validated;
       this.emitLogs(logs);
       this.lostInARow = 0;
       if (taskFailure) {

@@ -21,6 +21,8 @@ describe('workflow task failures', () => {
       const stuck = await handle.describe();
       expect(stuck.status).toBe('Running');
       expect(stuck.supervision?.lastCrash).toMatchObject({ kind: 'workflow-error', message: expect.stringMatching(/^TypeError: .*name/) });
+      // Where, in the workflow's source: the line reading the property of undefined (after an await, so without the function's name).
+      expect(stuck.supervision?.lastCrash.message).toMatch(/\(at test\/fixtures\/task-failures-v1\.ts:9:\d+\)$/);
       const history = await handle.history();
       expect(history.map((event) => event.type)).not.toContain('WorkflowFailed');
       expect(history.filter((event) => event.type === 'WorkflowTaskFailed').length).toBeGreaterThanOrEqual(3);
@@ -45,7 +47,10 @@ describe('workflow task failures', () => {
 
   it('fail the run for failures, and for the error types a workflow declares with setWorkflowOptions', async () => {
     const engine = await openEngine({}, 'task-failures-v1.ts');
-    await expect((await engine.start('business')).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'Business' } });
+    const failed = await (await engine.start('business')).result().catch((error: unknown) => error);
+    expect(failed).toMatchObject({ status: 'Failed', cause: { type: 'Business' } });
+    // The recorded stack names the workflow's own file and line (through the bundle's source map).
+    expect((failed as { cause: Error }).cause.stack).toMatch(/^\s*at business \(test\/fixtures\/task-failures-v1\.ts:23:\d+\)\n?$/);
     await expect((await engine.start('strict')).result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'ValidationError', message: 'declared to fail the run' } });
   });
 
