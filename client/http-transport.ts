@@ -218,6 +218,12 @@ function listParams(query: VisibilityQuery, limit?: number): URLSearchParams {
   const params = new URLSearchParams();
   if (query.status !== undefined) params.set('status', query.status);
   if (query.workflowType !== undefined) params.set('type', query.workflowType);
+  if (query.workflowId !== undefined) params.set('workflowId', query.workflowId);
+  const iso = (bound: Date | string | number) => new Date(bound).toISOString();
+  if (query.startTime?.from !== undefined) params.set('startTimeFrom', iso(query.startTime.from));
+  if (query.startTime?.to !== undefined) params.set('startTimeTo', iso(query.startTime.to));
+  if (query.closeTime?.from !== undefined) params.set('closeTimeFrom', iso(query.closeTime.from));
+  if (query.closeTime?.to !== undefined) params.set('closeTimeTo', iso(query.closeTime.to));
   if (query.searchAttributes !== undefined) params.set('searchAttributes', JSON.stringify(query.searchAttributes));
   if (limit !== undefined) params.set('limit', String(limit));
   return params;

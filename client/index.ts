@@ -26,4 +26,11 @@ export {
   ActivityCancelledError,
   InvalidArgumentError,
   AionError,
+  ApplicationFailure,
+  ActivityFailure,
+  ChildWorkflowFailure,
+  CancelledFailure,
+  TerminatedFailure,
+  TimeoutFailure,
+  TemporalFailure,
 } from '../engine/index.js';

@@ -2,8 +2,9 @@
  * Temporal's list filter (`client.workflow.list({ query: "WorkflowType = 'order' AND
  * ExecutionStatus = 'Running'" })`) turned into the engine's visibility query. The subset:
  * conditions `Key = value`, `Key < value`, `Key > value` joined by `AND`; keys
- * `WorkflowType`, `ExecutionStatus`, `StartTime`, `CloseTime` and search attributes; values
- * quoted strings, numbers, `true`/`false`. Anything else is refused by name.
+ * `WorkflowId`, `WorkflowType`, `ExecutionStatus`, `StartTime`, `CloseTime` and search
+ * attributes; values quoted strings, numbers, `true`/`false`. Anything else, Temporal's other
+ * built-in keys included, is refused by name.
  *
  * @module
  */
@@ -56,8 +57,16 @@ function valueOf(literal: string): string | number | boolean {
   return Number(literal);
 }
 
+/** Temporal's built-in list keys this engine does not index: refused rather than read as search attributes. */
+const UNSUPPORTED_KEYS = new Set(['RunId', 'TaskQueue', 'ExecutionTime', 'ExecutionDuration', 'HistoryLength', 'HistorySizeBytes', 'StateTransitionCount', 'BuildIds', 'TemporalChangeVersion', 'BatcherUser', 'TemporalScheduledStartTime', 'TemporalScheduledById', 'TemporalSchedulePaused', 'TemporalNamespaceDivision', 'RootWorkflowId', 'RootRunId', 'ParentWorkflowId', 'ParentRunId']);
+
 function apply(query: VisibilityQuery, key: string, op: '=' | '<' | '>', value: string | number | boolean): void {
+  if (UNSUPPORTED_KEYS.has(key)) throw new InvalidArgumentError(`the list query key ${key} is not supported: use WorkflowId, WorkflowType, ExecutionStatus, StartTime, CloseTime or a search attribute`);
   switch (key) {
+    case 'WorkflowId':
+      if (op !== '=' || typeof value !== 'string') throw new InvalidArgumentError('WorkflowId only takes = with a string');
+      query.workflowId = value;
+      return;
     case 'WorkflowType':
       if (op !== '=' || typeof value !== 'string') throw new InvalidArgumentError('WorkflowType only takes = with a string');
       query.workflowType = value;

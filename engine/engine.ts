@@ -265,7 +265,7 @@ export class Engine implements RunDirectory {
     this.timers = new DueTimers((entries) => this.deliverDue(entries), clock);
     this.timeSkipping =
       clock instanceof SkippingClock
-        ? new TimeSkipper(clock, this.timers, this.activities, () => this.work.busy || this.activities.attemptsRunning > 0 || this.outbox.pending > 0)
+        ? new TimeSkipper(clock, this.timers, this.activities, (work) => this.work.busy || this.outbox.pending > 0 || (work === 'all' && this.activities.attemptsRunning > 0))
         : undefined;
     this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine);
     const environment: RunEnvironment = {

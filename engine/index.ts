@@ -33,6 +33,7 @@ export { replayHistory, type ReplayOptions, type ReplayableHistory } from './rep
 export type { DeployResult } from './bundles.js';
 export type { ActivityFunction } from './activities/dispatcher.js';
 export type { AsyncCompletionHandle } from './activities/async-completion.js';
+export { attemptCancellation } from './activities/cancellation.js';
 export { defaultLogger, type Logger } from './logger.js';
 export { EngineMetrics } from './metrics.js';
 export { DEFAULT_SUPERVISION, type SupervisionPolicy, type SupervisionOptions } from './supervision.js';
@@ -64,6 +65,7 @@ export {
   TerminatedFailure,
   TimeoutFailure,
   AionFailure,
+  TemporalFailure,
   toFailureInfo,
   fromFailureInfo,
 } from '../common/failures.js';

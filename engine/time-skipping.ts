@@ -29,12 +29,19 @@ const QUIET_TURNS = 3;
 /** How often a wait with no timer left looks again (an outside event — a signal, an activity — may arm one). */
 const POLL_MS = 5;
 
+/**
+ * What must have stopped before time moves: `all` work, or the engine's own (activations,
+ * effects, deliveries) while activities run on — `env.sleep` moves time under a running
+ * activity, as Temporal's does (one may even be what called it).
+ */
+export type SkipBlockers = 'all' | 'engine';
+
 export class TimeSkipper {
   constructor(
     private readonly clock: SkippingClock,
     private readonly timers: DueTimers,
     private readonly activities: ActivityDispatcher,
-    private readonly busy: () => boolean,
+    private readonly busy: (work: SkipBlockers) => boolean,
   ) {}
 
   /**
@@ -45,12 +52,6 @@ export class TimeSkipper {
     const timer = this.timers.nextDueAt((entry) => entry.key !== 'restart');
     const activity = this.activities.nextDeadline();
     return timer === undefined ? activity : activity === undefined ? timer : Math.min(timer, activity);
-  }
-
-  private skipTo(time: number): void {
-    this.clock.skipTo(time);
-    this.timers.fireDue();
-    this.activities.catchUp();
   }
 
   /** The engine's time, as workflows see it (epoch ms). */
@@ -66,14 +67,8 @@ export class TimeSkipper {
       () => void (done = true),
     );
     while (!done) {
-      await this.idle();
-      if (done) break;
-      const next = this.nextDeadline();
-      if (next === undefined) {
-        await Promise.race([settled, delay(POLL_MS)]);
-        continue;
-      }
-      this.skipTo(next);
+      const skipped = await this.step('all', Infinity, () => done);
+      if (!skipped && !done) await Promise.race([settled, delay(POLL_MS)]);
     }
     return until;
   }
@@ -81,20 +76,39 @@ export class TimeSkipper {
   /** Moves time forward by `ms`, firing every timer due on the way (each once the engine is idle). */
   async sleep(ms: number): Promise<void> {
     const target = this.clock.now() + ms;
-    for (;;) {
-      await this.idle();
-      const next = this.nextDeadline();
-      if (next === undefined || next > target) break;
-      this.skipTo(next);
+    while (await this.step('engine', target)) {
+      // each step fired what came due at its deadline; its activations ran before the next
     }
-    this.clock.skipTo(target);
-    await this.idle();
+    await this.idle('engine');
+  }
+
+  /**
+   * Once the engine is idle, moves time to the next deadline if it is at most `limit` (true),
+   * or else to `limit` if that is finite (false). Concurrent waits and sleeps take steps in
+   * turn: the idleness is checked in the same synchronous block as the move, so no step moves
+   * time over an activation another step's timer started.
+   */
+  private async step(blockers: SkipBlockers, limit: number, stop: () => boolean = () => false): Promise<boolean> {
+    for (;;) {
+      await this.idle(blockers);
+      if (stop()) return false;
+      if (this.busy(blockers)) continue;
+      const next = this.nextDeadline();
+      if (next === undefined || next > limit) {
+        if (Number.isFinite(limit) && limit > this.clock.now()) this.clock.skipTo(limit);
+        return false;
+      }
+      this.clock.skipTo(next);
+      this.timers.fireDue();
+      this.activities.catchUp();
+      return true;
+    }
   }
 
   /** Resolves once the engine was idle for a few event-loop turns (while busy, it looks again every few ms, not in a spin). */
-  private async idle(): Promise<void> {
+  private async idle(blockers: SkipBlockers): Promise<void> {
     for (let quiet = 0; quiet < QUIET_TURNS; ) {
-      if (this.busy()) {
+      if (this.busy(blockers)) {
         quiet = 0;
         await delay(POLL_MS);
       } else {

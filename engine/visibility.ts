@@ -21,6 +21,7 @@ export interface VisibilityQuery {
   namespace?: string;
   status?: RunStatus;
   workflowType?: string;
+  workflowId?: string;
   startTime?: { from?: TimeBound; to?: TimeBound };
   closeTime?: { from?: TimeBound; to?: TimeBound };
   /** Every predicate must hold: `{ Customer: 'ann', Amount: { gt: 10 }, Tags: { contains: 'vip' } }`. */
@@ -75,6 +76,7 @@ export function compileQuery(query: VisibilityQuery): { filter: (record: RunReco
   const filter = (record: RunRecord): boolean => {
     if (query.status !== undefined && record.status !== query.status) return false;
     if (query.workflowType !== undefined && record.workflowType !== query.workflowType) return false;
+    if (query.workflowId !== undefined && record.workflowId !== query.workflowId) return false;
     if (closedFrom !== undefined || closedTo !== undefined) {
       if (record.closeTime === undefined) return false;
       if (closedFrom !== undefined && record.closeTime < closedFrom) return false;

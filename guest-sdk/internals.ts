@@ -256,7 +256,8 @@ export class Activator {
     this.readOnly = 'validator';
     try {
       const result = asyncContext.runInUpdate({ id: updateId, name }, () => entry.validator!(...args));
-      if (isThenable(result)) throw new TypeError(`the validator of update '${name}' returned a promise: validators must be synchronous`);
+      // As in Temporal, only what the validator throws synchronously rejects: an `async` validator's promise is ignored.
+      if (isThenable(result)) result.then(undefined, () => undefined);
       return { ok: true };
     } catch (error) {
       return fail(error);

@@ -68,7 +68,18 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
     } catch {
       throw new HttpError(400, 'INVALID_ARGUMENT', 'searchAttributes must be a JSON object of predicates');
     }
-    return { namespace: ns(c), status: c.req.query('status') as RunStatus | undefined, workflowType: c.req.query('type'), ...(searchAttributes ? { searchAttributes } : {}) };
+    const range = (from: string | undefined, to: string | undefined) => (from === undefined && to === undefined ? undefined : { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) });
+    const startTime = range(c.req.query('startTimeFrom'), c.req.query('startTimeTo'));
+    const closeTime = range(c.req.query('closeTimeFrom'), c.req.query('closeTimeTo'));
+    return {
+      namespace: ns(c),
+      status: c.req.query('status') as RunStatus | undefined,
+      workflowType: c.req.query('type'),
+      workflowId: c.req.query('workflowId'),
+      ...(startTime ? { startTime } : {}),
+      ...(closeTime ? { closeTime } : {}),
+      ...(searchAttributes ? { searchAttributes } : {}),
+    };
   };
   const handle = (c: Context) => engine.getHandle(c.req.param('id')!, c.req.query('runId'), { namespace: ns(c) });
 

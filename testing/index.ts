@@ -34,8 +34,8 @@ export class TestWorkflowEnvironment {
     return new TestWorkflowEnvironment(await Engine.open(options));
   }
 
-  /** The engine's time (epoch ms): ahead of the wall clock once time was skipped. */
-  get currentTimeMs(): number {
+  /** The engine's time (epoch ms): ahead of the wall clock once time was skipped (async, as Temporal's). */
+  async currentTimeMs(): Promise<number> {
     return this.engine.now();
   }
 
@@ -59,3 +59,5 @@ export class TestWorkflowEnvironment {
     await this.engine.close();
   }
 }
+
+export { MockActivityEnvironment, defaultActivityInfo } from './mock-activity-environment.js';

@@ -9,6 +9,7 @@ import { CancelledFailure } from '../../common/failures.js';
 
 const detailsOf = new WeakMap<object, ActivityCancellationDetails>();
 
+/** The reason an attempt's signal is aborted with: a `CancelledFailure` carrying `why` (also for aion/testing's mock environment). */
 export function attemptCancellation(message: string, why: ActivityCancellationDetailsOptions): CancelledFailure {
   const failure = new CancelledFailure(message);
   detailsOf.set(failure, new ActivityCancellationDetails(why));

@@ -78,6 +78,10 @@ describe.each(connections)('aion/client %s', (connectionName, connect) => {
     for await (const run of workflow.list({ query: "WorkflowType = 'pingReceiver' AND ExecutionStatus = 'Completed'" })) listed.push(run.workflowId);
     expect(listed.sort()).toEqual(['receiver', 'with-start']);
     expect(await workflow.count("WorkflowType = 'pingReceiver'")).toEqual({ count: 2 });
+    expect(await workflow.count("WorkflowId = 'receiver' AND ExecutionStatus = 'Completed'")).toEqual({ count: 1 });
+    const inAnHour = new Date(Date.now() + 3_600_000).toISOString();
+    expect(await workflow.count(`WorkflowType = 'pingReceiver' AND StartTime < '${inAnHour}'`)).toEqual({ count: 2 });
+    expect(await workflow.count(`WorkflowType = 'pingReceiver' AND StartTime > '${inAnHour}'`)).toEqual({ count: 0 });
     expect((await workflow.getHandle('receiver').fetchHistory()).events[0].type).toBe('WorkflowStarted');
   });
 
@@ -89,6 +93,7 @@ describe.each(connections)('aion/client %s', (connectionName, connect) => {
     await expect(workflow.start('pingReceiver', { workflowId: 'x', taskQueue: 'main', workflowIdReusePolicy: 'ALLOW_DUPLICATE' } as never)).rejects.toThrow(/no option 'workflowIdReusePolicy'/);
     await expect(workflow.start('pingReceiver', { workflowId: 'x' } as never)).rejects.toThrow(InvalidArgumentError);
     await expect(workflow.count("WorkflowType = 'a' OR WorkflowType = 'b'")).rejects.toThrow("the list query uses 'OR', which is not supported");
+    await expect(workflow.count("RunId = 'x'")).rejects.toThrow('the list query key RunId is not supported');
   });
 
   it('creates schedules in Temporal’s shape, triggers and backfills them, and refuses what they lack', async () => {

@@ -66,6 +66,14 @@ describe('updates by id', () => {
     }
   });
 
+  it('accepts an update whose validator is async, ignoring its promise as Temporal does', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('counter');
+    expect(await handle.executeUpdate('addChecked', 4)).toBe(4);
+    await handle.signal('finish');
+    expect(await handle.result()).toBe(4);
+  });
+
   it('refuses an update id that is not a string', async () => {
     const engine = await openEngine({}, BUNDLE);
     const handle = await engine.start('counter');

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
 import { replayHistory } from '../../engine/replay-history.js';
-import { TestWorkflowEnvironment } from '../../testing/index.js';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '../../testing/index.js';
+import { activityInfo, cancellationDetails, cancelled, heartbeat } from 'aion/activity';
 import { fixture, fixtureBundle, silentLogger } from '../helpers.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -17,13 +18,13 @@ describe('TestWorkflowEnvironment', () => {
     const env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger, activities: { charge: async (period: number) => (charged.push(period), period) } });
     try {
       await env.deploy({ workflowsPath: fixture('temporal-compat.ts') });
-      const startedAt = env.currentTimeMs;
+      const startedAt = await env.currentTimeMs();
       const handle = await env.client.workflow.start('subscription', { workflowId: 'sub', taskQueue: 'test', args: [3] });
       const times = (await handle.result()) as number[];
       expect(charged).toEqual([0, 1, 2]);
       expect(times[0] - startedAt).toBeGreaterThanOrEqual(30 * DAY);
       expect(times[2] - startedAt).toBeGreaterThanOrEqual(90 * DAY);
-      expect(env.currentTimeMs - startedAt).toBeGreaterThanOrEqual(90 * DAY);
+      expect((await env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(90 * DAY);
       await replayHistory({ code: await fixtureBundle('temporal-compat.ts') }, (await handle.fetchHistory()).events);
     } finally {
       await env.teardown();
@@ -45,6 +46,57 @@ describe('TestWorkflowEnvironment', () => {
     }
   });
 
+  it('moves time with env.sleep while an activity runs, even one that calls it, as Temporal’s tests do', async () => {
+    let env!: TestWorkflowEnvironment;
+    env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger, activities: { slow: async () => env.sleep('2 hours') } });
+    try {
+      await env.deploy({ code: await fixtureBundle('time-skipping.ts') });
+      expect(await env.client.workflow.execute('raceActivityAndTimer', { workflowId: 'race', taskQueue: 'test' })).toBe('timer');
+    } finally {
+      await env.teardown();
+    }
+  });
+
+  it('fires each timer at its time when a result wait and env.sleep skip time together', async () => {
+    const ticks: number[] = [];
+    let env!: TestWorkflowEnvironment;
+    env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger, activities: { tick: async () => void ticks.push(await env.currentTimeMs()) } });
+    try {
+      await env.deploy({ code: await fixtureBundle('time-skipping.ts') });
+      const startedAt = await env.currentTimeMs();
+      await env.client.workflow.start('ticker', { workflowId: 'ticker', taskQueue: 'test' });
+      const sleeper = await env.client.workflow.start('longSleeper', { workflowId: 'sleeper', taskQueue: 'test' });
+      const waiting = sleeper.result();
+      await env.sleep('150 seconds');
+      // At least the two ticks due by then, each a minute after the previous one (not one late
+      // tick at the end); the pending result wait may skip on to the third meanwhile.
+      const minutes = ticks.map((at) => Math.round((at - startedAt) / 60_000));
+      expect([[1, 2], [1, 2, 3]]).toContainEqual(minutes);
+      await waiting;
+      expect(ticks.map((at) => Math.round((at - startedAt) / 60_000))).toEqual([1, 2, 3]);
+    } finally {
+      await env.teardown();
+    }
+  });
+
+  it('runs activity code alone in a MockActivityEnvironment: info, heartbeats, cancellation', async () => {
+    const mock = new MockActivityEnvironment({ attempt: 3, activityType: 'upload' });
+    const beats: unknown[] = [];
+    mock.on('heartbeat', (details) => beats.push(details));
+    const upload = async (file: string) => {
+      heartbeat({ file, done: 0.5 });
+      return `${activityInfo().activityType} ${file} on attempt ${activityInfo().attempt}`;
+    };
+    expect(await mock.run(upload, 'a.txt')).toBe('upload a.txt on attempt 3');
+    expect(beats).toEqual([{ file: 'a.txt', done: 0.5 }]);
+    const waiting = mock.run(async () => {
+      await cancelled();
+    });
+    mock.cancel();
+    await expect(waiting).rejects.toMatchObject({ name: 'CancelledFailure' });
+    expect(await mock.run(async () => cancellationDetails())).toMatchObject({ cancelRequested: true });
+  });
+
   it('skips to an activity’s timeouts too, and not past a cancelled timer', async () => {
     const env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger });
     try {
@@ -55,9 +107,9 @@ describe('TestWorkflowEnvironment', () => {
       const waiting = await env.client.workflow.start('pingOrMonth', { workflowId: 'month', taskQueue: 'test' });
       await waiting.signal('ping');
       expect(await waiting.result()).toBe(true);
-      const before = env.currentTimeMs;
+      const before = await env.currentTimeMs();
       await env.sleep(1000);
-      expect(env.currentTimeMs - before).toBeLessThan(DAY);
+      expect((await env.currentTimeMs()) - before).toBeLessThan(DAY);
     } finally {
       await env.teardown();
     }
@@ -148,7 +200,7 @@ describe('TestWorkflowEnvironment', () => {
     const env = await TestWorkflowEnvironment.createLocal({ logger: silentLogger });
     try {
       await env.deploy({ code: await fixtureBundle('temporal-compat.ts') });
-      expect(Math.abs(env.currentTimeMs - Date.now())).toBeLessThan(1000);
+      expect(Math.abs((await env.currentTimeMs()) - Date.now())).toBeLessThan(1000);
       expect(await env.client.workflow.execute('rootOfChain', { workflowId: 'local', taskQueue: 'test', args: [0] })).toEqual({});
     } finally {
       await env.teardown();
