@@ -101,8 +101,17 @@ const STATUS_NAME = {
   TimedOut: 'TIMED_OUT',
 } as const;
 
-/** What `handle.describe()` gives: Aion's description with Temporal's field names beside it. */
-export type WorkflowExecutionDescription = WorkflowDescription & { type: string; status: { name: (typeof STATUS_NAME)[keyof typeof STATUS_NAME] }; raw: WorkflowDescription };
+/**
+ * What `handle.describe()` gives: Aion's description in Temporal's shape — `type`,
+ * `status.name`, and `searchAttributes` in Temporal's legacy form (each value an array) —
+ * with Aion's own as `raw`.
+ */
+export type WorkflowExecutionDescription = Omit<WorkflowDescription, 'searchAttributes' | 'status'> & {
+  type: string;
+  status: { name: (typeof STATUS_NAME)[keyof typeof STATUS_NAME] };
+  searchAttributes: Record<string, unknown[]>;
+  raw: WorkflowDescription;
+};
 
 export class WorkflowHandle<R = unknown> {
   constructor(
@@ -173,7 +182,8 @@ export class WorkflowHandle<R = unknown> {
 
   async describe(): Promise<WorkflowExecutionDescription> {
     const description = await this.transport.describe(this.run);
-    return { ...description, type: description.workflowType, status: { name: STATUS_NAME[description.status] }, raw: description } as unknown as WorkflowExecutionDescription;
+    const searchAttributes = Object.fromEntries(Object.entries(description.searchAttributes).map(([name, value]) => [name, Array.isArray(value) ? value : [value]]));
+    return { ...description, type: description.workflowType, status: { name: STATUS_NAME[description.status] }, searchAttributes, raw: description };
   }
 
   /** The run's events, oldest first (Aion's JSON events, not Temporal's protobuf). */

@@ -18,12 +18,17 @@ export abstract class AionFailure extends Error {
 /** Temporal's name for the base class, so `instanceof TemporalFailure` ports unchanged. */
 export { AionFailure as TemporalFailure };
 
+/** Temporal's failure categories: a `BENIGN` failure is an expected outcome (logged at debug level, not as an error). */
+export const ApplicationFailureCategory = { BENIGN: 'BENIGN' } as const;
+export type ApplicationFailureCategory = (typeof ApplicationFailureCategory)[keyof typeof ApplicationFailureCategory];
+
 export interface ApplicationFailureOptions {
   message?: string;
   type?: string;
   nonRetryable?: boolean;
   details?: unknown[];
   cause?: Error;
+  category?: ApplicationFailureCategory;
 }
 
 /**
@@ -40,12 +45,13 @@ export class ApplicationFailure extends AionFailure {
     readonly nonRetryable = false,
     readonly details?: unknown[],
     cause?: Error,
+    readonly category?: ApplicationFailureCategory,
   ) {
     super(message, { cause });
   }
 
   static create(options: ApplicationFailureOptions = {}): ApplicationFailure {
-    return new ApplicationFailure(options.message, options.type, options.nonRetryable ?? false, options.details, options.cause);
+    return new ApplicationFailure(options.message, options.type, options.nonRetryable ?? false, options.details, options.cause, options.category);
   }
 
   static retryable(message?: string, type?: string, ...details: unknown[]): ApplicationFailure {
@@ -186,6 +192,7 @@ function describeFailure(error: unknown, depth: number): FailureInfo {
     if (failure.type !== undefined) info.type = failure.type;
     if (failure.nonRetryable) info.nonRetryable = true;
     if (failure.details !== undefined && failure.details.length > 0) info.details = failure.details;
+    if (failure.category !== undefined) info.category = failure.category;
   } else if (failure instanceof ActivityFailure) {
     info.activityType = failure.activityType;
     if (failure.activityId !== undefined) info.activityId = failure.activityId;
@@ -221,7 +228,7 @@ export function fromFailureInfo(info: FailureInfo): AionFailure {
       failure = new TerminatedFailure(info.message, { cause });
       break;
     default:
-      failure = new ApplicationFailure(info.message, info.type, info.nonRetryable ?? false, info.details, cause);
+      failure = new ApplicationFailure(info.message, info.type, info.nonRetryable ?? false, info.details, cause, info.category);
   }
   if (info.stack) failure.stack = info.stack;
   return failure;

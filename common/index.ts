@@ -9,6 +9,7 @@ export {
   AionFailure,
   TemporalFailure,
   ApplicationFailure,
+  ApplicationFailureCategory,
   ActivityFailure,
   ChildWorkflowFailure,
   CancelledFailure,

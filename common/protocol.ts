@@ -20,6 +20,8 @@ export interface FailureInfo {
   type?: string;
   nonRetryable?: boolean;
   details?: unknown[];
+  /** `ApplicationFailure.category` (`BENIGN`). */
+  category?: 'BENIGN';
   stack?: string;
   cause?: FailureInfo;
   /** For `ActivityFailure`. */

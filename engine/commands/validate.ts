@@ -325,6 +325,7 @@ function checkFailure(value: unknown, what: string, depth = 0): void {
   if (!FAILURE_TYPES.has(f.failureType as string)) invalid(`${what} has unknown failureType ${JSON.stringify(f.failureType)}`);
   if (typeof f.message !== 'string') invalid(`${what} must have a string message`);
   if (f.type !== undefined && typeof f.type !== 'string') invalid(`${what} type must be a string`);
+  if (f.category !== undefined && f.category !== 'BENIGN') invalid(`${what} category must be BENIGN`);
   if (f.cause !== undefined) {
     if (depth >= 32) invalid(`${what} has causes nested too deep`);
     checkFailure(f.cause, `${what}.cause`, depth + 1);

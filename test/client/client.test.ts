@@ -85,6 +85,15 @@ describe.each(connections)('aion/client %s', (connectionName, connect) => {
     expect((await workflow.getHandle('receiver').fetchHistory()).events[0].type).toBe('WorkflowStarted');
   });
 
+  it('describes search attributes in Temporal’s legacy form (arrays), Aion’s own under raw', async () => {
+    const { workflow } = await client();
+    const handle = await workflow.start('waitsForHandlers', { workflowId: 'attributes', taskQueue: 'main', searchAttributes: { CustomIntField: [2], Tags: ['a', 'b'] } });
+    const description = await handle.describe();
+    expect(description.searchAttributes).toEqual({ CustomIntField: [2], Tags: ['a', 'b'] });
+    expect(description.raw.searchAttributes).toEqual({ CustomIntField: 2, Tags: ['a', 'b'] });
+    await handle.terminate('test over');
+  });
+
   it('rejects with WorkflowFailedError carrying the cause, and refuses unknown options and queries by name', async () => {
     const { workflow } = await client();
     const failed = (await workflow.execute('failsWith', { workflowId: 'fails', taskQueue: 'main', args: ['no stock'] }).catch((error: unknown) => error)) as WorkflowFailedError;

@@ -3,7 +3,8 @@
  * details, and asynchronous completion by task token, across restarts too.
  */
 import { describe, expect, it } from 'vitest';
-import { activityInfo, cancellationDetails, cancelled, heartbeat } from 'aion/activity';
+import { activityInfo, ApplicationFailure, cancellationDetails, cancelled, heartbeat } from 'aion/activity';
+import { ApplicationFailureCategory } from 'aion/common';
 import { Engine } from '../../engine/engine.js';
 import { ActivityNotFoundError, InvalidArgumentError } from '../../engine/errors.js';
 import { completedElsewhere, describeSelf, executesThroughClient } from '../fixtures/temporal-activities.js';
@@ -40,6 +41,15 @@ describe('activity API', () => {
     expect(await outer.result()).toMatchObject({ activityType: 'describeSelf', workflowExecution: { workflowId: 'inner' } });
     expect((await engine.getHandle('inner', undefined, { namespace: 'tenant' }).describe()).status).toBe('Completed');
     await expect(engine.getHandle('inner').describe()).rejects.toThrow(/not found/);
+  });
+
+  it('carries a failure’s category (ApplicationFailureCategory.BENIGN) to the workflow', async () => {
+    const expected = async () => {
+      throw ApplicationFailure.create({ message: 'nothing to do yet', nonRetryable: true, category: ApplicationFailureCategory.BENIGN });
+    };
+    const engine = await openEngine({ activities: { expected } }, BUNDLE);
+    const handle = await engine.start('runsActivity', { args: ['expected'] });
+    await expect(handle.result()).rejects.toMatchObject({ cause: { name: 'ActivityFailure', cause: { message: 'nothing to do yet', category: 'BENIGN' } } });
   });
 
   it('tells an attempt cut off by the engine closing why (cancellationDetails())', async () => {

@@ -392,5 +392,14 @@ describe('Temporal workflow API', () => {
       await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-namespace-import.ts') })).rejects.toThrow(/'createNexusClient' imported from '@temporalio\/workflow' is not supported: Nexus operations are not supported/);
       await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-client-import.ts') })).rejects.toThrow(/workflow code cannot import '@temporalio\/client'/);
     });
+
+    it('refuses to deploy a bundle that registers Temporal workflow interceptors, rather than ignore them', async () => {
+      const engine = await Engine.open({ logger: silentLogger });
+      try {
+        await expect(engine.deploy({ code: await fixtureBundle('temporal-interceptors.ts') })).rejects.toThrow(/exports 'interceptors', Temporal's workflow interceptors, which are not supported/);
+      } finally {
+        await engine.close();
+      }
+    });
   });
 });

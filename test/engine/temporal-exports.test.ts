@@ -83,6 +83,7 @@ describe(`the exports of ${temporalCommon.package} ${temporalCommon.version}`, (
       'ActivityCancellationType',
       'ActivityFailure',
       'ApplicationFailure',
+      'ApplicationFailureCategory',
       'CancelledFailure',
       'ChildWorkflowFailure',
       'IllegalStateError',
