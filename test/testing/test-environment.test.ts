@@ -47,8 +47,8 @@ describe('TestWorkflowEnvironment', () => {
   });
 
   it('moves time with env.sleep while an activity runs, even one that calls it, as Temporal’s tests do', async () => {
-    let env!: TestWorkflowEnvironment;
-    env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger, activities: { slow: async () => env.sleep('2 hours') } });
+    // The activity refers to the environment it runs in (called only once it exists).
+    const env: TestWorkflowEnvironment = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger, activities: { slow: async () => env.sleep('2 hours') } });
     try {
       await env.deploy({ code: await fixtureBundle('time-skipping.ts') });
       expect(await env.client.workflow.execute('raceActivityAndTimer', { workflowId: 'race', taskQueue: 'test' })).toBe('timer');
@@ -59,8 +59,10 @@ describe('TestWorkflowEnvironment', () => {
 
   it('fires each timer at its time when a result wait and env.sleep skip time together', async () => {
     const ticks: number[] = [];
-    let env!: TestWorkflowEnvironment;
-    env = await TestWorkflowEnvironment.createTimeSkipping({ logger: silentLogger, activities: { tick: async () => void ticks.push(await env.currentTimeMs()) } });
+    const env: TestWorkflowEnvironment = await TestWorkflowEnvironment.createTimeSkipping({
+      logger: silentLogger,
+      activities: { tick: async () => void ticks.push(await env.currentTimeMs()) },
+    });
     try {
       await env.deploy({ code: await fixtureBundle('time-skipping.ts') });
       const startedAt = await env.currentTimeMs();
