@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { bundleWorkflowCode, defaultLogger, DeterminismViolationError, Engine, replayHistory, RUN_STATUSES, StoreError, type HistoryEvent } from '../engine/index.js';
+import { bundleWorkflowCode, defaultLogger, DeterminismViolationError, Engine, replayHistory, RUN_STATUSES, StoreError, type Divergence, type HistoryEvent } from '../engine/index.js';
 import { serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
 import { AionClient, CliError, workflowPath } from './client.js';
@@ -326,10 +326,12 @@ export function createProgram(): Command {
 
   program
     .command('replay')
-    .description('replay a history against a bundle: exit 0 if it reproduces, 1 with a diff if not')
+    .description('replay a history against a bundle: exit 0 if it reproduces, 1 with each divergence (both source lines and a hint) if not')
     .requiredOption('--bundle <bundle>', 'bundle built by `aion build`')
     .requiredOption('--history <history>', 'output of `aion history --json`')
-    .action(async (options: { bundle: string; history: string }, command: Command) => {
+    .option('--strict', 'also compare what commands carry: arguments, durations, search attributes, memo, the result')
+    .option('--all', 'report every divergence, not just the first')
+    .action(async (options: { bundle: string; history: string; strict?: boolean; all?: boolean }, command: Command) => {
       const code = readText(options.bundle);
       let history: unknown;
       try {
@@ -340,11 +342,11 @@ export function createProgram(): Command {
       }
       const json = globals(command).json;
       try {
-        await replayHistory({ code }, history as HistoryEvent[]);
+        await replayHistory({ code }, history as HistoryEvent[], { strict: options.strict === true, all: options.all === true });
       } catch (error) {
         if (!(error instanceof DeterminismViolationError)) throw error;
-        if (json) printJson({ ok: false, eventIndex: error.eventIndex, expected: error.expected, actual: error.actual });
-        else printLines([`nondeterminism at event ${error.eventIndex}`, `- history: ${error.expected}`, `+ code:    ${error.actual}`]);
+        if (json) printJson({ ok: false, divergences: error.divergences });
+        else printLines(error.divergences.flatMap(divergenceLines));
         process.exitCode = 1;
         return;
       }
@@ -354,6 +356,16 @@ export function createProgram(): Command {
     });
 
   return program;
+}
+
+/** A divergence as `aion replay` prints it: where, both sides with their source lines, and the hint. */
+function divergenceLines(divergence: Divergence): string[] {
+  return [
+    `nondeterminism at event ${divergence.eventIndex}`,
+    `- history: ${divergence.expected}${divergence.recordedAt ? `  at ${divergence.recordedAt}` : ''}`,
+    `+ code:    ${divergence.actual}${divergence.producedAt ? `  at ${divergence.producedAt}` : ''}`,
+    ...(divergence.hint ? [`  hint: ${divergence.hint}`] : []),
+  ];
 }
 
 function readText(path: string): string {

@@ -214,7 +214,8 @@ export interface CommandsByKind {
   continueAsNew: { workflowType: string; args: unknown[] };
 }
 export type CommandKind = keyof CommandsByKind;
-export type Command = { [K in CommandKind]: { kind: K } & CommandsByKind[K] }[CommandKind];
+/** `callSite`: where in the bundle the command was made (`line:column`, see `BUNDLE_FILENAME`), for the commands that start something. */
+export type Command = { [K in CommandKind]: { kind: K; callSite?: string } & CommandsByKind[K] }[CommandKind];
 
 export interface LogEntry {
   level: 'debug' | 'info' | 'warn' | 'error';

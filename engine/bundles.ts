@@ -82,7 +82,7 @@ export class BundleRegistry {
   }
 
   /** A deployed version: its code and the workflow types it exports; `InvalidArgumentError` for one that is not deployed. */
-  async deployed(version: string): Promise<{ code: string; workflowTypes: string[] }> {
+  async deployed(version: string): Promise<{ code: string; sourceMap?: string; workflowTypes: string[] }> {
     const bundle = await this.store.getBundle(version);
     if (!bundle) throw new InvalidArgumentError(`bundle version ${version} is not deployed`);
     return bundle;

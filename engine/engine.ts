@@ -434,7 +434,7 @@ export class Engine implements RunDirectory {
     const bundle = await this.bundles.deployed(checkId(toVersion, 'version'));
     if (!bundle.workflowTypes.includes(workflowType)) throw new InvalidArgumentError(`bundle version ${toVersion} does not export a workflow named '${workflowType}'`);
     // Checked on the history as it is when the run switches: nothing is recorded in between.
-    await run.upgradeTo(toVersion, (history) => replayHistory({ code: bundle.code }, history, { limits: this.bundles.limits }));
+    await run.upgradeTo(toVersion, (history) => replayHistory(bundle, history, { limits: this.bundles.limits }));
     this.logger.info({ workflowId, runId, fromVersion, toVersion }, 'run upgraded to another version of its bundle');
     return { workflowId, runId, fromVersion, toVersion };
   }

@@ -120,24 +120,50 @@ export class WorkflowUpdateNotFoundError extends AionError {
   }
 }
 
+/** Where replayed code differs from its history. */
+export interface Divergence {
+  /** Position (eventId) in the history where the code diverged. */
+  eventIndex: number;
+  /** What the history recorded there. */
+  expected: string;
+  /** What the code produced instead. */
+  actual: string;
+  /** Where the recorded command was made (`file:line`), if the history says. */
+  recordedAt?: string;
+  /** Where the code made its command (`file:line`; in the bundle, `line:column`, until mapped). */
+  producedAt?: string;
+  /** A one-line guess at the cause. */
+  hint?: string;
+}
+
 /** Workflow code did not reproduce its recorded history. */
 export class DeterminismViolationError extends AionError {
   override name = 'DeterminismViolationError';
-  /** Position (eventId) in the history where the code diverged. */
   readonly eventIndex: number;
-  /** What the history recorded there. */
   readonly expected: string;
-  /** What the code produced instead. */
   readonly actual: string;
-  constructor(details: { eventIndex: number; expected: string; actual: string }) {
-    super(
-      'DETERMINISM_VIOLATION',
-      `nondeterminism at event ${details.eventIndex}: history has ${details.expected}, code produced ${details.actual}`,
-    );
+  readonly recordedAt?: string;
+  readonly producedAt?: string;
+  readonly hint?: string;
+  /** Every divergence found (`replayHistory(…, { all: true })`); the first is this error's own. */
+  readonly divergences: Divergence[];
+  constructor(details: Divergence & { divergences?: Divergence[] }) {
+    const more = (details.divergences?.length ?? 1) - 1;
+    super('DETERMINISM_VIOLATION', `${describeDivergence(details)}${more > 0 ? ` (and ${more} more divergence${more > 1 ? 's' : ''})` : ''}`);
+    const { divergences, ...divergence } = details;
+    Object.assign(this, divergence);
     this.eventIndex = details.eventIndex;
     this.expected = details.expected;
     this.actual = details.actual;
+    this.divergences = divergences ?? [divergence];
   }
+}
+
+/** One line: where, what the history has and what the code produced (with their source locations), and the hint. */
+export function describeDivergence(d: Divergence): string {
+  const recorded = d.recordedAt ? ` (recorded at ${d.recordedAt})` : '';
+  const produced = d.producedAt ? ` (at ${d.producedAt})` : '';
+  return `nondeterminism at event ${d.eventIndex}: history has ${d.expected}${recorded}, code produced ${d.actual}${produced}${d.hint ? `; ${d.hint}` : ''}`;
 }
 
 export class EngineClosedError extends AionError {

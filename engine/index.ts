@@ -53,6 +53,7 @@ export {
   WorkflowUpdateFailedError,
   WorkflowUpdateNotFoundError,
   DeterminismViolationError,
+  type Divergence,
   EngineClosedError,
   InvalidBundleError,
   type AionErrorCode,

@@ -71,6 +71,13 @@ export class BundleLocator {
     return { file: original.source, line: original.line, column: original.column + 1, ...(original.name ? { name: original.name } : {}) };
   }
 
+  /** A command's call site in the bundle (`line:column`) as `file:line` of the workflow's source, if it maps there. */
+  callSite(position: string): string | undefined {
+    const [line, column] = position.split(':').map(Number);
+    const location = this.locate(line, column);
+    return location && `${location.file}:${location.line}`;
+  }
+
   /** A failure and its causes, with the stacks that come from the bundle mapped (see `mapStack`). */
   locateFailure(failure: FailureInfo): FailureInfo {
     const stack = failure.stack?.includes(BUNDLE_FILENAME) ? this.mapStack(failure.stack) : failure.stack;

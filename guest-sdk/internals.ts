@@ -356,8 +356,9 @@ export class Activator {
     const seq = this.nextSeq.child++;
     const childId = workflowId ?? this.random.uuid4();
     const runId = this.random.uuid4();
-    const result = new Promise<unknown>((resolve, reject) =>
-      this.track('child', seq, scope, { resolve, reject }, (reason) => {
+    let stack = '';
+    const result = new Promise<unknown>((resolve, reject) => {
+      stack = this.track('child', seq, scope, { resolve, reject }, (reason) => {
         if (!this.completions.child.has(seq)) return;
         const cancellationType = options.cancellationType ?? 'WAIT_CANCELLATION_COMPLETED';
         if (cancellationType !== 'ABANDON') this.pushCommand({ kind: 'requestCancelChild', seq });
@@ -367,10 +368,10 @@ export class Activator {
         this.abandoned.child.add(seq);
         const cause = reason instanceof CancelledFailure ? reason : new CancelledFailure('Child Workflow execution cancelled');
         reject(new ChildWorkflowFailure('Child Workflow execution cancelled', cause, childId, workflowType));
-      }),
-    );
+      });
+    });
     result.catch(() => undefined); // observed through handle.result()
-    this.pushCommand({ kind: 'startChildWorkflow', seq, workflowType, workflowId: childId, runId, args: payload, options });
+    this.pushCommand({ kind: 'startChildWorkflow', seq, workflowType, workflowId: childId, runId, args: payload, options, ...callSiteOf(stack) });
     return Promise.resolve({
       workflowId: childId,
       firstExecutionRunId: runId,
@@ -388,7 +389,7 @@ export class Activator {
     // JSON drops `undefined` values; Temporal removes a field set to undefined (or null).
     for (const key of Object.keys(memo)) if (memo[key] === undefined) payload[key] = null;
     applyMemoUpsert(this.memo, payload);
-    this.pushCommand({ kind: 'upsertMemo', memo: payload });
+    this.pushCommand({ kind: 'upsertMemo', memo: payload, ...callSiteOf(captureStack()) });
   }
 
   /**
@@ -411,12 +412,12 @@ export class Activator {
       }
       const payload = command.kind === 'signalExternalWorkflow' ? { ...command, args: toPayload(command.args, `arguments of ${what}`) as unknown[] } : command;
       const seq = this.nextSeq.external++;
-      this.track('external', seq, scope, { resolve: () => resolve(), reject }, (reason) => {
+      const stack = this.track('external', seq, scope, { resolve: () => resolve(), reject }, (reason) => {
         if (!this.completions.external.delete(seq)) return;
         this.abandoned.external.add(seq);
         reject(reason);
       });
-      this.pushCommand({ ...payload, seq });
+      this.pushCommand({ ...payload, seq, ...callSiteOf(stack) });
     });
   }
 
@@ -424,7 +425,7 @@ export class Activator {
     this.assertCanSchedule('upsertSearchAttributes');
     const checked = checkSearchAttributes(attributes, true);
     applySearchAttributeUpsert(this.searchAttributes, checked);
-    this.pushCommand({ kind: 'upsertSearchAttributes', attributes: checked });
+    this.pushCommand({ kind: 'upsertSearchAttributes', attributes: checked, ...callSiteOf(captureStack()) });
   }
 
   /**
@@ -438,7 +439,7 @@ export class Activator {
     this.knownPatches.add(patchId);
     if (!this.recordedPatches.has(patchId)) {
       this.recordedPatches.add(patchId);
-      this.pushCommand({ kind: 'recordPatch', patchId, deprecated });
+      this.pushCommand({ kind: 'recordPatch', patchId, deprecated, ...callSiteOf(captureStack()) });
     }
     return true;
   }
@@ -453,7 +454,7 @@ export class Activator {
       }
       const payload = toPayload(args, `arguments of activity '${activityType}'`) as unknown[];
       const seq = this.nextSeq.activity++;
-      this.track('activity', seq, scope, { resolve, reject }, () => {
+      const stack = this.track('activity', seq, scope, { resolve, reject }, () => {
         if (!this.completions.activity.has(seq)) return;
         const cancellationType = options.cancellationType ?? 'TRY_CANCEL';
         if (cancellationType === 'WAIT_CANCELLATION_COMPLETED') {
@@ -466,7 +467,7 @@ export class Activator {
         else this.abandoned.activity.add(seq);
         reject(new ActivityFailure('Activity cancelled', activityType, String(seq), new CancelledFailure('Activity cancelled')));
       });
-      this.pushCommand({ kind: 'scheduleActivity', seq, activityType, args: payload, options });
+      this.pushCommand({ kind: 'scheduleActivity', seq, activityType, args: payload, options, ...callSiteOf(stack) });
     });
   }
 
@@ -479,12 +480,12 @@ export class Activator {
         return;
       }
       const seq = this.nextSeq.timer++;
-      this.track('timer', seq, scope, { resolve: () => resolve(), reject }, (reason) => {
+      const stack = this.track('timer', seq, scope, { resolve: () => resolve(), reject }, (reason) => {
         if (!this.completions.timer.delete(seq)) return;
         this.pushCommand({ kind: 'cancelTimer', seq });
         reject(reason);
       });
-      this.pushCommand({ kind: 'startTimer', seq, durationMs });
+      this.pushCommand({ kind: 'startTimer', seq, durationMs, ...callSiteOf(stack) });
     });
   }
 
@@ -517,12 +518,13 @@ export class Activator {
   /**
    * Registers the completion of a pending command; while it is pending, a cancellation of
    * `scope` (if cancellable) runs `onCancel`. Settling it stops listening, so a scope keeps
-   * nothing of the operations that finished in it.
+   * nothing of the operations that finished in it. Returns the stack that started it.
    */
-  private track(kind: 'activity' | 'timer' | 'child' | 'external', seq: number, scope: CancellationScope, completion: Completion, onCancel: (reason: unknown) => void): void {
+  private track(kind: 'activity' | 'timer' | 'child' | 'external', seq: number, scope: CancellationScope, completion: Completion, onCancel: (reason: unknown) => void): string {
     const unsubscribe = scope.cancellable ? scope.onCancel(onCancel) : undefined;
+    const stack = captureStack();
     this.completions[kind].set(seq, {
-      stack: captureStack(),
+      stack,
       resolve: (value) => {
         unsubscribe?.();
         completion.resolve(value);
@@ -532,6 +534,7 @@ export class Activator {
         completion.reject(error);
       },
     });
+    return stack;
   }
 
   setSignalHandler(name: string, handler: Handler | undefined): void {
@@ -765,6 +768,17 @@ export class Activator {
 /** The current stack, as QuickJS prints it (filtered when a stack trace query asks). */
 function captureStack(): string {
   return new Error().stack ?? '';
+}
+
+/**
+ * Where in the bundle a command is made: the first workflow frame of `stack`, as
+ * `{ callSite: 'line:column' }` (the host records it as a source location), or nothing.
+ */
+function callSiteOf(stack: string): { callSite?: string } {
+  const at = stack.indexOf(`${BUNDLE_FILENAME}:`);
+  if (at < 0) return {};
+  const position = /^\d+:\d+/.exec(stack.slice(at + BUNDLE_FILENAME.length + 1));
+  return position ? { callSite: position[0] } : {};
 }
 
 /** A string read from a thrown value, or undefined (a value whose properties throw is reported by toFailureInfo, not here). */

@@ -95,6 +95,9 @@ export function validateQueryResult(result: unknown, limits: PayloadLimits): str
   return payloadProblem(result.failure, limits);
 }
 
+/** A command's position in the bundle (`line:column`). */
+const CALL_SITE = /^\d{1,9}:\d{1,9}$/;
+
 class CommandChecker {
   private nextActivitySeq: number;
   private nextTimerSeq: number;
@@ -123,6 +126,7 @@ class CommandChecker {
     if (!isObject(command) || typeof command.kind !== 'string') invalid(`command ${index} has no kind`);
     const c = command as Record<string, unknown> & { kind: string };
     const where = `command ${index} (${c.kind})`;
+    if (c.callSite !== undefined && (typeof c.callSite !== 'string' || !CALL_SITE.test(c.callSite))) invalid(`${where} callSite must be 'line:column'`);
     switch (c.kind) {
       case 'scheduleActivity':
         this.expectSeq(c.seq, this.nextActivitySeq++, where);

@@ -110,13 +110,15 @@ export interface EventBase {
   eventId: number;
   /** Epoch ms at which the event was recorded (for activation markers: the activation's time). */
   time: number;
+  /** Command events: where in the workflow's source the command was made (`file:line`; absent in older histories). */
+  callSite?: string;
 }
 
 export type HistoryEvent = { [K in EventType]: EventBase & { type: K } & EventAttributes[K] }[EventType];
 export type EventOf<K extends EventType> = Extract<HistoryEvent, { type: K }>;
 
 /** An event before it is given its position (what the engine builds, then numbers). */
-export type NewEvent = { [K in EventType]: { type: K; time: number } & EventAttributes[K] }[EventType];
+export type NewEvent = { [K in EventType]: { type: K; time: number; callSite?: string } & EventAttributes[K] }[EventType];
 export type NewEventOf<K extends EventType> = Extract<NewEvent, { type: K }>;
 
 export const JOB_EVENT_TYPES = [

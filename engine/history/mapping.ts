@@ -62,6 +62,8 @@ type CommandMapping = {
     toEvent: (command: CommandsByKind[K], time: number) => NewEvent;
     /** Attributes that identify the command: replay compares these. */
     identity: (command: CommandsByKind[K]) => Record<string, unknown>;
+    /** What a strict replay compares too (`replayHistory(…, { strict: true })`): the values the command carries. */
+    strict?: (command: CommandsByKind[K]) => Record<string, unknown>;
   };
 };
 
@@ -70,6 +72,7 @@ const COMMANDS: CommandMapping = {
     event: 'ActivityScheduled',
     toEvent: (c, time) => ({ type: 'ActivityScheduled', time, seq: c.seq, activityType: c.activityType, args: c.args, options: c.options }),
     identity: (c) => ({ seq: c.seq, activityType: c.activityType }),
+    strict: (c) => ({ args: c.args }),
   },
   requestCancelActivity: {
     event: 'ActivityCancelRequested',
@@ -81,6 +84,7 @@ const COMMANDS: CommandMapping = {
     event: 'TimerStarted',
     toEvent: (c, time) => ({ type: 'TimerStarted', time, seq: c.seq, durationMs: c.durationMs, fireAt: time + c.durationMs }),
     identity: (c) => ({ seq: c.seq }),
+    strict: (c) => ({ durationMs: c.durationMs }),
   },
   cancelTimer: {
     event: 'TimerCanceled',
@@ -90,7 +94,9 @@ const COMMANDS: CommandMapping = {
   startChildWorkflow: {
     event: 'ChildWorkflowStarted',
     toEvent: (c, time) => ({ type: 'ChildWorkflowStarted', time, seq: c.seq, workflowType: c.workflowType, workflowId: c.workflowId, runId: c.runId, args: c.args, options: c.options }),
-    identity: (c) => ({ seq: c.seq, workflowType: c.workflowType }),
+    // The child's id too, as Temporal checks it: an id drawn from uuid4() changes when a random draw moves.
+    identity: (c) => ({ seq: c.seq, workflowType: c.workflowType, workflowId: c.workflowId }),
+    strict: (c) => ({ args: c.args }),
   },
   requestCancelChild: {
     event: 'ChildWorkflowCancelRequested',
@@ -110,6 +116,7 @@ const COMMANDS: CommandMapping = {
       ...(c.childOnly ? { childOnly: true } : {}),
     }),
     identity: (c) => ({ seq: c.seq, workflowId: c.workflowId, signalName: c.signalName }),
+    strict: (c) => ({ args: c.args }),
   },
   requestCancelExternalWorkflow: {
     event: 'RequestCancelExternalWorkflowInitiated',
@@ -120,11 +127,13 @@ const COMMANDS: CommandMapping = {
     event: 'SearchAttributesUpserted',
     toEvent: (c, time) => ({ type: 'SearchAttributesUpserted', time, attributes: c.attributes }),
     identity: () => ({}),
+    strict: (c) => ({ attributes: c.attributes }),
   },
   upsertMemo: {
     event: 'MemoUpserted',
     toEvent: (c, time) => ({ type: 'MemoUpserted', time, memo: c.memo }),
     identity: () => ({}),
+    strict: (c) => ({ memo: c.memo }),
   },
   recordPatch: {
     event: 'MarkerRecorded',
@@ -146,6 +155,7 @@ const COMMANDS: CommandMapping = {
     event: 'WorkflowCompleted',
     toEvent: (c, time) => ({ type: 'WorkflowCompleted', time, result: c.result }),
     identity: () => ({}),
+    strict: (c) => ({ result: c.result }),
   },
   failWorkflow: {
     event: 'WorkflowFailed',
@@ -162,6 +172,7 @@ const COMMANDS: CommandMapping = {
     // The successor's run id is chosen when the command is recorded.
     toEvent: (c, time) => ({ type: 'WorkflowContinuedAsNew', time, workflowType: c.workflowType, args: c.args, newRunId: randomUUID() }),
     identity: () => ({}),
+    strict: (c) => ({ workflowType: c.workflowType, args: c.args }),
   },
 };
 
@@ -169,9 +180,12 @@ const COMMANDS: CommandMapping = {
 export const isDeprecatedMarker = (command: Command | undefined): boolean => command?.kind === 'recordPatch' && command.deprecated;
 export const isDeprecatedMarkerEvent = (event: HistoryEvent | undefined): boolean => event?.type === 'MarkerRecorded' && event.deprecated;
 
-export function eventOfCommand(command: Command, time: number): NewEvent {
+/** The event recording `command`; `locate` turns its bundle call site into a source location. */
+export function eventOfCommand(command: Command, time: number, locate?: (callSite: string) => string | undefined): NewEvent {
   const mapping = COMMANDS[command.kind] as CommandMapping[CommandKind];
-  return (mapping.toEvent as (c: Command, t: number) => NewEvent)(command, time);
+  const event = (mapping.toEvent as (c: Command, t: number) => NewEvent)(command, time);
+  const callSite = command.callSite === undefined ? undefined : locate?.(command.callSite);
+  return callSite === undefined ? event : { ...event, callSite };
 }
 
 /** A one-line description of a command, for determinism diffs. */
@@ -195,6 +209,23 @@ export function commandMatchesEvent(command: Command, event: HistoryEvent): bool
   if (mapping.event !== event.type) return false;
   const identity = (mapping.identity as (c: Command) => Record<string, unknown>)(command);
   return Object.entries(identity).every(([key, value]) => (event as unknown as Record<string, unknown>)[key] === value);
+}
+
+/**
+ * For a command that matches its event: the first value a strict replay finds changed (the
+ * field's name), or undefined. Values compare as JSON, as the history holds them.
+ */
+export function strictDifference(command: Command, event: HistoryEvent): string | undefined {
+  const mapping = COMMANDS[command.kind] as CommandMapping[CommandKind];
+  const values = (mapping.strict as ((c: Command) => Record<string, unknown>) | undefined)?.(command) ?? {};
+  return Object.keys(values).find((key) => canonicalJson(values[key]) !== canonicalJson((event as unknown as Record<string, unknown>)[key]));
+}
+
+/** JSON with object keys sorted: equal values give equal text whatever the order they were built in. */
+function canonicalJson(value: unknown): string | undefined {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }
 
 function formatIdentity(identity: Record<string, unknown>): string {

@@ -33,7 +33,8 @@ import { RemoteSandbox } from '../sandboxes/remote-sandbox.js';
 import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
-import { hasFailures, locateFailures } from '../source-maps.js';
+import { locateDivergences } from '../divergence.js';
+import { hasFailures, locateFailures, type BundleLocator } from '../source-maps.js';
 import { answerStackTraceQuery, guestQueryName, isStackTraceQuery } from '../stack-traces.js';
 import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
@@ -121,6 +122,7 @@ export class WorkflowRun {
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
   private readonly updateWaiters = new UpdateWaiters();
+  private versionLocator: { version: string; locator: BundleLocator } | undefined;
   private lock: Promise<void> = Promise.resolve();
   /** Operations queued on or holding the lock. */
   private busy = 0;
@@ -432,16 +434,15 @@ export class WorkflowRun {
       );
       const validated = validateActivationResult(raw, this.state, this.env.limits, checkPayloads);
       const { logs } = validated;
-      // Failures are recorded with the workflow's own files and lines.
-      const { commands, taskFailure } = hasFailures(validated.commands, validated.taskFailure)
-        ? locateFailures(validated.commands, validated.taskFailure, await this.env.bundles.locator(this.record.version))
-        : validated;
+      // Call sites and failures are recorded with the workflow's own files and lines.
+      const locator = await this.locator();
+      const { commands, taskFailure } = hasFailures(validated.commands, validated.taskFailure) ? locateFailures(validated.commands, validated.taskFailure, locator) : validated;
       this.emitLogs(logs);
       this.lostInARow = 0;
       if (taskFailure) {
         this.crash(batch, new WorkflowTaskError(taskFailure), time);
       } else {
-        batch.add({ type: 'WorkflowTaskCompleted', time, historySize }, ...commands.map((command) => eventOfCommand(command, time)));
+        batch.add({ type: 'WorkflowTaskCompleted', time, historySize }, ...commands.map((command) => eventOfCommand(command, time, (callSite) => locator.callSite(callSite))));
       }
     } catch (error) {
       if (this.lostWithItsThread(error)) {
@@ -459,7 +460,8 @@ export class WorkflowRun {
    * The sandbox could not be brought back: a history that no longer replays stalls the run;
    * a crash while replaying is the run's crash; a lost thread retries.
    */
-  private async failedActivation(jobs: PendingJob[], error: unknown, time: number): Promise<void> {
+  private async failedActivation(jobs: PendingJob[], failure: unknown, time: number): Promise<void> {
+    const error = failure instanceof DeterminismViolationError ? locateDivergences(failure, await this.locator()) : failure;
     if (error instanceof DeterminismViolationError && this.state.failureErrorTypes.some((type) => NONDETERMINISM_FAILS_RUN.has(type))) {
       // Declared to fail the run (`workflowFailureErrorTypes`): its jobs are recorded with the failure.
       const failure: FailureInfo = { failureType: 'ApplicationFailure', type: 'NondeterminismError', message: error.message, nonRetryable: true };
@@ -906,9 +908,16 @@ export class WorkflowRun {
     return woken.sandbox;
   }
 
+  /** Maps the run's version's bundle locations to its sources (kept while the run stays on that version). */
+  private async locator(): Promise<BundleLocator> {
+    const { version } = this.record;
+    if (this.versionLocator?.version !== version) this.versionLocator = { version, locator: await this.env.bundles.locator(version) };
+    return this.versionLocator.locator;
+  }
+
   /** The stack trace query `name` answered from the guest's stacks, in the workflow's source locations. */
   private async answerStackTraceQuery(name: string, guestStacks: unknown): Promise<unknown> {
-    const locator = await this.env.bundles.locator(this.record.version);
+    const locator = await this.locator();
     // Half the payload limit for sources leaves room for the stacks.
     return answerStackTraceQuery(name, String(guestStacks ?? ''), locator, this.env.limits.maxPayloadBytes / 2);
   }

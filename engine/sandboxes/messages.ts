@@ -8,6 +8,7 @@
 import type { Activation, QueryResult, ValidationResult } from '../../common/protocol.js';
 import type { SandboxCrashKind, SandboxLimits } from '../../sandbox/index.js';
 import type { SnapshotRecord } from '../../store/types.js';
+import type { Divergence } from '../errors.js';
 import type { ParsedHistory } from '../history/activations.js';
 import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
@@ -78,7 +79,7 @@ export type ThreadFailure =
   /** The sandbox crashed (a limit, a trap, a guest entry that threw): the sandbox is gone. */
   | { kind: 'crash'; crashKind: SandboxCrashKind; message: string; guestStack?: string }
   /** Replay met code that does not reproduce the history. */
-  | { kind: 'violation'; eventIndex: number; expected: string; actual: string }
+  | ({ kind: 'violation'; divergences: Divergence[] } & Divergence)
   /** The bundle does not load. */
   | { kind: 'bundle'; message: string }
   /** The thread does not know the sandbox (it was lost with a thread that was stopped). */

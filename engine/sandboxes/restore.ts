@@ -7,7 +7,7 @@
  * @module
  */
 import type { ParsedHistory } from '../history/activations.js';
-import { replayActivations, type ReplayLimits } from '../replay.js';
+import { replayActivations, type ReplayCheck, type ReplayLimits } from '../replay.js';
 import { RunState } from '../run/run-state.js';
 import { decodeSnapshot } from '../snapshots.js';
 import type { WorkflowSandbox, WorkflowTemplate } from '../workflow-sandbox.js';
@@ -36,7 +36,7 @@ export async function restoreSandbox(
     if ('image' in decoded) {
       const restored = await template.restore(decoded.image);
       try {
-        replayActivations(restored, history, new RunState(), limits, snapshot.eventId);
+        replayActivations(restored, history, new RunState(), limits, { fromEventId: snapshot.eventId });
         return { sandbox: restored, from: 'snapshot', snapshotEventId: snapshot.eventId };
       } catch (error) {
         restored.dispose();
@@ -50,10 +50,10 @@ export async function restoreSandbox(
 }
 
 /** A fresh sandbox with the whole history replayed into it (disposed again if replay fails). */
-export async function replaySandbox(template: WorkflowTemplate, history: ParsedHistory, limits: ReplayLimits): Promise<WorkflowSandbox> {
+export async function replaySandbox(template: WorkflowTemplate, history: ParsedHistory, limits: ReplayLimits, check: ReplayCheck = {}): Promise<WorkflowSandbox> {
   const sandbox = await template.newSandbox();
   try {
-    replayActivations(sandbox, history, new RunState(), limits);
+    replayActivations(sandbox, history, new RunState(), limits, check);
     return sandbox;
   } catch (error) {
     sandbox.dispose();

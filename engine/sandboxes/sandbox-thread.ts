@@ -142,7 +142,7 @@ class LostError extends Error {}
 
 function failureOf(error: unknown): ThreadFailure {
   if (error instanceof SandboxCrash) return { kind: 'crash', crashKind: error.kind, message: error.message, guestStack: error.guestStack };
-  if (error instanceof DeterminismViolationError) return { kind: 'violation', eventIndex: error.eventIndex, expected: error.expected, actual: error.actual };
+  if (error instanceof DeterminismViolationError) return { kind: 'violation', ...error.divergences[0], divergences: error.divergences };
   if (error instanceof BundleLoadError) return { kind: 'bundle', message: error.message };
   if (error instanceof LostError) return { kind: 'lost', message: error.message };
   return { kind: 'error', message: error instanceof Error ? error.message : String(error) };

@@ -252,8 +252,10 @@ function errorOf(failure: ThreadFailure): Error {
   switch (failure.kind) {
     case 'crash':
       return new SandboxCrash(failure.crashKind, failure.message, failure.guestStack);
-    case 'violation':
-      return new DeterminismViolationError(failure);
+    case 'violation': {
+      const { kind: _kind, ...divergence } = failure;
+      return new DeterminismViolationError(divergence);
+    }
     case 'bundle':
       return new BundleLoadError(failure.message);
     case 'lost':

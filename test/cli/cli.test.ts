@@ -91,8 +91,13 @@ describe('aion CLI', { timeout: 60_000 }, () => {
     const diverged = await aion('replay', '--bundle', changedBundle, '--history', historyFile);
     expect(diverged.code).toBe(1);
     expect(diverged.stdout).toContain('nondeterminism at event 3');
-    expect(diverged.stdout).toContain('- history: ActivityScheduled(seq=1, activityType="reserveStock")');
-    expect(diverged.stdout).toContain('+ code:    scheduleActivity → ActivityScheduled(seq=1, activityType="chargeCard")');
+    // Each side with its source line (the history's recorded when it ran, the code's from its bundle's source map), and a hint.
+    expect(diverged.stdout).toMatch(/- history: ActivityScheduled\(seq=1, activityType="reserveStock"\) \(event 3\) {2}at \S*examples\/order\/workflows\.ts:\d+/);
+    expect(diverged.stdout).toMatch(/\+ code: {4}scheduleActivity → ActivityScheduled\(seq=1, activityType="chargeCard"\) {2}at \S*changed\.ts:\d+/);
+    expect(diverged.stdout).toContain('  hint: a different activity is called here');
+    const all = await aion('replay', '--bundle', changedBundle, '--history', historyFile, '--strict', '--all', '--json');
+    expect(all.code).toBe(1);
+    expect((JSON.parse(all.stdout) as { divergences: { eventIndex: number }[] }).divergences[0]).toMatchObject({ eventIndex: 3 });
   });
 
   it('exits 1 with the failure when the run failed, and after terminate', async () => {
