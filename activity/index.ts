@@ -14,10 +14,27 @@
  * @module
  */
 import { Client, Connection } from '../client/index.js';
-import { Context } from '../engine/activities/context.js';
+import { Context, engineOf } from '../engine/activities/context.js';
 import type { Engine } from '../engine/index.js';
 
-export * from '../engine/activities/context.js';
+export {
+  activityContext,
+  activityInfo,
+  ActivityCancellationDetails,
+  ApplicationFailure,
+  cancellationDetails,
+  cancellationSignal,
+  cancelled,
+  CancelledFailure,
+  CompleteAsyncError,
+  Context,
+  heartbeat,
+  log,
+  sleep,
+  TimeoutFailure,
+  type ActivityInfo,
+  type ActivityLogger,
+} from '../engine/activities/context.js';
 
 declare module '../engine/activities/context.js' {
   interface Context {
@@ -30,7 +47,8 @@ declare module '../engine/activities/context.js' {
 const clients = new WeakMap<object, Map<string, Client>>();
 
 function clientOf(context: Context): Client {
-  const { engine, info } = context;
+  const engine = engineOf(context);
+  const { info } = context;
   if (!engine) throw new Error('Context.client is only available to activities the Aion engine runs');
   let byNamespace = clients.get(engine);
   if (!byNamespace) clients.set(engine, (byNamespace = new Map()));

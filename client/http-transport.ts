@@ -9,8 +9,11 @@ import {
   AionError,
   fromFailureInfo,
   QueryFailedError,
+  WorkflowAlreadyStartedError,
   WorkflowFailedError,
+  WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateNotFoundError,
   type AionErrorCode,
   type FailureInfo,
   type HistoryEvent,
@@ -33,13 +36,20 @@ interface ErrorBody {
   code: string;
   message: string;
   failure?: FailureInfo;
+  type?: string;
+  workflowId?: string;
+  runId?: string;
+  updateId?: string;
 }
 
-/** The error an HTTP error answer stands for: failed queries and updates as in process, with their cause. */
+/** The error an HTTP error answer stands for: the classes callers catch in process, with their cause or ids. */
 function errorOf(status: number, body: ErrorBody | undefined): AionError {
   const message = body?.message ?? `the server answered ${status}`;
   if (body?.code === 'UPDATE_FAILED' && body.failure) return new WorkflowUpdateFailedError(message, fromFailureInfo(body.failure));
   if (body?.code === 'QUERY_FAILED') return new QueryFailedError(message, body.failure && fromFailureInfo(body.failure));
+  if (body?.type === 'WorkflowNotFoundError' && body.workflowId !== undefined) return new WorkflowNotFoundError(body.workflowId, body.runId);
+  if (body?.type === 'WorkflowAlreadyStartedError' && body.workflowId !== undefined && body.runId !== undefined) return new WorkflowAlreadyStartedError(body.workflowId, body.runId);
+  if (body?.type === 'WorkflowUpdateNotFoundError' && body.updateId !== undefined && body.runId !== undefined) return new WorkflowUpdateNotFoundError(body.updateId, body.runId);
   const error = new AionError((body?.code ?? 'INVALID_ARGUMENT') as AionErrorCode, message);
   error.name = `AionError(${body?.code ?? status})`;
   return error;

@@ -18,6 +18,8 @@ import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
 import { BundleLoadError } from './workflow-sandbox.js';
 
 const MAX_BUNDLE_BYTES = 32 * 1024 * 1024;
+/** The export a Temporal workflow module registers interceptors with: refused at deploy, not taken for a workflow type. */
+const TEMPORAL_INTERCEPTORS_EXPORT = 'interceptors';
 /** Parsed source maps kept in memory (a stack trace query or a failure needs one now and then). */
 const LOCATORS_KEPT = 8;
 
@@ -46,17 +48,22 @@ export class BundleRegistry {
   }
 
   /**
-   * Stores `bundle` (idempotent: same bundle, same version) and makes it current for its
-   * types. An inline source map is kept beside the code, not evaluated with it.
+   * Stores `bundle` (idempotent: same code, same version) and makes it current for its
+   * types. An inline source map is kept beside the code, not evaluated with it (the first
+   * deploy of a version gives it its map).
    */
   async deploy(bundle: unknown, namespace: string): Promise<DeployResult> {
     if (typeof bundle !== 'string' || bundle.trim() === '') throw new InvalidArgumentError('a bundle is a non-empty string of JavaScript');
     const bytes = Buffer.byteLength(bundle, 'utf8');
     if (bytes > MAX_BUNDLE_BYTES) throw new InvalidArgumentError(`the bundle is ${bytes} bytes (limit ${MAX_BUNDLE_BYTES})`);
-    const version = bundleVersion(bundle);
-    const existing = await this.store.getBundle(version);
+    // Named by the code alone: the same code built elsewhere (other paths in its map) is the same version.
     const { code, sourceMap } = splitInlineSourceMap(bundle);
+    const version = bundleVersion(code);
+    const existing = await this.store.getBundle(version);
     const workflowTypes = existing?.workflowTypes ?? (await this.load(version, code)).workflowTypes;
+    if (!existing && workflowTypes.includes(TEMPORAL_INTERCEPTORS_EXPORT)) {
+      throw new InvalidBundleError(`the bundle exports '${TEMPORAL_INTERCEPTORS_EXPORT}', Temporal's workflow interceptors, which are not supported: remove the export (and the behaviour it adds)`);
+    }
     await this.store.write({
       bundles: existing ? [] : [{ version, code, ...(sourceMap !== undefined ? { sourceMap } : {}), workflowTypes, deployedAt: Date.now() }],
       typeVersions: workflowTypes.map((workflowType) => ({ namespace, workflowType, version })),

@@ -189,6 +189,8 @@ const SIGNAL_WITH_START_OPTIONS = [...START_OPTIONS, 'signal', 'signalArgs'] as 
 const UPDATE_WITH_START_OPTIONS = [...START_OPTIONS, 'update', 'updateArgs', 'updateId', 'workflowIdConflictPolicy'] as const satisfies readonly (keyof UpdateWithStartOptions)[];
 const WITH_START_OPTIONS = { start: START_OPTIONS, signalWithStart: SIGNAL_WITH_START_OPTIONS, updateWithStart: UPDATE_WITH_START_OPTIONS };
 const DEFAULT_MAX_RESIDENT_RUNS = 10_000;
+/** Runs update-with-start may find closing under it before it gives up. */
+const MAX_WITH_START_ATTEMPTS = 5;
 const DEFAULT_MAX_RESIDENT_BYTES = Math.min(totalmem() / 4, 4 * 1024 ** 3);
 /** What a pooled instance costs resident (measured by the density benchmark). */
 const POOLED_SANDBOX_BYTES = 640 * 1024;
@@ -490,7 +492,8 @@ export class Engine implements RunDirectory {
     const policy = options.workflowIdConflictPolicy ?? 'USE_EXISTING';
     if (policy !== 'USE_EXISTING' && policy !== 'FAIL') throw new InvalidArgumentError(`workflowIdConflictPolicy is USE_EXISTING or FAIL, not ${String(policy)}`);
     const update = { args: options.updateArgs ?? [], ...(options.updateId !== undefined ? { updateId: options.updateId } : {}) };
-    for (;;) {
+    // A run that closes between being found and taking the update is replaced, a few times at most.
+    for (let attempt = 1; ; attempt++) {
       let runId: string;
       let existing = false;
       try {
@@ -504,8 +507,9 @@ export class Engine implements RunDirectory {
       try {
         return { workflow, update: await workflow.startUpdate(options.update, update) };
       } catch (error) {
-        // The running run it found closed meanwhile: start a new one (a run it started that closed at once is the caller's answer).
-        if (!(error instanceof WorkflowNotRunningError) || !existing) throw error;
+        // The running run it found closed meanwhile: start a new one. Not for a run that cannot take it now but runs
+        // (its task waits for a retry, its cron tick has not come), nor for one it started that closed at once.
+        if (!(error instanceof WorkflowNotRunningError) || error.status === 'Running' || !existing || attempt >= MAX_WITH_START_ATTEMPTS) throw error;
       }
     }
   }

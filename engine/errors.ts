@@ -90,7 +90,12 @@ export class WorkflowFailedError extends AionError {
 /** An operation that needs a running workflow met a closed one. */
 export class WorkflowNotRunningError extends AionError {
   override name = 'WorkflowNotRunningError';
-  constructor(workflowId: string, status: RunStatus, why?: string) {
+  constructor(
+    workflowId: string,
+    /** The run's status: `Running` when it cannot take this now (`why`), though it runs. */
+    readonly status: RunStatus,
+    why?: string,
+  ) {
     super('NOT_RUNNING', why ? `workflow ${workflowId} cannot take this now: ${why}` : `workflow ${workflowId} is not running (status ${status})`);
   }
 }

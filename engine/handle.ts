@@ -226,13 +226,13 @@ export class WorkflowHandle {
   }
 }
 
-/** The result a closing event stands for, or the `WorkflowFailedError` it stands for. */
 /** An update's result, or the `WorkflowUpdateFailedError` saying why it has none. */
 function updateResult(what: string, settled: UpdateOutcome): unknown {
   if (settled.ok) return settled.result;
   throw new WorkflowUpdateFailedError(`${what} ${settled.rejected ? 'was rejected' : 'failed'}: ${settled.failure.message}`, fromFailureInfo(settled.failure));
 }
 
+/** The result a closing event stands for, or the `WorkflowFailedError` it stands for. */
 function outcomeOf(event: HistoryEvent | undefined): unknown {
   switch (event?.type) {
     case 'WorkflowCompleted':

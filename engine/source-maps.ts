@@ -78,10 +78,15 @@ export class BundleLocator {
     return location && `${location.file}:${location.line}`;
   }
 
-  /** A failure and its causes, with the stacks that come from the bundle mapped (see `mapStack`). */
+  /**
+   * A failure and its causes with the stacks from this bundle mapped (see `mapStack`). The
+   * cause of an activity's or a child's failure came from elsewhere (already located, if it
+   * was workflow code): it is left as it is.
+   */
   locateFailure(failure: FailureInfo): FailureInfo {
     const stack = failure.stack?.includes(BUNDLE_FILENAME) ? this.mapStack(failure.stack) : failure.stack;
-    return { ...failure, ...(stack !== undefined ? { stack } : {}), ...(failure.cause ? { cause: this.locateFailure(failure.cause) } : {}) };
+    const remoteCause = failure.failureType === 'ActivityFailure' || failure.failureType === 'ChildWorkflowFailure';
+    return { ...failure, ...(stack !== undefined ? { stack } : {}), ...(failure.cause && !remoteCause ? { cause: this.locateFailure(failure.cause) } : {}) };
   }
 
   /** A file's text, if the source map carries it. */

@@ -135,9 +135,6 @@ export class WorkflowTemplate {
       }
       throw error;
     }
-    if (workflowTypes.includes(TEMPORAL_INTERCEPTORS_EXPORT)) {
-      throw new BundleLoadError(`the bundle exports '${TEMPORAL_INTERCEPTORS_EXPORT}', Temporal's workflow interceptors, which are not supported: remove the export (and the behaviour it adds)`);
-    }
     if (workflowTypes.length === 0) throw new BundleLoadError('the bundle exports no workflow function');
     return new WorkflowTemplate(template, workflowTypes);
   }
@@ -146,9 +143,6 @@ export class WorkflowTemplate {
     return new WorkflowSandbox(await this.template.fork(), this.template);
   }
 }
-
-/** The export a Temporal workflow module registers interceptors with: refused, not taken for a workflow type. */
-const TEMPORAL_INTERCEPTORS_EXPORT = 'interceptors';
 
 /**
  * Evaluating a bundle (once per version and thread) may take longer than an activation: a

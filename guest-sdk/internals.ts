@@ -722,10 +722,13 @@ export class Activator {
     if (!this.flags.has('workflowTaskFailures') || error instanceof AionFailure) return false;
     const name = readSafely(() => (error as { name?: unknown }).name);
     if (name === 'InternalError') return false;
-    const declared = [...(this.failureExceptionTypes.get(this.workflows[this.startInfo?.workflowType ?? '']) ?? []), ...(this.startInfo?.failureErrorTypes ?? [])];
-    // A name matches the error's `name` or its class's (as failures are typed: common/failures.ts); 'Error' matches any error.
+    const declared = this.failureExceptionTypes.get(this.workflows[this.startInfo?.workflowType ?? '']) ?? [];
+    // A name matches the error's `name` or its class's (as failures are typed: common/failures.ts).
     const className = readSafely(() => (error as { constructor: { name?: unknown } }).constructor.name);
-    return !declared.some((type) => (typeof type === 'string' ? type === 'Error' || name === type || className === type : error instanceof type));
+    const matches = (type: string | (new (...args: never[]) => Error)) => (typeof type === 'string' ? name === type || className === type : error instanceof type);
+    // The engine's list (Temporal's worker option) also takes 'Error' for every error.
+    const engineDeclared = this.startInfo?.failureErrorTypes ?? [];
+    return !declared.some(matches) && !engineDeclared.some((type) => type === 'Error' || matches(type));
   }
 
   /**

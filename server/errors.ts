@@ -1,5 +1,18 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { AionError, BundleError, QueryFailedError, StoreError, toFailureInfo, WorkflowUpdateFailedError, type AionErrorCode, type FailureInfo, type StoreErrorCode } from '../engine/index.js';
+import {
+  AionError,
+  BundleError,
+  QueryFailedError,
+  StoreError,
+  toFailureInfo,
+  WorkflowAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateNotFoundError,
+  type AionErrorCode,
+  type FailureInfo,
+  type StoreErrorCode,
+} from '../engine/index.js';
 
 /** HTTP status of each engine error code. */
 const STATUS: Record<AionErrorCode, ContentfulStatusCode> = {
@@ -29,8 +42,12 @@ const STORE_STATUS: Record<StoreErrorCode, ContentfulStatusCode> = {
 };
 
 export interface ErrorBody {
-  /** `failure`: the workflow's failure behind a failed query or update (its `cause`). */
-  error: { code: string; message: string; failure?: FailureInfo };
+  /**
+   * `failure`: the workflow's failure behind a failed query or update (its `cause`); `type`
+   * and the ids: which error it is, for the client to give the same class (not-found and
+   * already-started errors).
+   */
+  error: { code: string; message: string; failure?: FailureInfo; type?: string; workflowId?: string; runId?: string; updateId?: string };
 }
 
 /** Maps an error to its HTTP status and JSON body; unknown errors are 500s without details. */
@@ -38,6 +55,13 @@ export function errorResponse(error: unknown): { status: ContentfulStatusCode; b
   if (error instanceof QueryFailedError || error instanceof WorkflowUpdateFailedError) {
     const failure = error.cause === undefined ? {} : { failure: toFailureInfo(error.cause) };
     return { status: STATUS[error.code], body: { error: { code: error.code, message: error.message, ...failure } } };
+  }
+  if (error instanceof WorkflowNotFoundError || error instanceof WorkflowAlreadyStartedError) {
+    const ids = { workflowId: error.workflowId, ...(error.runId !== undefined ? { runId: error.runId } : {}) };
+    return { status: STATUS[error.code], body: { error: { code: error.code, message: error.message, type: error.name, ...ids } } };
+  }
+  if (error instanceof WorkflowUpdateNotFoundError) {
+    return { status: STATUS[error.code], body: { error: { code: error.code, message: error.message, type: error.name, updateId: error.updateId, runId: error.runId } } };
   }
   if (error instanceof AionError) return { status: STATUS[error.code], body: { error: { code: error.code, message: error.message } } };
   if (error instanceof StoreError) return { status: STORE_STATUS[error.code], body: { error: { code: error.code, message: error.message } } };

@@ -88,8 +88,9 @@ export class Context {
     private readonly onHeartbeat: (details: unknown) => void,
     readonly log: ActivityLogger,
     /** The engine running the attempt: what aion/activity's `Context.client` talks to (the engine does not know clients). */
-    readonly engine?: object,
+    engine?: object,
   ) {
+    if (engine) engines.set(this, engine);
     this.cancelled = new Promise<never>((_, reject) => {
       const abort = () => reject(asCancelledFailure(cancellationSignal.reason));
       if (cancellationSignal.aborted) abort();
@@ -157,6 +158,12 @@ function asCancelledFailure(reason: unknown): CancelledFailure {
   if (reason instanceof CancelledFailure) return reason;
   return new CancelledFailure(reason instanceof Error ? reason.message : 'Activity cancelled');
 }
+
+/** The engine running each context's attempt (kept off the context: activity code does not get the engine). */
+const engines = new WeakMap<Context, object>();
+
+/** The engine running `context`'s attempt, for aion/activity's client (not part of the activity API). */
+export const engineOf = (context: Context): object | undefined => engines.get(context);
 
 /**
  * Where the engine keeps the context of the attempt running on this async path. One per

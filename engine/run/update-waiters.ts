@@ -21,8 +21,11 @@ export class UpdateWaiters {
     return this.waiting.size;
   }
 
-  /** The update's outcome, once `settle` or `reject` gives it; `leave()` stops waiting (the promise then never settles). */
-  wait(updateId: string): { outcome: Promise<UpdateOutcome>; leave(): void } {
+  /**
+   * The update's outcome, once `settle` or `reject` gives it. `leave()` stops this waiter
+   * waiting (its promise then never settles); `fail(error)` rejects this waiter alone.
+   */
+  wait(updateId: string): { outcome: Promise<UpdateOutcome>; leave(): void; fail(error: unknown): void } {
     let waiter!: Waiter;
     const outcome = new Promise<UpdateOutcome>((resolve, reject) => (waiter = { resolve, reject }));
     const waiters = this.waiting.get(updateId);
@@ -33,7 +36,14 @@ export class UpdateWaiters {
       if (others.length > 0) this.waiting.set(updateId, others);
       else this.waiting.delete(updateId);
     };
-    return { outcome, leave };
+    return {
+      outcome,
+      leave,
+      fail: (error) => {
+        leave();
+        waiter.reject(error);
+      },
+    };
   }
 
   settle(updateId: string, outcome: UpdateOutcome): void {

@@ -34,7 +34,7 @@ import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
 import { locateDivergences } from '../divergence.js';
-import { hasFailures, locateFailures, type BundleLocator } from '../source-maps.js';
+import { BundleLocator, hasFailures, locateFailures } from '../source-maps.js';
 import { answerStackTraceQuery, guestQueryName, isStackTraceQuery } from '../stack-traces.js';
 import type { Supervisors } from '../supervision.js';
 import type { DueTimers } from '../timers.js';
@@ -91,7 +91,6 @@ interface PendingJob {
   followUps?: OutboxEntry[];
 }
 
-
 /** A run's whole history as read from the store, and parsed into activations. */
 interface LoadedHistory {
   events: HistoryEvent[];
@@ -122,6 +121,8 @@ export class WorkflowRun {
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
   private readonly updateWaiters = new UpdateWaiters();
+  /** Updates sent to the run and not yet recorded (or refused), by id: how many senders. */
+  private readonly updatesSent = new Map<string, number>();
   private versionLocator: { version: string; locator: BundleLocator } | undefined;
   private lock: Promise<void> = Promise.resolve();
   /** Operations queued on or holding the lock. */
@@ -183,9 +184,21 @@ export class WorkflowRun {
    * before that.
    */
   startUpdate(event: NewEventOf<'UpdateAccepted'>): { accepted: Promise<boolean>; outcome: Promise<UpdateOutcome> } {
-    const { outcome } = this.updateWaiters.wait(event.updateId);
+    const { updateId } = event;
+    const { outcome, fail } = this.updateWaiters.wait(updateId);
+    this.updatesSent.set(updateId, (this.updatesSent.get(updateId) ?? 0) + 1);
     const accepted = this.deliver(event);
-    accepted.catch((error: unknown) => this.updateWaiters.reject(event.updateId, error));
+    const sent = () => {
+      const count = this.updatesSent.get(updateId)! - 1;
+      if (count > 0) this.updatesSent.set(updateId, count);
+      else this.updatesSent.delete(updateId);
+    };
+    accepted.then(sent, (error: unknown) => {
+      sent();
+      fail(error);
+      // Refused before the run accepted any update of that id: whoever attached to it learns why too.
+      if (!this.state.pendingUpdates.has(updateId) && !this.state.finishedUpdates.has(updateId) && !this.updatesSent.has(updateId)) this.updateWaiters.reject(updateId, error);
+    });
     return { accepted, outcome };
   }
 
@@ -196,8 +209,14 @@ export class WorkflowRun {
   async updateOutcome(updateId: string): Promise<UpdateOutcome | undefined> {
     // Waiting first: an outcome recorded while the history is read still reaches the caller.
     const { outcome, leave } = this.updateWaiters.wait(updateId);
-    const inFlight = this.mailbox.some((job) => job.event.type === 'UpdateAccepted' && job.event.updateId === updateId);
-    const recorded = inFlight ? 'running' : recordedUpdate(await this.readHistory(), updateId);
+    let recorded: UpdateOutcome | 'running' | undefined;
+    try {
+      // Sent and not yet recorded (in the mailbox, or being validated): it runs, or its sender learns why not.
+      recorded = this.updatesSent.has(updateId) ? 'running' : recordedUpdate(await this.readHistory(), updateId);
+    } catch (error) {
+      leave();
+      throw error;
+    }
     if (recorded === undefined) {
       leave();
       return undefined;
@@ -655,8 +674,7 @@ export class WorkflowRun {
       if (job.recorded) continue;
       if (job.event.type !== 'UpdateAccepted') jobs.push(job);
       else {
-        this.updateWaiters.reject(job.event.updateId, refusal);
-        job.onRecorded?.reject(refusal);
+        job.onRecorded?.reject(refusal); // its sender learns why (see startUpdate)
       }
     }
     if (jobs.length === 0) return;
@@ -672,18 +690,27 @@ export class WorkflowRun {
    * of two jobs that settle the same thing (two outcomes of one activity), only the first.
    */
   private takeDeliverableJobs(): PendingJob[] {
-    const settled = new Set<string>();
+    const taken = new Map<string, PendingJob>();
     return this.mailbox.splice(0).filter((job) => {
       const key = settlesKey(job.event);
-      if (job.recorded || (this.applies(job.event) && !(key !== undefined && settled.has(key)))) {
-        if (key !== undefined) settled.add(key);
+      const first = key === undefined ? undefined : taken.get(key);
+      if (job.recorded || (this.applies(job.event) && !first)) {
+        if (key !== undefined) taken.set(key, job);
         return true;
       }
-      if (job.event.type === 'UpdateAccepted') {
+      if (job.event.type !== 'UpdateAccepted') job.onRecorded?.resolve(false);
+      else if (first) {
+        // The same update twice in one activation: the second is answered as the first (accepted, or rejected by its validator).
+        const answer = first.onRecorded;
+        first.onRecorded = {
+          resolve: (recorded) => (answer?.resolve(recorded), job.onRecorded?.resolve(recorded)),
+          reject: (error) => (answer?.reject(error), job.onRecorded?.reject(error)),
+        };
+      } else {
         // Sent again under the id of an update this run accepted: its callers wait for that one.
         job.onRecorded?.resolve(true);
         if (this.state.finishedUpdates.has(job.event.updateId)) void this.answerFinishedUpdate(job.event.updateId);
-      } else job.onRecorded?.resolve(false);
+      }
       return false;
     });
   }
@@ -911,7 +938,15 @@ export class WorkflowRun {
   /** Maps the run's version's bundle locations to its sources (kept while the run stays on that version). */
   private async locator(): Promise<BundleLocator> {
     const { version } = this.record;
-    if (this.versionLocator?.version !== version) this.versionLocator = { version, locator: await this.env.bundles.locator(version) };
+    if (this.versionLocator?.version !== version) {
+      try {
+        this.versionLocator = { version, locator: await this.env.bundles.locator(version) };
+      } catch (error) {
+        // Without its source map the run goes on, in bundle locations (the map is read again next time).
+        this.env.logger.warn({ err: error, runId: this.record.runId, version }, 'cannot read the bundle\'s source map');
+        return new BundleLocator(undefined);
+      }
+    }
     return this.versionLocator.locator;
   }
 
@@ -979,7 +1014,6 @@ export class WorkflowRun {
   }
 }
 
-/** How Temporal ends an update that was still running when its workflow closed. */
 /** The names in `workflowFailureErrorTypes` that make a history that stopped replaying fail its run. */
 const NONDETERMINISM_FAILS_RUN = new Set(['NondeterminismError', 'DeterminismViolationError', 'Error']);
 
@@ -998,6 +1032,7 @@ function updateOutcomeOf(event: EventOf<'UpdateCompleted'> | EventOf<'UpdateReje
   return event.failure ? { ok: false, failure: event.failure, rejected: event.type === 'UpdateRejected' } : { ok: true, result: event.type === 'UpdateCompleted' ? event.result : undefined };
 }
 
+/** How Temporal ends an update that was still running when its workflow closed. */
 const UPDATE_OUTLIVED_RUN: FailureInfo = {
   failureType: 'ApplicationFailure',
   type: 'AcceptedUpdateCompletedWorkflow',

@@ -12,7 +12,10 @@ import {
   WithStartWorkflowOperation,
   WorkflowFailedError,
   WorkflowIdConflictPolicy,
+  WorkflowAlreadyStartedError,
+  WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateNotFoundError,
   WorkflowUpdateStage,
 } from '../../client/index.js';
 import { ApplicationFailure } from '../../common/failures.js';
@@ -171,9 +174,11 @@ describe.each(connections)('aion/client %s', (connectionName, connect) => {
     const again = new WithStartWorkflowOperation('counter', { workflowId: 'counted', taskQueue: 'main', workflowIdConflictPolicy: 'USE_EXISTING' });
     expect(await workflow.executeUpdateWithStart(add, { args: [3], startWorkflowOperation: again })).toBe(5);
     const failing = new WithStartWorkflowOperation('counter', { workflowId: 'counted', taskQueue: 'main', workflowIdConflictPolicy: 'FAIL' });
-    await expect(workflow.executeUpdateWithStart(add, { args: [3], startWorkflowOperation: failing })).rejects.toThrow(/already running/);
+    await expect(workflow.executeUpdateWithStart(add, { args: [3], startWorkflowOperation: failing })).rejects.toBeInstanceOf(WorkflowAlreadyStartedError);
     await expect(failing.workflowHandle()).rejects.toThrow(/already running/);
-    await expect(workflow.getHandle('counted').getUpdateHandle('unknown').result()).rejects.toThrow(/has no update unknown/);
+    // The same error classes over HTTP as in process.
+    await expect(workflow.getHandle('counted').getUpdateHandle('unknown').result()).rejects.toBeInstanceOf(WorkflowUpdateNotFoundError);
+    await expect(workflow.getHandle('no-such-workflow').describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
     await handle.signal(finish);
     expect(await handle.result()).toBe(5);
   });

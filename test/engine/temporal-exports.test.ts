@@ -1,9 +1,9 @@
 /**
  * Every value `@temporalio/workflow` 1.24 exports either bundles through the alias (and so
  * exists in the sandbox) or is refused when the bundle is built, naming it and why: no
- * Temporal API is silently undefined at run time. The exports of `@temporalio/activity` and
- * `@temporalio/common` that aion/activity and aion/common lack are exactly those
- * docs/workflows.md lists as not supported.
+ * Temporal API is silently undefined at run time. aion/activity has every export of
+ * `@temporalio/activity` but three, and aion/common exactly the listed subset of
+ * `@temporalio/common` (docs/workflows.md, "Differences from Temporal", says which).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -74,6 +74,16 @@ describe('updates by id', () => {
     expect(await handle.result()).toBe(4);
   });
 
+  it('answers two sends of one id in the same activation alike: both rejected by the validator', async () => {
+    const engine = await openEngine({}, BUNDLE);
+    const handle = await engine.start('counter');
+    const both = await Promise.allSettled([handle.startUpdate('add', { args: [-1], updateId: 'neg' }), handle.startUpdate('add', { args: [-1], updateId: 'neg' })]);
+    expect(both.map((settled) => settled.status)).toEqual(['rejected', 'rejected']);
+    for (const settled of both) expect((settled as PromiseRejectedResult).reason).toBeInstanceOf(WorkflowUpdateFailedError);
+    await handle.signal('finish');
+    expect(updateEvents(await handle.history(), 'neg')).toEqual([]);
+  });
+
   it('refuses an update id that is not a string', async () => {
     const engine = await openEngine({}, BUNDLE);
     const handle = await engine.start('counter');
@@ -99,6 +109,15 @@ describe('update-with-start', () => {
     );
     await workflow.signal('finish');
     expect(await workflow.result()).toBe(5);
+  });
+
+  it('refuses at once, without starting anything, when the running run cannot take updates now', async () => {
+    const engine = await openEngine({ supervision: { initialBackoffMs: 60_000, maxBackoffMs: 60_000 } }, 'task-failures-v1.ts');
+    const failing = await engine.start('brokenWithQuery', { workflowId: 'failing' });
+    await expect.poll(async () => (await failing.describe()).supervision?.crashes ?? 0).toBe(1);
+    await expect(engine.startUpdateWithStart('brokenWithQuery', { workflowId: 'failing', update: 'anything' })).rejects.toMatchObject({ name: 'WorkflowNotRunningError', status: 'Running' });
+    expect(await engine.list()).toHaveLength(1);
+    await failing.terminate('test over');
   });
 
   it('refuses a policy it does not have and options it does not know', async () => {
