@@ -172,8 +172,10 @@ export type Job = { [K in JobKind]: { kind: K } & JobsByKind[K] }[JobKind];
 export interface Activation {
   /** The time the workflow sees during this activation (epoch ms). */
   time: number;
-  /** True while the host is rebuilding state from history: logging is silent. */
+  /** True while the host is rebuilding state from history: logging is silent (unless `logWhileReplaying`). */
   replaying: boolean;
+  /** A debugging replay that wants the workflow's log lines (`replayHistory(…, { logger })`). */
+  logWhileReplaying?: boolean;
   /** Length of the history before this activation's commands. */
   historyLength: number;
   /** Bytes of JSON of the history before this activation's commands (absent from older hosts). */

@@ -16,6 +16,7 @@ export type AionErrorCode =
   | 'QUERY_FAILED'
   | 'UPDATE_FAILED'
   | 'DETERMINISM_VIOLATION'
+  | 'WORKFLOW_TASK_FAILED'
   | 'BUNDLE_INVALID'
   | 'ENGINE_CLOSED'
   | 'QUARANTINED';
@@ -169,6 +170,23 @@ export function describeDivergence(d: Divergence): string {
   const recorded = d.recordedAt ? ` (recorded at ${d.recordedAt})` : '';
   const produced = d.producedAt ? ` (at ${d.producedAt})` : '';
   return `nondeterminism at event ${d.eventIndex}: history has ${d.expected}${recorded}, code produced ${d.actual}${produced}${d.hint ? `; ${d.hint}` : ''}`;
+}
+
+/**
+ * `replayHistory(…, { includePending: true })`: the jobs the history left pending (after its
+ * last activation) fail their activation again, as they did in the run — a bug
+ * (`failure`, with its stack in source lines) or a sandbox crash (`crashKind`: CPU budget,
+ * memory, stack).
+ */
+export class PendingActivationFailedError extends AionError {
+  override name = 'PendingActivationFailedError';
+  constructor(
+    message: string,
+    readonly crashKind: string,
+    override readonly cause?: AionFailure,
+  ) {
+    super('WORKFLOW_TASK_FAILED', message, { cause });
+  }
 }
 
 export class EngineClosedError extends AionError {

@@ -53,6 +53,7 @@ export {
   WorkflowUpdateFailedError,
   WorkflowUpdateNotFoundError,
   DeterminismViolationError,
+  PendingActivationFailedError,
   type Divergence,
   EngineClosedError,
   InvalidBundleError,

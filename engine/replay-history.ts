@@ -5,17 +5,23 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { DEFAULT_LIMITS, QuickJSWasm, type SandboxLimits } from '../sandbox/index.js';
+import { fromFailureInfo } from '../common/failures.js';
+import type { LogEntry } from '../common/protocol.js';
+import { DEFAULT_LIMITS, QuickJSWasm, SandboxCrash, type SandboxLimits } from '../sandbox/index.js';
 import { loadGuestRuntime } from './bundler.js';
 import { locateDivergences } from './divergence.js';
-import { AionError, DeterminismViolationError, InvalidArgumentError } from './errors.js';
+import { AionError, DeterminismViolationError, InvalidArgumentError, PendingActivationFailedError } from './errors.js';
 import { checkOptionKeys } from './input.js';
 import { HistoryFormatError, parseHistory, type ParsedHistory } from './history/activations.js';
-import type { HistoryEvent } from './history/events.js';
-import { DEFAULT_REPLAY_LIMITS } from './replay.js';
-import { replaySandbox } from './sandboxes/restore.js';
+import { historySizeOf, type HistoryEvent } from './history/events.js';
+import { DEFAULT_REPLAY_LIMITS, replayActivations } from './replay.js';
+import { RunState } from './run/run-state.js';
+import { WORKFLOW_ERROR, WorkflowTaskError } from './supervision.js';
+import { validateActivationResult } from './commands/validate.js';
+import { jobOf } from './history/mapping.js';
+import type { Logger } from './logger.js';
 import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
-import { WorkflowTemplate } from './workflow-sandbox.js';
+import { WorkflowTemplate, type WorkflowSandbox } from './workflow-sandbox.js';
 
 export interface ReplayOptions {
   limits?: Partial<SandboxLimits>;
@@ -23,6 +29,14 @@ export interface ReplayOptions {
   strict?: boolean;
   /** Report every divergence (the error's `divergences`), going on past each as far as the history lets the code run. */
   all?: boolean;
+  /** Emits the workflow's log lines as they are replayed, each with its activation's `eventIndex`. */
+  logger?: Logger;
+  /**
+   * Then delivers the jobs the history left pending (after its last activation: what a failed
+   * workflow task left to retry), under the same limits: a crash or a bug that failed the
+   * run's task rejects with `PendingActivationFailedError`, reproduced locally.
+   */
+  includePending?: boolean;
 }
 
 /** Accepts a bare event array or an exported history object (`{ events: [...] }`). */
@@ -36,7 +50,7 @@ export type ReplayableHistory = readonly HistoryEvent[] | { events: readonly His
  * of them in `divergences` when `all` is set.
  */
 export async function replayHistory(bundle: { code: string; sourceMap?: string }, history: ReplayableHistory, options: ReplayOptions = {}): Promise<void> {
-  checkOptionKeys(options, ['limits', 'strict', 'all'], 'replayHistory');
+  checkOptionKeys(options, ['limits', 'strict', 'all', 'logger', 'includePending'], 'replayHistory');
   const events = Array.isArray(history) ? history : (history as { events?: unknown }).events;
   if (!Array.isArray(events)) throw new InvalidArgumentError('a history is an array of events, or an object with an `events` array');
   let parsed: ParsedHistory;
@@ -47,14 +61,55 @@ export async function replayHistory(bundle: { code: string; sourceMap?: string }
     throw error;
   }
   const { code, sourceMap } = splitInlineSourceMap(bundle.code);
+  const locator = new BundleLocator(bundle.sourceMap ?? sourceMap);
   const template = await cachedTemplate(code, { ...DEFAULT_LIMITS, ...options.limits });
+  const { logger } = options;
+  const onLogs = logger && ((eventIndex: number, logs: LogEntry[]) => logs.forEach((entry) => logger[entry.level]({ eventIndex, ...entry.attributes }, entry.message)));
+  const sandbox = await template.newSandbox();
+  const state = new RunState();
   try {
-    (await replaySandbox(template, parsed, DEFAULT_REPLAY_LIMITS, { strict: options.strict === true, all: options.all === true })).dispose();
+    replayActivations(sandbox, parsed, state, DEFAULT_REPLAY_LIMITS, { strict: options.strict === true, all: options.all === true, ...(onLogs ? { onLogs } : {}) });
+    if (options.includePending) activatePending(sandbox, parsed, state, events as HistoryEvent[], locator, onLogs);
   } catch (error) {
-    if (error instanceof DeterminismViolationError) throw locateDivergences(error, new BundleLocator(bundle.sourceMap ?? sourceMap));
+    if (error instanceof DeterminismViolationError) throw locateDivergences(error, locator);
     if (error instanceof AionError) throw error;
     throw new AionError('DETERMINISM_VIOLATION', `replay failed: ${(error as Error).message}`, { cause: error });
+  } finally {
+    sandbox.dispose();
   }
+}
+
+/** Delivers the history's pending jobs in one more activation, as the run's retry would; its failure is the run's, reproduced. */
+function activatePending(
+  sandbox: WorkflowSandbox,
+  parsed: ParsedHistory,
+  state: RunState,
+  events: HistoryEvent[],
+  locator: BundleLocator,
+  onLogs: ((eventIndex: number, logs: LogEntry[]) => void) | undefined,
+): void {
+  if (parsed.pendingJobs.length === 0) return;
+  for (const job of parsed.pendingJobs) state.apply(job);
+  const historyLength = events.length;
+  let raw: string;
+  try {
+    raw = sandbox.activate({
+      time: events[events.length - 1].time,
+      replaying: false,
+      historyLength,
+      historySize: historySizeOf(events),
+      continueAsNewSuggested: historyLength >= state.continueAsNewSuggestedAt,
+      jobs: parsed.pendingJobs.map(jobOf),
+    });
+  } catch (error) {
+    if (!(error instanceof SandboxCrash)) throw error;
+    throw new PendingActivationFailedError(`the pending jobs crash the sandbox again (${error.kind}): ${error.message}`, error.kind);
+  }
+  const { logs, taskFailure } = validateActivationResult(raw, state, DEFAULT_REPLAY_LIMITS);
+  if (logs.length > 0) onLogs?.(historyLength + 1, logs);
+  if (!taskFailure) return;
+  const failure = locator.locateFailure(taskFailure);
+  throw new PendingActivationFailedError(`the pending jobs fail the workflow task again: ${new WorkflowTaskError(failure).message}`, WORKFLOW_ERROR, fromFailureInfo(failure));
 }
 
 /** Offline replays of the same code reuse its template (a small cache, by code and limits). */

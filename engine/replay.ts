@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ActivationResult, Command } from '../common/protocol.js';
+import type { ActivationResult, Command, LogEntry } from '../common/protocol.js';
 import { DEFAULT_COMMAND_LIMITS, InvalidCommandError, validateActivationResult, type CommandLimits } from './commands/validate.js';
 import { hintFor } from './divergence.js';
 import { DeterminismViolationError, type Divergence } from './errors.js';
@@ -23,6 +23,8 @@ export interface ReplayCheck {
   strict?: boolean;
   /** Go on past a divergence, to the end or as far as the history still lets the code run; report them all. */
   all?: boolean;
+  /** Receives the workflow's log lines of each replayed activation (they are silent otherwise). */
+  onLogs?: (eventIndex: number, logs: LogEntry[]) => void;
 }
 
 /**
@@ -66,6 +68,7 @@ function replayActivation(sandbox: WorkflowSandbox, activation: RecordedActivati
     continueAsNewSuggested: historyLength >= state.continueAsNewSuggestedAt,
     patches: activation.commands.flatMap((event) => (event.type === 'MarkerRecorded' ? [event.patchId] : [])),
     jobs: activation.jobs.map(jobOf),
+    ...(check.onLogs ? { logWhileReplaying: true } : {}),
   });
   let result: ActivationResult;
   try {
@@ -79,6 +82,7 @@ function replayActivation(sandbox: WorkflowSandbox, activation: RecordedActivati
     const { type, message } = result.taskFailure;
     throw new DeterminismViolationError({ eventIndex: activation.marker.eventId, expected: 'the activation to complete', actual: `the workflow task failed: ${type ?? 'Error'}: ${message}` });
   }
+  if (result.logs.length > 0) check.onLogs?.(activation.marker.eventId, result.logs);
   matchCommands(result.commands, activation, check);
 }
 

@@ -108,6 +108,8 @@ export class Activator {
   /** Time of the current activation, as the workflow sees it. */
   now = 0;
   replaying = false;
+  /** Log lines are kept while replaying too (a debugging replay asked for them). */
+  private logWhileReplaying = false;
   historyLength = 0;
   continueAsNewSuggested = false;
 
@@ -169,6 +171,7 @@ export class Activator {
   beginActivation(activation: Activation): void {
     this.now = activation.time;
     this.replaying = activation.replaying;
+    this.logWhileReplaying = activation.logWhileReplaying === true;
     this.historyLength = activation.historyLength;
     this.historySize = activation.historySize ?? 0;
     this.continueAsNewSuggested = activation.continueAsNewSuggested;
@@ -593,7 +596,7 @@ export class Activator {
   }
 
   log(level: LogEntry['level'], message: string, attributes?: Record<string, unknown>): void {
-    if (this.replaying || this.readOnly) return;
+    if ((this.replaying && !this.logWhileReplaying) || this.readOnly) return;
     const entry: LogEntry = { level, message: String(message) };
     if (attributes !== undefined) entry.attributes = toPayload(attributes, 'log attributes') as Record<string, unknown>;
     this.logs.push(entry);

@@ -4,7 +4,7 @@
  * history no longer replays stalls (it is not failed, nothing is lost) and says why.
  */
 import { describe, expect, it } from 'vitest';
-import { DeterminismViolationError, InvalidArgumentError } from '../../engine/errors.js';
+import { DeterminismViolationError, InvalidArgumentError, PendingActivationFailedError } from '../../engine/errors.js';
 import { Engine, type EngineOptions } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { replayHistory } from '../../engine/replay-history.js';
@@ -137,5 +137,55 @@ describe('a run whose history no longer replays', () => {
     } finally {
       await engine.close();
     }
+  });
+});
+
+describe('replayHistory for debugging', () => {
+  it('emits the workflow’s log lines with a logger, each tagged with its activation’s event', async () => {
+    const engine = await openEngine({});
+    const handle = await engine.start('logging');
+    await handle.result();
+    const history = await handle.history();
+    const lines: { level: string; message: string; eventIndex: number }[] = [];
+    const capture = (level: string) => (attributes: Record<string, unknown>, message: string) => void lines.push({ level, message, eventIndex: attributes.eventIndex as number });
+    const logger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') } as unknown as EngineOptions['logger'];
+    await replayHistory({ code: await fixtureBundle() }, history, { logger });
+    const markers = history.filter((event) => event.type === 'WorkflowTaskCompleted').map((event) => event.eventId);
+    expect(lines).toEqual([
+      { level: 'info', message: 'before sleep', eventIndex: markers[0] },
+      { level: 'info', message: 'console works 42', eventIndex: markers[0] },
+      { level: 'warn', message: 'after sleep', eventIndex: markers[1] },
+    ]);
+  });
+
+  it('reproduces the failure of a run’s pending workflow task with includePending', async () => {
+    const engine = await Engine.open({ logger: silentLogger, activities: { charge: async (amount: number) => amount }, supervision: { initialBackoffMs: 60_000, maxBackoffMs: 60_000 } });
+    try {
+      await engine.deploy({ code: await fixtureBundle('task-failures-v1.ts') });
+      const handle = await engine.start('invoice', { args: [5] });
+      await expect.poll(async () => (await handle.describe()).supervision?.crashes ?? 0).toBe(1);
+      const history = await handle.history();
+      const code = await fixtureBundle('task-failures-v1.ts');
+      // What completed replays; the failed activation's jobs are pending.
+      await expect(replayHistory({ code }, history)).resolves.toBeUndefined();
+      const error = await replayHistory({ code }, history, { includePending: true }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PendingActivationFailedError);
+      expect((error as Error).message).toMatch(/^the pending jobs fail the workflow task again: TypeError: .*name.* \(at test\/fixtures\/task-failures-v1\.ts:9:\d+\)$/);
+      // A fixed version takes them.
+      await expect(replayHistory({ code: await fixtureBundle('task-failures-v2.ts') }, history, { includePending: true })).resolves.toBeUndefined();
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('reproduces a crash that failed the run (CPU budget) with includePending', async () => {
+    const limits = { cpuMsPerActivation: 300 };
+    const engine = await openEngine({ limits, supervision: { initialBackoffMs: 1 } }, 'hostile.ts');
+    const handle = await engine.start('infiniteLoop');
+    await handle.result().catch(() => undefined);
+    const history = await handle.history();
+    const code = await fixtureBundle('hostile.ts');
+    await expect(replayHistory({ code }, history, { limits })).resolves.toBeUndefined();
+    await expect(replayHistory({ code }, history, { limits, includePending: true })).rejects.toMatchObject({ name: 'PendingActivationFailedError', crashKind: 'cpu-budget' });
   });
 });
