@@ -7,7 +7,19 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { bundleWorkflowCode, defaultLogger, DeterminismViolationError, Engine, replayHistory, RUN_STATUSES, StoreError, type Divergence, type HistoryEvent } from '../engine/index.js';
+import {
+  bundleWorkflowCode,
+  defaultLogger,
+  DeterminismViolationError,
+  Engine,
+  replayHistories,
+  replayHistory,
+  RUN_STATUSES,
+  StoreError,
+  type Divergence,
+  type HistoryEvent,
+  type ReplayReport,
+} from '../engine/index.js';
 import { serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
 import { AionClient, CliError, workflowPath } from './client.js';
@@ -326,23 +338,35 @@ export function createProgram(): Command {
 
   program
     .command('replay')
-    .description('replay a history against a bundle: exit 0 if it reproduces, 1 with each divergence (both source lines and a hint) if not')
+    .description('replay histories against a bundle: exit 0 if it reproduces them, 1 with each divergence (both source lines and a hint) if not')
     .requiredOption('--bundle <bundle>', 'bundle built by `aion build`')
-    .requiredOption('--history <history>', 'output of `aion history --json`')
+    .option('--history <history>', 'one history: output of `aion history --json`')
+    .option('--type <type>', "every run of this workflow type on the server (the pre-deploy check); with --status, those in that status")
+    .addOption(new Option('--status <status>', 'with --type: only runs with this status').choices([...RUN_STATUSES]))
     .option('--strict', 'also compare what commands carry: arguments, durations, search attributes, memo, the result')
     .option('--all', 'report every divergence, not just the first')
-    .action(async (options: { bundle: string; history: string; strict?: boolean; all?: boolean }, command: Command) => {
+    .action(async (options: { bundle: string; history?: string; type?: string; status?: string; strict?: boolean; all?: boolean }, command: Command) => {
+      if ((options.history === undefined) === (options.type === undefined)) throw new CliError('give either --history FILE or --type TYPE');
+      if (options.status !== undefined && options.type === undefined) throw new CliError('--status goes with --type');
       const code = readText(options.bundle);
+      const check = { strict: options.strict === true, all: options.all === true };
+      const json = globals(command).json;
+      if (options.type !== undefined) {
+        const report = await replayHistories({ code }, serverHistories(client(command), options.type, options.status), check);
+        if (json) printJson(report);
+        else printLines(reportLines(report, options.type));
+        if (report.diverged.length > 0 || report.failed.length > 0) process.exitCode = 1;
+        return;
+      }
       let history: unknown;
       try {
-        history = JSON.parse(readText(options.history));
+        history = JSON.parse(readText(options.history!));
       } catch (error) {
         if (error instanceof CliError) throw error;
         throw new CliError(`${options.history} is not valid JSON`);
       }
-      const json = globals(command).json;
       try {
-        await replayHistory({ code }, history as HistoryEvent[], { strict: options.strict === true, all: options.all === true });
+        await replayHistory({ code }, history as HistoryEvent[], check);
       } catch (error) {
         if (!(error instanceof DeterminismViolationError)) throw error;
         if (json) printJson({ ok: false, divergences: error.divergences });
@@ -356,6 +380,25 @@ export function createProgram(): Command {
     });
 
   return program;
+}
+
+/** The histories of a workflow type's runs on the server (optionally of one status), fetched one by one as the replay wants them. */
+async function* serverHistories(api: AionClient, workflowType: string, status: string | undefined): AsyncIterable<HistoryEvent[]> {
+  const query = new URLSearchParams({ type: workflowType, ...(status !== undefined ? { status } : {}) });
+  const { workflows } = await api.call<{ workflows: { workflowId: string; runId: string }[] }>('GET', `/workflows?${query}`);
+  for (const run of workflows) yield (await api.call<{ events: HistoryEvent[] }>('GET', workflowPath(run.workflowId, '/history', run.runId))).events;
+}
+
+/** A bulk replay's report: the groups of divergences (largest first), the runs in each, and what could not be replayed. */
+function reportLines(report: ReplayReport, workflowType: string): string[] {
+  if (report.diverged.length === 0 && report.failed.length === 0) return [`replayed ${report.replayed} histories of ${workflowType}: the code reproduces them all`];
+  const lines = [`replayed ${report.replayed} histories of ${workflowType}: ${report.reproduced} reproduce, ${report.diverged.length} diverge, ${report.failed.length} cannot be replayed`];
+  for (const group of report.groups) {
+    lines.push('', `${group.runs.length} diverge at ${group.kind}${group.recordedAt ? ` (recorded at ${group.recordedAt})` : ''}${group.hint ? `: ${group.hint}` : ''}`);
+    for (const run of group.runs) lines.push(`  ${run.workflowId} (run ${run.runId}) at event ${run.eventIndex}${run.producedAt ? `, code at ${run.producedAt}` : ''}`);
+  }
+  for (const failed of report.failed) lines.push('', `cannot replay ${failed.workflowId ?? 'a history'}${failed.runId ? ` (run ${failed.runId})` : ''}: ${failed.message}`);
+  return lines;
 }
 
 /** A divergence as `aion replay` prints it: where, both sides with their source lines, and the hint. */

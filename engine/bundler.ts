@@ -9,6 +9,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import * as esbuild from 'esbuild';
 import { guestRuntimeEntry } from '../guest-sdk/runtime-entry.js';
@@ -68,10 +69,29 @@ export async function bundleWorkflowCode(options: BundleOptions): Promise<{ code
     entryPoints: [options.workflowsPath],
     format: 'cjs',
     sourcemap: options.sourceMap === false ? false : 'inline',
-    plugins: [workflowApiImports, refuseNodeBuiltins],
+    plugins: [workflowApiImports, refuseNodeBuiltins, refuseTemporalInterceptors],
   });
   return { code: output };
 }
+
+/** How a Temporal workflow module declares interceptors (registered by a worker option Aion does not have). */
+const INTERCEPTORS_EXPORT = /^\s*export\s+(?:const|let|var|(?:async\s+)?function)\s+interceptors\b/m;
+
+/**
+ * Refuses the workflow code's own modules that export Temporal's `interceptors`: their
+ * behaviour would silently be missing (node_modules are not looked at).
+ */
+const refuseTemporalInterceptors: esbuild.Plugin = {
+  name: 'aion-refuse-temporal-interceptors',
+  setup(build) {
+    build.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, async (args) => {
+      if (args.path.includes('/node_modules/')) return undefined;
+      const source = await readFile(args.path, 'utf8');
+      if (!INTERCEPTORS_EXPORT.test(source)) return undefined;
+      return { errors: [{ text: `'interceptors' exported by ${args.path}: Temporal's workflow interceptors are not supported (nothing would run them); remove them and the behaviour they add` }] };
+    });
+  },
+};
 
 let guestRuntime: Promise<string> | undefined;
 

@@ -48,6 +48,8 @@ export type ThreadRequest =
   | { op: 'query'; sandboxId: string; name: string; args: unknown[]; time: number }
   /** Replays a closed run into a throwaway sandbox and queries it. */
   | { op: 'queryReplayed'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; name: string; args: unknown[]; time: number }
+  /** Replays a history in a throwaway sandbox: resolves if it reproduces, rejects with the divergences otherwise. */
+  | { op: 'replay'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; check: { strict: boolean; all: boolean } }
   | { op: 'capture'; sandboxId: string }
   | { op: 'release'; sandboxId: string }
   /** Releases every sandbox whose id starts with `prefix` (an engine that closed). */
@@ -67,6 +69,7 @@ export interface ThreadResults {
   wake: { from: 'snapshot' | 'replay'; snapshotEventId: number; residentBytes: number; unusedSnapshot?: string };
   query: QueryResult;
   queryReplayed: QueryResult;
+  replay: void;
   capture: CapturedImage & { build: string };
   release: null;
   releaseAll: null;

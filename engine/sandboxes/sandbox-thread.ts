@@ -79,6 +79,9 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
       sandbox.dispose();
     }
   },
+  async replay({ template, history, limits, check }) {
+    (await replaySandbox(await templateOf(template.key), history, limits, check)).dispose();
+  },
   capture({ sandboxId }) {
     const sandbox = sandboxOf(sandboxId);
     return { ...compressImage(sandbox.capture()), build: sandbox.build };

@@ -98,6 +98,17 @@ describe('aion CLI', { timeout: 60_000 }, () => {
     const all = await aion('replay', '--bundle', changedBundle, '--history', historyFile, '--strict', '--all', '--json');
     expect(all.code).toBe(1);
     expect((JSON.parse(all.stdout) as { divergences: { eventIndex: number }[] }).divergences[0]).toMatchObject({ eventIndex: 3 });
+
+    // The pre-deploy check: every completed run of the type on the server, replayed and grouped.
+    const reproduced = await aion('replay', '--bundle', bundle, '--type', 'processOrder', '--status', 'Completed');
+    expect(reproduced).toMatchObject({ code: 0 });
+    expect(reproduced.stdout).toMatch(/^replayed \d+ histories of processOrder: the code reproduces them all/);
+    const grouped = await aion('replay', '--bundle', changedBundle, '--type', 'processOrder', '--status', 'Completed');
+    expect(grouped.code).toBe(1);
+    expect(grouped.stdout).toMatch(/\d+ diverge at ActivityScheduled \(recorded at \S*workflows\.ts:\d+\): a different activity is called here/);
+    expect(grouped.stdout).toMatch(/ {2}cli-1 \(run \S+\) at event 3, code at \S*changed\.ts:\d+/);
+    const neither = await aion('replay', '--bundle', bundle);
+    expect(neither).toMatchObject({ code: 1, stderr: 'aion: give either --history FILE or --type TYPE\n' });
   });
 
   it('exits 1 with the failure when the run failed, and after terminate', async () => {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DeterminismViolationError, InvalidArgumentError, PendingActivationFailedError } from '../../engine/errors.js';
 import { Engine, type EngineOptions } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
+import { replayHistories } from '../../engine/replay-histories.js';
 import { replayHistory } from '../../engine/replay-history.js';
 import { openMemoryStore } from '../../store/open.js';
 import { makeActivities } from '../fixtures/activities.js';
@@ -187,5 +188,25 @@ describe('replayHistory for debugging', () => {
     const code = await fixtureBundle('hostile.ts');
     await expect(replayHistory({ code }, history, { limits })).resolves.toBeUndefined();
     await expect(replayHistory({ code }, history, { limits, includePending: true })).rejects.toMatchObject({ name: 'PendingActivationFailedError', crashKind: 'cpu-budget' });
+  });
+});
+
+describe('replayHistories', () => {
+  it('replays many histories on the sandbox threads and groups the divergences by what and where', async () => {
+    const engine = await openEngine({ activities: makeActivities() });
+    const handles = await Promise.all(['a', 'b', 'c'].map((item) => engine.start('order', { args: [item, 1], workflowId: `order-${item}` })));
+    await Promise.all(handles.map((handle) => handle.result()));
+    const histories = await Promise.all(handles.map((handle) => handle.history()));
+
+    const same = await replayHistories({ code: await fixtureBundle() }, histories, { threads: 2 });
+    expect(same).toMatchObject({ replayed: 3, reproduced: 3, diverged: [], groups: [], failed: [] });
+
+    const changed = await replayHistories({ code: await fixtureBundle('order-v2.ts') }, [...histories, { events: [{ nope: true }] } as never], { threads: 2 });
+    expect(changed).toMatchObject({ replayed: 4, reproduced: 0 });
+    expect(changed.diverged.map((run) => run.workflowId).sort()).toEqual(['order-a', 'order-b', 'order-c']);
+    expect(changed.groups).toHaveLength(1);
+    expect(changed.groups[0]).toMatchObject({ kind: 'ActivityScheduled', hint: 'a different activity is called here', recordedAt: expect.stringMatching(/workflows\.ts:\d+$/) });
+    expect(changed.groups[0].runs).toHaveLength(3);
+    expect(changed.failed).toEqual([{ message: expect.stringMatching(/^malformed history at event 1/) }]);
   });
 });

@@ -393,10 +393,15 @@ describe('Temporal workflow API', () => {
       await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-client-import.ts') })).rejects.toThrow(/workflow code cannot import '@temporalio\/client'/);
     });
 
-    it('refuses to deploy a bundle that registers Temporal workflow interceptors, rather than ignore them', async () => {
+    it('refuses Temporal workflow interceptors rather than ignore them: at build time in any module, at deploy in the entry', async () => {
+      await expect(bundleWorkflowCode({ workflowsPath: fixture('temporal-interceptors.ts') })).rejects.toThrow(
+        /'interceptors' exported by .*temporal-interceptors-module\.ts: Temporal's workflow interceptors are not supported/,
+      );
+      // A bundle built elsewhere that exports them from its entry.
       const engine = await Engine.open({ logger: silentLogger });
       try {
-        await expect(engine.deploy({ code: await fixtureBundle('temporal-interceptors.ts') })).rejects.toThrow(/exports 'interceptors', Temporal's workflow interceptors, which are not supported/);
+        const code = "exports.interceptors = () => ({ inbound: [] });\nexports.intercepted = async () => 'ran';\n";
+        await expect(engine.deploy({ code })).rejects.toThrow(/exports 'interceptors', Temporal's workflow interceptors, which are not supported/);
       } finally {
         await engine.close();
       }

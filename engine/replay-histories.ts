@@ -1,0 +1,119 @@
+/**
+ * `replayHistories`: the check a team runs before a deploy — many histories replayed against
+ * one bundle, in parallel on the sandbox threads, their divergences grouped by what diverged
+ * and where (the CLI's `aion replay --type T [--status S]` pulls them from a server).
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { DEFAULT_LIMITS, type SandboxLimits } from '../sandbox/index.js';
+import { loadGuestRuntime } from './bundler.js';
+import { locateDivergences } from './divergence.js';
+import { DeterminismViolationError, InvalidArgumentError, type Divergence } from './errors.js';
+import { HistoryFormatError, parseHistory } from './history/activations.js';
+import type { HistoryEvent } from './history/events.js';
+import { checkOptionKeys } from './input.js';
+import { DEFAULT_REPLAY_LIMITS } from './replay.js';
+import type { ReplayableHistory } from './replay-history.js';
+import type { TemplateSpec } from './sandboxes/messages.js';
+import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
+import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
+
+export interface ReplayHistoriesOptions {
+  /** As `replayHistory`'s: also compare what commands carry. */
+  strict?: boolean;
+  /** As `replayHistory`'s: every divergence of each history, not just its first. */
+  all?: boolean;
+  limits?: Partial<SandboxLimits>;
+  /** Sandbox threads to replay on (default: as an engine's, one per core but one). */
+  threads?: number;
+}
+
+/** A run whose history the bundle does not reproduce. */
+export interface DivergedRun {
+  workflowId: string;
+  runId: string;
+  divergences: Divergence[];
+}
+
+/** Runs that diverge the same way: the same recorded event kind, at the same recorded line, with the same hint. */
+export interface DivergenceGroup {
+  /** The kind of event the histories have there (`ActivityScheduled`), or what the code was expected to do. */
+  kind: string;
+  recordedAt?: string;
+  hint?: string;
+  /** The first divergence of each run in the group. */
+  runs: { workflowId: string; runId: string; eventIndex: number; producedAt?: string }[];
+}
+
+export interface ReplayReport {
+  /** Histories replayed (reproduced, diverged or failed). */
+  replayed: number;
+  reproduced: number;
+  diverged: DivergedRun[];
+  /** `diverged` grouped by what diverged and where, largest group first. */
+  groups: DivergenceGroup[];
+  /** Histories that could not be replayed at all (malformed, or the bundle crashed replaying them). */
+  failed: { workflowId?: string; runId?: string; message: string }[];
+}
+
+/** Replays `histories` against `bundle` on the sandbox threads and reports which reproduce, which diverge and how. */
+export async function replayHistories(
+  bundle: { code: string; sourceMap?: string },
+  histories: Iterable<ReplayableHistory> | AsyncIterable<ReplayableHistory>,
+  options: ReplayHistoriesOptions = {},
+): Promise<ReplayReport> {
+  checkOptionKeys(options, ['strict', 'all', 'limits', 'threads'], 'replayHistories');
+  const { code, sourceMap } = splitInlineSourceMap(bundle.code);
+  const locator = new BundleLocator(bundle.sourceMap ?? sourceMap);
+  const threads = SandboxThreads.shared(options.threads ?? defaultThreadCount(), await loadGuestRuntime());
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const hash = createHash('sha256').update(code).update(JSON.stringify(limits)).digest('hex').slice(0, 32);
+  const template: TemplateSpec = { key: `replay:${hash}`, version: hash, limits, poolSize: 1 };
+  const check = { strict: options.strict === true, all: options.all === true };
+  const report: ReplayReport = { replayed: 0, reproduced: 0, diverged: [], groups: [], failed: [] };
+
+  const replayOne = async (history: ReplayableHistory): Promise<void> => {
+    const events = (Array.isArray(history) ? history : (history as { events?: unknown }).events) as HistoryEvent[] | undefined;
+    const started = Array.isArray(events) && events[0]?.type === 'WorkflowStarted' ? events[0] : undefined;
+    const ids = started ? { workflowId: started.workflowId, runId: started.runId } : {};
+    report.replayed++;
+    try {
+      if (!Array.isArray(events)) throw new InvalidArgumentError('a history is an array of events, or an object with an `events` array');
+      const parsed = parseHistory(events);
+      await threads.withTemplate(template, async () => code, (thread) => threads.request(thread, { op: 'replay', template, history: parsed, limits: DEFAULT_REPLAY_LIMITS, check }));
+      report.reproduced++;
+    } catch (error) {
+      if (error instanceof DeterminismViolationError && started) {
+        report.diverged.push({ workflowId: started.workflowId, runId: started.runId, divergences: locateDivergences(error, locator).divergences });
+      } else {
+        const where = error instanceof HistoryFormatError ? `malformed history at event ${error.eventIndex}: ` : '';
+        report.failed.push({ ...ids, message: `${where}${(error as Error).message}` });
+      }
+    }
+  };
+
+  // As many histories in flight as keep every thread busy.
+  const inFlight = new Set<Promise<void>>();
+  for await (const history of histories) {
+    const replay = replayOne(history).finally(() => inFlight.delete(replay));
+    inFlight.add(replay);
+    if (inFlight.size >= threads.size * 2) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  report.groups = groupDivergences(report.diverged);
+  return report;
+}
+
+function groupDivergences(diverged: DivergedRun[]): DivergenceGroup[] {
+  const groups = new Map<string, DivergenceGroup>();
+  for (const { workflowId, runId, divergences } of diverged) {
+    const first = divergences[0];
+    const kind = /^[A-Za-z ]+?(?=\(| \(|$)/.exec(first.expected)?.[0] ?? first.expected;
+    const key = JSON.stringify([kind, first.recordedAt, first.hint]);
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { kind, ...(first.recordedAt ? { recordedAt: first.recordedAt } : {}), ...(first.hint ? { hint: first.hint } : {}), runs: [] }));
+    group.runs.push({ workflowId, runId, eventIndex: first.eventIndex, ...(first.producedAt ? { producedAt: first.producedAt } : {}) });
+  }
+  return [...groups.values()].sort((a, b) => b.runs.length - a.runs.length);
+}
