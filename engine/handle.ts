@@ -11,7 +11,7 @@ import type { HistoryEvent } from './history/events.js';
 import { checkArgs, checkId, checkOptionalString, checkOptionKeys } from './input.js';
 import type { PayloadLimits } from './payloads.js';
 import type { UpdateOutcome } from './run/update-waiters.js';
-import type { WorkflowRun } from './run/workflow-run.js';
+import type { PendingWork, WorkflowRun } from './run/workflow-run.js';
 
 /** An accepted update (`startUpdate`): its result once it completes. */
 export interface WorkflowUpdateHandle {
@@ -37,6 +37,8 @@ export interface WorkflowDescription {
   version: string;
   /** Why a `Failed` run failed. */
   failure?: { message: string; type?: string };
+  /** For a running run: what it waits on — activities (attempt, next retry, last failure), timers, children, updates. */
+  pending?: PendingWork;
   /** Why a `Running` run is not making progress (a determinism violation, for example). */
   taskFailure?: TaskFailure;
   searchAttributes: Record<string, unknown>;
@@ -193,7 +195,10 @@ export class WorkflowHandle {
     if (record.continuedFromRunId) description.continuedFromRunId = record.continuedFromRunId;
     if (record.continuedToRunId) description.continuedToRunId = record.continuedToRunId;
     if (record.scheduleId) description.scheduleId = record.scheduleId;
-    if (record.status === 'Running') description.residency = await run.residency();
+    if (record.status === 'Running') {
+      description.residency = await run.residency();
+      description.pending = await run.pending();
+    }
     if (record.supervision) {
       const { crashes, lastCrash, restartAt } = record.supervision;
       description.supervision = { crashes, lastCrash: { ...lastCrash, at: new Date(lastCrash.at) }, ...(restartAt !== undefined ? { restartAt: new Date(restartAt) } : {}) };

@@ -146,6 +146,8 @@ export interface ActivityTask {
   cancelRequested?: boolean;
   /** The current attempt threw `CompleteAsyncError`: it ends when completed from outside, not by running again. */
   asyncCompletion?: boolean;
+  /** Why the previous attempt failed (shown by `describe()` while the next one waits or runs). */
+  lastFailure?: { message: string; type?: string };
 }
 
 /** A deployed bundle, stored under its content hash. */

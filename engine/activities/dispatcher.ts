@@ -182,6 +182,11 @@ export class ActivityDispatcher {
   }
 
   /** Attempts running now (not waiting for a backoff, a function, or an asynchronous completion). */
+  /** The tasks of a run this dispatcher holds (running, or waiting for their next attempt). */
+  tasksOf(namespace: string, runId: string): ActivityTask[] {
+    return [...this.running.values()].flatMap(({ task }) => (task.namespace === namespace && task.runId === runId ? [task] : []));
+  }
+
   get attemptsRunning(): number {
     let count = 0;
     for (const entry of this.running.values()) if (entry.controller && !entry.external) count++;
@@ -439,7 +444,8 @@ export class ActivityDispatcher {
       return;
     }
     const { asyncCompletion: _, ...retried } = entry.task;
-    const next: Running = { task: { ...retried, attempt: task.attempt + 1, notBefore: this.clock.now() + delay }, timers: [] };
+    const lastFailure = { message: failure.message, ...(failure.type !== undefined ? { type: failure.type } : {}) };
+    const next: Running = { task: { ...retried, attempt: task.attempt + 1, notBefore: this.clock.now() + delay, lastFailure }, timers: [] };
     this.logger.debug({ activityType: task.activityType, runId: task.runId, attempt: task.attempt, delay, error: failure.message }, 'activity attempt failed; retrying');
     // Registered before persisting, so a cancellation meanwhile is not lost.
     this.running.set(key, next);

@@ -91,6 +91,16 @@ interface PendingJob {
   followUps?: OutboxEntry[];
 }
 
+/** What a running run waits on (`describe().pending`). */
+export interface PendingWork {
+  /** `attempt`: the one running or next; `nextAttemptAt`: while it waits out a retry's backoff; `lastFailure`: why the previous attempt failed. */
+  activities: { seq: number; activityType: string; attempt: number; nextAttemptAt?: Date; lastFailure?: { message: string; type?: string }; cancelRequested?: boolean }[];
+  timers: { seq: number; fireAt: Date }[];
+  children: { seq: number; workflowId: string; runId: string; workflowType: string }[];
+  /** Ids of the updates accepted and still running. */
+  updates: string[];
+}
+
 /** A run's whole history as read from the store, and parsed into activations. */
 interface LoadedHistory {
   events: HistoryEvent[];
@@ -338,6 +348,32 @@ export class WorkflowRun {
       this.loaded = false;
       this.env.metrics.evictions.inc();
       if (this.mailbox.length === 0 && this.updateWaiters.size === 0) this.env.onParked(this);
+    });
+  }
+
+  /** What the run waits on: its pending activities (with their attempts and retries), timers, children and updates. */
+  pending(): Promise<PendingWork> {
+    return this.exclusive(async () => {
+      await this.ensureLoaded();
+      const { namespace, runId } = this.record;
+      const tasks = new Map(this.env.activities.tasksOf(namespace, runId).map((task) => [task.seq, task]));
+      const now = this.env.clock.now();
+      return {
+        activities: [...this.state.pendingActivities].map(([seq, activity]) => {
+          const task = tasks.get(seq);
+          return {
+            seq,
+            activityType: activity.activityType,
+            attempt: task?.attempt ?? 1,
+            ...(task && task.notBefore > now ? { nextAttemptAt: new Date(task.notBefore) } : {}),
+            ...(task?.lastFailure ? { lastFailure: task.lastFailure } : {}),
+            ...(activity.cancelRequested ? { cancelRequested: true } : {}),
+          };
+        }),
+        timers: [...this.state.pendingTimers].map(([seq, fireAt]) => ({ seq, fireAt: new Date(fireAt) })),
+        children: [...this.state.pendingChildren].map(([seq, child]) => ({ seq, workflowId: child.workflowId, runId: child.runId, workflowType: child.workflowType })),
+        updates: [...this.state.pendingUpdates],
+      };
     });
   }
 

@@ -43,6 +43,25 @@ describe('activity API', () => {
     await expect(engine.getHandle('inner').describe()).rejects.toThrow(/not found/);
   });
 
+  it('shows a pending activity’s attempt and why the previous one failed in describe()', async () => {
+    let calls = 0;
+    let secondAttempt!: () => void;
+    const running = new Promise<void>((resolve) => (secondAttempt = resolve));
+    const flakyThenStuck = async () => {
+      if (++calls === 1) throw new Error('the first try fails');
+      secondAttempt();
+      return new Promise(() => undefined);
+    };
+    const engine = await openEngine({ activities: { flakyThenStuck } }, BUNDLE);
+    const handle = await engine.start('runsActivity', { args: ['flakyThenStuck'] });
+    await running;
+    const { pending } = await handle.describe();
+    expect(pending?.activities).toEqual([{ seq: 1, activityType: 'flakyThenStuck', attempt: 2, lastFailure: { message: 'the first try fails', type: 'Error' } }]);
+    expect(pending).toMatchObject({ timers: [], children: [], updates: [] });
+    await handle.terminate('test over');
+    expect((await handle.describe()).pending).toBeUndefined();
+  });
+
   it('carries a failure’s category (ApplicationFailureCategory.BENIGN) to the workflow', async () => {
     const expected = async () => {
       throw ApplicationFailure.create({ message: 'nothing to do yet', nonRetryable: true, category: ApplicationFailureCategory.BENIGN });

@@ -63,6 +63,10 @@ describe('stack trace queries', () => {
     await handle.signal('release');
     await expect.poll(() => stackTrace(handle)).toMatch(new RegExp(`^\\s*at .*${file}:${lineOf('timer')}:\\d+\\)?(\\n|$)`));
     expect(await stackTrace(handle)).not.toContain('\n\n');
+    // describe() lists the timer, with when it fires.
+    const { pending } = await handle.describe();
+    expect(pending?.timers).toEqual([{ seq: 1, fireAt: expect.any(Date) }]);
+    expect(pending!.timers[0].fireAt.getTime() - Date.now()).toBeGreaterThan(59 * 60_000);
     await handle.terminate('done looking');
     expect(await stackTrace(handle)).toMatch(new RegExp(`${file}:${lineOf('timer')}:`));
   });
