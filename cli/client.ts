@@ -52,7 +52,7 @@ export class AionClient {
 }
 
 /** `/workflows/<id>` with an optional run id. */
-export function workflowPath(workflowId: string, suffix = '', runId?: string): string {
-  const query = runId === undefined ? '' : `?runId=${encodeURIComponent(runId)}`;
-  return `/workflows/${encodeURIComponent(workflowId)}${suffix}${query}`;
+export function workflowPath(workflowId: string, suffix = '', runId?: string, query: Record<string, string> = {}): string {
+  const params = new URLSearchParams({ ...query, ...(runId !== undefined ? { runId } : {}) });
+  return `/workflows/${encodeURIComponent(workflowId)}${suffix}${params.size > 0 ? `?${params}` : ''}`;
 }

@@ -18,7 +18,10 @@ import {
   StoreError,
   type Divergence,
   type HistoryEvent,
+  type InspectedLog,
   type ReplayReport,
+  type RunAtEvent,
+  type TimelineStep,
 } from '../engine/index.js';
 import { serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
@@ -337,6 +340,30 @@ export function createProgram(): Command {
     });
 
   program
+    .command('inspect')
+    .description('the run as it was after event N: its info, what it waited on (in source lines), a query\'s answer, its log lines; --timeline: each activation')
+    .argument('<id>', 'workflow id')
+    .option('--at <n>', 'the event to look at (default: the last)')
+    .option('--query <name>', 'a query to answer as the run would have then')
+    .option('--args <json>', 'the query\'s arguments, as a JSON array')
+    .option('--timeline', 'each activation up to that event: what it received, what it did and where, what it logged')
+    .option('--run-id <runId>', 'a specific run')
+    .action(async (id: string, options: { at?: string; query?: string; args?: string; timeline?: boolean; runId?: string }, command: Command) => {
+      const api = client(command);
+      const at = options.at ?? String((await api.call<{ events: unknown[] }>('GET', workflowPath(id, '/history', options.runId))).events.length);
+      if (options.timeline) {
+        const { steps } = await api.call<{ steps: TimelineStep[] }>('GET', workflowPath(id, '/timeline', options.runId, { until: at }));
+        if (globals(command).json) printJson(steps);
+        else printLines(steps.flatMap(timelineLines));
+        return;
+      }
+      const query = { at, ...(options.query !== undefined ? { query: options.query } : {}), ...(options.args !== undefined ? { args: options.args } : {}) };
+      const state = await api.call<RunAtEvent>('GET', workflowPath(id, '/inspect', options.runId, query));
+      if (globals(command).json) printJson(state);
+      else printLines(inspectionLines(id, state, options.query));
+    });
+
+  program
     .command('replay')
     .description('replay histories against a bundle: exit 0 if it reproduces them, 1 with each divergence (both source lines and a hint) if not')
     .requiredOption('--bundle <bundle>', 'bundle built by `aion build`')
@@ -400,6 +427,28 @@ function reportLines(report: ReplayReport, workflowType: string): string[] {
   for (const failed of report.failed) lines.push('', `cannot replay ${failed.workflowId ?? 'a history'}${failed.runId ? ` (run ${failed.runId})` : ''}: ${failed.message}`);
   return lines;
 }
+
+/** What `aion inspect` prints of a run at an event. */
+function inspectionLines(workflowId: string, state: RunAtEvent, queryName: string | undefined): string[] {
+  const { workflowType } = state.info as { workflowType?: string };
+  return [
+    `${workflowType ?? 'workflow'} ${workflowId} after event ${state.eventIndex} (${new Date(state.time).toISOString()})${workflowType ? '' : ', before its first activation'}`,
+    ...(state.pending ? ['waiting on:', state.pending] : ['waiting on nothing']),
+    ...(queryName === undefined || !state.query ? [] : [`query ${queryName}: ${state.query.ok ? formatValue(state.query.result) : `failed: ${state.query.failure.message}`}`]),
+    ...(state.logs.length > 0 ? ['logs:', ...state.logs.map(logLine)] : []),
+  ];
+}
+
+/** One activation of `aion inspect --timeline`: its jobs, its commands and their call sites, its log lines. */
+function timelineLines(step: TimelineStep): string[] {
+  const commands = step.commands.map((command) => `${command.type}${command.callSite ? ` (${command.callSite})` : ''}`);
+  return [
+    `event ${String(step.eventIndex).padStart(4)}  ${new Date(step.time).toISOString()}  ${step.jobs.join(', ')} → ${commands.length > 0 ? commands.join(', ') : 'nothing'}`,
+    ...step.logs.map((line) => `    ${logLine(line)}`),
+  ];
+}
+
+const logLine = (line: InspectedLog): string => `[event ${line.eventIndex}] ${line.level} ${line.message}${line.attributes ? ` ${JSON.stringify(line.attributes)}` : ''}`;
 
 /** A divergence as `aion replay` prints it: where, both sides with their source lines, and the hint. */
 function divergenceLines(divergence: Divergence): string[] {

@@ -265,6 +265,9 @@ export const BUNDLE_FILENAME = 'workflow-bundle.js';
 export const STACK_TRACE_QUERY = '__stack_trace';
 export const ENHANCED_STACK_TRACE_QUERY = '__enhanced_stack_trace';
 
+/** Built-in query answering `workflowInfo()` as JSON (what the inspector shows of a run at an event). */
+export const WORKFLOW_INFO_QUERY = '__aion_workflow_info';
+
 /** A frame of `__enhanced_stack_trace` (Temporal's field names). */
 export interface StackTraceFileLocation {
   file_path?: string;

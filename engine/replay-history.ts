@@ -51,25 +51,17 @@ export type ReplayableHistory = readonly HistoryEvent[] | { events: readonly His
  */
 export async function replayHistory(bundle: { code: string; sourceMap?: string }, history: ReplayableHistory, options: ReplayOptions = {}): Promise<void> {
   checkOptionKeys(options, ['limits', 'strict', 'all', 'logger', 'includePending'], 'replayHistory');
-  const events = Array.isArray(history) ? history : (history as { events?: unknown }).events;
-  if (!Array.isArray(events)) throw new InvalidArgumentError('a history is an array of events, or an object with an `events` array');
-  let parsed: ParsedHistory;
-  try {
-    parsed = parseHistory(events as HistoryEvent[]);
-  } catch (error) {
-    if (error instanceof HistoryFormatError) throw new InvalidArgumentError(`malformed history at event ${error.eventIndex}: ${error.message}`);
-    throw error;
-  }
+  const { events, parsed } = readHistory(history);
   const { code, sourceMap } = splitInlineSourceMap(bundle.code);
   const locator = new BundleLocator(bundle.sourceMap ?? sourceMap);
-  const template = await cachedTemplate(code, { ...DEFAULT_LIMITS, ...options.limits });
+  const template = await offlineTemplate(code, { ...DEFAULT_LIMITS, ...options.limits });
   const { logger } = options;
   const onLogs = logger && ((eventIndex: number, logs: LogEntry[]) => logs.forEach((entry) => logger[entry.level]({ eventIndex, ...entry.attributes }, entry.message)));
   const sandbox = await template.newSandbox();
   const state = new RunState();
   try {
     replayActivations(sandbox, parsed, state, DEFAULT_REPLAY_LIMITS, { strict: options.strict === true, all: options.all === true, ...(onLogs ? { onLogs } : {}) });
-    if (options.includePending) activatePending(sandbox, parsed, state, events as HistoryEvent[], locator, onLogs);
+    if (options.includePending) activatePending(sandbox, parsed, state, events, locator, onLogs);
   } catch (error) {
     if (error instanceof DeterminismViolationError) throw locateDivergences(error, locator);
     if (error instanceof AionError) throw error;
@@ -112,11 +104,24 @@ function activatePending(
   throw new PendingActivationFailedError(`the pending jobs fail the workflow task again: ${new WorkflowTaskError(failure).message}`, WORKFLOW_ERROR, fromFailureInfo(failure));
 }
 
+/** A history given as events or `{ events }`, parsed; a malformed one is an `InvalidArgumentError` naming the event. */
+export function readHistory(history: ReplayableHistory): { events: HistoryEvent[]; parsed: ParsedHistory } {
+  const events = Array.isArray(history) ? history : (history as { events?: unknown }).events;
+  if (!Array.isArray(events)) throw new InvalidArgumentError('a history is an array of events, or an object with an `events` array');
+  try {
+    return { events: events as HistoryEvent[], parsed: parseHistory(events as HistoryEvent[]) };
+  } catch (error) {
+    if (error instanceof HistoryFormatError) throw new InvalidArgumentError(`malformed history at event ${error.eventIndex}: ${error.message}`);
+    throw error;
+  }
+}
+
 /** Offline replays of the same code reuse its template (a small cache, by code and limits). */
 const templates = new Map<string, Promise<WorkflowTemplate>>();
 const TEMPLATE_CACHE_SIZE = 8;
 
-function cachedTemplate(code: string, limits: SandboxLimits): Promise<WorkflowTemplate> {
+/** The template offline replays (and inspections) of `code` run in, in this thread. */
+export function offlineTemplate(code: string, limits: SandboxLimits): Promise<WorkflowTemplate> {
   const key = createHash('sha256').update(code).update(JSON.stringify(limits)).digest('hex');
   let template = templates.get(key);
   if (!template) {

@@ -19,7 +19,7 @@ import {
   isCancellation,
   toFailureInfo,
 } from '../common/failures.js';
-import { BUNDLE_FILENAME, STACK_TRACE_QUERY } from '../common/protocol.js';
+import { BUNDLE_FILENAME, STACK_TRACE_QUERY, WORKFLOW_INFO_QUERY } from '../common/protocol.js';
 import type { Activation, ActivationResult, Command, FailureInfo, JobKind, JobsByKind, LogEntry, QueryResult, ResolvedActivityOptions, ResolvedChildOptions, RuntimeFlag, StartInfo } from '../common/protocol.js';
 import { applyMemoUpsert } from '../common/memo.js';
 import { applySearchAttributeUpsert, checkSearchAttributes, TypedSearchAttributes, type SearchAttributeValue } from '../common/search-attributes.js';
@@ -272,6 +272,7 @@ export class Activator {
   private queryHandlerFor(name: string): Handler | undefined {
     if (name === METADATA_QUERY) return () => this.metadata();
     if (name === STACK_TRACE_QUERY) return () => this.pendingStacks();
+    if (name === WORKFLOW_INFO_QUERY) return () => ({ ...this.workflowInfo, unsafe: { isReplaying: this.replaying } });
     const handler = this.queryHandlers.get(name);
     if (handler) return handler;
     const fallback = isBuiltInName(name) ? undefined : this.defaultQueryHandler;

@@ -107,6 +107,27 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
 
   app.get('/v1/namespaces/:ns/workflows/:id/history', async (c) => c.json({ events: await handle(c).history() }));
 
+  /** The run as it was after event `at`: replayed on its version, with a query's answer if `query` is given (`args`: a JSON array). */
+  app.get('/v1/namespaces/:ns/workflows/:id/inspect', async (c) => {
+    const at = Number(c.req.query('at'));
+    const query = c.req.query('query');
+    const args = c.req.query('args');
+    let parsedArgs: unknown;
+    try {
+      parsedArgs = args === undefined ? undefined : JSON.parse(args);
+    } catch {
+      throw new HttpError(400, 'INVALID_ARGUMENT', 'args must be a JSON array');
+    }
+    if (parsedArgs !== undefined && !Array.isArray(parsedArgs)) throw new HttpError(400, 'INVALID_ARGUMENT', 'args must be a JSON array');
+    return c.json(await handle(c).inspect({ at, ...(query !== undefined ? { query } : {}), ...(parsedArgs !== undefined ? { args: parsedArgs as unknown[] } : {}) }));
+  });
+
+  /** Each activation of the run (up to event `until`). */
+  app.get('/v1/namespaces/:ns/workflows/:id/timeline', async (c) => {
+    const until = c.req.query('until');
+    return c.json({ steps: await handle(c).timeline(until === undefined ? {} : { until: Number(until) }) });
+  });
+
   /** Waits for the run to close. 200 either way: the body says whether it completed. */
   app.get('/v1/namespaces/:ns/workflows/:id/result', async (c) => {
     try {

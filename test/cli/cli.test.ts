@@ -107,6 +107,19 @@ describe('aion CLI', { timeout: 60_000 }, () => {
     expect(grouped.code).toBe(1);
     expect(grouped.stdout).toMatch(/\d+ diverge at ActivityScheduled \(recorded at \S*workflows\.ts:\d+\): a different activity is called here/);
     expect(grouped.stdout).toMatch(/ {2}cli-1 \(run \S+\) at event 3, code at \S*changed\.ts:\d+/);
+    // The run at an event: at its end (the default), and each activation.
+    const events = (JSON.parse(history.stdout) as { events: { type: string }[] }).events;
+    const inspected = JSON.parse((await aion('--json', 'inspect', 'cli-1', '--query', 'status')).stdout) as { eventIndex: number; query: { ok: boolean; result: unknown }; info: { workflowType: string } };
+    // A closed run answers its query as at its end: the same as a query of the closed run.
+    const now = (await aion('query', 'cli-1', 'status')).stdout.trim();
+    expect(inspected).toMatchObject({ eventIndex: events.length, query: { ok: true, result: now }, info: { workflowType: 'processOrder' } });
+    // Event 3 ends the first activation (its marker is event 2): the run as it was then.
+    const first = await aion('inspect', 'cli-1', '--at', '3', '--query', 'status');
+    expect(first.stdout).toMatch(/^processOrder cli-1 after event 3 \(.*\)\nwaiting on:\n {4}at processOrder \(\S*workflows\.ts:\d+:\d+\)\nquery status: reserving\n/);
+    expect((await aion('inspect', 'cli-1', '--at', '1')).stdout).toMatch(/^workflow cli-1 after event 1 \(.*\), before its first activation/);
+    const timeline = await aion('inspect', 'cli-1', '--timeline');
+    expect(timeline.stdout).toMatch(/^event {4}2 {2}\S+ {2}WorkflowStarted → ActivityScheduled \(\S*workflows\.ts:\d+\)/m);
+
     const neither = await aion('replay', '--bundle', bundle);
     expect(neither).toMatchObject({ code: 1, stderr: 'aion: give either --history FILE or --type TYPE\n' });
   });

@@ -1,0 +1,60 @@
+/**
+ * A run at any event of its history: the answer of a query inspected at event N is the one
+ * the live run gave when its history was N events long; seeking back and forth gives what a
+ * fresh replay to that point gives; the timeline lists each activation.
+ */
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixture, openEngine } from '../helpers.js';
+
+const source = readFileSync(fixture('inspected.ts'), 'utf8');
+const file = relative(process.cwd(), fixture('inspected.ts'));
+const waitLine = source.split('\n').findIndex((line) => line.includes('// waits here')) + 1;
+
+describe('inspecting a run at an event', () => {
+  it('answers a query as the live run did at that point, with its info, what it waited on and its logs', async () => {
+    const engine = await openEngine({}, 'inspected.ts');
+    const handle = await engine.start('accumulator', { args: [10], workflowId: 'acc' });
+    const live: { length: number; total: unknown }[] = [];
+    for (const n of [1, 2, 3]) {
+      await handle.signal('add', n);
+      await expect.poll(async () => (await handle.history()).at(-1)?.type).toBe('WorkflowTaskCompleted');
+      live.push({ length: (await handle.history()).length, total: await handle.query('total') });
+    }
+    expect(live.map((point) => point.total)).toEqual([1, 3, 6]);
+    for (const point of live) {
+      const state = await handle.inspect({ at: point.length, query: 'total' });
+      expect(state.eventIndex).toBe(point.length);
+      expect(state.query).toEqual({ ok: true, result: point.total });
+      expect(state.info).toMatchObject({ workflowId: 'acc', workflowType: 'accumulator' });
+      expect(state.pending).toContain(`${file}:${waitLine}:`);
+      expect(state.logs.map((line) => line.attributes?.sum)).toEqual(live.filter((p) => p.length <= point.length).map((p) => p.total));
+    }
+    // Seeking back after looking further on gives what a fresh look gives.
+    const early = await handle.inspect({ at: live[0].length, query: 'total' });
+    await handle.inspect({ at: live[2].length });
+    expect(await handle.inspect({ at: live[0].length, query: 'total' })).toEqual(early);
+    await expect(handle.inspect({ at: 0 })).rejects.toThrow(/at must be an event index/);
+    await handle.signal('add', 4);
+    expect(await handle.result()).toBe(10);
+    // Inside an activation (its marker, before its commands): the state before that activation.
+    const history = await handle.history();
+    const lastMarker = history.findLastIndex((event) => event.type === 'WorkflowTaskCompleted') + 1;
+    expect(history[lastMarker].type).toBe('WorkflowCompleted');
+    expect(await handle.inspect({ at: lastMarker, query: 'total' })).toMatchObject({ eventIndex: lastMarker - 1, query: { ok: true, result: 6 } });
+  });
+
+  it('lists each activation in the timeline: what it received, what it did and where, what it logged', async () => {
+    const engine = await openEngine({}, 'inspected.ts');
+    const handle = await engine.start('accumulator', { args: [3] });
+    await handle.signal('add', 1);
+    await handle.signal('add', 2);
+    await handle.result();
+    const timeline = await handle.timeline();
+    expect(timeline[0].jobs).toEqual(['WorkflowStarted']);
+    expect(timeline.flatMap((step) => step.jobs).filter((job) => job === 'SignalReceived')).toHaveLength(2);
+    expect(timeline.at(-1)?.commands).toEqual([{ type: 'WorkflowCompleted' }]);
+    expect(timeline.flatMap((step) => step.logs).map((line) => line.message)).toEqual(['added', 'added']);
+  });
+});
