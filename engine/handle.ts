@@ -200,7 +200,8 @@ export class WorkflowHandle {
     if (record.scheduleId) description.scheduleId = record.scheduleId;
     if (record.status === 'Running') {
       description.residency = await run.residency();
-      description.pending = await run.pending();
+      const pending = await run.pending();
+      if (pending) description.pending = pending;
     }
     if (record.supervision) {
       const { crashes, lastCrash, restartAt } = record.supervision;

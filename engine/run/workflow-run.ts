@@ -351,30 +351,44 @@ export class WorkflowRun {
     });
   }
 
-  /** What the run waits on: its pending activities (with their attempts and retries), timers, children and updates. */
-  pending(): Promise<PendingWork> {
-    return this.exclusive(async () => {
-      await this.ensureLoaded();
-      const { namespace, runId } = this.record;
-      const tasks = new Map(this.env.activities.tasksOf(namespace, runId).map((task) => [task.seq, task]));
-      const now = this.env.clock.now();
-      return {
-        activities: [...this.state.pendingActivities].map(([seq, activity]) => {
-          const task = tasks.get(seq);
-          return {
-            seq,
-            activityType: activity.activityType,
-            attempt: task?.attempt ?? 1,
-            ...(task && task.notBefore > now ? { nextAttemptAt: new Date(task.notBefore) } : {}),
-            ...(task?.lastFailure ? { lastFailure: task.lastFailure } : {}),
-            ...(activity.cancelRequested ? { cancelRequested: true } : {}),
-          };
-        }),
-        timers: [...this.state.pendingTimers].map(([seq, fireAt]) => ({ seq, fireAt: new Date(fireAt) })),
-        children: [...this.state.pendingChildren].map(([seq, child]) => ({ seq, workflowId: child.workflowId, runId: child.runId, workflowType: child.workflowType })),
-        updates: [...this.state.pendingUpdates],
-      };
-    });
+  /**
+   * What the run waits on: its pending activities (with their attempts and retries), timers,
+   * children and updates. Read-only: a parked run's history is read into a state of its own
+   * (nothing is loaded, queued or restarted); undefined for a run whose history cannot be read.
+   */
+  async pending(): Promise<PendingWork | undefined> {
+    const { namespace, runId } = this.record;
+    let state = this.loaded ? this.state : undefined;
+    if (!state) {
+      if (this.quarantine) return undefined;
+      let events: HistoryEvent[];
+      try {
+        events = await this.env.store.readHistory(namespace, runId);
+      } catch (error) {
+        if (error instanceof StoreError) return undefined;
+        throw error;
+      }
+      state = new RunState();
+      for (const event of events) state.apply(event);
+    }
+    const tasks = new Map(this.env.activities.tasksOf(namespace, runId).map((task) => [task.seq, task]));
+    const now = this.env.clock.now();
+    return {
+      activities: [...state.pendingActivities].map(([seq, activity]) => {
+        const task = tasks.get(seq);
+        return {
+          seq,
+          activityType: activity.activityType,
+          attempt: task?.attempt ?? 1,
+          ...(task && task.notBefore > now ? { nextAttemptAt: new Date(task.notBefore) } : {}),
+          ...(task?.lastFailure ? { lastFailure: task.lastFailure } : {}),
+          ...(activity.cancelRequested ? { cancelRequested: true } : {}),
+        };
+      }),
+      timers: [...state.pendingTimers].map(([seq, fireAt]) => ({ seq, fireAt: new Date(fireAt) })),
+      children: [...state.pendingChildren].map(([seq, child]) => ({ seq, workflowId: child.workflowId, runId: child.runId, workflowType: child.workflowType })),
+      updates: [...state.pendingUpdates],
+    };
   }
 
   /** How the run would be brought back into memory, were it parked now (a sandbox thread checks the snapshot). */

@@ -55,6 +55,11 @@ describe('supervision', () => {
     expect(description.status).toBe('Running');
     expect(description.supervision).toMatchObject({ crashes: 1, lastCrash: { kind: 'cpu-budget' } });
     expect(description.supervision!.restartAt!.getTime() - description.supervision!.lastCrash.at.getTime()).toBe(20_000);
+    // Describing it (what it waits on included) changes nothing: no restart before its time.
+    for (let i = 0; i < 4; i++) await handle.describe();
+    await new Promise((resolve) => setTimeout(resolve, 100)); // a window for a restart that must not come (no event marks an absence)
+    expect((await handle.history()).filter((event) => event.type === 'WorkflowTaskFailed')).toHaveLength(1);
+    expect((await handle.describe()).supervision).toMatchObject({ crashes: 1 });
     await handle.terminate();
   });
 
