@@ -613,11 +613,6 @@ export class Engine implements RunDirectory {
     return (await this.store.nextEventId(namespace, runId)) - 1;
   }
 
-  bundleOf(version: string): Promise<{ code: string; sourceMap?: string }> {
-    this.assertOpen();
-    return this.bundles.deployed(version);
-  }
-
   // Internals ------------------------------------------------------------------------------
 
   /** Validates start options into the spec of a new run. */

@@ -8,7 +8,7 @@ import { CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } 
 import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/types.js';
 import { QueryFailedError, WorkflowFailedError, WorkflowUpdateFailedError, WorkflowUpdateNotFoundError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
-import { inspectHistory, timelineOf, type InspectOptions, type RunAtEvent, type TimelineStep } from './inspector.js';
+import type { InspectOptions, RunAtEvent, TimelineStep } from './inspector.js';
 import { checkArgs, checkId, checkOptionalString, checkOptionKeys } from './input.js';
 import type { PayloadLimits } from './payloads.js';
 import type { UpdateOutcome } from './run/update-waiters.js';
@@ -66,8 +66,6 @@ export interface RunDirectory {
   waitForClose(run: WorkflowRun): Promise<HistoryEvent>;
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]>;
   historyLength(namespace: string, runId: string): Promise<number>;
-  /** A deployed version's code and source map. */
-  bundleOf(version: string): Promise<{ code: string; sourceMap?: string }>;
   readonly payloadLimits: PayloadLimits;
   /** The time events are recorded at. */
   now(): number;
@@ -228,16 +226,17 @@ export class WorkflowHandle {
    * The run as it was after event `at` of its history, replayed on its own version in a
    * throwaway sandbox: `workflowInfo()`, what it waited on, a query's answer, its log lines.
    */
-  async inspect(options: InspectOptions): Promise<RunAtEvent> {
+  async inspect(options: Omit<InspectOptions, 'limits'>): Promise<RunAtEvent> {
+    checkOptionKeys(options, ['at', 'query', 'args'], 'inspect');
     const run = await this.run();
-    return inspectHistory(await this.directory.bundleOf(run.record.version), await this.directory.readHistory(this.namespace, run.record.runId), options);
+    const query = options.query === undefined ? undefined : { name: checkId(options.query, 'query name'), args: checkArgs(options.args ?? [], 'query arguments', this.directory.payloadLimits) };
+    return run.inspect(options.at, query);
   }
 
   /** Each activation of the run (up to event `until`): what it received, what it did and where, what it logged. */
   async timeline(options: { until?: number } = {}): Promise<TimelineStep[]> {
     checkOptionKeys(options, ['until'], 'timeline');
-    const run = await this.run();
-    return timelineOf(await this.directory.bundleOf(run.record.version), await this.directory.readHistory(this.namespace, run.record.runId), options);
+    return (await this.run()).timeline(options.until);
   }
 
   private async lastEvent(runId: string): Promise<HistoryEvent | undefined> {

@@ -2,7 +2,9 @@
  * A run as it was at any event of its history: the history replayed up to there in a
  * throwaway sandbox of the run's own bundle, then asked what the run was — its
  * `workflowInfo()`, what it waited on (in source lines), any query's answer, the log lines so
- * far — and, as a timeline, what each activation received and did.
+ * far — and, as a timeline, what each activation received and did. The engine does it on its
+ * sandbox threads (`WorkflowRun.inspect`); `inspectHistory` and `timelineOf` do it here, for
+ * histories exported from an engine.
  *
  * Every look replays from the start (no checkpoints yet): its cost grows with the history.
  *
@@ -11,15 +13,16 @@
 import { STACK_TRACE_QUERY, WORKFLOW_INFO_QUERY, type LogEntry, type QueryResult } from '../common/protocol.js';
 import { DEFAULT_LIMITS, type SandboxLimits } from '../sandbox/index.js';
 import { DeterminismViolationError, InvalidArgumentError } from './errors.js';
-import { parseHistory } from './history/activations.js';
+import { parseHistory, type ParsedHistory } from './history/activations.js';
 import { isCommandEvent, type HistoryEvent } from './history/events.js';
 import { locateDivergences } from './divergence.js';
 import { checkOptionKeys } from './input.js';
-import { DEFAULT_REPLAY_LIMITS, replayActivations } from './replay.js';
+import { DEFAULT_REPLAY_LIMITS, replayActivations, type ReplayLimits } from './replay.js';
 import { offlineTemplate, readHistory, type ReplayableHistory } from './replay-history.js';
 import { RunState } from './run/run-state.js';
 import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
 import { answerStackTraceQuery } from './stack-traces.js';
+import type { WorkflowTemplate } from './workflow-sandbox.js';
 
 export interface InspectOptions {
   /** The event to look at: the state is the one after the last activation that ended at or before it. */
@@ -36,9 +39,9 @@ export interface InspectedLog extends LogEntry {
 }
 
 export interface RunAtEvent {
-  /** The event the state is after (`at`, or the end of the activation before it). */
+  /** The event the state is after (`at`, or, inside an activation, the event before that activation). Jobs recorded after the last activation are not delivered yet. */
   eventIndex: number;
-  /** The time the workflow saw then. */
+  /** The time the workflow saw then (its last activation's). */
   time: Date;
   /** `workflowInfo()` as the workflow saw it then (JSON). */
   info: Record<string, unknown>;
@@ -59,24 +62,27 @@ export interface TimelineStep {
   logs: InspectedLog[];
 }
 
-/** The run at event `options.at` of `history`, replayed against `bundle` (the run's version). */
-export async function inspectHistory(bundle: { code: string; sourceMap?: string }, history: ReplayableHistory, options: InspectOptions): Promise<RunAtEvent> {
-  checkOptionKeys(options, ['at', 'query', 'args', 'limits'], 'inspect');
-  const { events } = readHistory(history);
-  if (!Number.isInteger(options.at) || options.at < 1) throw new InvalidArgumentError(`at must be an event index of the history (1 to ${events.length})`);
-  const eventIndex = boundaryAtOrBefore(events, options.at);
-  const { sandbox, logs, locator } = await replayPrefix(bundle, events.slice(0, eventIndex), options.limits);
+/** What a sandbox thread (or the offline inspector) answers about a replayed history prefix. */
+export interface SandboxInspection {
+  info: Record<string, unknown>;
+  /** The `__stack_trace` answer, in bundle locations. */
+  stacks: string;
+  query?: QueryResult;
+  logs: InspectedLog[];
+}
+
+/** Replays `history` (a prefix) into a fresh sandbox of `template`, asks it, and throws it away. */
+export async function inspectSandbox(template: WorkflowTemplate, history: ParsedHistory, limits: ReplayLimits, time: number, query?: { name: string; args: unknown[] }): Promise<SandboxInspection> {
+  const sandbox = await template.newSandbox();
   try {
-    const time = events[eventIndex - 1].time;
-    const answer = (name: string, args: unknown[] = []) => sandbox.query(name, args, time);
-    const info = answer(WORKFLOW_INFO_QUERY);
-    const stacks = answer(STACK_TRACE_QUERY);
+    const logs: InspectedLog[] = [];
+    replayActivations(sandbox, history, new RunState(), limits, { onLogs: (eventIndex, entries) => logs.push(...entries.map((entry) => ({ ...entry, eventIndex }))) });
+    const info = sandbox.query(WORKFLOW_INFO_QUERY, [], time);
+    const stacks = sandbox.query(STACK_TRACE_QUERY, [], time);
     return {
-      eventIndex,
-      time: new Date(time),
       info: info.ok ? (info.result as Record<string, unknown>) : {},
-      pending: stacks.ok ? (answerStackTraceQuery(STACK_TRACE_QUERY, String(stacks.result), locator, 0) as string) : '',
-      ...(options.query !== undefined ? { query: answer(options.query, options.args ?? []) } : {}),
+      stacks: stacks.ok ? String(stacks.result) : '',
+      ...(query ? { query: sandbox.query(query.name, query.args, time) } : {}),
       logs,
     };
   } finally {
@@ -84,14 +90,30 @@ export async function inspectHistory(bundle: { code: string; sourceMap?: string 
   }
 }
 
-/** Every activation of `history` (up to `until`): its jobs, its commands with their call sites, and its log lines. */
-export async function timelineOf(bundle: { code: string; sourceMap?: string }, history: ReplayableHistory, options: { until?: number; limits?: Partial<SandboxLimits> } = {}): Promise<TimelineStep[]> {
-  const { events } = readHistory(history);
-  const until = options.until === undefined ? events.length : boundaryAtOrBefore(events, options.until);
-  const prefix = events.slice(0, until);
-  const { sandbox, logs } = await replayPrefix(bundle, prefix, options.limits);
-  sandbox.dispose();
-  return parseHistory(prefix).activations.map(({ jobs, marker, commands }) => ({
+/** Where to cut a history to look at it after event `at`, and the time the workflow saw there. */
+export function cutHistory(events: readonly HistoryEvent[], at: number): { eventIndex: number; history: ParsedHistory; time: number } {
+  if (!Number.isInteger(at) || at < 1 || at > events.length) throw new InvalidArgumentError(`at must be an event index of the history (1 to ${events.length})`);
+  const eventIndex = boundaryAtOrBefore(events, at);
+  const prefix = events.slice(0, eventIndex);
+  const lastMarker = prefix.findLast((event) => event.type === 'WorkflowTaskCompleted');
+  return { eventIndex, history: parseHistory(prefix), time: (lastMarker ?? prefix[0]).time };
+}
+
+/** The run at `cut` from what the sandbox answered, its pending stacks in source lines. */
+export function runAtEvent(cut: { eventIndex: number; time: number }, answer: SandboxInspection, locator: BundleLocator): RunAtEvent {
+  return {
+    eventIndex: cut.eventIndex,
+    time: new Date(cut.time),
+    info: answer.info,
+    pending: answer.stacks === '' ? '' : (answerStackTraceQuery(STACK_TRACE_QUERY, answer.stacks, locator, 0) as string),
+    ...(answer.query ? { query: answer.query } : {}),
+    logs: answer.logs,
+  };
+}
+
+/** The timeline's steps: each activation of `history` with its log lines. */
+export function timelineSteps(history: ParsedHistory, logs: InspectedLog[]): TimelineStep[] {
+  return history.activations.map(({ jobs, marker, commands }) => ({
     eventIndex: marker.eventId,
     time: new Date(marker.time),
     jobs: jobs.map((job) => job.type),
@@ -100,22 +122,37 @@ export async function timelineOf(bundle: { code: string; sourceMap?: string }, h
   }));
 }
 
-/** Replays a prefix of a history, keeping the workflow's log lines; divergences are reported in source lines. */
-async function replayPrefix(bundle: { code: string; sourceMap?: string }, prefix: HistoryEvent[], limits: Partial<SandboxLimits> | undefined) {
+/** The run at event `options.at` of `history`, replayed here (not on the sandbox threads) against `bundle`, the run's version. */
+export async function inspectHistory(bundle: { code: string; sourceMap?: string }, history: ReplayableHistory, options: InspectOptions): Promise<RunAtEvent> {
+  checkOptionKeys(options, ['at', 'query', 'args', 'limits'], 'inspect');
+  const { events } = readHistory(history);
+  const cut = cutHistory(events, options.at);
+  const { template, locator } = await offlineBundle(bundle, options.limits);
+  const query = options.query === undefined ? undefined : { name: options.query, args: options.args ?? [] };
+  return runAtEvent(cut, await located(inspectSandbox(template, cut.history, DEFAULT_REPLAY_LIMITS, cut.time, query), locator), locator);
+}
+
+/** Every activation of `history` (up to `until`): its jobs, its commands with their call sites, and its log lines. */
+export async function timelineOf(bundle: { code: string; sourceMap?: string }, history: ReplayableHistory, options: { until?: number; limits?: Partial<SandboxLimits> } = {}): Promise<TimelineStep[]> {
+  const { events } = readHistory(history);
+  const cut = cutHistory(events, options.until ?? events.length);
+  const { template, locator } = await offlineBundle(bundle, options.limits);
+  const { logs } = await located(inspectSandbox(template, cut.history, DEFAULT_REPLAY_LIMITS, cut.time), locator);
+  return timelineSteps(cut.history, logs);
+}
+
+async function offlineBundle(bundle: { code: string; sourceMap?: string }, limits: Partial<SandboxLimits> | undefined) {
   const { code, sourceMap } = splitInlineSourceMap(bundle.code);
-  const locator = new BundleLocator(bundle.sourceMap ?? sourceMap);
-  const template = await offlineTemplate(code, { ...DEFAULT_LIMITS, ...limits });
-  const sandbox = await template.newSandbox();
-  const logs: InspectedLog[] = [];
+  return { template: await offlineTemplate(code, { ...DEFAULT_LIMITS, ...limits }), locator: new BundleLocator(bundle.sourceMap ?? sourceMap) };
+}
+
+/** A divergence met on the way, reported in source lines. */
+export async function located<T>(inspection: Promise<T>, locator: BundleLocator): Promise<T> {
   try {
-    replayActivations(sandbox, parseHistory(prefix), new RunState(), DEFAULT_REPLAY_LIMITS, {
-      onLogs: (eventIndex, entries) => logs.push(...entries.map((entry) => ({ ...entry, eventIndex }))),
-    });
+    return await inspection;
   } catch (error) {
-    sandbox.dispose();
     throw error instanceof DeterminismViolationError ? locateDivergences(error, locator) : error;
   }
-  return { sandbox, logs, locator };
 }
 
 /**

@@ -34,6 +34,7 @@ import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
 import { locateDivergences } from '../divergence.js';
+import { cutHistory, located, runAtEvent, timelineSteps, type RunAtEvent, type SandboxInspection, type TimelineStep } from '../inspector.js';
 import { BundleLocator, hasFailures, locateFailures } from '../source-maps.js';
 import { answerStackTraceQuery, guestQueryName, isStackTraceQuery } from '../stack-traces.js';
 import type { Supervisors } from '../supervision.js';
@@ -389,6 +390,32 @@ export class WorkflowRun {
       children: [...state.pendingChildren].map(([seq, child]) => ({ seq, workflowId: child.workflowId, runId: child.runId, workflowType: child.workflowType })),
       updates: [...state.pendingUpdates],
     };
+  }
+
+  /**
+   * The run as it was after event `at`: its history up to there replayed on its version in a
+   * sandbox thread (guest code never runs on the engine's thread), then asked (see inspector.ts).
+   */
+  async inspect(at: number, query?: { name: string; args: unknown[] }): Promise<RunAtEvent> {
+    const cut = cutHistory(await this.readHistory({ evenIfQuarantined: true }), at);
+    const locator = await this.locator();
+    return runAtEvent(cut, await located(this.inspectOnThread(cut.history, cut.time, query), locator), locator);
+  }
+
+  /** Each activation of the run up to event `until` (default: all). */
+  async timeline(until?: number): Promise<TimelineStep[]> {
+    const events = await this.readHistory({ evenIfQuarantined: true });
+    const cut = cutHistory(events, until ?? events.length);
+    const { logs } = await located(this.inspectOnThread(cut.history, cut.time), await this.locator());
+    return timelineSteps(cut.history, logs);
+  }
+
+  private inspectOnThread(history: ParsedHistory, time: number, query?: { name: string; args: unknown[] }): Promise<SandboxInspection> {
+    const { bundles } = this.env;
+    const template = bundles.template(this.record.version);
+    return bundles.threads.withTemplate(template, bundles.code(this.record.version), (thread) =>
+      bundles.threads.request(thread, { op: 'inspect', template, history, limits: this.env.limits, time, ...(query ? { query } : {}) }),
+    );
   }
 
   /** How the run would be brought back into memory, were it parked now (a sandbox thread checks the snapshot). */

@@ -12,6 +12,7 @@ import type { Divergence } from '../errors.js';
 import type { ParsedHistory } from '../history/activations.js';
 import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
+import type { SandboxInspection } from '../inspector.js';
 
 /** A bundle version evaluated under given limits: what sandboxes are forked from. */
 export interface TemplateSpec {
@@ -48,6 +49,8 @@ export type ThreadRequest =
   | { op: 'query'; sandboxId: string; name: string; args: unknown[]; time: number }
   /** Replays a closed run into a throwaway sandbox and queries it. */
   | { op: 'queryReplayed'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; name: string; args: unknown[]; time: number }
+  /** Replays a history prefix in a throwaway sandbox and asks what the run was then (see inspector.ts). */
+  | { op: 'inspect'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; time: number; query?: { name: string; args: unknown[] } }
   /** Replays a history in a throwaway sandbox: resolves if it reproduces, rejects with the divergences otherwise. */
   | { op: 'replay'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; check: { strict: boolean; all: boolean } }
   | { op: 'capture'; sandboxId: string }
@@ -70,6 +73,7 @@ export interface ThreadResults {
   query: QueryResult;
   queryReplayed: QueryResult;
   replay: void;
+  inspect: SandboxInspection;
   capture: CapturedImage & { build: string };
   release: null;
   releaseAll: null;

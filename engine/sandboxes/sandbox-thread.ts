@@ -11,6 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { observeGuestCalls, QuickJSWasm, SandboxCrash } from '../../sandbox/index.js';
 import { needsPayloadChecks } from '../commands/validate.js';
 import { DeterminismViolationError } from '../errors.js';
+import { inspectSandbox } from '../inspector.js';
 import { compressImage, decodeSnapshot } from '../snapshots.js';
 import { BundleLoadError, WorkflowTemplate, type WorkflowSandbox } from '../workflow-sandbox.js';
 import type { ThreadData, ThreadFailure, ThreadRequestWithId, ThreadResponse, ThreadResults } from './messages.js';
@@ -78,6 +79,9 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
     } finally {
       sandbox.dispose();
     }
+  },
+  async inspect({ template, history, limits, time, query }) {
+    return inspectSandbox(await templateOf(template.key), history, limits, time, query);
   },
   async replay({ template, history, limits, check }) {
     (await replaySandbox(await templateOf(template.key), history, limits, check)).dispose();

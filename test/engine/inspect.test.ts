@@ -1,12 +1,13 @@
 /**
  * A run at any event of its history: the answer of a query inspected at event N is the one
- * the live run gave when its history was N events long; seeking back and forth gives what a
- * fresh replay to that point gives; the timeline lists each activation.
+ * the live run gave when its history was N events long, on the engine's sandbox threads as
+ * offline; the timeline lists each activation.
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, openEngine } from '../helpers.js';
+import { inspectHistory } from '../../engine/inspector.js';
+import { fixture, fixtureBundle, openEngine } from '../helpers.js';
 
 const source = readFileSync(fixture('inspected.ts'), 'utf8');
 const file = relative(process.cwd(), fixture('inspected.ts'));
@@ -31,11 +32,12 @@ describe('inspecting a run at an event', () => {
       expect(state.pending).toContain(`${file}:${waitLine}:`);
       expect(state.logs.map((line) => line.attributes?.sum)).toEqual(live.filter((p) => p.length <= point.length).map((p) => p.total));
     }
-    // Seeking back after looking further on gives what a fresh look gives.
-    const early = await handle.inspect({ at: live[0].length, query: 'total' });
-    await handle.inspect({ at: live[2].length });
-    expect(await handle.inspect({ at: live[0].length, query: 'total' })).toEqual(early);
-    await expect(handle.inspect({ at: 0 })).rejects.toThrow(/at must be an event index/);
+    // Offline, on an exported history and the bundle, the same answer as the engine's.
+    const exported = await handle.history();
+    const offline = await inspectHistory({ code: await fixtureBundle('inspected.ts') }, exported, { at: live[1].length, query: 'total' });
+    expect(offline).toEqual(await handle.inspect({ at: live[1].length, query: 'total' }));
+    await expect(handle.inspect({ at: 0 })).rejects.toThrow(/at must be an event index of the history \(1 to \d+\)/);
+    await expect(handle.inspect({ at: 10_000 })).rejects.toThrow(/at must be an event index/);
     await handle.signal('add', 4);
     expect(await handle.result()).toBe(10);
     // Inside an activation (its marker, before its commands): the state before that activation.
