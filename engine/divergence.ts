@@ -7,6 +7,7 @@
 import type { Command } from '../common/protocol.js';
 import { DeterminismViolationError, type Divergence } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
+import { eventTypeOf } from './history/mapping.js';
 import type { BundleLocator } from './source-maps.js';
 
 const RANDOM_HINT = 'a random draw (Math.random, uuid4) was added or removed before this point';
@@ -16,8 +17,8 @@ export function hintFor(command: Command | undefined, event: HistoryEvent | unde
   if (!command) return 'the code no longer makes this call here: it was removed, or is behind a condition that is now false';
   if (!event) return 'the code makes a call the history does not have: guard new code with patched()';
   if (changed !== undefined) return changed === 'args' && differsInRandomValues(command, event) ? RANDOM_HINT : `its ${changed} changed (checked by a strict replay)`;
-  const sameKind = 'seq' in command && 'seq' in event && command.seq === event.seq;
-  if (!sameKind) return 'a call was added, removed or reordered before this point (an await, or a branch)';
+  const sameCall = eventTypeOf(command) === event.type && (!('seq' in command) || !('seq' in event) || command.seq === event.seq);
+  if (!sameCall) return 'a call was added, removed or reordered before this point (an await, or a branch)';
   if ('workflowId' in command && 'workflowId' in event && command.workflowId !== event.workflowId) {
     return looksRandom(command.workflowId) && looksRandom(event.workflowId) ? `the target workflow id changed: ${RANDOM_HINT}` : 'the target workflow id changed';
   }

@@ -140,6 +140,10 @@ export interface Divergence {
   producedAt?: string;
   /** A one-line guess at the cause. */
   hint?: string;
+  /** The type of the recorded event (absent where the code made a command the history does not have). */
+  eventType?: string;
+  /** Set when the commands match but a value they carry changed (a strict check): the field. */
+  changed?: string;
 }
 
 /** Workflow code did not reproduce its recorded history. */
@@ -157,10 +161,12 @@ export class DeterminismViolationError extends AionError {
     const more = (details.divergences?.length ?? 1) - 1;
     super('DETERMINISM_VIOLATION', `${describeDivergence(details)}${more > 0 ? ` (and ${more} more divergence${more > 1 ? 's' : ''})` : ''}`);
     const { divergences, ...divergence } = details;
-    Object.assign(this, divergence);
     this.eventIndex = details.eventIndex;
     this.expected = details.expected;
     this.actual = details.actual;
+    this.recordedAt = details.recordedAt;
+    this.producedAt = details.producedAt;
+    this.hint = details.hint;
     this.divergences = divergences ?? [divergence];
   }
 }

@@ -10,13 +10,13 @@ import { DEFAULT_LIMITS, type SandboxLimits } from '../sandbox/index.js';
 import { loadGuestRuntime } from './bundler.js';
 import { locateDivergences } from './divergence.js';
 import { DeterminismViolationError, InvalidArgumentError, type Divergence } from './errors.js';
-import { HistoryFormatError, parseHistory } from './history/activations.js';
+import { HistoryFormatError, parseHistory, type ParsedHistory } from './history/activations.js';
 import type { HistoryEvent } from './history/events.js';
 import { checkOptionKeys } from './input.js';
 import { DEFAULT_REPLAY_LIMITS } from './replay.js';
 import type { ReplayableHistory } from './replay-history.js';
 import type { TemplateSpec } from './sandboxes/messages.js';
-import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
+import { defaultThreadCount, SandboxLostError, SandboxThreads } from './sandboxes/sandbox-threads.js';
 import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
 
 export interface ReplayHistoriesOptions {
@@ -38,7 +38,7 @@ export interface DivergedRun {
 
 /** Runs that diverge the same way: the same recorded event kind, at the same recorded line, with the same hint. */
 export interface DivergenceGroup {
-  /** The kind of event the histories have there (`ActivityScheduled`), or what the code was expected to do. */
+  /** The type of event the histories have there (`ActivityScheduled`), or that they have none. */
   kind: string;
   recordedAt?: string;
   hint?: string;
@@ -64,28 +64,39 @@ export async function replayHistories(
   options: ReplayHistoriesOptions = {},
 ): Promise<ReplayReport> {
   checkOptionKeys(options, ['strict', 'all', 'limits', 'threads'], 'replayHistories');
+  const threadCount = options.threads ?? defaultThreadCount();
+  if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > 256) throw new InvalidArgumentError('threads must be an integer between 1 and 256');
   const { code, sourceMap } = splitInlineSourceMap(bundle.code);
   const locator = new BundleLocator(bundle.sourceMap ?? sourceMap);
-  const threads = SandboxThreads.shared(options.threads ?? defaultThreadCount(), await loadGuestRuntime());
+  const threads = SandboxThreads.shared(threadCount, await loadGuestRuntime());
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const hash = createHash('sha256').update(code).update(JSON.stringify(limits)).digest('hex').slice(0, 32);
   const template: TemplateSpec = { key: `replay:${hash}`, version: hash, limits, poolSize: 1 };
   const check = { strict: options.strict === true, all: options.all === true };
   const report: ReplayReport = { replayed: 0, reproduced: 0, diverged: [], groups: [], failed: [] };
 
+  const replayOn = (parsed: ParsedHistory) =>
+    threads.withTemplate(template, async () => code, (thread) => threads.request(thread, { op: 'replay', template, history: parsed, limits: DEFAULT_REPLAY_LIMITS, check }));
   const replayOne = async (history: ReplayableHistory): Promise<void> => {
-    const events = (Array.isArray(history) ? history : (history as { events?: unknown }).events) as HistoryEvent[] | undefined;
-    const started = Array.isArray(events) && events[0]?.type === 'WorkflowStarted' ? events[0] : undefined;
-    const ids = started ? { workflowId: started.workflowId, runId: started.runId } : {};
     report.replayed++;
+    let ids: { workflowId?: string; runId?: string } = {};
     try {
+      const events = (Array.isArray(history) ? history : (history as { events?: unknown } | null)?.events) as HistoryEvent[] | undefined;
       if (!Array.isArray(events)) throw new InvalidArgumentError('a history is an array of events, or an object with an `events` array');
+      const started = events[0]?.type === 'WorkflowStarted' ? events[0] : undefined;
+      if (started) ids = { workflowId: started.workflowId, runId: started.runId };
       const parsed = parseHistory(events);
-      await threads.withTemplate(template, async () => code, (thread) => threads.request(thread, { op: 'replay', template, history: parsed, limits: DEFAULT_REPLAY_LIMITS, check }));
+      try {
+        await replayOn(parsed);
+      } catch (error) {
+        // Another replay on the same thread overran and the thread was stopped: once more, elsewhere.
+        if (!(error instanceof SandboxLostError)) throw error;
+        await replayOn(parsed);
+      }
       report.reproduced++;
     } catch (error) {
-      if (error instanceof DeterminismViolationError && started) {
-        report.diverged.push({ workflowId: started.workflowId, runId: started.runId, divergences: locateDivergences(error, locator).divergences });
+      if (error instanceof DeterminismViolationError && ids.workflowId !== undefined && ids.runId !== undefined) {
+        report.diverged.push({ workflowId: ids.workflowId, runId: ids.runId, divergences: locateDivergences(error, locator).divergences });
       } else {
         const where = error instanceof HistoryFormatError ? `malformed history at event ${error.eventIndex}: ` : '';
         report.failed.push({ ...ids, message: `${where}${(error as Error).message}` });
@@ -109,7 +120,7 @@ function groupDivergences(diverged: DivergedRun[]): DivergenceGroup[] {
   const groups = new Map<string, DivergenceGroup>();
   for (const { workflowId, runId, divergences } of diverged) {
     const first = divergences[0];
-    const kind = /^[A-Za-z ]+?(?=\(| \(|$)/.exec(first.expected)?.[0] ?? first.expected;
+    const kind = first.eventType ?? 'a command the history does not have';
     const key = JSON.stringify([kind, first.recordedAt, first.hint]);
     let group = groups.get(key);
     if (!group) groups.set(key, (group = { kind, ...(first.recordedAt ? { recordedAt: first.recordedAt } : {}), ...(first.hint ? { hint: first.hint } : {}), runs: [] }));

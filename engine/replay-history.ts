@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { fromFailureInfo } from '../common/failures.js';
-import type { LogEntry } from '../common/protocol.js';
+import type { ActivationResult, LogEntry } from '../common/protocol.js';
 import { DEFAULT_LIMITS, QuickJSWasm, SandboxCrash, type SandboxLimits } from '../sandbox/index.js';
 import { loadGuestRuntime } from './bundler.js';
 import { locateDivergences } from './divergence.js';
@@ -17,7 +17,7 @@ import { historySizeOf, type HistoryEvent } from './history/events.js';
 import { DEFAULT_REPLAY_LIMITS, replayActivations } from './replay.js';
 import { RunState } from './run/run-state.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from './supervision.js';
-import { validateActivationResult } from './commands/validate.js';
+import { InvalidCommandError, validateActivationResult } from './commands/validate.js';
 import { jobOf } from './history/mapping.js';
 import type { Logger } from './logger.js';
 import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
@@ -97,7 +97,14 @@ function activatePending(
     if (!(error instanceof SandboxCrash)) throw error;
     throw new PendingActivationFailedError(`the pending jobs crash the sandbox again (${error.kind}): ${error.message}`, error.kind);
   }
-  const { logs, taskFailure } = validateActivationResult(raw, state, DEFAULT_REPLAY_LIMITS);
+  let result: ActivationResult;
+  try {
+    result = validateActivationResult(raw, state, DEFAULT_REPLAY_LIMITS);
+  } catch (error) {
+    if (!(error instanceof InvalidCommandError)) throw error;
+    throw new PendingActivationFailedError(`the pending jobs make a command the engine refuses: ${error.message}`, 'invalid-command');
+  }
+  const { logs, taskFailure } = result;
   if (logs.length > 0) onLogs?.(historyLength + 1, logs);
   if (!taskFailure) return;
   const failure = locator.locateFailure(taskFailure);

@@ -43,14 +43,15 @@ export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistor
     try {
       replayActivation(sandbox, activation, state, limits, check);
     } catch (error) {
-      // Past a divergence, the code may no longer be able to take the history's next jobs: that ends an `all` replay too.
-      if (!check.all || (divergences.length > 0 && !(error instanceof DeterminismViolationError))) {
-        if (divergences.length === 0) throw error;
-        divergences.push({ eventIndex: activation.marker.eventId, expected: 'the code to go on', actual: `a replay that cannot go on: ${(error as Error).message}` });
+      if (!check.all || (divergences.length === 0 && !(error instanceof DeterminismViolationError))) throw error;
+      if (!(error instanceof DeterminismViolationError)) {
+        // Values the code carried differently led it elsewhere: the replay ends here.
+        divergences.push({ eventIndex: activation.marker.eventId, expected: 'the activation to complete', actual: `the code failed: ${guestMessage(error)}` });
         break;
       }
-      if (!(error instanceof DeterminismViolationError)) throw error;
       divergences.push(...error.divergences);
+      // Past a call that differs the code and the history part ways: what follows would only be its echo.
+      if (error.divergences.some((divergence) => divergence.changed === undefined)) break;
     }
     for (const event of activation.commands) state.apply(event);
   }
@@ -135,9 +136,14 @@ export function matchCommands(commands: readonly Command[], activation: Recorded
   if (found.length > 0) fail();
 }
 
+/** An error's message without the guest entry it came through (`__aion_activate: …`). */
+const guestMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error)).replace(/^__aion_\w+: /, '');
+
 function divergence(command: Command | undefined, event: HistoryEvent | undefined, activation: RecordedActivation, changed?: string): Divergence {
   const lastRecorded = activation.commands.at(-1)?.eventId ?? activation.marker.eventId;
   return {
+    ...(event ? { eventType: event.type } : {}),
+    ...(changed !== undefined ? { changed } : {}),
     eventIndex: event ? event.eventId : lastRecorded + 1,
     expected: event ? describeEvent(event) : `no further command in the activation of event ${activation.marker.eventId}`,
     actual: command ? `${describeCommand(command)}${changed !== undefined ? ` with another ${changed}` : ''}` : 'no command',

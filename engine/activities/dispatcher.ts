@@ -182,11 +182,6 @@ export class ActivityDispatcher {
   }
 
   /** Attempts running now (not waiting for a backoff, a function, or an asynchronous completion). */
-  /** The tasks of a run this dispatcher holds (running, or waiting for their next attempt). */
-  tasksOf(namespace: string, runId: string): ActivityTask[] {
-    return [...this.running.values()].flatMap(({ task }) => (task.namespace === namespace && task.runId === runId ? [task] : []));
-  }
-
   get attemptsRunning(): number {
     let count = 0;
     for (const entry of this.running.values()) if (entry.controller && !entry.external) count++;

@@ -203,6 +203,9 @@ export function describeEvent(event: HistoryEvent): string {
   return `${event.type}${formatIdentity(identity)} (event ${event.eventId})`;
 }
 
+/** The type of event a command is recorded as. */
+export const eventTypeOf = (command: Command): string => COMMANDS[command.kind].event;
+
 /** Whether `command` is what `event` recorded (same type and identifying attributes). */
 export function commandMatchesEvent(command: Command, event: HistoryEvent): boolean {
   const mapping = COMMANDS[command.kind] as CommandMapping[CommandKind];

@@ -372,11 +372,10 @@ export class WorkflowRun {
       state = new RunState();
       for (const event of events) state.apply(event);
     }
-    const tasks = new Map(this.env.activities.tasksOf(namespace, runId).map((task) => [task.seq, task]));
     const now = this.env.clock.now();
     return {
       activities: [...state.pendingActivities].map(([seq, activity]) => {
-        const task = tasks.get(seq);
+        const task = this.env.activities.taskOf(namespace, runId, seq);
         return {
           seq,
           activityType: activity.activityType,
@@ -1019,9 +1018,9 @@ export class WorkflowRun {
       try {
         this.versionLocator = { version, locator: await this.env.bundles.locator(version) };
       } catch (error) {
-        // Without its source map the run goes on, in bundle locations (the map is read again next time).
-        this.env.logger.warn({ err: error, runId: this.record.runId, version }, 'cannot read the bundle\'s source map');
-        return new BundleLocator(undefined);
+        // Without its source map the run goes on, in bundle locations (until it is brought back into memory).
+        this.env.logger.warn({ err: error, runId: this.record.runId, version }, 'cannot read the bundle\'s source map; locations are the bundle\'s');
+        this.versionLocator = { version, locator: new BundleLocator(undefined) };
       }
     }
     return this.versionLocator.locator;

@@ -127,6 +127,12 @@ describe('divergence reports', () => {
     expect(error?.hint).toMatch(/added, removed or reordered/);
   });
 
+  it('say a call was replaced, not that another activity is called, when a timer took an activity’s place', async () => {
+    const changed = await variant(['  await ship(id, label); // ship', "  await sleep('1 ms'); // ship"]);
+    const error = await divergenceOf(changed.code);
+    expect(error?.divergences[0]).toMatchObject({ eventType: 'ActivityScheduled', hint: 'a call was added, removed or reordered before this point (an await, or a branch)' });
+  });
+
   it.each<[string, Change, string, string]>([
     ['activity arguments', ['charge(id, 10,', 'charge(id, 20,'], 'ActivityScheduled', 'args'],
     ['a timer duration', ["sleep('10 ms')", "sleep('20 ms')"], 'TimerStarted', 'durationMs'],
@@ -159,5 +165,12 @@ describe('divergence reports', () => {
     expect(error?.message).toMatch(/\(and 2 more divergences\)$/);
     // Without all, the first only.
     expect((await divergenceOf(changed.code, { strict: true }))?.divergences).toHaveLength(1);
+  });
+
+  it('stop at a call that differs, with all: what would follow is only its echo', async () => {
+    const changed = await variant(['  const receipt', '  await audit(id); // added\n  const receipt'], ["sleep('10 ms')", "sleep('20 ms')"]);
+    const error = await divergenceOf(changed.code, { strict: true, all: true });
+    expect(error?.divergences).toHaveLength(1);
+    expect(error?.divergences[0]).toMatchObject({ eventIndex: eventIndexOf('ActivityScheduled', ['activityType', 'charge']), hint: 'a different activity is called here' });
   });
 });
