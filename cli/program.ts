@@ -253,6 +253,25 @@ export function createProgram(): Command {
       else printLines([`upgraded ${id}: ${body.fromVersion} → ${body.toVersion}`]);
     });
 
+  program
+    .command('reset')
+    .description('a new run that carries on from event N of this one (on another version with --version, checked by replay first); the old run is terminated')
+    .argument('<id>', 'workflow id')
+    .requiredOption('--to-event <n>', 'the last event to keep: the end of an activation, or a job between two')
+    .option('--version <version>', 'the bundle version to carry on with (default: the run\'s)')
+    .option('--reason <reason>', 'why, for the old run\'s termination')
+    .option('--run-id <runId>', 'a specific run (default: the latest)')
+    .action(async (id: string, options: { toEvent: string; version?: string; reason?: string; runId?: string }, command: Command) => {
+      const toEvent = Number(options.toEvent);
+      const body = await client(command).call<{ runId: string; fromRunId: string; version: string }>('POST', workflowPath(id, '/reset', options.runId), {
+        toEvent,
+        ...(options.version !== undefined ? { version: options.version } : {}),
+        ...(options.reason !== undefined ? { reason: options.reason } : {}),
+      });
+      if (globals(command).json) printJson(body);
+      else printLines([`reset ${id} to event ${toEvent}: run ${body.runId} (version ${body.version}) carries on from run ${body.fromRunId}`]);
+    });
+
   const activity = program.command('activity').description('complete activities that threw CompleteAsyncError, by their base64 task token');
   activity
     .command('complete')

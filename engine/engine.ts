@@ -26,7 +26,8 @@ import { loadGuestRuntime } from './bundler.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
 import { EngineClosedError, InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory, type WorkflowUpdateHandle } from './handle.js';
-import type { HistoryEvent } from './history/events.js';
+import { isCommandEvent, type HistoryEvent } from './history/events.js';
+import { RunState } from './run/run-state.js';
 import { checkArgs, checkId, checkMemo, checkOptionalString, checkOptionKeys } from './input.js';
 import { nextCronTick } from './schedules/spec.js';
 import { replayHistory } from './replay-history.js';
@@ -417,6 +418,43 @@ export class Engine implements RunDirectory {
   }
 
   /**
+   * Resets a workflow to event `toEvent` of its run's history (the latest run, or `runId`): a
+   * new run under the same workflow id whose history is that prefix — on the run's version, or
+   * `version`, checked by replaying the prefix there first — carries on from there; the old run,
+   * if running, is terminated with a reason naming the new one, whose `WorkflowStarted` says
+   * where it came from (`resetFrom`). Signals the old run received after that point are
+   * delivered to the new one. `toEvent` must not cut an activation (it is the last event of one,
+   * or a job between them), and the prefix must have no child workflow or external signal still
+   * pending (they would not be linked to the new run).
+   */
+  async reset(
+    workflowId: string,
+    options: { toEvent: number; version?: string; runId?: string; reason?: string; namespace?: string },
+  ): Promise<{ workflowId: string; runId: string; fromRunId: string; version: string }> {
+    this.assertOpen();
+    checkOptionKeys(options, ['toEvent', 'version', 'runId', 'reason', 'namespace'], 'reset');
+    const namespace = namespaceOf(options.namespace);
+    const old = await this.resolveRun(namespace, checkId(workflowId, 'workflowId'), options.runId === undefined ? undefined : checkId(options.runId, 'runId'));
+    const { runId: fromRunId, workflowType } = old.record;
+    const version = options.version === undefined ? old.record.version : checkId(options.version, 'version');
+    const bundle = await this.bundles.deployed(version);
+    if (!bundle.workflowTypes.includes(workflowType)) throw new InvalidArgumentError(`bundle version ${version} does not export a workflow named '${workflowType}'`);
+    const prefix = resetPrefix(await this.store.readHistory(namespace, fromRunId), options.toEvent);
+    await replayHistory(bundle, prefix, { limits: this.bundles.limits });
+    const runId = randomUUID();
+    if (old.record.status === 'Running') {
+      const why = options.reason === undefined ? '' : `: ${checkOptionalString(options.reason, 'reason', 1024)}`;
+      await old.terminate(`reset to event ${options.toEvent}, continued by run ${runId}${why}`);
+    }
+    // Read once the old run ended: every signal it received after the reset point.
+    const later = (await this.store.readHistory(namespace, fromRunId, { from: options.toEvent + 1 })).flatMap((event) => (event.type === 'SignalReceived' ? [event] : []));
+    const run = await this.starter.createFromPrefix(prefix, { runId, version, resetFrom: { runId: fromRunId, eventIndex: options.toEvent } });
+    for (const signal of later) await run.deliver({ type: 'SignalReceived', time: this.clock.now(), name: signal.name, args: signal.args });
+    this.logger.info({ workflowId, fromRunId, runId, toEvent: options.toEvent, version }, 'workflow reset');
+    return { workflowId, runId, fromRunId, version };
+  }
+
+  /**
    * Moves a running run to another version of its workflow type (default: the version new
    * runs start on), for a run whose workflow task keeps failing or that stalled: allowed only
    * if its history replays on that version (a `DeterminismViolationError` says where it does
@@ -728,6 +766,24 @@ interface EngineParts {
   metricsRegistry: Registry | undefined;
   clock: Clock;
   failureErrorTypes: Record<string, string[]>;
+}
+
+/** The history a reset keeps: up to `toEvent`, which must end an activation (or be a job between two), with nothing the new run could not take over. */
+function resetPrefix(events: HistoryEvent[], toEvent: number): HistoryEvent[] {
+  if (!Number.isInteger(toEvent) || toEvent < 1 || toEvent > events.length) throw new InvalidArgumentError(`toEvent must be an event of the history (1 to ${events.length})`);
+  const next = events[toEvent];
+  if (next && isCommandEvent(next)) {
+    const activationEnd = events.findIndex((event, i) => i >= toEvent && !isCommandEvent(event));
+    const marker = events.findLastIndex((event, i) => i < toEvent && event.type === 'WorkflowTaskCompleted') + 1;
+    throw new InvalidArgumentError(`event ${toEvent} is inside the activation of event ${marker}: reset to event ${marker - 1}, or to ${activationEnd === -1 ? events.length : activationEnd} (its last command)`);
+  }
+  const prefix = events.slice(0, toEvent);
+  const state = new RunState();
+  for (const event of prefix) state.apply(event);
+  if (state.pendingChildren.size > 0 || state.pendingExternal.size > 0) {
+    throw new InvalidArgumentError(`at event ${toEvent} the run waits on a child workflow or an external signal or cancel, which a reset run could not take over: reset to an event before it was started, or after it ended`);
+  }
+  return prefix;
 }
 
 function checkFailureErrorTypes(types: unknown): Record<string, string[]> {

@@ -12,7 +12,7 @@ import type { EventStore, RunRecord } from '../store/types.js';
 import type { BundleRegistry } from './bundles.js';
 import { KeyedLock } from './keyed-lock.js';
 import { AionError, InvalidArgumentError, WorkflowAlreadyStartedError } from './errors.js';
-import type { HistoryEvent, NewEventOf, JobEventType } from './history/events.js';
+import type { HistoryEvent, JobEventType, NewEvent, NewEventOf } from './history/events.js';
 import type { ParentLink } from './outbox.js';
 import type { RunTable } from './runs.js';
 import { WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
@@ -156,6 +156,46 @@ export class RunStarter {
     const types = this.policy.failureErrorTypes;
     const names = [...new Set([...(types['*'] ?? []), ...(types[workflowType] ?? [])])];
     return names.length > 0 ? { failureErrorTypes: names } : {};
+  }
+
+  /**
+   * Creates a run whose history starts as `prefix` (another run's, up to an activation
+   * boundary: a reset), on `version`, under the same workflow id; its `WorkflowStarted`
+   * says where it came from. Rejects like `create` if the workflow id has a running run.
+   */
+  createFromPrefix(prefix: readonly HistoryEvent[], options: { runId: string; version: string; resetFrom: { runId: string; eventIndex: number } }): Promise<WorkflowRun> {
+    const [first, ...rest] = prefix;
+    if (first?.type !== 'WorkflowStarted') throw new InvalidArgumentError('a reset starts from a history that begins with WorkflowStarted');
+    return this.locks.run(`${first.namespace}\u0000${first.workflowId}`, async () => {
+      const { runId } = options;
+      await this.assertStartable({ namespace: first.namespace, workflowId: first.workflowId, runId } as NewRun);
+      const time = this.environment().clock.now();
+      const { eventId: _eventId, ...started } = first;
+      const record: RunRecord = {
+        namespace: first.namespace,
+        workflowId: first.workflowId,
+        runId,
+        workflowType: first.workflowType,
+        version: options.version,
+        taskQueue: first.taskQueue,
+        status: 'Running',
+        startTime: time,
+        searchAttributes: { ...first.searchAttributes },
+        ...(first.memo ? { memo: { ...first.memo } } : {}),
+        firstExecutionRunId: first.firstExecutionRunId,
+        ...(first.parent ? { parent: first.parent } : {}),
+      };
+      const run = new WorkflowRun(record, this.environment(), true);
+      this.runs.add(run);
+      const events = [{ ...started, runId, version: options.version, resetFrom: options.resetFrom } as NewEvent, ...rest.map(({ eventId: _id, ...event }) => event as NewEvent)];
+      try {
+        await run.seed(events);
+      } catch (error) {
+        this.environment().onCreateFailed(run);
+        throw error;
+      }
+      return run;
+    });
   }
 
   private async assertStartable(spec: NewRun): Promise<void> {

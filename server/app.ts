@@ -184,6 +184,12 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
     return c.json(await engine.upgrade(runId, { namespace: ns(c), ...(body.version !== undefined ? { version: body.version as string } : {}) }));
   });
 
+  /** A new run that carries on from event `toEvent` of this one (see `engine.reset`). */
+  app.post('/v1/namespaces/:ns/workflows/:id/reset', async (c) => {
+    const body = await jsonBody<{ toEvent?: unknown; version?: unknown; reason?: unknown }>(c);
+    return c.json(await engine.reset(c.req.param('id')!, { ...(body as { toEvent: number; version?: string; reason?: string }), namespace: ns(c), ...(c.req.query('runId') ? { runId: c.req.query('runId') } : {}) }));
+  });
+
   app.post('/v1/namespaces/:ns/workflows/:id/signal-with-start', async (c) => {
     const { type, ...options } = await jsonBody<{ type?: unknown } & SignalWithStartOptions>(c);
     const started = await engine.signalWithStart(type as string, { ...options, workflowId: c.req.param('id')!, namespace: ns(c) });

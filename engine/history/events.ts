@@ -58,6 +58,8 @@ export interface EventAttributes {
     continueAsNewSuggestedAt: number;
     /** Error type names that fail the run rather than its task (`EngineOptions.workflowFailureErrorTypes`). */
     failureErrorTypes?: string[];
+    /** A run made by `engine.reset`: the run it was reset from, and the last event of that run's history it kept. */
+    resetFrom?: { runId: string; eventIndex: number };
   };
   ActivityCompleted: { seq: number; result: unknown; attempt: number };
   ActivityFailed: { seq: number; failure: FailureInfo; attempt: number };

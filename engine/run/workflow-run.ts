@@ -34,6 +34,7 @@ import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
 import { locateDivergences } from '../divergence.js';
+import { parseDueKey } from '../due-keys.js';
 import { cutHistory, located, runAtEvent, timelineSteps, type RunAtEvent, type SandboxInspection, type TimelineStep } from '../inspector.js';
 import { BundleLocator, hasFailures, locateFailures } from '../source-maps.js';
 import { answerStackTraceQuery, guestQueryName, isStackTraceQuery } from '../stack-traces.js';
@@ -272,6 +273,29 @@ export class WorkflowRun {
   dispose(): void {
     this.updateWaiters.rejectAll(new EngineClosedError());
     this.releaseSandbox();
+  }
+
+  /**
+   * Writes a new run's first events: a prefix of another run's history (a reset), with the
+   * effects of what is still pending at its end — activity tasks, timers, the deadline — and
+   * none of what the prefix already did (its children were started, its signals sent).
+   */
+  seed(prefix: NewEvent[]): Promise<void> {
+    return this.exclusive(async () => {
+      const batch = this.newBatch().add(...prefix);
+      const { pendingActivities, pendingTimers } = this.state;
+      const keep = <T>(items: T[], wanted: (item: T) => boolean) => items.splice(0, items.length, ...items.filter(wanted));
+      keep(batch.taskPuts, (task) => pendingActivities.has(task.seq));
+      keep(batch.taskCancels, (task) => pendingActivities.has(task.seq));
+      keep(batch.duePuts, (entry) => {
+        const key = parseDueKey(entry.key);
+        return key?.kind === 'timer' ? pendingTimers.get(key.seq) === entry.dueAt : key?.kind === 'timeout';
+      });
+      batch.taskDeletes.splice(0);
+      batch.dueDeletes.splice(0);
+      batch.outboxPuts.splice(0);
+      await this.commit(batch, []);
+    });
   }
 
   /** Ends the run now without running workflow code (`outboxId`: the effect this performs). */

@@ -120,6 +120,12 @@ describe('aion CLI', { timeout: 60_000 }, () => {
     const timeline = await aion('inspect', 'cli-1', '--timeline');
     expect(timeline.stdout).toMatch(/^event {4}2 {2}\S+ {2}WorkflowStarted → ActivityScheduled \(\S*workflows\.ts:\d+\)/m);
 
+    // Reset to the end of the first activation: a new run carries on, and gets the approval signal again.
+    const reset = await aion('reset', 'cli-1', '--to-event', '3', '--reason', 'try again');
+    expect(reset.stdout).toMatch(/^reset cli-1 to event 3: run \S+ \(version \S+\) carries on from run \S+/);
+    const again = await aion('--json', 'result', 'cli-1');
+    expect(JSON.parse(again.stdout)).toMatchObject({ status: 'Completed', result: { orderId: 'cli-1', approvedBy: 'eve' } });
+
     const neither = await aion('replay', '--bundle', bundle);
     expect(neither).toMatchObject({ code: 1, stderr: 'aion: give either --history FILE or --type TYPE\n' });
   });
