@@ -96,18 +96,22 @@ describe('a run whose history no longer replays', () => {
     store.getSnapshot = async () => undefined;
     const engine = await Engine.open({ store, logger: silentLogger, activities: makeActivities(), maxResidentRuns: 1, ...options });
     await engine.deploy({ code: await fixtureBundle() });
-    return { engine, readHistory, tamper: (runId: string | undefined) => void (tamperedRunId = runId) };
+    /** A run whose history reads corrupted from now on, evicted by another and then signalled: its next job replays. */
+    const tamperedVictim = async () => {
+      const victim = await engine.start('reserveThenApprove', { args: ['book'], workflowId: 'victim' });
+      expect(await victim.query('status')).toBe('reserved:book');
+      tamperedRunId = victim.runId;
+      const evictor = await engine.start('sleeper', { args: [60_000] });
+      await victim.signal('approve', 'bob');
+      return { victim, evictor };
+    };
+    return { engine, readHistory, tamperedVictim };
   }
 
   it('stalls with the violation in describe, keeps accepting signals, and loses nothing', async () => {
-    const { engine, readHistory, tamper } = await engineWithTamperedReads();
+    const { engine, readHistory, tamperedVictim } = await engineWithTamperedReads();
     try {
-      const victim = await engine.start('reserveThenApprove', { args: ['book'], workflowId: 'victim' });
-      expect(await victim.query('status')).toBe('reserved:book');
-      tamper(victim.runId);
-      // Another resident run evicts the victim, so its next job replays the (now corrupted) history.
-      const evictor = await engine.start('sleeper', { args: [60_000] });
-      await victim.signal('approve', 'bob');
+      const { victim, evictor } = await tamperedVictim();
       const description = await victim.describe();
       expect(description.status).toBe('Running');
       expect(description.taskFailure?.message).toMatch(/nondeterminism at event/);
@@ -122,13 +126,9 @@ describe('a run whose history no longer replays', () => {
   });
 
   it('fails instead when the engine declares NondeterminismError a failure of its type, keeping what came', async () => {
-    const { engine, readHistory, tamper } = await engineWithTamperedReads({ workflowFailureErrorTypes: { reserveThenApprove: ['NondeterminismError'] } });
+    const { engine, readHistory, tamperedVictim } = await engineWithTamperedReads({ workflowFailureErrorTypes: { reserveThenApprove: ['NondeterminismError'] } });
     try {
-      const victim = await engine.start('reserveThenApprove', { args: ['book'], workflowId: 'victim' });
-      expect(await victim.query('status')).toBe('reserved:book');
-      tamper(victim.runId);
-      const evictor = await engine.start('sleeper', { args: [60_000] });
-      await victim.signal('approve', 'bob');
+      const { victim, evictor } = await tamperedVictim();
       await expect(victim.result()).rejects.toMatchObject({ status: 'Failed', cause: { type: 'NondeterminismError', message: expect.stringMatching(/nondeterminism at event/) } });
       const types = (await readHistory('default', victim.runId!)).map((e) => e.type);
       expect(types.slice(-3)).toEqual(['SignalReceived', 'WorkflowTaskFailed', 'WorkflowFailed']);
