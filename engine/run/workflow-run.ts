@@ -583,9 +583,9 @@ export class WorkflowRun {
     const error = failure instanceof DeterminismViolationError ? locateDivergences(failure, await this.locator()) : failure;
     if (error instanceof DeterminismViolationError && this.state.failureErrorTypes.some((type) => NONDETERMINISM_FAILS_RUN.has(type))) {
       // Declared to fail the run (`workflowFailureErrorTypes`): its jobs are recorded with the failure.
-      const failure: FailureInfo = { failureType: 'ApplicationFailure', type: 'NondeterminismError', message: error.message, nonRetryable: true };
+      const runFailure: FailureInfo = { failureType: 'ApplicationFailure', type: 'NondeterminismError', message: error.message, nonRetryable: true };
       const batch = this.newBatch().add(...jobs.filter((job) => !job.recorded).map((job) => job.event as NewEvent));
-      batch.add({ type: 'WorkflowTaskFailed', time, crashKind: 'nondeterminism', message: error.message }, { type: 'WorkflowFailed', time, failure });
+      batch.add({ type: 'WorkflowTaskFailed', time, crashKind: 'nondeterminism', message: error.message }, { type: 'WorkflowFailed', time, failure: runFailure });
       this.env.logger.error({ runId: this.record.runId, workflowId: this.record.workflowId, eventIndex: error.eventIndex }, `${error.message}; the run fails (workflowFailureErrorTypes)`);
       return this.commit(batch, jobs).catch((failed: unknown) => this.abandon(jobs, failed));
     }
