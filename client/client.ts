@@ -121,10 +121,12 @@ export class WorkflowHandle<R = unknown> {
     readonly runId: string | undefined,
     /** Set on handles returned by `start`: the first run of the chain it started. */
     readonly firstExecutionRunId?: string,
+    /** False: `result()` is this run's own, not its successors' (continue-as-new, the next cron run). */
+    private readonly followRuns?: boolean,
   ) {}
 
   private get run(): RunRef {
-    return { workflowId: this.workflowId, ...(this.runId !== undefined ? { runId: this.runId } : {}) };
+    return { workflowId: this.workflowId, ...(this.runId !== undefined ? { runId: this.runId } : {}), ...(this.followRuns === false ? { followRuns: false } : {}) };
   }
 
   /** The result of the run (following continue-as-new); rejects with `WorkflowFailedError` if it did not complete. */
@@ -254,8 +256,9 @@ export class WorkflowClient {
   }
 
   /** A handle on the workflow's latest run, or on one run of it. */
-  getHandle<R = unknown>(workflowId: string, runId?: string): WorkflowHandle<R> {
-    return new WorkflowHandle<R>(this.transport, workflowId, runId);
+  getHandle<R = unknown>(workflowId: string, runId?: string, options: { followRuns?: boolean; firstExecutionRunId?: string } = {}): WorkflowHandle<R> {
+    checkOptionKeys(options, ['followRuns', 'firstExecutionRunId'], 'getHandle');
+    return new WorkflowHandle<R>(this.transport, workflowId, runId, options.firstExecutionRunId, options.followRuns);
   }
 
   /** Runs matching a Temporal list filter (a subset: see list-query.ts), newest first. */

@@ -100,7 +100,7 @@ export class HttpTransport implements ClientTransport {
   }
 
   async result(run: RunRef) {
-    const body = await this.call<{ status: RunStatus; result?: unknown; failure?: FailureInfo }>('GET', this.path(run, '/result'));
+    const body = await this.call<{ status: RunStatus; result?: unknown; failure?: FailureInfo }>('GET', this.path(run, '/result', run.followRuns === false ? { followRuns: 'false' } : {}));
     if (body.status === 'Completed') return body.result;
     throw new WorkflowFailedError(`Workflow execution ${body.status.toLowerCase()}`, body.status, fromFailureInfo(body.failure!));
   }
@@ -137,7 +137,7 @@ export class HttpTransport implements ClientTransport {
   }
 
   /** An accepted update whose result is asked for when wanted (once). */
-  private startedUpdate(run: Required<RunRef>, accepted: { updateId: string; runId: string }) {
+  private startedUpdate(run: { workflowId: string; runId: string }, accepted: { updateId: string; runId: string }) {
     let result: Promise<unknown> | undefined;
     return { updateId: accepted.updateId, runId: accepted.runId, result: () => (result ??= this.updateResult(run, accepted.updateId)) };
   }

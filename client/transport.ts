@@ -23,6 +23,8 @@ import type {
 export interface RunRef {
   workflowId: string;
   runId?: string;
+  /** False: the run's own result, not its successors' (Temporal's `followRuns`). */
+  followRuns?: boolean;
 }
 
 /** An accepted update: its ids and its result once it completes. */
@@ -79,7 +81,7 @@ export class EngineTransport implements ClientTransport {
   }
 
   private handle(run: RunRef) {
-    return this.engine.getHandle(run.workflowId, run.runId, { namespace: this.namespace });
+    return this.engine.getHandle(run.workflowId, run.runId, { namespace: this.namespace, ...(run.followRuns === false ? { followRuns: false } : {}) });
   }
 
   async start(workflowType: string, options: StartOptions) {

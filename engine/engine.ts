@@ -557,10 +557,11 @@ export class Engine implements RunDirectory {
     return (await this.startUpdateWithStart(workflowType, options)).update.result();
   }
 
-  /** A handle on a workflow's latest run, or on one run of it. */
-  getHandle(workflowId: string, runId?: string, options: { namespace?: string } = {}): WorkflowHandle {
+  /** A handle on a workflow's latest run, or on one run of it (`followRuns: false`: its `result()` is that run's own). */
+  getHandle(workflowId: string, runId?: string, options: { namespace?: string; followRuns?: boolean } = {}): WorkflowHandle {
     this.assertOpen();
-    return new WorkflowHandle(this, checkId(workflowId, 'workflowId'), runId === undefined ? undefined : checkId(runId, 'runId'), namespaceOf(options.namespace));
+    checkOptionKeys(options, ['namespace', 'followRuns'], 'getHandle');
+    return new WorkflowHandle(this, checkId(workflowId, 'workflowId'), runId === undefined ? undefined : checkId(runId, 'runId'), namespaceOf(options.namespace), options.followRuns !== false);
   }
 
   /** Runs matching the query, newest first (all of them, or `limit`). */

@@ -4,7 +4,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } from '../common/failures.js';
+import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } from '../common/failures.js';
 import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/types.js';
 import { QueryFailedError, WorkflowFailedError, WorkflowUpdateFailedError, WorkflowUpdateNotFoundError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
@@ -78,18 +78,22 @@ export class WorkflowHandle {
     /** Set when the handle targets one run; otherwise it follows the workflow's latest run. */
     readonly runId: string | undefined,
     readonly namespace: string,
+    /** Whether `result()` follows the run's successors (continue-as-new, the next cron run), as Temporal's `followRuns`. */
+    private readonly followRuns = true,
   ) {}
 
   /**
-   * Waits for the workflow to close, following continue-as-new to the last run; resolves with
-   * its result or rejects with `WorkflowFailedError`.
+   * Waits for the workflow to close, following its successors — continue-as-new, and the
+   * next run of a cron workflow — to the last run (unless the handle was made with
+   * `followRuns: false`); resolves with its result or rejects with `WorkflowFailedError`.
    */
   async result(): Promise<unknown> {
     let run = await this.run();
     for (;;) {
       const closeEvent = run.record.status === 'Running' ? await this.directory.waitForClose(run) : await this.lastEvent(run.record.runId);
-      if (closeEvent?.type !== 'WorkflowContinuedAsNew') return outcomeOf(closeEvent);
-      run = await this.directory.resolveRun(this.namespace, this.workflowId, closeEvent.newRunId);
+      const successor = closeEvent?.type === 'WorkflowContinuedAsNew' ? closeEvent.newRunId : run.record.continuedToRunId;
+      if (!this.followRuns || successor === undefined) return outcomeOf(closeEvent);
+      run = await this.directory.resolveRun(this.namespace, this.workflowId, successor);
     }
   }
 
@@ -269,6 +273,9 @@ function outcomeOf(event: HistoryEvent | undefined): unknown {
       throw new WorkflowFailedError('Workflow execution terminated', 'Terminated', new TerminatedFailure(event.reason ?? 'Terminated'));
     case 'WorkflowTimedOut':
       throw new WorkflowFailedError('Workflow execution timed out', 'TimedOut', new TimeoutFailure('Workflow timed out', event.timeoutType));
+    case 'WorkflowContinuedAsNew':
+      // Only for a handle that does not follow runs: this run's own end.
+      throw new WorkflowFailedError('Workflow execution continued as new', 'ContinuedAsNew', ApplicationFailure.create({ message: `continued as new as run ${event.newRunId}`, type: 'ContinuedAsNew' }));
     default:
       throw new Error(`the run closed without a closing event (last event: ${event?.type ?? 'none'})`);
   }

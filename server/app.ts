@@ -81,7 +81,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
       ...(searchAttributes ? { searchAttributes } : {}),
     };
   };
-  const handle = (c: Context) => engine.getHandle(c.req.param('id')!, c.req.query('runId'), { namespace: ns(c) });
+  const handle = (c: Context) => engine.getHandle(c.req.param('id')!, c.req.query('runId'), { namespace: ns(c), followRuns: c.req.query('followRuns') !== 'false' });
 
   app.post('/v1/namespaces/:ns/bundles', async (c) => {
     const body = await jsonBody<{ code?: unknown }>(c);

@@ -14,6 +14,9 @@ describe('continue-as-new', () => {
     expect(runs.map((r) => r.status)).toEqual(['Completed', 'ContinuedAsNew', 'ContinuedAsNew', 'ContinuedAsNew']);
     const original = await engine.getHandle('count', first.runId).describe();
     expect(original.status).toBe('ContinuedAsNew');
+    // Without following runs, a run's own end: it continued as new.
+    await expect(engine.getHandle('count', first.runId, { followRuns: false }).result()).rejects.toMatchObject({ status: 'ContinuedAsNew', cause: { type: 'ContinuedAsNew' } });
+    expect(await engine.getHandle('count', first.runId).result()).toEqual({ n: 3, continued: true });
     expect(original.continuedToRunId).toBe(runs[2].runId);
     const last = await engine.getHandle('count').describe();
     expect(last).toMatchObject({ runId: runs[0].runId, status: 'Completed', firstExecutionRunId: first.runId });
