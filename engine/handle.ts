@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } from '../common/failures.js';
 import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/types.js';
-import { QueryFailedError, WorkflowFailedError, WorkflowUpdateFailedError, WorkflowUpdateNotFoundError } from './errors.js';
+import { QueryFailedError, WorkflowFailedError, WorkflowNotRunningError, WorkflowUpdateFailedError, WorkflowUpdateNotFoundError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
 import type { InspectOptions, RunAtEvent, TimelineStep } from './inspector.js';
 import { checkArgs, checkId, checkOptionalString, checkOptionKeys } from './input.js';
@@ -99,13 +99,8 @@ export class WorkflowHandle {
 
   /** Sends a signal; resolves once it is recorded in the run's history. */
   async signal(name: string, ...args: unknown[]): Promise<void> {
-    const run = await this.run();
-    await run.deliver({
-      type: 'SignalReceived',
-      time: this.directory.now(),
-      name: checkId(name, 'signal name'),
-      args: checkArgs(args, 'signal arguments', this.directory.payloadLimits),
-    });
+    const event = { type: 'SignalReceived' as const, time: this.directory.now(), name: checkId(name, 'signal name'), args: checkArgs(args, 'signal arguments', this.directory.payloadLimits) };
+    await this.onCurrentRun((run) => run.deliver(event));
   }
 
   /** Runs a query handler against the run's current state. */
@@ -167,15 +162,30 @@ export class WorkflowHandle {
 
   /** Requests cancellation: the workflow sees a `CancelledFailure` at its next await and may clean up. */
   async cancel(reason?: string): Promise<void> {
-    const run = await this.run();
     const checked = checkOptionalString(reason, 'reason');
-    await run.deliver({ type: 'CancelRequested', time: this.directory.now(), ...(checked === undefined ? {} : { reason: checked }) });
+    await this.onCurrentRun((run) => run.deliver({ type: 'CancelRequested', time: this.directory.now(), ...(checked === undefined ? {} : { reason: checked }) }));
   }
 
   /** Ends the run now; no workflow code runs. */
   async terminate(reason?: string): Promise<void> {
-    const run = await this.run();
-    await run.terminate(checkOptionalString(reason, 'reason'));
+    const checked = checkOptionalString(reason, 'reason');
+    await this.onCurrentRun((run) => run.terminate(checked));
+  }
+
+  /**
+   * Acts on the workflow's current run. A handle on the latest run whose run closed just then
+   * into a successor (continue-as-new, the next cron run) acts on the successor, as Temporal
+   * sends a workflow id's signals and cancellations to its current run.
+   */
+  private async onCurrentRun<T>(act: (run: WorkflowRun) => Promise<T>): Promise<T> {
+    for (;;) {
+      const run = await this.run();
+      try {
+        return await act(run);
+      } catch (error) {
+        if (this.runId !== undefined || !(error instanceof WorkflowNotRunningError) || run.record.continuedToRunId === undefined) throw error;
+      }
+    }
   }
 
   async describe(): Promise<WorkflowDescription> {
