@@ -26,6 +26,7 @@ import { loadGuestRuntime } from './bundler.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
 import { EngineClosedError, InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory, type WorkflowUpdateHandle } from './handle.js';
+import { canCutAfter } from './history/activations.js';
 import { isCommandEvent, type HistoryEvent } from './history/events.js';
 import { RunState } from './run/run-state.js';
 import { checkArgs, checkId, checkMemo, checkOptionalString, checkOptionKeys } from './input.js';
@@ -772,15 +773,13 @@ interface EngineParts {
 /** The history a reset keeps: up to `toEvent`, which must end an activation (or be a job between two), with nothing the new run could not take over. */
 function resetPrefix(events: HistoryEvent[], toEvent: number): HistoryEvent[] {
   if (!Number.isInteger(toEvent) || toEvent < 1 || toEvent > events.length) throw new InvalidArgumentError(`toEvent must be an event of the history (1 to ${events.length})`);
-  const next = events[toEvent];
-  if (next && isCommandEvent(next)) {
+  if (!canCutAfter(events, toEvent)) {
     const activationEnd = events.findIndex((event, i) => i >= toEvent && !isCommandEvent(event));
     const marker = events.findLastIndex((event, i) => i < toEvent && event.type === 'WorkflowTaskCompleted') + 1;
     throw new InvalidArgumentError(`event ${toEvent} is inside the activation of event ${marker}: reset to event ${marker - 1}, or to ${activationEnd === -1 ? events.length : activationEnd} (its last command)`);
   }
   const prefix = events.slice(0, toEvent);
-  const state = new RunState();
-  for (const event of prefix) state.apply(event);
+  const state = RunState.of(prefix);
   if (state.pendingChildren.size > 0 || state.pendingExternal.size > 0) {
     throw new InvalidArgumentError(`at event ${toEvent} the run waits on a child workflow or an external signal or cancel, which a reset run could not take over: reset to an event before it was started, or after it ended`);
   }

@@ -13,8 +13,8 @@
 import { STACK_TRACE_QUERY, WORKFLOW_INFO_QUERY, type LogEntry, type QueryResult } from '../common/protocol.js';
 import { DEFAULT_LIMITS, type SandboxLimits } from '../sandbox/index.js';
 import { DeterminismViolationError, InvalidArgumentError } from './errors.js';
-import { parseHistory, type ParsedHistory } from './history/activations.js';
-import { isCommandEvent, type HistoryEvent } from './history/events.js';
+import { canCutAfter, parseHistory, type ParsedHistory } from './history/activations.js';
+import type { HistoryEvent } from './history/events.js';
 import { locateDivergences } from './divergence.js';
 import { checkOptionKeys } from './input.js';
 import { DEFAULT_REPLAY_LIMITS, replayActivations, type ReplayLimits } from './replay.js';
@@ -160,9 +160,6 @@ export async function located<T>(inspection: Promise<T>, locator: BundleLocator)
  * activation (command events follow their marker, so a cut is good where no command follows).
  */
 function boundaryAtOrBefore(events: readonly HistoryEvent[], at: number): number {
-  for (let id = Math.min(at, events.length); id >= 1; id--) {
-    const next = events[id];
-    if (!next || !isCommandEvent(next)) return id;
-  }
+  for (let id = Math.min(at, events.length); id >= 1; id--) if (canCutAfter(events, id)) return id;
   throw new InvalidArgumentError(`event ${at} is not in the history`);
 }

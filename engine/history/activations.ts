@@ -32,6 +32,15 @@ export interface ParsedHistory {
   close?: HistoryEvent;
 }
 
+/**
+ * Whether a history may be cut after event `eventId` (a reset's prefix, an inspection): not
+ * inside an activation, whose command events follow its marker — so wherever no command follows.
+ */
+export function canCutAfter(events: readonly HistoryEvent[], eventId: number): boolean {
+  const next = events[eventId];
+  return next === undefined || !isCommandEvent(next);
+}
+
 /** The history does not follow the grammar: it was not written by this engine, or was edited. */
 export class HistoryFormatError extends Error {
   override name = 'HistoryFormatError';

@@ -27,6 +27,13 @@ export interface PendingChild {
 }
 
 export class RunState {
+  /** The state a run's events give, applied in order. */
+  static of(events: readonly (HistoryEvent | NewEvent)[]): RunState {
+    const state = new RunState();
+    for (const event of events) state.apply(event);
+    return state;
+  }
+
   status: RunStatus = 'Running';
   nextActivitySeq = 1;
   nextTimerSeq = 1;

@@ -393,8 +393,7 @@ export class WorkflowRun {
         if (error instanceof StoreError) return undefined;
         throw error;
       }
-      state = new RunState();
-      for (const event of events) state.apply(event);
+      state = RunState.of(events);
     }
     const now = this.env.clock.now();
     return {
@@ -985,8 +984,7 @@ export class WorkflowRun {
 
   /** Takes the host's view of the run (no code runs) from its whole history. */
   private adopt(events: readonly HistoryEvent[]): void {
-    this.state = new RunState();
-    for (const event of events) this.state.apply(event);
+    this.state = RunState.of(events);
     this.state.historySize = historySizeOf(events);
     this.nextEventId = events.length + 1;
   }
