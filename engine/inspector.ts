@@ -11,16 +11,16 @@
  * @module
  */
 import { STACK_TRACE_QUERY, WORKFLOW_INFO_QUERY, type LogEntry, type QueryResult } from '../common/protocol.js';
-import { DEFAULT_LIMITS, type SandboxLimits } from '../sandbox/index.js';
+import type { SandboxLimits } from '../sandbox/index.js';
 import { DeterminismViolationError, InvalidArgumentError } from './errors.js';
 import { canCutAfter, parseHistory, type ParsedHistory } from './history/activations.js';
 import type { HistoryEvent } from './history/events.js';
 import { locateDivergences } from './divergence.js';
 import { checkOptionKeys } from './input.js';
 import { DEFAULT_REPLAY_LIMITS, replayActivations, type ReplayLimits } from './replay.js';
-import { offlineTemplate, readHistory, type ReplayableHistory } from './replay-history.js';
+import { offlineBundle, readHistory, type ReplayableHistory } from './replay-history.js';
 import { RunState } from './run/run-state.js';
-import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
+import type { BundleLocator } from './source-maps.js';
 import { answerStackTraceQuery } from './stack-traces.js';
 import type { WorkflowTemplate } from './workflow-sandbox.js';
 
@@ -139,11 +139,6 @@ export async function timelineOf(bundle: { code: string; sourceMap?: string }, h
   const { template, locator } = await offlineBundle(bundle, options.limits);
   const { logs } = await located(inspectSandbox(template, cut.history, DEFAULT_REPLAY_LIMITS, cut.time), locator);
   return timelineSteps(cut.history, logs);
-}
-
-async function offlineBundle(bundle: { code: string; sourceMap?: string }, limits: Partial<SandboxLimits> | undefined) {
-  const { code, sourceMap } = splitInlineSourceMap(bundle.code);
-  return { template: await offlineTemplate(code, { ...DEFAULT_LIMITS, ...limits }), locator: new BundleLocator(bundle.sourceMap ?? sourceMap) };
 }
 
 /** A divergence met on the way, reported in source lines. */

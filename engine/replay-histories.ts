@@ -10,14 +10,13 @@ import { DEFAULT_LIMITS, type SandboxLimits } from '../sandbox/index.js';
 import { loadGuestRuntime } from './bundler.js';
 import { locateDivergences } from './divergence.js';
 import { DeterminismViolationError, InvalidArgumentError, type Divergence } from './errors.js';
-import { HistoryFormatError, parseHistory, type ParsedHistory } from './history/activations.js';
-import type { HistoryEvent } from './history/events.js';
+import type { ParsedHistory } from './history/activations.js';
 import { checkOptionKeys } from './input.js';
 import { DEFAULT_REPLAY_LIMITS } from './replay.js';
-import type { ReplayableHistory } from './replay-history.js';
+import { eventsOf, readHistory, type ReplayableHistory } from './replay-history.js';
 import type { TemplateSpec } from './sandboxes/messages.js';
 import { defaultThreadCount, SandboxLostError, SandboxThreads } from './sandboxes/sandbox-threads.js';
-import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
+import { splitBundle } from './source-maps.js';
 
 export interface ReplayHistoriesOptions {
   /** As `replayHistory`'s: also compare what commands carry. */
@@ -66,8 +65,7 @@ export async function replayHistories(
   checkOptionKeys(options, ['strict', 'all', 'limits', 'threads'], 'replayHistories');
   const threadCount = options.threads ?? defaultThreadCount();
   if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > 256) throw new InvalidArgumentError('threads must be an integer between 1 and 256');
-  const { code, sourceMap } = splitInlineSourceMap(bundle.code);
-  const locator = new BundleLocator(bundle.sourceMap ?? sourceMap);
+  const { code, locator } = splitBundle(bundle);
   const threads = SandboxThreads.shared(threadCount, await loadGuestRuntime());
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const hash = createHash('sha256').update(code).update(JSON.stringify(limits)).digest('hex').slice(0, 32);
@@ -81,11 +79,10 @@ export async function replayHistories(
     report.replayed++;
     let ids: { workflowId?: string; runId?: string } = {};
     try {
-      const events = (Array.isArray(history) ? history : (history as { events?: unknown } | null)?.events) as HistoryEvent[] | undefined;
-      if (!Array.isArray(events)) throw new InvalidArgumentError('a history is an array of events, or an object with an `events` array');
+      const events = eventsOf(history);
       const started = events[0]?.type === 'WorkflowStarted' ? events[0] : undefined;
       if (started) ids = { workflowId: started.workflowId, runId: started.runId };
-      const parsed = parseHistory(events);
+      const { parsed } = readHistory(events);
       try {
         await replayOn(parsed);
       } catch (error) {
@@ -98,8 +95,7 @@ export async function replayHistories(
       if (error instanceof DeterminismViolationError && ids.workflowId !== undefined && ids.runId !== undefined) {
         report.diverged.push({ workflowId: ids.workflowId, runId: ids.runId, divergences: locateDivergences(error, locator).divergences });
       } else {
-        const where = error instanceof HistoryFormatError ? `malformed history at event ${error.eventIndex}: ` : '';
-        report.failed.push({ ...ids, message: `${where}${(error as Error).message}` });
+        report.failed.push({ ...ids, message: (error as Error).message });
       }
     }
   };

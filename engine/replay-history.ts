@@ -20,7 +20,7 @@ import { WORKFLOW_ERROR, WorkflowTaskError } from './supervision.js';
 import { InvalidCommandError, validateActivationResult } from './commands/validate.js';
 import { jobOf } from './history/mapping.js';
 import type { Logger } from './logger.js';
-import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
+import { splitBundle, type BundleLocator } from './source-maps.js';
 import { WorkflowTemplate, type WorkflowSandbox } from './workflow-sandbox.js';
 
 export interface ReplayOptions {
@@ -52,9 +52,7 @@ export type ReplayableHistory = readonly HistoryEvent[] | { events: readonly His
 export async function replayHistory(bundle: { code: string; sourceMap?: string }, history: ReplayableHistory, options: ReplayOptions = {}): Promise<void> {
   checkOptionKeys(options, ['limits', 'strict', 'all', 'logger', 'includePending'], 'replayHistory');
   const { events, parsed } = readHistory(history);
-  const { code, sourceMap } = splitInlineSourceMap(bundle.code);
-  const locator = new BundleLocator(bundle.sourceMap ?? sourceMap);
-  const template = await offlineTemplate(code, { ...DEFAULT_LIMITS, ...options.limits });
+  const { template, locator } = await offlineBundle(bundle, options.limits);
   const { logger } = options;
   const onLogs = logger && ((eventIndex: number, logs: LogEntry[]) => logs.forEach((entry) => logger[entry.level]({ eventIndex, ...entry.attributes }, entry.message)));
   const sandbox = await template.newSandbox();
@@ -111,24 +109,36 @@ function activatePending(
   throw new PendingActivationFailedError(`the pending jobs fail the workflow task again: ${new WorkflowTaskError(failure).message}`, WORKFLOW_ERROR, fromFailureInfo(failure));
 }
 
+/** The events of a history given as events or `{ events }`; anything else is an `InvalidArgumentError`. */
+export function eventsOf(history: ReplayableHistory): HistoryEvent[] {
+  const events = Array.isArray(history) ? history : (history as { events?: unknown } | null)?.events;
+  if (!Array.isArray(events)) throw new InvalidArgumentError('a history is an array of events, or an object with an `events` array');
+  return events as HistoryEvent[];
+}
+
 /** A history given as events or `{ events }`, parsed; a malformed one is an `InvalidArgumentError` naming the event. */
 export function readHistory(history: ReplayableHistory): { events: HistoryEvent[]; parsed: ParsedHistory } {
-  const events = Array.isArray(history) ? history : (history as { events?: unknown }).events;
-  if (!Array.isArray(events)) throw new InvalidArgumentError('a history is an array of events, or an object with an `events` array');
+  const events = eventsOf(history);
   try {
-    return { events: events as HistoryEvent[], parsed: parseHistory(events as HistoryEvent[]) };
+    return { events, parsed: parseHistory(events) };
   } catch (error) {
     if (error instanceof HistoryFormatError) throw new InvalidArgumentError(`malformed history at event ${error.eventIndex}: ${error.message}`);
     throw error;
   }
 }
 
+/** What offline replays (and inspections) of `bundle` need: its template in this thread, and its source map. */
+export async function offlineBundle(bundle: { code: string; sourceMap?: string }, limits: Partial<SandboxLimits> | undefined): Promise<{ template: WorkflowTemplate; locator: BundleLocator }> {
+  const { code, locator } = splitBundle(bundle);
+  return { template: await offlineTemplate(code, { ...DEFAULT_LIMITS, ...limits }), locator };
+}
+
 /** Offline replays of the same code reuse its template (a small cache, by code and limits). */
 const templates = new Map<string, Promise<WorkflowTemplate>>();
 const TEMPLATE_CACHE_SIZE = 8;
 
-/** The template offline replays (and inspections) of `code` run in, in this thread. */
-export function offlineTemplate(code: string, limits: SandboxLimits): Promise<WorkflowTemplate> {
+/** The template offline replays of `code` run in, in this thread. */
+function offlineTemplate(code: string, limits: SandboxLimits): Promise<WorkflowTemplate> {
   const key = createHash('sha256').update(code).update(JSON.stringify(limits)).digest('hex');
   let template = templates.get(key);
   if (!template) {

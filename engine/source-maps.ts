@@ -18,6 +18,12 @@ export function splitInlineSourceMap(bundle: string): { code: string; sourceMap?
   return { code: bundle.slice(0, match.index + 1), sourceMap: Buffer.from(match[1], 'base64').toString('utf8') };
 }
 
+/** A bundle given with its map inline or beside it: the code to evaluate, and what maps its locations. */
+export function splitBundle(bundle: { code: string; sourceMap?: string }): { code: string; locator: BundleLocator } {
+  const { code, sourceMap } = splitInlineSourceMap(bundle.code);
+  return { code, locator: new BundleLocator(bundle.sourceMap ?? sourceMap) };
+}
+
 /** A place in a file: 1-based line and column, as stack traces print them. */
 export interface SourceLocation {
   file: string;
