@@ -147,11 +147,10 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
 
   /** Sends an update; answers once it is accepted (`waitForStage: 'ACCEPTED'`) or completed (the default). */
   app.post('/v1/namespaces/:ns/workflows/:id/updates/:name', async (c) => {
-    const { waitForStage = 'COMPLETED', ...options } = await jsonBody<{ args?: unknown[]; updateId?: string; waitForStage?: unknown }>(c, {});
-    if (waitForStage !== 'ACCEPTED' && waitForStage !== 'COMPLETED') throw new HttpError(400, 'INVALID_ARGUMENT', 'waitForStage is ACCEPTED or COMPLETED');
+    const { waitForStage, ...options } = await jsonBody<{ args?: unknown[]; updateId?: string; waitForStage?: unknown }>(c, {});
+    const stage = checkStage(waitForStage);
     const update = await handle(c).startUpdate(c.req.param('name'), options);
-    if (waitForStage === 'ACCEPTED') return c.json({ updateId: update.updateId, runId: update.runId }, 202);
-    return c.json({ updateId: update.updateId, runId: update.runId, result: await update.result() });
+    return answerUpdate(c, stage, { updateId: update.updateId, runId: update.runId }, update);
   });
 
   /** Waits for an update the run accepted (by its id) to complete. */
@@ -159,12 +158,10 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
 
   /** Update-with-start: the update goes to the running run, or to a run started for it. */
   app.post('/v1/namespaces/:ns/workflows/:id/update-with-start', async (c) => {
-    const { type, waitForStage = 'COMPLETED', ...options } = await jsonBody<{ type?: unknown; waitForStage?: unknown } & UpdateWithStartOptions>(c);
-    if (waitForStage !== 'ACCEPTED' && waitForStage !== 'COMPLETED') throw new HttpError(400, 'INVALID_ARGUMENT', 'waitForStage is ACCEPTED or COMPLETED');
+    const { type, waitForStage, ...options } = await jsonBody<{ type?: unknown; waitForStage?: unknown } & UpdateWithStartOptions>(c);
+    const stage = checkStage(waitForStage);
     const { workflow, update } = await engine.startUpdateWithStart(type as string, { ...options, workflowId: c.req.param('id')!, namespace: ns(c) });
-    const ids = { workflowId: workflow.workflowId, runId: workflow.runId, updateId: update.updateId };
-    if (waitForStage === 'ACCEPTED') return c.json(ids, 202);
-    return c.json({ ...ids, result: await update.result() });
+    return answerUpdate(c, stage, { workflowId: workflow.workflowId, runId: workflow.runId, updateId: update.updateId }, update);
   });
 
   app.post('/v1/namespaces/:ns/workflows/:id/cancel', async (c) => {
@@ -276,6 +273,19 @@ async function jsonBody<T extends object>(c: Context, fallback?: T): Promise<T> 
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'INVALID_ARGUMENT', 'the request body must be a JSON object');
   return body as T;
+}
+
+/** An update request's `waitForStage`: ACCEPTED, or COMPLETED (the default). */
+function checkStage(waitForStage: unknown): 'ACCEPTED' | 'COMPLETED' {
+  if (waitForStage === undefined) return 'COMPLETED';
+  if (waitForStage !== 'ACCEPTED' && waitForStage !== 'COMPLETED') throw new HttpError(400, 'INVALID_ARGUMENT', 'waitForStage is ACCEPTED or COMPLETED');
+  return waitForStage;
+}
+
+/** An update's answer: 202 with its ids once accepted, or 200 with its result once completed. */
+async function answerUpdate(c: Context, stage: 'ACCEPTED' | 'COMPLETED', ids: Record<string, string | undefined>, update: { result(): Promise<unknown> }) {
+  if (stage === 'ACCEPTED') return c.json(ids, 202);
+  return c.json({ ...ids, result: await update.result() });
 }
 
 async function argsOf(c: Context): Promise<unknown[]> {
