@@ -5,6 +5,7 @@
  * @module
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import inspector from 'node:inspector';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import {
@@ -391,9 +392,14 @@ export function createProgram(): Command {
     .addOption(new Option('--status <status>', 'with --type: only runs with this status').choices([...RUN_STATUSES]))
     .option('--strict', 'also compare what commands carry: arguments, durations, search attributes, memo, the result')
     .option('--all', 'report every divergence, not just the first')
-    .action(async (options: { bundle: string; history?: string; type?: string; status?: string; strict?: boolean; all?: boolean }, command: Command) => {
+    .option('--inspect [host:port]', "with --history: replay in this process's V8 under Node's inspector (default 127.0.0.1:9229), waiting for a debugger (Chrome DevTools, VS Code) and stopping once the bundle is loaded")
+    .option('--break-at-event <ids>', 'with --inspect: also stop before the activations delivering these history events (comma-separated ids)', parseEventIds)
+    .option('--source-root <dir>', 'with --inspect: the folder the bundle was built in, where the debugger finds its sources (default: here)')
+    .action(async (options: ReplayCommandOptions, command: Command) => {
       if ((options.history === undefined) === (options.type === undefined)) throw new CliError('give either --history FILE or --type TYPE');
       if (options.status !== undefined && options.type === undefined) throw new CliError('--status goes with --type');
+      if (options.inspect !== undefined && options.type !== undefined) throw new CliError('--inspect replays one history: give --history FILE');
+      if (options.inspect === undefined && (options.breakAtEvent !== undefined || options.sourceRoot !== undefined)) throw new CliError('--break-at-event and --source-root go with --inspect');
       const code = readText(options.bundle);
       const check = { strict: options.strict === true, all: options.all === true };
       const json = globals(command).json;
@@ -411,14 +417,21 @@ export function createProgram(): Command {
         if (error instanceof CliError) throw error;
         throw new CliError(`${options.history} is not valid JSON`);
       }
+      const debug = options.inspect !== undefined && openInspector(options.inspect);
       try {
-        await replayHistory({ code }, history as HistoryEvent[], check);
+        await replayHistory({ code }, history as HistoryEvent[], {
+          ...check,
+          ...(debug ? { debug: { breakOnLoad: true, ...(options.breakAtEvent ? { breakAtEvent: options.breakAtEvent } : {}), ...(options.sourceRoot ? { sourceRoot: resolve(options.sourceRoot) } : {}) } } : {}),
+        });
       } catch (error) {
         if (!(error instanceof DeterminismViolationError)) throw error;
         if (json) printJson({ ok: false, divergences: error.divergences });
         else printLines(error.divergences.flatMap(divergenceLines));
         process.exitCode = 1;
         return;
+      } finally {
+        // A debugger still attached would keep the process waiting for it to disconnect.
+        if (debug) inspector.close();
       }
       const count = Array.isArray(history) ? history.length : (history as { events: unknown[] }).events.length;
       if (json) printJson({ ok: true, events: count });
@@ -426,6 +439,37 @@ export function createProgram(): Command {
     });
 
   return program;
+}
+
+interface ReplayCommandOptions {
+  bundle: string;
+  history?: string;
+  type?: string;
+  status?: string;
+  strict?: boolean;
+  all?: boolean;
+  inspect?: string | true;
+  breakAtEvent?: number[];
+  sourceRoot?: string;
+}
+
+function parseEventIds(text: string): number[] {
+  const ids = text.split(',').map((part) => Number(part.trim()));
+  if (ids.some((id) => !Number.isInteger(id) || id < 1)) throw new CliError(`--break-at-event takes history event ids (integers from 1, comma-separated), got '${text}'`);
+  return ids;
+}
+
+/**
+ * Opens Node's inspector on `address` (`host:port`, `port`, or the default 127.0.0.1:9229) and
+ * waits until a debugger attaches and tells the process to run.
+ */
+function openInspector(address: string | true): true {
+  const [host, port] = address === true ? ['127.0.0.1', '9229'] : address.includes(':') ? address.split(':') : ['127.0.0.1', address];
+  if (!/^\d+$/.test(port) || Number(port) > 65_535) throw new CliError(`--inspect takes host:port or a port, got '${String(address)}'`);
+  inspector.open(Number(port), host, false);
+  process.stderr.write(`Debugger listening on ${inspector.url()}\nWaiting for a debugger to attach (Chrome: chrome://inspect; VS Code: an "attach" configuration on port ${new URL(inspector.url()!).port})...\n`);
+  inspector.waitForDebugger();
+  return true;
 }
 
 /** The histories of a workflow type's runs on the server (optionally of one status), fetched one by one as the replay wants them. */

@@ -30,6 +30,7 @@ export {
 export { WorkflowHandle, type WorkflowDescription, type WorkflowUpdateHandle } from './handle.js';
 export { bundleWorkflowCode, BundleError, type BundleOptions } from './bundler.js';
 export { replayHistory, type ReplayOptions, type ReplayableHistory } from './replay-history.js';
+export type { DebugReplayOptions } from './debug-replay.js';
 export { inspectHistory, timelineOf, type InspectOptions, type RunAtEvent, type TimelineStep, type InspectedLog } from './inspector.js';
 export { replayHistories, type ReplayHistoriesOptions, type ReplayReport, type DivergedRun, type DivergenceGroup } from './replay-histories.js';
 export type { DeployResult } from './bundles.js';

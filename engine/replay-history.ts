@@ -21,7 +21,8 @@ import { InvalidCommandError, validateActivationResult } from './commands/valida
 import { jobOf } from './history/mapping.js';
 import type { Logger } from './logger.js';
 import { splitBundle, type BundleLocator } from './source-maps.js';
-import { WorkflowTemplate, type WorkflowSandbox } from './workflow-sandbox.js';
+import { WorkflowTemplate, type ActivationTarget } from './workflow-sandbox.js';
+import { DebugWorkflow, type DebugReplayOptions } from './debug-replay.js';
 
 export interface ReplayOptions {
   limits?: Partial<SandboxLimits>;
@@ -37,6 +38,12 @@ export interface ReplayOptions {
    * run's task rejects with `PendingActivationFailedError`, reproduced locally.
    */
   includePending?: boolean;
+  /**
+   * Replays in a debug realm of this process's V8 instead of a QuickJS sandbox, so Node's
+   * inspector stops at breakpoints in the workflow's sources and at `debugger;` statements
+   * (engine/debug-replay.ts). Without limits and isolation: for your own bundles only.
+   */
+  debug?: boolean | DebugReplayOptions;
 }
 
 /** Accepts a bare event array or an exported history object (`{ events: [...] }`). */
@@ -50,28 +57,47 @@ export type ReplayableHistory = readonly HistoryEvent[] | { events: readonly His
  * of them in `divergences` when `all` is set.
  */
 export async function replayHistory(bundle: { code: string; sourceMap?: string }, history: ReplayableHistory, options: ReplayOptions = {}): Promise<void> {
-  checkOptionKeys(options, ['limits', 'strict', 'all', 'logger', 'includePending'], 'replayHistory');
+  checkOptionKeys(options, ['limits', 'strict', 'all', 'logger', 'includePending', 'debug'], 'replayHistory');
   const { events, parsed } = readHistory(history);
-  const { template, locator } = await offlineBundle(bundle, options.limits);
-  const { logger } = options;
+  const { logger, debug } = options;
   const onLogs = logger && ((eventIndex: number, logs: LogEntry[]) => logs.forEach((entry) => logger[entry.level]({ eventIndex, ...entry.attributes }, entry.message)));
-  const sandbox = await template.newSandbox();
-  const state = new RunState();
+  if (debug) return inUtc(async () => replay(await DebugWorkflow.load(bundle, debug === true ? {} : debug), splitBundle(bundle).locator));
+  const { template, locator } = await offlineBundle(bundle, options.limits);
+  return replay(await template.newSandbox(), locator);
+
+  function replay(sandbox: ActivationTarget & { dispose(): void }, locator: BundleLocator): void {
+    const state = new RunState();
+    try {
+      replayActivations(sandbox, parsed, state, DEFAULT_REPLAY_LIMITS, { strict: options.strict === true, all: options.all === true, ...(onLogs ? { onLogs } : {}) });
+      if (options.includePending) activatePending(sandbox, parsed, state, events, locator, onLogs);
+    } catch (error) {
+      if (error instanceof DeterminismViolationError) throw locateDivergences(error, locator);
+      if (error instanceof AionError) throw error;
+      throw new AionError('DETERMINISM_VIOLATION', `replay failed: ${(error as Error).message}`, { cause: error });
+    } finally {
+      sandbox.dispose();
+    }
+  }
+}
+
+/**
+ * Runs `fn` with this process's time zone set to UTC, as every sandbox's is: a debug realm
+ * shares the host's V8, whose local-time methods follow `TZ`.
+ */
+async function inUtc<T>(fn: () => Promise<T>): Promise<T> {
+  const zone = process.env.TZ;
+  process.env.TZ = 'UTC';
   try {
-    replayActivations(sandbox, parsed, state, DEFAULT_REPLAY_LIMITS, { strict: options.strict === true, all: options.all === true, ...(onLogs ? { onLogs } : {}) });
-    if (options.includePending) activatePending(sandbox, parsed, state, events, locator, onLogs);
-  } catch (error) {
-    if (error instanceof DeterminismViolationError) throw locateDivergences(error, locator);
-    if (error instanceof AionError) throw error;
-    throw new AionError('DETERMINISM_VIOLATION', `replay failed: ${(error as Error).message}`, { cause: error });
+    return await fn();
   } finally {
-    sandbox.dispose();
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
   }
 }
 
 /** Delivers the history's pending jobs in one more activation, as the run's retry would; its failure is the run's, reproduced. */
 function activatePending(
-  sandbox: WorkflowSandbox,
+  sandbox: ActivationTarget,
   parsed: ParsedHistory,
   state: RunState,
   events: HistoryEvent[],

@@ -14,7 +14,7 @@ import type { ParsedHistory, RecordedActivation } from './history/activations.js
 import type { HistoryEvent } from './history/events.js';
 import { commandMatchesEvent, describeCommand, describeEvent, isDeprecatedMarker, isDeprecatedMarkerEvent, jobOf, strictDifference } from './history/mapping.js';
 import type { RunState } from './run/run-state.js';
-import type { WorkflowSandbox } from './workflow-sandbox.js';
+import type { ActivationTarget } from './workflow-sandbox.js';
 
 export interface ReplayCheck {
   /** Activations up to this event are already in the sandbox (restored from a snapshot): they only update `state`. */
@@ -32,7 +32,7 @@ export interface ReplayCheck {
  * history is applied. Throws `DeterminismViolationError` at the first divergence (with `all`,
  * once the replay ended, with every divergence), and `SandboxCrash` if the sandbox crashes.
  */
-export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistory, state: RunState, limits: ReplayLimits, check: ReplayCheck = {}): void {
+export function replayActivations(sandbox: ActivationTarget, parsed: ParsedHistory, state: RunState, limits: ReplayLimits, check: ReplayCheck = {}): void {
   const divergences: Divergence[] = [];
   for (const activation of parsed.activations) {
     for (const job of activation.jobs) state.apply(job);
@@ -59,7 +59,7 @@ export function replayActivations(sandbox: WorkflowSandbox, parsed: ParsedHistor
   if (parsed.close) state.apply(parsed.close);
 }
 
-function replayActivation(sandbox: WorkflowSandbox, activation: RecordedActivation, state: RunState, limits: ReplayLimits, check: ReplayCheck): void {
+function replayActivation(sandbox: ActivationTarget, activation: RecordedActivation, state: RunState, limits: ReplayLimits, check: ReplayCheck): void {
   const historyLength = activation.marker.eventId - 1;
   const raw = sandbox.activate({
     time: activation.marker.time,

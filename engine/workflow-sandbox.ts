@@ -13,7 +13,34 @@ export class BundleLoadError extends Error {
   override name = 'BundleLoadError';
 }
 
-export class WorkflowSandbox {
+/** The calls an activation is driven through: a QuickJS sandbox's, or a debug realm's (sandbox/debug-realm.ts). */
+export interface GuestCalls {
+  begin(time: number): void;
+  call(entry: string, argument: string): string;
+  runPendingJobs(): void;
+}
+
+/** What replays deliver activations to: a workflow sandbox, or a debug replay's realm. */
+export interface ActivationTarget {
+  activate(activation: Activation): string;
+}
+
+/**
+ * Runs one activation: delivers each job, draining the promise jobs it caused and
+ * unblocking conditions until the guest is idle, then collects the commands. Returns the
+ * guest's raw JSON result, which the caller validates.
+ */
+export function runActivation(guest: GuestCalls, activation: Activation): string {
+  guest.begin(activation.time);
+  guest.call(GUEST_ENTRY.activate, JSON.stringify(activation));
+  for (;;) {
+    guest.runPendingJobs();
+    const result = guest.call(GUEST_ENTRY.advance, '');
+    if (result !== ADVANCE_AGAIN) return result;
+  }
+}
+
+export class WorkflowSandbox implements ActivationTarget {
   constructor(
     private readonly sandbox: Sandbox,
     private readonly template: SandboxTemplate,
@@ -23,20 +50,9 @@ export class WorkflowSandbox {
     return this.sandbox.unusable;
   }
 
-  /**
-   * Runs one activation: delivers each job, draining the promise jobs it caused and
-   * unblocking conditions until the guest is idle, then collects the commands. Returns the
-   * guest's raw JSON result, which the caller validates. Throws `SandboxCrash`.
-   */
+  /** Runs one activation (see `runActivation`). Throws `SandboxCrash`. */
   activate(activation: Activation): string {
-    const { sandbox } = this;
-    sandbox.begin(activation.time);
-    sandbox.call(GUEST_ENTRY.activate, JSON.stringify(activation));
-    for (;;) {
-      sandbox.runPendingJobs();
-      const result = sandbox.call(GUEST_ENTRY.advance, '');
-      if (result !== ADVANCE_AGAIN) return result;
-    }
+    return runActivation(this.sandbox, activation);
   }
 
   /** Runs a query handler; whatever it changes in the sandbox is undone (see `Sandbox.isolated`). */
@@ -158,6 +174,6 @@ const evaluationBudgetMs = (limits: SandboxLimits): number => Math.max(limits.cp
  * shifts the bundle's lines by `BUNDLE_LINE_OFFSET` in the sandbox's stack frames.
  */
 export const BUNDLE_LINE_OFFSET = 1;
-function wrapBundle(code: string): string {
+export function wrapBundle(code: string): string {
   return `${GUEST_ENTRY.loadBundle}(function (module, exports, require) {\n${code}\n});`;
 }

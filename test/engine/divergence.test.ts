@@ -57,7 +57,7 @@ async function variant(...changes: Change[]): Promise<{ code: string; file: stri
 /** `file:line` of the line holding `text`. */
 const at = (file: string, source: string, text: string): string => `${file}:${source.split('\n').findIndex((line) => line.includes(text)) + 1}`;
 
-async function divergenceOf(code: string, options: { strict?: boolean; all?: boolean } = {}): Promise<DeterminismViolationError | undefined> {
+async function divergenceIn(code: string, options: { strict?: boolean; all?: boolean; debug?: boolean } = {}): Promise<DeterminismViolationError | undefined> {
   return replayHistory({ code }, history, options).then(
     () => undefined,
     (error: unknown) => {
@@ -86,7 +86,13 @@ beforeAll(async () => {
   }
 });
 
-describe('divergence reports', () => {
+// A debug replay (the workflow in this process's V8, for Node's inspector) must judge exactly as a sandbox does.
+describe.each([
+  { mode: 'a QuickJS sandbox', debug: false },
+  { mode: 'a debug realm', debug: true },
+])('divergence reports, replayed in $mode', ({ debug }) => {
+  const divergenceOf = (code: string, options: { strict?: boolean; all?: boolean } = {}) => divergenceIn(code, { ...options, debug });
+
   it('record where each command was made', () => {
     expect(history.find((event) => event.type === 'ActivityScheduled')?.callSite).toBe(at(base.file, base.source, '// charge'));
     expect(history.find((event) => event.type === 'TimerStarted')?.callSite).toBe(at(base.file, base.source, '// sleep'));
