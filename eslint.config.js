@@ -50,6 +50,15 @@ export default tseslint.config(
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
     },
   },
+  {
+    // The web UI: plain browser JavaScript, shipped as is (no build, no type information).
+    files: ['server/ui/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false },
+      globals: Object.fromEntries(['document', 'window', 'location', 'localStorage', 'sessionStorage', 'fetch', 'URLSearchParams', 'FormData', 'Node'].map((name) => [name, 'readonly'])),
+    },
+  },
   ...LAYERS.map(({ files, ignores, forbid, why }) => ({
     files,
     ...(ignores ? { ignores } : {}),

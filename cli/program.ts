@@ -189,8 +189,11 @@ export function createProgram(): Command {
     .option('--run-id <runId>', 'a specific run')
     .action(async (id: string, options: { runId?: string }, command: Command) => {
       const description = await client(command).call<Record<string, unknown>>('GET', workflowPath(id, '', options.runId));
-      if (globals(command).json) printJson(description);
-      else printFields(description);
+      if (globals(command).json) return printJson(description);
+      // Where the run waits is a multi-line stack: printed below the fields.
+      const { stackTrace, ...fields } = description;
+      printFields(fields);
+      if (typeof stackTrace === 'string') printLines(['waiting at:', stackTrace]);
     });
 
   for (const verb of ['cancel', 'terminate'] as const) {

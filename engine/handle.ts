@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } from '../common/failures.js';
+import { STACK_TRACE_QUERY } from '../common/protocol.js';
 import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/types.js';
 import { QueryFailedError, WorkflowFailedError, WorkflowNotRunningError, WorkflowUpdateFailedError, WorkflowUpdateNotFoundError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
@@ -42,6 +43,11 @@ export interface WorkflowDescription {
   pending?: PendingWork;
   /** Why a `Running` run is not making progress (a determinism violation, for example). */
   taskFailure?: TaskFailure;
+  /**
+   * For a running run that makes progress: where in its code it waits, one stack per pending
+   * operation (activities, timers, children, conditions…), in source lines — the `__stack_trace` query's answer.
+   */
+  stackTrace?: string;
   searchAttributes: Record<string, unknown>;
   memo: Record<string, unknown>;
   parent?: { workflowId: string; runId: string };
@@ -227,6 +233,10 @@ export class WorkflowHandle {
     if (record.taskFailure) description.taskFailure = record.taskFailure;
     const quarantine = run.quarantine;
     if (quarantine) description.quarantine = { reason: quarantine.reason, key: quarantine.key, at: new Date(quarantine.at) };
+    if (record.status === 'Running' && !record.taskFailure && !quarantine) {
+      const stackTrace = await this.query(STACK_TRACE_QUERY).catch(() => undefined);
+      if (typeof stackTrace === 'string' && stackTrace !== '') description.stackTrace = stackTrace;
+    }
     return description;
   }
 

@@ -9,6 +9,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import {
   ApplicationFailure,
+  replayHistories,
   toFailureInfo,
   WorkflowFailedError,
   type Engine,
@@ -23,6 +24,7 @@ import {
   type VisibilityQuery,
 } from '../engine/index.js';
 import { errorResponse, HttpError } from './errors.js';
+import { mountUi } from './ui.js';
 
 export interface AppOptions {
   /** When set, every request must carry `Authorization: Bearer <token>`. */
@@ -47,6 +49,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
     const health = engine.health();
     return c.json(health, health.status === 'ok' ? 200 : 503);
   });
+  mountUi(app);
   app.get('/metrics', async (c) => c.text(await engine.metrics.registry.metrics(), 200, { 'content-type': engine.metrics.registry.contentType }));
 
   app.use('/v1/namespaces/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'INVALID_ARGUMENT', message: 'request body too large' } }, 413) }));
@@ -185,6 +188,16 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   app.post('/v1/namespaces/:ns/workflows/:id/reset', async (c) => {
     const body = await jsonBody<{ toEvent?: unknown; version?: unknown; reason?: unknown }>(c);
     return c.json(await engine.reset(c.req.param('id')!, { ...(body as { toEvent: number; version?: string; reason?: string }), namespace: ns(c), ...(c.req.query('runId') ? { runId: c.req.query('runId') } : {}) }));
+  });
+
+  /** Replays the run's history against an uploaded bundle (on the sandbox threads): whether it reproduces, and each divergence. */
+  app.post('/v1/namespaces/:ns/workflows/:id/replay', async (c) => {
+    const body = await jsonBody<{ code?: unknown; strict?: unknown; all?: unknown }>(c);
+    if (typeof body.code !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'code must be the bundle (the output of `aion build`)');
+    const history = await handle(c).history();
+    const report = await replayHistories({ code: body.code }, [history], { strict: body.strict === true, all: body.all === true });
+    if (report.failed.length > 0) throw new HttpError(422, 'REPLAY_FAILED', `the history cannot be replayed against this bundle: ${report.failed[0].message}`);
+    return c.json({ reproduced: report.reproduced === 1, events: history.length, divergences: report.diverged[0]?.divergences ?? [] });
   });
 
   app.post('/v1/namespaces/:ns/workflows/:id/signal-with-start', async (c) => {

@@ -41,6 +41,15 @@ describe('stack trace queries', () => {
     expect(stacks.join('\n')).not.toMatch(/workflow-bundle\.js|aion-guest-runtime|__async/);
   });
 
+  it('are in describe() of a running run, and not of a closed one', async () => {
+    const engine = await openEngine({ activities: pendingForever() }, BUNDLE);
+    const handle = await engine.start('waiting');
+    await expect.poll(async () => (await stackTrace(handle)).split('\n\n').length).toBe(2);
+    expect((await handle.describe()).stackTrace).toBe(await stackTrace(handle));
+    await handle.terminate('done looking');
+    expect((await handle.describe()).stackTrace).toBeUndefined();
+  });
+
   it('answer the enhanced form with structured locations and the sources', async () => {
     const engine = await openEngine({ activities: pendingForever() }, BUNDLE);
     const handle = await engine.start('waiting');

@@ -101,5 +101,23 @@ describe('HTTP API', () => {
     expect((await app.request('/v1/namespaces/default/workflows', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     expect((await app.request('/v1/namespaces/default/workflows', { headers: { authorization: 'Bearer s3cret' } })).status).toBe(200);
     expect((await app.request('/v1/health')).status).toBe(200);
+    // The UI's files carry no data: served without the token (the data they show is not).
+    expect((await app.request('/ui/')).status).toBe(200);
+    expect((await app.request('/ui/app.js')).headers.get('content-type')).toMatch(/javascript/);
+    expect((await app.request('/ui/nothing.js')).status).toBe(404);
+  });
+
+  it('replays a run against an uploaded bundle, and refuses a body without one or a bundle that cannot replay it', async () => {
+    const engine = await openEngine();
+    const app = createApp(engine);
+    await engine.start('sleeper', { args: [1], workflowId: 'r1' }).then((handle) => handle.result());
+    const code = await fixtureBundle();
+    const replayed = await app.request('/v1/namespaces/default/workflows/r1/replay', json({ code }));
+    expect(await replayed.json()).toEqual({ reproduced: true, events: (await engine.getHandle('r1').history()).length, divergences: [] });
+    const missing = await app.request('/v1/namespaces/default/workflows/r1/replay', json({}));
+    expect(missing.status).toBe(400);
+    const broken = await app.request('/v1/namespaces/default/workflows/r1/replay', json({ code: 'throw new Error("no")' }));
+    expect(broken.status).toBe(422);
+    expect(((await broken.json()) as { error: { code: string } }).error.code).toBe('REPLAY_FAILED');
   });
 });

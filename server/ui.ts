@@ -1,0 +1,38 @@
+/**
+ * The web UI at `/ui`: a few static files shipped in the package (no build step), read once.
+ * They hold no data: the page reads everything through the HTTP API, with the API's bearer
+ * token, so the UI has exactly the API's access rules.
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Hono } from 'hono';
+
+const ASSETS: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+/** The assets' folder: beside this module in the source tree, `server/ui` of the package from `dist`. */
+function assetsFolder(): string {
+  for (const relative of ['./ui/', '../../server/ui/']) {
+    const folder = fileURLToPath(new URL(relative, import.meta.url));
+    if (existsSync(`${folder}index.html`)) return folder;
+  }
+  throw new Error('cannot find the web UI (server/ui): is the package installed completely?');
+}
+
+export function mountUi(app: Hono): void {
+  const folder = assetsFolder();
+  const files = new Map(Object.entries(ASSETS).map(([name, type]) => [name, { body: readFileSync(folder + name, 'utf8'), type }]));
+  const index = files.get('index.html')!;
+  app.get('/ui', (c) => c.redirect('/ui/'));
+  app.get('/ui/', (c) => c.body(index.body, 200, { 'content-type': index.type }));
+  app.get('/ui/:file', (c) => {
+    const file = files.get(c.req.param('file'));
+    if (!file) return c.json({ error: { code: 'NOT_FOUND', message: `no UI file ${c.req.param('file')}` } }, 404);
+    return c.body(file.body, 200, { 'content-type': file.type, 'cache-control': 'no-cache' });
+  });
+}
