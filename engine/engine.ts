@@ -102,6 +102,19 @@ export interface EngineOptions {
    * started with.
    */
   workflowFailureErrorTypes?: Record<string, string[]>;
+  /**
+   * Checkpoints that make looking at a long history at any event (`inspect`, `timeline`)
+   * cheap: the first look replays the history once and keeps the sandbox's image every
+   * `interval` events (default 1,000; 0: none); later looks restore the nearest one at or
+   * before their event and replay only the rest. Kept for running runs, and dropped when a
+   * run closes unless `closedRuns` is true (then closed runs get them too).
+   */
+  checkpoints?: CheckpointOptions;
+}
+
+export interface CheckpointOptions {
+  interval?: number;
+  closedRuns?: boolean;
 }
 
 export interface StartOptions {
@@ -286,6 +299,7 @@ export class Engine implements RunDirectory {
       quarantine: this.quarantine,
       newSandboxId: () => `${this.sandboxPrefix}${this.nextSandbox++}`,
       wakeSlots: pLimit(CONCURRENT_WAKES),
+      checkpoints: parts.checkpoints,
       onOutbox: (entries) => this.outbox.process(entries),
       onClosed: (run, closeEvent) => {
         this.runs.onClosed(run, closeEvent);
@@ -378,6 +392,7 @@ export class Engine implements RunDirectory {
       metricsRegistry: options.metricsRegistry,
       clock: options.timeSkipping === true ? new SkippingClock() : systemClock,
       failureErrorTypes: checkFailureErrorTypes(options.workflowFailureErrorTypes),
+      checkpoints: checkCheckpoints(options.checkpoints),
     });
     try {
       await engine.quarantine.load();
@@ -768,6 +783,16 @@ interface EngineParts {
   metricsRegistry: Registry | undefined;
   clock: Clock;
   failureErrorTypes: Record<string, string[]>;
+  checkpoints: Required<CheckpointOptions>;
+}
+
+const DEFAULT_CHECKPOINT_INTERVAL = 1000;
+
+function checkCheckpoints(options: CheckpointOptions = {}): Required<CheckpointOptions> {
+  checkOptionKeys(options, ['interval', 'closedRuns'], 'checkpoints');
+  const interval = options.interval ?? DEFAULT_CHECKPOINT_INTERVAL;
+  if (!Number.isInteger(interval) || interval < 0) throw new InvalidArgumentError('checkpoints.interval must be a number of events (an integer, 0 for none)');
+  return { interval, closedRuns: options.closedRuns === true };
 }
 
 /** The history a reset keeps: up to `toEvent`, which must end an activation (or be a job between two), with nothing the new run could not take over. */

@@ -6,6 +6,7 @@
 export {
   Engine,
   type EngineOptions,
+  type CheckpointOptions,
   type StartOptions,
   type SignalWithStartOptions,
   type UpdateWithStartOptions,

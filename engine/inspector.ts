@@ -6,7 +6,9 @@
  * sandbox threads (`WorkflowRun.inspect`); `inspectHistory` and `timelineOf` do it here, for
  * histories exported from an engine.
  *
- * Every look replays from the start (no checkpoints yet): its cost grows with the history.
+ * A look at a long history costs a replay from the start once: on the way it captures
+ * checkpoints (the sandbox's image every so many events, with the log lines so far), which the
+ * engine keeps; later looks restore the nearest one and replay only what follows.
  *
  * @module
  */
@@ -22,7 +24,9 @@ import { offlineBundle, readHistory, type ReplayableHistory } from './replay-his
 import { RunState } from './run/run-state.js';
 import type { BundleLocator } from './source-maps.js';
 import { answerStackTraceQuery } from './stack-traces.js';
-import type { WorkflowTemplate } from './workflow-sandbox.js';
+import type { CapturedImage, SnapshotData } from './sandboxes/messages.js';
+import { compressImage, decodeSnapshot } from './snapshots.js';
+import type { WorkflowSandbox, WorkflowTemplate } from './workflow-sandbox.js';
 
 export interface InspectOptions {
   /** The event to look at: the state is the one after the last activation that ended at or before it. */
@@ -50,6 +54,8 @@ export interface RunAtEvent {
   /** The answer to `query`, if one was asked. */
   query?: QueryResult;
   logs: InspectedLog[];
+  /** Where the replay behind this answer started: a checkpoint's event, or 0 (the start of the history). */
+  replayedFrom: number;
 }
 
 /** One activation of the timeline: what it received, what it did, what it logged. */
@@ -69,14 +75,57 @@ export interface SandboxInspection {
   stacks: string;
   query?: QueryResult;
   logs: InspectedLog[];
+  /** The checkpoint the replay started from (0: the start of the history). */
+  replayedFrom: number;
+  /** Checkpoints captured on the way (when asked to). */
+  checkpoints: CapturedCheckpoint[];
 }
 
-/** Replays `history` (a prefix) into a fresh sandbox of `template`, asks it, and throws it away. */
-export async function inspectSandbox(template: WorkflowTemplate, history: ParsedHistory, limits: ReplayLimits, time: number, query?: { name: string; args: unknown[] }): Promise<SandboxInspection> {
-  const sandbox = await template.newSandbox();
+/** A checkpoint as the store keeps it, for an inspection to start from: a snapshot, and the log lines up to it. */
+export type CheckpointData = SnapshotData & { logs: InspectedLog[] };
+
+/** A checkpoint an inspection captured: the sandbox's image after event `eventId`, and the log lines up to there. */
+export type CapturedCheckpoint = CapturedImage & { eventId: number; build: string; logs: InspectedLog[] };
+
+export interface CheckpointUse {
+  /** Restore this one (if it still fits the template and the history) instead of replaying from the start. */
+  from?: CheckpointData;
+  /** Capture a checkpoint each time this many events were replayed since the last one. */
+  every?: number;
+}
+
+/**
+ * Replays `history` (a prefix) into a sandbox of `template` — fresh, or restored from a
+ * checkpoint — asks it, and throws it away.
+ */
+export async function inspectSandbox(
+  template: WorkflowTemplate,
+  history: ParsedHistory,
+  limits: ReplayLimits,
+  time: number,
+  query?: { name: string; args: unknown[] },
+  checkpoints: CheckpointUse = {},
+): Promise<SandboxInspection> {
+  const start = await startingPoint(template, history, checkpoints.from);
+  const { sandbox } = start;
   try {
-    const logs: InspectedLog[] = [];
-    replayActivations(sandbox, history, new RunState(), limits, { onLogs: (eventIndex, entries) => logs.push(...entries.map((entry) => ({ ...entry, eventIndex }))) });
+    const logs: InspectedLog[] = [...start.logs];
+    const captured: CapturedCheckpoint[] = [];
+    let lastCheckpoint = start.eventId;
+    const every = checkpoints.every ?? 0;
+    replayActivations(sandbox, history, new RunState(), limits, {
+      fromEventId: start.eventId,
+      onLogs: (eventIndex, entries) => logs.push(...entries.map((entry) => ({ ...entry, eventIndex }))),
+      ...(every > 0
+        ? {
+            afterActivation: (eventId: number) => {
+              if (eventId - lastCheckpoint < every) return;
+              captured.push({ ...compressImage(sandbox.capture()), build: sandbox.build, eventId, logs: [...logs] });
+              lastCheckpoint = eventId;
+            },
+          }
+        : {}),
+    });
     const info = sandbox.query(WORKFLOW_INFO_QUERY, [], time);
     const stacks = sandbox.query(STACK_TRACE_QUERY, [], time);
     return {
@@ -84,10 +133,22 @@ export async function inspectSandbox(template: WorkflowTemplate, history: Parsed
       stacks: stacks.ok ? String(stacks.result) : '',
       ...(query ? { query: sandbox.query(query.name, query.args, time) } : {}),
       logs,
+      replayedFrom: start.eventId,
+      checkpoints: captured,
     };
   } finally {
     sandbox.dispose();
   }
+}
+
+/** The sandbox an inspection starts in: restored from `checkpoint` if it fits, a fresh fork otherwise. */
+async function startingPoint(template: WorkflowTemplate, history: ParsedHistory, checkpoint: CheckpointData | undefined): Promise<{ sandbox: WorkflowSandbox; eventId: number; logs: InspectedLog[] }> {
+  const historyLength = history.activations.at(-1)?.commands.at(-1)?.eventId ?? history.activations.at(-1)?.marker.eventId ?? 0;
+  if (checkpoint) {
+    const decoded = decodeSnapshot(checkpoint, { version: checkpoint.version, build: template.build, historyLength, byteLength: template.memoryBytes });
+    if ('image' in decoded) return { sandbox: await template.restore(decoded.image), eventId: checkpoint.eventId, logs: checkpoint.logs };
+  }
+  return { sandbox: await template.newSandbox(), eventId: 0, logs: [] };
 }
 
 /** Where to cut a history to look at it after event `at`, and the time the workflow saw there. */
@@ -108,6 +169,7 @@ export function runAtEvent(cut: { eventIndex: number; time: number }, answer: Sa
     pending: answer.stacks === '' ? '' : (answerStackTraceQuery(STACK_TRACE_QUERY, answer.stacks, locator, 0) as string),
     ...(answer.query ? { query: answer.query } : {}),
     logs: answer.logs,
+    replayedFrom: answer.replayedFrom,
   };
 }
 

@@ -25,6 +25,8 @@ export interface ReplayCheck {
   all?: boolean;
   /** Receives the workflow's log lines of each replayed activation (they are silent otherwise). */
   onLogs?: (eventIndex: number, logs: LogEntry[]) => void;
+  /** Called after each activation replayed (not those skipped by `fromEventId`) with its last event. */
+  afterActivation?: (lastEventId: number) => void;
 }
 
 /**
@@ -42,6 +44,7 @@ export function replayActivations(sandbox: ActivationTarget, parsed: ParsedHisto
     }
     try {
       replayActivation(sandbox, activation, state, limits, check);
+      check.afterActivation?.(activation.commands.at(-1)?.eventId ?? activation.marker.eventId);
     } catch (error) {
       if (!check.all || (divergences.length === 0 && !(error instanceof DeterminismViolationError))) throw error;
       if (!(error instanceof DeterminismViolationError)) {

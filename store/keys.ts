@@ -17,6 +17,7 @@
  * | `o`    | o · id                                | OutboxEntry    |
  * | `c`    | c · ns · scheduleId                   | ScheduleRecord |
  * | `p`    | p · ns · runId                        | SnapshotRecord |
+ * | `k`    | k · ns · runId · eventId              | CheckpointRecord |
  * | `q`    | q · ns · runId                        | Quarantine     |
  * | `!m`   | !m · slot                             | commit number (commit-log.ts) |
  */
@@ -47,6 +48,8 @@ export const keys = {
   startedPrefix: (ns: string) => ['i', ns, ''].join(SEP),
   startedAt: (ns: string, time: number) => ['i', ns, pad(Math.max(0, Math.floor(time)), 15)].join(SEP),
   snapshot: (ns: string, runId: string) => ['p', ns, runId].join(SEP),
+  checkpoint: (ns: string, runId: string, eventId: number) => ['k', ns, runId, pad(eventId, 10)].join(SEP),
+  checkpointPrefix: (ns: string, runId: string) => ['k', ns, runId, ''].join(SEP),
   outbox: (id: string) => ['o', id].join(SEP),
   outboxPrefix: () => `o${SEP}`,
   schedule: (ns: string, scheduleId: string) => ['c', ns, scheduleId].join(SEP),
@@ -59,7 +62,7 @@ export const keys = {
 
 /** What kind of record a key holds, and the run (or schedule) it belongs to. */
 export interface KeyInfo {
-  kind: 'history' | 'run' | 'status' | 'latest-run' | 'due' | 'activity-task' | 'bundle' | 'type-version' | 'start-index' | 'snapshot' | 'outbox' | 'schedule' | 'quarantine' | 'commit-marker' | 'unknown';
+  kind: 'history' | 'run' | 'status' | 'latest-run' | 'due' | 'activity-task' | 'bundle' | 'type-version' | 'start-index' | 'snapshot' | 'checkpoint' | 'outbox' | 'schedule' | 'quarantine' | 'commit-marker' | 'unknown';
   namespace?: string;
   /** The run the record belongs to (for due entries: the owner, a run or a schedule). */
   runId?: string;
@@ -78,6 +81,7 @@ const KINDS: Record<string, { kind: KeyInfo['kind']; runIdPart?: number }> = {
   v: { kind: 'type-version' },
   i: { kind: 'start-index', runIdPart: 3 },
   p: { kind: 'snapshot', runIdPart: 2 },
+  k: { kind: 'checkpoint', runIdPart: 2 },
   o: { kind: 'outbox' },
   c: { kind: 'schedule' },
   q: { kind: 'quarantine', runIdPart: 2 },

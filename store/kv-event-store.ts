@@ -20,6 +20,7 @@ import type {
   ScanRunsQuery,
   ScheduleRecord,
   SnapshotRecord,
+  CheckpointRecord,
   StoredEvent,
   StoreEvents,
   WriteBatch,
@@ -270,6 +271,21 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     return this.get<SnapshotRecord>(keys.snapshot(namespace, runId));
   }
 
+  async getCheckpoint(namespace: string, runId: string, atOrBefore: number): Promise<CheckpointRecord | undefined> {
+    const [latest] = await this.values<CheckpointRecord>({ gte: keys.checkpointPrefix(namespace, runId), lte: keys.checkpoint(namespace, runId, Math.max(0, atOrBefore)), reverse: true, limit: 1 });
+    return latest;
+  }
+
+  async listCheckpoints(namespace: string, runId: string): Promise<number[]> {
+    this.assertOpen();
+    const prefix = keys.checkpointPrefix(namespace, runId);
+    const ids: number[] = [];
+    await this.reading(async () => {
+      for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix) })) ids.push(Number(key.slice(prefix.length)));
+    });
+    return ids;
+  }
+
   async getSchedule(namespace: string, scheduleId: string): Promise<ScheduleRecord | undefined> {
     return this.get<ScheduleRecord>(keys.schedule(namespace, scheduleId));
   }
@@ -351,6 +367,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const binding of batch.typeVersions ?? []) put(keys.typeVersion(binding.namespace, binding.workflowType), binding.version);
     for (const snapshot of batch.snapshots?.put ?? []) ops.push({ type: 'put', key: keys.snapshot(snapshot.namespace, snapshot.runId), value: encodeBinaryValue(snapshot) });
     for (const { namespace, runId } of batch.snapshots?.delete ?? []) del(keys.snapshot(namespace, runId));
+    for (const checkpoint of batch.checkpoints?.put ?? []) ops.push({ type: 'put', key: keys.checkpoint(checkpoint.namespace, checkpoint.runId, checkpoint.eventId), value: encodeBinaryValue(checkpoint) });
+    for (const { namespace, runId, eventId } of batch.checkpoints?.delete ?? []) del(keys.checkpoint(namespace, runId, eventId));
     for (const entry of batch.outbox?.put ?? []) put(keys.outbox(entry.id), entry);
     for (const id of batch.outbox?.delete ?? []) del(keys.outbox(id));
     for (const schedule of batch.schedules?.put ?? []) put(keys.schedule(schedule.namespace, schedule.scheduleId), schedule);
@@ -378,7 +396,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   }
 
   /** Every readable record in a range (a damaged one is reported and skipped). */
-  private async values<T>(range: { gte: string; lt?: string; lte?: string; limit?: number }): Promise<T[]> {
+  private async values<T>(range: { gte: string; lt?: string; lte?: string; limit?: number; reverse?: boolean }): Promise<T[]> {
     this.assertOpen();
     const out: T[] = [];
     await this.reading(async () => {

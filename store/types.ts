@@ -115,6 +115,16 @@ export interface SnapshotRecord {
   createdAt: number;
 }
 
+/**
+ * A checkpoint of a run's sandbox, kept so that looking at the run at an event (the inspector)
+ * restores the nearest one and replays only what follows: a snapshot as of `eventId`, with the
+ * workflow's log lines up to there. An optimisation only, like snapshots; several per run.
+ */
+export interface CheckpointRecord extends SnapshotRecord {
+  /** The workflow's log lines up to `eventId` (the engine owns their shape). */
+  logs: unknown[];
+}
+
 /** A schedule's definition and durable state (the engine owns the shape of both). */
 export interface ScheduleRecord {
   namespace: string;
@@ -220,6 +230,7 @@ export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   bundles?: BundleRecord[];
   outbox?: { put?: OutboxEntry[]; delete?: string[] };
   snapshots?: { put?: SnapshotRecord[]; delete?: { namespace: string; runId: string }[] };
+  checkpoints?: { put?: CheckpointRecord[]; delete?: { namespace: string; runId: string; eventId: number }[] };
   schedules?: { put?: ScheduleRecord[]; delete?: { namespace: string; scheduleId: string }[] };
   quarantine?: { put?: QuarantineRecord[]; delete?: { namespace: string; runId: string }[] };
 }
@@ -290,6 +301,10 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   listActivityTasks(): Promise<ActivityTask[]>;
   listOutbox(): Promise<OutboxEntry[]>;
   getSnapshot(namespace: string, runId: string): Promise<SnapshotRecord | undefined>;
+  /** The run's checkpoint with the greatest `eventId` at or before `atOrBefore`. */
+  getCheckpoint(namespace: string, runId: string, atOrBefore: number): Promise<CheckpointRecord | undefined>;
+  /** The event ids of the run's checkpoints, ascending. */
+  listCheckpoints(namespace: string, runId: string): Promise<number[]>;
   getSchedule(namespace: string, scheduleId: string): Promise<ScheduleRecord | undefined>;
   listSchedules(namespace?: string): Promise<ScheduleRecord[]>;
   getBundle(version: string): Promise<BundleRecord | undefined>;

@@ -1,6 +1,7 @@
 import type { Scenario } from '../scenario.js';
 import { crossing } from './crossing.js';
 import { density } from './density.js';
+import { inspectSeek } from './inspect-seek.js';
 import { order3Scenarios } from './order3.js';
 import { parkedRuns } from './parked.js';
 import { recovery } from './recovery.js';
@@ -9,4 +10,4 @@ import { sandboxCreation } from './sandbox-creation.js';
 import { stepLatency } from './step-latency.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, stepLatency, crossing, replay, sandboxCreation, density, parkedRuns, recovery];
+export const scenarios: Scenario[] = [...order3Scenarios, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, parkedRuns, recovery];

@@ -35,7 +35,7 @@ import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
 import { locateDivergences } from '../divergence.js';
 import { parseDueKey } from '../due-keys.js';
-import { cutHistory, located, runAtEvent, timelineSteps, type RunAtEvent, type SandboxInspection, type TimelineStep } from '../inspector.js';
+import { cutHistory, located, runAtEvent, timelineSteps, type CheckpointData, type CheckpointUse, type RunAtEvent, type SandboxInspection, type TimelineStep } from '../inspector.js';
 import { BundleLocator, hasFailures, locateFailures } from '../source-maps.js';
 import { answerStackTraceQuery, guestQueryName, isStackTraceQuery } from '../stack-traces.js';
 import type { Supervisors } from '../supervision.js';
@@ -63,6 +63,8 @@ export interface RunEnvironment {
   quarantine: Quarantine;
   /** Names this engine's sandboxes in the (shared) sandbox threads. */
   newSandboxId(): string;
+  /** How inspections keep checkpoints (see `EngineOptions.checkpoints`). */
+  checkpoints: { interval: number; closedRuns: boolean };
   /** Bounds how many runs are being brought back into memory at once. */
   wakeSlots: <T>(wake: () => Promise<T>) => Promise<T>;
   /** Effects on other runs the run just recorded (performed after the write). */
@@ -132,6 +134,8 @@ export class WorkflowRun {
   private justRead: LoadedHistory | undefined;
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
+  /** An inspection kept or used checkpoints of this run: they are dropped when it closes. */
+  private checkpointed = false;
   private readonly updateWaiters = new UpdateWaiters();
   /** Updates sent to the run and not yet recorded (or refused), by id: how many senders. */
   private readonly updatesSent = new Map<string, number>();
@@ -421,23 +425,50 @@ export class WorkflowRun {
   async inspect(at: number, query?: { name: string; args: unknown[] }): Promise<RunAtEvent> {
     const cut = cutHistory(await this.readHistory({ evenIfQuarantined: true }), at);
     const locator = await this.locator();
-    return runAtEvent(cut, await located(this.inspectOnThread(cut.history, cut.time, query), locator), locator);
+    return runAtEvent(cut, await located(this.inspectOnThread(cut, query), locator), locator);
   }
 
   /** Each activation of the run up to event `until` (default: all). */
   async timeline(until?: number): Promise<TimelineStep[]> {
     const events = await this.readHistory({ evenIfQuarantined: true });
     const cut = cutHistory(events, until ?? events.length);
-    const { logs } = await located(this.inspectOnThread(cut.history, cut.time), await this.locator());
+    const { logs } = await located(this.inspectOnThread(cut), await this.locator());
     return timelineSteps(cut.history, logs);
   }
 
-  private inspectOnThread(history: ParsedHistory, time: number, query?: { name: string; args: unknown[] }): Promise<SandboxInspection> {
-    const { bundles } = this.env;
-    const template = bundles.template(this.record.version);
-    return bundles.threads.withTemplate(template, bundles.code(this.record.version), (thread) =>
-      bundles.threads.request(thread, { op: 'inspect', template, history, limits: this.env.limits, time, ...(query ? { query } : {}) }),
+  /**
+   * Replays `cut` on a sandbox thread and asks it. Starts from the run's nearest checkpoint at
+   * or before the cut (of this version), and keeps the checkpoints captured on the way.
+   */
+  private async inspectOnThread(cut: { eventIndex: number; history: ParsedHistory; time: number }, query?: { name: string; args: unknown[] }): Promise<SandboxInspection> {
+    const { bundles, checkpoints, store } = this.env;
+    const { namespace, runId, version } = this.record;
+    const keep = checkpoints.interval > 0 && (this.record.status === 'Running' || checkpoints.closedRuns);
+    const from = keep ? await store.getCheckpoint(namespace, runId, cut.eventIndex).catch(() => undefined) : undefined;
+    if (from) this.checkpointed = true;
+    const use: CheckpointUse = {
+      ...(from?.version === version ? { from: from as CheckpointData } : {}),
+      ...(keep ? { every: checkpoints.interval } : {}),
+    };
+    const template = bundles.template(version);
+    const answer = await bundles.threads.withTemplate(template, bundles.code(version), (thread) =>
+      bundles.threads.request(thread, { op: 'inspect', template, history: cut.history, limits: this.env.limits, time: cut.time, ...(query ? { query } : {}), checkpoints: use }),
     );
+    if (answer.checkpoints.length > 0) {
+      this.checkpointed = true;
+      const put = answer.checkpoints.map((checkpoint) => ({ namespace, runId, version, createdAt: this.env.clock.now(), ...checkpoint }));
+      // An optimisation only: a lost or refused write costs the next look a longer replay.
+      await store.write({ checkpoints: { put } }, { durable: false }).catch((error: unknown) => this.env.logger.warn({ err: error, runId }, 'could not keep the inspection\'s checkpoints'));
+    }
+    return answer;
+  }
+
+  /** Drops the run's checkpoints (once it closed, unless closed runs keep them). */
+  private async dropCheckpoints(): Promise<void> {
+    const { namespace, runId } = this.record;
+    const { store } = this.env;
+    const ids = await store.listCheckpoints(namespace, runId);
+    if (ids.length > 0) await store.write({ checkpoints: { delete: ids.map((eventId) => ({ namespace, runId, eventId })) } }, { durable: false });
   }
 
   /** How the run would be brought back into memory, were it parked now (a sandbox thread checks the snapshot). */
@@ -873,6 +904,10 @@ export class WorkflowRun {
     const measured = batch.measured ?? { count: 0, bytes: 0 };
     this.state.historySize += measured.bytes + historySizeOf(events.slice(measured.count));
     this.act(events, batch, jobs);
+    if (batch.closeEvent && this.checkpointed && !this.env.checkpoints.closedRuns) {
+      this.checkpointed = false;
+      this.dropCheckpoints().catch((error: unknown) => this.env.logger.debug({ err: error, runId: record.runId }, 'could not drop the closed run\'s checkpoints'));
+    }
   }
 
   /**

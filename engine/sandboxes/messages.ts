@@ -12,7 +12,7 @@ import type { Divergence } from '../errors.js';
 import type { ParsedHistory } from '../history/activations.js';
 import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
-import type { SandboxInspection } from '../inspector.js';
+import type { CheckpointUse, SandboxInspection } from '../inspector.js';
 
 /** A bundle version evaluated under given limits: what sandboxes are forked from. */
 export interface TemplateSpec {
@@ -50,7 +50,7 @@ export type ThreadRequest =
   /** Replays a closed run into a throwaway sandbox and queries it. */
   | { op: 'queryReplayed'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; name: string; args: unknown[]; time: number }
   /** Replays a history prefix in a throwaway sandbox and asks what the run was then (see inspector.ts). */
-  | { op: 'inspect'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; time: number; query?: { name: string; args: unknown[] } }
+  | { op: 'inspect'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; time: number; query?: { name: string; args: unknown[] }; checkpoints?: CheckpointUse }
   /** Replays a history in a throwaway sandbox: resolves if it reproduces, rejects with the divergences otherwise. */
   | { op: 'replay'; template: TemplateSpec; history: ParsedHistory; limits: ReplayLimits; check: { strict: boolean; all: boolean } }
   | { op: 'capture'; sandboxId: string }

@@ -80,8 +80,8 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
       sandbox.dispose();
     }
   },
-  async inspect({ template, history, limits, time, query }) {
-    return inspectSandbox(await templateOf(template.key), history, limits, time, query);
+  async inspect({ template, history, limits, time, query, checkpoints }) {
+    return inspectSandbox(await templateOf(template.key), history, limits, time, query, checkpoints);
   },
   async replay({ template, history, limits, check }) {
     (await replaySandbox(await templateOf(template.key), history, limits, check)).dispose();

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectHistory } from '../../engine/inspector.js';
-import { fixture, fixtureBundle, openEngine } from '../helpers.js';
+import { Engine } from '../../engine/engine.js';
+import { fixture, fixtureBundle, openEngine, silentLogger } from '../helpers.js';
 
 const source = readFileSync(fixture('inspected.ts'), 'utf8');
 const file = relative(process.cwd(), fixture('inspected.ts'));
@@ -58,5 +59,52 @@ describe('inspecting a run at an event', () => {
     expect(timeline.flatMap((step) => step.jobs).filter((job) => job === 'SignalReceived')).toHaveLength(2);
     expect(timeline.at(-1)?.commands).toEqual([{ type: 'WorkflowCompleted' }]);
     expect(timeline.flatMap((step) => step.logs).map((line) => line.message)).toEqual(['added', 'added']);
+  });
+
+  it('keeps checkpoints: a later look restores the nearest and replays the rest, with the same answer as a replay from the start', async () => {
+    const engine = await openEngine({ checkpoints: { interval: 6 } }, 'inspected.ts');
+    const handle = await engine.start('accumulator', { args: [1000], workflowId: 'cp' });
+    for (let n = 1; n <= 12; n++) await handle.signal('add', n);
+    await expect.poll(async () => handle.query('total')).toBe(78);
+    const history = await handle.history();
+    const code = await fixtureBundle('inspected.ts');
+    const fresh = (at: number) => inspectHistory({ code }, history, { at, query: 'total' });
+
+    const first = await handle.inspect({ at: history.length, query: 'total' });
+    expect(first.replayedFrom).toBe(0);
+    expect(first).toEqual(await fresh(history.length));
+    // Seeking again, near the end then back to the middle: from a checkpoint, the same state as a full replay.
+    for (const at of [history.length, history.length - 1, Math.floor(history.length / 2), 7]) {
+      const seek = await handle.inspect({ at, query: 'total' });
+      const full = await fresh(at);
+      expect(seek.replayedFrom).toBeGreaterThan(0);
+      expect(seek.replayedFrom).toBeLessThanOrEqual(seek.eventIndex);
+      expect({ ...seek, replayedFrom: 0 }).toEqual(full);
+    }
+    // Before the first checkpoint there is nothing to restore.
+    expect((await handle.inspect({ at: 3 })).replayedFrom).toBe(0);
+
+    // Closed: its checkpoints are dropped (closed runs keep none by default).
+    await handle.signal('add', 1000);
+    await handle.result();
+    await expect.poll(async () => (await handle.inspect({ at: history.length })).replayedFrom).toBe(0);
+  });
+
+  it('keeps checkpoints of closed runs when asked, and none at all with interval 0', async () => {
+    for (const [checkpoints, restored] of [[{ interval: 4, closedRuns: true }, true], [{ interval: 0 }, false]] as const) {
+      const engine = await Engine.open({ logger: silentLogger, checkpoints });
+      try {
+        await engine.deploy({ code: await fixtureBundle('inspected.ts') });
+        const handle = await engine.start('accumulator', { args: [10] });
+        for (const n of [1, 2, 3, 4]) await handle.signal('add', n);
+        await handle.result();
+        const end = (await handle.history()).length;
+        await handle.inspect({ at: end });
+        expect((await handle.inspect({ at: end })).replayedFrom > 0).toBe(restored);
+      } finally {
+        await engine.close();
+      }
+    }
+    await expect(Engine.open({ checkpoints: { interval: -1 } })).rejects.toThrow(/checkpoints.interval must be a number of events/);
   });
 });
