@@ -17,6 +17,7 @@ import {
   replayHistory,
   RUN_STATUSES,
   StoreError,
+  type DebugReplayOptions,
   type Divergence,
   type HistoryEvent,
   type InspectedLog,
@@ -420,21 +421,33 @@ export function createProgram(): Command {
         if (error instanceof CliError) throw error;
         throw new CliError(`${options.history} is not valid JSON`);
       }
-      const debug = options.inspect !== undefined && openInspector(options.inspect);
-      try {
-        await replayHistory({ code }, history as HistoryEvent[], {
-          ...check,
-          ...(debug ? { debug: { breakOnLoad: true, ...(options.breakAtEvent ? { breakAtEvent: options.breakAtEvent } : {}), ...(options.sourceRoot ? { sourceRoot: resolve(options.sourceRoot) } : {}) } } : {}),
-        });
-      } catch (error) {
-        if (!(error instanceof DeterminismViolationError)) throw error;
-        if (json) printJson({ ok: false, divergences: error.divergences });
-        else printLines(error.divergences.flatMap(divergenceLines));
+      const replayed = (debug?: DebugReplayOptions) =>
+        replayHistory({ code }, history as HistoryEvent[], { ...check, ...(debug ? { debug } : {}) }).then(
+          () => undefined,
+          (error: unknown) => {
+            if (!(error instanceof DeterminismViolationError)) throw error;
+            return error;
+          },
+        );
+      // The sandbox's verdict is the one that counts; a debug replay runs the code in V8, which may differ (docs/debugging.md).
+      const divergence = await replayed();
+      if (options.inspect !== undefined) {
+        openInspector(options.inspect);
+        try {
+          const debugged = await replayed({ breakOnLoad: true, ...(options.breakAtEvent ? { breakAtEvent: options.breakAtEvent } : {}), ...(options.sourceRoot ? { sourceRoot: resolve(options.sourceRoot) } : {}) });
+          if (verdictOf(debugged) !== verdictOf(divergence)) {
+            process.stderr.write(`aion: warning: the debug replay (V8) and the sandboxed replay (QuickJS) disagree — debug: ${verdictOf(debugged)}; sandbox: ${verdictOf(divergence)}. The sandbox's is what the engine does (see docs/debugging.md, "What differs in a debug replay").\n`);
+          }
+        } finally {
+          // A debugger still attached would keep the process waiting for it to disconnect.
+          inspector.close();
+        }
+      }
+      if (divergence) {
+        if (json) printJson({ ok: false, divergences: divergence.divergences });
+        else printLines(divergence.divergences.flatMap(divergenceLines));
         process.exitCode = 1;
         return;
-      } finally {
-        // A debugger still attached would keep the process waiting for it to disconnect.
-        if (debug) inspector.close();
       }
       const count = Array.isArray(history) ? history.length : (history as { events: unknown[] }).events.length;
       if (json) printJson({ ok: true, events: count });
@@ -456,23 +469,32 @@ interface ReplayCommandOptions {
   sourceRoot?: string;
 }
 
-function parseEventIds(text: string): number[] {
-  const ids = text.split(',').map((part) => Number(part.trim()));
-  if (ids.some((id) => !Number.isInteger(id) || id < 1)) throw new CliError(`--break-at-event takes history event ids (integers from 1, comma-separated), got '${text}'`);
-  return ids;
-}
+/** Comma-separated event ids (`replayHistory` checks them against the history). */
+const parseEventIds = (text: string): number[] => text.split(',').map((part) => Number(part.trim()));
+
+/** A replay's outcome in a few words, to compare two replays of one history. */
+const verdictOf = (divergence: DeterminismViolationError | undefined): string =>
+  divergence ? `diverges at event${divergence.divergences.length > 1 ? 's' : ''} ${divergence.divergences.map((d) => d.eventIndex).join(', ')}` : 'reproduces the history';
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /**
- * Opens Node's inspector on `address` (`host:port`, `port`, or the default 127.0.0.1:9229) and
- * waits until a debugger attaches and tells the process to run.
+ * Opens Node's inspector on `address` (`host:port`, `[ipv6]:port`, a port, or the default
+ * 127.0.0.1:9229; Node prints where it listens) and waits until a debugger attaches and tells
+ * the process to run.
  */
-function openInspector(address: string | true): true {
-  const [host, port] = address === true ? ['127.0.0.1', '9229'] : address.includes(':') ? address.split(':') : ['127.0.0.1', address];
-  if (!/^\d+$/.test(port) || Number(port) > 65_535) throw new CliError(`--inspect takes host:port or a port, got '${String(address)}'`);
-  inspector.open(Number(port), host, false);
-  process.stderr.write(`Debugger listening on ${inspector.url()}\nWaiting for a debugger to attach (Chrome: chrome://inspect; VS Code: an "attach" configuration on port ${new URL(inspector.url()!).port})...\n`);
+function openInspector(address: string | true): void {
+  const { host, port } = address === true ? { host: '127.0.0.1', port: 9229 } : inspectorAddress(address);
+  if (!LOOPBACK.has(host)) process.stderr.write(`aion: warning: the inspector on ${host} lets anyone who reaches that address run code in this process\n`);
+  inspector.open(port, host, false);
+  process.stderr.write(`Waiting for a debugger to attach (Chrome: chrome://inspect; VS Code: an "attach" configuration on port ${new URL(inspector.url()!).port})...\n`);
   inspector.waitForDebugger();
-  return true;
+}
+
+function inspectorAddress(address: string): { host: string; port: number } {
+  const match = /^(?:(?:\[([^\]]+)\]|([^:[\]]+)):)?(\d{1,5})$/.exec(address);
+  if (!match || Number(match[3]) > 65_535) throw new CliError(`--inspect takes host:port, [ipv6]:port or a port, got '${address}'`);
+  return { host: match[1] ?? match[2] ?? '127.0.0.1', port: Number(match[3]) };
 }
 
 /** The histories of a workflow type's runs on the server (optionally of one status), fetched one by one as the replay wants them. */

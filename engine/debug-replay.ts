@@ -13,7 +13,6 @@
 import { resolve } from 'node:path';
 import { BUNDLE_FILENAME, GUEST_ENTRY, type Activation } from '../common/protocol.js';
 import { DebugRealm, GuestEvaluationError } from '../sandbox/index.js';
-import { loadGuestRuntime } from './bundler.js';
 import { InvalidArgumentError } from './errors.js';
 import { splitInlineSourceMap } from './source-maps.js';
 import { BUNDLE_LINE_OFFSET, BundleLoadError, runActivation, wrapBundle, type ActivationTarget } from './workflow-sandbox.js';
@@ -35,13 +34,14 @@ export class DebugWorkflow implements ActivationTarget {
     private readonly breaks: number[],
   ) {}
 
-  static async load(bundle: { code: string; sourceMap?: string }, options: DebugReplayOptions = {}): Promise<DebugWorkflow> {
-    const breaks = checkBreaks(options.breakAtEvent);
+  /** The guest runtime (`loadGuestRuntime`) and `bundle` evaluated in a new debug realm. */
+  static create(runtimeSource: string, bundle: { code: string; sourceMap?: string }, historyLength: number, options: DebugReplayOptions = {}): DebugWorkflow {
+    const breaks = checkBreaks(options.breakAtEvent, historyLength);
     const inline = splitInlineSourceMap(bundle.code);
     const realm = new DebugRealm();
     realm.begin(0);
     try {
-      realm.evalScript(await loadGuestRuntime(), 'aion-guest-runtime.js');
+      realm.evalScript(runtimeSource, 'aion-guest-runtime.js');
       realm.evalScript(debuggableBundle(inline.code, bundle.sourceMap ?? inline.sourceMap), resolve(options.sourceRoot ?? process.cwd(), BUNDLE_FILENAME));
       realm.runPendingJobs();
     } catch (error) {
@@ -69,15 +69,17 @@ export class DebugWorkflow implements ActivationTarget {
 
   /** A `debugger;` stop in a small script whose scope shows `values`, with the reason beside it. */
   private pause(reason: string, values: Record<string, unknown>): void {
-    const bindings = Object.entries(values).map(([name, value]) => `  const ${name} = ${JSON.stringify(value)};\n`);
+    // Parsed from JSON text: history data may hold any key, `__proto__` too.
+    const bindings = Object.entries(values).map(([name, value]) => `  const ${name} = JSON.parse(${JSON.stringify(JSON.stringify(value))});\n`);
     this.realm.evalScript(`{\n${bindings.join('')}  debugger; // Aion: ${reason.replace(/\n/g, ' ')}\n}\n`, 'aion-replay-break.js');
   }
 }
 
-function checkBreaks(breakAtEvent: DebugReplayOptions['breakAtEvent']): number[] {
+/** The event ids to stop at, ascending; each must be an event of the history. */
+function checkBreaks(breakAtEvent: DebugReplayOptions['breakAtEvent'], historyLength: number): number[] {
   const breaks = breakAtEvent === undefined ? [] : typeof breakAtEvent === 'number' ? [breakAtEvent] : [...breakAtEvent];
   for (const eventId of breaks) {
-    if (!Number.isInteger(eventId) || eventId < 1) throw new InvalidArgumentError(`breakAtEvent must list history event ids (integers from 1), got ${String(eventId)}`);
+    if (!Number.isInteger(eventId) || eventId < 1 || eventId > historyLength) throw new InvalidArgumentError(`the events to break at are events of the history (1 to ${historyLength}), got ${String(eventId)}`);
   }
   return breaks.sort((a, b) => a - b);
 }

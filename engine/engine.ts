@@ -409,6 +409,11 @@ export class Engine implements RunDirectory {
     return this.bundles.threads.size;
   }
 
+  /** The limits every sandbox of this engine runs under (memory, CPU per activation, stack). */
+  get sandboxLimits(): SandboxLimits {
+    return { ...this.bundles.limits };
+  }
+
   /** What one payload (arguments, a result, a failure...) may be: bytes of JSON and nesting depth. */
   get payloadLimits(): PayloadLimits {
     return { maxPayloadBytes: this.limits.maxPayloadBytes, maxPayloadDepth: this.limits.maxPayloadDepth };

@@ -44,8 +44,9 @@ export interface WorkflowDescription {
   /** Why a `Running` run is not making progress (a determinism violation, for example). */
   taskFailure?: TaskFailure;
   /**
-   * For a running run that makes progress: where in its code it waits, one stack per pending
-   * operation (activities, timers, children, conditions…), in source lines — the `__stack_trace` query's answer.
+   * For a running run that makes progress and is in memory: where in its code it waits, one
+   * stack per pending operation (activities, timers, children, conditions…), in source lines —
+   * the `__stack_trace` query's answer (which, for a parked run, brings it back).
    */
   stackTrace?: string;
   searchAttributes: Record<string, unknown>;
@@ -233,7 +234,8 @@ export class WorkflowHandle {
     if (record.taskFailure) description.taskFailure = record.taskFailure;
     const quarantine = run.quarantine;
     if (quarantine) description.quarantine = { reason: quarantine.reason, key: quarantine.key, at: new Date(quarantine.at) };
-    if (record.status === 'Running' && !record.taskFailure && !quarantine) {
+    // Only from a sandbox in memory: describing a run must not bring a parked one back.
+    if (description.residency === 'resident' && !record.taskFailure && !record.supervision && !quarantine) {
       const stackTrace = await this.query(STACK_TRACE_QUERY).catch(() => undefined);
       if (typeof stackTrace === 'string' && stackTrace !== '') description.stackTrace = stackTrace;
     }

@@ -81,14 +81,17 @@ export interface SandboxInspection {
   checkpoints: CapturedCheckpoint[];
 }
 
-/** A checkpoint as the store keeps it, for an inspection to start from: a snapshot, and the log lines up to it. */
+/** A checkpoint as the store gives it back, for an inspection to start from: a snapshot, and the log lines up to it. */
 export type CheckpointData = SnapshotData & { logs: InspectedLog[] };
 
-/** A checkpoint an inspection captured: the sandbox's image after event `eventId`, and the log lines up to there. */
-export type CapturedCheckpoint = CapturedImage & { eventId: number; build: string; logs: InspectedLog[] };
+/**
+ * A checkpoint an inspection captured: the sandbox's image after event `eventId`, and the log
+ * lines since `previous` (the checkpoint, or 0: the start, the replay went on from).
+ */
+export type CapturedCheckpoint = CapturedImage & { eventId: number; build: string; previous: number; logs: InspectedLog[] };
 
 export interface CheckpointUse {
-  /** Restore this one (if it still fits the template and the history) instead of replaying from the start. */
+  /** Restore this one (if it fits the template's version and build) instead of replaying from the start. */
   from?: CheckpointData;
   /** Capture a checkpoint each time this many events were replayed since the last one. */
   every?: number;
@@ -100,28 +103,46 @@ export interface CheckpointUse {
  */
 export async function inspectSandbox(
   template: WorkflowTemplate,
+  version: string,
   history: ParsedHistory,
   limits: ReplayLimits,
   time: number,
   query?: { name: string; args: unknown[] },
   checkpoints: CheckpointUse = {},
 ): Promise<SandboxInspection> {
-  const start = await startingPoint(template, history, checkpoints.from);
+  const restored = checkpoints.from && (await restoreCheckpoint(template, version, history, checkpoints.from));
+  try {
+    return await inspectFrom(restored ?? { sandbox: await template.newSandbox(), eventId: 0, logs: [] }, history, limits, time, query, checkpoints.every ?? 0);
+  } catch (error) {
+    if (!restored) throw error;
+    // The history is the truth: a checkpoint the rest of it does not replay onto only costs a full replay.
+    return inspectFrom({ sandbox: await template.newSandbox(), eventId: 0, logs: [] }, history, limits, time, query, checkpoints.every ?? 0);
+  }
+}
+
+/** Replays the activations of `history` after `start.eventId` into `start.sandbox`, asks it, and throws it away. */
+async function inspectFrom(
+  start: { sandbox: WorkflowSandbox; eventId: number; logs: InspectedLog[] },
+  history: ParsedHistory,
+  limits: ReplayLimits,
+  time: number,
+  query: { name: string; args: unknown[] } | undefined,
+  every: number,
+): Promise<SandboxInspection> {
   const { sandbox } = start;
   try {
     const logs: InspectedLog[] = [...start.logs];
     const captured: CapturedCheckpoint[] = [];
-    let lastCheckpoint = start.eventId;
-    const every = checkpoints.every ?? 0;
+    let previous = { eventId: start.eventId, logCount: logs.length };
     replayActivations(sandbox, history, new RunState(), limits, {
       fromEventId: start.eventId,
       onLogs: (eventIndex, entries) => logs.push(...entries.map((entry) => ({ ...entry, eventIndex }))),
       ...(every > 0
         ? {
             afterActivation: (eventId: number) => {
-              if (eventId - lastCheckpoint < every) return;
-              captured.push({ ...compressImage(sandbox.capture()), build: sandbox.build, eventId, logs: [...logs] });
-              lastCheckpoint = eventId;
+              if (eventId - previous.eventId < every) return;
+              captured.push({ ...compressImage(sandbox.capture()), build: sandbox.build, eventId, previous: previous.eventId, logs: logs.slice(previous.logCount) });
+              previous = { eventId, logCount: logs.length };
             },
           }
         : {}),
@@ -141,14 +162,13 @@ export async function inspectSandbox(
   }
 }
 
-/** The sandbox an inspection starts in: restored from `checkpoint` if it fits, a fresh fork otherwise. */
-async function startingPoint(template: WorkflowTemplate, history: ParsedHistory, checkpoint: CheckpointData | undefined): Promise<{ sandbox: WorkflowSandbox; eventId: number; logs: InspectedLog[] }> {
-  const historyLength = history.activations.at(-1)?.commands.at(-1)?.eventId ?? history.activations.at(-1)?.marker.eventId ?? 0;
-  if (checkpoint) {
-    const decoded = decodeSnapshot(checkpoint, { version: checkpoint.version, build: template.build, historyLength, byteLength: template.memoryBytes });
-    if ('image' in decoded) return { sandbox: await template.restore(decoded.image), eventId: checkpoint.eventId, logs: checkpoint.logs };
-  }
-  return { sandbox: await template.newSandbox(), eventId: 0, logs: [] };
+/** A sandbox restored from `checkpoint`, if it is of this version and build and within the history. */
+async function restoreCheckpoint(template: WorkflowTemplate, version: string, history: ParsedHistory, checkpoint: CheckpointData): Promise<{ sandbox: WorkflowSandbox; eventId: number; logs: InspectedLog[] } | undefined> {
+  const last = history.activations.at(-1);
+  const historyLength = last?.commands.at(-1)?.eventId ?? last?.marker.eventId ?? 0;
+  const decoded = decodeSnapshot(checkpoint, { version, build: template.build, historyLength, byteLength: template.memoryBytes });
+  if (!('image' in decoded)) return undefined;
+  return { sandbox: await template.restore(decoded.image), eventId: checkpoint.eventId, logs: checkpoint.logs };
 }
 
 /** Where to cut a history to look at it after event `at`, and the time the workflow saw there. */
@@ -184,6 +204,9 @@ export function timelineSteps(history: ParsedHistory, logs: InspectedLog[]): Tim
   }));
 }
 
+/** Offline looks have no version and never restore a checkpoint. */
+const OFFLINE_VERSION = '';
+
 /** The run at event `options.at` of `history`, replayed here (not on the sandbox threads) against `bundle`, the run's version. */
 export async function inspectHistory(bundle: { code: string; sourceMap?: string }, history: ReplayableHistory, options: InspectOptions): Promise<RunAtEvent> {
   checkOptionKeys(options, ['at', 'query', 'args', 'limits'], 'inspect');
@@ -191,7 +214,7 @@ export async function inspectHistory(bundle: { code: string; sourceMap?: string 
   const cut = cutHistory(events, options.at);
   const { template, locator } = await offlineBundle(bundle, options.limits);
   const query = options.query === undefined ? undefined : { name: options.query, args: options.args ?? [] };
-  return runAtEvent(cut, await located(inspectSandbox(template, cut.history, DEFAULT_REPLAY_LIMITS, cut.time, query), locator), locator);
+  return runAtEvent(cut, await located(inspectSandbox(template, OFFLINE_VERSION, cut.history, DEFAULT_REPLAY_LIMITS, cut.time, query), locator), locator);
 }
 
 /** Every activation of `history` (up to `until`): its jobs, its commands with their call sites, and its log lines. */
@@ -199,7 +222,7 @@ export async function timelineOf(bundle: { code: string; sourceMap?: string }, h
   const { events } = readHistory(history);
   const cut = cutHistory(events, options.until ?? events.length);
   const { template, locator } = await offlineBundle(bundle, options.limits);
-  const { logs } = await located(inspectSandbox(template, cut.history, DEFAULT_REPLAY_LIMITS, cut.time), locator);
+  const { logs } = await located(inspectSandbox(template, OFFLINE_VERSION, cut.history, DEFAULT_REPLAY_LIMITS, cut.time), locator);
   return timelineSteps(cut.history, logs);
 }
 

@@ -61,7 +61,10 @@ export async function replayHistory(bundle: { code: string; sourceMap?: string }
   const { events, parsed } = readHistory(history);
   const { logger, debug } = options;
   const onLogs = logger && ((eventIndex: number, logs: LogEntry[]) => logs.forEach((entry) => logger[entry.level]({ eventIndex, ...entry.attributes }, entry.message)));
-  if (debug) return inUtc(async () => replay(await DebugWorkflow.load(bundle, debug === true ? {} : debug), splitBundle(bundle).locator));
+  if (debug) {
+    const runtime = await loadGuestRuntime();
+    return inUtc(() => replay(DebugWorkflow.create(runtime, bundle, events.length, debug === true ? {} : debug), splitBundle(bundle).locator));
+  }
   const { template, locator } = await offlineBundle(bundle, options.limits);
   return replay(await template.newSandbox(), locator);
 
@@ -81,14 +84,15 @@ export async function replayHistory(bundle: { code: string; sourceMap?: string }
 }
 
 /**
- * Runs `fn` with this process's time zone set to UTC, as every sandbox's is: a debug realm
- * shares the host's V8, whose local-time methods follow `TZ`.
+ * Runs `fn` (synchronous: nothing else of the process runs meanwhile) with this process's time
+ * zone set to UTC, as every sandbox's is: a debug realm shares the host's V8, whose local-time
+ * methods follow `TZ`.
  */
-async function inUtc<T>(fn: () => Promise<T>): Promise<T> {
+function inUtc<T>(fn: () => T): T {
   const zone = process.env.TZ;
   process.env.TZ = 'UTC';
   try {
-    return await fn();
+    return fn();
   } finally {
     if (zone === undefined) delete process.env.TZ;
     else process.env.TZ = zone;

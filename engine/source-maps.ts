@@ -51,6 +51,9 @@ export function parseFrame(text: string): StackFrame | undefined {
 const formatFrame = ({ prefix, name, file, line, column }: StackFrame): string =>
   name && name !== '<anonymous>' ? `${prefix}${name} (${file}:${line}:${column})` : `${prefix}${file}:${line}:${column}`;
 
+/** The bundle's frames: `workflow-bundle.js` in a sandbox, an absolute path ending in it in a debug replay. */
+const isBundleFile = (file: string): boolean => file === BUNDLE_FILENAME || file.endsWith(`/${BUNDLE_FILENAME}`);
+
 /** A frame of QuickJS's own functions (`    at next (native)`): nothing of the workflow's. */
 const NATIVE_FRAME = /^\s*at .* \(native\)$/;
 
@@ -120,7 +123,7 @@ export class BundleLocator {
         last = undefined;
         continue;
       }
-      if (frame.file !== BUNDLE_FILENAME) continue;
+      if (!isBundleFile(frame.file)) continue;
       if (frame.name === ASYNC_HELPER) {
         generatorBody = last?.name === '<anonymous>' ? last : undefined;
         continue;

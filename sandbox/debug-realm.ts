@@ -28,9 +28,29 @@ const REALM_SETUP = `(() => {
     apply: () => new RealDate(now).toString(),
   });
   RealDate.now = () => now;
+  RealDate.prototype.constructor = DeterministicDate;
   Object.defineProperty(globalThis, 'Date', { value: DeterministicDate, writable: true, configurable: true });
   return (time) => { now = time; };
 })()`;
+
+/** Promise prototypes of the debug realms (their rejections are the guest's, not the host's). */
+const realmPromises = new WeakSet<object>();
+let ignoringRealmRejections = false;
+
+/**
+ * Node tracks unhandled rejections per process, a realm's too, and by default ends the process
+ * on one; in QuickJS a workflow's un-awaited rejected promise is nothing. Rejections of realm
+ * promises are ignored; any other keeps Node's default (unless someone else listens).
+ */
+function ignoreRejectionsOf(promisePrototype: object): void {
+  realmPromises.add(promisePrototype);
+  if (ignoringRealmRejections) return;
+  ignoringRealmRejections = true;
+  process.on('unhandledRejection', function ignoreRealmRejection(reason, promise) {
+    if (realmPromises.has(Object.getPrototypeOf(promise) as object)) return;
+    if (process.listenerCount('unhandledRejection') === 1) throw reason;
+  });
+}
 
 export class DebugRealm {
   private readonly context: Context;
@@ -42,6 +62,7 @@ export class DebugRealm {
     // 'afterEvaluate': the realm's promise jobs wait for the host, as QuickJS's pending jobs do.
     this.context = createContext({}, { name: 'Aion workflow replay', microtaskMode: 'afterEvaluate' });
     this.setTime = new Script(REALM_SETUP, { filename: 'aion-realm-setup.js' }).runInContext(this.context) as (time: number) => void;
+    ignoreRejectionsOf((new Script('Promise.prototype').runInContext(this.context)) as object);
   }
 
   /** Sets the time the guest sees until the next `begin` (no CPU budget: see the module). */

@@ -195,7 +195,8 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
     const body = await jsonBody<{ code?: unknown; strict?: unknown; all?: unknown }>(c);
     if (typeof body.code !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'code must be the bundle (the output of `aion build`)');
     const history = await handle(c).history();
-    const report = await replayHistories({ code: body.code }, [history], { strict: body.strict === true, all: body.all === true });
+    // On the engine's own sandbox threads, under its limits: as the engine would run the bundle.
+    const report = await replayHistories({ code: body.code }, [history], { strict: body.strict === true, all: body.all === true, threads: engine.sandboxThreads, limits: engine.sandboxLimits });
     if (report.failed.length > 0) throw new HttpError(422, 'REPLAY_FAILED', `the history cannot be replayed against this bundle: ${report.failed[0].message}`);
     return c.json({ reproduced: report.reproduced === 1, events: history.length, divergences: report.diverged[0]?.divergences ?? [] });
   });

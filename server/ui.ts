@@ -24,15 +24,24 @@ function assetsFolder(): string {
   throw new Error('cannot find the web UI (server/ui): is the package installed completely?');
 }
 
+/**
+ * The page loads only its own files and talks only to this server; it cannot be framed. (What
+ * workflows recorded is put in the page as text, never as markup: this is the second line.)
+ */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-cache',
+};
+
 export function mountUi(app: Hono): void {
   const folder = assetsFolder();
   const files = new Map(Object.entries(ASSETS).map(([name, type]) => [name, { body: readFileSync(folder + name, 'utf8'), type }]));
-  const index = files.get('index.html')!;
+  const serve = (name: string) => {
+    const file = files.get(name);
+    return file && new Response(file.body, { headers: { 'content-type': file.type, ...SECURITY_HEADERS } });
+  };
   app.get('/ui', (c) => c.redirect('/ui/'));
-  app.get('/ui/', (c) => c.body(index.body, 200, { 'content-type': index.type }));
-  app.get('/ui/:file', (c) => {
-    const file = files.get(c.req.param('file'));
-    if (!file) return c.json({ error: { code: 'NOT_FOUND', message: `no UI file ${c.req.param('file')}` } }, 404);
-    return c.body(file.body, 200, { 'content-type': file.type, 'cache-control': 'no-cache' });
-  });
+  app.get('/ui/', () => serve('index.html')!);
+  app.get('/ui/:file', (c) => serve(c.req.param('file')) ?? c.json({ error: { code: 'NOT_FOUND', message: `no UI file ${c.req.param('file')}` } }, 404));
 }

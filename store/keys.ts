@@ -17,7 +17,8 @@
  * | `o`    | o · id                                | OutboxEntry    |
  * | `c`    | c · ns · scheduleId                   | ScheduleRecord |
  * | `p`    | p · ns · runId                        | SnapshotRecord |
- * | `k`    | k · ns · runId · eventId              | CheckpointRecord |
+ * | `k`    | k · ns · runId · eventId              | a checkpoint's image (SnapshotRecord) |
+ * | `l`    | l · ns · runId · eventId              | a checkpoint's log lines: { eventId, previous, logs } |
  * | `q`    | q · ns · runId                        | Quarantine     |
  * | `!m`   | !m · slot                             | commit number (commit-log.ts) |
  */
@@ -50,6 +51,8 @@ export const keys = {
   snapshot: (ns: string, runId: string) => ['p', ns, runId].join(SEP),
   checkpoint: (ns: string, runId: string, eventId: number) => ['k', ns, runId, pad(eventId, 10)].join(SEP),
   checkpointPrefix: (ns: string, runId: string) => ['k', ns, runId, ''].join(SEP),
+  checkpointLogs: (ns: string, runId: string, eventId: number) => ['l', ns, runId, pad(eventId, 10)].join(SEP),
+  checkpointLogsPrefix: (ns: string, runId: string) => ['l', ns, runId, ''].join(SEP),
   outbox: (id: string) => ['o', id].join(SEP),
   outboxPrefix: () => `o${SEP}`,
   schedule: (ns: string, scheduleId: string) => ['c', ns, scheduleId].join(SEP),
@@ -82,6 +85,7 @@ const KINDS: Record<string, { kind: KeyInfo['kind']; runIdPart?: number }> = {
   i: { kind: 'start-index', runIdPart: 3 },
   p: { kind: 'snapshot', runIdPart: 2 },
   k: { kind: 'checkpoint', runIdPart: 2 },
+  l: { kind: 'checkpoint', runIdPart: 2 },
   o: { kind: 'outbox' },
   c: { kind: 'schedule' },
   q: { kind: 'quarantine', runIdPart: 2 },

@@ -20,7 +20,7 @@ import type {
   ScanRunsQuery,
   ScheduleRecord,
   SnapshotRecord,
-  CheckpointRecord,
+  StoredCheckpoint,
   StoredEvent,
   StoreEvents,
   WriteBatch,
@@ -63,6 +63,14 @@ const REOPEN_MAX_DELAY_MS = 30_000;
  * database passed the commit-log check. Reads go on meanwhile (but for the moment of the
  * reopen itself).
  */
+
+/** How a checkpoint's log lines are kept, apart from its image: a link in the chain of the run's checkpoints. */
+interface CheckpointLogs {
+  eventId: number;
+  previous: number;
+  logs: unknown[];
+}
+
 export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventStore<E> {
   readonly events = new EventEmitter<StoreEvents>();
   /** Next event id of runs written through this store (loaded lazily for the others). */
@@ -271,9 +279,20 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     return this.get<SnapshotRecord>(keys.snapshot(namespace, runId));
   }
 
-  async getCheckpoint(namespace: string, runId: string, atOrBefore: number): Promise<CheckpointRecord | undefined> {
-    const [latest] = await this.values<CheckpointRecord>({ gte: keys.checkpointPrefix(namespace, runId), lte: keys.checkpoint(namespace, runId, Math.max(0, atOrBefore)), reverse: true, limit: 1 });
-    return latest;
+  async getCheckpoint(namespace: string, runId: string, atOrBefore: number): Promise<StoredCheckpoint | undefined> {
+    const upTo = Math.max(0, atOrBefore);
+    const [image] = await this.values<SnapshotRecord>({ gte: keys.checkpointPrefix(namespace, runId), lte: keys.checkpoint(namespace, runId, upTo), reverse: true, limit: 1 });
+    if (!image) return undefined;
+    const parts = await this.values<CheckpointLogs>({ gte: keys.checkpointLogsPrefix(namespace, runId), lte: keys.checkpointLogs(namespace, runId, image.eventId) });
+    const byEvent = new Map(parts.map((part) => [part.eventId, part]));
+    const chain: unknown[][] = [];
+    for (let id = image.eventId; id > 0; ) {
+      const part = byEvent.get(id);
+      if (!part || part.previous >= id) return undefined;
+      chain.push(part.logs);
+      id = part.previous;
+    }
+    return { ...image, logs: chain.reverse().flat() };
   }
 
   async listCheckpoints(namespace: string, runId: string): Promise<number[]> {
@@ -367,8 +386,14 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const binding of batch.typeVersions ?? []) put(keys.typeVersion(binding.namespace, binding.workflowType), binding.version);
     for (const snapshot of batch.snapshots?.put ?? []) ops.push({ type: 'put', key: keys.snapshot(snapshot.namespace, snapshot.runId), value: encodeBinaryValue(snapshot) });
     for (const { namespace, runId } of batch.snapshots?.delete ?? []) del(keys.snapshot(namespace, runId));
-    for (const checkpoint of batch.checkpoints?.put ?? []) ops.push({ type: 'put', key: keys.checkpoint(checkpoint.namespace, checkpoint.runId, checkpoint.eventId), value: encodeBinaryValue(checkpoint) });
-    for (const { namespace, runId, eventId } of batch.checkpoints?.delete ?? []) del(keys.checkpoint(namespace, runId, eventId));
+    for (const { previous, logs, ...image } of batch.checkpoints?.put ?? []) {
+      ops.push({ type: 'put', key: keys.checkpoint(image.namespace, image.runId, image.eventId), value: encodeBinaryValue(image) });
+      put(keys.checkpointLogs(image.namespace, image.runId, image.eventId), { eventId: image.eventId, previous, logs } satisfies CheckpointLogs);
+    }
+    for (const { namespace, runId, eventId } of batch.checkpoints?.delete ?? []) {
+      del(keys.checkpoint(namespace, runId, eventId));
+      del(keys.checkpointLogs(namespace, runId, eventId));
+    }
     for (const entry of batch.outbox?.put ?? []) put(keys.outbox(entry.id), entry);
     for (const id of batch.outbox?.delete ?? []) del(keys.outbox(id));
     for (const schedule of batch.schedules?.put ?? []) put(keys.schedule(schedule.namespace, schedule.scheduleId), schedule);

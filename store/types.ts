@@ -121,9 +121,14 @@ export interface SnapshotRecord {
  * workflow's log lines up to there. An optimisation only, like snapshots; several per run.
  */
 export interface CheckpointRecord extends SnapshotRecord {
-  /** The workflow's log lines up to `eventId` (the engine owns their shape). */
+  /** The checkpoint this one was captured after (0: the start of the history). */
+  previous: number;
+  /** The workflow's log lines after `previous`, up to `eventId` (the engine owns their shape). */
   logs: unknown[];
 }
+
+/** A checkpoint as read back: its image, and every log line up to it (its chain's, joined). */
+export type StoredCheckpoint = SnapshotRecord & { logs: unknown[] };
 
 /** A schedule's definition and durable state (the engine owns the shape of both). */
 export interface ScheduleRecord {
@@ -301,8 +306,11 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   listActivityTasks(): Promise<ActivityTask[]>;
   listOutbox(): Promise<OutboxEntry[]>;
   getSnapshot(namespace: string, runId: string): Promise<SnapshotRecord | undefined>;
-  /** The run's checkpoint with the greatest `eventId` at or before `atOrBefore`. */
-  getCheckpoint(namespace: string, runId: string, atOrBefore: number): Promise<CheckpointRecord | undefined>;
+  /**
+   * The run's checkpoint with the greatest `eventId` at or before `atOrBefore`, with the log
+   * lines of its whole chain; undefined if there is none, or its chain is broken.
+   */
+  getCheckpoint(namespace: string, runId: string, atOrBefore: number): Promise<StoredCheckpoint | undefined>;
   /** The event ids of the run's checkpoints, ascending. */
   listCheckpoints(namespace: string, runId: string): Promise<number[]>;
   getSchedule(namespace: string, scheduleId: string): Promise<ScheduleRecord | undefined>;

@@ -10,9 +10,15 @@ export class InspectorClient {
   private nextId = 1;
   private readonly replies = new Map<number, { resolve(result: unknown): void; reject(error: Error): void }>();
   private readonly events: InspectorEvent[] = [];
-  private readonly waiters: { method: string; resolve(event: InspectorEvent): void }[] = [];
+  private readonly waiters: { method: string; resolve(event: InspectorEvent): void; reject(error: Error): void }[] = [];
 
   private constructor(private readonly socket: WebSocket) {
+    // The debuggee went away: whatever is awaited will not come.
+    socket.on('close', () => {
+      for (const waiter of this.waiters.splice(0)) waiter.reject(new Error(`the inspector closed before ${waiter.method}`));
+      for (const reply of this.replies.values()) reply.reject(new Error('the inspector closed before replying'));
+      this.replies.clear();
+    });
     socket.on('message', (data: Buffer) => {
       const message = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: Record<string, unknown> };
       if (message.id !== undefined) {
@@ -43,11 +49,12 @@ export class InspectorClient {
     return new Promise((resolve, reject) => this.replies.set(id, { resolve: resolve as (result: unknown) => void, reject }));
   }
 
-  /** The next event named `method` (one already received first). */
+  /** The next event named `method` (one already received first); rejects if the inspector closes first. */
   next(method: string): Promise<InspectorEvent> {
     const queued = this.events.findIndex((event) => event.method === method);
     if (queued >= 0) return Promise.resolve(this.events.splice(queued, 1)[0]);
-    return new Promise((resolve) => this.waiters.push({ method, resolve }));
+    if (this.socket.readyState !== WebSocket.OPEN) return Promise.reject(new Error(`the inspector is closed: no ${method} will come`));
+    return new Promise((resolve, reject) => this.waiters.push({ method, resolve, reject }));
   }
 
   /** Every event named `method` received and not yet taken. */

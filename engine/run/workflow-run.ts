@@ -134,8 +134,6 @@ export class WorkflowRun {
   private justRead: LoadedHistory | undefined;
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
-  /** An inspection kept or used checkpoints of this run: they are dropped when it closes. */
-  private checkpointed = false;
   private readonly updateWaiters = new UpdateWaiters();
   /** Updates sent to the run and not yet recorded (or refused), by id: how many senders. */
   private readonly updatesSent = new Map<string, number>();
@@ -441,34 +439,45 @@ export class WorkflowRun {
    * or before the cut (of this version), and keeps the checkpoints captured on the way.
    */
   private async inspectOnThread(cut: { eventIndex: number; history: ParsedHistory; time: number }, query?: { name: string; args: unknown[] }): Promise<SandboxInspection> {
-    const { bundles, checkpoints, store } = this.env;
+    const { bundles, store } = this.env;
     const { namespace, runId, version } = this.record;
-    const keep = checkpoints.interval > 0 && (this.record.status === 'Running' || checkpoints.closedRuns);
+    const keep = this.keepsCheckpoints();
     const from = keep ? await store.getCheckpoint(namespace, runId, cut.eventIndex).catch(() => undefined) : undefined;
-    if (from) this.checkpointed = true;
-    const use: CheckpointUse = {
-      ...(from?.version === version ? { from: from as CheckpointData } : {}),
-      ...(keep ? { every: checkpoints.interval } : {}),
-    };
+    const use: CheckpointUse = { ...(from ? { from: from as CheckpointData } : {}), ...(keep ? { every: this.env.checkpoints.interval } : {}) };
     const template = bundles.template(version);
     const answer = await bundles.threads.withTemplate(template, bundles.code(version), (thread) =>
       bundles.threads.request(thread, { op: 'inspect', template, history: cut.history, limits: this.env.limits, time: cut.time, ...(query ? { query } : {}), checkpoints: use }),
     );
     if (answer.checkpoints.length > 0) {
-      this.checkpointed = true;
       const put = answer.checkpoints.map((checkpoint) => ({ namespace, runId, version, createdAt: this.env.clock.now(), ...checkpoint }));
       // An optimisation only: a lost or refused write costs the next look a longer replay.
       await store.write({ checkpoints: { put } }, { durable: false }).catch((error: unknown) => this.env.logger.warn({ err: error, runId }, 'could not keep the inspection\'s checkpoints'));
+      // The run closed while this look replayed: what it just kept goes with the rest.
+      if (!this.keepsCheckpoints()) await this.dropCheckpoints(cut.eventIndex);
     }
     return answer;
   }
 
-  /** Drops the run's checkpoints (once it closed, unless closed runs keep them). */
-  private async dropCheckpoints(): Promise<void> {
+  /** Whether looks at this run keep checkpoints: running runs, and closed ones if asked. */
+  private keepsCheckpoints(): boolean {
+    const { interval, closedRuns } = this.env.checkpoints;
+    return interval > 0 && (this.record.status === 'Running' || closedRuns);
+  }
+
+  /**
+   * Drops the run's checkpoints, once it closed (unless closed runs keep them). Only a history
+   * longer than the checkpoint interval can have any: shorter runs skip the store read.
+   */
+  private async dropCheckpoints(historyLength: number): Promise<void> {
     const { namespace, runId } = this.record;
-    const { store } = this.env;
-    const ids = await store.listCheckpoints(namespace, runId);
-    if (ids.length > 0) await store.write({ checkpoints: { delete: ids.map((eventId) => ({ namespace, runId, eventId })) } }, { durable: false });
+    const { store, checkpoints } = this.env;
+    if (checkpoints.interval === 0 || historyLength < checkpoints.interval) return;
+    try {
+      const ids = await store.listCheckpoints(namespace, runId);
+      if (ids.length > 0) await store.write({ checkpoints: { delete: ids.map((eventId) => ({ namespace, runId, eventId })) } }, { durable: false });
+    } catch (error) {
+      this.env.logger.debug({ err: error, runId }, 'could not drop the closed run\'s checkpoints');
+    }
   }
 
   /** How the run would be brought back into memory, were it parked now (a sandbox thread checks the snapshot). */
@@ -904,10 +913,7 @@ export class WorkflowRun {
     const measured = batch.measured ?? { count: 0, bytes: 0 };
     this.state.historySize += measured.bytes + historySizeOf(events.slice(measured.count));
     this.act(events, batch, jobs);
-    if (batch.closeEvent && this.checkpointed && !this.env.checkpoints.closedRuns) {
-      this.checkpointed = false;
-      this.dropCheckpoints().catch((error: unknown) => this.env.logger.debug({ err: error, runId: record.runId }, 'could not drop the closed run\'s checkpoints'));
-    }
+    if (batch.closeEvent && !this.keepsCheckpoints()) void this.dropCheckpoints(this.nextEventId - 1);
   }
 
   /**

@@ -81,7 +81,7 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
     }
   },
   async inspect({ template, history, limits, time, query, checkpoints }) {
-    return inspectSandbox(await templateOf(template.key), history, limits, time, query, checkpoints);
+    return inspectSandbox(await templateOf(template.key), template.version, history, limits, time, query, checkpoints);
   },
   async replay({ template, history, limits, check }) {
     (await replaySandbox(await templateOf(template.key), history, limits, check)).dispose();

@@ -16,8 +16,8 @@ const NAMESPACE_KEY = 'aion.namespace';
 namespaceInput.value = localStorage.getItem(NAMESPACE_KEY) || 'default';
 namespaceInput.addEventListener('change', () => {
   localStorage.setItem(NAMESPACE_KEY, namespaceInput.value.trim() || 'default');
-  location.hash = '#/';
-  render();
+  if (location.hash === '#/' || location.hash === '') render();
+  else location.hash = '#/'; // hashchange renders
 });
 
 class ApiError extends Error {}
@@ -62,6 +62,7 @@ function h(tag, attributes = {}, ...children) {
     if (value === undefined || value === false) continue;
     if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
     else if (name === 'class') element.className = value;
+    else if (name === 'style') element.style.cssText = value; // through CSSOM: the page's CSP allows no inline style
     else element.setAttribute(name, value === true ? '' : String(value));
   }
   for (const child of children.flat()) if (child !== undefined && child !== null && child !== false) element.append(child instanceof Node ? child : String(child));
@@ -81,17 +82,22 @@ function showError(error) {
 
 // Routing ---------------------------------------------------------------------------------------
 
+/** Bumped by each render: a slower, older one sees it and leaves the page alone. */
+let generation = 0;
+
 async function render() {
+  const mine = ++generation;
+  const current = () => mine === generation;
   errorBox.hidden = true;
   signOut.hidden = !sessionStorage.getItem(TOKEN_KEY);
   const [path, search] = location.hash.replace(/^#/, '').split('?');
   const params = new URLSearchParams(search ?? '');
   try {
     const run = /^\/runs\/(.+)$/.exec(path ?? '');
-    if (run) await renderRun(decodeURIComponent(run[1]), params.get('runId') ?? undefined);
-    else await renderRuns(params);
+    if (run) await renderRun(decodeURIComponent(run[1]), params.get('runId') ?? undefined, current);
+    else await renderRuns(params, current);
   } catch (error) {
-    showError(error);
+    if (current()) showError(error);
   }
 }
 window.addEventListener('hashchange', render);
@@ -100,7 +106,7 @@ window.addEventListener('hashchange', render);
 
 const STATUSES = ['', 'Running', 'Completed', 'Failed', 'Canceled', 'Terminated', 'ContinuedAsNew', 'TimedOut'];
 
-async function renderRuns(params) {
+async function renderRuns(params, current) {
   const filters = h(
     'form',
     { class: 'filters panel', id: 'filters' },
@@ -120,9 +126,11 @@ async function renderRuns(params) {
   const query = new URLSearchParams({ limit: '200' });
   for (const name of ['status', 'type', 'workflowId', 'searchAttributes']) if (params.get(name)) query.set(name, params.get(name));
   for (const name of ['startTimeFrom', 'startTimeTo']) if (params.get(name)) query.set(name, new Date(params.get(name)).toISOString());
-  view.replaceChildren(h('h1', {}, 'Workflow runs'), filters);
   const { workflows } = await api('GET', `/v1/namespaces/${namespace()}/workflows?${query}`);
-  view.append(
+  if (!current()) return;
+  view.replaceChildren(
+    h('h1', {}, 'Workflow runs'),
+    filters,
     h(
       'div',
       { class: 'panel' },
@@ -155,8 +163,9 @@ async function renderRuns(params) {
 
 // A run -----------------------------------------------------------------------------------------
 
-async function renderRun(workflowId, runId) {
+async function renderRun(workflowId, runId, current) {
   const [run, { events }] = await Promise.all([api('GET', workflowUrl(workflowId, '', { runId })), api('GET', workflowUrl(workflowId, '/history', { runId }))]);
+  if (!current()) return;
   const pinned = runId ?? run.runId;
   const details = h('div', { id: 'event-details' }, h('p', { class: 'muted' }, 'Select an event in the timeline or the list.'));
   const state = statePanel(workflowId, pinned, events);
@@ -175,7 +184,7 @@ async function renderRun(workflowId, runId) {
       'div',
       { class: 'grid' },
       h('div', { class: 'panel' }, h('h2', {}, 'Events'), eventTable(events, select)),
-      h('div', {}, h('div', { class: 'panel' }, details), state.element, pendingPanel(run), replayPanel(workflowId, pinned)),
+      h('div', {}, h('div', { class: 'panel' }, details), state.element, pendingPanel(run, pinned), replayPanel(workflowId, pinned)),
     ),
   );
 }
@@ -308,7 +317,7 @@ function statePanel(workflowId, runId, events) {
   };
 }
 
-function pendingPanel(run) {
+function pendingPanel(run, runId) {
   if (run.status !== 'Running') return undefined;
   const pending = run.pending ?? { activities: [], timers: [], children: [], updates: [] };
   const rows = [
@@ -324,8 +333,26 @@ function pendingPanel(run) {
     rows.length ? fields(rows) : h('p', { class: 'muted' }, 'Waiting on signals or conditions only.'),
     run.taskFailure ? h('p', { class: 'bad' }, `Stalled: ${run.taskFailure.message}`) : undefined,
     run.supervision ? h('p', { class: 'bad' }, `Crashing (${run.supervision.crashes}×): ${run.supervision.lastCrash.message}`) : undefined,
-    run.stackTrace ? h('pre', {}, run.stackTrace) : undefined,
+    run.stackTrace ? h('pre', {}, run.stackTrace) : stackButton(run.workflowId, runId),
   );
+}
+
+/** Where a parked run waits is one query away (which brings it back into memory): asked on demand. */
+function stackButton(workflowId, runId) {
+  const output = h('div', {});
+  const button = h('button', {
+    type: 'button',
+    id: 'ask-stack',
+    onclick: async () => {
+      try {
+        const { result } = await api('POST', workflowUrl(workflowId, '/queries/__stack_trace', { runId }), {});
+        output.replaceChildren(result ? h('pre', {}, result) : h('p', { class: 'muted' }, 'It waits on nothing.'));
+      } catch (error) {
+        output.replaceChildren(h('p', { class: 'bad' }, error.message));
+      }
+    },
+  }, 'Where in the code does it wait? (loads a parked run)');
+  return h('div', {}, button, output);
 }
 
 /** Replays this run's history against a bundle picked from disk (on the server's sandbox threads). */

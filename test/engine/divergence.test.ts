@@ -86,7 +86,8 @@ beforeAll(async () => {
   }
 });
 
-// A debug replay (the workflow in this process's V8, for Node's inspector) must judge exactly as a sandbox does.
+// A debug replay (the workflow in this process's V8, for Node's inspector) must judge code that uses
+// nothing only one of the two engines has exactly as a sandbox does.
 describe.each([
   { mode: 'a QuickJS sandbox', debug: false },
   { mode: 'a debug realm', debug: true },

@@ -5,9 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { inspectHistory } from '../../engine/inspector.js';
 import { Engine } from '../../engine/engine.js';
+import type { HistoryEvent } from '../../engine/history/events.js';
+import { openMemoryStore } from '../../store/open.js';
 import { fixture, fixtureBundle, openEngine, silentLogger } from '../helpers.js';
 
 const source = readFileSync(fixture('inspected.ts'), 'utf8');
@@ -73,7 +75,7 @@ describe('inspecting a run at an event', () => {
     const first = await handle.inspect({ at: history.length, query: 'total' });
     expect(first.replayedFrom).toBe(0);
     expect(first).toEqual(await fresh(history.length));
-    // Seeking again, near the end then back to the middle: from a checkpoint, the same state as a full replay.
+    // Seeking again, near the end then back to the middle: from a checkpoint, the same state (and log lines) as a full replay.
     for (const at of [history.length, history.length - 1, Math.floor(history.length / 2), 7]) {
       const seek = await handle.inspect({ at, query: 'total' });
       const full = await fresh(at);
@@ -83,11 +85,31 @@ describe('inspecting a run at an event', () => {
     }
     // Before the first checkpoint there is nothing to restore.
     expect((await handle.inspect({ at: 3 })).replayedFrom).toBe(0);
+  });
 
-    // Closed: its checkpoints are dropped (closed runs keep none by default).
-    await handle.signal('add', 1000);
-    await handle.result();
-    await expect.poll(async () => (await handle.inspect({ at: history.length })).replayedFrom).toBe(0);
+  it("drops a run's checkpoints when it closes, also after the engine restarted in between", async () => {
+    const store = await openMemoryStore<HistoryEvent>();
+    const open = () => Engine.open({ logger: silentLogger, store, checkpoints: { interval: 4 } });
+    const first = await open();
+    await first.deploy({ code: await fixtureBundle('inspected.ts') });
+    const handle = await first.start('accumulator', { args: [100], workflowId: 'dropped' });
+    for (const n of [1, 2, 3, 4, 5]) await handle.signal('add', n);
+    await expect.poll(async () => handle.query('total')).toBe(15);
+    await handle.inspect({ at: (await handle.history()).length });
+    const { runId } = await handle.describe();
+    expect((await store.listCheckpoints('default', runId)).length).toBeGreaterThan(0);
+    await first.close();
+
+    const second = await open();
+    try {
+      const reopened = second.getHandle('dropped');
+      await reopened.signal('add', 100);
+      await reopened.result();
+      await vi.waitFor(async () => expect(await store.listCheckpoints('default', runId)).toEqual([]));
+    } finally {
+      await second.close();
+      await store.close();
+    }
   });
 
   it('keeps checkpoints of closed runs when asked, and none at all with interval 0', async () => {

@@ -172,6 +172,9 @@ describe('replayHistory for debugging', () => {
       const error = await replayHistory({ code }, history, { includePending: true }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(PendingActivationFailedError);
       expect((error as Error).message).toMatch(/^the pending jobs fail the workflow task again: TypeError: .*name.* \(at test\/fixtures\/task-failures-v1\.ts:9:\d+\)$/);
+      // A debug replay (V8 words the error its own way) names the same line.
+      const debugged = await replayHistory({ code }, history, { includePending: true, debug: true }).catch((e: unknown) => e);
+      expect((debugged as Error).message).toMatch(/^the pending jobs fail the workflow task again: TypeError: .*name.* \(at test\/fixtures\/task-failures-v1\.ts:9:\d+\)$/);
       // A fixed version takes them.
       await expect(replayHistory({ code: await fixtureBundle('task-failures-v2.ts') }, history, { includePending: true })).resolves.toBeUndefined();
     } finally {

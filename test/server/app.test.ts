@@ -103,7 +103,9 @@ describe('HTTP API', () => {
     expect((await app.request('/v1/health')).status).toBe(200);
     // The UI's files carry no data: served without the token (the data they show is not).
     expect((await app.request('/ui/')).status).toBe(200);
-    expect((await app.request('/ui/app.js')).headers.get('content-type')).toMatch(/javascript/);
+    const script = await app.request('/ui/app.js');
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    expect(script.headers.get('content-security-policy')).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
     expect((await app.request('/ui/nothing.js')).status).toBe(404);
   });
 

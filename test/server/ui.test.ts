@@ -53,7 +53,10 @@ export async function labeller(id: string): Promise<string> {
 let engine: Engine;
 let server: RunningServer;
 let browser: Browser;
+/** The first test's page, which meets the token prompt. */
 let page: Page;
+/** The other tests' page: the token already in its tab. */
+let runPage: Page;
 const discount = 'discount';
 const bundleFile = join(dir, 'bundle.js');
 const changedBundleFile = join(dir, 'changed.js');
@@ -94,6 +97,8 @@ beforeAll(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  runPage = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await runPage.addInitScript((token) => sessionStorage.setItem('aion.token', token), TOKEN);
 }, 60_000);
 
 afterAll(async () => {
@@ -122,16 +127,16 @@ describe('web UI', { timeout: 60_000 }, () => {
 
   it("shows a run's timeline, with the child linked and the continue-as-new chain", async () => {
     await openRun('c1', (await firstRunOf('c1')).runId);
-    const timeline = page.locator('#timeline');
+    const timeline = runPage.locator('#timeline');
     const lanes = await timeline.locator('.lane .label').allInnerTexts();
     expect(lanes).toEqual(['activity charge (2 attempts)', 'update discount', 'timer 20 ms', 'child labeller label-c1', 'signals, cancels']);
     expect(await timeline.locator('.span.activity').getAttribute('title')).toMatch(/attempt 2$/);
     await timeline.getByRole('link', { name: 'label-c1' }).click();
-    await expect.poll(() => page.locator('h1').innerText()).toMatch(/label-c1\s+Completed/);
-    await page.goBack();
-    await page.locator('#timeline').getByRole('link', { name: /^run / }).click();
-    await expect.poll(() => page.locator('h1').innerText()).toMatch(/c1\s+Completed/);
-    expect(await page.locator('#events tbody tr').count()).toBeGreaterThan(1);
+    await expect.poll(() => runPage.locator('h1').innerText()).toMatch(/label-c1\s+Completed/);
+    await runPage.goBack();
+    await runPage.locator('#timeline').getByRole('link', { name: /^run / }).click();
+    await expect.poll(() => runPage.locator('h1').innerText()).toMatch(/c1\s+Completed/);
+    expect(await runPage.locator('#events tbody tr').count()).toBeGreaterThan(1);
   });
 
   it('shows an event, and the state after it with a query answered as then', async () => {
@@ -139,31 +144,31 @@ describe('web UI', { timeout: 60_000 }, () => {
     await openRun('c1', first.runId);
     const history = await engine.getHandle('c1', first.runId).history();
     const timerStarted = history.find((event) => event.type === 'TimerStarted')!;
-    await page.locator(`#events tr[data-event="${timerStarted.eventId}"]`).click();
-    await expect.poll(() => page.locator('#event-details h2').innerText()).toBe(`Event ${timerStarted.eventId}: TimerStarted`);
-    expect(await page.locator('#inspect-at').inputValue()).toBe(String(timerStarted.eventId));
-    await page.fill('#inspect-query', 'stage');
-    await page.click('#state button');
-    await expect.poll(() => page.locator('#inspect-output').innerText()).toContain('"labelling"');
-    expect(await page.locator('#inspect-pending').innerText()).toMatch(/workflows\.ts:\d+/);
+    await runPage.locator(`#events tr[data-event="${timerStarted.eventId}"]`).click();
+    await expect.poll(() => runPage.locator('#event-details h2').innerText()).toBe(`Event ${timerStarted.eventId}: TimerStarted`);
+    expect(await runPage.locator('#inspect-at').inputValue()).toBe(String(timerStarted.eventId));
+    await runPage.fill('#inspect-query', 'stage');
+    await runPage.click('#state button');
+    await expect.poll(() => runPage.locator('#inspect-output').innerText()).toContain('"labelling"');
+    expect(await runPage.locator('#inspect-pending').innerText()).toMatch(/workflows\.ts:\d+/);
   });
 
   it('shows what a running run waits on', async () => {
     await openRun('c2');
-    expect(await page.locator('#pending').innerText()).toMatch(/waiting on signals or conditions only/i);
-    expect(await page.locator('#pending pre').innerText()).toContain(`base/workflows.ts:${lineOf('// approval')}:`);
+    expect(await runPage.locator('#pending').innerText()).toMatch(/waiting on signals or conditions only/i);
+    expect(await runPage.locator('#pending pre').innerText()).toContain(`base/workflows.ts:${lineOf('// approval')}:`);
   });
 
   it('replays the run against an uploaded bundle and shows the divergence, or that it reproduces', async () => {
     await openRun('c1', (await firstRunOf('c1')).runId);
-    await page.setInputFiles('#replay-bundle', changedBundleFile);
-    await page.click('#replay button');
-    await expect.poll(() => page.locator('#replay-output').innerText()).toMatch(/diverges from the history/);
-    expect(await page.locator('#replay-output .divergence').first().innerText()).toMatch(/produced at\s+.*workflows\.ts:\d+/);
-    await page.setInputFiles('#replay-bundle', bundleFile);
-    await page.click('#replay button');
-    await expect.poll(() => page.locator('#replay-output').innerText()).toMatch(/reproduces the history/);
-    expect(await distinctColours(page)).toBeGreaterThan(20);
+    await runPage.setInputFiles('#replay-bundle', changedBundleFile);
+    await runPage.click('#replay button');
+    await expect.poll(() => runPage.locator('#replay-output').innerText()).toMatch(/diverges from the history/);
+    expect(await runPage.locator('#replay-output .divergence').first().innerText()).toMatch(/produced at\s+.*workflows\.ts:\d+/);
+    await runPage.setInputFiles('#replay-bundle', bundleFile);
+    await runPage.click('#replay button');
+    await expect.poll(() => runPage.locator('#replay-output').innerText()).toMatch(/reproduces the history/);
+    expect(await distinctColours(runPage)).toBeGreaterThan(20);
   });
 });
 
@@ -171,8 +176,8 @@ const lineOf = (text: string): number => SOURCE.split('\n').findIndex((line) => 
 
 /** Opens a run's page and waits until it shows that run. */
 async function openRun(workflowId: string, runId?: string): Promise<void> {
-  await page.goto(`${server.url}/ui/#/runs/${workflowId}${runId ? `?runId=${runId}` : ''}`);
-  await expect.poll(() => page.locator('#run-id').innerText().catch(() => '')).toBe(runId ?? (await engine.getHandle(workflowId).describe()).runId);
+  await runPage.goto(`${server.url}/ui/#/runs/${workflowId}${runId ? `?runId=${runId}` : ''}`);
+  await expect.poll(() => runPage.locator('#run-id').innerText().catch(() => '')).toBe(runId ?? (await engine.getHandle(workflowId).describe()).runId);
 }
 
 /** The first run of `workflowId`'s chain (the one that continued as new). */

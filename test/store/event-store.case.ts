@@ -226,21 +226,24 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       await store.close();
     });
 
-    it('keeps several checkpoints per run and finds the nearest at or before an event', async () => {
+    it('keeps several checkpoints per run, finds the nearest at or before an event, with the log lines of its chain', async () => {
       const store = await open();
-      const checkpoint = (runId: string, eventId: number) => ({
-        namespace: 'default', runId, eventId, version: 'v1', build: 'b1',
+      const checkpoint = (runId: string, eventId: number, previous: number) => ({
+        namespace: 'default', runId, eventId, previous, version: 'v1', build: 'b1',
         pages: Uint8Array.from([1, 2]), data: Uint8Array.from({ length: 300 }, (_, i) => (i * eventId) % 251), checksum: 'c', createdAt: 1,
-        logs: [{ level: 'info', message: `at ${eventId}`, eventIndex: eventId }],
+        logs: [`after ${previous}`, `at ${eventId}`],
       });
-      await store.write({ checkpoints: { put: [checkpoint('r1', 100), checkpoint('r1', 1000), checkpoint('r1', 20), checkpoint('r2', 50)] } }, { durable: false });
+      await store.write({ checkpoints: { put: [checkpoint('r1', 20, 0), checkpoint('r1', 100, 20), checkpoint('r1', 1000, 100), checkpoint('r2', 50, 0)] } }, { durable: false });
       expect(await store.listCheckpoints('default', 'r1')).toEqual([20, 100, 1000]);
-      expect((await store.getCheckpoint('default', 'r1', 999))?.eventId).toBe(100);
-      expect((await store.getCheckpoint('default', 'r1', 1000))?.eventId).toBe(1000);
+      expect(await store.getCheckpoint('default', 'r1', 999)).toMatchObject({ eventId: 100, logs: ['after 0', 'at 20', 'after 20', 'at 100'] });
+      expect((await store.getCheckpoint('default', 'r1', 1000))?.logs).toHaveLength(6);
       expect(await store.getCheckpoint('default', 'r1', 19)).toBeUndefined();
       const read = await store.getCheckpoint('default', 'r2', 10_000);
-      expect({ eventId: read?.eventId, data: Array.from(read!.data), logs: read?.logs }).toEqual({ eventId: 50, data: Array.from(checkpoint('r2', 50).data), logs: checkpoint('r2', 50).logs });
-      await store.write({ checkpoints: { delete: [20, 100, 1000].map((eventId) => ({ namespace: 'default', runId: 'r1', eventId })) } });
+      expect({ eventId: read?.eventId, data: Array.from(read!.data), logs: read?.logs }).toEqual({ eventId: 50, data: Array.from(checkpoint('r2', 50, 0).data), logs: ['after 0', 'at 50'] });
+      // A chain with a missing link gives no checkpoint (its log lines would be incomplete).
+      await store.write({ checkpoints: { delete: [{ namespace: 'default', runId: 'r1', eventId: 20 }] } });
+      expect(await store.getCheckpoint('default', 'r1', 999)).toBeUndefined();
+      await store.write({ checkpoints: { delete: [100, 1000].map((eventId) => ({ namespace: 'default', runId: 'r1', eventId })) } });
       expect(await store.listCheckpoints('default', 'r1')).toEqual([]);
       expect(await store.listCheckpoints('default', 'r2')).toEqual([50]);
       await store.close();
