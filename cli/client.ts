@@ -14,6 +14,8 @@ export class CliError extends Error {
   }
 }
 
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
 export interface ClientOptions {
   endpoint: string;
   namespace: string;
@@ -24,8 +26,13 @@ export class AionClient {
   constructor(private readonly options: ClientOptions) {}
 
   /** Calls `method path` under the namespace (`/v1/namespaces/<ns>` + `path`). */
-  async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    const url = `${this.options.endpoint.replace(/\/$/, '')}/v1/namespaces/${encodeURIComponent(this.options.namespace)}${path}`;
+  call<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    return this.callServer<T>(method, `/v1/namespaces/${encodeURIComponent(this.options.namespace)}${path}`, body);
+  }
+
+  /** Calls `method path` of the server itself (`/v1/keys`, `/v1/namespaces`...). */
+  async callServer<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    const url = `${this.options.endpoint.replace(/\/$/, '')}${path}`;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     let response: Response;

@@ -9,6 +9,7 @@ import inspector from 'node:inspector';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import {
+  AionError,
   bundleWorkflowCode,
   defaultLogger,
   DeterminismViolationError,
@@ -27,6 +28,7 @@ import {
 } from '../engine/index.js';
 import { serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
+import { addHostingCommands } from './hosting-commands.js';
 import { AionClient, CliError, workflowPath } from './client.js';
 import { formatValue, printFields, printJson, printLines, printTable } from './output.js';
 
@@ -90,7 +92,11 @@ export function createProgram(): Command {
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--activities <module>', 'module whose exported functions are the activities')
     .option('--accept-data-loss', 'open a data folder whose log lost confirmed writes, keeping what survived (see docs/operations.md)')
-    .action(async (options: { data: string; port: string; host: string; activities?: string; acceptDataLoss?: boolean }, command: Command) => {
+    .option('--init-admin-key', 'create the first admin key and print it (once); from then on every request needs a key. AION_ADMIN_KEY registers one chosen elsewhere')
+    .option('--jwks-url <url>', "also accept JWTs signed by this identity provider's keys (claims aion_role, aion_namespace)")
+    .option('--jwt-issuer <iss>', 'with --jwks-url: the issuer tokens must name')
+    .option('--jwt-audience <aud>', 'with --jwks-url: the audience tokens must name')
+    .action(async (options: ServerCommandOptions, command: Command) => {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${options.port}`);
       const logger = defaultLogger(process.env.AION_LOG_LEVEL ?? 'info');
@@ -99,7 +105,15 @@ export function createProgram(): Command {
         if (error instanceof StoreError && error.code === 'AION_STORE_DAMAGED') throw new CliError(`${error.message} (aion server --accept-data-loss)`);
         throw error;
       });
-      const server = await serveEngine(engine, { port, hostname: options.host, token: globals(command).token, logger });
+      await provisionAdminKey(engine, options.initAdminKey === true, process.env.AION_ADMIN_KEY).catch(async (error: unknown) => {
+        await engine.close();
+        throw error;
+      });
+      const jwt = options.jwksUrl === undefined ? undefined : { jwksUrl: options.jwksUrl, ...(options.jwtIssuer ? { issuer: options.jwtIssuer } : {}), ...(options.jwtAudience ? { audience: options.jwtAudience } : {}) };
+      const server = await serveEngine(engine, { port, hostname: options.host, token: globals(command).token, logger, ...(jwt ? { jwt } : {}) }).catch(async (error: unknown) => {
+        await engine.close();
+        throw error instanceof AionError ? new CliError(error.message) : error;
+      });
       logger.info({ url: server.url, dataDir: resolve(options.data), activities: Object.keys(activities) }, 'Aion server listening');
       stopOnSignals(server, engine);
     });
@@ -454,7 +468,39 @@ export function createProgram(): Command {
       else printLines([`replayed ${count} events: the code reproduces the history`]);
     });
 
+  addHostingCommands(program, client, (command) => globals(command).json === true);
+
   return program;
+}
+
+interface ServerCommandOptions {
+  data: string;
+  port: string;
+  host: string;
+  activities?: string;
+  acceptDataLoss?: boolean;
+  initAdminKey?: boolean;
+  jwksUrl?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+}
+
+/**
+ * The first admin key: created and printed once (`--init-admin-key`, refused if one exists),
+ * or registered from `AION_ADMIN_KEY` (idempotent).
+ */
+async function provisionAdminKey(engine: Engine, create: boolean, fromEnvironment: string | undefined): Promise<void> {
+  if (fromEnvironment !== undefined) {
+    await engine.apiKeys.registerAdminKey(fromEnvironment).catch((error: unknown) => {
+      throw new CliError(`AION_ADMIN_KEY: ${(error as Error).message}`);
+    });
+  }
+  if (!create) return;
+  if ((await engine.apiKeys.list()).some((key) => key.role === 'admin' && key.revokedAt === undefined)) {
+    throw new CliError('--init-admin-key: an admin key exists already (aion key create --role admin makes another)');
+  }
+  const { key, id } = await engine.apiKeys.create({ role: 'admin', description: 'created by aion server --init-admin-key' });
+  process.stdout.write(`admin key (id ${id}), shown this once: ${key}\n`);
 }
 
 interface ReplayCommandOptions {

@@ -16,6 +16,9 @@ import type { JobKind } from '../common/protocol.js';
 import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
 import { startSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
 import { toMs, type Duration } from '../common/time.js';
+import { ApiKeys } from './hosting/api-keys.js';
+import { AuditLog } from './hosting/audit.js';
+import { DEFAULT_NAMESPACE, Namespaces } from './hosting/namespaces.js';
 import { asyncCompletionHandle, type AsyncCompletionHandle } from './activities/async-completion.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
 import { retryDelayMs } from './backoff.js';
@@ -186,7 +189,6 @@ export interface WorkflowSummary {
   parent?: { workflowId: string; runId: string };
 }
 
-const DEFAULT_NAMESPACE = 'default';
 const DEFAULT_TASK_QUEUE = 'default';
 const START_OPTIONS = [
   'args',
@@ -226,6 +228,12 @@ export interface EngineEvents {
 export class Engine implements RunDirectory {
   /** Cron and interval schedules (`engine.schedules.create(...)`). */
   readonly schedules: Schedules;
+  /** The namespaces this engine hosts (`default` always). */
+  readonly namespaces: Namespaces;
+  /** Credentials of the HTTP API, per namespace and role. */
+  readonly apiKeys: ApiKeys;
+  /** Who did what to each namespace. */
+  readonly audit: AuditLog;
   /** What the engine does, for observers: `scheduleFired`, `runParked`, `storeAvailability`, `activation`. */
   readonly events = new EventEmitter<EngineEvents>();
   /** Counters and gauges (prom-client); `aion server` serves them at `/metrics`. */
@@ -323,6 +331,14 @@ export class Engine implements RunDirectory {
     this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock);
     // Schedules run on the real clock: with a skipping clock they keep timers of their own.
     this.scheduleTimers = clock === systemClock ? this.timers : new DueTimers((entries) => this.deliverDue(entries));
+    this.namespaces = new Namespaces(store, async (namespace) => {
+      const running = await this.count({ namespace, status: 'Running' });
+      if (running > 0) return `${running} running run${running === 1 ? '' : 's'}`;
+      const schedules = (await this.schedules.list({ namespace })).length;
+      return schedules > 0 ? `${schedules} schedule${schedules === 1 ? '' : 's'}` : undefined;
+    });
+    this.apiKeys = new ApiKeys(store, this.namespaces);
+    this.audit = new AuditLog(store);
     this.schedules = new Schedules(store, this.runs, this.outbox, this.scheduleTimers, logger, this.payloadLimits, () => this.assertOpen(), (event) =>
       this.events.emit('scheduleFired', event),
     );

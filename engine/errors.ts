@@ -11,6 +11,8 @@ export type AionErrorCode =
   | 'INVALID_ARGUMENT'
   | 'NOT_FOUND'
   | 'ALREADY_STARTED'
+  | 'ALREADY_EXISTS'
+  | 'FAILED_PRECONDITION'
   | 'WORKFLOW_FAILED'
   | 'NOT_RUNNING'
   | 'QUERY_FAILED'
@@ -47,6 +49,22 @@ export class WorkflowNotFoundError extends AionError {
     readonly runId?: string,
   ) {
     super('NOT_FOUND', runId ? `workflow ${workflowId} has no run ${runId}` : `workflow ${workflowId} not found`);
+  }
+}
+
+/** No such namespace (or, to a caller of another namespace, one it may not see: the same answer). */
+export class NamespaceNotFoundError extends AionError {
+  override name = 'NamespaceNotFoundError';
+  constructor(readonly namespace: string) {
+    super('NOT_FOUND', `namespace ${namespace} not found`);
+  }
+}
+
+/** No API key with that id. */
+export class ApiKeyNotFoundError extends AionError {
+  override name = 'ApiKeyNotFoundError';
+  constructor(readonly keyId: string) {
+    super('NOT_FOUND', `API key ${keyId} not found`);
   }
 }
 

@@ -56,6 +56,8 @@ export {
   QueryFailedError,
   WorkflowUpdateFailedError,
   WorkflowUpdateNotFoundError,
+  NamespaceNotFoundError,
+  ApiKeyNotFoundError,
   DeterminismViolationError,
   PendingActivationFailedError,
   type Divergence,
@@ -83,3 +85,6 @@ export { RUN_STATUSES, type RunStatus, type EventStore } from '../store/types.js
 export { openLevelDbStore, openMemoryStore } from '../store/open.js';
 export { StoreError, type StoreErrorCode } from '../store/errors.js';
 export { RunQuarantinedError } from './quarantine.js';
+export { DEFAULT_NAMESPACE, Namespaces, type NamespaceInfo, type NamespaceSettings } from './hosting/namespaces.js';
+export { ApiKeys, ROLES, type ApiKeyInfo, type NewApiKey, type Role } from './hosting/api-keys.js';
+export { AuditLog, type AuditEntry } from './hosting/audit.js';

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import {
@@ -24,18 +23,20 @@ import {
   type VisibilityQuery,
 } from '../engine/index.js';
 import { errorResponse, HttpError } from './errors.js';
+import { authenticate, authorizer, type AuthEnv, type AuthOptions } from './auth.js';
+import { mountHostingRoutes } from './hosting-routes.js';
+import { jsonBody } from './json-body.js';
 import { mountUi } from './ui.js';
 
-export interface AppOptions {
-  /** When set, every request must carry `Authorization: Bearer <token>`. */
-  token?: string;
+export interface AppOptions extends AuthOptions {
   logger?: Logger;
 }
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
-export function createApp(engine: Engine, options: AppOptions = {}): Hono {
-  const app = new Hono();
+export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  const authenticateRequest = authenticate(engine, options, options.logger);
 
   app.onError((error, c) => {
     const { status, body } = errorResponse(error);
@@ -52,15 +53,10 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   mountUi(app);
   app.get('/metrics', async (c) => c.text(await engine.metrics.registry.metrics(), 200, { 'content-type': engine.metrics.registry.contentType }));
 
-  app.use('/v1/namespaces/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'INVALID_ARGUMENT', message: 'request body too large' } }, 413) }));
-  if (options.token !== undefined) {
-    const expected = Buffer.from(`Bearer ${options.token}`);
-    app.use('/v1/namespaces/*', async function requireToken(c, next) {
-      const given = Buffer.from(c.req.header('authorization') ?? '');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HttpError(401, 'UNAUTHENTICATED', 'missing or wrong bearer token');
-      await next();
-    });
-  }
+  app.use('/v1/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'INVALID_ARGUMENT', message: 'request body too large' } }, 413) }));
+  app.use('/v1/*', async (c, next) => (c.req.path === '/v1/health' ? next() : authenticateRequest(c, next)));
+  const guard = authorizer(engine, options.logger);
+  mountHostingRoutes(app, engine, guard);
 
   const ns = (c: Context) => c.req.param('ns')!;
   const visibilityQuery = (c: Context): VisibilityQuery => {
@@ -86,32 +82,32 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   };
   const handle = (c: Context) => engine.getHandle(c.req.param('id')!, c.req.query('runId'), { namespace: ns(c), followRuns: c.req.query('followRuns') !== 'false' });
 
-  app.post('/v1/namespaces/:ns/bundles', async (c) => {
+  app.post('/v1/namespaces/:ns/bundles', guard('deploy', 'deploy'), async (c) => {
     const body = await jsonBody<{ code?: unknown }>(c);
     return c.json(await engine.deploy({ code: body.code as string, namespace: ns(c) }), 201);
   });
 
-  app.post('/v1/namespaces/:ns/workflows', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows', guard('operate', 'start'), async (c) => {
     // The body is the type and the start options (the engine refuses an unknown option by name).
     const { type, ...options } = await jsonBody<{ type?: unknown } & StartOptions>(c);
     const started = await engine.start(type as string, { ...options, namespace: ns(c) });
     return c.json({ workflowId: started.workflowId, runId: started.runId }, 201);
   });
 
-  app.get('/v1/namespaces/:ns/workflows', async (c) => {
+  app.get('/v1/namespaces/:ns/workflows', guard('read'), async (c) => {
     const limit = c.req.query('limit');
     const workflows = await engine.list({ ...visibilityQuery(c), limit: limit === undefined ? undefined : Number(limit) });
     return c.json({ workflows });
   });
 
-  app.get('/v1/namespaces/:ns/workflow-count', async (c) => c.json({ count: await engine.count(visibilityQuery(c)) }));
+  app.get('/v1/namespaces/:ns/workflow-count', guard('read'), async (c) => c.json({ count: await engine.count(visibilityQuery(c)) }));
 
-  app.get('/v1/namespaces/:ns/workflows/:id', async (c) => c.json(await handle(c).describe()));
+  app.get('/v1/namespaces/:ns/workflows/:id', guard('read'), async (c) => c.json(await handle(c).describe()));
 
-  app.get('/v1/namespaces/:ns/workflows/:id/history', async (c) => c.json({ events: await handle(c).history() }));
+  app.get('/v1/namespaces/:ns/workflows/:id/history', guard('read'), async (c) => c.json({ events: await handle(c).history() }));
 
   /** The run as it was after event `at`: replayed on its version, with a query's answer if `query` is given (`args`: a JSON array). */
-  app.get('/v1/namespaces/:ns/workflows/:id/inspect', async (c) => {
+  app.get('/v1/namespaces/:ns/workflows/:id/inspect', guard('read'), async (c) => {
     const at = Number(c.req.query('at'));
     const query = c.req.query('query');
     const args = c.req.query('args');
@@ -126,13 +122,13 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   });
 
   /** Each activation of the run (up to event `until`). */
-  app.get('/v1/namespaces/:ns/workflows/:id/timeline', async (c) => {
+  app.get('/v1/namespaces/:ns/workflows/:id/timeline', guard('read'), async (c) => {
     const until = c.req.query('until');
     return c.json({ steps: await handle(c).timeline(until === undefined ? {} : { until: Number(until) }) });
   });
 
   /** Waits for the run to close. 200 either way: the body says whether it completed. */
-  app.get('/v1/namespaces/:ns/workflows/:id/result', async (c) => {
+  app.get('/v1/namespaces/:ns/workflows/:id/result', guard('read'), async (c) => {
     try {
       return c.json({ status: 'Completed', result: await handle(c).result() });
     } catch (error) {
@@ -141,15 +137,15 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
     }
   });
 
-  app.post('/v1/namespaces/:ns/workflows/:id/signals/:name', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows/:id/signals/:name', guard('operate', 'signal'), async (c) => {
     await handle(c).signal(c.req.param('name'), ...(await argsOf(c)));
     return c.json({}, 202);
   });
 
-  app.post('/v1/namespaces/:ns/workflows/:id/queries/:name', async (c) => c.json({ result: await handle(c).query(c.req.param('name'), ...(await argsOf(c))) }));
+  app.post('/v1/namespaces/:ns/workflows/:id/queries/:name', guard('read'), async (c) => c.json({ result: await handle(c).query(c.req.param('name'), ...(await argsOf(c))) }));
 
   /** Sends an update; answers once it is accepted (`waitForStage: 'ACCEPTED'`) or completed (the default). */
-  app.post('/v1/namespaces/:ns/workflows/:id/updates/:name', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows/:id/updates/:name', guard('operate', 'update'), async (c) => {
     const { waitForStage, ...options } = await jsonBody<{ args?: unknown[]; updateId?: string; waitForStage?: unknown }>(c, {});
     const stage = checkStage(waitForStage);
     const update = await handle(c).startUpdate(c.req.param('name'), options);
@@ -157,41 +153,41 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   });
 
   /** Waits for an update the run accepted (by its id) to complete. */
-  app.get('/v1/namespaces/:ns/workflows/:id/updates/:updateId', async (c) => c.json({ result: await handle(c).getUpdateHandle(c.req.param('updateId')).result() }));
+  app.get('/v1/namespaces/:ns/workflows/:id/updates/:updateId', guard('read'), async (c) => c.json({ result: await handle(c).getUpdateHandle(c.req.param('updateId')).result() }));
 
   /** Update-with-start: the update goes to the running run, or to a run started for it. */
-  app.post('/v1/namespaces/:ns/workflows/:id/update-with-start', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows/:id/update-with-start', guard('operate', 'update-with-start'), async (c) => {
     const { type, waitForStage, ...options } = await jsonBody<{ type?: unknown; waitForStage?: unknown } & UpdateWithStartOptions>(c);
     const stage = checkStage(waitForStage);
     const { workflow, update } = await engine.startUpdateWithStart(type as string, { ...options, workflowId: c.req.param('id')!, namespace: ns(c) });
     return answerUpdate(c, stage, { workflowId: workflow.workflowId, runId: workflow.runId, updateId: update.updateId }, update);
   });
 
-  app.post('/v1/namespaces/:ns/workflows/:id/cancel', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows/:id/cancel', guard('operate', 'cancel'), async (c) => {
     await handle(c).cancel((await jsonBody<{ reason?: string }>(c, {})).reason);
     return c.json({}, 202);
   });
 
-  app.post('/v1/namespaces/:ns/workflows/:id/terminate', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows/:id/terminate', guard('operate', 'terminate'), async (c) => {
     await handle(c).terminate((await jsonBody<{ reason?: string }>(c, {})).reason);
     return c.json({}, 202);
   });
 
   /** Moves the run (default: the workflow's latest) to another version of its bundle, if its history replays there. */
-  app.post('/v1/namespaces/:ns/workflows/:id/upgrade', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows/:id/upgrade', guard('operate', 'upgrade'), async (c) => {
     const body = await jsonBody<{ version?: unknown }>(c, {});
     const { runId } = await handle(c).describe();
     return c.json(await engine.upgrade(runId, { namespace: ns(c), ...(body.version !== undefined ? { version: body.version as string } : {}) }));
   });
 
   /** A new run that carries on from event `toEvent` of this one (see `engine.reset`). */
-  app.post('/v1/namespaces/:ns/workflows/:id/reset', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows/:id/reset', guard('operate', 'reset'), async (c) => {
     const body = await jsonBody<{ toEvent?: unknown; version?: unknown; reason?: unknown }>(c);
     return c.json(await engine.reset(c.req.param('id')!, { ...(body as { toEvent: number; version?: string; reason?: string }), namespace: ns(c), ...(c.req.query('runId') ? { runId: c.req.query('runId') } : {}) }));
   });
 
   /** Replays the run's history against an uploaded bundle (on the sandbox threads): whether it reproduces, and each divergence. */
-  app.post('/v1/namespaces/:ns/workflows/:id/replay', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows/:id/replay', guard('read'), async (c) => {
     const body = await jsonBody<{ code?: unknown; strict?: unknown; all?: unknown }>(c);
     if (typeof body.code !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'code must be the bundle (the output of `aion build`)');
     const history = await handle(c).history();
@@ -201,7 +197,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
     return c.json({ reproduced: report.reproduced === 1, events: history.length, divergences: report.diverged[0]?.divergences ?? [] });
   });
 
-  app.post('/v1/namespaces/:ns/workflows/:id/signal-with-start', async (c) => {
+  app.post('/v1/namespaces/:ns/workflows/:id/signal-with-start', guard('operate', 'signal-with-start'), async (c) => {
     const { type, ...options } = await jsonBody<{ type?: unknown } & SignalWithStartOptions>(c);
     const started = await engine.signalWithStart(type as string, { ...options, workflowId: c.req.param('id')!, namespace: ns(c) });
     return c.json({ workflowId: started.workflowId, runId: started.runId }, 202);
@@ -213,12 +209,12 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
     if (typeof body.taskToken !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'taskToken must be the base64 task token of the activity');
     return { body, handle: engine.asyncCompletion(body.taskToken, { namespace: ns(c) }) };
   };
-  app.post('/v1/namespaces/:ns/activities/complete', async (c) => {
+  app.post('/v1/namespaces/:ns/activities/complete', guard('worker'), async (c) => {
     const { body, handle } = await completion(c);
     await handle.complete((body as { result?: unknown }).result);
     return c.json({});
   });
-  app.post('/v1/namespaces/:ns/activities/fail', async (c) => {
+  app.post('/v1/namespaces/:ns/activities/fail', guard('worker'), async (c) => {
     const { body, handle } = await completion(c);
     const failure = (body as { failure?: { message?: unknown; type?: unknown; nonRetryable?: unknown; details?: unknown } }).failure;
     if (typeof failure?.message !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'failure.message must be a string');
@@ -232,12 +228,12 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
     );
     return c.json({});
   });
-  app.post('/v1/namespaces/:ns/activities/heartbeat', async (c) => {
+  app.post('/v1/namespaces/:ns/activities/heartbeat', guard('worker'), async (c) => {
     const { body, handle } = await completion(c);
     await handle.heartbeat((body as { details?: unknown }).details);
     return c.json({});
   });
-  app.post('/v1/namespaces/:ns/activities/report-cancellation', async (c) => {
+  app.post('/v1/namespaces/:ns/activities/report-cancellation', guard('worker'), async (c) => {
     const { body, handle } = await completion(c);
     await handle.reportCancellation((body as { details?: unknown }).details);
     return c.json({});
@@ -247,28 +243,28 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   const scheduleId = (c: Context) => c.req.param('sid')!;
   const inNamespace = (c: Context) => ({ namespace: ns(c) });
 
-  app.post('/v1/namespaces/:ns/schedules', async (c) => {
+  app.post('/v1/namespaces/:ns/schedules', guard('operate', 'schedule.create'), async (c) => {
     const body = await jsonBody<ScheduleOptions>(c);
     return c.json(await engine.schedules.create({ ...body, namespace: ns(c) }), 201);
   });
-  app.get('/v1/namespaces/:ns/schedules', async (c) => c.json({ schedules: await engine.schedules.list(inNamespace(c)) }));
-  app.get('/v1/namespaces/:ns/schedules/:sid', async (c) => c.json(await engine.schedules.describe(scheduleId(c), inNamespace(c))));
-  app.post('/v1/namespaces/:ns/schedules/:sid/update', async (c) =>
+  app.get('/v1/namespaces/:ns/schedules', guard('read'), async (c) => c.json({ schedules: await engine.schedules.list(inNamespace(c)) }));
+  app.get('/v1/namespaces/:ns/schedules/:sid', guard('read'), async (c) => c.json(await engine.schedules.describe(scheduleId(c), inNamespace(c))));
+  app.post('/v1/namespaces/:ns/schedules/:sid/update', guard('operate', 'schedule.update'), async (c) =>
     c.json(await engine.schedules.update(scheduleId(c), await jsonBody<ScheduleUpdate>(c), inNamespace(c))),
   );
   for (const verb of ['pause', 'resume'] as const) {
-    app.post(`/v1/namespaces/:ns/schedules/:sid/${verb}`, async (c) => c.json(await engine.schedules[verb](scheduleId(c), inNamespace(c))));
+    app.post(`/v1/namespaces/:ns/schedules/:sid/${verb}`, guard('operate', `schedule.${verb}`), async (c) => c.json(await engine.schedules[verb](scheduleId(c), inNamespace(c))));
   }
-  app.post('/v1/namespaces/:ns/schedules/:sid/trigger', async (c) => {
+  app.post('/v1/namespaces/:ns/schedules/:sid/trigger', guard('operate', 'schedule.trigger'), async (c) => {
     const { overlap } = await jsonBody<{ overlap?: OverlapPolicy }>(c, {});
     return c.json(await engine.schedules.trigger(scheduleId(c), { ...inNamespace(c), ...(overlap !== undefined ? { overlap } : {}) }));
   });
-  app.post('/v1/namespaces/:ns/schedules/:sid/backfill', async (c) => {
+  app.post('/v1/namespaces/:ns/schedules/:sid/backfill', guard('operate', 'schedule.backfill'), async (c) => {
     const body = await jsonBody<{ start?: unknown; end?: unknown; overlap?: unknown }>(c);
     const backfill = { start: body.start as string, end: body.end as string, ...(body.overlap !== undefined ? { overlap: body.overlap as OverlapPolicy } : {}) };
     return c.json(await engine.schedules.backfill(scheduleId(c), backfill, inNamespace(c)));
   });
-  app.delete('/v1/namespaces/:ns/schedules/:sid', async (c) => {
+  app.delete('/v1/namespaces/:ns/schedules/:sid', guard('operate', 'schedule.delete'), async (c) => {
     await engine.schedules.delete(scheduleId(c), inNamespace(c));
     return c.json({});
   });
@@ -276,18 +272,6 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono {
   return app;
 }
 
-async function jsonBody<T extends object>(c: Context, fallback?: T): Promise<T> {
-  const text = await c.req.text();
-  if (text.trim() === '' && fallback !== undefined) return fallback;
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new HttpError(400, 'INVALID_ARGUMENT', 'the request body is not valid JSON');
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'INVALID_ARGUMENT', 'the request body must be a JSON object');
-  return body as T;
-}
 
 /** An update request's `waitForStage`: ACCEPTED, or COMPLETED (the default). */
 function checkStage(waitForStage: unknown): 'ACCEPTED' | 'COMPLETED' {

@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
-import type { Engine } from '../engine/index.js';
+import { InvalidArgumentError, type Engine } from '../engine/index.js';
+import { authRequirement } from './auth.js';
 import { createApp, type AppOptions } from './app.js';
 
 export interface ServeOptions extends AppOptions {
@@ -23,11 +24,20 @@ export function stopOnSignals(server: RunningServer, engine: Engine): void {
   process.once('SIGTERM', stop);
 }
 
-/** Serves the HTTP API of `engine` until `close()`. */
-export function serveEngine(engine: Engine, options: ServeOptions = {}): Promise<RunningServer> {
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/**
+ * Serves the HTTP API of `engine` until `close()`. Refuses an address other than loopback
+ * while the API would take requests without credentials (no token, no API key yet).
+ */
+export async function serveEngine(engine: Engine, options: ServeOptions = {}): Promise<RunningServer> {
+  const hostname = options.hostname ?? '127.0.0.1';
+  if (!LOOPBACK.has(hostname) && !(await authRequirement(engine, options)())) {
+    throw new InvalidArgumentError(`refusing to serve on ${hostname} without authentication: create an admin key first (aion server --init-admin-key, or AION_ADMIN_KEY), or give a token`);
+  }
   const app = createApp(engine, options);
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, port: options.port ?? 7233, hostname: options.hostname ?? '127.0.0.1' }, (info) => {
+    const server = serve({ fetch: app.fetch, port: options.port ?? 7233, hostname }, (info) => {
       resolve({
         url: `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`,
         close: () => new Promise<void>((done, fail) => server.close((error) => (error ? fail(error) : done()))),

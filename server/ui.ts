@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Hono } from 'hono';
+import type { Env, Hono } from 'hono';
 
 const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
@@ -34,7 +34,7 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-cache',
 };
 
-export function mountUi(app: Hono): void {
+export function mountUi<E extends Env>(app: Hono<E>): void {
   const folder = assetsFolder();
   const files = new Map(Object.entries(ASSETS).map(([name, type]) => [name, { body: readFileSync(folder + name, 'utf8'), type }]));
   const serve = (name: string) => {

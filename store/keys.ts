@@ -20,6 +20,7 @@
  * | `k`    | k · ns · runId · eventId              | a checkpoint's image (SnapshotRecord) |
  * | `l`    | l · ns · runId · eventId              | a checkpoint's log lines: { eventId, previous, logs } |
  * | `q`    | q · ns · runId                        | Quarantine     |
+ * | `m`    | m · kind · id                         | ControlRecord (namespaces, API keys, audit entries) |
  * | `!m`   | !m · slot                             | commit number (commit-log.ts) |
  */
 
@@ -58,6 +59,8 @@ export const keys = {
   schedule: (ns: string, scheduleId: string) => ['c', ns, scheduleId].join(SEP),
   schedulesPrefix: (ns?: string) => (ns === undefined ? `c${SEP}` : ['c', ns, ''].join(SEP)),
   quarantine: (ns: string, runId: string) => ['q', ns, runId].join(SEP),
+  control: (kind: string, id: string) => ['m', kind, id].join(SEP),
+  controlPrefix: (kind: string) => ['m', kind, ''].join(SEP),
   quarantinePrefix: () => `q${SEP}`,
   commitMarker: (slot: number) => ['!m', pad(slot, 5)].join(SEP),
   commitMarkerPrefix: () => `!m${SEP}`,
@@ -65,7 +68,7 @@ export const keys = {
 
 /** What kind of record a key holds, and the run (or schedule) it belongs to. */
 export interface KeyInfo {
-  kind: 'history' | 'run' | 'status' | 'latest-run' | 'due' | 'activity-task' | 'bundle' | 'type-version' | 'start-index' | 'snapshot' | 'checkpoint' | 'outbox' | 'schedule' | 'quarantine' | 'commit-marker' | 'unknown';
+  kind: 'history' | 'run' | 'status' | 'latest-run' | 'due' | 'activity-task' | 'bundle' | 'type-version' | 'start-index' | 'snapshot' | 'checkpoint' | 'outbox' | 'schedule' | 'quarantine' | 'control' | 'commit-marker' | 'unknown';
   namespace?: string;
   /** The run the record belongs to (for due entries: the owner, a run or a schedule). */
   runId?: string;
@@ -89,6 +92,7 @@ const KINDS: Record<string, { kind: KeyInfo['kind']; runIdPart?: number }> = {
   o: { kind: 'outbox' },
   c: { kind: 'schedule' },
   q: { kind: 'quarantine', runIdPart: 2 },
+  m: { kind: 'control' },
   '!m': { kind: 'commit-marker' },
 };
 
@@ -96,7 +100,7 @@ export function describeKey(key: string): KeyInfo {
   const parts = key.split(SEP);
   const layout = KINDS[parts[0]];
   const info: KeyInfo = { kind: layout?.kind ?? 'unknown', printable: parts.join('/') };
-  if (!layout || layout.kind === 'bundle' || layout.kind === 'outbox' || layout.kind === 'commit-marker') return info;
+  if (!layout || layout.kind === 'bundle' || layout.kind === 'outbox' || layout.kind === 'control' || layout.kind === 'commit-marker') return info;
   info.namespace = parts[parts[0] === 'd' ? 2 : 1];
   if (layout.runIdPart !== undefined) info.runId = parts[layout.runIdPart];
   return info;
@@ -107,6 +111,9 @@ export function describeKey(key: string): KeyInfo {
  * replacing that NUL by U+0001 bounds exactly the keys that continue after it.
  */
 export const prefixEnd = (prefix: string): string => `${prefix.slice(0, -1)}\u0001`;
+
+/** The exclusive upper bound of the keys starting with `prefix`, whatever it ends with: its last character, incremented. */
+export const startsWithEnd = (prefix: string): string => prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 
 /** Splits a key into its parts (for keys whose parts the reader needs, like status keys). */
 export const keyParts = (key: string): string[] => key.split(SEP);

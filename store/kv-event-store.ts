@@ -5,7 +5,7 @@ import { StoreError } from './errors.js';
 import type { FolderLock } from './folder-lock.js';
 import { GroupCommitter } from './group-commit.js';
 import type { KvDatabase, KvOperation } from './kv-database.js';
-import { describeKey, keyParts, keys, prefixEnd } from './keys.js';
+import { describeKey, keyParts, keys, prefixEnd, startsWithEnd } from './keys.js';
 import type {
   ActivityTask,
   BundleRecord,
@@ -21,6 +21,8 @@ import type {
   ScheduleRecord,
   SnapshotRecord,
   StoredCheckpoint,
+  ControlQuery,
+  ControlRecord,
   StoredEvent,
   StoreEvents,
   WriteBatch,
@@ -328,6 +330,21 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     return this.values<ActivityTask>({ gte: prefix, lt: prefixEnd(prefix) });
   }
 
+  async getControl(kind: string, id: string): Promise<ControlRecord | undefined> {
+    return this.get<ControlRecord>(keys.control(kind, id));
+  }
+
+  async listControl(kind: string, query: ControlQuery = {}): Promise<ControlRecord[]> {
+    const kindPrefix = keys.controlPrefix(kind);
+    const lower = kindPrefix + (query.prefix ?? '');
+    const upper = startsWithEnd(lower);
+    const bound = query.after === undefined ? undefined : kindPrefix + query.after;
+    const range = { reverse: query.reverse === true, limit: query.limit ?? -1 };
+    if (bound === undefined) return this.values<ControlRecord>({ ...range, gte: lower, lt: upper });
+    if (query.reverse) return this.values<ControlRecord>({ ...range, gte: lower, lt: bound < upper ? bound : upper });
+    return this.values<ControlRecord>({ ...range, ...(bound < lower ? { gte: lower } : { gt: bound }), lt: upper });
+  }
+
   async getBundle(version: string): Promise<BundleRecord | undefined> {
     return this.get<BundleRecord>(keys.bundle(version));
   }
@@ -400,6 +417,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const { namespace, scheduleId } of batch.schedules?.delete ?? []) del(keys.schedule(namespace, scheduleId));
     for (const record of batch.quarantine?.put ?? []) put(keys.quarantine(record.namespace, record.runId), record);
     for (const { namespace, runId } of batch.quarantine?.delete ?? []) del(keys.quarantine(namespace, runId));
+    for (const record of batch.control?.put ?? []) put(keys.control(record.kind, record.id), record);
+    for (const { kind, id } of batch.control?.delete ?? []) del(keys.control(kind, id));
     return ops;
   }
 
@@ -421,7 +440,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   }
 
   /** Every readable record in a range (a damaged one is reported and skipped). */
-  private async values<T>(range: { gte: string; lt?: string; lte?: string; limit?: number; reverse?: boolean }): Promise<T[]> {
+  private async values<T>(range: { gt?: string; gte?: string; lt?: string; lte?: string; limit?: number; reverse?: boolean }): Promise<T[]> {
     this.assertOpen();
     const out: T[] = [];
     await this.reading(async () => {

@@ -130,6 +130,26 @@ export interface CheckpointRecord extends SnapshotRecord {
 /** A checkpoint as read back: its image, and every log line up to it (its chain's, joined). */
 export type StoredCheckpoint = SnapshotRecord & { logs: unknown[] };
 
+/**
+ * A control-plane record — a namespace, an API key, an audit entry: what hosting keeps beside
+ * the runs. The engine owns the shapes; `kind` groups them and `id` orders them within a kind.
+ */
+export interface ControlRecord {
+  kind: string;
+  id: string;
+  value: unknown;
+}
+
+/** A page of one kind's records in `id` order (or reverse), from an exclusive bound. */
+export interface ControlQuery {
+  /** Only ids starting with this. */
+  prefix?: string;
+  /** Ids after this one (before it, with `reverse`). */
+  after?: string;
+  reverse?: boolean;
+  limit?: number;
+}
+
 /** A schedule's definition and durable state (the engine owns the shape of both). */
 export interface ScheduleRecord {
   namespace: string;
@@ -236,6 +256,7 @@ export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   outbox?: { put?: OutboxEntry[]; delete?: string[] };
   snapshots?: { put?: SnapshotRecord[]; delete?: { namespace: string; runId: string }[] };
   checkpoints?: { put?: CheckpointRecord[]; delete?: { namespace: string; runId: string; eventId: number }[] };
+  control?: { put?: ControlRecord[]; delete?: { kind: string; id: string }[] };
   schedules?: { put?: ScheduleRecord[]; delete?: { namespace: string; scheduleId: string }[] };
   quarantine?: { put?: QuarantineRecord[]; delete?: { namespace: string; runId: string }[] };
 }
@@ -319,5 +340,7 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   listBundles(): Promise<BundleRecord[]>;
   getTypeVersion(namespace: string, workflowType: string): Promise<string | undefined>;
   listQuarantined(): Promise<QuarantineRecord[]>;
+  getControl(kind: string, id: string): Promise<ControlRecord | undefined>;
+  listControl(kind: string, query?: ControlQuery): Promise<ControlRecord[]>;
   close(): Promise<void>;
 }

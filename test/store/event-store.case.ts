@@ -249,6 +249,24 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       await store.close();
     });
 
+    it('keeps control records by kind and id, listed in id order from a bound, by prefix, either way', async () => {
+      const store = await open();
+      const record = (kind: string, id: string) => ({ kind, id, value: { id, at: 1 } });
+      await store.write({ control: { put: ['b/2', 'a/1', 'b/1', 'b/3', 'c'].map((id) => record('entry', id)).concat([record('other', 'b/1')]) } });
+      const ids = async (query?: Parameters<typeof store.listControl>[1]) => (await store.listControl('entry', query)).map((r) => r.id);
+      expect(await ids()).toEqual(['a/1', 'b/1', 'b/2', 'b/3', 'c']);
+      expect(await ids({ prefix: 'b/' })).toEqual(['b/1', 'b/2', 'b/3']);
+      expect(await ids({ prefix: 'b/', after: 'b/1' })).toEqual(['b/2', 'b/3']);
+      expect(await ids({ prefix: 'b/', reverse: true, limit: 2 })).toEqual(['b/3', 'b/2']);
+      expect(await ids({ prefix: 'b/', reverse: true, after: 'b/2' })).toEqual(['b/1']);
+      expect(await ids({ after: 'a/1', limit: 1 })).toEqual(['b/1']);
+      expect((await store.getControl('other', 'b/1'))?.value).toEqual({ id: 'b/1', at: 1 });
+      await store.write({ control: { delete: [{ kind: 'entry', id: 'b/2' }] } });
+      expect(await store.getControl('entry', 'b/2')).toBeUndefined();
+      expect(await ids({ prefix: 'b/' })).toEqual(['b/1', 'b/3']);
+      await store.close();
+    });
+
     it('applies a non-durable write atomically, like any other', async () => {
       const store = await open();
       await store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(1)] }] }, { durable: false });

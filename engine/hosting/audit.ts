@@ -1,0 +1,54 @@
+/**
+ * The audit log: who did what to a namespace — deployed, started, signalled, cancelled,
+ * terminated, reset, changed its settings or keys — kept per namespace, newest first. The
+ * HTTP layer records an entry once a request it authorised succeeded.
+ *
+ * @module
+ */
+import type { EventStore } from '../../store/types.js';
+import type { HistoryEvent } from '../history/events.js';
+
+export interface AuditEntry {
+  namespace: string;
+  time: Date;
+  /** Who: `key:<id>`, `token` (the server's static token), `jwt:<subject>`, or `local` (no auth configured). */
+  actor: string;
+  /** What: `deploy`, `start`, `signal`, `key.create`... */
+  action: string;
+  /** On what: a workflow id, a version, a key id... */
+  target?: string;
+}
+
+interface StoredEntry {
+  namespace: string;
+  time: number;
+  actor: string;
+  action: string;
+  target?: string;
+}
+
+const KIND = 'audit';
+
+/** Entries sort by namespace, then time: `ns/<time, zero-padded>-<sequence>`. */
+const idOf = (namespace: string, time: number, sequence: number): string => `${namespace}/${String(time).padStart(15, '0')}-${String(sequence).padStart(6, '0')}`;
+
+export class AuditLog {
+  private sequence = 0;
+
+  constructor(private readonly store: EventStore<HistoryEvent>) {}
+
+  async record(entry: Omit<AuditEntry, 'time'>): Promise<void> {
+    const time = Date.now();
+    const stored: StoredEntry = { namespace: entry.namespace, time, actor: entry.actor, action: entry.action, ...(entry.target !== undefined ? { target: entry.target } : {}) };
+    this.sequence = (this.sequence + 1) % 1_000_000;
+    await this.store.write({ control: { put: [{ kind: KIND, id: idOf(entry.namespace, time, this.sequence), value: stored }] } });
+  }
+
+  /** The newest entries first (of one namespace, or of all), at most `limit` (default 100). */
+  async list(options: { namespace?: string; limit?: number } = {}): Promise<AuditEntry[]> {
+    const limit = options.limit ?? 100;
+    const records = await this.store.listControl(KIND, { ...(options.namespace !== undefined ? { prefix: `${options.namespace}/` } : {}), reverse: true, ...(options.namespace !== undefined ? { limit } : {}) });
+    const entries = records.map((record) => record.value as StoredEntry).sort((a, b) => b.time - a.time);
+    return entries.slice(0, limit).map(({ time, ...entry }) => ({ ...entry, time: new Date(time) }));
+  }
+}

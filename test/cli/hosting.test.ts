@@ -1,0 +1,88 @@
+/**
+ * Hosting from the command line, with real processes: `aion server --init-admin-key` prints
+ * the first admin key once; namespaces and keys are made with it; a namespace's key works in
+ * its namespace only and stops when revoked; `aion audit` says who did what. A second
+ * `--init-admin-key`, and a server on a public address without keys, are refused.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runChild, type Child } from '../child-process.js';
+import { suiteTempDir } from '../helpers.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(root, 'cli/main.ts');
+const exec = promisify(execFile);
+const dir = suiteTempDir('aion-hosting-cli-');
+
+let server: Child;
+let endpoint: string;
+let adminKey: string;
+
+async function aion(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', CLI, '--endpoint', endpoint, ...args], { cwd: root });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+beforeAll(async () => {
+  server = runChild(CLI, ['server', '--data', join(dir, 'data'), '--port', '0', '--init-admin-key']);
+  adminKey = /shown this once: (aion_\S+)/.exec(await server.line(/^admin key/))![1];
+  endpoint = (JSON.parse(await server.line(/Aion server listening/)) as { url: string }).url;
+}, 30_000);
+
+afterAll(async () => {
+  server.process.kill('SIGTERM');
+  await server.exited;
+});
+
+describe('hosting with the CLI', { timeout: 60_000 }, () => {
+  it('makes namespaces and keys with the admin key; a key acts in its namespace only, until revoked; the audit says who did what', async () => {
+    expect((await aion('namespace', 'list')).stderr).toMatch(/^aion: missing bearer credential/);
+    const asAdmin = ['--token', adminKey];
+    expect((await aion(...asAdmin, 'namespace', 'create', 'acme', '--description', 'first tenant')).code).toBe(0);
+    expect((await aion(...asAdmin, 'namespace', 'list')).stdout).toMatch(/^acme\s+\S+\s+first tenant$/m);
+    const created = JSON.parse((await aion(...asAdmin, '--json', 'key', 'create', '--namespace', 'acme', '--role', 'operate')).stdout) as { key: string; id: string };
+    expect(created).toMatchObject({ key: expect.stringMatching(/^aion_/), id: expect.any(String) });
+
+    const asAcme = ['--token', created.key, '--namespace', 'acme'];
+    expect((await aion(...asAcme, 'list')).code).toBe(0);
+    expect((await aion('--token', created.key, 'list')).stderr).toBe('aion: namespace default not found\n');
+    expect((await aion(...asAcme, 'deploy', join(dir, 'none.js'))).code).toBe(1);
+    expect((await aion(...asAcme, 'key', 'list')).stderr).toBe('aion: an operate key may not manage the server in namespace acme\n');
+
+    const listed = (await aion(...asAdmin, '--namespace', 'acme', 'key', 'list')).stdout;
+    expect(listed).toContain(created.id);
+    expect(listed).not.toContain(created.key);
+    expect((await aion(...asAdmin, 'key', 'revoke', created.id)).stdout).toBe(`revoked key ${created.id}\n`);
+    expect((await aion(...asAcme, 'list')).stderr).toMatch(/^aion: unknown or revoked API key/);
+
+    const audit = (await aion(...asAdmin, '--namespace', 'acme', 'audit')).stdout.split('\n').slice(1, 4);
+    const adminId = adminKey.split('_')[1];
+    expect(audit.map((line) => line.split(/\s+/).slice(1, 4))).toEqual([
+      ['acme', `key:${adminId}`, 'key.revoke'],
+      ['acme', `key:${adminId}`, 'key.create'],
+      ['acme', `key:${adminId}`, 'namespace.create'],
+    ]);
+  });
+
+  it('refuses a second --init-admin-key, and a public address before any key exists', async () => {
+    const again = runChild(CLI, ['server', '--data', join(dir, 'second'), '--port', '0', '--init-admin-key']);
+    await again.line(/^admin key/);
+    again.process.kill('SIGTERM');
+    await again.exited;
+    const twice = runChild(CLI, ['server', '--data', join(dir, 'second'), '--port', '0', '--init-admin-key']);
+    expect((await twice.exited).code).toBe(1);
+    expect(twice.stderr()).toMatch(/--init-admin-key: an admin key exists already/);
+
+    const open = runChild(CLI, ['server', '--data', join(dir, 'third'), '--port', '0', '--host', '0.0.0.0']);
+    expect((await open.exited).code).toBe(1);
+    expect(open.stderr()).toMatch(/refusing to serve on 0\.0\.0\.0 without authentication/);
+  });
+});
