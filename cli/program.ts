@@ -46,9 +46,9 @@ type ResultBody = { status: string; result?: unknown; failure?: Failure };
 export function createProgram(): Command {
   const program = new Command('aion')
     .description('Aion: durable workflows in deterministic QuickJS sandboxes')
-    .option('--endpoint <url>', 'server URL', process.env.AION_ENDPOINT ?? 'http://127.0.0.1:7233')
-    .option('--namespace <ns>', 'namespace', process.env.AION_NAMESPACE ?? 'default')
-    .option('--token <token>', 'bearer token of the server', process.env.AION_TOKEN)
+    .addOption(new Option('--endpoint <url>', 'server URL').env('AION_ENDPOINT').default('http://127.0.0.1:7233'))
+    .addOption(new Option('--namespace <ns>', 'namespace').env('AION_NAMESPACE').default('default'))
+    .addOption(new Option('--token <token>', 'your credential: an API key (or JWT) of the server').env('AION_TOKEN'))
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
     .exitOverride();
@@ -93,12 +93,15 @@ export function createProgram(): Command {
     .option('--activities <module>', 'module whose exported functions are the activities')
     .option('--accept-data-loss', 'open a data folder whose log lost confirmed writes, keeping what survived (see docs/operations.md)')
     .option('--init-admin-key', 'create the first admin key and print it (once); from then on every request needs a key. AION_ADMIN_KEY registers one chosen elsewhere')
+    .addOption(new Option('--static-token <token>', 'a shared token that acts as an admin (prefer API keys)').env('AION_SERVER_TOKEN'))
     .option('--jwks-url <url>', "also accept JWTs signed by this identity provider's keys (claims aion_role, aion_namespace)")
     .option('--jwt-issuer <iss>', 'with --jwks-url: the issuer tokens must name')
-    .option('--jwt-audience <aud>', 'with --jwks-url: the audience tokens must name')
-    .action(async (options: ServerCommandOptions, command: Command) => {
+    .option('--jwt-audience <aud>', 'with --jwks-url (required): the audience tokens for this server carry')
+    .action(async (options: ServerCommandOptions) => {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${options.port}`);
+      if ((options.jwksUrl === undefined) !== (options.jwtAudience === undefined)) throw new CliError('--jwks-url and --jwt-audience go together');
+      const jwt = options.jwksUrl === undefined ? undefined : { jwksUrl: options.jwksUrl, audience: options.jwtAudience!, ...(options.jwtIssuer ? { issuer: options.jwtIssuer } : {}) };
       const logger = defaultLogger(process.env.AION_LOG_LEVEL ?? 'info');
       const activities = options.activities ? await loadActivities(options.activities) : {};
       const engine = await Engine.open({ dataDir: options.data, activities, logger, acceptDataLoss: options.acceptDataLoss === true }).catch((error: unknown) => {
@@ -109,8 +112,8 @@ export function createProgram(): Command {
         await engine.close();
         throw error;
       });
-      const jwt = options.jwksUrl === undefined ? undefined : { jwksUrl: options.jwksUrl, ...(options.jwtIssuer ? { issuer: options.jwtIssuer } : {}), ...(options.jwtAudience ? { audience: options.jwtAudience } : {}) };
-      const server = await serveEngine(engine, { port, hostname: options.host, token: globals(command).token, logger, ...(jwt ? { jwt } : {}) }).catch(async (error: unknown) => {
+      // The server's own token, never the CLI's credential (AION_TOKEN may hold a tenant's key).
+      const server = await serveEngine(engine, { port, hostname: options.host, ...(options.staticToken !== undefined ? { token: options.staticToken } : {}), logger, ...(jwt ? { jwt } : {}) }).catch(async (error: unknown) => {
         await engine.close();
         throw error instanceof AionError ? new CliError(error.message) : error;
       });
@@ -480,6 +483,7 @@ interface ServerCommandOptions {
   activities?: string;
   acceptDataLoss?: boolean;
   initAdminKey?: boolean;
+  staticToken?: string;
   jwksUrl?: string;
   jwtIssuer?: string;
   jwtAudience?: string;
@@ -491,9 +495,10 @@ interface ServerCommandOptions {
  */
 async function provisionAdminKey(engine: Engine, create: boolean, fromEnvironment: string | undefined): Promise<void> {
   if (fromEnvironment !== undefined) {
-    await engine.apiKeys.registerAdminKey(fromEnvironment).catch((error: unknown) => {
+    const registered = await engine.apiKeys.registerAdminKey(fromEnvironment).catch((error: unknown) => {
       throw new CliError(`AION_ADMIN_KEY: ${(error as Error).message}`);
     });
+    if (registered.revokedAt !== undefined) process.stderr.write(`aion: warning: AION_ADMIN_KEY is key ${registered.id}, revoked at ${registered.revokedAt.toISOString()}: it opens nothing\n`);
   }
   if (!create) return;
   if ((await engine.apiKeys.list()).some((key) => key.role === 'admin' && key.revokedAt === undefined)) {

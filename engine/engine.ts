@@ -331,11 +331,20 @@ export class Engine implements RunDirectory {
     this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock);
     // Schedules run on the real clock: with a skipping clock they keep timers of their own.
     this.scheduleTimers = clock === systemClock ? this.timers : new DueTimers((entries) => this.deliverDue(entries));
-    this.namespaces = new Namespaces(store, async (namespace) => {
-      const running = await this.count({ namespace, status: 'Running' });
-      if (running > 0) return `${running} running run${running === 1 ? '' : 's'}`;
-      const schedules = (await this.schedules.list({ namespace })).length;
-      return schedules > 0 ? `${schedules} schedule${schedules === 1 ? '' : 's'}` : undefined;
+    this.namespaces = new Namespaces(store, {
+      inUse: async (namespace) => {
+        const running = await this.count({ namespace, status: 'Running' });
+        if (running > 0) return `${running} running run${running === 1 ? '' : 's'}`;
+        const schedules = (await this.schedules.list({ namespace })).length;
+        return schedules > 0 ? `${schedules} schedule${schedules === 1 ? '' : 's'}` : undefined;
+      },
+      storedRuns: (namespace) => this.count({ namespace }),
+      keyRevocations: (namespace) => this.apiKeys.revocationsOf(namespace),
+      namespacesWithRuns: async () => {
+        const names = new Set<string>();
+        for await (const record of store.allRuns()) names.add(record.namespace);
+        return names;
+      },
     });
     this.apiKeys = new ApiKeys(store, this.namespaces);
     this.audit = new AuditLog(store);
@@ -411,6 +420,7 @@ export class Engine implements RunDirectory {
       checkpoints: checkCheckpoints(options.checkpoints),
     });
     try {
+      await engine.namespaces.registerExisting();
       await engine.quarantine.load();
       await engine.recover();
     } catch (error) {

@@ -51,12 +51,13 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     return c.json(health, health.status === 'ok' ? 200 : 503);
   });
   mountUi(app);
-  app.get('/metrics', async (c) => c.text(await engine.metrics.registry.metrics(), 200, { 'content-type': engine.metrics.registry.contentType }));
 
   app.use('/v1/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'INVALID_ARGUMENT', message: 'request body too large' } }, 413) }));
   app.use('/v1/*', async (c, next) => (c.req.path === '/v1/health' ? next() : authenticateRequest(c, next)));
   const guard = authorizer(engine, options.logger);
   mountHostingRoutes(app, engine, guard);
+  // Metrics name every tenant's workflow types: an admin's, once the server requires credentials.
+  app.get('/metrics', authenticateRequest, guard('admin'), async (c) => c.text(await engine.metrics.registry.metrics(), 200, { 'content-type': engine.metrics.registry.contentType }));
 
   const ns = (c: Context) => c.req.param('ns')!;
   const visibilityQuery = (c: Context): VisibilityQuery => {
@@ -186,8 +187,8 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     return c.json(await engine.reset(c.req.param('id')!, { ...(body as { toEvent: number; version?: string; reason?: string }), namespace: ns(c), ...(c.req.query('runId') ? { runId: c.req.query('runId') } : {}) }));
   });
 
-  /** Replays the run's history against an uploaded bundle (on the sandbox threads): whether it reproduces, and each divergence. */
-  app.post('/v1/namespaces/:ns/workflows/:id/replay', guard('read'), async (c) => {
+  /** Replays the run's history against an uploaded bundle (on the sandbox threads): whether it reproduces, and each divergence. It runs the caller's code: a deploy key's right. */
+  app.post('/v1/namespaces/:ns/workflows/:id/replay', guard('deploy'), async (c) => {
     const body = await jsonBody<{ code?: unknown; strict?: unknown; all?: unknown }>(c);
     if (typeof body.code !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'code must be the bundle (the output of `aion build`)');
     const history = await handle(c).history();

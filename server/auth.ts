@@ -71,10 +71,18 @@ export function authenticate(engine: Engine, options: AuthOptions, logger: Logge
       const key = await engine.apiKeys.verify(bearer);
       if (key) principal = { actor: `key:${key.id}`, role: key.role, ...(key.namespace !== undefined ? { namespace: key.namespace } : {}) };
     }
-    if (!principal && !(await required())) principal = LOCAL;
+    if (!principal && !(await required())) {
+      // Without credentials the API is for this machine only: not for what a proxy forwards.
+      if (c.req.header('forwarded') !== undefined || c.req.header('x-forwarded-for') !== undefined) {
+        logger?.warn({ method: c.req.method, path: c.req.path }, 'request refused: forwarded to a server without credentials');
+        throw new HttpError(401, 'UNAUTHENTICATED', 'this server has no credentials configured and answers only its own machine, not requests forwarded by a proxy (docs/hosting.md)');
+      }
+      principal = LOCAL;
+    }
     if (!principal) {
       const reason = refusal ?? (bearer === undefined ? 'missing bearer credential (Authorization: Bearer <API key>)' : 'unknown or revoked API key, or wrong token');
-      logger?.warn({ method: c.req.method, path: c.req.path, reason }, 'request refused');
+      const keyId = bearer === undefined ? undefined : /^aion_([0-9a-f]{16})_/.exec(bearer)?.[1];
+      logger?.warn({ method: c.req.method, path: c.req.path, reason, ...(keyId ? { keyId } : {}) }, 'request refused');
       throw new HttpError(401, 'UNAUTHENTICATED', reason);
     }
     c.set('principal', principal);
@@ -112,7 +120,9 @@ export function authorizer(engine: Engine, logger: Logger | undefined): Authoriz
       }
       await next();
       if (action !== undefined && c.res.status < 400) {
-        await engine.audit.record({ namespace: namespace ?? c.get('auditNamespace') ?? '*', actor: principal.actor, action, ...(await targetOf(c)) });
+        const entry = { namespace: namespace ?? c.get('auditNamespace') ?? '*', actor: principal.actor, action, ...(await targetOf(c)) };
+        // The change is made and answered: a failed audit write is the operator's to see, not the caller's to retry.
+        await engine.audit.record(entry).catch((error: unknown) => logger?.error({ err: error, ...entry }, 'could not write the audit entry of a change'));
       }
     };
 }

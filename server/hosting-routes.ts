@@ -44,6 +44,8 @@ export function mountHostingRoutes(app: Hono<AuthEnv>, engine: Engine, guard: Au
     const limit = c.req.query('limit');
     if (limit !== undefined && !/^\d+$/.test(limit)) throw new HttpError(400, 'INVALID_ARGUMENT', 'limit must be a positive integer');
     const namespace = c.req.query('namespace');
-    return c.json({ entries: await engine.audit.list({ ...(namespace !== undefined ? { namespace } : {}), ...(limit !== undefined ? { limit: Number(limit) } : {}) }) });
+    // Without one: every namespace's, and the server's own (`*`: admin keys).
+    const scope = namespace !== undefined ? { namespace } : { namespaces: ['*', ...(await engine.namespaces.list()).map((ns) => ns.name)] };
+    return c.json({ entries: await engine.audit.list({ ...scope, ...(limit !== undefined ? { limit: Number(limit) } : {}) }) });
   });
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { EventStore } from '../../store/types.js';
+import type { ControlRecord, EventStore } from '../../store/types.js';
 import { ApiKeyNotFoundError, InvalidArgumentError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import { checkOptionalString, checkOptionKeys } from '../input.js';
@@ -121,6 +121,15 @@ export class ApiKeys {
     const record = stored.value as StoredKey;
     if (!timingSafeEqual(hashOf(match[2]), Buffer.from(record.hash, 'hex')) || record.revokedAt !== undefined) return undefined;
     return infoOf(record);
+  }
+
+  /** The records that revoke every live key of `namespace` (for a write that deletes it). */
+  async revocationsOf(namespace: string): Promise<ControlRecord[]> {
+    const now = Date.now();
+    return (await this.store.listControl(KIND))
+      .map((record) => record.value as StoredKey)
+      .filter((record) => record.namespace === namespace && record.revokedAt === undefined)
+      .map((record) => ({ kind: KIND, id: record.id, value: { ...record, revokedAt: now } }));
   }
 
   /** Whether any key was ever created (a server with keys requires one on every request). */

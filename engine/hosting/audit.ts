@@ -44,11 +44,15 @@ export class AuditLog {
     await this.store.write({ control: { put: [{ kind: KIND, id: idOf(entry.namespace, time, this.sequence), value: stored }] } });
   }
 
-  /** The newest entries first (of one namespace, or of all), at most `limit` (default 100). */
-  async list(options: { namespace?: string; limit?: number } = {}): Promise<AuditEntry[]> {
+  /**
+   * The newest entries first, at most `limit` (default 100): of one namespace, or of all of
+   * `namespaces` (each read up to `limit`, then merged).
+   */
+  async list(options: { namespace?: string; namespaces?: readonly string[]; limit?: number } = {}): Promise<AuditEntry[]> {
     const limit = options.limit ?? 100;
-    const records = await this.store.listControl(KIND, { ...(options.namespace !== undefined ? { prefix: `${options.namespace}/` } : {}), reverse: true, ...(options.namespace !== undefined ? { limit } : {}) });
-    const entries = records.map((record) => record.value as StoredEntry).sort((a, b) => b.time - a.time);
+    const newest = async (namespace: string) => (await this.store.listControl(KIND, { prefix: `${namespace}/`, reverse: true, limit })).map((record) => record.value as StoredEntry);
+    const scopes = options.namespace !== undefined ? [options.namespace] : (options.namespaces ?? []);
+    const entries = (await Promise.all(scopes.map(newest))).flat().sort((a, b) => b.time - a.time);
     return entries.slice(0, limit).map(({ time, ...entry }) => ({ ...entry, time: new Date(time) }));
   }
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { EventStore } from '../../store/types.js';
+import type { ControlRecord, EventStore } from '../../store/types.js';
 import { AionError, InvalidArgumentError, NamespaceNotFoundError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import { checkOptionalString, checkOptionKeys } from '../input.js';
@@ -28,30 +28,59 @@ interface StoredNamespace {
   name: string;
   description?: string;
   createdAt: number;
+  /** Set while a delete checks it is empty: the namespace takes no request meanwhile. */
+  deleting?: true;
+}
+
+/** What the registry asks the engine about a namespace's contents, and what it does for it on delete. */
+export interface NamespaceContents {
+  /** Running runs or schedules, in words (a delete is refused then), or undefined. */
+  inUse(namespace: string): Promise<string | undefined>;
+  /** How many runs of any status the store holds for it. */
+  storedRuns(namespace: string): Promise<number>;
+  /** The control records that revoke its API keys (written with the delete). */
+  keyRevocations(namespace: string): Promise<ControlRecord[]>;
+  /** Every namespace that holds runs (registered on first open of a store from before the registry). */
+  namespacesWithRuns(): Promise<Set<string>>;
 }
 
 const KIND = 'namespace';
+/** Marks a store whose namespaces with runs were registered (once). */
+const ADOPTED = { kind: 'migration', id: 'namespaces-registered' };
 /** Letters, digits, `.`, `_`, `-`; starting with a letter or digit: safe in URLs, keys and file names. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export class Namespaces {
   constructor(
     private readonly store: EventStore<HistoryEvent>,
-    /** Whether the namespace has running runs or schedules (a delete is refused then). */
-    private readonly inUse: (namespace: string) => Promise<string | undefined>,
+    private readonly contents: NamespaceContents,
   ) {}
+
+  /**
+   * Registers the namespaces a store from before the registry holds runs in, once: they keep
+   * answering over HTTP.
+   */
+  async registerExisting(): Promise<void> {
+    if (await this.store.getControl(ADOPTED.kind, ADOPTED.id)) return;
+    const names = [...(await this.contents.namespacesWithRuns())].filter((name) => name !== DEFAULT_NAMESPACE && NAME.test(name));
+    const records = names.map((name) => ({ kind: KIND, id: name, value: { name, description: 'registered with the runs it held', createdAt: Date.now() } satisfies StoredNamespace }));
+    await this.store.write({ control: { put: [...records, { ...ADOPTED, value: { at: Date.now() } }] } });
+  }
 
   async create(name: string, settings: NamespaceSettings = {}): Promise<NamespaceInfo> {
     checkName(name);
     const record: StoredNamespace = { name, ...checkSettings(settings), createdAt: Date.now() };
     if (name === DEFAULT_NAMESPACE || (await this.store.getControl(KIND, name))) throw new AionError('ALREADY_EXISTS', `namespace ${name} already exists`);
+    // The runs of a deleted namespace of that name are still stored: they are not another tenant's to see.
+    const stored = await this.contents.storedRuns(name);
+    if (stored > 0) throw new AionError('FAILED_PRECONDITION', `a deleted namespace ${name} left ${stored} run${stored === 1 ? '' : 's'} stored: choose another name`);
     await this.store.write({ control: { put: [{ kind: KIND, id: name, value: record }] } });
     return infoOf(record);
   }
 
   async list(): Promise<NamespaceInfo[]> {
-    const stored = await this.store.listControl(KIND);
-    return [infoOf(defaultNamespace()), ...stored.map((record) => infoOf(record.value as StoredNamespace))];
+    const stored = (await this.store.listControl(KIND)).map((record) => record.value as StoredNamespace).filter((record) => !record.deleting);
+    return [infoOf(defaultNamespace()), ...stored.map(infoOf)];
   }
 
   /** The namespace, or `NamespaceNotFoundError`. */
@@ -60,7 +89,9 @@ export class Namespaces {
   }
 
   async exists(name: string): Promise<boolean> {
-    return name === DEFAULT_NAMESPACE || (await this.store.getControl(KIND, name)) !== undefined;
+    if (name === DEFAULT_NAMESPACE) return true;
+    const record = await this.store.getControl(KIND, name);
+    return record !== undefined && !(record.value as StoredNamespace).deleting;
   }
 
   async update(name: string, settings: NamespaceSettings): Promise<NamespaceInfo> {
@@ -71,22 +102,27 @@ export class Namespaces {
   }
 
   /**
-   * Removes the namespace: requests to it are refused from then on. Refused while it has
-   * running runs or schedules; its closed runs stay stored (and are visible again if a
-   * namespace of that name is created).
+   * Removes the namespace, and revokes its API keys in the same write: requests to it are
+   * refused from then on. Refused while it has running runs or schedules — checked with the
+   * namespace closed to requests, so none starts meanwhile. Its closed runs stay stored, and
+   * its name cannot be taken again while they are.
    */
   async delete(name: string): Promise<void> {
     if (name === DEFAULT_NAMESPACE) throw new InvalidArgumentError('the default namespace cannot be deleted');
-    await this.read(name);
-    const busy = await this.inUse(name);
-    if (busy) throw new AionError('FAILED_PRECONDITION', `namespace ${name} still has ${busy}: terminate or delete them first`);
-    await this.store.write({ control: { delete: [{ kind: KIND, id: name }] } });
+    const record = await this.read(name);
+    await this.store.write({ control: { put: [{ kind: KIND, id: name, value: { ...record, deleting: true } }] } });
+    const busy = await this.contents.inUse(name);
+    if (busy) {
+      await this.store.write({ control: { put: [{ kind: KIND, id: name, value: record }] } });
+      throw new AionError('FAILED_PRECONDITION', `namespace ${name} still has ${busy}: terminate or delete them first`);
+    }
+    await this.store.write({ control: { delete: [{ kind: KIND, id: name }], put: await this.contents.keyRevocations(name) } });
   }
 
   private async read(name: string): Promise<StoredNamespace> {
     if (name === DEFAULT_NAMESPACE) return defaultNamespace();
     const record = await this.store.getControl(KIND, name);
-    if (!record) throw new NamespaceNotFoundError(name);
+    if (!record || (record.value as StoredNamespace).deleting) throw new NamespaceNotFoundError(name);
     return record.value as StoredNamespace;
   }
 }

@@ -5,6 +5,7 @@
  * `--init-admin-key`, and a server on a public address without keys, are refused.
  */
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -54,7 +55,8 @@ describe('hosting with the CLI', { timeout: 60_000 }, () => {
     const asAcme = ['--token', created.key, '--namespace', 'acme'];
     expect((await aion(...asAcme, 'list')).code).toBe(0);
     expect((await aion('--token', created.key, 'list')).stderr).toBe('aion: namespace default not found\n');
-    expect((await aion(...asAcme, 'deploy', join(dir, 'none.js'))).code).toBe(1);
+    writeFileSync(join(dir, 'any.js'), 'exports.x = 1;');
+    expect((await aion(...asAcme, 'deploy', join(dir, 'any.js'))).stderr).toBe('aion: an operate key may not deploy in namespace acme\n');
     expect((await aion(...asAcme, 'key', 'list')).stderr).toBe('aion: an operate key may not manage the server in namespace acme\n');
 
     const listed = (await aion(...asAdmin, '--namespace', 'acme', 'key', 'list')).stdout;

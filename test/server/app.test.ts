@@ -26,7 +26,9 @@ describe('HTTP API', () => {
 
   it('completes an activity asynchronously by its task token, within its namespace only', async () => {
     const tokens: string[] = [];
-    const app = createApp(await openEngine({ activities: { completedLater: completedElsewhere(tokens) } }, 'temporal-compat.ts'));
+    const engine = await openEngine({ activities: { completedLater: completedElsewhere(tokens) } }, 'temporal-compat.ts');
+    await engine.namespaces.create('other');
+    const app = createApp(engine);
     const started = await app.request('/v1/namespaces/default/workflows', json({ type: 'runsActivity', workflowId: 'a1', args: ['completedLater'] }));
     expect(started.status).toBe(201);
     await expect.poll(() => tokens.length).toBe(1);
@@ -63,7 +65,9 @@ describe('HTTP API', () => {
     const cases: [Response | Promise<Response>, number, string][] = [
       [app.request('/v1/namespaces/default/workflows', json({ type: 'nope' })), 400, 'INVALID_ARGUMENT'],
       [app.request('/v1/namespaces/default/workflows/missing'), 404, 'NOT_FOUND'],
-      [app.request('/v1/namespaces/default/workflows', { method: 'POST', body: '{oops' }), 400, 'INVALID_ARGUMENT'],
+      [app.request('/v1/namespaces/default/workflows', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{oops' }), 400, 'INVALID_ARGUMENT'],
+      // What a browser sends across sites unasked (a form, text/plain) is not taken.
+      [app.request('/v1/namespaces/default/workflows', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"type":"approval"}' }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [app.request('/v1/namespaces/default/workflows/x/signals/s', json({ args: 'not-an-array' })), 400, 'INVALID_ARGUMENT'],
       [app.request('/v1/namespaces/default/bundles', json({ code: 'exports.x = 1' })), 400, 'BUNDLE_INVALID'],
       [app.request('/v1/nowhere'), 404, 'NOT_FOUND'],

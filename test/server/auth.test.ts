@@ -11,17 +11,20 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
 import type { Engine } from '../../engine/engine.js';
 import type { Role } from '../../engine/hosting/api-keys.js';
+import { Engine as EngineClass } from '../../engine/engine.js';
+import type { HistoryEvent } from '../../engine/history/events.js';
+import { openMemoryStore } from '../../store/open.js';
 import { createApp } from '../../server/app.js';
 import type { AuthEnv } from '../../server/auth.js';
 import { serveEngine } from '../../server/serve.js';
-import { fixtureBundle, openEngine } from '../helpers.js';
+import { fixtureBundle, openEngine, silentLogger } from '../helpers.js';
 
 type Permission = 'read' | 'operate' | 'deploy' | 'worker';
 
 /** Every namespaced route, with what it needs. Ids name things that need not exist: refusals come first. */
 const ROUTES: [method: string, path: string, permission: Permission, body?: unknown][] = [
   ['POST', '/bundles', 'deploy', { code: 'x' }],
-  ['POST', '/workflows', 'operate', { type: 'approval' }],
+  ['POST', '/workflows', 'operate', { type: 'approval', workflowId: 'w1' }],
   ['GET', '/workflows', 'read'],
   ['GET', '/workflow-count', 'read'],
   ['GET', '/workflows/w1', 'read'],
@@ -38,13 +41,13 @@ const ROUTES: [method: string, path: string, permission: Permission, body?: unkn
   ['POST', '/workflows/w1/terminate', 'operate', {}],
   ['POST', '/workflows/w1/upgrade', 'operate', {}],
   ['POST', '/workflows/w1/reset', 'operate', { toEvent: 3 }],
-  ['POST', '/workflows/w1/replay', 'read', { code: 'x' }],
+  ['POST', '/workflows/w1/replay', 'deploy', { code: 'x' }],
   ['POST', '/workflows/w1/signal-with-start', 'operate', { type: 'approval', signal: 'approve' }],
   ['POST', '/activities/complete', 'worker', { taskToken: 'x' }],
   ['POST', '/activities/fail', 'worker', { taskToken: 'x' }],
   ['POST', '/activities/heartbeat', 'worker', { taskToken: 'x' }],
   ['POST', '/activities/report-cancellation', 'worker', { taskToken: 'x' }],
-  ['POST', '/schedules', 'operate', { scheduleId: 's1' }],
+  ['POST', '/schedules', 'operate', { scheduleId: 's1', spec: { cron: '0 3 * * *' }, action: { workflowType: 'approval' } }],
   ['GET', '/schedules', 'read'],
   ['GET', '/schedules/s1', 'read'],
   ['POST', '/schedules/s1/update', 'operate', {}],
@@ -83,13 +86,23 @@ beforeEach(async () => {
 });
 
 describe('credentials and roles', () => {
+  it('guard every namespaced route (the table above lists them all)', () => {
+    const registered = app.routes.filter((route) => route.path.startsWith('/v1/namespaces/:ns/') && route.method !== 'ALL').map((route) => `${route.method} ${route.path}`);
+    const listed = ROUTES.map(([method, route]) => `${method} /v1/namespaces/:ns${route.replace(/\?.*$/, '').replace('/w1', '/:id').replace('/s1', '/:sid').replace('/u1', '/:updateId').replace(/\/(signals|queries|updates)\/(?!:)\w+$/, '/$1/:name')}`);
+    expect(new Set(registered)).toEqual(new Set(listed));
+  });
+
   it('refuse every route without a credential, with a revoked key, from another namespace and for a role without the right, recording nothing', async () => {
+    // What the requests would change, were they let through: a bundle to start runs of.
+    await engine.deploy({ code: await fixtureBundle(), namespace: 'acme' });
+    const wrongSecret = keys.operate.replace(/_[^_]+$/, '_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
     for (const [method, route, permission, body] of ROUTES) {
       const path = `/v1/namespaces/acme${route}`;
       const what = `${method} ${route}`;
       expect((await request(method, path, undefined, body)).status, `${what} without credentials`).toBe(401);
       expect((await request(method, path, keys.revoked, body)).status, `${what} with a revoked key`).toBe(401);
       expect((await request(method, path, 'aion_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', body)).status, `${what} with a forged key`).toBe(401);
+      expect((await request(method, path, wrongSecret, body)).status, `${what} with a real key id and a wrong secret`).toBe(401);
       const foreign = await request(method, path, keys.globex, body);
       expect([foreign.status, await errorOf(foreign)], `${what} with another namespace's key`).toEqual([404, { code: 'NOT_FOUND', message: 'namespace acme not found' }]);
       for (const [role, granted] of Object.entries(GRANTED)) {
@@ -99,10 +112,14 @@ describe('credentials and roles', () => {
         expect((await errorOf(refused)).message).toBe(`${role === 'operate' ? 'an' : 'a'} ${role} key may not ${permission} in namespace acme`);
       }
     }
-    // Nothing of the refused requests was recorded.
+    // Nothing of the refused requests was recorded; the same start and schedule, allowed, are.
     expect(await engine.list({ namespace: 'acme' })).toEqual([]);
     expect(await engine.schedules.list({ namespace: 'acme' })).toEqual([]);
     expect(await engine.audit.list({ namespace: 'acme' })).toEqual([]);
+    expect((await request('POST', '/v1/namespaces/acme/workflows', keys.operate, { type: 'approval', workflowId: 'w1' })).status).toBe(201);
+    expect((await request('POST', '/v1/namespaces/acme/schedules', keys.operate, ROUTES.find(([, route]) => route === '/schedules')![3])).status).toBe(201);
+    await engine.getHandle('w1', undefined, { namespace: 'acme' }).terminate();
+    await engine.schedules.delete('s1', { namespace: 'acme' });
   });
 
   it('let each role do what it grants, and audit the changes with who made them', async () => {
@@ -158,6 +175,10 @@ describe('keys and namespaces', () => {
     expect((await request('GET', '/v1/audit', keys.operate)).status).toBe(403);
     const audit = (await (await request('GET', '/v1/audit?namespace=acme', keys.admin)).json()) as { entries: { action: string; target: string }[] };
     expect(audit.entries.map((entry) => entry.action)).toEqual(['key.revoke', 'key.create']);
+    // Across namespaces (and the server's own, `*`), newest first.
+    await request('POST', '/v1/keys', keys.admin, { role: 'admin' });
+    const all = (await (await request('GET', '/v1/audit', keys.admin)).json()) as { entries: { namespace: string; action: string }[] };
+    expect(all.entries.map((entry) => `${entry.namespace} ${entry.action}`)).toEqual(['* key.create', 'acme key.revoke', 'acme key.create']);
   });
 
   it('create, describe, update and delete namespaces; refuse a bad name, a duplicate, and deleting one in use', async () => {
@@ -173,9 +194,41 @@ describe('keys and namespaces', () => {
     const run = await engine.start('approval', { namespace: 'initech' });
     expect(await errorOf(await admin('DELETE', '/v1/namespaces/initech'))).toEqual({ code: 'FAILED_PRECONDITION', message: 'namespace initech still has 1 running run: terminate or delete them first' });
     await run.terminate();
+    const initechKey = (await engine.apiKeys.create({ role: 'read', namespace: 'initech' })).key;
     expect((await admin('DELETE', '/v1/namespaces/initech')).status).toBe(200);
     expect((await admin('GET', '/v1/namespaces/initech/workflows')).status).toBe(404);
+    // Its keys went with it, and its name stays taken while its runs are stored.
+    expect((await request('GET', '/v1/namespaces/initech', initechKey)).status).toBe(401);
+    expect(await errorOf(await admin('POST', '/v1/namespaces', { name: 'initech' }))).toEqual({ code: 'FAILED_PRECONDITION', message: 'a deleted namespace initech left 1 run stored: choose another name' });
     expect((await errorOf(await admin('DELETE', '/v1/namespaces/default'))).message).toBe('the default namespace cannot be deleted');
+  });
+
+  it('keep metrics for admins once credentials are required, and refuse a proxy in front of a server without them', async () => {
+    expect((await request('GET', '/metrics')).status).toBe(401);
+    expect((await request('GET', '/metrics', keys.read)).status).toBe(403);
+    expect((await request('GET', '/metrics', keys.admin)).status).toBe(200);
+    const keyless = createApp(await openEngine());
+    expect((await keyless.request('/v1/namespaces/default/workflows')).status).toBe(200);
+    const forwarded = await keyless.request('/v1/namespaces/default/workflows', { headers: { 'x-forwarded-for': '203.0.113.9' } });
+    expect([forwarded.status, (await errorOf(forwarded)).message]).toEqual([401, expect.stringMatching(/answers only its own machine/)]);
+  });
+
+  it('register, on first open, the namespaces a store from before the registry holds runs in', async () => {
+    const store = await openMemoryStore<HistoryEvent>();
+    const first = await EngineClass.open({ logger: silentLogger, store });
+    await first.deploy({ code: await fixtureBundle(), namespace: 'legacy' });
+    await (await first.start('approval', { namespace: 'legacy' })).terminate();
+    await first.close();
+    // As a store written before the registry: no namespace records, no mark.
+    const records = await store.listControl('namespace');
+    await store.write({ control: { delete: [...records.map(({ kind, id }) => ({ kind, id })), { kind: 'migration', id: 'namespaces-registered' }] } });
+    const second = await EngineClass.open({ logger: silentLogger, store });
+    try {
+      expect((await second.namespaces.list()).map((ns) => ns.name)).toEqual(['default', 'legacy']);
+    } finally {
+      await second.close();
+      await store.close();
+    }
   });
 
   it('refuse to serve beyond loopback while no credential is required', async () => {
@@ -190,7 +243,7 @@ describe('keys and namespaces', () => {
 });
 
 describe('JWT bearer tokens from an identity provider', () => {
-  it('accept a signed token whose claims name a role and namespace; refuse a bad signature, an expired token, another issuer, a missing claim', async () => {
+  it('accept a signed token whose claims name a role and namespace; refuse a bad signature, no or a past expiry, another issuer or audience, a missing or contradictory claim', async () => {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
     const { privateKey: strangerKey } = await generateKeyPair('RS256');
     const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] };
@@ -213,10 +266,16 @@ describe('JWT bearer tokens from an identity provider', () => {
       expect(await call(await sign({ aion_role: 'read', aion_namespace: 'acme' }, { issuer: 'https://elsewhere' }))).toMatchObject({ status: 401, message: expect.stringMatching(/^invalid JWT: .*iss/) });
       expect(await call(await sign({ aion_namespace: 'acme' }))).toEqual({ status: 401, message: "the JWT's aion_role claim must be one of admin, deploy, operate, read, worker" });
       expect(await call(await sign({ aion_role: 'operate' }))).toEqual({ status: 401, message: "the JWT's aion_namespace claim must name the namespace the token acts in (role operate)" });
+      expect(await call(await sign({ aion_role: 'admin', aion_namespace: 'acme' }), '/v1/namespaces')).toEqual({ status: 401, message: 'an admin JWT acts in every namespace: it must not carry aion_namespace' });
+      const timeless = await new SignJWT({ aion_role: 'read', aion_namespace: 'acme' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://idp.example').setAudience('aion').sign(privateKey);
+      expect(await call(timeless)).toMatchObject({ status: 401, message: expect.stringMatching(/^invalid JWT: .*exp/) });
+      const otherApp = await new SignJWT({ aion_role: 'read', aion_namespace: 'acme' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://idp.example').setAudience('wiki').setExpirationTime('5m').sign(privateKey);
+      expect(await call(otherApp)).toMatchObject({ status: 401, message: expect.stringMatching(/^invalid JWT: .*aud/) });
+      expect(() => createApp(engine, { jwt: { jwksUrl: 'http://idp.example/jwks.json', audience: 'aion' } })).toThrow(/the JWKS must be fetched over https/);
       // A token's changes are audited under its subject.
       await engine.deploy({ code: await fixtureBundle(), namespace: 'acme' });
       const operator = await sign({ aion_role: 'operate', aion_namespace: 'acme' });
-      expect((await jwtApp.request('/v1/namespaces/acme/workflows', { method: 'POST', headers: { authorization: `Bearer ${operator}` }, body: JSON.stringify({ type: 'approval', workflowId: 'by-jwt' }) })).status).toBe(201);
+      expect((await jwtApp.request('/v1/namespaces/acme/workflows', { method: 'POST', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'approval', workflowId: 'by-jwt' }) })).status).toBe(201);
       expect(await engine.audit.list({ namespace: 'acme' })).toEqual([expect.objectContaining({ actor: 'jwt:ann@example.com', action: 'start', target: 'by-jwt' })]);
       await engine.getHandle('by-jwt', undefined, { namespace: 'acme' }).terminate();
     } finally {
