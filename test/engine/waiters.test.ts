@@ -36,7 +36,7 @@ describe('waiters', () => {
     try {
       const handle = await engine.start('outlivesUpdates', { workflowId: 'http-update' });
       const delivered = updateDelivered(engine, handle.runId!);
-      const response = fetch(`${server.url}/v1/namespaces/default/workflows/http-update/updates/stuck`, { method: 'POST', body: '{}' });
+      const response = fetch(`${server.url}/v1/namespaces/default/workflows/http-update/updates/stuck`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       await delivered;
       await handle.signal('finish', 'complete');
       const answered = await response;
