@@ -29,6 +29,7 @@ import {
 import { serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
 import { addHostingCommands } from './hosting-commands.js';
+import { addVersionCommands } from './version-commands.js';
 import { AionClient, CliError, workflowPath } from './client.js';
 import { formatValue, printFields, printJson, printLines, printTable } from './output.js';
 
@@ -123,11 +124,12 @@ export function createProgram(): Command {
 
   program
     .command('deploy')
-    .description('deploy a bundle; prints its version')
+    .description('deploy a bundle (new runs of its types start on it); prints its version')
     .argument('<bundle>', 'bundle built by `aion build`')
-    .action(async (bundle: string, _: unknown, command: Command) => {
+    .option('--check', "first replay the namespace's running runs of its types against it; refuse (deploying nothing) if any would break, naming run and event")
+    .action(async (bundle: string, options: { check?: boolean }, command: Command) => {
       const code = readText(bundle);
-      const deployed = await client(command).call<{ version: string; workflowTypes: string[] }>('POST', '/bundles', { code });
+      const deployed = await client(command).call<{ version: string; workflowTypes: string[] }>('POST', '/bundles', { code, ...(options.check ? { check: true } : {}) });
       if (globals(command).json) printJson(deployed);
       else printLines([`deployed version ${deployed.version} (workflows: ${deployed.workflowTypes.join(', ')})`]);
     });
@@ -472,6 +474,7 @@ export function createProgram(): Command {
     });
 
   addHostingCommands(program, client, (command) => globals(command).json === true);
+  addVersionCommands(program, client, (command) => globals(command).json === true);
 
   return program;
 }

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { SandboxLimits } from '../sandbox/index.js';
 import type { EventStore } from '../store/types.js';
-import { InvalidArgumentError, InvalidBundleError } from './errors.js';
+import { AionError, InvalidArgumentError, InvalidBundleError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
 import type { TemplateSpec } from './sandboxes/messages.js';
 import type { SandboxThreads } from './sandboxes/sandbox-threads.js';
@@ -27,6 +27,25 @@ export interface DeployResult {
   version: string;
   workflowTypes: string[];
 }
+
+/** A version deployed in a namespace, and the types new runs start on it. */
+export interface VersionInfo {
+  version: string;
+  workflowTypes: string[];
+  deployedAt: Date;
+  /** The types whose new runs start on this version. */
+  routedTypes: string[];
+}
+
+export interface DeployedVersion {
+  version: string;
+  workflowTypes: string[];
+  deployedAt: number;
+}
+
+/** Which versions each namespace deployed: `<namespace>/<version>` (bundles themselves are shared, by content). */
+export const VERSION_KIND = 'version';
+export const versionId = (namespace: string, version: string): string => `${namespace}/${version}`;
 
 /** The content hash naming a bundle version. */
 export const bundleVersion = (code: string): string => createHash('sha256').update(code).digest('hex').slice(0, 32);
@@ -64,9 +83,12 @@ export class BundleRegistry {
     if (!existing && workflowTypes.includes(TEMPORAL_INTERCEPTORS_EXPORT)) {
       throw new InvalidBundleError(`the bundle exports '${TEMPORAL_INTERCEPTORS_EXPORT}', Temporal's workflow interceptors, which are not supported: remove the export (and the behaviour it adds)`);
     }
+    const deployedHere = await this.store.getControl(VERSION_KIND, versionId(namespace, version));
+    const deployed: DeployedVersion = { version, workflowTypes, deployedAt: Date.now() };
     await this.store.write({
-      bundles: existing ? [] : [{ version, code, ...(sourceMap !== undefined ? { sourceMap } : {}), workflowTypes, deployedAt: Date.now() }],
+      bundles: existing ? [] : [{ version, code, ...(sourceMap !== undefined ? { sourceMap } : {}), workflowTypes, deployedAt: deployed.deployedAt }],
       typeVersions: workflowTypes.map((workflowType) => ({ namespace, workflowType, version })),
+      control: { put: deployedHere ? [] : [{ kind: VERSION_KIND, id: versionId(namespace, version), value: deployed }] },
     });
     for (const workflowType of workflowTypes) this.typeVersions.set(typeKey(namespace, workflowType), version);
     return { version, workflowTypes };
@@ -81,6 +103,56 @@ export class BundleRegistry {
       if (version !== undefined) this.typeVersions.set(key, version);
     }
     return version;
+  }
+
+  /** The workflow types `code` exports (evaluated in a thread, as a deploy does: the template is kept for it). */
+  async typesOf(bundle: string): Promise<string[]> {
+    const { code } = splitInlineSourceMap(bundle);
+    const version = bundleVersion(code);
+    return (await this.store.getBundle(version))?.workflowTypes ?? (await this.load(version, code)).workflowTypes;
+  }
+
+  /** The versions `namespace` deployed, newest first, with the types routed to each. */
+  async versions(namespace: string): Promise<VersionInfo[]> {
+    const deployed = (await this.store.listControl(VERSION_KIND, { prefix: `${namespace}/` })).map((record) => record.value as DeployedVersion);
+    const infos = await Promise.all(
+      deployed.map(async ({ version, workflowTypes, deployedAt }) => {
+        const routed = await Promise.all(workflowTypes.map(async (type) => ((await this.currentVersion(namespace, type)) === version ? [type] : [])));
+        return { version, workflowTypes, deployedAt: new Date(deployedAt), routedTypes: routed.flat() };
+      }),
+    );
+    return infos.sort((a, b) => b.deployedAt.getTime() - a.deployedAt.getTime());
+  }
+
+  /** A version `namespace` deployed (another namespace's is as unknown as one never deployed); `InvalidArgumentError` otherwise. */
+  async deployedIn(namespace: string, version: string): Promise<{ code: string; sourceMap?: string; workflowTypes: string[] }> {
+    if (!(await this.store.getControl(VERSION_KIND, versionId(namespace, version)))) throw new InvalidArgumentError(`bundle version ${version} is not deployed in namespace ${namespace}`);
+    return this.deployed(version);
+  }
+
+  /**
+   * Routes new runs of `target` (a workflow type, or `all` the version exports) to `version`,
+   * atomically: a rollback, or a roll forward. Running runs stay on their versions.
+   */
+  async route(namespace: string, target: string, version: string): Promise<string[]> {
+    const { workflowTypes } = await this.deployedIn(namespace, version);
+    if (target !== 'all' && !workflowTypes.includes(target)) throw new InvalidArgumentError(`bundle version ${version} does not export a workflow named '${target}'`);
+    const types = target === 'all' ? workflowTypes : [target];
+    await this.store.write({ typeVersions: types.map((workflowType) => ({ namespace, workflowType, version })) });
+    for (const workflowType of types) this.typeVersions.set(typeKey(namespace, workflowType), version);
+    return types;
+  }
+
+  /**
+   * Removes `version` from `namespace`'s versions: it can no longer be routed to, upgraded to
+   * or reset onto there. Refused while types are routed to it; the caller checks no running
+   * run is pinned to it. The code stays stored (closed runs are still inspected and replayed on it).
+   */
+  async unload(namespace: string, version: string): Promise<void> {
+    const [info] = (await this.versions(namespace)).filter((candidate) => candidate.version === version);
+    if (!info) throw new InvalidArgumentError(`bundle version ${version} is not deployed in namespace ${namespace}`);
+    if (info.routedTypes.length > 0) throw new AionError('FAILED_PRECONDITION', `bundle version ${version} is routed for ${info.routedTypes.join(', ')}: route them to another version first`);
+    await this.store.write({ control: { delete: [{ kind: VERSION_KIND, id: versionId(namespace, version) }] } });
   }
 
   /** What a sandbox thread needs to evaluate a version. */

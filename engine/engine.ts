@@ -19,15 +19,16 @@ import { toMs, type Duration } from '../common/time.js';
 import { ApiKeys } from './hosting/api-keys.js';
 import { AuditLog } from './hosting/audit.js';
 import { DEFAULT_NAMESPACE, Namespaces } from './hosting/namespaces.js';
+import { registerStoredRuns } from './hosting/stored-runs-registration.js';
 import { asyncCompletionHandle, type AsyncCompletionHandle } from './activities/async-completion.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
 import { retryDelayMs } from './backoff.js';
 import { SkippingClock, systemClock, type Clock } from './clock.js';
 import { TimeSkipper, WorkCounter } from './time-skipping.js';
-import { BundleRegistry, type DeployResult } from './bundles.js';
+import { BundleRegistry, type DeployResult, type VersionInfo } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
-import { EngineClosedError, InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
+import { AionError, DeployCheckFailedError, EngineClosedError, InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory, type WorkflowUpdateHandle } from './handle.js';
 import { canCutAfter } from './history/activations.js';
 import { isCommandEvent, type HistoryEvent } from './history/events.js';
@@ -35,6 +36,7 @@ import { RunState } from './run/run-state.js';
 import { checkArgs, checkId, checkMemo, checkOptionalString, checkOptionKeys } from './input.js';
 import { nextCronTick } from './schedules/spec.js';
 import { replayHistory } from './replay-history.js';
+import { replayHistories } from './replay-histories.js';
 import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { EngineMetrics } from './metrics.js';
@@ -340,11 +342,6 @@ export class Engine implements RunDirectory {
       },
       storedRuns: (namespace) => this.count({ namespace }),
       keyRevocations: (namespace) => this.apiKeys.revocationsOf(namespace),
-      namespacesWithRuns: async () => {
-        const names = new Set<string>();
-        for await (const record of store.allRuns()) names.add(record.namespace);
-        return names;
-      },
     });
     this.apiKeys = new ApiKeys(store, this.namespaces);
     this.audit = new AuditLog(store);
@@ -420,7 +417,7 @@ export class Engine implements RunDirectory {
       checkpoints: checkCheckpoints(options.checkpoints),
     });
     try {
-      await engine.namespaces.registerExisting();
+      await registerStoredRuns(store);
       await engine.quarantine.load();
       await engine.recover();
     } catch (error) {
@@ -446,10 +443,63 @@ export class Engine implements RunDirectory {
   }
 
   /** Deploys a bundle: stored under its content hash (idempotent) and current for the types it exports. */
-  async deploy(bundle: { code: string; namespace?: string }): Promise<DeployResult> {
+  async deploy(bundle: { code: string; namespace?: string; check?: boolean }): Promise<DeployResult> {
     this.assertOpen();
     if (typeof bundle !== 'object' || bundle === null) throw new InvalidArgumentError('deploy takes { code }');
-    return this.bundles.deploy(bundle.code, namespaceOf(bundle.namespace));
+    checkOptionKeys(bundle, ['code', 'namespace', 'check'], 'deploy');
+    const namespace = namespaceOf(bundle.namespace);
+    if (bundle.check === true) await this.checkOpenRuns(bundle.code, namespace);
+    return this.bundles.deploy(bundle.code, namespace);
+  }
+
+  /**
+   * `deploy({ check: true })`: the namespace's running runs of the types `code` exports,
+   * replayed against it on the sandbox threads; a `DeployCheckFailedError` naming the runs
+   * (and where each diverges) if any would not replay there.
+   */
+  private async checkOpenRuns(code: string, namespace: string): Promise<void> {
+    if (typeof code !== 'string') throw new InvalidArgumentError('a bundle is a non-empty string of JavaScript');
+    const types = new Set(await this.bundles.typesOf(code));
+    const open = (await this.list({ namespace, status: 'Running' })).filter((run) => types.has(run.workflowType));
+    const histories = (async function* (engine: Engine) {
+      for (const run of open) yield await engine.getHandle(run.workflowId, run.runId, { namespace }).history();
+    })(this);
+    const report = await replayHistories({ code }, histories, { threads: this.sandboxThreads, limits: this.sandboxLimits });
+    const broken = [
+      ...report.diverged.map(({ workflowId, runId, divergences: [first] }) => `run ${workflowId} (${runId}) diverges at event ${first.eventIndex}: it recorded ${first.expected}, the bundle makes ${first.actual}${first.producedAt ? ` (at ${first.producedAt})` : ''}`),
+      ...report.failed.map(({ workflowId, runId, message }) => `run ${workflowId ?? '?'} (${runId ?? '?'}) cannot be replayed: ${message}`),
+    ];
+    if (broken.length > 0) throw new DeployCheckFailedError(report.replayed, broken);
+  }
+
+  /** The versions deployed in the namespace, newest first, with the types new runs start on each. */
+  async versions(options: { namespace?: string } = {}): Promise<VersionInfo[]> {
+    this.assertOpen();
+    return this.bundles.versions(namespaceOf(options.namespace));
+  }
+
+  /**
+   * Routes new runs of `target` (a workflow type, or `'all'` the version exports) to a version
+   * the namespace deployed — a rollback, or a roll forward; persisted. Running runs stay on
+   * their versions (see `upgrade`).
+   */
+  async route(target: string, version: string, options: { namespace?: string } = {}): Promise<{ version: string; workflowTypes: string[] }> {
+    this.assertOpen();
+    const workflowTypes = await this.bundles.route(namespaceOf(options.namespace), checkId(target, 'workflow type'), checkId(version, 'version'));
+    return { version, workflowTypes };
+  }
+
+  /** Removes a version from the namespace; refused while runs are pinned to it or types routed to it. */
+  async unload(version: string, options: { namespace?: string } = {}): Promise<void> {
+    this.assertOpen();
+    const namespace = namespaceOf(options.namespace);
+    checkId(version, 'version');
+    const pinned = (await this.list({ namespace, status: 'Running' })).filter((run) => run.version === version);
+    if (pinned.length > 0) {
+      const names = pinned.map((run) => run.workflowId).sort().slice(0, 5).join(', ');
+      throw new AionError('FAILED_PRECONDITION', `bundle version ${version} has ${pinned.length} running run${pinned.length === 1 ? '' : 's'} pinned to it (${names}${pinned.length > 5 ? ', …' : ''}): let them finish, upgrade or terminate them first`);
+    }
+    await this.bundles.unload(namespace, version);
   }
 
   /**
@@ -484,7 +534,7 @@ export class Engine implements RunDirectory {
     const old = await this.resolveRun(namespace, checkId(workflowId, 'workflowId'), options.runId === undefined ? undefined : checkId(options.runId, 'runId'));
     const { runId: fromRunId, workflowType } = old.record;
     const version = options.version === undefined ? old.record.version : checkId(options.version, 'version');
-    const bundle = await this.bundles.deployed(version);
+    const bundle = await this.bundles.deployedIn(namespace, version);
     if (!bundle.workflowTypes.includes(workflowType)) throw new InvalidArgumentError(`bundle version ${version} does not export a workflow named '${workflowType}'`);
     const prefix = resetPrefix(await this.store.readHistory(namespace, fromRunId), options.toEvent);
     await replayHistory(bundle, prefix, { limits: this.bundles.limits });
@@ -518,7 +568,7 @@ export class Engine implements RunDirectory {
     if (status !== 'Running') throw new WorkflowNotRunningError(workflowId, status);
     const toVersion = options.version ?? (await this.bundles.currentVersion(namespace, workflowType));
     if (toVersion === undefined) throw new InvalidArgumentError(`no deployed bundle exports a workflow named '${workflowType}' in namespace '${namespace}'`);
-    const bundle = await this.bundles.deployed(checkId(toVersion, 'version'));
+    const bundle = await this.bundles.deployedIn(namespace, checkId(toVersion, 'version'));
     if (!bundle.workflowTypes.includes(workflowType)) throw new InvalidArgumentError(`bundle version ${toVersion} does not export a workflow named '${workflowType}'`);
     // Checked on the history as it is when the run switches: nothing is recorded in between.
     await run.upgradeTo(toVersion, (history) => replayHistory(bundle, history, { limits: this.bundles.limits }));

@@ -52,6 +52,18 @@ export class WorkflowNotFoundError extends AionError {
   }
 }
 
+/** `deploy({ check: true })` found running runs the bundle would not replay: nothing was deployed. */
+export class DeployCheckFailedError extends AionError {
+  override name = 'DeployCheckFailedError';
+  constructor(
+    readonly checked: number,
+    /** One line per run that would break: its ids, where it diverges, the source lines. */
+    readonly runs: string[],
+  ) {
+    super('DETERMINISM_VIOLATION', `the bundle would break ${runs.length} of the ${checked} running runs it was checked against, so it was not deployed:\n${runs.join('\n')}`);
+  }
+}
+
 /** No such namespace (or, to a caller of another namespace, one it may not see: the same answer). */
 export class NamespaceNotFoundError extends AionError {
   override name = 'NamespaceNotFoundError';

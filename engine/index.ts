@@ -34,7 +34,7 @@ export { replayHistory, type ReplayOptions, type ReplayableHistory } from './rep
 export type { DebugReplayOptions } from './debug-replay.js';
 export { inspectHistory, timelineOf, type InspectOptions, type RunAtEvent, type TimelineStep, type InspectedLog } from './inspector.js';
 export { replayHistories, type ReplayHistoriesOptions, type ReplayReport, type DivergedRun, type DivergenceGroup } from './replay-histories.js';
-export type { DeployResult } from './bundles.js';
+export type { DeployResult, VersionInfo } from './bundles.js';
 export type { ActivityFunction } from './activities/dispatcher.js';
 export type { AsyncCompletionHandle } from './activities/async-completion.js';
 export { attemptCancellation } from './activities/cancellation.js';
@@ -57,6 +57,7 @@ export {
   WorkflowUpdateFailedError,
   WorkflowUpdateNotFoundError,
   NamespaceNotFoundError,
+  DeployCheckFailedError,
   ApiKeyNotFoundError,
   DeterminismViolationError,
   PendingActivationFailedError,

@@ -84,8 +84,19 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   const handle = (c: Context) => engine.getHandle(c.req.param('id')!, c.req.query('runId'), { namespace: ns(c), followRuns: c.req.query('followRuns') !== 'false' });
 
   app.post('/v1/namespaces/:ns/bundles', guard('deploy', 'deploy'), async (c) => {
-    const body = await jsonBody<{ code?: unknown }>(c);
-    return c.json(await engine.deploy({ code: body.code as string, namespace: ns(c) }), 201);
+    const body = await jsonBody<{ code?: unknown; check?: unknown }>(c);
+    return c.json(await engine.deploy({ code: body.code as string, namespace: ns(c), ...(body.check === true ? { check: true } : {}) }), 201);
+  });
+
+  app.get('/v1/namespaces/:ns/versions', guard('read'), async (c) => c.json({ versions: await engine.versions({ namespace: ns(c) }) }));
+  /** Routes new runs of a type (or `all` the version exports) to a deployed version: rollback and roll forward. */
+  app.post('/v1/namespaces/:ns/routes', guard('deploy', 'route'), async (c) => {
+    const body = await jsonBody<{ target?: unknown; version?: unknown }>(c);
+    return c.json(await engine.route(body.target as string, body.version as string, { namespace: ns(c) }));
+  });
+  app.delete('/v1/namespaces/:ns/versions/:version', guard('deploy', 'unload'), async (c) => {
+    await engine.unload(c.req.param('version')!, { namespace: ns(c) });
+    return c.json({});
   });
 
   app.post('/v1/namespaces/:ns/workflows', guard('operate', 'start'), async (c) => {

@@ -129,9 +129,9 @@ export function authorizer(engine: Engine, logger: Logger | undefined): Authoriz
 
 const withArticle = (role: Role): string => `${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role}`;
 
-/** What a change acted on: the route's workflow, schedule or key id, or the version a deploy made. */
+/** What a change acted on: the route's workflow, schedule, key or version, or the version a deploy or route named. */
 async function targetOf(c: Context<AuthEnv>): Promise<{ target?: string }> {
-  const target = c.req.param('id') ?? c.req.param('sid') ?? c.req.param('keyId');
+  const target = c.req.param('id') ?? c.req.param('sid') ?? c.req.param('keyId') ?? c.req.param('version');
   if (target !== undefined) return { target };
   const body = (await c.res.clone().json().catch(() => undefined)) as { version?: unknown; id?: unknown; name?: unknown; workflowId?: unknown } | undefined;
   const value = body?.workflowId ?? body?.version ?? body?.id ?? body?.name;

@@ -24,7 +24,7 @@ export interface NamespaceSettings {
   description?: string;
 }
 
-interface StoredNamespace {
+export interface StoredNamespace {
   name: string;
   description?: string;
   createdAt: number;
@@ -40,32 +40,19 @@ export interface NamespaceContents {
   storedRuns(namespace: string): Promise<number>;
   /** The control records that revoke its API keys (written with the delete). */
   keyRevocations(namespace: string): Promise<ControlRecord[]>;
-  /** Every namespace that holds runs (registered on first open of a store from before the registry). */
-  namespacesWithRuns(): Promise<Set<string>>;
 }
 
-const KIND = 'namespace';
-/** Marks a store whose namespaces with runs were registered (once). */
-const ADOPTED = { kind: 'migration', id: 'namespaces-registered' };
+export const NAMESPACE_KIND = 'namespace';
+const KIND = NAMESPACE_KIND;
 /** Letters, digits, `.`, `_`, `-`; starting with a letter or digit: safe in URLs, keys and file names. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const NAMESPACE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const NAME = NAMESPACE_NAME;
 
 export class Namespaces {
   constructor(
     private readonly store: EventStore<HistoryEvent>,
     private readonly contents: NamespaceContents,
   ) {}
-
-  /**
-   * Registers the namespaces a store from before the registry holds runs in, once: they keep
-   * answering over HTTP.
-   */
-  async registerExisting(): Promise<void> {
-    if (await this.store.getControl(ADOPTED.kind, ADOPTED.id)) return;
-    const names = [...(await this.contents.namespacesWithRuns())].filter((name) => name !== DEFAULT_NAMESPACE && NAME.test(name));
-    const records = names.map((name) => ({ kind: KIND, id: name, value: { name, description: 'registered with the runs it held', createdAt: Date.now() } satisfies StoredNamespace }));
-    await this.store.write({ control: { put: [...records, { ...ADOPTED, value: { at: Date.now() } }] } });
-  }
 
   async create(name: string, settings: NamespaceSettings = {}): Promise<NamespaceInfo> {
     checkName(name);

@@ -74,6 +74,31 @@ describe('hosting with the CLI', { timeout: 60_000 }, () => {
     ]);
   });
 
+  it('deploys with --check, lists versions, routes back and forth, and unloads', async () => {
+    const asAdmin = ['--token', adminKey];
+    const source = (body: string) => `import { proxyActivities, sleep } from '@temporalio/workflow';\nconst { charge } = proxyActivities<{ charge(): Promise<void> }>({ startToCloseTimeout: '1 minute' });\nexport async function held(): Promise<string> {\n${body}\n}\n`;
+    const bundles: Record<string, string> = {};
+    for (const [name, body] of Object.entries({ v1: "  await sleep('1 hour');\n  return 'v1';", v2: "  await sleep('1 hour');\n  return 'v2';", v3: "  await charge();\n  await sleep('1 hour');\n  return 'v3';" })) {
+      writeFileSync(join(dir, `${name}.ts`), source(body));
+      bundles[name] = join(dir, `${name}.js`);
+      expect((await aion('build', join(dir, `${name}.ts`), '-o', bundles[name])).code).toBe(0);
+    }
+    const v1 = (JSON.parse((await aion(...asAdmin, '--json', 'deploy', bundles.v1)).stdout) as { version: string }).version;
+    expect((await aion(...asAdmin, 'start', 'held', '--id', 'held-1')).code).toBe(0);
+    const breaking = await aion(...asAdmin, 'deploy', '--check', bundles.v3);
+    expect(breaking.code).toBe(1);
+    expect(breaking.stderr).toMatch(/^aion: the bundle would break 1 of the 1 running runs .*; run held-1 \(.+\) diverges at event \d+: it recorded TimerStarted.*, the bundle makes .*ActivityScheduled.* \(at .*v3\.ts:\d+\)$/m);
+    const v2 = (JSON.parse((await aion(...asAdmin, '--json', 'deploy', '--check', bundles.v2)).stdout) as { version: string }).version;
+    expect((await aion(...asAdmin, 'versions')).stdout).toMatch(new RegExp(`^${v2}\\s+\\S+\\s+held\\s+held\\n${v1}\\s+\\S+\\s+-\\s+held$`, 'm'));
+    expect((await aion(...asAdmin, 'route', 'all', v1)).stdout).toBe(`new runs of held start on ${v1}\n`);
+    expect((await aion(...asAdmin, 'unload', v1)).stderr).toMatch(/^aion: bundle version .* has 1 running run pinned to it \(held-1\)/);
+    expect((await aion(...asAdmin, 'unload', v2)).stdout).toBe(`unloaded version ${v2}\n`);
+    expect((await aion(...asAdmin, 'terminate', 'held-1')).code).toBe(0);
+    const audit = (await aion(...asAdmin, '--namespace', 'default', 'audit', '--limit', '3')).stdout;
+    expect(audit).toMatch(/key:\w+\s+unload\s+/);
+    expect(audit).toMatch(/key:\w+\s+route\s+/);
+  });
+
   it('refuses a second --init-admin-key, and a public address before any key exists', async () => {
     const again = runChild(CLI, ['server', '--data', join(dir, 'second'), '--port', '0', '--init-admin-key']);
     await again.line(/^admin key/);

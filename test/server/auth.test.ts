@@ -24,6 +24,9 @@ type Permission = 'read' | 'operate' | 'deploy' | 'worker';
 /** Every namespaced route, with what it needs. Ids name things that need not exist: refusals come first. */
 const ROUTES: [method: string, path: string, permission: Permission, body?: unknown][] = [
   ['POST', '/bundles', 'deploy', { code: 'x' }],
+  ['GET', '/versions', 'read'],
+  ['POST', '/routes', 'deploy', { target: 'all', version: 'v1' }],
+  ['DELETE', '/versions/v1', 'deploy'],
   ['POST', '/workflows', 'operate', { type: 'approval', workflowId: 'w1' }],
   ['GET', '/workflows', 'read'],
   ['GET', '/workflow-count', 'read'],
@@ -88,7 +91,7 @@ beforeEach(async () => {
 describe('credentials and roles', () => {
   it('guard every namespaced route (the table above lists them all)', () => {
     const registered = app.routes.filter((route) => route.path.startsWith('/v1/namespaces/:ns/') && route.method !== 'ALL').map((route) => `${route.method} ${route.path}`);
-    const listed = ROUTES.map(([method, route]) => `${method} /v1/namespaces/:ns${route.replace(/\?.*$/, '').replace('/w1', '/:id').replace('/s1', '/:sid').replace('/u1', '/:updateId').replace(/\/(signals|queries|updates)\/(?!:)\w+$/, '/$1/:name')}`);
+    const listed = ROUTES.map(([method, route]) => `${method} /v1/namespaces/:ns${route.replace(/\?.*$/, '').replace('/w1', '/:id').replace('/s1', '/:sid').replace('/u1', '/:updateId').replace('/versions/v1', '/versions/:version').replace(/\/(signals|queries|updates)\/(?!:)\w+$/, '/$1/:name')}`);
     expect(new Set(registered)).toEqual(new Set(listed));
   });
 
@@ -221,7 +224,7 @@ describe('keys and namespaces', () => {
     await first.close();
     // As a store written before the registry: no namespace records, no mark.
     const records = await store.listControl('namespace');
-    await store.write({ control: { delete: [...records.map(({ kind, id }) => ({ kind, id })), { kind: 'migration', id: 'namespaces-registered' }] } });
+    await store.write({ control: { delete: [...records.map(({ kind, id }) => ({ kind, id })), { kind: 'migration', id: 'stored-runs-registered' }] } });
     const second = await EngineClass.open({ logger: silentLogger, store });
     try {
       expect((await second.namespaces.list()).map((ns) => ns.name)).toEqual(['default', 'legacy']);
