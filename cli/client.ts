@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 
 export class CliError extends Error {
   constructor(
@@ -32,17 +33,7 @@ export class AionClient {
 
   /** Calls `method path` of the server itself (`/v1/keys`, `/v1/namespaces`...). */
   async callServer<T>(method: Method, path: string, body?: unknown): Promise<T> {
-    const url = `${this.options.endpoint.replace(/\/$/, '')}${path}`;
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    let response: Response;
-    try {
-      response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause;
-      const reason = cause?.code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message;
-      throw new CliError(`cannot reach the Aion server at ${this.options.endpoint} (${reason}); is \`aion server\` running?`);
-    }
+    const response = await this.request(method, path, body);
     const text = await response.text();
     let parsed: unknown;
     try {
@@ -55,6 +46,38 @@ export class AionClient {
       throw new CliError(error?.message ?? `the server answered ${response.status}`);
     }
     return parsed as T;
+  }
+
+  /** Each server-sent event of `GET path` under the namespace, as it arrives (until the server ends the stream). */
+  async *events(path: string): AsyncGenerator<EventSourceMessage> {
+    const response = await this.request('GET', `/v1/namespaces/${encodeURIComponent(this.options.namespace)}${path}`);
+    if (!response.ok || !response.body) {
+      const error = ((await response.json().catch(() => ({}))) as { error?: { message?: string } }).error;
+      throw new CliError(error?.message ?? `the server answered ${response.status}`);
+    }
+    const messages: EventSourceMessage[] = [];
+    const parser = createParser({ onEvent: (message) => messages.push(message) });
+    const decoder = new TextDecoder();
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      parser.feed(decoder.decode(value, { stream: true }));
+      yield* messages.splice(0);
+    }
+  }
+
+  private async request(method: Method, path: string, body?: unknown): Promise<Response> {
+    const url = `${this.options.endpoint.replace(/\/$/, '')}${path}`;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    try {
+      return await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      const reason = cause?.code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message;
+      throw new CliError(`cannot reach the Aion server at ${this.options.endpoint} (${reason}); is \`aion server\` running?`);
+    }
   }
 }
 

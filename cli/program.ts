@@ -251,18 +251,22 @@ export function createProgram(): Command {
     .description('print a run\'s history (--json prints what `aion replay` reads)')
     .argument('<id>', 'workflow id')
     .option('--run-id <runId>', 'a specific run')
-    .action(async (id: string, options: { runId?: string }, command: Command) => {
+    .option('--follow', 'then print each event as it is recorded, until the run closes (--json: one event per line)')
+    .action(async (id: string, options: { runId?: string; follow?: boolean }, command: Command) => {
+      if (options.follow) {
+        for await (const message of client(command).events(workflowPath(id, '/events', options.runId, { follow: 'true' }))) {
+          if (message.event !== 'history') continue;
+          const event = JSON.parse(message.data) as HistoryEvent;
+          printLines([globals(command).json ? JSON.stringify(event) : eventLine(event)]);
+        }
+        return;
+      }
       const { events } = await client(command).call<{ events: HistoryEvent[] }>('GET', workflowPath(id, '/history', options.runId));
       if (globals(command).json) {
         printJson({ workflowId: id, events });
         return;
       }
-      printLines(
-        events.map(({ eventId, type, time, ...attributes }) => {
-          const rest = JSON.stringify(attributes);
-          return `${String(eventId).padStart(4)}  ${new Date(time).toISOString()}  ${type.padEnd(24)} ${rest === '{}' ? '' : rest}`.trimEnd();
-        }),
-      );
+      printLines(events.map(eventLine));
     });
 
   program
@@ -477,6 +481,12 @@ export function createProgram(): Command {
   addVersionCommands(program, client, (command) => globals(command).json === true);
 
   return program;
+}
+
+/** One event of `aion history`: id, time, type, and its other fields as JSON. */
+function eventLine({ eventId, type, time, ...attributes }: HistoryEvent): string {
+  const rest = JSON.stringify(attributes);
+  return `${String(eventId).padStart(4)}  ${new Date(time).toISOString()}  ${type.padEnd(24)} ${rest === '{}' ? '' : rest}`.trimEnd();
 }
 
 interface ServerCommandOptions {

@@ -37,6 +37,7 @@ import { checkArgs, checkId, checkMemo, checkOptionalString, checkOptionKeys } f
 import { nextCronTick } from './schedules/spec.js';
 import { replayHistory } from './replay-history.js';
 import { replayHistories } from './replay-histories.js';
+import { historyEvents, namespaceEvents, type WatchedEvent } from './history-stream.js';
 import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { EngineMetrics } from './metrics.js';
@@ -243,6 +244,8 @@ export class Engine implements RunDirectory {
   /** Set when the engine was opened with `timeSkipping`: moves its clock (aion/testing). */
   readonly timeSkipping: TimeSkipper | undefined;
   private readonly clock: Clock;
+  /** Aborted when the engine closes: ends what streams from it. */
+  private readonly closing = new AbortController();
   /** Work in progress (activations, timer and activity deliveries), which time never skips under. */
   private readonly work = new WorkCounter();
   private readonly runs: RunTable;
@@ -710,6 +713,7 @@ export class Engine implements RunDirectory {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     this.store.events.off('availability', this.onStoreAvailability);
     this.store.events.off('damaged', this.onDamagedRecord);
     this.timers.close();
@@ -742,6 +746,23 @@ export class Engine implements RunDirectory {
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]> {
     this.assertOpen();
     return this.store.readHistory(namespace, runId, range);
+  }
+
+  followHistory(namespace: string, runId: string, options: { from: number; follow: boolean; signal?: AbortSignal }): AsyncGenerator<HistoryEvent> {
+    this.assertOpen();
+    return historyEvents(this.store, namespace, runId, { ...options, signal: anySignal(this.closing.signal, options.signal) });
+  }
+
+  /**
+   * Every event committed to the namespace's runs from now on — of one workflow type, of runs
+   * in one status (as they are once it is committed), if given — each with its run; until
+   * `signal` aborts or the engine closes.
+   */
+  watch(options: { namespace?: string; workflowType?: string; status?: RunStatus; signal?: AbortSignal } = {}): AsyncGenerator<WatchedEvent> {
+    this.assertOpen();
+    checkOptionKeys(options, ['namespace', 'workflowType', 'status', 'signal'], 'watch');
+    const { workflowType, status } = options;
+    return namespaceEvents(this.store, namespaceOf(options.namespace), { ...(workflowType !== undefined ? { workflowType } : {}), ...(status !== undefined ? { status } : {}), signal: anySignal(this.closing.signal, options.signal) });
   }
 
   async historyLength(namespace: string, runId: string): Promise<number> {
@@ -846,6 +867,9 @@ export class Engine implements RunDirectory {
     if (this.closed) throw new EngineClosedError();
   }
 }
+
+/** Aborts when either does. */
+const anySignal = (engine: AbortSignal, caller: AbortSignal | undefined): AbortSignal => (caller ? AbortSignal.any([engine, caller]) : engine);
 
 const namespaceOf = (namespace: string | undefined): string => checkId(namespace ?? DEFAULT_NAMESPACE, 'namespace');
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure, fromFailureInfo } from '../common/failures.js';
 import { STACK_TRACE_QUERY } from '../common/protocol.js';
 import type { HistoryRange, RunRecord, RunStatus, TaskFailure } from '../store/types.js';
-import { QueryFailedError, WorkflowFailedError, WorkflowNotRunningError, WorkflowUpdateFailedError, WorkflowUpdateNotFoundError } from './errors.js';
+import { InvalidArgumentError, QueryFailedError, WorkflowFailedError, WorkflowNotRunningError, WorkflowUpdateFailedError, WorkflowUpdateNotFoundError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
 import type { InspectOptions, RunAtEvent, TimelineStep } from './inspector.js';
 import { checkArgs, checkId, checkOptionalString, checkOptionKeys } from './input.js';
@@ -72,6 +72,7 @@ export interface RunDirectory {
   /** Resolves with the closing event once the run closes. */
   waitForClose(run: WorkflowRun): Promise<HistoryEvent>;
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]>;
+  followHistory(namespace: string, runId: string, options: { from: number; follow: boolean; signal?: AbortSignal }): AsyncGenerator<HistoryEvent>;
   historyLength(namespace: string, runId: string): Promise<number>;
   readonly payloadLimits: PayloadLimits;
   /** The time events are recorded at. */
@@ -246,6 +247,19 @@ export class WorkflowHandle {
   async history(): Promise<HistoryEvent[]> {
     const run = await this.run();
     return this.directory.readHistory(this.namespace, run.record.runId);
+  }
+
+  /**
+   * The run's events from event `from` (default 1) on and, with `follow`, each one as it is
+   * committed, until the run's closing event — or until `signal` aborts or the engine closes.
+   * Resuming after event N is `from: N + 1`.
+   */
+  async *events(options: { from?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<HistoryEvent> {
+    checkOptionKeys(options, ['from', 'follow', 'signal'], 'events');
+    const from = options.from ?? 1;
+    if (!Number.isInteger(from) || from < 1) throw new InvalidArgumentError('from must be an event id (an integer from 1)');
+    const run = await this.run();
+    yield* this.directory.followHistory(this.namespace, run.record.runId, { from, follow: options.follow === true, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
   /**

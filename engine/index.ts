@@ -89,3 +89,4 @@ export { RunQuarantinedError } from './quarantine.js';
 export { DEFAULT_NAMESPACE, Namespaces, type NamespaceInfo, type NamespaceSettings } from './hosting/namespaces.js';
 export { ApiKeys, ROLES, type ApiKeyInfo, type NewApiKey, type Role } from './hosting/api-keys.js';
 export { AuditLog, type AuditEntry } from './hosting/audit.js';
+export type { WatchedEvent } from './history-stream.js';

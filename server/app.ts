@@ -6,9 +6,11 @@
  */
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { streamSSE } from 'hono/streaming';
 import {
   ApplicationFailure,
   replayHistories,
+  RUN_STATUSES,
   toFailureInfo,
   WorkflowFailedError,
   type Engine,
@@ -117,6 +119,41 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   app.get('/v1/namespaces/:ns/workflows/:id', guard('read'), async (c) => c.json(await handle(c).describe()));
 
   app.get('/v1/namespaces/:ns/workflows/:id/history', guard('read'), async (c) => c.json({ events: await handle(c).history() }));
+
+  /**
+   * The run's history as server-sent events (`id`: the event id, `event: history`), from
+   * `from` (or after the `Last-Event-ID` a reconnecting client sends); with `follow=true`, then
+   * each event as it is committed, until the run closes; an `end` event last.
+   */
+  app.get('/v1/namespaces/:ns/workflows/:id/events', guard('read'), async (c) => {
+    const resumeAfter = c.req.header('last-event-id');
+    const from = resumeAfter !== undefined ? Number(resumeAfter) + 1 : Number(c.req.query('from') ?? 1);
+    if (!Number.isInteger(from) || from < 1) throw new HttpError(400, 'INVALID_ARGUMENT', 'from (or Last-Event-ID) must be an event id');
+    const { runId } = await handle(c).describe();
+    const events = engine.getHandle(c.req.param('id')!, runId, { namespace: ns(c) });
+    return streamSSE(c, async (stream) => {
+      const abort = new AbortController();
+      stream.onAbort(() => abort.abort());
+      for await (const event of events.events({ from, follow: c.req.query('follow') === 'true', signal: abort.signal })) {
+        await stream.writeSSE({ id: String(event.eventId), event: 'history', data: JSON.stringify(event) });
+      }
+      if (!abort.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify({ runId }) });
+    });
+  });
+
+  /** Every event committed to the namespace's runs from now on (`type`, `status` filter), as server-sent events. */
+  app.get('/v1/namespaces/:ns/events', guard('read'), async (c) => {
+    const status = c.req.query('status') as RunStatus | undefined;
+    if (status !== undefined && !RUN_STATUSES.includes(status)) throw new HttpError(400, 'INVALID_ARGUMENT', `status must be one of ${RUN_STATUSES.join(', ')}`);
+    const workflowType = c.req.query('type');
+    return streamSSE(c, async (stream) => {
+      const abort = new AbortController();
+      stream.onAbort(() => abort.abort());
+      for await (const watched of engine.watch({ namespace: ns(c), ...(workflowType !== undefined ? { workflowType } : {}), ...(status !== undefined ? { status } : {}), signal: abort.signal })) {
+        await stream.writeSSE({ event: 'history', data: JSON.stringify(watched) });
+      }
+    });
+  });
 
   /** The run as it was after event `at`: replayed on its version, with a query's answer if `query` is given (`args`: a JSON array). */
   app.get('/v1/namespaces/:ns/workflows/:id/inspect', guard('read'), async (c) => {

@@ -149,6 +149,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       for (const headKey of previous.keys()) this.heads.delete(headKey);
       throw error;
     }
+    for (const { namespace, runId, events } of appends) this.events.emit('appended', { namespace, runId, events });
   }
 
   async nextEventId(namespace: string, runId: string): Promise<number> {

@@ -229,6 +229,8 @@ export interface StoreEvents {
   availability: [{ available: true } | { available: false; error: StoreError }];
   /** A scan met a record it cannot read (it is skipped). */
   damaged: [DamagedRecord];
+  /** A write committed these events to a run's history (in order; emitted once the write resolves). */
+  appended: [{ namespace: string; runId: string; events: StoredEvent[] }];
 }
 
 /** Appends to one run's history, checked against the id the writer expects to write next. */

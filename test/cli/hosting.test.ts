@@ -99,6 +99,20 @@ describe('hosting with the CLI', { timeout: 60_000 }, () => {
     expect(audit).toMatch(/key:\w+\s+route\s+/);
   });
 
+  it('follows a run with history --follow until it closes', async () => {
+    const asAdmin = ['--token', adminKey];
+    writeFileSync(join(dir, 'waiter.ts'), "import { condition, defineSignal, setHandler } from '@temporalio/workflow';\nexport const go = defineSignal('go');\nexport async function waiter(): Promise<string> {\n  let done = false;\n  setHandler(go, () => { done = true; });\n  await condition(() => done);\n  return 'went';\n}\n");
+    expect((await aion('build', join(dir, 'waiter.ts'), '-o', join(dir, 'waiter.js'))).code).toBe(0);
+    expect((await aion(...asAdmin, 'deploy', join(dir, 'waiter.js'))).code).toBe(0);
+    expect((await aion(...asAdmin, 'start', 'waiter', '--id', 'followed')).code).toBe(0);
+    const follower = runChild(CLI, ['--endpoint', endpoint, ...asAdmin, 'history', 'followed', '--follow']);
+    expect(await follower.line(/WorkflowTaskCompleted/)).toMatch(/^\s+2\s+\S+\s+WorkflowTaskCompleted/);
+    const completed = follower.line(/WorkflowCompleted/);
+    expect((await aion(...asAdmin, 'signal', 'followed', 'go')).code).toBe(0);
+    expect(await completed).toMatch(/WorkflowCompleted\s+\{"result":"went"\}$/);
+    expect((await follower.exited).code).toBe(0);
+  });
+
   it('refuses a second --init-admin-key, and a public address before any key exists', async () => {
     const again = runChild(CLI, ['server', '--data', join(dir, 'second'), '--port', '0', '--init-admin-key']);
     await again.line(/^admin key/);

@@ -32,6 +32,8 @@ const ROUTES: [method: string, path: string, permission: Permission, body?: unkn
   ['GET', '/workflow-count', 'read'],
   ['GET', '/workflows/w1', 'read'],
   ['GET', '/workflows/w1/history', 'read'],
+  ['GET', '/workflows/w1/events', 'read'],
+  ['GET', '/events', 'read'],
   ['GET', '/workflows/w1/inspect?at=1', 'read'],
   ['GET', '/workflows/w1/timeline', 'read'],
   ['GET', '/workflows/w1/result', 'read'],
