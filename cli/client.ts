@@ -51,6 +51,7 @@ export class AionClient {
   /** Each server-sent event of `GET path` under the namespace, as it arrives (until the server ends the stream). */
   async *events(path: string): AsyncGenerator<EventSourceMessage> {
     const response = await this.request('GET', `/v1/namespaces/${encodeURIComponent(this.options.namespace)}${path}`);
+    if (response.status === 204) return; // nothing follows (a closed run, asked for what comes after its end)
     if (!response.ok || !response.body) {
       const error = ((await response.json().catch(() => ({}))) as { error?: { message?: string } }).error;
       throw new CliError(error?.message ?? `the server answered ${response.status}`);

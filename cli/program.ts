@@ -255,11 +255,12 @@ export function createProgram(): Command {
     .action(async (id: string, options: { runId?: string; follow?: boolean }, command: Command) => {
       if (options.follow) {
         for await (const message of client(command).events(workflowPath(id, '/events', options.runId, { follow: 'true' }))) {
-          if (message.event !== 'history') continue;
+          if (message.event === 'end') return;
+          if (message.event === 'error') throw new CliError(`the stream stopped: ${(JSON.parse(message.data) as { message: string }).message}`);
           const event = JSON.parse(message.data) as HistoryEvent;
           printLines([globals(command).json ? JSON.stringify(event) : eventLine(event)]);
         }
-        return;
+        throw new CliError('the stream stopped before the run closed (the connection was lost)');
       }
       const { events } = await client(command).call<{ events: HistoryEvent[] }>('GET', workflowPath(id, '/history', options.runId));
       if (globals(command).json) {

@@ -9,11 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { SandboxLimits } from '../sandbox/index.js';
-import type { EventStore } from '../store/types.js';
+import type { EventStore, WriteBatch } from '../store/types.js';
 import { AionError, InvalidArgumentError, InvalidBundleError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
 import type { TemplateSpec } from './sandboxes/messages.js';
 import type { SandboxThreads } from './sandboxes/sandbox-threads.js';
+import { KeyedLock } from './keyed-lock.js';
 import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
 import { BundleLoadError } from './workflow-sandbox.js';
 
@@ -43,9 +44,14 @@ export interface DeployedVersion {
   deployedAt: number;
 }
 
-/** Which versions each namespace deployed: `<namespace>/<version>` (bundles themselves are shared, by content). */
+/**
+ * Which versions each namespace deployed (bundles themselves are shared, by content), keyed
+ * `<namespace> U+0001 <version>`: ids never hold control characters, so no namespace's
+ * prefix reaches into another's.
+ */
 export const VERSION_KIND = 'version';
-export const versionId = (namespace: string, version: string): string => `${namespace}/${version}`;
+const NAMESPACE_END = '\u0001';
+export const versionId = (namespace: string, version: string): string => `${namespace}${NAMESPACE_END}${version}`;
 
 /** The content hash naming a bundle version. */
 export const bundleVersion = (code: string): string => createHash('sha256').update(code).digest('hex').slice(0, 32);
@@ -54,6 +60,8 @@ export class BundleRegistry {
   private readonly typeVersions = new Map<string, string>();
   private readonly limitsKey: string;
   private readonly locators = new Map<string, BundleLocator>();
+  /** Deploys, routes and unloads of one namespace, one at a time: each checks what the others change. */
+  private readonly versionChanges = new KeyedLock();
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
@@ -71,10 +79,12 @@ export class BundleRegistry {
    * types. An inline source map is kept beside the code, not evaluated with it (the first
    * deploy of a version gives it its map).
    */
-  async deploy(bundle: unknown, namespace: string): Promise<DeployResult> {
-    if (typeof bundle !== 'string' || bundle.trim() === '') throw new InvalidArgumentError('a bundle is a non-empty string of JavaScript');
-    const bytes = Buffer.byteLength(bundle, 'utf8');
-    if (bytes > MAX_BUNDLE_BYTES) throw new InvalidArgumentError(`the bundle is ${bytes} bytes (limit ${MAX_BUNDLE_BYTES})`);
+  deploy(bundle: unknown, namespace: string): Promise<DeployResult> {
+    checkBundle(bundle);
+    return this.versionChanges.run(namespace, () => this.deployLocked(bundle, namespace));
+  }
+
+  private async deployLocked(bundle: string, namespace: string): Promise<DeployResult> {
     // Named by the code alone: the same code built elsewhere (other paths in its map) is the same version.
     const { code, sourceMap } = splitInlineSourceMap(bundle);
     const version = bundleVersion(code);
@@ -106,7 +116,8 @@ export class BundleRegistry {
   }
 
   /** The workflow types `code` exports (evaluated in a thread, as a deploy does: the template is kept for it). */
-  async typesOf(bundle: string): Promise<string[]> {
+  async typesOf(bundle: unknown): Promise<string[]> {
+    checkBundle(bundle);
     const { code } = splitInlineSourceMap(bundle);
     const version = bundleVersion(code);
     return (await this.store.getBundle(version))?.workflowTypes ?? (await this.load(version, code)).workflowTypes;
@@ -114,7 +125,7 @@ export class BundleRegistry {
 
   /** The versions `namespace` deployed, newest first, with the types routed to each. */
   async versions(namespace: string): Promise<VersionInfo[]> {
-    const deployed = (await this.store.listControl(VERSION_KIND, { prefix: `${namespace}/` })).map((record) => record.value as DeployedVersion);
+    const deployed = (await this.store.listControl(VERSION_KIND, { prefix: `${namespace}${NAMESPACE_END}` })).map((record) => record.value as DeployedVersion);
     const infos = await Promise.all(
       deployed.map(async ({ version, workflowTypes, deployedAt }) => {
         const routed = await Promise.all(workflowTypes.map(async (type) => ((await this.currentVersion(namespace, type)) === version ? [type] : [])));
@@ -134,7 +145,11 @@ export class BundleRegistry {
    * Routes new runs of `target` (a workflow type, or `all` the version exports) to `version`,
    * atomically: a rollback, or a roll forward. Running runs stay on their versions.
    */
-  async route(namespace: string, target: string, version: string): Promise<string[]> {
+  route(namespace: string, target: string, version: string): Promise<string[]> {
+    return this.versionChanges.run(namespace, () => this.routeLocked(namespace, target, version));
+  }
+
+  private async routeLocked(namespace: string, target: string, version: string): Promise<string[]> {
     const { workflowTypes } = await this.deployedIn(namespace, version);
     if (target !== 'all' && !workflowTypes.includes(target)) throw new InvalidArgumentError(`bundle version ${version} does not export a workflow named '${target}'`);
     const types = target === 'all' ? workflowTypes : [target];
@@ -145,14 +160,33 @@ export class BundleRegistry {
 
   /**
    * Removes `version` from `namespace`'s versions: it can no longer be routed to, upgraded to
-   * or reset onto there. Refused while types are routed to it; the caller checks no running
-   * run is pinned to it. The code stays stored (closed runs are still inspected and replayed on it).
+   * or reset onto there. Refused while types are routed to it, or `pinnedRuns` names running
+   * runs on it. The code stays stored (closed runs are still inspected and replayed on it).
    */
-  async unload(namespace: string, version: string): Promise<void> {
+  unload(namespace: string, version: string, pinnedRuns: () => Promise<string | undefined>): Promise<void> {
+    return this.versionChanges.run(namespace, async () => {
+      const pinned = await pinnedRuns();
+      if (pinned) throw new AionError('FAILED_PRECONDITION', `bundle version ${version} has ${pinned}: let them finish, upgrade or terminate them first`);
+      await this.unloadLocked(namespace, version);
+    });
+  }
+
+  private async unloadLocked(namespace: string, version: string): Promise<void> {
     const [info] = (await this.versions(namespace)).filter((candidate) => candidate.version === version);
     if (!info) throw new InvalidArgumentError(`bundle version ${version} is not deployed in namespace ${namespace}`);
     if (info.routedTypes.length > 0) throw new AionError('FAILED_PRECONDITION', `bundle version ${version} is routed for ${info.routedTypes.join(', ')}: route them to another version first`);
     await this.store.write({ control: { delete: [{ kind: VERSION_KIND, id: versionId(namespace, version) }] } });
+  }
+
+  /** What removes the namespace's versions and routes (for the write that deletes it); forgets what it knew of them. */
+  async forgetNamespace(namespace: string): Promise<Pick<WriteBatch, 'control' | 'typeVersions'>> {
+    const deployed = (await this.store.listControl(VERSION_KIND, { prefix: `${namespace}${NAMESPACE_END}` })).map((record) => record.value as DeployedVersion);
+    const types = new Set(deployed.flatMap((version) => version.workflowTypes));
+    for (const type of types) this.typeVersions.delete(typeKey(namespace, type));
+    return {
+      control: { delete: deployed.map(({ version }) => ({ kind: VERSION_KIND, id: versionId(namespace, version) })) },
+      typeVersions: [...types].map((workflowType) => ({ namespace, workflowType, version: null })),
+    };
   }
 
   /** What a sandbox thread needs to evaluate a version. */
@@ -196,6 +230,12 @@ export class BundleRegistry {
       throw error;
     }
   }
+}
+
+function checkBundle(bundle: unknown): asserts bundle is string {
+  if (typeof bundle !== 'string' || bundle.trim() === '') throw new InvalidArgumentError('a bundle is a non-empty string of JavaScript');
+  const bytes = Buffer.byteLength(bundle, 'utf8');
+  if (bytes > MAX_BUNDLE_BYTES) throw new InvalidArgumentError(`the bundle is ${bytes} bytes (limit ${MAX_BUNDLE_BYTES})`);
 }
 
 const typeKey = (namespace: string, workflowType: string): string => `${namespace}\u0000${workflowType}`;

@@ -25,10 +25,10 @@ import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type A
 import { retryDelayMs } from './backoff.js';
 import { SkippingClock, systemClock, type Clock } from './clock.js';
 import { TimeSkipper, WorkCounter } from './time-skipping.js';
-import { BundleRegistry, type DeployResult, type VersionInfo } from './bundles.js';
+import { BundleRegistry, bundleVersion, type DeployResult, type VersionInfo } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
-import { AionError, DeployCheckFailedError, EngineClosedError, InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
+import { DeployCheckFailedError, EngineClosedError, InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory, type WorkflowUpdateHandle } from './handle.js';
 import { canCutAfter } from './history/activations.js';
 import { isCommandEvent, type HistoryEvent } from './history/events.js';
@@ -37,6 +37,7 @@ import { checkArgs, checkId, checkMemo, checkOptionalString, checkOptionKeys } f
 import { nextCronTick } from './schedules/spec.js';
 import { replayHistory } from './replay-history.js';
 import { replayHistories } from './replay-histories.js';
+import { splitInlineSourceMap } from './source-maps.js';
 import { historyEvents, namespaceEvents, type WatchedEvent } from './history-stream.js';
 import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
@@ -344,7 +345,10 @@ export class Engine implements RunDirectory {
         return schedules > 0 ? `${schedules} schedule${schedules === 1 ? '' : 's'}` : undefined;
       },
       storedRuns: (namespace) => this.count({ namespace }),
-      keyRevocations: (namespace) => this.apiKeys.revocationsOf(namespace),
+      deletions: async (namespace) => {
+        const { control, typeVersions } = await this.bundles.forgetNamespace(namespace);
+        return { control: { put: await this.apiKeys.revocationsOf(namespace), delete: control?.delete ?? [] }, typeVersions: typeVersions ?? [] };
+      },
     });
     this.apiKeys = new ApiKeys(store, this.namespaces);
     this.audit = new AuditLog(store);
@@ -450,6 +454,7 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     if (typeof bundle !== 'object' || bundle === null) throw new InvalidArgumentError('deploy takes { code }');
     checkOptionKeys(bundle, ['code', 'namespace', 'check'], 'deploy');
+    if (bundle.check !== undefined && typeof bundle.check !== 'boolean') throw new InvalidArgumentError('check must be true or false');
     const namespace = namespaceOf(bundle.namespace);
     if (bundle.check === true) await this.checkOpenRuns(bundle.code, namespace);
     return this.bundles.deploy(bundle.code, namespace);
@@ -461,15 +466,20 @@ export class Engine implements RunDirectory {
    * (and where each diverges) if any would not replay there.
    */
   private async checkOpenRuns(code: string, namespace: string): Promise<void> {
-    if (typeof code !== 'string') throw new InvalidArgumentError('a bundle is a non-empty string of JavaScript');
-    const types = new Set(await this.bundles.typesOf(code));
-    const open = (await this.list({ namespace, status: 'Running' })).filter((run) => types.has(run.workflowType));
+    const types = await this.bundles.typesOf(code);
+    const version = bundleVersion(splitInlineSourceMap(code).code);
+    const open: WorkflowSummary[] = [];
+    for (const workflowType of types) open.push(...(await this.list({ namespace, status: 'Running', workflowType })).filter((run) => run.version !== version));
     const histories = (async function* (engine: Engine) {
-      for (const run of open) yield await engine.getHandle(run.workflowId, run.runId, { namespace }).history();
+      // A run that closed and was removed meanwhile has nothing left to break.
+      for (const run of open) yield await engine.store.readHistory(namespace, run.runId);
     })(this);
     const report = await replayHistories({ code }, histories, { threads: this.sandboxThreads, limits: this.sandboxLimits });
     const broken = [
-      ...report.diverged.map(({ workflowId, runId, divergences: [first] }) => `run ${workflowId} (${runId}) diverges at event ${first.eventIndex}: it recorded ${first.expected}, the bundle makes ${first.actual}${first.producedAt ? ` (at ${first.producedAt})` : ''}`),
+      ...report.diverged.map(
+        ({ workflowId, runId, divergences: [first] }) =>
+          `run ${workflowId} (${runId}) diverges at event ${first.eventIndex}: it recorded ${first.expected}${first.recordedAt ? ` (at ${first.recordedAt})` : ''}, the bundle makes ${first.actual}${first.producedAt ? ` (at ${first.producedAt})` : ''}`,
+      ),
       ...report.failed.map(({ workflowId, runId, message }) => `run ${workflowId ?? '?'} (${runId ?? '?'}) cannot be replayed: ${message}`),
     ];
     if (broken.length > 0) throw new DeployCheckFailedError(report.replayed, broken);
@@ -497,12 +507,12 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     const namespace = namespaceOf(options.namespace);
     checkId(version, 'version');
-    const pinned = (await this.list({ namespace, status: 'Running' })).filter((run) => run.version === version);
-    if (pinned.length > 0) {
+    await this.bundles.unload(namespace, version, async () => {
+      const pinned = (await this.list({ namespace, status: 'Running' })).filter((run) => run.version === version);
+      if (pinned.length === 0) return undefined;
       const names = pinned.map((run) => run.workflowId).sort().slice(0, 5).join(', ');
-      throw new AionError('FAILED_PRECONDITION', `bundle version ${version} has ${pinned.length} running run${pinned.length === 1 ? '' : 's'} pinned to it (${names}${pinned.length > 5 ? ', …' : ''}): let them finish, upgrade or terminate them first`);
-    }
-    await this.bundles.unload(namespace, version);
+      return `${pinned.length} running run${pinned.length === 1 ? '' : 's'} pinned to it (${names}${pinned.length > 5 ? ', …' : ''})`;
+    });
   }
 
   /**

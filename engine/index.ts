@@ -90,3 +90,5 @@ export { DEFAULT_NAMESPACE, Namespaces, type NamespaceInfo, type NamespaceSettin
 export { ApiKeys, ROLES, type ApiKeyInfo, type NewApiKey, type Role } from './hosting/api-keys.js';
 export { AuditLog, type AuditEntry } from './hosting/audit.js';
 export type { WatchedEvent } from './history-stream.js';
+export { isClosingEventType } from './history/events.js';
+export { StreamLaggedError } from './history-stream.js';

@@ -6,9 +6,10 @@
  */
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { streamSSE } from 'hono/streaming';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import {
   ApplicationFailure,
+  isClosingEventType,
   replayHistories,
   RUN_STATUSES,
   toFailureInfo,
@@ -32,6 +33,13 @@ import { mountUi } from './ui.js';
 
 export interface AppOptions extends AuthOptions {
   logger?: Logger;
+  /** Aborted when the server shuts down: ends the event streams it serves. */
+  shutdown?: AbortSignal;
+}
+
+/** A stream that failed after it started: the client is told why, in the stream. */
+async function sseError(error: Error, stream: SSEStreamingApi): Promise<void> {
+  await stream.writeSSE({ event: 'error', data: JSON.stringify({ message: error.message }) });
 }
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -121,24 +129,34 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   app.get('/v1/namespaces/:ns/workflows/:id/history', guard('read'), async (c) => c.json({ events: await handle(c).history() }));
 
   /**
-   * The run's history as server-sent events (`id`: the event id, `event: history`), from
-   * `from` (or after the `Last-Event-ID` a reconnecting client sends); with `follow=true`, then
-   * each event as it is committed, until the run closes; an `end` event last.
+   * The run's history as server-sent events (`id`: `<runId>:<eventId>`, `event: history`), from
+   * `from` (or after the `Last-Event-ID` a reconnecting client sends, in that run); with
+   * `follow=true`, then each event as it is committed. Ends with `event: end` once the run's
+   * closing event was sent, `event: error` if the stream stops otherwise; `204` when asked for
+   * what follows the closing event of a closed run (a browser's EventSource stops on it).
    */
   app.get('/v1/namespaces/:ns/workflows/:id/events', guard('read'), async (c) => {
-    const resumeAfter = c.req.header('last-event-id');
-    const from = resumeAfter !== undefined ? Number(resumeAfter) + 1 : Number(c.req.query('from') ?? 1);
-    if (!Number.isInteger(from) || from < 1) throw new HttpError(400, 'INVALID_ARGUMENT', 'from (or Last-Event-ID) must be an event id');
-    const { runId } = await handle(c).describe();
-    const events = engine.getHandle(c.req.param('id')!, runId, { namespace: ns(c) });
-    return streamSSE(c, async (stream) => {
-      const abort = new AbortController();
-      stream.onAbort(() => abort.abort());
-      for await (const event of events.events({ from, follow: c.req.query('follow') === 'true', signal: abort.signal })) {
-        await stream.writeSSE({ id: String(event.eventId), event: 'history', data: JSON.stringify(event) });
-      }
-      if (!abort.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify({ runId }) });
-    });
+    const resume = /^([^:]+):(\d+)$/.exec(c.req.header('last-event-id') ?? '');
+    const from = resume ? Number(resume[2]) + 1 : Number(c.req.query('from') ?? 1);
+    if (!Number.isInteger(from) || from < 1) throw new HttpError(400, 'INVALID_ARGUMENT', 'from must be an event id (Last-Event-ID: <runId>:<eventId>)');
+    const run = await engine.getHandle(c.req.param('id')!, resume?.[1] ?? c.req.query('runId'), { namespace: ns(c) }).describe();
+    if (run.status !== 'Running' && from > run.historyLength) return c.body(null, 204);
+    const follow = c.req.query('follow') === 'true';
+    const events = engine.getHandle(run.workflowId, run.runId, { namespace: ns(c) });
+    return streamSSE(
+      c,
+      async (stream) => {
+        const signal = streamSignal(stream);
+        let closed = false;
+        for await (const event of events.events({ from, follow, signal })) {
+          await stream.writeSSE({ id: `${run.runId}:${event.eventId}`, event: 'history', data: JSON.stringify(event) });
+          closed = isClosingEventType(event.type);
+        }
+        if (closed || !follow) await stream.writeSSE({ event: 'end', data: JSON.stringify({ runId: run.runId, closed }) });
+        else if (!stream.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify({ message: 'the server is shutting down: resume with Last-Event-ID' }) });
+      },
+      sseError,
+    );
   });
 
   /** Every event committed to the namespace's runs from now on (`type`, `status` filter), as server-sent events. */
@@ -146,16 +164,26 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     const status = c.req.query('status') as RunStatus | undefined;
     if (status !== undefined && !RUN_STATUSES.includes(status)) throw new HttpError(400, 'INVALID_ARGUMENT', `status must be one of ${RUN_STATUSES.join(', ')}`);
     const workflowType = c.req.query('type');
-    return streamSSE(c, async (stream) => {
-      const abort = new AbortController();
-      stream.onAbort(() => abort.abort());
-      for await (const watched of engine.watch({ namespace: ns(c), ...(workflowType !== undefined ? { workflowType } : {}), ...(status !== undefined ? { status } : {}), signal: abort.signal })) {
-        await stream.writeSSE({ event: 'history', data: JSON.stringify(watched) });
-      }
-    });
+    return streamSSE(
+      c,
+      async (stream) => {
+        const signal = streamSignal(stream);
+        for await (const watched of engine.watch({ namespace: ns(c), ...(workflowType !== undefined ? { workflowType } : {}), ...(status !== undefined ? { status } : {}), signal })) {
+          await stream.writeSSE({ event: 'history', data: JSON.stringify(watched) });
+        }
+        if (!stream.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify({ message: 'the server is shutting down' }) });
+      },
+      sseError,
+    );
   });
 
-  /** The run as it was after event `at`: replayed on its version, with a query's answer if `query` is given (`args`: a JSON array). */
+  /** Aborts when the client goes, or the server shuts down (so that closing it does not wait for streams). */
+  const streamSignal = (stream: SSEStreamingApi): AbortSignal => {
+    const abort = new AbortController();
+    stream.onAbort(() => abort.abort());
+    return options.shutdown ? AbortSignal.any([abort.signal, options.shutdown]) : abort.signal;
+  };
+
   app.get('/v1/namespaces/:ns/workflows/:id/inspect', guard('read'), async (c) => {
     const at = Number(c.req.query('at'));
     const query = c.req.query('query');

@@ -35,12 +35,18 @@ export async function serveEngine(engine: Engine, options: ServeOptions = {}): P
   if (!LOOPBACK.has(hostname) && !(await authRequirement(engine, options)())) {
     throw new InvalidArgumentError(`refusing to serve on ${hostname} without authentication: create an admin key first (aion server --init-admin-key, or AION_ADMIN_KEY), or give a token`);
   }
-  const app = createApp(engine, options);
+  const shutdown = new AbortController();
+  const app = createApp(engine, { ...options, shutdown: shutdown.signal });
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, port: options.port ?? 7233, hostname }, (info) => {
       resolve({
         url: `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`,
-        close: () => new Promise<void>((done, fail) => server.close((error) => (error ? fail(error) : done()))),
+        close: () =>
+          new Promise<void>((done, fail) => {
+            server.close((error) => (error ? fail(error) : done()));
+            // Event streams would keep it open: they end now (each tells its client to resume).
+            shutdown.abort();
+          }),
       });
     });
     server.once('error', reject);

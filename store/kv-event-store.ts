@@ -74,7 +74,8 @@ interface CheckpointLogs {
 }
 
 export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventStore<E> {
-  readonly events = new EventEmitter<StoreEvents>();
+  /** Every live history stream listens here (`appended`): no listener limit. */
+  readonly events = new EventEmitter<StoreEvents>().setMaxListeners(0);
   /** Next event id of runs written through this store (loaded lazily for the others). */
   private readonly heads = new Map<string, number>();
   private db: KvDatabase;
@@ -401,7 +402,10 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const task of batch.activityTasks?.put ?? []) put(keys.activityTask(task.namespace, task.runId, task.seq), task);
     for (const task of batch.activityTasks?.delete ?? []) del(keys.activityTask(task.namespace, task.runId, task.seq));
     for (const bundle of batch.bundles ?? []) put(keys.bundle(bundle.version), bundle);
-    for (const binding of batch.typeVersions ?? []) put(keys.typeVersion(binding.namespace, binding.workflowType), binding.version);
+    for (const { namespace, workflowType, version } of batch.typeVersions ?? []) {
+      if (version === null) del(keys.typeVersion(namespace, workflowType));
+      else put(keys.typeVersion(namespace, workflowType), version);
+    }
     for (const snapshot of batch.snapshots?.put ?? []) ops.push({ type: 'put', key: keys.snapshot(snapshot.namespace, snapshot.runId), value: encodeBinaryValue(snapshot) });
     for (const { namespace, runId } of batch.snapshots?.delete ?? []) del(keys.snapshot(namespace, runId));
     for (const { previous, logs, ...image } of batch.checkpoints?.put ?? []) {

@@ -253,7 +253,8 @@ export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   dueEntries?: { put?: DueEntry[]; delete?: DueEntry[] };
   activityTasks?: { put?: ActivityTask[]; delete?: { namespace: string; runId: string; seq: number }[] };
   /** Bundle-type bindings: `workflowType` now starts on `version` in `namespace`. */
-  typeVersions?: { namespace: string; workflowType: string; version: string }[];
+  /** `version: null` removes the binding (the type has no version to start on). */
+  typeVersions?: { namespace: string; workflowType: string; version: string | null }[];
   bundles?: BundleRecord[];
   outbox?: { put?: OutboxEntry[]; delete?: string[] };
   snapshots?: { put?: SnapshotRecord[]; delete?: { namespace: string; runId: string }[] };

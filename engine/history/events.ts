@@ -178,6 +178,7 @@ export const CLOSING_STATUS = {
 } as const;
 export type ClosingEventType = keyof typeof CLOSING_STATUS;
 export const isClosingEvent = (event: { type: string }): event is EventOf<ClosingEventType> => event.type in CLOSING_STATUS;
+export const isClosingEventType = (type: string): type is ClosingEventType => type in CLOSING_STATUS;
 
 /**
  * The size of events as `workflowInfo().historySize` reports it: characters of their JSON

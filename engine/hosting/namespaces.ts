@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ControlRecord, EventStore } from '../../store/types.js';
+import type { EventStore, WriteBatch } from '../../store/types.js';
 import { AionError, InvalidArgumentError, NamespaceNotFoundError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import { checkOptionalString, checkOptionKeys } from '../input.js';
@@ -38,8 +38,8 @@ export interface NamespaceContents {
   inUse(namespace: string): Promise<string | undefined>;
   /** How many runs of any status the store holds for it. */
   storedRuns(namespace: string): Promise<number>;
-  /** The control records that revoke its API keys (written with the delete). */
-  keyRevocations(namespace: string): Promise<ControlRecord[]>;
+  /** What else goes with its record, in the same write: its keys revoked, its versions and routes removed. */
+  deletions(namespace: string): Promise<Pick<WriteBatch, 'control' | 'typeVersions'>>;
 }
 
 export const NAMESPACE_KIND = 'namespace';
@@ -89,8 +89,8 @@ export class Namespaces {
   }
 
   /**
-   * Removes the namespace, and revokes its API keys in the same write: requests to it are
-   * refused from then on. Refused while it has running runs or schedules — checked with the
+   * Removes the namespace — and, in the same write, revokes its API keys and removes its
+   * versions and routes: requests to it are refused from then on. Refused while it has running runs or schedules — checked with the
    * namespace closed to requests, so none starts meanwhile. Its closed runs stay stored, and
    * its name cannot be taken again while they are.
    */
@@ -103,7 +103,8 @@ export class Namespaces {
       await this.store.write({ control: { put: [{ kind: KIND, id: name, value: record }] } });
       throw new AionError('FAILED_PRECONDITION', `namespace ${name} still has ${busy}: terminate or delete them first`);
     }
-    await this.store.write({ control: { delete: [{ kind: KIND, id: name }], put: await this.contents.keyRevocations(name) } });
+    const { control, typeVersions } = await this.contents.deletions(name);
+    await this.store.write({ control: { put: control?.put ?? [], delete: [{ kind: KIND, id: name }, ...(control?.delete ?? [])] }, typeVersions: typeVersions ?? [] });
   }
 
   private async read(name: string): Promise<StoredNamespace> {

@@ -1,7 +1,8 @@
 /**
  * A store written before namespaces and per-namespace versions were registered: on its first
- * open, the namespaces its runs are in, and the versions they are pinned to, are registered,
- * so they keep answering over HTTP and can still be upgraded to or reset onto. Once.
+ * open, the namespaces its runs are in, the versions they are pinned to and the versions its
+ * workflow types are routed to are registered (what is registered already is left as it is),
+ * so they keep answering over HTTP and can still be routed, upgraded to or reset onto. Once.
  *
  * @module
  */
@@ -14,19 +15,30 @@ const DONE = { kind: 'migration', id: 'stored-runs-registered' };
 
 export async function registerStoredRuns(store: EventStore<HistoryEvent>): Promise<void> {
   if (await store.getControl(DONE.kind, DONE.id)) return;
-  const namespaces = new Set<string>();
-  const pinned = new Map<string, { namespace: string; version: string }>();
+  const namespaces = new Set<string>([DEFAULT_NAMESPACE]);
+  const versions = new Map<string, { namespace: string; version: string }>();
   for await (const run of store.allRuns()) {
     namespaces.add(run.namespace);
-    pinned.set(versionId(run.namespace, run.version), { namespace: run.namespace, version: run.version });
+    versions.set(versionId(run.namespace, run.version), { namespace: run.namespace, version: run.version });
+  }
+  const bundles = await store.listBundles();
+  for (const namespace of namespaces) {
+    for (const bundle of bundles) {
+      for (const type of bundle.workflowTypes) {
+        if ((await store.getTypeVersion(namespace, type)) === bundle.version) versions.set(versionId(namespace, bundle.version), { namespace, version: bundle.version });
+      }
+    }
   }
   const now = Date.now();
-  const records: ControlRecord[] = [...namespaces]
-    .filter((name) => name !== DEFAULT_NAMESPACE && NAMESPACE_NAME.test(name))
-    .map((name) => ({ kind: NAMESPACE_KIND, id: name, value: { name, description: 'registered with the runs it held', createdAt: now } satisfies StoredNamespace }));
-  for (const [id, { version }] of pinned) {
-    const bundle = await store.getBundle(version);
-    if (bundle) records.push({ kind: VERSION_KIND, id, value: { version, workflowTypes: bundle.workflowTypes, deployedAt: bundle.deployedAt } satisfies DeployedVersion });
+  const records: ControlRecord[] = [];
+  for (const name of namespaces) {
+    if (name === DEFAULT_NAMESPACE || !NAMESPACE_NAME.test(name) || (await store.getControl(NAMESPACE_KIND, name))) continue;
+    records.push({ kind: NAMESPACE_KIND, id: name, value: { name, description: 'registered with the runs it held', createdAt: now } satisfies StoredNamespace });
+  }
+  const byVersion = new Map(bundles.map((bundle) => [bundle.version, bundle]));
+  for (const [id, { version }] of versions) {
+    const bundle = byVersion.get(version);
+    if (bundle && !(await store.getControl(VERSION_KIND, id))) records.push({ kind: VERSION_KIND, id, value: { version, workflowTypes: bundle.workflowTypes, deployedAt: bundle.deployedAt } satisfies DeployedVersion });
   }
   await store.write({ control: { put: [...records, { ...DONE, value: { at: now } }] } });
 }

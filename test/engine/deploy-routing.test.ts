@@ -108,6 +108,14 @@ describe('deploy routing', () => {
       await expect(engine.reset(run.workflowId, { toEvent: 2, version: v1, namespace: 'globex' })).rejects.toThrow(`bundle version ${v1} is not deployed in namespace globex`);
       expect((await engine.versions({ namespace: 'globex' })).map((v) => v.version)).toEqual([v2]);
       await run.terminate();
+      // A namespace deleted takes its versions and routes along: a new one of that name starts empty.
+      await engine.namespaces.create('initech');
+      await engine.deploy({ code: code.v1, namespace: 'initech' });
+      await engine.namespaces.delete('initech');
+      await engine.namespaces.create('initech');
+      expect(await engine.versions({ namespace: 'initech' })).toEqual([]);
+      await expect(engine.start('order', { args: ['y'], namespace: 'initech' })).rejects.toThrow(/order/);
+      await expect(engine.deploy({ code: code.v2, check: 'yes' as unknown as boolean })).rejects.toThrow('check must be true or false');
     } finally {
       await engine.close();
     }

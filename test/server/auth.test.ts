@@ -218,18 +218,26 @@ describe('keys and namespaces', () => {
     expect([forwarded.status, (await errorOf(forwarded)).message]).toEqual([401, expect.stringMatching(/answers only its own machine/)]);
   });
 
-  it('register, on first open, the namespaces a store from before the registry holds runs in', async () => {
+  it('register, on first open, the namespaces and versions a store from before the registry uses, keeping what is registered', async () => {
     const store = await openMemoryStore<HistoryEvent>();
     const first = await EngineClass.open({ logger: silentLogger, store });
-    await first.deploy({ code: await fixtureBundle(), namespace: 'legacy' });
+    const { version } = await first.deploy({ code: await fixtureBundle(), namespace: 'legacy' });
     await (await first.start('approval', { namespace: 'legacy' })).terminate();
+    await first.deploy({ code: await fixtureBundle() }); // routed in default, no run there
+    await first.namespaces.create('kept', { description: 'made by hand' });
     await first.close();
-    // As a store written before the registry: no namespace records, no mark.
-    const records = await store.listControl('namespace');
-    await store.write({ control: { delete: [...records.map(({ kind, id }) => ({ kind, id })), { kind: 'migration', id: 'stored-runs-registered' }] } });
+    // As a store written before the registry: no records of legacy's namespace or of versions, no mark.
+    const versions = await store.listControl('version');
+    await store.write({ control: { delete: [{ kind: 'namespace', id: 'legacy' }, ...versions.map(({ kind, id }) => ({ kind, id })), { kind: 'migration', id: 'stored-runs-registered' }] } });
     const second = await EngineClass.open({ logger: silentLogger, store });
     try {
-      expect((await second.namespaces.list()).map((ns) => ns.name)).toEqual(['default', 'legacy']);
+      expect((await second.namespaces.list()).map((ns) => [ns.name, ns.description])).toEqual([
+        ['default', 'the namespace of requests that name none'],
+        ['kept', 'made by hand'],
+        ['legacy', 'registered with the runs it held'],
+      ]);
+      expect((await second.versions({ namespace: 'legacy' })).map((v) => v.version)).toEqual([version]);
+      expect(await second.versions()).toEqual([expect.objectContaining({ version, routedTypes: expect.arrayContaining(['approval']) })]);
     } finally {
       await second.close();
       await store.close();
