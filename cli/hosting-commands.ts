@@ -4,8 +4,8 @@
  * @module
  */
 import { Option, type Command } from 'commander';
-import { ROLES, type ApiKeyInfo, type AuditEntry, type NamespaceInfo, type NewApiKey } from '../engine/index.js';
-import type { AionClient } from './client.js';
+import { QUOTA_NAMES, ROLES, type ApiKeyInfo, type AuditEntry, type NamespaceInfo, type NewApiKey } from '../engine/index.js';
+import { CliError, type AionClient } from './client.js';
 import { printFields, printJson, printLines, printTable } from './output.js';
 
 type Client = (command: Command) => AionClient;
@@ -23,6 +23,18 @@ function chosenNamespace(command: Command): string | undefined {
   return root.getOptionValueSource('namespace') === 'default' ? undefined : (root.opts<{ namespace: string }>().namespace);
 }
 
+/** `--quota name=value`, repeatable, into a quotas object (the server checks names and values). */
+function collectQuota(text: string, quotas: Record<string, number> | undefined): Record<string, number> {
+  const match = /^(\w+)=(.+)$/.exec(text);
+  if (!match) throw new CliError(`--quota takes name=value, got '${text}'`);
+  return { ...quotas, [match[1]]: Number(match[2]) };
+}
+
+const settingsOf = (options: { description?: string; quota?: Record<string, number> }) => ({
+  ...(options.description !== undefined ? { description: options.description } : {}),
+  ...(options.quota !== undefined ? { quotas: options.quota } : {}),
+});
+
 export function addHostingCommands(program: Command, client: Client, json: Json): void {
   const namespace = program.command('namespace').description('manage the namespaces this server hosts (admin key)');
   const path = (name: string) => `/v1/namespaces/${encodeURIComponent(name)}`;
@@ -31,8 +43,9 @@ export function addHostingCommands(program: Command, client: Client, json: Json)
     .command('create')
     .argument('<ns>', 'its name: letters, digits, . _ -')
     .option('--description <text>', 'what it is for')
-    .action(async (name: string, options: { description?: string }, command: Command) =>
-      printNamespace(command, await client(command).callServer<NamespaceInfo>('POST', '/v1/namespaces', { name, ...options })),
+    .option('--quota <name=value>', `a quota (repeatable): ${QUOTA_NAMES.join(', ')}`, collectQuota, undefined)
+    .action(async (name: string, options: { description?: string; quota?: Record<string, number> }, command: Command) =>
+      printNamespace(command, await client(command).callServer<NamespaceInfo>('POST', '/v1/namespaces', { name, ...settingsOf(options) })),
     );
   namespace
     .command('list')
@@ -49,8 +62,9 @@ export function addHostingCommands(program: Command, client: Client, json: Json)
     .command('update')
     .argument('<ns>')
     .option('--description <text>', 'what it is for')
-    .action(async (name: string, options: { description?: string }, command: Command) =>
-      printNamespace(command, await client(command).callServer<NamespaceInfo>('PUT', path(name), options)),
+    .option('--quota <name=value>', 'a quota (repeatable); giving any replaces all the namespace\'s quotas', collectQuota, undefined)
+    .action(async (name: string, options: { description?: string; quota?: Record<string, number> }, command: Command) =>
+      printNamespace(command, await client(command).callServer<NamespaceInfo>('PUT', path(name), settingsOf(options))),
     );
   namespace
     .command('delete')

@@ -20,6 +20,7 @@ import { ApiKeys } from './hosting/api-keys.js';
 import { AuditLog } from './hosting/audit.js';
 import { DEFAULT_NAMESPACE, Namespaces } from './hosting/namespaces.js';
 import { registerStoredRuns } from './hosting/stored-runs-registration.js';
+import { QuotaExceededError, StartRates } from './hosting/quotas.js';
 import { asyncCompletionHandle, type AsyncCompletionHandle } from './activities/async-completion.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
 import { retryDelayMs } from './backoff.js';
@@ -247,6 +248,8 @@ export class Engine implements RunDirectory {
   private readonly clock: Clock;
   /** Aborted when the engine closes: ends what streams from it. */
   private readonly closing = new AbortController();
+  /** The namespaces' start-rate buckets. */
+  private readonly startRates: StartRates;
   /** Work in progress (activations, timer and activity deliveries), which time never skips under. */
   private readonly work = new WorkCounter();
   private readonly runs: RunTable;
@@ -351,6 +354,7 @@ export class Engine implements RunDirectory {
       },
     });
     this.apiKeys = new ApiKeys(store, this.namespaces);
+    this.startRates = new StartRates(() => this.clock.now());
     this.audit = new AuditLog(store);
     this.schedules = new Schedules(store, this.runs, this.outbox, this.scheduleTimers, logger, this.payloadLimits, () => this.assertOpen(), (event) =>
       this.events.emit('scheduleFired', event),
@@ -456,6 +460,7 @@ export class Engine implements RunDirectory {
     checkOptionKeys(bundle, ['code', 'namespace', 'check'], 'deploy');
     if (bundle.check !== undefined && typeof bundle.check !== 'boolean') throw new InvalidArgumentError('check must be true or false');
     const namespace = namespaceOf(bundle.namespace);
+    if (typeof bundle.code === 'string') await this.admitDeploy(bundle.code, namespace);
     if (bundle.check === true) await this.checkOpenRuns(bundle.code, namespace);
     return this.bundles.deploy(bundle.code, namespace);
   }
@@ -483,6 +488,30 @@ export class Engine implements RunDirectory {
       ...report.failed.map(({ workflowId, runId, message }) => `run ${workflowId ?? '?'} (${runId ?? '?'}) cannot be replayed: ${message}`),
     ];
     if (broken.length > 0) throw new DeployCheckFailedError(report.replayed, broken);
+  }
+
+  /** A start from outside the namespace's runs, within its quotas (running runs, start rate); refused with `QuotaExceededError`. */
+  private async admitStart(namespace: string): Promise<void> {
+    const quotas = await this.namespaces.quotasOf(namespace);
+    if (quotas.maxRunningRuns !== undefined) {
+      const running = (await this.store.listRuns({ namespace, status: 'Running', limit: quotas.maxRunningRuns })).length;
+      if (running >= quotas.maxRunningRuns) throw new QuotaExceededError(namespace, 'maxRunningRuns', quotas.maxRunningRuns, `${running} runs are running`);
+    }
+    this.startRates.take(namespace, quotas);
+  }
+
+  /** A deploy within the namespace's quotas (bundle bytes, versions kept); refused with `QuotaExceededError`. */
+  private async admitDeploy(code: string, namespace: string): Promise<void> {
+    const quotas = await this.namespaces.quotasOf(namespace);
+    const bytes = Buffer.byteLength(code, 'utf8');
+    if (quotas.maxBundleBytes !== undefined && bytes > quotas.maxBundleBytes) throw new QuotaExceededError(namespace, 'maxBundleBytes', quotas.maxBundleBytes, `the bundle is ${bytes} bytes`);
+    if (quotas.maxVersions !== undefined) {
+      const versions = await this.bundles.versions(namespace);
+      const version = bundleVersion(splitInlineSourceMap(code).code);
+      if (versions.length >= quotas.maxVersions && !versions.some((deployed) => deployed.version === version)) {
+        throw new QuotaExceededError(namespace, 'maxVersions', quotas.maxVersions, `it keeps ${versions.length} versions: unload one first (aion unload)`);
+      }
+    }
   }
 
   /** The versions deployed in the namespace, newest first, with the types new runs start on each. */
@@ -523,7 +552,7 @@ export class Engine implements RunDirectory {
   async start(workflowType: string, options: StartOptions = {}): Promise<WorkflowHandle> {
     this.assertOpen();
     const spec = this.newRun(workflowType, options);
-    const run = await this.starter.create(spec);
+    const run = await this.starter.create(spec, { admit: () => this.admitStart(spec.namespace) });
     return new WorkflowHandle(this, spec.workflowId, run.record.runId, spec.namespace);
   }
 
@@ -619,7 +648,7 @@ export class Engine implements RunDirectory {
         }
       }
       try {
-        const run = await this.starter.create(spec, { extraJobs: [signal] });
+        const run = await this.starter.create(spec, { extraJobs: [signal], admit: () => this.admitStart(spec.namespace) });
         return new WorkflowHandle(this, spec.workflowId, run.record.runId, spec.namespace);
       } catch (error) {
         if ((error as { code?: string }).code !== 'ALREADY_STARTED') throw error;
@@ -645,7 +674,7 @@ export class Engine implements RunDirectory {
       let runId: string;
       let existing = false;
       try {
-        runId = (await this.starter.create(spec)).record.runId;
+        runId = (await this.starter.create(spec, { admit: () => this.admitStart(spec.namespace) })).record.runId;
       } catch (error) {
         if (!(error instanceof WorkflowAlreadyStartedError) || policy === 'FAIL') throw error;
         runId = error.runId;

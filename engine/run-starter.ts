@@ -53,6 +53,8 @@ export interface CreateOptions {
   outboxId?: string;
   /** Jobs delivered in the run's first activation with the start (a signal of signalWithStart). */
   extraJobs?: NewEventOf<JobEventType>[];
+  /** Once the run is known to be startable, before anything is recorded: throws to refuse it (the namespace's quotas). */
+  admit?: () => Promise<void>;
 }
 
 /** The run id a creation asked for belongs to another run already. */
@@ -93,6 +95,7 @@ export class RunStarter {
         throw new InvalidArgumentError(`no deployed bundle exports a workflow named '${spec.workflowType}' in namespace '${spec.namespace}'`);
       }
       await this.assertStartable(spec);
+      await options.admit?.();
       const time = this.environment().clock.now();
       const runId = spec.runId ?? randomUUID();
       const deadline = deadlineOf(spec, time);

@@ -10,23 +10,27 @@ import type { EventStore, WriteBatch } from '../../store/types.js';
 import { AionError, InvalidArgumentError, NamespaceNotFoundError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import { checkOptionalString, checkOptionKeys } from '../input.js';
+import { checkQuotas, type NamespaceQuotas } from './quotas.js';
 
 export const DEFAULT_NAMESPACE = 'default';
 
 export interface NamespaceInfo {
   name: string;
   description?: string;
+  quotas: NamespaceQuotas;
   createdAt: Date;
 }
 
-/** What a namespace can be given at creation or changed later. */
+/** What a namespace can be given at creation or changed later (`quotas` replaces the namespace's quotas). */
 export interface NamespaceSettings {
   description?: string;
+  quotas?: NamespaceQuotas;
 }
 
 export interface StoredNamespace {
   name: string;
   description?: string;
+  quotas?: NamespaceQuotas;
   createdAt: number;
   /** Set while a delete checks it is empty: the namespace takes no request meanwhile. */
   deleting?: true;
@@ -49,6 +53,9 @@ export const NAMESPACE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const NAME = NAMESPACE_NAME;
 
 export class Namespaces {
+  /** Each namespace's quotas, read once (the registry is the only writer). */
+  private readonly quotaCache = new Map<string, NamespaceQuotas>();
+
   constructor(
     private readonly store: EventStore<HistoryEvent>,
     private readonly contents: NamespaceContents,
@@ -62,6 +69,7 @@ export class Namespaces {
     const stored = await this.contents.storedRuns(name);
     if (stored > 0) throw new AionError('FAILED_PRECONDITION', `a deleted namespace ${name} left ${stored} run${stored === 1 ? '' : 's'} stored: choose another name`);
     await this.store.write({ control: { put: [{ kind: KIND, id: name, value: record }] } });
+    this.quotaCache.delete(name);
     return infoOf(record);
   }
 
@@ -75,6 +83,16 @@ export class Namespaces {
     return infoOf(await this.read(name));
   }
 
+  /** The namespace's quotas (none for `default`, or a namespace not registered). */
+  async quotasOf(name: string): Promise<NamespaceQuotas> {
+    let quotas = this.quotaCache.get(name);
+    if (quotas === undefined) {
+      quotas = name === DEFAULT_NAMESPACE ? {} : (((await this.store.getControl(KIND, name))?.value as StoredNamespace | undefined)?.quotas ?? {});
+      this.quotaCache.set(name, quotas);
+    }
+    return quotas;
+  }
+
   async exists(name: string): Promise<boolean> {
     if (name === DEFAULT_NAMESPACE) return true;
     const record = await this.store.getControl(KIND, name);
@@ -85,6 +103,7 @@ export class Namespaces {
     if (name === DEFAULT_NAMESPACE) throw new InvalidArgumentError('the default namespace has no settings to change');
     const record: StoredNamespace = { ...(await this.read(name)), ...checkSettings(settings) };
     await this.store.write({ control: { put: [{ kind: KIND, id: name, value: record }] } });
+    this.quotaCache.delete(name);
     return infoOf(record);
   }
 
@@ -105,6 +124,7 @@ export class Namespaces {
     }
     const { control, typeVersions } = await this.contents.deletions(name);
     await this.store.write({ control: { put: control?.put ?? [], delete: [{ kind: KIND, id: name }, ...(control?.delete ?? [])] }, typeVersions: typeVersions ?? [] });
+    this.quotaCache.delete(name);
   }
 
   private async read(name: string): Promise<StoredNamespace> {
@@ -122,11 +142,16 @@ function checkName(name: unknown): asserts name is string {
 }
 
 function checkSettings(settings: NamespaceSettings): NamespaceSettings {
-  checkOptionKeys(settings, ['description'], 'namespace');
+  checkOptionKeys(settings, ['description', 'quotas'], 'namespace');
   const description = checkOptionalString(settings.description, 'description', 1000);
-  return description === undefined ? {} : { description };
+  return { ...(description !== undefined ? { description } : {}), ...(settings.quotas !== undefined ? { quotas: checkQuotas(settings.quotas) } : {}) };
 }
 
 const defaultNamespace = (): StoredNamespace => ({ name: DEFAULT_NAMESPACE, description: 'the namespace of requests that name none', createdAt: 0 });
 
-const infoOf = (record: StoredNamespace): NamespaceInfo => ({ name: record.name, ...(record.description !== undefined ? { description: record.description } : {}), createdAt: new Date(record.createdAt) });
+const infoOf = (record: StoredNamespace): NamespaceInfo => ({
+  name: record.name,
+  ...(record.description !== undefined ? { description: record.description } : {}),
+  quotas: record.quotas ?? {},
+  createdAt: new Date(record.createdAt),
+});

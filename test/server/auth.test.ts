@@ -296,3 +296,45 @@ describe('JWT bearer tokens from an identity provider', () => {
     }
   });
 });
+
+describe('quotas', () => {
+  const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('refuse a start past the running runs or the start rate, naming the quota and its value, recording nothing', async () => {
+    await engine.namespaces.update('acme', { quotas: { maxRunningRuns: 2, startsPerSecond: 0.001, startBurst: 3 } });
+    await engine.deploy({ code: await fixtureBundle(), namespace: 'acme' });
+    const start = (workflowId: string) => app.request('/v1/namespaces/acme/workflows', { ...json({ type: 'approval', workflowId }), headers: { 'content-type': 'application/json', authorization: `Bearer ${keys.operate}` } });
+    expect((await start('q1')).status).toBe(201);
+    expect((await start('q2')).status).toBe(201);
+    const full = await start('q3');
+    expect([full.status, await errorOf(full)]).toEqual([409, { code: 'FAILED_PRECONDITION', message: 'namespace acme is at its quota maxRunningRuns = 2: 2 runs are running' }]);
+    await engine.getHandle('q1', undefined, { namespace: 'acme' }).terminate();
+    expect((await start('q4')).status).toBe(201); // the third start of the burst
+    await engine.getHandle('q2', undefined, { namespace: 'acme' }).terminate();
+    const limited = await start('q5');
+    expect(limited.status).toBe(429);
+    expect((await errorOf(limited)).message).toMatch(/^namespace acme is at its quota startsPerSecond = 0\.001: retry in \d+ ms$/);
+    // Nothing was recorded for the refused starts; signal-with-start is held to the same quotas.
+    expect((await engine.list({ namespace: 'acme' })).map((run) => run.workflowId).sort()).toEqual(['q1', 'q2', 'q4']);
+    await expect(engine.signalWithStart('approval', { workflowId: 'q6', signal: 'approve', namespace: 'acme' })).rejects.toThrow(/quota startsPerSecond/);
+    await engine.getHandle('q4', undefined, { namespace: 'acme' }).terminate();
+  });
+
+  it('refuse a deploy past the bundle size or the versions kept', async () => {
+    await engine.namespaces.update('acme', { quotas: { maxBundleBytes: 1_000_000, maxVersions: 1 } });
+    const code = await fixtureBundle();
+    await engine.deploy({ code, namespace: 'acme' });
+    await engine.deploy({ code, namespace: 'acme' }); // the same version again: nothing new kept
+    await expect(engine.deploy({ code: await fixtureBundle('queried.ts'), namespace: 'acme' })).rejects.toThrow('namespace acme is at its quota maxVersions = 1: it keeps 1 versions: unload one first (aion unload)');
+    await engine.namespaces.update('acme', { quotas: { maxBundleBytes: 100 } });
+    await expect(engine.deploy({ code, namespace: 'acme' })).rejects.toThrow(/^namespace acme is at its quota maxBundleBytes = 100: the bundle is \d+ bytes$/);
+  });
+
+  it('take only known quotas with positive values, and show them', async () => {
+    const admin = (method: string, path: string, body?: unknown) => request(method, path, keys.admin, body);
+    expect((await errorOf(await admin('PUT', '/v1/namespaces/acme', { quotas: { maxRuns: 1 } }))).message).toMatch(/maxRuns/);
+    expect((await errorOf(await admin('PUT', '/v1/namespaces/acme', { quotas: { maxRunningRuns: 1.5 } }))).message).toBe('quota maxRunningRuns must be a positive integer, got 1.5');
+    expect(await (await admin('PUT', '/v1/namespaces/acme', { quotas: { maxRunningRuns: 10, startsPerSecond: 2.5 } })).json()).toMatchObject({ quotas: { maxRunningRuns: 10, startsPerSecond: 2.5 } });
+    expect((await engine.audit.list({ namespace: 'acme' })).map((entry) => entry.action)).toEqual(['namespace.update']);
+  });
+});

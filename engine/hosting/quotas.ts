@@ -1,0 +1,73 @@
+/**
+ * Per-namespace quotas, kept in the namespace's record and enforced by the engine before
+ * anything is recorded: a refused request names the quota and its value. Built so far: the
+ * start rate (a token bucket), running runs, bundle bytes and versions kept (docs/hosting.md
+ * lists what is not built yet).
+ *
+ * @module
+ */
+import { AionError, InvalidArgumentError } from '../errors.js';
+import { checkOptionKeys } from '../input.js';
+
+export interface NamespaceQuotas {
+  /** Runs started from outside (start, signal- and update-with-start) per second, on average. */
+  startsPerSecond?: number;
+  /** How many starts may come at once above that rate (default: one second's worth). */
+  startBurst?: number;
+  /** Running runs at most; a start beyond is refused (children and continue-as-new are not: they are the runs' own work). */
+  maxRunningRuns?: number;
+  /** Largest bundle a deploy takes, in bytes. */
+  maxBundleBytes?: number;
+  /** Versions the namespace keeps deployed; a deploy of a new one beyond is refused (unload old ones). */
+  maxVersions?: number;
+}
+
+export const QUOTA_NAMES = ['startsPerSecond', 'startBurst', 'maxRunningRuns', 'maxBundleBytes', 'maxVersions'] as const satisfies readonly (keyof NamespaceQuotas)[];
+
+/** A request a quota refuses: `rate` quotas are `RESOURCE_EXHAUSTED` (retry later), the others `FAILED_PRECONDITION`. */
+export class QuotaExceededError extends AionError {
+  override name = 'QuotaExceededError';
+  constructor(
+    readonly namespace: string,
+    readonly quota: keyof NamespaceQuotas,
+    readonly limit: number,
+    detail: string,
+  ) {
+    super(quota === 'startsPerSecond' ? 'RESOURCE_EXHAUSTED' : 'FAILED_PRECONDITION', `namespace ${namespace} is at its quota ${quota} = ${limit}: ${detail}`);
+  }
+}
+
+/** Quotas as given: known names, positive numbers (integers but for the rate). */
+export function checkQuotas(quotas: unknown): NamespaceQuotas {
+  if (typeof quotas !== 'object' || quotas === null || Array.isArray(quotas)) throw new InvalidArgumentError('quotas must be an object of quota names and numbers');
+  checkOptionKeys(quotas, QUOTA_NAMES, 'quotas');
+  const checked: NamespaceQuotas = {};
+  for (const [name, value] of Object.entries(quotas) as [keyof NamespaceQuotas, unknown][]) {
+    if (value === undefined || value === null) continue;
+    const valid = typeof value === 'number' && value > 0 && Number.isFinite(value) && (name === 'startsPerSecond' || Number.isInteger(value));
+    if (!valid) throw new InvalidArgumentError(`quota ${name} must be a positive ${name === 'startsPerSecond' ? 'number' : 'integer'}, got ${JSON.stringify(value)}`);
+    checked[name] = value as number;
+  }
+  return checked;
+}
+
+/** Token buckets of the namespaces' start rates (in memory: a restart refills them). */
+export class StartRates {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** Takes a start from `namespace`'s bucket, or refuses with `QuotaExceededError`. */
+  take(namespace: string, quotas: NamespaceQuotas): void {
+    const rate = quotas.startsPerSecond;
+    if (rate === undefined) return;
+    const burst = quotas.startBurst ?? Math.max(1, Math.ceil(rate));
+    const now = this.now();
+    const bucket = this.buckets.get(namespace) ?? { tokens: burst, at: now };
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+    bucket.at = now;
+    this.buckets.set(namespace, bucket);
+    if (bucket.tokens < 1) throw new QuotaExceededError(namespace, 'startsPerSecond', rate, `retry in ${Math.ceil(((1 - bucket.tokens) / rate) * 1000)} ms`);
+    bucket.tokens -= 1;
+  }
+}
