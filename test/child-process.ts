@@ -1,6 +1,7 @@
-/** Runs a TypeScript child script and lets a test await the lines it prints. */
-import { spawn, type ChildProcess } from 'node:child_process';
+/** Runs a TypeScript child script and lets a test await the lines it prints; runs CLI commands to their end. */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 
 export interface Child {
   process: ChildProcess;
@@ -31,5 +32,26 @@ export function runChild(script: string, args: string[]): Child {
       }),
     exited,
     stderr: () => stderr,
+  };
+}
+
+export interface CliOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const exec = promisify(execFile);
+
+/** A function running `aion` (its TypeScript entry `cli`) against the server `endpoint()` names, to its exit. */
+export function cliRunner(cli: string, cwd: string, endpoint: () => string): (...args: string[]) => Promise<CliOutcome> {
+  return async (...args) => {
+    try {
+      const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', cli, '--endpoint', endpoint(), ...args], { cwd });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as CliOutcome;
+      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+    }
   };
 }

@@ -2,39 +2,23 @@
  * The CLI path end to end, with real processes: `aion server` with an activities module, then
  * build, deploy, start, signal, query, result, history --json and replay against it.
  */
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runChild, type Child } from '../child-process.js';
+import { cliRunner, runChild, type Child, type CliOutcome } from '../child-process.js';
 import { suiteTempDir } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(root, 'cli/main.ts');
-const exec = promisify(execFile);
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let server: Child;
 let endpoint: string;
 const dir = suiteTempDir('aion-cli-');
 
-async function aion(...args: string[]): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', CLI, '--endpoint', endpoint, ...args], { cwd: root });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const aion = cliRunner(CLI, root, () => endpoint);
 
 beforeAll(async () => {
   server = runChild(CLI, ['server', '--data', join(dir, 'data'), '--port', '0', '--activities', join(root, 'examples/order/activities.ts')]);
@@ -203,7 +187,7 @@ describe('aion activity', { timeout: 60_000 }, () => {
 });
 
 describe('aion CLI, local failures', { timeout: 60_000 }, () => {
-  const oneLine = (outcome: Outcome) => {
+  const oneLine = (outcome: CliOutcome) => {
     expect(outcome.code).toBe(1);
     expect(outcome.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(outcome.stderr).not.toMatch(/\n\s+at /);

@@ -4,33 +4,22 @@
  * its namespace only and stops when revoked; `aion audit` says who did what. A second
  * `--init-admin-key`, and a server on a public address without keys, are refused.
  */
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runChild, type Child } from '../child-process.js';
+import { cliRunner, runChild, type Child } from '../child-process.js';
 import { suiteTempDir } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(root, 'cli/main.ts');
-const exec = promisify(execFile);
 const dir = suiteTempDir('aion-hosting-cli-');
 
 let server: Child;
 let endpoint: string;
 let adminKey: string;
 
-async function aion(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', CLI, '--endpoint', endpoint, ...args], { cwd: root });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const aion = cliRunner(CLI, root, () => endpoint);
 
 beforeAll(async () => {
   server = runChild(CLI, ['server', '--data', join(dir, 'data'), '--port', '0', '--init-admin-key']);
