@@ -26,7 +26,7 @@ import {
   type VisibilityQuery,
 } from '../engine/index.js';
 import { errorResponse, HttpError } from './errors.js';
-import { authenticate, authorizer, type AuthEnv, type AuthOptions } from './auth.js';
+import { authenticate, authorizer, stillAuthorized, type AuthEnv, type AuthOptions } from './auth.js';
 import { mountHostingRoutes } from './hosting-routes.js';
 import { jsonBody } from './json-body.js';
 import { mountUi } from './ui.js';
@@ -35,7 +35,11 @@ export interface AppOptions extends AuthOptions {
   logger?: Logger;
   /** Aborted when the server shuts down: ends the event streams it serves. */
   shutdown?: AbortSignal;
+  /** How often an open event stream checks its credential still holds (default 30 s). */
+  credentialRecheckMs?: number;
 }
+
+const CREDENTIAL_RECHECK_MS = 30_000;
 
 /** A stream that failed after it started: the client is told why, in the stream. */
 async function sseError(error: Error, stream: SSEStreamingApi): Promise<void> {
@@ -146,14 +150,14 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     return streamSSE(
       c,
       async (stream) => {
-        const signal = streamSignal(stream);
+        const signal = streamSignal(stream, c);
         let closed = false;
         for await (const event of events.events({ from, follow, signal })) {
           await stream.writeSSE({ id: `${run.runId}:${event.eventId}`, event: 'history', data: JSON.stringify(event) });
           closed = isClosingEventType(event.type);
         }
         if (closed || !follow) await stream.writeSSE({ event: 'end', data: JSON.stringify({ runId: run.runId, closed }) });
-        else if (!stream.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify({ message: 'the server is shutting down: resume with Last-Event-ID' }) });
+        else if (!stream.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify({ message: `${String(signal.reason)}: resume with Last-Event-ID` }) });
       },
       sseError,
     );
@@ -167,22 +171,33 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     return streamSSE(
       c,
       async (stream) => {
-        const signal = streamSignal(stream);
+        const signal = streamSignal(stream, c);
         for await (const watched of engine.watch({ namespace: ns(c), ...(workflowType !== undefined ? { workflowType } : {}), ...(status !== undefined ? { status } : {}), signal })) {
           await stream.writeSSE({ event: 'history', data: JSON.stringify(watched) });
         }
-        if (!stream.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify({ message: 'the server is shutting down' }) });
+        if (!stream.aborted) await stream.writeSSE({ event: 'error', data: JSON.stringify({ message: String(signal.reason) }) });
       },
       sseError,
     );
   });
 
-  /** Aborts when the client goes, or the server shuts down (so that closing it does not wait for streams). */
-  const streamSignal = (stream: SSEStreamingApi): AbortSignal => {
+  /**
+   * Aborts when the client goes, the server shuts down (so that closing it does not wait for
+   * streams), or the credential that opened the stream stops holding (checked every
+   * `credentialRecheckMs`); its reason says which.
+   */
+  const streamSignal = (stream: SSEStreamingApi, c: Context<AuthEnv>): AbortSignal => {
     const abort = new AbortController();
-    stream.onAbort(() => abort.abort());
-    return options.shutdown ? AbortSignal.any([abort.signal, options.shutdown]) : abort.signal;
+    stream.onAbort(() => abort.abort('the client went away'));
+    const recheck = setInterval(() => {
+      void stillAuthorized(engine, c).then((holds) => holds || abort.abort('the credential was revoked or expired, or the namespace deleted'), () => undefined);
+    }, options.credentialRecheckMs ?? CREDENTIAL_RECHECK_MS);
+    recheck.unref();
+    const signal = options.shutdown ? AbortSignal.any([abort.signal, options.shutdown]) : abort.signal;
+    signal.addEventListener('abort', () => clearInterval(recheck), { once: true });
+    return signal;
   };
+
 
   app.get('/v1/namespaces/:ns/workflows/:id/inspect', guard('read'), async (c) => {
     const at = Number(c.req.query('at'));

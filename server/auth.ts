@@ -31,6 +31,8 @@ export interface Principal {
   role: Role;
   /** The one namespace it acts in; absent: every namespace. */
   namespace?: string;
+  /** When the credential stops being valid (a JWT's `exp`), in epoch ms. */
+  expiresAt?: number;
 }
 
 export interface AuthOptions {
@@ -43,7 +45,7 @@ export interface AuthOptions {
 }
 
 /** `auditNamespace`: set by routes whose namespace is in the body, not the path (keys, namespaces). */
-export type AuthEnv = { Variables: { principal: Principal; auditNamespace?: string } };
+export type AuthEnv = { Variables: { principal: Principal; auditNamespace?: string; credential?: string } };
 
 const LOCAL: Principal = { actor: 'local', role: 'admin' };
 
@@ -71,6 +73,7 @@ export function authenticate(engine: Engine, options: AuthOptions, logger: Logge
       const key = await engine.apiKeys.verify(bearer);
       if (key) principal = { actor: `key:${key.id}`, role: key.role, ...(key.namespace !== undefined ? { namespace: key.namespace } : {}) };
     }
+    if (principal && bearer !== undefined) c.set('credential', bearer);
     if (!principal && !(await required())) {
       // Without credentials the API is for this machine only: not for what a proxy forwards.
       if (c.req.header('forwarded') !== undefined || c.req.header('x-forwarded-for') !== undefined) {
@@ -88,6 +91,19 @@ export function authenticate(engine: Engine, options: AuthOptions, logger: Logge
     c.set('principal', principal);
     await next();
   };
+}
+
+/**
+ * Whether what authorised a request still holds — for a request that lasts (an event stream):
+ * an API key not revoked since, a JWT not expired, its namespace still there.
+ */
+export async function stillAuthorized(engine: Engine, c: Context<AuthEnv>): Promise<boolean> {
+  const principal = c.get('principal');
+  if (principal.expiresAt !== undefined && Date.now() >= principal.expiresAt) return false;
+  const namespace = c.req.param('ns');
+  if (namespace !== undefined && !(await engine.namespaces.exists(namespace))) return false;
+  const credential = c.get('credential');
+  return !principal.actor.startsWith('key:') || (credential !== undefined && (await engine.apiKeys.verify(credential)) !== undefined);
 }
 
 /** Constant time over the token's length. */

@@ -44,6 +44,11 @@ export function jwtVerifier(options: JwtOptions): (token: string) => Promise<Pri
     if (role !== 'admin' && typeof namespace !== 'string') return { refused: `the JWT's ${NAMESPACE_CLAIM} claim must name the namespace the token acts in (role ${role})` };
     // An admin acts everywhere: a token that names a namespace too was meant for less.
     if (role === 'admin' && namespace !== undefined) return { refused: `an admin JWT acts in every namespace: it must not carry ${NAMESPACE_CLAIM}` };
-    return { actor: `jwt:${typeof claims.sub === 'string' ? claims.sub : 'unknown'}`, role: role as Role, ...(role !== 'admin' ? { namespace: namespace as string } : {}) };
+    return {
+      actor: `jwt:${typeof claims.sub === 'string' ? claims.sub : 'unknown'}`,
+      role: role as Role,
+      ...(role !== 'admin' ? { namespace: namespace as string } : {}),
+      expiresAt: (claims.exp as number) * 1000,
+    };
   };
 }

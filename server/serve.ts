@@ -45,7 +45,7 @@ export async function serveEngine(engine: Engine, options: ServeOptions = {}): P
           new Promise<void>((done, fail) => {
             server.close((error) => (error ? fail(error) : done()));
             // Event streams would keep it open: they end now (each tells its client to resume).
-            shutdown.abort();
+            shutdown.abort('the server is shutting down');
           }),
       });
     });

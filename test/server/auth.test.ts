@@ -162,6 +162,23 @@ describe('credentials and roles', () => {
   });
 });
 
+describe('event streams', () => {
+  it('end an open stream once its key is revoked', async () => {
+    const watching = createApp(engine, { credentialRecheckMs: 20 });
+    const { key, id } = await engine.apiKeys.create({ role: 'read', namespace: 'acme' });
+    const response = await watching.request('/v1/namespaces/acme/events', { headers: { authorization: `Bearer ${key}` } });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const text = (async () => {
+      let all = '';
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) all += new TextDecoder().decode(chunk.value);
+      return all;
+    })();
+    await engine.apiKeys.revoke(id);
+    expect(await text).toMatch(/event: error\ndata: \{"message":"the credential was revoked or expired, or the namespace deleted"\}/);
+  });
+});
+
 describe('keys and namespaces', () => {
   it('show a key once, keep no secret, and refuse it once revoked', async () => {
     const created = (await (await request('POST', '/v1/keys', keys.admin, { role: 'read', namespace: 'acme', description: 'dashboards' })).json()) as { id: string; key: string };
