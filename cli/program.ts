@@ -26,7 +26,7 @@ import {
   type RunAtEvent,
   type TimelineStep,
 } from '../engine/index.js';
-import { serveEngine, stopOnSignals } from '../server/index.js';
+import { isLoopback, serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
 import { addHostingCommands } from './hosting-commands.js';
 import { addVersionCommands } from './version-commands.js';
@@ -541,8 +541,6 @@ const parseEventIds = (text: string): number[] => text.split(',').map((part) => 
 const verdictOf = (divergence: DeterminismViolationError | undefined): string =>
   divergence ? `diverges at event${divergence.divergences.length > 1 ? 's' : ''} ${divergence.divergences.map((d) => d.eventIndex).join(', ')}` : 'reproduces the history';
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
-
 /**
  * Opens Node's inspector on `address` (`host:port`, `[ipv6]:port`, a port, or the default
  * 127.0.0.1:9229; Node prints where it listens) and waits until a debugger attaches and tells
@@ -550,7 +548,7 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
  */
 function openInspector(address: string | true): void {
   const { host, port } = address === true ? { host: '127.0.0.1', port: 9229 } : inspectorAddress(address);
-  if (!LOOPBACK.has(host)) process.stderr.write(`aion: warning: the inspector on ${host} lets anyone who reaches that address run code in this process\n`);
+  if (!isLoopback(host)) process.stderr.write(`aion: warning: the inspector on ${host} lets anyone who reaches that address run code in this process\n`);
   inspector.open(port, host, false);
   process.stderr.write(`Waiting for a debugger to attach (Chrome: chrome://inspect; VS Code: an "attach" configuration on port ${new URL(inspector.url()!).port})...\n`);
   inspector.waitForDebugger();

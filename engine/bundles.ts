@@ -14,6 +14,7 @@ import { AionError, InvalidArgumentError, InvalidBundleError } from './errors.js
 import type { HistoryEvent } from './history/events.js';
 import type { TemplateSpec } from './sandboxes/messages.js';
 import type { SandboxThreads } from './sandboxes/sandbox-threads.js';
+import { namespacePrefix, namespaceScopedId } from './hosting/namespaces.js';
 import { KeyedLock } from './keyed-lock.js';
 import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
 import { BundleLoadError } from './workflow-sandbox.js';
@@ -44,14 +45,9 @@ export interface DeployedVersion {
   deployedAt: number;
 }
 
-/**
- * Which versions each namespace deployed (bundles themselves are shared, by content), keyed
- * `<namespace> U+0001 <version>`: ids never hold control characters, so no namespace's
- * prefix reaches into another's.
- */
+/** Which versions each namespace deployed (bundles themselves are shared, by content). */
 export const VERSION_KIND = 'version';
-const NAMESPACE_END = '\u0001';
-export const versionId = (namespace: string, version: string): string => `${namespace}${NAMESPACE_END}${version}`;
+export const versionId = (namespace: string, version: string): string => namespaceScopedId(namespace, version);
 
 /** The content hash naming a bundle version. */
 export const bundleVersion = (code: string): string => createHash('sha256').update(code).digest('hex').slice(0, 32);
@@ -125,7 +121,7 @@ export class BundleRegistry {
 
   /** The versions `namespace` deployed, newest first, with the types routed to each. */
   async versions(namespace: string): Promise<VersionInfo[]> {
-    const deployed = (await this.store.listControl(VERSION_KIND, { prefix: `${namespace}${NAMESPACE_END}` })).map((record) => record.value as DeployedVersion);
+    const deployed = (await this.store.listControl(VERSION_KIND, { prefix: namespacePrefix(namespace) })).map((record) => record.value as DeployedVersion);
     const infos = await Promise.all(
       deployed.map(async ({ version, workflowTypes, deployedAt }) => {
         const routed = await Promise.all(workflowTypes.map(async (type) => ((await this.currentVersion(namespace, type)) === version ? [type] : [])));
@@ -180,7 +176,7 @@ export class BundleRegistry {
 
   /** What removes the namespace's versions and routes (for the write that deletes it); forgets what it knew of them. */
   async forgetNamespace(namespace: string): Promise<Pick<WriteBatch, 'control' | 'typeVersions'>> {
-    const deployed = (await this.store.listControl(VERSION_KIND, { prefix: `${namespace}${NAMESPACE_END}` })).map((record) => record.value as DeployedVersion);
+    const deployed = (await this.store.listControl(VERSION_KIND, { prefix: namespacePrefix(namespace) })).map((record) => record.value as DeployedVersion);
     const types = new Set(deployed.flatMap((version) => version.workflowTypes));
     for (const type of types) this.typeVersions.delete(typeKey(namespace, type));
     return {

@@ -67,7 +67,8 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   mountUi(app);
 
   app.use('/v1/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: { code: 'INVALID_ARGUMENT', message: 'request body too large' } }, 413) }));
-  app.use('/v1/*', async (c, next) => (c.req.path === '/v1/health' ? next() : authenticateRequest(c, next)));
+  // After /v1/health, which answers before it: health needs no credential.
+  app.use('/v1/*', authenticateRequest);
   const guard = authorizer(engine, options.logger);
   mountHostingRoutes(app, engine, guard);
   // Metrics name every tenant's workflow types: an admin's, once the server requires credentials.

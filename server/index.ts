@@ -5,3 +5,4 @@
  */
 export { createApp, type AppOptions } from './app.js';
 export { serveEngine, stopOnSignals, type ServeOptions, type RunningServer } from './serve.js';
+export { isLoopback } from './loopback.js';

@@ -10,6 +10,7 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { InvalidArgumentError, ROLES, type Role } from '../engine/index.js';
 import type { Principal } from './auth.js';
+import { isLoopback } from './loopback.js';
 
 export interface JwtOptions {
   /** The identity provider's JWKS (`https://idp.example/.well-known/jwks.json`; plain HTTP only on loopback). */
@@ -28,7 +29,7 @@ export const looksLikeJwt = (bearer: string): boolean => /^[\w-]+\.[\w-]+\.[\w-]
 /** Verifies a token: its principal, or why it is refused. */
 export function jwtVerifier(options: JwtOptions): (token: string) => Promise<Principal | { refused: string }> {
   const url = new URL(options.jwksUrl);
-  if (url.protocol !== 'https:' && !['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname)) throw new InvalidArgumentError(`the JWKS must be fetched over https (got ${url.protocol}//${url.host})`);
+  if (url.protocol !== 'https:' && !isLoopback(url.hostname)) throw new InvalidArgumentError(`the JWKS must be fetched over https (got ${url.protocol}//${url.host})`);
   if (typeof options.audience !== 'string' || options.audience === '') throw new InvalidArgumentError('JWTs need an audience to check (--jwt-audience)');
   const keys = createRemoteJWKSet(url);
   return async (token) => {

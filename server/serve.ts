@@ -1,6 +1,7 @@
 import { serve } from '@hono/node-server';
 import { InvalidArgumentError, type Engine } from '../engine/index.js';
 import { authRequirement } from './auth.js';
+import { isLoopback } from './loopback.js';
 import { createApp, type AppOptions } from './app.js';
 
 export interface ServeOptions extends AppOptions {
@@ -24,15 +25,13 @@ export function stopOnSignals(server: RunningServer, engine: Engine): void {
   process.once('SIGTERM', stop);
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
 /**
  * Serves the HTTP API of `engine` until `close()`. Refuses an address other than loopback
  * while the API would take requests without credentials (no token, no API key yet).
  */
 export async function serveEngine(engine: Engine, options: ServeOptions = {}): Promise<RunningServer> {
   const hostname = options.hostname ?? '127.0.0.1';
-  if (!LOOPBACK.has(hostname) && !(await authRequirement(engine, options)())) {
+  if (!isLoopback(hostname) && !(await authRequirement(engine, options)())) {
     throw new InvalidArgumentError(`refusing to serve on ${hostname} without authentication: create an admin key first (aion server --init-admin-key, or AION_ADMIN_KEY), or give a token`);
   }
   const shutdown = new AbortController();

@@ -7,6 +7,7 @@
  */
 import type { EventStore } from '../../store/types.js';
 import type { HistoryEvent } from '../history/events.js';
+import { namespacePrefix, namespaceScopedId } from './namespaces.js';
 
 export interface AuditEntry {
   namespace: string;
@@ -29,9 +30,8 @@ interface StoredEntry {
 
 const KIND = 'audit';
 
-/** Entries sort by namespace, then time: `<namespace> U+0001 <time, zero-padded>-<sequence>` (no namespace's prefix reaches into another's). */
-const NAMESPACE_END = '\u0001';
-const idOf = (namespace: string, time: number, sequence: number): string => `${namespace}${NAMESPACE_END}${String(time).padStart(15, '0')}-${String(sequence).padStart(6, '0')}`;
+/** Entries sort by namespace, then time (zero-padded), then sequence. */
+const idOf = (namespace: string, time: number, sequence: number): string => namespaceScopedId(namespace, `${String(time).padStart(15, '0')}-${String(sequence).padStart(6, '0')}`);
 
 export class AuditLog {
   private sequence = 0;
@@ -51,7 +51,7 @@ export class AuditLog {
    */
   async list(options: { namespace?: string; namespaces?: readonly string[]; limit?: number } = {}): Promise<AuditEntry[]> {
     const limit = options.limit ?? 100;
-    const newest = async (namespace: string) => (await this.store.listControl(KIND, { prefix: `${namespace}${NAMESPACE_END}`, reverse: true, limit })).map((record) => record.value as StoredEntry);
+    const newest = async (namespace: string) => (await this.store.listControl(KIND, { prefix: namespacePrefix(namespace), reverse: true, limit })).map((record) => record.value as StoredEntry);
     const scopes = options.namespace !== undefined ? [options.namespace] : (options.namespaces ?? []);
     const entries = (await Promise.all(scopes.map(newest))).flat().sort((a, b) => b.time - a.time);
     return entries.slice(0, limit).map(({ time, ...entry }) => ({ ...entry, time: new Date(time) }));

@@ -47,10 +47,16 @@ export interface NamespaceContents {
 }
 
 export const NAMESPACE_KIND = 'namespace';
-const KIND = NAMESPACE_KIND;
 /** Letters, digits, `.`, `_`, `-`; starting with a letter or digit: safe in URLs, keys and file names. */
 export const NAMESPACE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const NAME = NAMESPACE_NAME;
+
+/**
+ * Control records kept per namespace (its versions, its audit entries) are keyed
+ * `<namespace> U+0001 <rest>`: ids never hold control characters, so no namespace's prefix
+ * reaches into another's.
+ */
+export const namespacePrefix = (namespace: string): string => `${namespace}\u0001`;
+export const namespaceScopedId = (namespace: string, rest: string): string => namespacePrefix(namespace) + rest;
 
 export class Namespaces {
   /** Each namespace's quotas, read once (the registry is the only writer). */
@@ -64,17 +70,17 @@ export class Namespaces {
   async create(name: string, settings: NamespaceSettings = {}): Promise<NamespaceInfo> {
     checkName(name);
     const record: StoredNamespace = { name, ...checkSettings(settings), createdAt: Date.now() };
-    if (name === DEFAULT_NAMESPACE || (await this.store.getControl(KIND, name))) throw new AionError('ALREADY_EXISTS', `namespace ${name} already exists`);
+    if (name === DEFAULT_NAMESPACE || (await this.store.getControl(NAMESPACE_KIND, name))) throw new AionError('ALREADY_EXISTS', `namespace ${name} already exists`);
     // The runs of a deleted namespace of that name are still stored: they are not another tenant's to see.
     const stored = await this.contents.storedRuns(name);
     if (stored > 0) throw new AionError('FAILED_PRECONDITION', `a deleted namespace ${name} left ${stored} run${stored === 1 ? '' : 's'} stored: choose another name`);
-    await this.store.write({ control: { put: [{ kind: KIND, id: name, value: record }] } });
+    await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
     this.quotaCache.delete(name);
     return infoOf(record);
   }
 
   async list(): Promise<NamespaceInfo[]> {
-    const stored = (await this.store.listControl(KIND)).map((record) => record.value as StoredNamespace).filter((record) => !record.deleting);
+    const stored = (await this.store.listControl(NAMESPACE_KIND)).map((record) => record.value as StoredNamespace).filter((record) => !record.deleting);
     return [infoOf(defaultNamespace()), ...stored.map(infoOf)];
   }
 
@@ -87,7 +93,7 @@ export class Namespaces {
   async quotasOf(name: string): Promise<NamespaceQuotas> {
     let quotas = this.quotaCache.get(name);
     if (quotas === undefined) {
-      quotas = name === DEFAULT_NAMESPACE ? {} : (((await this.store.getControl(KIND, name))?.value as StoredNamespace | undefined)?.quotas ?? {});
+      quotas = name === DEFAULT_NAMESPACE ? {} : (((await this.store.getControl(NAMESPACE_KIND, name))?.value as StoredNamespace | undefined)?.quotas ?? {});
       this.quotaCache.set(name, quotas);
     }
     return quotas;
@@ -95,14 +101,14 @@ export class Namespaces {
 
   async exists(name: string): Promise<boolean> {
     if (name === DEFAULT_NAMESPACE) return true;
-    const record = await this.store.getControl(KIND, name);
+    const record = await this.store.getControl(NAMESPACE_KIND, name);
     return record !== undefined && !(record.value as StoredNamespace).deleting;
   }
 
   async update(name: string, settings: NamespaceSettings): Promise<NamespaceInfo> {
     if (name === DEFAULT_NAMESPACE) throw new InvalidArgumentError('the default namespace has no settings to change');
     const record: StoredNamespace = { ...(await this.read(name)), ...checkSettings(settings) };
-    await this.store.write({ control: { put: [{ kind: KIND, id: name, value: record }] } });
+    await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
     this.quotaCache.delete(name);
     return infoOf(record);
   }
@@ -116,27 +122,27 @@ export class Namespaces {
   async delete(name: string): Promise<void> {
     if (name === DEFAULT_NAMESPACE) throw new InvalidArgumentError('the default namespace cannot be deleted');
     const record = await this.read(name);
-    await this.store.write({ control: { put: [{ kind: KIND, id: name, value: { ...record, deleting: true } }] } });
+    await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: { ...record, deleting: true } }] } });
     const busy = await this.contents.inUse(name);
     if (busy) {
-      await this.store.write({ control: { put: [{ kind: KIND, id: name, value: record }] } });
+      await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
       throw new AionError('FAILED_PRECONDITION', `namespace ${name} still has ${busy}: terminate or delete them first`);
     }
     const { control, typeVersions } = await this.contents.deletions(name);
-    await this.store.write({ control: { put: control?.put ?? [], delete: [{ kind: KIND, id: name }, ...(control?.delete ?? [])] }, typeVersions: typeVersions ?? [] });
+    await this.store.write({ control: { put: control?.put ?? [], delete: [{ kind: NAMESPACE_KIND, id: name }, ...(control?.delete ?? [])] }, typeVersions: typeVersions ?? [] });
     this.quotaCache.delete(name);
   }
 
   private async read(name: string): Promise<StoredNamespace> {
     if (name === DEFAULT_NAMESPACE) return defaultNamespace();
-    const record = await this.store.getControl(KIND, name);
+    const record = await this.store.getControl(NAMESPACE_KIND, name);
     if (!record || (record.value as StoredNamespace).deleting) throw new NamespaceNotFoundError(name);
     return record.value as StoredNamespace;
   }
 }
 
 function checkName(name: unknown): asserts name is string {
-  if (typeof name !== 'string' || !NAME.test(name)) {
+  if (typeof name !== 'string' || !NAMESPACE_NAME.test(name)) {
     throw new InvalidArgumentError(`a namespace name is 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit; got ${JSON.stringify(name)}`);
   }
 }
