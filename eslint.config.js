@@ -29,6 +29,11 @@ const LAYERS = [
     why: 'server/, cli/, client/ and testing/ use the engine through its public entry (engine/index.ts) only',
   },
   {
+    files: ['worker/**'],
+    forbid: ['**/engine/**', '!**/engine/index.js', '!**/engine/activities/', '**/engine/activities/*', '!**/engine/activities/context.js', '**/sandbox/**', '**/store/**', '**/guest-sdk/**', '**/common/**', '**/server/**', '**/cli/**'],
+    why: 'worker/ (aion/worker) talks to a server over HTTP: of the engine it uses the public entry and the activity context only',
+  },
+  {
     files: ['activity/**'],
     forbid: ['**/engine/**', '!**/engine/index.js', '!**/engine/activities/', '**/engine/activities/*', '!**/engine/activities/context.js', '**/sandbox/**', '**/store/**', '**/guest-sdk/**', '**/common/**'],
     why: 'activity/ (aion/activity) is the engine\'s activity context with a client: it uses the engine through its public entry and that context only',

@@ -49,11 +49,15 @@ const clients = new WeakMap<object, Map<string, Client>>();
 function clientOf(context: Context): Client {
   const engine = engineOf(context);
   const { info } = context;
-  if (!engine) throw new Error('Context.client is only available to activities the Aion engine runs');
+  if (!engine) throw new Error('Context.client is only available to activities the Aion engine or an aion/worker runs');
   let byNamespace = clients.get(engine);
   if (!byNamespace) clients.set(engine, (byNamespace = new Map()));
   let client = byNamespace.get(info.namespace);
-  if (!client) byNamespace.set(info.namespace, (client = new Client({ connection: Connection.inProcess(engine as Engine), namespace: info.namespace })));
+  if (!client) {
+    // A remote worker (aion/worker) hands its own connection to the server; the engine, itself.
+    const connection = engine instanceof Connection ? engine : Connection.inProcess(engine as Engine);
+    byNamespace.set(info.namespace, (client = new Client({ connection, namespace: info.namespace })));
+  }
   return client;
 }
 

@@ -30,6 +30,7 @@ import { isLoopback, serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
 import { addHostingCommands } from './hosting-commands.js';
 import { addVersionCommands } from './version-commands.js';
+import { addWorkerCommand } from './worker-command.js';
 import { AionClient, CliError, workflowPath } from './client.js';
 import { formatValue, printFields, printJson, printLines, printTable } from './output.js';
 
@@ -480,6 +481,7 @@ export function createProgram(): Command {
 
   addHostingCommands(program, client, (command) => globals(command).json === true);
   addVersionCommands(program, client, (command) => globals(command).json === true);
+  addWorkerCommand(program, globals);
 
   return program;
 }

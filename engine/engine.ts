@@ -23,6 +23,8 @@ import { registerStoredRuns } from './hosting/stored-runs-registration.js';
 import { QuotaExceededError, StartRates } from './hosting/quotas.js';
 import { asyncCompletionHandle, type AsyncCompletionHandle } from './activities/async-completion.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
+import type { ActivityTaskMessage } from './activities/task-message.js';
+import type { TaskQueueDescription } from './activities/task-queues.js';
 import { retryDelayMs } from './backoff.js';
 import { SkippingClock, systemClock, type Clock } from './clock.js';
 import { TimeSkipper, WorkCounter } from './time-skipping.js';
@@ -627,6 +629,26 @@ export class Engine implements RunDirectory {
   asyncCompletion(taskToken: Uint8Array | string, options: { namespace?: string } = {}): AsyncCompletionHandle {
     this.assertOpen();
     return asyncCompletionHandle(this.activities, taskToken, { assertOpen: () => this.assertOpen(), namespace: options.namespace, payloadLimits: this.payloadLimits });
+  }
+
+  /**
+   * For a remote activity worker (`aion/worker`, over `aion server`): the oldest activity
+   * attempt waiting in the namespace's task queue, started for `identity` — its start-to-close
+   * and heartbeat timeouts run from now — or undefined when none came within `waitMs` (or
+   * `signal` aborted). The worker reports on it with `asyncCompletion(info.base64TaskToken)`.
+   * Activity types the engine has a function for never reach a task queue: they run in process.
+   */
+  pollActivityTask(options: { namespace?: string; taskQueue: string; identity: string; waitMs?: number; signal?: AbortSignal }): Promise<ActivityTaskMessage | undefined> {
+    this.assertOpen();
+    const waitMs = options.waitMs ?? 20_000;
+    if (!Number.isFinite(waitMs) || waitMs < 0) throw new InvalidArgumentError('waitMs must be a number of milliseconds, at least 0');
+    return this.activities.pollTask(namespaceOf(options.namespace), checkId(options.taskQueue, 'taskQueue'), checkId(options.identity, 'identity'), { waitMs, signal: options.signal });
+  }
+
+  /** The task queue's backlog (attempts waiting for a worker) and the workers polling it (now or in the last minute). */
+  describeTaskQueue(taskQueue: string, options: { namespace?: string } = {}): TaskQueueDescription {
+    this.assertOpen();
+    return this.activities.describeTaskQueue(namespaceOf(options.namespace), checkId(taskQueue, 'taskQueue'));
   }
 
   /** Signals the workflow's running run, or starts it with the signal delivered in its first activation. */

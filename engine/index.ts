@@ -37,6 +37,8 @@ export { replayHistories, type ReplayHistoriesOptions, type ReplayReport, type D
 export type { DeployResult, VersionInfo } from './bundles.js';
 export type { ActivityFunction } from './activities/dispatcher.js';
 export type { AsyncCompletionHandle } from './activities/async-completion.js';
+export { infoOfTaskMessage, type ActivityTaskMessage, type WireActivityInfo } from './activities/task-message.js';
+export type { TaskQueueDescription } from './activities/task-queues.js';
 export { attemptCancellation } from './activities/cancellation.js';
 export { defaultLogger, type Logger } from './logger.js';
 export { EngineMetrics } from './metrics.js';

@@ -309,16 +309,17 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   });
   app.post('/v1/namespaces/:ns/activities/fail', guard('worker'), async (c) => {
     const { body, handle } = await completion(c);
-    const failure = (body as { failure?: { message?: unknown; type?: unknown; nonRetryable?: unknown; details?: unknown } }).failure;
+    const failure = (body as { failure?: { message?: unknown; type?: unknown; nonRetryable?: unknown; details?: unknown; stack?: unknown } }).failure;
     if (typeof failure?.message !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'failure.message must be a string');
-    await handle.fail(
-      ApplicationFailure.create({
-        message: failure.message,
-        type: typeof failure.type === 'string' ? failure.type : undefined,
-        nonRetryable: failure.nonRetryable === true,
-        details: Array.isArray(failure.details) ? failure.details : undefined,
-      }),
-    );
+    const error = ApplicationFailure.create({
+      message: failure.message,
+      type: typeof failure.type === 'string' ? failure.type : undefined,
+      nonRetryable: failure.nonRetryable === true,
+      details: Array.isArray(failure.details) ? failure.details : undefined,
+    });
+    // The worker's stack, so that the workflow and `aion describe` show where the activity failed.
+    if (typeof failure.stack === 'string') error.stack = failure.stack;
+    await handle.fail(error);
     return c.json({});
   });
   app.post('/v1/namespaces/:ns/activities/heartbeat', guard('worker'), async (c) => {
@@ -331,6 +332,21 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     await handle.reportCancellation((body as { details?: unknown }).details);
     return c.json({});
   });
+
+  // Remote activity workers (aion/worker) -------------------------------------------------
+  /** The longest a poll waits for a task: below the idle timeouts of common reverse proxies (60 s). */
+  const MAX_POLL_WAIT_MS = 50_000;
+  app.post('/v1/namespaces/:ns/task-queues/:tq/activity-tasks/poll', guard('worker'), async (c) => {
+    const body = await jsonBody<{ identity?: unknown; waitMs?: unknown }>(c);
+    if (typeof body.identity !== 'string' || body.identity === '') throw new HttpError(400, 'INVALID_ARGUMENT', 'identity must name the polling worker');
+    if (body.waitMs !== undefined && (typeof body.waitMs !== 'number' || !(body.waitMs >= 0))) throw new HttpError(400, 'INVALID_ARGUMENT', 'waitMs must be a number of milliseconds, at least 0');
+    const waitMs = Math.min((body.waitMs as number | undefined) ?? 20_000, MAX_POLL_WAIT_MS);
+    // Ended early by the server's shutdown too, so that closing does not wait for idle polls.
+    const signal = options.shutdown ? AbortSignal.any([c.req.raw.signal, options.shutdown]) : c.req.raw.signal;
+    const task = await engine.pollActivityTask({ namespace: ns(c), taskQueue: c.req.param('tq')!, identity: body.identity, waitMs, signal });
+    return task === undefined ? c.body(null, 204) : c.json(task);
+  });
+  app.get('/v1/namespaces/:ns/task-queues/:tq', guard('read'), async (c) => c.json(engine.describeTaskQueue(c.req.param('tq')!, { namespace: ns(c) })));
 
   // Schedules ---------------------------------------------------------------------------
   const scheduleId = (c: Context) => c.req.param('sid')!;

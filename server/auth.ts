@@ -17,6 +17,9 @@ import { jwtVerifier, looksLikeJwt, type JwtOptions } from './jwt.js';
 /** What a route needs: `admin` routes manage the server (namespaces, keys, the audit). */
 export type Permission = 'read' | 'operate' | 'deploy' | 'worker' | 'admin';
 
+/** What each permission allows, as a refusal names it ("a read key may not poll activity tasks"). */
+const DENIED_ACTION: Record<Permission, string> = { read: 'read', operate: 'operate', deploy: 'deploy', worker: 'poll or complete activity tasks', admin: 'manage the server' };
+
 const GRANTS: Record<Role, readonly Permission[]> = {
   admin: ['read', 'operate', 'deploy', 'worker', 'admin'],
   deploy: ['read', 'deploy'],
@@ -132,7 +135,7 @@ export function authorizer(engine: Engine, logger: Logger | undefined): Authoriz
       }
       if (!GRANTS[principal.role].includes(permission)) {
         const where = principal.namespace !== undefined ? ` in namespace ${principal.namespace}` : '';
-        refuse(c, new HttpError(403, 'PERMISSION_DENIED', `${withArticle(principal.role)} key may not ${permission === 'admin' ? 'manage the server' : permission}${where}`));
+        refuse(c, new HttpError(403, 'PERMISSION_DENIED', `${withArticle(principal.role)} key may not ${DENIED_ACTION[permission]}${where}`));
       }
       await next();
       if (action !== undefined && c.res.status < 400) {

@@ -1,8 +1,12 @@
 import { serve } from '@hono/node-server';
+import type { Server as HttpServer } from 'node:http';
 import { InvalidArgumentError, type Engine } from '../engine/index.js';
 import { authRequirement } from './auth.js';
 import { isLoopback } from './loopback.js';
 import { createApp, type AppOptions } from './app.js';
+
+/** How long, after `close()`, requests in progress may take to finish before their connections are closed. */
+const CLOSE_GRACE_MS = 1000;
 
 export interface ServeOptions extends AppOptions {
   port?: number;
@@ -43,8 +47,11 @@ export async function serveEngine(engine: Engine, options: ServeOptions = {}): P
         close: () =>
           new Promise<void>((done, fail) => {
             server.close((error) => (error ? fail(error) : done()));
-            // Event streams would keep it open: they end now (each tells its client to resume).
+            // Event streams and workers' long polls would keep it open: they end now (each client resumes, or polls again).
             shutdown.abort('the server is shutting down');
+            // Connections of requests their clients gave up on (a worker's poll aborted by its shutdown) would hold the close
+            // until the clients' keep-alive timeout: whatever is still open after a grace period is closed.
+            setTimeout(() => (server as HttpServer).closeAllConnections(), CLOSE_GRACE_MS).unref();
           }),
       });
     });

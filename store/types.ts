@@ -181,6 +181,8 @@ export interface ActivityTask {
   cancelRequested?: boolean;
   /** The current attempt threw `CompleteAsyncError`: it ends when completed from outside, not by running again. */
   asyncCompletion?: boolean;
+  /** The remote worker (its identity) the current attempt was handed to: after a restart, the engine waits for its report instead of handing the attempt out again. */
+  worker?: string;
   /** Why the previous attempt failed (shown by `describe()` while the next one waits or runs). */
   lastFailure?: { message: string; type?: string };
 }

@@ -9,6 +9,8 @@ export interface Child {
   line(pattern: RegExp): Promise<string>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderr(): string;
+  /** Every line printed so far. */
+  lines(): string[];
 }
 
 export function runChild(script: string, args: string[]): Child {
@@ -16,7 +18,9 @@ export function runChild(script: string, args: string[]): Child {
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const waiters: { pattern: RegExp; resolve(line: string): void }[] = [];
+  const printed: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
+    printed.push(line);
     for (const waiter of waiters.splice(0)) {
       if (waiter.pattern.test(line)) waiter.resolve(line);
       else waiters.push(waiter);
@@ -32,6 +36,7 @@ export function runChild(script: string, args: string[]): Child {
       }),
     exited,
     stderr: () => stderr,
+    lines: () => [...printed],
   };
 }
 

@@ -3,6 +3,7 @@ import { crossing } from './crossing.js';
 import { density } from './density.js';
 import { inspectSeek } from './inspect-seek.js';
 import { order3Scenarios } from './order3.js';
+import { order3Remote } from './order3-remote.js';
 import { parkedRuns } from './parked.js';
 import { recovery } from './recovery.js';
 import { replay } from './replay.js';
@@ -10,4 +11,4 @@ import { sandboxCreation } from './sandbox-creation.js';
 import { stepLatency } from './step-latency.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, parkedRuns, recovery];
+export const scenarios: Scenario[] = [...order3Scenarios, order3Remote, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, parkedRuns, recovery];

@@ -87,7 +87,7 @@ export class Context {
     readonly cancellationSignal: AbortSignal,
     private readonly onHeartbeat: (details: unknown) => void,
     readonly log: ActivityLogger,
-    /** The engine running the attempt: what aion/activity's `Context.client` talks to (the engine does not know clients). */
+    /** The engine running the attempt, or a remote worker's connection: what aion/activity's `Context.client` talks to (the engine does not know clients). */
     engine?: object,
   ) {
     if (engine) engines.set(this, engine);

@@ -1,9 +1,11 @@
 /**
- * Runs activities in process: one attempt at a time per activity, under its timeouts, with
- * retries per its policy. Attempt counts and backoff deadlines are persisted on the
- * activity's task record, so a restart continues counting. The final outcome goes to the
- * engine, which records it in the run's history (at-least-once: an attempt that finished
- * just before a crash runs again after it).
+ * Runs activities: one attempt at a time per activity, under its timeouts, with retries per
+ * its policy. An attempt runs in process when the engine has a function for the activity's
+ * type; otherwise it waits in its task queue for a remote worker (`aion/worker`), and the
+ * same timeouts, enforced here, end it there. Attempt counts and backoff deadlines are
+ * persisted on the activity's task record, so a restart continues counting. The final
+ * outcome goes to the engine, which records it in the run's history (at-least-once: an
+ * attempt that finished just before a crash runs again after it).
  *
  * @module
  */
@@ -16,6 +18,8 @@ import { systemClock, type Clock } from '../clock.js';
 import { ActivityNotFoundError } from '../errors.js';
 import { attemptCancellation } from './cancellation.js';
 import { activityContext, CompleteAsyncError, Context, type ActivityInfo, type ActivityLogger } from './context.js';
+import { ActivityTaskQueues, type QueuedAttempt, type TaskQueueDescription } from './task-queues.js';
+import { toTaskMessage, type ActivityTaskMessage } from './task-message.js';
 import { encodeTaskToken, type TaskRef } from './task-token.js';
 import { isRetryable, retryDelayMs } from './retry.js';
 
@@ -54,8 +58,10 @@ interface Running {
   completing?: boolean;
   /** Set once the run deletes the task: nothing writes it again. */
   frozen?: boolean;
-  /** No function of the task's type is registered: it waits (see `awaitRegistration`). */
-  waitsForRegistration?: boolean;
+  /** Set while the attempt waits in its task queue for a remote worker. */
+  queued?: QueuedAttempt<ActivityTaskMessage>;
+  /** The remote worker running the attempt, once one took it. */
+  worker?: string;
   /** Waits that end at a time on the engine's clock (a retry's backoff, an unregistered activity's timeouts). */
   waits?: { deadline: number; onEnd(): void }[];
   /** Heartbeat details are written at most once per `HEARTBEAT_PERSIST_MS`. */
@@ -78,8 +84,12 @@ export interface ActivityRegistry {
   byNamespace: Readonly<Record<string, Readonly<Record<string, ActivityFunction>>>>;
 }
 
+/** A remote worker's identity for an attempt it ran before the engine restarted and reports on now. */
+const RECLAIMING_WORKER = 'a worker that ran this attempt before the engine restarted';
+
 export class ActivityDispatcher {
   private readonly running = new Map<string, Running>();
+  private readonly taskQueues = new ActivityTaskQueues<ActivityTaskMessage>();
   /**
    * Outcomes whose recording failed (the store refused the write): kept, so that dispatching
    * the task again delivers its outcome instead of running the activity again.
@@ -121,6 +131,13 @@ export class ActivityDispatcher {
     return this.running.get(taskKey(namespace, runId, seq))?.task;
   }
 
+  /** Where a remote attempt is: waiting in its task queue, or run by a worker (undefined for in-process attempts). */
+  remoteStateOf(namespace: string, runId: string, seq: number): { waitsForWorker: true } | { worker: string } | undefined {
+    const entry = this.running.get(taskKey(namespace, runId, seq));
+    if (entry?.queued) return { waitsForWorker: true };
+    return entry?.worker !== undefined ? { worker: entry.worker } : undefined;
+  }
+
   /**
    * The workflow asked the activity to cancel and waits for its end: the attempt's signal
    * aborts, no further attempt starts, and its outcome is delivered as usual. An activity that
@@ -152,6 +169,7 @@ export class ActivityDispatcher {
 
   private deliverCancelled(key: string, entry: Running): void {
     for (const timer of entry.timers) clearTimeout(timer);
+    this.unqueue(entry);
     this.running.delete(key);
     const { task } = entry;
     const cause = toFailureInfo(new CancelledFailure('Activity cancelled'));
@@ -159,8 +177,8 @@ export class ActivityDispatcher {
   }
 
   private schedule(key: string, entry: Running): void {
-    if (entry.task.notBefore > this.clock.now()) this.waitUntil(entry, entry.task.notBefore, () => void this.attempt(key, entry));
-    else void this.attempt(key, entry);
+    if (entry.task.notBefore > this.clock.now()) this.waitUntil(entry, entry.task.notBefore, () => this.attempt(key, entry));
+    else this.attempt(key, entry);
   }
 
   /**
@@ -223,6 +241,20 @@ export class ActivityDispatcher {
     this.running.clear();
     for (const held of this.undelivered.values()) clearTimeout(held.timer);
     this.undelivered.clear();
+    this.taskQueues.close();
+  }
+
+  /**
+   * The oldest attempt waiting in the task queue, started for `worker` (its start-to-close and
+   * heartbeat timeouts run from now); waits up to `waitMs` for one. Undefined when none came.
+   */
+  pollTask(namespace: string, taskQueue: string, worker: string, options: { waitMs: number; signal?: AbortSignal }): Promise<ActivityTaskMessage | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
+    return this.taskQueues.poll(namespace, taskQueue, worker, options);
+  }
+
+  describeTaskQueue(namespace: string, taskQueue: string): TaskQueueDescription {
+    return this.taskQueues.describe(namespace, taskQueue);
   }
 
   /** Hands an outcome to the engine; if it cannot be recorded, holds it and retries. */
@@ -240,6 +272,7 @@ export class ActivityDispatcher {
 
   private stop(entry: Running, reason: CancelledFailure): void {
     for (const timer of entry.timers) clearTimeout(timer);
+    this.unqueue(entry);
     clearTimeout(entry.persistTimer);
     entry.persistTimer = undefined;
     entry.controller?.abort(reason);
@@ -253,7 +286,7 @@ export class ActivityDispatcher {
    * `ActivityNotFoundError` when no attempt of that task awaits completion.
    */
   completeAsync(ref: TaskRef, outcome: ExternalOutcome): void {
-    const entry = this.awaitingCompletion(ref);
+    const entry = this.awaitingCompletion(ref, 'completion');
     entry.completing = true;
     if (!entry.external) entry.earlyCompletion = outcome;
     else if (outcome.ok) entry.external.resolve(outcome.result);
@@ -262,18 +295,26 @@ export class ActivityDispatcher {
 
   /** Records a heartbeat for an attempt that awaits asynchronous completion; true when the workflow asked it to cancel. */
   heartbeatAsync(ref: TaskRef, details: unknown): { cancelRequested: boolean } {
-    const entry = this.awaitingCompletion(ref);
+    const entry = this.awaitingCompletion(ref, 'heartbeat');
     entry.heartbeat!(details);
     return { cancelRequested: entry.task.cancelRequested === true };
   }
 
   /**
-   * The running attempt a task token names: awaiting completion, or still in the function that
-   * will throw `CompleteAsyncError`. A token of an earlier attempt names nothing.
+   * The running attempt a task token names: awaiting completion (from outside, or from a remote
+   * worker), or still in the function that will throw `CompleteAsyncError`. A token of an
+   * earlier attempt names nothing: its report is ignored, and logged. An attempt queued again
+   * by a restart (the engine crashed before recording which worker took it) is started for the
+   * worker that reports on it: that worker still runs it.
    */
-  private awaitingCompletion(ref: TaskRef): Running {
-    const entry = this.running.get(taskKey(ref.namespace, ref.runId, ref.seq));
+  private awaitingCompletion(ref: TaskRef, report: 'completion' | 'heartbeat'): Running {
+    const key = taskKey(ref.namespace, ref.runId, ref.seq);
+    const entry = this.running.get(key);
+    if (entry?.queued && entry.task.attempt === ref.attempt) entry.queued.claim(RECLAIMING_WORKER);
     if (!entry?.controller || entry.completing || entry.task.attempt !== ref.attempt) {
+      const ids = { namespace: ref.namespace, runId: ref.runId, seq: ref.seq, attempt: ref.attempt, currentAttempt: entry?.task.attempt };
+      if (report === 'completion') this.logger.warn(ids, 'ignored the completion of an activity attempt that is no longer running (it timed out, was retried or cancelled, or completed already)');
+      else this.logger.debug(ids, 'ignored a heartbeat of an activity attempt that is no longer running');
       throw new ActivityNotFoundError(`attempt ${ref.attempt} of activity ${ref.seq} of run ${ref.runId} in namespace ${ref.namespace}`);
     }
     return entry;
@@ -298,9 +339,12 @@ export class ActivityDispatcher {
     this.hooks.persistTask(task).catch((error: unknown) => this.logger.warn({ err: error, runId: task.runId, seq: task.seq }, 'could not record an activity task'));
   }
 
-  /** The attempt will be completed from outside: recorded, so that a restart waits for it too instead of running it again. */
-  private awaitExternalCompletion(key: string, entry: Running): Promise<unknown> {
-    if (!entry.task.asyncCompletion) {
+  /**
+   * The attempt will be completed from outside: recorded, so that a restart waits for it too
+   * instead of running it again (a remote worker's attempt is recorded by `claim`).
+   */
+  private awaitExternalCompletion(key: string, entry: Running, record = true): Promise<unknown> {
+    if (record && !entry.task.asyncCompletion) {
       entry.task = { ...entry.task, asyncCompletion: true };
       this.persist(key, entry);
     }
@@ -326,32 +370,77 @@ export class ActivityDispatcher {
   }
 
   /**
-   * No function runs this activity type (yet): as an activity no worker polls for, it waits —
-   * no attempt is used up — until its schedule-to-start or schedule-to-close timeout, or until
-   * an engine with the function registered picks the recorded task up.
+   * No function of this engine runs the task's type: the attempt waits in its task queue for a
+   * remote worker — no attempt is used up — until a worker polls it, or its schedule-to-start
+   * or schedule-to-close timeout passes.
    */
-  private awaitRegistration(key: string, entry: Running): void {
+  private queueForWorker(key: string, entry: Running): void {
     const { task } = entry;
     const options = task.options as ResolvedActivityOptions;
-    const message = `activity '${task.activityType}' is not registered for namespace '${task.namespace}'`;
-    this.logger.warn({ runId: task.runId, seq: task.seq, activityType: task.activityType }, `${message}: it waits for an engine that has it`);
+    const queued: QueuedAttempt<ActivityTaskMessage> = { claim: (worker) => this.claim(key, entry, queued, worker) };
+    const where = `task queue '${task.taskQueue}' of namespace '${task.namespace}'`;
+    this.logger.debug({ runId: task.runId, seq: task.seq, activityType: task.activityType, attempt: task.attempt }, `activity waits in ${where} for a worker`);
     entry.timers = [];
-    entry.waitsForRegistration = true;
+    entry.queued = queued;
     const timeOut = (type: 'SCHEDULE_TO_START' | 'SCHEDULE_TO_CLOSE', deadline: number) =>
       this.waitUntil(entry, deadline, () => {
-        if (this.running.get(key) !== entry) return;
+        if (this.running.get(key) !== entry || entry.queued !== queued) return;
+        this.unqueue(entry);
         this.running.delete(key);
-        const cause = toFailureInfo(new TimeoutFailure(`${message} (${type.toLowerCase().replaceAll('_', '-')} timeout)`, type));
+        const cause = toFailureInfo(new TimeoutFailure(`no worker of ${where} took activity '${task.activityType}' (${type.toLowerCase().replaceAll('_', '-')} timeout)`, type));
         this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity task timed out', cause) }, 1);
       });
-    if (options.scheduleToStartTimeoutMs !== undefined) timeOut('SCHEDULE_TO_START', task.scheduledAt + options.scheduleToStartTimeoutMs);
+    if (options.scheduleToStartTimeoutMs !== undefined) timeOut('SCHEDULE_TO_START', Math.max(task.scheduledAt, task.notBefore) + options.scheduleToStartTimeoutMs);
     if (options.scheduleToCloseTimeoutMs !== undefined) timeOut('SCHEDULE_TO_CLOSE', task.scheduledAt + options.scheduleToCloseTimeoutMs);
+    this.taskQueues.offer(task.namespace, task.taskQueue, queued);
   }
 
-  private async attempt(key: string, entry: Running): Promise<void> {
+  /** A worker took the queued attempt: it starts now, and ends with the worker's report or a timeout. */
+  private claim(key: string, entry: Running, queued: QueuedAttempt<ActivityTaskMessage>, worker: string): ActivityTaskMessage | undefined {
+    if (this.running.get(key) !== entry || entry.queued !== queued) return undefined;
+    this.unqueue(entry);
+    for (const timer of entry.timers) clearTimeout(timer);
+    entry.waits = undefined;
+    entry.worker = worker;
     const { task } = entry;
+    this.logger.debug({ runId: task.runId, seq: task.seq, activityType: task.activityType, attempt: task.attempt, worker }, 'activity attempt handed to a worker');
+    // Recorded (not awaited: the worker need not wait for it), so that a restart waits for this worker's report instead of handing the attempt to another.
+    entry.task = { ...task, worker };
+    this.persist(key, entry);
+    void this.runAttempt(key, entry, () => this.awaitExternalCompletion(key, entry, false));
+    return toTaskMessage(activityInfo(task, task.options as ResolvedActivityOptions), task.args);
+  }
+
+  private unqueue(entry: Running): void {
+    if (!entry.queued) return;
+    this.taskQueues.withdraw(entry.task.namespace, entry.task.taskQueue, entry.queued);
+    entry.queued = undefined;
+  }
+
+  private attempt(key: string, entry: Running): void {
+    const { task } = entry;
+    // After a restart, an attempt that awaited asynchronous completion goes on waiting...
+    if (task.asyncCompletion) return void this.runAttempt(key, entry, () => this.awaitExternalCompletion(key, entry));
+    // ...and one a remote worker took goes on waiting for that worker (its timeouts run from now).
+    if (task.worker !== undefined) {
+      entry.worker = task.worker;
+      return void this.runAttempt(key, entry, () => this.awaitExternalCompletion(key, entry, false));
+    }
     const fn = this.functionFor(task);
-    if (!fn && !task.asyncCompletion) return this.awaitRegistration(key, entry);
+    if (!fn) return this.queueForWorker(key, entry);
+    void this.runAttempt(key, entry, async (context) => {
+      try {
+        return await activityContext.run(context, () => fn(...task.args));
+      } catch (error) {
+        if (!isCompleteAsync(error)) throw error;
+        return this.awaitExternalCompletion(key, entry);
+      }
+    });
+  }
+
+  /** Runs the entry's attempt with `execute` under its timeouts, then delivers its outcome or schedules its retry. */
+  private async runAttempt(key: string, entry: Running, execute: (context: Context) => Promise<unknown>): Promise<void> {
+    const { task } = entry;
     const options = task.options as ResolvedActivityOptions;
     const controller = new AbortController();
     entry.controller = controller;
@@ -395,20 +484,10 @@ export class ActivityDispatcher {
       armHeartbeat();
     };
     const context = new Context(activityInfo(task, options), controller.signal, entry.heartbeat, this.activityLogger(task), this.hooks.engine);
-    const run = async (): Promise<unknown> => {
-      // After a restart, an attempt that awaited asynchronous completion goes on waiting.
-      if (task.asyncCompletion) return this.awaitExternalCompletion(key, entry);
-      try {
-        return await activityContext.run(context, () => fn!(...task.args));
-      } catch (error) {
-        if (!isCompleteAsync(error)) throw error;
-        return this.awaitExternalCompletion(key, entry);
-      }
-    };
 
     let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
     try {
-      const result = await Promise.race([run(), timedOut]);
+      const result = await Promise.race([execute(context), timedOut]);
       const problem = payloadProblem(result, this.payloadLimits);
       if (problem !== undefined) throw ApplicationFailure.nonRetryable(`the result of activity '${task.activityType}' ${problem}`, 'PayloadTooLarge');
       outcome = { ok: true, result: result === undefined ? undefined : JSON.parse(JSON.stringify(result)) };
@@ -438,7 +517,7 @@ export class ActivityDispatcher {
       this.deliver(key, entry.task, { ok: false, attempt: task.attempt, failure: activityFailure(task, message, failure) }, 1);
       return;
     }
-    const { asyncCompletion: _, ...retried } = entry.task;
+    const { asyncCompletion: _, worker: _worker, ...retried } = entry.task;
     const lastFailure = { message: failure.message, ...(failure.type !== undefined ? { type: failure.type } : {}) };
     const next: Running = { task: { ...retried, attempt: task.attempt + 1, notBefore: this.clock.now() + delay, lastFailure }, timers: [] };
     this.logger.debug({ activityType: task.activityType, runId: task.runId, attempt: task.attempt, delay, error: failure.message }, 'activity attempt failed; retrying');

@@ -51,6 +51,9 @@ const FORMAT = /^aion_([0-9a-f]{16})_([A-Za-z0-9_-]{32})$/;
 const hashOf = (secret: string): Buffer => createHash('sha256').update(secret).digest();
 
 export class ApiKeys {
+  /** Whether a key exists, once read (keys are made here, and never deleted, only revoked). */
+  private anyKey: boolean | undefined;
+
   constructor(
     private readonly store: EventStore<HistoryEvent>,
     private readonly namespaces: Namespaces,
@@ -70,6 +73,7 @@ export class ApiKeys {
     const secret = randomBytes(24).toString('base64url');
     const record: StoredKey = { id, role, ...(namespace !== undefined ? { namespace } : {}), ...(description !== undefined ? { description } : {}), hash: hashOf(secret).toString('hex'), createdAt: Date.now() };
     await this.store.write({ control: { put: [{ kind: KIND, id, value: record }] } });
+    this.anyKey = true;
     return { ...infoOf(record), key: `aion_${id}_${secret}` };
   }
 
@@ -89,6 +93,7 @@ export class ApiKeys {
     }
     const record: StoredKey = { id, role: 'admin', description: 'registered from AION_ADMIN_KEY', hash: hashOf(secret).toString('hex'), createdAt: Date.now() };
     await this.store.write({ control: { put: [{ kind: KIND, id, value: record }] } });
+    this.anyKey = true;
     return infoOf(record);
   }
 
@@ -132,9 +137,13 @@ export class ApiKeys {
       .map((record) => ({ kind: KIND, id: record.id, value: { ...record, revokedAt: now } }));
   }
 
-  /** Whether any key was ever created (a server with keys requires one on every request). */
+  /**
+   * Whether any key was ever created (a server with keys requires one on every request). Asked
+   * on every request of a server without keys: read once, then known (keys are made here).
+   */
   async any(): Promise<boolean> {
-    return (await this.store.listControl(KIND, { limit: 1 })).length > 0;
+    this.anyKey ??= (await this.store.listControl(KIND, { limit: 1 })).length > 0;
+    return this.anyKey;
   }
 
   private async read(id: string): Promise<StoredKey> {

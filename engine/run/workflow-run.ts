@@ -98,7 +98,20 @@ interface PendingJob {
 /** What a running run waits on (`describe().pending`). */
 export interface PendingWork {
   /** `attempt`: the one running or next; `nextAttemptAt`: while it waits out a retry's backoff; `lastFailure`: why the previous attempt failed. */
-  activities: { seq: number; activityType: string; attempt: number; nextAttemptAt?: Date; lastFailure?: { message: string; type?: string }; cancelRequested?: boolean }[];
+  activities: {
+    seq: number;
+    activityType: string;
+    attempt: number;
+    nextAttemptAt?: Date;
+    lastFailure?: { message: string; type?: string };
+    /** The last heartbeat's details (of this attempt, or of an earlier one). */
+    heartbeatDetails?: unknown;
+    /** No function of the engine runs it: it waits in its task queue for a remote worker... */
+    waitsForWorker?: true;
+    /** ...or the remote worker with this identity runs it. */
+    worker?: string;
+    cancelRequested?: boolean;
+  }[];
   timers: { seq: number; fireAt: Date }[];
   children: { seq: number; workflowId: string; runId: string; workflowType: string }[];
   /** Ids of the updates accepted and still running. */
@@ -407,6 +420,8 @@ export class WorkflowRun {
           attempt: task?.attempt ?? 1,
           ...(task && task.notBefore > now ? { nextAttemptAt: new Date(task.notBefore) } : {}),
           ...(task?.lastFailure ? { lastFailure: task.lastFailure } : {}),
+          ...(task?.heartbeatDetails !== undefined ? { heartbeatDetails: task.heartbeatDetails } : {}),
+          ...this.env.activities.remoteStateOf(namespace, runId, seq),
           ...(activity.cancelRequested ? { cancelRequested: true } : {}),
         };
       }),

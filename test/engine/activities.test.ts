@@ -20,7 +20,7 @@ describe('activities per namespace', () => {
     expect(await call('tenant-a', 'secret')).toEqual({ result: 'tenant-a data' });
     expect(await call('tenant-b', 'echo')).toEqual({ result: { echoed: 1 } });
     expect(await call('tenant-b', 'secret')).toEqual({
-      failure: { type: 'SCHEDULE_TO_START', message: "activity 'secret' is not registered for namespace 'tenant-b' (schedule-to-start timeout)" },
+      failure: { type: 'SCHEDULE_TO_START', message: "no worker of task queue 'default' of namespace 'tenant-b' took activity 'secret' (schedule-to-start timeout)" },
     });
   });
 

@@ -52,6 +52,8 @@ const ROUTES: [method: string, path: string, permission: Permission, body?: unkn
   ['POST', '/activities/fail', 'worker', { taskToken: 'x' }],
   ['POST', '/activities/heartbeat', 'worker', { taskToken: 'x' }],
   ['POST', '/activities/report-cancellation', 'worker', { taskToken: 'x' }],
+  ['POST', '/task-queues/q1/activity-tasks/poll', 'worker', { identity: 'w1', waitMs: 0 }],
+  ['GET', '/task-queues/q1', 'read'],
   ['POST', '/schedules', 'operate', { scheduleId: 's1', spec: { cron: '0 3 * * *' }, action: { workflowType: 'approval' } }],
   ['GET', '/schedules', 'read'],
   ['GET', '/schedules/s1', 'read'],
@@ -93,7 +95,7 @@ beforeEach(async () => {
 describe('credentials and roles', () => {
   it('guard every namespaced route (the table above lists them all)', () => {
     const registered = app.routes.filter((route) => route.path.startsWith('/v1/namespaces/:ns/') && route.method !== 'ALL').map((route) => `${route.method} ${route.path}`);
-    const listed = ROUTES.map(([method, route]) => `${method} /v1/namespaces/:ns${route.replace(/\?.*$/, '').replace('/w1', '/:id').replace('/s1', '/:sid').replace('/u1', '/:updateId').replace('/versions/v1', '/versions/:version').replace(/\/(signals|queries|updates)\/(?!:)\w+$/, '/$1/:name')}`);
+    const listed = ROUTES.map(([method, route]) => `${method} /v1/namespaces/:ns${route.replace(/\?.*$/, '').replace('/w1', '/:id').replace('/s1', '/:sid').replace('/u1', '/:updateId').replace('/versions/v1', '/versions/:version').replace('/task-queues/q1', '/task-queues/:tq').replace(/\/(signals|queries|updates)\/(?!:)\w+$/, '/$1/:name')}`);
     expect(new Set(registered)).toEqual(new Set(listed));
   });
 
@@ -114,7 +116,8 @@ describe('credentials and roles', () => {
         if (granted.includes(permission)) continue;
         const refused = await request(method, path, keys[role], body);
         expect(refused.status, `${what} with a ${role} key`).toBe(403);
-        expect((await errorOf(refused)).message).toBe(`${role === 'operate' ? 'an' : 'a'} ${role} key may not ${permission} in namespace acme`);
+        const action = permission === 'worker' ? 'poll or complete activity tasks' : permission;
+        expect((await errorOf(refused)).message).toBe(`${role === 'operate' ? 'an' : 'a'} ${role} key may not ${action} in namespace acme`);
       }
     }
     // Nothing of the refused requests was recorded; the same start and schedule, allowed, are.

@@ -1,0 +1,118 @@
+/**
+ * Activity task queues: where an activity attempt that no function of this engine runs waits
+ * for a remote worker (`aion/worker`) polling its namespace's task queue. One FIFO per
+ * (namespace, task queue); a poll takes the oldest attempt or waits for one (long poll).
+ * Nothing here is persisted: the attempts are the dispatcher's recorded tasks, queued again
+ * when the engine restarts.
+ *
+ * @module
+ */
+
+/** An attempt waiting in a queue: `claim` starts it for the poller (undefined: it is no longer wanted). */
+export interface QueuedAttempt<T> {
+  claim(worker: string): T | undefined;
+}
+
+interface Poller<T> {
+  worker: string;
+  deliver(task: T | undefined): void;
+}
+
+interface TaskQueue<T> {
+  backlog: Set<QueuedAttempt<T>>;
+  pollers: Poller<T>[];
+  /** The workers that polled recently, with when they last did. */
+  seen: Map<string, number>;
+}
+
+export interface TaskQueueDescription {
+  /** Attempts waiting for a worker. */
+  backlog: number;
+  /** Workers polling now or during the last minute, with when they last polled. */
+  pollers: { identity: string; lastAccessTime: string }[];
+}
+
+/** How long a worker counts as a poller of a queue after its last poll. */
+const POLLER_MEMORY_MS = 60_000;
+
+export class ActivityTaskQueues<T> {
+  private readonly queues = new Map<string, TaskQueue<T>>();
+
+  /** Queues an attempt, or hands it to a waiting poller at once. */
+  offer(namespace: string, taskQueue: string, attempt: QueuedAttempt<T>): void {
+    const queue = this.queue(namespace, taskQueue);
+    const poller = queue.pollers.shift();
+    if (!poller) {
+      queue.backlog.add(attempt);
+      return;
+    }
+    const task = attempt.claim(poller.worker);
+    if (task !== undefined) poller.deliver(task);
+    else queue.pollers.unshift(poller);
+  }
+
+  /** Takes an attempt out of its queue (it timed out, was cancelled, or a worker reclaimed it). */
+  withdraw(namespace: string, taskQueue: string, attempt: QueuedAttempt<T>): void {
+    this.queues.get(queueKey(namespace, taskQueue))?.backlog.delete(attempt);
+  }
+
+  /**
+   * The oldest attempt of the queue, started for `worker`; waits up to `waitMs` for one.
+   * Undefined when none came, or when `signal` aborted (the poller went away).
+   */
+  poll(namespace: string, taskQueue: string, worker: string, options: { waitMs: number; signal?: AbortSignal }): Promise<T | undefined> {
+    const queue = this.queue(namespace, taskQueue);
+    queue.seen.set(worker, Date.now());
+    for (const attempt of queue.backlog) {
+      queue.backlog.delete(attempt);
+      const task = attempt.claim(worker);
+      if (task !== undefined) return Promise.resolve(task);
+    }
+    if (options.signal?.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const poller: Poller<T> = {
+        worker,
+        deliver: (task) => {
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', leave);
+          resolve(task);
+        },
+      };
+      const leave = () => {
+        const index = queue.pollers.indexOf(poller);
+        if (index >= 0) queue.pollers.splice(index, 1);
+        poller.deliver(undefined);
+      };
+      const timer = setTimeout(leave, options.waitMs);
+      options.signal?.addEventListener('abort', leave, { once: true });
+      queue.pollers.push(poller);
+    });
+  }
+
+  describe(namespace: string, taskQueue: string): TaskQueueDescription {
+    const queue = this.queues.get(queueKey(namespace, taskQueue));
+    if (!queue) return { backlog: 0, pollers: [] };
+    const now = Date.now();
+    const polling = new Set(queue.pollers.map((poller) => poller.worker));
+    for (const [worker, at] of queue.seen) if (!polling.has(worker) && now - at > POLLER_MEMORY_MS) queue.seen.delete(worker);
+    return {
+      backlog: queue.backlog.size,
+      pollers: [...queue.seen].map(([identity, at]) => ({ identity, lastAccessTime: new Date(polling.has(identity) ? now : at).toISOString() })),
+    };
+  }
+
+  /** Ends every waiting poll with nothing (the engine closes). */
+  close(): void {
+    for (const queue of this.queues.values()) for (const poller of queue.pollers.splice(0)) poller.deliver(undefined);
+    this.queues.clear();
+  }
+
+  private queue(namespace: string, taskQueue: string): TaskQueue<T> {
+    const key = queueKey(namespace, taskQueue);
+    let queue = this.queues.get(key);
+    if (!queue) this.queues.set(key, (queue = { backlog: new Set(), pollers: [], seen: new Map() }));
+    return queue;
+  }
+}
+
+const queueKey = (namespace: string, taskQueue: string): string => `${namespace}\u0000${taskQueue}`;
