@@ -49,6 +49,7 @@ export async function serveEngine(engine: Engine, options: ServeOptions = {}): P
             server.close((error) => (error ? fail(error) : done()));
             // Event streams and workers' long polls would keep it open: they end now (each client resumes, or polls again).
             shutdown.abort('the server is shutting down');
+            (server as HttpServer).closeIdleConnections();
             // Connections of requests their clients gave up on (a worker's poll aborted by its shutdown) would hold the close
             // until the clients' keep-alive timeout: whatever is still open after a grace period is closed.
             setTimeout(() => (server as HttpServer).closeAllConnections(), CLOSE_GRACE_MS).unref();

@@ -15,6 +15,8 @@ import { WorkerCallError, type FailureReport, type WorkerTransport } from './wor
 
 /** How long a worker keeps trying to report an attempt's outcome to a server it cannot reach. */
 const REPORT_RETRY_MS = 60_000;
+/** The longest delay `setTimeout` takes (the server enforces longer timeouts alone). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export interface AttemptEnvironment {
   activities: Readonly<Record<string, ActivityFunction>>;
@@ -35,7 +37,11 @@ export interface RunningAttempt {
 export function runAttempt(message: ActivityTaskMessage, environment: AttemptEnvironment): RunningAttempt {
   const controller = new AbortController();
   const abort = (reason: CancelledFailure) => controller.abort(reason);
-  return { done: execute(message, environment, controller, abort), abort };
+  const done = execute(message, environment, controller, abort).catch((error: unknown) =>
+    // A task the worker cannot even read (a server of another version): its attempt times out on the server.
+    environment.logger.error({ err: error, activityType: message.activityType }, 'could not run an activity task'),
+  );
+  return { done, abort };
 }
 
 async function execute(message: ActivityTaskMessage, environment: AttemptEnvironment, controller: AbortController, abort: (reason: CancelledFailure) => void): Promise<void> {
@@ -47,7 +53,7 @@ async function execute(message: ActivityTaskMessage, environment: AttemptEnviron
   const fn = environment.activities[message.activityType];
   // The server times the attempt out then (and dispatches it again): the activity hears of it here too.
   const timeout =
-    info.startToCloseTimeoutMs === undefined
+    info.startToCloseTimeoutMs === undefined || info.startToCloseTimeoutMs > MAX_TIMEOUT_MS
       ? undefined
       : setTimeout(() => abort(attemptCancellation(`activity start-to-close timeout (${info.startToCloseTimeoutMs} ms)`, { timedOut: true })), info.startToCloseTimeoutMs);
   let report: Report;

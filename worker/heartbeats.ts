@@ -47,13 +47,16 @@ export class Heartbeats {
   }
 
   private schedule(): void {
-    if (this.sending || this.timer || !this.pending) return;
+    if (this.stopped || this.sending || this.timer || !this.pending) return;
     const wait = this.lastSentAt + this.intervalMs - Date.now();
     if (wait <= 0) void this.send();
-    else this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.send();
-    }, wait);
+    else {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.send();
+      }, wait);
+      this.timer.unref();
+    }
   }
 
   private async send(): Promise<void> {

@@ -30,6 +30,11 @@ export class WorkerCallError extends Error {
   }
 }
 
+/** How long the server holds a poll open without a task. */
+const POLL_WAIT_MS = 20_000;
+/** How long a call may take before the worker gives up on it (and retries, or counts a heartbeat as not sent). */
+const CALL_TIMEOUT_MS = 30_000;
+
 export interface FailureReport {
   message: string;
   type?: string;
@@ -52,7 +57,8 @@ export class WorkerTransport {
 
   /** The next task of the queue, or undefined when the server's long poll ended without one. */
   async poll(taskQueue: string, identity: string, signal: AbortSignal): Promise<ActivityTaskMessage | undefined> {
-    const answer = await this.call(`/task-queues/${encodeURIComponent(taskQueue)}/activity-tasks/poll`, { identity }, signal);
+    // The server answers within POLL_WAIT_MS: a poll that takes much longer went astray.
+    const answer = await this.call(`/task-queues/${encodeURIComponent(taskQueue)}/activity-tasks/poll`, { identity, waitMs: POLL_WAIT_MS }, AbortSignal.any([signal, AbortSignal.timeout(POLL_WAIT_MS + CALL_TIMEOUT_MS)]));
     return answer as ActivityTaskMessage | undefined;
   }
 
@@ -73,7 +79,7 @@ export class WorkerTransport {
     await this.call('/activities/heartbeat', { taskToken, details });
   }
 
-  private async call(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+  private async call(path: string, body: unknown, signal: AbortSignal = AbortSignal.timeout(CALL_TIMEOUT_MS)): Promise<unknown> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.connection.apiKey) headers.authorization = `Bearer ${this.connection.apiKey}`;
     const response = await fetch(`${this.namespacePath}${path}`, { method: 'POST', headers, body: JSON.stringify(body), signal });

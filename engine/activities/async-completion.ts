@@ -38,19 +38,19 @@ export function asyncCompletionHandle(
   return {
     async complete(result) {
       assertOpen();
-      dispatcher.completeAsync(ref, { ok: true, result: checkPayload(result, 'the result', options.payloadLimits) });
+      await dispatcher.completeAsync(ref, { ok: true, result: checkPayload(result, 'the result', options.payloadLimits) });
     },
     async fail(error) {
       assertOpen();
       const failure = error instanceof Error ? error : ApplicationFailure.create({ message: String(error) });
-      dispatcher.completeAsync(ref, { ok: false, error: failure });
+      await dispatcher.completeAsync(ref, { ok: false, error: failure });
     },
     async reportCancellation(details) {
       assertOpen();
       if (!dispatcher.heartbeatAsync(ref, details).cancelRequested) {
         throw new InvalidArgumentError(`the workflow did not ask activity ${ref.seq} of run ${ref.runId} to cancel: complete or fail it instead`);
       }
-      dispatcher.completeAsync(ref, { ok: false, error: new CancelledFailure('Activity cancelled', details === undefined ? [] : [details]) });
+      await dispatcher.completeAsync(ref, { ok: false, error: new CancelledFailure('Activity cancelled', details === undefined ? [] : [details]) });
     },
     async heartbeat(details) {
       assertOpen();

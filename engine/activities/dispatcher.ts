@@ -58,8 +58,10 @@ interface Running {
   completing?: boolean;
   /** Set once the run deletes the task: nothing writes it again. */
   frozen?: boolean;
+  /** Settles once the current attempt ended and its outcome was handed over (recorded, or its retry persisted). */
+  ended?: Promise<void>;
   /** Set while the attempt waits in its task queue for a remote worker. */
-  queued?: QueuedAttempt<ActivityTaskMessage>;
+  queued?: QueuedAttempt<ClaimedAttempt>;
   /** The remote worker running the attempt, once one took it. */
   worker?: string;
   /** Waits that end at a time on the engine's clock (a retry's backoff, an unregistered activity's timeouts). */
@@ -71,8 +73,24 @@ interface Running {
 
 type ExternalOutcome = { ok: true; result: unknown } | { ok: false; error: unknown };
 
+/** An attempt a worker took: what it is sent, once the engine recorded which worker took it. */
+interface ClaimedAttempt {
+  message: ActivityTaskMessage;
+  recorded: Promise<void>;
+}
+
 /** How often, at most, an activity's heartbeat details are written to its task. */
 const HEARTBEAT_PERSIST_MS = 1000;
+/** The longest delay `setTimeout` takes (a longer one fires at once). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** `setTimeout` for any delay (activity timeouts may be years): re-armed in steps past Node's limit; every timer it sets goes to `timers`. */
+function armTimer(timers: NodeJS.Timeout[], fn: () => void, ms: number): NodeJS.Timeout {
+  const step = Math.min(Math.max(0, ms), MAX_TIMEOUT_MS);
+  const timer = setTimeout(() => (ms > MAX_TIMEOUT_MS ? armTimer(timers, fn, ms - MAX_TIMEOUT_MS) : fn()), step);
+  timers.push(timer);
+  return timer;
+}
 
 /** Whether `error` is `CompleteAsyncError` (of this copy of aion/activity or another). */
 const isCompleteAsync = (error: unknown): boolean => error instanceof CompleteAsyncError || (error as Error | undefined)?.name === 'CompleteAsyncError';
@@ -89,7 +107,7 @@ const RECLAIMING_WORKER = 'a worker that ran this attempt before the engine rest
 
 export class ActivityDispatcher {
   private readonly running = new Map<string, Running>();
-  private readonly taskQueues = new ActivityTaskQueues<ActivityTaskMessage>();
+  private readonly taskQueues = new ActivityTaskQueues<ClaimedAttempt>();
   /**
    * Outcomes whose recording failed (the store refused the write): kept, so that dispatching
    * the task again delivers its outcome instead of running the activity again.
@@ -111,7 +129,7 @@ export class ActivityDispatcher {
     const held = this.undelivered.get(key);
     if (held) {
       clearTimeout(held.timer);
-      this.deliver(key, held.task, held.outcome, 1);
+      void this.deliver(key, held.task, held.outcome, 1);
       return;
     }
     const current = this.running.get(key);
@@ -121,8 +139,9 @@ export class ActivityDispatcher {
     }
     const entry: Running = { task, timers: [] };
     this.running.set(key, entry);
-    // Asked to cancel before a restart: the attempt it had died with the process.
-    if (task.cancelRequested) this.deliverCancelled(key, entry);
+    // Asked to cancel before a restart: an in-process attempt died with the process; one a worker
+    // or an asynchronous completer holds goes on, told of the cancellation at its next heartbeat.
+    if (task.cancelRequested && task.worker === undefined && !task.asyncCompletion) this.deliverCancelled(key, entry);
     else this.schedule(key, entry);
   }
 
@@ -157,6 +176,8 @@ export class ActivityDispatcher {
     const entry = this.running.get(taskKey(namespace, runId, seq));
     if (!entry) return;
     entry.frozen = true;
+    // Not handed to a worker any more while the run records its end.
+    this.unqueue(entry);
     clearTimeout(entry.persistTimer);
     entry.persistTimer = undefined;
   }
@@ -173,7 +194,7 @@ export class ActivityDispatcher {
     this.running.delete(key);
     const { task } = entry;
     const cause = toFailureInfo(new CancelledFailure('Activity cancelled'));
-    this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity cancelled', cause) }, 1);
+    void this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity cancelled', cause) }, 1);
   }
 
   private schedule(key: string, entry: Running): void {
@@ -189,7 +210,7 @@ export class ActivityDispatcher {
   private waitUntil(entry: Running, deadline: number, onEnd: () => void): void {
     const wait = { deadline, onEnd };
     (entry.waits ??= []).push(wait);
-    entry.timers.push(setTimeout(() => this.endWait(entry, wait), Math.max(0, deadline - this.clock.now())));
+    armTimer(entry.timers, () => this.endWait(entry, wait), deadline - this.clock.now());
   }
 
   private endWait(entry: Running, wait: { deadline: number; onEnd(): void }): void {
@@ -235,7 +256,7 @@ export class ActivityDispatcher {
 
   /** Cancels everything; used when the engine closes (the tasks stay recorded for recovery, with their last heartbeat details). */
   close(): void {
-    for (const [key, entry] of this.running) if (entry.persistTimer) this.persist(key, entry);
+    for (const [key, entry] of this.running) if (entry.persistTimer) void this.persist(key, entry);
     this.closed = true;
     for (const entry of this.running.values()) this.stop(entry, attemptCancellation('Engine shutting down', { workerShutdown: true }));
     this.running.clear();
@@ -248,25 +269,28 @@ export class ActivityDispatcher {
    * The oldest attempt waiting in the task queue, started for `worker` (its start-to-close and
    * heartbeat timeouts run from now); waits up to `waitMs` for one. Undefined when none came.
    */
-  pollTask(namespace: string, taskQueue: string, worker: string, options: { waitMs: number; signal?: AbortSignal }): Promise<ActivityTaskMessage | undefined> {
-    if (this.closed) return Promise.resolve(undefined);
-    return this.taskQueues.poll(namespace, taskQueue, worker, options);
+  async pollTask(namespace: string, taskQueue: string, worker: string, options: { waitMs: number; signal?: AbortSignal }): Promise<ActivityTaskMessage | undefined> {
+    if (this.closed) return undefined;
+    const claimed = await this.taskQueues.poll(namespace, taskQueue, worker, options);
+    // Sent once recorded: a restart then waits for this worker's report instead of handing the attempt to another.
+    await claimed?.recorded;
+    return claimed?.message;
   }
 
   describeTaskQueue(namespace: string, taskQueue: string): TaskQueueDescription {
     return this.taskQueues.describe(namespace, taskQueue);
   }
 
-  /** Hands an outcome to the engine; if it cannot be recorded, holds it and retries. */
-  private deliver(key: string, task: ActivityTask, outcome: ActivityOutcome, attempt: number): void {
+  /** Hands an outcome to the engine; if it cannot be recorded, holds it and retries. Settles once the first try did. */
+  private deliver(key: string, task: ActivityTask, outcome: ActivityOutcome, attempt: number): Promise<void> {
     this.undelivered.delete(key);
-    this.hooks.onOutcome(task, outcome).catch((error: unknown) => {
+    return this.hooks.onOutcome(task, outcome).catch((error: unknown) => {
       if (this.closed) return;
       const held: { task: ActivityTask; outcome: ActivityOutcome; timer?: NodeJS.Timeout } = { task, outcome };
       this.undelivered.set(key, held);
       const delay = this.hooks.retryDelay(error, attempt);
       this.logger.warn({ err: error, runId: task.runId, seq: task.seq, retryInMs: delay }, 'could not record an activity outcome; it is kept and delivered again');
-      if (delay !== undefined) held.timer = setTimeout(() => this.undelivered.get(key) === held && this.deliver(key, task, outcome, attempt + 1), delay).unref();
+      if (delay !== undefined) held.timer = setTimeout(() => this.undelivered.get(key) === held && void this.deliver(key, task, outcome, attempt + 1), delay).unref();
     });
   }
 
@@ -285,12 +309,18 @@ export class ActivityDispatcher {
    * or with a failure (retried per the activity's retry policy). Throws
    * `ActivityNotFoundError` when no attempt of that task awaits completion.
    */
-  completeAsync(ref: TaskRef, outcome: ExternalOutcome): void {
+  async completeAsync(ref: TaskRef, outcome: ExternalOutcome): Promise<void> {
     const entry = this.awaitingCompletion(ref, 'completion');
     entry.completing = true;
-    if (!entry.external) entry.earlyCompletion = outcome;
-    else if (outcome.ok) entry.external.resolve(outcome.result);
+    // Before the activity threw CompleteAsyncError: it may itself be awaiting this call.
+    if (!entry.external) {
+      entry.earlyCompletion = outcome;
+      return;
+    }
+    if (outcome.ok) entry.external.resolve(outcome.result);
     else entry.external.reject(outcome.error);
+    // Answered once the outcome is recorded: a reporter told "done" need never report again (a restart waits for nobody).
+    await entry.ended;
   }
 
   /** Records a heartbeat for an attempt that awaits asynchronous completion; true when the workflow asked it to cancel. */
@@ -325,18 +355,18 @@ export class ActivityDispatcher {
     entry.task = { ...entry.task, heartbeatDetails: details };
     if (entry.persistTimer) return;
     const wait = (entry.lastPersistAt ?? -Infinity) + HEARTBEAT_PERSIST_MS - Date.now();
-    if (wait <= 0) this.persist(key, entry);
-    else entry.persistTimer = setTimeout(() => this.persist(key, entry), wait);
+    if (wait <= 0) void this.persist(key, entry);
+    else entry.persistTimer = setTimeout(() => void this.persist(key, entry), wait);
   }
 
   /** Writes the entry's task, while the entry is the task's current attempt and the run has not deleted it. */
-  private persist(key: string, entry: Running): void {
+  private async persist(key: string, entry: Running): Promise<void> {
     entry.persistTimer = undefined;
     if (this.closed || entry.frozen || this.running.get(key) !== entry) return;
     entry.lastPersistAt = Date.now();
     const { task } = entry;
-    // Not persisted: the activity runs on; a restart would only hand it older details.
-    this.hooks.persistTask(task).catch((error: unknown) => this.logger.warn({ err: error, runId: task.runId, seq: task.seq }, 'could not record an activity task'));
+    // Not persisted: the activity runs on; a restart would only hand it older details (or queue a worker's attempt again).
+    await this.hooks.persistTask(task).catch((error: unknown) => this.logger.warn({ err: error, runId: task.runId, seq: task.seq }, 'could not record an activity task'));
   }
 
   /**
@@ -346,7 +376,7 @@ export class ActivityDispatcher {
   private awaitExternalCompletion(key: string, entry: Running, record = true): Promise<unknown> {
     if (record && !entry.task.asyncCompletion) {
       entry.task = { ...entry.task, asyncCompletion: true };
-      this.persist(key, entry);
+      void this.persist(key, entry);
     }
     const early = entry.earlyCompletion;
     if (early) return early.ok ? Promise.resolve(early.result) : Promise.reject(early.error);
@@ -370,45 +400,63 @@ export class ActivityDispatcher {
   }
 
   /**
+   * A local activity no function of this engine runs (local activities are never routed to a
+   * task queue): it waits — using up no attempt — until its schedule-to-start or
+   * schedule-to-close timeout, or until an engine with the function picks the recorded task up.
+   */
+  private awaitRegistration(key: string, entry: Running): void {
+    const { task } = entry;
+    const message = `local activity '${task.activityType}' is not registered for namespace '${task.namespace}'`;
+    this.logger.warn({ runId: task.runId, seq: task.seq, activityType: task.activityType }, `${message}: it waits for an engine that has it`);
+    entry.timers = [];
+    this.timeOutWaiting(key, entry, message, () => true);
+  }
+
+  /** Ends a waiting attempt (not taken yet) at its schedule-to-start or schedule-to-close timeout, while `stillWaiting`. */
+  private timeOutWaiting(key: string, entry: Running, message: string, stillWaiting: () => boolean): void {
+    const { task } = entry;
+    const options = task.options as ResolvedActivityOptions;
+    const timeOut = (type: 'SCHEDULE_TO_START' | 'SCHEDULE_TO_CLOSE', deadline: number) =>
+      this.waitUntil(entry, deadline, () => {
+        if (this.running.get(key) !== entry || !stillWaiting()) return;
+        this.unqueue(entry);
+        this.running.delete(key);
+        const cause = toFailureInfo(new TimeoutFailure(`${message} (${type.toLowerCase().replaceAll('_', '-')} timeout)`, type));
+        void this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity task timed out', cause) }, 1);
+      });
+    if (options.scheduleToStartTimeoutMs !== undefined) timeOut('SCHEDULE_TO_START', Math.max(task.scheduledAt, task.notBefore) + options.scheduleToStartTimeoutMs);
+    if (options.scheduleToCloseTimeoutMs !== undefined) timeOut('SCHEDULE_TO_CLOSE', task.scheduledAt + options.scheduleToCloseTimeoutMs);
+  }
+
+  /**
    * No function of this engine runs the task's type: the attempt waits in its task queue for a
    * remote worker — no attempt is used up — until a worker polls it, or its schedule-to-start
    * or schedule-to-close timeout passes.
    */
   private queueForWorker(key: string, entry: Running): void {
     const { task } = entry;
-    const options = task.options as ResolvedActivityOptions;
-    const queued: QueuedAttempt<ActivityTaskMessage> = { claim: (worker) => this.claim(key, entry, queued, worker) };
+    const queued: QueuedAttempt<ClaimedAttempt> = { claim: (worker) => this.claim(key, entry, queued, worker) };
     const where = `task queue '${task.taskQueue}' of namespace '${task.namespace}'`;
     this.logger.debug({ runId: task.runId, seq: task.seq, activityType: task.activityType, attempt: task.attempt }, `activity waits in ${where} for a worker`);
     entry.timers = [];
     entry.queued = queued;
-    const timeOut = (type: 'SCHEDULE_TO_START' | 'SCHEDULE_TO_CLOSE', deadline: number) =>
-      this.waitUntil(entry, deadline, () => {
-        if (this.running.get(key) !== entry || entry.queued !== queued) return;
-        this.unqueue(entry);
-        this.running.delete(key);
-        const cause = toFailureInfo(new TimeoutFailure(`no worker of ${where} took activity '${task.activityType}' (${type.toLowerCase().replaceAll('_', '-')} timeout)`, type));
-        this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity task timed out', cause) }, 1);
-      });
-    if (options.scheduleToStartTimeoutMs !== undefined) timeOut('SCHEDULE_TO_START', Math.max(task.scheduledAt, task.notBefore) + options.scheduleToStartTimeoutMs);
-    if (options.scheduleToCloseTimeoutMs !== undefined) timeOut('SCHEDULE_TO_CLOSE', task.scheduledAt + options.scheduleToCloseTimeoutMs);
+    this.timeOutWaiting(key, entry, `no worker of ${where} took activity '${task.activityType}'`, () => entry.queued === queued);
     this.taskQueues.offer(task.namespace, task.taskQueue, queued);
   }
 
   /** A worker took the queued attempt: it starts now, and ends with the worker's report or a timeout. */
-  private claim(key: string, entry: Running, queued: QueuedAttempt<ActivityTaskMessage>, worker: string): ActivityTaskMessage | undefined {
-    if (this.running.get(key) !== entry || entry.queued !== queued) return undefined;
+  private claim(key: string, entry: Running, queued: QueuedAttempt<ClaimedAttempt>, worker: string): ClaimedAttempt | undefined {
+    if (this.running.get(key) !== entry || entry.queued !== queued || entry.frozen) return undefined;
     this.unqueue(entry);
     for (const timer of entry.timers) clearTimeout(timer);
     entry.waits = undefined;
     entry.worker = worker;
     const { task } = entry;
     this.logger.debug({ runId: task.runId, seq: task.seq, activityType: task.activityType, attempt: task.attempt, worker }, 'activity attempt handed to a worker');
-    // Recorded (not awaited: the worker need not wait for it), so that a restart waits for this worker's report instead of handing the attempt to another.
     entry.task = { ...task, worker };
-    this.persist(key, entry);
+    const recorded = this.persist(key, entry);
     void this.runAttempt(key, entry, () => this.awaitExternalCompletion(key, entry, false));
-    return toTaskMessage(activityInfo(task, task.options as ResolvedActivityOptions), task.args);
+    return { message: toTaskMessage(activityInfo(task, task.options as ResolvedActivityOptions), task.args), recorded };
   }
 
   private unqueue(entry: Running): void {
@@ -427,7 +475,7 @@ export class ActivityDispatcher {
       return void this.runAttempt(key, entry, () => this.awaitExternalCompletion(key, entry, false));
     }
     const fn = this.functionFor(task);
-    if (!fn) return this.queueForWorker(key, entry);
+    if (!fn) return (task.options as ResolvedActivityOptions).local ? this.awaitRegistration(key, entry) : this.queueForWorker(key, entry);
     void this.runAttempt(key, entry, async (context) => {
       try {
         return await activityContext.run(context, () => fn(...task.args));
@@ -439,7 +487,12 @@ export class ActivityDispatcher {
   }
 
   /** Runs the entry's attempt with `execute` under its timeouts, then delivers its outcome or schedules its retry. */
-  private async runAttempt(key: string, entry: Running, execute: (context: Context) => Promise<unknown>): Promise<void> {
+  private runAttempt(key: string, entry: Running, execute: (context: Context) => Promise<unknown>): Promise<void> {
+    entry.ended = this.attemptToItsEnd(key, entry, execute);
+    return entry.ended;
+  }
+
+  private async attemptToItsEnd(key: string, entry: Running, execute: (context: Context) => Promise<unknown>): Promise<void> {
     const { task } = entry;
     const options = task.options as ResolvedActivityOptions;
     const controller = new AbortController();
@@ -453,23 +506,23 @@ export class ActivityDispatcher {
 
     const timedOut = new Promise<never>((_, reject) => {
       const timeout = (type: TimeoutType, ms: number) =>
-        setTimeout(() => {
-          const failure = new TimeoutFailure(`activity ${type.toLowerCase().replaceAll('_', '-')} timeout (${ms} ms)`, type);
-          controller.abort(attemptCancellation(failure.message, { timedOut: true }));
-          reject(failure);
-        }, Math.max(0, ms));
-      if (options.startToCloseTimeoutMs !== undefined) entry.timers.push(timeout('START_TO_CLOSE', options.startToCloseTimeoutMs));
-      if (options.scheduleToCloseTimeoutMs !== undefined) {
-        entry.timers.push(timeout('SCHEDULE_TO_CLOSE', task.scheduledAt + options.scheduleToCloseTimeoutMs - this.clock.now()));
-      }
+        armTimer(
+          entry.timers,
+          () => {
+            const failure = new TimeoutFailure(`activity ${type.toLowerCase().replaceAll('_', '-')} timeout (${ms} ms)`, type);
+            controller.abort(attemptCancellation(failure.message, { timedOut: true }));
+            reject(failure);
+          },
+          ms,
+        );
+      if (options.startToCloseTimeoutMs !== undefined) timeout('START_TO_CLOSE', options.startToCloseTimeoutMs);
+      if (options.scheduleToCloseTimeoutMs !== undefined) timeout('SCHEDULE_TO_CLOSE', task.scheduledAt + options.scheduleToCloseTimeoutMs - this.clock.now());
       if (options.heartbeatTimeoutMs !== undefined) {
         const heartbeatMs = options.heartbeatTimeoutMs;
         let heartbeatTimer = timeout('HEARTBEAT', heartbeatMs);
-        entry.timers.push(heartbeatTimer);
         armHeartbeat = () => {
           clearTimeout(heartbeatTimer);
           heartbeatTimer = timeout('HEARTBEAT', heartbeatMs);
-          entry.timers.push(heartbeatTimer);
         };
       }
     });
@@ -504,8 +557,7 @@ export class ActivityDispatcher {
 
     if (outcome.ok) {
       this.running.delete(key);
-      this.deliver(key, task, { ok: true, result: outcome.result, attempt: task.attempt }, 1);
-      return;
+      return this.deliver(key, task, { ok: true, result: outcome.result, attempt: task.attempt }, 1);
     }
     const failure = fitFailure(withoutHostPaths(toFailureInfo(outcome.error)), this.payloadLimits);
     const delay = retryDelayMs(options.retry, task.attempt);
@@ -514,8 +566,7 @@ export class ActivityDispatcher {
     if (cancelRequested || !isRetryable(options.retry, failure, task.attempt) || this.clock.now() + delay >= deadline) {
       this.running.delete(key);
       const message = failure.failureType === 'TimeoutFailure' ? 'Activity task timed out' : cancelRequested ? 'Activity cancelled' : 'Activity task failed';
-      this.deliver(key, entry.task, { ok: false, attempt: task.attempt, failure: activityFailure(task, message, failure) }, 1);
-      return;
+      return this.deliver(key, entry.task, { ok: false, attempt: task.attempt, failure: activityFailure(task, message, failure) }, 1);
     }
     const { asyncCompletion: _, worker: _worker, ...retried } = entry.task;
     const lastFailure = { message: failure.message, ...(failure.type !== undefined ? { type: failure.type } : {}) };

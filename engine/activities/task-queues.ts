@@ -53,7 +53,15 @@ export class ActivityTaskQueues<T> {
 
   /** Takes an attempt out of its queue (it timed out, was cancelled, or a worker reclaimed it). */
   withdraw(namespace: string, taskQueue: string, attempt: QueuedAttempt<T>): void {
-    this.queues.get(queueKey(namespace, taskQueue))?.backlog.delete(attempt);
+    const queue = this.queues.get(queueKey(namespace, taskQueue));
+    if (!queue) return;
+    queue.backlog.delete(attempt);
+    this.dropIfUnused(namespace, taskQueue, queue);
+  }
+
+  /** A queue with nothing waiting, nobody polling and no recent poller is forgotten (any name a worker polls makes one). */
+  private dropIfUnused(namespace: string, taskQueue: string, queue: TaskQueue<T>): void {
+    if (isUnused(queue)) this.queues.delete(queueKey(namespace, taskQueue));
   }
 
   /**
@@ -61,14 +69,16 @@ export class ActivityTaskQueues<T> {
    * Undefined when none came, or when `signal` aborted (the poller went away).
    */
   poll(namespace: string, taskQueue: string, worker: string, options: { waitMs: number; signal?: AbortSignal }): Promise<T | undefined> {
+    // A poller that went away takes nothing (what it took would wait for its timeout).
+    if (options.signal?.aborted) return Promise.resolve(undefined);
     const queue = this.queue(namespace, taskQueue);
+    forgetIdlePollers(queue, Date.now());
     queue.seen.set(worker, Date.now());
     for (const attempt of queue.backlog) {
       queue.backlog.delete(attempt);
       const task = attempt.claim(worker);
       if (task !== undefined) return Promise.resolve(task);
     }
-    if (options.signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const poller: Poller<T> = {
         worker,
@@ -82,6 +92,7 @@ export class ActivityTaskQueues<T> {
         const index = queue.pollers.indexOf(poller);
         if (index >= 0) queue.pollers.splice(index, 1);
         poller.deliver(undefined);
+        this.dropIfUnused(namespace, taskQueue, queue);
       };
       const timer = setTimeout(leave, options.waitMs);
       options.signal?.addEventListener('abort', leave, { once: true });
@@ -94,7 +105,7 @@ export class ActivityTaskQueues<T> {
     if (!queue) return { backlog: 0, pollers: [] };
     const now = Date.now();
     const polling = new Set(queue.pollers.map((poller) => poller.worker));
-    for (const [worker, at] of queue.seen) if (!polling.has(worker) && now - at > POLLER_MEMORY_MS) queue.seen.delete(worker);
+    forgetIdlePollers(queue, now);
     return {
       backlog: queue.backlog.size,
       pollers: [...queue.seen].map(([identity, at]) => ({ identity, lastAccessTime: new Date(polling.has(identity) ? now : at).toISOString() })),
@@ -110,9 +121,27 @@ export class ActivityTaskQueues<T> {
   private queue(namespace: string, taskQueue: string): TaskQueue<T> {
     const key = queueKey(namespace, taskQueue);
     let queue = this.queues.get(key);
-    if (!queue) this.queues.set(key, (queue = { backlog: new Set(), pollers: [], seen: new Map() }));
+    if (!queue) {
+      // Queues come into being by being named: the unused ones go when another comes.
+      for (const [otherKey, other] of this.queues) {
+        if (isUnused(other)) this.queues.delete(otherKey);
+      }
+      this.queues.set(key, (queue = { backlog: new Set(), pollers: [], seen: new Map() }));
+    }
     return queue;
   }
 }
 
 const queueKey = (namespace: string, taskQueue: string): string => `${namespace}\u0000${taskQueue}`;
+
+function isUnused<T>(queue: TaskQueue<T>): boolean {
+  forgetIdlePollers(queue, Date.now());
+  return queue.backlog.size === 0 && queue.pollers.length === 0 && queue.seen.size === 0;
+}
+
+/** Forgets the workers that have not polled for a while and poll no more. */
+function forgetIdlePollers<T>(queue: TaskQueue<T>, now: number): void {
+  if (queue.seen.size === 0) return;
+  const polling = new Set(queue.pollers.map((poller) => poller.worker));
+  for (const [worker, at] of queue.seen) if (!polling.has(worker) && now - at > POLLER_MEMORY_MS) queue.seen.delete(worker);
+}

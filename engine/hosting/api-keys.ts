@@ -142,7 +142,11 @@ export class ApiKeys {
    * on every request of a server without keys: read once, then known (keys are made here).
    */
   async any(): Promise<boolean> {
-    this.anyKey ??= (await this.store.listControl(KIND, { limit: 1 })).length > 0;
+    if (this.anyKey === undefined) {
+      const found = (await this.store.listControl(KIND, { limit: 1 })).length > 0;
+      // A key created during the read counts too.
+      this.anyKey = this.anyKey === true || found;
+    }
     return this.anyKey;
   }
 

@@ -61,9 +61,30 @@ describe('remote activity workers', () => {
   it('leave a task of a queue nobody serves waiting until its schedule-to-start timeout, using up no attempt', async () => {
     await serve();
     await startWorker({ activities: { greet: async () => 'wrong queue' } });
-    const handle = await engine.start('callRemote', { args: ['greet', [], { taskQueue: 'unserved', startToCloseTimeout: '10s', scheduleToStartTimeout: '300ms' }] });
+    const handle = await engine.start('callRemote', { args: ['greet', [], { taskQueue: 'unserved', startToCloseTimeout: '10s', scheduleToStartTimeout: '1s' }] });
+    await expect.poll(async () => (await handle.describe()).pending?.activities).toEqual([expect.objectContaining({ attempt: 1, waitsForWorker: true })]);
+    expect(engine.describeTaskQueue('unserved').backlog).toBe(1);
     await expect(handle.result()).rejects.toMatchObject({ cause: { cause: { message: "no worker of task queue 'unserved' of namespace 'default' took activity 'greet' (schedule-to-start timeout)" } } });
-    expect((await handle.history()).find((event) => event.type === 'ActivityFailed')).toMatchObject({ attempt: 1 });
+    expect(engine.describeTaskQueue('unserved').backlog).toBe(0);
+  });
+
+  it('take a queued attempt out of its queue when the workflow cancels it or its run closes: no worker gets it', async () => {
+    await serve();
+    const cancelled = await engine.start('cancelRemote', { args: ['greet', { taskQueue: 'remote', startToCloseTimeout: '10s' }] });
+    const closed = await engine.start('callRemote', { args: ['greet', [], { taskQueue: 'remote', startToCloseTimeout: '10s' }] });
+    await expect.poll(() => engine.describeTaskQueue('remote').backlog).toBe(2);
+    await cancelled.signal('stop');
+    expect(await cancelled.result()).toBe('cancelled');
+    await closed.terminate('done with it');
+    expect(engine.describeTaskQueue('remote').backlog).toBe(0);
+    expect(await engine.pollActivityTask({ taskQueue: 'remote', identity: 'late-worker', waitMs: 0 })).toBeUndefined();
+  });
+
+  it('never route a local activity to a task queue: without a function it waits for its timeout', async () => {
+    await serve();
+    const handle = await engine.start('callLocal', { args: ['greet', [], { startToCloseTimeout: '10s', scheduleToStartTimeout: '300ms' }] });
+    await expect(handle.result()).rejects.toMatchObject({ cause: { cause: { message: "local activity 'greet' is not registered for namespace 'default' (schedule-to-start timeout)" } } });
+    expect(engine.describeTaskQueue('default').backlog).toBe(0);
   });
 
   it('fail an activity type the worker does not have as Temporal does (retryable NotFoundError), and report failures with their type', async () => {
@@ -95,7 +116,7 @@ describe('remote activity workers', () => {
         },
       },
     });
-    const handle = await engine.start('cancelRemote', { args: ['beatUntilCancelled', { taskQueue: 'remote', startToCloseTimeout: '20s', heartbeatTimeout: '100ms' }] });
+    const handle = await engine.start('cancelRemote', { args: ['beatUntilCancelled', { taskQueue: 'remote', startToCloseTimeout: '20s', heartbeatTimeout: '2s' }] });
     await once(started, 'beating');
     await expect.poll(async () => (await handle.describe()).pending?.activities[0]).toMatchObject({ heartbeatDetails: { beat: expect.any(Number) }, worker: expect.stringMatching(/^\d+@/) });
     await handle.signal('stop');
