@@ -317,6 +317,7 @@ export class Engine implements RunDirectory {
       metrics: this.metrics,
       quarantine: this.quarantine,
       newSandboxId: () => `${this.sandboxPrefix}${this.nextSandbox++}`,
+      tenantOf: (namespace) => this.namespaces.tenant(namespace),
       wakeSlots: pLimit(CONCURRENT_WAKES),
       checkpoints: parts.checkpoints,
       onOutbox: (entries) => this.outbox.process(entries),

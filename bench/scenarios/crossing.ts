@@ -43,7 +43,7 @@ export const crossing: Scenario = {
 
     const threads = SandboxThreads.shared(1, runtime);
     const template = { key: 'crossing', version: 'crossing', limits: DEFAULT_LIMITS, poolSize: 4 };
-    const remote = await RemoteSandbox.create(threads, 'crossing/1', template, async () => code);
+    const remote = await RemoteSandbox.create(threads, 'crossing/1', template, async () => code, { name: 'default', weight: 1 });
     await remote.activate(start, DEFAULT_COMMAND_LIMITS);
     const before = nodePerformance.eventLoopUtilization();
     const throughThread = await perActivation(samples, (i) => remote.activate(ping(i), DEFAULT_COMMAND_LIMITS));

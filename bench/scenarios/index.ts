@@ -4,6 +4,7 @@ import { density } from './density.js';
 import { inspectSeek } from './inspect-seek.js';
 import { order3Scenarios } from './order3.js';
 import { order3Remote } from './order3-remote.js';
+import { noisyNeighbour } from './noisy-neighbour.js';
 import { parkedRuns } from './parked.js';
 import { recovery } from './recovery.js';
 import { replay } from './replay.js';
@@ -11,4 +12,4 @@ import { sandboxCreation } from './sandbox-creation.js';
 import { stepLatency } from './step-latency.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, order3Remote, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, parkedRuns, recovery];
+export const scenarios: Scenario[] = [...order3Scenarios, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, parkedRuns, recovery];

@@ -60,3 +60,19 @@ export async function listens(): Promise<void> {
   setHandler(ping, () => void pings++);
   await condition(() => pings < 0);
 }
+
+/** A noisy tenant's CPU hog: `rounds` activations that each compute for a while (`iterations` of a loop), an activity between them. */
+export async function cpuHog(rounds: number, iterations: number): Promise<number> {
+  let total = 0;
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < iterations; i++) total = (total + i * 7) % 1_000_003;
+    await step1(round);
+  }
+  return total;
+}
+
+/** A noisy tenant's memory bomb: allocates until the sandbox's memory cap stops it (its run crashes, is restarted, and fails). */
+export async function memoryBomb(): Promise<number> {
+  const hoard: string[] = [];
+  for (;;) hoard.push('x'.repeat(64 * 1024) + hoard.length);
+}

@@ -10,6 +10,7 @@ import type { EventStore, WriteBatch } from '../../store/types.js';
 import { AionError, InvalidArgumentError, NamespaceNotFoundError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import { checkOptionalString, checkOptionKeys } from '../input.js';
+import type { Tenant } from '../sandboxes/fair-queue.js';
 import { checkQuotas, type NamespaceQuotas } from './quotas.js';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -61,6 +62,8 @@ export const namespaceScopedId = (namespace: string, rest: string): string => na
 export class Namespaces {
   /** Each namespace's quotas, read once (the registry is the only writer). */
   private readonly quotaCache = new Map<string, NamespaceQuotas>();
+  /** Each namespace as the sandbox threads' fair scheduling knows it (its weight follows its quotas). */
+  private readonly tenants = new Map<string, Tenant>();
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
@@ -99,6 +102,20 @@ export class Namespaces {
     return quotas;
   }
 
+  /** The namespace as a tenant of the sandbox threads: one object per namespace, its weight kept current. */
+  tenant(name: string): Tenant {
+    let tenant = this.tenants.get(name);
+    if (!tenant) {
+      const created: Tenant = { name, weight: 1 };
+      this.tenants.set(name, (tenant = created));
+      void this.quotasOf(name).then(
+        (quotas) => (created.weight = quotas.schedulingWeight ?? 1),
+        () => undefined, // the default weight, until the namespace's next update
+      );
+    }
+    return tenant;
+  }
+
   async exists(name: string): Promise<boolean> {
     if (name === DEFAULT_NAMESPACE) return true;
     const record = await this.store.getControl(NAMESPACE_KIND, name);
@@ -110,6 +127,8 @@ export class Namespaces {
     const record: StoredNamespace = { ...(await this.read(name)), ...checkSettings(settings) };
     await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
     this.quotaCache.delete(name);
+    const tenant = this.tenants.get(name);
+    if (tenant) tenant.weight = record.quotas?.schedulingWeight ?? 1;
     return infoOf(record);
   }
 
@@ -131,6 +150,7 @@ export class Namespaces {
     const { control, typeVersions } = await this.contents.deletions(name);
     await this.store.write({ control: { put: control?.put ?? [], delete: [{ kind: NAMESPACE_KIND, id: name }, ...(control?.delete ?? [])] }, typeVersions: typeVersions ?? [] });
     this.quotaCache.delete(name);
+    this.tenants.delete(name);
   }
 
   private async read(name: string): Promise<StoredNamespace> {

@@ -20,9 +20,14 @@ export interface NamespaceQuotas {
   maxBundleBytes?: number;
   /** Versions the namespace keeps deployed; a deploy of a new one beyond is refused (unload old ones). */
   maxVersions?: number;
+  /** The namespace's share of the sandbox threads' time, relative to the others' (default 1): fair scheduling gives a namespace of weight 2 twice the time of one of weight 1 when both have work waiting. */
+  schedulingWeight?: number;
 }
 
-export const QUOTA_NAMES = ['startsPerSecond', 'startBurst', 'maxRunningRuns', 'maxBundleBytes', 'maxVersions'] as const satisfies readonly (keyof NamespaceQuotas)[];
+export const QUOTA_NAMES = ['startsPerSecond', 'startBurst', 'maxRunningRuns', 'maxBundleBytes', 'maxVersions', 'schedulingWeight'] as const satisfies readonly (keyof NamespaceQuotas)[];
+
+/** The quotas that may be fractions. */
+const FRACTIONAL: readonly (keyof NamespaceQuotas)[] = ['startsPerSecond', 'schedulingWeight'];
 
 /** A request a quota refuses: `rate` quotas are `RESOURCE_EXHAUSTED` (retry later), the others `FAILED_PRECONDITION`. */
 export class QuotaExceededError extends AionError {
@@ -37,15 +42,15 @@ export class QuotaExceededError extends AionError {
   }
 }
 
-/** Quotas as given: known names, positive numbers (integers but for the rate). */
+/** Quotas as given: known names, positive numbers (integers but for the rate and the weight). */
 export function checkQuotas(quotas: unknown): NamespaceQuotas {
   if (typeof quotas !== 'object' || quotas === null || Array.isArray(quotas)) throw new InvalidArgumentError('quotas must be an object of quota names and numbers');
   checkOptionKeys(quotas, QUOTA_NAMES, 'quotas');
   const checked: NamespaceQuotas = {};
   for (const [name, value] of Object.entries(quotas) as [keyof NamespaceQuotas, unknown][]) {
     if (value === undefined || value === null) continue;
-    const valid = typeof value === 'number' && value > 0 && Number.isFinite(value) && (name === 'startsPerSecond' || Number.isInteger(value));
-    if (!valid) throw new InvalidArgumentError(`quota ${name} must be a positive ${name === 'startsPerSecond' ? 'number' : 'integer'}, got ${JSON.stringify(value)}`);
+    const valid = typeof value === 'number' && value > 0 && Number.isFinite(value) && (FRACTIONAL.includes(name) || Number.isInteger(value));
+    if (!valid) throw new InvalidArgumentError(`quota ${name} must be a positive ${FRACTIONAL.includes(name) ? 'number' : 'integer'}, got ${JSON.stringify(value)}`);
     checked[name] = value as number;
   }
   return checked;

@@ -29,6 +29,7 @@ import type { Logger } from '../logger.js';
 import type { EngineMetrics } from '../metrics.js';
 import { RunQuarantinedError, type Quarantine } from '../quarantine.js';
 import type { ReplayLimits } from '../replay.js';
+import type { Tenant } from '../sandboxes/fair-queue.js';
 import { RemoteSandbox } from '../sandboxes/remote-sandbox.js';
 import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
@@ -63,6 +64,8 @@ export interface RunEnvironment {
   quarantine: Quarantine;
   /** Names this engine's sandboxes in the (shared) sandbox threads. */
   newSandboxId(): string;
+  /** The namespace as a tenant of the sandbox threads (its activations take turns fairly with other namespaces'). */
+  tenantOf(namespace: string): Tenant;
   /** How inspections keep checkpoints (see `EngineOptions.checkpoints`). */
   checkpoints: { interval: number; closedRuns: boolean };
   /** Bounds how many runs are being brought back into memory at once. */
@@ -1068,19 +1071,21 @@ export class WorkflowRun {
     const { bundles } = this.env;
     const template = bundles.template(this.record.version);
     if (this.isNew) {
-      this.sandbox = await RemoteSandbox.create(bundles.threads, this.env.newSandboxId(), template, bundles.code(this.record.version));
+      this.sandbox = await RemoteSandbox.create(bundles.threads, this.env.newSandboxId(), template, bundles.code(this.record.version), this.env.tenantOf(this.record.namespace));
       return this.sandbox;
     }
     const history = this.justRead ?? (await this.readParsedHistory());
     this.justRead = undefined;
     const snapshot = await this.readSnapshot();
     const woken = await this.env.wakeSlots(() =>
-      RemoteSandbox.wake(bundles.threads, this.env.newSandboxId(), template, bundles.code(this.record.version), {
-        parsed: history.parsed,
-        length: history.events.length,
-        snapshot: snapshot?.version === this.record.version ? snapshot : undefined,
-        limits: this.env.limits,
-      }),
+      RemoteSandbox.wake(
+        bundles.threads,
+        this.env.newSandboxId(),
+        template,
+        bundles.code(this.record.version),
+        { parsed: history.parsed, length: history.events.length, snapshot: snapshot?.version === this.record.version ? snapshot : undefined, limits: this.env.limits },
+        this.env.tenantOf(this.record.namespace),
+      ),
     );
     if (woken.unusedSnapshot) this.env.logger.debug({ runId: this.record.runId, reason: woken.unusedSnapshot }, 'snapshot not used; the history was replayed');
     this.sandbox = woken.sandbox;

@@ -11,10 +11,18 @@
  * @module
  */
 
+/** Whose guest work a unit is (a namespace), and its share relative to the others' (1: equal). */
+export interface Tenant {
+  name: string;
+  weight: number;
+}
+
 interface TenantQueue<T> {
   virtualTime: number;
   weight: number;
   units: T[];
+  /** What the tenant's units typically take (a moving average of their thread time); unknown before the first ended. */
+  typicalMs?: number;
 }
 
 export class FairQueue<T> {
@@ -36,23 +44,33 @@ export class FairQueue<T> {
     this.queued++;
   }
 
-  /** The next unit to run, with the tenant it is charged to. */
-  next(): { tenant: string; unit: T } | undefined {
+  /**
+   * The next unit to run, with the tenant it is charged to and what it is expected to take
+   * (as long as anything, until one of the tenant's units was measured); undefined when nothing
+   * waits, or when `fits` refuses it (the unit stays first). `fits` also learns whether other
+   * tenants have units waiting.
+   */
+  next(fits: (candidate: { tenant: string; expectedMs: number; competing: boolean }) => boolean = () => true): { tenant: string; unit: T; expectedMs: number } | undefined {
     let chosen: [string, TenantQueue<T>] | undefined;
-    for (const entry of this.tenants) if (entry[1].units.length > 0 && (!chosen || entry[1].virtualTime < chosen[1].virtualTime)) chosen = entry;
-    if (!chosen) return undefined;
+    let waiting = 0;
+    for (const entry of this.tenants) {
+      if (entry[1].units.length === 0) continue;
+      waiting++;
+      if (!chosen || entry[1].virtualTime < chosen[1].virtualTime) chosen = entry;
+    }
+    const expectedMs = chosen?.[1].typicalMs ?? Infinity;
+    if (!chosen || !fits({ tenant: chosen[0], expectedMs, competing: waiting > 1 })) return undefined;
     const [tenant, queue] = chosen;
     this.virtualNow = queue.virtualTime;
     this.queued--;
-    return { tenant, unit: queue.units.shift()! };
+    return { tenant, unit: queue.units.shift()!, expectedMs };
   }
 
-  /** A unit of `tenant` ended after `busyMs` of thread time: its next units wait accordingly. */
+  /** A unit of `tenant` ended after `busyMs` of thread time: its next units wait accordingly. (Tenants are kept: a namespace's measured cost outlives its idle spells.) */
   charge(tenant: string, busyMs: number): void {
     const queue = this.tenants.get(tenant);
     if (!queue) return;
     queue.virtualTime += busyMs / queue.weight;
-    // A tenant with nothing queued and nothing owed is forgotten (namespaces come and go).
-    if (queue.units.length === 0 && queue.virtualTime <= this.virtualNow) this.tenants.delete(tenant);
+    queue.typicalMs = queue.typicalMs === undefined ? busyMs : 0.8 * queue.typicalMs + 0.2 * busyMs;
   }
 }

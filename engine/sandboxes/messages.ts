@@ -93,7 +93,8 @@ export type ThreadFailure =
   | { kind: 'lost'; message: string }
   | { kind: 'error'; message: string };
 
-export type ThreadResponse = { id: number; ok: true; value: unknown } | { id: number; ok: false; failure: ThreadFailure };
+/** `busyMs`: the thread's time on the request (what fair scheduling charges its tenant). */
+export type ThreadResponse = { id: number; busyMs: number } & ({ ok: true; value: unknown } | { ok: false; failure: ThreadFailure });
 
 /** Data a sandbox thread starts with. */
 export interface ThreadData {

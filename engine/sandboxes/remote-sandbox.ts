@@ -9,6 +9,7 @@ import type { ParsedHistory } from '../history/activations.js';
 import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
 import type { CapturedImage, SnapshotData, TemplateSpec, ThreadResults, UpdateToValidate } from './messages.js';
+import type { Tenant } from './fair-queue.js';
 import { SandboxLostError, type SandboxThread, type SandboxThreads } from './sandbox-threads.js';
 
 export class RemoteSandbox {
@@ -23,13 +24,15 @@ export class RemoteSandbox {
     private readonly thread: SandboxThread,
     readonly id: string,
     readonly template: TemplateSpec,
+    /** Whose activations these are: they take turns with other tenants' on the thread. */
+    private readonly tenant: Tenant,
     fresh: boolean,
   ) {
     this.fresh = fresh;
   }
 
   /** A new sandbox (forked from the template at its first activation), on the least busy thread. */
-  static async create(threads: SandboxThreads, id: string, template: TemplateSpec, code: () => Promise<string>): Promise<RemoteSandbox> {
+  static async create(threads: SandboxThreads, id: string, template: TemplateSpec, code: () => Promise<string>, tenant: Tenant): Promise<RemoteSandbox> {
     const thread = threads.pick();
     try {
       await threads.loadTemplate(thread, template, code, true);
@@ -37,7 +40,7 @@ export class RemoteSandbox {
       threads.sandboxGone(thread, template.key);
       throw error;
     }
-    return new RemoteSandbox(threads, thread, id, template, true);
+    return new RemoteSandbox(threads, thread, id, template, tenant, true);
   }
 
   /**
@@ -50,25 +53,22 @@ export class RemoteSandbox {
     template: TemplateSpec,
     code: () => Promise<string>,
     history: { parsed: ParsedHistory; length: number; snapshot?: SnapshotData; limits: ReplayLimits },
+    tenant: Tenant,
   ): Promise<{ sandbox: RemoteSandbox; from: 'snapshot' | 'replay'; snapshotEventId: number; unusedSnapshot?: string }> {
     const thread = threads.pick();
     let woken: ThreadResults['wake'];
     try {
       await threads.loadTemplate(thread, template, code, true);
-      woken = await threads.request(thread, {
-        op: 'wake',
-        sandboxId: id,
-        template,
-        history: history.parsed,
-        historyLength: history.length,
-        snapshot: history.snapshot,
-        limits: history.limits,
-      });
+      woken = await threads.request(
+        thread,
+        { op: 'wake', sandboxId: id, template, history: history.parsed, historyLength: history.length, snapshot: history.snapshot, limits: history.limits },
+        tenant,
+      );
     } catch (error) {
       threads.sandboxGone(thread, template.key);
       throw error;
     }
-    const sandbox = new RemoteSandbox(threads, thread, id, template, false);
+    const sandbox = new RemoteSandbox(threads, thread, id, template, tenant, false);
     sandbox.residentBytes = woken.residentBytes;
     return { sandbox, from: woken.from, snapshotEventId: woken.snapshotEventId, unusedSnapshot: woken.unusedSnapshot };
   }
@@ -83,7 +83,7 @@ export class RemoteSandbox {
     this.assertHeld();
     const create = this.fresh;
     this.fresh = false;
-    const result = await this.call(this.threads.request(this.thread, { op: 'activate', sandboxId: this.id, template: this.template, create, activation, payloadLimits }));
+    const result = await this.call(this.threads.request(this.thread, { op: 'activate', sandboxId: this.id, template: this.template, create, activation, payloadLimits }, this.tenant));
     this.residentBytes = result.residentBytes;
     return result;
   }

@@ -167,12 +167,13 @@ let queue: Promise<void> = Promise.resolve();
 parentPort!.on('message', (request: ThreadRequestWithId) => {
   queue = queue.then(async () => {
     shared[1] = request.id;
+    const started = performance.now();
     let response: ThreadResponse;
     try {
       const value = await (handlers[request.op] as Handler<keyof ThreadResults>)(request as never);
-      response = { id: request.id, ok: true, value };
+      response = { id: request.id, ok: true, value, busyMs: performance.now() - started };
     } catch (error) {
-      response = { id: request.id, ok: false, failure: failureOf(error) };
+      response = { id: request.id, ok: false, failure: failureOf(error), busyMs: performance.now() - started };
     }
     shared[0] = 0;
     parentPort!.postMessage(response, response.ok ? transferables(response.value) : []);

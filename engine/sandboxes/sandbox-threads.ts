@@ -21,6 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { SandboxCrash } from '../../sandbox/index.js';
 import { DeterminismViolationError } from '../errors.js';
 import { BundleLoadError } from '../workflow-sandbox.js';
+import { FairQueue, type Tenant } from './fair-queue.js';
 import type { TemplateSpec, ThreadData, ThreadFailure, ThreadRequest, ThreadResponse, ThreadResults } from './messages.js';
 
 /** A unit of guest work may overrun its budget by this much before the watchdog stops its thread. */
@@ -28,6 +29,16 @@ export const WATCHDOG_GRACE_MS = 500;
 const WATCHDOG_INTERVAL_MS = 50;
 /** Templates a thread keeps loaded while no sandbox of theirs lives there. */
 const IDLE_TEMPLATES_PER_THREAD = 4;
+/**
+ * Tenants' units (activations, wakes) wait in the engine thread's fair queue and are sent to
+ * the thread one at a time, so that each next unit is the fair queue's choice at that moment.
+ * One tenant alone on a thread, with light units, has several sent ahead (at most this many,
+ * of at most this much expected work together), so that the thread does not idle between
+ * them; another tenant's unit then waits for those few milliseconds at most.
+ */
+const FAIR_UNITS_AHEAD = 16;
+const FAIR_AHEAD_MS = 10;
+
 
 /** Sandbox threads by default: one per core but one (the engine thread's), at least two. */
 export const defaultThreadCount = (): number => Math.max(2, availableParallelism() - 1);
@@ -41,6 +52,15 @@ interface Pending {
   op: ThreadRequest['op'];
   resolve(value: unknown): void;
   reject(error: unknown): void;
+  /** The tenant charged for the request's thread time, and the time it was expected to take. */
+  tenant?: string;
+  expectedMs?: number;
+}
+
+/** A tenant's request waiting in the engine thread for its turn on the thread. */
+interface FairUnit {
+  post(expectedMs: number): void;
+  reject(error: unknown): void;
 }
 
 /** One worker thread and what the engine thread knows of it. */
@@ -51,6 +71,11 @@ export class SandboxThread {
   sandboxes = 0;
   /** Set once the thread was stopped: its sandboxes are gone. */
   dead = false;
+  /** Tenants' requests not sent yet, and the sent ones the thread holds: how many, whose, and their expected thread time. */
+  readonly fair = new FairQueue<FairUnit>();
+  fairInThread = 0;
+  fairTenantInThread: string | undefined;
+  fairExpectedMs = 0;
   private readonly deadline: Float64Array;
 
   constructor(
@@ -155,16 +180,39 @@ export class SandboxThreads {
     return reports.reduce((sum, report) => ({ templates: sum.templates + report.templates, sandboxes: sum.sandboxes + report.sandboxes }), { templates: 0, sandboxes: 0 });
   }
 
-  /** Sends a request; rejects with `SandboxCrash`, `DeterminismViolationError`, `BundleLoadError` or `SandboxLostError`. */
-  request<K extends ThreadRequest['op']>(thread: SandboxThread, request: Extract<ThreadRequest, { op: K }>): Promise<ThreadResults[K]> {
+  /**
+   * Sends a request; rejects with `SandboxCrash`, `DeterminismViolationError`, `BundleLoadError`
+   * or `SandboxLostError`. A tenant's request waits its turn in the thread's fair queue.
+   */
+  request<K extends ThreadRequest['op']>(thread: SandboxThread, request: Extract<ThreadRequest, { op: K }>, tenant?: Tenant): Promise<ThreadResults[K]> {
     if (thread.dead) return Promise.reject(new SandboxLostError('the sandbox thread was stopped'));
-    const id = this.nextId++;
     return new Promise<ThreadResults[K]>((resolve, reject) => {
-      if (thread.pending.size === 0) thread.worker.ref();
-      thread.pending.set(id, { op: request.op, resolve: resolve as (value: unknown) => void, reject });
-      thread.worker.postMessage({ ...request, id });
-      this.watch();
+      const post = (expectedMs?: number) => {
+        const id = this.nextId++;
+        if (thread.pending.size === 0) thread.worker.ref();
+        thread.pending.set(id, { op: request.op, resolve: resolve as (value: unknown) => void, reject, ...(tenant ? { tenant: tenant.name, expectedMs } : {}) });
+        thread.worker.postMessage({ ...request, id });
+        this.watch();
+      };
+      if (!tenant) return post();
+      thread.fair.push(tenant.name, tenant.weight, { post, reject });
+      this.pump(thread);
     });
+  }
+
+  /** Sends the tenants' next requests, by the fair queue's choice, while the thread holds fewer than it may. */
+  private pump(thread: SandboxThread): void {
+    const fits = ({ tenant, expectedMs, competing }: { tenant: string; expectedMs: number; competing: boolean }) =>
+      thread.fairInThread === 0 ||
+      (!competing && tenant === thread.fairTenantInThread && thread.fairInThread < FAIR_UNITS_AHEAD && thread.fairExpectedMs + expectedMs <= FAIR_AHEAD_MS);
+    while (!thread.dead) {
+      const next = thread.fair.next(fits);
+      if (!next) return;
+      thread.fairInThread++;
+      thread.fairTenantInThread = next.tenant;
+      thread.fairExpectedMs += next.expectedMs;
+      next.unit.post(next.expectedMs);
+    }
   }
 
   /** Releases every sandbox whose id starts with `prefix` (an engine closed), in every live thread. */
@@ -199,6 +247,12 @@ export class SandboxThreads {
     const pending = thread.pending.get(response.id);
     if (!pending) return;
     thread.pending.delete(response.id);
+    if (pending.tenant !== undefined) {
+      thread.fairInThread--;
+      thread.fairExpectedMs = thread.fairInThread === 0 ? 0 : thread.fairExpectedMs - (pending.expectedMs ?? 0);
+      thread.fair.charge(pending.tenant, response.busyMs);
+      this.pump(thread);
+    }
     if (thread.pending.size === 0) thread.worker.unref();
     if (response.ok) pending.resolve(response.value);
     else pending.reject(errorOf(response.failure));
@@ -230,6 +284,7 @@ export class SandboxThreads {
     thread.dead = true;
     const pending = [...thread.pending];
     thread.pending.clear();
+    for (let waiting = thread.fair.next(); waiting; waiting = thread.fair.next()) waiting.unit.reject(new SandboxLostError(`${reason}; its sandboxes are rebuilt`));
     for (const [id, request] of pending) {
       if (id !== culprit) request.reject(new SandboxLostError(`${reason}; its sandboxes are rebuilt`));
       else if (request.op === 'load') request.reject(new BundleLoadError(`the bundle did not finish evaluating within its CPU budget (stopped by the watchdog)`));
