@@ -18,7 +18,7 @@ async function keepRunning(inFlight: number, stop: AbortSignal, start: (i: numbe
 
 /**
  * A quiet tenant's order3 latency alone, then beside a noisy tenant that runs CPU-heavy
- * workflows (50 in flight, each activation computing ~20 ms) and memory bombs (5 in flight,
+ * workflows (50 in flight, each activation computing ~85 ms on this machine) and memory bombs (5 in flight,
  * each growing to the sandbox's memory cap) at full rate. Fair scheduling between namespaces
  * should keep the quiet tenant's p99 within 2× of its solo figure.
  */

@@ -64,6 +64,7 @@ export class Namespaces {
   private readonly quotaCache = new Map<string, NamespaceQuotas>();
   /** Each namespace as the sandbox threads' fair scheduling knows it (its weight follows its quotas). */
   private readonly tenants = new Map<string, Tenant>();
+  private readonly weightsUpdated = new WeakSet<Tenant>();
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
@@ -109,7 +110,8 @@ export class Namespaces {
       const created: Tenant = { name, weight: 1 };
       this.tenants.set(name, (tenant = created));
       void this.quotasOf(name).then(
-        (quotas) => (created.weight = quotas.schedulingWeight ?? 1),
+        // Unless an update set it meanwhile (this read may have begun before).
+        (quotas) => this.tenants.get(name) === created && !this.weightsUpdated.has(created) && (created.weight = quotas.schedulingWeight ?? 1),
         () => undefined, // the default weight, until the namespace's next update
       );
     }
@@ -128,7 +130,10 @@ export class Namespaces {
     await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
     this.quotaCache.delete(name);
     const tenant = this.tenants.get(name);
-    if (tenant) tenant.weight = record.quotas?.schedulingWeight ?? 1;
+    if (tenant) {
+      tenant.weight = record.quotas?.schedulingWeight ?? 1;
+      this.weightsUpdated.add(tenant);
+    }
     return infoOf(record);
   }
 

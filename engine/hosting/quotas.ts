@@ -26,6 +26,10 @@ export interface NamespaceQuotas {
 
 export const QUOTA_NAMES = ['startsPerSecond', 'startBurst', 'maxRunningRuns', 'maxBundleBytes', 'maxVersions', 'schedulingWeight'] as const satisfies readonly (keyof NamespaceQuotas)[];
 
+/** Scheduling weights are kept within a range where virtual times stay finite and no namespace starves. */
+const MIN_WEIGHT = 0.01;
+const MAX_WEIGHT = 100;
+
 /** The quotas that may be fractions. */
 const FRACTIONAL: readonly (keyof NamespaceQuotas)[] = ['startsPerSecond', 'schedulingWeight'];
 
@@ -51,6 +55,7 @@ export function checkQuotas(quotas: unknown): NamespaceQuotas {
     if (value === undefined || value === null) continue;
     const valid = typeof value === 'number' && value > 0 && Number.isFinite(value) && (FRACTIONAL.includes(name) || Number.isInteger(value));
     if (!valid) throw new InvalidArgumentError(`quota ${name} must be a positive ${FRACTIONAL.includes(name) ? 'number' : 'integer'}, got ${JSON.stringify(value)}`);
+    if (name === 'schedulingWeight' && (value < MIN_WEIGHT || value > MAX_WEIGHT)) throw new InvalidArgumentError(`quota schedulingWeight must be between ${MIN_WEIGHT} and ${MAX_WEIGHT}, got ${value}`);
     checked[name] = value as number;
   }
   return checked;

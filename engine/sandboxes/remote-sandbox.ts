@@ -24,7 +24,7 @@ export class RemoteSandbox {
     private readonly thread: SandboxThread,
     readonly id: string,
     readonly template: TemplateSpec,
-    /** Whose activations these are: they take turns with other tenants' on the thread. */
+    /** Whose guest work this is: its activations, queries and validators take turns with other tenants' on the thread. */
     private readonly tenant: Tenant,
     fresh: boolean,
   ) {
@@ -91,14 +91,14 @@ export class RemoteSandbox {
   /** Runs the updates' validators; nothing they do stays in the sandbox. */
   async validate(updates: UpdateToValidate[], time: number): Promise<ThreadResults['validate']['results']> {
     this.assertHeld();
-    const result = await this.call(this.threads.request(this.thread, { op: 'validate', sandboxId: this.id, updates, time }));
+    const result = await this.call(this.threads.request(this.thread, { op: 'validate', sandboxId: this.id, updates, time }, this.tenant));
     return result.results;
   }
 
   /** Runs a query; nothing it does stays in the sandbox. */
   query(name: string, args: unknown[], time: number): Promise<QueryResult> {
     this.assertHeld();
-    return this.call(this.threads.request(this.thread, { op: 'query', sandboxId: this.id, name, args, time }));
+    return this.call(this.threads.request(this.thread, { op: 'query', sandboxId: this.id, name, args, time }, this.tenant));
   }
 
   /** The sandbox's state, compressed (between activations only). */

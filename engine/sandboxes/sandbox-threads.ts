@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { SandboxCrash } from '../../sandbox/index.js';
 import { DeterminismViolationError } from '../errors.js';
 import { BundleLoadError } from '../workflow-sandbox.js';
-import { FairQueue, type Tenant } from './fair-queue.js';
+import { FairQueue, type Candidate, type Tenant } from './fair-queue.js';
 import type { TemplateSpec, ThreadData, ThreadFailure, ThreadRequest, ThreadResponse, ThreadResults } from './messages.js';
 
 /** A unit of guest work may overrun its budget by this much before the watchdog stops its thread. */
@@ -30,11 +30,12 @@ const WATCHDOG_INTERVAL_MS = 50;
 /** Templates a thread keeps loaded while no sandbox of theirs lives there. */
 const IDLE_TEMPLATES_PER_THREAD = 4;
 /**
- * Tenants' units (activations, wakes) wait in the engine thread's fair queue and are sent to
- * the thread one at a time, so that each next unit is the fair queue's choice at that moment.
- * One tenant alone on a thread, with light units, has several sent ahead (at most this many,
- * of at most this much expected work together), so that the thread does not idle between
- * them; another tenant's unit then waits for those few milliseconds at most.
+ * Tenants' units (their runs' guest work: activations, wakes, queries, validators) wait in the
+ * engine thread's fair queue and are sent to the thread one at a time, so that each next unit
+ * is the fair queue's choice at that moment. One tenant alone on a thread, with light
+ * activations, has several sent ahead (at most this many, of at most this much expected work
+ * together), so that the thread does not idle between them; another tenant's unit then waits
+ * for those few milliseconds more. A wake (a replay) is never sent ahead.
  */
 const FAIR_UNITS_AHEAD = 16;
 const FAIR_AHEAD_MS = 10;
@@ -53,12 +54,13 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   /** The tenant charged for the request's thread time, and the time it was expected to take. */
-  tenant?: string;
+  tenant?: Tenant;
   expectedMs?: number;
 }
 
 /** A tenant's request waiting in the engine thread for its turn on the thread. */
 interface FairUnit {
+  op: ThreadRequest['op'];
   post(expectedMs: number): void;
   reject(error: unknown): void;
 }
@@ -74,7 +76,7 @@ export class SandboxThread {
   /** Tenants' requests not sent yet, and the sent ones the thread holds: how many, whose, and their expected thread time. */
   readonly fair = new FairQueue<FairUnit>();
   fairInThread = 0;
-  fairTenantInThread: string | undefined;
+  fairTenantInThread: Tenant | undefined;
   fairExpectedMs = 0;
   private readonly deadline: Float64Array;
 
@@ -190,28 +192,41 @@ export class SandboxThreads {
       const post = (expectedMs?: number) => {
         const id = this.nextId++;
         if (thread.pending.size === 0) thread.worker.ref();
-        thread.pending.set(id, { op: request.op, resolve: resolve as (value: unknown) => void, reject, ...(tenant ? { tenant: tenant.name, expectedMs } : {}) });
-        thread.worker.postMessage({ ...request, id });
+        thread.pending.set(id, { op: request.op, resolve: resolve as (value: unknown) => void, reject, ...(tenant ? { tenant, expectedMs } : {}) });
+        try {
+          thread.worker.postMessage({ ...request, id });
+        } catch (error) {
+          // Not sent (a value that cannot be cloned): it fails alone, and frees its place.
+          thread.pending.delete(id);
+          if (thread.pending.size === 0) thread.worker.unref();
+          throw error;
+        }
         this.watch();
       };
       if (!tenant) return post();
-      thread.fair.push(tenant.name, tenant.weight, { post, reject });
+      thread.fair.push(tenant, { op: request.op, post, reject });
       this.pump(thread);
     });
   }
 
   /** Sends the tenants' next requests, by the fair queue's choice, while the thread holds fewer than it may. */
   private pump(thread: SandboxThread): void {
-    const fits = ({ tenant, expectedMs, competing }: { tenant: string; expectedMs: number; competing: boolean }) =>
+    const fits = ({ tenant, unit, expectedMs, competing }: Candidate<FairUnit>) =>
       thread.fairInThread === 0 ||
-      (!competing && tenant === thread.fairTenantInThread && thread.fairInThread < FAIR_UNITS_AHEAD && thread.fairExpectedMs + expectedMs <= FAIR_AHEAD_MS);
+      (!competing && unit.op !== 'wake' && tenant === thread.fairTenantInThread && thread.fairInThread < FAIR_UNITS_AHEAD && thread.fairExpectedMs + expectedMs <= FAIR_AHEAD_MS);
     while (!thread.dead) {
       const next = thread.fair.next(fits);
       if (!next) return;
       thread.fairInThread++;
       thread.fairTenantInThread = next.tenant;
       thread.fairExpectedMs += next.expectedMs;
-      next.unit.post(next.expectedMs);
+      try {
+        next.unit.post(next.expectedMs);
+      } catch (error) {
+        thread.fairInThread--;
+        thread.fairExpectedMs = thread.fairInThread === 0 ? 0 : thread.fairExpectedMs - next.expectedMs;
+        next.unit.reject(error);
+      }
     }
   }
 
@@ -247,6 +262,8 @@ export class SandboxThreads {
     const pending = thread.pending.get(response.id);
     if (!pending) return;
     thread.pending.delete(response.id);
+    if (response.ok) pending.resolve(response.value);
+    else pending.reject(errorOf(response.failure));
     if (pending.tenant !== undefined) {
       thread.fairInThread--;
       thread.fairExpectedMs = thread.fairInThread === 0 ? 0 : thread.fairExpectedMs - (pending.expectedMs ?? 0);
@@ -254,8 +271,6 @@ export class SandboxThreads {
       this.pump(thread);
     }
     if (thread.pending.size === 0) thread.worker.unref();
-    if (response.ok) pending.resolve(response.value);
-    else pending.reject(errorOf(response.failure));
   }
 
   /** Arms the watchdog while any thread is busy. */
@@ -284,7 +299,7 @@ export class SandboxThreads {
     thread.dead = true;
     const pending = [...thread.pending];
     thread.pending.clear();
-    for (let waiting = thread.fair.next(); waiting; waiting = thread.fair.next()) waiting.unit.reject(new SandboxLostError(`${reason}; its sandboxes are rebuilt`));
+    for (const waiting of thread.fair.drain()) waiting.reject(new SandboxLostError(`${reason}; its sandboxes are rebuilt`));
     for (const [id, request] of pending) {
       if (id !== culprit) request.reject(new SandboxLostError(`${reason}; its sandboxes are rebuilt`));
       else if (request.op === 'load') request.reject(new BundleLoadError(`the bundle did not finish evaluating within its CPU budget (stopped by the watchdog)`));
