@@ -303,7 +303,7 @@ export class Engine implements RunDirectory {
       clock instanceof SkippingClock
         ? new TimeSkipper(clock, this.timers, this.activities, (work) => this.work.busy || this.outbox.pending > 0 || (work === 'all' && this.activities.attemptsRunning > 0))
         : undefined;
-    this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine);
+    this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine, (namespace) => this.namespaces.quotasNow(namespace)?.maxResidentBytes);
     const environment: RunEnvironment = {
       store,
       clock,

@@ -24,9 +24,11 @@ export interface ResidencyLimits {
 export class RunTable {
   /** Runs in memory, with or without a sandbox. */
   private readonly runs = new Map<string, WorkflowRun>();
-  /** Runs holding a sandbox, least recently used first, with the bytes they use. */
-  private readonly resident = new Map<string, number>();
+  /** Runs holding a sandbox, least recently used first, with the bytes they use and their namespace. */
+  private readonly resident = new Map<string, { bytes: number; namespace: string }>();
   private residentBytes = 0;
+  /** Resident bytes by namespace (for the namespaces' `maxResidentBytes` quotas). */
+  private readonly namespaceBytes = new Map<string, number>();
   private readonly parking = new Set<string>();
   private readonly loading = new Map<string, Promise<WorkflowRun | undefined>>();
   private readonly closeWaiters = new Map<string, { resolve(closeEvent: HistoryEvent): void; reject(error: unknown): void }[]>();
@@ -42,6 +44,8 @@ export class RunTable {
     private readonly limits: ResidencyLimits,
     private readonly metrics: EngineMetrics,
     private readonly quarantine: Quarantine,
+    /** A namespace's resident-bytes quota, as far as it is known now. */
+    private readonly residentQuotaOf: (namespace: string) => number | undefined = () => undefined,
   ) {}
 
   /** Set once, by the engine, before any run is loaded. */
@@ -175,15 +179,25 @@ export class RunTable {
     this.runs.set(key, run);
     this.forgetResident(key);
     const bytes = run.residentBytes;
-    this.resident.set(key, bytes);
-    this.residentBytes += bytes;
+    const { namespace } = run.record;
+    this.resident.set(key, { bytes, namespace });
+    this.account(namespace, bytes);
+    const quota = this.residentQuotaOf(namespace);
+    // A namespace beyond its own quota parks its own runs first, before the engine's limits park anyone's.
+    if (quota !== undefined) this.parkWhile(() => (this.namespaceBytes.get(namespace) ?? 0) > quota, run, namespace);
     this.enforce(run);
   }
 
   /** Parks the least recently used idle runs while the resident set is beyond its limits. */
   enforce(spare?: WorkflowRun): void {
-    for (const [candidateKey] of this.resident) {
-      if (this.residentBytes <= this.limits.maxResidentBytes && this.resident.size - this.parking.size <= this.limits.maxResidentRuns) break;
+    this.parkWhile(() => this.residentBytes > this.limits.maxResidentBytes || this.resident.size - this.parking.size > this.limits.maxResidentRuns, spare);
+  }
+
+  /** Parks the least recently used idle runs (of `namespace` only, if given) while `beyond()`. */
+  private parkWhile(beyond: () => boolean, spare?: WorkflowRun, namespace?: string): void {
+    for (const [candidateKey, entry] of this.resident) {
+      if (!beyond()) break;
+      if (namespace !== undefined && entry.namespace !== namespace) continue;
       const candidate = this.runs.get(candidateKey);
       if (!candidate) {
         this.forgetResident(candidateKey);
@@ -191,8 +205,8 @@ export class RunTable {
       }
       if (candidate === spare || !candidate.isIdle || this.parking.has(candidateKey)) continue;
       this.parking.add(candidateKey);
-      this.residentBytes -= this.resident.get(candidateKey) ?? 0;
-      this.resident.set(candidateKey, 0);
+      this.account(entry.namespace, -entry.bytes);
+      this.resident.set(candidateKey, { bytes: 0, namespace: entry.namespace });
       void candidate
         .park()
         .catch((error: unknown) => this.environment?.logger.warn({ err: error, runId: candidate.record.runId }, 'could not park a run'))
@@ -216,11 +230,18 @@ export class RunTable {
   }
 
   private forgetResident(key: string): void {
-    const bytes = this.resident.get(key);
-    if (bytes === undefined) return;
-    this.residentBytes -= bytes;
+    const entry = this.resident.get(key);
+    if (entry === undefined) return;
+    this.account(entry.namespace, -entry.bytes);
     this.resident.delete(key);
     this.updateGauges();
+  }
+
+  private account(namespace: string, bytes: number): void {
+    this.residentBytes += bytes;
+    const total = (this.namespaceBytes.get(namespace) ?? 0) + bytes;
+    if (total === 0) this.namespaceBytes.delete(namespace);
+    else this.namespaceBytes.set(namespace, total);
   }
 
   private updateGauges(): void {

@@ -103,6 +103,13 @@ export class Namespaces {
     return quotas;
   }
 
+  /** The namespace's quotas if they are known now (read already), without waiting; a read is started otherwise. */
+  quotasNow(name: string): NamespaceQuotas | undefined {
+    const quotas = this.quotaCache.get(name);
+    if (quotas === undefined) void this.quotasOf(name).catch(() => undefined);
+    return quotas;
+  }
+
   /** The namespace as a tenant of the sandbox threads: one object per namespace, its weight kept current. */
   tenant(name: string): Tenant {
     let tenant = this.tenants.get(name);
