@@ -293,6 +293,7 @@ export class Engine implements RunDirectory {
         persistTask: (task) => store.write({ activityTasks: { put: [task] } }),
         retryDelay: (_error, attempt) => retryDelayMs(store, attempt),
         engine: this,
+        inFlightLimitOf: (namespace) => this.namespaces.quotasNow(namespace)?.maxActivityTasksInFlight,
       },
       logger,
       this.payloadLimits,

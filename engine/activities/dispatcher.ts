@@ -18,6 +18,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { ActivityNotFoundError } from '../errors.js';
 import { attemptCancellation } from './cancellation.js';
 import { activityContext, CompleteAsyncError, Context, type ActivityInfo, type ActivityLogger } from './context.js';
+import { InFlightLimit } from './in-flight-limit.js';
 import { ActivityTaskQueues, type QueuedAttempt, type TaskQueueDescription } from './task-queues.js';
 import { toTaskMessage, type ActivityTaskMessage } from './task-message.js';
 import { encodeTaskToken, type TaskRef } from './task-token.js';
@@ -41,6 +42,8 @@ export interface DispatcherHooks {
   retryDelay(error: unknown, attempt: number): number | undefined;
   /** The engine the activities run in (handed to their contexts, for their client). */
   engine: object;
+  /** The namespace's `maxActivityTasksInFlight` quota, as far as it is known now. */
+  inFlightLimitOf?(namespace: string): number | undefined;
 }
 
 interface Running {
@@ -64,6 +67,8 @@ interface Running {
   queued?: QueuedAttempt<ClaimedAttempt>;
   /** The remote worker running the attempt, once one took it. */
   worker?: string;
+  /** The attempt holds one of its namespace's in-flight slots (`maxActivityTasksInFlight`). */
+  holdsSlot?: boolean;
   /** Waits that end at a time on the engine's clock (a retry's backoff, an unregistered activity's timeouts). */
   waits?: { deadline: number; onEnd(): void }[];
   /** Heartbeat details are written at most once per `HEARTBEAT_PERSIST_MS`. */
@@ -108,6 +113,7 @@ const RECLAIMING_WORKER = 'a worker that ran this attempt before the engine rest
 export class ActivityDispatcher {
   private readonly running = new Map<string, Running>();
   private readonly taskQueues = new ActivityTaskQueues<ClaimedAttempt>();
+  private readonly slots: InFlightLimit;
   /**
    * Outcomes whose recording failed (the store refused the write): kept, so that dispatching
    * the task again delivers its outcome instead of running the activity again.
@@ -121,7 +127,30 @@ export class ActivityDispatcher {
     private readonly logger: Logger,
     private readonly payloadLimits: PayloadLimits,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.slots = new InFlightLimit((namespace) => hooks.inFlightLimitOf?.(namespace));
+  }
+
+  /** Attempts of the namespace running now, or handed to or waiting for a remote worker. */
+  inFlight(namespace: string): number {
+    return this.slots.inFlight(namespace);
+  }
+
+  /** Runs `start` once the entry's namespace has a free in-flight slot (at once, usually), while the entry is still the task's current attempt. */
+  private withSlot(key: string, entry: Running, start: () => void): void {
+    this.slots.acquire(entry.task.namespace, () => {
+      if (this.running.get(key) !== entry || entry.frozen) return false;
+      entry.holdsSlot = true;
+      start();
+      return true;
+    });
+  }
+
+  private releaseSlot(entry: Running): void {
+    if (!entry.holdsSlot) return;
+    entry.holdsSlot = false;
+    this.slots.release(entry.task.namespace);
+  }
 
   /** Starts the task's next attempt, after its backoff if it has one. Idempotent per task. */
   dispatch(task: ActivityTask): void {
@@ -191,6 +220,7 @@ export class ActivityDispatcher {
   private deliverCancelled(key: string, entry: Running): void {
     for (const timer of entry.timers) clearTimeout(timer);
     this.unqueue(entry);
+    this.releaseSlot(entry);
     this.running.delete(key);
     const { task } = entry;
     const cause = toFailureInfo(new CancelledFailure('Activity cancelled'));
@@ -297,6 +327,7 @@ export class ActivityDispatcher {
   private stop(entry: Running, reason: CancelledFailure): void {
     for (const timer of entry.timers) clearTimeout(timer);
     this.unqueue(entry);
+    this.releaseSlot(entry);
     clearTimeout(entry.persistTimer);
     entry.persistTimer = undefined;
     entry.controller?.abort(reason);
@@ -420,6 +451,7 @@ export class ActivityDispatcher {
       this.waitUntil(entry, deadline, () => {
         if (this.running.get(key) !== entry || !stillWaiting()) return;
         this.unqueue(entry);
+        this.releaseSlot(entry);
         this.running.delete(key);
         const cause = toFailureInfo(new TimeoutFailure(`${message} (${type.toLowerCase().replaceAll('_', '-')} timeout)`, type));
         void this.deliver(key, task, { ok: false, attempt: task.attempt, failure: activityFailure(task, 'Activity task timed out', cause) }, 1);
@@ -441,7 +473,8 @@ export class ActivityDispatcher {
     entry.timers = [];
     entry.queued = queued;
     this.timeOutWaiting(key, entry, `no worker of ${where} took activity '${task.activityType}'`, () => entry.queued === queued);
-    this.taskQueues.offer(task.namespace, task.taskQueue, queued);
+    // Offered to workers once the namespace has an in-flight slot for it.
+    this.withSlot(key, entry, () => entry.queued === queued && this.taskQueues.offer(task.namespace, task.taskQueue, queued));
   }
 
   /** A worker took the queued attempt: it starts now, and ends with the worker's report or a timeout. */
@@ -468,6 +501,11 @@ export class ActivityDispatcher {
   private attempt(key: string, entry: Running): void {
     const { task } = entry;
     // After a restart, an attempt that awaited asynchronous completion goes on waiting...
+    if (task.asyncCompletion || task.worker !== undefined) {
+      // Already in flight before the restart: it holds a slot whatever the limit.
+      this.slots.take(task.namespace);
+      entry.holdsSlot = true;
+    }
     if (task.asyncCompletion) return void this.runAttempt(key, entry, () => this.awaitExternalCompletion(key, entry));
     // ...and one a remote worker took goes on waiting for that worker (its timeouts run from now).
     if (task.worker !== undefined) {
@@ -476,13 +514,15 @@ export class ActivityDispatcher {
     }
     const fn = this.functionFor(task);
     if (!fn) return (task.options as ResolvedActivityOptions).local ? this.awaitRegistration(key, entry) : this.queueForWorker(key, entry);
-    void this.runAttempt(key, entry, async (context) => {
-      try {
-        return await activityContext.run(context, () => fn(...task.args));
-      } catch (error) {
-        if (!isCompleteAsync(error)) throw error;
-        return this.awaitExternalCompletion(key, entry);
-      }
+    this.withSlot(key, entry, () => {
+      void this.runAttempt(key, entry, async (context) => {
+        try {
+          return await activityContext.run(context, () => fn(...task.args));
+        } catch (error) {
+          if (!isCompleteAsync(error)) throw error;
+          return this.awaitExternalCompletion(key, entry);
+        }
+      });
     });
   }
 
@@ -552,6 +592,7 @@ export class ActivityDispatcher {
     entry.persistTimer = undefined;
     entry.external = undefined;
     entry.earlyCompletion = undefined;
+    this.releaseSlot(entry);
     // Cancelled or closed meanwhile: nobody wants this outcome.
     if (this.running.get(key) !== entry) return;
 

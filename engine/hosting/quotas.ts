@@ -25,11 +25,16 @@ export interface NamespaceQuotas {
    * used idle runs park (to their snapshots), before the engine's own limits park anyone's.
    */
   maxResidentBytes?: number;
+  /**
+   * Activity attempts of the namespace in flight at once (running in process, or handed to or
+   * waiting for a remote worker); the others wait their turn.
+   */
+  maxActivityTasksInFlight?: number;
   /** The namespace's share of the sandbox threads' time, relative to the others' (default 1): fair scheduling gives a namespace of weight 2 twice the time of one of weight 1 when both have work waiting. */
   schedulingWeight?: number;
 }
 
-export const QUOTA_NAMES = ['startsPerSecond', 'startBurst', 'maxRunningRuns', 'maxBundleBytes', 'maxVersions', 'maxResidentBytes', 'schedulingWeight'] as const satisfies readonly (keyof NamespaceQuotas)[];
+export const QUOTA_NAMES = ['startsPerSecond', 'startBurst', 'maxRunningRuns', 'maxBundleBytes', 'maxVersions', 'maxResidentBytes', 'maxActivityTasksInFlight', 'schedulingWeight'] as const satisfies readonly (keyof NamespaceQuotas)[];
 
 /** Scheduling weights are kept within a range where virtual times stay finite and no namespace starves. */
 const MIN_WEIGHT = 0.01;
