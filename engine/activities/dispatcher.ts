@@ -131,11 +131,6 @@ export class ActivityDispatcher {
     this.slots = new InFlightLimit((namespace) => hooks.inFlightLimitOf?.(namespace));
   }
 
-  /** Attempts of the namespace running now, or handed to or waiting for a remote worker. */
-  inFlight(namespace: string): number {
-    return this.slots.inFlight(namespace);
-  }
-
   /** Runs `start` once the entry's namespace has a free in-flight slot (at once, usually), while the entry is still the task's current attempt. */
   private withSlot(key: string, entry: Running, start: () => void): void {
     this.slots.acquire(entry.task.namespace, () => {

@@ -47,9 +47,4 @@ export class InFlightLimit {
     }
     this.waiting.delete(namespace);
   }
-
-  /** Attempts of the namespace holding a slot now. */
-  inFlight(namespace: string): number {
-    return this.counts.get(namespace) ?? 0;
-  }
 }
