@@ -45,6 +45,14 @@ type Failure = { message: string; type?: string; cause?: Failure };
 type ScheduleBody = { scheduleId: string; paused: boolean; fires: number; skipped: number; nextFireTimes: string[]; action: { workflowType: string }; running?: { workflowId: string } };
 type ResultBody = { status: string; result?: unknown; failure?: Failure };
 
+/** Asks for the run's result until it closed (the server answers `Running` after each long poll). */
+async function awaitResult(api: AionClient, path: string): Promise<ResultBody> {
+  for (;;) {
+    const body = await api.call<ResultBody>('GET', path);
+    if (body.status !== 'Running') return body;
+  }
+}
+
 export function createProgram(): Command {
   const program = new Command('aion')
     .description('Aion: durable workflows in deterministic QuickJS sandboxes')
@@ -156,7 +164,7 @@ export function createProgram(): Command {
         else printLines([`started ${type}: workflowId=${started.workflowId} runId=${started.runId}`]);
         return;
       }
-      const body = await api.call<ResultBody>('GET', workflowPath(started.workflowId, '/result', started.runId));
+      const body = await awaitResult(api, workflowPath(started.workflowId, '/result', started.runId));
       printResult({ ...started, ...body }, globals(command).json);
     });
 
@@ -199,7 +207,7 @@ export function createProgram(): Command {
     .argument('<id>', 'workflow id')
     .option('--run-id <runId>', 'a specific run')
     .action(async (id: string, options: { runId?: string }, command: Command) => {
-      const body = await client(command).call<ResultBody>('GET', workflowPath(id, '/result', options.runId));
+      const body = await awaitResult(client(command), workflowPath(id, '/result', options.runId));
       printResult(body, globals(command).json);
     });
 

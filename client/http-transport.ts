@@ -100,7 +100,10 @@ export class HttpTransport implements ClientTransport {
   }
 
   async result(run: RunRef) {
-    const body = await this.call<{ status: RunStatus; result?: unknown; failure?: FailureInfo }>('GET', this.path(run, '/result', run.followRuns === false ? { followRuns: 'false' } : {}));
+    let body: { status: RunStatus; result?: unknown; failure?: FailureInfo };
+    // The server answers `Running` after each long poll: ask again until the run closed.
+    do body = await this.call('GET', this.path(run, '/result', run.followRuns === false ? { followRuns: 'false' } : {}));
+    while (body.status === 'Running');
     if (body.status === 'Completed') return body.result;
     throw new WorkflowFailedError(`Workflow execution ${body.status.toLowerCase()}`, body.status, fromFailureInfo(body.failure!));
   }

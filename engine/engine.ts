@@ -802,8 +802,8 @@ export class Engine implements RunDirectory {
     return run;
   }
 
-  waitForClose(run: WorkflowRun): Promise<HistoryEvent> {
-    return this.runs.waitForClose(run);
+  waitForClose(run: WorkflowRun, signal?: AbortSignal): Promise<HistoryEvent> {
+    return this.runs.waitForClose(run, signal);
   }
 
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]> {

@@ -69,8 +69,8 @@ export interface WorkflowDescription {
 /** The engine side of handles: how a handle finds its run and reads its history. */
 export interface RunDirectory {
   resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun>;
-  /** Resolves with the closing event once the run closes. */
-  waitForClose(run: WorkflowRun): Promise<HistoryEvent>;
+  /** Resolves with the closing event once the run closes (or rejects with `signal`'s reason). */
+  waitForClose(run: WorkflowRun, signal?: AbortSignal): Promise<HistoryEvent>;
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]>;
   followHistory(namespace: string, runId: string, options: { from: number; follow: boolean; signal?: AbortSignal }): AsyncGenerator<HistoryEvent>;
   historyLength(namespace: string, runId: string): Promise<number>;
@@ -93,12 +93,13 @@ export class WorkflowHandle {
   /**
    * Waits for the workflow to close, following its successors — continue-as-new, and the
    * next run of a cron workflow — to the last run (unless the handle was made with
-   * `followRuns: false`); resolves with its result or rejects with `WorkflowFailedError`.
+   * `followRuns: false`); resolves with its result or rejects with `WorkflowFailedError`
+   * (with `signal`: rejects with its reason once it aborts, the run going on).
    */
-  async result(): Promise<unknown> {
+  async result(options: { signal?: AbortSignal } = {}): Promise<unknown> {
     let run = await this.run();
     for (;;) {
-      const closeEvent = run.record.status === 'Running' ? await this.directory.waitForClose(run) : await this.lastEvent(run.record.runId);
+      const closeEvent = run.record.status === 'Running' ? await this.directory.waitForClose(run, options.signal) : await this.lastEvent(run.record.runId);
       const successor = closeEvent?.type === 'WorkflowContinuedAsNew' ? closeEvent.newRunId : run.record.continuedToRunId;
       if (!this.followRuns || successor === undefined) return outcomeOf(closeEvent);
       run = await this.directory.resolveRun(this.namespace, this.workflowId, successor);

@@ -144,16 +144,36 @@ export class RunTable {
     return creations ? Promise.allSettled(creations) : undefined;
   }
 
-  /** Resolves with the run's closing event; rejects with `EngineClosedError` if the engine closes first. */
-  waitForClose(run: WorkflowRun): Promise<HistoryEvent> {
+  /**
+   * Resolves with the run's closing event; rejects with `EngineClosedError` if the engine closes
+   * first, or with `signal`'s reason once it aborts (the waiter is dropped then).
+   */
+  waitForClose(run: WorkflowRun, signal?: AbortSignal): Promise<HistoryEvent> {
     const key = keyOf(run);
     return new Promise<HistoryEvent>((resolve, reject) => {
       if (!this.accepting) {
         reject(new EngineClosedError());
         return;
       }
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const onAbort = () => {
+        const waiters = this.closeWaiters.get(key);
+        const index = waiters?.indexOf(waiter) ?? -1;
+        if (index >= 0) waiters!.splice(index, 1);
+        if (waiters?.length === 0) this.closeWaiters.delete(key);
+        reject(signal!.reason);
+      };
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      const waiter = {
+        resolve: (closeEvent: HistoryEvent) => (settled(), resolve(closeEvent)),
+        reject: (error: unknown) => (settled(), reject(error)),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       const waiters = this.closeWaiters.get(key) ?? [];
-      waiters.push({ resolve, reject });
+      waiters.push(waiter);
       this.closeWaiters.set(key, waiters);
     });
   }

@@ -48,6 +48,9 @@ async function sseError(error: Error, stream: SSEStreamingApi): Promise<void> {
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
+/** The longest a long poll (a worker's poll, a wait for a result) is held: below the idle timeouts of common reverse proxies (60 s). */
+const LONG_POLL_MS = 50_000;
+
 export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   const authenticateRequest = authenticate(engine, options, options.logger);
@@ -220,14 +223,25 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     return c.json({ steps: await handle(c).timeline(until === undefined ? {} : { until: Number(until) }) });
   });
 
-  /** Waits for the run to close. 200 either way: the body says whether it completed. */
+  /**
+   * Waits for the run to close, at most `waitMs` (default and most: LONG_POLL_MS): 200 once it
+   * closed, the body saying whether it completed; 202 `{ status: 'Running' }` while it still
+   * runs then — clients ask again, so no request is held for hours (Node's fetch gives up on a
+   * response after 5 minutes, proxies sooner).
+   */
   app.get('/v1/namespaces/:ns/workflows/:id/result', guard('read'), async (c) => {
+    const waitMs = Math.min(Number(c.req.query('waitMs') ?? LONG_POLL_MS), LONG_POLL_MS);
+    if (!(waitMs >= 0)) throw new HttpError(400, 'INVALID_ARGUMENT', 'waitMs must be a number of milliseconds, at least 0');
+    const signal = AbortSignal.any([AbortSignal.timeout(waitMs), c.req.raw.signal, ...(options.shutdown ? [options.shutdown] : [])]);
+    let result: unknown;
     try {
-      return c.json({ status: 'Completed', result: await handle(c).result() });
+      result = await handle(c).result({ signal });
     } catch (error) {
-      if (!(error instanceof WorkflowFailedError)) throw error;
-      return c.json({ status: error.status, failure: toFailureInfo(error.cause) });
+      if (error instanceof WorkflowFailedError) return c.json({ status: error.status, failure: toFailureInfo(error.cause) });
+      if (signal.aborted) return c.json({ status: 'Running' }, 202);
+      throw error;
     }
+    return c.json({ status: 'Completed', result });
   });
 
   app.post('/v1/namespaces/:ns/workflows/:id/signals/:name', guard('operate', 'signal'), async (c) => {
@@ -334,13 +348,11 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   });
 
   // Remote activity workers (aion/worker) -------------------------------------------------
-  /** The longest a poll waits for a task: below the idle timeouts of common reverse proxies (60 s). */
-  const MAX_POLL_WAIT_MS = 50_000;
   app.post('/v1/namespaces/:ns/task-queues/:tq/activity-tasks/poll', guard('worker'), async (c) => {
     const body = await jsonBody<{ identity?: unknown; waitMs?: unknown }>(c);
     if (typeof body.identity !== 'string' || body.identity === '') throw new HttpError(400, 'INVALID_ARGUMENT', 'identity must name the polling worker');
     if (body.waitMs !== undefined && (typeof body.waitMs !== 'number' || !(body.waitMs >= 0))) throw new HttpError(400, 'INVALID_ARGUMENT', 'waitMs must be a number of milliseconds, at least 0');
-    const waitMs = Math.min((body.waitMs as number | undefined) ?? 20_000, MAX_POLL_WAIT_MS);
+    const waitMs = Math.min((body.waitMs as number | undefined) ?? 20_000, LONG_POLL_MS);
     // Ended early by the server's shutdown too, so that closing does not wait for idle polls.
     const signal = options.shutdown ? AbortSignal.any([c.req.raw.signal, options.shutdown]) : c.req.raw.signal;
     const task = await engine.pollActivityTask({ namespace: ns(c), taskQueue: c.req.param('tq')!, identity: body.identity, waitMs, signal });

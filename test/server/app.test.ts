@@ -24,6 +24,20 @@ describe('HTTP API', () => {
     expect(history.events[0].type).toBe('WorkflowStarted');
   });
 
+  it('answers a wait for a result that outlasts its long poll with 202 Running, and 200 once the run closed', async () => {
+    const engine = await openEngine();
+    const app = createApp(engine);
+    await app.request('/v1/namespaces/default/workflows', json({ type: 'approval', workflowId: 'long' }));
+    const waiting = await app.request('/v1/namespaces/default/workflows/long/result?waitMs=50');
+    expect([waiting.status, await waiting.json()]).toEqual([202, { status: 'Running' }]);
+    expect((await app.request('/v1/namespaces/default/workflows/long/result?waitMs=-1')).status).toBe(400);
+    const handle = engine.getHandle('long');
+    await handle.signal('approve', 'ann');
+    await handle.executeUpdate('setLimit', 100);
+    const closed = await app.request('/v1/namespaces/default/workflows/long/result?waitMs=50');
+    expect([closed.status, await closed.json()]).toEqual([200, { status: 'Completed', result: { approvedBy: 'ann', limit: 100 } }]);
+  });
+
   it('completes an activity asynchronously by its task token, within its namespace only', async () => {
     const tokens: string[] = [];
     const engine = await openEngine({ activities: { completedLater: completedElsewhere(tokens) } }, 'temporal-compat.ts');
