@@ -62,6 +62,13 @@ export interface HttpConnectionOptions {
   apiKey?: string;
 }
 
+/** The base URL of a namespace's routes on the server at `address` (`http://host:port` or `host:port`, default `127.0.0.1:7233`). */
+export function namespaceUrl(address: string | undefined, namespace: string): string {
+  const given = address ?? '127.0.0.1:7233';
+  const url = /^https?:\/\//.test(given) ? given : `http://${given}`;
+  return `${url.replace(/\/$/, '')}/v1/namespaces/${encodeURIComponent(namespace)}`;
+}
+
 export class HttpTransport implements ClientTransport {
   private readonly base: string;
 
@@ -69,9 +76,7 @@ export class HttpTransport implements ClientTransport {
     private readonly options: HttpConnectionOptions,
     namespace: string,
   ) {
-    const address = options.address ?? '127.0.0.1:7233';
-    const url = /^https?:\/\//.test(address) ? address : `http://${address}`;
-    this.base = `${url.replace(/\/$/, '')}/v1/namespaces/${encodeURIComponent(namespace)}`;
+    this.base = namespaceUrl(options.address, namespace);
   }
 
   private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {

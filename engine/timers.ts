@@ -8,8 +8,8 @@
 import type { DueEntry } from '../store/types.js';
 import { systemClock, type Clock } from './clock.js';
 
-/** Node's timers cannot wait longer than this; longer waits re-arm. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** Node's timers cannot wait longer than this (a longer delay fires at once); longer waits re-arm. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export class DueTimers {
   private readonly heap: DueEntry[] = [];

@@ -185,6 +185,9 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     );
   });
 
+  /** Aborts when the request's client goes, the server shuts down (closing it does not wait for long polls), or one of `also` aborts. */
+  const requestSignal = (c: Context, ...also: AbortSignal[]): AbortSignal => AbortSignal.any([c.req.raw.signal, ...(options.shutdown ? [options.shutdown] : []), ...also]);
+
   /**
    * Aborts when the client goes, the server shuts down (so that closing it does not wait for
    * streams), or the credential that opened the stream stops holding (checked every
@@ -232,7 +235,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   app.get('/v1/namespaces/:ns/workflows/:id/result', guard('read'), async (c) => {
     const waitMs = Math.min(Number(c.req.query('waitMs') ?? LONG_POLL_MS), LONG_POLL_MS);
     if (!(waitMs >= 0)) throw new HttpError(400, 'INVALID_ARGUMENT', 'waitMs must be a number of milliseconds, at least 0');
-    const signal = AbortSignal.any([AbortSignal.timeout(waitMs), c.req.raw.signal, ...(options.shutdown ? [options.shutdown] : [])]);
+    const signal = requestSignal(c, AbortSignal.timeout(waitMs));
     let result: unknown;
     try {
       result = await handle(c).result({ signal });
@@ -353,9 +356,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     if (typeof body.identity !== 'string' || body.identity === '') throw new HttpError(400, 'INVALID_ARGUMENT', 'identity must name the polling worker');
     if (body.waitMs !== undefined && (typeof body.waitMs !== 'number' || !(body.waitMs >= 0))) throw new HttpError(400, 'INVALID_ARGUMENT', 'waitMs must be a number of milliseconds, at least 0');
     const waitMs = Math.min((body.waitMs as number | undefined) ?? 20_000, LONG_POLL_MS);
-    // Ended early by the server's shutdown too, so that closing does not wait for idle polls.
-    const signal = options.shutdown ? AbortSignal.any([c.req.raw.signal, options.shutdown]) : c.req.raw.signal;
-    const task = await engine.pollActivityTask({ namespace: ns(c), taskQueue: c.req.param('tq')!, identity: body.identity, waitMs, signal });
+    const task = await engine.pollActivityTask({ namespace: ns(c), taskQueue: c.req.param('tq')!, identity: body.identity, waitMs, signal: requestSignal(c) });
     return task === undefined ? c.body(null, 204) : c.json(task);
   });
   app.get('/v1/namespaces/:ns/task-queues/:tq', guard('read'), async (c) => c.json(engine.describeTaskQueue(c.req.param('tq')!, { namespace: ns(c) })));

@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, attemptCancellation, CancelledFailure, infoOfTaskMessage, type ActivityFunction, type ActivityTaskMessage, type Logger } from '../engine/index.js';
-import { activityContext, Context, type ActivityLogger } from '../engine/activities/context.js';
+import { activityContext, activityLoggerOf, Context } from '../engine/activities/context.js';
 import { Heartbeats } from './heartbeats.js';
 import { WorkerCallError, type FailureReport, type WorkerTransport } from './worker-transport.js';
 
@@ -49,7 +49,7 @@ async function execute(message: ActivityTaskMessage, environment: AttemptEnviron
   const ids = { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, activityType: info.activityType, activityId: info.activityId, attempt: info.attempt };
   const logger = environment.logger;
   const heartbeats = new Heartbeats(environment.transport, info.base64TaskToken, info.heartbeatTimeoutMs, abort, logger);
-  const context = new Context(info, controller.signal, (details) => heartbeats.record(details), activityLogger(logger, ids), environment.clientConnection);
+  const context = new Context(info, controller.signal, (details) => heartbeats.record(details), activityLoggerOf(logger, ids), environment.clientConnection);
   const fn = environment.activities[message.activityType];
   // The server times the attempt out then (and dispatches it again): the activity hears of it here too.
   const timeout =
@@ -122,12 +122,4 @@ async function deliver(report: Report, taskToken: string, environment: AttemptEn
       await sleep(delay);
     }
   }
-}
-
-function activityLogger(logger: Logger, ids: Record<string, unknown>): ActivityLogger {
-  const at =
-    (level: 'debug' | 'info' | 'warn' | 'error') =>
-    (message: string, attributes?: Record<string, unknown>): void =>
-      logger[level]({ ...ids, ...attributes }, message);
-  return { trace: at('debug'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { namespaceUrl } from '../client/http-transport.js';
 import type { ActivityTaskMessage } from '../engine/index.js';
 
 export interface WorkerConnectionOptions {
@@ -50,9 +51,7 @@ export class WorkerTransport {
     private readonly connection: WorkerConnectionOptions,
     namespace: string,
   ) {
-    const address = connection.address ?? '127.0.0.1:7233';
-    const base = /^https?:\/\//.test(address) ? address : `http://${address}`;
-    this.namespacePath = `${base.replace(/\/$/, '')}/v1/namespaces/${encodeURIComponent(namespace)}`;
+    this.namespacePath = namespaceUrl(connection.address, namespace);
   }
 
   /** The next task of the queue, or undefined when the server's long poll ended without one. */

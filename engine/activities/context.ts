@@ -67,6 +67,18 @@ export interface ActivityLogger {
 }
 
 /**
+ * The activity's logger over a host logger (the engine's, a worker's): `ids` on every line;
+ * `trace` goes to `debug`, which pino-shaped loggers have for it.
+ */
+export function activityLoggerOf(logger: Record<'debug' | 'info' | 'warn' | 'error', (attributes: object, message: string) => void>, ids: object): ActivityLogger {
+  const at =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (message: string, attributes?: Record<string, unknown>): void =>
+      logger[level]({ ...ids, ...attributes }, message);
+  return { trace: at('debug'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/**
  * Thrown by an activity that will be completed from outside, later: the engine keeps the
  * task open until `engine.asyncCompletion(info.taskToken)` completes, fails or cancels it.
  */

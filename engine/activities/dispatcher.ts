@@ -15,9 +15,10 @@ import type { ActivityTask } from '../../store/types.js';
 import type { Logger } from '../logger.js';
 import { fitFailure, payloadProblem, type PayloadLimits } from '../payloads.js';
 import { systemClock, type Clock } from '../clock.js';
+import { MAX_TIMEOUT_MS } from '../timers.js';
 import { ActivityNotFoundError } from '../errors.js';
 import { attemptCancellation } from './cancellation.js';
-import { activityContext, CompleteAsyncError, Context, type ActivityInfo, type ActivityLogger } from './context.js';
+import { activityContext, activityLoggerOf, CompleteAsyncError, Context, type ActivityInfo, type ActivityLogger } from './context.js';
 import { InFlightLimit } from './in-flight-limit.js';
 import { ActivityTaskQueues, type QueuedAttempt, type TaskQueueDescription } from './task-queues.js';
 import { toTaskMessage, type ActivityTaskMessage } from './task-message.js';
@@ -86,8 +87,6 @@ interface ClaimedAttempt {
 
 /** How often, at most, an activity's heartbeat details are written to its task. */
 const HEARTBEAT_PERSIST_MS = 1000;
-/** The longest delay `setTimeout` takes (a longer one fires at once). */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** `setTimeout` for any delay (activity timeouts may be years): re-armed in steps past Node's limit; every timer it sets goes to `timers`. */
 function armTimer(timers: NodeJS.Timeout[], fn: () => void, ms: number): NodeJS.Timeout {
@@ -411,12 +410,7 @@ export class ActivityDispatcher {
 
   /** The engine's logger with the activity's ids on every line (`Context.log`). */
   private activityLogger(task: ActivityTask): ActivityLogger {
-    const ids = { namespace: task.namespace, workflowId: task.workflowId, runId: task.runId, activityType: task.activityType, activityId: String(task.seq), attempt: task.attempt };
-    const at =
-      (level: 'debug' | 'info' | 'warn' | 'error') =>
-      (message: string, attributes?: Record<string, unknown>): void =>
-        this.logger[level]({ ...ids, ...attributes }, message);
-    return { trace: at('debug'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    return activityLoggerOf(this.logger, { namespace: task.namespace, workflowId: task.workflowId, runId: task.runId, activityType: task.activityType, activityId: String(task.seq), attempt: task.attempt });
   }
 
   /** The function of the task's activity type, as registered for its namespace. */
