@@ -4,6 +4,7 @@
  * @module
  */
 import { Option, type Command } from 'commander';
+import ms from 'ms';
 import { QUOTA_NAMES, ROLES, type ApiKeyInfo, type AuditEntry, type NamespaceInfo, type NewApiKey } from '../engine/index.js';
 import { CliError, type AionClient } from './client.js';
 import { printFields, printJson, printLines, printTable } from './output.js';
@@ -30,21 +31,36 @@ function collectQuota(text: string, quotas: Record<string, number> | undefined):
   return { ...quotas, [match[1]]: Number(match[2]) };
 }
 
-const settingsOf = (options: { description?: string; quota?: Record<string, number> }) => ({
+interface NamespaceOptions {
+  description?: string;
+  quota?: Record<string, number>;
+  retention?: string;
+}
+
+const settingsOf = (options: NamespaceOptions) => ({
   ...(options.description !== undefined ? { description: options.description } : {}),
   ...(options.quota !== undefined ? { quotas: options.quota } : {}),
+  ...(options.retention !== undefined ? { retention: options.retention === 'forever' ? null : options.retention } : {}),
+});
+
+/** A namespace for people: retention as a duration. */
+const shownNamespace = ({ retentionMs, createdAt, ...info }: NamespaceInfo) => ({
+  ...info,
+  retention: retentionMs === undefined ? 'forever' : ms(retentionMs, { long: true }),
+  createdAt: when(createdAt),
 });
 
 export function addHostingCommands(program: Command, client: Client, json: Json): void {
   const namespace = program.command('namespace').description('manage the namespaces this server hosts (admin key)');
   const path = (name: string) => `/v1/namespaces/${encodeURIComponent(name)}`;
-  const printNamespace = (command: Command, info: NamespaceInfo) => (json(command) ? printJson(info) : printFields({ ...info, createdAt: when(info.createdAt) }));
+  const printNamespace = (command: Command, info: NamespaceInfo) => (json(command) ? printJson(info) : printFields(shownNamespace(info)));
   namespace
     .command('create')
     .argument('<ns>', 'its name: letters, digits, . _ -')
     .option('--description <text>', 'what it is for')
     .option('--quota <name=value>', `a quota (repeatable): ${QUOTA_NAMES.join(', ')}`, collectQuota, undefined)
-    .action(async (name: string, options: { description?: string; quota?: Record<string, number> }, command: Command) =>
+    .option('--retention <duration>', "how long closed runs are kept, e.g. '30 days' (default: forever)")
+    .action(async (name: string, options: NamespaceOptions, command: Command) =>
       printNamespace(command, await client(command).callServer<NamespaceInfo>('POST', '/v1/namespaces', { name, ...settingsOf(options) })),
     );
   namespace
@@ -63,7 +79,8 @@ export function addHostingCommands(program: Command, client: Client, json: Json)
     .argument('<ns>')
     .option('--description <text>', 'what it is for')
     .option('--quota <name=value>', 'a quota (repeatable); giving any replaces all the namespace\'s quotas', collectQuota, undefined)
-    .action(async (name: string, options: { description?: string; quota?: Record<string, number> }, command: Command) =>
+    .option('--retention <duration>', "how long runs closing from now on are kept, or 'forever'")
+    .action(async (name: string, options: NamespaceOptions, command: Command) =>
       printNamespace(command, await client(command).callServer<NamespaceInfo>('PUT', path(name), settingsOf(options))),
     );
   namespace

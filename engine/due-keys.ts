@@ -15,7 +15,9 @@ export type DueKey =
   /** The first activation of a cron run, at its tick. */
   | { kind: 'start' }
   /** The next fire of the owning schedule. */
-  | { kind: 'schedule' };
+  | { kind: 'schedule' }
+  /** The deletion of the owning closed run: its namespace's retention has passed. */
+  | { kind: 'retention' };
 
 export function formatDueKey(key: DueKey): string {
   return key.kind === 'timer' ? `timer:${key.seq}` : key.kind;
@@ -23,7 +25,7 @@ export function formatDueKey(key: DueKey): string {
 
 /** The key an entry stands for; undefined for a string this engine never writes. */
 export function parseDueKey(key: string): DueKey | undefined {
-  if (key === 'timeout' || key === 'restart' || key === 'start' || key === 'schedule') return { kind: key };
+  if (key === 'timeout' || key === 'restart' || key === 'start' || key === 'schedule' || key === 'retention') return { kind: key };
   const timer = /^timer:([1-9]\d{0,9})$/.exec(key);
   return timer ? { kind: 'timer', seq: Number(timer[1]) } : undefined;
 }

@@ -230,6 +230,8 @@ export interface EngineEvents {
   storeAvailability: [{ available: true } | { available: false; reason: string }];
   /** An activation was handed to a run's sandbox (for tracing): the kinds of its jobs. */
   activation: [{ namespace: string; workflowId: string; runId: string; jobs: JobKind[] }];
+  /** A closed run was deleted: its namespace's retention had passed. */
+  runPurged: [{ namespace: string; workflowId: string; runId: string }];
 }
 
 export class Engine implements RunDirectory {
@@ -241,7 +243,7 @@ export class Engine implements RunDirectory {
   readonly apiKeys: ApiKeys;
   /** Who did what to each namespace. */
   readonly audit: AuditLog;
-  /** What the engine does, for observers: `scheduleFired`, `runParked`, `storeAvailability`, `activation`. */
+  /** What the engine does, for observers: `scheduleFired`, `runParked`, `storeAvailability`, `activation`, `runPurged`. */
   readonly events = new EventEmitter<EngineEvents>();
   /** Counters and gauges (prom-client); `aion server` serves them at `/metrics`. */
   readonly metrics: EngineMetrics;
@@ -319,6 +321,7 @@ export class Engine implements RunDirectory {
       quarantine: this.quarantine,
       newSandboxId: () => `${this.sandboxPrefix}${this.nextSandbox++}`,
       tenantOf: (namespace) => this.namespaces.tenant(namespace),
+      retentionOf: async (namespace) => (await this.namespaces.policyOf(namespace)).retentionMs,
       wakeSlots: pLimit(CONCURRENT_WAKES),
       checkpoints: parts.checkpoints,
       onOutbox: (entries) => this.outbox.process(entries),
@@ -907,11 +910,31 @@ export class Engine implements RunDirectory {
     }
     if (key.kind === 'schedule') return this.schedules.onDue(entry);
     if (this.quarantine.get(entry.namespace, entry.owner)) return;
+    if (key.kind === 'retention') return this.purgeRun(entry);
     const run = await this.runs.runFor(entry.namespace, entry.owner);
     if (run?.record.status !== 'Running') return;
     if (key.kind === 'timeout') await run.timeOut();
     else if (key.kind === 'restart' || key.kind === 'start') await run.restart();
     else await run.deliver({ type: 'TimerFired', time: this.clock.now(), seq: key.seq });
+  }
+
+  /**
+   * Deletes a closed run whose retention passed, in one write with its due entry — while no run
+   * of its workflow id is being started, since the purge removes the id's pointer if it still
+   * names this run.
+   */
+  private async purgeRun(entry: DueEntry): Promise<void> {
+    const { namespace, owner: runId } = entry;
+    const record = await this.store.getRun(namespace, runId);
+    if (record?.status === 'Running') {
+      await this.store.write({ dueEntries: { delete: [entry] } });
+      return;
+    }
+    const purge = () => this.store.write({ purgeRuns: [{ namespace, runId }], dueEntries: { delete: [entry] } });
+    await (record ? this.starter.whileNotStarting(namespace, record.workflowId, purge) : purge());
+    if (!record) return;
+    this.logger.debug({ namespace, workflowId: record.workflowId, runId }, 'deleted a closed run: its retention passed');
+    this.events.emit('runPurged', { namespace, workflowId: record.workflowId, runId });
   }
 
   private async deliverActivityOutcome(namespace: string, runId: string, seq: number, outcome: ActivityOutcome): Promise<void> {

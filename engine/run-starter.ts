@@ -82,6 +82,11 @@ export class RunStarter {
     },
   ) {}
 
+  /** Runs `fn` while no run of the workflow id is being created. */
+  whileNotStarting<T>(namespace: string, workflowId: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(`${namespace}\u0000${workflowId}`, fn);
+  }
+
   /**
    * Creates the run and resolves once its start is recorded. Rejects with
    * `WorkflowAlreadyStartedError` if the workflow id has a running run (or a recorded
@@ -89,7 +94,7 @@ export class RunStarter {
    * deployed bundle exports the type.
    */
   create(spec: NewRun, options: CreateOptions = {}): Promise<WorkflowRun> {
-    return this.locks.run(`${spec.namespace}\u0000${spec.workflowId}`, async () => {
+    return this.whileNotStarting(spec.namespace, spec.workflowId, async () => {
       const version = await this.bundles.currentVersion(spec.namespace, spec.workflowType);
       if (version === undefined) {
         throw new InvalidArgumentError(`no deployed bundle exports a workflow named '${spec.workflowType}' in namespace '${spec.namespace}'`);
@@ -169,7 +174,7 @@ export class RunStarter {
   createFromPrefix(prefix: readonly HistoryEvent[], options: { runId: string; version: string; resetFrom: { runId: string; eventIndex: number } }): Promise<WorkflowRun> {
     const [first, ...rest] = prefix;
     if (first?.type !== 'WorkflowStarted') throw new InvalidArgumentError('a reset starts from a history that begins with WorkflowStarted');
-    return this.locks.run(`${first.namespace}\u0000${first.workflowId}`, async () => {
+    return this.whileNotStarting(first.namespace, first.workflowId, async () => {
       const { runId } = options;
       await this.assertStartable({ namespace: first.namespace, workflowId: first.workflowId, runId } as NewRun);
       const time = this.environment().clock.now();

@@ -117,6 +117,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
         this.heads.set(headKey, created.has(headKey) ? 1 : await this.loadNextEventId(append.namespace, append.runId));
       }
     }
+    const purges = await this.purgeOperations(batch.purgeRuns ?? []);
     // The store was reopened while the heads loaded: they may reflect writes the old log lost.
     if (generation !== this.generation) throw new StoreError('AION_STORE_UNAVAILABLE', 'the store was reopened during the write; nothing was written, try again');
     // From here to `submit` nothing awaits: checking and reserving the heads is atomic.
@@ -142,7 +143,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     }
     while (this.heads.size > MAX_CACHED_HEADS) this.heads.delete(this.heads.keys().next().value!);
     try {
-      const ops = this.operations(batch);
+      const ops = [...this.operations(batch), ...purges];
       await (options.durable === false ? this.committer.writeUnsynced(ops) : this.committer.submit(ops));
     } catch (error) {
       // Not confirmed (and, unless the store was reopened meanwhile, not readable either):
@@ -150,6 +151,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       for (const headKey of previous.keys()) this.heads.delete(headKey);
       throw error;
     }
+    for (const { namespace, runId } of batch.purgeRuns ?? []) this.heads.delete(runKey(namespace, runId));
     for (const { namespace, runId, events } of appends) this.events.emit('appended', { namespace, runId, events });
   }
 
@@ -424,6 +426,29 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const { namespace, runId } of batch.quarantine?.delete ?? []) del(keys.quarantine(namespace, runId));
     for (const record of batch.control?.put ?? []) put(keys.control(record.kind, record.id), record);
     for (const { kind, id } of batch.control?.delete ?? []) del(keys.control(kind, id));
+    return ops;
+  }
+
+  /** The deletions purging these runs: their keys are looked up first (history appends, checkpoints, index entries). */
+  private async purgeOperations(purges: { namespace: string; runId: string }[]): Promise<KvOperation[]> {
+    const ops: KvOperation[] = [];
+    const del = (key: string) => ops.push({ type: 'del', key });
+    for (const { namespace, runId } of purges) {
+      const record = await this.get<RunRecord>(keys.run(namespace, runId));
+      if (record) {
+        del(keys.status(namespace, record.status, runId));
+        del(keys.started(namespace, record.startTime, runId));
+        if ((await this.get<string>(keys.latestRun(namespace, record.workflowId))) === runId) del(keys.latestRun(namespace, record.workflowId));
+      }
+      del(keys.run(namespace, runId));
+      del(keys.snapshot(namespace, runId));
+      del(keys.quarantine(namespace, runId));
+      await this.reading(async () => {
+        for (const prefix of [keys.historyPrefix(namespace, runId), keys.checkpointPrefix(namespace, runId), keys.checkpointLogsPrefix(namespace, runId)]) {
+          for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix) })) del(key);
+        }
+      });
+    }
     return ops;
   }
 

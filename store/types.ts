@@ -264,6 +264,12 @@ export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   control?: { put?: ControlRecord[]; delete?: { kind: string; id: string }[] };
   schedules?: { put?: ScheduleRecord[]; delete?: { namespace: string; scheduleId: string }[] };
   quarantine?: { put?: QuarantineRecord[]; delete?: { namespace: string; runId: string }[] };
+  /**
+   * Runs to delete entirely (retention): history, run record and its index entries, snapshot,
+   * checkpoints, and the workflow id's pointer when it still names the run. The engine deletes
+   * the run's due entries and activity tasks itself; purging a run that is gone does nothing.
+   */
+  purgeRuns?: { namespace: string; runId: string }[];
 }
 
 export interface ListRunsQuery {

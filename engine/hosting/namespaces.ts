@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { toMs, type Duration } from '../../common/time.js';
 import type { EventStore, WriteBatch } from '../../store/types.js';
 import { AionError, InvalidArgumentError, NamespaceNotFoundError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
@@ -19,19 +20,33 @@ export interface NamespaceInfo {
   name: string;
   description?: string;
   quotas: NamespaceQuotas;
+  /** How long a closed run is kept before it is deleted, in ms; absent: kept for ever. */
+  retentionMs?: number;
   createdAt: Date;
 }
 
-/** What a namespace can be given at creation or changed later (`quotas` replaces the namespace's quotas). */
+/**
+ * What a namespace can be given at creation or changed later (`quotas` replaces the namespace's
+ * quotas; `retention: null` keeps closed runs for ever again; what is not given stays).
+ */
 export interface NamespaceSettings {
   description?: string;
   quotas?: NamespaceQuotas;
+  /** How long a run is kept after it closed (`'30 days'`, or ms), at least a second. Applies to runs that close from then on. */
+  retention?: Duration | null;
+}
+
+/** What the engine enforces for a namespace: its quotas and retention. */
+export interface NamespacePolicy {
+  quotas: NamespaceQuotas;
+  retentionMs?: number;
 }
 
 export interface StoredNamespace {
   name: string;
   description?: string;
   quotas?: NamespaceQuotas;
+  retentionMs?: number;
   createdAt: number;
   /** Set while a delete checks it is empty: the namespace takes no request meanwhile. */
   deleting?: true;
@@ -60,8 +75,8 @@ export const namespacePrefix = (namespace: string): string => `${namespace}\u000
 export const namespaceScopedId = (namespace: string, rest: string): string => namespacePrefix(namespace) + rest;
 
 export class Namespaces {
-  /** Each namespace's quotas, read once (the registry is the only writer). */
-  private readonly quotaCache = new Map<string, NamespaceQuotas>();
+  /** Each namespace's quotas and retention, read once (the registry is the only writer). */
+  private readonly policies = new Map<string, NamespacePolicy>();
   /** Each namespace as the sandbox threads' fair scheduling knows it (its weight follows its quotas). */
   private readonly tenants = new Map<string, Tenant>();
   private readonly weightsUpdated = new WeakSet<Tenant>();
@@ -73,13 +88,13 @@ export class Namespaces {
 
   async create(name: string, settings: NamespaceSettings = {}): Promise<NamespaceInfo> {
     checkName(name);
-    const record: StoredNamespace = { name, ...checkSettings(settings), createdAt: Date.now() };
+    const record: StoredNamespace = withSettings({ name, createdAt: Date.now() }, settings);
     if (name === DEFAULT_NAMESPACE || (await this.store.getControl(NAMESPACE_KIND, name))) throw new AionError('ALREADY_EXISTS', `namespace ${name} already exists`);
     // The runs of a deleted namespace of that name are still stored: they are not another tenant's to see.
     const stored = await this.contents.storedRuns(name);
     if (stored > 0) throw new AionError('FAILED_PRECONDITION', `a deleted namespace ${name} left ${stored} run${stored === 1 ? '' : 's'} stored: choose another name`);
     await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
-    this.quotaCache.delete(name);
+    this.policies.delete(name);
     return infoOf(record);
   }
 
@@ -93,21 +108,27 @@ export class Namespaces {
     return infoOf(await this.read(name));
   }
 
+  /** The namespace's quotas and retention (none for `default`, or a namespace not registered). */
+  async policyOf(name: string): Promise<NamespacePolicy> {
+    let policy = this.policies.get(name);
+    if (policy === undefined) {
+      const record = name === DEFAULT_NAMESPACE ? undefined : ((await this.store.getControl(NAMESPACE_KIND, name))?.value as StoredNamespace | undefined);
+      policy = { quotas: record?.quotas ?? {}, ...(record?.retentionMs !== undefined ? { retentionMs: record.retentionMs } : {}) };
+      this.policies.set(name, policy);
+    }
+    return policy;
+  }
+
   /** The namespace's quotas (none for `default`, or a namespace not registered). */
   async quotasOf(name: string): Promise<NamespaceQuotas> {
-    let quotas = this.quotaCache.get(name);
-    if (quotas === undefined) {
-      quotas = name === DEFAULT_NAMESPACE ? {} : (((await this.store.getControl(NAMESPACE_KIND, name))?.value as StoredNamespace | undefined)?.quotas ?? {});
-      this.quotaCache.set(name, quotas);
-    }
-    return quotas;
+    return (await this.policyOf(name)).quotas;
   }
 
   /** The namespace's quotas if they are known now (read already), without waiting; a read is started otherwise. */
   quotasNow(name: string): NamespaceQuotas | undefined {
-    const quotas = this.quotaCache.get(name);
-    if (quotas === undefined) void this.quotasOf(name).catch(() => undefined);
-    return quotas;
+    const policy = this.policies.get(name);
+    if (policy === undefined) void this.policyOf(name).catch(() => undefined);
+    return policy?.quotas;
   }
 
   /** The namespace as a tenant of the sandbox threads: one object per namespace, its weight kept current. */
@@ -133,9 +154,9 @@ export class Namespaces {
 
   async update(name: string, settings: NamespaceSettings): Promise<NamespaceInfo> {
     if (name === DEFAULT_NAMESPACE) throw new InvalidArgumentError('the default namespace has no settings to change');
-    const record: StoredNamespace = { ...(await this.read(name)), ...checkSettings(settings) };
+    const record = withSettings(await this.read(name), settings);
     await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
-    this.quotaCache.delete(name);
+    this.policies.delete(name);
     const tenant = this.tenants.get(name);
     if (tenant) {
       tenant.weight = record.quotas?.schedulingWeight ?? 1;
@@ -161,7 +182,7 @@ export class Namespaces {
     }
     const { control, typeVersions } = await this.contents.deletions(name);
     await this.store.write({ control: { put: control?.put ?? [], delete: [{ kind: NAMESPACE_KIND, id: name }, ...(control?.delete ?? [])] }, typeVersions: typeVersions ?? [] });
-    this.quotaCache.delete(name);
+    this.policies.delete(name);
     this.tenants.delete(name);
   }
 
@@ -179,10 +200,31 @@ function checkName(name: unknown): asserts name is string {
   }
 }
 
-function checkSettings(settings: NamespaceSettings): NamespaceSettings {
-  checkOptionKeys(settings, ['description', 'quotas'], 'namespace');
+/** Retention is kept between a second and a hundred years (beyond, a due time leaves the store's key range). */
+const MIN_RETENTION_MS = 1000;
+const MAX_RETENTION_MS = 100 * 365 * 24 * 3600 * 1000;
+
+/** The record with `settings` applied, checked: what is not given stays. */
+function withSettings(record: StoredNamespace, settings: NamespaceSettings): StoredNamespace {
+  checkOptionKeys(settings, ['description', 'quotas', 'retention'], 'namespace');
+  const next: StoredNamespace = { ...record };
   const description = checkOptionalString(settings.description, 'description', 1000);
-  return { ...(description !== undefined ? { description } : {}), ...(settings.quotas !== undefined ? { quotas: checkQuotas(settings.quotas) } : {}) };
+  if (description !== undefined) next.description = description;
+  if (settings.quotas !== undefined) next.quotas = checkQuotas(settings.quotas);
+  if (settings.retention === null) delete next.retentionMs;
+  else if (settings.retention !== undefined) next.retentionMs = checkRetention(settings.retention);
+  return next;
+}
+
+function checkRetention(retention: Duration): number {
+  let retentionMs: number;
+  try {
+    retentionMs = toMs(retention);
+  } catch {
+    throw new InvalidArgumentError(`retention must be a duration such as '30 days' (or ms), got ${JSON.stringify(retention)}`);
+  }
+  if (retentionMs < MIN_RETENTION_MS || retentionMs > MAX_RETENTION_MS) throw new InvalidArgumentError(`retention must be between 1 second and 100 years, got ${JSON.stringify(retention)}`);
+  return Math.round(retentionMs);
 }
 
 const defaultNamespace = (): StoredNamespace => ({ name: DEFAULT_NAMESPACE, description: 'the namespace of requests that name none', createdAt: 0 });
@@ -191,5 +233,6 @@ const infoOf = (record: StoredNamespace): NamespaceInfo => ({
   name: record.name,
   ...(record.description !== undefined ? { description: record.description } : {}),
   quotas: record.quotas ?? {},
+  ...(record.retentionMs !== undefined ? { retentionMs: record.retentionMs } : {}),
   createdAt: new Date(record.createdAt),
 });

@@ -35,7 +35,7 @@ import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
 import { snapshotRecord } from '../snapshots.js';
 import { locateDivergences } from '../divergence.js';
-import { parseDueKey } from '../due-keys.js';
+import { formatDueKey, parseDueKey } from '../due-keys.js';
 import { cutHistory, located, runAtEvent, timelineSteps, type CheckpointData, type CheckpointUse, type RunAtEvent, type SandboxInspection, type TimelineStep } from '../inspector.js';
 import { BundleLocator, hasFailures, locateFailures } from '../source-maps.js';
 import { answerStackTraceQuery, guestQueryName, isStackTraceQuery } from '../stack-traces.js';
@@ -66,6 +66,8 @@ export interface RunEnvironment {
   newSandboxId(): string;
   /** The namespace as a tenant of the sandbox threads (its activations take turns fairly with other namespaces'). */
   tenantOf(namespace: string): Tenant;
+  /** How long the namespace keeps a closed run, in ms (undefined: for ever). */
+  retentionOf(namespace: string): Promise<number | undefined>;
   /** How inspections keep checkpoints (see `EngineOptions.checkpoints`). */
   checkpoints: { interval: number; closedRuns: boolean };
   /** Bounds how many runs are being brought back into memory at once. */
@@ -905,6 +907,11 @@ export class WorkflowRun {
   /** Appends the batch (numbered here) with its index writes in one atomic write; then acts on it. */
   private async commit(batch: ActivationBatch, jobs: PendingJob[]): Promise<void> {
     const { record } = this;
+    if (batch.closeEvent) {
+      // Retention as the run closes applies to it (a later change applies to runs closing later, as in Temporal).
+      const retentionMs = await this.env.retentionOf(record.namespace);
+      if (retentionMs !== undefined) batch.duePuts.push({ dueAt: batch.closeEvent.time + retentionMs, namespace: record.namespace, owner: record.runId, key: formatDueKey({ kind: 'retention' }) });
+    }
     this.justRead = undefined; // no longer the whole history
     const events = batch.events.map((event, i) => ({ ...event, eventId: this.nextEventId + i }) as HistoryEvent);
     const next = this.nextRecord(batch);

@@ -38,6 +38,10 @@ describe('hosting with the CLI', { timeout: 60_000 }, () => {
     const asAdmin = ['--token', adminKey];
     expect((await aion(...asAdmin, 'namespace', 'create', 'acme', '--description', 'first tenant')).code).toBe(0);
     expect((await aion(...asAdmin, 'namespace', 'list')).stdout).toMatch(/^acme\s+\S+\s+first tenant$/m);
+    expect((await aion(...asAdmin, 'namespace', 'update', 'acme', '--retention', '30 days')).stdout).toMatch(/^retention: +30 days$/m);
+    expect((await aion(...asAdmin, '--json', 'namespace', 'describe', 'acme')).stdout).toContain(`"retentionMs": ${30 * 24 * 3600 * 1000}`);
+    expect((await aion(...asAdmin, 'namespace', 'update', 'acme', '--retention', 'forever')).stdout).toMatch(/^retention: +forever$/m);
+    expect((await aion(...asAdmin, 'namespace', 'update', 'acme', '--retention', 'later')).stderr).toBe('aion: retention must be a duration such as \'30 days\' (or ms), got "later"\n');
     const created = JSON.parse((await aion(...asAdmin, '--json', 'key', 'create', '--namespace', 'acme', '--role', 'operate')).stdout) as { key: string; id: string };
     expect(created).toMatchObject({ key: expect.stringMatching(/^aion_/), id: expect.any(String) });
 
@@ -54,11 +58,13 @@ describe('hosting with the CLI', { timeout: 60_000 }, () => {
     expect((await aion(...asAdmin, 'key', 'revoke', created.id)).stdout).toBe(`revoked key ${created.id}\n`);
     expect((await aion(...asAcme, 'list')).stderr).toMatch(/^aion: unknown or revoked API key/);
 
-    const audit = (await aion(...asAdmin, '--namespace', 'acme', 'audit')).stdout.split('\n').slice(1, 4);
+    const audit = (await aion(...asAdmin, '--namespace', 'acme', 'audit')).stdout.split('\n').slice(1, 6);
     const adminId = adminKey.split('_')[1];
     expect(audit.map((line) => line.split(/\s+/).slice(1, 4))).toEqual([
       ['acme', `key:${adminId}`, 'key.revoke'],
       ['acme', `key:${adminId}`, 'key.create'],
+      ['acme', `key:${adminId}`, 'namespace.update'],
+      ['acme', `key:${adminId}`, 'namespace.update'],
       ['acme', `key:${adminId}`, 'namespace.create'],
     ]);
   });

@@ -249,6 +249,33 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       await store.close();
     });
 
+    it('purges a run entirely — history, record, indexes, snapshot, checkpoints — and leaves its neighbours and a newer run of its id', async () => {
+      const store = await open();
+      const image = { version: 'v1', build: 'b1', pages: Uint8Array.from([1]), data: Uint8Array.from([7]), checksum: 'c', createdAt: 1 };
+      await store.write({
+        histories: [1, 10, 2].map((n) => ({ namespace: 'default', runId: `r${n}`, events: [ev(1), ev(2)] })),
+        runs: [{ record: run('r1', { status: 'Completed', closeTime: 2000 }) }, { record: run('r10') }, { record: run('r2', { workflowId: 'wf-r1', startTime: 3000 }) }],
+        latestRuns: [{ namespace: 'default', workflowId: 'wf-r10', runId: 'r10' }, { namespace: 'default', workflowId: 'wf-r1', runId: 'r2' }],
+        snapshots: { put: [{ namespace: 'default', runId: 'r1', eventId: 2, ...image }] },
+        checkpoints: { put: [{ namespace: 'default', runId: 'r1', eventId: 2, previous: 0, logs: [], ...image }] },
+      });
+      await store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(3)] }] });
+      await store.write({ purgeRuns: [{ namespace: 'default', runId: 'r1' }, { namespace: 'default', runId: 'never-was' }] });
+      expect(await store.getRun('default', 'r1')).toBeUndefined();
+      expect(await store.readHistory('default', 'r1')).toEqual([]);
+      expect(await store.nextEventId('default', 'r1')).toBe(1);
+      expect(await store.getSnapshot('default', 'r1')).toBeUndefined();
+      expect(await store.listCheckpoints('default', 'r1')).toEqual([]);
+      expect((await store.listRuns({ namespace: 'default', status: 'Completed' })).map((r) => r.runId)).toEqual([]);
+      expect((await store.scanRuns({ namespace: 'default' })).runs.map((r) => r.runId)).toEqual(['r2', 'r10']);
+      // The id's pointer names the newer run, so it stays; the neighbour whose id shares a prefix is whole.
+      expect(await store.getLatestRunId('default', 'wf-r1')).toBe('r2');
+      expect(await store.readHistory('default', 'r10')).toHaveLength(2);
+      await store.write({ purgeRuns: [{ namespace: 'default', runId: 'r2' }] });
+      expect(await store.getLatestRunId('default', 'wf-r1')).toBeUndefined();
+      await store.close();
+    });
+
     it('keeps control records by kind and id, listed in id order from a bound, by prefix, either way', async () => {
       const store = await open();
       const record = (kind: string, id: string) => ({ kind, id, value: { id, at: 1 } });
