@@ -54,7 +54,8 @@ export const bundleVersion = (code: string): string => createHash('sha256').upda
 
 export class BundleRegistry {
   private readonly typeVersions = new Map<string, string>();
-  private readonly limitsKey: string;
+  /** A short hash of each set of limits templates were asked for (the engine's, and namespaces' quotas). */
+  private readonly limitsKeys = new Map<string, string>();
   private readonly locators = new Map<string, BundleLocator>();
   /** Deploys, routes and unloads of one namespace, one at a time: each checks what the others change. */
   private readonly versionChanges = new KeyedLock();
@@ -67,7 +68,6 @@ export class BundleRegistry {
     /** Instances each template keeps ready in a thread (they count against the resident memory budget). */
     private readonly poolSize: number,
   ) {
-    this.limitsKey = createHash('sha256').update(JSON.stringify(limits)).digest('hex').slice(0, 12);
   }
 
   /**
@@ -185,9 +185,15 @@ export class BundleRegistry {
     };
   }
 
-  /** What a sandbox thread needs to evaluate a version. */
-  template(version: string): TemplateSpec {
-    return { key: `${version}:${this.limitsKey}`, version, limits: this.limits, poolSize: this.poolSize };
+  /** What a sandbox thread needs to evaluate a version, under `limits` (a template per version and limits). */
+  template(version: string, limits: SandboxLimits = this.limits): TemplateSpec {
+    const json = JSON.stringify(limits);
+    let limitsKey = this.limitsKeys.get(json);
+    if (limitsKey === undefined) {
+      limitsKey = createHash('sha256').update(json).digest('hex').slice(0, 12);
+      this.limitsKeys.set(json, limitsKey);
+    }
+    return { key: `${version}:${limitsKey}`, version, limits, poolSize: this.poolSize };
   }
 
   /** A deployed version: its code and the workflow types it exports; `InvalidArgumentError` for one that is not deployed. */

@@ -20,7 +20,7 @@ import { ApiKeys } from './hosting/api-keys.js';
 import { AuditLog } from './hosting/audit.js';
 import { DEFAULT_NAMESPACE, Namespaces } from './hosting/namespaces.js';
 import { registerStoredRuns } from './hosting/stored-runs-registration.js';
-import { QuotaExceededError, StartRates } from './hosting/quotas.js';
+import { sandboxLimitsIn, StartRates } from './hosting/quotas.js';
 import { asyncCompletionHandle, type AsyncCompletionHandle } from './activities/async-completion.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
 import type { ActivityTaskMessage } from './activities/task-message.js';
@@ -31,7 +31,7 @@ import { TimeSkipper, WorkCounter } from './time-skipping.js';
 import { BundleRegistry, bundleVersion, type DeployResult, type VersionInfo } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
-import { DeployCheckFailedError, EngineClosedError, InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
+import { DeployCheckFailedError, EngineClosedError, InvalidArgumentError, QuotaExceededError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory, type WorkflowUpdateHandle } from './handle.js';
 import { canCutAfter } from './history/activations.js';
 import { isCommandEvent, type HistoryEvent } from './history/events.js';
@@ -46,7 +46,7 @@ import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { EngineMetrics } from './metrics.js';
 import { OutboxProcessor } from './outbox-processor.js';
-import type { PayloadLimits } from './payloads.js';
+import { payloadLimitsIn, type PayloadLimits } from './payloads.js';
 import { Quarantine } from './quarantine.js';
 import { DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './replay.js';
 import { RunStarter, type NewRun } from './run-starter.js';
@@ -298,7 +298,7 @@ export class Engine implements RunDirectory {
         inFlightLimitOf: (namespace) => this.namespaces.quotasNow(namespace)?.maxActivityTasksInFlight,
       },
       logger,
-      this.payloadLimits,
+      (namespace) => this.payloadLimitsOf(namespace),
       clock,
     );
     this.timers = new DueTimers((entries) => this.deliverDue(entries), clock);
@@ -321,6 +321,9 @@ export class Engine implements RunDirectory {
       quarantine: this.quarantine,
       newSandboxId: () => `${this.sandboxPrefix}${this.nextSandbox++}`,
       tenantOf: (namespace) => this.namespaces.tenant(namespace),
+      quotasOf: (namespace) => this.namespaces.quotasNow(namespace) ?? {},
+      payloadLimitsOf: (namespace) => this.payloadLimitsOf(namespace),
+      sandboxLimitsOf: (namespace) => sandboxLimitsIn(bundles.limits, this.namespaces.quotasNow(namespace)),
       retentionOf: async (namespace) => (await this.namespaces.policyOf(namespace)).retentionMs,
       wakeSlots: pLimit(CONCURRENT_WAKES),
       checkpoints: parts.checkpoints,
@@ -343,7 +346,11 @@ export class Engine implements RunDirectory {
       },
     };
     this.runs.attach(environment);
-    this.starter = new RunStarter(store, bundles, this.runs, () => environment, { continueAsNewSuggestedAt: limits.continueAsNewSuggestedAt, failureErrorTypes: parts.failureErrorTypes });
+    this.starter = new RunStarter(store, bundles, this.runs, () => environment, {
+      // Runs are told to continue as new before they reach their namespace's history quota.
+      continueAsNewSuggestedAt: (namespace) => Math.min(limits.continueAsNewSuggestedAt, Math.floor((this.namespaces.quotasNow(namespace)?.maxHistoryEvents ?? Infinity) * 0.8)),
+      failureErrorTypes: parts.failureErrorTypes,
+    });
     this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock);
     // Schedules run on the real clock: with a skipping clock they keep timers of their own.
     this.scheduleTimers = clock === systemClock ? this.timers : new DueTimers((entries) => this.deliverDue(entries));
@@ -363,7 +370,7 @@ export class Engine implements RunDirectory {
     this.apiKeys = new ApiKeys(store, this.namespaces);
     this.startRates = new StartRates(() => this.clock.now());
     this.audit = new AuditLog(store);
-    this.schedules = new Schedules(store, this.runs, this.outbox, this.scheduleTimers, logger, this.payloadLimits, () => this.assertOpen(), (event) =>
+    this.schedules = new Schedules(store, this.runs, this.outbox, this.scheduleTimers, logger, (namespace) => this.payloadLimitsOf(namespace), () => this.assertOpen(), (event) =>
       this.events.emit('scheduleFired', event),
     );
     this.onDamagedRecord = (damage) => this.quarantine.onDamaged(damage);
@@ -436,6 +443,7 @@ export class Engine implements RunDirectory {
     });
     try {
       await registerStoredRuns(store);
+      await engine.namespaces.load();
       await engine.quarantine.load();
       await engine.recover();
     } catch (error) {
@@ -458,6 +466,11 @@ export class Engine implements RunDirectory {
   /** What one payload (arguments, a result, a failure...) may be: bytes of JSON and nesting depth. */
   get payloadLimits(): PayloadLimits {
     return { maxPayloadBytes: this.limits.maxPayloadBytes, maxPayloadDepth: this.limits.maxPayloadDepth };
+  }
+
+  /** What one payload may be in `namespace`: the engine's limits, with the namespace's `maxPayloadBytes` quota when it is lower. */
+  payloadLimitsOf(namespace: string): PayloadLimits {
+    return payloadLimitsIn(this.payloadLimits, namespace, this.namespaces.quotasNow(namespace)?.maxPayloadBytes);
   }
 
   /** Deploys a bundle: stored under its content hash (idempotent) and current for the types it exports. */
@@ -633,7 +646,7 @@ export class Engine implements RunDirectory {
    */
   asyncCompletion(taskToken: Uint8Array | string, options: { namespace?: string } = {}): AsyncCompletionHandle {
     this.assertOpen();
-    return asyncCompletionHandle(this.activities, taskToken, { assertOpen: () => this.assertOpen(), namespace: options.namespace, payloadLimits: this.payloadLimits });
+    return asyncCompletionHandle(this.activities, taskToken, { assertOpen: () => this.assertOpen(), namespace: options.namespace, payloadLimitsOf: (namespace) => this.payloadLimitsOf(namespace) });
   }
 
   /**
@@ -661,13 +674,13 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('signalWithStart needs a workflowId');
     const spec = this.newRun(workflowType, options, 'signalWithStart');
-    const signal = { type: 'SignalReceived' as const, time: this.clock.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.payloadLimits) };
+    const signal = { type: 'SignalReceived' as const, time: this.clock.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.payloadLimitsOf(spec.namespace)) };
     for (;;) {
       const latest = await this.store.getLatestRunId(spec.namespace, spec.workflowId);
       const running = latest === undefined ? undefined : await this.runs.runFor(spec.namespace, latest);
       if (running?.record.status === 'Running') {
         try {
-          await running.deliver(signal);
+          await running.deliver(signal, { fromCaller: true });
           return new WorkflowHandle(this, spec.workflowId, running.record.runId, spec.namespace);
         } catch (error) {
           if (!(error instanceof WorkflowNotRunningError)) throw error;
@@ -856,15 +869,17 @@ export class Engine implements RunDirectory {
     } catch (error) {
       throw new InvalidArgumentError((error as Error).message);
     }
-    const memo = options.memo === undefined ? undefined : checkMemo(options.memo, this.payloadLimits);
+    const namespace = namespaceOf(options.namespace);
+    const payloadLimits = this.payloadLimitsOf(namespace);
+    const memo = options.memo === undefined ? undefined : checkMemo(options.memo, payloadLimits);
     const cronSchedule = options.cronSchedule === undefined ? undefined : checkOptionalString(options.cronSchedule, 'cronSchedule', 256);
     const firstTaskAt = cronSchedule === undefined ? undefined : nextCronTick(cronSchedule, this.clock.now());
     return {
-      namespace: namespaceOf(options.namespace),
+      namespace,
       workflowId: checkId(options.workflowId ?? randomUUID(), 'workflowId'),
       workflowType: checkId(workflowType, 'workflow type'),
       taskQueue: checkId(options.taskQueue ?? DEFAULT_TASK_QUEUE, 'taskQueue'),
-      args: checkArgs(options.args, 'args', this.payloadLimits),
+      args: checkArgs(options.args, 'args', payloadLimits),
       searchAttributes,
       ...(memo ? { memo } : {}),
       ...(cronSchedule !== undefined ? { cronSchedule, firstTaskAt } : {}),

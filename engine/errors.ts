@@ -6,6 +6,7 @@
  */
 import type { AionFailure } from '../common/failures.js';
 import type { RunStatus } from '../store/types.js';
+import type { NamespaceQuotas } from './hosting/quotas.js';
 
 export type AionErrorCode =
   | 'INVALID_ARGUMENT'
@@ -32,6 +33,19 @@ export class AionError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/** A request a quota refuses: `rate` quotas are `RESOURCE_EXHAUSTED` (retry later), the others `FAILED_PRECONDITION`. */
+export class QuotaExceededError extends AionError {
+  override name = 'QuotaExceededError';
+  constructor(
+    readonly namespace: string,
+    readonly quota: keyof NamespaceQuotas,
+    readonly limit: number,
+    detail: string,
+  ) {
+    super(quota === 'startsPerSecond' ? 'RESOURCE_EXHAUSTED' : 'FAILED_PRECONDITION', `namespace ${namespace} is at its quota ${quota} = ${limit}: ${detail}`);
   }
 }
 

@@ -74,7 +74,8 @@ export interface RunDirectory {
   readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<HistoryEvent[]>;
   followHistory(namespace: string, runId: string, options: { from: number; follow: boolean; signal?: AbortSignal }): AsyncGenerator<HistoryEvent>;
   historyLength(namespace: string, runId: string): Promise<number>;
-  readonly payloadLimits: PayloadLimits;
+  /** What one payload may be in the namespace (the engine's limits, and its quota). */
+  payloadLimitsOf(namespace: string): PayloadLimits;
   /** The time events are recorded at. */
   now(): number;
 }
@@ -108,14 +109,14 @@ export class WorkflowHandle {
 
   /** Sends a signal; resolves once it is recorded in the run's history. */
   async signal(name: string, ...args: unknown[]): Promise<void> {
-    const event = { type: 'SignalReceived' as const, time: this.directory.now(), name: checkId(name, 'signal name'), args: checkArgs(args, 'signal arguments', this.directory.payloadLimits) };
-    await this.onCurrentRun((run) => run.deliver(event));
+    const event = { type: 'SignalReceived' as const, time: this.directory.now(), name: checkId(name, 'signal name'), args: checkArgs(args, 'signal arguments', this.directory.payloadLimitsOf(this.namespace)) };
+    await this.onCurrentRun((run) => run.deliver(event, { fromCaller: true }));
   }
 
   /** Runs a query handler against the run's current state. */
   async query(name: string, ...args: unknown[]): Promise<unknown> {
     const run = await this.run();
-    const outcome = await run.query(checkId(name, 'query name'), checkArgs(args, 'query arguments', this.directory.payloadLimits));
+    const outcome = await run.query(checkId(name, 'query name'), checkArgs(args, 'query arguments', this.directory.payloadLimitsOf(this.namespace)));
     if (outcome.ok) return outcome.result;
     throw new QueryFailedError(`query '${name}' failed: ${outcome.failure.message}`, fromFailureInfo(outcome.failure));
   }
@@ -143,7 +144,7 @@ export class WorkflowHandle {
       time: this.directory.now(),
       updateId,
       name: checkId(name, 'update name'),
-      args: checkArgs(options.args ?? [], 'update arguments', this.directory.payloadLimits),
+      args: checkArgs(options.args ?? [], 'update arguments', this.directory.payloadLimitsOf(this.namespace)),
     });
     const result = outcome.then((settled) => updateResult(`update '${name}'`, settled));
     result.catch(() => undefined); // observed through result()
@@ -270,7 +271,7 @@ export class WorkflowHandle {
   async inspect(options: Omit<InspectOptions, 'limits'>): Promise<RunAtEvent> {
     checkOptionKeys(options, ['at', 'query', 'args'], 'inspect');
     const run = await this.run();
-    const query = options.query === undefined ? undefined : { name: checkId(options.query, 'query name'), args: checkArgs(options.args ?? [], 'query arguments', this.directory.payloadLimits) };
+    const query = options.query === undefined ? undefined : { name: checkId(options.query, 'query name'), args: checkArgs(options.args ?? [], 'query arguments', this.directory.payloadLimitsOf(this.namespace)) };
     return run.inspect(options.at, query);
   }
 

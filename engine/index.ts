@@ -61,6 +61,7 @@ export {
   NamespaceNotFoundError,
   DeployCheckFailedError,
   ApiKeyNotFoundError,
+  QuotaExceededError,
   DeterminismViolationError,
   PendingActivationFailedError,
   type Divergence,
@@ -94,4 +95,4 @@ export { AuditLog, type AuditEntry } from './hosting/audit.js';
 export type { WatchedEvent } from './history-stream.js';
 export { isClosingEventType } from './history/events.js';
 export { StreamLaggedError } from './history-stream.js';
-export { QuotaExceededError, QUOTA_NAMES, type NamespaceQuotas } from './hosting/quotas.js';
+export { QUOTA_NAMES, type NamespaceQuotas } from './hosting/quotas.js';

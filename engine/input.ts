@@ -6,8 +6,8 @@
  * @module
  */
 import { unknownOptions } from '../common/options.js';
-import { InvalidArgumentError } from './errors.js';
-import { payloadProblem, type PayloadLimits } from './payloads.js';
+import { InvalidArgumentError, QuotaExceededError } from './errors.js';
+import { checkedPayload, type PayloadLimits } from './payloads.js';
 
 const MAX_ID_LENGTH = 256;
 // NUL separates key parts in the store; other control characters make ids unprintable.
@@ -31,8 +31,9 @@ export function checkArgs(value: unknown, field: string, limits: PayloadLimits):
 
 /** A JSON value within the payload limits, normalised as JSON carries it (what the history will hold). */
 export function checkPayload(value: unknown, field: string, limits: PayloadLimits): unknown {
-  const problem = payloadProblem(value, limits);
-  if (problem !== undefined) throw new InvalidArgumentError(`${field} ${problem}`);
+  const refused = checkedPayload(value, limits);
+  if (refused?.byQuota) throw new QuotaExceededError(limits.quotaOf!, 'maxPayloadBytes', limits.maxPayloadBytes, `${field} is ${refused.byQuota.bytes} bytes of JSON`);
+  if (refused !== undefined) throw new InvalidArgumentError(`${field} ${refused.problem}`);
   const json = value === undefined ? undefined : JSON.stringify(value);
   return json === undefined ? undefined : JSON.parse(json);
 }

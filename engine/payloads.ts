@@ -14,6 +14,8 @@ export interface PayloadLimits {
   maxPayloadBytes: number;
   /** Deepest nesting of arrays and objects in one payload. */
   maxPayloadDepth: number;
+  /** Set when `maxPayloadBytes` is this namespace's `maxPayloadBytes` quota (lower than the engine's limit): a payload past it is refused as that quota. */
+  quotaOf?: string;
 }
 
 export const DEFAULT_PAYLOAD_LIMITS: PayloadLimits = {
@@ -21,19 +23,31 @@ export const DEFAULT_PAYLOAD_LIMITS: PayloadLimits = {
   maxPayloadDepth: 100,
 };
 
+/** The engine's payload limits as they apply in a namespace: its `maxPayloadBytes` quota, when lower. */
+export function payloadLimitsIn(limits: PayloadLimits, namespace: string, quota: number | undefined): PayloadLimits {
+  return quota === undefined || quota >= limits.maxPayloadBytes ? limits : { ...limits, maxPayloadBytes: quota, quotaOf: namespace };
+}
+
 /** Why `value` cannot be recorded (a phrase to follow its name), or undefined if it can. */
 export function payloadProblem(value: unknown, limits: PayloadLimits): string | undefined {
+  return checkedPayload(value, limits)?.problem;
+}
+
+/** Why `value` cannot be recorded, and whether it is its namespace's quota (not the engine's limits) that refuses it, at how many bytes. */
+export function checkedPayload(value: unknown, limits: PayloadLimits): { problem: string; byQuota?: { bytes: number } } | undefined {
   if (value === undefined) return undefined;
-  if (nestedDeeperThan(value, limits.maxPayloadDepth)) return `is nested deeper than ${limits.maxPayloadDepth} levels (the limit)`;
+  if (nestedDeeperThan(value, limits.maxPayloadDepth)) return { problem: `is nested deeper than ${limits.maxPayloadDepth} levels (the limit)` };
   let json: string | undefined;
   try {
     json = JSON.stringify(value);
   } catch (error) {
-    return `cannot be serialised as JSON: ${(error as Error).message}`;
+    return { problem: `cannot be serialised as JSON: ${(error as Error).message}` };
   }
   if (json === undefined) return undefined;
   const bytes = Buffer.byteLength(json, 'utf8');
-  return bytes > limits.maxPayloadBytes ? `is ${bytes} bytes of JSON (limit ${limits.maxPayloadBytes})` : undefined;
+  if (bytes <= limits.maxPayloadBytes) return undefined;
+  const limit = limits.quotaOf === undefined ? `limit ${limits.maxPayloadBytes}` : `namespace ${limits.quotaOf}'s quota maxPayloadBytes = ${limits.maxPayloadBytes}`;
+  return { problem: `is ${bytes} bytes of JSON (${limit})`, ...(limits.quotaOf !== undefined ? { byQuota: { bytes } } : {}) };
 }
 
 /** Whether arrays and objects in `value` nest deeper than `max` (the walk stops there, so it is bounded). */

@@ -76,7 +76,7 @@ export class RunStarter {
     private readonly environment: () => RunEnvironment,
     private readonly policy: {
       /** History length from which runs are told to continue as new. */
-      continueAsNewSuggestedAt: number;
+      continueAsNewSuggestedAt: (namespace: string) => number;
       /** Error types that fail runs rather than tasks, by workflow type or `'*'` (`EngineOptions.workflowFailureErrorTypes`). */
       failureErrorTypes: Record<string, string[]>;
     },
@@ -149,7 +149,7 @@ export class RunStarter {
           ...(deadline.deadline ? { deadline: deadline.deadline } : {}),
           ...(deadline.executionDeadline !== undefined ? { executionDeadline: deadline.executionDeadline } : {}),
           ...(spec.scheduleId ? { scheduleId: spec.scheduleId } : {}),
-          continueAsNewSuggestedAt: this.policy.continueAsNewSuggestedAt,
+          continueAsNewSuggestedAt: this.policy.continueAsNewSuggestedAt(spec.namespace),
           ...this.failureErrorTypesOf(spec.workflowType),
         },
         { outboxId: options.outboxId },

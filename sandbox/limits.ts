@@ -25,6 +25,9 @@ const WASM_PAGE = 64 * 1024;
  */
 const RESERVED_BELOW_HEAP = 8 * 1024 * 1024;
 
+/** The QuickJS module asks for 256 pages (16 MiB) of memory at least: the heap is what is left above the reserve. */
+export const MIN_MEMORY_BYTES = 256 * WASM_PAGE - RESERVED_BELOW_HEAP;
+
 /** Wasm pages of a sandbox's memory. Fixed size: initial equals maximum, it never grows. */
 export const wasmPagesFor = (limits: SandboxLimits): number =>
   Math.ceil((limits.memoryBytes + RESERVED_BELOW_HEAP) / WASM_PAGE);
@@ -36,7 +39,7 @@ export function validateLimits(limits: SandboxLimits): void {
       throw new RangeError(`sandbox limit ${name} must be a number between ${min} and ${max}, got ${value}`);
     }
   };
-  check('memoryBytes', 1024 * 1024, 2 * 1024 * 1024 * 1024 - RESERVED_BELOW_HEAP);
+  check('memoryBytes', MIN_MEMORY_BYTES, 2 * 1024 * 1024 * 1024 - RESERVED_BELOW_HEAP);
   check('cpuMsPerActivation', 1, 600_000);
   check('stackBytes', 16 * 1024, 8 * 1024 * 1024);
 }

@@ -27,7 +27,7 @@ export interface AsyncCompletionHandle {
 export function asyncCompletionHandle(
   dispatcher: ActivityDispatcher,
   taskToken: Uint8Array | string,
-  options: { assertOpen(): void; namespace?: string; payloadLimits: PayloadLimits },
+  options: { assertOpen(): void; namespace?: string; payloadLimitsOf(namespace: string): PayloadLimits },
 ): AsyncCompletionHandle {
   const ref = decodeTaskToken(taskToken);
   const assertOpen = () => {
@@ -38,7 +38,7 @@ export function asyncCompletionHandle(
   return {
     async complete(result) {
       assertOpen();
-      await dispatcher.completeAsync(ref, { ok: true, result: checkPayload(result, 'the result', options.payloadLimits) });
+      await dispatcher.completeAsync(ref, { ok: true, result: checkPayload(result, 'the result', options.payloadLimitsOf(ref.namespace)) });
     },
     async fail(error) {
       assertOpen();

@@ -124,7 +124,7 @@ export class ActivityDispatcher {
     private readonly activities: ActivityRegistry,
     private readonly hooks: DispatcherHooks,
     private readonly logger: Logger,
-    private readonly payloadLimits: PayloadLimits,
+    private readonly payloadLimitsOf: (namespace: string) => PayloadLimits,
     private readonly clock: Clock = systemClock,
   ) {
     this.slots = new InFlightLimit((namespace) => hooks.inFlightLimitOf?.(namespace));
@@ -560,7 +560,7 @@ export class ActivityDispatcher {
     entry.heartbeat = (details) => {
       // An attempt that ended (timed out, cancelled, retried) and still heartbeats changes nothing.
       if (this.running.get(key) !== entry || entry.controller !== controller) return;
-      const problem = payloadProblem(details, this.payloadLimits);
+      const problem = payloadProblem(details, this.payloadLimitsOf(task.namespace));
       if (problem !== undefined) throw ApplicationFailure.nonRetryable(`heartbeat details ${problem}`, 'PayloadTooLarge');
       this.recordHeartbeat(key, entry, details === undefined ? undefined : JSON.parse(JSON.stringify(details)));
       armHeartbeat();
@@ -570,7 +570,7 @@ export class ActivityDispatcher {
     let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
     try {
       const result = await Promise.race([execute(context), timedOut]);
-      const problem = payloadProblem(result, this.payloadLimits);
+      const problem = payloadProblem(result, this.payloadLimitsOf(task.namespace));
       if (problem !== undefined) throw ApplicationFailure.nonRetryable(`the result of activity '${task.activityType}' ${problem}`, 'PayloadTooLarge');
       outcome = { ok: true, result: result === undefined ? undefined : JSON.parse(JSON.stringify(result)) };
     } catch (error) {
@@ -589,7 +589,7 @@ export class ActivityDispatcher {
       this.running.delete(key);
       return this.deliver(key, task, { ok: true, result: outcome.result, attempt: task.attempt }, 1);
     }
-    const failure = fitFailure(withoutHostPaths(toFailureInfo(outcome.error)), this.payloadLimits);
+    const failure = fitFailure(withoutHostPaths(toFailureInfo(outcome.error)), this.payloadLimitsOf(task.namespace));
     const delay = retryDelayMs(options.retry, task.attempt);
     const deadline = options.scheduleToCloseTimeoutMs === undefined ? Infinity : task.scheduledAt + options.scheduleToCloseTimeoutMs;
     const cancelRequested = entry.task.cancelRequested === true;

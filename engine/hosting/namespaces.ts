@@ -94,8 +94,19 @@ export class Namespaces {
     const stored = await this.contents.storedRuns(name);
     if (stored > 0) throw new AionError('FAILED_PRECONDITION', `a deleted namespace ${name} left ${stored} run${stored === 1 ? '' : 's'} stored: choose another name`);
     await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
-    this.policies.delete(name);
+    this.policies.set(name, policyOf(record));
     return infoOf(record);
+  }
+
+  /**
+   * Reads every namespace's quotas and retention, so that what is enforced without waiting
+   * (`quotasNow`: payload sizes, residency, activity slots) is known from the start.
+   */
+  async load(): Promise<void> {
+    for (const { value } of await this.store.listControl(NAMESPACE_KIND)) {
+      const record = value as StoredNamespace;
+      if (!record.deleting) this.policies.set(record.name, policyOf(record));
+    }
   }
 
   async list(): Promise<NamespaceInfo[]> {
@@ -113,7 +124,7 @@ export class Namespaces {
     let policy = this.policies.get(name);
     if (policy === undefined) {
       const record = name === DEFAULT_NAMESPACE ? undefined : ((await this.store.getControl(NAMESPACE_KIND, name))?.value as StoredNamespace | undefined);
-      policy = { quotas: record?.quotas ?? {}, ...(record?.retentionMs !== undefined ? { retentionMs: record.retentionMs } : {}) };
+      policy = record ? policyOf(record) : { quotas: {} };
       this.policies.set(name, policy);
     }
     return policy;
@@ -156,7 +167,7 @@ export class Namespaces {
     if (name === DEFAULT_NAMESPACE) throw new InvalidArgumentError('the default namespace has no settings to change');
     const record = withSettings(await this.read(name), settings);
     await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
-    this.policies.delete(name);
+    this.policies.set(name, policyOf(record));
     const tenant = this.tenants.get(name);
     if (tenant) {
       tenant.weight = record.quotas?.schedulingWeight ?? 1;
@@ -226,6 +237,8 @@ function checkRetention(retention: Duration): number {
   if (retentionMs < MIN_RETENTION_MS || retentionMs > MAX_RETENTION_MS) throw new InvalidArgumentError(`retention must be between 1 second and 100 years, got ${JSON.stringify(retention)}`);
   return Math.round(retentionMs);
 }
+
+const policyOf = (record: StoredNamespace): NamespacePolicy => ({ quotas: record.quotas ?? {}, ...(record.retentionMs !== undefined ? { retentionMs: record.retentionMs } : {}) });
 
 const defaultNamespace = (): StoredNamespace => ({ name: DEFAULT_NAMESPACE, description: 'the namespace of requests that name none', createdAt: 0 });
 

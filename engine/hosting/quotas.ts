@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { AionError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, QuotaExceededError } from '../errors.js';
 import { checkOptionKeys } from '../input.js';
+import { MIN_MEMORY_BYTES, type SandboxLimits } from '../../sandbox/limits.js';
 
 export interface NamespaceQuotas {
   /** Runs started from outside (start, signal- and update-with-start) per second, on average. */
@@ -30,11 +31,28 @@ export interface NamespaceQuotas {
    * waiting for a remote worker); the others wait their turn.
    */
   maxActivityTasksInFlight?: number;
+  /**
+   * Events one run's history may hold: a signal or update sent to a run whose history has this
+   * many is refused, and an activation that would take it past is recorded as the run's
+   * termination instead. Runs started meanwhile are told to continue as new at 80 % of it.
+   */
+  maxHistoryEvents?: number;
+  /** Bytes one run's history may hold (as Temporal measures a history's size), enforced as `maxHistoryEvents` is. */
+  maxHistoryBytes?: number;
+  /** Memory of each of the namespace's sandboxes (QuickJS heap), in bytes, at least 8 MiB; it lowers the engine's `limits.memoryBytes`. Sandboxes created from then on get it. */
+  sandboxMemoryBytes?: number;
+  /** CPU time one activation (or query) of the namespace's runs may take, in ms; it lowers the engine's `limits.cpuMsPerActivation`. */
+  cpuMsPerActivation?: number;
+  /**
+   * Largest payload (arguments, results, failures, signal and update arguments, memo, heartbeat
+   * details...) of the namespace, in bytes of JSON; it lowers the engine's own limit.
+   */
+  maxPayloadBytes?: number;
   /** The namespace's share of the sandbox threads' time, relative to the others' (default 1): fair scheduling gives a namespace of weight 2 twice the time of one of weight 1 when both have work waiting. */
   schedulingWeight?: number;
 }
 
-export const QUOTA_NAMES = ['startsPerSecond', 'startBurst', 'maxRunningRuns', 'maxBundleBytes', 'maxVersions', 'maxResidentBytes', 'maxActivityTasksInFlight', 'schedulingWeight'] as const satisfies readonly (keyof NamespaceQuotas)[];
+export const QUOTA_NAMES = ['startsPerSecond', 'startBurst', 'maxRunningRuns', 'maxBundleBytes', 'maxVersions', 'maxResidentBytes', 'maxActivityTasksInFlight', 'maxHistoryEvents', 'maxHistoryBytes', 'maxPayloadBytes', 'sandboxMemoryBytes', 'cpuMsPerActivation', 'schedulingWeight'] as const satisfies readonly (keyof NamespaceQuotas)[];
 
 /** Scheduling weights are kept within a range where virtual times stay finite and no namespace starves. */
 const MIN_WEIGHT = 0.01;
@@ -42,19 +60,6 @@ const MAX_WEIGHT = 100;
 
 /** The quotas that may be fractions. */
 const FRACTIONAL: readonly (keyof NamespaceQuotas)[] = ['startsPerSecond', 'schedulingWeight'];
-
-/** A request a quota refuses: `rate` quotas are `RESOURCE_EXHAUSTED` (retry later), the others `FAILED_PRECONDITION`. */
-export class QuotaExceededError extends AionError {
-  override name = 'QuotaExceededError';
-  constructor(
-    readonly namespace: string,
-    readonly quota: keyof NamespaceQuotas,
-    readonly limit: number,
-    detail: string,
-  ) {
-    super(quota === 'startsPerSecond' ? 'RESOURCE_EXHAUSTED' : 'FAILED_PRECONDITION', `namespace ${namespace} is at its quota ${quota} = ${limit}: ${detail}`);
-  }
-}
 
 /** Quotas as given: known names, positive numbers (integers but for the rate and the weight). */
 export function checkQuotas(quotas: unknown): NamespaceQuotas {
@@ -66,9 +71,17 @@ export function checkQuotas(quotas: unknown): NamespaceQuotas {
     const valid = typeof value === 'number' && value > 0 && Number.isFinite(value) && (FRACTIONAL.includes(name) || Number.isInteger(value));
     if (!valid) throw new InvalidArgumentError(`quota ${name} must be a positive ${FRACTIONAL.includes(name) ? 'number' : 'integer'}, got ${JSON.stringify(value)}`);
     if (name === 'schedulingWeight' && (value < MIN_WEIGHT || value > MAX_WEIGHT)) throw new InvalidArgumentError(`quota schedulingWeight must be between ${MIN_WEIGHT} and ${MAX_WEIGHT}, got ${value}`);
+    if (name === 'sandboxMemoryBytes' && value < MIN_MEMORY_BYTES) throw new InvalidArgumentError(`quota sandboxMemoryBytes must be at least ${MIN_MEMORY_BYTES} (8 MiB), got ${value}`);
     checked[name] = value as number;
   }
   return checked;
+}
+
+/** The engine's sandbox limits as they apply in a namespace: its memory and CPU quotas, where lower. */
+export function sandboxLimitsIn(limits: SandboxLimits, quotas: NamespaceQuotas | undefined): SandboxLimits {
+  const { sandboxMemoryBytes, cpuMsPerActivation } = quotas ?? {};
+  if (sandboxMemoryBytes === undefined && cpuMsPerActivation === undefined) return limits;
+  return { ...limits, memoryBytes: Math.min(limits.memoryBytes, sandboxMemoryBytes ?? Infinity), cpuMsPerActivation: Math.min(limits.cpuMsPerActivation, cpuMsPerActivation ?? Infinity) };
 }
 
 /** Token buckets of the namespaces' start rates (in memory: a restart refills them). */

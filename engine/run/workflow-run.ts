@@ -15,21 +15,24 @@
  * @module
  */
 import type { FailureInfo, JobKind, LogEntry, QueryResult } from '../../common/protocol.js';
-import { SandboxCrash } from '../../sandbox/index.js';
+import { SandboxCrash, type SandboxLimits } from '../../sandbox/index.js';
 import { StoreError } from '../../store/errors.js';
 import type { ActivityTask, EventStore, OutboxEntry, QuarantineRecord, RunRecord, SnapshotRecord } from '../../store/types.js';
 import type { ActivityDispatcher } from '../activities/dispatcher.js';
 import type { BundleRegistry } from '../bundles.js';
 import { InvalidCommandError, validateActivationResult, validateQueryResult } from '../commands/validate.js';
-import { DeterminismViolationError, EngineClosedError, QueryFailedError, WorkflowNotRunningError } from '../errors.js';
+import { DeterminismViolationError, EngineClosedError, QueryFailedError, QuotaExceededError, WorkflowNotRunningError } from '../errors.js';
+import type { NamespaceQuotas } from '../hosting/quotas.js';
 import { HistoryFormatError, parseHistory, type ParsedHistory } from '../history/activations.js';
 import { CLOSING_STATUS, historySizeOf, type EventOf, type HistoryEvent, type JobEventType, type NewEvent, type NewEventOf } from '../history/events.js';
 import { eventOfCommand, jobOf } from '../history/mapping.js';
 import type { Logger } from '../logger.js';
 import type { EngineMetrics } from '../metrics.js';
 import { RunQuarantinedError, type Quarantine } from '../quarantine.js';
+import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
 import type { Tenant } from '../sandboxes/fair-queue.js';
+import type { TemplateSpec } from '../sandboxes/messages.js';
 import { RemoteSandbox } from '../sandboxes/remote-sandbox.js';
 import { SandboxLostError } from '../sandboxes/sandbox-threads.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from '../supervision.js';
@@ -66,6 +69,12 @@ export interface RunEnvironment {
   newSandboxId(): string;
   /** The namespace as a tenant of the sandbox threads (its activations take turns fairly with other namespaces'). */
   tenantOf(namespace: string): Tenant;
+  /** The namespace's quotas as known now. */
+  quotasOf(namespace: string): NamespaceQuotas;
+  /** The limits the namespace's sandboxes run under (the engine's, and its quotas). */
+  sandboxLimitsOf(namespace: string): SandboxLimits;
+  /** What one payload of the namespace's runs may be (the engine's limits, and its quota). */
+  payloadLimitsOf(namespace: string): PayloadLimits;
   /** How long the namespace keeps a closed run, in ms (undefined: for ever). */
   retentionOf(namespace: string): Promise<number | undefined>;
   /** How inspections keep checkpoints (see `EngineOptions.checkpoints`). */
@@ -96,6 +105,8 @@ interface PendingJob {
   onRecorded?: { resolve(recorded: boolean): void; reject(error: unknown): void };
   /** The outbox entry whose effect this job is: deleted in the batch that records it. */
   outboxId?: string;
+  /** Sent by a caller (a signal or update through the API), not by the engine or another run: refused when the history is at its quota. */
+  fromCaller?: boolean;
   /** Effects that follow from recording this job (an acknowledgement to its sender): written in the same batch. */
   followUps?: OutboxEntry[];
 }
@@ -191,7 +202,7 @@ export class WorkflowRun {
    * Queues a job for the next activation. Resolves `true` once it is recorded, `false` if it
    * no longer applied (a duplicate cancel request, a timer cancelled meanwhile).
    */
-  deliver(event: NewEventOf<JobEventType>, options: { outboxId?: string; followUps?: OutboxEntry[] } = {}): Promise<boolean> {
+  deliver(event: NewEventOf<JobEventType>, options: { outboxId?: string; followUps?: OutboxEntry[]; fromCaller?: boolean } = {}): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       if (this.record.status !== 'Running') {
         reject(new WorkflowNotRunningError(this.record.workflowId, this.record.status));
@@ -202,7 +213,7 @@ export class WorkflowRun {
         reject(new RunQuarantinedError(this.record.runId, quarantine.reason));
         return;
       }
-      this.mailbox.push({ event, recorded: false, onRecorded: { resolve, reject }, outboxId: options.outboxId, followUps: options.followUps });
+      this.mailbox.push({ event, recorded: false, onRecorded: { resolve, reject }, outboxId: options.outboxId, followUps: options.followUps, fromCaller: options.fromCaller });
       this.scheduleDrain();
     });
   }
@@ -219,7 +230,7 @@ export class WorkflowRun {
     const { updateId } = event;
     const { outcome, fail } = this.updateWaiters.wait(updateId);
     this.updatesSent.set(updateId, (this.updatesSent.get(updateId) ?? 0) + 1);
-    const accepted = this.deliver(event);
+    const accepted = this.deliver(event, { fromCaller: true });
     const sent = () => {
       const count = this.updatesSent.get(updateId)! - 1;
       if (count > 0) this.updatesSent.set(updateId, count);
@@ -464,7 +475,7 @@ export class WorkflowRun {
     const keep = this.keepsCheckpoints();
     const from = keep ? await store.getCheckpoint(namespace, runId, cut.eventIndex).catch(() => undefined) : undefined;
     const use: CheckpointUse = { ...(from ? { from: from as CheckpointData } : {}), ...(keep ? { every: this.env.checkpoints.interval } : {}) };
-    const template = bundles.template(version);
+    const template = this.template(version);
     const answer = await bundles.threads.withTemplate(template, bundles.code(version), (thread) =>
       bundles.threads.request(thread, { op: 'inspect', template, history: cut.history, limits: this.env.limits, time: cut.time, ...(query ? { query } : {}), checkpoints: use }),
     );
@@ -508,7 +519,7 @@ export class WorkflowRun {
     const snapshot = await this.readSnapshot({ drop: false });
     if (!snapshot || snapshot.version !== version) return 'replay';
     const { bundles } = this.env;
-    const template = bundles.template(version);
+    const template = this.template(version);
     const historyLength = (await this.env.store.nextEventId(namespace, runId)) - 1;
     const unusable = await bundles.threads.withTemplate(template, bundles.code(version), (thread) =>
       bundles.threads.request(thread, { op: 'checkSnapshot', template, snapshot, historyLength }),
@@ -553,7 +564,7 @@ export class WorkflowRun {
         return;
       }
       const delay = this.stall ? undefined : this.activationDelay();
-      const jobs = this.stall ? this.mailbox.splice(0) : this.takeDeliverableJobs();
+      const jobs = this.refuseBeyondHistoryQuota(this.stall ? this.mailbox.splice(0) : this.takeDeliverableJobs());
       try {
         if (this.stall) await this.recordWithoutActivation(jobs, this.stall.error);
         else if (delay) {
@@ -606,11 +617,13 @@ export class WorkflowRun {
       // As Temporal counts it: the history up to this activation's jobs, included.
       batch.measured = { count: batch.events.length, bytes: historySizeOf(batch.events.map((event, i) => ({ ...event, eventId: this.nextEventId + i }) as HistoryEvent)) };
       const historySize = this.state.historySize + batch.measured.bytes;
+      // New commands are held to the namespace's payload quota; replays only to the engine's limits (a quota lowered later must not break recorded histories).
+      const limits = { ...this.env.limits, ...this.env.payloadLimitsOf(this.record.namespace) };
       const { raw, checkPayloads } = await sandbox.activate(
         { time, replaying: false, historyLength, historySize, continueAsNewSuggested: historyLength >= this.state.continueAsNewSuggestedAt, jobs: activationJobs },
-        this.env.limits,
+        limits,
       );
-      const validated = validateActivationResult(raw, this.state, this.env.limits, checkPayloads);
+      const validated = validateActivationResult(raw, this.state, limits, checkPayloads);
       const { logs } = validated;
       // Call sites and failures are recorded with the workflow's own files and lines.
       const locator = await this.locator();
@@ -620,7 +633,10 @@ export class WorkflowRun {
       if (taskFailure) {
         this.crash(batch, new WorkflowTaskError(taskFailure), time);
       } else {
-        batch.add({ type: 'WorkflowTaskCompleted', time, historySize }, ...commands.map((command) => eventOfCommand(command, time, (callSite) => locator.callSite(callSite))));
+        const completion: NewEvent[] = [{ type: 'WorkflowTaskCompleted', time, historySize }, ...commands.map((command) => eventOfCommand(command, time, (callSite) => locator.callSite(callSite)))];
+        const beyondQuota = this.historyQuotaPassedBy(batch, completion);
+        if (beyondQuota) this.env.logger.warn({ runId: this.record.runId, workflowId: this.record.workflowId }, `terminating the run: ${beyondQuota}`);
+        batch.add(...(beyondQuota ? [{ type: 'WorkflowTerminated' as const, time, reason: beyondQuota }] : completion));
       }
     } catch (error) {
       if (this.lostWithItsThread(error)) {
@@ -632,6 +648,43 @@ export class WorkflowRun {
       this.crash(batch, error, time);
     }
     await this.commitActivation(batch, accepted, time);
+  }
+
+  /**
+   * Why recording `more` after `batch` would take the history past its namespace's
+   * `maxHistoryEvents` or `maxHistoryBytes` quota (as Temporal does, the run is then
+   * terminated instead), or undefined.
+   */
+  private historyQuotaPassedBy(batch: ActivationBatch, more: NewEvent[]): string | undefined {
+    const { namespace } = this.record;
+    const { maxHistoryEvents, maxHistoryBytes } = this.env.quotasOf(namespace);
+    const events = this.nextEventId - 1 + batch.events.length + more.length;
+    if (maxHistoryEvents !== undefined && events > maxHistoryEvents) {
+      return `its history would pass namespace ${namespace}'s quota maxHistoryEvents = ${maxHistoryEvents} (${events} events)`;
+    }
+    if (maxHistoryBytes === undefined) return undefined;
+    const first = this.nextEventId + batch.events.length;
+    const bytes = this.state.historySize + (batch.measured?.bytes ?? 0) + historySizeOf(more.map((event, i) => ({ ...event, eventId: first + i }) as HistoryEvent));
+    return bytes > maxHistoryBytes ? `its history would pass namespace ${namespace}'s quota maxHistoryBytes = ${maxHistoryBytes} (${bytes} bytes)` : undefined;
+  }
+
+  /** The jobs, but for signals and updates from callers while the history is at its quota: they are refused, and nothing is recorded for them. */
+  private refuseBeyondHistoryQuota(jobs: PendingJob[]): PendingJob[] {
+    const { namespace, runId } = this.record;
+    const { maxHistoryEvents, maxHistoryBytes } = this.env.quotasOf(namespace);
+    const events = this.nextEventId - 1;
+    const refusal =
+      maxHistoryEvents !== undefined && events >= maxHistoryEvents
+        ? new QuotaExceededError(namespace, 'maxHistoryEvents', maxHistoryEvents, `run ${runId} has ${events} events`)
+        : maxHistoryBytes !== undefined && this.state.historySize >= maxHistoryBytes
+          ? new QuotaExceededError(namespace, 'maxHistoryBytes', maxHistoryBytes, `run ${runId} has ${this.state.historySize} bytes of history`)
+          : undefined;
+    if (!refusal) return jobs;
+    return jobs.filter((job) => {
+      if (job.recorded || !job.fromCaller) return true;
+      job.onRecorded?.reject(refusal);
+      return false;
+    });
   }
 
   /**
@@ -684,6 +737,11 @@ export class WorkflowRun {
     const { restartAt } = this.state;
     if (this.retryNow || last?.kind !== WORKFLOW_ERROR || restartAt === undefined || restartAt <= this.env.clock.now()) return undefined;
     return new WorkflowNotRunningError(this.record.workflowId, 'Running', `its workflow task is failing (${last.message}); it is retried at ${new Date(restartAt).toISOString()}`);
+  }
+
+  /** What a sandbox thread needs to run the version for this run: the namespace's sandbox limits are part of it. */
+  private template(version: string): TemplateSpec {
+    return this.env.bundles.template(version, this.env.sandboxLimitsOf(this.record.namespace));
   }
 
   /** Whether `error` is a sandbox lost with its thread, to be retried (a few times in a row at most). */
@@ -1076,7 +1134,7 @@ export class WorkflowRun {
   private async ensureSandbox(): Promise<RemoteSandbox> {
     if (this.sandbox && !this.sandbox.unusable) return this.sandbox;
     const { bundles } = this.env;
-    const template = bundles.template(this.record.version);
+    const template = this.template(this.record.version);
     if (this.isNew) {
       this.sandbox = await RemoteSandbox.create(bundles.threads, this.env.newSandboxId(), template, bundles.code(this.record.version), this.env.tenantOf(this.record.namespace));
       return this.sandbox;
@@ -1134,7 +1192,7 @@ export class WorkflowRun {
       return result;
     }
     const { bundles } = this.env;
-    const template = bundles.template(this.record.version);
+    const template = this.template(this.record.version);
     const { parsed } = await this.readParsedHistory();
     return bundles.threads.withTemplate(template, bundles.code(this.record.version), (thread) =>
       bundles.threads.request(thread, { op: 'queryReplayed', template, history: parsed, limits: this.env.limits, name, args, time }),

@@ -134,7 +134,7 @@ export class Schedules {
     private readonly outbox: OutboxProcessor,
     private readonly timers: DueTimers,
     private readonly logger: Logger,
-    private readonly payloadLimits: PayloadLimits,
+    private readonly payloadLimitsOf: (namespace: string) => PayloadLimits,
     private readonly assertOpen: () => void,
     private readonly emitFired: (event: ScheduleFiredEvent) => void,
   ) {
@@ -149,7 +149,7 @@ export class Schedules {
     return this.exclusive(namespace, scheduleId, async () => {
       if (await this.store.getSchedule(namespace, scheduleId)) throw new InvalidArgumentError(`schedule ${scheduleId} already exists`);
       const now = Date.now();
-      const definition = this.definitionOf({ ...options, scheduleId }, now);
+      const definition = this.definitionOf({ ...options, scheduleId }, now, namespace);
       const state: State = { fires: 0, skipped: 0, recentActions: [] };
       if (!definition.paused) state.nextFireAt = compileSpec(definition.spec, definition.createdAt).next(now);
       const schedule: Schedule = { namespace, scheduleId, definition, state };
@@ -172,7 +172,7 @@ export class Schedules {
   async update(scheduleId: string, update: ScheduleUpdate, options: { namespace?: string } = {}): Promise<ScheduleDescription> {
     return this.change(scheduleId, options.namespace, (schedule) => {
       const merged = { ...schedule.definition, ...update, scheduleId, action: { ...schedule.definition.action, ...update.action } } as ScheduleOptions;
-      schedule.definition = { ...this.definitionOf(merged, schedule.definition.createdAt), paused: schedule.definition.paused };
+      schedule.definition = { ...this.definitionOf(merged, schedule.definition.createdAt, schedule.namespace), paused: schedule.definition.paused };
     });
   }
 
@@ -438,7 +438,7 @@ export class Schedules {
     return asSchedule(record);
   }
 
-  private definitionOf(options: ScheduleOptions, createdAt: number): Definition {
+  private definitionOf(options: ScheduleOptions, createdAt: number, namespace: string): Definition {
     const overlap = options.overlap ?? 'Skip';
     const catchup = options.catchup ?? 'One';
     if (!OVERLAP_POLICIES.includes(overlap)) throw new InvalidArgumentError(`overlap must be one of ${OVERLAP_POLICIES.join(', ')}`);
@@ -450,7 +450,7 @@ export class Schedules {
       spec: { ...options.spec },
       action: {
         workflowType: checkId(action.workflowType, 'action.workflowType'),
-        args: checkArgs(action.args, 'action.args', this.payloadLimits),
+        args: checkArgs(action.args, 'action.args', this.payloadLimitsOf(namespace)),
         workflowIdPrefix: checkId(action.workflowIdPrefix ?? options.scheduleId, 'action.workflowIdPrefix'),
         taskQueue: checkId(action.taskQueue ?? 'default', 'action.taskQueue'),
       },
