@@ -350,6 +350,14 @@ describe('quotas', () => {
     await expect(engine.deploy({ code, namespace: 'acme' })).rejects.toThrow(/^namespace acme is at its quota maxBundleBytes = 100: the bundle is \d+ bytes$/);
   });
 
+  it('refuse a payload past maxPayloadBytes with 409, naming the quota, recording nothing', async () => {
+    await engine.namespaces.update('acme', { quotas: { maxPayloadBytes: 100 } });
+    await engine.deploy({ code: await fixtureBundle(), namespace: 'acme' });
+    const started = await app.request('/v1/namespaces/acme/workflows', { ...json({ type: 'greet', workflowId: 'p1', args: ['x'.repeat(200)] }), headers: { 'content-type': 'application/json', authorization: `Bearer ${keys.operate}` } });
+    expect([started.status, await errorOf(started)]).toEqual([409, { code: 'FAILED_PRECONDITION', message: 'namespace acme is at its quota maxPayloadBytes = 100: args is 204 bytes of JSON' }]);
+    expect(await engine.list({ namespace: 'acme' })).toEqual([]);
+  });
+
   it('take only known quotas with positive values, and show them', async () => {
     const admin = (method: string, path: string, body?: unknown) => request(method, path, keys.admin, body);
     expect((await errorOf(await admin('PUT', '/v1/namespaces/acme', { quotas: { maxRuns: 1 } }))).message).toMatch(/maxRuns/);
