@@ -122,7 +122,9 @@ export class HttpTransport implements ClientTransport {
   }
 
   async executeUpdate(run: RunRef, name: string, args: unknown[], updateId?: string) {
-    return (await this.call<{ result: unknown }>('POST', this.path(run, `/updates/${encodeURIComponent(name)}`), { args, updateId })).result;
+    const answer = await this.call<UpdateAnswer & { updateId: string; runId: string }>('POST', this.path(run, `/updates/${encodeURIComponent(name)}`), { args, updateId });
+    // Still running at the end of the server's long poll: wait for it by its id.
+    return answer.stage === 'COMPLETED' ? answer.result : this.updateResult({ workflowId: run.workflowId, runId: answer.runId }, answer.updateId);
   }
 
   async startUpdate(run: RunRef, name: string, args: unknown[], updateId?: string) {
@@ -131,7 +133,11 @@ export class HttpTransport implements ClientTransport {
   }
 
   async updateResult(run: RunRef, updateId: string) {
-    return (await this.call<{ result: unknown }>('GET', this.path(run, `/updates/${encodeURIComponent(updateId)}`))).result;
+    let answer: UpdateAnswer;
+    // The server answers `ACCEPTED` after each long poll: ask again until the update completed.
+    do answer = await this.call('GET', this.path(run, `/updates/${encodeURIComponent(updateId)}`));
+    while (answer.stage !== 'COMPLETED');
+    return answer.result;
   }
 
   async startUpdateWithStart(workflowType: string, options: UpdateWithStartOptions) {
@@ -246,3 +252,6 @@ function listParams(query: VisibilityQuery, limit?: number): URLSearchParams {
   if (limit !== undefined) params.set('limit', String(limit));
   return params;
 }
+
+/** What the server answers for an update: its result once completed; only its stage while it runs. */
+type UpdateAnswer = { stage: 'COMPLETED'; result: unknown } | { stage: 'ACCEPTED' };

@@ -20,8 +20,8 @@ export interface WorkflowUpdateHandle {
   updateId: string;
   workflowId: string;
   runId: string;
-  /** The handler's result; rejects with `WorkflowUpdateFailedError` if it failed. */
-  result(): Promise<unknown>;
+  /** The handler's result; rejects with `WorkflowUpdateFailedError` if it failed (or with `signal`'s reason once it aborts). */
+  result(options?: { signal?: AbortSignal }): Promise<unknown>;
 }
 
 /** What `describe()` returns. */
@@ -149,7 +149,7 @@ export class WorkflowHandle {
     const result = outcome.then((settled) => updateResult(`update '${name}'`, settled));
     result.catch(() => undefined); // observed through result()
     if (!(await accepted)) await result; // rejected: throws why
-    return { updateId, workflowId: this.workflowId, runId: run.record.runId, result: () => result };
+    return { updateId, workflowId: this.workflowId, runId: run.record.runId, result: (options = {}) => (options.signal ? unlessAborted(result, options.signal) : result) };
   }
 
   /**
@@ -160,12 +160,18 @@ export class WorkflowHandle {
   getUpdateHandle(updateId: string): Omit<WorkflowUpdateHandle, 'runId'> & { runId?: string } {
     checkId(updateId, 'updateId');
     let result: Promise<unknown> | undefined;
-    return { updateId, workflowId: this.workflowId, ...(this.runId ? { runId: this.runId } : {}), result: () => (result ??= this.updateResultById(updateId)) };
+    return {
+      updateId,
+      workflowId: this.workflowId,
+      ...(this.runId ? { runId: this.runId } : {}),
+      // A wait that may be given up is its own; the others share one.
+      result: (options = {}) => (options.signal ? this.updateResultById(updateId, options.signal) : (result ??= this.updateResultById(updateId))),
+    };
   }
 
-  private async updateResultById(updateId: string): Promise<unknown> {
+  private async updateResultById(updateId: string, signal?: AbortSignal): Promise<unknown> {
     const run = await this.run();
-    const outcome = await run.updateOutcome(updateId);
+    const outcome = await run.updateOutcome(updateId, signal);
     if (!outcome) throw new WorkflowUpdateNotFoundError(updateId, run.record.runId);
     return updateResult(`update ${updateId}`, outcome);
   }
@@ -317,4 +323,14 @@ function outcomeOf(event: HistoryEvent | undefined): unknown {
     default:
       throw new Error(`the run closed without a closing event (last event: ${event?.type ?? 'none'})`);
   }
+}
+
+/** `promise`, or `signal`'s reason if it aborts first. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(signal.reason);
+    if (signal.aborted) return stop();
+    signal.addEventListener('abort', stop, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
 }

@@ -188,6 +188,29 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   /** Aborts when the request's client goes, the server shuts down (closing it does not wait for long polls), or one of `also` aborts. */
   const requestSignal = (c: Context, ...also: AbortSignal[]): AbortSignal => AbortSignal.any([c.req.raw.signal, ...(options.shutdown ? [options.shutdown] : []), ...also]);
 
+  /** A long poll's end: the request's `waitMs` (default and most: LONG_POLL_MS), or `requestSignal`'s. */
+  const longPollSignal = (c: Context): AbortSignal => {
+    const waitMs = Math.min(Number(c.req.query('waitMs') ?? LONG_POLL_MS), LONG_POLL_MS);
+    if (!(waitMs >= 0)) throw new HttpError(400, 'INVALID_ARGUMENT', 'waitMs must be a number of milliseconds, at least 0');
+    return requestSignal(c, AbortSignal.timeout(waitMs));
+  };
+
+  /**
+   * An update's answer: 202 with its ids and `stage: 'ACCEPTED'` once accepted (when that is
+   * the stage asked for, or the update is still running at the long poll's end: the client then
+   * asks `GET …/updates/{id}`), or 200 with `stage: 'COMPLETED'` and its result.
+   */
+  const answerUpdate = async (c: Context, stage: 'ACCEPTED' | 'COMPLETED', ids: Record<string, string | undefined>, update: { result(options: { signal: AbortSignal }): Promise<unknown> }) => {
+    if (stage === 'ACCEPTED') return c.json({ ...ids, stage }, 202);
+    const signal = longPollSignal(c);
+    try {
+      return c.json({ ...ids, stage, result: await update.result({ signal }) });
+    } catch (error) {
+      if (signal.aborted) return c.json({ ...ids, stage: 'ACCEPTED' }, 202);
+      throw error;
+    }
+  };
+
   /**
    * Aborts when the client goes, the server shuts down (so that closing it does not wait for
    * streams), or the credential that opened the stream stops holding (checked every
@@ -233,9 +256,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
    * response after 5 minutes, proxies sooner).
    */
   app.get('/v1/namespaces/:ns/workflows/:id/result', guard('read'), async (c) => {
-    const waitMs = Math.min(Number(c.req.query('waitMs') ?? LONG_POLL_MS), LONG_POLL_MS);
-    if (!(waitMs >= 0)) throw new HttpError(400, 'INVALID_ARGUMENT', 'waitMs must be a number of milliseconds, at least 0');
-    const signal = requestSignal(c, AbortSignal.timeout(waitMs));
+    const signal = longPollSignal(c);
     let result: unknown;
     try {
       result = await handle(c).result({ signal });
@@ -262,8 +283,8 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     return answerUpdate(c, stage, { updateId: update.updateId, runId: update.runId }, update);
   });
 
-  /** Waits for an update the run accepted (by its id) to complete. */
-  app.get('/v1/namespaces/:ns/workflows/:id/updates/:updateId', guard('read'), async (c) => c.json({ result: await handle(c).getUpdateHandle(c.req.param('updateId')).result() }));
+  /** Waits for an update the run accepted (by its id) to complete, at most `waitMs` (a long poll, as for results). */
+  app.get('/v1/namespaces/:ns/workflows/:id/updates/:updateId', guard('read'), async (c) => answerUpdate(c, 'COMPLETED', {}, handle(c).getUpdateHandle(c.req.param('updateId'))));
 
   /** Update-with-start: the update goes to the running run, or to a run started for it. */
   app.post('/v1/namespaces/:ns/workflows/:id/update-with-start', guard('operate', 'update-with-start'), async (c) => {
@@ -400,12 +421,6 @@ function checkStage(waitForStage: unknown): 'ACCEPTED' | 'COMPLETED' {
   if (waitForStage === undefined) return 'COMPLETED';
   if (waitForStage !== 'ACCEPTED' && waitForStage !== 'COMPLETED') throw new HttpError(400, 'INVALID_ARGUMENT', 'waitForStage is ACCEPTED or COMPLETED');
   return waitForStage;
-}
-
-/** An update's answer: 202 with its ids once accepted, or 200 with its result once completed. */
-async function answerUpdate(c: Context, stage: 'ACCEPTED' | 'COMPLETED', ids: Record<string, string | undefined>, update: { result(): Promise<unknown> }) {
-  if (stage === 'ACCEPTED') return c.json(ids, 202);
-  return c.json({ ...ids, result: await update.result() });
 }
 
 async function argsOf(c: Context): Promise<unknown[]> {

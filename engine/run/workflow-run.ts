@@ -249,9 +249,16 @@ export class WorkflowRun {
    * The outcome of the update this run accepted under `updateId`: waits while it runs;
    * undefined if the run has no such update (it never came, or its validator rejected it).
    */
-  async updateOutcome(updateId: string): Promise<UpdateOutcome | undefined> {
+  async updateOutcome(updateId: string, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
+    signal?.throwIfAborted();
     // Waiting first: an outcome recorded while the history is read still reaches the caller.
-    const { outcome, leave } = this.updateWaiters.wait(updateId);
+    const { outcome, leave, fail } = this.updateWaiters.wait(updateId);
+    if (signal) {
+      // A caller that stops waiting (a long poll's end) leaves no waiter behind.
+      const stop = () => fail(signal.reason);
+      signal.addEventListener('abort', stop, { once: true });
+      outcome.then(() => signal.removeEventListener('abort', stop), () => signal.removeEventListener('abort', stop));
+    }
     let recorded: UpdateOutcome | 'running' | undefined;
     try {
       // Sent and not yet recorded (in the mailbox, or being validated): it runs, or its sender learns why not.

@@ -17,7 +17,7 @@ describe('HTTP API', () => {
     const query = await app.request('/v1/namespaces/default/workflows/h1/queries/status', json({}));
     expect(await query.json()).toEqual({ result: 'approved by ann' });
     const update = await app.request('/v1/namespaces/default/workflows/h1/updates/setLimit', json({ args: [100] }));
-    expect(await update.json()).toEqual({ updateId: expect.any(String), runId: expect.any(String), result: 0 });
+    expect(await update.json()).toEqual({ updateId: expect.any(String), runId: expect.any(String), stage: 'COMPLETED', result: 0 });
     const result = await app.request('/v1/namespaces/default/workflows/h1/result');
     expect(await result.json()).toEqual({ status: 'Completed', result: { approvedBy: 'ann', limit: 100 } });
     const history = (await (await app.request('/v1/namespaces/default/workflows/h1/history')).json()) as { events: { type: string }[] };
@@ -36,6 +36,21 @@ describe('HTTP API', () => {
     await handle.executeUpdate('setLimit', 100);
     const closed = await app.request('/v1/namespaces/default/workflows/long/result?waitMs=50');
     expect([closed.status, await closed.json()]).toEqual([200, { status: 'Completed', result: { approvedBy: 'ann', limit: 100 } }]);
+  });
+
+  it('answers an update that outlasts its long poll with 202 ACCEPTED, and its result by id once it completed', async () => {
+    const engine = await openEngine({}, 'updates.ts');
+    const app = createApp(engine);
+    await app.request('/v1/namespaces/default/workflows', json({ type: 'counter', workflowId: 'gated', args: [{ gated: true }] }));
+    const sent = await app.request('/v1/namespaces/default/workflows/gated/updates/add?waitMs=50', json({ args: [5], updateId: 'u1' }));
+    expect([sent.status, await sent.json()]).toEqual([202, { updateId: 'u1', runId: expect.any(String), stage: 'ACCEPTED' }]);
+    const waiting = await app.request('/v1/namespaces/default/workflows/gated/updates/u1?waitMs=50');
+    expect([waiting.status, await waiting.json()]).toEqual([202, { stage: 'ACCEPTED' }]);
+    await engine.getHandle('gated').signal('open');
+    const done = await app.request('/v1/namespaces/default/workflows/gated/updates/u1');
+    expect([done.status, await done.json()]).toEqual([200, { stage: 'COMPLETED', result: 5 }]);
+    await engine.getHandle('gated').signal('finish');
+    expect(await engine.getHandle('gated').result()).toBe(5);
   });
 
   it('completes an activity asynchronously by its task token, within its namespace only', async () => {
