@@ -4,7 +4,6 @@
  * @module
  */
 import { Option, type Command } from 'commander';
-import ms from 'ms';
 import { QUOTA_NAMES, ROLES, type ApiKeyInfo, type AuditEntry, type NamespaceInfo, type NewApiKey } from '../engine/index.js';
 import { CliError, type AionClient } from './client.js';
 import { printFields, printJson, printLines, printTable } from './output.js';
@@ -43,10 +42,19 @@ const settingsOf = (options: NamespaceOptions) => ({
   ...(options.retention !== undefined ? { retention: options.retention === 'forever' ? null : options.retention } : {}),
 });
 
+const DURATION_UNITS: [string, number][] = [['day', 86_400_000], ['hour', 3_600_000], ['minute', 60_000], ['second', 1000]];
+
+/** A duration in the largest unit that measures it exactly (`36 hours`, not a rounded `2 days`). */
+function exactDuration(durationMs: number): string {
+  const [unit, size] = DURATION_UNITS.find(([, size]) => durationMs % size === 0) ?? ['millisecond', 1];
+  const count = durationMs / size;
+  return `${count} ${unit}${count === 1 ? '' : 's'}`;
+}
+
 /** A namespace for people: retention as a duration. */
 const shownNamespace = ({ retentionMs, createdAt, ...info }: NamespaceInfo) => ({
   ...info,
-  retention: retentionMs === undefined ? 'forever' : ms(retentionMs, { long: true }),
+  retention: retentionMs === undefined ? 'forever' : exactDuration(retentionMs),
   createdAt: when(createdAt),
 });
 

@@ -45,6 +45,15 @@ type Failure = { message: string; type?: string; cause?: Failure };
 type ScheduleBody = { scheduleId: string; paused: boolean; fires: number; skipped: number; nextFireTimes: string[]; action: { workflowType: string }; running?: { workflowId: string } };
 type ResultBody = { status: string; result?: unknown; failure?: Failure };
 
+type UpdateBody = { updateId: string; runId: string; stage: 'ACCEPTED' | 'COMPLETED'; result?: unknown };
+
+/** Sends an update and waits for its result: while it runs, the server answers `ACCEPTED` after each long poll. */
+async function awaitUpdate(api: AionClient, workflowId: string, name: string, updateArgs: unknown[], runId: string | undefined): Promise<UpdateBody> {
+  let body = await api.call<UpdateBody>('POST', workflowPath(workflowId, `/updates/${encodeURIComponent(name)}`, runId), { args: updateArgs });
+  while (body.stage !== 'COMPLETED') body = { ...body, ...(await api.call<UpdateBody>('GET', workflowPath(workflowId, `/updates/${encodeURIComponent(body.updateId)}`, body.runId))) };
+  return body;
+}
+
 /** Asks for the run's result until it closed (the server answers `Running` after each long poll). */
 async function awaitResult(api: AionClient, path: string): Promise<ResultBody> {
   for (;;) {
@@ -181,25 +190,31 @@ export function createProgram(): Command {
       else printLines([`signaled ${id}: ${name}`]);
     });
 
-  for (const [verb, route, description] of [
-    ['query', 'queries', 'run a query'],
-    ['update', 'updates', 'run an update durably'],
-  ] as const) {
-    program
-      .command(verb)
-      .description(description)
-      .argument('<id>', 'workflow id')
-      .argument('<name>', `${verb} name`)
-      .option('--args <json>', 'arguments, as a JSON array')
-      .option('--run-id <runId>', 'a specific run')
-      .action(async (id: string, name: string, options: { args?: string; runId?: string }, command: Command) => {
-        const body = await client(command).call<{ result: unknown }>('POST', workflowPath(id, `/${route}/${encodeURIComponent(name)}`, options.runId), {
-          args: args(options.args),
-        });
-        if (globals(command).json) printJson(body);
-        else printLines([formatValue(body.result)]);
-      });
-  }
+  program
+    .command('query')
+    .description('run a query')
+    .argument('<id>', 'workflow id')
+    .argument('<name>', 'query name')
+    .option('--args <json>', 'arguments, as a JSON array')
+    .option('--run-id <runId>', 'a specific run')
+    .action(async (id: string, name: string, options: { args?: string; runId?: string }, command: Command) => {
+      const body = await client(command).call<{ result: unknown }>('POST', workflowPath(id, `/queries/${encodeURIComponent(name)}`, options.runId), { args: args(options.args) });
+      if (globals(command).json) printJson(body);
+      else printLines([formatValue(body.result)]);
+    });
+
+  program
+    .command('update')
+    .description('run an update durably and print its result')
+    .argument('<id>', 'workflow id')
+    .argument('<name>', 'update name')
+    .option('--args <json>', 'arguments, as a JSON array')
+    .option('--run-id <runId>', 'a specific run')
+    .action(async (id: string, name: string, options: { args?: string; runId?: string }, command: Command) => {
+      const body = await awaitUpdate(client(command), id, name, args(options.args), options.runId);
+      if (globals(command).json) printJson(body);
+      else printLines([formatValue(body.result)]);
+    });
 
   program
     .command('result')

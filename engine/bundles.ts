@@ -73,19 +73,21 @@ export class BundleRegistry {
   /**
    * Stores `bundle` (idempotent: same code, same version) and makes it current for its
    * types. An inline source map is kept beside the code, not evaluated with it (the first
-   * deploy of a version gives it its map).
+   * deploy of a version gives it its map). The bundle is evaluated under `limits` (the
+   * namespace's): a bundle whose top level does not fit them is refused there.
    */
-  deploy(bundle: unknown, namespace: string): Promise<DeployResult> {
+  deploy(bundle: unknown, namespace: string, limits: SandboxLimits = this.limits): Promise<DeployResult> {
     checkBundle(bundle);
-    return this.versionChanges.run(namespace, () => this.deployLocked(bundle, namespace));
+    return this.versionChanges.run(namespace, () => this.deployLocked(bundle, namespace, limits));
   }
 
-  private async deployLocked(bundle: string, namespace: string): Promise<DeployResult> {
+  private async deployLocked(bundle: string, namespace: string, limits: SandboxLimits): Promise<DeployResult> {
     // Named by the code alone: the same code built elsewhere (other paths in its map) is the same version.
     const { code, sourceMap } = splitInlineSourceMap(bundle);
     const version = bundleVersion(code);
     const existing = await this.store.getBundle(version);
-    const workflowTypes = existing?.workflowTypes ?? (await this.load(version, code)).workflowTypes;
+    const loaded = !existing || limits !== this.limits ? await this.load(version, code, limits) : undefined;
+    const workflowTypes = existing?.workflowTypes ?? loaded!.workflowTypes;
     if (!existing && workflowTypes.includes(TEMPORAL_INTERCEPTORS_EXPORT)) {
       throw new InvalidBundleError(`the bundle exports '${TEMPORAL_INTERCEPTORS_EXPORT}', Temporal's workflow interceptors, which are not supported: remove the export (and the behaviour it adds)`);
     }
@@ -224,9 +226,9 @@ export class BundleRegistry {
   }
 
   /** Evaluates a version in the least busy thread; a bundle that does not load is an `InvalidBundleError`. */
-  private async load(version: string, code: string): Promise<{ workflowTypes: string[] }> {
+  private async load(version: string, code: string, limits: SandboxLimits = this.limits): Promise<{ workflowTypes: string[] }> {
     try {
-      return await this.threads.loadTemplate(this.threads.pick(), this.template(version), async () => code);
+      return await this.threads.loadTemplate(this.threads.pick(), this.template(version, limits), async () => code);
     } catch (error) {
       if (error instanceof BundleLoadError) throw new InvalidBundleError(error.message);
       throw error;

@@ -20,7 +20,7 @@ import { ApiKeys } from './hosting/api-keys.js';
 import { AuditLog } from './hosting/audit.js';
 import { DEFAULT_NAMESPACE, Namespaces } from './hosting/namespaces.js';
 import { registerStoredRuns } from './hosting/stored-runs-registration.js';
-import { sandboxLimitsIn, StartRates } from './hosting/quotas.js';
+import { pinnedSandboxQuotas, sandboxLimitsIn, StartRates } from './hosting/quotas.js';
 import { asyncCompletionHandle, type AsyncCompletionHandle } from './activities/async-completion.js';
 import { ActivityDispatcher, type ActivityFunction, type ActivityOutcome, type ActivityRegistry } from './activities/dispatcher.js';
 import type { ActivityTaskMessage } from './activities/task-message.js';
@@ -321,9 +321,8 @@ export class Engine implements RunDirectory {
       quarantine: this.quarantine,
       newSandboxId: () => `${this.sandboxPrefix}${this.nextSandbox++}`,
       tenantOf: (namespace) => this.namespaces.tenant(namespace),
-      quotasOf: (namespace) => this.namespaces.quotasNow(namespace) ?? {},
+      quotasNow: (namespace) => this.namespaces.quotasNow(namespace) ?? {},
       payloadLimitsOf: (namespace) => this.payloadLimitsOf(namespace),
-      sandboxLimitsOf: (namespace) => sandboxLimitsIn(bundles.limits, this.namespaces.quotasNow(namespace)),
       retentionOf: async (namespace) => (await this.namespaces.policyOf(namespace)).retentionMs,
       wakeSlots: pLimit(CONCURRENT_WAKES),
       checkpoints: parts.checkpoints,
@@ -482,7 +481,9 @@ export class Engine implements RunDirectory {
     const namespace = namespaceOf(bundle.namespace);
     if (typeof bundle.code === 'string') await this.admitDeploy(bundle.code, namespace);
     if (bundle.check === true) await this.checkOpenRuns(bundle.code, namespace);
-    return this.bundles.deploy(bundle.code, namespace);
+    // Evaluated under the sandbox limits the namespace's new runs will have.
+    const limits = sandboxLimitsIn(this.bundles.limits, pinnedSandboxQuotas(await this.namespaces.quotasOf(namespace)).sandboxQuotas);
+    return this.bundles.deploy(bundle.code, namespace, limits);
   }
 
   /**
@@ -708,7 +709,8 @@ export class Engine implements RunDirectory {
     const spec = this.newRun(workflowType, options, 'updateWithStart');
     const policy = options.workflowIdConflictPolicy ?? 'USE_EXISTING';
     if (policy !== 'USE_EXISTING' && policy !== 'FAIL') throw new InvalidArgumentError(`workflowIdConflictPolicy is USE_EXISTING or FAIL, not ${String(policy)}`);
-    const update = { args: options.updateArgs ?? [], ...(options.updateId !== undefined ? { updateId: options.updateId } : {}) };
+    // Checked before a run is started for it: an update refused later would leave a run behind.
+    const update = { args: checkArgs(options.updateArgs, 'update arguments', this.payloadLimitsOf(spec.namespace)), ...(options.updateId !== undefined ? { updateId: options.updateId } : {}) };
     // A run that closes between being found and taking the update is replaced, a few times at most.
     for (let attempt = 1; ; attempt++) {
       let runId: string;
@@ -945,6 +947,13 @@ export class Engine implements RunDirectory {
       await this.store.write({ dueEntries: { delete: [entry] } });
       return;
     }
+    if (record?.continuedToRunId !== undefined && !(await this.store.getRun(namespace, record.continuedToRunId))) {
+      // Its successor is recorded but not started yet (the outbox will): until it is, this run is what keeps the id taken.
+      const later = { ...entry, dueAt: this.clock.now() + PURGE_RETRY_MS };
+      await this.store.write({ dueEntries: { put: [later], delete: [entry] } });
+      this.timers.add(later);
+      return;
+    }
     const purge = () => this.store.write({ purgeRuns: [{ namespace, runId }], dueEntries: { delete: [entry] } });
     await (record ? this.starter.whileNotStarting(namespace, record.workflowId, purge) : purge());
     if (!record) return;
@@ -968,6 +977,9 @@ export class Engine implements RunDirectory {
     if (this.closed) throw new EngineClosedError();
   }
 }
+
+/** How long the deletion of a closed run waits for its successor to be started. */
+const PURGE_RETRY_MS = 60_000;
 
 /** Aborts when either does. */
 const anySignal = (engine: AbortSignal, caller: AbortSignal | undefined): AbortSignal => (caller ? AbortSignal.any([engine, caller]) : engine);

@@ -32,7 +32,7 @@ export function checkArgs(value: unknown, field: string, limits: PayloadLimits):
 /** A JSON value within the payload limits, normalised as JSON carries it (what the history will hold). */
 export function checkPayload(value: unknown, field: string, limits: PayloadLimits): unknown {
   const refused = checkedPayload(value, limits);
-  if (refused?.byQuota) throw new QuotaExceededError(limits.quotaOf!, 'maxPayloadBytes', limits.maxPayloadBytes, `${field} is ${refused.byQuota.bytes} bytes of JSON`);
+  if (refused?.byQuota) throw new QuotaExceededError(limits.quotaNamespace!, 'maxPayloadBytes', limits.maxPayloadBytes, `${field} is ${refused.byQuota.bytes} bytes of JSON`);
   if (refused !== undefined) throw new InvalidArgumentError(`${field} ${refused.problem}`);
   const json = value === undefined ? undefined : JSON.stringify(value);
   return json === undefined ? undefined : JSON.parse(json);

@@ -15,7 +15,7 @@ export interface PayloadLimits {
   /** Deepest nesting of arrays and objects in one payload. */
   maxPayloadDepth: number;
   /** Set when `maxPayloadBytes` is this namespace's `maxPayloadBytes` quota (lower than the engine's limit): a payload past it is refused as that quota. */
-  quotaOf?: string;
+  quotaNamespace?: string;
 }
 
 export const DEFAULT_PAYLOAD_LIMITS: PayloadLimits = {
@@ -25,7 +25,7 @@ export const DEFAULT_PAYLOAD_LIMITS: PayloadLimits = {
 
 /** The engine's payload limits as they apply in a namespace: its `maxPayloadBytes` quota, when lower. */
 export function payloadLimitsIn(limits: PayloadLimits, namespace: string, quota: number | undefined): PayloadLimits {
-  return quota === undefined || quota >= limits.maxPayloadBytes ? limits : { ...limits, maxPayloadBytes: quota, quotaOf: namespace };
+  return quota === undefined || quota >= limits.maxPayloadBytes ? limits : { ...limits, maxPayloadBytes: quota, quotaNamespace: namespace };
 }
 
 /** Why `value` cannot be recorded (a phrase to follow its name), or undefined if it can. */
@@ -46,8 +46,8 @@ export function checkedPayload(value: unknown, limits: PayloadLimits): { problem
   if (json === undefined) return undefined;
   const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes <= limits.maxPayloadBytes) return undefined;
-  const limit = limits.quotaOf === undefined ? `limit ${limits.maxPayloadBytes}` : `namespace ${limits.quotaOf}'s quota maxPayloadBytes = ${limits.maxPayloadBytes}`;
-  return { problem: `is ${bytes} bytes of JSON (${limit})`, ...(limits.quotaOf !== undefined ? { byQuota: { bytes } } : {}) };
+  const limit = limits.quotaNamespace === undefined ? `limit ${limits.maxPayloadBytes}` : `namespace ${limits.quotaNamespace}'s quota maxPayloadBytes = ${limits.maxPayloadBytes}`;
+  return { problem: `is ${bytes} bytes of JSON (${limit})`, ...(limits.quotaNamespace !== undefined ? { byQuota: { bytes } } : {}) };
 }
 
 /** Whether arrays and objects in `value` nest deeper than `max` (the walk stops there, so it is bounded). */

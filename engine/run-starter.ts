@@ -11,6 +11,7 @@ import type { SearchAttributeValue } from '../common/search-attributes.js';
 import type { EventStore, RunRecord } from '../store/types.js';
 import type { BundleRegistry } from './bundles.js';
 import { KeyedLock } from './keyed-lock.js';
+import { pinnedSandboxQuotas } from './hosting/quotas.js';
 import { AionError, InvalidArgumentError, WorkflowAlreadyStartedError } from './errors.js';
 import type { HistoryEvent, JobEventType, NewEvent, NewEventOf } from './history/events.js';
 import type { ParentLink } from './outbox.js';
@@ -119,6 +120,7 @@ export class RunStarter {
         ...(spec.parent ? { parent: spec.parent } : {}),
         ...(spec.continuedFromRunId ? { continuedFromRunId: spec.continuedFromRunId } : {}),
         ...(spec.scheduleId ? { scheduleId: spec.scheduleId } : {}),
+        ...pinnedSandboxQuotas(this.environment().quotasNow(spec.namespace)),
       };
       const run = new WorkflowRun(record, this.environment(), true);
       this.runs.add(run);
@@ -192,6 +194,7 @@ export class RunStarter {
         ...(first.memo ? { memo: { ...first.memo } } : {}),
         firstExecutionRunId: first.firstExecutionRunId,
         ...(first.parent ? { parent: first.parent } : {}),
+        ...pinnedSandboxQuotas(this.environment().quotasNow(first.namespace)),
       };
       const run = new WorkflowRun(record, this.environment(), true);
       this.runs.add(run);

@@ -196,17 +196,26 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   };
 
   /**
-   * An update's answer: 202 with its ids and `stage: 'ACCEPTED'` once accepted (when that is
-   * the stage asked for, or the update is still running at the long poll's end: the client then
-   * asks `GET …/updates/{id}`), or 200 with `stage: 'COMPLETED'` and its result.
+   * How an update request waits, checked before anything is sent: not at all past acceptance
+   * (`waitForStage: 'ACCEPTED'`), or until it completed — a long poll (the default).
    */
-  const answerUpdate = async (c: Context, stage: 'ACCEPTED' | 'COMPLETED', ids: Record<string, string | undefined>, update: { result(options: { signal: AbortSignal }): Promise<unknown> }) => {
-    if (stage === 'ACCEPTED') return c.json({ ...ids, stage }, 202);
-    const signal = longPollSignal(c);
+  const updateWait = (c: Context, waitForStage: unknown): AbortSignal | undefined => {
+    if (waitForStage === 'ACCEPTED') return undefined;
+    if (waitForStage !== undefined && waitForStage !== 'COMPLETED') throw new HttpError(400, 'INVALID_ARGUMENT', 'waitForStage is ACCEPTED or COMPLETED');
+    return longPollSignal(c);
+  };
+
+  /**
+   * An update's answer: 200 with `stage: 'COMPLETED'` and its result, or 202 with its ids and
+   * `stage: 'ACCEPTED'` once accepted — when no more was asked (`wait` undefined), or the update is
+   * still running at the long poll's end (the client then asks `GET …/updates/{id}`).
+   */
+  const answerUpdate = async (c: Context, ids: Record<string, string | undefined>, update: { result(options: { signal: AbortSignal }): Promise<unknown> }, wait: AbortSignal | undefined) => {
+    if (!wait) return c.json({ ...ids, stage: 'ACCEPTED' }, 202);
     try {
-      return c.json({ ...ids, stage, result: await update.result({ signal }) });
+      return c.json({ ...ids, stage: 'COMPLETED', result: await update.result({ signal: wait }) });
     } catch (error) {
-      if (signal.aborted) return c.json({ ...ids, stage: 'ACCEPTED' }, 202);
+      if (wait.aborted) return c.json({ ...ids, stage: 'ACCEPTED' }, 202);
       throw error;
     }
   };
@@ -278,20 +287,20 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   /** Sends an update; answers once it is accepted (`waitForStage: 'ACCEPTED'`) or completed (the default). */
   app.post('/v1/namespaces/:ns/workflows/:id/updates/:name', guard('operate', 'update'), async (c) => {
     const { waitForStage, ...options } = await jsonBody<{ args?: unknown[]; updateId?: string; waitForStage?: unknown }>(c, {});
-    const stage = checkStage(waitForStage);
+    const wait = updateWait(c, waitForStage);
     const update = await handle(c).startUpdate(c.req.param('name'), options);
-    return answerUpdate(c, stage, { updateId: update.updateId, runId: update.runId }, update);
+    return answerUpdate(c, { updateId: update.updateId, runId: update.runId }, update, wait);
   });
 
   /** Waits for an update the run accepted (by its id) to complete, at most `waitMs` (a long poll, as for results). */
-  app.get('/v1/namespaces/:ns/workflows/:id/updates/:updateId', guard('read'), async (c) => answerUpdate(c, 'COMPLETED', {}, handle(c).getUpdateHandle(c.req.param('updateId'))));
+  app.get('/v1/namespaces/:ns/workflows/:id/updates/:updateId', guard('read'), async (c) => answerUpdate(c, {}, handle(c).getUpdateHandle(c.req.param('updateId')), longPollSignal(c)));
 
   /** Update-with-start: the update goes to the running run, or to a run started for it. */
   app.post('/v1/namespaces/:ns/workflows/:id/update-with-start', guard('operate', 'update-with-start'), async (c) => {
     const { type, waitForStage, ...options } = await jsonBody<{ type?: unknown; waitForStage?: unknown } & UpdateWithStartOptions>(c);
-    const stage = checkStage(waitForStage);
+    const wait = updateWait(c, waitForStage);
     const { workflow, update } = await engine.startUpdateWithStart(type as string, { ...options, workflowId: c.req.param('id')!, namespace: ns(c) });
-    return answerUpdate(c, stage, { workflowId: workflow.workflowId, runId: workflow.runId, updateId: update.updateId }, update);
+    return answerUpdate(c, { workflowId: workflow.workflowId, runId: workflow.runId, updateId: update.updateId }, update, wait);
   });
 
   app.post('/v1/namespaces/:ns/workflows/:id/cancel', guard('operate', 'cancel'), async (c) => {
@@ -415,13 +424,6 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   return app;
 }
 
-
-/** An update request's `waitForStage`: ACCEPTED, or COMPLETED (the default). */
-function checkStage(waitForStage: unknown): 'ACCEPTED' | 'COMPLETED' {
-  if (waitForStage === undefined) return 'COMPLETED';
-  if (waitForStage !== 'ACCEPTED' && waitForStage !== 'COMPLETED') throw new HttpError(400, 'INVALID_ARGUMENT', 'waitForStage is ACCEPTED or COMPLETED');
-  return waitForStage;
-}
 
 async function argsOf(c: Context): Promise<unknown[]> {
   const { args } = await jsonBody<{ args?: unknown }>(c, {});

@@ -69,6 +69,11 @@ export interface RunRecord {
   continuedToRunId?: string;
   /** Set for runs a schedule started. */
   scheduleId?: string;
+  /**
+   * Its namespace's sandbox quotas when the run started: its sandboxes run under them all its
+   * life, so that a later change cannot break its replay (runs started after get the new ones).
+   */
+  sandboxQuotas?: { memoryBytes?: number; cpuMsPerActivation?: number };
   /** Set while the run's sandbox keeps crashing: its supervisor's view. */
   supervision?: { crashes: number; lastCrash: { kind: string; message: string; at: number }; restartAt?: number };
 }

@@ -47,14 +47,14 @@ export function asyncCompletionHandle(
     },
     async reportCancellation(details) {
       assertOpen();
-      if (!dispatcher.heartbeatAsync(ref, details).cancelRequested) {
+      if (!dispatcher.heartbeatAsync(ref, checkPayload(details, 'the cancellation details', options.payloadLimitsOf(ref.namespace))).cancelRequested) {
         throw new InvalidArgumentError(`the workflow did not ask activity ${ref.seq} of run ${ref.runId} to cancel: complete or fail it instead`);
       }
       await dispatcher.completeAsync(ref, { ok: false, error: new CancelledFailure('Activity cancelled', details === undefined ? [] : [details]) });
     },
     async heartbeat(details) {
       assertOpen();
-      if (dispatcher.heartbeatAsync(ref, details).cancelRequested) throw new ActivityCancelledError();
+      if (dispatcher.heartbeatAsync(ref, checkPayload(details, 'the heartbeat details', options.payloadLimitsOf(ref.namespace))).cancelRequested) throw new ActivityCancelledError();
     },
   };
 }

@@ -211,7 +211,7 @@ function checkName(name: unknown): asserts name is string {
   }
 }
 
-/** Retention is kept between a second and a hundred years (beyond, a due time leaves the store's key range). */
+/** Retention is between a second and a hundred years (as the engine's other durations are bounded). */
 const MIN_RETENTION_MS = 1000;
 const MAX_RETENTION_MS = 100 * 365 * 24 * 3600 * 1000;
 

@@ -9,6 +9,7 @@
 import { InvalidArgumentError, QuotaExceededError } from '../errors.js';
 import { checkOptionKeys } from '../input.js';
 import { MIN_MEMORY_BYTES, type SandboxLimits } from '../../sandbox/limits.js';
+import type { RunRecord } from '../../store/types.js';
 
 export interface NamespaceQuotas {
   /** Runs started from outside (start, signal- and update-with-start) per second, on average. */
@@ -39,9 +40,9 @@ export interface NamespaceQuotas {
   maxHistoryEvents?: number;
   /** Bytes one run's history may hold (as Temporal measures a history's size), enforced as `maxHistoryEvents` is. */
   maxHistoryBytes?: number;
-  /** Memory of each of the namespace's sandboxes (QuickJS heap), in bytes, at least 8 MiB; it lowers the engine's `limits.memoryBytes`. Sandboxes created from then on get it. */
+  /** Memory of each sandbox of the namespace's runs (QuickJS heap), in bytes, at least 8 MiB; it lowers the engine's `limits.memoryBytes`. A run keeps the value it started with. */
   sandboxMemoryBytes?: number;
-  /** CPU time one activation (or query) of the namespace's runs may take, in ms; it lowers the engine's `limits.cpuMsPerActivation`. */
+  /** CPU time one activation (or query) of the namespace's runs may take, in ms; it lowers the engine's `limits.cpuMsPerActivation`. A run keeps the value it started with. */
   cpuMsPerActivation?: number;
   /**
    * Largest payload (arguments, results, failures, signal and update arguments, memo, heartbeat
@@ -71,17 +72,23 @@ export function checkQuotas(quotas: unknown): NamespaceQuotas {
     const valid = typeof value === 'number' && value > 0 && Number.isFinite(value) && (FRACTIONAL.includes(name) || Number.isInteger(value));
     if (!valid) throw new InvalidArgumentError(`quota ${name} must be a positive ${FRACTIONAL.includes(name) ? 'number' : 'integer'}, got ${JSON.stringify(value)}`);
     if (name === 'schedulingWeight' && (value < MIN_WEIGHT || value > MAX_WEIGHT)) throw new InvalidArgumentError(`quota schedulingWeight must be between ${MIN_WEIGHT} and ${MAX_WEIGHT}, got ${value}`);
-    if (name === 'sandboxMemoryBytes' && value < MIN_MEMORY_BYTES) throw new InvalidArgumentError(`quota sandboxMemoryBytes must be at least ${MIN_MEMORY_BYTES} (8 MiB), got ${value}`);
+    if (name === 'sandboxMemoryBytes' && value < MIN_MEMORY_BYTES) throw new InvalidArgumentError(`quota sandboxMemoryBytes must be at least ${MIN_MEMORY_BYTES} (${MIN_MEMORY_BYTES / 1024 / 1024} MiB), got ${value}`);
     checked[name] = value as number;
   }
   return checked;
 }
 
-/** The engine's sandbox limits as they apply in a namespace: its memory and CPU quotas, where lower. */
-export function sandboxLimitsIn(limits: SandboxLimits, quotas: NamespaceQuotas | undefined): SandboxLimits {
-  const { sandboxMemoryBytes, cpuMsPerActivation } = quotas ?? {};
-  if (sandboxMemoryBytes === undefined && cpuMsPerActivation === undefined) return limits;
-  return { ...limits, memoryBytes: Math.min(limits.memoryBytes, sandboxMemoryBytes ?? Infinity), cpuMsPerActivation: Math.min(limits.cpuMsPerActivation, cpuMsPerActivation ?? Infinity) };
+/** What a run starting now keeps of its namespace's sandbox quotas (see `RunRecord.sandboxQuotas`): nothing when it has none. */
+export function pinnedSandboxQuotas(quotas: NamespaceQuotas): Pick<RunRecord, 'sandboxQuotas'> {
+  const { sandboxMemoryBytes: memoryBytes, cpuMsPerActivation } = quotas;
+  if (memoryBytes === undefined && cpuMsPerActivation === undefined) return {};
+  return { sandboxQuotas: { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(cpuMsPerActivation !== undefined ? { cpuMsPerActivation } : {}) } };
+}
+
+/** The engine's sandbox limits as they apply to a run: its pinned quotas, where lower. */
+export function sandboxLimitsIn(limits: SandboxLimits, quotas: RunRecord['sandboxQuotas']): SandboxLimits {
+  if (quotas === undefined) return limits;
+  return { ...limits, memoryBytes: Math.min(limits.memoryBytes, quotas.memoryBytes ?? Infinity), cpuMsPerActivation: Math.min(limits.cpuMsPerActivation, quotas.cpuMsPerActivation ?? Infinity) };
 }
 
 /** Token buckets of the namespaces' start rates (in memory: a restart refills them). */

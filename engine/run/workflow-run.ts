@@ -15,14 +15,14 @@
  * @module
  */
 import type { FailureInfo, JobKind, LogEntry, QueryResult } from '../../common/protocol.js';
-import { SandboxCrash, type SandboxLimits } from '../../sandbox/index.js';
+import { SandboxCrash } from '../../sandbox/index.js';
 import { StoreError } from '../../store/errors.js';
 import type { ActivityTask, EventStore, OutboxEntry, QuarantineRecord, RunRecord, SnapshotRecord } from '../../store/types.js';
 import type { ActivityDispatcher } from '../activities/dispatcher.js';
 import type { BundleRegistry } from '../bundles.js';
 import { InvalidCommandError, validateActivationResult, validateQueryResult } from '../commands/validate.js';
 import { DeterminismViolationError, EngineClosedError, QueryFailedError, QuotaExceededError, WorkflowNotRunningError } from '../errors.js';
-import type { NamespaceQuotas } from '../hosting/quotas.js';
+import { sandboxLimitsIn, type NamespaceQuotas } from '../hosting/quotas.js';
 import { HistoryFormatError, parseHistory, type ParsedHistory } from '../history/activations.js';
 import { CLOSING_STATUS, historySizeOf, type EventOf, type HistoryEvent, type JobEventType, type NewEvent, type NewEventOf } from '../history/events.js';
 import { eventOfCommand, jobOf } from '../history/mapping.js';
@@ -70,9 +70,7 @@ export interface RunEnvironment {
   /** The namespace as a tenant of the sandbox threads (its activations take turns fairly with other namespaces'). */
   tenantOf(namespace: string): Tenant;
   /** The namespace's quotas as known now. */
-  quotasOf(namespace: string): NamespaceQuotas;
-  /** The limits the namespace's sandboxes run under (the engine's, and its quotas). */
-  sandboxLimitsOf(namespace: string): SandboxLimits;
+  quotasNow(namespace: string): NamespaceQuotas;
   /** What one payload of the namespace's runs may be (the engine's limits, and its quota). */
   payloadLimitsOf(namespace: string): PayloadLimits;
   /** How long the namespace keeps a closed run, in ms (undefined: for ever). */
@@ -664,7 +662,7 @@ export class WorkflowRun {
    */
   private historyQuotaPassedBy(batch: ActivationBatch, more: NewEvent[]): string | undefined {
     const { namespace } = this.record;
-    const { maxHistoryEvents, maxHistoryBytes } = this.env.quotasOf(namespace);
+    const { maxHistoryEvents, maxHistoryBytes } = this.env.quotasNow(namespace);
     const events = this.nextEventId - 1 + batch.events.length + more.length;
     if (maxHistoryEvents !== undefined && events > maxHistoryEvents) {
       return `its history would pass namespace ${namespace}'s quota maxHistoryEvents = ${maxHistoryEvents} (${events} events)`;
@@ -678,7 +676,7 @@ export class WorkflowRun {
   /** The jobs, but for signals and updates from callers while the history is at its quota: they are refused, and nothing is recorded for them. */
   private refuseBeyondHistoryQuota(jobs: PendingJob[]): PendingJob[] {
     const { namespace, runId } = this.record;
-    const { maxHistoryEvents, maxHistoryBytes } = this.env.quotasOf(namespace);
+    const { maxHistoryEvents, maxHistoryBytes } = this.env.quotasNow(namespace);
     const events = this.nextEventId - 1;
     const refusal =
       maxHistoryEvents !== undefined && events >= maxHistoryEvents
@@ -746,9 +744,9 @@ export class WorkflowRun {
     return new WorkflowNotRunningError(this.record.workflowId, 'Running', `its workflow task is failing (${last.message}); it is retried at ${new Date(restartAt).toISOString()}`);
   }
 
-  /** What a sandbox thread needs to run the version for this run: the namespace's sandbox limits are part of it. */
+  /** What a sandbox thread needs to run the version for this run: the sandbox quotas it started with are part of it. */
   private template(version: string): TemplateSpec {
-    return this.env.bundles.template(version, this.env.sandboxLimitsOf(this.record.namespace));
+    return this.env.bundles.template(version, sandboxLimitsIn(this.env.bundles.limits, this.record.sandboxQuotas));
   }
 
   /** Whether `error` is a sandbox lost with its thread, to be retried (a few times in a row at most). */

@@ -159,6 +159,21 @@ describe('aion CLI', { timeout: 60_000 }, () => {
 });
 
 describe('aion activity', { timeout: 60_000 }, () => {
+  it('runs an update that waits for a signal, and prints its result', async () => {
+    const bundle = join(dir, 'updates.js');
+    expect((await aion('build', join(root, 'test/fixtures/updates.ts'), '-o', bundle)).code).toBe(0);
+    expect((await aion('deploy', bundle)).code).toBe(0);
+    expect((await aion('start', 'counter', '--id', 'cli-updates', '--args', '[{"gated":true}]')).code).toBe(0);
+    // The update waits for the gate, which the signal opens (sent before or after the update: either way it completes).
+    const update = aion('--json', 'update', 'cli-updates', 'add', '--args', '[5]');
+    expect((await aion('signal', 'cli-updates', 'open')).code).toBe(0);
+    const outcome = await update;
+    expect([outcome.code, JSON.parse(outcome.stdout)]).toEqual([0, { updateId: expect.any(String), runId: expect.any(String), stage: 'COMPLETED', result: 5 }]);
+    expect((await aion('update', 'cli-updates', 'add', '--args', '[2]')).stdout).toBe('7\n');
+    expect((await aion('signal', 'cli-updates', 'finish')).code).toBe(0);
+    expect((await aion('result', 'cli-updates')).stdout).toBe('7\n');
+  });
+
   it('heartbeats and completes an activity that threw CompleteAsyncError, by its task token', async () => {
     const asyncServer = runChild(CLI, ['server', '--data', join(dir, 'async-data'), '--port', '0', '--activities', join(root, 'test/fixtures/cli-async-activities.ts')]);
     try {

@@ -28,7 +28,7 @@ async function withNamespace(engine: Engine, name: string, quotas: Record<string
 }
 
 describe('maxPayloadBytes quota', () => {
-  it('refuses start and signal arguments past it, recording nothing, where another namespace takes them', async () => {
+  it('refuses start, update-with-start and signal arguments past it, recording nothing, where another namespace takes them', async () => {
     const engine = await openEngine({ activities: payloadActivities }, 'payloads.ts');
     await withNamespace(engine, 'small', { maxPayloadBytes: 1000 }, 'payloads.ts');
     const big = 'x'.repeat(2000);
@@ -38,6 +38,9 @@ describe('maxPayloadBytes quota', () => {
     expect((refused as QuotaExceededError).message).toBe('namespace small is at its quota maxPayloadBytes = 1000: args is 2004 bytes of JSON');
     expect(await engine.list({ namespace: 'small' })).toEqual([]);
     expect(await (await engine.start('echo', { workflowId: 'big', args: [big] })).result()).toBe(big);
+
+    await expect(engine.startUpdateWithStart('echo', { namespace: 'small', workflowId: 'with-update', update: 'any', updateArgs: [big] })).rejects.toThrow(/quota maxPayloadBytes = 1000: update arguments is 2004 bytes/);
+    expect(await engine.list({ namespace: 'small' })).toEqual([]);
 
     const waiting = await engine.start('callPatiently', { namespace: 'small', workflowId: 'waits', args: ['nobody', 1] });
     await expect(waiting.signal('anything', big)).rejects.toThrow('namespace small is at its quota maxPayloadBytes = 1000: signal arguments is 2004 bytes of JSON');
@@ -129,6 +132,18 @@ describe('sandbox quotas', () => {
     expect(typeof (await (await engine.start('spin', { args: [spins] })).result())).toBe('number');
     const spinner = await engine.start('spin', { namespace: 'tight', args: [spins] });
     expect(await failureOf(spinner.result())).toMatch(/deterministic crash: the same cpu-budget crash 3 times in a row/);
+  });
+
+  it('keep a run under the sandbox quotas it started with: a later change applies to runs started after', async () => {
+    const engine = await openEngine({ limits: { cpuMsPerActivation: 20_000 }, supervision: { initialBackoffMs: 1 } }, 'fairness.ts');
+    await withNamespace(engine, 'ns', {}, 'fairness.ts');
+    const before = await engine.start('spinsWhenSignalled', { namespace: 'ns', args: [3_000_000] });
+    await engine.namespaces.update('ns', { quotas: { cpuMsPerActivation: 20 } });
+    const after = await engine.start('spinsWhenSignalled', { namespace: 'ns', args: [3_000_000] });
+    await before.signal('go');
+    await after.signal('go');
+    expect(typeof (await before.result())).toBe('number');
+    expect(await failureOf(after.result())).toMatch(/deterministic crash: the same cpu-budget crash 3 times in a row/);
   });
 
   it('take a memory quota of at least 8 MiB', async () => {

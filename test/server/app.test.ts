@@ -42,6 +42,9 @@ describe('HTTP API', () => {
     const engine = await openEngine({}, 'updates.ts');
     const app = createApp(engine);
     await app.request('/v1/namespaces/default/workflows', json({ type: 'counter', workflowId: 'gated', args: [{ gated: true }] }));
+    // A bad waitMs is refused before the update is sent.
+    expect((await app.request('/v1/namespaces/default/workflows/gated/updates/add?waitMs=-1', json({ args: [1] }))).status).toBe(400);
+    expect((await engine.getHandle('gated').history()).map((event) => event.type)).not.toContain('UpdateAccepted');
     const sent = await app.request('/v1/namespaces/default/workflows/gated/updates/add?waitMs=50', json({ args: [5], updateId: 'u1' }));
     expect([sent.status, await sent.json()]).toEqual([202, { updateId: 'u1', runId: expect.any(String), stage: 'ACCEPTED' }]);
     const waiting = await app.request('/v1/namespaces/default/workflows/gated/updates/u1?waitMs=50');
