@@ -54,8 +54,8 @@ import { RunTable } from './runs.js';
 import type { RunEnvironment, WorkflowRun } from './run/workflow-run.js';
 import { Schedules, type ScheduleFiredEvent } from './schedules/schedules.js';
 import { Supervisors, type SupervisionOptions } from './supervision.js';
-import { DueTimers } from './timers.js';
-import { compileQuery, rebuildVisibility, type VisibilityQuery } from './visibility.js';
+import { DUE_WINDOW_MS, DueTimers } from './timers.js';
+import { compileQuery, indexVisibility, rebuildVisibility, type VisibilityQuery } from './visibility.js';
 
 export interface EngineOptions {
   /** LevelDB data folder; omit for an in-memory engine (tests, experiments). */
@@ -220,6 +220,12 @@ const DEFAULT_MAX_RESIDENT_BYTES = Math.min(totalmem() / 4, 4 * 1024 ** 3);
 const POOLED_SANDBOX_BYTES = 640 * 1024;
 /** Runs brought back into memory at once: beyond, wakes queue (each holds a sandbox being rebuilt). */
 const CONCURRENT_WAKES = 8;
+/**
+ * Due entries (timers, timeouts, restarts) delivered at once; the others wait in due order. A
+ * recovery with thousands overdue would otherwise queue thousands of store reads ahead of the
+ * first run's wake.
+ */
+const CONCURRENT_DUE_DELIVERIES = 64;
 
 /** Events on `engine.events`. */
 export interface EngineEvents {
@@ -254,6 +260,8 @@ export class Engine implements RunDirectory {
   private readonly closing = new AbortController();
   /** The namespaces' start-rate buckets. */
   private readonly startRates: StartRates;
+  /** Deliveries of due entries in progress (see CONCURRENT_DUE_DELIVERIES). */
+  private readonly dueDeliveries = pLimit(CONCURRENT_DUE_DELIVERIES);
   /** Work in progress (activations, timer and activity deliveries), which time never skips under. */
   private readonly work = new WorkCounter();
   private readonly runs: RunTable;
@@ -301,7 +309,8 @@ export class Engine implements RunDirectory {
       (namespace) => this.payloadLimitsOf(namespace),
       clock,
     );
-    this.timers = new DueTimers((entries) => this.deliverDue(entries), clock);
+    // Time-skipping tests skip to the next entry, so they keep all in memory; the engine keeps a window.
+    this.timers = new DueTimers((entries) => this.deliverDue(entries), clock, clock === systemClock ? DUE_WINDOW_MS : undefined);
     this.timeSkipping =
       clock instanceof SkippingClock
         ? new TimeSkipper(clock, this.timers, this.activities, (work) => this.work.busy || this.outbox.pending > 0 || (work === 'all' && this.activities.attemptsRunning > 0))
@@ -442,6 +451,8 @@ export class Engine implements RunDirectory {
     });
     try {
       await registerStoredRuns(store);
+      const indexed = await indexVisibility(store);
+      if (indexed > 0) logger.info({ runs: indexed }, 'indexed the runs of a data folder from before the type and status indexes');
       await engine.namespaces.load();
       await engine.quarantine.load();
       await engine.recover();
@@ -762,16 +773,14 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     const pageSize = options.pageSize ?? 100;
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new InvalidArgumentError('pageSize must be a positive integer');
-    const { filter, startedFrom, startedBefore } = compileQuery(options);
-    const page = await this.store.scanRuns({ namespace: namespaceOf(options.namespace), filter, startedFrom, startedBefore, pageSize, cursor: options.nextPageToken });
+    const page = await this.store.scanRuns({ namespace: namespaceOf(options.namespace), ...compileQuery(options), pageSize, cursor: options.nextPageToken });
     return { workflows: page.runs.map(summaryOf), ...(page.nextCursor === undefined ? {} : { nextPageToken: page.nextCursor }) };
   }
 
   /** How many runs match the query. */
   async count(query: VisibilityQuery = {}): Promise<number> {
     this.assertOpen();
-    const { filter, startedFrom, startedBefore } = compileQuery(query);
-    return (await this.store.scanRuns({ namespace: namespaceOf(query.namespace), filter, startedFrom, startedBefore })).runs.length;
+    return (await this.store.scanRuns({ namespace: namespaceOf(query.namespace), ...compileQuery(query) })).runs.length;
   }
 
   /** Rewrites every run's visibility record from its history (after a loss or corruption of the index). */
@@ -892,19 +901,23 @@ export class Engine implements RunDirectory {
 
   /** Re-arms timers, re-dispatches unfinished activities, performs recorded effects. */
   private async recover(): Promise<void> {
-    const [due, tasks] = await Promise.all([this.store.dueEntries(Number.MAX_SAFE_INTEGER), this.store.listActivityTasks()]);
+    const tasks = await this.store.listActivityTasks();
     const effects = await this.outbox.recover();
-    for (const entry of due) this.timers.add(entry);
+    const due = await this.timers.refill(
+      (upTo) => this.store.dueEntries(upTo),
+      (error) => this.logger.warn({ err: error }, 'could not load the next due entries from the store; trying again'),
+    );
     for (const task of tasks) this.activities.dispatch(task);
     await this.schedules.recover();
-    if (due.length + tasks.length + effects > 0) {
-      this.logger.info({ timers: due.length, activities: tasks.length, effects }, 'recovered durable timers, activities and effects');
+    if (due + tasks.length + effects > 0) {
+      this.logger.info({ timers: due, activities: tasks.length, effects }, 'recovered durable timers, activities and effects');
     }
   }
 
   private deliverDue(entries: DueEntry[]): void {
     for (const entry of entries) {
-      this.work.track(() => this.deliverOneDue(entry)).then(
+      // Counted as work from now, waiting included: time-skipping must not move past a queued delivery.
+      this.work.track(() => this.dueDeliveries(() => this.deliverOneDue(entry))).then(
         () => this.dueRetries.delete(dueId(entry)),
         (error: unknown) => {
           if (this.closed) return;

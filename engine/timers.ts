@@ -1,7 +1,9 @@
 /**
  * The host side of durable timers: the due-time index lives in the store; this keeps the
- * entries in a min-heap and arms one host timer for the earliest. Entries that were
- * cancelled meanwhile are simply delivered and ignored by their run.
+ * entries that come due within a window (10 minutes) in a min-heap and arms one host timer for
+ * the earliest. Later entries stay in the store — a million runs parked on hour-long timeouts
+ * cost no memory here — and a refill every half window loads the next stretch. Entries that
+ * were cancelled meanwhile are simply delivered and ignored by their run.
  *
  * @module
  */
@@ -11,8 +13,19 @@ import { systemClock, type Clock } from './clock.js';
 /** Node's timers cannot wait longer than this (a longer delay fires at once); longer waits re-arm. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
+/** How far ahead due entries are kept in memory when the engine keeps a window (see the module comment). */
+export const DUE_WINDOW_MS = 10 * 60_000;
+/** A refill that failed is tried again this soon. */
+const REFILL_RETRY_MS = 10_000;
+
+/** The store's due entries up to a time, for a refill. */
+export type DueSource = (upTo: number) => Promise<DueEntry[]>;
+
 export class DueTimers {
   private readonly heap: DueEntry[] = [];
+  /** Entries due after this are left in the store: the next refill loads them (before the first refill, none is left). */
+  private horizon = Number.MAX_SAFE_INTEGER;
+  private refillTimer: NodeJS.Timeout | undefined;
   /** Entries in the heap, so that arming one twice (a recovery sweep after a store outage) delivers it once. */
   private readonly armed = new Set<string>();
   /** Entries removed while in the heap: skipped when they come out of it. */
@@ -24,7 +37,37 @@ export class DueTimers {
   constructor(
     private readonly onDue: (entries: DueEntry[]) => void,
     private readonly clock: Clock = systemClock,
+    /** Keep only this far ahead in memory; undefined: every entry (time-skipping tests look at them all). */
+    private readonly windowMs?: number,
   ) {}
+
+  /**
+   * Arms what `source` holds due within the window (everything, without one), and from then on
+   * loads the next stretch every half window; entries added beyond the window are left to those
+   * loads (whoever adds one has written it to the store first, or retries it within a minute).
+   * Resolves with how many entries the load returned. A periodic load that fails is reported to
+   * `onError` and tried again soon.
+   */
+  async refill(source: DueSource, onError: (error: unknown) => void): Promise<number> {
+    clearTimeout(this.refillTimer);
+    const horizon = this.windowMs === undefined ? Number.MAX_SAFE_INTEGER : this.clock.now() + this.windowMs;
+    // Moved before the load: an entry written while the load runs is kept by `add` if the load misses it.
+    this.horizon = horizon;
+    const windowMs = this.windowMs;
+    const next = (delay: number) => {
+      if (windowMs !== undefined && !this.closed) this.refillTimer = setTimeout(() => void this.refill(source, onError).catch(onError), delay);
+    };
+    let entries: DueEntry[];
+    try {
+      entries = await source(horizon);
+    } catch (error) {
+      next(REFILL_RETRY_MS);
+      throw error;
+    }
+    for (const entry of entries) this.add(entry);
+    next((windowMs ?? 0) / 2);
+    return entries.length;
+  }
 
   /**
    * When the earliest entry that `counts` is due (the time-skipping test environment skips
@@ -53,7 +96,7 @@ export class DueTimers {
 
   add(entry: DueEntry): void {
     const id = identity(entry);
-    if (this.removed.delete(id) || this.closed || this.armed.has(id)) return;
+    if (this.removed.delete(id) || this.closed || this.armed.has(id) || entry.dueAt > this.horizon) return;
     this.armed.add(id);
     this.push(entry);
     if (entry.dueAt < this.armedFor) this.arm();
@@ -61,6 +104,7 @@ export class DueTimers {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.refillTimer);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }

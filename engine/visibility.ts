@@ -8,7 +8,7 @@
  */
 import { applyMemoUpsert } from '../common/memo.js';
 import { applySearchAttributeUpsert, type SearchAttributeValue } from '../common/search-attributes.js';
-import { RUN_STATUSES, type EventStore, type RunRecord, type RunStatus } from '../store/types.js';
+import { RUN_STATUSES, type EventStore, type RunRecord, type RunStatus, type ScanRunsQuery } from '../store/types.js';
 import { InvalidArgumentError } from './errors.js';
 import { CLOSING_STATUS, isClosingEvent, type HistoryEvent } from './history/events.js';
 
@@ -60,8 +60,8 @@ function matches(value: unknown, predicate: AttributePredicate): boolean {
   return true;
 }
 
-/** Validates `query` and returns the filter the store scan applies, with the start-time range. */
-export function compileQuery(query: VisibilityQuery): { filter: (record: RunRecord) => boolean; startedFrom?: number; startedBefore?: number } {
+/** Validates `query` and returns the store scan that answers it: the indexes it can use (type, status, start-time range) and the filter for the rest. */
+export function compileQuery(query: VisibilityQuery): Omit<ScanRunsQuery, 'namespace' | 'pageSize' | 'cursor'> & { filter: (record: RunRecord) => boolean } {
   if (query.status !== undefined && !RUN_STATUSES.includes(query.status)) throw new InvalidArgumentError(`status must be one of ${RUN_STATUSES.join(', ')}`);
   const startedFrom = toTime(query.startTime?.from, 'startTime.from');
   const startedTo = toTime(query.startTime?.to, 'startTime.to');
@@ -85,7 +85,13 @@ export function compileQuery(query: VisibilityQuery): { filter: (record: RunReco
     const attributes = record.searchAttributes ?? {};
     return predicates.every(([name, predicate]) => name in attributes && matches(attributes[name], predicate));
   };
-  return { filter, startedFrom, startedBefore: startedTo === undefined ? undefined : startedTo + 1 };
+  return {
+    filter,
+    ...(query.workflowType !== undefined ? { workflowType: query.workflowType } : {}),
+    ...(query.status !== undefined ? { status: query.status } : {}),
+    startedFrom,
+    startedBefore: startedTo === undefined ? undefined : startedTo + 1,
+  };
 }
 
 /** What a run's history says its visible record is (status, close time, search attributes, memo). */
@@ -115,6 +121,33 @@ export function recordFromHistory(record: RunRecord, events: readonly HistoryEve
     }
   }
   return rebuilt;
+}
+
+const INDEXED = { kind: 'migration', id: 'visibility-indexed-by-type-and-status' };
+/** Runs written per batch while a store's index entries are rewritten. */
+const INDEX_BATCH = 500;
+
+/**
+ * A store written before the type and status indexes (by start time) existed gets their entries
+ * on its first open — every run record rewritten with its index entries, a batch at a time — so
+ * a filtered `list` reads an index instead of the namespace. Once; returns how many runs.
+ */
+export async function indexVisibility(store: EventStore<HistoryEvent>): Promise<number> {
+  if (await store.getControl(INDEXED.kind, INDEXED.id)) return 0;
+  let count = 0;
+  let batch: RunRecord[] = [];
+  const flush = async () => {
+    await store.write({ runs: batch.map((record) => ({ record, previousStatus: record.status, reindex: true })) });
+    count += batch.length;
+    batch = [];
+  };
+  for await (const record of store.allRuns()) {
+    batch.push(record);
+    if (batch.length === INDEX_BATCH) await flush();
+  }
+  if (batch.length > 0) await flush();
+  await store.write({ control: { put: [{ ...INDEXED, value: { at: Date.now(), runs: count } }] } });
+  return count;
 }
 
 /** Rewrites every run record (and its index entries) from its history. Returns the number of runs. */

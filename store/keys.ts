@@ -14,6 +14,8 @@
  * | `b`    | b · version                           | BundleRecord   |
  * | `v`    | v · ns · workflowType                 | version        |
  * | `i`    | i · ns · startTime · runId            | (empty)        |
+ * | `y`    | y · ns · workflowType · startTime · runId | (empty): runs of a type, by start time |
+ * | `z`    | z · ns · status · startTime · runId   | (empty): runs of a status, by start time |
  * | `o`    | o · id                                | OutboxEntry    |
  * | `c`    | c · ns · scheduleId                   | ScheduleRecord |
  * | `p`    | p · ns · runId                        | SnapshotRecord |
@@ -48,7 +50,12 @@ export const keys = {
   typeVersion: (ns: string, workflowType: string) => ['v', ns, workflowType].join(SEP),
   started: (ns: string, startTime: number, runId: string) => ['i', ns, pad(startTime, 15), runId].join(SEP),
   startedPrefix: (ns: string) => ['i', ns, ''].join(SEP),
-  startedAt: (ns: string, time: number) => ['i', ns, pad(Math.max(0, Math.floor(time)), 15)].join(SEP),
+  typeStarted: (ns: string, workflowType: string, startTime: number, runId: string) => ['y', ns, workflowType, pad(startTime, 15), runId].join(SEP),
+  typeStartedPrefix: (ns: string, workflowType: string) => ['y', ns, workflowType, ''].join(SEP),
+  statusStarted: (ns: string, status: string, startTime: number, runId: string) => ['z', ns, status, pad(startTime, 15), runId].join(SEP),
+  statusStartedPrefix: (ns: string, status: string) => ['z', ns, status, ''].join(SEP),
+  /** The first key of a by-start-time index (`prefix`: one of the prefixes above) at `time`. */
+  startedAt: (prefix: string, time: number) => prefix + pad(Math.max(0, Math.floor(time)), 15),
   snapshot: (ns: string, runId: string) => ['p', ns, runId].join(SEP),
   checkpoint: (ns: string, runId: string, eventId: number) => ['k', ns, runId, pad(eventId, 10)].join(SEP),
   checkpointPrefix: (ns: string, runId: string) => ['k', ns, runId, ''].join(SEP),
@@ -86,6 +93,8 @@ const KINDS: Record<string, { kind: KeyInfo['kind']; runIdPart?: number }> = {
   b: { kind: 'bundle' },
   v: { kind: 'type-version' },
   i: { kind: 'start-index', runIdPart: 3 },
+  y: { kind: 'start-index', runIdPart: 4 },
+  z: { kind: 'start-index', runIdPart: 4 },
   p: { kind: 'snapshot', runIdPart: 2 },
   k: { kind: 'checkpoint', runIdPart: 2 },
   l: { kind: 'checkpoint', runIdPart: 2 },

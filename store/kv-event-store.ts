@@ -225,10 +225,17 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
 
   async scanRuns(query: ScanRunsQuery): Promise<RunPage> {
     this.assertOpen();
-    const prefix = keys.startedPrefix(query.namespace);
-    const lowest = query.startedFrom === undefined ? prefix : keys.startedAt(query.namespace, query.startedFrom);
-    const highest = query.startedBefore === undefined ? prefixEnd(prefix) : keys.startedAt(query.namespace, query.startedBefore);
-    const upper = query.cursor !== undefined && query.cursor < highest ? query.cursor : highest;
+    // The narrowest by-start-time index the query allows: its type's, its status's, or the namespace's.
+    const prefix =
+      query.workflowType !== undefined
+        ? keys.typeStartedPrefix(query.namespace, query.workflowType)
+        : query.status !== undefined
+          ? keys.statusStartedPrefix(query.namespace, query.status)
+          : keys.startedPrefix(query.namespace);
+    const lowest = query.startedFrom === undefined ? prefix : keys.startedAt(prefix, query.startedFrom);
+    const highest = query.startedBefore === undefined ? prefixEnd(prefix) : keys.startedAt(prefix, query.startedBefore);
+    // A cursor continues in the index it came from (one of another query starts over).
+    const upper = query.cursor !== undefined && query.cursor.startsWith(prefix) && query.cursor < highest ? query.cursor : highest;
     const pageSize = query.pageSize ?? Infinity;
     const runs: RunRecord[] = [];
     let lastKey: string | undefined;
@@ -236,14 +243,14 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     try {
       let batch: string[] = [];
       const drain = async (): Promise<boolean> => {
-        const runKeys = batch.map((key) => keys.run(query.namespace, keyParts(key)[3]));
+        const runKeys = batch.map((key) => keys.run(query.namespace, keyParts(key).at(-1)!));
         const records = await this.db.getMany(runKeys);
         for (let i = 0; i < batch.length; i++) {
           const bytes = records[i];
           lastKey = batch[i];
           if (!bytes) continue;
           const record = this.scanned<RunRecord>(runKeys[i], bytes);
-          if (!record || (query.filter && !query.filter(record))) continue;
+          if (!record || (query.status !== undefined && record.status !== query.status) || (query.filter && !query.filter(record))) continue;
           runs.push(record);
           if (runs.length >= pageSize) return true;
         }
@@ -390,12 +397,18 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     }
     for (const { record, previousStatus, reindex } of batch.runs ?? []) {
       put(keys.run(record.namespace, record.runId), record);
+      const { namespace, runId, startTime } = record;
       if (previousStatus === undefined || reindex) {
-        ops.push({ type: 'put', key: keys.started(record.namespace, record.startTime, record.runId), value: EMPTY });
+        ops.push({ type: 'put', key: keys.started(namespace, startTime, runId), value: EMPTY });
+        ops.push({ type: 'put', key: keys.typeStarted(namespace, record.workflowType, startTime, runId), value: EMPTY });
       }
       if (previousStatus !== record.status || reindex) {
-        if (previousStatus !== undefined && previousStatus !== record.status) del(keys.status(record.namespace, previousStatus, record.runId));
-        ops.push({ type: 'put', key: keys.status(record.namespace, record.status, record.runId), value: EMPTY });
+        if (previousStatus !== undefined && previousStatus !== record.status) {
+          del(keys.status(namespace, previousStatus, runId));
+          del(keys.statusStarted(namespace, previousStatus, startTime, runId));
+        }
+        ops.push({ type: 'put', key: keys.status(namespace, record.status, runId), value: EMPTY });
+        ops.push({ type: 'put', key: keys.statusStarted(namespace, record.status, startTime, runId), value: EMPTY });
       }
     }
     for (const { namespace, workflowId, runId } of batch.latestRuns ?? []) put(keys.latestRun(namespace, workflowId), runId);
@@ -437,7 +450,9 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       const record = await this.get<RunRecord>(keys.run(namespace, runId));
       if (record) {
         del(keys.status(namespace, record.status, runId));
+        del(keys.statusStarted(namespace, record.status, record.startTime, runId));
         del(keys.started(namespace, record.startTime, runId));
+        del(keys.typeStarted(namespace, record.workflowType, record.startTime, runId));
         if ((await this.get<string>(keys.latestRun(namespace, record.workflowId))) === runId) del(keys.latestRun(namespace, record.workflowId));
       }
       del(keys.run(namespace, runId));

@@ -288,6 +288,10 @@ export interface ListRunsQuery {
 /** A page of runs, newest first (by start time). */
 export interface ScanRunsQuery {
   namespace: string;
+  /** Only runs of this type (read from the type's index, not by scanning the namespace). */
+  workflowType?: string;
+  /** Only runs of this status (read from the status's index, unless `workflowType` narrows more). */
+  status?: RunStatus;
   /** Only runs started at or after / before this time (epoch ms). */
   startedFrom?: number;
   startedBefore?: number;

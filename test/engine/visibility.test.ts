@@ -1,10 +1,11 @@
 /** Visibility: search attributes, list filters and predicates, paging, counting, rebuilding. */
+import { ClassicLevel } from 'classic-level';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../engine/errors.js';
 import { Engine } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { openMemoryStore } from '../../store/open.js';
-import { fixtureBundle, openEngine, silentLogger } from '../helpers.js';
+import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
 
 const BUNDLE = 'semantics.ts';
 
@@ -76,6 +77,34 @@ describe('search attributes and list', () => {
     } finally {
       await engine.close();
       await store.close();
+    }
+  });
+});
+
+describe('indexes', () => {
+  it('gives a data folder from before the type and status indexes their entries on its first open', async () => {
+    const dataDir = tempDir();
+    const first = await Engine.open({ dataDir, logger: silentLogger });
+    await first.deploy({ code: await fixtureBundle(BUNDLE) });
+    for (let i = 0; i < 3; i++) await (await first.start('patient', { args: [1], workflowId: `p${i}` })).result();
+    await first.start('waitsForever', { workflowId: 'w' });
+    await first.close();
+    // As an older version left it: no entries in the type (y) and status (z) indexes, no record of indexing them.
+    const raw = new ClassicLevel<string, Uint8Array>(dataDir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    for await (const key of raw.keys()) if (key.startsWith('y\u0000') || key.startsWith('z\u0000') || key.startsWith('m\u0000migration\u0000visibility')) await raw.del(key);
+    await raw.close();
+
+    const second = await Engine.open({ dataDir, logger: silentLogger });
+    try {
+      expect((await second.list({ workflowType: 'patient' })).map((w) => w.workflowId)).toEqual(['p2', 'p1', 'p0']);
+      expect((await second.list({ status: 'Running' })).map((w) => w.workflowId)).toEqual(['w']);
+      const page = await second.listPage({ status: 'Completed', workflowType: 'patient', pageSize: 2 });
+      expect(page.workflows.map((w) => w.workflowId)).toEqual(['p2', 'p1']);
+      expect((await second.listPage({ status: 'Completed', workflowType: 'patient', pageSize: 2, nextPageToken: page.nextPageToken })).workflows.map((w) => w.workflowId)).toEqual(['p0']);
+      await second.getHandle('w').terminate();
+      expect(await second.count({ status: 'Terminated' })).toBe(1);
+    } finally {
+      await second.close();
     }
   });
 });

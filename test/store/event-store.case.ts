@@ -194,6 +194,28 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       await store.close();
     });
 
+    it('scans the runs of a type or a status from their indexes, newest first, in pages, as statuses change', async () => {
+      const store = await open();
+      await store.write({
+        runs: Array.from({ length: 7 }, (_, i) => ({ record: run(`t${i}`, { startTime: 2000 + i, workflowType: i % 2 ? 'odd' : 'even' }) })),
+      });
+      // A type whose name extends another's stays apart.
+      await store.write({ runs: [{ record: run('t9', { startTime: 3000, workflowType: 'evener' }) }] });
+      await store.write({ runs: [2, 3].map((i) => ({ record: run(`t${i}`, { startTime: 2000 + i, workflowType: i % 2 ? 'odd' : 'even', status: 'Completed', closeTime: 5000 }), previousStatus: 'Running' as const })) });
+      const ids = (page: { runs: RunRecord[] }) => page.runs.map((r) => r.runId);
+      const first = await store.scanRuns({ namespace: 'default', workflowType: 'even', pageSize: 2 });
+      expect(ids(first)).toEqual(['t6', 't4']);
+      expect(ids(await store.scanRuns({ namespace: 'default', workflowType: 'even', pageSize: 2, cursor: first.nextCursor }))).toEqual(['t2', 't0']);
+      expect(ids(await store.scanRuns({ namespace: 'default', status: 'Completed' }))).toEqual(['t3', 't2']);
+      expect(ids(await store.scanRuns({ namespace: 'default', status: 'Running', workflowType: 'odd' }))).toEqual(['t5', 't1']);
+      expect(ids(await store.scanRuns({ namespace: 'default', status: 'Running', startedFrom: 2001, startedBefore: 2005 }))).toEqual(['t4', 't1']);
+      expect(ids(await store.scanRuns({ namespace: 'other', workflowType: 'even' }))).toEqual([]);
+      await store.write({ purgeRuns: [{ namespace: 'default', runId: 't3' }] });
+      expect(ids(await store.scanRuns({ namespace: 'default', status: 'Completed' }))).toEqual(['t2']);
+      expect(ids(await store.scanRuns({ namespace: 'default', workflowType: 'odd' }))).toEqual(['t5', 't1']);
+      await store.close();
+    });
+
     it('keeps outbox entries and schedules until they are deleted', async () => {
       const store = await open();
       await store.write({
