@@ -32,9 +32,9 @@ describe('DueTimers', () => {
     const entry = (owner: string, at: number): DueEntry => ({ dueAt: now + at, namespace: 'default', owner, key: 'timeout' });
     // What the store holds: every entry is written there before it is added.
     const stored = [entry('soon', 500), entry('later', 5_000), entry('much-later', 20_000)];
-    let duringLoad: (() => void) | undefined;
+    const hooks: { duringLoad?: () => void } = {};
     const source = async (upTo: number) => {
-      duringLoad?.();
+      hooks.duringLoad?.();
       return stored.filter((e) => e.dueAt <= upTo);
     };
     const delivered: string[] = [];
@@ -48,7 +48,7 @@ describe('DueTimers', () => {
 
     clock.skipTo(now + 4_500);
     // Written while the refill loads, and missed by it: kept, since it falls within the new window.
-    duringLoad = () => timers.add(entry('raced', 5_200));
+    hooks.duringLoad = () => timers.add(entry('raced', 5_200));
     await timers.refill(source, () => undefined);
     expect(timers.size).toBe(4); // soon, added, later, raced
     clock.skipTo(now + 5_200);
