@@ -55,6 +55,7 @@ import type { RunEnvironment, WorkflowRun } from './run/workflow-run.js';
 import { Schedules, type ScheduleFiredEvent } from './schedules/schedules.js';
 import { Supervisors, type SupervisionOptions } from './supervision.js';
 import { DUE_WINDOW_MS, DueTimers } from './timers.js';
+import { DueDeliveries } from './due-deliveries.js';
 import { compileQuery, indexVisibility, rebuildVisibility, type VisibilityQuery } from './visibility.js';
 
 export interface EngineOptions {
@@ -220,12 +221,7 @@ const DEFAULT_MAX_RESIDENT_BYTES = Math.min(totalmem() / 4, 4 * 1024 ** 3);
 const POOLED_SANDBOX_BYTES = 640 * 1024;
 /** Runs brought back into memory at once: beyond, wakes queue (each holds a sandbox being rebuilt). */
 const CONCURRENT_WAKES = 8;
-/**
- * Due entries (timers, timeouts, restarts) delivered at once; the others wait in due order. A
- * recovery with thousands overdue would otherwise queue thousands of store reads ahead of the
- * first run's wake.
- */
-const CONCURRENT_DUE_DELIVERIES = 64;
+
 
 /** Events on `engine.events`. */
 export interface EngineEvents {
@@ -260,8 +256,6 @@ export class Engine implements RunDirectory {
   private readonly closing = new AbortController();
   /** The namespaces' start-rate buckets. */
   private readonly startRates: StartRates;
-  /** Deliveries of due entries in progress (see CONCURRENT_DUE_DELIVERIES). */
-  private readonly dueDeliveries = pLimit(CONCURRENT_DUE_DELIVERIES);
   /** Work in progress (activations, timer and activity deliveries), which time never skips under. */
   private readonly work = new WorkCounter();
   private readonly runs: RunTable;
@@ -269,6 +263,7 @@ export class Engine implements RunDirectory {
   private readonly outbox: OutboxProcessor;
   private readonly activities: ActivityDispatcher;
   private readonly timers: DueTimers;
+  private readonly dueDeliveries: DueDeliveries;
   private readonly scheduleTimers: DueTimers;
   private closed = false;
 
@@ -278,8 +273,6 @@ export class Engine implements RunDirectory {
   private readonly ownsStore: boolean;
   private readonly logger: Logger;
   private readonly limits: ReplayLimits;
-  /** Due entries whose delivery failed, by entry: attempts so far (for the backoff). */
-  private readonly dueRetries = new Map<string, number>();
   private readonly onStoreAvailability: (change: StoreEvents['availability'][0]) => void;
   private readonly onDamagedRecord: (damage: DamagedRecord) => void;
   /** This engine's sandboxes in the shared threads are named `<prefix><n>`. */
@@ -310,7 +303,8 @@ export class Engine implements RunDirectory {
       clock,
     );
     // Time-skipping tests skip to the next entry, so they keep all in memory; the engine keeps a window.
-    this.timers = new DueTimers((entries) => this.deliverDue(entries), clock, clock === systemClock ? DUE_WINDOW_MS : undefined);
+    this.timers = new DueTimers((entries) => this.dueDeliveries.deliver(entries), clock, clock === systemClock ? DUE_WINDOW_MS : undefined);
+    this.dueDeliveries = new DueDeliveries((entry) => this.deliverOneDue(entry), { timers: this.timers, work: this.work, clock, logger, store, closed: () => this.closed });
     this.timeSkipping =
       clock instanceof SkippingClock
         ? new TimeSkipper(clock, this.timers, this.activities, (work) => this.work.busy || this.outbox.pending > 0 || (work === 'all' && this.activities.attemptsRunning > 0))
@@ -361,7 +355,7 @@ export class Engine implements RunDirectory {
     });
     this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock);
     // Schedules run on the real clock: with a skipping clock they keep timers of their own.
-    this.scheduleTimers = clock === systemClock ? this.timers : new DueTimers((entries) => this.deliverDue(entries));
+    this.scheduleTimers = clock === systemClock ? this.timers : new DueTimers((entries) => this.dueDeliveries.deliver(entries));
     this.namespaces = new Namespaces(store, {
       inUse: async (namespace) => {
         const running = await this.count({ namespace, status: 'Running' });
@@ -914,24 +908,6 @@ export class Engine implements RunDirectory {
     }
   }
 
-  private deliverDue(entries: DueEntry[]): void {
-    for (const entry of entries) {
-      // Counted as work from now, waiting included: time-skipping must not move past a queued delivery.
-      this.work.track(() => this.dueDeliveries(() => this.deliverOneDue(entry))).then(
-        () => this.dueRetries.delete(dueId(entry)),
-        (error: unknown) => {
-          if (this.closed) return;
-          // While the store refuses writes the entry waits: the sweep when it is back re-arms it.
-          const attempt = (this.dueRetries.get(dueId(entry)) ?? 0) + 1;
-          this.dueRetries.set(dueId(entry), attempt);
-          const delay = retryDelayMs(this.store, attempt);
-          this.logger.warn({ err: error, owner: entry.owner, key: entry.key, retryInMs: delay }, 'could not deliver a due entry');
-          if (delay !== undefined) this.timers.add({ ...entry, dueAt: this.clock.now() + delay });
-        },
-      );
-    }
-  }
-
   private async deliverOneDue(entry: DueEntry): Promise<void> {
     const key = parseDueKey(entry.key);
     if (key === undefined) {
@@ -998,8 +974,6 @@ const PURGE_RETRY_MS = 60_000;
 const anySignal = (engine: AbortSignal, caller: AbortSignal | undefined): AbortSignal => (caller ? AbortSignal.any([engine, caller]) : engine);
 
 const namespaceOf = (namespace: string | undefined): string => checkId(namespace ?? DEFAULT_NAMESPACE, 'namespace');
-
-const dueId = (entry: DueEntry): string => `${entry.namespace}\u0000${entry.owner}\u0000${entry.key}`;
 
 /** What `Engine.open` resolved its options to. */
 interface EngineParts {

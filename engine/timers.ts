@@ -50,6 +50,7 @@ export class DueTimers {
    */
   async refill(source: DueSource, onError: (error: unknown) => void): Promise<number> {
     clearTimeout(this.refillTimer);
+    if (this.closed) return 0;
     const horizon = this.windowMs === undefined ? Number.MAX_SAFE_INTEGER : this.clock.now() + this.windowMs;
     // Moved before the load: an entry written while the load runs is kept by `add` if the load misses it.
     this.horizon = horizon;
@@ -75,13 +76,13 @@ export class DueTimers {
    */
   nextDueAt(counts: (entry: DueEntry) => boolean = () => true): number | undefined {
     let next: number | undefined;
-    for (const entry of this.heap) if (!this.removed.has(identity(entry)) && counts(entry) && (next === undefined || entry.dueAt < next)) next = entry.dueAt;
+    for (const entry of this.heap) if (!this.removed.has(dueEntryId(entry)) && counts(entry) && (next === undefined || entry.dueAt < next)) next = entry.dueAt;
     return next;
   }
 
   /** Forgets an entry its owner deleted (a cancelled timer, a closed run's deadline): it is not delivered. */
   remove(entry: DueEntry): void {
-    const id = identity(entry);
+    const id = dueEntryId(entry);
     if (this.armed.has(id)) this.removed.add(id);
   }
 
@@ -95,7 +96,7 @@ export class DueTimers {
   }
 
   add(entry: DueEntry): void {
-    const id = identity(entry);
+    const id = dueEntryId(entry);
     if (this.removed.delete(id) || this.closed || this.armed.has(id) || entry.dueAt > this.horizon) return;
     this.armed.add(id);
     this.push(entry);
@@ -124,7 +125,7 @@ export class DueTimers {
     const due: DueEntry[] = [];
     while (this.heap.length > 0 && this.heap[0].dueAt <= now) {
       const entry = this.pop();
-      const id = identity(entry);
+      const id = dueEntryId(entry);
       this.armed.delete(id);
       if (!this.removed.delete(id)) due.push(entry);
     }
@@ -166,4 +167,5 @@ export class DueTimers {
   }
 }
 
-const identity = (entry: DueEntry): string => `${entry.dueAt}\u0000${entry.namespace}\u0000${entry.owner}\u0000${entry.key}`;
+/** An entry's identity: its owner, its key and its due time. */
+export const dueEntryId = (entry: DueEntry): string => `${entry.dueAt}\u0000${entry.namespace}\u0000${entry.owner}\u0000${entry.key}`;

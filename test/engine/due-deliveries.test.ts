@@ -1,0 +1,47 @@
+/**
+ * Delivery of due entries: an entry a refill brings back from the store while it is queued, in
+ * flight or waiting for its retry is not delivered again; a failed delivery is retried.
+ */
+import { describe, expect, it } from 'vitest';
+import { SkippingClock } from '../../engine/clock.js';
+import { DueDeliveries } from '../../engine/due-deliveries.js';
+import { WorkCounter } from '../../engine/time-skipping.js';
+import { DueTimers } from '../../engine/timers.js';
+import type { DueEntry } from '../../store/types.js';
+import { silentLogger } from '../helpers.js';
+
+describe('due deliveries', () => {
+  it('deliver an entry once while it is in flight or waiting for its retry, and retry a failed one', async () => {
+    const clock = new SkippingClock();
+    const calls: DueEntry[] = [];
+    const outcomes: { resolve(): void; reject(error: Error): void }[] = [];
+    const deliverOne = (entry: DueEntry) => {
+      calls.push(entry);
+      return new Promise<void>((resolve, reject) => outcomes.push({ resolve, reject }));
+    };
+    const timers = new DueTimers((entries) => deliveries.deliver(entries), clock);
+    const deliveries = new DueDeliveries(deliverOne, { timers, work: new WorkCounter(), clock, logger: silentLogger, store: { unavailable: undefined }, closed: () => false });
+    const settled = () => new Promise((resolve) => setImmediate(resolve));
+    const entry: DueEntry = { dueAt: clock.now(), namespace: 'default', owner: 'run-1', key: 'timer:1' };
+
+    deliveries.deliver([entry]);
+    await settled();
+    deliveries.deliver([entry]); // a refill read it again: it is still in the store
+    await settled();
+    expect(calls).toHaveLength(1);
+
+    outcomes[0].reject(new Error('the store said no'));
+    await settled();
+    deliveries.deliver([entry]); // read again while its retry waits
+    await settled();
+    expect(calls).toHaveLength(1);
+    expect(timers.nextDueAt()).toBeGreaterThan(entry.dueAt);
+
+    clock.skipTo(timers.nextDueAt()!);
+    timers.fireDue();
+    await settled();
+    expect(calls.map((call) => call.owner)).toEqual(['run-1', 'run-1']);
+    outcomes[1].resolve();
+    timers.close();
+  });
+});
