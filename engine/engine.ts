@@ -222,7 +222,6 @@ const POOLED_SANDBOX_BYTES = 640 * 1024;
 /** Runs brought back into memory at once: beyond, wakes queue (each holds a sandbox being rebuilt). */
 const CONCURRENT_WAKES = 8;
 
-
 /** Events on `engine.events`. */
 export interface EngineEvents {
   scheduleFired: [ScheduleFiredEvent];
