@@ -1,6 +1,6 @@
 import type { CommitLog } from './commit-log.js';
 import { StoreError } from './errors.js';
-import type { KvBatchOptions, KvDatabase, KvOperation } from './kv-database.js';
+import { batchWriter, type BatchWriter, type KvBatchOptions, type KvDatabase, type KvOperation } from './kv-database.js';
 
 interface PendingWrite {
   ops: KvOperation[];
@@ -28,14 +28,19 @@ export class GroupCommitter {
   private writing: Promise<void> | undefined;
   private flushScheduled = false;
   private failure: StoreError | undefined;
+  private readonly write: BatchWriter;
 
   constructor(
-    private readonly db: KvDatabase,
+    db: KvDatabase,
+    /** Write through the database's implementation (see `batchWriter`). */
+    directBatches: boolean,
     private readonly sync: boolean,
     private readonly commits: CommitLog,
     /** Called once, at the first failed write. */
     private readonly onFailure: (error: StoreError) => void,
-  ) {}
+  ) {
+    this.write = batchWriter(db, directBatches);
+  }
 
   /** Set once a write failed: every write is refused with it. */
   get failed(): StoreError | undefined {
@@ -47,7 +52,7 @@ export class GroupCommitter {
     if (this.failure) throw this.failure;
     const options: KvBatchOptions = { sync: false };
     try {
-      await this.db.batch(ops, options);
+      await this.write(ops, options);
     } catch (error) {
       throw this.fail(error);
     }
@@ -91,7 +96,7 @@ export class GroupCommitter {
     const ops = group.length === 1 ? group[0].ops : group.flatMap((write) => write.ops);
     if (op) ops.push(op);
     const options: KvBatchOptions = { sync: this.sync };
-    this.writing = this.db.batch(ops, options).then(
+    this.writing = this.write(ops, options).then(
       () => {
         // An unsynced write failed while this batch was written: it may sit behind that torn record.
         if (this.failure) {

@@ -50,6 +50,8 @@ export interface KvEventStoreOptions {
   reopen?: (current: KvDatabase) => Promise<ReopenedDatabase>;
   /** Released when the store closes. */
   lock?: FolderLock;
+  /** Batches go to the database's implementation directly (classic-level: see `batchWriter`). */
+  directBatches?: boolean;
 }
 
 /** Reopen attempts after a failed write back off from this to `REOPEN_MAX_DELAY_MS`. */
@@ -532,7 +534,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   }
 
   private newCommitter(commits: CommitLog): GroupCommitter {
-    return new GroupCommitter(this.db, this.sync, commits, (error) => {
+    return new GroupCommitter(this.db, this.options.directBatches === true, this.sync, commits, (error) => {
       this.events.emit('availability', { available: false, error });
       this.scheduleReopen(REOPEN_FIRST_DELAY_MS);
     });

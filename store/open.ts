@@ -55,6 +55,7 @@ export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(data
       sync,
       commits,
       lock,
+      directBatches: true,
       reopen: async (current) => {
         probeFreeSpace(dataDir);
         await current.close();
