@@ -1,6 +1,7 @@
 import type { Scenario } from '../scenario.js';
 import { crossing } from './crossing.js';
 import { density } from './density.js';
+import { filteredList } from './filtered-list.js';
 import { inspectSeek } from './inspect-seek.js';
 import { order3Scenarios } from './order3.js';
 import { order3Remote } from './order3-remote.js';
@@ -12,4 +13,4 @@ import { sandboxCreation } from './sandbox-creation.js';
 import { stepLatency } from './step-latency.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, parkedRuns, recovery];
+export const scenarios: Scenario[] = [...order3Scenarios, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, filteredList, parkedRuns, recovery];
