@@ -56,7 +56,7 @@ import { Schedules, type ScheduleFiredEvent } from './schedules/schedules.js';
 import { Supervisors, type SupervisionOptions } from './supervision.js';
 import { DUE_WINDOW_MS, DueTimers } from './timers.js';
 import { DueDeliveries } from './due-deliveries.js';
-import { compileQuery, indexVisibility, rebuildVisibility, type VisibilityQuery } from './visibility.js';
+import { compileQuery, cursorOfPageToken, indexVisibility, pageTokenOf, rebuildVisibility, type VisibilityQuery } from './visibility.js';
 
 export interface EngineOptions {
   /** LevelDB data folder; omit for an in-memory engine (tests, experiments). */
@@ -766,8 +766,10 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     const pageSize = options.pageSize ?? 100;
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new InvalidArgumentError('pageSize must be a positive integer');
-    const page = await this.store.scanRuns({ namespace: namespaceOf(options.namespace), ...compileQuery(options), pageSize, cursor: options.nextPageToken });
-    return { workflows: page.runs.map(summaryOf), ...(page.nextCursor === undefined ? {} : { nextPageToken: page.nextCursor }) };
+    const namespace = namespaceOf(options.namespace);
+    const cursor = options.nextPageToken === undefined ? undefined : cursorOfPageToken(options.nextPageToken, namespace, options);
+    const page = await this.store.scanRuns({ namespace, ...compileQuery(options), pageSize, cursor });
+    return { workflows: page.runs.map(summaryOf), ...(page.nextCursor === undefined ? {} : { nextPageToken: pageTokenOf(page.nextCursor, namespace, options) }) };
   }
 
   /** How many runs match the query. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { createHash } from 'node:crypto';
 import { applyMemoUpsert } from '../common/memo.js';
 import { applySearchAttributeUpsert, type SearchAttributeValue } from '../common/search-attributes.js';
 import { RUN_STATUSES, type EventStore, type RunRecord, type RunStatus, type ScanRunsQuery } from '../store/types.js';
@@ -121,6 +122,39 @@ export function recordFromHistory(record: RunRecord, events: readonly HistoryEve
     }
   }
   return rebuilt;
+}
+
+/** What a page token is made of: the store's cursor, and a digest of the query it pages. */
+interface PageToken {
+  cursor: string;
+  query: string;
+}
+
+const digestOf = (namespace: string, query: VisibilityQuery): string =>
+  createHash('sha256')
+    .update(JSON.stringify([namespace, query.status, query.workflowType, query.workflowId, query.startTime, query.closeTime, query.searchAttributes]))
+    .digest('base64url')
+    .slice(0, 16);
+
+/** The page token that continues `query` after the store's `cursor`. */
+export function pageTokenOf(cursor: string, namespace: string, query: VisibilityQuery): string {
+  return Buffer.from(JSON.stringify({ cursor, query: digestOf(namespace, query) } satisfies PageToken)).toString('base64url');
+}
+
+/**
+ * The store's cursor in a page token — refused, naming the problem, if it is not a token or was
+ * made for another query (whose pages come from another index, or hold other runs).
+ */
+export function cursorOfPageToken(token: string, namespace: string, query: VisibilityQuery): string {
+  let parsed: Partial<PageToken> | undefined;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<PageToken>;
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed?.cursor !== 'string' || typeof parsed.query !== 'string') throw new InvalidArgumentError('nextPageToken is not a page token of list');
+  if (parsed.query !== digestOf(namespace, query)) throw new InvalidArgumentError('nextPageToken was given for another query: page with the query that returned it');
+  return parsed.cursor;
 }
 
 const INDEXED = { kind: 'migration', id: 'visibility-indexed-by-type-and-status' };

@@ -236,8 +236,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
           : keys.startedPrefix(query.namespace);
     const lowest = query.startedFrom === undefined ? prefix : keys.startedAt(prefix, query.startedFrom);
     const highest = query.startedBefore === undefined ? prefixEnd(prefix) : keys.startedAt(prefix, query.startedBefore);
-    // A cursor continues in the index it came from (one of another query starts over).
-    const upper = query.cursor !== undefined && query.cursor.startsWith(prefix) && query.cursor < highest ? query.cursor : highest;
+    const upper = query.cursor !== undefined && query.cursor < highest ? query.cursor : highest;
     const pageSize = query.pageSize ?? Infinity;
     const runs: RunRecord[] = [];
     let lastKey: string | undefined;
