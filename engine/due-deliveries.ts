@@ -75,6 +75,6 @@ export class DueDeliveries {
     this.attempts.set(original, attempt);
     const again = { ...entry, dueAt: this.parts.clock.now() + delay };
     this.retryOf.set(dueEntryId(again), original);
-    this.parts.timers.add(again);
+    this.parts.timers.add(again, { inStore: false });
   }
 }

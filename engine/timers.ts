@@ -95,9 +95,13 @@ export class DueTimers {
     return this.heap.length;
   }
 
-  add(entry: DueEntry): void {
+  /**
+   * Arms `entry`. One the store holds (the usual case) is left to a later refill when it is due
+   * beyond the window; one it does not (a delivery's retry) is kept whatever its due time.
+   */
+  add(entry: DueEntry, options: { inStore: boolean } = { inStore: true }): void {
     const id = dueEntryId(entry);
-    if (this.removed.delete(id) || this.closed || this.armed.has(id) || entry.dueAt > this.horizon) return;
+    if (this.removed.delete(id) || this.closed || this.armed.has(id) || (options.inStore && entry.dueAt > this.horizon)) return;
     this.armed.add(id);
     this.push(entry);
     if (entry.dueAt < this.armedFor) this.arm();

@@ -130,11 +130,18 @@ interface PageToken {
   query: string;
 }
 
-const digestOf = (namespace: string, query: VisibilityQuery): string =>
-  createHash('sha256')
-    .update(JSON.stringify([namespace, query.status, query.workflowType, query.workflowId, query.startTime, query.closeTime, query.searchAttributes]))
-    .digest('base64url')
-    .slice(0, 16);
+/** A digest of what the query means: times as numbers, objects with their keys in order (so equivalent spellings agree). */
+const digestOf = (namespace: string, query: VisibilityQuery): string => {
+  const bounds = (range: { from?: TimeBound; to?: TimeBound } | undefined, field: string) => [toTime(range?.from, `${field}.from`), toTime(range?.to, `${field}.to`)];
+  const meaning = [namespace, query.status, query.workflowType, query.workflowId, bounds(query.startTime, 'startTime'), bounds(query.closeTime, 'closeTime'), query.searchAttributes ?? {}];
+  return createHash('sha256').update(canonicalJson(meaning)).digest('base64url').slice(0, 16);
+};
+
+/** JSON with every object's keys sorted. */
+const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, item: unknown) =>
+    typeof item === 'object' && item !== null && !Array.isArray(item) ? Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : item,
+  );
 
 /** The page token that continues `query` after the store's `cursor`. */
 export function pageTokenOf(cursor: string, namespace: string, query: VisibilityQuery): string {

@@ -19,7 +19,9 @@ describe('due deliveries', () => {
       calls.push(entry);
       return new Promise<void>((resolve, reject) => outcomes.push({ resolve, reject }));
     };
-    const timers = new DueTimers((entries) => deliveries.deliver(entries), clock);
+    // A window far shorter than a retry's backoff: the retry, which the store does not hold, is kept all the same.
+    const timers = new DueTimers((entries) => deliveries.deliver(entries), clock, 100);
+    await timers.refill(async () => [], () => undefined);
     const deliveries = new DueDeliveries(deliverOne, { timers, work: new WorkCounter(), clock, logger: silentLogger, store: { unavailable: undefined }, closed: () => false });
     const settled = () => new Promise((resolve) => setImmediate(resolve));
     const entry: DueEntry = { dueAt: clock.now(), namespace: 'default', owner: 'run-1', key: 'timer:1' };

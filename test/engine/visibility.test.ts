@@ -57,7 +57,9 @@ describe('search attributes and list', () => {
     const third = await engine.listPage({ pageSize: 2, nextPageToken: second.nextPageToken });
     expect(third.workflows.map((w) => w.workflowId)).toEqual(['p0']);
     expect(third.nextPageToken).toBeUndefined();
-    // A token pages the query that returned it only.
+    // A token pages the query that returned it (however it is spelled), and no other.
+    const since = await engine.listPage({ pageSize: 2, startTime: { from: new Date(0) } });
+    expect((await engine.listPage({ pageSize: 2, startTime: { from: '1970-01-01T00:00:00Z' }, nextPageToken: since.nextPageToken })).workflows.map((w) => w.workflowId)).toEqual(['p2', 'p1']);
     await expect(engine.listPage({ pageSize: 2, workflowType: 'patient', nextPageToken: first.nextPageToken })).rejects.toThrow('nextPageToken was given for another query: page with the query that returned it');
     await expect(engine.listPage({ nextPageToken: 'not a token' })).rejects.toThrow('nextPageToken is not a page token of list');
   });
