@@ -1,19 +1,8 @@
-import { figure, median, type Figure, type Scenario } from '../scenario.js';
+import { figure, medianMs, type Figure, type Scenario } from '../scenario.js';
 import { order3Engine, runMany } from '../workloads/index.js';
 
 /** Waiting runs started first, so that a scan newest first meets them only after every closed run. */
 const WAITING = 20;
-
-/** The median time of `repetitions` calls of `query`, in ms. */
-async function timed(repetitions: number, query: () => Promise<unknown>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < repetitions; i++) {
-    const started = performance.now();
-    await query();
-    times.push(performance.now() - started);
-  }
-  return median(times);
-}
 
 export const filteredList: Scenario = {
   name: 'filtered-list',
@@ -24,10 +13,10 @@ export const filteredList: Scenario = {
     for (let i = 0; i < WAITING; i++) await engine.start('parked', { workflowId: `waiting-${i}` });
     await runMany(engine, 'oneStep', closed, 100);
     const figures = [
-      figure('list 20 of the rare type', await timed(30, () => engine.listPage({ workflowType: 'parked', pageSize: 20 })), 'ms'),
-      figure('list 20 running', await timed(30, () => engine.listPage({ status: 'Running', pageSize: 20 })), 'ms'),
-      figure('count of the rare type', await timed(30, () => engine.count({ workflowType: 'parked' })), 'ms'),
-      figure('list 20, no filter', await timed(30, () => engine.listPage({ pageSize: 20 })), 'ms'),
+      figure('list 20 of the rare type', await medianMs(30, () => engine.listPage({ workflowType: 'parked', pageSize: 20 })), 'ms'),
+      figure('list 20 running', await medianMs(30, () => engine.listPage({ status: 'Running', pageSize: 20 })), 'ms'),
+      figure('count of the rare type', await medianMs(30, () => engine.count({ workflowType: 'parked' })), 'ms'),
+      figure('list 20, no filter', await medianMs(30, () => engine.listPage({ pageSize: 20 })), 'ms'),
     ];
     await engine.close();
     return figures;

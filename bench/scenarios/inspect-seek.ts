@@ -1,19 +1,8 @@
 import { Engine } from '../../engine/engine.js';
-import { figure, median, type Figure, type Scenario } from '../scenario.js';
+import { figure, medianMs, type Figure, type Scenario } from '../scenario.js';
 import { noopActivities, order3Code, scratchDir, silentLogger } from '../workloads/index.js';
 
 const LOOKS = 5;
-
-/** Times `look` `count` times; the median, in ms. */
-async function medianMs(count: number, look: () => Promise<unknown>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t = performance.now();
-    await look();
-    times.push(performance.now() - t);
-  }
-  return median(times);
-}
 
 export const inspectSeek: Scenario = {
   name: 'inspect-seek',

@@ -14,12 +14,7 @@ export class InFlightLimit {
 
   /** Takes a slot for `start` now (it runs at once) or when one frees; `start` answers false if it no longer wants it. */
   acquire(namespace: string, start: () => boolean): void {
-    const limit = this.limitOf(namespace);
-    if (limit === undefined || (this.counts.get(namespace) ?? 0) < limit) {
-      this.take(namespace);
-      if (!start()) this.release(namespace);
-      return;
-    }
+    if (this.hasRoom(namespace)) return this.startIn(namespace, start);
     let queue = this.waiting.get(namespace);
     if (!queue) this.waiting.set(namespace, (queue = []));
     queue.push(start);
@@ -36,15 +31,21 @@ export class InFlightLimit {
     if (count === 0) this.counts.delete(namespace);
     else this.counts.set(namespace, count);
     const queue = this.waiting.get(namespace);
-    while (queue && queue.length > 0) {
-      const limit = this.limitOf(namespace);
-      if (limit !== undefined && (this.counts.get(namespace) ?? 0) >= limit) return;
-      const start = queue.shift()!;
-      this.take(namespace);
-      if (start()) return;
-      this.release(namespace);
+    if (!queue || queue.length === 0) {
+      this.waiting.delete(namespace);
       return;
     }
-    this.waiting.delete(namespace);
+    if (this.hasRoom(namespace)) this.startIn(namespace, queue.shift()!);
+  }
+
+  private hasRoom(namespace: string): boolean {
+    const limit = this.limitOf(namespace);
+    return limit === undefined || (this.counts.get(namespace) ?? 0) < limit;
+  }
+
+  /** Starts `start` in a slot it takes; one it no longer wants goes to the next waiting attempt. */
+  private startIn(namespace: string, start: () => boolean): void {
+    this.take(namespace);
+    if (!start()) this.release(namespace);
   }
 }

@@ -40,7 +40,6 @@ const IDLE_TEMPLATES_PER_THREAD = 4;
 const FAIR_UNITS_AHEAD = 16;
 const FAIR_AHEAD_MS = 10;
 
-
 /** Sandbox threads by default: one per core but one (the engine thread's), at least two. */
 export const defaultThreadCount = (): number => Math.max(2, availableParallelism() - 1);
 
@@ -79,6 +78,12 @@ export class SandboxThread {
   fairTenantInThread: Tenant | undefined;
   fairExpectedMs = 0;
   private readonly deadline: Float64Array;
+
+  /** A tenant's unit sent to the thread ended (or was never sent): what the thread holds shrinks by it. */
+  fairUnitLeft(expectedMs: number): void {
+    this.fairInThread--;
+    this.fairExpectedMs = this.fairInThread === 0 ? 0 : this.fairExpectedMs - expectedMs;
+  }
 
   constructor(
     readonly worker: Worker,
@@ -223,8 +228,7 @@ export class SandboxThreads {
       try {
         next.unit.post(next.expectedMs);
       } catch (error) {
-        thread.fairInThread--;
-        thread.fairExpectedMs = thread.fairInThread === 0 ? 0 : thread.fairExpectedMs - next.expectedMs;
+        thread.fairUnitLeft(next.expectedMs);
         next.unit.reject(error);
       }
     }
@@ -265,8 +269,7 @@ export class SandboxThreads {
     if (response.ok) pending.resolve(response.value);
     else pending.reject(errorOf(response.failure));
     if (pending.tenant !== undefined) {
-      thread.fairInThread--;
-      thread.fairExpectedMs = thread.fairInThread === 0 ? 0 : thread.fairExpectedMs - (pending.expectedMs ?? 0);
+      thread.fairUnitLeft(pending.expectedMs ?? 0);
       thread.fair.charge(pending.tenant, response.busyMs);
       this.pump(thread);
     }
