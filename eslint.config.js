@@ -17,7 +17,11 @@ const LAYERS = [
     why: 'the guest SDK runs inside the sandbox: it reaches the host only through the protocol in common/',
   },
   { files: ['sandbox/**'], forbid: ['**/engine/**', '**/store/**', '**/server/**', '**/cli/**', '**/guest-sdk/**', '**/common/**'], why: 'the sandbox knows nothing of workflows or storage' },
-  { files: ['store/**'], forbid: ['**/engine/**', '**/sandbox/**', '**/server/**', '**/cli/**', '**/guest-sdk/**', '**/common/**'], why: 'the store knows nothing of the engine or the sandbox' },
+  {
+    files: ['store/**'],
+    forbid: ['**/engine/**', '**/sandbox/**', '**/server/**', '**/cli/**', '**/guest-sdk/**', '**/common/**', '!**/common/partition-key.js'],
+    why: 'the store knows nothing of the engine or the sandbox (only the partition key, which run ids carry, is shared)',
+  },
   {
     files: ['engine/**'],
     forbid: ['**/server/**', '**/cli/**', '**/guest-sdk/**', '!**/guest-sdk/runtime-entry.js'],

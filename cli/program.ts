@@ -111,6 +111,7 @@ export function createProgram(): Command {
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--activities <module>', 'module whose exported functions are the activities')
     .option('--accept-data-loss', 'open a data folder whose log lost confirmed writes, keeping what survived (see docs/operations.md)')
+    .option('--partitions <n>', 'partitions of a new data folder (a power of two up to 256; default 16); a folder keeps the count it was created with')
     .option('--init-admin-key', 'create the first admin key and print it (once); from then on every request needs a key. AION_ADMIN_KEY registers one chosen elsewhere')
     .addOption(new Option('--static-token <token>', 'a shared token that acts as an admin (prefer API keys)').env('AION_SERVER_TOKEN'))
     .option('--jwks-url <url>', "also accept JWTs signed by this identity provider's keys (claims aion_role, aion_namespace)")
@@ -123,8 +124,10 @@ export function createProgram(): Command {
       const jwt = options.jwksUrl === undefined ? undefined : { jwksUrl: options.jwksUrl, audience: options.jwtAudience!, ...(options.jwtIssuer ? { issuer: options.jwtIssuer } : {}) };
       const logger = defaultLogger(process.env.AION_LOG_LEVEL ?? 'info');
       const activities = options.activities ? await loadActivities(options.activities) : {};
-      const engine = await Engine.open({ dataDir: options.data, activities, logger, acceptDataLoss: options.acceptDataLoss === true }).catch((error: unknown) => {
+      const partitions = options.partitions === undefined ? undefined : Number(options.partitions);
+      const engine = await Engine.open({ dataDir: options.data, partitions, activities, logger, acceptDataLoss: options.acceptDataLoss === true }).catch((error: unknown) => {
         if (error instanceof StoreError && error.code === 'AION_STORE_DAMAGED') throw new CliError(`${error.message} (aion server --accept-data-loss)`);
+        if ((error instanceof StoreError && error.code === 'AION_STORE_LAYOUT') || error instanceof AionError) throw new CliError(error.message);
         throw error;
       });
       await provisionAdminKey(engine, options.initAdminKey === true, process.env.AION_ADMIN_KEY).catch(async (error: unknown) => {
@@ -521,6 +524,7 @@ interface ServerCommandOptions {
   host: string;
   activities?: string;
   acceptDataLoss?: boolean;
+  partitions?: string;
   initAdminKey?: boolean;
   staticToken?: string;
   jwksUrl?: string;

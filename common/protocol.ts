@@ -145,6 +145,11 @@ export const RUNTIME_FLAGS = [
    * update).
    */
   'updateHandlerErrors',
+  /**
+   * A child's run id carries the child's partition key in its last byte (common/partition-key.ts),
+   * so that the child starts in one partition of a partitioned store (before: a plain random UUID).
+   */
+  'partitionedChildRunIds',
 ] as const;
 export type RuntimeFlag = (typeof RUNTIME_FLAGS)[number];
 

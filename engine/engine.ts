@@ -12,6 +12,7 @@ import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
 import { DEFAULT_LIMITS, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { openLevelDbStore, openMemoryStore } from '../store/open.js';
+import { checkPartitionCount, runIdFor } from '../store/partitions.js';
 import type { JobKind } from '../common/protocol.js';
 import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
 import { startSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
@@ -61,6 +62,12 @@ import { compileQuery, cursorOfPageToken, indexVisibility, pageTokenOf, rebuildV
 export interface EngineOptions {
   /** LevelDB data folder; omit for an in-memory engine (tests, experiments). */
   dataDir?: string;
+  /**
+   * Partitions of a new data folder (or in-memory store): a power of two up to 256, default 16.
+   * Runs are spread over them by namespace and workflow id, each with its own database and
+   * group commit. A folder keeps the count it was created with; asking it for another is refused.
+   */
+  partitions?: number;
   /** A store of your own (takes precedence over `dataDir`). The engine does not close it. */
   store?: EventStore<HistoryEvent>;
   /** In-process activity functions, by activity type, callable from every namespace. */
@@ -404,6 +411,13 @@ export class Engine implements RunDirectory {
     }
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
     validateLimits(limits);
+    if (options.partitions !== undefined) {
+      try {
+        checkPartitionCount(options.partitions);
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message);
+      }
+    }
     const maxResidentRuns = options.maxResidentRuns ?? DEFAULT_MAX_RESIDENT_RUNS;
     if (!Number.isInteger(maxResidentRuns) || maxResidentRuns < 1) throw new InvalidArgumentError('maxResidentRuns must be a positive integer');
     const maxResidentBytes = options.maxResidentBytes ?? DEFAULT_MAX_RESIDENT_BYTES;
@@ -418,12 +432,13 @@ export class Engine implements RunDirectory {
       options.store ??
       (options.dataDir !== undefined
         ? await openLevelDbStore<HistoryEvent>(options.dataDir, {
+            partitions: options.partitions,
             sync: options.sync ?? true,
             acceptDataLoss: options.acceptDataLoss,
             onDataLossAccepted: (damage) => logger.error({ dataDir: options.dataDir, damage }, 'opened a damaged data folder (acceptDataLoss): what it lost stays lost'),
             onWarning: (message) => logger.warn({ dataDir: options.dataDir }, message),
           })
-        : await openMemoryStore<HistoryEvent>());
+        : await openMemoryStore<HistoryEvent>({ partitions: options.partitions }));
     // A quarter of the resident budget may hold instances ready for new sandboxes (spread over the threads).
     const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / 4 / POOLED_SANDBOX_BYTES / threads.size)));
     const bundles = new BundleRegistry(store, threads, limits, poolSize);
@@ -605,7 +620,7 @@ export class Engine implements RunDirectory {
     if (!bundle.workflowTypes.includes(workflowType)) throw new InvalidArgumentError(`bundle version ${version} does not export a workflow named '${workflowType}'`);
     const prefix = resetPrefix(await this.store.readHistory(namespace, fromRunId), options.toEvent);
     await replayHistory(bundle, prefix, { limits: this.bundles.limits });
-    const runId = randomUUID();
+    const runId = runIdFor(namespace, old.record.workflowId);
     if (old.record.status === 'Running') {
       const why = options.reason === undefined ? '' : `: ${checkOptionalString(options.reason, 'reason', 1024)}`;
       await old.terminate(`reset to event ${options.toEvent}, continued by run ${runId}${why}`);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { RUNTIME_FLAGS, type FailureInfo } from '../common/protocol.js';
 import type { SearchAttributeValue } from '../common/search-attributes.js';
 import type { EventStore, RunRecord } from '../store/types.js';
@@ -17,6 +17,7 @@ import type { HistoryEvent, JobEventType, NewEvent, NewEventOf } from './history
 import type { ParentLink } from './outbox.js';
 import type { RunTable } from './runs.js';
 import { WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
+import { runIdFor } from '../store/partitions.js';
 
 export interface NewRun {
   namespace: string;
@@ -103,7 +104,7 @@ export class RunStarter {
       await this.assertStartable(spec);
       await options.admit?.();
       const time = this.environment().clock.now();
-      const runId = spec.runId ?? randomUUID();
+      const runId = spec.runId ?? runIdFor(spec.namespace, spec.workflowId);
       const deadline = deadlineOf(spec, time);
       const record: RunRecord = {
         namespace: spec.namespace,

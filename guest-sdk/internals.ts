@@ -19,6 +19,7 @@ import {
   isCancellation,
   toFailureInfo,
 } from '../common/failures.js';
+import { partitionKey, withPartitionKey } from '../common/partition-key.js';
 import { BUNDLE_FILENAME, STACK_TRACE_QUERY, WORKFLOW_INFO_QUERY } from '../common/protocol.js';
 import type { Activation, ActivationResult, Command, FailureInfo, JobKind, JobsByKind, LogEntry, QueryResult, ResolvedActivityOptions, ResolvedChildOptions, RuntimeFlag, StartInfo } from '../common/protocol.js';
 import { applyMemoUpsert } from '../common/memo.js';
@@ -359,7 +360,8 @@ export class Activator {
     const payload = toPayload(args, `arguments of child workflow '${workflowType}'`) as unknown[];
     const seq = this.nextSeq.child++;
     const childId = workflowId ?? this.random.uuid4();
-    const runId = this.random.uuid4();
+    const drawn = this.random.uuid4();
+    const runId = this.flags.has('partitionedChildRunIds') ? withPartitionKey(drawn, partitionKey(this.startInfo!.namespace, childId)) : drawn;
     let stack = '';
     const result = new Promise<unknown>((resolve, reject) => {
       stack = this.track('child', seq, scope, { resolve, reject }, (reason) => {

@@ -43,6 +43,7 @@ const STORE_STATUS: Record<StoreErrorCode, ContentfulStatusCode> = {
   AION_STORE_DAMAGED: 500,
   AION_STORE_LOCKED: 500,
   AION_STORE_INVALID_VALUE: 400,
+  AION_STORE_LAYOUT: 500,
 };
 
 export interface ErrorBody {

@@ -19,7 +19,9 @@ export type StoreErrorCode =
   /** The data folder is held by another engine (in this process or another one). */
   | 'AION_STORE_LOCKED'
   /** A value given to `write` cannot be encoded (not JSON-shaped): nothing was written. */
-  | 'AION_STORE_INVALID_VALUE';
+  | 'AION_STORE_INVALID_VALUE'
+  /** The data folder was created with another partition count than the one asked for (or its layout file is unreadable). */
+  | 'AION_STORE_LAYOUT';
 
 export class StoreError extends Error {
   override name = 'StoreError';

@@ -56,6 +56,8 @@ export const keys = {
   statusStartedPrefix: (ns: string, status: string) => ['z', ns, status, ''].join(SEP),
   /** The first key of a by-start-time index (`prefix`: one of the prefixes above) at `time`. */
   startedAt: (prefix: string, time: number) => prefix + pad(Math.max(0, Math.floor(time)), 15),
+  /** A run's key in a by-start-time index (`prefix`: one of the prefixes above). */
+  startedIn: (prefix: string, startTime: number, runId: string) => prefix + pad(startTime, 15) + SEP + runId,
   snapshot: (ns: string, runId: string) => ['p', ns, runId].join(SEP),
   checkpoint: (ns: string, runId: string, eventId: number) => ['k', ns, runId, pad(eventId, 10)].join(SEP),
   checkpointPrefix: (ns: string, runId: string) => ['k', ns, runId, ''].join(SEP),
@@ -113,6 +115,13 @@ export function describeKey(key: string): KeyInfo {
   info.namespace = parts[parts[0] === 'd' ? 2 : 1];
   if (layout.runIdPart !== undefined) info.runId = parts[layout.runIdPart];
   return info;
+}
+
+/** The narrowest by-start-time index a run scan may read: its type's, its status's, or the namespace's. */
+export function scanIndexPrefix(query: { namespace: string; workflowType?: string; status?: string }): string {
+  if (query.workflowType !== undefined) return keys.typeStartedPrefix(query.namespace, query.workflowType);
+  if (query.status !== undefined) return keys.statusStartedPrefix(query.namespace, query.status);
+  return keys.startedPrefix(query.namespace);
 }
 
 /**

@@ -5,7 +5,7 @@ import { StoreError } from './errors.js';
 import type { FolderLock } from './folder-lock.js';
 import { GroupCommitter } from './group-commit.js';
 import type { KvDatabase, KvOperation } from './kv-database.js';
-import { describeKey, keyParts, keys, prefixEnd, startsWithEnd } from './keys.js';
+import { describeKey, keyParts, keys, prefixEnd, scanIndexPrefix, startsWithEnd } from './keys.js';
 import type {
   ActivityTask,
   BundleRecord,
@@ -227,13 +227,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
 
   async scanRuns(query: ScanRunsQuery): Promise<RunPage> {
     this.assertOpen();
-    // The narrowest by-start-time index the query allows: its type's, its status's, or the namespace's.
-    const prefix =
-      query.workflowType !== undefined
-        ? keys.typeStartedPrefix(query.namespace, query.workflowType)
-        : query.status !== undefined
-          ? keys.statusStartedPrefix(query.namespace, query.status)
-          : keys.startedPrefix(query.namespace);
+    const prefix = scanIndexPrefix(query);
     const lowest = query.startedFrom === undefined ? prefix : keys.startedAt(prefix, query.startedFrom);
     const highest = query.startedBefore === undefined ? prefixEnd(prefix) : keys.startedAt(prefix, query.startedBefore);
     const upper = query.cursor !== undefined && query.cursor < highest ? query.cursor : highest;

@@ -1,15 +1,22 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { CommitLog } from './commit-log.js';
 import { StoreError } from './errors.js';
-import { assertFolder, lockFolder } from './folder-lock.js';
+import { assertFolder, lockFolder, type FolderLock } from './folder-lock.js';
 import type { KvDatabase } from './kv-database.js';
 import { KvEventStore, type ReopenedDatabase } from './kv-event-store.js';
-import type { StoredEvent } from './types.js';
+import { PartitionedEventStore } from './partitioned-store.js';
+import { checkPartitionCount, DEFAULT_PARTITIONS } from './partitions.js';
+import type { EventStore, StoredEvent } from './types.js';
 
 export interface LevelDbStoreOptions {
+  /**
+   * Partitions of a new data folder (a power of two up to 256; default 16). A folder keeps the
+   * count it was created with: asking an existing folder for another is refused.
+   */
+  partitions?: number;
   /** fsync every batch before it is acknowledged (default true). */
   sync?: boolean;
   /**
@@ -22,57 +29,140 @@ export interface LevelDbStoreOptions {
   onWarning?: (message: string) => void;
 }
 
+/** The file recording a data folder's partition count. */
+export const LAYOUT_FILE = 'AION-PARTITIONS';
+
 /** Room a reopen needs before it closes the database: a reopen on a still-full disk would fail after the close. */
 const PROBE_BYTES = 1024 * 1024;
 
 /**
  * Opens (creating if needed) the LevelDB store in `dataDir`: locks the folder (one engine
- * per folder, see folder-lock.ts), opens LevelDB and checks its commit log (commit-log.ts).
+ * per folder, see folder-lock.ts), reads or records its partition count, and opens its
+ * databases — the folder itself with one partition; `control/` and `p00/`, `p01/`, … with
+ * more — each checked against its commit log (commit-log.ts).
  */
-export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(dataDir: string, options: LevelDbStoreOptions = {}): Promise<KvEventStore<E>> {
-  assertFolder(dataDir);
-  try {
-    mkdirSync(dataDir, { recursive: true });
-  } catch (error) {
-    throw new StoreError('AION_STORE_IO', `cannot create the data folder ${dataDir}: ${(error as Error).message}`, { cause: error });
-  }
+export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(dataDir: string, options: LevelDbStoreOptions = {}): Promise<EventStore<E>> {
+  const asked = options.partitions === undefined ? undefined : checkPartitionCount(options.partitions);
+  createFolder(dataDir);
   const lock = lockFolder(dataDir);
-  const sync = options.sync ?? true;
-  // Loss is accepted only at the open the operator asked for, never at a reopen after a failed write.
-  const open = async (acceptDataLoss: boolean): Promise<ReopenedDatabase> => {
-    const db = await openDatabase(dataDir);
-    try {
-      const { onDataLossAccepted, onWarning } = options;
-      return { db, commits: await CommitLog.open(db, { folder: dataDir, sync, acceptDataLoss, onDataLossAccepted, onWarning }) };
-    } catch (error) {
-      await db.close();
-      throw error;
-    }
-  };
   try {
-    const { db, commits } = await open(options.acceptDataLoss === true);
-    return new KvEventStore<E>(db, {
-      sync,
-      commits,
-      lock,
-      directBatches: true,
-      reopen: async (current) => {
-        probeFreeSpace(dataDir);
-        await current.close();
-        return open(false);
-      },
-    });
+    const partitions = folderPartitions(dataDir, asked);
+    if (partitions === 1) return await openDatabaseStore<E>(dataDir, lock, options);
+    const names = ['control', ...Array.from({ length: partitions }, (_, i) => `p${String(i).padStart(2, '0')}`)];
+    const opened = await Promise.allSettled(
+      names.map(async (name) => {
+        const folder = join(dataDir, name);
+        createFolder(folder);
+        const partLock = lockFolder(folder);
+        try {
+          return await openDatabaseStore<E>(folder, partLock, options);
+        } catch (error) {
+          partLock.release();
+          throw error;
+        }
+      }),
+    );
+    const failed = opened.find((result) => result.status === 'rejected');
+    if (failed) {
+      await Promise.all(opened.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)));
+      throw failed.reason;
+    }
+    const [control, ...parts] = opened.map((result) => (result as PromiseFulfilledResult<KvEventStore<E>>).value);
+    return new PartitionedEventStore<E>(control, parts, () => lock.release());
   } catch (error) {
     lock.release();
     throw error;
   }
 }
 
-/** An in-memory store with the same semantics, for tests and ephemeral engines. */
-export async function openMemoryStore<E extends StoredEvent = StoredEvent>(): Promise<KvEventStore<E>> {
-  const db = new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as KvDatabase;
-  await db.open();
-  return new KvEventStore<E>(db, { sync: false, commits: await CommitLog.open(db, { sync: false }) });
+function createFolder(folder: string): void {
+  assertFolder(folder);
+  try {
+    mkdirSync(folder, { recursive: true });
+  } catch (error) {
+    throw new StoreError('AION_STORE_IO', `cannot create the data folder ${folder}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * The folder's partition count: as recorded; 1 for a folder from before partitions (a
+ * LevelDB database with no layout file); for a new folder, `asked` (or the default), recorded.
+ */
+function folderPartitions(dataDir: string, asked: number | undefined): number {
+  const path = join(dataDir, LAYOUT_FILE);
+  let recorded: number;
+  if (existsSync(path)) {
+    try {
+      recorded = checkPartitionCount((JSON.parse(readFileSync(path, 'utf8')) as { partitions?: unknown }).partitions);
+    } catch (error) {
+      throw new StoreError('AION_STORE_LAYOUT', `the data folder ${dataDir} has an unreadable ${LAYOUT_FILE} file: ${(error as Error).message}`, { cause: error });
+    }
+  } else if (existsSync(join(dataDir, 'CURRENT'))) {
+    recorded = 1;
+  } else {
+    recorded = asked ?? DEFAULT_PARTITIONS;
+    writeFileDurably(path, `${JSON.stringify({ partitions: recorded })}\n`);
+  }
+  if (asked !== undefined && asked !== recorded) {
+    throw new StoreError(
+      'AION_STORE_LAYOUT',
+      `the data folder ${dataDir} was created with ${recorded} partition${recorded === 1 ? '' : 's'} and cannot be opened with ${asked}: a folder keeps its partition count (leave the option out to open it as it is)`,
+    );
+  }
+  return recorded;
+}
+
+function writeFileDurably(path: string, content: string): void {
+  const temporary = `${path}.tmp`;
+  writeFileSync(temporary, content);
+  const fd = openSync(temporary, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+}
+
+/** One LevelDB database in `folder`, which the caller locked: `lock` is released when the store closes (by the caller if this throws). */
+async function openDatabaseStore<E extends StoredEvent>(folder: string, lock: FolderLock, options: LevelDbStoreOptions): Promise<KvEventStore<E>> {
+  const sync = options.sync ?? true;
+  // Loss is accepted only at the open the operator asked for, never at a reopen after a failed write.
+  const open = async (acceptDataLoss: boolean): Promise<ReopenedDatabase> => {
+    const db = await openDatabase(folder);
+    try {
+      const { onDataLossAccepted, onWarning } = options;
+      return { db, commits: await CommitLog.open(db, { folder, sync, acceptDataLoss, onDataLossAccepted, onWarning }) };
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  };
+  const { db, commits } = await open(options.acceptDataLoss === true);
+  return new KvEventStore<E>(db, {
+    sync,
+    commits,
+    lock,
+    directBatches: true,
+    reopen: async (current) => {
+      probeFreeSpace(folder);
+      await current.close();
+      return open(false);
+    },
+  });
+}
+
+/** An in-memory store with the same semantics (and partitions: default 16), for tests and ephemeral engines. */
+export async function openMemoryStore<E extends StoredEvent = StoredEvent>(options: { partitions?: number } = {}): Promise<EventStore<E>> {
+  const partitions = checkPartitionCount(options.partitions ?? DEFAULT_PARTITIONS);
+  const open = async (): Promise<KvEventStore<E>> => {
+    const db = new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as KvDatabase;
+    await db.open();
+    return new KvEventStore<E>(db, { sync: false, commits: await CommitLog.open(db, { sync: false }) });
+  };
+  if (partitions === 1) return open();
+  const [control, ...parts] = await Promise.all(Array.from({ length: partitions + 1 }, open));
+  return new PartitionedEventStore<E>(control, parts);
 }
 
 async function openDatabase(dataDir: string): Promise<KvDatabase> {

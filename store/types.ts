@@ -322,7 +322,9 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   /** Set while writes are refused: why. */
   readonly unavailable: StoreError | undefined;
   /**
-   * Applies a batch atomically and durably (when the store is synced). Each history append
+   * Applies a batch atomically and durably (when the store is synced). A partitioned store
+   * (partitioned-store.ts) is atomic within a partition: the runs of one workflow id, whose
+   * run ids carry its partition key (`runIdFor`); the engine's batches keep to that. Each history append
    * must start at the run's next event id; otherwise the whole batch is refused with
    * `AION_STORE_CONFLICT` and nothing is written. With `durable: false` the batch is still
    * atomic but may be lost in a power failure (for what is only an optimisation: snapshots).

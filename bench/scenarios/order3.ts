@@ -7,15 +7,17 @@ interface Variant {
   type: 'order3' | 'order3NoSleep';
   inFlight: number;
   sync: boolean;
+  /** Partitions of the data folder (default: the engine's). */
+  partitions?: number;
 }
 
-function order3Scenario({ name, description, type, inFlight, sync }: Variant): Scenario {
+function order3Scenario({ name, description, type, inFlight, sync, partitions }: Variant): Scenario {
   return {
     name,
     description,
     async run({ quick }): Promise<Figure[]> {
       const total = quick ? 300 : 2000;
-      const { engine } = await order3Engine({ sync });
+      const { engine } = await order3Engine({ sync, ...(partitions !== undefined ? { partitions } : {}) });
       // Warm up: the template, JIT and the LevelDB files.
       await runMany(engine, type, 50, 10);
       const cpu = process.cpuUsage();
@@ -39,5 +41,6 @@ export const order3Scenarios: Scenario[] = [
   order3Scenario({ name: 'order3-nosleep', description: `3 activities, no sleep, 50 in flight, ${sync}`, type: 'order3NoSleep', inFlight: 50, sync: true }),
   order3Scenario({ name: 'order3-serial', description: `order3 with 1 in flight, ${sync}`, type: 'order3', inFlight: 1, sync: true }),
   order3Scenario({ name: 'order3-500', description: `order3 with 500 in flight, ${sync}`, type: 'order3', inFlight: 500, sync: true }),
+  order3Scenario({ name: 'order3-1-partition', description: `order3 on a data folder of 1 partition (the default is 16), ${sync}`, type: 'order3', inFlight: 50, sync: true, partitions: 1 }),
   order3Scenario({ name: 'order3-unsynced', description: 'order3, 50 in flight, LevelDB without fsync (what group commit buys)', type: 'order3', inFlight: 50, sync: false }),
 ];

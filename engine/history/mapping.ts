@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import type { Command, CommandKind, CommandsByKind, Job } from '../../common/protocol.js';
 import type { CommandEventType, EventOf, HistoryEvent, JobEventType, NewEvent, NewEventOf } from './events.js';
+import { runIdFor } from '../../store/partitions.js';
 
 /** Job event → the job it delivers. */
 const JOB_OF: { [K in JobEventType]: (event: EventOf<K> | NewEventOf<K>) => Job } = {
@@ -58,8 +58,8 @@ export function jobOf(event: EventOf<JobEventType> | NewEventOf<JobEventType>): 
 type CommandMapping = {
   [K in CommandKind]: {
     event: CommandEventType;
-    /** The recorded event for this command at activation time `time`. */
-    toEvent: (command: CommandsByKind[K], time: number) => NewEvent;
+    /** The recorded event for this command of `run` at activation time `time`. */
+    toEvent: (command: CommandsByKind[K], time: number, run: RunOfCommand) => NewEvent;
     /** Attributes that identify the command: replay compares these. */
     identity: (command: CommandsByKind[K]) => Record<string, unknown>;
     /** What a strict replay compares too (`replayHistory(…, { strict: true })`): the values the command carries. */
@@ -170,7 +170,7 @@ const COMMANDS: CommandMapping = {
   continueAsNew: {
     event: 'WorkflowContinuedAsNew',
     // The successor's run id is chosen when the command is recorded.
-    toEvent: (c, time) => ({ type: 'WorkflowContinuedAsNew', time, workflowType: c.workflowType, args: c.args, newRunId: randomUUID() }),
+    toEvent: (c, time, run) => ({ type: 'WorkflowContinuedAsNew', time, workflowType: c.workflowType, args: c.args, newRunId: runIdFor(run.namespace, run.workflowId) }),
     identity: () => ({}),
     strict: (c) => ({ workflowType: c.workflowType, args: c.args }),
   },
@@ -180,10 +180,16 @@ const COMMANDS: CommandMapping = {
 export const isDeprecatedMarker = (command: Command | undefined): boolean => command?.kind === 'recordPatch' && command.deprecated;
 export const isDeprecatedMarkerEvent = (event: HistoryEvent | undefined): boolean => event?.type === 'MarkerRecorded' && event.deprecated;
 
-/** The event recording `command`; `locate` turns its bundle call site into a source location. */
-export function eventOfCommand(command: Command, time: number, locate?: (callSite: string) => string | undefined): NewEvent {
+/** The workflow whose activation made a command. */
+export interface RunOfCommand {
+  namespace: string;
+  workflowId: string;
+}
+
+/** The event recording `command` of `run`; `locate` turns its bundle call site into a source location. */
+export function eventOfCommand(command: Command, time: number, run: RunOfCommand, locate?: (callSite: string) => string | undefined): NewEvent {
   const mapping = COMMANDS[command.kind] as CommandMapping[CommandKind];
-  const event = (mapping.toEvent as (c: Command, t: number) => NewEvent)(command, time);
+  const event = (mapping.toEvent as (c: Command, t: number, r: RunOfCommand) => NewEvent)(command, time, run);
   const callSite = command.callSite === undefined ? undefined : locate?.(command.callSite);
   return callSite === undefined ? event : { ...event, callSite };
 }

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import type { FailureInfo } from '../../common/protocol.js';
 import type { ActivityTask, DueEntry, OutboxEntry, RunRecord } from '../../store/types.js';
 import { formatDueKey, type DueKey } from '../due-keys.js';
@@ -14,6 +13,7 @@ import { isClosingEvent, type NewEvent, type NewEventOf } from '../history/event
 import { outboxEntry, type OutboxEffect, type ParentLink } from '../outbox.js';
 import { nextCronTick } from '../schedules/spec.js';
 import type { RunState } from './run-state.js';
+import { runIdFor } from '../../store/partitions.js';
 
 type TaskKey = { namespace: string; runId: string; seq: number };
 
@@ -157,7 +157,7 @@ export class ActivationBatch {
       });
     } else if (nextTick !== undefined && cronContinues(event, nextTick, state.executionDeadline)) {
       // Temporal's cron: the next run starts, with the same input and run timeout, at the next tick.
-      const runId = randomUUID();
+      const runId = runIdFor(record.namespace, record.workflowId);
       state.continuedToRunId = runId;
       this.outbox({
         ...this.successor(runId, record.workflowType, state.args, nextTick),

@@ -638,7 +638,7 @@ export class WorkflowRun {
       if (taskFailure) {
         this.crash(batch, new WorkflowTaskError(taskFailure), time);
       } else {
-        const completion: NewEvent[] = [{ type: 'WorkflowTaskCompleted', time, historySize }, ...commands.map((command) => eventOfCommand(command, time, (callSite) => locator.callSite(callSite)))];
+        const completion: NewEvent[] = [{ type: 'WorkflowTaskCompleted', time, historySize }, ...commands.map((command) => eventOfCommand(command, time, this.record, (callSite) => locator.callSite(callSite)))];
         const beyondQuota = this.historyQuotaPassedBy(batch, completion);
         if (beyondQuota) this.env.logger.warn({ runId: this.record.runId, workflowId: this.record.workflowId }, `terminating the run: ${beyondQuota}`);
         batch.add(...(beyondQuota ? [{ type: 'WorkflowTerminated' as const, time, reason: beyondQuota }] : completion));

@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import type { DueEntry, EventStore, OutboxEntry, ScheduleRecord } from '../../store/types.js';
 import { AionError, InvalidArgumentError, WorkflowNotRunningError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
@@ -23,6 +22,7 @@ import type { DueTimers } from '../timers.js';
 import { formatDueKey } from '../due-keys.js';
 import { KeyedLock } from '../keyed-lock.js';
 import { compileSpec, type ScheduleSpec } from './spec.js';
+import { runIdFor } from '../../store/partitions.js';
 
 export type { ScheduleSpec } from './spec.js';
 
@@ -351,7 +351,8 @@ export class Schedules {
   /** Adds a start to `starts` and to the schedule's state; returns the run it will be. */
   private recordStart(schedule: Schedule, tick: number, now: number, starts: OutboxEntry[]): { workflowId: string; runId: string } {
     const { action } = schedule.definition;
-    const started = { workflowId: `${action.workflowIdPrefix}-${new Date(tick).toISOString()}`, runId: randomUUID() };
+    const workflowId = `${action.workflowIdPrefix}-${new Date(tick).toISOString()}`;
+    const started = { workflowId, runId: runIdFor(schedule.namespace, workflowId) };
     starts.push(
       outboxEntry(schedule.namespace, {
         kind: 'startScheduled',

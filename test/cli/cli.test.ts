@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliRunner, runChild, type Child, type CliOutcome } from '../child-process.js';
 import { suiteTempDir } from '../helpers.js';
+import { openLevelDbStore } from '../../store/open.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(root, 'cli/main.ts');
@@ -209,11 +210,16 @@ describe('aion CLI, local failures', { timeout: 60_000 }, () => {
     return outcome.stderr.trimEnd();
   };
 
-  it('reports a held data folder, a data folder that is a file, a bundle that does not parse and malformed histories in one line each', async () => {
+  it('reports a held data folder, a data folder that is a file, a partition count it was not created with, a bundle that does not parse and malformed histories in one line each', async () => {
     expect(oneLine(await aion('server', '--data', join(dir, 'data'), '--port', '0'))).toMatch(/^aion: the data folder .* is held by process \d+ on .*; stop that engine first$/);
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');
     expect(oneLine(await aion('server', '--data', file, '--port', '0'))).toBe(`aion: the data folder ${file} is a file, not a folder`);
+    expect(oneLine(await aion('server', '--data', join(dir, 'new-data'), '--port', '0', '--partitions', '3'))).toBe('aion: partitions must be a power of two from 1 to 256, got 3');
+    await (await openLevelDbStore(join(dir, 'sixteen'))).close();
+    expect(oneLine(await aion('server', '--data', join(dir, 'sixteen'), '--port', '0', '--partitions', '4'))).toBe(
+      `aion: the data folder ${join(dir, 'sixteen')} was created with 16 partitions and cannot be opened with 4: a folder keeps its partition count (leave the option out to open it as it is)`,
+    );
     writeFileSync(join(dir, 'broken.ts'), 'export async function broken( {\n');
     expect(oneLine(await aion('build', join(dir, 'broken.ts'), '-o', join(dir, 'broken.js')))).toMatch(/^aion: .*broken\.ts:\d+:\d+: /);
     const history = join(dir, 'malformed.json');

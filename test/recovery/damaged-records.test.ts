@@ -5,22 +5,30 @@
  * costs a replay.
  */
 import { once } from 'node:events';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
 import { RunQuarantinedError } from '../../engine/quarantine.js';
 import { fixtureBundle, silentLogger, tempDir } from '../helpers.js';
 
+/** The LevelDB databases of a data folder: the folder itself, or its control store and partitions. */
+const databasesOf = (dataDir: string): string[] =>
+  [dataDir, ...readdirSync(dataDir).map((name) => join(dataDir, name))].filter((folder) => existsSync(join(folder, 'CURRENT')));
+
 /** Overwrites the value of every key of the data folder that matches with bytes that do not decode. */
 async function damage(dataDir: string, matches: (key: string) => boolean): Promise<number> {
-  const db = new ClassicLevel<string, Uint8Array>(dataDir, { keyEncoding: 'utf8', valueEncoding: 'view' });
   let damaged = 0;
-  for await (const key of db.keys()) {
-    if (!matches(key)) continue;
-    await db.put(key, Uint8Array.from([0xc1, 0x4a, 0x00]));
-    damaged++;
+  for (const folder of databasesOf(dataDir)) {
+    const db = new ClassicLevel<string, Uint8Array>(folder, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    for await (const key of db.keys()) {
+      if (!matches(key)) continue;
+      await db.put(key, Uint8Array.from([0xc1, 0x4a, 0x00]));
+      damaged++;
+    }
+    await db.close();
   }
-  await db.close();
   return damaged;
 }
 

@@ -3,7 +3,7 @@
  * file is not a test file itself (vitest only collects `*.test.ts`).
  */
 import { describe, expect, it } from 'vitest';
-import { StoreError, type EventStore, type RunRecord, type StoredEvent } from '../../store/index.js';
+import { runIdFor, StoreError, type EventStore, type RunRecord, type StoredEvent } from '../../store/index.js';
 
 export interface ConformanceOptions {
   name: string;
@@ -67,20 +67,22 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
 
     it('refuses an append that does not start at the next event id, writing nothing of its batch', async () => {
       const store = await open();
-      await store.write({ histories: [{ namespace: 'default', runId: 'r1', events: [ev(1)] }] });
+      // Two runs of one workflow: a batch is atomic within a partition, and they share one.
+      const [r1, r2] = [runIdFor('default', 'wf'), runIdFor('default', 'wf')];
+      await store.write({ histories: [{ namespace: 'default', runId: r1, events: [ev(1)] }] });
       const code = await codeOf(
         store.write({
-          runs: [{ record: run('r2') }],
+          runs: [{ record: run(r2, { workflowId: 'wf' }) }],
           histories: [
-            { namespace: 'default', runId: 'r2', events: [ev(1)] },
-            { namespace: 'default', runId: 'r1', events: [ev(1, 'Duplicate')] },
+            { namespace: 'default', runId: r2, events: [ev(1)] },
+            { namespace: 'default', runId: r1, events: [ev(1, 'Duplicate')] },
           ],
         }),
       );
       expect(code).toBe('AION_STORE_CONFLICT');
-      expect(await store.readHistory('default', 'r2')).toEqual([]);
-      expect(await store.getRun('default', 'r2')).toBeUndefined();
-      expect((await store.readHistory('default', 'r1')).map((e) => e.type)).toEqual(['Test']);
+      expect(await store.readHistory('default', r2)).toEqual([]);
+      expect(await store.getRun('default', r2)).toBeUndefined();
+      expect((await store.readHistory('default', r1)).map((e) => e.type)).toEqual(['Test']);
       await store.close();
     });
 
@@ -273,11 +275,13 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
 
     it('purges a run entirely — history, record, indexes, snapshot, checkpoints — and leaves its neighbours and a newer run of its id', async () => {
       const store = await open();
+      // The newer run of wf-r1 carries its workflow's partition key, as every run id the engine makes.
+      const r2 = runIdFor('default', 'wf-r1');
       const image = { version: 'v1', build: 'b1', pages: Uint8Array.from([1]), data: Uint8Array.from([7]), checksum: 'c', createdAt: 1 };
       await store.write({
-        histories: [1, 10, 2].map((n) => ({ namespace: 'default', runId: `r${n}`, events: [ev(1), ev(2)] })),
-        runs: [{ record: run('r1', { status: 'Completed', closeTime: 2000 }) }, { record: run('r10') }, { record: run('r2', { workflowId: 'wf-r1', startTime: 3000 }) }],
-        latestRuns: [{ namespace: 'default', workflowId: 'wf-r10', runId: 'r10' }, { namespace: 'default', workflowId: 'wf-r1', runId: 'r2' }],
+        histories: ['r1', 'r10', r2].map((runId) => ({ namespace: 'default', runId, events: [ev(1), ev(2)] })),
+        runs: [{ record: run('r1', { status: 'Completed', closeTime: 2000 }) }, { record: run('r10') }, { record: run(r2, { workflowId: 'wf-r1', startTime: 3000 }) }],
+        latestRuns: [{ namespace: 'default', workflowId: 'wf-r10', runId: 'r10' }, { namespace: 'default', workflowId: 'wf-r1', runId: r2 }],
         snapshots: { put: [{ namespace: 'default', runId: 'r1', eventId: 2, ...image }] },
         checkpoints: { put: [{ namespace: 'default', runId: 'r1', eventId: 2, previous: 0, logs: [], ...image }] },
       });
@@ -289,11 +293,11 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       expect(await store.getSnapshot('default', 'r1')).toBeUndefined();
       expect(await store.listCheckpoints('default', 'r1')).toEqual([]);
       expect((await store.listRuns({ namespace: 'default', status: 'Completed' })).map((r) => r.runId)).toEqual([]);
-      expect((await store.scanRuns({ namespace: 'default' })).runs.map((r) => r.runId)).toEqual(['r2', 'r10']);
+      expect((await store.scanRuns({ namespace: 'default' })).runs.map((r) => r.runId)).toEqual([r2, 'r10']);
       // The id's pointer names the newer run, so it stays; the neighbour whose id shares a prefix is whole.
-      expect(await store.getLatestRunId('default', 'wf-r1')).toBe('r2');
+      expect(await store.getLatestRunId('default', 'wf-r1')).toBe(r2);
       expect(await store.readHistory('default', 'r10')).toHaveLength(2);
-      await store.write({ purgeRuns: [{ namespace: 'default', runId: 'r2' }] });
+      await store.write({ purgeRuns: [{ namespace: 'default', runId: r2 }] });
       expect(await store.getLatestRunId('default', 'wf-r1')).toBeUndefined();
       await store.close();
     });

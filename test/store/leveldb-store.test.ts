@@ -1,10 +1,11 @@
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClassicLevel } from 'classic-level';
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { openLevelDbStore, StoreError, type EventStore, type StoredEvent } from '../../store/index.js';
+import { DEFAULT_PARTITIONS, openLevelDbStore, runIdFor, StoreError, type EventStore, type StoredEvent } from '../../store/index.js';
+import { LAYOUT_FILE } from '../../store/open.js';
 import { runChild } from '../child-process.js';
 import { tempDir } from '../helpers.js';
 import { eventStoreConformance } from './event-store.case.js';
@@ -12,20 +13,22 @@ import { eventStoreConformance } from './event-store.case.js';
 const CHILD = fileURLToPath(new URL('./store-child.ts', import.meta.url));
 
 const dirs = new WeakMap<EventStore, string>();
-const openAt = async (dir: string) => {
-  const store = await openLevelDbStore(dir);
+const openAt = async (dir: string, partitions: number) => {
+  const store = await openLevelDbStore(dir, { partitions });
   dirs.set(store, dir);
   return store;
 };
 
-eventStoreConformance({
-  name: 'LevelDB',
-  open: () => openAt(tempDir('aion-store-')),
-  reopen: async (store) => {
-    await store.close();
-    return openAt(dirs.get(store)!);
-  },
-});
+for (const partitions of [1, 4]) {
+  eventStoreConformance({
+    name: `LevelDB, ${partitions} partition${partitions === 1 ? '' : 's'}`,
+    open: () => openAt(tempDir('aion-store-'), partitions),
+    reopen: async (store) => {
+      await store.close();
+      return openAt(dirs.get(store)!, partitions);
+    },
+  });
+}
 
 const ev = (eventId: number): StoredEvent => ({ eventId, type: 'Test' });
 
@@ -42,7 +45,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
 /** A folder whose LevelDB log holds `count` confirmed writes, one per run. */
 async function folderWithWrites(count: number): Promise<string> {
   const dir = tempDir('aion-store-');
-  const store = await openLevelDbStore(dir);
+  const store = await openLevelDbStore(dir, { partitions: 1 });
   for (let i = 0; i < count; i++) await store.write({ histories: [{ namespace: 'default', runId: `r${i}`, events: [ev(1)] }] });
   await store.close();
   return dir;
@@ -57,8 +60,8 @@ const logFile = (dir: string): string => {
 describe('LevelDB store: the data-folder lock', () => {
   it('refuses a second open in the same process before LevelDB is touched, and keeps the folder locked for other processes', async () => {
     const dir = tempDir('aion-store-');
-    const store = await openLevelDbStore(dir);
-    const error = await openLevelDbStore(dir).catch((e: unknown) => e);
+    const store = await openLevelDbStore(dir, { partitions: 1 });
+    const error = await openLevelDbStore(dir, { partitions: 1 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).code).toBe('AION_STORE_LOCKED');
     expect((error as StoreError).message).toContain(dir);
@@ -74,7 +77,7 @@ describe('LevelDB store: the data-folder lock', () => {
     const dir = tempDir('aion-store-');
     const holder = runChild(CHILD, ['hold', dir]);
     await holder.line(/^held$/);
-    expect(await codeOf(openLevelDbStore(dir))).toBe('AION_STORE_LOCKED');
+    expect(await codeOf(openLevelDbStore(dir, { partitions: 1 }))).toBe('AION_STORE_LOCKED');
     holder.process.kill('SIGKILL');
     await holder.exited;
     const store = await openLevelDbStore(dir);
@@ -96,7 +99,7 @@ describe('LevelDB store: a damaged log', () => {
     const bytes = readFileSync(log);
     bytes[Math.floor(bytes.length / 3)] ^= 0xff;
     writeFileSync(log, bytes);
-    const error = (await openLevelDbStore(dir).catch((e: unknown) => e)) as StoreError;
+    const error = (await openLevelDbStore(dir, { partitions: 1 }).catch((e: unknown) => e)) as StoreError;
     expect(error.code).toBe('AION_STORE_DAMAGED');
     expect(error.message).toMatch(/confirmed write\(s\) are missing from its log \(commits \d+/);
     expect(error.message).toMatch(/Restore it from a backup/);
@@ -106,7 +109,7 @@ describe('LevelDB store: a damaged log', () => {
     const dir = await folderWithWrites(300);
     const log = logFile(dir);
     truncateSync(log, Math.floor(statSync(log).size * 0.6));
-    const error = (await openLevelDbStore(dir).catch((e: unknown) => e)) as StoreError;
+    const error = (await openLevelDbStore(dir, { partitions: 1 }).catch((e: unknown) => e)) as StoreError;
     expect(error.code).toBe('AION_STORE_DAMAGED');
     expect(error.message).toMatch(/its log ends at commit \d+ but commit 300 was confirmed/);
 
@@ -118,7 +121,7 @@ describe('LevelDB store: a damaged log', () => {
     await store.write({ histories: [{ namespace: 'default', runId: 'after', events: [ev(1)] }] });
     await store.close();
     // What survived is the new baseline: the next open checks from there.
-    const reopened = await openLevelDbStore(dir);
+    const reopened = await openLevelDbStore(dir, { partitions: 1 });
     expect(await reopened.readHistory('default', 'after')).toHaveLength(1);
     await reopened.close();
   });
@@ -127,7 +130,7 @@ describe('LevelDB store: a damaged log', () => {
 describe('LevelDB store: damaged records', () => {
   it('skips and reports a damaged record in a scan, and names it when it is read', async () => {
     const dir = tempDir('aion-store-');
-    const store = await openLevelDbStore(dir);
+    const store = await openLevelDbStore(dir, { partitions: 1 });
     const entry = (owner: string) => ({ dueAt: 10, namespace: 'default', owner, key: 'timer:1' });
     await store.write({ dueEntries: { put: [entry('good'), entry('bad')] } });
     await store.write({ runs: [{ record: { namespace: 'default', workflowId: 'w', runId: 'bad', workflowType: 't', version: 'v', taskQueue: 'q', status: 'Running', startTime: 1 } }] });
@@ -138,7 +141,7 @@ describe('LevelDB store: damaged records', () => {
     }
     await raw.close();
 
-    const reopened = await openLevelDbStore(dir);
+    const reopened = await openLevelDbStore(dir, { partitions: 1 });
     const damaged: { key: string; kind: string; runId?: string }[] = [];
     reopened.events.on('damaged', ({ key, kind, runId }) => damaged.push({ key, kind, runId }));
     expect((await reopened.dueEntries(100)).map((e) => e.owner)).toEqual(['good']);
@@ -154,8 +157,42 @@ describe('LevelDB store: damaged records', () => {
     const raw = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
     await raw.put('h\u0000default\u0000old\u00000000000001', pack([{ eventId: 1, type: 'Old' }]));
     await raw.close();
-    const store = await openLevelDbStore(dir);
+    const store = await openLevelDbStore(dir, { partitions: 1 });
     expect(await store.readHistory('default', 'old')).toEqual([{ eventId: 1, type: 'Old' }]);
     await store.close();
+  });
+});
+
+describe('LevelDB store: partitions', () => {
+  it('records the partition count of a new folder and refuses to open it with another', async () => {
+    const dir = tempDir('aion-store-');
+    const store = await openLevelDbStore(dir);
+    await store.write({ histories: [{ namespace: 'default', runId: runIdFor('default', 'wf'), events: [ev(1)] }] });
+    await store.close();
+    expect(JSON.parse(readFileSync(join(dir, LAYOUT_FILE), 'utf8'))).toEqual({ partitions: DEFAULT_PARTITIONS });
+    expect(readdirSync(dir).filter((name) => /^p\d\d$/.test(name))).toHaveLength(DEFAULT_PARTITIONS);
+    const error = (await openLevelDbStore(dir, { partitions: 8 }).catch((e: unknown) => e)) as StoreError;
+    expect(error.code).toBe('AION_STORE_LAYOUT');
+    expect(error.message).toBe(
+      `the data folder ${dir} was created with ${DEFAULT_PARTITIONS} partitions and cannot be opened with 8: a folder keeps its partition count (leave the option out to open it as it is)`,
+    );
+    // Refused before anything was opened: the folder opens as it is, afterwards too.
+    const reopened = await openLevelDbStore(dir, { partitions: DEFAULT_PARTITIONS });
+    await reopened.close();
+  });
+
+  it('opens a folder from before partitions as one partition', async () => {
+    const dir = await folderWithWrites(3);
+    unlinkSync(join(dir, LAYOUT_FILE));
+    expect(await codeOf(openLevelDbStore(dir, { partitions: 4 }))).toBe('AION_STORE_LAYOUT');
+    const store = await openLevelDbStore(dir);
+    expect(await store.readHistory('default', 'r2')).toEqual([ev(1)]);
+    await store.close();
+  });
+
+  it('takes only powers of two up to 256', async () => {
+    for (const partitions of [0, 3, 512, 1.5]) {
+      await expect(openLevelDbStore(tempDir('aion-store-'), { partitions })).rejects.toThrow(`partitions must be a power of two from 1 to 256, got ${partitions}`);
+    }
   });
 });

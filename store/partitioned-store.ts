@@ -1,0 +1,353 @@
+/**
+ * One `EventStore` over a data folder split into partitions (partitions.ts): a store per
+ * partition for its runs (histories, records and indexes, due entries, activity tasks,
+ * snapshots, checkpoints, quarantine, the outbox entries its runs record) and a control store
+ * for what belongs to no run (namespaces, keys, audit, bundles and their bindings, schedules
+ * and their ticks, and the outbox entries schedules record). Each has its own group commit.
+ *
+ * A batch is split by where its parts live. The engine's batches write one run (or the
+ * control plane) at a time, except that the write performing an outbox effect also deletes
+ * the entry, which may live in another partition: that deletion is written after the rest,
+ * and the rest carries a receipt for the entry, so a crash in between leaves an entry whose
+ * effect is recorded — `listOutbox` finds the receipt and drops the entry instead of
+ * returning it to be performed twice. Other batches that span partitions are rewrites of
+ * records that are correct on their own (visibility reindexing).
+ *
+ * Lists merge the partitions: runs newest first (a page token holds a cursor per partition),
+ * due entries earliest first.
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import type { StoreError } from './errors.js';
+import { keys, scanIndexPrefix } from './keys.js';
+import { partitionOfRun, partitionOfWorkflow } from './partitions.js';
+import type {
+  ActivityTask,
+  BundleRecord,
+  ControlQuery,
+  ControlRecord,
+  DueEntry,
+  EventStore,
+  HistoryRange,
+  ListRunsQuery,
+  OutboxEntry,
+  QuarantineRecord,
+  RunPage,
+  RunRecord,
+  ScanRunsQuery,
+  ScheduleRecord,
+  SnapshotRecord,
+  StoredCheckpoint,
+  StoredEvent,
+  StoreEvents,
+  WriteBatch,
+} from './types.js';
+
+/** Control records (in the partition that recorded an effect) naming outbox entries whose effect is recorded. */
+const RECEIPT_KIND = 'outbox-receipt';
+/**
+ * A partition's state in a merged scan's cursor: `''` before its first page, then where it
+ * continues (its own cursor), `null` once it has no more.
+ */
+type PartitionCursor = string | null;
+
+export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implements EventStore<E> {
+  readonly events = new EventEmitter<StoreEvents>().setMaxListeners(0);
+  /** The control store, then the partitions. */
+  private readonly all: readonly EventStore<E>[];
+  /** Where each outbox entry this store has seen lives (written or listed here). */
+  private readonly outboxHomes = new Map<string, EventStore<E>>();
+  private reportedUnavailable = false;
+
+  constructor(
+    private readonly control: EventStore<E>,
+    private readonly partitions: readonly EventStore<E>[],
+    /** Called once every part is closed (releases the data folder's lock). */
+    private readonly onClose?: () => void,
+  ) {
+    this.all = [control, ...partitions];
+    for (const store of this.all) {
+      store.events.on('damaged', (damage) => this.events.emit('damaged', damage));
+      store.events.on('appended', (append) => this.events.emit('appended', append));
+      store.events.on('availability', (change) => this.onAvailability(change));
+    }
+  }
+
+  get partitionCount(): number {
+    return this.partitions.length;
+  }
+
+  get unavailable(): StoreError | undefined {
+    for (const store of this.all) if (store.unavailable) return store.unavailable;
+    return undefined;
+  }
+
+  /** Unavailable as soon as one part is; available again once every part is. */
+  private onAvailability(change: StoreEvents['availability'][0]): void {
+    if (!change.available && !this.reportedUnavailable) {
+      this.reportedUnavailable = true;
+      this.events.emit('availability', change);
+    } else if (change.available && this.reportedUnavailable && this.unavailable === undefined) {
+      this.reportedUnavailable = false;
+      this.events.emit('availability', change);
+    }
+  }
+
+  private ofRun(runId: string): EventStore<E> {
+    return this.partitions[partitionOfRun(runId, this.partitions.length)];
+  }
+
+  private ofWorkflow(namespace: string, workflowId: string): EventStore<E> {
+    return this.partitions[partitionOfWorkflow(namespace, workflowId, this.partitions.length)];
+  }
+
+  // Writes ------------------------------------------------------------------------------------
+
+  async write(batch: WriteBatch<E>, options?: { durable?: boolean }): Promise<void> {
+    const { parts, home, deletions } = this.split(batch);
+    // Entries deleted where the batch's own records are go in the same write; the others after it, with receipts.
+    const elsewhere = new Map<EventStore<E>, string[]>();
+    for (const [store, ids] of deletions) {
+      if (store === home || !parts.has(home)) partOf(parts, store).outbox = { ...partOf(parts, store).outbox, delete: ids };
+      else elsewhere.set(store, ids);
+    }
+    const receipts = [...elsewhere.values()].flat().map((id) => ({ kind: RECEIPT_KIND, id, value: null }));
+    if (receipts.length > 0) {
+      const own = partOf(parts, home);
+      own.control = { ...own.control, put: [...(own.control?.put ?? []), ...receipts] };
+    }
+    await Promise.all([...parts].map(([store, part]) => store.write(part, options)));
+    if (receipts.length > 0) await Promise.all([...elsewhere].map(([store, ids]) => store.write({ outbox: { delete: ids } }, options)));
+    for (const id of batch.outbox?.delete ?? []) this.outboxHomes.delete(id);
+    if (receipts.length === 0) return;
+    // A receipt left by a crash here is dropped by the next `listOutbox`.
+    await home.write({ control: { delete: receipts.map(({ id }) => ({ kind: RECEIPT_KIND, id })) } }, { durable: false });
+  }
+
+  /**
+   * The batch's parts by store; `home`, where its outbox entries go (the store of its first
+   * run, or the control store); and the outbox entries it deletes, by the store holding them.
+   */
+  private split(batch: WriteBatch<E>): { parts: Map<EventStore<E>, WriteBatch<E>>; home: EventStore<E>; deletions: Map<EventStore<E>, string[]> } {
+    const parts = new Map<EventStore<E>, WriteBatch<E>>();
+    const add = <K extends keyof WriteBatch<E>, T>(store: EventStore<E>, field: K, item: T, sub?: 'put' | 'delete') => {
+      const part = partOf(parts, store) as Record<string, unknown>;
+      if (sub === undefined) ((part[field] ??= []) as T[]).push(item);
+      else (((part[field] ??= {}) as Record<string, T[]>)[sub] ??= []).push(item);
+    };
+    const byRun = <K extends keyof WriteBatch<E>>(field: K, sub: 'put' | 'delete', items: { runId: string }[] | undefined) => {
+      for (const item of items ?? []) add(this.ofRun(item.runId), field, item, sub);
+    };
+    for (const append of batch.histories ?? []) add(this.ofRun(append.runId), 'histories', append);
+    for (const run of batch.runs ?? []) add(this.ofRun(run.record.runId), 'runs', run);
+    for (const latest of batch.latestRuns ?? []) add(this.ofWorkflow(latest.namespace, latest.workflowId), 'latestRuns', latest);
+    for (const sub of ['put', 'delete'] as const) {
+      for (const entry of batch.dueEntries?.[sub] ?? []) add(this.ofDueEntry(entry), 'dueEntries', entry, sub);
+      for (const item of batch.control?.[sub] ?? []) add(this.control, 'control', item, sub);
+      for (const item of batch.schedules?.[sub] ?? []) add(this.control, 'schedules', item, sub);
+    }
+    byRun('activityTasks', 'put', batch.activityTasks?.put);
+    byRun('activityTasks', 'delete', batch.activityTasks?.delete);
+    byRun('snapshots', 'put', batch.snapshots?.put);
+    byRun('snapshots', 'delete', batch.snapshots?.delete);
+    byRun('checkpoints', 'put', batch.checkpoints?.put);
+    byRun('checkpoints', 'delete', batch.checkpoints?.delete);
+    byRun('quarantine', 'put', batch.quarantine?.put);
+    byRun('quarantine', 'delete', batch.quarantine?.delete);
+    for (const purge of batch.purgeRuns ?? []) add(this.ofRun(purge.runId), 'purgeRuns', purge);
+    for (const item of batch.typeVersions ?? []) add(this.control, 'typeVersions', item);
+    for (const item of batch.bundles ?? []) add(this.control, 'bundles', item);
+    const first = batch.histories?.[0]?.runId ?? batch.runs?.[0]?.record.runId;
+    const home = first !== undefined ? this.ofRun(first) : (parts.keys().next().value ?? this.control);
+    for (const entry of batch.outbox?.put ?? []) {
+      add(home, 'outbox', entry, 'put');
+      this.outboxHomes.set(entry.id, home);
+    }
+    const deletions = new Map<EventStore<E>, string[]>();
+    for (const id of batch.outbox?.delete ?? []) {
+      // An entry this store never saw (written by another process): deleting where it is not is harmless.
+      const holders = this.outboxHomes.has(id) ? [this.outboxHomes.get(id)!] : this.all;
+      for (const store of holders) deletions.set(store, [...(deletions.get(store) ?? []), id]);
+    }
+    return { parts, home, deletions };
+  }
+
+  /** A schedule's ticks live with the schedule; every other entry with the run it belongs to. */
+  private ofDueEntry(entry: DueEntry): EventStore<E> {
+    return entry.key === 'schedule' ? this.control : this.ofRun(entry.owner);
+  }
+
+  // Reads of one run or workflow ----------------------------------------------------------------
+
+  nextEventId(namespace: string, runId: string): Promise<number> {
+    return this.ofRun(runId).nextEventId(namespace, runId);
+  }
+
+  readHistory(namespace: string, runId: string, range?: HistoryRange): Promise<E[]> {
+    return this.ofRun(runId).readHistory(namespace, runId, range);
+  }
+
+  getRun(namespace: string, runId: string): Promise<RunRecord | undefined> {
+    return this.ofRun(runId).getRun(namespace, runId);
+  }
+
+  getLatestRunId(namespace: string, workflowId: string): Promise<string | undefined> {
+    return this.ofWorkflow(namespace, workflowId).getLatestRunId(namespace, workflowId);
+  }
+
+  getSnapshot(namespace: string, runId: string): Promise<SnapshotRecord | undefined> {
+    return this.ofRun(runId).getSnapshot(namespace, runId);
+  }
+
+  getCheckpoint(namespace: string, runId: string, atOrBefore: number): Promise<StoredCheckpoint | undefined> {
+    return this.ofRun(runId).getCheckpoint(namespace, runId, atOrBefore);
+  }
+
+  listCheckpoints(namespace: string, runId: string): Promise<number[]> {
+    return this.ofRun(runId).listCheckpoints(namespace, runId);
+  }
+
+  // Reads across partitions ---------------------------------------------------------------------
+
+  async listRuns(query: ListRunsQuery): Promise<RunRecord[]> {
+    const out: RunRecord[] = [];
+    for (const partition of this.partitions) {
+      if (query.limit !== undefined && out.length >= query.limit) break;
+      out.push(...(await partition.listRuns({ ...query, ...(query.limit !== undefined ? { limit: query.limit - out.length } : {}) })));
+    }
+    return out;
+  }
+
+  /**
+   * Asks every partition with runs left for a page, merges them newest first (the index's
+   * own order), and keeps a page: each partition continues after the last of its runs kept.
+   */
+  async scanRuns(query: ScanRunsQuery): Promise<RunPage> {
+    const cursors = this.cursorsOf(query.cursor);
+    const prefix = scanIndexPrefix(query);
+    const pages = await Promise.all(
+      this.partitions.map((partition, i) => (cursors[i] === null ? NO_RUNS : partition.scanRuns({ ...query, cursor: cursors[i] || undefined }))),
+    );
+    const candidates = pages.flatMap((page, partition) => page.runs.map((record) => ({ record, partition, key: keys.startedIn(prefix, record.startTime, record.runId) })));
+    candidates.sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0));
+    const kept = candidates.slice(0, query.pageSize ?? Infinity);
+    const keptOf = pages.map(() => 0);
+    const next = [...cursors];
+    for (const { partition, key } of kept) {
+      keptOf[partition]++;
+      next[partition] = key;
+    }
+    pages.forEach((page, i) => {
+      // Every run it returned was kept: it continues where its own page ended.
+      if (cursors[i] !== null && keptOf[i] === page.runs.length) next[i] = page.nextCursor ?? null;
+    });
+    return { runs: kept.map(({ record }) => record), ...(next.some((cursor) => cursor !== null) ? { nextCursor: JSON.stringify(next) } : {}) };
+  }
+
+  private cursorsOf(cursor: string | undefined): PartitionCursor[] {
+    if (cursor === undefined) return this.partitions.map(() => '');
+    const parsed: unknown = JSON.parse(cursor);
+    if (!Array.isArray(parsed) || parsed.length !== this.partitions.length || !parsed.every((c) => c === null || typeof c === 'string')) {
+      throw new RangeError('not a cursor of this store');
+    }
+    return parsed as PartitionCursor[];
+  }
+
+  async *allRuns(): AsyncIterable<RunRecord> {
+    for (const partition of this.partitions) yield* partition.allRuns();
+  }
+
+  async dueEntries(upTo: number, limit?: number): Promise<DueEntry[]> {
+    const lists = await Promise.all(this.all.map((store) => store.dueEntries(upTo, limit)));
+    return lists
+      .flat()
+      .sort(byDueTime)
+      .slice(0, limit ?? Infinity);
+  }
+
+  async nextDueEntry(): Promise<DueEntry | undefined> {
+    const firsts = await Promise.all(this.all.map((store) => store.nextDueEntry()));
+    return firsts.filter((entry) => entry !== undefined).sort(byDueTime)[0];
+  }
+
+  async listActivityTasks(): Promise<ActivityTask[]> {
+    return (await Promise.all(this.partitions.map((partition) => partition.listActivityTasks()))).flat();
+  }
+
+  async listQuarantined(): Promise<QuarantineRecord[]> {
+    return (await Promise.all(this.partitions.map((partition) => partition.listQuarantined()))).flat();
+  }
+
+  /** Every entry whose effect is not recorded yet; entries with a receipt (a crash between the two writes) are dropped here. */
+  async listOutbox(): Promise<OutboxEntry[]> {
+    const [entries, receipts] = await Promise.all([
+      Promise.all(this.all.map((store) => store.listOutbox())),
+      Promise.all(this.all.map((store) => store.listControl(RECEIPT_KIND))),
+    ]);
+    const done = new Set(receipts.flat().map((receipt) => receipt.id));
+    const left: OutboxEntry[] = [];
+    await Promise.all(
+      this.all.map(async (store, i) => {
+        const performed = entries[i].filter((entry) => done.has(entry.id)).map((entry) => entry.id);
+        if (performed.length > 0) await store.write({ outbox: { delete: performed } });
+        for (const entry of entries[i]) {
+          if (done.has(entry.id)) continue;
+          this.outboxHomes.set(entry.id, store);
+          left.push(entry);
+        }
+      }),
+    );
+    await Promise.all(
+      receipts.map((own, i) => (own.length === 0 ? undefined : this.all[i].write({ control: { delete: own.map(({ id }) => ({ kind: RECEIPT_KIND, id })) } }))),
+    );
+    return left;
+  }
+
+  // The control plane -----------------------------------------------------------------------------
+
+  getSchedule(namespace: string, scheduleId: string): Promise<ScheduleRecord | undefined> {
+    return this.control.getSchedule(namespace, scheduleId);
+  }
+
+  listSchedules(namespace?: string): Promise<ScheduleRecord[]> {
+    return this.control.listSchedules(namespace);
+  }
+
+  getBundle(version: string): Promise<BundleRecord | undefined> {
+    return this.control.getBundle(version);
+  }
+
+  listBundles(): Promise<BundleRecord[]> {
+    return this.control.listBundles();
+  }
+
+  getTypeVersion(namespace: string, workflowType: string): Promise<string | undefined> {
+    return this.control.getTypeVersion(namespace, workflowType);
+  }
+
+  getControl(kind: string, id: string): Promise<ControlRecord | undefined> {
+    return this.control.getControl(kind, id);
+  }
+
+  listControl(kind: string, query?: ControlQuery): Promise<ControlRecord[]> {
+    return this.control.listControl(kind, query);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await Promise.all(this.all.map((store) => store.close()));
+    } finally {
+      this.onClose?.();
+    }
+  }
+}
+
+function partOf<E extends StoredEvent>(parts: Map<EventStore<E>, WriteBatch<E>>, store: EventStore<E>): WriteBatch<E> {
+  let part = parts.get(store);
+  if (!part) parts.set(store, (part = {}));
+  return part;
+}
+
+const NO_RUNS: RunPage = { runs: [] };
+const byDueTime = (a: DueEntry, b: DueEntry): number => a.dueAt - b.dueAt;
