@@ -17,7 +17,7 @@ import type { HistoryEvent, JobEventType, NewEvent, NewEventOf } from './history
 import type { ParentLink } from './outbox.js';
 import type { RunTable } from './runs.js';
 import { WorkflowRun, type RunEnvironment } from './run/workflow-run.js';
-import { runIdFor } from '../store/partitions.js';
+import { partitionOfRun, partitionOfWorkflow, runIdFor } from '../store/partitions.js';
 
 export interface NewRun {
   namespace: string;
@@ -96,6 +96,11 @@ export class RunStarter {
    * deployed bundle exports the type.
    */
   create(spec: NewRun, options: CreateOptions = {}): Promise<WorkflowRun> {
+    const partitions = this.store.partitionCount ?? 1;
+    if (spec.runId !== undefined && partitionOfRun(spec.runId, partitions) !== partitionOfWorkflow(spec.namespace, spec.workflowId, partitions)) {
+      // Only a tampered guest runtime names a child run so (the others are named by the engine).
+      return Promise.reject(new InvalidArgumentError(`run id ${spec.runId} does not carry the partition key of workflow ${spec.workflowId}`));
+    }
     return this.whileNotStarting(spec.namespace, spec.workflowId, async () => {
       const version = await this.bundles.currentVersion(spec.namespace, spec.workflowType);
       if (version === undefined) {

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { CommitLog } from './commit-log.js';
@@ -99,6 +99,8 @@ function folderPartitions(dataDir: string, asked: number | undefined): number {
     }
   } else if (existsSync(join(dataDir, 'CURRENT'))) {
     recorded = 1;
+  } else if (existsSync(join(dataDir, 'control', 'CURRENT'))) {
+    throw new StoreError('AION_STORE_LAYOUT', `the data folder ${dataDir} holds partitions but no ${LAYOUT_FILE} file: restore the file (it records the partition count) from a backup`);
   } else {
     recorded = asked ?? DEFAULT_PARTITIONS;
     writeFileDurably(path, `${JSON.stringify({ partitions: recorded })}\n`);
@@ -122,6 +124,12 @@ function writeFileDurably(path: string, content: string): void {
     closeSync(fd);
   }
   renameSync(temporary, path);
+  const folder = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(folder);
+  } finally {
+    closeSync(folder);
+  }
 }
 
 /** One LevelDB database in `folder`, which the caller locked: `lock` is released when the store closes (by the caller if this throws). */

@@ -83,12 +83,12 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     return undefined;
   }
 
-  /** Unavailable as soon as one part is; available again once every part is. */
+  /** Unavailable as soon as one part is (each part's refusal is reported); available again once every part is. */
   private onAvailability(change: StoreEvents['availability'][0]): void {
-    if (!change.available && !this.reportedUnavailable) {
+    if (!change.available) {
       this.reportedUnavailable = true;
       this.events.emit('availability', change);
-    } else if (change.available && this.reportedUnavailable && this.unavailable === undefined) {
+    } else if (this.reportedUnavailable && this.unavailable === undefined) {
       this.reportedUnavailable = false;
       this.events.emit('availability', change);
     }
@@ -118,11 +118,17 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
       own.control = { ...own.control, put: [...(own.control?.put ?? []), ...receipts] };
     }
     await Promise.all([...parts].map(([store, part]) => store.write(part, options)));
-    if (receipts.length > 0) await Promise.all([...elsewhere].map(([store, ids]) => store.write({ outbox: { delete: ids } }, options)));
     for (const id of batch.outbox?.delete ?? []) this.outboxHomes.delete(id);
     if (receipts.length === 0) return;
-    // A receipt left by a crash here is dropped by the next `listOutbox`.
-    await home.write({ control: { delete: receipts.map(({ id }) => ({ kind: RECEIPT_KIND, id })) } }, { durable: false });
+    // The batch is confirmed once its own records are: an entry left by a failed deletion, or
+    // a receipt left behind, is dropped by the next `listOutbox` (at open, or when a
+    // partition that refused writes accepts them again).
+    try {
+      await Promise.all([...elsewhere].map(([store, ids]) => store.write({ outbox: { delete: ids } }, options)));
+      await home.write({ control: { delete: receipts.map(({ id }) => ({ kind: RECEIPT_KIND, id })) } }, { durable: false });
+    } catch {
+      // Left to `listOutbox`, as after a crash here.
+    }
   }
 
   /**
@@ -279,28 +285,32 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     return (await Promise.all(this.partitions.map((partition) => partition.listQuarantined()))).flat();
   }
 
-  /** Every entry whose effect is not recorded yet; entries with a receipt (a crash between the two writes) are dropped here. */
+  /**
+   * Every entry whose effect is not recorded yet. An entry with a receipt (its effect was
+   * recorded, its deletion was not) is dropped here, and so is the receipt. Receipts are read
+   * before entries: a receipt whose entry is not read was written before the entries were
+   * read, so its entry was already deleted, and dropping that receipt loses nothing.
+   */
   async listOutbox(): Promise<OutboxEntry[]> {
-    const [entries, receipts] = await Promise.all([
-      Promise.all(this.all.map((store) => store.listOutbox())),
-      Promise.all(this.all.map((store) => store.listControl(RECEIPT_KIND))),
-    ]);
+    const receipts = await Promise.all(this.all.map((store) => store.listControl(RECEIPT_KIND)));
+    const entries = await Promise.all(this.all.map((store) => store.listOutbox()));
     const done = new Set(receipts.flat().map((receipt) => receipt.id));
     const left: OutboxEntry[] = [];
-    await Promise.all(
-      this.all.map(async (store, i) => {
-        const performed = entries[i].filter((entry) => done.has(entry.id)).map((entry) => entry.id);
-        if (performed.length > 0) await store.write({ outbox: { delete: performed } });
-        for (const entry of entries[i]) {
-          if (done.has(entry.id)) continue;
-          this.outboxHomes.set(entry.id, store);
-          left.push(entry);
-        }
-      }),
-    );
-    await Promise.all(
-      receipts.map((own, i) => (own.length === 0 ? undefined : this.all[i].write({ control: { delete: own.map(({ id }) => ({ kind: RECEIPT_KIND, id })) } }))),
-    );
+    const cleanups: Promise<void>[] = [];
+    this.all.forEach((store, i) => {
+      const performed = entries[i].filter((entry) => done.has(entry.id)).map((entry) => entry.id);
+      if (performed.length > 0) cleanups.push(store.write({ outbox: { delete: performed } }));
+      for (const entry of entries[i]) {
+        if (done.has(entry.id)) continue;
+        this.outboxHomes.set(entry.id, store);
+        left.push(entry);
+      }
+    });
+    // Receipts go once their entries are gone; a cleanup that fails is done by a later listing.
+    const cleaned = await Promise.allSettled(cleanups);
+    if (cleaned.every((result) => result.status === 'fulfilled')) {
+      await Promise.allSettled(receipts.map((own, i) => (own.length === 0 ? undefined : this.all[i].write({ control: { delete: own.map(({ id }) => ({ kind: RECEIPT_KIND, id })) } }))));
+    }
     return left;
   }
 
@@ -335,11 +345,10 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
   }
 
   async close(): Promise<void> {
-    try {
-      await Promise.all(this.all.map((store) => store.close()));
-    } finally {
-      this.onClose?.();
-    }
+    const closed = await Promise.allSettled(this.all.map((store) => store.close()));
+    this.onClose?.();
+    const failed = closed.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }
 

@@ -317,6 +317,8 @@ export interface HistoryRange {
 }
 
 export interface EventStore<E extends StoredEvent = StoredEvent> {
+  /** Partitions runs are spread over (absent: 1): a run id must carry its workflow's partition key (partitions.ts). */
+  readonly partitionCount?: number;
   /** Availability changes and damaged records. */
   readonly events: EventEmitter<StoreEvents>;
   /** Set while writes are refused: why. */

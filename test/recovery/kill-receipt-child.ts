@@ -6,6 +6,7 @@
  *   recover <scenario> <dataDir>: reopens the folder and prints `result <json>`.
  */
 import { writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { bundleWorkflowCode } from '../../engine/bundler.js';
 import { Engine } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
@@ -32,6 +33,18 @@ if (phase === 'run') {
     }
   } as typeof write;
 }
+/** Receipts held by the partitions, each opened as the single database it is. */
+async function receiptsIn(folder: string): Promise<number> {
+  let count = 0;
+  for (let partition = 0; partition < 16; partition++) {
+    const part = await openLevelDbStore<HistoryEvent>(join(folder, `p${String(partition).padStart(2, '0')}`), { partitions: 1 });
+    count += (await part.listControl('outbox-receipt')).length;
+    await part.close();
+  }
+  return count;
+}
+
+const receiptsBefore = phase === 'recover' ? await receiptsIn(dataDir) : 0;
 const store = await openLevelDbStore<HistoryEvent>(dataDir, { partitions: 16 });
 const engine = await Engine.open({ store, logger: silentLogger, activities: makeActivities() });
 
@@ -69,8 +82,8 @@ if (phase === 'run') {
     output.runsPerTick = await Promise.all(started.map(async (workflowId) => (await engine.list({ workflowType: 'patient' })).filter((run) => run.workflowId === workflowId).length));
   }
   output.outbox = (await store.listOutbox()).length;
-  output.receipts = (await store.listControl('outbox-receipt')).length;
-  writeSync(1, `result ${JSON.stringify(output)}\n`);
   await engine.close();
   await store.close();
+  output.receipts = { before: receiptsBefore, after: await receiptsIn(dataDir) };
+  writeSync(1, `result ${JSON.stringify(output)}\n`);
 }

@@ -35,13 +35,13 @@ describe('SIGKILL between an effect recorded in its target partition and its ent
   it('starts a child in another partition exactly once', async () => {
     const { killedAt, recovered } = await killThenRecover('child', 1);
     expect(killedAt.events[0]).toBe('WorkflowStarted');
-    expect(recovered).toEqual({ parent: 'parent done', child: { started: 1, terminated: 1, runs: 1 }, outbox: 0, receipts: 0 });
+    expect(recovered).toEqual({ parent: 'parent done', child: { started: 1, terminated: 1, runs: 1 }, outbox: 0, receipts: { before: 1, after: 0 } });
   });
 
   it('applies a parent-close policy to a child in another partition exactly once', async () => {
     const { killedAt, recovered } = await killThenRecover('child', 2);
     expect(killedAt.events).toContain('WorkflowTerminated');
-    expect(recovered).toEqual({ parent: 'parent done', child: { started: 1, terminated: 1, runs: 1 }, outbox: 0, receipts: 0 });
+    expect(recovered).toEqual({ parent: 'parent done', child: { started: 1, terminated: 1, runs: 1 }, outbox: 0, receipts: { before: 1, after: 0 } });
   });
 
   for (const [nth, what] of [
@@ -50,7 +50,7 @@ describe('SIGKILL between an effect recorded in its target partition and its ent
   ] as const) {
     it(`delivers and acknowledges a signal to another partition exactly once, killed after ${what}`, async () => {
       const { recovered } = await killThenRecover('signal', nth);
-      expect(recovered).toEqual({ sender: 'sent both', target: ['one', 'stop'], signalsReceived: 2, acknowledgements: 2, outbox: 0, receipts: 0 });
+      expect(recovered).toEqual({ sender: 'sent both', target: ['one', 'stop'], signalsReceived: 2, acknowledgements: 2, outbox: 0, receipts: { before: 1, after: 0 } });
     });
   }
 
@@ -61,6 +61,6 @@ describe('SIGKILL between an effect recorded in its target partition and its ent
     expect(results.length).toBeGreaterThanOrEqual(1);
     expect(results).toEqual(results.map(() => 'woke'));
     expect(recovered.runsPerTick).toEqual(results.map(() => 1));
-    expect({ outbox: recovered.outbox, receipts: recovered.receipts }).toEqual({ outbox: 0, receipts: 0 });
+    expect({ outbox: recovered.outbox, receipts: recovered.receipts }).toEqual({ outbox: 0, receipts: { before: 1, after: 0 } });
   });
 });
