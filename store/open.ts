@@ -55,7 +55,7 @@ export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(data
         createFolder(folder);
         const partLock = lockFolder(folder);
         try {
-          return await openDatabaseStore<E>(folder, partLock, options);
+          return await openDatabaseStore<E>(folder, partLock, labelled(options, name));
         } catch (error) {
           partLock.release();
           throw error;
@@ -73,6 +73,16 @@ export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(data
     lock.release();
     throw error;
   }
+}
+
+/** The options of one partition's database: what it reports names the partition. */
+function labelled(options: LevelDbStoreOptions, name: string): LevelDbStoreOptions {
+  const { onDataLossAccepted, onWarning } = options;
+  return {
+    ...options,
+    ...(onDataLossAccepted ? { onDataLossAccepted: (damage: string) => onDataLossAccepted(`${name}/: ${damage}`) } : {}),
+    ...(onWarning ? { onWarning: (message: string) => onWarning(`${name}/: ${message}`) } : {}),
+  };
 }
 
 function createFolder(folder: string): void {

@@ -19,7 +19,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import type { StoreError } from './errors.js';
+import { StoreError } from './errors.js';
 import { keys, scanIndexPrefix } from './keys.js';
 import { partitionOfRun, partitionOfWorkflow } from './partitions.js';
 import type {
@@ -118,6 +118,7 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
       own.control = { ...own.control, put: [...(own.control?.put ?? []), ...receipts] };
     }
     await Promise.all([...parts].map(([store, part]) => store.write(part, options)));
+    for (const entry of batch.outbox?.put ?? []) this.outboxHomes.set(entry.id, home);
     for (const id of batch.outbox?.delete ?? []) this.outboxHomes.delete(id);
     if (receipts.length === 0) return;
     // The batch is confirmed once its own records are: an entry left by a failed deletion, or
@@ -166,10 +167,7 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     for (const item of batch.bundles ?? []) add(this.control, 'bundles', item);
     const first = batch.histories?.[0]?.runId ?? batch.runs?.[0]?.record.runId;
     const home = first !== undefined ? this.ofRun(first) : (parts.keys().next().value ?? this.control);
-    for (const entry of batch.outbox?.put ?? []) {
-      add(home, 'outbox', entry, 'put');
-      this.outboxHomes.set(entry.id, home);
-    }
+    for (const entry of batch.outbox?.put ?? []) add(home, 'outbox', entry, 'put');
     const deletions = new Map<EventStore<E>, string[]>();
     for (const id of batch.outbox?.delete ?? []) {
       // An entry this store never saw (written by another process): deleting where it is not is harmless.
@@ -253,9 +251,14 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
 
   private cursorsOf(cursor: string | undefined): PartitionCursor[] {
     if (cursor === undefined) return this.partitions.map(() => '');
-    const parsed: unknown = JSON.parse(cursor);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(cursor);
+    } catch {
+      parsed = undefined;
+    }
     if (!Array.isArray(parsed) || parsed.length !== this.partitions.length || !parsed.every((c) => c === null || typeof c === 'string')) {
-      throw new RangeError('not a cursor of this store');
+      throw new StoreError('AION_STORE_INVALID_VALUE', `not a cursor of this store's ${this.partitions.length} partitions`);
     }
     return parsed as PartitionCursor[];
   }

@@ -1,0 +1,66 @@
+/**
+ * What only a partitioned store does (the conformance suite covers the rest): an effect's
+ * write that deletes an outbox entry held by another partition.
+ */
+import { describe, expect, it } from 'vitest';
+import { openMemoryStore, PartitionedEventStore, runIdFor, StoreError, type EventStore, type OutboxEntry, type StoredEvent } from '../../store/index.js';
+import { partitionOfWorkflow } from '../../store/partitions.js';
+
+const ev = (eventId: number): StoredEvent => ({ eventId, type: 'Test' });
+
+/** Two workflow ids in different partitions of two. */
+function idsInBothPartitions(): [string, string] {
+  const ids = Array.from({ length: 20 }, (_, i) => `wf-${i}`);
+  const first = ids.find((id) => partitionOfWorkflow('default', id, 2) === 0)!;
+  const second = ids.find((id) => partitionOfWorkflow('default', id, 2) === 1)!;
+  return [first, second];
+}
+
+/** Two memory partitions and a control store; `refuse` makes partition 0 fail every write. */
+async function twoPartitions(): Promise<{ store: EventStore; parts: EventStore[]; refuse: (on: boolean) => void }> {
+  const [control, ...parts] = await Promise.all([0, 1, 2].map(() => openMemoryStore({ partitions: 1 })));
+  let refusing = false;
+  const write = parts[0].write.bind(parts[0]);
+  parts[0].write = (batch, options) => (refusing ? Promise.reject(new StoreError('AION_STORE_UNAVAILABLE', 'refused for the test')) : write(batch, options));
+  return { store: new PartitionedEventStore(control, parts), parts, refuse: (on) => (refusing = on) };
+}
+
+describe('a partitioned store', () => {
+  it('confirms an effect once its own partition recorded it, and drops the entry a failed deletion left, by its receipt', async () => {
+    const { store, parts, refuse } = await twoPartitions();
+    const [source, target] = idsInBothPartitions().map((workflowId) => runIdFor('default', workflowId));
+    const entry: OutboxEntry = { id: 'effect-1', namespace: 'default', effect: { kind: 'signalExternal' } };
+    await store.write({ histories: [{ namespace: 'default', runId: source, events: [ev(1)] }], outbox: { put: [entry] } });
+    expect(await parts[0].listOutbox()).toEqual([entry]);
+    // The effect lands in partition 1; the entry's partition refuses its deletion.
+    refuse(true);
+    await store.write({ histories: [{ namespace: 'default', runId: target, events: [ev(1)] }], outbox: { delete: [entry.id] } });
+    expect(await store.readHistory('default', target)).toEqual([ev(1)]);
+    expect((await parts[1].listControl('outbox-receipt')).map((receipt) => receipt.id)).toEqual([entry.id]);
+    refuse(false);
+    // The next listing (at open, or once the partition is back) drops the entry and the receipt.
+    expect(await store.listOutbox()).toEqual([]);
+    expect(await parts[0].listOutbox()).toEqual([]);
+    expect(await parts[1].listControl('outbox-receipt')).toEqual([]);
+    await store.close();
+  });
+
+  it('deletes the entry and its receipt when every partition accepts the writes', async () => {
+    const { store, parts } = await twoPartitions();
+    const [source, target] = idsInBothPartitions().map((workflowId) => runIdFor('default', workflowId));
+    const entry: OutboxEntry = { id: 'effect-2', namespace: 'default', effect: { kind: 'signalExternal' } };
+    await store.write({ histories: [{ namespace: 'default', runId: source, events: [ev(1)] }], outbox: { put: [entry] } });
+    await store.write({ histories: [{ namespace: 'default', runId: target, events: [ev(1)] }], outbox: { delete: [entry.id] } });
+    expect(await parts[0].listOutbox()).toEqual([]);
+    expect(await parts[1].listControl('outbox-receipt')).toEqual([]);
+    await store.close();
+  });
+
+  it('refuses a list cursor that is not one of its own', async () => {
+    const { store } = await twoPartitions();
+    const error = (await store.scanRuns({ namespace: 'default', cursor: 'not-a-cursor' }).catch((e: unknown) => e)) as StoreError;
+    expect(error.code).toBe('AION_STORE_INVALID_VALUE');
+    expect(error.message).toBe("not a cursor of this store's 2 partitions");
+    await store.close();
+  });
+});
