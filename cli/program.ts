@@ -124,6 +124,7 @@ export function createProgram(): Command {
       const jwt = options.jwksUrl === undefined ? undefined : { jwksUrl: options.jwksUrl, audience: options.jwtAudience!, ...(options.jwtIssuer ? { issuer: options.jwtIssuer } : {}) };
       const logger = defaultLogger(process.env.AION_LOG_LEVEL ?? 'info');
       const activities = options.activities ? await loadActivities(options.activities) : {};
+      if (options.partitions !== undefined && !/^\d+$/.test(options.partitions)) throw new CliError(`--partitions must be a number, got ${options.partitions}`);
       const partitions = options.partitions === undefined ? undefined : Number(options.partitions);
       const engine = await Engine.open({ dataDir: options.data, partitions, activities, logger, acceptDataLoss: options.acceptDataLoss === true }).catch((error: unknown) => {
         if (error instanceof StoreError && error.code === 'AION_STORE_DAMAGED') throw new CliError(`${error.message} (aion server --accept-data-loss)`);

@@ -224,29 +224,44 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
   }
 
   /**
-   * Asks every partition with runs left for a page, merges them newest first (the index's
-   * own order), and keeps a page: each partition continues after the last of its runs kept.
+   * Merges the partitions' indexes newest first, reading each in chunks (about twice its share
+   * of the page, more as it is drained), so a page reads about twice its size rather than a
+   * page from every partition. Each partition then continues after the last of its runs kept.
    */
   async scanRuns(query: ScanRunsQuery): Promise<RunPage> {
-    const cursors = this.cursorsOf(query.cursor);
     const prefix = scanIndexPrefix(query);
-    const pages = await Promise.all(
-      this.partitions.map((partition, i) => (cursors[i] === null ? NO_RUNS : partition.scanRuns({ ...query, cursor: cursors[i] || undefined }))),
-    );
-    const candidates = pages.flatMap((page, partition) => page.runs.map((record) => ({ record, partition, key: keys.startedIn(prefix, record.startTime, record.runId) })));
-    candidates.sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0));
-    const kept = candidates.slice(0, query.pageSize ?? Infinity);
-    const keptOf = pages.map(() => 0);
-    const next = [...cursors];
-    for (const { partition, key } of kept) {
-      keptOf[partition]++;
-      next[partition] = key;
+    const pageSize = query.pageSize ?? Infinity;
+    const chunk = pageSize === Infinity ? undefined : Math.max(4, Math.ceil((2 * pageSize) / this.partitions.length));
+    const starts = this.cursorsOf(query.cursor);
+    const states = starts.map((cursor) => ({ cursor, read: [] as { record: RunRecord; key: string }[], taken: 0 }));
+    const readMore = async (i: number): Promise<void> => {
+      const state = states[i];
+      const page = await this.partitions[i].scanRuns({ ...query, pageSize: chunk, cursor: state.cursor || undefined });
+      for (const record of page.runs) state.read.push({ record, key: keys.startedIn(prefix, record.startTime, record.runId) });
+      state.cursor = page.nextCursor ?? null;
+    };
+    const drained = () => states.flatMap((state, i) => (state.taken === state.read.length && state.cursor !== null ? [i] : []));
+    const runs: RunRecord[] = [];
+    const lastKept: (string | undefined)[] = states.map(() => undefined);
+    while (runs.length < pageSize) {
+      // Every partition with runs left must show its next one before the newest can be chosen.
+      const empty = drained();
+      if (empty.length > 0) {
+        await Promise.all(empty.map(readMore));
+        continue;
+      }
+      let newest = -1;
+      states.forEach((state, i) => {
+        if (state.taken < state.read.length && (newest < 0 || state.read[state.taken].key > states[newest].read[states[newest].taken].key)) newest = i;
+      });
+      if (newest < 0) break;
+      const { record, key } = states[newest].read[states[newest].taken++];
+      runs.push(record);
+      lastKept[newest] = key;
     }
-    pages.forEach((page, i) => {
-      // Every run it returned was kept: it continues where its own page ended.
-      if (cursors[i] !== null && keptOf[i] === page.runs.length) next[i] = page.nextCursor ?? null;
-    });
-    return { runs: kept.map(({ record }) => record), ...(next.some((cursor) => cursor !== null) ? { nextCursor: JSON.stringify(next) } : {}) };
+    // A partition with runs read but not kept continues after its last kept one (or where it started).
+    const next = states.map((state, i): PartitionCursor => (state.taken < state.read.length ? (lastKept[i] ?? starts[i]) : state.cursor));
+    return { runs, ...(next.some((cursor) => cursor !== null) ? { nextCursor: JSON.stringify(next) } : {}) };
   }
 
   private cursorsOf(cursor: string | undefined): PartitionCursor[] {
@@ -361,5 +376,4 @@ function partOf<E extends StoredEvent>(parts: Map<EventStore<E>, WriteBatch<E>>,
   return part;
 }
 
-const NO_RUNS: RunPage = { runs: [] };
 const byDueTime = (a: DueEntry, b: DueEntry): number => a.dueAt - b.dueAt;

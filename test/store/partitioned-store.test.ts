@@ -56,6 +56,28 @@ describe('a partitioned store', () => {
     await store.close();
   });
 
+  it('pages through runs newest first when one partition holds most of them', async () => {
+    const { store } = await twoPartitions();
+    const inPartition = (partition: number) => Array.from({ length: 200 }, (_, i) => `wf-${i}`).filter((id) => partitionOfWorkflow('default', id, 2) === partition);
+    // Partition 0 holds the 12 newest runs, partition 1 three older ones and one in between.
+    const startTimes = new Map<string, number>([...inPartition(0).slice(0, 12).map((id, i): [string, number] => [id, 2000 + 2 * i]), ...inPartition(1).slice(0, 3).map((id, i): [string, number] => [id, 1000 + i]), [inPartition(1)[3], 2005]]);
+    for (const [workflowId, startTime] of startTimes) {
+      const record = { namespace: 'default', workflowId, runId: runIdFor('default', workflowId), workflowType: 'order', version: 'v1', taskQueue: 'default', status: 'Running' as const, startTime };
+      await store.write({ runs: [{ record }], latestRuns: [{ namespace: 'default', workflowId, runId: record.runId }] });
+    }
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.scanRuns({ namespace: 'default', pageSize: 5, cursor });
+      pages.push(page.runs.map((run) => run.workflowId));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    const newestFirst = [...startTimes].sort((a, b) => b[1] - a[1]).map(([id]) => id);
+    expect(pages.flat()).toEqual(newestFirst);
+    expect(pages.slice(0, -1).every((page) => page.length === 5)).toBe(true);
+    await store.close();
+  });
+
   it('refuses a list cursor that is not one of its own', async () => {
     const { store } = await twoPartitions();
     const error = (await store.scanRuns({ namespace: 'default', cursor: 'not-a-cursor' }).catch((e: unknown) => e)) as StoreError;
