@@ -1,5 +1,5 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { CommitLog } from './commit-log.js';
@@ -32,6 +32,9 @@ export interface LevelDbStoreOptions {
 /** The file recording a data folder's partition count. */
 export const LAYOUT_FILE = 'AION-PARTITIONS';
 
+/** The sub-folder of partition `index` in a data folder of several partitions. */
+export const partitionFolder = (dataDir: string, index: number): string => join(dataDir, `p${String(index).padStart(2, '0')}`);
+
 /** Room a reopen needs before it closes the database: a reopen on a still-full disk would fail after the close. */
 const PROBE_BYTES = 1024 * 1024;
 
@@ -48,14 +51,13 @@ export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(data
   try {
     const partitions = folderPartitions(dataDir, asked);
     if (partitions === 1) return await openDatabaseStore<E>(dataDir, lock, options);
-    const names = ['control', ...Array.from({ length: partitions }, (_, i) => `p${String(i).padStart(2, '0')}`)];
+    const folders = [join(dataDir, 'control'), ...Array.from({ length: partitions }, (_, i) => partitionFolder(dataDir, i))];
     const opened = await Promise.allSettled(
-      names.map(async (name) => {
-        const folder = join(dataDir, name);
+      folders.map(async (folder) => {
         createFolder(folder);
         const partLock = lockFolder(folder);
         try {
-          return await openDatabaseStore<E>(folder, partLock, labelled(options, name));
+          return await openDatabaseStore<E>(folder, partLock, labelled(options, basename(folder)));
         } catch (error) {
           partLock.release();
           throw error;

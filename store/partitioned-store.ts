@@ -109,8 +109,12 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     // Entries deleted where the batch's own records are go in the same write; the others after it, with receipts.
     const elsewhere = new Map<EventStore<E>, string[]>();
     for (const [store, ids] of deletions) {
-      if (store === home || !parts.has(home)) partOf(parts, store).outbox = { ...partOf(parts, store).outbox, delete: ids };
-      else elsewhere.set(store, ids);
+      if (store !== home && parts.has(home)) {
+        elsewhere.set(store, ids);
+      } else {
+        const part = partOf(parts, store);
+        part.outbox = { ...part.outbox, delete: ids };
+      }
     }
     const receipts = [...elsewhere.values()].flat().map((id) => ({ kind: RECEIPT_KIND, id, value: null }));
     if (receipts.length > 0) {
@@ -126,7 +130,7 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     // partition that refused writes accepts them again).
     try {
       await Promise.all([...elsewhere].map(([store, ids]) => store.write({ outbox: { delete: ids } }, options)));
-      await home.write({ control: { delete: receipts.map(({ id }) => ({ kind: RECEIPT_KIND, id })) } }, { durable: false });
+      await home.write(receiptDeletion(receipts), { durable: false });
     } catch {
       // Left to `listOutbox`, as after a crash here.
     }
@@ -327,7 +331,7 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     // Receipts go once their entries are gone; a cleanup that fails is done by a later listing.
     const cleaned = await Promise.allSettled(cleanups);
     if (cleaned.every((result) => result.status === 'fulfilled')) {
-      await Promise.allSettled(receipts.map((own, i) => (own.length === 0 ? undefined : this.all[i].write({ control: { delete: own.map(({ id }) => ({ kind: RECEIPT_KIND, id })) } }))));
+      await Promise.allSettled(receipts.map((own, i) => (own.length === 0 ? undefined : this.all[i].write(receiptDeletion(own)))));
     }
     return left;
   }
@@ -375,5 +379,8 @@ function partOf<E extends StoredEvent>(parts: Map<EventStore<E>, WriteBatch<E>>,
   if (!part) parts.set(store, (part = {}));
   return part;
 }
+
+/** The batch dropping receipts (`{ id }` of each) once their entries are gone. */
+const receiptDeletion = <E extends StoredEvent>(receipts: { id: string }[]): WriteBatch<E> => ({ control: { delete: receipts.map(({ id }) => ({ kind: RECEIPT_KIND, id })) } });
 
 const byDueTime = (a: DueEntry, b: DueEntry): number => a.dueAt - b.dueAt;

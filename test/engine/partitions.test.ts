@@ -3,17 +3,14 @@
  * call reaches the run's partition, run ids name it, lists merge every partition, and a folder
  * keeps the partition count it was created with.
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
 import { InvalidArgumentError, WorkflowAlreadyStartedError } from '../../engine/errors.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { StoreError } from '../../store/errors.js';
-import { openLevelDbStore } from '../../store/open.js';
+import { openLevelDbStore, partitionFolder } from '../../store/open.js';
 import { partitionOfRun, partitionOfWorkflow } from '../../store/partitions.js';
 import { fixtureBundle, silentLogger, tempDir } from '../helpers.js';
-
-const partitionFolder = (dataDir: string, partition: number) => join(dataDir, `p${String(partition).padStart(2, '0')}`);
 
 describe('partitions', () => {
   it('keeps each run in its workflow id’s partition, where every call finds it', async () => {

@@ -6,12 +6,11 @@
  *   recover <scenario> <dataDir>: reopens the folder and prints `result <json>`.
  */
 import { writeSync } from 'node:fs';
-import { join } from 'node:path';
 import { bundleWorkflowCode } from '../../engine/bundler.js';
 import { Engine } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { KvEventStore } from '../../store/kv-event-store.js';
-import { openLevelDbStore } from '../../store/open.js';
+import { openLevelDbStore, partitionFolder } from '../../store/open.js';
 import type { WriteBatch } from '../../store/types.js';
 import { makeActivities } from '../fixtures/activities.js';
 import { fixture, silentLogger } from '../helpers-node.js';
@@ -37,7 +36,7 @@ if (phase === 'run') {
 async function receiptsIn(folder: string): Promise<number> {
   let count = 0;
   for (let partition = 0; partition < 16; partition++) {
-    const part = await openLevelDbStore<HistoryEvent>(join(folder, `p${String(partition).padStart(2, '0')}`), { partitions: 1 });
+    const part = await openLevelDbStore<HistoryEvent>(partitionFolder(folder, partition), { partitions: 1 });
     count += (await part.listControl('outbox-receipt')).length;
     await part.close();
   }
