@@ -427,6 +427,7 @@ export class Engine implements RunDirectory {
     const threadCount = options.sandboxThreads ?? defaultThreadCount();
     if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > 256) throw new InvalidArgumentError('sandboxThreads must be an integer between 1 and 256');
     const threads = SandboxThreads.shared(threadCount, await loadGuestRuntime());
+    threads.start();
     const activities = activityRegistry(options);
     const store =
       options.store ??
@@ -460,7 +461,7 @@ export class Engine implements RunDirectory {
     try {
       await registerStoredRuns(store);
       const indexed = await indexVisibility(store);
-      if (indexed > 0) logger.info({ runs: indexed }, 'indexed the runs of a data folder from before the type and status indexes');
+      if (indexed > 0) logger.info({ runs: indexed }, 'indexed the runs of a data folder from before the type, status and search attribute indexes');
       await engine.namespaces.load();
       await engine.quarantine.load();
       await engine.recover();

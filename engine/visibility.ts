@@ -61,7 +61,13 @@ function matches(value: unknown, predicate: AttributePredicate): boolean {
   return true;
 }
 
-/** Validates `query` and returns the store scan that answers it: the indexes it can use (type, status, start-time range) and the filter for the rest. */
+/** The value a predicate asks an attribute to equal, when it is one a search attribute index may hold (a string, number or boolean). */
+function equalsScalar(predicate: AttributePredicate): string | number | boolean | undefined {
+  const value = isPredicateObject(predicate) ? predicate.eq : predicate;
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : undefined;
+}
+
+/** Validates `query` and returns the store scan that answers it: the indexes it can use (a search attribute's value, type, status, start-time range) and the filter for the rest. */
 export function compileQuery(query: VisibilityQuery): Omit<ScanRunsQuery, 'namespace' | 'pageSize' | 'cursor'> & { filter: (record: RunRecord) => boolean } {
   if (query.status !== undefined && !RUN_STATUSES.includes(query.status)) throw new InvalidArgumentError(`status must be one of ${RUN_STATUSES.join(', ')}`);
   const startedFrom = toTime(query.startTime?.from, 'startTime.from');
@@ -86,8 +92,10 @@ export function compileQuery(query: VisibilityQuery): Omit<ScanRunsQuery, 'names
     const attributes = record.searchAttributes ?? {};
     return predicates.every(([name, predicate]) => name in attributes && matches(attributes[name], predicate));
   };
+  const byAttribute = predicates.find(([, predicate]) => equalsScalar(predicate) !== undefined);
   return {
     filter,
+    ...(byAttribute ? { attribute: { name: byAttribute[0], value: equalsScalar(byAttribute[1]) } } : {}),
     ...(query.workflowType !== undefined ? { workflowType: query.workflowType } : {}),
     ...(query.status !== undefined ? { status: query.status } : {}),
     startedFrom,
@@ -164,13 +172,13 @@ export function cursorOfPageToken(token: string, namespace: string, query: Visib
   return parsed.cursor;
 }
 
-const INDEXED = { kind: 'migration', id: 'visibility-indexed-by-type-and-status' };
+const INDEXED = { kind: 'migration', id: 'visibility-indexed-by-type-status-and-search-attributes' };
 /** Runs written per batch while a store's index entries are rewritten. */
 const INDEX_BATCH = 500;
 
 /**
- * A store written before the type and status indexes (by start time) existed gets their entries
- * on its first open — every run record rewritten with its index entries, a batch at a time — so
+ * A store written before the type, status and search attribute indexes (by start time) existed
+ * gets their entries on its first open — every run record rewritten with its index entries, a batch at a time — so
  * a filtered `list` reads an index instead of the namespace. Once; returns how many runs.
  */
 export async function indexVisibility(store: EventStore<HistoryEvent>): Promise<number> {
@@ -197,7 +205,7 @@ export async function rebuildVisibility(store: EventStore<HistoryEvent>): Promis
   for await (const record of store.allRuns()) {
     const events = await store.readHistory(record.namespace, record.runId);
     if (events.length === 0) continue;
-    await store.write({ runs: [{ record: recordFromHistory(record, events), previousStatus: record.status, reindex: true }] });
+    await store.write({ runs: [{ record: recordFromHistory(record, events), previousStatus: record.status, previousSearchAttributes: record.searchAttributes ?? {}, reindex: true }] });
     count++;
   }
   return count;

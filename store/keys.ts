@@ -16,6 +16,7 @@
  * | `i`    | i · ns · startTime · runId            | (empty)        |
  * | `y`    | y · ns · workflowType · startTime · runId | (empty): runs of a type, by start time |
  * | `z`    | z · ns · status · startTime · runId   | (empty): runs of a status, by start time |
+ * | `x`    | x · ns · attribute · value · startTime · runId | (empty): runs by a search attribute's value, by start time |
  * | `o`    | o · id                                | OutboxEntry    |
  * | `c`    | c · ns · scheduleId                   | ScheduleRecord |
  * | `p`    | p · ns · runId                        | SnapshotRecord |
@@ -54,6 +55,7 @@ export const keys = {
   typeStartedPrefix: (ns: string, workflowType: string) => ['y', ns, workflowType, ''].join(SEP),
   statusStarted: (ns: string, status: string, startTime: number, runId: string) => ['z', ns, status, pad(startTime, 15), runId].join(SEP),
   statusStartedPrefix: (ns: string, status: string) => ['z', ns, status, ''].join(SEP),
+  attributeStartedPrefix: (ns: string, name: string, value: string) => ['x', ns, name, value, ''].join(SEP),
   /** The first key of a by-start-time index (`prefix`: one of the prefixes above) at `time`. */
   startedAt: (prefix: string, time: number) => prefix + pad(Math.max(0, Math.floor(time)), 15),
   /** A run's key in a by-start-time index (`prefix`: one of the prefixes above). */
@@ -97,6 +99,7 @@ const KINDS: Record<string, { kind: KeyInfo['kind']; runIdPart?: number }> = {
   i: { kind: 'start-index', runIdPart: 3 },
   y: { kind: 'start-index', runIdPart: 4 },
   z: { kind: 'start-index', runIdPart: 4 },
+  x: { kind: 'start-index', runIdPart: 5 },
   p: { kind: 'snapshot', runIdPart: 2 },
   k: { kind: 'checkpoint', runIdPart: 2 },
   l: { kind: 'checkpoint', runIdPart: 2 },
@@ -117,8 +120,49 @@ export function describeKey(key: string): KeyInfo {
   return info;
 }
 
-/** The narrowest by-start-time index a run scan may read: its type's, its status's, or the namespace's. */
-export function scanIndexPrefix(query: { namespace: string; workflowType?: string; status?: string }): string {
+/** Longest string value a search attribute index holds (longer values are not indexed). */
+const MAX_INDEXED_STRING = 256;
+
+const hasControlCharacter = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20) return true;
+  return false;
+};
+
+/**
+ * The prefix of the index of runs whose search attribute `name` holds `value`, by start time;
+ * undefined when that value is not indexed. Strings, numbers and booleans are, tagged with
+ * their type (so 1 and '1' differ); lists, strings longer than 256 characters and names or
+ * strings holding control characters are not: a query for one reads another index.
+ */
+export function attributeIndexPrefix(namespace: string, name: string, value: unknown): string | undefined {
+  if (hasControlCharacter(name)) return undefined;
+  let tagged: string;
+  if (typeof value === 'string') {
+    if (value.length > MAX_INDEXED_STRING || hasControlCharacter(value)) return undefined;
+    tagged = `s${value}`;
+  } else if (typeof value === 'number' && Number.isFinite(value)) tagged = `n${value}`;
+  else if (typeof value === 'boolean') tagged = `b${value}`;
+  else return undefined;
+  return keys.attributeStartedPrefix(namespace, name, tagged);
+}
+
+/** A run's entries in the search attribute indexes, for these attribute values. */
+export function attributeIndexKeys(record: { namespace: string; runId: string; startTime: number }, attributes: Record<string, unknown> | undefined): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(attributes ?? {})) {
+    const prefix = attributeIndexPrefix(record.namespace, name, value);
+    if (prefix !== undefined) out.push(keys.startedIn(prefix, record.startTime, record.runId));
+  }
+  return out;
+}
+
+/**
+ * The narrowest by-start-time index a run scan may read: its search attribute value's (when
+ * indexed), its type's, its status's, or the namespace's.
+ */
+export function scanIndexPrefix(query: { namespace: string; attribute?: { name: string; value: unknown }; workflowType?: string; status?: string }): string {
+  const byAttribute = query.attribute && attributeIndexPrefix(query.namespace, query.attribute.name, query.attribute.value);
+  if (byAttribute !== undefined) return byAttribute;
   if (query.workflowType !== undefined) return keys.typeStartedPrefix(query.namespace, query.workflowType);
   if (query.status !== undefined) return keys.statusStartedPrefix(query.namespace, query.status);
   return keys.startedPrefix(query.namespace);

@@ -4,8 +4,9 @@ import type { CommitLog } from './commit-log.js';
 import { StoreError } from './errors.js';
 import type { FolderLock } from './folder-lock.js';
 import { GroupCommitter } from './group-commit.js';
+import { PointReads } from './point-reads.js';
 import type { KvDatabase, KvOperation } from './kv-database.js';
-import { describeKey, keyParts, keys, prefixEnd, scanIndexPrefix, startsWithEnd } from './keys.js';
+import { attributeIndexKeys, describeKey, keyParts, keys, prefixEnd, scanIndexPrefix, startsWithEnd } from './keys.js';
 import type {
   ActivityTask,
   BundleRecord,
@@ -91,6 +92,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   private generation = 0;
   /** Set when a reopen found the log damaged: the store stays refused until an operator acts. */
   private damaged: StoreError | undefined;
+  private readonly pointReads = new PointReads(() => this.db);
 
   constructor(
     db: KvDatabase,
@@ -245,7 +247,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
           lastKey = batch[i];
           if (!bytes) continue;
           const record = this.scanned<RunRecord>(runKeys[i], bytes);
-          if (!record || (query.status !== undefined && record.status !== query.status) || (query.filter && !query.filter(record))) continue;
+          if (!record || !holds(record, query)) continue;
           runs.push(record);
           if (runs.length >= pageSize) return true;
         }
@@ -390,12 +392,21 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const append of batch.histories ?? []) {
       if (append.events.length > 0) put(keys.events(append.namespace, append.runId, append.events[0].eventId), append.events);
     }
-    for (const { record, previousStatus, reindex } of batch.runs ?? []) {
+    for (const { record, previousStatus, previousSearchAttributes, reindex } of batch.runs ?? []) {
       put(keys.run(record.namespace, record.runId), record);
       const { namespace, runId, startTime } = record;
-      if (previousStatus === undefined || reindex) {
+      const everyEntry = previousStatus === undefined || reindex === true;
+      if (everyEntry) {
         ops.push({ type: 'put', key: keys.started(namespace, startTime, runId), value: EMPTY });
         ops.push({ type: 'put', key: keys.typeStarted(namespace, record.workflowType, startTime, runId), value: EMPTY });
+      }
+      const attributeKeys = attributeIndexKeys(record, record.searchAttributes);
+      if (previousSearchAttributes !== undefined) {
+        const before = attributeIndexKeys(record, previousSearchAttributes);
+        for (const key of before) if (!attributeKeys.includes(key)) del(key);
+        for (const key of attributeKeys) if (everyEntry || !before.includes(key)) ops.push({ type: 'put', key, value: EMPTY });
+      } else if (everyEntry) {
+        for (const key of attributeKeys) ops.push({ type: 'put', key, value: EMPTY });
       }
       if (previousStatus !== record.status || reindex) {
         if (previousStatus !== undefined && previousStatus !== record.status) {
@@ -448,6 +459,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
         del(keys.statusStarted(namespace, record.status, record.startTime, runId));
         del(keys.started(namespace, record.startTime, runId));
         del(keys.typeStarted(namespace, record.workflowType, record.startTime, runId));
+        for (const key of attributeIndexKeys(record, record.searchAttributes)) del(key);
         if ((await this.get<string>(keys.latestRun(namespace, record.workflowId))) === runId) del(keys.latestRun(namespace, record.workflowId));
       }
       del(keys.run(namespace, runId));
@@ -475,7 +487,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
 
   private async get<T>(key: string): Promise<T | undefined> {
     this.assertOpen();
-    const bytes = await this.reading(() => this.db.get(key));
+    const bytes = await this.reading(() => this.pointReads.get(key));
     return bytes === undefined ? undefined : decode<T>(key, bytes);
   }
 
@@ -579,6 +591,13 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
 }
 
 const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
+
+/** Whether a record read through an index answers the scan (the filter checks what no index does). */
+function holds(record: RunRecord, query: ScanRunsQuery): boolean {
+  if (query.status !== undefined && record.status !== query.status) return false;
+  if (query.attribute !== undefined && record.searchAttributes?.[query.attribute.name] !== query.attribute.value) return false;
+  return query.filter === undefined || query.filter(record);
+}
 
 const decode = <T>(key: string, bytes: Uint8Array): T => decodeValue<T>(bytes, () => describeKey(key).printable);
 const dueKey = (entry: DueEntry): string => keys.due(entry.dueAt, entry.namespace, entry.owner, entry.key);

@@ -251,10 +251,12 @@ export interface HistoryAppend<E extends StoredEvent = StoredEvent> {
 export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   histories?: HistoryAppend<E>[];
   /**
-   * Run records to create or replace; `previousStatus` lets the store move the status index.
-   * `reindex` rewrites every index entry of the record (visibility rebuild).
+   * Run records to create or replace; `previousStatus` lets the store move the status index,
+   * `previousSearchAttributes` (the record's before this write, for a record that existed) the
+   * search attribute indexes. `reindex` rewrites every index entry of the record (visibility
+   * rebuild).
    */
-  runs?: { record: RunRecord; previousStatus?: RunStatus; reindex?: boolean }[];
+  runs?: { record: RunRecord; previousStatus?: RunStatus; previousSearchAttributes?: Record<string, unknown>; reindex?: boolean }[];
   /** Points a workflow id at its latest run. */
   latestRuns?: { namespace: string; workflowId: string; runId: string }[];
   dueEntries?: { put?: DueEntry[]; delete?: DueEntry[] };
@@ -288,6 +290,11 @@ export interface ListRunsQuery {
 /** A page of runs, newest first (by start time). */
 export interface ScanRunsQuery {
   namespace: string;
+  /**
+   * Only runs whose search attribute `name` is `value` (a string, number or boolean): read
+   * from that value's index when it is indexed (see `attributeIndexPrefix`), before any other.
+   */
+  attribute?: { name: string; value: unknown };
   /** Only runs of this type (read from the type's index, not by scanning the namespace). */
   workflowType?: string;
   /** Only runs of this status (read from the status's index, unless `workflowType` narrows more). */

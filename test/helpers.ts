@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
@@ -33,6 +33,10 @@ export function tempDir(prefix = 'aion-test-'): string {
   testDirs.push(dir);
   return dir;
 }
+
+/** The LevelDB databases of a data folder: the folder itself, or its control store and partitions. */
+export const databasesOf = (dataDir: string): string[] =>
+  [dataDir, ...readdirSync(dataDir).map((name) => join(dataDir, name))].filter((folder) => existsSync(join(folder, 'CURRENT')));
 
 /** A new temporary folder for a whole test file, removed after its last test. */
 export function suiteTempDir(prefix = 'aion-test-'): string {

@@ -985,7 +985,7 @@ export class WorkflowRun {
     batch.outboxPuts.push(...jobs.flatMap((job) => (job.recorded ? [] : (job.followUps ?? []))));
     await this.env.store.write({
       histories: [{ namespace: record.namespace, runId: record.runId, events }],
-      runs: recordChanged ? [{ record: next, previousStatus: this.isNew ? undefined : record.status }] : [],
+      runs: recordChanged ? [this.isNew ? { record: next } : { record: next, previousStatus: record.status, previousSearchAttributes: record.searchAttributes ?? {} }] : [],
       latestRuns: this.isNew ? [{ namespace: record.namespace, workflowId: record.workflowId, runId: record.runId }] : [],
       dueEntries: { put: batch.duePuts, delete: batch.dueDeletes },
       activityTasks: { put: [...batch.taskPuts, ...batch.taskCancelPuts], delete: batch.taskDeletes },

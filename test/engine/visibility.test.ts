@@ -5,7 +5,7 @@ import { InvalidArgumentError } from '../../engine/errors.js';
 import { Engine } from '../../engine/engine.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { openMemoryStore } from '../../store/open.js';
-import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
+import { databasesOf, fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
 
 const BUNDLE = 'semantics.ts';
 
@@ -87,22 +87,31 @@ describe('search attributes and list', () => {
 });
 
 describe('indexes', () => {
-  it('gives a data folder from before the type and status indexes their entries on its first open', async () => {
+  it('gives a data folder from before the type, status and search attribute indexes their entries on its first open', async () => {
     const dataDir = tempDir();
     const first = await Engine.open({ dataDir, logger: silentLogger });
     await first.deploy({ code: await fixtureBundle(BUNDLE) });
-    for (let i = 0; i < 3; i++) await (await first.start('patient', { args: [1], workflowId: `p${i}` })).result();
+    for (let i = 0; i < 3; i++) await (await first.start('patient', { args: [1], workflowId: `p${i}`, searchAttributes: { Customer: i === 1 ? 'bob' : 'ann' } })).result();
     await first.start('waitsForever', { workflowId: 'w' });
     await first.close();
-    // As an older version left it: no entries in the type (y) and status (z) indexes, no record of indexing them.
-    const raw = new ClassicLevel<string, Uint8Array>(dataDir, { keyEncoding: 'utf8', valueEncoding: 'view' });
-    for await (const key of raw.keys()) if (key.startsWith('y\u0000') || key.startsWith('z\u0000') || key.startsWith('m\u0000migration\u0000visibility')) await raw.del(key);
-    await raw.close();
+    // As an older version left it: no entries in the type (y), status (z) and attribute (x) indexes, no record of indexing them.
+    let removed = 0;
+    for (const folder of databasesOf(dataDir)) {
+      const raw = new ClassicLevel<string, Uint8Array>(folder, { keyEncoding: 'utf8', valueEncoding: 'view' });
+      for await (const key of raw.keys()) {
+        if (!['y\u0000', 'z\u0000', 'x\u0000', 'm\u0000migration\u0000visibility'].some((prefix) => key.startsWith(prefix))) continue;
+        await raw.del(key);
+        removed++;
+      }
+      await raw.close();
+    }
+    expect(removed).toBeGreaterThan(8);
 
     const second = await Engine.open({ dataDir, logger: silentLogger });
     try {
       expect((await second.list({ workflowType: 'patient' })).map((w) => w.workflowId)).toEqual(['p2', 'p1', 'p0']);
       expect((await second.list({ status: 'Running' })).map((w) => w.workflowId)).toEqual(['w']);
+      expect((await second.list({ searchAttributes: { Customer: 'ann' } })).map((w) => w.workflowId)).toEqual(['p2', 'p0']);
       const page = await second.listPage({ status: 'Completed', workflowType: 'patient', pageSize: 2 });
       expect(page.workflows.map((w) => w.workflowId)).toEqual(['p2', 'p1']);
       expect((await second.listPage({ status: 'Completed', workflowType: 'patient', pageSize: 2, nextPageToken: page.nextPageToken })).workflows.map((w) => w.workflowId)).toEqual(['p0']);
@@ -111,6 +120,38 @@ describe('indexes', () => {
     } finally {
       await second.close();
     }
+  });
+
+  it('lists by a search attribute\'s value from its index, following upserts', async () => {
+    const dataDir = tempDir();
+    const engine = await Engine.open({ dataDir, logger: silentLogger });
+    await engine.deploy({ code: await fixtureBundle(BUNDLE) });
+    // 'tagged' upserts Stage: 'charging', Amount, Tags and Note at once, and Stage: 'waiting' without Note after 'go'.
+    const region = (i: number) => (i % 2 === 0 ? 'eu-west' : 'us-east');
+    for (let i = 0; i < 5; i++) await engine.start('tagged', { args: [i], workflowId: `t${i}`, searchAttributes: { Region: region(i) } });
+    await engine.getHandle('t3').signal('go');
+    const ids = async (query: Parameters<Engine['list']>[0]) => (await engine.list(query)).map((w) => w.workflowId);
+    expect(await ids({ searchAttributes: { Region: 'eu-west' } })).toEqual(['t4', 't2', 't0']);
+    expect(await ids({ searchAttributes: { Region: { eq: 'us-east' }, Amount: 3 } })).toEqual(['t3']);
+    expect(await ids({ searchAttributes: { Amount: 3 } })).toEqual(['t3']);
+    expect(await ids({ searchAttributes: { Amount: '3' } })).toEqual([]);
+    expect(await ids({ searchAttributes: { Stage: 'waiting' } })).toEqual(['t3']);
+    expect(await engine.count({ searchAttributes: { Note: 'Priority customer' } })).toBe(4);
+    const first = await engine.listPage({ searchAttributes: { Region: 'eu-west' }, pageSize: 2 });
+    const second = await engine.listPage({ searchAttributes: { Region: 'eu-west' }, pageSize: 2, nextPageToken: first.nextPageToken });
+    expect([...first.workflows, ...second.workflows].map((w) => w.workflowId)).toEqual(['t4', 't2', 't0']);
+    expect(second.nextPageToken).toBeUndefined();
+    await engine.close();
+
+    // The index holds each run's current values only, one entry per string or number (Tags, a list, is not indexed).
+    const entries: string[] = [];
+    for (const folder of databasesOf(dataDir)) {
+      const raw = new ClassicLevel<string, Uint8Array>(folder, { keyEncoding: 'utf8', valueEncoding: 'view' });
+      for await (const key of raw.keys({ gte: 'x\u0000', lt: 'x\u0001' })) entries.push(key.split('\u0000').slice(2, 4).join('='));
+      await raw.close();
+    }
+    const expected = [0, 1, 2, 3, 4].flatMap((i) => [`Region=s${region(i)}`, `Amount=n${i}`, ...(i === 3 ? ['Stage=swaiting'] : ['Stage=scharging', 'Note=sPriority customer'])]);
+    expect(entries.sort()).toEqual(expected.sort());
   });
 });
 

@@ -5,17 +5,11 @@
  * costs a replay.
  */
 import { once } from 'node:events';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
 import { RunQuarantinedError } from '../../engine/quarantine.js';
-import { fixtureBundle, silentLogger, tempDir } from '../helpers.js';
-
-/** The LevelDB databases of a data folder: the folder itself, or its control store and partitions. */
-const databasesOf = (dataDir: string): string[] =>
-  [dataDir, ...readdirSync(dataDir).map((name) => join(dataDir, name))].filter((folder) => existsSync(join(folder, 'CURRENT')));
+import { databasesOf, fixtureBundle, silentLogger, tempDir } from '../helpers.js';
 
 /** Overwrites the value of every key of the data folder that matches with bytes that do not decode. */
 async function damage(dataDir: string, matches: (key: string) => boolean): Promise<number> {

@@ -302,6 +302,39 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       await store.close();
     });
 
+    it('scans the runs whose search attribute has a value, newest first, as the values change', async () => {
+      const store = await open();
+      const customer = (id: string, startTime: number, value: unknown) => run(id, { workflowId: `wf-${id}`, startTime, searchAttributes: { Customer: value, Tags: ['a'] } });
+      await store.write({ runs: [{ record: customer('c1', 1000, 'ann') }, { record: customer('c2', 2000, 'bob') }, { record: customer('c3', 3000, 'ann') }, { record: customer('c4', 4000, 1) }] });
+      const scan = async (value: unknown, extra: { status?: 'Running' | 'Completed'; pageSize?: number; cursor?: string } = {}) =>
+        store.scanRuns({ namespace: 'default', attribute: { name: 'Customer', value }, ...extra });
+      const ids = async (value: unknown, extra: { status?: 'Running' | 'Completed' } = {}) => (await scan(value, extra)).runs.map((r) => r.runId);
+      expect(await ids('ann')).toEqual(['c3', 'c1']);
+      expect(await ids(1)).toEqual(['c4']);
+      expect(await ids('1')).toEqual([]);
+      const page = await scan('ann', { pageSize: 1 });
+      expect(page.runs.map((r) => r.runId)).toEqual(['c3']);
+      expect((await scan('ann', { pageSize: 1, cursor: page.nextCursor })).runs.map((r) => r.runId)).toEqual(['c1']);
+      // c1 moves to bob and completes; c3 loses the attribute.
+      const before = (await store.getRun('default', 'c1'))!;
+      await store.write({
+        runs: [
+          { record: { ...customer('c1', 1000, 'bob'), status: 'Completed', closeTime: 5000 }, previousStatus: 'Running', previousSearchAttributes: before.searchAttributes },
+          { record: run('c3', { workflowId: 'wf-c3', startTime: 3000, searchAttributes: {} }), previousStatus: 'Running', previousSearchAttributes: { Customer: 'ann', Tags: ['a'] } },
+        ],
+      });
+      expect(await ids('ann')).toEqual([]);
+      expect(await ids('bob')).toEqual(['c2', 'c1']);
+      expect(await ids('bob', { status: 'Completed' })).toEqual(['c1']);
+      // A value no index holds (too long) is answered by scanning.
+      const long = 'x'.repeat(300);
+      await store.write({ runs: [{ record: customer('c5', 6000, long) }] });
+      expect(await ids(long)).toEqual(['c5']);
+      await store.write({ purgeRuns: [{ namespace: 'default', runId: 'c2' }] });
+      expect(await ids('bob')).toEqual(['c1']);
+      await store.close();
+    });
+
     it('keeps control records by kind and id, listed in id order from a bound, by prefix, either way', async () => {
       const store = await open();
       const record = (kind: string, id: string) => ({ kind, id, value: { id, at: 1 } });

@@ -163,6 +163,32 @@ describe('LevelDB store: damaged records', () => {
   });
 });
 
+describe('LevelDB store: search attribute indexes', () => {
+  it('keeps one entry per indexed value, moves it with the value and drops it with a purge', async () => {
+    const dir = tempDir('aion-store-');
+    const entries = async () => {
+      const raw = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+      const found: string[] = [];
+      for await (const key of raw.keys({ gte: 'x\u0000', lt: 'x\u0001' })) found.push(key.split('\u0000').slice(2).join('/'));
+      await raw.close();
+      return found;
+    };
+    const record = (searchAttributes: Record<string, unknown>) => ({ namespace: 'default', workflowId: 'wf', runId: 'r1', workflowType: 'order', version: 'v1', taskQueue: 'default', status: 'Running' as const, startTime: 7, searchAttributes });
+    let store = await openLevelDbStore(dir, { partitions: 1 });
+    await store.write({ runs: [{ record: record({ Customer: 'ann', Vip: true, Tags: ['a'], Note: 'n\u0000ul', Long: 'x'.repeat(257) }) }] });
+    await store.close();
+    expect(await entries()).toEqual(['Customer/sann/000000000000007/r1', 'Vip/btrue/000000000000007/r1']);
+    store = await openLevelDbStore(dir, { partitions: 1 });
+    await store.write({ runs: [{ record: record({ Customer: 'bob', Vip: true }), previousStatus: 'Running', previousSearchAttributes: { Customer: 'ann', Vip: true } }] });
+    await store.close();
+    expect(await entries()).toEqual(['Customer/sbob/000000000000007/r1', 'Vip/btrue/000000000000007/r1']);
+    store = await openLevelDbStore(dir, { partitions: 1 });
+    await store.write({ purgeRuns: [{ namespace: 'default', runId: 'r1' }] });
+    await store.close();
+    expect(await entries()).toEqual([]);
+  });
+});
+
 describe('LevelDB store: partitions', () => {
   it('records the partition count of a new folder and refuses to open it with another', async () => {
     const dir = tempDir('aion-store-');
