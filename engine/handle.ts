@@ -218,8 +218,9 @@ export class WorkflowHandle {
       startTime: new Date(record.startTime),
       historyLength,
       version: record.version,
-      searchAttributes: record.searchAttributes ?? {},
-      memo: record.memo ?? {},
+      // Copies: the run's own record names them as the previous values at its next write.
+      searchAttributes: { ...record.searchAttributes },
+      memo: { ...record.memo },
       firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
     };
     if (record.parent) description.parent = { workflowId: record.parent.workflowId, runId: record.parent.runId };

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { applyMemoUpsert } from '../common/memo.js';
 import { applySearchAttributeUpsert, type SearchAttributeValue } from '../common/search-attributes.js';
+import { isIndexedAttributeValue } from '../store/keys.js';
 import { RUN_STATUSES, type EventStore, type RunRecord, type RunStatus, type ScanRunsQuery } from '../store/types.js';
 import { InvalidArgumentError } from './errors.js';
 import { CLOSING_STATUS, isClosingEvent, type HistoryEvent } from './history/events.js';
@@ -92,7 +93,7 @@ export function compileQuery(query: VisibilityQuery): Omit<ScanRunsQuery, 'names
     const attributes = record.searchAttributes ?? {};
     return predicates.every(([name, predicate]) => name in attributes && matches(attributes[name], predicate));
   };
-  const byAttribute = predicates.find(([, predicate]) => equalsScalar(predicate) !== undefined);
+  const byAttribute = predicates.find(([name, predicate]) => isIndexedAttributeValue(name, equalsScalar(predicate)));
   return {
     filter,
     ...(byAttribute ? { attribute: { name: byAttribute[0], value: equalsScalar(byAttribute[1]) } } : {}),
@@ -141,7 +142,10 @@ interface PageToken {
 /** A digest of what the query means: times as numbers, objects with their keys in order (so equivalent spellings agree). */
 const digestOf = (namespace: string, query: VisibilityQuery): string => {
   const bounds = (range: { from?: TimeBound; to?: TimeBound } | undefined, field: string) => [toTime(range?.from, `${field}.from`), toTime(range?.to, `${field}.to`)];
-  const meaning = [namespace, query.status, query.workflowType, query.workflowId, bounds(query.startTime, 'startTime'), bounds(query.closeTime, 'closeTime'), query.searchAttributes ?? {}];
+  // The index the query reads is part of it: a token from a version that read another index for the same query is refused.
+  const { attribute } = compileQuery(query);
+  const index = attribute ? `attribute:${attribute.name}` : query.workflowType !== undefined ? 'type' : query.status !== undefined ? 'status' : 'namespace';
+  const meaning = [namespace, query.status, query.workflowType, query.workflowId, bounds(query.startTime, 'startTime'), bounds(query.closeTime, 'closeTime'), query.searchAttributes ?? {}, index];
   return createHash('sha256').update(canonicalJson(meaning)).digest('base64url').slice(0, 16);
 };
 

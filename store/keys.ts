@@ -123,22 +123,39 @@ export function describeKey(key: string): KeyInfo {
 /** Longest string value a search attribute index holds (longer values are not indexed). */
 const MAX_INDEXED_STRING = 256;
 
-const hasControlCharacter = (text: string): boolean => {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20) return true;
-  return false;
+/**
+ * Text a key may hold as it is: no control characters (NUL separates key parts) and no lone
+ * surrogate (UTF-8 would store U+FFFD instead, and a scan's cursor would no longer match the
+ * key it came from).
+ */
+const indexableText = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20) return false;
+    if (code >= 0xd800 && code <= 0xdfff) {
+      const next = text.charCodeAt(i + 1);
+      if (code > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    }
+  }
+  return true;
 };
+
+/** Whether a search attribute value has an index (see `attributeIndexPrefix`). */
+export const isIndexedAttributeValue = (name: string, value: unknown): boolean => attributeIndexPrefix('', name, value) !== undefined;
 
 /**
  * The prefix of the index of runs whose search attribute `name` holds `value`, by start time;
  * undefined when that value is not indexed. Strings, numbers and booleans are, tagged with
  * their type (so 1 and '1' differ); lists, strings longer than 256 characters and names or
- * strings holding control characters are not: a query for one reads another index.
+ * strings holding control characters or lone surrogates are not: a query for one reads
+ * another index.
  */
 export function attributeIndexPrefix(namespace: string, name: string, value: unknown): string | undefined {
-  if (hasControlCharacter(name)) return undefined;
+  if (!indexableText(name)) return undefined;
   let tagged: string;
   if (typeof value === 'string') {
-    if (value.length > MAX_INDEXED_STRING || hasControlCharacter(value)) return undefined;
+    if (value.length > MAX_INDEXED_STRING || !indexableText(value)) return undefined;
     tagged = `s${value}`;
   } else if (typeof value === 'number' && Number.isFinite(value)) tagged = `n${value}`;
   else if (typeof value === 'boolean') tagged = `b${value}`;

@@ -30,8 +30,12 @@ import type {
 } from './types.js';
 
 const EMPTY = new Uint8Array(0);
-/** Heads kept in memory; beyond this the oldest are forgotten (and reloaded when needed). */
-const MAX_CACHED_HEADS = 100_000;
+/**
+ * Runs' next event ids a store keeps in memory; beyond, the least recently written are
+ * forgotten and read again from the history when next needed. A partitioned store gives each
+ * partition its share, so a million parked runs cost no memory here.
+ */
+export const DEFAULT_CACHED_HEADS = 100_000;
 
 /** A database opened afresh (after a failed write) and checked, with its commit log. */
 export interface ReopenedDatabase {
@@ -53,6 +57,8 @@ export interface KvEventStoreOptions {
   lock?: FolderLock;
   /** Batches go to the database's implementation directly (classic-level: see `batchWriter`). */
   directBatches?: boolean;
+  /** Runs' next event ids kept in memory (default `DEFAULT_CACHED_HEADS`). */
+  cachedHeads?: number;
 }
 
 /** Reopen attempts after a failed write back off from this to `REOPEN_MAX_DELAY_MS`. */
@@ -145,7 +151,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       this.heads.delete(headKey); // re-inserted last: map order is recency
       this.heads.set(headKey, next);
     }
-    while (this.heads.size > MAX_CACHED_HEADS) this.heads.delete(this.heads.keys().next().value!);
+    while (this.heads.size > (this.options.cachedHeads ?? DEFAULT_CACHED_HEADS)) this.heads.delete(this.heads.keys().next().value!);
     try {
       const ops = [...this.operations(batch), ...purges];
       await (options.durable === false ? this.committer.writeUnsynced(ops) : this.committer.submit(ops));
@@ -230,6 +236,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   async scanRuns(query: ScanRunsQuery): Promise<RunPage> {
     this.assertOpen();
     const prefix = scanIndexPrefix(query);
+    // A cursor from another index (a token of another query, or of a version that chose another index) would restart or end the scan.
+    if (query.cursor !== undefined && !query.cursor.startsWith(prefix)) throw new StoreError('AION_STORE_INVALID_VALUE', 'the cursor is not a position in the index this query reads: page again from the start');
     const lowest = query.startedFrom === undefined ? prefix : keys.startedAt(prefix, query.startedFrom);
     const highest = query.startedBefore === undefined ? prefixEnd(prefix) : keys.startedAt(prefix, query.startedBefore);
     const upper = query.cursor !== undefined && query.cursor < highest ? query.cursor : highest;

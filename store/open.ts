@@ -6,7 +6,7 @@ import { CommitLog } from './commit-log.js';
 import { StoreError } from './errors.js';
 import { assertFolder, lockFolder, type FolderLock } from './folder-lock.js';
 import type { KvDatabase } from './kv-database.js';
-import { KvEventStore, type ReopenedDatabase } from './kv-event-store.js';
+import { DEFAULT_CACHED_HEADS, KvEventStore, type ReopenedDatabase } from './kv-event-store.js';
 import { PartitionedEventStore } from './partitioned-store.js';
 import { checkPartitionCount, DEFAULT_PARTITIONS } from './partitions.js';
 import type { EventStore, StoredEvent } from './types.js';
@@ -50,14 +50,14 @@ export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(data
   const lock = lockFolder(dataDir);
   try {
     const partitions = folderPartitions(dataDir, asked);
-    if (partitions === 1) return await openDatabaseStore<E>(dataDir, lock, options);
+    if (partitions === 1) return await openDatabaseStore<E>(dataDir, lock, options, DEFAULT_CACHED_HEADS);
     const folders = [join(dataDir, 'control'), ...Array.from({ length: partitions }, (_, i) => partitionFolder(dataDir, i))];
     const opened = await Promise.allSettled(
       folders.map(async (folder) => {
         createFolder(folder);
         const partLock = lockFolder(folder);
         try {
-          return await openDatabaseStore<E>(folder, partLock, labelled(options, basename(folder)));
+          return await openDatabaseStore<E>(folder, partLock, labelled(options, basename(folder)), partitionShare(partitions));
         } catch (error) {
           partLock.release();
           throw error;
@@ -145,7 +145,7 @@ function writeFileDurably(path: string, content: string): void {
 }
 
 /** One LevelDB database in `folder`, which the caller locked: `lock` is released when the store closes (by the caller if this throws). */
-async function openDatabaseStore<E extends StoredEvent>(folder: string, lock: FolderLock, options: LevelDbStoreOptions): Promise<KvEventStore<E>> {
+async function openDatabaseStore<E extends StoredEvent>(folder: string, lock: FolderLock, options: LevelDbStoreOptions, cachedHeads: number): Promise<KvEventStore<E>> {
   const sync = options.sync ?? true;
   // Loss is accepted only at the open the operator asked for, never at a reopen after a failed write.
   const open = async (acceptDataLoss: boolean): Promise<ReopenedDatabase> => {
@@ -164,6 +164,7 @@ async function openDatabaseStore<E extends StoredEvent>(folder: string, lock: Fo
     commits,
     lock,
     directBatches: true,
+    cachedHeads,
     reopen: async (current) => {
       probeFreeSpace(folder);
       await current.close();
@@ -172,13 +173,16 @@ async function openDatabaseStore<E extends StoredEvent>(folder: string, lock: Fo
   });
 }
 
+/** A partition's share of the heads a store keeps in memory. */
+const partitionShare = (partitions: number): number => Math.ceil(DEFAULT_CACHED_HEADS / partitions);
+
 /** An in-memory store with the same semantics (and partitions: default 16), for tests and ephemeral engines. */
 export async function openMemoryStore<E extends StoredEvent = StoredEvent>(options: { partitions?: number } = {}): Promise<EventStore<E>> {
   const partitions = checkPartitionCount(options.partitions ?? DEFAULT_PARTITIONS);
   const open = async (): Promise<KvEventStore<E>> => {
     const db = new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as KvDatabase;
     await db.open();
-    return new KvEventStore<E>(db, { sync: false, commits: await CommitLog.open(db, { sync: false }) });
+    return new KvEventStore<E>(db, { sync: false, commits: await CommitLog.open(db, { sync: false }), cachedHeads: partitionShare(partitions) });
   };
   if (partitions === 1) return open();
   const [control, ...parts] = await Promise.all(Array.from({ length: partitions + 1 }, open));

@@ -253,8 +253,9 @@ export interface WriteBatch<E extends StoredEvent = StoredEvent> {
   /**
    * Run records to create or replace; `previousStatus` lets the store move the status index,
    * `previousSearchAttributes` (the record's before this write, for a record that existed) the
-   * search attribute indexes. `reindex` rewrites every index entry of the record (visibility
-   * rebuild).
+   * search attribute indexes: a write that changes a record's attributes must give it, or the
+   * new values get no index entries. `reindex` rewrites every index entry of the record
+   * (visibility rebuild).
    */
   runs?: { record: RunRecord; previousStatus?: RunStatus; previousSearchAttributes?: Record<string, unknown>; reindex?: boolean }[];
   /** Points a workflow id at its latest run. */

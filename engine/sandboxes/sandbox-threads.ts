@@ -264,10 +264,11 @@ export class SandboxThreads {
     const data: ThreadData = { runtimeSource: this.runtimeSource, watchdog };
     const worker = startWorker(data);
     const thread = new SandboxThread(worker, watchdog);
-    worker.unref();
     worker.on('message', (response: ThreadResponse) => this.settle(thread, response));
     worker.on('error', (error) => void this.stop(thread, undefined, `the sandbox thread failed: ${error.message}`));
     worker.on('exit', () => void this.stop(thread, undefined, 'the sandbox thread exited'));
+    // After the listeners: adding a 'message' listener refs the worker's port again. An idle thread must not keep the process alive.
+    worker.unref();
     return thread;
   }
 

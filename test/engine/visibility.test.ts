@@ -136,6 +136,8 @@ describe('indexes', () => {
     expect(await ids({ searchAttributes: { Amount: 3 } })).toEqual(['t3']);
     expect(await ids({ searchAttributes: { Amount: '3' } })).toEqual([]);
     expect(await ids({ searchAttributes: { Stage: 'waiting' } })).toEqual(['t3']);
+    // The first predicate has no index (a list): the second's is read.
+    expect(await ids({ searchAttributes: { Tags: ['vip', 'eu'], Region: 'us-east' } })).toEqual(['t3', 't1']);
     expect(await engine.count({ searchAttributes: { Note: 'Priority customer' } })).toBe(4);
     const first = await engine.listPage({ searchAttributes: { Region: 'eu-west' }, pageSize: 2 });
     const second = await engine.listPage({ searchAttributes: { Region: 'eu-west' }, pageSize: 2, nextPageToken: first.nextPageToken });

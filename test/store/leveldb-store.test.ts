@@ -183,7 +183,12 @@ describe('LevelDB store: search attribute indexes', () => {
     await store.close();
     expect(await entries()).toEqual(['Customer/sbob/000000000000007/r1', 'Vip/btrue/000000000000007/r1']);
     store = await openLevelDbStore(dir, { partitions: 1 });
-    await store.write({ purgeRuns: [{ namespace: 'default', runId: 'r1' }] });
+    // A cursor from another index (another query's page) is refused, not taken as a position in this one.
+    await store.write({ runs: [{ record: { ...record({ Customer: 'bob' }), runId: 'r2', workflowId: 'wf2' } }] });
+    const byType = await store.scanRuns({ namespace: 'default', workflowType: 'order', pageSize: 1 });
+    const foreign = store.scanRuns({ namespace: 'default', attribute: { name: 'Customer', value: 'bob' }, pageSize: 1, cursor: byType.nextCursor });
+    await expect(foreign).rejects.toThrow('the cursor is not a position in the index this query reads: page again from the start');
+    await store.write({ purgeRuns: [{ namespace: 'default', runId: 'r1' }, { namespace: 'default', runId: 'r2' }] });
     await store.close();
     expect(await entries()).toEqual([]);
   });
