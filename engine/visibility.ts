@@ -182,8 +182,9 @@ const INDEX_BATCH = 500;
 
 /**
  * A store written before the type, status and search attribute indexes (by start time) existed
- * gets their entries on its first open — every run record rewritten with its index entries, a batch at a time — so
- * a filtered `list` reads an index instead of the namespace. Once; returns how many runs.
+ * gets their entries on its first open — every run record rewritten with its index entries, a
+ * batch at a time — so a filtered `list` reads an index instead of the namespace. Once;
+ * returns how many runs.
  */
 export async function indexVisibility(store: EventStore<HistoryEvent>): Promise<number> {
   if (await store.getControl(INDEXED.kind, INDEXED.id)) return 0;

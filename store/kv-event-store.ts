@@ -4,9 +4,9 @@ import type { CommitLog } from './commit-log.js';
 import { StoreError } from './errors.js';
 import type { FolderLock } from './folder-lock.js';
 import { GroupCommitter } from './group-commit.js';
-import { PointReads } from './point-reads.js';
 import type { KvDatabase, KvOperation } from './kv-database.js';
 import { attributeIndexKeys, describeKey, keyParts, keys, prefixEnd, scanIndexPrefix, startsWithEnd } from './keys.js';
+import { PointReads } from './point-reads.js';
 import type {
   ActivityTask,
   BundleRecord,
