@@ -535,7 +535,7 @@ export class Engine implements RunDirectory {
   private async admitStart(namespace: string): Promise<void> {
     const quotas = await this.namespaces.quotasOf(namespace);
     if (quotas.maxRunningRuns !== undefined) {
-      const running = (await this.store.listRuns({ namespace, status: 'Running', limit: quotas.maxRunningRuns })).length;
+      const running = await this.store.countRuns({ namespace, status: 'Running', limit: quotas.maxRunningRuns });
       if (running >= quotas.maxRunningRuns) throw new QuotaExceededError(namespace, 'maxRunningRuns', quotas.maxRunningRuns, `${running} runs are running`);
     }
     this.startRates.take(namespace, quotas);

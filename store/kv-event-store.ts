@@ -18,6 +18,7 @@ import type {
   QuarantineRecord,
   RunPage,
   RunRecord,
+  RunStatus,
   ScanRunsQuery,
   ScheduleRecord,
   SnapshotRecord,
@@ -201,6 +202,13 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
 
   async getLatestRunId(namespace: string, workflowId: string): Promise<string | undefined> {
     return this.get<string>(keys.latestRun(namespace, workflowId));
+  }
+
+  async countRuns(query: { namespace: string; status: RunStatus; limit?: number }): Promise<number> {
+    this.assertOpen();
+    const prefix = keys.statusPrefix(query.namespace, query.status);
+    // `all` reads the keys in batches (one call per batch, not per key).
+    return this.reading(async () => (await this.db.keys({ gte: prefix, lt: prefixEnd(prefix), ...(query.limit !== undefined ? { limit: query.limit } : {}) }).all()).length);
   }
 
   async listRuns(query: ListRunsQuery): Promise<RunRecord[]> {

@@ -35,6 +35,7 @@ import type {
   QuarantineRecord,
   RunPage,
   RunRecord,
+  RunStatus,
   ScanRunsQuery,
   ScheduleRecord,
   SnapshotRecord,
@@ -225,6 +226,12 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
       out.push(...(await partition.listRuns({ ...query, ...(query.limit !== undefined ? { limit: query.limit - out.length } : {}) })));
     }
     return out;
+  }
+
+  async countRuns(query: { namespace: string; status: RunStatus; limit?: number }): Promise<number> {
+    const counts = await Promise.all(this.partitions.map((partition) => partition.countRuns(query)));
+    const total = counts.reduce((sum, count) => sum + count, 0);
+    return query.limit === undefined ? total : Math.min(total, query.limit);
   }
 
   /**

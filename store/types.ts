@@ -348,6 +348,8 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   getRun(namespace: string, runId: string): Promise<RunRecord | undefined>;
   getLatestRunId(namespace: string, workflowId: string): Promise<string | undefined>;
   listRuns(query: ListRunsQuery): Promise<RunRecord[]>;
+  /** How many runs of the namespace have this status, counting no further than `limit` (from the status index, no record read). */
+  countRuns(query: { namespace: string; status: RunStatus; limit?: number }): Promise<number>;
   /** Runs newest first, filtered and paged (the visibility scan). */
   scanRuns(query: ScanRunsQuery): Promise<RunPage>;
   /** Every run record of every namespace (visibility rebuild). */

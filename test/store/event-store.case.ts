@@ -114,6 +114,10 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       );
       for (let i = 0; i < 200; i += 37) expect(await store.readHistory('default', `c${i}`)).toHaveLength(3);
       expect(await store.listRuns({ namespace: 'default', status: 'Running' })).toHaveLength(200);
+      expect(await store.countRuns({ namespace: 'default', status: 'Running' })).toBe(200);
+      expect(await store.countRuns({ namespace: 'default', status: 'Running', limit: 150 })).toBe(150);
+      expect(await store.countRuns({ namespace: 'default', status: 'Completed' })).toBe(0);
+      expect(await store.countRuns({ namespace: 'other', status: 'Running' })).toBe(0);
       await store.close();
     });
 
@@ -134,6 +138,7 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       expect(ids(await store.listRuns({ namespace: 'default', workflowType: 'order' }))).toEqual(['a']);
       expect(ids(await store.listRuns({ namespace: 'default' }))).toEqual(['a', 'b']);
       expect(await store.listRuns({ namespace: 'default', limit: 1 })).toHaveLength(1);
+      expect([await store.countRuns({ namespace: 'default', status: 'Running' }), await store.countRuns({ namespace: 'default', status: 'Completed' })]).toEqual([1, 1]);
       expect((await store.getRun('default', 'a'))?.closeTime).toBe(2000);
       expect(await store.getLatestRunId('default', 'wf-a')).toBe('a');
       expect(await store.getLatestRunId('default', 'nope')).toBeUndefined();
