@@ -219,8 +219,8 @@ export class WorkflowHandle {
       historyLength,
       version: record.version,
       // Copies: the run's own record names them as the previous values at its next write.
-      searchAttributes: { ...record.searchAttributes },
-      memo: { ...record.memo },
+      searchAttributes: structuredClone(record.searchAttributes ?? {}),
+      memo: structuredClone(record.memo ?? {}),
       firstExecutionRunId: record.firstExecutionRunId ?? record.runId,
     };
     if (record.parent) description.parent = { workflowId: record.parent.workflowId, runId: record.parent.runId };

@@ -12,6 +12,7 @@ import type {
   BundleRecord,
   DueEntry,
   EventStore,
+  HistoryAppend,
   HistoryRange,
   ListRunsQuery,
   OutboxEntry,
@@ -88,6 +89,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   readonly events = new EventEmitter<StoreEvents>().setMaxListeners(0);
   /** Next event id of runs written through this store (loaded lazily for the others). */
   private readonly heads = new Map<string, number>();
+  /** Heads of runs with a write in flight (how many), which eviction skips. */
+  private readonly pinned = new Map<string, number>();
   private db: KvDatabase;
   private commits: CommitLog;
   private committer: GroupCommitter;
@@ -122,11 +125,23 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     const appends = (batch.histories ?? []).filter((append) => append.events.length > 0);
     // A batch that creates a run record starts that run: it has no history to look up.
     const created = new Set((batch.runs ?? []).filter((run) => run.previousStatus === undefined).map((run) => runKey(run.record.namespace, run.record.runId)));
+    const headKeys = [...new Set(appends.map((append) => runKey(append.namespace, append.runId)))];
+    this.pin(headKeys);
+    try {
+      await this.writePinned(batch, appends, created, generation, options);
+    } finally {
+      this.unpin(headKeys);
+    }
+  }
+
+  /** `write` once the heads of its appends are pinned (kept in memory until it is confirmed or failed). */
+  private async writePinned(batch: WriteBatch<E>, appends: HistoryAppend<E>[], created: Set<string>, generation: number, options: { durable?: boolean }): Promise<void> {
     for (const append of appends) {
       const headKey = runKey(append.namespace, append.runId);
-      if (!this.heads.has(headKey)) {
-        this.heads.set(headKey, created.has(headKey) ? 1 : await this.loadNextEventId(append.namespace, append.runId));
-      }
+      if (this.heads.has(headKey)) continue;
+      const next = created.has(headKey) ? 1 : await this.loadNextEventId(append.namespace, append.runId);
+      // Another write may have reserved this head while it loaded: its reservation stands.
+      if (!this.heads.has(headKey)) this.heads.set(headKey, next);
     }
     const purges = await this.purgeOperations(batch.purgeRuns ?? []);
     // The store was reopened while the heads loaded: they may reflect writes the old log lost.
@@ -135,7 +150,9 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     const reserved = new Map<string, number>();
     for (const append of appends) {
       const headKey = runKey(append.namespace, append.runId);
-      const next = reserved.get(headKey) ?? this.heads.get(headKey)!;
+      const next = reserved.get(headKey) ?? this.heads.get(headKey);
+      // Gone only if another write of this run failed meanwhile (its reservation is forgotten).
+      if (next === undefined) throw new StoreError('AION_STORE_UNAVAILABLE', `a write to run ${append.runId} failed meanwhile; nothing was written, try again`);
       append.events.forEach((event, i) => {
         if (event.eventId !== next + i) {
           throw new StoreError(
@@ -152,7 +169,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
       this.heads.delete(headKey); // re-inserted last: map order is recency
       this.heads.set(headKey, next);
     }
-    while (this.heads.size > (this.options.cachedHeads ?? DEFAULT_CACHED_HEADS)) this.heads.delete(this.heads.keys().next().value!);
+    this.evictHeads();
     try {
       const ops = [...this.operations(batch), ...purges];
       await (options.durable === false ? this.committer.writeUnsynced(ops) : this.committer.submit(ops));
@@ -164,6 +181,31 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     }
     for (const { namespace, runId } of batch.purgeRuns ?? []) this.heads.delete(runKey(namespace, runId));
     for (const { namespace, runId, events } of appends) this.events.emit('appended', { namespace, runId, events });
+  }
+
+  /**
+   * Forgets the least recently written heads beyond the bound — never one a write in flight
+   * pinned: a head read again from the database would miss that write's events, and let a
+   * second writer's append at the same ids through.
+   */
+  private evictHeads(): void {
+    const bound = this.options.cachedHeads ?? DEFAULT_CACHED_HEADS;
+    for (const headKey of this.heads.keys()) {
+      if (this.heads.size <= bound) return;
+      if (!this.pinned.has(headKey)) this.heads.delete(headKey);
+    }
+  }
+
+  private pin(headKeys: string[]): void {
+    for (const headKey of headKeys) this.pinned.set(headKey, (this.pinned.get(headKey) ?? 0) + 1);
+  }
+
+  private unpin(headKeys: string[]): void {
+    for (const headKey of headKeys) {
+      const count = this.pinned.get(headKey)! - 1;
+      if (count === 0) this.pinned.delete(headKey);
+      else this.pinned.set(headKey, count);
+    }
   }
 
   async nextEventId(namespace: string, runId: string): Promise<number> {
