@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { applyMemoUpsert } from '../common/memo.js';
 import { applySearchAttributeUpsert, type SearchAttributeValue } from '../common/search-attributes.js';
-import { isIndexedAttributeValue } from '../store/keys.js';
+import { isIndexedAttributeValue, scanIndexPrefix } from '../store/keys.js';
 import { RUN_STATUSES, type EventStore, type RunRecord, type RunStatus, type ScanRunsQuery } from '../store/types.js';
 import { InvalidArgumentError } from './errors.js';
 import { CLOSING_STATUS, isClosingEvent, type HistoryEvent } from './history/events.js';
@@ -143,8 +143,7 @@ interface PageToken {
 const digestOf = (namespace: string, query: VisibilityQuery): string => {
   const bounds = (range: { from?: TimeBound; to?: TimeBound } | undefined, field: string) => [toTime(range?.from, `${field}.from`), toTime(range?.to, `${field}.to`)];
   // The index the query reads is part of it: a token from a version that read another index for the same query is refused.
-  const { attribute } = compileQuery(query);
-  const index = attribute ? `attribute:${attribute.name}` : query.workflowType !== undefined ? 'type' : query.status !== undefined ? 'status' : 'namespace';
+  const index = scanIndexPrefix({ namespace, ...compileQuery(query) });
   const meaning = [namespace, query.status, query.workflowType, query.workflowId, bounds(query.startTime, 'startTime'), bounds(query.closeTime, 'closeTime'), query.searchAttributes ?? {}, index];
   return createHash('sha256').update(canonicalJson(meaning)).digest('base64url').slice(0, 16);
 };

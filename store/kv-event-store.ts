@@ -19,12 +19,12 @@ import type {
   QuarantineRecord,
   RunPage,
   RunRecord,
-  RunStatus,
   ScanRunsQuery,
   ScheduleRecord,
   SnapshotRecord,
   StoredCheckpoint,
   ControlQuery,
+  CountRunsQuery,
   ControlRecord,
   StoredEvent,
   StoreEvents,
@@ -121,21 +121,21 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
   async write(batch: WriteBatch<E>, options: { durable?: boolean } = {}): Promise<void> {
     this.assertOpen();
     if (this.committer.failed) throw this.committer.failed;
-    const generation = this.generation;
     const appends = (batch.histories ?? []).filter((append) => append.events.length > 0);
-    // A batch that creates a run record starts that run: it has no history to look up.
-    const created = new Set((batch.runs ?? []).filter((run) => run.previousStatus === undefined).map((run) => runKey(run.record.namespace, run.record.runId)));
     const headKeys = [...new Set(appends.map((append) => runKey(append.namespace, append.runId)))];
     this.pin(headKeys);
     try {
-      await this.writePinned(batch, appends, created, generation, options);
+      await this.writePinned(batch, appends, options);
     } finally {
       this.unpin(headKeys);
     }
   }
 
   /** `write` once the heads of its appends are pinned (kept in memory until it is confirmed or failed). */
-  private async writePinned(batch: WriteBatch<E>, appends: HistoryAppend<E>[], created: Set<string>, generation: number, options: { durable?: boolean }): Promise<void> {
+  private async writePinned(batch: WriteBatch<E>, appends: HistoryAppend<E>[], options: { durable?: boolean }): Promise<void> {
+    const generation = this.generation;
+    // A batch that creates a run record starts that run: it has no history to look up.
+    const created = new Set((batch.runs ?? []).filter((run) => run.previousStatus === undefined).map((run) => runKey(run.record.namespace, run.record.runId)));
     for (const append of appends) {
       const headKey = runKey(append.namespace, append.runId);
       if (this.heads.has(headKey)) continue;
@@ -246,7 +246,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     return this.get<string>(keys.latestRun(namespace, workflowId));
   }
 
-  async countRuns(query: { namespace: string; status: RunStatus; limit?: number }): Promise<number> {
+  async countRuns(query: CountRunsQuery): Promise<number> {
     this.assertOpen();
     const prefix = keys.statusPrefix(query.namespace, query.status);
     // `all` reads the keys in batches (one call per batch, not per key).

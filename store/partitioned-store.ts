@@ -26,6 +26,7 @@ import type {
   ActivityTask,
   BundleRecord,
   ControlQuery,
+  CountRunsQuery,
   ControlRecord,
   DueEntry,
   EventStore,
@@ -35,7 +36,6 @@ import type {
   QuarantineRecord,
   RunPage,
   RunRecord,
-  RunStatus,
   ScanRunsQuery,
   ScheduleRecord,
   SnapshotRecord,
@@ -228,7 +228,7 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     return out;
   }
 
-  async countRuns(query: { namespace: string; status: RunStatus; limit?: number }): Promise<number> {
+  async countRuns(query: CountRunsQuery): Promise<number> {
     const counts = await Promise.all(this.partitions.map((partition) => partition.countRuns(query)));
     const total = counts.reduce((sum, count) => sum + count, 0);
     return query.limit === undefined ? total : Math.min(total, query.limit);

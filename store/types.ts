@@ -288,6 +288,13 @@ export interface ListRunsQuery {
   limit?: number;
 }
 
+export interface CountRunsQuery {
+  namespace: string;
+  status: RunStatus;
+  /** Count no further than this (default: all). */
+  limit?: number;
+}
+
 /** A page of runs, newest first (by start time). */
 export interface ScanRunsQuery {
   namespace: string;
@@ -349,7 +356,7 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   getLatestRunId(namespace: string, workflowId: string): Promise<string | undefined>;
   listRuns(query: ListRunsQuery): Promise<RunRecord[]>;
   /** How many runs of the namespace have this status, counting no further than `limit` (from the status index, no record read). */
-  countRuns(query: { namespace: string; status: RunStatus; limit?: number }): Promise<number>;
+  countRuns(query: CountRunsQuery): Promise<number>;
   /** Runs newest first, filtered and paged (the visibility scan). */
   scanRuns(query: ScanRunsQuery): Promise<RunPage>;
   /** Every run record of every namespace (visibility rebuild). */
