@@ -12,9 +12,21 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['test/**/*.test.ts', '{common,engine,sandbox,store,guest-sdk,server,cli}/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'one thread', include: ['test/**/*.test.ts', '{common,engine,sandbox,store,guest-sdk,server,cli}/**/*.test.ts'] } },
+      {
+        // The tests of the engine's API again, on engines whose runs two partition threads serve (test/helpers.ts, openEngine).
+        extends: true,
+        test: {
+          name: 'two partition threads',
+          include: ['test/{engine,client,server,worker}/**/*.test.ts', 'test/sandbox/{hostile-bundles,isolation}.test.ts'],
+          exclude: ['test/engine/threads/**'],
+          env: { AION_TEST_THREADS: '2' },
+        },
+      },
+    ],
   },
 });

@@ -112,6 +112,7 @@ export function createProgram(): Command {
     .option('--activities <module>', 'module whose exported functions are the activities')
     .option('--accept-data-loss', 'open a data folder whose log lost confirmed writes, keeping what survived (see docs/operations.md)')
     .option('--partitions <n>', 'partitions of a new data folder (a power of two up to 256; default 16); a folder keeps the count it was created with')
+    .option('--threads <n>', 'partition threads serving the runs (at most the partition count); without it one thread serves everything')
     .option('--init-admin-key', 'create the first admin key and print it (once); from then on every request needs a key. AION_ADMIN_KEY registers one chosen elsewhere')
     .addOption(new Option('--static-token <token>', 'a shared token that acts as an admin (prefer API keys)').env('AION_SERVER_TOKEN'))
     .option('--jwks-url <url>', "also accept JWTs signed by this identity provider's keys (claims aion_role, aion_namespace)")
@@ -126,7 +127,9 @@ export function createProgram(): Command {
       const activities = options.activities ? await loadActivities(options.activities) : {};
       if (options.partitions !== undefined && !/^\d+$/.test(options.partitions)) throw new CliError(`--partitions must be a number, got ${options.partitions}`);
       const partitions = options.partitions === undefined ? undefined : Number(options.partitions);
-      const engine = await Engine.open({ dataDir: options.data, partitions, activities, logger, acceptDataLoss: options.acceptDataLoss === true }).catch((error: unknown) => {
+      if (options.threads !== undefined && !/^\d+$/.test(options.threads)) throw new CliError(`--threads must be a number, got ${options.threads}`);
+      const threads = options.threads === undefined ? {} : { threads: Number(options.threads) };
+      const engine = await Engine.open({ dataDir: options.data, partitions, ...threads, activities, logger, acceptDataLoss: options.acceptDataLoss === true }).catch((error: unknown) => {
         if (error instanceof StoreError && error.code === 'AION_STORE_DAMAGED') throw new CliError(`${error.message} (aion server --accept-data-loss)`);
         if ((error instanceof StoreError && error.code === 'AION_STORE_LAYOUT') || error instanceof AionError) throw new CliError(error.message);
         throw error;
@@ -526,6 +529,7 @@ interface ServerCommandOptions {
   activities?: string;
   acceptDataLoss?: boolean;
   partitions?: string;
+  threads?: string;
   initAdminKey?: boolean;
   staticToken?: string;
   jwksUrl?: string;

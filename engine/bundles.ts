@@ -102,6 +102,11 @@ export class BundleRegistry {
     return { version, workflowTypes };
   }
 
+  /** Forgets which versions types are routed to (another thread changed them): they are read again. */
+  forgetRoutes(): void {
+    this.typeVersions.clear();
+  }
+
   /** The version new runs of `workflowType` start on, if any bundle exports it. */
   async currentVersion(namespace: string, workflowType: string): Promise<string | undefined> {
     const key = typeKey(namespace, workflowType);

@@ -45,7 +45,7 @@ import { splitInlineSourceMap } from './source-maps.js';
 import { historyEvents, namespaceEvents, type WatchedEvent } from './history-stream.js';
 import { parseDueKey } from './due-keys.js';
 import { defaultLogger, type Logger } from './logger.js';
-import { EngineMetrics } from './metrics.js';
+import { EngineMetrics, type ThreadMetrics } from './metrics.js';
 import { OutboxProcessor } from './outbox-processor.js';
 import { payloadLimitsIn, type PayloadLimits } from './payloads.js';
 import { Quarantine } from './quarantine.js';
@@ -53,9 +53,16 @@ import { DEFAULT_REPLAY_LIMITS, type ReplayLimits } from './replay.js';
 import { RunStarter, type NewRun } from './run-starter.js';
 import { RunTable } from './runs.js';
 import type { RunEnvironment, WorkflowRun } from './run/workflow-run.js';
-import { Schedules, type ScheduleFiredEvent } from './schedules/schedules.js';
+import { Schedules, type ScheduledRuns, type ScheduleFiredEvent } from './schedules/schedules.js';
 import { Supervisors, type SupervisionOptions } from './supervision.js';
 import { DUE_WINDOW_MS, DueTimers } from './timers.js';
+import { ForwardedWorkflowHandle, type HandleRef } from './threads/forwarded-handle.js';
+import type { MainServices, PartitionServices, PartitionSide } from './threads/partition-service.js';
+import { checkThreadedOptions, PartitionThreads } from './threads/partition-threads.js';
+import type { Placement } from './threads/placement.js';
+import type { PortRpc } from './threads/port-rpc.js';
+import { PartitionRouter } from './threads/router.js';
+import { MainActivityRunner, namesOf } from './threads/main-activities.js';
 import { DueDeliveries } from './due-deliveries.js';
 import { compileQuery, cursorOfPageToken, indexVisibility, pageTokenOf, rebuildVisibility, type VisibilityQuery } from './visibility.js';
 
@@ -72,6 +79,19 @@ export interface EngineOptions {
   store?: EventStore<HistoryEvent>;
   /** In-process activity functions, by activity type, callable from every namespace. */
   activities?: Record<string, ActivityFunction>;
+  /**
+   * Partition threads (docs/architecture.md, "Partition threads"): the engine's work on runs —
+   * histories, timers, the outbox, activity dispatch — is done by this many worker threads,
+   * each serving the partitions `i` with `i mod threads` its number, while this thread keeps
+   * the public API and the control store. At most the partition count. Omitted: one thread
+   * does everything.
+   */
+  threads?: number;
+  /**
+   * With `threads`: a module (path or file URL) whose exported functions are the activities,
+   * imported by each partition thread (functions given in `activities` cannot be sent to one).
+   */
+  activitiesModule?: string;
   /**
    * In-process activity functions callable from one namespace only (by namespace, then type);
    * a namespace's own function of a type is used before one in `activities`.
@@ -268,6 +288,8 @@ export class Engine implements RunDirectory {
   private readonly starter: RunStarter;
   private readonly outbox: OutboxProcessor;
   private readonly activities: ActivityDispatcher;
+  /** The activity functions given to `open` (the main thread of a threaded engine runs them for its partition threads). */
+  private readonly activityFunctions: ActivityRegistry;
   private readonly timers: DueTimers;
   private readonly dueDeliveries: DueDeliveries;
   private readonly scheduleTimers: DueTimers;
@@ -284,6 +306,8 @@ export class Engine implements RunDirectory {
   /** This engine's sandboxes in the shared threads are named `<prefix><n>`. */
   private readonly sandboxPrefix = `${randomUUID()}/`;
   private nextSandbox = 1;
+  /** Set when partition threads serve the runs: where each call goes, and what this thread is. */
+  private readonly threading: Threading | undefined;
 
   private constructor(parts: EngineParts) {
     const { store, bundles, logger, limits, clock } = parts;
@@ -293,7 +317,13 @@ export class Engine implements RunDirectory {
     this.ownsStore = parts.ownsStore;
     this.logger = logger;
     this.limits = limits;
-    this.metrics = new EngineMetrics(parts.metricsRegistry, { loadedTemplates: async () => (await bundles.threads.stats()).templates });
+    this.threading = parts.threading;
+    this.activityFunctions = parts.activities;
+    const threading = parts.threading;
+    this.metrics = new EngineMetrics(parts.metricsRegistry, {
+      loadedTemplates: async () => (await bundles.threads.stats()).templates,
+      ...(threading?.role === 'main' ? { threads: () => Promise.all(threading.threads.all.map((thread) => thread.call<Awaited<ReturnType<ThreadMetrics>>[number]>('metrics', []))) } : {}),
+    });
     this.quarantine = new Quarantine(store, logger, this.metrics);
     this.activities = new ActivityDispatcher(
       parts.activities,
@@ -303,6 +333,9 @@ export class Engine implements RunDirectory {
         retryDelay: (_error, attempt) => retryDelayMs(store, attempt),
         engine: this,
         inFlightLimitOf: (namespace) => this.namespaces.quotasNow(namespace)?.maxActivityTasksInFlight,
+        onQueued: (namespace, taskQueue) => {
+          if (this.threading?.role === 'partitions') this.threading.main.notify('taskQueued', { namespace, taskQueue });
+        },
       },
       logger,
       (namespace) => this.payloadLimitsOf(namespace),
@@ -315,7 +348,14 @@ export class Engine implements RunDirectory {
       clock instanceof SkippingClock
         ? new TimeSkipper(clock, this.timers, this.activities, (work) => this.work.busy || this.outbox.pending > 0 || (work === 'all' && this.activities.attemptsRunning > 0))
         : undefined;
-    this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine, (namespace) => this.namespaces.quotasNow(namespace)?.maxResidentBytes);
+    const placement = this.threading?.placement;
+    // A namespace's resident quota is shared by the partition threads.
+    const quotaShare = this.threading?.role === 'partitions' ? 1 / this.threading.threads : 1;
+    const residentQuotaOf = (namespace: string) => {
+      const quota = this.namespaces.quotasNow(namespace)?.maxResidentBytes;
+      return quota === undefined ? undefined : quota * quotaShare;
+    };
+    this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine, residentQuotaOf, (runId) => placement?.ownsRun(runId) ?? true);
     const environment: RunEnvironment = {
       store,
       clock,
@@ -338,7 +378,8 @@ export class Engine implements RunDirectory {
       onOutbox: (entries) => this.outbox.process(entries),
       onClosed: (run, closeEvent) => {
         this.runs.onClosed(run, closeEvent);
-        this.schedules.onRunClosed(run.record);
+        if (this.threading?.role === 'partitions') this.threading.main.notify('scheduledRunClosed', run.record);
+        else this.schedules.onRunClosed(run.record);
       },
       onResident: (run) => this.runs.touch(run),
       onParked: (run) => {
@@ -359,7 +400,7 @@ export class Engine implements RunDirectory {
       continueAsNewSuggestedAt: (namespace) => Math.min(limits.continueAsNewSuggestedAt, Math.floor((this.namespaces.quotasNow(namespace)?.maxHistoryEvents ?? Infinity) * 0.8)),
       failureErrorTypes: parts.failureErrorTypes,
     });
-    this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock);
+    this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock, this.threading?.placement);
     // Schedules run on the real clock: with a skipping clock they keep timers of their own.
     this.scheduleTimers = clock === systemClock ? this.timers : new DueTimers((entries) => this.dueDeliveries.deliver(entries));
     this.namespaces = new Namespaces(store, {
@@ -374,11 +415,12 @@ export class Engine implements RunDirectory {
         const { control, typeVersions } = await this.bundles.forgetNamespace(namespace);
         return { control: { put: await this.apiKeys.revocationsOf(namespace), delete: control?.delete ?? [] }, typeVersions: typeVersions ?? [] };
       },
+      changed: async () => this.controlChanged(),
     });
     this.apiKeys = new ApiKeys(store, this.namespaces);
     this.startRates = new StartRates(() => this.clock.now());
     this.audit = new AuditLog(store);
-    this.schedules = new Schedules(store, this.runs, this.outbox, this.scheduleTimers, logger, (namespace) => this.payloadLimitsOf(namespace), () => this.assertOpen(), (event) =>
+    this.schedules = new Schedules(store, this.scheduledRuns(), this.outbox, this.scheduleTimers, logger, (namespace) => this.payloadLimitsOf(namespace), () => this.assertOpen(), (event) =>
       this.events.emit('scheduleFired', event),
     );
     this.onDamagedRecord = (damage) => this.quarantine.onDamaged(damage);
@@ -405,9 +447,9 @@ export class Engine implements RunDirectory {
    * dispatched again, and recorded effects on other runs (children, successors, parent
    * notifications, scheduled starts) are performed. Runs are loaded lazily, when they have work.
    */
-  static async open(options: EngineOptions = {}): Promise<Engine> {
-    if (options.timeSkipping === true && (options.dataDir !== undefined || options.store !== undefined)) {
-      throw new InvalidArgumentError('timeSkipping is for in-memory test engines: a skipped clock is not kept, so a reopened folder would see time go back');
+  static async open(options: EngineOptions = {}, partitionSide?: PartitionSide): Promise<Engine> {
+    if (options.timeSkipping === true && (options.dataDir !== undefined || options.store !== undefined || options.threads !== undefined)) {
+      throw new InvalidArgumentError('timeSkipping is for in-memory test engines of one thread: a skipped clock is not kept, so a reopened folder would see time go back');
     }
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
     validateLimits(limits);
@@ -424,29 +466,43 @@ export class Engine implements RunDirectory {
     if (!Number.isFinite(maxResidentBytes) || maxResidentBytes < 0) throw new InvalidArgumentError('maxResidentBytes must be a non-negative number');
     const supervisors = new Supervisors(options.supervision);
     const logger = options.logger ?? defaultLogger();
-    const threadCount = options.sandboxThreads ?? defaultThreadCount();
+    const threaded = partitionSide === undefined && options.threads !== undefined ? checkThreadedOptions(options) : undefined;
+    // The main thread of a threaded engine runs no workflow: one sandbox thread evaluates deployed bundles.
+    const threadCount = threaded ? 1 : (options.sandboxThreads ?? defaultThreadCount());
     if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > 256) throw new InvalidArgumentError('sandboxThreads must be an integer between 1 and 256');
     const threads = SandboxThreads.shared(threadCount, await loadGuestRuntime());
     threads.start();
     const activities = activityRegistry(options);
-    const store =
-      options.store ??
-      (options.dataDir !== undefined
-        ? await openLevelDbStore<HistoryEvent>(options.dataDir, {
-            partitions: options.partitions,
-            sync: options.sync ?? true,
-            acceptDataLoss: options.acceptDataLoss,
-            onDataLossAccepted: (damage) => logger.error({ dataDir: options.dataDir, damage }, 'opened a damaged data folder (acceptDataLoss): what it lost stays lost'),
-            onWarning: (message) => logger.warn({ dataDir: options.dataDir }, message),
-          })
-        : await openMemoryStore<HistoryEvent>({ partitions: options.partitions }));
+    let store: EventStore<HistoryEvent>;
+    let threading: Threading | undefined;
+    let partitionThreads: PartitionThreads | undefined;
+    if (partitionSide) {
+      store = partitionSide.store;
+      threading = { role: 'partitions', placement: partitionSide.placement, router: new PartitionRouter(partitionSide.placement), main: partitionSide.main, threads: partitionSide.threads };
+    } else if (threaded) {
+      partitionThreads = await PartitionThreads.start(options, threaded, logger, namesOf(activities));
+      store = partitionThreads.store;
+      threading = { role: 'main', placement: partitionThreads.placement, router: new PartitionRouter(partitionThreads.placement), threads: partitionThreads };
+    } else {
+      store =
+        options.store ??
+        (options.dataDir !== undefined
+          ? await openLevelDbStore<HistoryEvent>(options.dataDir, {
+              partitions: options.partitions,
+              sync: options.sync ?? true,
+              acceptDataLoss: options.acceptDataLoss,
+              onDataLossAccepted: (damage) => logger.error({ dataDir: options.dataDir, damage }, 'opened a damaged data folder (acceptDataLoss): what it lost stays lost'),
+              onWarning: (message) => logger.warn({ dataDir: options.dataDir }, message),
+            })
+          : await openMemoryStore<HistoryEvent>({ partitions: options.partitions }));
+    }
     // A quarter of the resident budget may hold instances ready for new sandboxes (spread over the threads).
     const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / 4 / POOLED_SANDBOX_BYTES / threads.size)));
     const bundles = new BundleRegistry(store, threads, limits, poolSize);
     const replayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.commandLimits };
     const engine = new Engine({
       store,
-      ownsStore: options.store === undefined,
+      ownsStore: options.store === undefined && partitionSide === undefined,
       bundles,
       activities,
       logger,
@@ -457,11 +513,18 @@ export class Engine implements RunDirectory {
       clock: options.timeSkipping === true ? new SkippingClock() : systemClock,
       failureErrorTypes: checkFailureErrorTypes(options.workflowFailureErrorTypes),
       checkpoints: checkCheckpoints(options.checkpoints),
+      threading,
     });
     try {
-      await registerStoredRuns(store);
-      const indexed = await indexVisibility(store);
-      if (indexed > 0) logger.info({ runs: indexed }, 'indexed the runs of a data folder from before the type, status and search attribute indexes');
+      if (partitionSide === undefined) {
+        await registerStoredRuns(store);
+        const indexed = await indexVisibility(store);
+        if (indexed > 0) logger.info({ runs: indexed }, 'indexed the runs of a data folder from before the type, status and search attribute indexes');
+      }
+      partitionThreads?.serveMain(engine.mainServices());
+      // Each partition thread recovers its partitions before this thread recovers the control store's effects (scheduled starts).
+      await partitionThreads?.openEngines();
+      partitionSide?.serve(engine.partitionServices());
       await engine.namespaces.load();
       await engine.quarantine.load();
       await engine.recover();
@@ -503,7 +566,9 @@ export class Engine implements RunDirectory {
     if (bundle.check === true) await this.checkOpenRuns(bundle.code, namespace);
     // Evaluated under the sandbox limits the namespace's new runs will have.
     const limits = sandboxLimitsIn(this.bundles.limits, pinnedSandboxQuotas(await this.namespaces.quotasOf(namespace)).sandboxQuotas);
-    return this.bundles.deploy(bundle.code, namespace, limits);
+    const deployed = await this.bundles.deploy(bundle.code, namespace, limits);
+    await this.controlChanged();
+    return deployed;
   }
 
   /**
@@ -533,6 +598,8 @@ export class Engine implements RunDirectory {
 
   /** A start from outside the namespace's runs, within its quotas (running runs, start rate); refused with `QuotaExceededError`. */
   private async admitStart(namespace: string): Promise<void> {
+    // The main thread keeps the start-rate buckets and counts across partitions.
+    if (this.threading?.role === 'partitions') return this.threading.main.call('admitStart', [namespace]);
     const quotas = await this.namespaces.quotasOf(namespace);
     if (quotas.maxRunningRuns !== undefined) {
       const running = await this.store.countRuns({ namespace, status: 'Running', limit: quotas.maxRunningRuns });
@@ -569,6 +636,7 @@ export class Engine implements RunDirectory {
   async route(target: string, version: string, options: { namespace?: string } = {}): Promise<{ version: string; workflowTypes: string[] }> {
     this.assertOpen();
     const workflowTypes = await this.bundles.route(namespaceOf(options.namespace), checkId(target, 'workflow type'), checkId(version, 'version'));
+    await this.controlChanged();
     return { version, workflowTypes };
   }
 
@@ -583,6 +651,7 @@ export class Engine implements RunDirectory {
       const names = pinned.map((run) => run.workflowId).sort().slice(0, 5).join(', ');
       return `${pinned.length} running run${pinned.length === 1 ? '' : 's'} pinned to it (${names}${pinned.length > 5 ? ', …' : ''})`;
     });
+    await this.controlChanged();
   }
 
   /**
@@ -592,6 +661,12 @@ export class Engine implements RunDirectory {
    */
   async start(workflowType: string, options: StartOptions = {}): Promise<WorkflowHandle> {
     this.assertOpen();
+    if (this.threading) {
+      const routed = this.threading.router.withWorkflowId(options);
+      const forwarded = this.threading.router.start(workflowType, routed);
+      if (forwarded) return this.forwardedHandle(await forwarded);
+      options = routed;
+    }
     const spec = this.newRun(workflowType, options);
     const run = await this.starter.create(spec, { admit: () => this.admitStart(spec.namespace) });
     return new WorkflowHandle(this, spec.workflowId, run.record.runId, spec.namespace);
@@ -612,6 +687,8 @@ export class Engine implements RunDirectory {
     options: { toEvent: number; version?: string; runId?: string; reason?: string; namespace?: string },
   ): Promise<{ workflowId: string; runId: string; fromRunId: string; version: string }> {
     this.assertOpen();
+    const forwarded = this.threading?.router.reset(workflowId, options);
+    if (forwarded) return forwarded;
     checkOptionKeys(options, ['toEvent', 'version', 'runId', 'reason', 'namespace'], 'reset');
     const namespace = namespaceOf(options.namespace);
     const old = await this.resolveRun(namespace, checkId(workflowId, 'workflowId'), options.runId === undefined ? undefined : checkId(options.runId, 'runId'));
@@ -642,6 +719,8 @@ export class Engine implements RunDirectory {
    */
   async upgrade(runId: string, options: { version?: string; namespace?: string } = {}): Promise<{ workflowId: string; runId: string; fromVersion: string; toVersion: string }> {
     this.assertOpen();
+    const forwarded = this.threading?.router.upgrade(runId, options);
+    if (forwarded) return forwarded;
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('upgrade options must be an object');
     checkOptionKeys(options, ['version', 'namespace'], 'upgrade');
     const namespace = namespaceOf(options.namespace);
@@ -667,6 +746,8 @@ export class Engine implements RunDirectory {
    */
   asyncCompletion(taskToken: Uint8Array | string, options: { namespace?: string } = {}): AsyncCompletionHandle {
     this.assertOpen();
+    const forwarded = this.threading?.router.asyncCompletion(taskToken, options);
+    if (forwarded) return forwarded;
     return asyncCompletionHandle(this.activities, taskToken, { assertOpen: () => this.assertOpen(), namespace: options.namespace, payloadLimitsOf: (namespace) => this.payloadLimitsOf(namespace) });
   }
 
@@ -681,18 +762,25 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     const waitMs = options.waitMs ?? 20_000;
     if (!Number.isFinite(waitMs) || waitMs < 0) throw new InvalidArgumentError('waitMs must be a number of milliseconds, at least 0');
-    return this.activities.pollTask(namespaceOf(options.namespace), checkId(options.taskQueue, 'taskQueue'), checkId(options.identity, 'identity'), { waitMs, signal: options.signal });
+    const poll = { namespace: namespaceOf(options.namespace), taskQueue: checkId(options.taskQueue, 'taskQueue'), identity: checkId(options.identity, 'identity'), waitMs, signal: options.signal };
+    if (this.threading?.role === 'main') return this.threading.threads.taskPolls.poll(poll);
+    return this.activities.pollTask(poll.namespace, poll.taskQueue, poll.identity, poll);
   }
 
   /** The task queue's backlog (attempts waiting for a worker) and the workers polling it (now or in the last minute). */
-  describeTaskQueue(taskQueue: string, options: { namespace?: string } = {}): TaskQueueDescription {
+  async describeTaskQueue(taskQueue: string, options: { namespace?: string } = {}): Promise<TaskQueueDescription> {
     this.assertOpen();
-    return this.activities.describeTaskQueue(namespaceOf(options.namespace), checkId(taskQueue, 'taskQueue'));
+    const namespace = namespaceOf(options.namespace);
+    checkId(taskQueue, 'taskQueue');
+    if (this.threading?.role === 'main') return this.threading.threads.taskPolls.describe(namespace, taskQueue);
+    return this.activities.describeTaskQueue(namespace, taskQueue);
   }
 
   /** Signals the workflow's running run, or starts it with the signal delivered in its first activation. */
   async signalWithStart(workflowType: string, options: SignalWithStartOptions): Promise<WorkflowHandle> {
     this.assertOpen();
+    const forwarded = this.threading?.router.signalWithStart(workflowType, options);
+    if (forwarded) return this.forwardedHandle(await forwarded);
     if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('signalWithStart needs a workflowId');
     const spec = this.newRun(workflowType, options, 'signalWithStart');
     const signal = { type: 'SignalReceived' as const, time: this.clock.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.payloadLimitsOf(spec.namespace)) };
@@ -725,6 +813,12 @@ export class Engine implements RunDirectory {
    */
   async startUpdateWithStart(workflowType: string, options: UpdateWithStartOptions): Promise<{ workflow: WorkflowHandle; update: WorkflowUpdateHandle }> {
     this.assertOpen();
+    const forwarded = this.threading?.router.startUpdateWithStart(workflowType, options);
+    if (forwarded) {
+      const { workflow, updateId } = await forwarded;
+      const handle = this.forwardedHandle(workflow);
+      return { workflow: handle, update: { ...handle.getUpdateHandle(updateId), runId: workflow.runId! } };
+    }
     if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('startUpdateWithStart needs a workflowId');
     const spec = this.newRun(workflowType, options, 'updateWithStart');
     const policy = options.workflowIdConflictPolicy ?? 'USE_EXISTING';
@@ -762,7 +856,13 @@ export class Engine implements RunDirectory {
   getHandle(workflowId: string, runId?: string, options: { namespace?: string; followRuns?: boolean } = {}): WorkflowHandle {
     this.assertOpen();
     checkOptionKeys(options, ['namespace', 'followRuns'], 'getHandle');
-    return new WorkflowHandle(this, checkId(workflowId, 'workflowId'), runId === undefined ? undefined : checkId(runId, 'runId'), namespaceOf(options.namespace), options.followRuns !== false);
+    const ref = { workflowId: checkId(workflowId, 'workflowId'), ...(runId === undefined ? {} : { runId: checkId(runId, 'runId') }), namespace: namespaceOf(options.namespace), followRuns: options.followRuns !== false };
+    return this.threading?.router.ownerOfHandle(ref) ? this.forwardedHandle(ref) : new WorkflowHandle(this, ref.workflowId, ref.runId, ref.namespace, ref.followRuns);
+  }
+
+  /** A handle whose calls the partition thread serving the workflow performs. */
+  private forwardedHandle(ref: HandleRef): WorkflowHandle {
+    return new ForwardedWorkflowHandle(this, this.threading!.router.ownerOfHandle(ref)!, ref);
   }
 
   /** Runs matching the query, newest first (all of them, or `limit`). */
@@ -823,6 +923,7 @@ export class Engine implements RunDirectory {
     this.outbox.close();
     await this.runs.close();
     this.bundles.threads.releaseAll(this.sandboxPrefix);
+    if (this.threading?.role === 'main') await this.threading.threads.close();
     if (this.ownsStore) await this.store.close();
   }
 
@@ -910,6 +1011,57 @@ export class Engine implements RunDirectory {
     };
   }
 
+  /** What schedules need of their runs: here, or (threaded) from the store and the partition threads. */
+  private scheduledRuns(): ScheduledRuns {
+    return {
+      creationOf: (namespace, runId) => this.runs.creationOf(namespace, runId),
+      statusOf: async (namespace, runId) =>
+        this.threading?.role === 'main' ? (await this.store.getRun(namespace, runId))?.status : (await this.runs.runFor(namespace, runId))?.record.status,
+      requestCancel: async (namespace, { workflowId, runId }, reason) => {
+        await this.getHandle(workflowId, runId, { namespace })
+          .cancel(reason)
+          .catch((error: unknown) => {
+            if (!(error instanceof WorkflowNotRunningError)) throw error;
+          });
+      },
+    };
+  }
+
+  /** Namespaces, versions or routes changed: the partition threads read their copies again. */
+  private async controlChanged(): Promise<void> {
+    if (this.threading?.role === 'main') await this.threading.threads.controlChanged();
+  }
+
+  /** What the main thread of a threaded engine does for its partition threads. */
+  private mainServices(): MainServices {
+    return {
+      admitStart: (namespace) => this.admitStart(namespace),
+      scheduledRunClosed: (record) => this.schedules.onRunClosed(record),
+      events: this.events,
+      activities: new MainActivityRunner(this.activityFunctions, this.logger, this),
+    };
+  }
+
+  /** What a partition thread does when another thread asks (see engine/threads/partition-service.ts). */
+  private partitionServices(): PartitionServices {
+    const placement = this.threading!.placement;
+    return {
+      engine: this,
+      performEffect: (entry, home) => {
+        placement.rememberHome(entry, home);
+        return this.outbox.performForwarded(entry);
+      },
+      deliverEffect: (entry, home, target, event) => {
+        placement.rememberHome(entry, home);
+        return this.outbox.deliverTo(entry, target, event);
+      },
+      reloadControl: async () => {
+        this.bundles.forgetRoutes();
+        await this.namespaces.load();
+      },
+    };
+  }
+
   /** Re-arms timers, re-dispatches unfinished activities, performs recorded effects. */
   private async recover(): Promise<void> {
     const tasks = await this.store.listActivityTasks();
@@ -919,7 +1071,7 @@ export class Engine implements RunDirectory {
       (error) => this.logger.warn({ err: error }, 'could not load the next due entries from the store; trying again'),
     );
     for (const task of tasks) this.activities.dispatch(task);
-    await this.schedules.recover();
+    if (this.threading?.role !== 'partitions') await this.schedules.recover();
     if (due + tasks.length + effects > 0) {
       this.logger.info({ timers: due, activities: tasks.length, effects }, 'recovered durable timers, activities and effects');
     }
@@ -1006,7 +1158,11 @@ interface EngineParts {
   clock: Clock;
   failureErrorTypes: Record<string, string[]>;
   checkpoints: Required<CheckpointOptions>;
+  threading: Threading | undefined;
 }
+
+/** What an engine is when partition threads serve the runs: their main thread, or one of them. */
+type Threading = { role: 'main'; placement: Placement; router: PartitionRouter; threads: PartitionThreads } | { role: 'partitions'; placement: Placement; router: PartitionRouter; main: PortRpc; threads: number };
 
 const DEFAULT_CHECKPOINT_INTERVAL = 1000;
 

@@ -23,6 +23,19 @@ import type { WorkflowRun } from './run/workflow-run.js';
 /** Effects handled elsewhere (schedules), by kind. */
 export type EffectHandler = (entry: OutboxEntry, effect: OutboxEffect) => Promise<void>;
 
+/**
+ * For an engine that owns some partitions only (a partition thread): effects on runs of
+ * another partition are performed by its owner.
+ */
+export interface EffectRouting {
+  /** Whether this engine owns the run's partition. */
+  ownsRun(runId: string): boolean;
+  /** Performs the entry's effect at the owner of its target (undefined: the target is this engine's). */
+  perform(entry: OutboxEntry): Promise<void> | undefined;
+  /** Delivers `event` to a run of another partition, in the write that performs `entry` (its owner's `deliverTo`). */
+  deliver(entry: OutboxEntry, target: ParentLink, event: NewEventOf<JobEventType>): Promise<void>;
+}
+
 export class OutboxProcessor {
   private readonly inFlight = new Set<string>();
   /**
@@ -33,6 +46,8 @@ export class OutboxProcessor {
   /** Failed attempts so far of effects that are being retried. */
   private readonly attempts = new Map<string, number>();
   private readonly handlers = new Map<OutboxEffect['kind'], EffectHandler>();
+  /** Effects other engines recorded that this one performs now, by entry id. */
+  private readonly forwarded = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(
@@ -41,11 +56,23 @@ export class OutboxProcessor {
     private readonly starter: RunStarter,
     private readonly logger: Logger,
     private readonly clock: Clock,
+    private readonly routing?: EffectRouting,
   ) {}
 
   /** Effects being performed now (the time-skipping test environment waits for none). */
   get pending(): number {
-    return this.inFlight.size;
+    return this.inFlight.size + this.forwarded.size;
+  }
+
+  /** Performs an effect another engine recorded, whose target is this engine's (once at a time per entry). */
+  performForwarded(entry: OutboxEntry): Promise<void> {
+    let done = this.forwarded.get(entry.id);
+    if (done) return done;
+    const effect = entry.effect as OutboxEffect;
+    done = this.perform(entry, effect).finally(() => this.forwarded.delete(entry.id));
+    this.forwarded.set(entry.id, done);
+    if (createsRun(effect)) this.runs.trackCreation(entry.namespace, effect.workflowId, effect.runId, done);
+    return done;
   }
 
   /** Lets another module perform effects of `kind` (schedules start their runs). */
@@ -86,7 +113,7 @@ export class OutboxProcessor {
     if (this.inFlight.has(entry.id) || this.closed) return;
     this.inFlight.add(entry.id);
     const effect = entry.effect as OutboxEffect;
-    const done = this.perform(entry, effect);
+    const done = this.routing?.perform(entry) ?? this.perform(entry, effect);
     // Creations are tracked synchronously, so lookups of the new run wait for it.
     if (createsRun(effect)) this.runs.trackCreation(entry.namespace, effect.workflowId, effect.runId, done);
     done.then(
@@ -277,7 +304,8 @@ export class OutboxProcessor {
   }
 
   /** Delivers a job to a run (a child's outcome to its parent, an acknowledgement to a signal's sender); if that run is gone, the effect is moot. */
-  private async deliverTo(entry: OutboxEntry, target: ParentLink, event: NewEventOf<JobEventType>): Promise<void> {
+  async deliverTo(entry: OutboxEntry, target: ParentLink, event: NewEventOf<JobEventType>): Promise<void> {
+    if (this.routing && !this.routing.ownsRun(target.runId)) return this.routing.deliver(entry, target, event);
     const run = await this.runs.runFor(target.namespace, target.runId);
     if (!run || run.record.status !== 'Running') return this.discard(entry);
     try {

@@ -93,3 +93,22 @@ function outboxId(namespace: string, effect: OutboxEffect): string {
       return `${effect.kind}:${namespace}:${effect.source.runId}:${effect.source.seq}`;
   }
 }
+
+/** The run or workflow an effect acts on, whose partition's owner performs it. */
+export function effectTarget(namespace: string, effect: OutboxEffect): { runId: string } | { namespace: string; workflowId: string } {
+  switch (effect.kind) {
+    case 'startChild':
+    case 'continueAsNew':
+    case 'startScheduled':
+      return { runId: effect.runId };
+    case 'notifyParent':
+      return { runId: effect.parent.runId };
+    case 'externalDone':
+      return { runId: effect.source.runId };
+    case 'cancelChild':
+    case 'terminateChild':
+    case 'signalExternal':
+    case 'cancelExternal':
+      return { namespace, workflowId: effect.workflowId };
+  }
+}

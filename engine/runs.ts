@@ -46,6 +46,8 @@ export class RunTable {
     private readonly quarantine: Quarantine,
     /** A namespace's resident-bytes quota, as far as it is known now. */
     private readonly residentQuotaOf: (namespace: string) => number | undefined = () => undefined,
+    /** Whether a run is this engine's to hold (a partition thread holds its partitions' runs only). */
+    private readonly owns: (runId: string) => boolean = () => true,
   ) {}
 
   /** Set once, by the engine, before any run is loaded. */
@@ -55,6 +57,7 @@ export class RunTable {
 
   /** Adds a run created in this process. */
   add(run: WorkflowRun): void {
+    if (!this.owns(run.record.runId)) throw new Error(`run ${run.record.runId} is served by another partition thread`);
     this.runs.set(keyOf(run), run);
   }
 
@@ -64,6 +67,8 @@ export class RunTable {
 
   /** The run in memory, or loaded from its record (waiting for its creation if in flight). Closed runs are not kept. */
   async runFor(namespace: string, runId: string): Promise<WorkflowRun | undefined> {
+    // Two threads holding one run would both drive it: a call that reaches the wrong one is a bug.
+    if (!this.owns(runId)) throw new Error(`run ${runId} is served by another partition thread`);
     const key = runKey(namespace, runId);
     const existing = this.runs.get(key);
     if (existing) return existing;

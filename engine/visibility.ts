@@ -68,8 +68,14 @@ function equalsScalar(predicate: AttributePredicate): string | number | boolean 
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : undefined;
 }
 
+/** A scan's filter, with the query it was compiled from. */
+export interface RunFilter {
+  (record: RunRecord): boolean;
+  readonly query?: VisibilityQuery;
+}
+
 /** Validates `query` and returns the store scan that answers it: the indexes it can use (a search attribute's value, type, status, start-time range) and the filter for the rest. */
-export function compileQuery(query: VisibilityQuery): Omit<ScanRunsQuery, 'namespace' | 'pageSize' | 'cursor'> & { filter: (record: RunRecord) => boolean } {
+export function compileQuery(query: VisibilityQuery): Omit<ScanRunsQuery, 'namespace' | 'pageSize' | 'cursor'> & { filter: RunFilter } {
   if (query.status !== undefined && !RUN_STATUSES.includes(query.status)) throw new InvalidArgumentError(`status must be one of ${RUN_STATUSES.join(', ')}`);
   const startedFrom = toTime(query.startTime?.from, 'startTime.from');
   const startedTo = toTime(query.startTime?.to, 'startTime.to');
@@ -81,7 +87,7 @@ export function compileQuery(query: VisibilityQuery): Omit<ScanRunsQuery, 'names
       throw new InvalidArgumentError(`search attribute predicate for ${name} may only use eq, lt, gt, contains`);
     }
   }
-  const filter = (record: RunRecord): boolean => {
+  const filter: RunFilter = (record: RunRecord): boolean => {
     if (query.status !== undefined && record.status !== query.status) return false;
     if (query.workflowType !== undefined && record.workflowType !== query.workflowType) return false;
     if (query.workflowId !== undefined && record.workflowId !== query.workflowId) return false;
@@ -93,6 +99,8 @@ export function compileQuery(query: VisibilityQuery): Omit<ScanRunsQuery, 'names
     const attributes = record.searchAttributes ?? {};
     return predicates.every(([name, predicate]) => name in attributes && matches(attributes[name], predicate));
   };
+  // What rebuilds the filter in another thread (a function cannot be sent).
+  Object.defineProperty(filter, 'query', { value: query });
   const byAttribute = predicates.find(([name, predicate]) => isIndexedAttributeValue(name, equalsScalar(predicate)));
   return {
     filter,

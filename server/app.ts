@@ -389,7 +389,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     const task = await engine.pollActivityTask({ namespace: ns(c), taskQueue: c.req.param('tq')!, identity: body.identity, waitMs, signal: requestSignal(c) });
     return task === undefined ? c.body(null, 204) : c.json(task);
   });
-  app.get('/v1/namespaces/:ns/task-queues/:tq', guard('read'), async (c) => c.json(engine.describeTaskQueue(c.req.param('tq')!, { namespace: ns(c) })));
+  app.get('/v1/namespaces/:ns/task-queues/:tq', guard('read'), async (c) => c.json(await engine.describeTaskQueue(c.req.param('tq')!, { namespace: ns(c) })));
 
   // Schedules ---------------------------------------------------------------------------
   const scheduleId = (c: Context) => c.req.param('sid')!;

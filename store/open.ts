@@ -51,28 +51,47 @@ export async function openLevelDbStore<E extends StoredEvent = StoredEvent>(data
   try {
     const partitions = folderPartitions(dataDir, asked);
     if (partitions === 1) return await openDatabaseStore<E>(dataDir, lock, options, DEFAULT_CACHED_HEADS);
-    const folders = [join(dataDir, 'control'), ...Array.from({ length: partitions }, (_, i) => partitionFolder(dataDir, i))];
-    const opened = await Promise.allSettled(
-      folders.map(async (folder) => {
-        createFolder(folder);
-        const partLock = lockFolder(folder);
-        try {
-          return await openDatabaseStore<E>(folder, partLock, labelled(options, basename(folder)), partitionShare(partitions));
-        } catch (error) {
-          partLock.release();
-          throw error;
-        }
-      }),
-    );
+    const opened = await Promise.allSettled(['control' as const, ...Array.from({ length: partitions }, (_, i) => i)].map((part) => openFolderPart<E>(dataDir, part, partitions, options)));
     const failed = opened.find((result) => result.status === 'rejected');
     if (failed) {
       await Promise.all(opened.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)));
       throw failed.reason;
     }
     const [control, ...parts] = opened.map((result) => (result as PromiseFulfilledResult<KvEventStore<E>>).value);
-    return new PartitionedEventStore<E>(control, parts, () => lock.release());
+    return new PartitionedEventStore<E>(control, parts, { onClose: () => lock.release() });
   } catch (error) {
     lock.release();
+    throw error;
+  }
+}
+
+/**
+ * Locks a data folder of several partitions and reads (or, new, records) its partition count,
+ * for an engine whose threads open its databases each (`openFolderPart`). Refuses a folder of
+ * one database (from before partitions): it cannot be divided.
+ */
+export function lockPartitionedFolder(dataDir: string, asked?: number): { partitions: number; lock: FolderLock } {
+  createFolder(dataDir);
+  const lock = lockFolder(dataDir);
+  try {
+    const partitions = folderPartitions(dataDir, asked === undefined ? undefined : checkPartitionCount(asked));
+    if (partitions === 1) throw new StoreError('AION_STORE_LAYOUT', `the data folder ${dataDir} holds one database (it has one partition): it cannot be served by several threads`);
+    return { partitions, lock };
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+/** One database of a data folder of `partitions` partitions, whose folder lock the caller holds: its control store, or partition `part`. */
+export async function openFolderPart<E extends StoredEvent = StoredEvent>(dataDir: string, part: 'control' | number, partitions: number, options: LevelDbStoreOptions = {}): Promise<KvEventStore<E>> {
+  const folder = part === 'control' ? join(dataDir, 'control') : partitionFolder(dataDir, part);
+  createFolder(folder);
+  const partLock = lockFolder(folder);
+  try {
+    return await openDatabaseStore<E>(folder, partLock, labelled(options, basename(folder)), partitionShare(partitions));
+  } catch (error) {
+    partLock.release();
     throw error;
   }
 }
@@ -179,14 +198,16 @@ const partitionShare = (partitions: number): number => Math.ceil(DEFAULT_CACHED_
 /** An in-memory store with the same semantics (and partitions: default 16), for tests and ephemeral engines. */
 export async function openMemoryStore<E extends StoredEvent = StoredEvent>(options: { partitions?: number } = {}): Promise<EventStore<E>> {
   const partitions = checkPartitionCount(options.partitions ?? DEFAULT_PARTITIONS);
-  const open = async (): Promise<KvEventStore<E>> => {
-    const db = new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as KvDatabase;
-    await db.open();
-    return new KvEventStore<E>(db, { sync: false, commits: await CommitLog.open(db, { sync: false }), cachedHeads: partitionShare(partitions) });
-  };
-  if (partitions === 1) return open();
-  const [control, ...parts] = await Promise.all(Array.from({ length: partitions + 1 }, open));
+  if (partitions === 1) return openMemoryPart(1);
+  const [control, ...parts] = await Promise.all(Array.from({ length: partitions + 1 }, () => openMemoryPart<E>(partitions)));
   return new PartitionedEventStore<E>(control, parts);
+}
+
+/** One in-memory database of a store of `partitions` partitions (its control store, or a partition). */
+export async function openMemoryPart<E extends StoredEvent = StoredEvent>(partitions: number): Promise<KvEventStore<E>> {
+  const db = new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as KvDatabase;
+  await db.open();
+  return new KvEventStore<E>(db, { sync: false, commits: await CommitLog.open(db, { sync: false }), cachedHeads: partitionShare(partitions) });
 }
 
 async function openDatabase(dataDir: string): Promise<KvDatabase> {

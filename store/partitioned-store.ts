@@ -53,26 +53,66 @@ const RECEIPT_KIND = 'outbox-receipt';
  */
 type PartitionCursor = string | null;
 
+/**
+ * What a store's owner serves (default: everything). An engine thread serving some partitions
+ * reads every part, but finds work — due entries, activity tasks, quarantined runs, the
+ * outbox — only in its own.
+ */
+export interface Ownership {
+  control: boolean;
+  partitions: readonly number[];
+}
+
 export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implements EventStore<E> {
   readonly events = new EventEmitter<StoreEvents>().setMaxListeners(0);
   /** The control store, then the partitions. */
   private readonly all: readonly EventStore<E>[];
+  /** The parts whose work is this store's owner's (see `Ownership`). */
+  private readonly owned: ReadonlySet<EventStore<E>>;
   /** Where each outbox entry this store has seen lives (written or listed here). */
   private readonly outboxHomes = new Map<string, EventStore<E>>();
   private reportedUnavailable = false;
 
+  private readonly onClose: (() => void) | undefined;
+
   constructor(
     private readonly control: EventStore<E>,
     private readonly partitions: readonly EventStore<E>[],
-    /** Called once every part is closed (releases the data folder's lock). */
-    private readonly onClose?: () => void,
+    options: {
+      /** Called once every part is closed (releases the data folder's lock). */
+      onClose?: () => void;
+      owned?: Ownership;
+    } = {},
   ) {
     this.all = [control, ...partitions];
+    this.onClose = options.onClose;
+    const { owned } = options;
+    this.owned = new Set(owned === undefined ? this.all : [...(owned.control ? [control] : []), ...owned.partitions.map((i) => partitions[i])]);
     for (const store of this.all) {
       store.events.on('damaged', (damage) => this.events.emit('damaged', damage));
-      store.events.on('appended', (append) => this.events.emit('appended', append));
       store.events.on('availability', (change) => this.onAvailability(change));
     }
+    // Appends are listened to in the parts only while someone listens here (a part in another thread sends each one over).
+    const untyped = this.events as EventEmitter;
+    const onAppended = (append: StoreEvents['appended'][0]) => this.events.emit('appended', append);
+    untyped.on('newListener', (name: string) => {
+      if (name === 'appended' && this.events.listenerCount('appended') === 0) for (const store of this.all) store.events.on('appended', onAppended);
+    });
+    untyped.on('removeListener', (name: string) => {
+      if (name === 'appended' && this.events.listenerCount('appended') === 0) for (const store of this.all) store.events.off('appended', onAppended);
+    });
+  }
+
+  /** Where an outbox entry this store wrote or listed lives: `'control'` or its partition (for the thread that performs it). */
+  outboxHomeOf(id: string): 'control' | number | undefined {
+    const home = this.outboxHomes.get(id);
+    if (home === undefined) return undefined;
+    return home === this.control ? 'control' : this.partitions.indexOf(home);
+  }
+
+  /** Where an entry written by another thread lives, so the write performing it here deletes it there only. */
+  rememberOutboxHome(id: string, home: 'control' | number): void {
+    this.outboxHomes.set(id, home === 'control' ? this.control : this.partitions[home]);
   }
 
   get partitionCount(): number {
@@ -294,7 +334,7 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
   }
 
   async dueEntries(upTo: number, limit?: number): Promise<DueEntry[]> {
-    const lists = await Promise.all(this.all.map((store) => store.dueEntries(upTo, limit)));
+    const lists = await Promise.all([...this.owned].map((store) => store.dueEntries(upTo, limit)));
     return lists
       .flat()
       .sort(byDueTime)
@@ -302,31 +342,42 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
   }
 
   async nextDueEntry(): Promise<DueEntry | undefined> {
-    const firsts = await Promise.all(this.all.map((store) => store.nextDueEntry()));
+    const firsts = await Promise.all([...this.owned].map((store) => store.nextDueEntry()));
     return firsts.filter((entry) => entry !== undefined).sort(byDueTime)[0];
   }
 
   async listActivityTasks(): Promise<ActivityTask[]> {
-    return (await Promise.all(this.partitions.map((partition) => partition.listActivityTasks()))).flat();
+    return (await Promise.all(this.ownedPartitions().map((partition) => partition.listActivityTasks()))).flat();
   }
 
   async listQuarantined(): Promise<QuarantineRecord[]> {
-    return (await Promise.all(this.partitions.map((partition) => partition.listQuarantined()))).flat();
+    return (await Promise.all(this.ownedPartitions().map((partition) => partition.listQuarantined()))).flat();
+  }
+
+  private ownedPartitions(): EventStore<E>[] {
+    return this.partitions.filter((partition) => this.owned.has(partition));
   }
 
   /**
-   * Every entry whose effect is not recorded yet. An entry with a receipt (its effect was
-   * recorded, its deletion was not) is dropped here, and so is the receipt. Receipts are read
-   * before entries: a receipt whose entry is not read was written before the entries were
-   * read, so its entry was already deleted, and dropping that receipt loses nothing.
+   * Every entry of the owned parts whose effect is not recorded yet. An entry with a receipt
+   * (its effect was recorded, its deletion was not) is dropped here, and so is the receipt.
+   * Receipts are read before entries: a receipt whose entry is not read was written before the
+   * entries were read, so its entry was already deleted, and dropping that receipt loses
+   * nothing. A receipt whose entry is in a part another thread owns stays until that owner
+   * has dropped the entry.
    */
   async listOutbox(): Promise<OutboxEntry[]> {
     const receipts = await Promise.all(this.all.map((store) => store.listControl(RECEIPT_KIND)));
     const entries = await Promise.all(this.all.map((store) => store.listOutbox()));
     const done = new Set(receipts.flat().map((receipt) => receipt.id));
     const left: OutboxEntry[] = [];
+    const elsewhere = new Set<string>();
     const cleanups: Promise<void>[] = [];
     this.all.forEach((store, i) => {
+      if (!this.owned.has(store)) {
+        for (const entry of entries[i]) elsewhere.add(entry.id);
+        return;
+      }
       const performed = entries[i].filter((entry) => done.has(entry.id)).map((entry) => entry.id);
       if (performed.length > 0) cleanups.push(store.write({ outbox: { delete: performed } }));
       for (const entry of entries[i]) {
@@ -338,7 +389,12 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     // Receipts go once their entries are gone; a cleanup that fails is done by a later listing.
     const cleaned = await Promise.allSettled(cleanups);
     if (cleaned.every((result) => result.status === 'fulfilled')) {
-      await Promise.allSettled(receipts.map((own, i) => (own.length === 0 ? undefined : this.all[i].write(receiptDeletion(own)))));
+      await Promise.allSettled(
+        receipts.map((own, i) => {
+          const dropped = this.owned.has(this.all[i]) ? own.filter((receipt) => !elsewhere.has(receipt.id)) : [];
+          return dropped.length === 0 ? undefined : this.all[i].write(receiptDeletion(dropped));
+        }),
+      );
     }
     return left;
   }

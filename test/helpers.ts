@@ -69,11 +69,21 @@ async function replayAll(engine: Engine, bundle: string): Promise<void> {
 }
 
 /**
+ * `AION_TEST_THREADS=N` runs the tests' engines with N partition threads (CI runs the suite
+ * so), except those a test opens on a store of its own or with a skipping clock.
+ */
+export function withTestThreads(options: EngineOptions): EngineOptions {
+  const threads = Number(process.env.AION_TEST_THREADS ?? 0);
+  if (threads === 0 || options.threads !== undefined || options.store !== undefined || options.timeSkipping === true || options.partitions === 1) return options;
+  return { ...options, threads: Math.min(threads, options.partitions ?? threads) };
+}
+
+/**
  * An engine (in memory unless `dataDir` is given) with a fixture bundle deployed; after the
  * test, every run's history is replayed against that bundle and the engine is closed.
  */
 export async function openEngine(options: EngineOptions = {}, bundle = 'workflows.ts'): Promise<Engine> {
-  const engine = await Engine.open({ logger: silentLogger, ...options });
+  const engine = await Engine.open({ logger: silentLogger, ...withTestThreads(options) });
   open.push({ engine, bundle });
   await engine.deploy({ code: await fixtureBundle(bundle) });
   return engine;

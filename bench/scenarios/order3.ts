@@ -1,5 +1,6 @@
 import { figure, percentile, type Figure, type Scenario } from '../scenario.js';
-import { order3Engine, runMany } from '../workloads/index.js';
+import { availableParallelism } from 'node:os';
+import { noopActivitiesModule, order3Engine, runMany } from '../workloads/index.js';
 
 interface Variant {
   name: string;
@@ -9,15 +10,19 @@ interface Variant {
   sync: boolean;
   /** Partitions of the data folder (default: the engine's). */
   partitions?: number;
+  /** Partition threads; their activities run in place (`activitiesModule`) unless `activitiesOnMain`. */
+  threads?: number;
+  activitiesOnMain?: boolean;
 }
 
-function order3Scenario({ name, description, type, inFlight, sync, partitions }: Variant): Scenario {
+function order3Scenario({ name, description, type, inFlight, sync, partitions, threads, activitiesOnMain }: Variant): Scenario {
   return {
     name,
     description,
     async run({ quick }): Promise<Figure[]> {
       const total = quick ? 300 : 2000;
-      const { engine } = await order3Engine({ sync, ...(partitions !== undefined ? { partitions } : {}) });
+      const threaded = threads === undefined ? {} : { threads, ...(activitiesOnMain ? {} : { activities: {}, activitiesModule: noopActivitiesModule() }) };
+      const { engine } = await order3Engine({ sync, ...(partitions !== undefined ? { partitions } : {}), ...threaded });
       // Warm up: the template, JIT and the LevelDB files.
       await runMany(engine, type, 50, 10);
       const cpu = process.cpuUsage();
@@ -43,4 +48,17 @@ export const order3Scenarios: Scenario[] = [
   order3Scenario({ name: 'order3-500', description: `order3 with 500 in flight, ${sync}`, type: 'order3', inFlight: 500, sync: true }),
   order3Scenario({ name: 'order3-1-partition', description: `order3 on a data folder of 1 partition (the default is 16), ${sync}`, type: 'order3', inFlight: 50, sync: true, partitions: 1 }),
   order3Scenario({ name: 'order3-unsynced', description: 'order3, 50 in flight, LevelDB without fsync (what group commit buys)', type: 'order3', inFlight: 50, sync: false }),
+  // The scaling table: partition threads (activities imported by each thread), 1, 2 and, where the machine has the cores, 4.
+  ...[1, 2, ...(availableParallelism() >= 4 ? [4] : [])].map((threads) =>
+    order3Scenario({ name: `order3-threads-${threads}`, description: `order3 with ${threads} partition thread${threads === 1 ? '' : 's'}, ${sync}`, type: 'order3', inFlight: 50, sync: true, threads }),
+  ),
+  order3Scenario({
+    name: 'order3-threads-2-main-activities',
+    description: `order3 with 2 partition threads, its activities run by the main thread, ${sync}`,
+    type: 'order3',
+    inFlight: 50,
+    sync: true,
+    threads: 2,
+    activitiesOnMain: true,
+  }),
 ];

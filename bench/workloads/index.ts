@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '../../engine/bundler.js';
 import { Engine, type EngineOptions } from '../../engine/engine.js';
 import type { Logger } from '../../engine/logger.js';
+import * as noop from './noop-activities.js';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -18,11 +19,10 @@ function workloadPath(name: string): string {
 export const order3Code = async (): Promise<string> => (await bundleWorkflowCode({ workflowsPath: workloadPath('workflows') })).code;
 
 /** Activities that do nothing: the benchmark measures the engine. */
-export const noopActivities = {
-  step1: async (n: number) => n,
-  step2: async (n: number) => n,
-  step3: async (n: number) => n,
-};
+export const noopActivities = { ...noop };
+
+/** The module exporting them, for partition threads to import (`activitiesModule`). */
+export const noopActivitiesModule = (): string => workloadPath('noop-activities');
 
 /** A fresh folder under the OS temp dir, removed when this process exits (a scenario's store can be gigabytes). */
 export function scratchDir(prefix: string): string {

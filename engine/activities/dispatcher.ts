@@ -45,6 +45,8 @@ export interface DispatcherHooks {
   engine: object;
   /** The namespace's `maxActivityTasksInFlight` quota, as far as it is known now. */
   inFlightLimitOf?(namespace: string): number | undefined;
+  /** An attempt waits in a task queue with no poller. */
+  onQueued?(namespace: string, taskQueue: string): void;
 }
 
 interface Running {
@@ -111,7 +113,7 @@ const RECLAIMING_WORKER = 'a worker that ran this attempt before the engine rest
 
 export class ActivityDispatcher {
   private readonly running = new Map<string, Running>();
-  private readonly taskQueues = new ActivityTaskQueues<ClaimedAttempt>();
+  private readonly taskQueues: ActivityTaskQueues<ClaimedAttempt>;
   private readonly slots: InFlightLimit;
   /**
    * Outcomes whose recording failed (the store refused the write): kept, so that dispatching
@@ -127,6 +129,7 @@ export class ActivityDispatcher {
     private readonly payloadLimitsOf: (namespace: string) => PayloadLimits,
     private readonly clock: Clock = systemClock,
   ) {
+    this.taskQueues = new ActivityTaskQueues((namespace, taskQueue) => hooks.onQueued?.(namespace, taskQueue));
     this.slots = new InFlightLimit((namespace) => hooks.inFlightLimitOf?.(namespace));
   }
 

@@ -38,12 +38,16 @@ const POLLER_MEMORY_MS = 60_000;
 export class ActivityTaskQueues<T> {
   private readonly queues = new Map<string, TaskQueue<T>>();
 
+  /** `onQueued`: told when an attempt waits in a queue with no poller (a threaded engine's main thread polls again). */
+  constructor(private readonly onQueued: (namespace: string, taskQueue: string) => void = () => undefined) {}
+
   /** Queues an attempt, or hands it to a waiting poller at once. */
   offer(namespace: string, taskQueue: string, attempt: QueuedAttempt<T>): void {
     const queue = this.queue(namespace, taskQueue);
     const poller = queue.pollers.shift();
     if (!poller) {
       queue.backlog.add(attempt);
+      this.onQueued(namespace, taskQueue);
       return;
     }
     const task = attempt.claim(poller.worker);

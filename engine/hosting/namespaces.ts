@@ -60,6 +60,8 @@ export interface NamespaceContents {
   storedRuns(namespace: string): Promise<number>;
   /** What else goes with its record, in the same write: its keys revoked, its versions and routes removed. */
   deletions(namespace: string): Promise<Pick<WriteBatch, 'control' | 'typeVersions'>>;
+  /** Told once a namespace was created, changed or deleted (partition threads reload their copies). */
+  changed(): Promise<void>;
 }
 
 export const NAMESPACE_KIND = 'namespace';
@@ -95,6 +97,7 @@ export class Namespaces {
     if (stored > 0) throw new AionError('FAILED_PRECONDITION', `a deleted namespace ${name} left ${stored} run${stored === 1 ? '' : 's'} stored: choose another name`);
     await this.store.write({ control: { put: [{ kind: NAMESPACE_KIND, id: name, value: record }] } });
     this.policies.set(name, policyOf(record));
+    await this.contents.changed();
     return infoOf(record);
   }
 
@@ -103,9 +106,15 @@ export class Namespaces {
    * (`quotasNow`: payload sizes, residency, activity slots) is known from the start.
    */
   async load(): Promise<void> {
-    for (const { value } of await this.store.listControl(NAMESPACE_KIND)) {
+    const records = await this.store.listControl(NAMESPACE_KIND);
+    // Replaced at once: a reload (another thread changed them) never shows none meanwhile.
+    this.policies.clear();
+    for (const { value } of records) {
       const record = value as StoredNamespace;
-      if (!record.deleting) this.policies.set(record.name, policyOf(record));
+      if (record.deleting) continue;
+      this.policies.set(record.name, policyOf(record));
+      const tenant = this.tenants.get(record.name);
+      if (tenant) tenant.weight = record.quotas?.schedulingWeight ?? 1;
     }
   }
 
@@ -173,6 +182,7 @@ export class Namespaces {
       tenant.weight = record.quotas?.schedulingWeight ?? 1;
       this.weightsUpdated.add(tenant);
     }
+    await this.contents.changed();
     return infoOf(record);
   }
 
@@ -195,6 +205,7 @@ export class Namespaces {
     await this.store.write({ control: { put: control?.put ?? [], delete: [{ kind: NAMESPACE_KIND, id: name }, ...(control?.delete ?? [])] }, typeVersions: typeVersions ?? [] });
     this.policies.delete(name);
     this.tenants.delete(name);
+    await this.contents.changed();
   }
 
   private async read(name: string): Promise<StoredNamespace> {

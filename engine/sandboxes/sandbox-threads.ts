@@ -14,10 +14,9 @@
  *
  * @module
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../threads/start-worker.js';
 import { SandboxCrash } from '../../sandbox/index.js';
 import { DeterminismViolationError } from '../errors.js';
 import { BundleLoadError } from '../workflow-sandbox.js';
@@ -262,7 +261,7 @@ export class SandboxThreads {
   private spawn(): SandboxThread {
     const watchdog = new SharedArrayBuffer(2 * Float64Array.BYTES_PER_ELEMENT);
     const data: ThreadData = { runtimeSource: this.runtimeSource, watchdog };
-    const worker = startWorker(data);
+    const worker = startWorker(new URL('./sandbox-thread', import.meta.url), { workerData: data });
     const thread = new SandboxThread(worker, watchdog);
     worker.on('message', (response: ThreadResponse) => this.settle(thread, response));
     worker.on('error', (error) => void this.stop(thread, undefined, `the sandbox thread failed: ${error.message}`));
@@ -346,14 +345,4 @@ function errorOf(failure: ThreadFailure): Error {
     case 'error':
       return new Error(`sandbox thread: ${failure.message}`);
   }
-}
-
-/** The thread's entry beside this module: JavaScript in `dist`; in the source tree, TypeScript through tsx. */
-function startWorker(data: ThreadData): Worker {
-  const compiled = new URL('./sandbox-thread.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return new Worker(compiled, { workerData: data });
-  const source = new URL('./sandbox-thread.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
 }

@@ -9,15 +9,14 @@
  *
  * @module
  */
-import type { DueEntry, EventStore, OutboxEntry, ScheduleRecord } from '../../store/types.js';
-import { AionError, InvalidArgumentError, WorkflowNotRunningError } from '../errors.js';
+import type { DueEntry, EventStore, OutboxEntry, RunStatus, ScheduleRecord } from '../../store/types.js';
+import { AionError, InvalidArgumentError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import { checkArgs, checkId } from '../input.js';
 import type { Logger } from '../logger.js';
 import { outboxEntry, type OutboxEffect } from '../outbox.js';
 import type { OutboxProcessor } from '../outbox-processor.js';
 import type { PayloadLimits } from '../payloads.js';
-import type { RunTable } from '../runs.js';
 import type { DueTimers } from '../timers.js';
 import { formatDueKey } from '../due-keys.js';
 import { KeyedLock } from '../keyed-lock.js';
@@ -124,13 +123,22 @@ export interface ScheduleFiredEvent {
   buffered: boolean;
 }
 
+/** What schedules need of the runs they start: wherever those runs are served. */
+export interface ScheduledRuns {
+  /** Settles once a run being created now is (undefined: none is). */
+  creationOf(namespace: string, runId: string): Promise<unknown> | undefined;
+  statusOf(namespace: string, runId: string): Promise<RunStatus | undefined>;
+  /** Asks the run to cancel (nothing if it is no longer running). */
+  requestCancel(namespace: string, target: { workflowId: string; runId: string }, reason: string): Promise<void>;
+}
+
 export class Schedules {
   /** One operation at a time per schedule (ticks, changes, buffered fires). */
   private readonly locks = new KeyedLock();
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
-    private readonly runs: RunTable,
+    private readonly runs: ScheduledRuns,
     private readonly outbox: OutboxProcessor,
     private readonly timers: DueTimers,
     private readonly logger: Logger,
@@ -378,8 +386,8 @@ export class Schedules {
     if (!last) return undefined;
     await this.runs.creationOf(schedule.namespace, last.runId)?.catch(() => undefined);
     const latest = await this.store.getLatestRunId(schedule.namespace, last.workflowId);
-    const run = latest === undefined ? undefined : await this.runs.runFor(schedule.namespace, latest);
-    return run?.record.status === 'Running' ? { workflowId: last.workflowId, runId: run.record.runId } : undefined;
+    const status = latest === undefined ? undefined : await this.runs.statusOf(schedule.namespace, latest);
+    return status === 'Running' ? { workflowId: last.workflowId, runId: latest! } : undefined;
   }
 
   private startScheduled(entry: OutboxEntry, effect: Extract<OutboxEffect, { kind: 'startScheduled' }>): Promise<void> {
@@ -390,11 +398,8 @@ export class Schedules {
     });
   }
 
-  private async cancelRun(namespace: string, target: { workflowId: string; runId: string }): Promise<void> {
-    const run = await this.runs.runFor(namespace, target.runId);
-    await run?.deliver({ type: 'CancelRequested', time: Date.now(), reason: 'a newer scheduled run replaces it (CancelOther)' }).catch((error: unknown) => {
-      if (!(error instanceof WorkflowNotRunningError)) throw error;
-    });
+  private cancelRun(namespace: string, target: { workflowId: string; runId: string }): Promise<void> {
+    return this.runs.requestCancel(namespace, target, 'a newer scheduled run replaces it (CancelOther)');
   }
 
   // Storage ---------------------------------------------------------------------------------

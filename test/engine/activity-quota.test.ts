@@ -50,7 +50,7 @@ describe('activity tasks in flight per namespace', () => {
     await engine.namespaces.create('limited', { quotas: { maxActivityTasksInFlight: 2 } });
     await engine.deploy({ code: await fixtureBundle(BUNDLE), namespace: 'limited' });
     const handle = await engine.start('callParallel', { namespace: 'limited', args: ['remoteOnly', 5, { taskQueue: 'remote', startToCloseTimeout: '30s' }] });
-    await expect.poll(() => engine.describeTaskQueue('remote', { namespace: 'limited' }).backlog).toBe(2);
+    await expect.poll(async () => (await engine.describeTaskQueue('remote', { namespace: 'limited' })).backlog).toBe(2);
     // A worker takes and completes them one by one: each frees a slot, and the next attempt is offered.
     const results: unknown[] = [];
     for (let i = 0; i < 5; i++) {

@@ -58,8 +58,8 @@ describe('child workflows', () => {
   it('reports a child that cannot start (its id is running) through the child result', async () => {
     const engine = await openEngine({}, BUNDLE);
     await engine.start('waitsForever', { workflowId: 'taken' });
-    const parent = await engine.start('parentWithPolicy', { args: ['ABANDON', 'taken'] });
-    expect(await parent.result()).toBe('parent done');
+    const parent = await engine.start('awaitsChild', { args: ['taken'] });
+    expect(await parent.result()).toMatch(/^child failed: .*workflow taken is already running/);
     const failed = (await parent.history()).find((e) => e.type === 'ChildWorkflowFailed') as { failure: { cause: { message: string } } };
     expect(failed.failure.cause.message).toMatch(/workflow taken is already running/);
   });

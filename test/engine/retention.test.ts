@@ -76,7 +76,8 @@ describe('retention of closed runs', () => {
   it('keeps the appointment across a restart', async () => {
     const dataDir = tempDir();
     const first = await Engine.open({ dataDir, logger: silentLogger });
-    await withNamespace(first, 'brief', '1s');
+    // Long enough for the reopened engine to be open (with partition threads too) before it passes.
+    await withNamespace(first, 'brief', '3s');
     const handle = await first.start('greet', { namespace: 'brief', workflowId: 'g', args: ['ann'] });
     await handle.result();
     await first.close();

@@ -66,7 +66,7 @@ describe('activities', () => {
     const handle = await engine.start('scheduleToCloseExpires');
     expect(await handle.result()).toEqual({ name: 'ActivityFailure', cause: expect.stringMatching(/^flaky failure \d+$/) });
     const failed = (await handle.history()).find((e) => e.type === 'ActivityFailed') as { attempt: number };
-    // 40 ms between attempts, 150 ms in all: at most four attempts (without the deadline it retries 1,000 times).
+    // 400 ms between attempts, 1.5 s in all: at most four attempts (without the deadline it retries 1,000 times).
     expect(failed.attempt).toBeLessThanOrEqual(4);
   });
 

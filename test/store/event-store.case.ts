@@ -3,7 +3,7 @@
  * file is not a test file itself (vitest only collects `*.test.ts`).
  */
 import { describe, expect, it } from 'vitest';
-import { runIdFor, StoreError, type EventStore, type RunRecord, type StoredEvent } from '../../store/index.js';
+import { runIdFor, StoreError, type EventStore, type RunRecord, type ScanRunsQuery, type StoredEvent } from '../../store/index.js';
 
 export interface ConformanceOptions {
   name: string;
@@ -11,6 +11,8 @@ export interface ConformanceOptions {
   open: () => Promise<EventStore>;
   /** Closes `store` and opens the same data again; absent for stores without persistence. */
   reopen?: (store: EventStore) => Promise<EventStore>;
+  /** A scan filter keeping the runs of one workflow type (default: a plain function). */
+  typeFilter?: (workflowType: string) => ScanRunsQuery['filter'];
 }
 
 const ev = (eventId: number, type = 'Test', extra: Record<string, unknown> = {}): StoredEvent => ({ eventId, type, ...extra });
@@ -37,7 +39,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
-export function eventStoreConformance({ name, open, reopen }: ConformanceOptions): void {
+export function eventStoreConformance({ name, open, reopen, typeFilter = (type) => (r) => r.workflowType === type }: ConformanceOptions): void {
   describe(`EventStore conformance: ${name}`, () => {
     it('appends and reads a history by range', async () => {
       const store = await open();
@@ -189,9 +191,9 @@ export function eventStoreConformance({ name, open, reopen }: ConformanceOptions
       });
       const ids = (page: { runs: RunRecord[] }) => page.runs.map((r) => r.runId);
       expect(ids(await store.scanRuns({ namespace: 'default' }))).toEqual(['s6', 's5', 's4', 's3', 's2', 's1', 's0']);
-      const first = await store.scanRuns({ namespace: 'default', pageSize: 3, filter: (r) => r.workflowType === 'even' });
+      const first = await store.scanRuns({ namespace: 'default', pageSize: 3, filter: typeFilter('even') });
       expect(ids(first)).toEqual(['s6', 's4', 's2']);
-      const second = await store.scanRuns({ namespace: 'default', pageSize: 3, filter: (r) => r.workflowType === 'even', cursor: first.nextCursor });
+      const second = await store.scanRuns({ namespace: 'default', pageSize: 3, filter: typeFilter('even'), cursor: first.nextCursor });
       expect(ids(second)).toEqual(['s0']);
       expect(second.nextCursor).toBeUndefined();
       expect(ids(await store.scanRuns({ namespace: 'default', startedFrom: 1002, startedBefore: 1005 }))).toEqual(['s4', 's3', 's2']);

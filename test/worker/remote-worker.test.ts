@@ -52,10 +52,10 @@ describe('remote activity workers', () => {
     const handle = await engine.start('callRemote', { workflowId: 'greeting', args: ['greet', ['ann'], { taskQueue: 'remote', startToCloseTimeout: '10s' }] });
     expect(await handle.result()).toBe('hello ann: attempt 1 of greet on remote');
     expect((await handle.history()).filter((event) => event.type.startsWith('Activity')).map((event) => event.type)).toEqual(['ActivityScheduled', 'ActivityCompleted']);
-    expect(engine.describeTaskQueue('remote').pollers.map((poller) => poller.identity)).toEqual(['worker-1']);
+    expect((await engine.describeTaskQueue('remote')).pollers.map((poller) => poller.identity)).toEqual(['worker-1']);
     // Another queue, and the same queue of another namespace, are other queues.
-    expect(engine.describeTaskQueue('elsewhere').pollers).toEqual([]);
-    expect(engine.describeTaskQueue('remote', { namespace: 'other' }).pollers).toEqual([]);
+    expect((await engine.describeTaskQueue('elsewhere')).pollers).toEqual([]);
+    expect((await engine.describeTaskQueue('remote', { namespace: 'other' })).pollers).toEqual([]);
   });
 
   it('leave a task of a queue nobody serves waiting until its schedule-to-start timeout, using up no attempt', async () => {
@@ -63,20 +63,20 @@ describe('remote activity workers', () => {
     await startWorker({ activities: { greet: async () => 'wrong queue' } });
     const handle = await engine.start('callRemote', { args: ['greet', [], { taskQueue: 'unserved', startToCloseTimeout: '10s', scheduleToStartTimeout: '1s' }] });
     await expect.poll(async () => (await handle.describe()).pending?.activities).toEqual([expect.objectContaining({ attempt: 1, waitsForWorker: true })]);
-    expect(engine.describeTaskQueue('unserved').backlog).toBe(1);
+    expect((await engine.describeTaskQueue('unserved')).backlog).toBe(1);
     await expect(handle.result()).rejects.toMatchObject({ cause: { cause: { message: "no worker of task queue 'unserved' of namespace 'default' took activity 'greet' (schedule-to-start timeout)" } } });
-    expect(engine.describeTaskQueue('unserved').backlog).toBe(0);
+    expect((await engine.describeTaskQueue('unserved')).backlog).toBe(0);
   });
 
   it('take a queued attempt out of its queue when the workflow cancels it or its run closes: no worker gets it', async () => {
     await serve();
     const cancelled = await engine.start('cancelRemote', { args: ['greet', { taskQueue: 'remote', startToCloseTimeout: '10s' }] });
     const closed = await engine.start('callRemote', { args: ['greet', [], { taskQueue: 'remote', startToCloseTimeout: '10s' }] });
-    await expect.poll(() => engine.describeTaskQueue('remote').backlog).toBe(2);
+    await expect.poll(async () => (await engine.describeTaskQueue('remote')).backlog).toBe(2);
     await cancelled.signal('stop');
     expect(await cancelled.result()).toBe('cancelled');
     await closed.terminate('done with it');
-    expect(engine.describeTaskQueue('remote').backlog).toBe(0);
+    expect((await engine.describeTaskQueue('remote')).backlog).toBe(0);
     expect(await engine.pollActivityTask({ taskQueue: 'remote', identity: 'late-worker', waitMs: 0 })).toBeUndefined();
   });
 
@@ -84,7 +84,7 @@ describe('remote activity workers', () => {
     await serve();
     const handle = await engine.start('callLocal', { args: ['greet', [], { startToCloseTimeout: '10s', scheduleToStartTimeout: '300ms' }] });
     await expect(handle.result()).rejects.toMatchObject({ cause: { cause: { message: "local activity 'greet' is not registered for namespace 'default' (schedule-to-start timeout)" } } });
-    expect(engine.describeTaskQueue('default').backlog).toBe(0);
+    expect((await engine.describeTaskQueue('default')).backlog).toBe(0);
   });
 
   it('fail an activity type the worker does not have as Temporal does (retryable NotFoundError), and report failures with their type', async () => {
@@ -194,7 +194,7 @@ describe('remote activity workers', () => {
     expect(await handle.result()).toBe('finished after shutdown began');
     // No poll is open any more: a new task waits in the queue.
     await engine.start('callRemote', { args: ['slow', [], { taskQueue: 'remote', startToCloseTimeout: '20s' }] });
-    await expect.poll(() => engine.describeTaskQueue('remote').backlog).toBe(1);
+    await expect.poll(async () => (await engine.describeTaskQueue('remote')).backlog).toBe(1);
   });
 
   it('refuse a worker whose key does not serve the namespace: run() rejects with the reason', async () => {
@@ -220,7 +220,7 @@ describe('remote activity workers', () => {
     const globexWorker = (await engine.apiKeys.create({ role: 'worker', namespace: 'globex' })).key;
     const globexReader = (await engine.apiKeys.create({ role: 'read', namespace: 'globex' })).key;
     const handle = await engine.start('callRemote', { namespace: 'acme', args: ['greet', ['ann'], { taskQueue: 'remote', startToCloseTimeout: '10s' }] });
-    await expect.poll(() => engine.describeTaskQueue('remote', { namespace: 'acme' }).backlog).toBe(1);
+    await expect.poll(async () => (await engine.describeTaskQueue('remote', { namespace: 'acme' })).backlog).toBe(1);
     const call = (path: string, key: string, body?: unknown) =>
       fetch(`${server!.url}/v1/namespaces/${path}`, { method: body ? 'POST' : 'GET', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
     expect((await call('globex/task-queues/remote/activity-tasks/poll', globexWorker, { identity: 'globex-worker', waitMs: 100 })).status).toBe(204);

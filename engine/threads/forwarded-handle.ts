@@ -1,0 +1,102 @@
+/**
+ * The main thread's `WorkflowHandle` of a threaded engine: each call is performed by the
+ * partition thread serving the workflow, on its own handle (`serveHandleCall`), and its answer
+ * or error comes back.
+ *
+ * @module
+ */
+import type { HistoryEvent } from '../history/events.js';
+import { WorkflowHandle, type RunDirectory, type WorkflowDescription, type WorkflowUpdateHandle } from '../handle.js';
+import type { InspectOptions, RunAtEvent, TimelineStep } from '../inspector.js';
+import type { PortRpc } from './port-rpc.js';
+
+/** What names a handle across threads. */
+export interface HandleRef {
+  namespace: string;
+  workflowId: string;
+  runId?: string;
+  followRuns: boolean;
+}
+
+/** What a thread answers for `startUpdate`: the rest of the update handle is rebuilt here. */
+export interface StartedUpdate {
+  updateId: string;
+  runId: string;
+}
+
+export class ForwardedWorkflowHandle extends WorkflowHandle {
+  constructor(
+    directory: RunDirectory,
+    private readonly owner: PortRpc,
+    private readonly ref: HandleRef,
+  ) {
+    super(directory, ref.workflowId, ref.runId, ref.namespace, ref.followRuns);
+  }
+
+  private call<T>(method: string, args: unknown[], signal?: AbortSignal): Promise<T> {
+    return this.owner.call<T>('handle', [this.ref, method, args], signal);
+  }
+
+  override result(options: { signal?: AbortSignal } = {}): Promise<unknown> {
+    return this.call('result', [], options.signal);
+  }
+
+  override async signal(name: string, ...args: unknown[]): Promise<void> {
+    await this.call('signal', [name, ...args]);
+  }
+
+  override query(name: string, ...args: unknown[]): Promise<unknown> {
+    return this.call('query', [name, ...args]);
+  }
+
+  override executeUpdate(name: string, ...args: unknown[]): Promise<unknown> {
+    return this.call('executeUpdate', [name, ...args]);
+  }
+
+  override async startUpdate(name: string, options: { args?: unknown[]; updateId?: string } = {}): Promise<WorkflowUpdateHandle> {
+    const { updateId, runId } = await this.call<StartedUpdate>('startUpdate', [name, options]);
+    return { ...forwardedUpdateHandle(this.owner, { ...this.ref, runId }, updateId), runId };
+  }
+
+  override getUpdateHandle(updateId: string): Omit<WorkflowUpdateHandle, 'runId'> & { runId?: string } {
+    return forwardedUpdateHandle(this.owner, this.ref, updateId);
+  }
+
+  override async cancel(reason?: string): Promise<void> {
+    await this.call('cancel', [reason]);
+  }
+
+  override async terminate(reason?: string): Promise<void> {
+    await this.call('terminate', [reason]);
+  }
+
+  override describe(): Promise<WorkflowDescription> {
+    return this.call('describe', []);
+  }
+
+  override history(): Promise<HistoryEvent[]> {
+    return this.call('history', []);
+  }
+
+  override async *events(options: { from?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<HistoryEvent> {
+    const { signal, ...rest } = options;
+    yield* this.owner.stream<HistoryEvent>('handleEvents', [this.ref, rest], signal);
+  }
+
+  override inspect(options: Omit<InspectOptions, 'limits'>): Promise<RunAtEvent> {
+    return this.call('inspect', [options]);
+  }
+
+  override timeline(options: { until?: number } = {}): Promise<TimelineStep[]> {
+    return this.call('timeline', [options]);
+  }
+}
+
+function forwardedUpdateHandle(owner: PortRpc, ref: HandleRef, updateId: string): Omit<WorkflowUpdateHandle, 'runId'> & { runId?: string } {
+  return {
+    updateId,
+    workflowId: ref.workflowId,
+    ...(ref.runId !== undefined ? { runId: ref.runId } : {}),
+    result: (options = {}) => owner.call('handle', [ref, 'updateResult', [updateId]], options.signal),
+  };
+}

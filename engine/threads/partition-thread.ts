@@ -1,0 +1,94 @@
+/**
+ * A partition thread's entry: opens its partitions' databases and serves them to the other
+ * threads, then (when the main thread says) opens an `Engine` over its partitions — reading
+ * the control store and the other partitions through the other threads — and serves the calls
+ * forwarded to it (partition-service.ts). See partition-threads.ts for the main thread's side.
+ *
+ * @module
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { PartitionedEventStore, type EventStore } from '../../store/index.js';
+import { openFolderPart, openMemoryPart } from '../../store/open.js';
+import type { ActivityFunction } from '../activities/dispatcher.js';
+import { Engine } from '../engine.js';
+import type { EngineEvents } from '../engine.js';
+import type { HistoryEvent } from '../history/events.js';
+import type { Logger } from '../logger.js';
+import { partitionHandlers, type PartitionServices } from './partition-service.js';
+import { storeOptions, type PartitionThreadData, type ThreadLifecycle } from './partition-threads.js';
+import { MainActivityProxies } from './main-activities.js';
+import { Placement } from './placement.js';
+import { PortRpc, sendError } from './port-rpc.js';
+import { RemoteStore, serveStore } from './remote-store.js';
+
+const data = workerData as PartitionThreadData;
+const post = (message: ThreadLifecycle) => parentPort!.postMessage(message);
+
+/** Log lines go to the main thread's logger; an error under `err` crosses as its class and fields. */
+const logger: Logger = Object.fromEntries(
+  (['debug', 'info', 'warn', 'error'] as const).map((level) => [
+    level,
+    (attributes: object, message: string) => {
+      const { err, ...rest } = attributes as { err?: unknown };
+      post({ kind: 'log', level, attributes: { ...JSON.parse(JSON.stringify(rest)), ...(err !== undefined ? { err: sendError(err) } : {}) }, message });
+    },
+  ]),
+) as unknown as Logger;
+
+const owned = Array.from({ length: data.partitions }, (_, partition) => partition).filter((partition) => partition % data.threads === data.thread);
+let servicesReady: (services: PartitionServices) => void = () => undefined;
+const ready = new Promise<PartitionServices>((resolve) => (servicesReady = resolve));
+const served = partitionHandlers(ready);
+const peers = new Map(Object.entries(data.peers).map(([thread, port]) => [Number(thread), new PortRpc(port, served)]));
+
+let engine: Engine | undefined;
+let store: PartitionedEventStore<HistoryEvent> | undefined;
+const local = new Map<number, EventStore<HistoryEvent>>();
+
+const main: PortRpc = new PortRpc(data.main, {
+  handlers: { ...served.handlers, openEngine: () => openEngine(), close: () => close() },
+  streams: served.streams,
+  notices: {
+    activityHeartbeat: (payload) => mainActivities.heartbeat(payload as Parameters<MainActivityProxies['heartbeat']>[0]),
+  },
+});
+
+const mainActivities = new MainActivityProxies(main, logger);
+
+/** The engine's events the main thread emits on its own `engine.events`. */
+const FORWARDED: (keyof EngineEvents)[] = ['runParked', 'runPurged', 'storeAvailability', 'activation'];
+
+try {
+  for (const partition of owned) {
+    local.set(partition, data.options.dataDir === undefined ? await openMemoryPart(data.partitions) : await openFolderPart(data.options.dataDir, partition, data.partitions, storeOptions(data.options, logger)));
+  }
+  for (const { partition, port } of data.serve) serveStore(local.get(partition)!, port);
+  post({ kind: 'serving' });
+} catch (error) {
+  await Promise.allSettled([...local.values()].map((part) => part.close()));
+  post({ kind: 'failed', error: sendError(error) });
+}
+
+async function openEngine(): Promise<void> {
+  const parts = Array.from({ length: data.partitions }, (_, partition) => local.get(partition) ?? new RemoteStore<HistoryEvent>(data.partitionStores[partition]));
+  store = new PartitionedEventStore<HistoryEvent>(new RemoteStore(data.control), parts, { owned: { control: false, partitions: owned } });
+  const placement = new Placement(data.partitions, new Set(owned), store, (partition) => peers.get(partition % data.threads)!);
+  // Functions the main thread runs, and those of the activities module, run here (which win).
+  const onMain = mainActivities.registry(data.mainActivities);
+  const here = data.options.activitiesModule === undefined ? {} : await importActivities(data.options.activitiesModule);
+  const { activitiesModule: _module, ...options } = data.options;
+  engine = await Engine.open({ ...options, activities: { ...onMain.all, ...here }, namespaceActivities: onMain.byNamespace, logger }, { store, placement, main, threads: data.threads, serve: servicesReady });
+  for (const name of FORWARDED) engine.events.on(name, (...args: unknown[]) => main.notify('event', { name, args }));
+}
+
+async function close(): Promise<void> {
+  await engine?.close();
+  await (store ?? { close: () => Promise.all([...local.values()].map((part) => part.close())) }).close();
+}
+
+/** The functions a module exports (named exports, or those of its default export object), by name. */
+async function importActivities(url: string): Promise<Record<string, ActivityFunction>> {
+  const module = (await import(url)) as Record<string, unknown>;
+  const exported = typeof module.default === 'object' && module.default !== null ? { ...(module.default as Record<string, unknown>), ...module } : module;
+  return Object.fromEntries(Object.entries(exported).filter((entry): entry is [string, ActivityFunction] => typeof entry[1] === 'function'));
+}

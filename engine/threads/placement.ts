@@ -1,0 +1,62 @@
+/**
+ * Which engine serves which partition, for an engine that serves some of them: a partition
+ * thread (its own partitions) or the main thread of a threaded engine (none: it keeps the
+ * control store). Effects on runs of other partitions go to their owners.
+ *
+ * @module
+ */
+import type { OutboxEntry, PartitionedEventStore } from '../../store/index.js';
+import { partitionOfRun, partitionOfWorkflow } from '../../store/partitions.js';
+import type { HistoryEvent, JobEventType, NewEventOf } from '../history/events.js';
+import { effectTarget, type OutboxEffect, type ParentLink } from '../outbox.js';
+import type { EffectRouting } from '../outbox-processor.js';
+import type { PortRpc } from './port-rpc.js';
+
+export class Placement implements EffectRouting {
+  constructor(
+    readonly partitionCount: number,
+    private readonly owned: ReadonlySet<number>,
+    private readonly store: PartitionedEventStore<HistoryEvent>,
+    /** The engine serving a partition this one does not. */
+    private readonly ownerOf: (partition: number) => PortRpc,
+  ) {}
+
+  ownsRun(runId: string): boolean {
+    return this.owned.has(partitionOfRun(runId, this.partitionCount));
+  }
+
+  /** The engine serving the run, or undefined when it is this one. */
+  ownerOfRun(runId: string): PortRpc | undefined {
+    return this.ownerOfPartition(partitionOfRun(runId, this.partitionCount));
+  }
+
+  /** The engine serving the workflow, or undefined when it is this one. */
+  ownerOfWorkflow(namespace: string, workflowId: string): PortRpc | undefined {
+    return this.ownerOfPartition(partitionOfWorkflow(namespace, workflowId, this.partitionCount));
+  }
+
+  private ownerOfPartition(partition: number): PortRpc | undefined {
+    return this.owned.has(partition) ? undefined : this.ownerOf(partition);
+  }
+
+  perform(entry: OutboxEntry): Promise<void> | undefined {
+    const target = effectTarget(entry.namespace, entry.effect as OutboxEffect);
+    const owner = 'runId' in target ? this.ownerOfRun(target.runId) : this.ownerOfWorkflow(target.namespace, target.workflowId);
+    return owner?.call('performEffect', [entry, this.homeOf(entry)]);
+  }
+
+  deliver(entry: OutboxEntry, target: ParentLink, event: NewEventOf<JobEventType>): Promise<void> {
+    return this.ownerOf(partitionOfRun(target.runId, this.partitionCount)).call('deliverEffect', [entry, this.homeOf(entry), target, event]);
+  }
+
+  /** Tells the store where an entry another engine forwarded lives, so the write performing it deletes it there. */
+  rememberHome(entry: OutboxEntry, home: 'control' | number): void {
+    this.store.rememberOutboxHome(entry.id, home);
+  }
+
+  private homeOf(entry: OutboxEntry): 'control' | number {
+    const home = this.store.outboxHomeOf(entry.id);
+    if (home === undefined) throw new Error(`outbox entry ${entry.id} was neither written nor listed here`);
+    return home;
+  }
+}
