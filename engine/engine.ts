@@ -58,7 +58,7 @@ import { Supervisors, type SupervisionOptions } from './supervision.js';
 import { DUE_WINDOW_MS, DueTimers } from './timers.js';
 import { ForwardedWorkflowHandle, type HandleRef } from './threads/forwarded-handle.js';
 import type { MainServices, PartitionServices, PartitionSide } from './threads/partition-service.js';
-import { checkThreadedOptions, PartitionThreads } from './threads/partition-threads.js';
+import { checkThreadedOptions, PartitionThreads, storeOptions } from './threads/partition-threads.js';
 import type { Placement } from './threads/placement.js';
 import type { PortRpc } from './threads/port-rpc.js';
 import { PartitionRouter } from './threads/router.js';
@@ -378,8 +378,9 @@ export class Engine implements RunDirectory {
       onOutbox: (entries) => this.outbox.process(entries),
       onClosed: (run, closeEvent) => {
         this.runs.onClosed(run, closeEvent);
-        if (this.threading?.role === 'partitions') this.threading.main.notify('scheduledRunClosed', run.record);
-        else this.schedules.onRunClosed(run.record);
+        // The main thread keeps the schedules.
+        if (this.threading?.role !== 'partitions') this.schedules.onRunClosed(run.record);
+        else if (run.record.scheduleId !== undefined) this.threading.main.notify('scheduledRunClosed', run.record);
       },
       onResident: (run) => this.runs.touch(run),
       onParked: (run) => {
@@ -420,8 +421,16 @@ export class Engine implements RunDirectory {
     this.apiKeys = new ApiKeys(store, this.namespaces);
     this.startRates = new StartRates(() => this.clock.now());
     this.audit = new AuditLog(store);
-    this.schedules = new Schedules(store, this.scheduledRuns(), this.outbox, this.scheduleTimers, logger, (namespace) => this.payloadLimitsOf(namespace), () => this.assertOpen(), (event) =>
-      this.events.emit('scheduleFired', event),
+    this.schedules = new Schedules(
+      store,
+      this.scheduledRuns(),
+      this.outbox,
+      this.scheduleTimers,
+      logger,
+      (namespace) => this.payloadLimitsOf(namespace),
+      () => this.assertOpen(),
+      (event) => this.events.emit('scheduleFired', event),
+      this.threading?.role === 'partitions' ? 'schedules are changed through the engine Engine.open returned: an activity run by a partition thread (activitiesModule) cannot change them' : undefined,
     );
     this.onDamagedRecord = (damage) => this.quarantine.onDamaged(damage);
     this.onStoreAvailability = (change) => {
@@ -460,12 +469,19 @@ export class Engine implements RunDirectory {
         throw new InvalidArgumentError((error as Error).message);
       }
     }
+    // A partition thread keeps its share of the engine's resident budgets.
+    const share = partitionSide?.threads ?? 1;
     const maxResidentRuns = options.maxResidentRuns ?? DEFAULT_MAX_RESIDENT_RUNS;
     if (!Number.isInteger(maxResidentRuns) || maxResidentRuns < 1) throw new InvalidArgumentError('maxResidentRuns must be a positive integer');
     const maxResidentBytes = options.maxResidentBytes ?? DEFAULT_MAX_RESIDENT_BYTES;
     if (!Number.isFinite(maxResidentBytes) || maxResidentBytes < 0) throw new InvalidArgumentError('maxResidentBytes must be a non-negative number');
+    const failureErrorTypes = checkFailureErrorTypes(options.workflowFailureErrorTypes);
+    const checkpoints = checkCheckpoints(options.checkpoints);
     const supervisors = new Supervisors(options.supervision);
     const logger = options.logger ?? defaultLogger();
+    if (options.activitiesModule !== undefined && options.threads === undefined && partitionSide === undefined) {
+      throw new InvalidArgumentError('activitiesModule is for partition threads (threads): without them, give the functions in activities');
+    }
     const threaded = partitionSide === undefined && options.threads !== undefined ? checkThreadedOptions(options) : undefined;
     // The main thread of a threaded engine runs no workflow: one sandbox thread evaluates deployed bundles.
     const threadCount = threaded ? 1 : (options.sandboxThreads ?? defaultThreadCount());
@@ -487,17 +503,11 @@ export class Engine implements RunDirectory {
       store =
         options.store ??
         (options.dataDir !== undefined
-          ? await openLevelDbStore<HistoryEvent>(options.dataDir, {
-              partitions: options.partitions,
-              sync: options.sync ?? true,
-              acceptDataLoss: options.acceptDataLoss,
-              onDataLossAccepted: (damage) => logger.error({ dataDir: options.dataDir, damage }, 'opened a damaged data folder (acceptDataLoss): what it lost stays lost'),
-              onWarning: (message) => logger.warn({ dataDir: options.dataDir }, message),
-            })
+          ? await openLevelDbStore<HistoryEvent>(options.dataDir, { partitions: options.partitions, ...storeOptions(options, logger) })
           : await openMemoryStore<HistoryEvent>({ partitions: options.partitions }));
     }
     // A quarter of the resident budget may hold instances ready for new sandboxes (spread over the threads).
-    const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / 4 / POOLED_SANDBOX_BYTES / threads.size)));
+    const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / share / 4 / POOLED_SANDBOX_BYTES / threads.size)));
     const bundles = new BundleRegistry(store, threads, limits, poolSize);
     const replayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.commandLimits };
     const engine = new Engine({
@@ -507,12 +517,12 @@ export class Engine implements RunDirectory {
       activities,
       logger,
       limits: replayLimits,
-      residency: { maxResidentBytes, maxResidentRuns },
+      residency: { maxResidentBytes: maxResidentBytes / share, maxResidentRuns: Math.max(1, Math.ceil(maxResidentRuns / share)) },
       supervisors,
       metricsRegistry: options.metricsRegistry,
       clock: options.timeSkipping === true ? new SkippingClock() : systemClock,
-      failureErrorTypes: checkFailureErrorTypes(options.workflowFailureErrorTypes),
-      checkpoints: checkCheckpoints(options.checkpoints),
+      failureErrorTypes,
+      checkpoints,
       threading,
     });
     try {
@@ -524,10 +534,11 @@ export class Engine implements RunDirectory {
       partitionThreads?.serveMain(engine.mainServices());
       // Each partition thread recovers its partitions before this thread recovers the control store's effects (scheduled starts).
       await partitionThreads?.openEngines();
-      partitionSide?.serve(engine.partitionServices());
       await engine.namespaces.load();
       await engine.quarantine.load();
       await engine.recover();
+      // Only now: an effect another thread forwards during this recovery could wake a run whose new activity task the recovery would dispatch again.
+      partitionSide?.serve(engine.partitionServices());
     } catch (error) {
       await engine.close();
       throw error;
@@ -1047,14 +1058,8 @@ export class Engine implements RunDirectory {
     const placement = this.threading!.placement;
     return {
       engine: this,
-      performEffect: (entry, home) => {
-        placement.rememberHome(entry, home);
-        return this.outbox.performForwarded(entry);
-      },
-      deliverEffect: (entry, home, target, event) => {
-        placement.rememberHome(entry, home);
-        return this.outbox.deliverTo(entry, target, event);
-      },
+      performEffect: (entry, home) => placement.performing(entry, home, () => this.outbox.performForwarded(entry)),
+      deliverEffect: (entry, home, target, event) => placement.performing(entry, home, () => this.outbox.deliverTo(entry, target, event)),
       reloadControl: async () => {
         this.bundles.forgetRoutes();
         await this.namespaces.load();

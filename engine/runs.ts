@@ -109,6 +109,8 @@ export class RunTable {
 
   /** The workflow's run `runId`, or its latest run (following continue-as-new); undefined if there is none. */
   async resolve(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun | undefined> {
+    // Routed here by its workflow id: a run id of another partition is no run of this workflow.
+    if (runId !== undefined && !this.owns(runId)) return undefined;
     // A child or scheduled run recorded but not yet written is this workflow id's run already.
     if (runId === undefined) await this.creationOfWorkflow(namespace, workflowId);
     const id = runId ?? (await this.store.getLatestRunId(namespace, workflowId));

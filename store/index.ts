@@ -2,5 +2,5 @@ export * from './types.js';
 export { StoreError, type StoreErrorCode } from './errors.js';
 export { KvEventStore } from './kv-event-store.js';
 export { openLevelDbStore, openMemoryStore, type LevelDbStoreOptions } from './open.js';
-export { PartitionedEventStore, type Ownership } from './partitioned-store.js';
+export { PartitionedEventStore } from './partitioned-store.js';
 export { DEFAULT_PARTITIONS, checkPartitionCount, runIdFor } from './partitions.js';

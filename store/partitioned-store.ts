@@ -115,6 +115,11 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     this.outboxHomes.set(id, home === 'control' ? this.control : this.partitions[home]);
   }
 
+  /** Forgets where an entry lives: another thread performed it (and deleted it through its own store). */
+  forgetOutboxHome(id: string): void {
+    this.outboxHomes.delete(id);
+  }
+
   get partitionCount(): number {
     return this.partitions.length;
   }

@@ -145,12 +145,14 @@ export class Schedules {
     private readonly payloadLimitsOf: (namespace: string) => PayloadLimits,
     private readonly assertOpen: () => void,
     private readonly emitFired: (event: ScheduleFiredEvent) => void,
+    /** Set where schedules can be read but not changed (a partition thread: the main thread keeps them), saying why. */
+    private readonly readOnly?: string,
   ) {
     outbox.handle('startScheduled', (entry, effect) => this.startScheduled(entry, effect as Extract<OutboxEffect, { kind: 'startScheduled' }>));
   }
 
   async create(options: ScheduleOptions): Promise<ScheduleDescription> {
-    this.assertOpen();
+    this.assertWritable();
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('schedules.create takes options');
     const namespace = checkId(options.namespace ?? 'default', 'namespace');
     const scheduleId = checkId(options.scheduleId, 'scheduleId');
@@ -430,9 +432,14 @@ export class Schedules {
     if (moved && next !== undefined) this.timers.add(dueEntry(schedule, next));
   }
 
+  private assertWritable(): void {
+    this.assertOpen();
+    if (this.readOnly !== undefined) throw new InvalidArgumentError(this.readOnly);
+  }
+
   /** Checks the ids and runs `fn` on the stored schedule, exclusively. */
   private withSchedule<T>(scheduleId: string, namespaceOption: string | undefined, fn: (schedule: Schedule) => Promise<T>): Promise<T> {
-    this.assertOpen();
+    this.assertWritable();
     const namespace = checkId(namespaceOption ?? 'default', 'namespace');
     const id = checkId(scheduleId, 'scheduleId');
     return this.exclusive(namespace, id, async () => fn(await this.load(namespace, id)));

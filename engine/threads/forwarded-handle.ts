@@ -8,7 +8,7 @@
 import type { HistoryEvent } from '../history/events.js';
 import { WorkflowHandle, type RunDirectory, type WorkflowDescription, type WorkflowUpdateHandle } from '../handle.js';
 import type { InspectOptions, RunAtEvent, TimelineStep } from '../inspector.js';
-import type { PortRpc } from './port-rpc.js';
+import { asJson, type PortRpc } from './port-rpc.js';
 
 /** What names a handle across threads. */
 export interface HandleRef {
@@ -42,19 +42,20 @@ export class ForwardedWorkflowHandle extends WorkflowHandle {
   }
 
   override async signal(name: string, ...args: unknown[]): Promise<void> {
-    await this.call('signal', [name, ...args]);
+    await this.call('signal', [name, ...asJson(args)]);
   }
 
   override query(name: string, ...args: unknown[]): Promise<unknown> {
-    return this.call('query', [name, ...args]);
+    return this.call('query', [name, ...asJson(args)]);
   }
 
   override executeUpdate(name: string, ...args: unknown[]): Promise<unknown> {
-    return this.call('executeUpdate', [name, ...args]);
+    return this.call('executeUpdate', [name, ...asJson(args)]);
   }
 
   override async startUpdate(name: string, options: { args?: unknown[]; updateId?: string } = {}): Promise<WorkflowUpdateHandle> {
-    const { updateId, runId } = await this.call<StartedUpdate>('startUpdate', [name, options]);
+    const sent = typeof options === 'object' && options !== null ? { ...options, args: asJson(options.args) } : options;
+    const { updateId, runId } = await this.call<StartedUpdate>('startUpdate', [name, sent]);
     return { ...forwardedUpdateHandle(this.owner, { ...this.ref, runId }, updateId), runId };
   }
 

@@ -13,7 +13,7 @@ import { attemptCancellation, cancellationDetailsOf } from '../activities/cancel
 import { activityContext, activityLoggerOf, Context, type ActivityInfo } from '../activities/context.js';
 import type { ActivityFunction, ActivityRegistry } from '../activities/dispatcher.js';
 import type { Logger } from '../logger.js';
-import type { PortRpc } from './port-rpc.js';
+import { asJson, type PortRpc } from './port-rpc.js';
 
 /** The names of the main thread's activity functions: for every namespace, and per namespace. */
 export interface ActivityNames {
@@ -96,9 +96,9 @@ export class MainActivityRunner {
     const controller = new AbortController();
     this.running.set(key, controller);
     const ids = { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, activityType, activityId: info.activityId, attempt: info.attempt };
-    const context = new Context(info, controller.signal, (details) => rpc.notify('activityHeartbeat', { id, details }), activityLoggerOf(this.logger, ids), this.engine);
+    const context = new Context(info, controller.signal, (details) => rpc.notify('activityHeartbeat', { id, details: asJson(details) }), activityLoggerOf(this.logger, ids), this.engine);
     try {
-      return await activityContext.run(context, () => fn(...args));
+      return asJson(await activityContext.run(context, () => fn(...args)));
     } finally {
       this.running.delete(key);
     }

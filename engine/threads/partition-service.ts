@@ -57,11 +57,11 @@ export interface ForwardedEvent {
 }
 
 /** A run or workflow a call created: what the main thread makes its handle from. */
-export const refOf = (handle: { namespace: string; workflowId: string; runId: string | undefined }, followRuns = true): HandleRef => ({
+export const refOf = (handle: { namespace: string; workflowId: string; runId: string | undefined }): HandleRef => ({
   namespace: handle.namespace,
   workflowId: handle.workflowId,
   ...(handle.runId !== undefined ? { runId: handle.runId } : {}),
-  followRuns,
+  followRuns: true,
 });
 
 type AsyncCompletionMethod = keyof AsyncCompletionHandle;

@@ -14,7 +14,7 @@ import { Engine } from '../engine.js';
 import type { EngineEvents } from '../engine.js';
 import type { HistoryEvent } from '../history/events.js';
 import type { Logger } from '../logger.js';
-import { partitionHandlers, type PartitionServices } from './partition-service.js';
+import { partitionHandlers, type ForwardedEvent, type PartitionServices } from './partition-service.js';
 import { storeOptions, type PartitionThreadData, type ThreadLifecycle } from './partition-threads.js';
 import { MainActivityProxies } from './main-activities.js';
 import { Placement } from './placement.js';
@@ -30,10 +30,19 @@ const logger: Logger = Object.fromEntries(
     level,
     (attributes: object, message: string) => {
       const { err, ...rest } = attributes as { err?: unknown };
-      post({ kind: 'log', level, attributes: { ...JSON.parse(JSON.stringify(rest)), ...(err !== undefined ? { err: sendError(err) } : {}) }, message });
+      post({ kind: 'log', level, attributes: { ...cloneableAttributes(rest), ...(err !== undefined ? { err: sendError(err) } : {}) }, message });
     },
   ]),
 ) as unknown as Logger;
+
+/** Log attributes as JSON (what a log line holds anyway); a value JSON cannot hold as its description. */
+function cloneableAttributes(attributes: Record<string, unknown>): Record<string, unknown> {
+  try {
+    return JSON.parse(JSON.stringify(attributes)) as Record<string, unknown>;
+  } catch {
+    return Object.fromEntries(Object.entries(attributes).map(([key, value]) => [key, typeof value === 'object' && value !== null ? String(value) : value]));
+  }
+}
 
 const owned = Array.from({ length: data.partitions }, (_, partition) => partition).filter((partition) => partition % data.threads === data.thread);
 let servicesReady: (services: PartitionServices) => void = () => undefined;
@@ -58,6 +67,11 @@ const mainActivities = new MainActivityProxies(main, logger);
 /** The engine's events the main thread emits on its own `engine.events`. */
 const FORWARDED: (keyof EngineEvents)[] = ['runParked', 'runPurged', 'storeAvailability', 'activation'];
 
+// Asked when opening failed elsewhere, before the thread is stopped: the databases it opened are closed, their locks released.
+parentPort!.on('message', (message: { kind: string }) => {
+  if (message.kind === 'close') void close().finally(() => post({ kind: 'closed' }));
+});
+
 try {
   for (const partition of owned) {
     local.set(partition, data.options.dataDir === undefined ? await openMemoryPart(data.partitions) : await openFolderPart(data.options.dataDir, partition, data.partitions, storeOptions(data.options, logger)));
@@ -78,7 +92,10 @@ async function openEngine(): Promise<void> {
   const here = data.options.activitiesModule === undefined ? {} : await importActivities(data.options.activitiesModule);
   const { activitiesModule: _module, ...options } = data.options;
   engine = await Engine.open({ ...options, activities: { ...onMain.all, ...here }, namespaceActivities: onMain.byNamespace, logger }, { store, placement, main, threads: data.threads, serve: servicesReady });
-  for (const name of FORWARDED) engine.events.on(name, (...args: unknown[]) => main.notify('event', { name, args }));
+  // One message per turn of the event loop: activations are many.
+  const batch: ForwardedEvent[] = [];
+  const send = () => main.notify('events', batch.splice(0));
+  for (const name of FORWARDED) engine.events.on(name, (...args: unknown[]) => batch.push({ name, args }) === 1 && setImmediate(send));
 }
 
 async function close(): Promise<void> {

@@ -16,7 +16,7 @@ import { DEFAULT_PARTITIONS, PartitionedEventStore, type EventStore, type LevelD
 import { lockPartitionedFolder, openFolderPart, openMemoryPart } from '../../store/open.js';
 import { checkPartitionCount } from '../../store/partitions.js';
 import type { EngineOptions } from '../engine.js';
-import { InvalidArgumentError } from '../errors.js';
+import { EngineClosedError, InvalidArgumentError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import type { Logger } from '../logger.js';
 import { defaultThreadCount } from '../sandboxes/sandbox-threads.js';
@@ -55,7 +55,7 @@ export type ThreadEngineOptions = Pick<
 >;
 
 /** A message a partition thread posts to its parent. */
-export type ThreadLifecycle = { kind: 'serving' } | { kind: 'failed'; error: SentError } | { kind: 'log'; level: keyof Logger; attributes: object; message: string };
+export type ThreadLifecycle = { kind: 'serving' } | { kind: 'failed'; error: SentError } | { kind: 'closed' } | { kind: 'log'; level: keyof Logger; attributes: object; message: string };
 
 /** Validates the options of a threaded engine; returns the thread count. */
 export function checkThreadedOptions(options: EngineOptions): { threads: number } {
@@ -102,9 +102,10 @@ export class PartitionThreads {
         },
         activityCancelled: (payload) => void main().then((services) => services.activities.cancelled(thread, payload as Parameters<MainActivityRunner['cancelled']>[1])),
         scheduledRunClosed: (record) => void main().then((services) => services.scheduledRunClosed(record as RunRecord)),
-        event: (event) => {
-          const { name, args } = event as ForwardedEvent;
-          void main().then((services) => services.events.emit(name, ...(args as [never])));
+        events: (events) => {
+          void main().then((services) => {
+            for (const { name, args } of events as ForwardedEvent[]) services.events.emit(name, ...(args as [never]));
+          });
         },
       },
     };
@@ -162,7 +163,7 @@ export class PartitionThreads {
       const store = new PartitionedEventStore<HistoryEvent>(control, remotes, { owned: { control: true, partitions: [] }, onClose: release });
       return new PartitionThreads(started, mainPorts, store, ownerOf);
     } catch (error) {
-      await Promise.all(started.map((worker) => worker.terminate()));
+      await Promise.all(started.map(closeParts));
       await control.close();
       release();
       throw error;
@@ -187,7 +188,7 @@ export class PartitionThreads {
   /** Closes each thread's engine and databases, then stops the threads. */
   async close(): Promise<void> {
     await Promise.allSettled(this.all.map((thread) => thread.call('close', [])));
-    for (const rpc of this.all) rpc.close();
+    for (const rpc of this.all) rpc.close(new EngineClosedError());
     await Promise.all(this.workers.map((worker) => worker.terminate()));
   }
 }
@@ -218,7 +219,7 @@ export function storeOptions(options: ThreadEngineOptions, logger: Logger): Leve
   };
 }
 
-/** A thread's share of the engine's options: resident budgets divided, sandbox threads shared out. */
+/** What a thread's engine is opened with: the engine's options (each thread takes its share of the budgets), sandbox threads shared out. */
 function threadOptions(options: EngineOptions, threads: number): ThreadEngineOptions {
   const { dataDir, sync, acceptDataLoss, limits, commandLimits, maxResidentBytes, maxResidentRuns, supervision, sandboxThreads, workflowFailureErrorTypes, checkpoints, activitiesModule } = options;
   const defined = <T extends object>(value: T): T => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
@@ -228,8 +229,8 @@ function threadOptions(options: EngineOptions, threads: number): ThreadEngineOpt
     acceptDataLoss,
     limits,
     commandLimits,
-    maxResidentBytes: maxResidentBytes === undefined ? undefined : maxResidentBytes / threads,
-    maxResidentRuns: maxResidentRuns === undefined ? undefined : Math.max(1, Math.ceil(maxResidentRuns / threads)),
+    maxResidentBytes,
+    maxResidentRuns,
     supervision,
     sandboxThreads: sandboxThreads ?? Math.max(1, Math.floor(defaultThreadCount() / threads)),
     workflowFailureErrorTypes,
@@ -243,13 +244,30 @@ function portsOf(data: PartitionThreadData): MessagePort[] {
   return [data.main, data.control, ...Object.values(data.peers), ...Object.values(data.partitionStores), ...data.serve.map(({ port }) => port)];
 }
 
+/** Stops a thread that did not open its engine: it closes the databases it opened (releasing their locks) first. */
+async function closeParts(worker: Worker): Promise<void> {
+  const closed = new Promise<void>((resolve) => {
+    worker.on('message', (message: ThreadLifecycle) => message.kind === 'closed' && resolve());
+    worker.once('exit', () => resolve());
+  });
+  worker.postMessage({ kind: 'close' });
+  await Promise.race([closed, new Promise<void>((resolve) => setTimeout(resolve, CLOSE_PARTS_MS).unref())]);
+  await worker.terminate();
+}
+
+/** How long a thread that failed to open gets to close its databases. */
+const CLOSE_PARTS_MS = 5_000;
+
 /** Resolves once the thread serves its partitions; rejects with why it could not. Its log lines go to `logger`. */
 function serving(worker: Worker, thread: number, logger: Logger): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     worker.on('message', (message: ThreadLifecycle) => {
       if (message.kind === 'serving') resolve();
       else if (message.kind === 'failed') reject(rebuildError(message.error));
-      else logger[message.level]({ thread, ...message.attributes }, message.message);
+      else if (message.kind === 'log') {
+        const { err, ...attributes } = message.attributes as { err?: SentError };
+        logger[message.level]({ thread, ...attributes, ...(err !== undefined ? { err: rebuildError(err) } : {}) }, message.message);
+      }
     });
     worker.on('error', (error) => {
       logger.error({ err: error, thread }, 'a partition thread failed');

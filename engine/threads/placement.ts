@@ -42,19 +42,26 @@ export class Placement implements EffectRouting {
   perform(entry: OutboxEntry): Promise<void> | undefined {
     const target = effectTarget(entry.namespace, entry.effect as OutboxEffect);
     const owner = 'runId' in target ? this.ownerOfRun(target.runId) : this.ownerOfWorkflow(target.namespace, target.workflowId);
-    return owner?.call('performEffect', [entry, this.homeOf(entry)]);
+    if (!owner) return undefined;
+    // Once performed there, the entry is deleted there: this store need not know where it was any more.
+    return this.homeOf(entry).then((home) => owner.call<void>('performEffect', [entry, home])).then(() => this.store.forgetOutboxHome(entry.id));
   }
 
-  deliver(entry: OutboxEntry, target: ParentLink, event: NewEventOf<JobEventType>): Promise<void> {
-    return this.ownerOf(partitionOfRun(target.runId, this.partitionCount)).call('deliverEffect', [entry, this.homeOf(entry), target, event]);
+  async deliver(entry: OutboxEntry, target: ParentLink, event: NewEventOf<JobEventType>): Promise<void> {
+    await this.ownerOf(partitionOfRun(target.runId, this.partitionCount)).call('deliverEffect', [entry, await this.homeOf(entry), target, event]);
   }
 
-  /** Tells the store where an entry another engine forwarded lives, so the write performing it deletes it there. */
-  rememberHome(entry: OutboxEntry, home: 'control' | number): void {
+  /** Performs an entry another engine forwarded, telling the store where it lives (so the write performing it deletes it there) for that long. */
+  async performing(entry: OutboxEntry, home: 'control' | number, perform: () => Promise<void>): Promise<void> {
     this.store.rememberOutboxHome(entry.id, home);
+    try {
+      await perform();
+    } finally {
+      this.store.forgetOutboxHome(entry.id);
+    }
   }
 
-  private homeOf(entry: OutboxEntry): 'control' | number {
+  private async homeOf(entry: OutboxEntry): Promise<'control' | number> {
     const home = this.store.outboxHomeOf(entry.id);
     if (home === undefined) throw new Error(`outbox entry ${entry.id} was neither written nor listed here`);
     return home;

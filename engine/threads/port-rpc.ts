@@ -75,8 +75,9 @@ export class PortRpc {
         throw error;
       }
     };
-    const stream = await unlessAborted(this.request<number>({ kind: 'open', method, args }, signal));
-    if (stream === undefined) return;
+    if (signal?.aborted) return;
+    // Opened whatever happens meanwhile (it answers at once), so that an abort closes it there too.
+    const stream = await this.request<number>({ kind: 'open', method, args });
     try {
       for (;;) {
         const item = await unlessAborted(this.request<{ done: boolean; value?: T }>({ kind: 'next', stream }, signal));
@@ -106,6 +107,8 @@ export class PortRpc {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
+      // Throws (a value structured clone cannot copy) before anything is pending.
+      this.port.postMessage({ ...message, id } as Message);
       const onAbort = () => {
         this.pending.delete(id);
         this.port.postMessage({ kind: 'abort', id } satisfies Message);
@@ -117,7 +120,6 @@ export class PortRpc {
         resolve: (value) => (settle(), resolve(value as T)),
         reject: (error) => (settle(), reject(error)),
       });
-      this.port.postMessage({ ...message, id } as Message);
     });
   }
 
@@ -164,7 +166,13 @@ export class PortRpc {
   private serve(id: number, work: () => unknown): void {
     const answer = (message: Message) => {
       this.serving.delete(id);
-      if (this.closedWith === undefined) this.port.postMessage(message);
+      if (this.closedWith !== undefined) return;
+      try {
+        this.port.postMessage(message);
+      } catch (error) {
+        // An answer structured clone cannot copy: the caller gets why instead of waiting forever.
+        this.port.postMessage({ kind: 'error', id, error: sendError(error) } satisfies Message);
+      }
     };
     Promise.resolve()
       .then(work)
@@ -213,6 +221,21 @@ class StreamItem {
   ) {}
 }
 
+/**
+ * A payload (arguments, a result, details) as JSON carries it, as the engine records it — a
+ * value with `toJSON` (a date library's, a decimal's) as its JSON, not its fields — before it
+ * crosses; as it is if it is no JSON (the receiving engine's check then says why, as it would
+ * in one thread).
+ */
+export function asJson<T>(value: T): T {
+  if (value === undefined) return value;
+  try {
+    return JSON.parse(JSON.stringify(value)) as T;
+  } catch {
+    return value;
+  }
+}
+
 /** How many causes deep an error is sent. */
 const MAX_CAUSE_DEPTH = 8;
 
@@ -235,8 +258,16 @@ export function rebuildError(sent: SentError): Error {
   return error;
 }
 
-/** A field that structured clone cannot copy (a function, a symbol) goes as its description. */
+/** A field as structured clone can copy it: as it is, else as JSON (a library's error with functions in a nested field), else its description. */
 function cloneable(value: unknown): unknown {
-  if (typeof value === 'function' || typeof value === 'symbol') return String(value);
-  return value;
+  try {
+    structuredClone(value);
+    return value;
+  } catch {
+    try {
+      return JSON.parse(JSON.stringify(value)) as unknown;
+    } catch {
+      return String(value);
+    }
+  }
 }

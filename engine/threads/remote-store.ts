@@ -65,7 +65,8 @@ type Call = (typeof CALLS)[number];
 
 /**
  * Serves `store` on `port` until the port closes (the store stays open: its owner closes it).
- * Appends are told to the other side only while it listens for them.
+ * Appends are told to the other side only while it listens for them; damaged records are
+ * not told at all (the owner quarantines the run: the other threads hold none of its runs).
  */
 export function serveStore(store: EventStore, port: MessagePort): PortRpc {
   let appends = false;
@@ -86,14 +87,11 @@ export function serveStore(store: EventStore, port: MessagePort): PortRpc {
   const onAppended = (append: StoreEvents['appended'][0]) => {
     if (appends) rpc.notify('appended', append);
   };
-  const onDamaged = (damage: StoreEvents['damaged'][0]) => rpc.notify('damaged', damage);
   store.events.on('availability', sendAvailability);
   store.events.on('appended', onAppended);
-  store.events.on('damaged', onDamaged);
   port.on('close', () => {
     store.events.off('availability', sendAvailability);
     store.events.off('appended', onAppended);
-    store.events.off('damaged', onDamaged);
   });
   return rpc;
 }
@@ -109,8 +107,13 @@ export class RemoteStore<E extends StoredEvent = StoredEvent> implements EventSt
       notices: {
         availability: (change) => this.onAvailability(change as { available: true } | { available: false; error: Parameters<typeof rebuildError>[0] }),
         appended: (append) => this.events.emit('appended', append as StoreEvents['appended'][0]),
-        damaged: (damage) => this.events.emit('damaged', damage as StoreEvents['damaged'][0]),
       },
+    });
+    // A thread that died takes its partitions with it: the engine reports the store unavailable (health, metrics).
+    port.on('close', () => {
+      if (this.refused !== undefined) return;
+      this.refused = new StoreError('AION_STORE_UNAVAILABLE', 'the thread serving this part of the store is gone');
+      this.events.emit('availability', { available: false, error: this.refused });
     });
     // The serving side sends appends only while someone here listens for them.
     const untyped = this.events as EventEmitter;

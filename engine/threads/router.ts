@@ -7,6 +7,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '../../common/failures.js';
 import type { AsyncCompletionHandle } from '../activities/async-completion.js';
 import { decodeTaskToken } from '../activities/task-token.js';
 import type { Engine, SignalWithStartOptions, StartOptions, UpdateWithStartOptions } from '../engine.js';
@@ -15,10 +16,10 @@ import { DEFAULT_NAMESPACE } from '../hosting/namespaces.js';
 import { checkId } from '../input.js';
 import type { HandleRef } from './forwarded-handle.js';
 import type { Placement } from './placement.js';
-import { sendError, type PortRpc } from './port-rpc.js';
+import { asJson, sendError, type PortRpc } from './port-rpc.js';
 
 export class PartitionRouter {
-  constructor(readonly placement: Placement) {}
+  constructor(private readonly placement: Placement) {}
 
   /** The start's options, with the workflow id a start without one gets here (it picks the partition). */
   withWorkflowId(options: StartOptions): StartOptions {
@@ -28,15 +29,15 @@ export class PartitionRouter {
 
   /** Undefined when this thread serves the workflow (the owner validates the options). */
   start(workflowType: string, options: StartOptions): Promise<HandleRef> | undefined {
-    return this.ownerOf(options)?.call('start', [workflowType, options]);
+    return this.ownerOf(options)?.call('start', [workflowType, withJsonPayloads(options)]);
   }
 
   signalWithStart(workflowType: string, options: SignalWithStartOptions): Promise<HandleRef> | undefined {
-    return this.ownerOf(options, 'signalWithStart')?.call('signalWithStart', [workflowType, options]);
+    return this.ownerOf(options, 'signalWithStart')?.call('signalWithStart', [workflowType, withJsonPayloads(options)]);
   }
 
   startUpdateWithStart(workflowType: string, options: UpdateWithStartOptions): Promise<{ workflow: HandleRef; updateId: string }> | undefined {
-    return this.ownerOf(options, 'startUpdateWithStart')?.call('startUpdateWithStart', [workflowType, options]);
+    return this.ownerOf(options, 'startUpdateWithStart')?.call('startUpdateWithStart', [workflowType, withJsonPayloads(options)]);
   }
 
   reset(workflowId: string, options: Parameters<Engine['reset']>[1]): ReturnType<Engine['reset']> | undefined {
@@ -53,10 +54,10 @@ export class PartitionRouter {
     if (!owner) return undefined;
     const call = (method: keyof AsyncCompletionHandle, args: unknown[]) => owner.call<void>('asyncCompletion', [taskToken, options, method, args]);
     return {
-      complete: (result) => call('complete', [result]),
-      fail: (error) => call('fail', [sendError(error instanceof Error ? error : new Error(String(error)))]),
-      reportCancellation: (details) => call('reportCancellation', [details]),
-      heartbeat: (details) => call('heartbeat', [details]),
+      complete: (result) => call('complete', [asJson(result)]),
+      fail: (error) => call('fail', [sendError(error instanceof Error ? error : ApplicationFailure.create({ message: String(error) }))]),
+      reportCancellation: (details) => call('reportCancellation', [asJson(details)]),
+      heartbeat: (details) => call('heartbeat', [asJson(details)]),
     };
   }
 
@@ -69,4 +70,11 @@ export class PartitionRouter {
     if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError(`${call} needs a workflowId`);
     return this.placement.ownerOfWorkflow(checkId(options.namespace ?? DEFAULT_NAMESPACE, 'namespace'), checkId(options.workflowId, 'workflowId'));
   }
+}
+
+/** Start options with their payloads (arguments, memo) as JSON carries them. */
+function withJsonPayloads<T extends StartOptions & { signalArgs?: unknown[]; updateArgs?: unknown[] }>(options: T): T {
+  if (typeof options !== 'object' || options === null) return options;
+  const payloads = (['args', 'signalArgs', 'updateArgs', 'memo'] as const).filter((field) => options[field] !== undefined);
+  return { ...options, ...Object.fromEntries(payloads.map((field) => [field, asJson(options[field])])) };
 }

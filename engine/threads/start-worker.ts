@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, type Transferable, type WorkerOptions } from 'node:worker_threads';
 
 /** `module`: the entry's URL without its extension (`new URL('./x', import.meta.url)`). */
-export function startWorker(module: URL, options: { workerData?: unknown; transferList?: readonly Transferable[]; resourceLimits?: WorkerOptions['resourceLimits'] } = {}): Worker {
+export function startWorker(module: URL, options: { workerData?: unknown; transferList?: readonly Transferable[] } = {}): Worker {
   const compiled = new URL(`${module.href}.js`);
   if (existsSync(fileURLToPath(compiled))) return new Worker(compiled, options as WorkerOptions);
   const source = `${module.href}.ts`;

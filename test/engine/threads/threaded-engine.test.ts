@@ -7,7 +7,7 @@ import { Engine } from '../../../engine/engine.js';
 import { InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '../../../engine/errors.js';
 import { StoreError } from '../../../store/index.js';
 import { makeActivities } from '../../fixtures/activities.js';
-import { fixtureBundle, openEngine, silentLogger, tempDir } from '../../helpers.js';
+import { fixture, fixtureBundle, openEngine, silentLogger, tempDir } from '../../helpers.js';
 import { threadOf } from '../../recovery/kill-threads-ids.js';
 
 /** A workflow id served by thread `thread` (of two, in a folder of 16 partitions). */
@@ -39,6 +39,23 @@ describe('an engine with partition threads', { timeout: 60_000 }, () => {
     }
     expect(await engine.count()).toBe(4);
     expect((await engine.list({ workflowType: 'order' })).length).toBe(2);
+  });
+
+  it('runs the activities of a module in each partition thread (activitiesModule)', async () => {
+    const engine = await openEngine({ threads: 2, activitiesModule: fixture('module-activities.ts') });
+    const orders = await Promise.all([0, 1].map((thread) => engine.start('order', { args: ['pen', 3], workflowId: idOn(thread, 'module-order') })));
+    for (const order of orders) expect(await order.result()).toEqual({ reservation: 'reserved:pen', charged: 300, shipped: 'shipped:pen' });
+    await expect(Engine.open({ activitiesModule: fixture('module-activities.ts'), logger: silentLogger })).rejects.toThrow(/activitiesModule is for partition threads/);
+  });
+
+  it('sends payloads as JSON carries them, and names a run of another partition as no run of the workflow', async () => {
+    const engine = await openEngine({ threads: 2 });
+    const name = { toJSON: () => 'ann' };
+    expect(await (await engine.start('greet', { args: [name], workflowId: idOn(0, 'json') })).result()).toBe('hello ann');
+    const other = await engine.start('greet', { args: ['bob'], workflowId: idOn(1, 'json') });
+    await other.result();
+    const { runId } = await other.describe();
+    await expect(engine.getHandle(idOn(0, 'json'), runId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 
   it('keeps a workflow id unique, and answers errors as the errors they are', async () => {
