@@ -25,7 +25,7 @@ export interface PartitionSide {
   main: PortRpc;
   /** How many partition threads share the namespaces' resident quotas. */
   threads: number;
-  /** Called with the engine's services once it exists, before it recovers. */
+  /** Called with the engine's services once it has recovered (the other threads' calls wait until then). */
   serve(services: PartitionServices): void;
 }
 

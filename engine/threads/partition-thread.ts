@@ -67,17 +67,29 @@ const mainActivities = new MainActivityProxies(main, logger);
 /** The engine's events the main thread emits on its own `engine.events`. */
 const FORWARDED: (keyof EngineEvents)[] = ['runParked', 'runPurged', 'storeAvailability', 'activation'];
 
+/** Set when the thread is told to close while it still opens its partitions: it opens no more. */
+let closing = false;
+const opening = (async () => {
+  for (const partition of owned) {
+    if (closing) return;
+    local.set(partition, data.options.dataDir === undefined ? await openMemoryPart(data.partitions) : await openFolderPart(data.options.dataDir, partition, data.partitions, storeOptions(data.options, logger)));
+  }
+})();
+
 // Asked when opening failed elsewhere, before the thread is stopped: the databases it opened are closed, their locks released.
 parentPort!.on('message', (message: { kind: string }) => {
-  if (message.kind === 'close') void close().finally(() => post({ kind: 'closed' }));
+  if (message.kind === 'close') void close().then(
+    () => post({ kind: 'closed' }),
+    () => post({ kind: 'closed' }),
+  );
 });
 
 try {
-  for (const partition of owned) {
-    local.set(partition, data.options.dataDir === undefined ? await openMemoryPart(data.partitions) : await openFolderPart(data.options.dataDir, partition, data.partitions, storeOptions(data.options, logger)));
+  await opening;
+  if (!closing) {
+    for (const { partition, port } of data.serve) serveStore(local.get(partition)!, port);
+    post({ kind: 'serving' });
   }
-  for (const { partition, port } of data.serve) serveStore(local.get(partition)!, port);
-  post({ kind: 'serving' });
 } catch (error) {
   await Promise.allSettled([...local.values()].map((part) => part.close()));
   post({ kind: 'failed', error: sendError(error) });
@@ -99,6 +111,8 @@ async function openEngine(): Promise<void> {
 }
 
 async function close(): Promise<void> {
+  closing = true;
+  await opening.catch(() => undefined);
   await engine?.close();
   await (store ?? { close: () => Promise.all([...local.values()].map((part) => part.close())) }).close();
 }

@@ -51,13 +51,19 @@ export class Placement implements EffectRouting {
     await this.ownerOf(partitionOfRun(target.runId, this.partitionCount)).call('deliverEffect', [entry, await this.homeOf(entry), target, event]);
   }
 
-  /** Performs an entry another engine forwarded, telling the store where it lives (so the write performing it deletes it there) for that long. */
+  /**
+   * Performs an entry another engine forwarded, telling the store where it lives (so the write
+   * performing it deletes it there) for that long — unless the store knows it already (this
+   * engine recorded the entry: a follow-up sent back to it), and must go on knowing it for
+   * its own retries.
+   */
   async performing(entry: OutboxEntry, home: 'control' | number, perform: () => Promise<void>): Promise<void> {
-    this.store.rememberOutboxHome(entry.id, home);
+    const known = this.store.outboxHomeOf(entry.id) !== undefined;
+    if (!known) this.store.rememberOutboxHome(entry.id, home);
     try {
       await perform();
     } finally {
-      this.store.forgetOutboxHome(entry.id);
+      if (!known) this.store.forgetOutboxHome(entry.id);
     }
   }
 

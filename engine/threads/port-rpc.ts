@@ -77,7 +77,8 @@ export class PortRpc {
     };
     if (signal?.aborted) return;
     // Opened whatever happens meanwhile (it answers at once), so that an abort closes it there too.
-    const stream = await this.request<number>({ kind: 'open', method, args });
+    const stream = await unlessAborted(this.request<number>({ kind: 'open', method, args }));
+    if (stream === undefined) return;
     try {
       for (;;) {
         const item = await unlessAborted(this.request<{ done: boolean; value?: T }>({ kind: 'next', stream }, signal));
@@ -228,12 +229,14 @@ class StreamItem {
  * in one thread).
  */
 export function asJson<T>(value: T): T {
-  if (value === undefined) return value;
+  let json: string | undefined;
   try {
-    return JSON.parse(JSON.stringify(value)) as T;
+    json = JSON.stringify(value);
   } catch {
     return value;
   }
+  // A function or a symbol has no JSON: it is recorded as nothing.
+  return (json === undefined ? undefined : JSON.parse(json)) as T;
 }
 
 /** How many causes deep an error is sent. */

@@ -2,10 +2,13 @@
  * An engine whose runs are served by partition threads: every call reaches the thread serving
  * the workflow, effects cross between threads, and a folder opens with any thread count.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../../engine/engine.js';
 import { InvalidArgumentError, WorkflowAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '../../../engine/errors.js';
 import { StoreError } from '../../../store/index.js';
+import { partitionFolder } from '../../../store/open.js';
 import { makeActivities } from '../../fixtures/activities.js';
 import { fixture, fixtureBundle, openEngine, silentLogger, tempDir } from '../../helpers.js';
 import { threadOf } from '../../recovery/kill-threads-ids.js';
@@ -120,5 +123,17 @@ describe('an engine with partition threads', { timeout: 60_000 }, () => {
     await expect(Engine.open({ dataDir, threads: 2, partitions: 4, logger: silentLogger })).rejects.toSatisfy((error) => error instanceof StoreError && error.code === 'AION_STORE_LAYOUT');
     await expect(Engine.open({ dataDir, threads: 32, logger: silentLogger })).rejects.toThrow('threads (32) must be at most the partition count (16)');
     await expect(Engine.open({ threads: 0, logger: silentLogger })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(Engine.open({ dataDir, threads: 2, sandboxThreads: 0, logger: silentLogger })).rejects.toThrow('sandboxThreads must be an integer between 1 and 256');
+  });
+
+  it('closes the partitions the other threads opened when one cannot open its own, so the folder opens again', async () => {
+    const dataDir = tempDir();
+    await (await Engine.open({ dataDir, threads: 2, logger: silentLogger })).close();
+    const current = join(partitionFolder(dataDir, 3), 'CURRENT');
+    const intact = readFileSync(current);
+    writeFileSync(current, 'MANIFEST-nothing\n');
+    await expect(Engine.open({ dataDir, threads: 2, logger: silentLogger })).rejects.toSatisfy((error) => error instanceof StoreError && error.message.includes('p03'));
+    writeFileSync(current, intact);
+    await (await Engine.open({ dataDir, threads: 2, logger: silentLogger })).close();
   });
 });
