@@ -76,8 +76,9 @@ describe('fair queue', () => {
 
 describe('fair scheduling in the engine', () => {
   it("runs a quiet namespace's activation ahead of a noisy namespace's backlog of CPU-heavy ones", async () => {
-    // One sandbox thread: every run's activations share it, whatever the machine's cores.
-    const engine = await openEngine({ sandboxThreads: 1 }, 'fairness.ts');
+    // One sandbox thread: every run's activations share it, whatever the machine's cores. Each partition thread has
+    // sandbox threads of its own, so with partition threads (AION_TEST_THREADS) one serves every run.
+    const engine = await openEngine({ sandboxThreads: 1, ...(process.env.AION_TEST_THREADS ? { threads: 1 } : {}) }, 'fairness.ts');
     const code = await fixtureBundle('fairness.ts');
     await engine.deploy({ code, namespace: 'noisy' });
     await engine.deploy({ code, namespace: 'quiet' });

@@ -61,7 +61,8 @@ describe('remote activity workers', () => {
   it('leave a task of a queue nobody serves waiting until its schedule-to-start timeout, using up no attempt', async () => {
     await serve();
     await startWorker({ activities: { greet: async () => 'wrong queue' } });
-    const handle = await engine.start('callRemote', { args: ['greet', [], { taskQueue: 'unserved', startToCloseTimeout: '10s', scheduleToStartTimeout: '1s' }] });
+    // Long enough to be seen waiting after a cold sandbox thread's first activation (the timeout counts from it).
+    const handle = await engine.start('callRemote', { args: ['greet', [], { taskQueue: 'unserved', startToCloseTimeout: '10s', scheduleToStartTimeout: '3s' }] });
     await expect.poll(async () => (await handle.describe()).pending?.activities).toEqual([expect.objectContaining({ attempt: 1, waitsForWorker: true })]);
     expect((await engine.describeTaskQueue('unserved')).backlog).toBe(1);
     await expect(handle.result()).rejects.toMatchObject({ cause: { cause: { message: "no worker of task queue 'unserved' of namespace 'default' took activity 'greet' (schedule-to-start timeout)" } } });
