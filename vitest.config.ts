@@ -16,7 +16,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     projects: [
-      { extends: true, test: { name: 'one thread', include: ['test/**/*.test.ts', '{common,engine,sandbox,store,guest-sdk,server,cli}/**/*.test.ts'] } },
+      { extends: true, test: { name: 'one thread', include: ['test/**/*.test.ts', '{common,engine,sandbox,store,guest-sdk,server,cli}/**/*.test.ts'], globalSetup: ['test/postgres-setup.ts'] } },
       {
         // The tests of the engine's API again, on engines whose runs two partition threads serve (test/helpers.ts, openEngine).
         extends: true,
@@ -25,6 +25,17 @@ export default defineConfig({
           include: ['test/{engine,client,server,worker}/**/*.test.ts', 'test/sandbox/{hostile-bundles,isolation}.test.ts'],
           exclude: ['test/engine/threads/**'],
           env: { AION_TEST_THREADS: '2' },
+        },
+      },
+      {
+        // The same tests again, on engines keeping their runs in PostgreSQL (test/helpers.ts, openEngine; test/postgres-setup.ts starts the server).
+        extends: true,
+        test: {
+          name: 'PostgreSQL',
+          include: ['test/{engine,client,server,worker}/**/*.test.ts', 'test/sandbox/{hostile-bundles,isolation}.test.ts'],
+          exclude: ['test/engine/threads/**'],
+          env: { AION_TEST_STORE: 'postgres' },
+          globalSetup: ['test/postgres-setup.ts'],
         },
       },
     ],

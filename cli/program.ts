@@ -107,6 +107,8 @@ export function createProgram(): Command {
     .command('server')
     .description('run the engine with its HTTP API')
     .option('--data <dir>', 'data folder (LevelDB)', './aion-data')
+    .addOption(new Option('--postgres <url>', 'keep the runs in PostgreSQL (postgres://user:password@host:port/database) instead of a data folder').env('AION_POSTGRES_URL'))
+    .option('--postgres-schema <name>', 'with --postgres: the schema holding the engine\'s tables', 'aion')
     .option('--port <n>', 'port', '7233')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--activities <module>', 'module whose exported functions are the activities')
@@ -118,7 +120,8 @@ export function createProgram(): Command {
     .option('--jwks-url <url>', "also accept JWTs signed by this identity provider's keys (claims aion_role, aion_namespace)")
     .option('--jwt-issuer <iss>', 'with --jwks-url: the issuer tokens must name')
     .option('--jwt-audience <aud>', 'with --jwks-url (required): the audience tokens for this server carry')
-    .action(async (options: ServerCommandOptions) => {
+    .action(async (options: ServerCommandOptions, command: Command) => {
+      if (options.postgres !== undefined && command.getOptionValueSource('data') === 'cli') throw new CliError('--data and --postgres (or AION_POSTGRES_URL) name two stores: give one');
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${options.port}`);
       if ((options.jwksUrl === undefined) !== (options.jwtAudience === undefined)) throw new CliError('--jwks-url and --jwt-audience go together');
@@ -129,9 +132,11 @@ export function createProgram(): Command {
       const partitions = options.partitions === undefined ? undefined : Number(options.partitions);
       if (options.threads !== undefined && !/^\d+$/.test(options.threads)) throw new CliError(`--threads must be a number, got ${options.threads}`);
       const threads = options.threads === undefined ? {} : { threads: Number(options.threads) };
-      const engine = await Engine.open({ dataDir: options.data, partitions, ...threads, activities, logger, acceptDataLoss: options.acceptDataLoss === true }).catch((error: unknown) => {
+      if (options.postgres !== undefined && options.acceptDataLoss === true) throw new CliError('--accept-data-loss is for a LevelDB data folder, not --postgres');
+      const store = options.postgres === undefined ? { dataDir: options.data, acceptDataLoss: options.acceptDataLoss === true } : { postgres: { url: options.postgres, schema: options.postgresSchema } };
+      const engine = await Engine.open({ ...store, partitions, ...threads, activities, logger }).catch((error: unknown) => {
         if (error instanceof StoreError && error.code === 'AION_STORE_DAMAGED') throw new CliError(`${error.message} (aion server --accept-data-loss)`);
-        if ((error instanceof StoreError && error.code === 'AION_STORE_LAYOUT') || error instanceof AionError) throw new CliError(error.message);
+        if ((error instanceof StoreError && ['AION_STORE_LAYOUT', 'AION_STORE_LOCKED', 'AION_STORE_IO'].includes(error.code)) || error instanceof AionError) throw new CliError(error.message);
         throw error;
       });
       await provisionAdminKey(engine, options.initAdminKey === true, process.env.AION_ADMIN_KEY).catch(async (error: unknown) => {
@@ -143,7 +148,8 @@ export function createProgram(): Command {
         await engine.close();
         throw error instanceof AionError ? new CliError(error.message) : error;
       });
-      logger.info({ url: server.url, dataDir: resolve(options.data), activities: Object.keys(activities) }, 'Aion server listening');
+      const where = options.postgres === undefined ? { dataDir: resolve(options.data) } : { postgresSchema: options.postgresSchema };
+      logger.info({ url: server.url, ...where, activities: Object.keys(activities) }, 'Aion server listening');
       stopOnSignals(server, engine);
     });
 
@@ -524,6 +530,8 @@ function eventLine({ eventId, type, time, ...attributes }: HistoryEvent): string
 
 interface ServerCommandOptions {
   data: string;
+  postgres?: string;
+  postgresSchema: string;
   port: string;
   host: string;
   activities?: string;

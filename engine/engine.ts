@@ -11,7 +11,6 @@ import { totalmem } from 'node:os';
 import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
 import { DEFAULT_LIMITS, validateLimits, type SandboxLimits } from '../sandbox/index.js';
-import { openLevelDbStore, openMemoryStore } from '../store/open.js';
 import { checkPartitionCount, runIdFor } from '../store/partitions.js';
 import type { JobKind } from '../common/protocol.js';
 import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
@@ -58,12 +57,13 @@ import { Supervisors, type SupervisionOptions } from './supervision.js';
 import { DUE_WINDOW_MS, DueTimers } from './timers.js';
 import { ForwardedWorkflowHandle, type HandleRef } from './threads/forwarded-handle.js';
 import type { MainServices, PartitionServices, PartitionSide } from './threads/partition-service.js';
-import { checkThreadedOptions, PartitionThreads, storeOptions } from './threads/partition-threads.js';
+import { checkThreadedOptions, PartitionThreads } from './threads/partition-threads.js';
 import type { Placement } from './threads/placement.js';
 import type { PortRpc } from './threads/port-rpc.js';
 import { PartitionRouter } from './threads/router.js';
 import { MainActivityRunner, namesOf } from './threads/main-activities.js';
 import { DueDeliveries } from './due-deliveries.js';
+import { checkStoreChoice, openStore } from './open-store.js';
 import { compileQuery, cursorOfPageToken, indexVisibility, pageTokenOf, rebuildVisibility, type VisibilityQuery } from './visibility.js';
 
 export interface EngineOptions {
@@ -75,6 +75,13 @@ export interface EngineOptions {
    * group commit. A folder keeps the count it was created with; asking it for another is refused.
    */
   partitions?: number;
+  /**
+   * PostgreSQL instead of a data folder (docs/postgres.md): its address
+   * (`postgres://user:password@host:port/database`), or the address with the schema holding the
+   * engine's tables (default `aion`). The engine creates and migrates the schema and takes
+   * every partition's lease: one engine serves a schema.
+   */
+  postgres?: string | { url: string; schema?: string };
   /** A store of your own (takes precedence over `dataDir`). The engine does not close it. */
   store?: EventStore<HistoryEvent>;
   /** In-process activity functions, by activity type, callable from every namespace. */
@@ -255,7 +262,8 @@ export interface EngineEvents {
   /** A run left memory: its snapshot (if it changed) is written and its sandbox released. */
   runParked: [{ namespace: string; workflowId: string; runId: string }];
   /** The store refuses writes after a failed write (`available: false`), or accepts them again. */
-  storeAvailability: [{ available: true } | { available: false; reason: string }];
+  /** `fenced`: another engine took over what this one served (PostgreSQL leases); it will not write again. */
+  storeAvailability: [{ available: true } | { available: false; reason: string; fenced?: true }];
   /** An activation was handed to a run's sandbox (for tracing): the kinds of its jobs. */
   activation: [{ namespace: string; workflowId: string; runId: string; jobs: JobKind[] }];
   /** A closed run was deleted: its namespace's retention had passed. */
@@ -436,8 +444,9 @@ export class Engine implements RunDirectory {
     this.onStoreAvailability = (change) => {
       if (!change.available) {
         this.metrics.storeAvailable.set(0);
-        this.logger.error({ err: change.error }, 'the store refuses writes; callers get errors until it has been reopened and checked');
-        this.events.emit('storeAvailability', { available: false, reason: change.error.message });
+        if (change.error.code === 'AION_STORE_FENCED') this.logger.error({ err: change.error }, 'another engine took over what this engine served (its leases): it can no longer write; stop it');
+        else this.logger.error({ err: change.error }, 'the store refuses writes; callers get errors until it has been reopened and checked');
+        this.events.emit('storeAvailability', { available: false, reason: change.error.message, ...(change.error.code === 'AION_STORE_FENCED' ? { fenced: true as const } : {}) });
         return;
       }
       this.metrics.storeAvailable.set(1);
@@ -457,7 +466,8 @@ export class Engine implements RunDirectory {
    * notifications, scheduled starts) are performed. Runs are loaded lazily, when they have work.
    */
   static async open(options: EngineOptions = {}, partitionSide?: PartitionSide): Promise<Engine> {
-    if (options.timeSkipping === true && (options.dataDir !== undefined || options.store !== undefined || options.threads !== undefined)) {
+    checkStoreChoice(options);
+    if (options.timeSkipping === true && (options.dataDir !== undefined || options.store !== undefined || options.threads !== undefined || options.postgres !== undefined)) {
       throw new InvalidArgumentError('timeSkipping is for in-memory test engines of one thread: a skipped clock is not kept, so a reopened folder would see time go back');
     }
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -500,11 +510,7 @@ export class Engine implements RunDirectory {
       store = partitionThreads.store;
       threading = { role: 'main', placement: partitionThreads.placement, router: new PartitionRouter(partitionThreads.placement), threads: partitionThreads };
     } else {
-      store =
-        options.store ??
-        (options.dataDir !== undefined
-          ? await openLevelDbStore<HistoryEvent>(options.dataDir, { partitions: options.partitions, ...storeOptions(options, logger) })
-          : await openMemoryStore<HistoryEvent>({ partitions: options.partitions }));
+      store = options.store ?? (await openStore(options, logger));
     }
     // A quarter of the resident budget may hold instances ready for new sandboxes (spread over the threads).
     const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / share / 4 / POOLED_SANDBOX_BYTES / threads.size)));

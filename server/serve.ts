@@ -18,15 +18,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** On SIGINT or SIGTERM: stops serving, closes the engine (flushing its writes), and exits. */
+/** On SIGINT or SIGTERM: stops serving, closes the engine (flushing its writes), and exits; with status 1 once the engine is fenced (another engine took over). */
 export function stopOnSignals(server: RunningServer, engine: Engine): void {
-  const stop = async () => {
+  const stop = async (code: number) => {
     await server.close();
     await engine.close();
-    process.exit(0);
+    process.exit(code);
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.once('SIGINT', () => void stop(0));
+  process.once('SIGTERM', () => void stop(0));
+  // Another engine took over what this one served: it would only answer with what it can no longer change.
+  engine.events.on('storeAvailability', (change) => {
+    if (!change.available && change.fenced) void stop(1);
+  });
 }
 
 /**

@@ -16,8 +16,13 @@ export type StoreErrorCode =
   | 'AION_STORE_CORRUPT'
   /** The data folder's log lost records that were confirmed: the store refuses to open. */
   | 'AION_STORE_DAMAGED'
-  /** The data folder is held by another engine (in this process or another one). */
+  /** The data folder (or PostgreSQL schema) is held by another engine (in this process or another one). */
   | 'AION_STORE_LOCKED'
+  /**
+   * The engine lost the lease of a partition the write touches (PostgreSQL: another engine took
+   * it over): nothing was written, and the store refuses writes from then on.
+   */
+  | 'AION_STORE_FENCED'
   /** A value given to `write` cannot be encoded (not JSON-shaped): nothing was written. */
   | 'AION_STORE_INVALID_VALUE'
   /** The data folder was created with another partition count than the one asked for (or its layout file is unreadable). */

@@ -27,6 +27,8 @@
  * | `!m`   | !m · slot                             | commit number (commit-log.ts) |
  */
 
+import type { RunRecord, ScanRunsQuery } from './types.js';
+
 const SEP = '\u0000';
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
@@ -40,10 +42,11 @@ export const keys = {
   status: (ns: string, status: string, runId: string) => ['s', ns, status, runId].join(SEP),
   statusPrefix: (ns: string, status: string) => ['s', ns, status, ''].join(SEP),
   latestRun: (ns: string, workflowId: string) => ['w', ns, workflowId].join(SEP),
-  due: (dueAt: number, ns: string, runId: string, key: string) => ['d', pad(dueAt, 15), ns, runId, key].join(SEP),
+  /** A due time with a fraction of a millisecond sorts as the next whole one (never before it is due). */
+  due: (dueAt: number, ns: string, runId: string, key: string) => ['d', pad(Math.ceil(dueAt), 15), ns, runId, key].join(SEP),
   duePrefix: () => `d${SEP}`,
   /** Exclusive end of the entries due at or before `upTo`. */
-  dueAfter: (upTo: number) => ['d', pad(upTo + 1, 15)].join(SEP),
+  dueAfter: (upTo: number) => ['d', pad(Math.floor(upTo) + 1, 15)].join(SEP),
   activityTask: (ns: string, runId: string, seq: number) => ['a', ns, runId, pad(seq, 10)].join(SEP),
   activityTaskPrefix: () => `a${SEP}`,
   bundle: (version: string) => ['b', version].join(SEP),
@@ -142,25 +145,26 @@ const indexableText = (text: string): boolean => {
 };
 
 /** Whether a search attribute value has an index (see `attributeIndexPrefix`). */
-export const isIndexedAttributeValue = (name: string, value: unknown): boolean => attributeIndexPrefix('', name, value) !== undefined;
+export const isIndexedAttributeValue = (name: string, value: unknown): boolean => indexedAttributeValue(name, value) !== undefined;
 
 /**
- * The prefix of the index of runs whose search attribute `name` holds `value`, by start time;
- * undefined when that value is not indexed. Strings, numbers and booleans are, tagged with
- * their type (so 1 and '1' differ); lists, strings longer than 256 characters and names or
- * strings holding control characters or lone surrogates are not: a query for one reads
- * another index.
+ * How a search attribute value is indexed: tagged with its type (so 1 and '1' differ), or
+ * undefined when it has no index. Strings, numbers and booleans are; lists, strings longer than
+ * 256 characters and names or strings holding control characters or lone surrogates are not:
+ * a query for one reads another index.
  */
-export function attributeIndexPrefix(namespace: string, name: string, value: unknown): string | undefined {
+export function indexedAttributeValue(name: string, value: unknown): string | undefined {
   if (!indexableText(name)) return undefined;
-  let tagged: string;
-  if (typeof value === 'string') {
-    if (value.length > MAX_INDEXED_STRING || !indexableText(value)) return undefined;
-    tagged = `s${value}`;
-  } else if (typeof value === 'number' && Number.isFinite(value)) tagged = `n${value}`;
-  else if (typeof value === 'boolean') tagged = `b${value}`;
-  else return undefined;
-  return keys.attributeStartedPrefix(namespace, name, tagged);
+  if (typeof value === 'string') return value.length > MAX_INDEXED_STRING || !indexableText(value) ? undefined : `s${value}`;
+  if (typeof value === 'number' && Number.isFinite(value)) return `n${value}`;
+  if (typeof value === 'boolean') return `b${value}`;
+  return undefined;
+}
+
+/** The prefix of the index of runs whose search attribute `name` holds `value`, by start time; undefined when that value is not indexed. */
+export function attributeIndexPrefix(namespace: string, name: string, value: unknown): string | undefined {
+  const tagged = indexedAttributeValue(name, value);
+  return tagged === undefined ? undefined : keys.attributeStartedPrefix(namespace, name, tagged);
 }
 
 /** A run's entries in the search attribute indexes, for these attribute values. */
@@ -183,6 +187,13 @@ export function scanIndexPrefix(query: { namespace: string; attribute?: { name: 
   if (query.workflowType !== undefined) return keys.typeStartedPrefix(query.namespace, query.workflowType);
   if (query.status !== undefined) return keys.statusStartedPrefix(query.namespace, query.status);
   return keys.startedPrefix(query.namespace);
+}
+
+/** Whether a record read through a scan's index answers the scan (the filter checks what no index does). */
+export function answersScan(record: RunRecord, query: ScanRunsQuery): boolean {
+  if (query.status !== undefined && record.status !== query.status) return false;
+  if (query.attribute !== undefined && record.searchAttributes?.[query.attribute.name] !== query.attribute.value) return false;
+  return query.filter === undefined || query.filter(record);
 }
 
 /**

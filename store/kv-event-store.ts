@@ -3,16 +3,17 @@ import { decodeValue, encodeBinaryValue, encodeValue } from './codec.js';
 import type { CommitLog } from './commit-log.js';
 import { StoreError } from './errors.js';
 import type { FolderLock } from './folder-lock.js';
+import { joinCheckpointChain, type CheckpointLogs } from './checkpoint-chain.js';
 import { GroupCommitter } from './group-commit.js';
+import { headKey, HistoryHeads } from './history-heads.js';
 import type { KvDatabase, KvOperation } from './kv-database.js';
-import { attributeIndexKeys, describeKey, keyParts, keys, prefixEnd, scanIndexPrefix, startsWithEnd } from './keys.js';
+import { answersScan, attributeIndexKeys, describeKey, keyParts, keys, prefixEnd, scanIndexPrefix, startsWithEnd } from './keys.js';
 import { PointReads } from './point-reads.js';
 import type {
   ActivityTask,
   BundleRecord,
   DueEntry,
   EventStore,
-  HistoryAppend,
   HistoryRange,
   ListRunsQuery,
   OutboxEntry,
@@ -77,20 +78,11 @@ const REOPEN_MAX_DELAY_MS = 30_000;
  * reopen itself).
  */
 
-/** How a checkpoint's log lines are kept, apart from its image: a link in the chain of the run's checkpoints. */
-interface CheckpointLogs {
-  eventId: number;
-  previous: number;
-  logs: unknown[];
-}
-
 export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventStore<E> {
   /** Every live history stream listens here (`appended`): no listener limit. */
   readonly events = new EventEmitter<StoreEvents>().setMaxListeners(0);
   /** Next event id of runs written through this store (loaded lazily for the others). */
-  private readonly heads = new Map<string, number>();
-  /** Heads of runs with a write in flight (how many), which eviction skips. */
-  private readonly pinned = new Map<string, number>();
+  private readonly heads: HistoryHeads;
   private db: KvDatabase;
   private commits: CommitLog;
   private committer: GroupCommitter;
@@ -111,6 +103,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     this.db = db;
     this.commits = options.commits;
     this.sync = options.sync ?? true;
+    this.heads = new HistoryHeads(options.cachedHeads ?? DEFAULT_CACHED_HEADS);
     this.committer = this.newCommitter(options.commits);
   }
 
@@ -122,95 +115,30 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     this.assertOpen();
     if (this.committer.failed) throw this.committer.failed;
     const appends = (batch.histories ?? []).filter((append) => append.events.length > 0);
-    const headKeys = [...new Set(appends.map((append) => runKey(append.namespace, append.runId)))];
-    this.pin(headKeys);
-    try {
-      await this.writePinned(batch, appends, options);
-    } finally {
-      this.unpin(headKeys);
-    }
-  }
-
-  /** `write` once the heads of its appends are pinned (kept in memory until it is confirmed or failed). */
-  private async writePinned(batch: WriteBatch<E>, appends: HistoryAppend<E>[], options: { durable?: boolean }): Promise<void> {
     const generation = this.generation;
-    // A batch that creates a run record starts that run: it has no history to look up.
-    const created = new Set((batch.runs ?? []).filter((run) => run.previousStatus === undefined).map((run) => runKey(run.record.namespace, run.record.runId)));
-    for (const append of appends) {
-      const headKey = runKey(append.namespace, append.runId);
-      if (this.heads.has(headKey)) continue;
-      const next = created.has(headKey) ? 1 : await this.loadNextEventId(append.namespace, append.runId);
-      // Another write may have reserved this head while it loaded: its reservation stands.
-      if (!this.heads.has(headKey)) this.heads.set(headKey, next);
-    }
-    const purges = await this.purgeOperations(batch.purgeRuns ?? []);
-    // The store was reopened while the heads loaded: they may reflect writes the old log lost.
-    if (generation !== this.generation) throw new StoreError('AION_STORE_UNAVAILABLE', 'the store was reopened during the write; nothing was written, try again');
-    // From here to `submit` nothing awaits: checking and reserving the heads is atomic.
-    const reserved = new Map<string, number>();
-    for (const append of appends) {
-      const headKey = runKey(append.namespace, append.runId);
-      const next = reserved.get(headKey) ?? this.heads.get(headKey);
-      // Gone only if another write of this run failed meanwhile (its reservation is forgotten).
-      if (next === undefined) throw new StoreError('AION_STORE_UNAVAILABLE', `a write to run ${append.runId} failed meanwhile; nothing was written, try again`);
-      append.events.forEach((event, i) => {
-        if (event.eventId !== next + i) {
-          throw new StoreError(
-            'AION_STORE_CONFLICT',
-            `append to run ${append.runId} expected event id ${next + i} but got ${event.eventId}: another writer appended first`,
-          );
-        }
-      });
-      reserved.set(headKey, next + append.events.length);
-    }
-    const previous = new Map<string, number | undefined>();
-    for (const [headKey, next] of reserved) {
-      previous.set(headKey, this.heads.get(headKey));
-      this.heads.delete(headKey); // re-inserted last: map order is recency
-      this.heads.set(headKey, next);
-    }
-    this.evictHeads();
-    try {
-      const ops = [...this.operations(batch), ...purges];
-      await (options.durable === false ? this.committer.writeUnsynced(ops) : this.committer.submit(ops));
-    } catch (error) {
-      // Not confirmed (and, unless the store was reopened meanwhile, not readable either):
-      // forget the reservations; they are reloaded from what the store holds on next use.
-      for (const headKey of previous.keys()) this.heads.delete(headKey);
-      throw error;
-    }
-    for (const { namespace, runId } of batch.purgeRuns ?? []) this.heads.delete(runKey(namespace, runId));
+    await this.heads.whilePinned(batch, appends, (namespace, runId) => this.loadNextEventId(namespace, runId), async () => {
+      const purges = await this.purgeOperations(batch.purgeRuns ?? []);
+      // The store was reopened while the heads loaded: they may reflect writes the old log lost.
+      if (generation !== this.generation) throw new StoreError('AION_STORE_UNAVAILABLE', 'the store was reopened during the write; nothing was written, try again');
+      // From here to `submit` nothing awaits: checking and reserving the heads is atomic.
+      const reserved = this.heads.reserve(appends);
+      try {
+        const ops = [...this.operations(batch), ...purges];
+        await (options.durable === false ? this.committer.writeUnsynced(ops) : this.committer.submit(ops));
+      } catch (error) {
+        // Not confirmed (and, unless the store was reopened meanwhile, not readable either):
+        // forget the reservations; they are reloaded from what the store holds on next use.
+        this.heads.forget(reserved);
+        throw error;
+      }
+    });
+    this.heads.forget((batch.purgeRuns ?? []).map(({ namespace, runId }) => headKey(namespace, runId)));
     for (const { namespace, runId, events } of appends) this.events.emit('appended', { namespace, runId, events });
-  }
-
-  /**
-   * Forgets the least recently written heads beyond the bound — never one a write in flight
-   * pinned: a head read again from the database would miss that write's events, and let a
-   * second writer's append at the same ids through.
-   */
-  private evictHeads(): void {
-    const bound = this.options.cachedHeads ?? DEFAULT_CACHED_HEADS;
-    for (const headKey of this.heads.keys()) {
-      if (this.heads.size <= bound) return;
-      if (!this.pinned.has(headKey)) this.heads.delete(headKey);
-    }
-  }
-
-  private pin(headKeys: string[]): void {
-    for (const headKey of headKeys) this.pinned.set(headKey, (this.pinned.get(headKey) ?? 0) + 1);
-  }
-
-  private unpin(headKeys: string[]): void {
-    for (const headKey of headKeys) {
-      const count = this.pinned.get(headKey)! - 1;
-      if (count === 0) this.pinned.delete(headKey);
-      else this.pinned.set(headKey, count);
-    }
   }
 
   async nextEventId(namespace: string, runId: string): Promise<number> {
     this.assertOpen();
-    return this.heads.get(runKey(namespace, runId)) ?? this.loadNextEventId(namespace, runId);
+    return this.heads.get(namespace, runId) ?? this.loadNextEventId(namespace, runId);
   }
 
   /**
@@ -305,7 +233,7 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
           lastKey = batch[i];
           if (!bytes) continue;
           const record = this.scanned<RunRecord>(runKeys[i], bytes);
-          if (!record || !holds(record, query)) continue;
+          if (!record || !answersScan(record, query)) continue;
           runs.push(record);
           if (runs.length >= pageSize) return true;
         }
@@ -351,16 +279,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     const upTo = Math.max(0, atOrBefore);
     const [image] = await this.values<SnapshotRecord>({ gte: keys.checkpointPrefix(namespace, runId), lte: keys.checkpoint(namespace, runId, upTo), reverse: true, limit: 1 });
     if (!image) return undefined;
-    const parts = await this.values<CheckpointLogs>({ gte: keys.checkpointLogsPrefix(namespace, runId), lte: keys.checkpointLogs(namespace, runId, image.eventId) });
-    const byEvent = new Map(parts.map((part) => [part.eventId, part]));
-    const chain: unknown[][] = [];
-    for (let id = image.eventId; id > 0; ) {
-      const part = byEvent.get(id);
-      if (!part || part.previous >= id) return undefined;
-      chain.push(part.logs);
-      id = part.previous;
-    }
-    return { ...image, logs: chain.reverse().flat() };
+    const links = await this.values<CheckpointLogs>({ gte: keys.checkpointLogsPrefix(namespace, runId), lte: keys.checkpointLogs(namespace, runId, image.eventId) });
+    return joinCheckpointChain(image, links);
   }
 
   async listCheckpoints(namespace: string, runId: string): Promise<number[]> {
@@ -646,15 +566,6 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     this.committer = this.newCommitter(reopened.commits);
     this.events.emit('availability', { available: true });
   }
-}
-
-const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
-
-/** Whether a record read through an index answers the scan (the filter checks what no index does). */
-function holds(record: RunRecord, query: ScanRunsQuery): boolean {
-  if (query.status !== undefined && record.status !== query.status) return false;
-  if (query.attribute !== undefined && record.searchAttributes?.[query.attribute.name] !== query.attribute.value) return false;
-  return query.filter === undefined || query.filter(record);
 }
 
 const decode = <T>(key: string, bytes: Uint8Array): T => decodeValue<T>(bytes, () => describeKey(key).printable);

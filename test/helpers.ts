@@ -1,7 +1,8 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach } from 'vitest';
+import { afterAll, afterEach, inject } from 'vitest';
 import { bundleWorkflowCode } from '../engine/bundler.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import type { WorkflowHandle } from '../engine/handle.js';
@@ -79,11 +80,26 @@ export function withTestThreads(options: EngineOptions): EngineOptions {
 }
 
 /**
+ * `AION_TEST_STORE=postgres` runs the tests' engines on the PostgreSQL server of the test run
+ * (test/postgres-setup.ts; CI runs the suite so): an in-memory engine gets a schema of its own,
+ * and a data folder names a schema (the same folder, the same schema, so a test reopening it
+ * finds its runs). Not for engines a test opens on a store of its own or with a skipping clock.
+ */
+export function withTestStore(options: EngineOptions): EngineOptions {
+  if (process.env.AION_TEST_STORE !== 'postgres' || options.store !== undefined || options.timeSkipping === true) return options;
+  const url = inject('postgresUrl');
+  if (url === undefined) throw new Error('AION_TEST_STORE=postgres needs PostgreSQL (test/postgres-setup.ts)');
+  const { dataDir, ...rest } = options;
+  const schema = dataDir === undefined ? `t_${randomUUID().replaceAll('-', '').slice(0, 24)}` : `d_${createHash('sha256').update(dataDir).digest('hex').slice(0, 24)}`;
+  return { ...rest, postgres: { url, schema } };
+}
+
+/**
  * An engine (in memory unless `dataDir` is given) with a fixture bundle deployed; after the
  * test, every run's history is replayed against that bundle and the engine is closed.
  */
 export async function openEngine(options: EngineOptions = {}, bundle = 'workflows.ts'): Promise<Engine> {
-  const engine = await Engine.open({ logger: silentLogger, ...withTestThreads(options) });
+  const engine = await Engine.open({ logger: silentLogger, ...withTestStore(withTestThreads(options)) });
   open.push({ engine, bundle });
   await engine.deploy({ code: await fixtureBundle(bundle) });
   return engine;

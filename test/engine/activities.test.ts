@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
-import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
+import { fixtureBundle, openEngine, silentLogger, tempDir, withTestStore } from '../helpers.js';
 
 const shared = { echo: async (value: unknown) => ({ echoed: value }) };
 const tenantA = { secret: async () => 'tenant-a data' };
@@ -26,7 +26,7 @@ describe('activities per namespace', () => {
 
   it('keeps an activity no function runs waiting, without using up attempts, until an engine that has it picks it up', async () => {
     const dataDir = tempDir();
-    const first = await Engine.open({ dataDir, logger: silentLogger });
+    const first = await Engine.open(withTestStore({ dataDir, logger: silentLogger }));
     await first.deploy({ code: await fixtureBundle('payloads.ts') });
     const handle = await first.start('callPatiently', { args: ['registeredLater', 2], workflowId: 'patient' });
     await expect.poll(async () => (await handle.history()).map((event) => event.type)).toContain('ActivityScheduled');

@@ -8,12 +8,12 @@ import { ApplicationFailureCategory } from 'aion/common';
 import { Engine } from '../../engine/engine.js';
 import { ActivityNotFoundError, InvalidArgumentError } from '../../engine/errors.js';
 import { completedElsewhere, describeSelf, executesThroughClient } from '../fixtures/temporal-activities.js';
-import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
+import { fixtureBundle, openEngine, silentLogger, tempDir, withTestStore } from '../helpers.js';
 
 const BUNDLE = 'temporal-compat.ts';
 
 async function openFirst(dataDir: string, activities: EngineActivities): Promise<Engine> {
-  const engine = await Engine.open({ dataDir, logger: silentLogger, activities });
+  const engine = await Engine.open(withTestStore({ dataDir, logger: silentLogger, activities }));
   await engine.deploy({ code: await fixtureBundle(BUNDLE) });
   return engine;
 }

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { WorkflowNotFoundError } from '../../engine/errors.js';
 import { Engine } from '../../engine/engine.js';
-import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
+import { fixtureBundle, openEngine, silentLogger, tempDir, withTestStore } from '../helpers.js';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -75,7 +75,7 @@ describe('retention of closed runs', () => {
 
   it('keeps the appointment across a restart', async () => {
     const dataDir = tempDir();
-    const first = await Engine.open({ dataDir, logger: silentLogger });
+    const first = await Engine.open(withTestStore({ dataDir, logger: silentLogger }));
     // Long enough for the reopened engine to be open (with partition threads too) before it passes.
     await withNamespace(first, 'brief', '3s');
     const handle = await first.start('greet', { namespace: 'brief', workflowId: 'g', args: ['ann'] });

@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../../engine/errors.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { Engine } from '../../engine/engine.js';
 import { openMemoryStore } from '../../store/open.js';
-import { fixture, fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
+import { fixture, fixtureBundle, openEngine, silentLogger, tempDir, withTestStore } from '../helpers.js';
 
 const BUNDLE = 'temporal-compat.ts';
 
@@ -72,7 +72,7 @@ describe('Temporal workflow API', () => {
     it('TRY_CANCEL: a heartbeat after the cancellation does not bring the activity back after a restart', async () => {
       const dataDir = tempDir();
       const gate = gatedActivity('heartbeat late');
-      const engine = await Engine.open({ dataDir, logger: silentLogger, activities: { slow: gate.slow } });
+      const engine = await Engine.open(withTestStore({ dataDir, logger: silentLogger, activities: { slow: gate.slow } }));
       await engine.deploy({ code: await fixtureBundle(BUNDLE) });
       const handle = await engine.start('activityCancellation', { args: ['TRY_CANCEL'], workflowId: 'late-heartbeat' });
       await gate.started;
@@ -127,7 +127,7 @@ describe('Temporal workflow API', () => {
     it('WAIT_CANCELLATION_COMPLETED across a restart: the task keeps the request and is not run again', async () => {
       const dataDir = tempDir();
       const first = gatedActivity('ignore');
-      const engine = await Engine.open({ dataDir, logger: silentLogger, activities: { slow: first.slow } });
+      const engine = await Engine.open(withTestStore({ dataDir, logger: silentLogger, activities: { slow: first.slow } }));
       await engine.deploy({ code: await fixtureBundle(BUNDLE) });
       const handle = await engine.start('activityCancellation', { args: ['WAIT_CANCELLATION_COMPLETED'], workflowId: 'wait-restart' });
       await first.started;

@@ -1,8 +1,8 @@
 /**
- * Child process of the crash-recovery test.
- *   start   <dataDir> <activityLog> <count>: starts `count` runs, prints `started`, then
+ * Child process of the crash-recovery test (`store`: a data folder, or `postgres://…#schema`).
+ *   start   <store> <activityLog> <count>: starts `count` runs, prints `started`, then
  *           `completed N` as runs finish (the parent SIGKILLs it along the way);
- *   recover <dataDir> <activityLog> <count>: reopens the folder, waits for every run and
+ *   recover <store> <activityLog> <count>: reopens the store, waits for every run and
  *           prints `results <json>`.
  * Every activity execution is appended (synchronously) to the activity log.
  */
@@ -10,9 +10,9 @@ import { appendFileSync } from 'node:fs';
 import { Context } from '../../engine/activities/context.js';
 import { bundleWorkflowCode } from '../../engine/bundler.js';
 import { Engine } from '../../engine/engine.js';
-import { fixture, silentLogger } from '../helpers-node.js';
+import { fixture, silentLogger, storeOfArgument } from '../helpers-node.js';
 
-const [phase, dataDir, activityLog, countText] = process.argv.slice(2);
+const [phase, store, activityLog, countText] = process.argv.slice(2);
 const count = Number(countText);
 
 function logged<A extends unknown[], R>(name: string, fn: (...args: A) => R) {
@@ -25,7 +25,7 @@ function logged<A extends unknown[], R>(name: string, fn: (...args: A) => R) {
 }
 
 const engine = await Engine.open({
-  dataDir,
+  ...storeOfArgument(store),
   logger: silentLogger,
   activities: {
     charge: logged('charge', (n: number) => n * 100),

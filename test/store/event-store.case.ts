@@ -160,6 +160,19 @@ export function eventStoreConformance({ name, open, reopen, typeFilter = (type) 
       await store.close();
     });
 
+    it('keeps due entries whose time has a fraction of a millisecond in order, never before they are due', async () => {
+      const store = await open();
+      const entry = (dueAt: number, key: string) => ({ dueAt, namespace: 'default', owner: 'r1', key });
+      await store.write({ dueEntries: { put: [entry(1000.5, 'timer:2'), entry(999, 'timer:1'), entry(1_700_000_000_100.333, 'timer:3'), entry(1_700_000_000_050, 'timer:4')] } });
+      expect((await store.dueEntries(1000)).map((e) => e.key)).toEqual(['timer:1']);
+      expect((await store.dueEntries(1001)).map((e) => e.key)).toEqual(['timer:1', 'timer:2']);
+      expect((await store.dueEntries(1_700_000_000_101)).map((e) => e.key)).toEqual(['timer:1', 'timer:2', 'timer:4', 'timer:3']);
+      expect((await store.dueEntries(1_700_000_000_101)).find((e) => e.key === 'timer:3')?.dueAt).toBe(1_700_000_000_100.333);
+      await store.write({ dueEntries: { delete: [entry(1000.5, 'timer:2')] } });
+      expect((await store.dueEntries(1001)).map((e) => e.key)).toEqual(['timer:1']);
+      await store.close();
+    });
+
     it('keeps pending activity tasks until they are deleted', async () => {
       const store = await open();
       const task = (seq: number) => ({

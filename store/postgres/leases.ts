@@ -1,0 +1,189 @@
+/**
+ * Partition leases on PostgreSQL: which engine may write which partition's runs. A lease row
+ * (`leases`: partition, owner, epoch, expiry) is taken by raising its epoch, renewed on a
+ * heartbeat, and checked by every write in its own transaction (`fence()` in schema.ts, under
+ * a share lock, so a takeover waits for the writes in flight and every later write of the old
+ * owner is refused): an engine that lost a lease — paused, cut off, slow — can never write for
+ * that partition again.
+ *
+ * Each engine also holds a session advisory lock named after itself, on a connection of its
+ * own, for as long as it lives. A lease is free when it has no owner, when it expired, or when
+ * its owner's lock is free: PostgreSQL ends a killed engine's session as soon as its socket
+ * closes, so a restart after `kill -9` takes its leases over at once instead of waiting for
+ * their expiry. An engine whose own session broke takes its lock again on the next beat (if
+ * another engine took its leases meanwhile, the renewal finds them gone).
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import { StoreError } from '../errors.js';
+import { partitionOfRun, partitionOfWorkflow } from '../partitions.js';
+import type { StoredEvent, WriteBatch } from '../types.js';
+import type { Database, Query } from './database.js';
+import { CONTROL_PARTITION } from './schema.js';
+
+export interface LeaseOptions {
+  /** How long a lease lasts without renewal (default 10 s); renewed every third of it. */
+  ttlMs?: number;
+  /** Told when a renewal found leases gone (another engine took them over). */
+  onLost?: (partitions: number[]) => void;
+}
+
+const DEFAULT_TTL_MS = 10_000;
+const INT2_ARRAY = 'smallint[]';
+
+export class PartitionLeases {
+  /** This engine's name in the lease table: host, process and a random part (unique per open). */
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  /** Epoch of each lease held. */
+  private readonly held = new Map<number, number>();
+  /** The session holding the liveness lock (undefined once it broke: taken again on the next beat). */
+  private session: pg.Client | undefined;
+  private renewal: NodeJS.Timeout | undefined;
+  private renewing = false;
+  private readonly ttlMs: number;
+  /** The schema's partition count (`claimAll`). */
+  private partitionCount = 1;
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: LeaseOptions = {},
+  ) {
+    this.ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+  }
+
+  /**
+   * Takes every partition's lease (and the control plane's) of a schema of `partitions`
+   * partitions, refusing with `AION_STORE_LOCKED` while another live engine holds one that has
+   * not expired.
+   */
+  async claimAll(partitions: number): Promise<void> {
+    this.partitionCount = partitions;
+    await this.holdLivenessLock();
+    await this.db.transaction(async (query) => {
+      await this.assertFree(query, 'FOR UPDATE');
+      const taken = await query<{ partition: number; epoch: number }>(
+        `UPDATE leases SET owner = $1, epoch = epoch + 1, expires_at = now() + $2 * interval '1 millisecond' RETURNING partition, epoch`,
+        [this.owner, this.ttlMs],
+      );
+      for (const row of taken) this.held.set(row.partition, row.epoch);
+    });
+    this.renewal = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.ttlMs / 3)));
+    this.renewal.unref();
+  }
+
+  /** Refuses (`AION_STORE_LOCKED`) while another live engine holds a lease that has not expired; `lock` locks the rows read. */
+  async assertFree(query: Query, lock = ''): Promise<void> {
+    const rows = await query<{ partition: number; owner: string | null; expires_in_ms: number | null }>(
+      `SELECT partition, owner, (extract(epoch FROM expires_at - now()) * 1000)::float8 AS expires_in_ms FROM leases ORDER BY partition ${lock}`,
+    );
+    for (const row of rows) {
+      if (row.owner === null || row.owner === this.owner || row.expires_in_ms === null || row.expires_in_ms <= 0) continue;
+      if (await ownerAlive(query, row.owner)) {
+        throw new StoreError(
+          'AION_STORE_LOCKED',
+          `another engine (${row.owner}) holds the lease of ${row.partition === CONTROL_PARTITION ? 'the control plane' : `partition ${row.partition}`} for ${Math.ceil(row.expires_in_ms / 1000)} s more: one engine serves a PostgreSQL schema`,
+        );
+      }
+    }
+  }
+
+  /**
+   * The fence of a write, its transaction's first statement: `fence()` checks the leases of
+   * every partition the batches touch (refused here already when one is not held).
+   */
+  async fence(query: Query, batches: WriteBatch<StoredEvent>[]): Promise<void> {
+    const touched = new Set<number>();
+    for (const batch of batches) for (const partition of partitionsTouched(batch, this.partitionCount)) touched.add(partition);
+    const partitions = [...touched];
+    const missing = partitions.find((partition) => !this.held.has(partition));
+    if (missing !== undefined) throw new StoreError('AION_STORE_FENCED', `this engine does not hold the lease of ${missing === CONTROL_PARTITION ? 'the control plane' : `partition ${missing}`}: nothing was written`);
+    await query(`SELECT fence($1, $2::${INT2_ARRAY}, $3::bigint[])`, [this.owner, partitions, partitions.map((partition) => this.held.get(partition)!)]);
+  }
+
+  /** Takes the liveness lock on a session of its own (again, when the previous one broke). */
+  private async holdLivenessLock(): Promise<void> {
+    if (this.session) return;
+    const session = await this.db.session('aion-liveness', () => {
+      if (this.session === session) this.session = undefined;
+      void session.end().catch(() => undefined);
+    });
+    try {
+      // Not blocking: a lock still held by a session of ours that is ending is taken on the next beat.
+      const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [lockName(this.owner)]);
+      if (!rows[0].locked) throw new Error('the liveness lock is still held by a session that is ending');
+      this.session = session;
+    } catch (error) {
+      await session.end().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async renew(): Promise<void> {
+    if (this.renewing || this.held.size === 0) return;
+    this.renewing = true;
+    try {
+      await this.holdLivenessLock();
+      const rows = await this.db.query<{ partition: number }>(
+        `UPDATE leases SET expires_at = now() + $2 * interval '1 millisecond'
+         WHERE owner = $1 AND (partition, epoch) IN (SELECT * FROM unnest($3::${INT2_ARRAY}, $4::bigint[]))
+         RETURNING partition`,
+        [this.owner, this.ttlMs, [...this.held.keys()], [...this.held.values()]],
+      );
+      const renewed = new Set(rows.map((row) => row.partition));
+      const lost = [...this.held.keys()].filter((partition) => !renewed.has(partition));
+      for (const partition of lost) this.held.delete(partition);
+      if (lost.length > 0) this.options.onLost?.(lost);
+    } catch {
+      // The database is out of reach: the next beat tries again; fenced writes stay safe meanwhile.
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  /** Gives every lease up (they are free at once for another engine) and ends the liveness lock's session. */
+  async release(): Promise<void> {
+    clearInterval(this.renewal);
+    const held = this.held.size;
+    this.held.clear();
+    try {
+      if (held > 0) await this.db.query('UPDATE leases SET owner = NULL, expires_at = NULL WHERE owner = $1', [this.owner]);
+    } finally {
+      const session = this.session;
+      this.session = undefined;
+      await session?.end().catch(() => undefined);
+    }
+  }
+}
+
+const lockName = (owner: string): string => `aion-engine:${owner}`;
+
+/** Whether the engine `owner` still lives: its session holds its lock (tried for this transaction only). */
+async function ownerAlive(query: Query, owner: string): Promise<boolean> {
+  const [row] = await query<{ free: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS free', [lockName(owner)]);
+  return !row.free;
+}
+
+/** The partitions a batch writes: its runs', and the control plane's for what belongs to no run. */
+export function partitionsTouched(batch: WriteBatch<StoredEvent>, count: number): Set<number> {
+  const out = new Set<number>();
+  const ofRun = (runId: string) => out.add(partitionOfRun(runId, count));
+  for (const append of batch.histories ?? []) ofRun(append.runId);
+  for (const { record } of batch.runs ?? []) ofRun(record.runId);
+  for (const latest of batch.latestRuns ?? []) out.add(partitionOfWorkflow(latest.namespace, latest.workflowId, count));
+  for (const sub of ['put', 'delete'] as const) {
+    for (const entry of batch.dueEntries?.[sub] ?? []) {
+      if (entry.key === 'schedule') out.add(CONTROL_PARTITION);
+      else ofRun(entry.owner);
+    }
+    for (const item of batch.activityTasks?.[sub] ?? []) ofRun(item.runId);
+    for (const item of batch.snapshots?.[sub] ?? []) ofRun(item.runId);
+    for (const item of batch.checkpoints?.[sub] ?? []) ofRun(item.runId);
+    for (const item of batch.quarantine?.[sub] ?? []) ofRun(item.runId);
+  }
+  for (const purge of batch.purgeRuns ?? []) ofRun(purge.runId);
+  if (batch.control || batch.schedules || batch.bundles || batch.typeVersions || (out.size === 0 && batch.outbox)) out.add(CONTROL_PARTITION);
+  return out;
+}

@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { describe, expect, inject, it } from 'vitest';
+import { openPostgresStore, runIdFor, StoreError, type EventStore } from '../../store/index.js';
+import { runChild } from '../child-process.js';
+import { eventStoreConformance } from './event-store.case.js';
+
+const CHILD = fileURLToPath(new URL('./store-child.ts', import.meta.url));
+
+const url = inject('postgresUrl');
+const schemas = new WeakMap<EventStore, { schema: string; partitions: number }>();
+
+/** A store in a schema of its own (each test gets an empty one). */
+const freshSchema = (): string => `t_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+
+const openIn = async (schema: string, partitions: number) => {
+  const store = await openPostgresStore(url!, { schema, partitions });
+  schemas.set(store, { schema, partitions });
+  return store;
+};
+
+describe.skipIf(url === undefined)('the PostgreSQL store', () => {
+  for (const partitions of [1, 16]) {
+    eventStoreConformance({
+      name: `PostgreSQL, ${partitions} partition${partitions === 1 ? '' : 's'}`,
+      open: () => openIn(freshSchema(), partitions),
+      reopen: async (store) => {
+        await store.close();
+        const { schema } = schemas.get(store)!;
+        return openIn(schema, partitions);
+      },
+    });
+  }
+
+  it('refuses a schema created with another partition count, naming both', async () => {
+    const schema = freshSchema();
+    await (await openIn(schema, 4)).close();
+    await expect(openPostgresStore(url!, { schema, partitions: 8 })).rejects.toSatisfy(
+      (error) => error instanceof StoreError && error.code === 'AION_STORE_LAYOUT' && /created with 4 partitions and cannot be opened with 8/.test(error.message),
+    );
+    const reopened = await openPostgresStore(url!, { schema });
+    expect(reopened.partitionCount).toBe(4);
+    await reopened.close();
+  });
+
+  describe('partition leases', () => {
+    const isCode = (code: string) => (error: unknown) => error instanceof StoreError && error.code === code;
+
+    it('lets one engine serve a schema: a second is refused while the first lives, and opens once it closed', async () => {
+      const schema = freshSchema();
+      const first = await openIn(schema, 4);
+      await expect(openPostgresStore(url!, { schema })).rejects.toSatisfy((error) => isCode('AION_STORE_LOCKED')(error) && /another engine \(.+\) holds the lease/.test((error as Error).message));
+      await first.close();
+      const second = await openPostgresStore(url!, { schema });
+      await second.close();
+    });
+
+    it('takes the leases of an engine killed with SIGKILL over at once, long before they expire', async () => {
+      const schema = freshSchema();
+      const holder = runChild(CHILD, ['hold', `${url}#${schema}`]);
+      await holder.line(/^held$/);
+      const refused = runChild(CHILD, ['try', `${url}#${schema}`]);
+      expect(await refused.line(/^(opened|refused)/)).toBe('refused AION_STORE_LOCKED');
+      holder.process.kill('SIGKILL');
+      await holder.exited;
+      // The holder's leases last 120 s; its session ended with the process, and with it its claim.
+      await expect.poll(async () => runChild(CHILD, ['try', `${url}#${schema}`]).line(/^(opened|refused)/), { timeout: 10_000 }).toBe('opened');
+    });
+
+    it('refuses every write once another engine took a lease over (fencing), writing nothing', async () => {
+      const schema = freshSchema();
+      const store = await openIn(schema, 4);
+      const runId = runIdFor('default', 'wf');
+      await store.write({ histories: [{ namespace: 'default', runId, events: [{ eventId: 1, type: 'A' }] }] });
+      // What a takeover does to the lease rows (the store's own renewal has not run yet).
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      await admin.query(`UPDATE ${schema}.leases SET owner = 'elsewhere', epoch = epoch + 1`);
+      const unavailable = once(store.events, 'availability');
+      await expect(store.write({ histories: [{ namespace: 'default', runId, events: [{ eventId: 2, type: 'B' }] }] })).rejects.toSatisfy(isCode('AION_STORE_FENCED'));
+      expect((await unavailable)[0]).toMatchObject({ available: false });
+      expect(store.unavailable?.code).toBe('AION_STORE_FENCED');
+      await expect(store.write({ control: { put: [{ kind: 'k', id: 'i', value: 1 }] } })).rejects.toSatisfy(isCode('AION_STORE_FENCED'));
+      const { rows } = await admin.query(`SELECT count(*)::int AS count FROM ${schema}.events`);
+      expect(rows[0].count).toBe(1);
+      await admin.end();
+      await store.close();
+    });
+
+    it('finds a lease taken over at its next renewal, and refuses writes from then on', async () => {
+      const schema = freshSchema();
+      const store = await openPostgresStore(url!, { schema, partitions: 4, leaseTtlMs: 600 });
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const unavailable = once(store.events, 'availability');
+      await admin.query(`UPDATE ${schema}.leases SET owner = 'elsewhere', epoch = epoch + 1 WHERE partition = 2`);
+      const [change] = (await unavailable) as [{ available: boolean; error?: StoreError }];
+      expect(change).toMatchObject({ available: false });
+      expect(change.error?.code).toBe('AION_STORE_FENCED');
+      expect(change.error?.message).toMatch(/took over the lease of partition 2/);
+      await expect(store.write({ control: { put: [{ kind: 'k', id: 'i', value: 1 }] } })).rejects.toSatisfy(isCode('AION_STORE_FENCED'));
+      await admin.end();
+      await store.close();
+    });
+
+    it('survives its connections being ended by the server: writes in flight fail as unavailable, then it writes again', async () => {
+      const schema = freshSchema();
+      const store = await openPostgresStore(url!, { schema, partitions: 4, leaseTtlMs: 600 });
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const changes: boolean[] = [];
+      store.events.on('availability', (change) => changes.push(change.available));
+      const runIds = Array.from({ length: 20 }, (_, i) => runIdFor('default', `wf-${i}`));
+      let next = 1;
+      const outcomes: string[] = [];
+      const writing = (async () => {
+        for (let round = 0; round < 40; round++) {
+          const eventId = next;
+          const results = await Promise.allSettled(runIds.map((runId) => store.write({ histories: [{ namespace: 'default', runId, events: [{ eventId, type: 'E' }] }] })));
+          for (const result of results) outcomes.push(result.status === 'fulfilled' ? 'ok' : (result.reason as StoreError).code);
+          // A round whose writes all landed moves on; after an unknown outcome the heads are read again from the database.
+          next = Math.min(...(await Promise.all(runIds.map((runId) => store.nextEventId('default', runId)))));
+          await expect.poll(() => store.unavailable).toBeUndefined();
+        }
+      })();
+      await expect.poll(() => outcomes.length).toBeGreaterThan(40);
+      // Every session of this store: its pool and its liveness lock.
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE '%:${schema}'`);
+      await writing;
+      expect(outcomes).toContain('AION_STORE_UNAVAILABLE');
+      expect(changes).toEqual([false, true]);
+      // It still holds its leases (its lock was taken again) and writes.
+      await store.write({ control: { put: [{ kind: 'k', id: 'after', value: 1 }] } });
+      expect((await store.getControl('k', 'after'))?.value).toBe(1);
+      await admin.end();
+      await store.close();
+    });
+  });
+});
