@@ -28,6 +28,7 @@ import {
 } from '../engine/index.js';
 import { isLoopback, serveEngine, stopOnSignals } from '../server/index.js';
 import { loadActivities } from './activities-module.js';
+import { addClusterCommands } from './cluster-commands.js';
 import { addHostingCommands } from './hosting-commands.js';
 import { addVersionCommands } from './version-commands.js';
 import { addWorkerCommand } from './worker-command.js';
@@ -517,6 +518,7 @@ export function createProgram(): Command {
 
   addHostingCommands(program, client, (command) => globals(command).json === true);
   addVersionCommands(program, client, (command) => globals(command).json === true);
+  addClusterCommands(program, client, (command) => globals(command).json === true);
   addWorkerCommand(program, globals);
 
   return program;

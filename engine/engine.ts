@@ -13,7 +13,7 @@ import type { Registry } from 'prom-client';
 import { DEFAULT_LIMITS, validateLimits, type SandboxLimits } from '../sandbox/index.js';
 import { checkPartitionCount, runIdFor } from '../store/partitions.js';
 import type { JobKind } from '../common/protocol.js';
-import type { DamagedRecord, DueEntry, EventStore, HistoryRange, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
+import type { DamagedRecord, DueEntry, EventStore, HistoryRange, PartitionStatus, RunRecord, RunStatus, StoreEvents } from '../store/types.js';
 import { startSearchAttributes, type SearchAttributesInput, type SearchAttributeValue } from '../common/search-attributes.js';
 import { toMs, type Duration } from '../common/time.js';
 import { ApiKeys } from './hosting/api-keys.js';
@@ -65,6 +65,17 @@ import { MainActivityRunner, namesOf } from './threads/main-activities.js';
 import { DueDeliveries } from './due-deliveries.js';
 import { checkStoreChoice, openStore } from './open-store.js';
 import { compileQuery, cursorOfPageToken, indexVisibility, pageTokenOf, rebuildVisibility, type VisibilityQuery } from './visibility.js';
+
+/** `engine.clusterStatus()`. */
+export interface ClusterStatus {
+  /** Whether the store has partition leases (PostgreSQL). */
+  leases: boolean;
+  /** This engine's name in the leases. */
+  self?: string;
+  /** Each engine holding leases, with how many partitions it serves. */
+  nodes: { name: string; partitions: number }[];
+  partitions: PartitionStatus[];
+}
 
 export interface EngineOptions {
   /** LevelDB data folder; omit for an in-memory engine (tests, experiments). */
@@ -918,6 +929,20 @@ export class Engine implements RunDirectory {
   }
 
   /** Whether the engine can take writes: `unavailable` (with the reason) while its store refuses them. */
+  /**
+   * Who serves the store's partitions: for a store with partition leases (PostgreSQL), each
+   * lease's holder, epoch and expiry, and how far behind each partition's work is. A LevelDB
+   * folder or memory has no leases: the one engine that opened it serves it.
+   */
+  async clusterStatus(): Promise<ClusterStatus> {
+    this.assertOpen();
+    const status = await this.store.partitionStatus?.();
+    if (!status) return { leases: false, nodes: [], partitions: [] };
+    const served = new Map<string, number>();
+    for (const { owner, partition } of status.partitions) if (owner !== null && partition >= 0) served.set(owner, (served.get(owner) ?? 0) + 1);
+    return { leases: true, self: status.self, nodes: [...served].map(([name, partitions]) => ({ name, partitions })), partitions: status.partitions };
+  }
+
   health(): { status: 'ok' } | { status: 'unavailable'; reason: string } {
     const unavailable = this.store.unavailable;
     return unavailable ? { status: 'unavailable', reason: unavailable.message } : { status: 'ok' };

@@ -14,6 +14,7 @@ export {
   type ListPageOptions,
   type WorkflowSummary,
   type EngineEvents,
+  type ClusterStatus,
 } from './engine.js';
 export type { VisibilityQuery, AttributePredicate, TimeBound } from './visibility.js';
 export {
@@ -85,7 +86,7 @@ export type { FailureInfo } from '../common/protocol.js';
 export type { SearchAttributesInput, SearchAttributeValue } from '../common/search-attributes.js';
 export { toMs, type Duration } from '../common/time.js';
 export type { SandboxLimits } from '../sandbox/limits.js';
-export { RUN_STATUSES, type RunStatus, type EventStore } from '../store/types.js';
+export { RUN_STATUSES, type RunStatus, type EventStore, type PartitionStatus } from '../store/types.js';
 export { openLevelDbStore, openMemoryStore } from '../store/open.js';
 export { StoreError, type StoreErrorCode } from '../store/errors.js';
 export { RunQuarantinedError } from './quarantine.js';

@@ -76,6 +76,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   mountHostingRoutes(app, engine, guard);
   // Metrics name every tenant's workflow types: an admin's, once the server requires credentials.
   app.get('/metrics', authenticateRequest, guard('admin'), async (c) => c.text(await engine.metrics.registry.metrics(), 200, { 'content-type': engine.metrics.registry.contentType }));
+  app.get('/v1/cluster/status', guard('admin'), async (c) => c.json(await engine.clusterStatus()));
 
   const ns = (c: Context) => c.req.param('ns')!;
   const visibilityQuery = (c: Context): VisibilityQuery => {

@@ -5,11 +5,13 @@ import { MemoryLevel } from 'memory-level';
 import { CommitLog } from './commit-log.js';
 import { StoreError } from './errors.js';
 import { assertFolder, lockFolder, type FolderLock } from './folder-lock.js';
-import type { KvDatabase } from './kv-database.js';
+import { decodeValue } from './codec.js';
+import type { KvBatchOptions, KvDatabase, KvOperation } from './kv-database.js';
+import { describeKey, keys } from './keys.js';
 import { DEFAULT_CACHED_HEADS, KvEventStore, type ReopenedDatabase } from './kv-event-store.js';
 import { PartitionedEventStore } from './partitioned-store.js';
 import { checkPartitionCount, DEFAULT_PARTITIONS } from './partitions.js';
-import type { EventStore, StoredEvent } from './types.js';
+import type { DueEntry, EventStore, StoredEvent } from './types.js';
 
 export interface LevelDbStoreOptions {
   /**
@@ -178,6 +180,7 @@ async function openDatabaseStore<E extends StoredEvent>(folder: string, lock: Fo
     }
   };
   const { db, commits } = await open(options.acceptDataLoss === true);
+  await rekeyFractionalDueEntries(db, sync);
   return new KvEventStore<E>(db, {
     sync,
     commits,
@@ -190,6 +193,20 @@ async function openDatabaseStore<E extends StoredEvent>(folder: string, lock: Fo
       return open(false);
     },
   });
+}
+
+/**
+ * Due entries whose time had a fraction of a millisecond were keyed unpadded before keys took
+ * the next whole millisecond (keys.ts): they sorted after every other entry, so no read of due
+ * entries reached them. Such keys start with a digit other than 0; each is keyed again.
+ */
+async function rekeyFractionalDueEntries(db: KvDatabase, sync: boolean): Promise<void> {
+  const ops: KvOperation[] = [];
+  for await (const [key, bytes] of db.iterator({ gte: `${keys.duePrefix()}1`, lt: `${keys.duePrefix()}:` })) {
+    const entry = decodeValue<DueEntry>(bytes, () => describeKey(key).printable);
+    ops.push({ type: 'del', key }, { type: 'put', key: keys.due(entry.dueAt, entry.namespace, entry.owner, entry.key), value: bytes });
+  }
+  if (ops.length > 0) await db.batch(ops, { sync } as KvBatchOptions);
 }
 
 /** A partition's share of the heads a store keeps in memory. */

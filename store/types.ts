@@ -331,6 +331,21 @@ export interface HistoryRange {
   to?: number;
 }
 
+/** Who holds a partition's lease (stores several engines share: PostgreSQL) and how far behind its work is. */
+export interface PartitionStatus {
+  /** The partition (-1: the control plane — schedules, namespaces, deploys). */
+  partition: number;
+  /** The engine holding the lease (host:pid:random), if any. */
+  owner: string | null;
+  epoch: number;
+  /** Epoch ms until which the lease holds without renewal. */
+  expiresAt: number | null;
+  /** How long its oldest due entry has been due (ms; 0 when none is). */
+  dueLagMs: number;
+  /** Effects on other runs recorded and not performed yet. */
+  outboxEntries: number;
+}
+
 export interface EventStore<E extends StoredEvent = StoredEvent> {
   /** Partitions runs are spread over (absent: 1): a run id must carry its workflow's partition key (partitions.ts). */
   readonly partitionCount?: number;
@@ -383,5 +398,7 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   listQuarantined(): Promise<QuarantineRecord[]>;
   getControl(kind: string, id: string): Promise<ControlRecord | undefined>;
   listControl(kind: string, query?: ControlQuery): Promise<ControlRecord[]>;
+  /** Stores with partition leases: this engine's name in them, and each partition's lease and lag. */
+  partitionStatus?(): Promise<{ self: string; partitions: PartitionStatus[] }>;
   close(): Promise<void>;
 }

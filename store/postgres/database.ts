@@ -33,13 +33,31 @@ const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
 };
 
+/** A deadline for every query: a connection that went silent (a half-open socket) fails instead of hanging the store. */
+const QUERY_TIMEOUT_MS = 60_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export class Database {
   private readonly pool: pg.Pool;
 
   constructor(private readonly options: DatabaseOptions) {
-    this.pool = new pg.Pool({ ...this.clientConfig(options.applicationName), max: options.max });
+    this.pool = new pg.Pool({
+      ...this.clientConfig(options.applicationName),
+      max: options.max,
+      // Before a new connection is handed out (a connection whose settings fail is not).
+      onConnect: async (client) => void (await client.query(this.sessionSettings)),
+    });
     // An idle connection the server ended: the pool drops it (listening keeps the process alive).
     this.pool.on('error', () => {});
+  }
+
+  /**
+   * Set on each session rather than in the address's startup options, which an address's own
+   * `?options=` (or a pooler) would replace: the schema, and a bound on a session stuck inside
+   * a transaction (its engine frozen mid-write) holding lease rows.
+   */
+  private get sessionSettings(): string {
+    return `SET search_path = "${this.options.schema}"; SET idle_in_transaction_session_timeout = 15000`;
   }
 
   private clientConfig(applicationName: string): pg.ClientConfig {
@@ -47,8 +65,9 @@ export class Database {
       connectionString: this.options.url,
       application_name: `${applicationName}:${this.options.schema}`,
       types,
-      // A session stuck inside a transaction (its engine frozen mid-write) must not hold lease rows for ever.
-      options: `-c search_path="${this.options.schema}" -c idle_in_transaction_session_timeout=15000`,
+      keepAlive: true,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
     };
   }
 
@@ -56,7 +75,11 @@ export class Database {
     return (await this.pool.query<T>(text, params)).rows;
   }
 
-  /** Runs `work` in a transaction on one connection: committed if it resolves, rolled back if it throws. */
+  /**
+   * Runs `work` in a transaction on one connection: committed if it resolves, rolled back if it
+   * throws. A failure before the COMMIT is sent leaves nothing written (the server rolls back a
+   * transaction whose session ends); a COMMIT whose answer is lost throws `CommitOutcomeUnknown`.
+   */
   async transaction<T>(work: (query: Query) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
@@ -64,16 +87,24 @@ export class Database {
     client.on('error', onError);
     const query: Query = async <R extends Row>(text: string, params: unknown[] = []) => (await client.query<R>(text, params)).rows;
     try {
-      await client.query('BEGIN');
-      const result = await work(query);
-      await client.query('COMMIT');
+      let result: T;
+      try {
+        await client.query('BEGIN');
+        result = await work(query);
+      } catch (error) {
+        // A connection that failed (not a statement the server refused) is not reused, nor asked to roll back.
+        if (!isServerError(error)) broken ??= error as Error;
+        else broken ??= await client.query('ROLLBACK').then(() => undefined, (rollbackError: Error) => rollbackError);
+        throw error;
+      }
+      try {
+        await client.query('COMMIT');
+      } catch (error) {
+        if (isServerError(error) && !isUnavailability(error)) throw error; // refused at commit: rolled back
+        broken ??= error as Error;
+        throw new CommitOutcomeUnknown(error);
+      }
       return result;
-    } catch (error) {
-      broken ??= await client.query('ROLLBACK').then(
-        () => undefined,
-        (rollbackError: Error) => rollbackError,
-      );
-      throw error;
     } finally {
       client.off('error', onError);
       // A connection that broke is closed, not reused.
@@ -81,14 +112,16 @@ export class Database {
     }
   }
 
-  /** A connection of its own, outside the pool; its failures are reported to `onError` (it cannot be queried after one). */
+  /** A connection of its own, outside the pool, with the store's session settings; its failures go to `onError` (it cannot be queried after one). */
   async session(applicationName: string, onError: (error: Error) => void): Promise<pg.Client> {
     const client = new pg.Client(this.clientConfig(applicationName));
     client.on('error', onError);
     try {
       await client.connect();
+      await client.query(this.sessionSettings);
     } catch (error) {
       client.off('error', onError);
+      await client.end().catch(() => undefined);
       throw error;
     }
     return client;
@@ -99,5 +132,22 @@ export class Database {
   }
 }
 
-/** Whether `error` is the server's answer to a statement (then the transaction was rolled back and its outcome is known). */
+/** A COMMIT was sent and its answer lost: the transaction may or may not have committed. */
+export class CommitOutcomeUnknown extends Error {
+  constructor(cause: unknown) {
+    super(`the commit's outcome is unknown: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Whether `error` is the server's answer to a statement. */
 export const isServerError = (error: unknown): error is pg.DatabaseError => error instanceof pg.DatabaseError;
+
+/**
+ * Whether a failure is of the database or the way to it, not of the statement: the connection,
+ * the server shutting down or out of resources, a server in recovery or read-only (a demoted
+ * primary), authentication, a missing database, schema or table, missing privileges.
+ */
+export function isUnavailability(error: unknown): boolean {
+  if (!isServerError(error)) return true;
+  return /^(08|25006|28|3D|3F|42P01|42883|42501|53|57|58|XX)/.test(error.code ?? '');
+}

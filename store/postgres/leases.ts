@@ -21,7 +21,7 @@ import type pg from 'pg';
 import { StoreError } from '../errors.js';
 import { partitionOfRun, partitionOfWorkflow } from '../partitions.js';
 import type { StoredEvent, WriteBatch } from '../types.js';
-import type { Database, Query } from './database.js';
+import { isServerError, type Database, type Query } from './database.js';
 import { CONTROL_PARTITION } from './schema.js';
 
 export interface LeaseOptions {
@@ -42,7 +42,10 @@ export class PartitionLeases {
   /** The session holding the liveness lock (undefined once it broke: taken again on the next beat). */
   private session: pg.Client | undefined;
   private renewal: NodeJS.Timeout | undefined;
-  private renewing = false;
+  /** The renewal in flight (one at a time). */
+  private renewing: Promise<void> | undefined;
+  /** Set by `release`: a renewal or reconnection finishing after it changes nothing. */
+  private released = false;
   private readonly ttlMs: number;
   /** The schema's partition count (`claimAll`). */
   private partitionCount = 1;
@@ -70,7 +73,13 @@ export class PartitionLeases {
       );
       for (const row of taken) this.held.set(row.partition, row.epoch);
     });
-    this.renewal = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.ttlMs / 3)));
+    this.renewal = setInterval(() => {
+      if (this.renewing || this.held.size === 0) return;
+      // The database out of reach: the next beat tries again; fenced writes stay safe meanwhile.
+      this.renewing = this.renew()
+        .catch(() => undefined)
+        .finally(() => (this.renewing = undefined));
+    }, Math.max(100, Math.floor(this.ttlMs / 3)));
     this.renewal.unref();
   }
 
@@ -103,49 +112,64 @@ export class PartitionLeases {
     await query(`SELECT fence($1, $2::${INT2_ARRAY}, $3::bigint[])`, [this.owner, partitions, partitions.map((partition) => this.held.get(partition)!)]);
   }
 
-  /** Takes the liveness lock on a session of its own (again, when the previous one broke). */
-  private async holdLivenessLock(): Promise<void> {
-    if (this.session) return;
+  /** Takes the liveness lock on a session of its own (again, when the previous one broke); throws when it cannot now. */
+  private async holdLivenessLock(): Promise<pg.Client> {
+    if (this.session) return this.session;
     const session = await this.db.session('aion-liveness', () => {
       if (this.session === session) this.session = undefined;
       void session.end().catch(() => undefined);
     });
     try {
-      // Not blocking: a lock still held by a session of ours that is ending is taken on the next beat.
+      // Not blocking: a lock still held by a session of ours that is ending is taken on a later beat.
       const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [lockName(this.owner)]);
       if (!rows[0].locked) throw new Error('the liveness lock is still held by a session that is ending');
-      this.session = session;
+      if (this.released) throw new Error('the leases were released meanwhile');
     } catch (error) {
       await session.end().catch(() => undefined);
       throw error;
     }
+    this.session = session;
+    return session;
   }
 
+  /**
+   * Renews the leases held, on the liveness session when it lives (proving it does, without
+   * waiting for a connection of the pool), and reports those another engine took.
+   */
   private async renew(): Promise<void> {
-    if (this.renewing || this.held.size === 0) return;
-    this.renewing = true;
-    try {
-      await this.holdLivenessLock();
-      const rows = await this.db.query<{ partition: number }>(
-        `UPDATE leases SET expires_at = now() + $2 * interval '1 millisecond'
-         WHERE owner = $1 AND (partition, epoch) IN (SELECT * FROM unnest($3::${INT2_ARRAY}, $4::bigint[]))
-         RETURNING partition`,
-        [this.owner, this.ttlMs, [...this.held.keys()], [...this.held.values()]],
-      );
-      const renewed = new Set(rows.map((row) => row.partition));
-      const lost = [...this.held.keys()].filter((partition) => !renewed.has(partition));
-      for (const partition of lost) this.held.delete(partition);
-      if (lost.length > 0) this.options.onLost?.(lost);
-    } catch {
-      // The database is out of reach: the next beat tries again; fenced writes stay safe meanwhile.
-    } finally {
-      this.renewing = false;
-    }
+    const session = await this.holdLivenessLock().catch(() => undefined);
+    const partitions = [...this.held.keys()];
+    const epochs = [...this.held.values()];
+    // Rows locked in partition order, as the fence locks them: the two never deadlock.
+    const text = `UPDATE leases SET expires_at = now() + $2 * interval '1 millisecond'
+      WHERE partition IN (SELECT partition FROM leases WHERE owner = $1 AND (partition, epoch) IN (SELECT * FROM unnest($3::${INT2_ARRAY}, $4::bigint[])) ORDER BY partition FOR NO KEY UPDATE)
+      RETURNING partition`;
+    const params = [this.owner, this.ttlMs, partitions, epochs];
+    const onSession = async () => {
+      try {
+        return (await session!.query<{ partition: number }>(text, params)).rows;
+      } catch (error) {
+        // A session whose connection timed out or failed is not trusted with the lock any more: the next beat takes it again.
+        if (!isServerError(error)) {
+          if (this.session === session) this.session = undefined;
+          await session!.end().catch(() => undefined);
+        }
+        throw error;
+      }
+    };
+    const rows = session ? await onSession() : await this.db.query<{ partition: number }>(text, params);
+    if (this.released) return;
+    const renewed = new Set(rows.map((row) => row.partition));
+    const lost = partitions.filter((partition) => !renewed.has(partition));
+    for (const partition of lost) this.held.delete(partition);
+    if (lost.length > 0) this.options.onLost?.(lost);
   }
 
   /** Gives every lease up (they are free at once for another engine) and ends the liveness lock's session. */
   async release(): Promise<void> {
+    this.released = true;
     clearInterval(this.renewal);
+    await this.renewing;
     const held = this.held.size;
     this.held.clear();
     try {

@@ -41,6 +41,7 @@ export async function openPostgresStore<E extends StoredEvent = StoredEvent>(url
     await claimed.claimAll(partitions);
     opened.store = new PostgresEventStore<E>(db, partitions, {
       fence: (query, batches) => claimed.fence(query, batches),
+      self: claimed.owner,
       beforeClose: () => claimed.release(),
     });
     return opened.store;

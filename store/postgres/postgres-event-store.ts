@@ -29,6 +29,7 @@ import type {
   HistoryRange,
   ListRunsQuery,
   OutboxEntry,
+  PartitionStatus,
   QuarantineRecord,
   RunPage,
   RunRecord,
@@ -40,7 +41,7 @@ import type {
   StoreEvents,
   WriteBatch,
 } from '../types.js';
-import { isServerError, type Database, type Query, type Row } from './database.js';
+import { CommitOutcomeUnknown, isServerError, isUnavailability, type Database, type Query, type Row } from './database.js';
 import { FENCED_SQLSTATE } from './schema.js';
 import { applyBatches, encodeBatch, encodedBytes, type EncodedBatch } from './write-set.js';
 
@@ -65,6 +66,8 @@ export interface PostgresEventStoreOptions {
   fence?: (query: Query, batches: WriteBatch<StoredEvent>[]) => Promise<void>;
   /** The partitions whose work (due entries, activity tasks, outbox, quarantine) is this store's owner's (default: all). */
   owned?: readonly number[];
+  /** This engine's name in the lease table (`partitionStatus`). */
+  self?: string;
   /** Called when the store closes, before its connections do (gives its leases up). */
   beforeClose?: () => Promise<void>;
 }
@@ -131,18 +134,44 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
       const group = this.nextGroup();
       try {
         await this.commitGroup(group);
-      } catch (error) {
-        if (group.length > 1 && error instanceof StoreError && REFUSALS.has(error.code)) {
-          // The database refused one batch of the group (and so all): each alone, so that only that one is refused.
-          for (const write of group) await this.commitGroup([write]).then(write.resolve, write.reject);
-        } else {
-          for (const write of group) write.reject(error);
-        }
+        for (const write of group) write.resolve();
         continue;
+      } catch (error) {
+        if (!(error instanceof StoreError && REFUSALS.has(error.code))) {
+          for (const write of group) write.reject(error);
+          continue;
+        }
+        if (group.length === 1) {
+          this.refuse(group, error);
+          continue;
+        }
       }
-      for (const write of group) write.resolve();
+      // The database refused one write of the group (and so all): each alone, so that only that one is refused.
+      const refused: PendingWrite[] = [];
+      for (const write of group) {
+        if (refused.some((earlier) => appendsAfter(earlier, write))) {
+          write.reject(gapError());
+          continue;
+        }
+        try {
+          await this.commitGroup([write]);
+          write.resolve();
+        } catch (error) {
+          refused.push(write);
+          this.refuse([write], error);
+        }
+      }
     }
     this.committing = undefined;
+  }
+
+  /**
+   * Refuses writes, and the pending writes that append to the same runs: they were checked
+   * against event ids the refused ones were to take, and would leave a gap in the histories.
+   */
+  private refuse(writes: PendingWrite[], error: unknown): void {
+    for (const write of writes) write.reject(error);
+    this.pending = this.pending.filter((later) => !writes.some((write) => appendsAfter(write, later)) || (later.reject(gapError()), false));
   }
 
   /** The pending writes that go in one transaction: in order, up to the group's bounds. */
@@ -155,34 +184,40 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
 
   private async commitGroup(group: PendingWrite[]): Promise<void> {
     if (this.failure) throw this.failure;
-    try {
-      await this.db.transaction(async (query) => {
+    const attempt = () =>
+      this.db.transaction(async (query) => {
         await this.options.fence?.(query, group.map((write) => write.batch));
         await applyBatches(query, group.map((write) => write.encoded));
       });
+    try {
+      // A deadlock or serialization failure was rolled back, and passes: once more.
+      await attempt().catch((error: unknown) => (isServerError(error) && /^40(001|P01)$/.test(error.code ?? '') ? attempt() : Promise.reject(error)));
     } catch (error) {
       throw this.writeError(error);
     }
     this.recheckDelayMs = RECHECK_FIRST_DELAY_MS;
   }
 
-  /** What a failed transaction means: refused (rolled back, known) or unknown (the store goes unavailable). */
+  /** What a failed transaction means: refused (rolled back, known), or the database cannot take writes now (the store goes unavailable). */
   private writeError(error: unknown): StoreError {
     if (error instanceof StoreError) return error.code === 'AION_STORE_FENCED' ? this.fenced(error) : error;
-    if (!isServerError(error)) return this.fail(error);
+    if (error instanceof CommitOutcomeUnknown) return this.fail(error);
+    if (!isServerError(error)) {
+      // Thrown here before anything was sent (a value too large to send), or the connection failed.
+      return error instanceof RangeError ? new StoreError('AION_STORE_INVALID_VALUE', `a write cannot be sent: ${error.message}`, { cause: error }) : this.fail(error);
+    }
     const { code, message } = error;
     if (code === FENCED_SQLSTATE) return this.fenced(new StoreError('AION_STORE_FENCED', `${message}: another engine took it over, and nothing was written`, { cause: error }));
     if (code === '23505') return new StoreError('AION_STORE_CONFLICT', `an append met events already written: another writer appended first (${message})`, { cause: error });
     if (code?.startsWith('22')) return new StoreError('AION_STORE_INVALID_VALUE', `a value cannot be stored: ${message}`, { cause: error });
-    // The server ended the session or failed (at the commit, the outcome is unknown).
-    if (code === undefined || /^(08|53|57|58|XX)/.test(code)) return this.fail(error);
+    if (isUnavailability(error)) return this.fail(error);
     return new StoreError('AION_STORE_IO', `a write was refused by the database: ${message}`, { cause: error });
   }
 
-  /** The outcome of a write is unknown: refuse writes until the database takes one again. */
+  /** The database cannot take writes (a write's outcome may be unknown): refuse writes until it takes one again. */
   private fail(cause: unknown): StoreError {
     if (this.failure) return this.failure;
-    const failure = new StoreError('AION_STORE_UNAVAILABLE', `a write to PostgreSQL failed and its outcome is unknown: ${(cause as Error).message}`, { cause });
+    const failure = new StoreError('AION_STORE_UNAVAILABLE', `PostgreSQL cannot take writes now (${(cause as Error).message}); a write whose commit was not confirmed may have landed or not`, { cause });
     this.failure = failure;
     this.heads.clear();
     this.events.emit('availability', { available: false, error: failure });
@@ -445,6 +480,29 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
     return rows.flatMap((row) => this.scanned<ControlRecord>(row.value, { kind: 'control', key: printable('control', kind, row.id) }) ?? []);
   }
 
+  async partitionStatus(): Promise<{ self: string; partitions: PartitionStatus[] }> {
+    this.assertOpen();
+    // Only the entries already due are read (the index by due time), and the outbox, which drains.
+    const rows = await this.read<{ partition: number; owner: string | null; epoch: number; expires_at: number | null; oldest_due: number | null; outbox_entries: number }>(`
+      WITH due AS (SELECT partition, min(due_at) AS oldest FROM due_entries WHERE due_at <= $1 GROUP BY partition),
+           pending AS (SELECT partition, count(*) AS entries FROM outbox GROUP BY partition)
+      SELECT l.partition, l.owner, l.epoch, (extract(epoch FROM l.expires_at) * 1000)::float8 AS expires_at,
+             due.oldest AS oldest_due, coalesce(pending.entries, 0) AS outbox_entries
+      FROM leases l LEFT JOIN due USING (partition) LEFT JOIN pending USING (partition) ORDER BY l.partition`, [Date.now()]);
+    const now = Date.now();
+    return {
+      self: this.options.self ?? '',
+      partitions: rows.map((row) => ({
+        partition: row.partition,
+        owner: row.owner,
+        epoch: row.epoch,
+        expiresAt: row.expires_at,
+        dueLagMs: row.oldest_due === null ? 0 : Math.max(0, now - row.oldest_due),
+        outboxEntries: row.outbox_entries,
+      })),
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -512,6 +570,14 @@ function positionOf(tail: string): { startTime: number; runId: string } {
 
 /** Refusals of a batch the database rolled back (knowing the outcome), which the other batches of its group need not share. */
 const REFUSALS = new Set(['AION_STORE_CONFLICT', 'AION_STORE_INVALID_VALUE', 'AION_STORE_IO']);
+
+/** Whether `later` appends to a run `earlier` appends to. */
+function appendsAfter(earlier: PendingWrite, later: PendingWrite): boolean {
+  const runs = new Set((earlier.batch.histories ?? []).map((append) => headKey(append.namespace, append.runId)));
+  return (later.batch.histories ?? []).some((append) => runs.has(headKey(append.namespace, append.runId)));
+}
+
+const gapError = () => new StoreError('AION_STORE_CONFLICT', 'an earlier write to the same run was refused: this one would leave a gap in its history; nothing was written');
 
 /** The conditions of a query, with their parameters (`$` in a condition stands for the next one). */
 class Conditions {

@@ -81,7 +81,7 @@ const MIGRATIONS: readonly string[] = [
     SELECT count(*) INTO holding FROM (
       SELECT 1 FROM "$schema".leases AS l JOIN unnest(held_partitions, held_epochs) AS h (partition, epoch)
         ON l.partition = h.partition AND l.epoch = h.epoch
-      WHERE l.owner = holder FOR SHARE OF l) AS held;
+      WHERE l.owner = holder ORDER BY l.partition FOR SHARE OF l) AS held;
     IF holding <> cardinality(held_partitions) THEN
       RAISE EXCEPTION 'the engine % no longer holds the lease of every partition this write touches', holder USING ERRCODE = '${FENCED_SQLSTATE}';
     END IF;
@@ -114,7 +114,9 @@ export async function migrate(db: Database, schema: string, asked: number | unde
   return db.transaction(async (query) => {
     // Serialises engines opening the same schema; released at commit.
     await query('SELECT pg_advisory_xact_lock(hashtext($1))', [`aion-schema:${schema}`]);
-    await query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+    // Created only when missing: CREATE SCHEMA IF NOT EXISTS needs the right to create schemas even when it exists (owned by the engine's role).
+    const [exists] = await query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    if (!exists) await query(`CREATE SCHEMA ${quoted}`);
     await query(`CREATE TABLE IF NOT EXISTS ${quoted}.meta (key text PRIMARY KEY, value text NOT NULL)`);
     const meta = new Map((await query<{ key: string; value: string }>(`SELECT key, value FROM ${quoted}.meta`)).map((row) => [row.key, row.value]));
     const version = Number(meta.get('schema_version') ?? 0);

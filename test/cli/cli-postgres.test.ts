@@ -33,6 +33,10 @@ describe.skipIf(url === undefined)('aion server --postgres', { timeout: 90_000 }
     expect((await aion('start', 'processOrder', '--id', 'pg-1', '--args', order)).code).toBe(0);
     expect((await aion('signal', 'pg-1', 'approve', '--args', '["eve"]')).code).toBe(0);
     expect(JSON.parse((await aion('--json', 'result', 'pg-1')).stdout)).toMatchObject({ status: 'Completed', result: { orderId: 'pg-1', approvedBy: 'eve' } });
+    const status = JSON.parse((await aion('--json', 'cluster', 'status')).stdout) as { leases: boolean; self: string; nodes: { name: string; partitions: number }[]; partitions: { owner: string }[] };
+    expect(status).toMatchObject({ leases: true, nodes: [{ name: status.self, partitions: 16 }] });
+    expect(status.partitions.filter((p) => p.owner === status.self)).toHaveLength(17);
+    expect((await aion('cluster', 'status')).stdout).toMatch(/^PARTITION\s+OWNER\s+EPOCH\s+LEASE\s+DUE LAG\s+OUTBOX$/m);
 
     const second = await aion('server', '--postgres', url!, '--postgres-schema', schema, '--port', '0');
     expect(second.code).toBe(1);

@@ -55,6 +55,7 @@ describe('aion CLI', { timeout: 60_000 }, () => {
       result: { orderId: 'cli-1', chargeId: 'ch_cli-1_7', tracking: 'TRACK-cli-1-LAMP', approvedBy: 'eve' },
     });
 
+    expect((await aion('cluster', 'status')).stdout.trim()).toBe('this store has no partition leases (a LevelDB folder, or memory): the one engine that opened it serves it');
     const described = JSON.parse((await aion('--json', 'describe', 'cli-1')).stdout) as Record<string, unknown>;
     expect(described).toMatchObject({ workflowId: 'cli-1', status: 'Completed', workflowType: 'processOrder' });
     const listed = JSON.parse((await aion('--json', 'list', '--status', 'Completed')).stdout) as { workflowId: string }[];

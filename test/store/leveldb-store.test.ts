@@ -8,6 +8,7 @@ import { DEFAULT_PARTITIONS, openLevelDbStore, runIdFor, StoreError, type EventS
 import { LAYOUT_FILE } from '../../store/open.js';
 import { runChild } from '../child-process.js';
 import { tempDir } from '../helpers.js';
+import { encodeValue } from '../../store/codec.js';
 import { eventStoreConformance } from './event-store.case.js';
 
 const CHILD = fileURLToPath(new URL('./store-child.ts', import.meta.url));
@@ -159,6 +160,22 @@ describe('LevelDB store: damaged records', () => {
     await raw.close();
     const store = await openLevelDbStore(dir, { partitions: 1 });
     expect(await store.readHistory('default', 'old')).toEqual([{ eventId: 1, type: 'Old' }]);
+    await store.close();
+  });
+});
+
+describe('LevelDB store: due entries', () => {
+  it('finds due entries keyed before a fraction of a millisecond was rounded up (they sorted after every other, so no read reached them)', async () => {
+    const dir = tempDir('aion-store-');
+    await (await openLevelDbStore(dir, { partitions: 1 })).close();
+    const entry = { dueAt: 1_700_000_000_100.5, namespace: 'default', owner: 'r1', key: 'timer:1' };
+    const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    await db.put(['d', String(entry.dueAt), 'default', 'r1', 'timer:1'].join('\u0000'), encodeValue(entry));
+    await db.close();
+    const store = await openLevelDbStore(dir);
+    expect(await store.dueEntries(1_700_000_000_101)).toEqual([entry]);
+    await store.write({ dueEntries: { delete: [entry] } });
+    expect(await store.nextDueEntry()).toBeUndefined();
     await store.close();
   });
 });

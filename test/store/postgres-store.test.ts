@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { openPostgresStore, runIdFor, StoreError, type EventStore } from '../../store/index.js';
+import { partitionOfRun } from '../../store/partitions.js';
 import { runChild } from '../child-process.js';
 import { eventStoreConformance } from './event-store.case.js';
 
@@ -43,6 +44,49 @@ describe.skipIf(url === undefined)('the PostgreSQL store', () => {
     const reopened = await openPostgresStore(url!, { schema });
     expect(reopened.partitionCount).toBe(4);
     await reopened.close();
+  });
+
+  it('refuses only the write the database refuses when it was committed with others', async () => {
+    const store = await openIn(freshSchema(), 4);
+    // A text column cannot hold NUL: the database refuses that write (the engine never sends one).
+    const results = await Promise.allSettled(['good-1', 'bad\u0000id', 'good-2'].map((id) => store.write({ control: { put: [{ kind: 'k', id, value: id }] } })));
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(((results[1] as PromiseRejectedResult).reason as StoreError).code).toBe('AION_STORE_INVALID_VALUE');
+    expect((await store.listControl('k')).map((record) => record.id)).toEqual(['good-1', 'good-2']);
+    expect(store.unavailable).toBeUndefined();
+    await store.close();
+  });
+
+  it("keeps to its schema whatever session options the address carries", async () => {
+    const schema = freshSchema();
+    // A provider's address may carry its own startup options: they must not move the engine's tables.
+    const store = await openPostgresStore(`${url}?options=${encodeURIComponent('-c search_path=public -c statement_timeout=60000')}`, { schema, partitions: 4 });
+    await store.write({ control: { put: [{ kind: 'k', id: 'i', value: 1 }] } });
+    expect((await store.getControl('k', 'i'))?.value).toBe(1);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const { rows } = await admin.query("SELECT table_schema FROM information_schema.tables WHERE table_name = 'control' AND table_schema IN ($1, 'public')", [schema]);
+    expect(rows).toEqual([{ table_schema: schema }]);
+    await admin.end();
+    await store.close();
+  });
+
+  it("reports each partition's lease holder, how long its oldest due entry has waited and its pending effects", async () => {
+    const store = await openIn(freshSchema(), 4);
+    const runId = runIdFor('default', 'wf');
+    await store.write({
+      histories: [{ namespace: 'default', runId, events: [{ eventId: 1, type: 'A' }] }],
+      dueEntries: { put: [{ dueAt: Date.now() - 5000, namespace: 'default', owner: runId, key: 'timer:1' }, { dueAt: Date.now() + 60_000, namespace: 'default', owner: runId, key: 'timer:2' }] },
+      outbox: { put: [{ id: 'effect-1', namespace: 'default', effect: {} }] },
+    });
+    const { self, partitions } = await store.partitionStatus!();
+    expect(partitions.map((p) => p.partition)).toEqual([-1, 0, 1, 2, 3]);
+    expect(partitions.every((p) => p.owner === self && p.epoch === 1 && p.expiresAt! > Date.now())).toBe(true);
+    const busy = partitionOfRun(runId, 4);
+    expect(partitions[busy + 1].dueLagMs).toBeGreaterThanOrEqual(5000);
+    expect(partitions[busy + 1].outboxEntries).toBe(1);
+    expect(partitions.filter((p) => p.partition !== busy).map((p) => [p.dueLagMs, p.outboxEntries])).toEqual([[0, 0], [0, 0], [0, 0], [0, 0]]);
+    await store.close();
   });
 
   describe('partition leases', () => {
