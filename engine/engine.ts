@@ -503,10 +503,12 @@ export class Engine implements RunDirectory {
     if (options.activitiesModule !== undefined && options.threads === undefined && partitionSide === undefined) {
       throw new InvalidArgumentError('activitiesModule is for partition threads (threads): without them, give the functions in activities');
     }
+    // Checked before any partition thread starts (they are given the same option).
+    const { sandboxThreads } = options;
+    if (sandboxThreads !== undefined && (!Number.isInteger(sandboxThreads) || sandboxThreads < 1 || sandboxThreads > 256)) throw new InvalidArgumentError('sandboxThreads must be an integer between 1 and 256');
     const threaded = partitionSide === undefined && options.threads !== undefined ? checkThreadedOptions(options) : undefined;
     // The main thread of a threaded engine runs no workflow: one sandbox thread evaluates deployed bundles.
-    const threadCount = threaded ? 1 : (options.sandboxThreads ?? defaultThreadCount());
-    if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > 256) throw new InvalidArgumentError('sandboxThreads must be an integer between 1 and 256');
+    const threadCount = threaded ? 1 : (sandboxThreads ?? defaultThreadCount());
     const threads = SandboxThreads.shared(threadCount, await loadGuestRuntime());
     threads.start();
     const activities = activityRegistry(options);

@@ -63,9 +63,6 @@ export function checkThreadedOptions(options: EngineOptions): { threads: number 
   if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidArgumentError('threads must be an integer from 1 to 256');
   if (options.store !== undefined) throw new InvalidArgumentError('threads open the data folder (or in-memory partitions) themselves: give dataDir, not a store');
   if (options.activitiesModule !== undefined && typeof options.activitiesModule !== 'string') throw new InvalidArgumentError('activitiesModule must be a path or file URL');
-  // Checked here as the threads' engines would, before any thread opens a partition.
-  const { sandboxThreads } = options;
-  if (sandboxThreads !== undefined && (!Number.isInteger(sandboxThreads) || sandboxThreads < 1 || sandboxThreads > 256)) throw new InvalidArgumentError('sandboxThreads must be an integer between 1 and 256');
   return { threads };
 }
 

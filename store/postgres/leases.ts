@@ -22,7 +22,7 @@ import { StoreError } from '../errors.js';
 import { partitionOfRun, partitionOfWorkflow } from '../partitions.js';
 import type { StoredEvent, WriteBatch } from '../types.js';
 import { isServerError, type Database, type Query } from './database.js';
-import { CONTROL_PARTITION } from './schema.js';
+import { CONTROL_PARTITION, partitionName, partitionOfDueEntry } from './schema.js';
 
 export interface LeaseOptions {
   /** How long a lease lasts without renewal (default 10 s); renewed every third of it. */
@@ -93,7 +93,7 @@ export class PartitionLeases {
       if (await ownerAlive(query, row.owner)) {
         throw new StoreError(
           'AION_STORE_LOCKED',
-          `another engine (${row.owner}) holds the lease of ${row.partition === CONTROL_PARTITION ? 'the control plane' : `partition ${row.partition}`} for ${Math.ceil(row.expires_in_ms / 1000)} s more: one engine serves a PostgreSQL schema`,
+          `another engine (${row.owner}) holds the lease of ${partitionName(row.partition)} for ${Math.ceil(row.expires_in_ms / 1000)} s more: one engine serves a PostgreSQL schema`,
         );
       }
     }
@@ -108,7 +108,7 @@ export class PartitionLeases {
     for (const batch of batches) for (const partition of partitionsTouched(batch, this.partitionCount)) touched.add(partition);
     const partitions = [...touched];
     const missing = partitions.find((partition) => !this.held.has(partition));
-    if (missing !== undefined) throw new StoreError('AION_STORE_FENCED', `this engine does not hold the lease of ${missing === CONTROL_PARTITION ? 'the control plane' : `partition ${missing}`}: nothing was written`);
+    if (missing !== undefined) throw new StoreError('AION_STORE_FENCED', `this engine does not hold the lease of ${partitionName(missing)}: nothing was written`);
     await query(`SELECT fence($1, $2::${INT2_ARRAY}, $3::bigint[])`, [this.owner, partitions, partitions.map((partition) => this.held.get(partition)!)]);
   }
 
@@ -198,10 +198,7 @@ export function partitionsTouched(batch: WriteBatch<StoredEvent>, count: number)
   for (const { record } of batch.runs ?? []) ofRun(record.runId);
   for (const latest of batch.latestRuns ?? []) out.add(partitionOfWorkflow(latest.namespace, latest.workflowId, count));
   for (const sub of ['put', 'delete'] as const) {
-    for (const entry of batch.dueEntries?.[sub] ?? []) {
-      if (entry.key === 'schedule') out.add(CONTROL_PARTITION);
-      else ofRun(entry.owner);
-    }
+    for (const entry of batch.dueEntries?.[sub] ?? []) out.add(partitionOfDueEntry(entry, count));
     for (const item of batch.activityTasks?.[sub] ?? []) ofRun(item.runId);
     for (const item of batch.snapshots?.[sub] ?? []) ofRun(item.runId);
     for (const item of batch.checkpoints?.[sub] ?? []) ofRun(item.runId);

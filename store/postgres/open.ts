@@ -3,7 +3,7 @@ import type { StoredEvent } from '../types.js';
 import { Database } from './database.js';
 import { PartitionLeases } from './leases.js';
 import { PostgresEventStore } from './postgres-event-store.js';
-import { checkSchemaName, migrate } from './schema.js';
+import { checkSchemaName, migrate, partitionName } from './schema.js';
 
 export interface PostgresStoreOptions {
   /** The schema holding the engine's tables (default `aion`): several engines may share a database, each in its own. */
@@ -34,7 +34,7 @@ export async function openPostgresStore<E extends StoredEvent = StoredEvent>(url
     const claimed = new PartitionLeases(db, {
       ttlMs: options.leaseTtlMs,
       onLost: (partitions) =>
-        opened.store?.fenced(new StoreError('AION_STORE_FENCED', `another engine took over the lease${partitions.length === 1 ? '' : 's'} of ${partitions.map((p) => (p < 0 ? 'the control plane' : `partition ${p}`)).join(', ')}: this engine can no longer write`)),
+        opened.store?.fenced(new StoreError('AION_STORE_FENCED', `another engine took over the lease${partitions.length === 1 ? '' : 's'} of ${partitions.map(partitionName).join(', ')}: this engine can no longer write`)),
     });
     leases = claimed;
     const partitions = await migrate(db, schema, options.partitions, (query) => claimed.assertFree(query));

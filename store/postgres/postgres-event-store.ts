@@ -482,14 +482,14 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
 
   async partitionStatus(): Promise<{ self: string; partitions: PartitionStatus[] }> {
     this.assertOpen();
+    const now = Date.now();
     // Only the entries already due are read (the index by due time), and the outbox, which drains.
     const rows = await this.read<{ partition: number; owner: string | null; epoch: number; expires_at: number | null; oldest_due: number | null; outbox_entries: number }>(`
       WITH due AS (SELECT partition, min(due_at) AS oldest FROM due_entries WHERE due_at <= $1 GROUP BY partition),
            pending AS (SELECT partition, count(*) AS entries FROM outbox GROUP BY partition)
       SELECT l.partition, l.owner, l.epoch, (extract(epoch FROM l.expires_at) * 1000)::float8 AS expires_at,
              due.oldest AS oldest_due, coalesce(pending.entries, 0) AS outbox_entries
-      FROM leases l LEFT JOIN due USING (partition) LEFT JOIN pending USING (partition) ORDER BY l.partition`, [Date.now()]);
-    const now = Date.now();
+      FROM leases l LEFT JOIN due USING (partition) LEFT JOIN pending USING (partition) ORDER BY l.partition`, [now]);
     return {
       self: this.options.self ?? '',
       partitions: rows.map((row) => ({

@@ -12,7 +12,8 @@
  * @module
  */
 import { StoreError } from '../errors.js';
-import { checkPartitionCount, DEFAULT_PARTITIONS } from '../partitions.js';
+import { checkPartitionCount, DEFAULT_PARTITIONS, partitionOfRun } from '../partitions.js';
+import type { DueEntry } from '../types.js';
 import type { Database, Query } from './database.js';
 
 /** The SQLSTATE `fence()` raises when a write touches a partition whose lease its engine lost. */
@@ -95,6 +96,12 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The partition number of what belongs to no run (schedules and their ticks, control records). */
 export const CONTROL_PARTITION = -1;
+
+/** A partition as messages name it. */
+export const partitionName = (partition: number): string => (partition === CONTROL_PARTITION ? 'the control plane' : `partition ${partition}`);
+
+/** The partition a due entry belongs to: a schedule's ticks to the control plane, any other to its run's. */
+export const partitionOfDueEntry = (entry: DueEntry, count: number): number => (entry.key === 'schedule' ? CONTROL_PARTITION : partitionOfRun(entry.owner, count));
 
 /** A schema name the engine accepts: it is spliced into statements (double-quoted), so it is checked. */
 export function checkSchemaName(schema: unknown): string {

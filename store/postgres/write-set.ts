@@ -10,11 +10,12 @@
  */
 import type { CheckpointLogs } from '../checkpoint-chain.js';
 import { encodeBinaryValue, encodeValue } from '../codec.js';
+import { headKey } from '../history-heads.js';
 import { indexedAttributeValue } from '../keys.js';
 import { partitionOfRun } from '../partitions.js';
 import type { DueEntry, RunRecord, StoredEvent, WriteBatch } from '../types.js';
 import type { Query } from './database.js';
-import { CONTROL_PARTITION } from './schema.js';
+import { CONTROL_PARTITION, partitionOfDueEntry } from './schema.js';
 
 type Row = Record<string, unknown>;
 
@@ -83,7 +84,7 @@ export function encodeBatch(batch: WriteBatch<StoredEvent>, partitions: number):
     }
   }
   for (const { namespace, workflowId, runId } of batch.latestRuns ?? []) put('latest_runs', { namespace, workflow_id: workflowId, run_id: runId });
-  const dueRow = (entry: DueEntry) => ({ due_at: entry.dueAt, namespace: entry.namespace, owner: entry.owner, key: entry.key, partition: entry.key === 'schedule' ? CONTROL_PARTITION : partitionOf(entry.owner) });
+  const dueRow = (entry: DueEntry) => ({ due_at: entry.dueAt, namespace: entry.namespace, owner: entry.owner, key: entry.key, partition: partitionOfDueEntry(entry, partitions) });
   for (const entry of batch.dueEntries?.put ?? []) put('due_entries', dueRow(entry));
   for (const entry of batch.dueEntries?.delete ?? []) del('due_entries', dueRow(entry));
   for (const task of batch.activityTasks?.put ?? []) put('activity_tasks', { namespace: task.namespace, run_id: task.runId, seq: task.seq, partition: partitionOf(task.runId), task: encodeValue(task) });
@@ -141,7 +142,7 @@ class WriteSet {
   add(ops: EncodedBatch): void {
     for (const op of ops) {
       if (op.kind === 'event') this.events.push(op.row);
-      else if (op.kind === 'attributes') this.attributes.set(runKey(op.namespace, op.runId), op);
+      else if (op.kind === 'attributes') this.attributes.set(headKey(op.namespace, op.runId), op);
       else if (op.kind === 'purge') this.purge(op.namespace, op.runId);
       else this.change(op.table, op.row, op.kind === 'put');
     }
@@ -165,8 +166,8 @@ class WriteSet {
     for (const [key, change] of this.keyed.get('latest_runs') ?? []) {
       if (change.row?.namespace === namespace && change.row.run_id === runId) this.keyed.get('latest_runs')!.set(key, { key: change.key, row: undefined });
     }
-    this.attributes.delete(runKey(namespace, runId));
-    this.purges.set(runKey(namespace, runId), { namespace, runId });
+    this.attributes.delete(headKey(namespace, runId));
+    this.purges.set(headKey(namespace, runId), { namespace, runId });
   }
 
   /** Applies the set in a transaction: purges, deletions, then writes. */
@@ -204,7 +205,6 @@ export async function applyBatches(query: Query, batches: EncodedBatch[]): Promi
   await set.apply(query);
 }
 
-const runKey = (namespace: string, runId: string): string => `${namespace}\u0000${runId}`;
 
 /** `INSERT … SELECT FROM unnest(arrays)`: one statement text whatever the row count. */
 function insertRows(query: Query, table: string, rows: Row[], conflictKey?: readonly string[]): Promise<unknown> {
