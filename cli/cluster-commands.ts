@@ -1,6 +1,7 @@
 /**
- * `aion cluster status`: who serves the store's partitions — each lease's holder, epoch and
- * expiry, and how far behind each partition's work is (docs/postgres.md).
+ * `aion cluster status`: who serves the store's partitions — the nodes of a cluster with their
+ * addresses and beats, each lease's holder, epoch and expiry, and how far behind each
+ * partition's work is (docs/postgres.md, docs/cluster.md).
  *
  * @module
  */
@@ -18,8 +19,13 @@ export function addClusterCommands(program: Command, client: (command: Command) 
       const status = await client(command).callServer<ClusterStatus>('GET', '/v1/cluster/status');
       if (json(command)) return printJson(status);
       if (!status.leases) return printLines(['this store has no partition leases (a LevelDB folder, or memory): the one engine that opened it serves it']);
-      printLines([`this engine: ${status.self}`, ...status.nodes.map((node) => `${node.name}: ${node.partitions} partition${node.partitions === 1 ? '' : 's'}`), '']);
       const now = Date.now();
+      printLines([`this engine: ${status.self}`, '']);
+      printTable(
+        ['NODE', 'ADDRESS', 'PARTITIONS', 'LAST BEAT'],
+        status.nodes.map((node) => [node.name, node.address ?? '-', String(node.partitions), node.lastBeatAt === undefined ? '-' : `${Math.max(0, Math.round((now - node.lastBeatAt) / 100) / 10)} s ago`]),
+      );
+      printLines(['']);
       printTable(
         ['PARTITION', 'OWNER', 'EPOCH', 'LEASE', 'DUE LAG', 'OUTBOX'],
         status.partitions.map((p) => [

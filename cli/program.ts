@@ -20,6 +20,7 @@ import {
   StoreError,
   type DebugReplayOptions,
   type Divergence,
+  type EngineOptions,
   type HistoryEvent,
   type InspectedLog,
   type ReplayReport,
@@ -110,6 +111,9 @@ export function createProgram(): Command {
     .option('--data <dir>', 'data folder (LevelDB)', './aion-data')
     .addOption(new Option('--postgres <url>', 'keep the runs in PostgreSQL (postgres://user:password@host:port/database) instead of a data folder').env('AION_POSTGRES_URL'))
     .option('--postgres-schema <name>', 'with --postgres: the schema holding the engine\'s tables', 'aion')
+    .option('--cluster', 'with --postgres: serve a share of the partitions beside the other servers of the schema (docs/cluster.md)')
+    .option('--advertise <url>', 'with --cluster: the address the other servers reach this one at (default http://HOST:PORT)')
+    .option('--lease-ttl <seconds>', 'with --postgres: how long a partition lease lasts without renewal (default 10)')
     .option('--port <n>', 'port', '7233')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--activities <module>', 'module whose exported functions are the activities')
@@ -134,7 +138,8 @@ export function createProgram(): Command {
       if (options.threads !== undefined && !/^\d+$/.test(options.threads)) throw new CliError(`--threads must be a number, got ${options.threads}`);
       const threads = options.threads === undefined ? {} : { threads: Number(options.threads) };
       if (options.postgres !== undefined && options.acceptDataLoss === true) throw new CliError('--accept-data-loss is for a LevelDB data folder, not --postgres');
-      const store = options.postgres === undefined ? { dataDir: options.data, acceptDataLoss: options.acceptDataLoss === true } : { postgres: { url: options.postgres, schema: options.postgresSchema } };
+      if (options.postgres === undefined && (options.cluster === true || options.leaseTtl !== undefined)) throw new CliError('--cluster and --lease-ttl go with --postgres');
+      const store = options.postgres === undefined ? { dataDir: options.data, acceptDataLoss: options.acceptDataLoss === true } : { postgres: postgresOptions(options, port) };
       const engine = await Engine.open({ ...store, partitions, ...threads, activities, logger }).catch((error: unknown) => {
         if (error instanceof StoreError && error.code === 'AION_STORE_DAMAGED') throw new CliError(`${error.message} (aion server --accept-data-loss)`);
         if ((error instanceof StoreError && ['AION_STORE_LAYOUT', 'AION_STORE_LOCKED', 'AION_STORE_IO'].includes(error.code)) || error instanceof AionError) throw new CliError(error.message);
@@ -530,10 +535,26 @@ function eventLine({ eventId, type, time, ...attributes }: HistoryEvent): string
   return `${String(eventId).padStart(4)}  ${new Date(time).toISOString()}  ${type.padEnd(24)} ${rest === '{}' ? '' : rest}`.trimEnd();
 }
 
+/** `aion server --postgres`'s store options: the schema, the lease time, and cluster mode with this server's address. */
+function postgresOptions(options: ServerCommandOptions, port: number): NonNullable<EngineOptions['postgres']> {
+  const { postgres: url, postgresSchema: schema, cluster, advertise, leaseTtl } = options;
+  if (!cluster && advertise !== undefined) throw new CliError('--advertise goes with --cluster');
+  const leaseTtlMs = leaseTtl === undefined ? undefined : Math.round(Number(leaseTtl) * 1000);
+  if (leaseTtlMs !== undefined && !(leaseTtlMs >= 300 && leaseTtlMs <= 600_000)) throw new CliError(`--lease-ttl must be a number of seconds from 0.3 to 600, got ${leaseTtl}`);
+  if (cluster && advertise === undefined && (port === 0 || !isLoopback(options.host))) {
+    throw new CliError('--cluster needs the address the other servers reach this one at: give --advertise http://host:port (or a fixed --port on a loopback --host)');
+  }
+  const address = advertise ?? `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  return { url: url!, schema, ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}), ...(cluster ? { cluster: { address } } : {}) };
+}
+
 interface ServerCommandOptions {
   data: string;
   postgres?: string;
   postgresSchema: string;
+  cluster?: boolean;
+  advertise?: string;
+  leaseTtl?: string;
   port: string;
   host: string;
   activities?: string;
@@ -551,18 +572,25 @@ interface ServerCommandOptions {
  * The first admin key: created and printed once (`--init-admin-key`, refused if one exists),
  * or registered from `AION_ADMIN_KEY` (idempotent).
  */
+const isPartitionMoved = (error: unknown): boolean => error instanceof StoreError && error.code === 'AION_STORE_PARTITION_MOVED';
+
 async function provisionAdminKey(engine: Engine, create: boolean, fromEnvironment: string | undefined): Promise<void> {
   if (fromEnvironment !== undefined) {
     const registered = await engine.apiKeys.registerAdminKey(fromEnvironment).catch((error: unknown) => {
+      // A node of a cluster that does not serve the control plane: the node that does registers it (from the same environment).
+      if (isPartitionMoved(error)) return undefined;
       throw new CliError(`AION_ADMIN_KEY: ${(error as Error).message}`);
     });
-    if (registered.revokedAt !== undefined) process.stderr.write(`aion: warning: AION_ADMIN_KEY is key ${registered.id}, revoked at ${registered.revokedAt.toISOString()}: it opens nothing\n`);
+    if (registered?.revokedAt !== undefined) process.stderr.write(`aion: warning: AION_ADMIN_KEY is key ${registered.id}, revoked at ${registered.revokedAt.toISOString()}: it opens nothing\n`);
   }
   if (!create) return;
   if ((await engine.apiKeys.list()).some((key) => key.role === 'admin' && key.revokedAt === undefined)) {
     throw new CliError('--init-admin-key: an admin key exists already (aion key create --role admin makes another)');
   }
-  const { key, id } = await engine.apiKeys.create({ role: 'admin', description: 'created by aion server --init-admin-key' });
+  const { key, id } = await engine.apiKeys.create({ role: 'admin', description: 'created by aion server --init-admin-key' }).catch((error: unknown) => {
+    if (isPartitionMoved(error)) throw new CliError('--init-admin-key: another node of the cluster serves the control plane: give it to that node (or, once a key exists, make keys with aion key create through any node)');
+    throw error;
+  });
   process.stdout.write(`admin key (id ${id}), shown this once: ${key}\n`);
 }
 

@@ -31,7 +31,7 @@ import { TimeSkipper, WorkCounter } from './time-skipping.js';
 import { BundleRegistry, bundleVersion, type DeployResult, type VersionInfo } from './bundles.js';
 import { loadGuestRuntime } from './bundler.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
-import { DeployCheckFailedError, EngineClosedError, InvalidArgumentError, QuotaExceededError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
+import { DeployCheckFailedError, EngineClosedError, InvalidArgumentError, PartitionElsewhereError, QuotaExceededError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory, type WorkflowUpdateHandle } from './handle.js';
 import { canCutAfter } from './history/activations.js';
 import { isCommandEvent, type HistoryEvent } from './history/events.js';
@@ -58,6 +58,8 @@ import { DUE_WINDOW_MS, DueTimers } from './timers.js';
 import { ForwardedWorkflowHandle, type HandleRef } from './threads/forwarded-handle.js';
 import type { MainServices, PartitionServices, PartitionSide } from './threads/partition-service.js';
 import { checkThreadedOptions, PartitionThreads } from './threads/partition-threads.js';
+import { ClusterPartitions } from './cluster-partitions.js';
+import { decodeTaskToken } from './activities/task-token.js';
 import type { Placement } from './threads/placement.js';
 import type { PortRpc } from './threads/port-rpc.js';
 import { PartitionRouter } from './threads/router.js';
@@ -72,8 +74,11 @@ export interface ClusterStatus {
   leases: boolean;
   /** This engine's name in the leases. */
   self?: string;
-  /** Each engine holding leases, with how many partitions it serves. */
-  nodes: { name: string; partitions: number }[];
+  /**
+   * Each engine holding leases, with how many partitions it serves; in cluster mode every
+   * engine of the cluster, with its API address and last beat (epoch ms).
+   */
+  nodes: { name: string; partitions: number; address?: string; lastBeatAt?: number }[];
   partitions: PartitionStatus[];
 }
 
@@ -90,9 +95,11 @@ export interface EngineOptions {
    * PostgreSQL instead of a data folder (docs/postgres.md): its address
    * (`postgres://user:password@host:port/database`), or the address with the schema holding the
    * engine's tables (default `aion`). The engine creates and migrates the schema and takes
-   * every partition's lease: one engine serves a schema.
+   * every partition's lease: one engine serves a schema. With `cluster`, several engines serve
+   * it, each a share of the partitions (docs/cluster.md); `cluster.address` is this engine's
+   * API address, to which the others forward calls for its partitions.
    */
-  postgres?: string | { url: string; schema?: string };
+  postgres?: string | { url: string; schema?: string; cluster?: { address: string }; leaseTtlMs?: number };
   /** A store of your own (takes precedence over `dataDir`). The engine does not close it. */
   store?: EventStore<HistoryEvent>;
   /** In-process activity functions, by activity type, callable from every namespace. */
@@ -327,6 +334,8 @@ export class Engine implements RunDirectory {
   private nextSandbox = 1;
   /** Set when partition threads serve the runs: where each call goes, and what this thread is. */
   private readonly threading: Threading | undefined;
+  /** Set when the store is shared by a cluster of engines: the partitions this one serves now. */
+  private readonly cluster: ClusterPartitions | undefined;
 
   private constructor(parts: EngineParts) {
     const { store, bundles, logger, limits, clock } = parts;
@@ -341,6 +350,7 @@ export class Engine implements RunDirectory {
     const threading = parts.threading;
     this.metrics = new EngineMetrics(parts.metricsRegistry, {
       loadedTemplates: async () => (await bundles.threads.stats()).templates,
+      ...(store.partitionStatus ? { partitions: () => store.partitionStatus!() } : {}),
       ...(threading?.role === 'main' ? { threads: () => Promise.all(threading.threads.all.map((thread) => thread.call<Awaited<ReturnType<ThreadMetrics>>[number]>('metrics', []))) } : {}),
     });
     this.quarantine = new Quarantine(store, logger, this.metrics);
@@ -349,7 +359,8 @@ export class Engine implements RunDirectory {
       {
         onOutcome: (task, outcome) => this.work.track(() => this.deliverActivityOutcome(task.namespace, task.runId, task.seq, outcome)),
         persistTask: (task) => store.write({ activityTasks: { put: [task] } }),
-        retryDelay: (_error, attempt) => retryDelayMs(store, attempt),
+        // An outcome for a run whose partition moved to another engine is that engine's to get (it runs the activity again).
+        retryDelay: (error, attempt) => (error instanceof PartitionElsewhereError ? undefined : retryDelayMs(store, attempt)),
         engine: this,
         inFlightLimitOf: (namespace) => this.namespaces.quotasNow(namespace)?.maxActivityTasksInFlight,
         onQueued: (namespace, taskQueue) => {
@@ -374,7 +385,8 @@ export class Engine implements RunDirectory {
       const quota = this.namespaces.quotasNow(namespace)?.maxResidentBytes;
       return quota === undefined ? undefined : quota * quotaShare;
     };
-    this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine, residentQuotaOf, (runId) => placement?.ownsRun(runId) ?? true);
+    this.cluster = store.assignment && new ClusterPartitions(store.assignment, store);
+    this.runs = new RunTable(store, parts.residency, this.metrics, this.quarantine, residentQuotaOf, this.cluster ?? placement);
     const environment: RunEnvironment = {
       store,
       clock,
@@ -398,8 +410,9 @@ export class Engine implements RunDirectory {
       onClosed: (run, closeEvent) => {
         this.runs.onClosed(run, closeEvent);
         // The main thread keeps the schedules.
-        if (this.threading?.role !== 'partitions') this.schedules.onRunClosed(run.record);
-        else if (run.record.scheduleId !== undefined) this.threading.main.notify('scheduledRunClosed', run.record);
+        if (this.threading?.role !== 'partitions') {
+          if (this.cluster?.assignment.servesControl() !== false) this.schedules.onRunClosed(run.record);
+        } else if (run.record.scheduleId !== undefined) this.threading.main.notify('scheduledRunClosed', run.record);
       },
       onResident: (run) => this.runs.touch(run),
       onParked: (run) => {
@@ -420,7 +433,7 @@ export class Engine implements RunDirectory {
       continueAsNewSuggestedAt: (namespace) => Math.min(limits.continueAsNewSuggestedAt, Math.floor((this.namespaces.quotasNow(namespace)?.maxHistoryEvents ?? Infinity) * 0.8)),
       failureErrorTypes: parts.failureErrorTypes,
     });
-    this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock, this.threading?.placement);
+    this.outbox = new OutboxProcessor(store, this.runs, this.starter, logger, clock, this.threading?.placement ?? this.cluster);
     // Schedules run on the real clock: with a skipping clock they keep timers of their own.
     this.scheduleTimers = clock === systemClock ? this.timers : new DueTimers((entries) => this.dueDeliveries.deliver(entries));
     this.namespaces = new Namespaces(store, {
@@ -437,7 +450,7 @@ export class Engine implements RunDirectory {
       },
       changed: async () => this.controlChanged(),
     });
-    this.apiKeys = new ApiKeys(store, this.namespaces);
+    this.apiKeys = new ApiKeys(store, this.namespaces, () => this.controlChanged());
     this.startRates = new StartRates(() => this.clock.now());
     this.audit = new AuditLog(store);
     this.schedules = new Schedules(
@@ -545,7 +558,8 @@ export class Engine implements RunDirectory {
       threading,
     });
     try {
-      if (partitionSide === undefined) {
+      // Folders from before namespaces and indexes: a PostgreSQL schema shared by a cluster never is one.
+      if (partitionSide === undefined && !store.assignment) {
         await registerStoredRuns(store);
         const indexed = await indexVisibility(store);
         if (indexed > 0) logger.info({ runs: indexed }, 'indexed the runs of a data folder from before the type, status and search attribute indexes');
@@ -556,6 +570,7 @@ export class Engine implements RunDirectory {
       await engine.namespaces.load();
       await engine.quarantine.load();
       await engine.recover();
+      await engine.joinCluster();
       // Only now: an effect another thread forwards during this recovery could wake a run whose new activity task the recovery would dispatch again.
       partitionSide?.serve(engine.partitionServices());
     } catch (error) {
@@ -697,7 +712,11 @@ export class Engine implements RunDirectory {
       if (forwarded) return this.forwardedHandle(await forwarded);
       options = routed;
     }
+    if (this.cluster && typeof options === 'object' && options !== null && options.workflowId === undefined) {
+      options = { ...options, workflowId: this.cluster.workflowIdServedHere(namespaceOf(options.namespace)) };
+    }
     const spec = this.newRun(workflowType, options);
+    this.cluster?.checkWorkflow(spec.namespace, spec.workflowId);
     const run = await this.starter.create(spec, { admit: () => this.admitStart(spec.namespace) });
     return new WorkflowHandle(this, spec.workflowId, run.record.runId, spec.namespace);
   }
@@ -778,6 +797,7 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     const forwarded = this.threading?.router.asyncCompletion(taskToken, options);
     if (forwarded) return forwarded;
+    this.cluster?.checkRun(decodeTaskToken(taskToken).runId);
     return asyncCompletionHandle(this.activities, taskToken, { assertOpen: () => this.assertOpen(), namespace: options.namespace, payloadLimitsOf: (namespace) => this.payloadLimitsOf(namespace) });
   }
 
@@ -813,6 +833,7 @@ export class Engine implements RunDirectory {
     if (forwarded) return this.forwardedHandle(await forwarded);
     if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('signalWithStart needs a workflowId');
     const spec = this.newRun(workflowType, options, 'signalWithStart');
+    this.cluster?.checkWorkflow(spec.namespace, spec.workflowId);
     const signal = { type: 'SignalReceived' as const, time: this.clock.now(), name: checkId(options.signal, 'signal'), args: checkArgs(options.signalArgs, 'signalArgs', this.payloadLimitsOf(spec.namespace)) };
     for (;;) {
       const latest = await this.store.getLatestRunId(spec.namespace, spec.workflowId);
@@ -851,6 +872,7 @@ export class Engine implements RunDirectory {
     }
     if (typeof options !== 'object' || options === null || options.workflowId === undefined) throw new InvalidArgumentError('startUpdateWithStart needs a workflowId');
     const spec = this.newRun(workflowType, options, 'updateWithStart');
+    this.cluster?.checkWorkflow(spec.namespace, spec.workflowId);
     const policy = options.workflowIdConflictPolicy ?? 'USE_EXISTING';
     if (policy !== 'USE_EXISTING' && policy !== 'FAIL') throw new InvalidArgumentError(`workflowIdConflictPolicy is USE_EXISTING or FAIL, not ${String(policy)}`);
     // Checked before a run is started for it: an update refused later would leave a run behind.
@@ -942,7 +964,32 @@ export class Engine implements RunDirectory {
     if (!status) return { leases: false, nodes: [], partitions: [] };
     const served = new Map<string, number>();
     for (const { owner, partition } of status.partitions) if (owner !== null && partition >= 0) served.set(owner, (served.get(owner) ?? 0) + 1);
-    return { leases: true, self: status.self, nodes: [...served].map(([name, partitions]) => ({ name, partitions })), partitions: status.partitions };
+    const members = new Map((status.nodes ?? []).map((node) => [node.name, node]));
+    const names = [...new Set([...members.keys(), ...served.keys()])];
+    const nodes = names.map((name) => {
+      const member = members.get(name);
+      return { name, partitions: served.get(name) ?? 0, ...(member ? { address: member.address, lastBeatAt: member.lastBeatAt } : {}) };
+    });
+    return { leases: true, self: status.self, nodes, partitions: status.partitions };
+  }
+
+  /** Cluster mode: the engines of the cluster, with their API addresses and whether they beat (empty when the store is not shared). */
+  async clusterNodes(): Promise<{ node: string; address: string; self: boolean; live: boolean }[]> {
+    this.assertOpen();
+    const assignment = this.store.assignment;
+    if (!assignment) return [];
+    return (await assignment.nodes()).map((node) => ({ node: node.name, address: node.address, self: node.name === assignment.self, live: node.live }));
+  }
+
+  /**
+   * Cluster mode: the engine serving a partition (-1: the control plane) — its name, its API
+   * address, whether it is this engine — or undefined while none does (it is moving).
+   */
+  async partitionOwner(partition: number): Promise<{ node: string; address: string; self: boolean } | undefined> {
+    this.assertOpen();
+    const assignment = this.store.assignment;
+    const owner = await assignment?.ownerOf(partition);
+    return owner && { node: owner.name, address: owner.address, self: owner.name === assignment!.self };
   }
 
   health(): { status: 'ok' } | { status: 'unavailable'; reason: string } {
@@ -996,7 +1043,10 @@ export class Engine implements RunDirectory {
 
   followHistory(namespace: string, runId: string, options: { from: number; follow: boolean; signal?: AbortSignal }): AsyncGenerator<HistoryEvent> {
     this.assertOpen();
-    return historyEvents(this.store, namespace, runId, { ...options, signal: anySignal(this.closing.signal, options.signal) });
+    const signal = anySignal(this.closing.signal, options.signal);
+    // In a cluster, only the engine serving the run sees its appends: a follower stops when the run moves.
+    if (this.cluster && options.follow) return this.cluster.whileServed(runId, (moved) => historyEvents(this.store, namespace, runId, { ...options, signal: AbortSignal.any([signal, moved]) }));
+    return historyEvents(this.store, namespace, runId, { ...options, signal });
   }
 
   /**
@@ -1060,7 +1110,8 @@ export class Engine implements RunDirectory {
     return {
       creationOf: (namespace, runId) => this.runs.creationOf(namespace, runId),
       statusOf: async (namespace, runId) =>
-        this.threading?.role === 'main' ? (await this.store.getRun(namespace, runId))?.status : (await this.runs.runFor(namespace, runId))?.record.status,
+        // The run may be another thread's or another engine's: its record says.
+        this.threading?.role === 'main' || this.cluster ? (await this.store.getRun(namespace, runId))?.status : (await this.runs.runFor(namespace, runId))?.record.status,
       requestCancel: async (namespace, { workflowId, runId }, reason) => {
         await this.getHandle(workflowId, runId, { namespace })
           .cancel(reason)
@@ -1071,9 +1122,35 @@ export class Engine implements RunDirectory {
     };
   }
 
-  /** Namespaces, versions or routes changed: the partition threads read their copies again. */
+  /** Namespaces, versions or routes changed: the partition threads (or the cluster's other engines) read their copies again. */
   private async controlChanged(): Promise<void> {
     if (this.threading?.role === 'main') await this.threading.threads.controlChanged();
+    // Not announced (the database out of reach): the others read the records again when they listen again.
+    await this.store.assignment?.announceControlChange().catch((error: unknown) => this.logger.warn({ err: error }, 'could not tell the other engines of the cluster that control records changed'));
+  }
+
+  /** Reads the control records again (another engine changed them). */
+  private async reloadControl(): Promise<void> {
+    this.bundles.forgetRoutes();
+    this.apiKeys.forgetAbsence();
+    await this.namespaces.load();
+  }
+
+  /** Cluster mode: takes this engine's share of the partitions, and follows its changes from then on. */
+  private async joinCluster(): Promise<void> {
+    await this.cluster?.join({
+      logger: this.logger,
+      closed: () => this.closed,
+      recover: async (taken) => {
+        await this.quarantine.load();
+        await this.recover(taken);
+      },
+      sweepOutbox: () => this.outbox.recover(),
+      reloadControl: () => this.reloadControl(),
+      runs: this.runs,
+      timers: this.timers,
+      activities: this.activities,
+    });
   }
 
   /** What the main thread of a threaded engine does for its partition threads. */
@@ -1093,23 +1170,27 @@ export class Engine implements RunDirectory {
       engine: this,
       performEffect: (entry, home) => placement.performing(entry, home, () => this.outbox.performForwarded(entry)),
       deliverEffect: (entry, home, target, event) => placement.performing(entry, home, () => this.outbox.deliverTo(entry, target, event)),
-      reloadControl: async () => {
-        this.bundles.forgetRoutes();
-        await this.namespaces.load();
-      },
+      reloadControl: () => this.reloadControl(),
     };
   }
 
-  /** Re-arms timers, re-dispatches unfinished activities, performs recorded effects. */
-  private async recover(): Promise<void> {
-    const tasks = await this.store.listActivityTasks();
+  /**
+   * Re-arms timers, re-dispatches unfinished activities, performs recorded effects. In a
+   * cluster, for partitions taken over (`taken`): their activity tasks only — a task of a
+   * partition served all along may be between its attempt and its recording — and the
+   * schedules when the control plane is among them.
+   */
+  private async recover(taken?: { partitions: readonly number[]; control: boolean }): Promise<void> {
+    const listed = await this.store.listActivityTasks();
+    const tasks = taken && this.cluster ? listed.filter((task) => taken.partitions.includes(this.cluster!.partitionOfRun(task.runId))) : listed;
     const effects = await this.outbox.recover();
     const due = await this.timers.refill(
       (upTo) => this.store.dueEntries(upTo),
       (error) => this.logger.warn({ err: error }, 'could not load the next due entries from the store; trying again'),
     );
     for (const task of tasks) this.activities.dispatch(task);
-    if (this.threading?.role !== 'partitions') await this.schedules.recover();
+    const schedules = taken ? taken.control : this.cluster?.assignment.servesControl() !== false;
+    if (this.threading?.role !== 'partitions' && schedules) await this.schedules.recover();
     if (due + tasks.length + effects > 0) {
       this.logger.info({ timers: due, activities: tasks.length, effects }, 'recovered durable timers, activities and effects');
     }
@@ -1121,6 +1202,8 @@ export class Engine implements RunDirectory {
       this.logger.warn({ owner: entry.owner, key: entry.key }, 'ignoring a due entry of an unknown kind');
       return;
     }
+    // Taken over by another engine of the cluster meanwhile: its engine delivers it.
+    if (this.cluster && !this.cluster.servesDueEntry(entry)) return;
     if (key.kind === 'schedule') return this.schedules.onDue(entry);
     if (this.quarantine.get(entry.namespace, entry.owner)) return;
     if (key.kind === 'retention') return this.purgeRun(entry);

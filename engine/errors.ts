@@ -23,7 +23,8 @@ export type AionErrorCode =
   | 'WORKFLOW_TASK_FAILED'
   | 'BUNDLE_INVALID'
   | 'ENGINE_CLOSED'
-  | 'QUARANTINED';
+  | 'QUARANTINED'
+  | 'PARTITION_ELSEWHERE';
 
 export class AionError extends Error {
   override name = 'AionError';
@@ -244,6 +245,17 @@ export class EngineClosedError extends AionError {
   override name = 'EngineClosedError';
   constructor() {
     super('ENGINE_CLOSED', 'the engine is closed');
+  }
+}
+
+/**
+ * A call for a workflow whose partition another engine of the cluster serves (PostgreSQL
+ * cluster mode): `aion server` forwards it to that engine; a library caller sends it there.
+ */
+export class PartitionElsewhereError extends AionError {
+  override name = 'PartitionElsewhereError';
+  constructor(readonly partition: number) {
+    super('PARTITION_ELSEWHERE', `partition ${partition} is served by another engine of the cluster (or is moving between engines)`);
   }
 }
 

@@ -68,6 +68,7 @@ export {
   type Divergence,
   EngineClosedError,
   InvalidBundleError,
+  PartitionElsewhereError,
   type AionErrorCode,
 } from './errors.js';
 export {

@@ -5,6 +5,7 @@
  * @module
  */
 import { Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { PartitionStatus } from '../store/types.js';
 
 /** The metrics of each partition thread, as `getMetricsAsJSON` gives them. */
 export type ThreadMetrics = () => Promise<MetricObjectWithValues<MetricValue<string>>[][]>;
@@ -29,7 +30,7 @@ export class EngineMetrics {
      * Read when the metrics are collected. With `threads` (the main thread of a threaded
      * engine, which holds no run), the run metrics are the sums of the partition threads'.
      */
-    sources: { loadedTemplates: () => Promise<number>; threads?: ThreadMetrics } = { loadedTemplates: async () => 0 },
+    sources: { loadedTemplates: () => Promise<number>; threads?: ThreadMetrics; partitions?: PartitionMetrics } = { loadedTemplates: async () => 0 },
   ) {
     const registers = [registry];
     const collect = sources.threads ? { collect: summedFrom(sources.threads) } : {};
@@ -54,7 +55,35 @@ export class EngineMetrics {
       },
     });
     this.damagedRecords = new Counter({ name: 'aion_damaged_records_total', help: 'Stored records found damaged, by kind', labelNames: ['kind'], registers, ...collect });
+    if (sources.partitions) registerPartitionGauges(registry, sources.partitions);
   }
+}
+
+/** Each partition's lease holder and lag, as the store reports them (stores with partition leases: PostgreSQL). */
+export type PartitionMetrics = () => Promise<{ self: string; partitions: PartitionStatus[] }>;
+
+/** Gauges per partition (`partition` label; `control` for the control plane), from one read of the store per scrape. */
+function registerPartitionGauges(registry: Registry, partitions: PartitionMetrics): void {
+  let reading: ReturnType<PartitionMetrics> | undefined;
+  const read = () => {
+    reading ??= partitions().finally(() => setImmediate(() => (reading = undefined)));
+    return reading;
+  };
+  const gauge = (name: string, help: string, value: (status: PartitionStatus, self: string) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['partition'],
+      registers: [registry],
+      async collect() {
+        const { self, partitions: statuses } = await read();
+        this.reset();
+        for (const status of statuses) this.set({ partition: status.partition < 0 ? 'control' : String(status.partition) }, value(status, self));
+      },
+    });
+  gauge('aion_partition_served', '1 for each partition this engine holds the lease of, 0 for the others', (status, self) => (status.owner === self ? 1 : 0));
+  gauge('aion_partition_due_lag_seconds', "How long each partition's oldest due timer has waited to fire", (status) => status.dueLagMs / 1000);
+  gauge('aion_partition_outbox_entries', 'Effects on other runs recorded in each partition and not performed yet', (status) => status.outboxEntries);
 }
 
 /** A `collect` that sets a counter or gauge to the sum, per label set, of the partition threads' values of it. */

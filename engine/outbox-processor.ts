@@ -34,6 +34,8 @@ export interface EffectRouting {
   perform(entry: OutboxEntry): Promise<void> | undefined;
   /** Delivers `event` to a run of another partition, in the write that performs `entry` (its owner's `deliverTo`). */
   deliver(entry: OutboxEntry, target: ParentLink, event: NewEventOf<JobEventType>): Promise<void>;
+  /** Whether this engine still performs the entry (false once its partition moved to another engine: that one performs it). */
+  performsHere?(entry: OutboxEntry): boolean;
 }
 
 export class OutboxProcessor {
@@ -124,7 +126,7 @@ export class OutboxProcessor {
       },
       (error: unknown) => {
         this.inFlight.delete(entry.id);
-        if (this.closed) return;
+        if (this.closed || this.routing?.performsHere?.(entry) === false) return;
         // While the store refuses writes the effect waits: the engine performs the outbox again once it is back.
         const attempt = (this.attempts.get(entry.id) ?? 0) + 1;
         this.attempts.set(entry.id, attempt);
@@ -153,6 +155,8 @@ export class OutboxProcessor {
         return this.actOnExternal(entry, effect);
       case 'externalDone':
         return this.notifySource(entry, effect);
+      case 'deliverJob':
+        return this.deliverTo(entry, effect.target, effect.event);
       case 'startScheduled':
         throw new Error('no handler for scheduled starts');
     }

@@ -8,6 +8,7 @@
 import type { FailureInfo, ResolvedChildOptions } from '../common/protocol.js';
 import type { SearchAttributeValue } from '../common/search-attributes.js';
 import type { OutboxEntry } from '../store/types.js';
+import type { JobEventType, NewEventOf } from './history/events.js';
 
 export interface ParentLink {
   namespace: string;
@@ -67,14 +68,25 @@ export type OutboxEffect =
   /** Tell the run that sent a signal or cancellation request whether the target recorded it. */
   | { kind: 'externalDone'; source: ParentLink; action: 'signal' | 'cancel'; failure?: FailureInfo }
   /** Start the run a schedule's fire recorded. */
-  | { kind: 'startScheduled'; namespace: string; scheduleId: string; workflowId: string; runId: string; workflowType: string; args: unknown[]; taskQueue: string };
+  | { kind: 'startScheduled'; namespace: string; scheduleId: string; workflowId: string; runId: string; workflowType: string; args: unknown[]; taskQueue: string }
+  /**
+   * Deliver a job to a run another engine of a cluster serves: what performing the effect
+   * `cause` decided (a child that could not start, a signal's target not found), passed on.
+   */
+  | { kind: 'deliverJob'; cause: string; target: ParentLink; event: NewEventOf<JobEventType> };
 
 /** Effects that create a run: performed before the others, which may target that run. */
 export const createsRun = (effect: OutboxEffect): effect is Extract<OutboxEffect, { kind: 'startChild' | 'continueAsNew' | 'startScheduled' }> =>
   effect.kind === 'startChild' || effect.kind === 'continueAsNew' || effect.kind === 'startScheduled';
 
 export function outboxEntry(namespace: string, effect: OutboxEffect): OutboxEntry {
-  return { id: outboxId(namespace, effect), namespace, effect };
+  return withTarget({ id: outboxId(namespace, effect), namespace, effect });
+}
+
+/** The entry naming the run (or workflow) its effect acts on (entries recorded before they did, as well). */
+export function withTarget(entry: OutboxEntry): OutboxEntry {
+  const target = effectTarget(entry.namespace, entry.effect as OutboxEffect);
+  return { ...entry, target: 'runId' in target ? { runId: target.runId } : { workflowId: target.workflowId } };
 }
 
 function outboxId(namespace: string, effect: OutboxEffect): string {
@@ -91,6 +103,8 @@ function outboxId(namespace: string, effect: OutboxEffect): string {
     case 'cancelExternal':
     case 'externalDone':
       return `${effect.kind}:${namespace}:${effect.source.runId}:${effect.source.seq}`;
+    case 'deliverJob':
+      return `${effect.kind}:${effect.cause}`;
   }
 }
 
@@ -105,6 +119,8 @@ export function effectTarget(namespace: string, effect: OutboxEffect): { runId: 
       return { runId: effect.parent.runId };
     case 'externalDone':
       return { runId: effect.source.runId };
+    case 'deliverJob':
+      return { runId: effect.target.runId };
     case 'cancelChild':
     case 'terminateChild':
     case 'signalExternal':

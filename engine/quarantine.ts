@@ -39,8 +39,11 @@ export class Quarantine {
   ) {}
 
   /** Loads the quarantined runs recorded before (engine start). */
+  /** Reads the quarantined runs from the store (again: in a cluster, those of the partitions this engine serves now). */
   async load(): Promise<void> {
-    for (const record of await this.store.listQuarantined()) this.runs.set(runKey(record.namespace, record.runId), record);
+    const records = await this.store.listQuarantined();
+    this.runs.clear();
+    for (const record of records) this.runs.set(runKey(record.namespace, record.runId), record);
     this.metrics.quarantinedRuns.set(this.runs.size);
   }
 

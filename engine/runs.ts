@@ -46,8 +46,8 @@ export class RunTable {
     private readonly quarantine: Quarantine,
     /** A namespace's resident-bytes quota, as far as it is known now. */
     private readonly residentQuotaOf: (namespace: string) => number | undefined = () => undefined,
-    /** Whether a run is this engine's to hold (a partition thread holds its partitions' runs only). */
-    private readonly owns: (runId: string) => boolean = () => true,
+    /** Which runs are this engine's to hold (a partition thread, an engine of a cluster: its partitions' runs only). */
+    private readonly placement: RunPlacement = { ownsRun: () => true },
   ) {}
 
   /** Set once, by the engine, before any run is loaded. */
@@ -57,7 +57,7 @@ export class RunTable {
 
   /** Adds a run created in this process. */
   add(run: WorkflowRun): void {
-    if (!this.owns(run.record.runId)) throw new Error(`run ${run.record.runId} is served by another partition thread`);
+    this.checkOwned(run.record.runId);
     this.runs.set(keyOf(run), run);
   }
 
@@ -67,8 +67,7 @@ export class RunTable {
 
   /** The run in memory, or loaded from its record (waiting for its creation if in flight). Closed runs are not kept. */
   async runFor(namespace: string, runId: string): Promise<WorkflowRun | undefined> {
-    // Two threads holding one run would both drive it: a call that reaches the wrong one is a bug.
-    if (!this.owns(runId)) throw new Error(`run ${runId} is served by another partition thread`);
+    this.checkOwned(runId);
     const key = runKey(namespace, runId);
     const existing = this.runs.get(key);
     if (existing) return existing;
@@ -100,6 +99,34 @@ export class RunTable {
     }
   }
 
+  /** Two engines (or threads) holding one run would both drive it: a call for a run served elsewhere is refused. */
+  private checkOwned(runId: string): void {
+    if (this.placement.ownsRun(runId)) return;
+    throw this.placement.elsewhere?.(runId) ?? new Error(`run ${runId} is served by another partition thread`);
+  }
+
+  /**
+   * Lets go of the runs `moved` names (their partition moved to another engine): once their
+   * queued work finished, they leave memory, and whoever waits on one is told where it went.
+   */
+  async release(moved: (runId: string) => boolean): Promise<void> {
+    const leaving = [...this.runs.values()].filter((run) => moved(run.record.runId));
+    await Promise.all(leaving.map((run) => run.settled()));
+    for (const run of leaving) {
+      const key = keyOf(run);
+      if (this.runs.get(key) === run) this.runs.delete(key);
+      this.forgetResident(key);
+      run.dispose();
+    }
+    // Waiters on parked runs too: the key ends with the run id.
+    for (const [key, waiters] of this.closeWaiters) {
+      const runId = key.slice(key.indexOf('\u0000') + 1);
+      if (!moved(runId)) continue;
+      this.closeWaiters.delete(key);
+      for (const waiter of waiters) waiter.reject(this.placement.elsewhere?.(runId) ?? new EngineClosedError());
+    }
+  }
+
   /** A new run's first write failed: it is forgotten (it never existed). */
   onCreateFailed(run: WorkflowRun): void {
     const key = keyOf(run);
@@ -109,8 +136,9 @@ export class RunTable {
 
   /** The workflow's run `runId`, or its latest run (following continue-as-new); undefined if there is none. */
   async resolve(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun | undefined> {
+    this.placement.checkWorkflow?.(namespace, workflowId);
     // Routed here by its workflow id: a run id of another partition is no run of this workflow.
-    if (runId !== undefined && !this.owns(runId)) return undefined;
+    if (runId !== undefined && !this.placement.ownsRun(runId)) return undefined;
     // A child or scheduled run recorded but not yet written is this workflow id's run already.
     if (runId === undefined) await this.creationOfWorkflow(namespace, workflowId);
     const id = runId ?? (await this.store.getLatestRunId(namespace, workflowId));
@@ -275,6 +303,15 @@ export class RunTable {
     this.metrics.residentSandboxes.set(this.resident.size);
     this.metrics.residentBytes.set(this.residentBytes);
   }
+}
+
+/** Which runs an engine holds, when it serves some partitions only. */
+export interface RunPlacement {
+  ownsRun(runId: string): boolean;
+  /** Throws when another engine serves the workflow (cluster mode); absent where calls reach the right engine already. */
+  checkWorkflow?(namespace: string, workflowId: string): void;
+  /** What a call for a run served elsewhere is refused with (absent: reaching it is a bug). */
+  elsewhere?(runId: string): Error;
 }
 
 const keyOf = (run: WorkflowRun): string => runKey(run.record.namespace, run.record.runId);

@@ -86,6 +86,11 @@ export class DueTimers {
     if (this.armed.has(id)) this.removed.add(id);
   }
 
+  /** Forgets the entries `moved` names (their partition moved to another engine): none of them is delivered. */
+  removeWhere(moved: (entry: DueEntry) => boolean): void {
+    for (const entry of this.heap) if (moved(entry)) this.removed.add(dueEntryId(entry));
+  }
+
   /** Delivers what is due now and arms for the rest (after the clock moved forward). */
   fireDue(): void {
     this.fire();

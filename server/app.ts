@@ -26,6 +26,8 @@ import {
   type VisibilityQuery,
 } from '../engine/index.js';
 import { errorResponse, HttpError } from './errors.js';
+import { pollAcrossCluster } from './cluster-polls.js';
+import { FORWARDED_HEADER, forwardToOwner } from './forward.js';
 import { authenticate, authorizer, stillAuthorized, type AuthEnv, type AuthOptions } from './auth.js';
 import { mountHostingRoutes } from './hosting-routes.js';
 import { jsonBody } from './json-body.js';
@@ -55,7 +57,13 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   const app = new Hono<AuthEnv>();
   const authenticateRequest = authenticate(engine, options, options.logger);
 
-  app.onError((error, c) => {
+  app.onError(async (error, c) => {
+    // Cluster mode: a call for a partition another engine serves is answered by that engine.
+    const forwarded = await forwardToOwner(engine, error, c, options.logger);
+    if (forwarded) {
+      c.set('forwarded', true);
+      return forwarded;
+    }
     const { status, body } = errorResponse(error);
     if (status === 500) options.logger?.error({ err: error, path: c.req.path }, 'request failed');
     return c.json(body, status);
@@ -387,7 +395,10 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
     if (typeof body.identity !== 'string' || body.identity === '') throw new HttpError(400, 'INVALID_ARGUMENT', 'identity must name the polling worker');
     if (body.waitMs !== undefined && (typeof body.waitMs !== 'number' || !(body.waitMs >= 0))) throw new HttpError(400, 'INVALID_ARGUMENT', 'waitMs must be a number of milliseconds, at least 0');
     const waitMs = Math.min((body.waitMs as number | undefined) ?? 20_000, LONG_POLL_MS);
-    const task = await engine.pollActivityTask({ namespace: ns(c), taskQueue: c.req.param('tq')!, identity: body.identity, waitMs, signal: requestSignal(c) });
+    const poll = { namespace: ns(c), taskQueue: c.req.param('tq')!, identity: body.identity, waitMs, signal: requestSignal(c) };
+    // A poll another engine of the cluster passed on is answered with this engine's attempts only.
+    const forwarded = c.req.header(FORWARDED_HEADER) !== undefined;
+    const task = forwarded ? await engine.pollActivityTask(poll) : await pollAcrossCluster(engine, { ...poll, headers: c.req.raw.headers });
     return task === undefined ? c.body(null, 204) : c.json(task);
   });
   app.get('/v1/namespaces/:ns/task-queues/:tq', guard('read'), async (c) => c.json(await engine.describeTaskQueue(c.req.param('tq')!, { namespace: ns(c) })));

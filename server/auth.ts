@@ -47,8 +47,8 @@ export interface AuthOptions {
   jwt?: JwtOptions;
 }
 
-/** `auditNamespace`: set by routes whose namespace is in the body, not the path (keys, namespaces). */
-export type AuthEnv = { Variables: { principal: Principal; auditNamespace?: string; credential?: string } };
+/** `auditNamespace`: set by routes whose namespace is in the body, not the path (keys, namespaces); `forwarded`: the request was answered by another engine of the cluster. */
+export type AuthEnv = { Variables: { principal: Principal; auditNamespace?: string; credential?: string; forwarded?: true } };
 
 const LOCAL: Principal = { actor: 'local', role: 'admin' };
 
@@ -138,7 +138,8 @@ export function authorizer(engine: Engine, logger: Logger | undefined): Authoriz
         refuse(c, new HttpError(403, 'PERMISSION_DENIED', `${withArticle(principal.role)} key may not ${DENIED_ACTION[permission]}${where}`));
       }
       await next();
-      if (action !== undefined && c.res.status < 400) {
+      // A change another engine of the cluster made (the request was forwarded there) is audited there.
+      if (action !== undefined && c.res.status < 400 && !c.get('forwarded')) {
         const entry = { namespace: namespace ?? c.get('auditNamespace') ?? '*', actor: principal.actor, action, ...(await targetOf(c)) };
         // The change is made and answered: a failed audit write is the operator's to see, not the caller's to retry.
         await engine.audit.record(entry).catch((error: unknown) => logger?.error({ err: error, ...entry }, 'could not write the audit entry of a change'));

@@ -31,6 +31,7 @@ const STATUS: Record<AionErrorCode, ContentfulStatusCode> = {
   UPDATE_FAILED: 422,
   ENGINE_CLOSED: 503,
   QUARANTINED: 409,
+  PARTITION_ELSEWHERE: 503,
 };
 
 /** HTTP status of each store error code (the engine passes store failures on as they are). */
@@ -43,6 +44,7 @@ const STORE_STATUS: Record<StoreErrorCode, ContentfulStatusCode> = {
   AION_STORE_DAMAGED: 500,
   AION_STORE_LOCKED: 500,
   AION_STORE_FENCED: 503,
+  AION_STORE_PARTITION_MOVED: 503,
   AION_STORE_INVALID_VALUE: 400,
   AION_STORE_LAYOUT: 500,
 };

@@ -23,6 +23,11 @@ export type StoreErrorCode =
    * it over): nothing was written, and the store refuses writes from then on.
    */
   | 'AION_STORE_FENCED'
+  /**
+   * The write is for a partition this engine does not serve (any more: it moved to another
+   * engine of the cluster): nothing was written; the partition's engine takes such calls.
+   */
+  | 'AION_STORE_PARTITION_MOVED'
   /** A value given to `write` cannot be encoded (not JSON-shaped): nothing was written. */
   | 'AION_STORE_INVALID_VALUE'
   /** The data folder was created with another partition count than the one asked for (or its layout file is unreadable). */
@@ -30,11 +35,14 @@ export type StoreErrorCode =
 
 export class StoreError extends Error {
   override name = 'StoreError';
+  /** `AION_STORE_PARTITION_MOVED`: the partition the write was refused for (-1: the control plane). */
+  readonly partition?: number;
   constructor(
     readonly code: StoreErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; partition?: number },
   ) {
     super(message, options);
+    if (options?.partition !== undefined) this.partition = options.partition;
   }
 }

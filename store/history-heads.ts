@@ -92,6 +92,11 @@ export class HistoryHeads {
     this.heads.clear();
   }
 
+  /** Forgets the heads of the runs `moved` names (their partition moved to another engine, which appends to them meanwhile). */
+  forgetRuns(moved: (runId: string) => boolean): void {
+    for (const key of this.heads.keys()) if (moved(key.slice(key.indexOf('\u0000') + 1))) this.heads.delete(key);
+  }
+
   private evict(): void {
     for (const key of this.heads.keys()) {
       if (this.heads.size <= this.bound) return;

@@ -99,6 +99,11 @@ export interface OutboxEntry {
   id: string;
   namespace: string;
   effect: unknown;
+  /**
+   * The run (or the workflow's latest run, in `namespace`) the effect acts on: a store shared by
+   * several engines keeps the entry with that run's partition, whose engine performs it.
+   */
+  target?: { runId: string } | { workflowId: string };
 }
 
 /**
@@ -278,6 +283,12 @@ export interface WriteBatch<E extends StoredEvent = StoredEvent> {
    * the run's due entries and activity tasks itself; purging a run that is gone does nothing.
    */
   purgeRuns?: { namespace: string; runId: string }[];
+  /**
+   * The control records put are keyed so that no other write changes them (an audit entry):
+   * in a store several engines share, any of them may write them, whoever serves the control
+   * plane.
+   */
+  anyEngine?: true;
 }
 
 export interface ListRunsQuery {
@@ -399,6 +410,54 @@ export interface EventStore<E extends StoredEvent = StoredEvent> {
   getControl(kind: string, id: string): Promise<ControlRecord | undefined>;
   listControl(kind: string, query?: ControlQuery): Promise<ControlRecord[]>;
   /** Stores with partition leases: this engine's name in them, and each partition's lease and lag. */
-  partitionStatus?(): Promise<{ self: string; partitions: PartitionStatus[] }>;
+  partitionStatus?(): Promise<{ self: string; partitions: PartitionStatus[]; nodes?: ClusterNode[] }>;
+  /** Stores several engines serve at once (PostgreSQL in cluster mode): the partitions this one serves. */
+  readonly assignment?: PartitionAssignment;
   close(): Promise<void>;
+}
+
+/** An engine of a cluster, as its membership row says. */
+export interface ClusterNode {
+  name: string;
+  /** Its API's address, which other nodes forward calls to. */
+  address: string;
+  /** Epoch ms. */
+  startedAt: number;
+  lastBeatAt: number;
+  /** Whether its last beat is within the lease time (a node frozen or cut off is not). */
+  live: boolean;
+}
+
+/**
+ * The partitions an engine serves of a store it shares with other engines. They change while
+ * it runs: it is told to recover the work of those it takes and to stop that of those it gives
+ * up, and a write for a partition it does not serve is refused (`AION_STORE_PARTITION_MOVED`).
+ */
+export interface PartitionAssignment {
+  /** This engine's name in the cluster. */
+  readonly self: string;
+  readonly partitionCount: number;
+  /** Whether this engine serves the partition now (holds its lease and is not giving it up). */
+  serves(partition: number): boolean;
+  /** Whether it serves the control plane (schedules). */
+  servesControl(): boolean;
+  /** The engine serving a partition, if one does. */
+  ownerOf(partition: number): Promise<ClusterNode | undefined>;
+  /** The engines of the cluster (this one included). */
+  nodes(): Promise<ClusterNode[]>;
+  /** Set once by the engine, before the first partition is taken; resolves when that first share's work was recovered. */
+  attach(listener: AssignmentListener): Promise<void>;
+  /** Tells the other engines that control records changed (namespaces, deploys, routes): they read them again. */
+  announceControlChange(): Promise<void>;
+}
+
+export interface AssignmentListener {
+  /** Partitions taken (`control`: the control plane too): recover their work. */
+  gained(partitions: number[], control: boolean): Promise<void>;
+  /** Partitions about to be given up: stop their work; their leases are released when this resolves. */
+  releasing(partitions: number[]): Promise<void>;
+  /** Effects were recorded for partitions this engine serves (a notification, or the periodic sweep). */
+  effectsPending(): void;
+  /** Another engine changed control records. */
+  controlChanged(): void;
 }

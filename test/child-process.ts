@@ -13,8 +13,8 @@ export interface Child {
   lines(): string[];
 }
 
-export function runChild(script: string, args: string[]): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function runChild(script: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const waiters: { pattern: RegExp; resolve(line: string): void }[] = [];

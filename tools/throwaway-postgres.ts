@@ -9,10 +9,10 @@
  * @module
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, processTreeCpuMs } from './processes.js';
 
 export interface ThrowawayPostgres {
   /** `postgres://aion@127.0.0.1:PORT/postgres`: a superuser, trusted on loopback. */
@@ -76,17 +76,6 @@ function runAs(folder: string): { command: string; args: string[] } {
   return { command: 'setpriv', args: [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups'] };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 async function waitUntilReady(bin: string, port: number, server: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
@@ -100,27 +89,6 @@ async function waitUntilReady(bin: string, port: number, server: ChildProcess, l
   }
   server.kill('SIGKILL');
   throw new Error(`PostgreSQL did not accept connections within 30 s: ${log()}`);
-}
-
-/** CPU time of a process and its children (the server's backends), from /proc. */
-function processTreeCpuMs(root: number): number {
-  const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
-  let total = 0;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue; // ended meanwhile
-    }
-    // Fields after the command (which may hold spaces) in parentheses: state, ppid, …, utime (14th), stime (15th).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const pid = Number(name);
-    if (pid !== root && Number(fields[1]) !== root) continue;
-    total += (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
-  }
-  return total;
 }
 
 /** A fast shutdown (SIGINT: connections ended, no checkpoint wait beyond the server's own). */

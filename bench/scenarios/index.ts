@@ -1,4 +1,5 @@
 import type { Scenario } from '../scenario.js';
+import { failover, order3Cluster } from './cluster.js';
 import { crossing } from './crossing.js';
 import { density } from './density.js';
 import { filteredList } from './filtered-list.js';
@@ -13,4 +14,4 @@ import { sandboxCreation } from './sandbox-creation.js';
 import { stepLatency } from './step-latency.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, filteredList, parkedRuns, recovery];
+export const scenarios: Scenario[] = [...order3Scenarios, order3Cluster, failover, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, filteredList, parkedRuns, recovery];

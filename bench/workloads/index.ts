@@ -65,7 +65,15 @@ export function directoryBytes(dir: string): number {
  * Runs `total` workflows of `type`, at most `inFlight` at a time; returns each run's
  * start-to-result latency in ms and the elapsed time.
  */
-export async function runMany(engine: Engine, type: string, total: number, inFlight: number, namespace?: string): Promise<{ latencies: number[]; elapsedMs: number }> {
+export function runMany(engine: Engine, type: string, total: number, inFlight: number, namespace?: string): Promise<{ latencies: number[]; elapsedMs: number }> {
+  return timedRuns(total, inFlight, async (i) => {
+    const handle = await engine.start(type, { args: [i], workflowId: `${type}-${i}`, ...(namespace !== undefined ? { namespace } : {}) });
+    await handle.result();
+  });
+}
+
+/** Runs `run(i)` for i below `total`, at most `inFlight` at a time; returns the latency of each in ms and the elapsed time. */
+export async function timedRuns(total: number, inFlight: number, run: (i: number) => Promise<void>): Promise<{ latencies: number[]; elapsedMs: number }> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -73,8 +81,7 @@ export async function runMany(engine: Engine, type: string, total: number, inFli
     while (next < total) {
       const i = next++;
       const t0 = performance.now();
-      const handle = await engine.start(type, { args: [i], workflowId: `${type}-${i}`, ...(namespace !== undefined ? { namespace } : {}) });
-      await handle.result();
+      await run(i);
       latencies.push(performance.now() - t0);
     }
   };

@@ -281,6 +281,23 @@ export class ActivityDispatcher {
     this.stop(entry, attemptCancellation('Activity cancelled', { cancelRequested: true }));
   }
 
+  /**
+   * Stops the attempts of the tasks `moved` names and drops their outcomes not recorded yet:
+   * their run's partition moved to another engine of the cluster, which runs them again.
+   */
+  release(moved: (task: ActivityTask) => boolean): void {
+    for (const [key, entry] of this.running) {
+      if (!moved(entry.task)) continue;
+      this.running.delete(key);
+      this.stop(entry, attemptCancellation('Activity moved to another engine', { workerShutdown: true }));
+    }
+    for (const [key, held] of this.undelivered) {
+      if (!moved(held.task)) continue;
+      clearTimeout(held.timer);
+      this.undelivered.delete(key);
+    }
+  }
+
   /** Cancels everything; used when the engine closes (the tasks stay recorded for recovery, with their last heartbeat details). */
   close(): void {
     for (const [key, entry] of this.running) if (entry.persistTimer) void this.persist(key, entry);

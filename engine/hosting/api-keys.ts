@@ -51,13 +51,20 @@ const FORMAT = /^aion_([0-9a-f]{16})_([A-Za-z0-9_-]{32})$/;
 const hashOf = (secret: string): Buffer => createHash('sha256').update(secret).digest();
 
 export class ApiKeys {
-  /** Whether a key exists, once read (keys are made here, and never deleted, only revoked). */
+  /** Whether a key exists, once read (keys are never deleted, only revoked; made here, or announced by another engine of a cluster). */
   private anyKey: boolean | undefined;
 
   constructor(
     private readonly store: EventStore<HistoryEvent>,
     private readonly namespaces: Namespaces,
+    /** Told of a key made (the other engines of a cluster learn that keys exist). */
+    private readonly created: () => Promise<void> = async () => undefined,
   ) {}
+
+  /** Another engine may have made the first key: whether one exists is read again. */
+  forgetAbsence(): void {
+    if (this.anyKey === false) this.anyKey = undefined;
+  }
 
   async create(options: { role: Role; namespace?: string; description?: string }): Promise<NewApiKey> {
     checkOptionKeys(options, ['role', 'namespace', 'description'], 'API key');
@@ -74,6 +81,7 @@ export class ApiKeys {
     const record: StoredKey = { id, role, ...(namespace !== undefined ? { namespace } : {}), ...(description !== undefined ? { description } : {}), hash: hashOf(secret).toString('hex'), createdAt: Date.now() };
     await this.store.write({ control: { put: [{ kind: KIND, id, value: record }] } });
     this.anyKey = true;
+    await this.created();
     return { ...infoOf(record), key: `aion_${id}_${secret}` };
   }
 
@@ -94,6 +102,7 @@ export class ApiKeys {
     const record: StoredKey = { id, role: 'admin', description: 'registered from AION_ADMIN_KEY', hash: hashOf(secret).toString('hex'), createdAt: Date.now() };
     await this.store.write({ control: { put: [{ kind: KIND, id, value: record }] } });
     this.anyKey = true;
+    await this.created();
     return infoOf(record);
   }
 

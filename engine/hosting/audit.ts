@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import type { EventStore } from '../../store/types.js';
 import type { HistoryEvent } from '../history/events.js';
 import { namespacePrefix, namespaceScopedId } from './namespaces.js';
@@ -35,6 +36,8 @@ const idOf = (namespace: string, time: number, sequence: number): string => name
 
 export class AuditLog {
   private sequence = 0;
+  /** This log's own part of its entries' keys. */
+  private readonly writer = randomUUID().slice(0, 8);
 
   constructor(private readonly store: EventStore<HistoryEvent>) {}
 
@@ -42,7 +45,8 @@ export class AuditLog {
     const time = Date.now();
     const stored: StoredEntry = { namespace: entry.namespace, time, actor: entry.actor, action: entry.action, ...(entry.target !== undefined ? { target: entry.target } : {}) };
     this.sequence = (this.sequence + 1) % 1_000_000;
-    await this.store.write({ control: { put: [{ kind: KIND, id: idOf(entry.namespace, time, this.sequence), value: stored }] } });
+    // Keyed by this log's writer too: engines of a cluster write entries of the same millisecond and sequence.
+    await this.store.write({ control: { put: [{ kind: KIND, id: `${idOf(entry.namespace, time, this.sequence)}-${this.writer}`, value: stored }] }, anyEngine: true });
   }
 
   /**

@@ -47,8 +47,6 @@ export class PartitionLeases {
   /** Set by `release`: a renewal or reconnection finishing after it changes nothing. */
   private released = false;
   private readonly ttlMs: number;
-  /** The schema's partition count (`claimAll`). */
-  private partitionCount = 1;
 
   constructor(
     private readonly db: Database,
@@ -58,12 +56,10 @@ export class PartitionLeases {
   }
 
   /**
-   * Takes every partition's lease (and the control plane's) of a schema of `partitions`
-   * partitions, refusing with `AION_STORE_LOCKED` while another live engine holds one that has
+   * Takes every partition's lease (and the control plane's), refusing with `AION_STORE_LOCKED` while another live engine holds one that has
    * not expired.
    */
-  async claimAll(partitions: number): Promise<void> {
-    this.partitionCount = partitions;
+  async claimAll(): Promise<void> {
     await this.holdLivenessLock();
     await this.db.transaction(async (query) => {
       await this.assertFree(query, 'FOR UPDATE');
@@ -99,21 +95,33 @@ export class PartitionLeases {
     }
   }
 
+  /** Whether this engine holds the partition's lease (while it gives a partition up, it still does). */
+  holds(partition: number): boolean {
+    return this.held.has(partition);
+  }
+
+  /** The partitions whose leases this engine holds, with their epochs. */
+  heldLeases(): ReadonlyMap<number, number> {
+    return this.held;
+  }
+
+  get ttl(): number {
+    return this.ttlMs;
+  }
+
   /**
    * The fence of a write, its transaction's first statement: `fence()` checks the leases of
-   * every partition the batches touch (refused here already when one is not held).
+   * the partitions it touches. One this engine does not hold (never took, or gave up) is
+   * refused here already, and that is no loss of a lease: the store goes on.
    */
-  async fence(query: Query, batches: WriteBatch<StoredEvent>[]): Promise<void> {
-    const touched = new Set<number>();
-    for (const batch of batches) for (const partition of partitionsTouched(batch, this.partitionCount)) touched.add(partition);
-    const partitions = [...touched];
+  async fence(query: Query, partitions: number[]): Promise<void> {
     const missing = partitions.find((partition) => !this.held.has(partition));
-    if (missing !== undefined) throw new StoreError('AION_STORE_FENCED', `this engine does not hold the lease of ${partitionName(missing)}: nothing was written`);
+    if (missing !== undefined) throw new StoreError('AION_STORE_PARTITION_MOVED', `this engine does not serve ${partitionName(missing)}: nothing was written`, { partition: missing });
     await query(`SELECT fence($1, $2::${INT2_ARRAY}, $3::bigint[])`, [this.owner, partitions, partitions.map((partition) => this.held.get(partition)!)]);
   }
 
   /** Takes the liveness lock on a session of its own (again, when the previous one broke); throws when it cannot now. */
-  private async holdLivenessLock(): Promise<pg.Client> {
+  async holdLivenessLock(): Promise<pg.Client> {
     if (this.session) return this.session;
     const session = await this.db.session('aion-liveness', () => {
       if (this.session === session) this.session = undefined;
@@ -138,16 +146,9 @@ export class PartitionLeases {
    */
   private async renew(): Promise<void> {
     const session = await this.holdLivenessLock().catch(() => undefined);
-    const partitions = [...this.held.keys()];
-    const epochs = [...this.held.values()];
-    // Rows locked in partition order, as the fence locks them: the two never deadlock.
-    const text = `UPDATE leases SET expires_at = now() + $2 * interval '1 millisecond'
-      WHERE partition IN (SELECT partition FROM leases WHERE owner = $1 AND (partition, epoch) IN (SELECT * FROM unnest($3::${INT2_ARRAY}, $4::bigint[])) ORDER BY partition FOR NO KEY UPDATE)
-      RETURNING partition`;
-    const params = [this.owner, this.ttlMs, partitions, epochs];
-    const onSession = async () => {
+    const onSession: Query = async (text, params) => {
       try {
-        return (await session!.query<{ partition: number }>(text, params)).rows;
+        return (await session!.query(text, params)).rows;
       } catch (error) {
         // A session whose connection timed out or failed is not trusted with the lock any more: the next beat takes it again.
         if (!isServerError(error)) {
@@ -157,12 +158,90 @@ export class PartitionLeases {
         throw error;
       }
     };
-    const rows = session ? await onSession() : await this.db.query<{ partition: number }>(text, params);
+    await this.renewHeld(session ? onSession : (text, params) => this.db.query(text, params));
+  }
+
+  /** Renews the leases held through `query`; those another engine took are forgotten and reported (`onLost`). */
+  async renewHeld(query: Query): Promise<void> {
+    const partitions = [...this.held.keys()];
+    const epochs = [...this.held.values()];
+    // Rows locked in partition order, as the fence locks them: the two never deadlock.
+    const rows = await query<{ partition: number }>(
+      `UPDATE leases SET expires_at = now() + $2 * interval '1 millisecond'
+      WHERE partition IN (SELECT partition FROM leases WHERE owner = $1 AND (partition, epoch) IN (SELECT * FROM unnest($3::${INT2_ARRAY}, $4::bigint[])) ORDER BY partition FOR NO KEY UPDATE)
+      RETURNING partition`,
+      [this.owner, this.ttlMs, partitions, epochs],
+    );
     if (this.released) return;
     const renewed = new Set(rows.map((row) => row.partition));
-    const lost = partitions.filter((partition) => !renewed.has(partition));
+    // Not renewed, and not given up meanwhile (`giveUp`).
+    const lost = partitions.filter((partition, i) => !renewed.has(partition) && this.held.get(partition) === epochs[i]);
     for (const partition of lost) this.held.delete(partition);
     if (lost.length > 0) this.options.onLost?.(lost);
+  }
+
+  /**
+   * Takes, in the transaction of `query`, the leases of `partitions` among those free now (no
+   * owner, expired, or an owner that no longer lives), in partition order, at most `limit`.
+   * Returns them with their new epochs, for `recordTaken` once the transaction committed. The
+   * rows are read without a lock, and only the free ones locked (skipping those another
+   * transaction holds: a write of their old owner in flight), so that a beat does not hold up
+   * the writes of the engines that keep their leases.
+   */
+  async takeFree(query: Query, partitions: 'all' | 'control', limit: number): Promise<Map<number, number>> {
+    if (limit <= 0) return new Map();
+    const which = partitions === 'control' ? `partition = ${CONTROL_PARTITION}` : 'partition >= 0';
+    const read = (lock: string, only?: number[]) =>
+      query<{ partition: number; owner: string | null; expires_in_ms: number | null }>(
+        `SELECT partition, owner, (extract(epoch FROM expires_at - now()) * 1000)::float8 AS expires_in_ms FROM leases
+        WHERE ${which} AND owner IS DISTINCT FROM $1 ${only ? `AND partition = ANY($2::${INT2_ARRAY})` : ''} ORDER BY partition ${lock}`,
+        only ? [this.owner, only] : [this.owner],
+      );
+    const alive = new Map<string, boolean>();
+    const free = async (row: { owner: string | null; expires_in_ms: number | null }) => {
+      if (row.owner === null || row.expires_in_ms === null || row.expires_in_ms <= 0) return true;
+      if (!alive.has(row.owner)) alive.set(row.owner, await ownerAlive(query, row.owner));
+      return !alive.get(row.owner);
+    };
+    const candidates: number[] = [];
+    for (const row of await read('')) if (await free(row)) candidates.push(row.partition);
+    if (candidates.length === 0) return new Map();
+    // Locked, and checked again: an owner may have renewed meanwhile.
+    const chosen: number[] = [];
+    for (const row of await read('FOR UPDATE SKIP LOCKED', candidates)) if (chosen.length < limit && (await free(row))) chosen.push(row.partition);
+    if (chosen.length === 0) return new Map();
+    const taken = await query<{ partition: number; epoch: number }>(
+      `UPDATE leases SET owner = $1, epoch = epoch + 1, expires_at = now() + $2 * interval '1 millisecond' WHERE partition = ANY($3::${INT2_ARRAY}) RETURNING partition, epoch`,
+      [this.owner, this.ttlMs, chosen],
+    );
+    return new Map(taken.map((row) => [row.partition, row.epoch]));
+  }
+
+  /** Leases `takeFree` took, once their transaction committed: this engine holds them from now on. */
+  recordTaken(taken: ReadonlyMap<number, number>): void {
+    for (const [partition, epoch] of taken) this.held.set(partition, epoch);
+  }
+
+  /** Checks the liveness session with a statement (a session ended by the server or the network is found, and made again at the next beat). */
+  async checkLiveness(): Promise<void> {
+    const session = await this.holdLivenessLock();
+    try {
+      await session.query('SELECT 1');
+    } catch (error) {
+      if (this.session === session) this.session = undefined;
+      await session.end().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Gives the leases of `partitions` up (free at once for another engine); writes for them are refused from now on. */
+  async giveUp(partitions: number[]): Promise<void> {
+    const epochs = partitions.map((partition) => this.held.get(partition));
+    for (const partition of partitions) this.held.delete(partition);
+    await this.db.query(
+      `UPDATE leases SET owner = NULL, expires_at = NULL WHERE owner = $1 AND (partition, epoch) IN (SELECT * FROM unnest($2::${INT2_ARRAY}, $3::bigint[]))`,
+      [this.owner, partitions, epochs],
+    );
   }
 
   /** Gives every lease up (they are free at once for another engine) and ends the liveness lock's session. */
@@ -185,13 +264,17 @@ export class PartitionLeases {
 const lockName = (owner: string): string => `aion-engine:${owner}`;
 
 /** Whether the engine `owner` still lives: its session holds its lock (tried for this transaction only). */
-async function ownerAlive(query: Query, owner: string): Promise<boolean> {
+export async function ownerAlive(query: Query, owner: string): Promise<boolean> {
   const [row] = await query<{ free: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS free', [lockName(owner)]);
   return !row.free;
 }
 
-/** The partitions a batch writes: its runs', and the control plane's for what belongs to no run. */
-export function partitionsTouched(batch: WriteBatch<StoredEvent>, count: number): Set<number> {
+/**
+ * The partitions a batch writes: its runs', and the control plane's for what belongs to no run.
+ * An outbox entry deleted belongs to the partition that performs it (`outboxPartitionOf`, for
+ * the entries the store wrote or listed).
+ */
+export function partitionsTouched(batch: WriteBatch<StoredEvent>, count: number, outboxPartitionOf: (id: string) => number | undefined = () => undefined): Set<number> {
   const out = new Set<number>();
   const ofRun = (runId: string) => out.add(partitionOfRun(runId, count));
   for (const append of batch.histories ?? []) ofRun(append.runId);
@@ -205,6 +288,12 @@ export function partitionsTouched(batch: WriteBatch<StoredEvent>, count: number)
     for (const item of batch.quarantine?.[sub] ?? []) ofRun(item.runId);
   }
   for (const purge of batch.purgeRuns ?? []) ofRun(purge.runId);
-  if (batch.control || batch.schedules || batch.bundles || batch.typeVersions || (out.size === 0 && batch.outbox)) out.add(CONTROL_PARTITION);
+  // An entry deleted, or filed again (put again under another partition), acts on the partition it is in.
+  for (const id of [...(batch.outbox?.delete ?? []), ...(batch.outbox?.put ?? []).map((entry) => entry.id)]) {
+    const partition = outboxPartitionOf(id);
+    if (partition !== undefined) out.add(partition);
+  }
+  const ownKeyedControl = batch.anyEngine === true && !batch.control?.delete?.length;
+  if ((batch.control && !ownKeyedControl) || batch.schedules || batch.bundles || batch.typeVersions || (out.size === 0 && batch.outbox)) out.add(CONTROL_PARTITION);
   return out;
 }

@@ -2,6 +2,7 @@ import { StoreError } from '../errors.js';
 import type { StoredEvent } from '../types.js';
 import { Database } from './database.js';
 import { PartitionLeases } from './leases.js';
+import { ClusterMembership } from './membership.js';
 import { PostgresEventStore } from './postgres-event-store.js';
 import { checkSchemaName, migrate, partitionName } from './schema.js';
 
@@ -14,6 +15,12 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   /** How long a partition lease lasts without renewal (default 10 s). */
   leaseTtlMs?: number;
+  /**
+   * Cluster mode: this engine serves a share of the partitions beside the other engines of the
+   * schema (membership.ts), and `address` is its API's, to which they forward calls. Without
+   * it, the engine serves every partition and another engine is refused.
+   */
+  cluster?: { address: string };
 }
 
 /**
@@ -38,11 +45,21 @@ export async function openPostgresStore<E extends StoredEvent = StoredEvent>(url
     });
     leases = claimed;
     const partitions = await migrate(db, schema, options.partitions, (query) => claimed.assertFree(query));
-    await claimed.claimAll(partitions);
+    let assignment: ClusterMembership | undefined;
+    if (options.cluster) {
+      assignment = new ClusterMembership(db, claimed, partitions, options.cluster.address, `${schema}.effects`, (moved) => opened.store?.partitionsMoved(moved));
+      await assignment.join();
+    } else {
+      await claimed.claimAll();
+    }
     opened.store = new PostgresEventStore<E>(db, partitions, {
-      fence: (query, batches) => claimed.fence(query, batches),
+      fence: (query, touched) => claimed.fence(query, touched),
+      assignment,
       self: claimed.owner,
-      beforeClose: () => claimed.release(),
+      beforeClose: async () => {
+        await assignment?.stop();
+        await claimed.release();
+      },
     });
     return opened.store;
   } catch (error) {

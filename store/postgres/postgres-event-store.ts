@@ -19,6 +19,7 @@ import { HistoryHeads, headKey } from '../history-heads.js';
 import { DEFAULT_CACHED_HEADS } from '../kv-event-store.js';
 import { answersScan, indexedAttributeValue, keys, scanIndexPrefix, startsWithEnd, type KeyInfo } from '../keys.js';
 import type {
+  ClusterNode,
   ActivityTask,
   BundleRecord,
   ControlQuery,
@@ -43,7 +44,10 @@ import type {
 } from '../types.js';
 import { CommitOutcomeUnknown, isServerError, isUnavailability, type Database, type Query, type Row } from './database.js';
 import { FENCED_SQLSTATE } from './schema.js';
-import { applyBatches, encodeBatch, encodedBytes, type EncodedBatch } from './write-set.js';
+import { partitionOfRun } from '../partitions.js';
+import { partitionsTouched } from './leases.js';
+import type { ClusterMembership } from './membership.js';
+import { applyBatches, encodeBatch, encodedBytes, outboxPuts, type EncodedBatch } from './write-set.js';
 
 /** Rows a scan reads at a time. */
 const SCAN_CHUNK = 256;
@@ -60,12 +64,16 @@ export interface PostgresEventStoreOptions {
   cachedHeads?: number;
   /**
    * The first statement of each write's transaction: it fails (and so refuses the whole
-   * transaction) unless this store may still write what the batches touch (partition leases,
-   * leases.ts).
+   * transaction) unless this store may still write the partitions the batches touch
+   * (partition leases, leases.ts).
    */
-  fence?: (query: Query, batches: WriteBatch<StoredEvent>[]) => Promise<void>;
-  /** The partitions whose work (due entries, activity tasks, outbox, quarantine) is this store's owner's (default: all). */
-  owned?: readonly number[];
+  fence?: (query: Query, partitions: number[]) => Promise<void>;
+  /**
+   * Cluster mode (membership.ts): the partitions whose work (due entries, activity tasks,
+   * outbox, quarantine) the scans return, and the channel notified of effects recorded for a
+   * partition. Without it, every partition is this store's.
+   */
+  assignment?: ClusterMembership;
   /** This engine's name in the lease table (`partitionStatus`). */
   self?: string;
   /** Called when the store closes, before its connections do (gives its leases up). */
@@ -90,6 +98,8 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
   /** The next recheck's delay: it keeps growing while writes fail again soon after each recheck. */
   private recheckDelayMs = RECHECK_FIRST_DELAY_MS;
   private closed = false;
+  /** The partition of each outbox entry this store wrote or listed and that is not deleted yet: a deletion is fenced by it. */
+  private readonly outboxPartitions = new Map<string, number>();
 
   constructor(
     private readonly db: Database,
@@ -97,6 +107,21 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
     private readonly options: PostgresEventStoreOptions = {},
   ) {
     this.heads = new HistoryHeads(options.cachedHeads ?? DEFAULT_CACHED_HEADS);
+  }
+
+  get assignment(): ClusterMembership | undefined {
+    return this.options.assignment;
+  }
+
+  /**
+   * Cluster mode: `partitions` moved to or from this engine. What this store keeps of their
+   * runs in memory (next event ids, outbox entries' partitions) may be out of date: forgotten,
+   * and read again from the database when needed.
+   */
+  partitionsMoved(partitions: readonly number[]): void {
+    const moved = new Set(partitions);
+    this.heads.forgetRuns((runId) => moved.has(partitionOfRun(runId, this.partitionCount)));
+    for (const [id, partition] of this.outboxPartitions) if (moved.has(partition)) this.outboxPartitions.delete(id);
   }
 
   get unavailable(): StoreError | undefined {
@@ -186,8 +211,9 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
     if (this.failure) throw this.failure;
     const attempt = () =>
       this.db.transaction(async (query) => {
-        await this.options.fence?.(query, group.map((write) => write.batch));
+        await this.options.fence?.(query, this.partitionsTouched(group));
         await applyBatches(query, group.map((write) => write.encoded));
+        await this.notifyEffects(query, group);
       });
     try {
       // A deadlock or serialization failure was rolled back, and passes: once more.
@@ -196,6 +222,29 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
       throw this.writeError(error);
     }
     this.recheckDelayMs = RECHECK_FIRST_DELAY_MS;
+    for (const { batch, encoded } of group) {
+      for (const [id, partition] of outboxPuts(encoded)) {
+        if (this.options.assignment?.serves(partition) ?? true) this.outboxPartitions.set(id, partition);
+        else this.outboxPartitions.delete(id);
+      }
+      for (const id of batch.outbox?.delete ?? []) this.outboxPartitions.delete(id);
+    }
+  }
+
+  private partitionsTouched(group: PendingWrite[]): number[] {
+    const touched = new Set<number>();
+    const outboxPartitionOf = (id: string) => this.outboxPartitions.get(id);
+    for (const { batch } of group) for (const partition of partitionsTouched(batch, this.partitionCount, outboxPartitionOf)) touched.add(partition);
+    return [...touched];
+  }
+
+  /** Tells the engines serving the partitions of the effects recorded (at commit): they perform them. */
+  private async notifyEffects(query: Query, group: PendingWrite[]): Promise<void> {
+    const assignment = this.options.assignment;
+    if (!assignment) return;
+    const partitions = new Set<number>();
+    for (const { encoded } of group) for (const [, partition] of outboxPuts(encoded)) if (!assignment.serves(partition)) partitions.add(partition);
+    if (partitions.size > 0) await query(`SELECT pg_notify($1, p::text) FROM unnest($2::int2[]) AS p`, [assignment.channel, [...partitions]]);
   }
 
   /** What a failed transaction means: refused (rolled back, known), or the database cannot take writes now (the store goes unavailable). */
@@ -418,7 +467,8 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
   async listOutbox(): Promise<OutboxEntry[]> {
     this.assertOpen();
     const where = this.ownedOnly(new Conditions());
-    const rows = await this.read<{ id: string; value: Uint8Array }>(`SELECT id, entry AS value FROM outbox WHERE ${where.text} ORDER BY id`, where.params);
+    const rows = await this.read<{ id: string; partition: number; value: Uint8Array }>(`SELECT id, partition, entry AS value FROM outbox WHERE ${where.text} ORDER BY id`, where.params);
+    for (const row of rows) this.outboxPartitions.set(row.id, row.partition);
     return rows.flatMap((row) => this.scanned<OutboxEntry>(row.value, { kind: 'outbox', key: printable('outbox', row.id) }) ?? []);
   }
 
@@ -431,7 +481,8 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
 
   /** Keeps the rows of the partitions this store's owner serves. */
   private ownedOnly(where: Conditions): Conditions {
-    return this.options.owned === undefined ? where : where.add('partition = ANY($::smallint[])', this.options.owned);
+    const assignment = this.options.assignment;
+    return assignment === undefined ? where : where.add('partition = ANY($::smallint[])', assignment.served());
   }
 
   // The control plane ---------------------------------------------------------------------------
@@ -480,7 +531,7 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
     return rows.flatMap((row) => this.scanned<ControlRecord>(row.value, { kind: 'control', key: printable('control', kind, row.id) }) ?? []);
   }
 
-  async partitionStatus(): Promise<{ self: string; partitions: PartitionStatus[] }> {
+  async partitionStatus(): Promise<{ self: string; partitions: PartitionStatus[]; nodes?: ClusterNode[] }> {
     this.assertOpen();
     const now = Date.now();
     // Only the entries already due are read (the index by due time), and the outbox, which drains.
@@ -500,6 +551,7 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
         dueLagMs: row.oldest_due === null ? 0 : Math.max(0, now - row.oldest_due),
         outboxEntries: row.outbox_entries,
       })),
+      ...(this.options.assignment ? { nodes: await this.options.assignment.nodes() } : {}),
     };
   }
 
@@ -569,7 +621,7 @@ function positionOf(tail: string): { startTime: number; runId: string } {
 }
 
 /** Refusals of a batch the database rolled back (knowing the outcome), which the other batches of its group need not share. */
-const REFUSALS = new Set(['AION_STORE_CONFLICT', 'AION_STORE_INVALID_VALUE', 'AION_STORE_IO']);
+const REFUSALS = new Set(['AION_STORE_CONFLICT', 'AION_STORE_INVALID_VALUE', 'AION_STORE_IO', 'AION_STORE_PARTITION_MOVED']);
 
 /** Whether `later` appends to a run `earlier` appends to. */
 function appendsAfter(earlier: PendingWrite, later: PendingWrite): boolean {

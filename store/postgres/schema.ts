@@ -12,8 +12,8 @@
  * @module
  */
 import { StoreError } from '../errors.js';
-import { checkPartitionCount, DEFAULT_PARTITIONS, partitionOfRun } from '../partitions.js';
-import type { DueEntry } from '../types.js';
+import { checkPartitionCount, DEFAULT_PARTITIONS, partitionOfRun, partitionOfWorkflow } from '../partitions.js';
+import type { DueEntry, OutboxEntry } from '../types.js';
 import type { Database, Query } from './database.js';
 
 /** The SQLSTATE `fence()` raises when a write touches a partition whose lease its engine lost. */
@@ -89,6 +89,12 @@ const MIGRATIONS: readonly string[] = [
   END
   $fence$;
   `,
+  // Cluster mode: the engines serving the schema, and the outbox read by the partition that performs each entry.
+  `
+  CREATE TABLE "$schema".nodes (
+    name text PRIMARY KEY, address text NOT NULL, started_at timestamptz NOT NULL, beat_at timestamptz NOT NULL);
+  CREATE INDEX outbox_by_partition ON "$schema".outbox (partition, id);
+  `,
 ];
 
 /** The schema version this engine writes. */
@@ -102,6 +108,17 @@ export const partitionName = (partition: number): string => (partition === CONTR
 
 /** The partition a due entry belongs to: a schedule's ticks to the control plane, any other to its run's. */
 export const partitionOfDueEntry = (entry: DueEntry, count: number): number => (entry.key === 'schedule' ? CONTROL_PARTITION : partitionOfRun(entry.owner, count));
+
+/**
+ * The partition whose engine performs an outbox entry: its target's, or for an entry recorded
+ * before entries named their target, the partition of the run whose batch recorded it (`home`;
+ * a schedule's: the control plane).
+ */
+export function partitionOfOutboxEntry(entry: OutboxEntry, home: string | undefined, count: number): number {
+  const { target } = entry;
+  if (target) return 'runId' in target ? partitionOfRun(target.runId, count) : partitionOfWorkflow(entry.namespace, target.workflowId, count);
+  return home === undefined ? CONTROL_PARTITION : partitionOfRun(home, count);
+}
 
 /** A schema name the engine accepts: it is spliced into statements (double-quoted), so it is checked. */
 export function checkSchemaName(schema: unknown): string {

@@ -15,7 +15,7 @@ import { indexedAttributeValue } from '../keys.js';
 import { partitionOfRun } from '../partitions.js';
 import type { DueEntry, RunRecord, StoredEvent, WriteBatch } from '../types.js';
 import type { Query } from './database.js';
-import { CONTROL_PARTITION, partitionOfDueEntry } from './schema.js';
+import { partitionOfDueEntry, partitionOfOutboxEntry } from './schema.js';
 
 type Row = Record<string, unknown>;
 
@@ -56,6 +56,11 @@ type Operation =
 
 /** A batch's operations, ready to join a group. */
 export type EncodedBatch = Operation[];
+
+/** The outbox entries a batch puts, with the partition of each. */
+export function* outboxPuts(batch: EncodedBatch): Iterable<[string, number]> {
+  for (const op of batch) if (op.kind === 'put' && op.table === 'outbox') yield [op.row.id as string, op.row.partition as number];
+}
 
 /** About the bytes a batch takes on the wire (what bounds a group): bytes go as hex text inside arrays. */
 export function encodedBytes(batch: EncodedBatch): number {
@@ -101,9 +106,8 @@ export function encodeBatch(batch: WriteBatch<StoredEvent>, partitions: number):
     put('checkpoints', { namespace: image.namespace, run_id: image.runId, event_id: image.eventId, image: encodeBinaryValue(image), logs: encodeValue(links) });
   }
   for (const { namespace, runId, eventId } of batch.checkpoints?.delete ?? []) del('checkpoints', { namespace, run_id: runId, event_id: eventId });
-  // An entry lives with the run whose batch recorded it (a schedule's, with the control records).
   const home = batch.histories?.[0]?.runId ?? batch.runs?.[0]?.record.runId;
-  for (const entry of batch.outbox?.put ?? []) put('outbox', { id: entry.id, partition: home === undefined ? CONTROL_PARTITION : partitionOf(home), entry: encodeValue(entry) });
+  for (const entry of batch.outbox?.put ?? []) put('outbox', { id: entry.id, partition: partitionOfOutboxEntry(entry, home, partitions), entry: encodeValue(entry) });
   for (const id of batch.outbox?.delete ?? []) del('outbox', { id });
   for (const schedule of batch.schedules?.put ?? []) put('schedules', { namespace: schedule.namespace, schedule_id: schedule.scheduleId, schedule: encodeValue(schedule) });
   for (const { namespace, scheduleId } of batch.schedules?.delete ?? []) del('schedules', { namespace, schedule_id: scheduleId });

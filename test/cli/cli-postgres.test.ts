@@ -37,6 +37,7 @@ describe.skipIf(url === undefined)('aion server --postgres', { timeout: 90_000 }
     expect(status).toMatchObject({ leases: true, nodes: [{ name: status.self, partitions: 16 }] });
     expect(status.partitions.filter((p) => p.owner === status.self)).toHaveLength(17);
     expect((await aion('cluster', 'status')).stdout).toMatch(/^PARTITION\s+OWNER\s+EPOCH\s+LEASE\s+DUE LAG\s+OUTBOX$/m);
+    expect((await aion('cluster', 'status')).stdout).toMatch(/^NODE\s+ADDRESS\s+PARTITIONS\s+LAST BEAT$/m);
 
     const second = await aion('server', '--postgres', url!, '--postgres-schema', schema, '--port', '0');
     expect(second.code).toBe(1);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
-import { openPostgresStore, runIdFor, StoreError, type EventStore } from '../../store/index.js';
+import { openPostgresStore, runIdFor, StoreError, type AssignmentListener, type EventStore } from '../../store/index.js';
 import { partitionOfRun } from '../../store/partitions.js';
 import { runChild } from '../child-process.js';
 import { eventStoreConformance } from './event-store.case.js';
@@ -21,6 +21,8 @@ const openIn = async (schema: string, partitions: number) => {
   schemas.set(store, { schema, partitions });
   return store;
 };
+
+const isCode = (code: string) => (error: unknown) => error instanceof StoreError && error.code === code;
 
 describe.skipIf(url === undefined)('the PostgreSQL store', () => {
   for (const partitions of [1, 16]) {
@@ -90,7 +92,6 @@ describe.skipIf(url === undefined)('the PostgreSQL store', () => {
   });
 
   describe('partition leases', () => {
-    const isCode = (code: string) => (error: unknown) => error instanceof StoreError && error.code === code;
 
     it('lets one engine serve a schema: a second is refused while the first lives, and opens once it closed', async () => {
       const schema = freshSchema();
@@ -159,8 +160,10 @@ describe.skipIf(url === undefined)('the PostgreSQL store', () => {
       const runIds = Array.from({ length: 20 }, (_, i) => runIdFor('default', `wf-${i}`));
       let next = 1;
       const outcomes: string[] = [];
+      // Rounds go on until a few after the sessions were ended (so that some writes are in flight then, however fast they are).
+      let roundsAfterEnd: number | undefined;
       const writing = (async () => {
-        for (let round = 0; round < 40; round++) {
+        while (roundsAfterEnd === undefined || roundsAfterEnd++ < 5) {
           const eventId = next;
           const results = await Promise.allSettled(runIds.map((runId) => store.write({ histories: [{ namespace: 'default', runId, events: [{ eventId, type: 'E' }] }] })));
           for (const result of results) outcomes.push(result.status === 'fulfilled' ? 'ok' : (result.reason as StoreError).code);
@@ -172,6 +175,7 @@ describe.skipIf(url === undefined)('the PostgreSQL store', () => {
       await expect.poll(() => outcomes.length).toBeGreaterThan(40);
       // Every session of this store: its pool and its liveness lock.
       await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE '%:${schema}'`);
+      roundsAfterEnd = 0;
       await writing;
       expect(outcomes).toContain('AION_STORE_UNAVAILABLE');
       expect(changes).toEqual([false, true]);
@@ -180,6 +184,89 @@ describe.skipIf(url === undefined)('the PostgreSQL store', () => {
       expect((await store.getControl('k', 'after'))?.value).toBe(1);
       await admin.end();
       await store.close();
+    });
+  });
+
+  describe('cluster mode', () => {
+    const PARTITIONS = 4;
+    const openMember = (schema: string, name: string, leaseTtlMs = 600) => openPostgresStore(url!, { schema, partitions: PARTITIONS, leaseTtlMs, cluster: { address: `http://${name}:7233` } });
+
+    /** A listener that records what its store tells it, as events a test can await. */
+    function recorder() {
+      const told = new EventEmitter();
+      let controlChanges = 0;
+      const listener: AssignmentListener = {
+        gained: async (partitions, control) => void told.emit('gained', partitions, control),
+        releasing: async (partitions) => void told.emit('releasing', partitions),
+        effectsPending: () => void told.emit('effects'),
+        controlChanged: () => void (controlChanges++, told.emit('control')),
+      };
+      return { told, listener, controlChanges: () => controlChanges };
+    }
+
+    /** A workflow's run id in `partition`. */
+    const runIn = (partition: number): string => {
+      for (let i = 0; ; i++) if (partitionOfRun(runIdFor('default', `wf-${i}`), PARTITIONS) === partition) return runIdFor('default', `wf-${i}`);
+    };
+
+    it("shares a schema's partitions between its stores, refuses writes for another's without failing, and hands a closed store's over", async () => {
+      const schema = freshSchema();
+      const first = await openMember(schema, 'first');
+      const one = recorder();
+      const firstGained = once(one.told, 'gained');
+      await first.assignment!.attach(one.listener);
+      expect(await firstGained).toEqual([[0, 1, 2, 3], true]);
+
+      const second = await openMember(schema, 'second');
+      const two = recorder();
+      const released = once(one.told, 'releasing');
+      const secondGained = once(two.told, 'gained');
+      await second.assignment!.attach(two.listener);
+      // The first gives up its highest partitions once it stopped their work; the second takes them at its next beat.
+      expect(await released).toEqual([[2, 3]]);
+      expect(await secondGained).toEqual([[2, 3], false]);
+      expect([0, 1, 2, 3].map((partition) => first.assignment!.serves(partition))).toEqual([true, true, false, false]);
+      expect([0, 1, 2, 3].map((partition) => second.assignment!.serves(partition))).toEqual([false, false, true, true]);
+      expect(first.assignment!.servesControl()).toBe(true);
+      expect(await first.assignment!.ownerOf(3)).toMatchObject({ name: second.assignment!.self, address: 'http://second:7233' });
+
+      const write = first.write({ histories: [{ namespace: 'default', runId: runIn(3), events: [{ eventId: 1, type: 'A' }] }] });
+      await expect(write).rejects.toSatisfy((error) => isCode('AION_STORE_PARTITION_MOVED')(error) && (error as StoreError).partition === 3);
+      expect(first.unavailable).toBeUndefined();
+      await first.write({ histories: [{ namespace: 'default', runId: runIn(1), events: [{ eventId: 1, type: 'A' }] }] });
+
+      const takenBack = once(one.told, 'gained');
+      await second.close();
+      expect(await takenBack).toEqual([[2, 3], false]);
+      await first.close();
+    });
+
+    it('tells the store serving a partition of effects recorded for it, and the other stores of changed control records', async () => {
+      // Both joined before either takes partitions, and beats a minute apart: what either is told between comes from the other.
+      const schema = freshSchema();
+      const [first, second] = [await openMember(schema, 'first', 60_000), await openMember(schema, 'second', 60_000)];
+      const [one, two] = [recorder(), recorder()];
+      const secondGained = once(two.told, 'gained');
+      await first.assignment!.attach(one.listener);
+      await second.assignment!.attach(two.listener);
+      expect(await secondGained).toEqual([[2, 3], false]);
+
+      // An effect the first records on a run of the second's partition: the second is told, lists it, and performs it (deleting it).
+      const notified = once(two.told, 'effects');
+      const entry = { id: 'effect-1', namespace: 'default', effect: { kind: 'test' }, target: { runId: runIn(2) } };
+      await first.write({ histories: [{ namespace: 'default', runId: runIn(0), events: [{ eventId: 1, type: 'A' }] }], outbox: { put: [entry] } });
+      await notified;
+      expect(await first.listOutbox()).toEqual([]);
+      expect(await second.listOutbox()).toEqual([entry]);
+      await second.write({ histories: [{ namespace: 'default', runId: runIn(2), events: [{ eventId: 1, type: 'B' }] }], outbox: { delete: [entry.id] } });
+      expect(await second.listOutbox()).toEqual([]);
+
+      const changed = once(two.told, 'control');
+      await first.assignment!.announceControlChange();
+      await changed;
+      expect([one.controlChanges(), two.controlChanges()]).toEqual([0, 1]);
+      await second.close();
+      await first.close();
     });
   });
 });
