@@ -77,7 +77,8 @@ export class ClusterPartitions implements EffectRouting {
   perform(entry: OutboxEntry): Promise<void> | undefined {
     if (this.performsHere(entry)) return undefined;
     // Recorded before entries named their target, with the partition of the run that recorded it: filed under its target's now (whose engine is told).
-    if (entry.target === undefined) return this.store.write({ outbox: { put: [withTarget(entry)] } });
+    // Deleted and put again in one write: fenced by the partition it is in, refused if this engine no longer knows it there.
+    if (entry.target === undefined) return this.store.write({ outbox: { delete: [entry.id], put: [withTarget(entry)] } });
     return Promise.resolve();
   }
 
@@ -143,6 +144,8 @@ export class ClusterPartitions implements EffectRouting {
       },
       releasing: async (partitions) => {
         logger.info({ partitions }, 'giving partitions up to another engine of the cluster');
+        // After the recoveries under way: one would start the work of a partition being given up.
+        await recovering;
         await this.release(partitions, work);
       },
       effectsPending: () => {
@@ -169,6 +172,8 @@ export class ClusterPartitions implements EffectRouting {
     const followers = this.followers.get(partition) ?? new Set();
     this.followers.set(partition, followers.add(controller));
     try {
+      // Registered, then checked: a move from now on stops it.
+      this.checkRun(runId);
       yield* follow(controller.signal);
     } finally {
       followers.delete(controller);
@@ -179,7 +184,8 @@ export class ClusterPartitions implements EffectRouting {
   /** Stops the work of the runs of `partitions`, given up to another engine: their runs leave memory, their timers and activity attempts stop. */
   private async release(partitions: number[], work: ClusterWork): Promise<void> {
     const moved = new Set(partitions);
-    const movedRun = (runId: string) => moved.has(this.partitionOfRun(runId));
+    // Not served now: if one came back meanwhile (its release took longer than the lease time), its new work stands.
+    const movedRun = (runId: string) => moved.has(this.partitionOfRun(runId)) && !this.ownsRun(runId);
     const stopTimersAndActivities = () => {
       work.timers.removeWhere((entry) => entry.key !== 'schedule' && movedRun(entry.owner));
       work.activities.release((task) => movedRun(task.runId));

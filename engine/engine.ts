@@ -1182,13 +1182,15 @@ export class Engine implements RunDirectory {
    */
   private async recover(taken?: { partitions: readonly number[]; control: boolean }): Promise<void> {
     const listed = await this.store.listActivityTasks();
-    const tasks = taken && this.cluster ? listed.filter((task) => taken.partitions.includes(this.cluster!.partitionOfRun(task.runId))) : listed;
+    const cluster = this.cluster;
+    const tasks = taken && cluster ? listed.filter((task) => taken.partitions.includes(cluster.partitionOfRun(task.runId))) : listed;
     const effects = await this.outbox.recover();
     const due = await this.timers.refill(
       (upTo) => this.store.dueEntries(upTo),
       (error) => this.logger.warn({ err: error }, 'could not load the next due entries from the store; trying again'),
     );
-    for (const task of tasks) this.activities.dispatch(task);
+    // In a cluster, a partition may have started moving to another engine meanwhile: its tasks are that engine's.
+    for (const task of tasks) if (cluster?.ownsRun(task.runId) !== false) this.activities.dispatch(task);
     const schedules = taken ? taken.control : this.cluster?.assignment.servesControl() !== false;
     if (this.threading?.role !== 'partitions' && schedules) await this.schedules.recover();
     if (due + tasks.length + effects > 0) {

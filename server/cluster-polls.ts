@@ -2,7 +2,8 @@
  * Cluster mode: a remote worker may poll any engine of the cluster, but an engine hands out
  * the attempts of its own partitions only. A poll therefore asks this engine, then each other
  * live engine in turn (without waiting there, and one at a time, so that no engine hands out
- * an attempt the worker does not receive), and otherwise waits here a little and asks the
+ * an attempt the worker does not receive; an answer lost on the way loses its attempt until
+ * its start-to-close timeout retries it, as any lost answer does), and otherwise waits here a little and asks the
  * others again, until its time is up.
  *
  * @module
@@ -12,8 +13,8 @@ import { FORWARDED_HEADER } from './forward.js';
 
 /** How long a poll waits on this engine before asking the others again. */
 const ASK_AGAIN_MS = 500;
-/** How long another engine has to answer a poll that does not wait. */
-const PEER_TIMEOUT_MS = 1000;
+/** How long another engine has to answer a poll that does not wait (its answer waits for the attempt to be recorded there). */
+const PEER_TIMEOUT_MS = 5000;
 
 export interface ClusterPoll {
   namespace: string;
@@ -51,8 +52,7 @@ async function askPeer(address: string, poll: ClusterPoll): Promise<ActivityTask
   const authorization = poll.headers.get('authorization');
   if (authorization) headers.set('authorization', authorization);
   const path = `/v1/namespaces/${encodeURIComponent(poll.namespace)}/task-queues/${encodeURIComponent(poll.taskQueue)}/activity-tasks/poll`;
-  // Bounded: a node frozen or unreachable holds no poll up. Not aborted with the worker's request once sent: an attempt that node hands out then is
-  // received here and dropped, as if lost on the way (its start-to-close timeout retries it).
+  // Bounded: a node frozen or unreachable holds no poll up for long.
   const answer = await fetch(`${address.replace(/\/$/, '')}${path}`, { method: 'POST', headers, body: JSON.stringify({ identity: poll.identity, waitMs: 0 }), signal: AbortSignal.timeout(PEER_TIMEOUT_MS) });
   if (answer.status !== 200) return undefined;
   return (await answer.json()) as ActivityTaskMessage;

@@ -39,6 +39,8 @@ export class PartitionLeases {
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   /** Epoch of each lease held. */
   private readonly held = new Map<number, number>();
+  /** Leases being given up (no longer held, the database not told yet): not taken back meanwhile. */
+  private readonly givingUp = new Set<number>();
   /** The session holding the liveness lock (undefined once it broke: taken again on the next beat). */
   private session: pg.Client | undefined;
   private renewal: NodeJS.Timeout | undefined;
@@ -182,7 +184,8 @@ export class PartitionLeases {
 
   /**
    * Takes, in the transaction of `query`, the leases of `partitions` among those free now (no
-   * owner, expired, or an owner that no longer lives), in partition order, at most `limit`.
+   * owner, expired, an owner that no longer lives, or this engine without holding it — a lease
+   * whose taking or giving up had an unknown outcome), in partition order, at most `limit`.
    * Returns them with their new epochs, for `recordTaken` once the transaction committed. The
    * rows are read without a lock, and only the free ones locked (skipping those another
    * transaction holds: a write of their old owner in flight), so that a beat does not hold up
@@ -194,11 +197,12 @@ export class PartitionLeases {
     const read = (lock: string, only?: number[]) =>
       query<{ partition: number; owner: string | null; expires_in_ms: number | null }>(
         `SELECT partition, owner, (extract(epoch FROM expires_at - now()) * 1000)::float8 AS expires_in_ms FROM leases
-        WHERE ${which} AND owner IS DISTINCT FROM $1 ${only ? `AND partition = ANY($2::${INT2_ARRAY})` : ''} ORDER BY partition ${lock}`,
-        only ? [this.owner, only] : [this.owner],
+        WHERE ${which} ${only ? `AND partition = ANY($1::${INT2_ARRAY})` : ''} ORDER BY partition ${lock}`,
+        only ? [only] : [],
       );
     const alive = new Map<string, boolean>();
-    const free = async (row: { owner: string | null; expires_in_ms: number | null }) => {
+    const free = async (row: { partition: number; owner: string | null; expires_in_ms: number | null }) => {
+      if (row.owner === this.owner) return !this.held.has(row.partition) && !this.givingUp.has(row.partition);
       if (row.owner === null || row.expires_in_ms === null || row.expires_in_ms <= 0) return true;
       if (!alive.has(row.owner)) alive.set(row.owner, await ownerAlive(query, row.owner));
       return !alive.get(row.owner);
@@ -237,11 +241,18 @@ export class PartitionLeases {
   /** Gives the leases of `partitions` up (free at once for another engine); writes for them are refused from now on. */
   async giveUp(partitions: number[]): Promise<void> {
     const epochs = partitions.map((partition) => this.held.get(partition));
-    for (const partition of partitions) this.held.delete(partition);
-    await this.db.query(
-      `UPDATE leases SET owner = NULL, expires_at = NULL WHERE owner = $1 AND (partition, epoch) IN (SELECT * FROM unnest($2::${INT2_ARRAY}, $3::bigint[]))`,
-      [this.owner, partitions, epochs],
-    );
+    for (const partition of partitions) {
+      this.held.delete(partition);
+      this.givingUp.add(partition);
+    }
+    try {
+      await this.db.query(
+        `UPDATE leases SET owner = NULL, expires_at = NULL WHERE owner = $1 AND (partition, epoch) IN (SELECT * FROM unnest($2::${INT2_ARRAY}, $3::bigint[]))`,
+        [this.owner, partitions, epochs],
+      );
+    } finally {
+      for (const partition of partitions) this.givingUp.delete(partition);
+    }
   }
 
   /** Gives every lease up (they are free at once for another engine) and ends the liveness lock's session. */
@@ -274,7 +285,7 @@ export async function ownerAlive(query: Query, owner: string): Promise<boolean> 
  * An outbox entry deleted belongs to the partition that performs it (`outboxPartitionOf`, for
  * the entries the store wrote or listed).
  */
-export function partitionsTouched(batch: WriteBatch<StoredEvent>, count: number, outboxPartitionOf: (id: string) => number | undefined = () => undefined): Set<number> {
+export function partitionsTouched(batch: WriteBatch<StoredEvent>, count: number, outboxPartitionOf: (id: string, deleted: boolean) => number | undefined = () => undefined): Set<number> {
   const out = new Set<number>();
   const ofRun = (runId: string) => out.add(partitionOfRun(runId, count));
   for (const append of batch.histories ?? []) ofRun(append.runId);
@@ -288,12 +299,17 @@ export function partitionsTouched(batch: WriteBatch<StoredEvent>, count: number,
     for (const item of batch.quarantine?.[sub] ?? []) ofRun(item.runId);
   }
   for (const purge of batch.purgeRuns ?? []) ofRun(purge.runId);
-  // An entry deleted, or filed again (put again under another partition), acts on the partition it is in.
-  for (const id of [...(batch.outbox?.delete ?? []), ...(batch.outbox?.put ?? []).map((entry) => entry.id)]) {
-    const partition = outboxPartitionOf(id);
+  // An entry deleted acts on the partition it is in; one put again (filed under another partition) as well, when it is known.
+  for (const id of batch.outbox?.delete ?? []) {
+    const partition = outboxPartitionOf(id, true);
     if (partition !== undefined) out.add(partition);
   }
-  const ownKeyedControl = batch.anyEngine === true && !batch.control?.delete?.length;
+  for (const { id } of batch.outbox?.put ?? []) {
+    const partition = outboxPartitionOf(id, false);
+    if (partition !== undefined) out.add(partition);
+  }
+  // Only a batch of nothing but such control records is any engine's to write.
+  const ownKeyedControl = batch.anyEngine === true && Object.entries(batch).every(([field, value]) => value === undefined || field === 'anyEngine' || field === 'control') && !batch.control?.delete?.length;
   if ((batch.control && !ownKeyedControl) || batch.schedules || batch.bundles || batch.typeVersions || (out.size === 0 && batch.outbox)) out.add(CONTROL_PARTITION);
   return out;
 }

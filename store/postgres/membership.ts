@@ -31,8 +31,6 @@ export class ClusterMembership implements PartitionAssignment {
   /** The session listening for the channel's notifications (made again on a beat once it broke). */
   private listening: pg.Client | undefined;
   private listenAttempt: Promise<void> | undefined;
-  /** Whether the channel was listened to before (listening again, control changes may have been missed). */
-  private listened = false;
   private stopped = false;
 
   constructor(
@@ -73,7 +71,10 @@ export class ClusterMembership implements PartitionAssignment {
   async attach(listener: AssignmentListener): Promise<void> {
     if (this.listener) throw new Error('an engine is attached to this store already');
     this.listener = listener;
-    const { recovered } = await this.beat();
+    const first = this.beat();
+    this.beating = first.then(() => undefined, () => undefined);
+    const { recovered } = await first;
+    this.beating = undefined;
     this.timer = setInterval(() => {
       if (this.beating || this.stopped) return;
       // The database out of reach: the next beat tries again; fenced writes stay safe meanwhile.
@@ -123,11 +124,12 @@ export class ClusterMembership implements PartitionAssignment {
     const listener = this.listener!;
     const { taken, control, excess } = await this.db.transaction(async (query) => {
       await query(UPSERT_NODE, [this.self, this.address]);
-      await this.leases.renewHeld(query);
       const share = Math.ceil(this.partitionCount / (await this.liveEngines(query)));
       const mine = this.served().filter((partition) => partition !== CONTROL_PARTITION).sort((a, b) => a - b);
       const taken = await this.leases.takeFree(query, 'all', share - mine.length);
       const control = this.leases.holds(CONTROL_PARTITION) ? new Map<number, number>() : await this.leases.takeFree(query, 'control', 1);
+      // Last: it locks this engine's lease rows, which its writes read (share lock) meanwhile, until the commit.
+      await this.leases.renewHeld(query);
       return { taken, control, excess: mine.slice(share) };
     });
     // Held from now on: the transaction committed.
@@ -178,9 +180,20 @@ export class ClusterMembership implements PartitionAssignment {
       });
   }
 
-  /** Listens on the channel, on a session of its own (made again once it broke). */
+  /**
+   * Listens on the channel, on a session of its own: checked on each beat, and made again once
+   * it broke. Each time it starts listening, control records are read again: what was announced
+   * while no session listened is lost (effects are swept on each beat anyway).
+   */
   private async listen(): Promise<void> {
-    if (this.listening || this.stopped) return;
+    if (this.listening) {
+      const session = this.listening;
+      const alive = await session.query('SELECT 1').then(() => true, () => false);
+      if (alive) return;
+      if (this.listening === session) this.listening = undefined;
+      await session.end().catch(() => undefined);
+    }
+    if (this.stopped) return;
     const session = await this.db.session('aion-notifications', () => {
       if (this.listening === session) this.listening = undefined;
       void session.end().catch(() => undefined);
@@ -198,9 +211,7 @@ export class ClusterMembership implements PartitionAssignment {
     });
     if (this.stopped) return void (await session.end().catch(() => undefined));
     this.listening = session;
-    // Notifications sent while no session listened are lost: control records are read again (effects are swept on each beat anyway).
-    if (this.listened) this.listener?.controlChanged();
-    this.listened = true;
+    this.listener?.controlChanged();
   }
 }
 

@@ -54,6 +54,7 @@ export async function openPostgresStore<E extends StoredEvent = StoredEvent>(url
     }
     opened.store = new PostgresEventStore<E>(db, partitions, {
       fence: (query, touched) => claimed.fence(query, touched),
+      holds: (partition) => claimed.holds(partition),
       assignment,
       self: claimed.owner,
       beforeClose: async () => {

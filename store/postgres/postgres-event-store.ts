@@ -43,7 +43,7 @@ import type {
   WriteBatch,
 } from '../types.js';
 import { CommitOutcomeUnknown, isServerError, isUnavailability, type Database, type Query, type Row } from './database.js';
-import { FENCED_SQLSTATE } from './schema.js';
+import { FENCED_SQLSTATE, partitionName, UNKNOWN_OUTBOX_PARTITION } from './schema.js';
 import { partitionOfRun } from '../partitions.js';
 import { partitionsTouched } from './leases.js';
 import type { ClusterMembership } from './membership.js';
@@ -68,6 +68,8 @@ export interface PostgresEventStoreOptions {
    * (partition leases, leases.ts).
    */
   fence?: (query: Query, partitions: number[]) => Promise<void>;
+  /** Whether this store's engine still holds a partition's lease (given up meanwhile, a refused write is no takeover). */
+  holds?: (partition: number) => boolean;
   /**
    * Cluster mode (membership.ts): the partitions whose work (due entries, activity tasks,
    * outbox, quarantine) the scans return, and the channel notified of effects recorded for a
@@ -209,9 +211,10 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
 
   private async commitGroup(group: PendingWrite[]): Promise<void> {
     if (this.failure) throw this.failure;
+    const touched = this.partitionsTouched(group);
     const attempt = () =>
       this.db.transaction(async (query) => {
-        await this.options.fence?.(query, this.partitionsTouched(group));
+        await this.options.fence?.(query, touched);
         await applyBatches(query, group.map((write) => write.encoded));
         await this.notifyEffects(query, group);
       });
@@ -219,6 +222,9 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
       // A deadlock or serialization failure was rolled back, and passes: once more.
       await attempt().catch((error: unknown) => (isServerError(error) && /^40(001|P01)$/.test(error.code ?? '') ? attempt() : Promise.reject(error)));
     } catch (error) {
+      // Refused by the fence for a partition this engine gave up while the write was on its way (cluster mode): refused, not fenced.
+      const givenUp = isServerError(error) && error.code === FENCED_SQLSTATE ? touched.find((partition) => this.options.holds?.(partition) === false) : undefined;
+      if (givenUp !== undefined) throw new StoreError('AION_STORE_PARTITION_MOVED', `this engine gave ${partitionName(givenUp)} up while the write was on its way: nothing was written`, { cause: error, partition: givenUp });
       throw this.writeError(error);
     }
     this.recheckDelayMs = RECHECK_FIRST_DELAY_MS;
@@ -233,7 +239,8 @@ export class PostgresEventStore<E extends StoredEvent = StoredEvent> implements 
 
   private partitionsTouched(group: PendingWrite[]): number[] {
     const touched = new Set<number>();
-    const outboxPartitionOf = (id: string) => this.outboxPartitions.get(id);
+    // In a cluster, an entry this store did not write or list (or forgot, its partition having moved) is not this engine's to delete.
+    const outboxPartitionOf = (id: string, deleted: boolean) => this.outboxPartitions.get(id) ?? (deleted && this.options.assignment ? UNKNOWN_OUTBOX_PARTITION : undefined);
     for (const { batch } of group) for (const partition of partitionsTouched(batch, this.partitionCount, outboxPartitionOf)) touched.add(partition);
     return [...touched];
   }

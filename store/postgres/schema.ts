@@ -103,8 +103,12 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 /** The partition number of what belongs to no run (schedules and their ticks, control records). */
 export const CONTROL_PARTITION = -1;
 
+/** Stands for the partition of an outbox entry a store in a cluster does not know (no engine holds its lease: a write touching it is refused). */
+export const UNKNOWN_OUTBOX_PARTITION = -2;
+
 /** A partition as messages name it. */
-export const partitionName = (partition: number): string => (partition === CONTROL_PARTITION ? 'the control plane' : `partition ${partition}`);
+export const partitionName = (partition: number): string =>
+  partition === CONTROL_PARTITION ? 'the control plane' : partition === UNKNOWN_OUTBOX_PARTITION ? 'the partition of an outbox entry it did not list (it moved)' : `partition ${partition}`;
 
 /** The partition a due entry belongs to: a schedule's ticks to the control plane, any other to its run's. */
 export const partitionOfDueEntry = (entry: DueEntry, count: number): number => (entry.key === 'schedule' ? CONTROL_PARTITION : partitionOfRun(entry.owner, count));
