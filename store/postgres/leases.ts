@@ -58,8 +58,8 @@ export class PartitionLeases {
   }
 
   /**
-   * Takes every partition's lease (and the control plane's), refusing with `AION_STORE_LOCKED` while another live engine holds one that has
-   * not expired.
+   * Takes every partition's lease (and the control plane's), refusing with `AION_STORE_LOCKED`
+   * while another live engine holds one that has not expired.
    */
   async claimAll(): Promise<void> {
     await this.holdLivenessLock();

@@ -18,10 +18,11 @@ import { StoreError } from '../errors.js';
 import { HistoryHeads, headKey } from '../history-heads.js';
 import { DEFAULT_CACHED_HEADS } from '../kv-event-store.js';
 import { answersScan, indexedAttributeValue, keys, scanIndexPrefix, startsWithEnd, type KeyInfo } from '../keys.js';
+import { partitionOfRun } from '../partitions.js';
 import type {
-  ClusterNode,
   ActivityTask,
   BundleRecord,
+  ClusterNode,
   ControlQuery,
   ControlRecord,
   CountRunsQuery,
@@ -43,10 +44,9 @@ import type {
   WriteBatch,
 } from '../types.js';
 import { CommitOutcomeUnknown, isServerError, isUnavailability, type Database, type Query, type Row } from './database.js';
-import { FENCED_SQLSTATE, partitionName, UNKNOWN_OUTBOX_PARTITION } from './schema.js';
-import { partitionOfRun } from '../partitions.js';
 import { partitionsTouched } from './leases.js';
 import type { ClusterMembership } from './membership.js';
+import { FENCED_SQLSTATE, partitionName, UNKNOWN_OUTBOX_PARTITION } from './schema.js';
 import { applyBatches, encodeBatch, encodedBytes, outboxPuts, type EncodedBatch } from './write-set.js';
 
 /** Rows a scan reads at a time. */
