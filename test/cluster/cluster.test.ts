@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { Client, Connection } from '../../client/index.js';
 import { bundleWorkflowCode } from '../../engine/bundler.js';
 import type { ClusterStatus, HistoryEvent } from '../../engine/index.js';
@@ -49,6 +49,12 @@ async function until<T>(what: string, read: () => Promise<T>, done: (value: T) =
 
 const served = (cluster: ClusterStatus, name: string) => cluster.partitions.filter((partition) => partition.partition >= 0 && partition.owner === name).length;
 
+/** Every node started, stopped after the test whatever its outcome. */
+const started: Child[] = [];
+afterAll(() => {
+  for (const child of started) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
+});
+
 describe.skipIf(url === undefined)('a cluster of three servers on one PostgreSQL schema', { timeout: 240_000 }, () => {
   it('shares the partitions (also with a node joining under load), forwards calls, survives SIGKILL of a node with every run done once, and fences a node frozen past its leases', async () => {
     const schema = `cluster_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
@@ -59,6 +65,7 @@ describe.skipIf(url === undefined)('a cluster of three servers on one PostgreSQL
         'server', '--postgres', url!, '--postgres-schema', schema, '--cluster', '--port', String(port), '--lease-ttl', String(LEASE_TTL_S),
         '--activities', fixture('cluster-activities.ts'),
       ], { env: { ...process.env, AION_TEST_ACTIVITY_LOG: activityLog } });
+      started.push(child);
       await child.line(/Aion server listening/);
       const address = `http://127.0.0.1:${port}`;
       return { child, address, name: (await status(address)).self! };
