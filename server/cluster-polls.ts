@@ -32,6 +32,8 @@ export async function pollAcrossCluster(engine: Engine, poll: ClusterPoll): Prom
   const deadline = Date.now() + poll.waitMs;
   for (;;) {
     const peers = (await engine.clusterNodes()).filter((node) => !node.self && node.live);
+    // No other engine (or no cluster): a poll of this one, for the time left.
+    if (peers.length === 0) return local(Math.max(0, deadline - Date.now()));
     const here = await local(0);
     if (here) return here;
     for (const peer of peers) {
@@ -41,7 +43,7 @@ export async function pollAcrossCluster(engine: Engine, poll: ClusterPoll): Prom
     }
     const left = deadline - Date.now();
     if (left <= 0 || signal.aborted) return undefined;
-    const waited = await local(peers.length === 0 ? left : Math.min(left, ASK_AGAIN_MS));
+    const waited = await local(Math.min(left, ASK_AGAIN_MS));
     if (waited) return waited;
   }
 }

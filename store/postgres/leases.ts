@@ -83,17 +83,16 @@ export class PartitionLeases {
 
   /** Refuses (`AION_STORE_LOCKED`) while another live engine holds a lease that has not expired; `lock` locks the rows read. */
   async assertFree(query: Query, lock = ''): Promise<void> {
-    const rows = await query<{ partition: number; owner: string | null; expires_in_ms: number | null }>(
+    const rows = await query<LeaseRow>(
       `SELECT partition, owner, (extract(epoch FROM expires_at - now()) * 1000)::float8 AS expires_in_ms FROM leases ORDER BY partition ${lock}`,
     );
+    const alive = new Map<string, boolean>();
     for (const row of rows) {
-      if (row.owner === null || row.owner === this.owner || row.expires_in_ms === null || row.expires_in_ms <= 0) continue;
-      if (await ownerAlive(query, row.owner)) {
-        throw new StoreError(
-          'AION_STORE_LOCKED',
-          `another engine (${row.owner}) holds the lease of ${partitionName(row.partition)} for ${Math.ceil(row.expires_in_ms / 1000)} s more: one engine serves a PostgreSQL schema`,
-        );
-      }
+      if (row.owner === this.owner || (await leaseFree(query, row, alive))) continue;
+      throw new StoreError(
+        'AION_STORE_LOCKED',
+        `another engine (${row.owner}) holds the lease of ${partitionName(row.partition)} for ${Math.ceil(row.expires_in_ms! / 1000)} s more: one engine serves a PostgreSQL schema`,
+      );
     }
   }
 
@@ -195,18 +194,13 @@ export class PartitionLeases {
     if (limit <= 0) return new Map();
     const which = partitions === 'control' ? `partition = ${CONTROL_PARTITION}` : 'partition >= 0';
     const read = (lock: string, only?: number[]) =>
-      query<{ partition: number; owner: string | null; expires_in_ms: number | null }>(
+      query<LeaseRow>(
         `SELECT partition, owner, (extract(epoch FROM expires_at - now()) * 1000)::float8 AS expires_in_ms FROM leases
         WHERE ${which} ${only ? `AND partition = ANY($1::${INT2_ARRAY})` : ''} ORDER BY partition ${lock}`,
         only ? [only] : [],
       );
     const alive = new Map<string, boolean>();
-    const free = async (row: { partition: number; owner: string | null; expires_in_ms: number | null }) => {
-      if (row.owner === this.owner) return !this.held.has(row.partition) && !this.givingUp.has(row.partition);
-      if (row.owner === null || row.expires_in_ms === null || row.expires_in_ms <= 0) return true;
-      if (!alive.has(row.owner)) alive.set(row.owner, await ownerAlive(query, row.owner));
-      return !alive.get(row.owner);
-    };
+    const free = async (row: LeaseRow) => (row.owner === this.owner ? !this.held.has(row.partition) && !this.givingUp.has(row.partition) : leaseFree(query, row, alive));
     const candidates: number[] = [];
     for (const row of await read('')) if (await free(row)) candidates.push(row.partition);
     if (candidates.length === 0) return new Map();
@@ -273,6 +267,16 @@ export class PartitionLeases {
 }
 
 const lockName = (owner: string): string => `aion-engine:${owner}`;
+
+/** A lease row as the checks read it: its holder, and how long it holds without renewal. */
+type LeaseRow = { partition: number; owner: string | null; expires_in_ms: number | null };
+
+/** Whether a lease of another engine is free: no owner, expired, or an owner that no longer lives (`alive`: owners checked so far). */
+async function leaseFree(query: Query, row: LeaseRow, alive: Map<string, boolean>): Promise<boolean> {
+  if (row.owner === null || row.expires_in_ms === null || row.expires_in_ms <= 0) return true;
+  if (!alive.has(row.owner)) alive.set(row.owner, await ownerAlive(query, row.owner));
+  return !alive.get(row.owner);
+}
 
 /** Whether the engine `owner` still lives: its session holds its lock (tried for this transaction only). */
 export async function ownerAlive(query: Query, owner: string): Promise<boolean> {

@@ -2,7 +2,6 @@
  * The CLI path end to end, with real processes: `aion server` with an activities module, then
  * build, deploy, start, signal, query, result, history --json and replay against it.
  */
-import { createServer } from 'node:net';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliRunner, runChild, type Child, type CliOutcome } from '../child-process.js';
 import { suiteTempDir } from '../helpers.js';
 import { openLevelDbStore } from '../../store/open.js';
+import { freePort } from '../../tools/processes.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(root, 'cli/main.ts');
@@ -153,7 +153,7 @@ describe('aion CLI', { timeout: 60_000 }, () => {
     expect(missing).toMatchObject({ code: 1, stderr: 'aion: workflow no-such-workflow not found\n' });
     const noFile = await aion('deploy', join(dir, 'missing.js'));
     expect(noFile.stderr).toMatch(/^aion: cannot read .*missing\.js: no such file\n$/);
-    const port = await closedPort();
+    const port = await freePort();
     const unreachable = await aion('--endpoint', `http://127.0.0.1:${port}`, 'list');
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toBe(`aion: cannot reach the Aion server at http://127.0.0.1:${port} (connection refused); is \`aion server\` running?\n`);
@@ -240,12 +240,3 @@ describe('aion CLI, local failures', { timeout: 60_000 }, () => {
   });
 });
 
-/** A port nothing listens on (bound, then released). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}

@@ -5,12 +5,12 @@
  * runs a task loses nothing — the worker's report reaches the new server, which waited for it
  * instead of handing the attempt to another worker.
  */
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, Connection } from '../../client/index.js';
 import { serveEngine, type RunningServer } from '../../server/serve.js';
+import { freePort } from '../../tools/processes.js';
 import { runChild, type Child } from '../child-process.js';
 import { fixtureBundle, openEngine, tempDir } from '../helpers.js';
 
@@ -36,15 +36,6 @@ function startServer(dataDir: string, port: number): Child {
   const server = runChild(CLI, ['server', '--data', dataDir, '--port', String(port)]);
   children.push(server);
   return server;
-}
-
-/** A port nothing listens on now (the restarted server must come back on the same address). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 const startedLines = (child: Child, name: string) => child.lines().filter((line) => line.startsWith(`${name} `) && line.includes(' started in '));
