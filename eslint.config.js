@@ -45,7 +45,7 @@ const LAYERS = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'scratch/', 'aion-data/', 'bench/results/', 'eslint.config.js'] },
+  { ignores: ['dist/', 'node_modules/', 'scratch/', 'aion-data/', 'bench/results/', 'eslint.config.js', 'sandbox/component/wit-types/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

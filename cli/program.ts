@@ -161,12 +161,15 @@ export function createProgram(): Command {
 
   program
     .command('deploy')
-    .description('deploy a bundle (new runs of its types start on it); prints its version')
-    .argument('<bundle>', 'bundle built by `aion build`')
+    .description('deploy a bundle, or a WebAssembly component with --component (new runs of its types start on it); prints its version')
+    .argument('[bundle]', 'bundle built by `aion build`')
+    .option('--component <file.wasm>', 'a workflow component built against wit/workflow.wit (instead of a bundle)')
     .option('--check', "first replay the namespace's running runs of its types against it; refuse (deploying nothing) if any would break, naming run and event")
-    .action(async (bundle: string, options: { check?: boolean }, command: Command) => {
-      const code = readText(bundle);
-      const deployed = await client(command).call<{ version: string; workflowTypes: string[] }>('POST', '/bundles', { code, ...(options.check ? { check: true } : {}) });
+    .action(async (bundle: string | undefined, options: { component?: string; check?: boolean }, command: Command) => {
+      if (bundle === undefined && options.component === undefined) throw new CliError('give the bundle to deploy, or --component <file.wasm>');
+      if (bundle !== undefined && options.component !== undefined) throw new CliError('give a bundle or --component <file.wasm>, not both');
+      const source = options.component === undefined ? { code: readText(bundle!) } : { component: readBytes(options.component).toString('base64') };
+      const deployed = await client(command).call<{ version: string; workflowTypes: string[] }>('POST', '/bundles', { ...source, ...(options.check ? { check: true } : {}) });
       if (globals(command).json) printJson(deployed);
       else printLines([`deployed version ${deployed.version} (workflows: ${deployed.workflowTypes.join(', ')})`]);
     });
@@ -684,8 +687,12 @@ function divergenceLines(divergence: Divergence): string[] {
 }
 
 function readText(path: string): string {
+  return readBytes(path).toString('utf8');
+}
+
+function readBytes(path: string): Buffer {
   try {
-    return readFileSync(path, 'utf8');
+    return readFileSync(path);
   } catch (error) {
     throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
   }

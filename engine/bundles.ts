@@ -9,17 +9,21 @@
  */
 import { createHash } from 'node:crypto';
 import type { SandboxLimits } from '../sandbox/index.js';
-import type { EventStore, WriteBatch } from '../store/types.js';
+import type { BundleRecord, EventStore, WriteBatch } from '../store/types.js';
 import { AionError, InvalidArgumentError, InvalidBundleError } from './errors.js';
 import type { HistoryEvent } from './history/events.js';
-import type { TemplateSpec } from './sandboxes/messages.js';
+import type { GuestCode, TemplateSpec } from './sandboxes/messages.js';
 import type { SandboxThreads } from './sandboxes/sandbox-threads.js';
 import { namespacePrefix, namespaceScopedId } from './hosting/namespaces.js';
 import { KeyedLock } from './keyed-lock.js';
+import { DEFAULT_REPLAY_LIMITS } from './replay.js';
+import { readHistory } from './replay-history.js';
 import { BundleLocator, splitInlineSourceMap } from './source-maps.js';
 import { BundleLoadError } from './workflow-sandbox.js';
 
 const MAX_BUNDLE_BYTES = 32 * 1024 * 1024;
+/** A JavaScript engine compiled into a component (componentize-js's SpiderMonkey) is about 12 MiB; 40 MiB still fits an HTTP body as base64. */
+const MAX_COMPONENT_BYTES = 40 * 1024 * 1024;
 /** The export a Temporal workflow module registers interceptors with: refused at deploy, not taken for a workflow type. */
 const TEMPORAL_INTERCEPTORS_EXPORT = 'interceptors';
 /** Parsed source maps kept in memory (a stack trace query or a failure needs one now and then). */
@@ -49,8 +53,8 @@ export interface DeployedVersion {
 export const VERSION_KIND = 'version';
 export const versionId = (namespace: string, version: string): string => namespaceScopedId(namespace, version);
 
-/** The content hash naming a bundle version. */
-export const bundleVersion = (code: string): string => createHash('sha256').update(code).digest('hex').slice(0, 32);
+/** The content hash naming a version (a bundle's code, or a component's bytes). */
+export const bundleVersion = (code: string | Uint8Array): string => createHash('sha256').update(code).digest('hex').slice(0, 32);
 
 export class BundleRegistry {
   private readonly typeVersions = new Map<string, string>();
@@ -65,8 +69,8 @@ export class BundleRegistry {
     readonly threads: SandboxThreads,
     /** The limits every sandbox of these bundles runs under. */
     readonly limits: SandboxLimits,
-    /** Instances each template keeps ready in a thread (they count against the resident memory budget). */
-    private readonly poolSize: number,
+    /** Instances each template keeps ready in a thread, and the memory they may hold (they count against the resident memory budget). */
+    private readonly pool: { size: number; bytes: number },
   ) {
   }
 
@@ -78,15 +82,26 @@ export class BundleRegistry {
    */
   deploy(bundle: unknown, namespace: string, limits: SandboxLimits = this.limits): Promise<DeployResult> {
     checkBundle(bundle);
-    return this.versionChanges.run(namespace, () => this.deployLocked(bundle, namespace, limits));
-  }
-
-  private async deployLocked(bundle: string, namespace: string, limits: SandboxLimits): Promise<DeployResult> {
     // Named by the code alone: the same code built elsewhere (other paths in its map) is the same version.
     const { code, sourceMap } = splitInlineSourceMap(bundle);
-    const version = bundleVersion(code);
+    return this.versionChanges.run(namespace, () => this.deployLocked(bundleVersion(code), { code, ...(sourceMap !== undefined ? { sourceMap } : {}) }, namespace, limits));
+  }
+
+  /**
+   * Stores a WebAssembly component (wit/workflow.wit) as a version, named by its bytes, and
+   * makes it current for its types. It is checked and transpiled in a sandbox thread, and
+   * instantiated under `limits`: a component that imports what a workflow may not, or that
+   * does not fit them, is refused naming why.
+   */
+  deployComponent(component: unknown, namespace: string, limits: SandboxLimits = this.limits): Promise<DeployResult> {
+    checkComponent(component);
+    const bytes = new Uint8Array(component);
+    return this.versionChanges.run(namespace, () => this.deployLocked(bundleVersion(bytes), { code: '', component: bytes }, namespace, limits));
+  }
+
+  private async deployLocked(version: string, source: Pick<BundleRecord, 'code' | 'sourceMap' | 'component'>, namespace: string, limits: SandboxLimits): Promise<DeployResult> {
     const existing = await this.store.getBundle(version);
-    const loaded = !existing || limits !== this.limits ? await this.load(version, code, limits) : undefined;
+    const loaded = !existing || limits !== this.limits ? await this.load(version, source.component ?? source.code, limits) : undefined;
     const workflowTypes = existing?.workflowTypes ?? loaded!.workflowTypes;
     if (!existing && workflowTypes.includes(TEMPORAL_INTERCEPTORS_EXPORT)) {
       throw new InvalidBundleError(`the bundle exports '${TEMPORAL_INTERCEPTORS_EXPORT}', Temporal's workflow interceptors, which are not supported: remove the export (and the behaviour it adds)`);
@@ -94,7 +109,7 @@ export class BundleRegistry {
     const deployedHere = await this.store.getControl(VERSION_KIND, versionId(namespace, version));
     const deployed: DeployedVersion = { version, workflowTypes, deployedAt: Date.now() };
     await this.store.write({
-      bundles: existing ? [] : [{ version, code, ...(sourceMap !== undefined ? { sourceMap } : {}), workflowTypes, deployedAt: deployed.deployedAt }],
+      bundles: existing ? [] : [{ version, ...source, workflowTypes, deployedAt: deployed.deployedAt }],
       typeVersions: workflowTypes.map((workflowType) => ({ namespace, workflowType, version })),
       control: { put: deployedHere ? [] : [{ kind: VERSION_KIND, id: versionId(namespace, version), value: deployed }] },
     });
@@ -139,7 +154,7 @@ export class BundleRegistry {
   }
 
   /** A version `namespace` deployed (another namespace's is as unknown as one never deployed); `InvalidArgumentError` otherwise. */
-  async deployedIn(namespace: string, version: string): Promise<{ code: string; sourceMap?: string; workflowTypes: string[] }> {
+  async deployedIn(namespace: string, version: string): Promise<BundleRecord> {
     if (!(await this.store.getControl(VERSION_KIND, versionId(namespace, version)))) throw new InvalidArgumentError(`bundle version ${version} is not deployed in namespace ${namespace}`);
     return this.deployed(version);
   }
@@ -200,11 +215,11 @@ export class BundleRegistry {
       limitsKey = createHash('sha256').update(json).digest('hex').slice(0, 12);
       this.limitsKeys.set(json, limitsKey);
     }
-    return { key: `${version}:${limitsKey}`, version, limits, poolSize: this.poolSize };
+    return { key: `${version}:${limitsKey}`, version, limits, poolSize: this.pool.size, poolBytes: this.pool.bytes };
   }
 
   /** A deployed version: its code and the workflow types it exports; `InvalidArgumentError` for one that is not deployed. */
-  async deployed(version: string): Promise<{ code: string; sourceMap?: string; workflowTypes: string[] }> {
+  async deployed(version: string): Promise<BundleRecord> {
     const bundle = await this.store.getBundle(version);
     if (!bundle) throw new InvalidArgumentError(`bundle version ${version} is not deployed`);
     return bundle;
@@ -221,17 +236,29 @@ export class BundleRegistry {
     return locator;
   }
 
-  /** Reads a version's code from the store (for a thread that loads it). */
-  code(version: string): () => Promise<string> {
+  /** Reads a version's code (or component) from the store (for a thread that loads it). */
+  code(version: string): () => Promise<GuestCode> {
     return async () => {
       const bundle = await this.store.getBundle(version);
       if (!bundle) throw new InvalidBundleError(`bundle version ${version} is not deployed`);
-      return bundle.code;
+      return bundle.component ?? bundle.code;
     };
   }
 
+  /**
+   * Replays a history on a deployed version in a sandbox thread (a component's code runs
+   * nowhere else): a `DeterminismViolationError` says where it diverges.
+   */
+  async replayInThread(version: string, history: HistoryEvent[]): Promise<void> {
+    const { parsed } = readHistory(history);
+    const template = this.template(version);
+    await this.threads.withTemplate(template, this.code(version), (thread) =>
+      this.threads.request(thread, { op: 'replay', template, history: parsed, limits: DEFAULT_REPLAY_LIMITS, check: { strict: false, all: false } }),
+    );
+  }
+
   /** Evaluates a version in the least busy thread; a bundle that does not load is an `InvalidBundleError`. */
-  private async load(version: string, code: string, limits: SandboxLimits = this.limits): Promise<{ workflowTypes: string[] }> {
+  private async load(version: string, code: GuestCode, limits: SandboxLimits = this.limits): Promise<{ workflowTypes: string[] }> {
     try {
       return await this.threads.loadTemplate(this.threads.pick(), this.template(version, limits), async () => code);
     } catch (error) {
@@ -239,6 +266,11 @@ export class BundleRegistry {
       throw error;
     }
   }
+}
+
+function checkComponent(component: unknown): asserts component is Uint8Array {
+  if (!(component instanceof Uint8Array) || component.byteLength === 0) throw new InvalidArgumentError('a component is a non-empty Uint8Array of a WebAssembly component\'s bytes');
+  if (component.byteLength > MAX_COMPONENT_BYTES) throw new InvalidArgumentError(`the component is ${component.byteLength} bytes (limit ${MAX_COMPONENT_BYTES})`);
 }
 
 function checkBundle(bundle: unknown): asserts bundle is string {

@@ -540,7 +540,7 @@ export class Engine implements RunDirectory {
     }
     // A quarter of the resident budget may hold instances ready for new sandboxes (spread over the threads).
     const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / share / 4 / POOLED_SANDBOX_BYTES / threads.size)));
-    const bundles = new BundleRegistry(store, threads, limits, poolSize);
+    const bundles = new BundleRegistry(store, threads, limits, { size: poolSize, bytes: poolSize * POOLED_SANDBOX_BYTES });
     const replayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.commandLimits };
     const engine = new Engine({
       store,
@@ -600,18 +600,24 @@ export class Engine implements RunDirectory {
     return payloadLimitsIn(this.payloadLimits, namespace, this.namespaces.quotasNow(namespace)?.maxPayloadBytes);
   }
 
-  /** Deploys a bundle: stored under its content hash (idempotent) and current for the types it exports. */
-  async deploy(bundle: { code: string; namespace?: string; check?: boolean }): Promise<DeployResult> {
+  /**
+   * Deploys a bundle (`code`) or a WebAssembly component (`component`, see wit/workflow.wit):
+   * stored under its content hash (idempotent) and current for the types it exports.
+   */
+  async deploy(bundle: { code?: string; component?: Uint8Array; namespace?: string; check?: boolean }): Promise<DeployResult> {
     this.assertOpen();
-    if (typeof bundle !== 'object' || bundle === null) throw new InvalidArgumentError('deploy takes { code }');
-    checkOptionKeys(bundle, ['code', 'namespace', 'check'], 'deploy');
+    if (typeof bundle !== 'object' || bundle === null) throw new InvalidArgumentError('deploy takes { code } or { component }');
+    checkOptionKeys(bundle, ['code', 'component', 'namespace', 'check'], 'deploy');
+    if ((bundle.code === undefined) === (bundle.component === undefined)) throw new InvalidArgumentError('deploy takes either { code } (a bundle) or { component } (a WebAssembly component)');
     if (bundle.check !== undefined && typeof bundle.check !== 'boolean') throw new InvalidArgumentError('check must be true or false');
+    if (bundle.component !== undefined && bundle.check === true) throw new InvalidArgumentError('deploy { check: true } replays bundles; it does not take a component yet');
     const namespace = namespaceOf(bundle.namespace);
-    if (typeof bundle.code === 'string') await this.admitDeploy(bundle.code, namespace);
-    if (bundle.check === true) await this.checkOpenRuns(bundle.code, namespace);
+    if (typeof bundle.code === 'string') await this.admitDeploy(Buffer.byteLength(bundle.code, 'utf8'), bundleVersion(splitInlineSourceMap(bundle.code).code), namespace);
+    if (bundle.component instanceof Uint8Array) await this.admitDeploy(bundle.component.byteLength, bundleVersion(bundle.component), namespace);
+    if (bundle.check === true) await this.checkOpenRuns(bundle.code!, namespace);
     // Evaluated under the sandbox limits the namespace's new runs will have.
     const limits = sandboxLimitsIn(this.bundles.limits, pinnedSandboxQuotas(await this.namespaces.quotasOf(namespace)).sandboxQuotas);
-    const deployed = await this.bundles.deploy(bundle.code, namespace, limits);
+    const deployed = bundle.component !== undefined ? await this.bundles.deployComponent(bundle.component, namespace, limits) : await this.bundles.deploy(bundle.code, namespace, limits);
     await this.controlChanged();
     return deployed;
   }
@@ -654,13 +660,11 @@ export class Engine implements RunDirectory {
   }
 
   /** A deploy within the namespace's quotas (bundle bytes, versions kept); refused with `QuotaExceededError`. */
-  private async admitDeploy(code: string, namespace: string): Promise<void> {
+  private async admitDeploy(bytes: number, version: string, namespace: string): Promise<void> {
     const quotas = await this.namespaces.quotasOf(namespace);
-    const bytes = Buffer.byteLength(code, 'utf8');
     if (quotas.maxBundleBytes !== undefined && bytes > quotas.maxBundleBytes) throw new QuotaExceededError(namespace, 'maxBundleBytes', quotas.maxBundleBytes, `the bundle is ${bytes} bytes`);
     if (quotas.maxVersions !== undefined) {
       const versions = await this.bundles.versions(namespace);
-      const version = bundleVersion(splitInlineSourceMap(code).code);
       if (versions.length >= quotas.maxVersions && !versions.some((deployed) => deployed.version === version)) {
         throw new QuotaExceededError(namespace, 'maxVersions', quotas.maxVersions, `it keeps ${versions.length} versions: unload one first (aion unload)`);
       }
@@ -746,7 +750,7 @@ export class Engine implements RunDirectory {
     const bundle = await this.bundles.deployedIn(namespace, version);
     if (!bundle.workflowTypes.includes(workflowType)) throw new InvalidArgumentError(`bundle version ${version} does not export a workflow named '${workflowType}'`);
     const prefix = resetPrefix(await this.store.readHistory(namespace, fromRunId), options.toEvent);
-    await replayHistory(bundle, prefix, { limits: this.bundles.limits });
+    await (bundle.component ? this.bundles.replayInThread(version, prefix) : replayHistory(bundle, prefix, { limits: this.bundles.limits }));
     const runId = runIdFor(namespace, old.record.workflowId);
     if (old.record.status === 'Running') {
       const why = options.reason === undefined ? '' : `: ${checkOptionalString(options.reason, 'reason', 1024)}`;
@@ -782,7 +786,7 @@ export class Engine implements RunDirectory {
     const bundle = await this.bundles.deployedIn(namespace, checkId(toVersion, 'version'));
     if (!bundle.workflowTypes.includes(workflowType)) throw new InvalidArgumentError(`bundle version ${toVersion} does not export a workflow named '${workflowType}'`);
     // Checked on the history as it is when the run switches: nothing is recorded in between.
-    await run.upgradeTo(toVersion, (history) => replayHistory(bundle, history, { limits: this.bundles.limits }));
+    await run.upgradeTo(toVersion, (history) => (bundle.component ? this.bundles.replayInThread(toVersion, history) : replayHistory(bundle, history, { limits: this.bundles.limits })));
     this.logger.info({ workflowId, runId, fromVersion, toVersion }, 'run upgraded to another version of its bundle');
     return { workflowId, runId, fromVersion, toVersion };
   }

@@ -31,6 +31,7 @@ export {
 } from './schedules/schedules.js';
 export { WorkflowHandle, type WorkflowDescription, type WorkflowUpdateHandle } from './handle.js';
 export { bundleWorkflowCode, BundleError, type BundleOptions } from './bundler.js';
+export { workflowComponentSource, COMPONENTIZE_DISABLED_FEATURES } from './component-source.js';
 export { replayHistory, type ReplayOptions, type ReplayableHistory } from './replay-history.js';
 export type { DebugReplayOptions } from './debug-replay.js';
 export { inspectHistory, timelineOf, type InspectOptions, type RunAtEvent, type TimelineStep, type InspectedLog } from './inspector.js';

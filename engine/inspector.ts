@@ -26,7 +26,7 @@ import type { BundleLocator } from './source-maps.js';
 import { answerStackTraceQuery } from './stack-traces.js';
 import type { CapturedImage, SnapshotData } from './sandboxes/messages.js';
 import { compressImage, decodeSnapshot } from './snapshots.js';
-import type { WorkflowSandbox, WorkflowTemplate } from './workflow-sandbox.js';
+import type { GuestSandbox, GuestTemplate } from './workflow-sandbox.js';
 
 export interface InspectOptions {
   /** The event to look at: the state is the one after the last activation that ended at or before it. */
@@ -102,7 +102,7 @@ export interface CheckpointUse {
  * checkpoint — asks it, and throws it away.
  */
 export async function inspectSandbox(
-  template: WorkflowTemplate,
+  template: GuestTemplate,
   version: string,
   history: ParsedHistory,
   limits: ReplayLimits,
@@ -122,7 +122,7 @@ export async function inspectSandbox(
 
 /** Replays the activations of `history` after `start.eventId` into `start.sandbox`, asks it, and throws it away. */
 async function inspectFrom(
-  start: { sandbox: WorkflowSandbox; eventId: number; logs: InspectedLog[] },
+  start: { sandbox: GuestSandbox; eventId: number; logs: InspectedLog[] },
   history: ParsedHistory,
   limits: ReplayLimits,
   time: number,
@@ -163,7 +163,7 @@ async function inspectFrom(
 }
 
 /** A sandbox restored from `checkpoint`, if it is of this version and build and within the history. */
-async function restoreCheckpoint(template: WorkflowTemplate, version: string, history: ParsedHistory, checkpoint: CheckpointData): Promise<{ sandbox: WorkflowSandbox; eventId: number; logs: InspectedLog[] } | undefined> {
+async function restoreCheckpoint(template: GuestTemplate, version: string, history: ParsedHistory, checkpoint: CheckpointData): Promise<{ sandbox: GuestSandbox; eventId: number; logs: InspectedLog[] } | undefined> {
   const last = history.activations.at(-1);
   const historyLength = last?.commands.at(-1)?.eventId ?? last?.marker.eventId ?? 0;
   const decoded = decodeSnapshot(checkpoint, { version, build: template.build, historyLength, byteLength: template.memoryBytes });

@@ -14,9 +14,9 @@ import type { ParsedHistory } from './history/activations.js';
 import { checkOptionKeys } from './input.js';
 import { DEFAULT_REPLAY_LIMITS } from './replay.js';
 import { eventsOf, readHistory, type ReplayableHistory } from './replay-history.js';
-import type { TemplateSpec } from './sandboxes/messages.js';
+import type { GuestCode, TemplateSpec } from './sandboxes/messages.js';
 import { defaultThreadCount, SandboxLostError, SandboxThreads } from './sandboxes/sandbox-threads.js';
-import { splitBundle } from './source-maps.js';
+import { BundleLocator, splitBundle } from './source-maps.js';
 
 export interface ReplayHistoriesOptions {
   /** As `replayHistory`'s: also compare what commands carry. */
@@ -56,20 +56,23 @@ export interface ReplayReport {
   failed: { workflowId?: string; runId?: string; message: string }[];
 }
 
-/** Replays `histories` against `bundle` on the sandbox threads and reports which reproduce, which diverge and how. */
+/**
+ * Replays `histories` against `bundle` (`{ code }`, or a WebAssembly component as
+ * `{ component }`) on the sandbox threads and reports which reproduce, which diverge and how.
+ */
 export async function replayHistories(
-  bundle: { code: string; sourceMap?: string },
+  bundle: { code: string; sourceMap?: string } | { component: Uint8Array },
   histories: Iterable<ReplayableHistory> | AsyncIterable<ReplayableHistory>,
   options: ReplayHistoriesOptions = {},
 ): Promise<ReplayReport> {
   checkOptionKeys(options, ['strict', 'all', 'limits', 'threads'], 'replayHistories');
   const threadCount = options.threads ?? defaultThreadCount();
   if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > 256) throw new InvalidArgumentError('threads must be an integer between 1 and 256');
-  const { code, locator } = splitBundle(bundle);
+  const { code, locator }: { code: GuestCode; locator: BundleLocator } = 'component' in bundle ? { code: bundle.component, locator: new BundleLocator(undefined) } : splitBundle(bundle);
   const threads = SandboxThreads.shared(threadCount, await loadGuestRuntime());
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const hash = createHash('sha256').update(code).update(JSON.stringify(limits)).digest('hex').slice(0, 32);
-  const template: TemplateSpec = { key: `replay:${hash}`, version: hash, limits, poolSize: 1 };
+  const template: TemplateSpec = { key: `replay:${hash}`, version: hash, limits, poolSize: 1, poolBytes: Infinity };
   const check = { strict: options.strict === true, all: options.all === true };
   const report: ReplayReport = { replayed: 0, reproduced: 0, diverged: [], groups: [], failed: [] };
 

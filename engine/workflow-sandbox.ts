@@ -25,6 +25,29 @@ export interface ActivationTarget {
   activate(activation: Activation): string;
 }
 
+/** A run's sandbox, of either kind: QuickJS running a bundle, or a WebAssembly component (component-workflow.ts). */
+export interface GuestSandbox extends ActivationTarget {
+  readonly unusable: boolean;
+  query(name: string, args: unknown[], time: number): QueryResult;
+  validateUpdate(updateId: string, name: string, args: unknown[], time: number): ValidationResult;
+  dispose(): void;
+  capture(): MemoryImage;
+  readonly build: string;
+  readonly residentBytes: number;
+}
+
+/** A deployed version made ready in a sandbox thread: what its runs' sandboxes are forked from. */
+export interface GuestTemplate {
+  readonly workflowTypes: string[];
+  readonly build: string;
+  /** Size of a state image (what a snapshot's pages must fit). */
+  readonly memoryBytes: number;
+  /** Bounds the instances kept ready for new sandboxes: at most `size`, holding at most `bytes` of memory. */
+  setPoolSize(size: number, bytes: number): void;
+  newSandbox(): Promise<GuestSandbox>;
+  restore(delta: MemoryImage): Promise<GuestSandbox>;
+}
+
 /**
  * Runs one activation: delivers each job, draining the promise jobs it caused and
  * unblocking conditions until the guest is idle, then collects the commands. Returns the
@@ -40,7 +63,7 @@ export function runActivation(guest: GuestCalls, activation: Activation): string
   }
 }
 
-export class WorkflowSandbox implements ActivationTarget {
+export class WorkflowSandbox implements GuestSandbox {
   constructor(
     private readonly sandbox: Sandbox,
     private readonly template: SandboxTemplate,
@@ -70,16 +93,7 @@ export class WorkflowSandbox implements ActivationTarget {
       this.sandbox.begin(time);
       return this.sandbox.call(entry, JSON.stringify(request));
     });
-    let result: { ok?: unknown };
-    try {
-      result = JSON.parse(raw) as { ok?: unknown };
-    } catch {
-      throw new SandboxCrash('guest-error', `${entry} did not return JSON`);
-    }
-    if (typeof result !== 'object' || result === null || typeof result.ok !== 'boolean') {
-      throw new SandboxCrash('guest-error', `${entry} must return { ok, ... }`);
-    }
-    return result as { ok: boolean };
+    return isolatedResult(entry, raw);
   }
 
   /** Gives the sandbox back to its template (which reuses it unless it crashed). */
@@ -103,14 +117,28 @@ export class WorkflowSandbox implements ActivationTarget {
   }
 }
 
+/** What a query or an update validator answered, checked: `{ ok, ... }` as JSON, or a `SandboxCrash`. */
+export function isolatedResult(entry: string, raw: string): { ok: boolean } {
+  let result: { ok?: unknown };
+  try {
+    result = JSON.parse(raw) as { ok?: unknown };
+  } catch {
+    throw new SandboxCrash('guest-error', `${entry} did not return JSON`);
+  }
+  if (typeof result !== 'object' || result === null || typeof result.ok !== 'boolean') {
+    throw new SandboxCrash('guest-error', `${entry} must return { ok, ... }`);
+  }
+  return result as { ok: boolean };
+}
+
 /** A bundle version, evaluated once: new sandboxes of it are forks of this template. */
-export class WorkflowTemplate {
+export class WorkflowTemplate implements GuestTemplate {
   private constructor(
     private readonly template: SandboxTemplate,
     readonly workflowTypes: string[],
   ) {}
 
-  /** Bounds the instances kept ready for new sandboxes of this template. */
+  /** Bounds the instances kept ready for new sandboxes of this template (each holds about the bytes `size` was counted in). */
   setPoolSize(size: number): void {
     this.template.setPoolSize(size);
   }

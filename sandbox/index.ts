@@ -6,3 +6,8 @@ export { SandboxCrash, GuestEvaluationError, type SandboxCrashKind } from './err
 export { PAGE_SIZE, captureImage, nonZeroPages, writeImage, type MemoryImage } from './memory-image.js';
 export { observeGuestCalls } from './watchdog.js';
 export { DebugRealm } from './debug-realm.js';
+export { transpileComponent, ComponentError, type TranspiledComponent } from './component/transpile.js';
+export { CompiledComponent } from './component/compiled-component.js';
+export { CoreModuleError } from './component/core-module.js';
+export { ComponentTemplate } from './component/component-template.js';
+export type { ComponentSandbox } from './component/component-sandbox.js';

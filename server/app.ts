@@ -111,8 +111,11 @@ export function createApp(engine: Engine, options: AppOptions = {}): Hono<AuthEn
   const handle = (c: Context) => engine.getHandle(c.req.param('id')!, c.req.query('runId'), { namespace: ns(c), followRuns: c.req.query('followRuns') !== 'false' });
 
   app.post('/v1/namespaces/:ns/bundles', guard('deploy', 'deploy'), async (c) => {
-    const body = await jsonBody<{ code?: unknown; check?: unknown }>(c);
-    return c.json(await engine.deploy({ code: body.code as string, namespace: ns(c), ...(body.check === true ? { check: true } : {}) }), 201);
+    const body = await jsonBody<{ code?: unknown; component?: unknown; check?: unknown }>(c);
+    // A component travels as base64 in the JSON body.
+    if (body.component !== undefined && typeof body.component !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'component must be the base64 of a WebAssembly component');
+    const source = body.component === undefined ? { code: body.code as string } : { component: new Uint8Array(Buffer.from(body.component as string, 'base64')) };
+    return c.json(await engine.deploy({ ...source, namespace: ns(c), ...(body.check === true ? { check: true } : {}) }), 201);
   });
 
   app.get('/v1/namespaces/:ns/versions', guard('read'), async (c) => c.json({ versions: await engine.versions({ namespace: ns(c) }) }));

@@ -400,7 +400,8 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
     for (const entry of batch.dueEntries?.delete ?? []) del(dueKey(entry));
     for (const task of batch.activityTasks?.put ?? []) put(keys.activityTask(task.namespace, task.runId, task.seq), task);
     for (const task of batch.activityTasks?.delete ?? []) del(keys.activityTask(task.namespace, task.runId, task.seq));
-    for (const bundle of batch.bundles ?? []) put(keys.bundle(bundle.version), bundle);
+    // A component's bytes need the binary encoding; a bundle's code stays JSON (which keeps every string exactly).
+    for (const bundle of batch.bundles ?? []) ops.push({ type: 'put', key: keys.bundle(bundle.version), value: bundle.component ? encodeBinaryValue(bundle) : encodeValue(bundle) });
     for (const { namespace, workflowType, version } of batch.typeVersions ?? []) {
       if (version === null) del(keys.typeVersion(namespace, workflowType));
       else put(keys.typeVersion(namespace, workflowType), version);

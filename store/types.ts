@@ -200,8 +200,10 @@ export interface ActivityTask {
 /** A deployed bundle, stored under its content hash. */
 export interface BundleRecord {
   version: string;
-  /** The code the sandbox evaluates (without the source map a bundle may have carried inline). */
+  /** The code the sandbox evaluates (without the source map a bundle may have carried inline); empty for a component. */
   code: string;
+  /** A version deployed as a WebAssembly component: its bytes. */
+  component?: Uint8Array;
   /** The bundle's source map (JSON), if it had one. */
   sourceMap?: string;
   workflowTypes: string[];

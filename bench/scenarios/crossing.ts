@@ -42,7 +42,7 @@ export const crossing: Scenario = {
     const inProcess = await perActivation(samples, (i) => local.activate(ping(i)));
 
     const threads = SandboxThreads.shared(1, runtime);
-    const template = { key: 'crossing', version: 'crossing', limits: DEFAULT_LIMITS, poolSize: 4 };
+    const template = { key: 'crossing', version: 'crossing', limits: DEFAULT_LIMITS, poolSize: 4, poolBytes: Infinity };
     const remote = await RemoteSandbox.create(threads, 'crossing/1', template, async () => code, { name: 'default', weight: 1 });
     await remote.activate(start, DEFAULT_COMMAND_LIMITS);
     const before = nodePerformance.eventLoopUtilization();

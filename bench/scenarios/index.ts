@@ -1,5 +1,6 @@
 import type { Scenario } from '../scenario.js';
 import { failover, order3Cluster } from './cluster.js';
+import { components } from './components.js';
 import { crossing } from './crossing.js';
 import { density } from './density.js';
 import { filteredList } from './filtered-list.js';
@@ -14,4 +15,4 @@ import { sandboxCreation } from './sandbox-creation.js';
 import { stepLatency } from './step-latency.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, order3Cluster, failover, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, density, filteredList, parkedRuns, recovery];
+export const scenarios: Scenario[] = [...order3Scenarios, order3Cluster, failover, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, components, density, filteredList, parkedRuns, recovery];

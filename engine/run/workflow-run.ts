@@ -331,6 +331,9 @@ export class WorkflowRun {
       batch.dueDeletes.splice(0);
       batch.outboxPuts.splice(0);
       await this.commit(batch, []);
+      // A prefix that ends with jobs no activation took yet (a reset between two activations): loaded as a recovered run is, they are delivered.
+      this.loaded = false;
+      await this.ensureLoaded();
     });
   }
 

@@ -20,8 +20,9 @@ export interface TemplateSpec {
   key: string;
   version: string;
   limits: SandboxLimits;
-  /** Reset instances the thread keeps ready for new sandboxes of it. */
+  /** Reset instances the thread keeps ready for new sandboxes of it, and the memory they may hold together. */
   poolSize: number;
+  poolBytes: number;
 }
 
 /** A snapshot as the store holds it, for a thread to decode and restore. */
@@ -36,9 +37,12 @@ export interface UpdateToValidate {
   args: unknown[];
 }
 
+/** A version's code: a bundle's JavaScript, or a WebAssembly component's bytes. */
+export type GuestCode = string | Uint8Array;
+
 export type ThreadRequest =
-  /** Evaluates a bundle into a template (at deploy, or before the thread's first sandbox of it). */
-  | { op: 'load'; template: TemplateSpec; code: string }
+  /** Makes a version into a template (at deploy, or before the thread's first sandbox of it): evaluates a bundle, or transpiles and instantiates a component. */
+  | { op: 'load'; template: TemplateSpec; code: GuestCode }
   | { op: 'unload'; key: string }
   /** Runs one activation; `create`: the run is new, its sandbox a fresh fork of the template. */
   | { op: 'activate'; sandboxId: string; template: TemplateSpec; create: boolean; activation: Activation; payloadLimits: PayloadLimits }

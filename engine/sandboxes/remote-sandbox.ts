@@ -8,7 +8,7 @@ import type { Activation, QueryResult } from '../../common/protocol.js';
 import type { ParsedHistory } from '../history/activations.js';
 import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
-import type { CapturedImage, SnapshotData, TemplateSpec, ThreadResults, UpdateToValidate } from './messages.js';
+import type { CapturedImage, GuestCode, SnapshotData, TemplateSpec, ThreadResults, UpdateToValidate } from './messages.js';
 import type { Tenant } from './fair-queue.js';
 import { SandboxLostError, type SandboxThread, type SandboxThreads } from './sandbox-threads.js';
 
@@ -32,7 +32,7 @@ export class RemoteSandbox {
   }
 
   /** A new sandbox (forked from the template at its first activation), on the least busy thread. */
-  static async create(threads: SandboxThreads, id: string, template: TemplateSpec, code: () => Promise<string>, tenant: Tenant): Promise<RemoteSandbox> {
+  static async create(threads: SandboxThreads, id: string, template: TemplateSpec, code: () => Promise<GuestCode>, tenant: Tenant): Promise<RemoteSandbox> {
     const thread = threads.pick();
     try {
       await threads.loadTemplate(thread, template, code, true);
@@ -51,7 +51,7 @@ export class RemoteSandbox {
     threads: SandboxThreads,
     id: string,
     template: TemplateSpec,
-    code: () => Promise<string>,
+    code: () => Promise<GuestCode>,
     history: { parsed: ParsedHistory; length: number; snapshot?: SnapshotData; limits: ReplayLimits },
     tenant: Tenant,
   ): Promise<{ sandbox: RemoteSandbox; from: 'snapshot' | 'replay'; snapshotEventId: number; unusedSnapshot?: string }> {

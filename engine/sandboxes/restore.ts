@@ -10,11 +10,11 @@ import type { ParsedHistory } from '../history/activations.js';
 import { replayActivations, type ReplayCheck, type ReplayLimits } from '../replay.js';
 import { RunState } from '../run/run-state.js';
 import { decodeSnapshot } from '../snapshots.js';
-import type { WorkflowSandbox, WorkflowTemplate } from '../workflow-sandbox.js';
+import type { GuestSandbox, GuestTemplate } from '../workflow-sandbox.js';
 import type { SnapshotData } from './messages.js';
 
 export interface RestoredSandbox {
-  sandbox: WorkflowSandbox;
+  sandbox: GuestSandbox;
   from: 'snapshot' | 'replay';
   /** History position of the snapshot it was restored from (0 when replayed). */
   snapshotEventId: number;
@@ -24,7 +24,7 @@ export interface RestoredSandbox {
 
 /** Throws `DeterminismViolationError` or `SandboxCrash` when the history does not replay. */
 export async function restoreSandbox(
-  template: WorkflowTemplate,
+  template: GuestTemplate,
   history: ParsedHistory,
   historyLength: number,
   snapshot: SnapshotData | undefined,
@@ -50,7 +50,7 @@ export async function restoreSandbox(
 }
 
 /** A fresh sandbox with the whole history replayed into it (disposed again if replay fails). */
-export async function replaySandbox(template: WorkflowTemplate, history: ParsedHistory, limits: ReplayLimits, check: ReplayCheck = {}): Promise<WorkflowSandbox> {
+export async function replaySandbox(template: GuestTemplate, history: ParsedHistory, limits: ReplayLimits, check: ReplayCheck = {}): Promise<GuestSandbox> {
   const sandbox = await template.newSandbox();
   try {
     replayActivations(sandbox, history, new RunState(), limits, check);

@@ -13,7 +13,8 @@ import { needsPayloadChecks } from '../commands/validate.js';
 import { DeterminismViolationError } from '../errors.js';
 import { inspectSandbox } from '../inspector.js';
 import { compressImage, decodeSnapshot } from '../snapshots.js';
-import { BundleLoadError, WorkflowTemplate, type WorkflowSandbox } from '../workflow-sandbox.js';
+import { ComponentWorkflowTemplate } from '../component-workflow.js';
+import { BundleLoadError, WorkflowTemplate, type GuestSandbox, type GuestTemplate } from '../workflow-sandbox.js';
 import type { ThreadData, ThreadFailure, ThreadRequestWithId, ThreadResponse, ThreadResults } from './messages.js';
 import { replaySandbox, restoreSandbox } from './restore.js';
 
@@ -24,8 +25,8 @@ const wasm = await QuickJSWasm.load();
 // The running guest call's deadline, in the clock both threads share (0: no guest code runs).
 observeGuestCalls((deadline) => (shared[0] = deadline === 0 ? 0 : performance.timeOrigin + deadline));
 
-const templates = new Map<string, Promise<WorkflowTemplate>>();
-const sandboxes = new Map<string, WorkflowSandbox>();
+const templates = new Map<string, Promise<GuestTemplate>>();
+const sandboxes = new Map<string, GuestSandbox>();
 
 type Handler<K extends keyof ThreadResults> = (request: Extract<ThreadRequestWithId, { op: K }>) => Promise<ThreadResults[K]> | ThreadResults[K];
 
@@ -33,8 +34,9 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
   async load({ template, code }) {
     let loaded = templates.get(template.key);
     if (!loaded) {
-      loaded = WorkflowTemplate.create(wasm, template.limits, runtimeSource, code).then((created) => {
-        created.setPoolSize(template.poolSize);
+      const creating: Promise<GuestTemplate> = typeof code === 'string' ? WorkflowTemplate.create(wasm, template.limits, runtimeSource, code) : ComponentWorkflowTemplate.create(code, template.limits);
+      loaded = creating.then((created) => {
+        created.setPoolSize(template.poolSize, template.poolBytes);
         return created;
       });
       templates.set(template.key, loaded);
@@ -113,36 +115,44 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
   },
 };
 
-async function templateOf(key: string): Promise<WorkflowTemplate> {
+async function templateOf(key: string): Promise<GuestTemplate> {
   const template = templates.get(key);
   if (!template) throw new LostError(`template ${key} is not loaded in this thread`);
   return template;
 }
 
-async function newSandbox(sandboxId: string, templateKey: string): Promise<WorkflowSandbox> {
+async function newSandbox(sandboxId: string, templateKey: string): Promise<GuestSandbox> {
   sandboxes.get(sandboxId)?.dispose();
   const sandbox = await (await templateOf(templateKey)).newSandbox();
   sandboxes.set(sandboxId, sandbox);
   return sandbox;
 }
 
-function sandboxOf(sandboxId: string): WorkflowSandbox {
+function sandboxOf(sandboxId: string): GuestSandbox {
   const sandbox = sandboxes.get(sandboxId);
   if (!sandbox) throw new LostError(`sandbox ${sandboxId} is not in this thread`);
   return sandbox;
 }
 
-/** Runs guest work on a sandbox; a sandbox that crashed is dropped. */
+/**
+ * Runs guest work on a sandbox. A sandbox that crashed is dropped, and so is one that became
+ * unusable (a component whose memory a query grew): the run's next request finds it lost and
+ * the engine rebuilds it.
+ */
 function guard<T>(sandboxId: string, work: () => T): T {
   try {
     return work();
   } catch (error) {
-    if (error instanceof SandboxCrash || error instanceof DeterminismViolationError) {
-      sandboxes.get(sandboxId)?.dispose();
-      sandboxes.delete(sandboxId);
-    }
+    if (error instanceof SandboxCrash || error instanceof DeterminismViolationError) drop(sandboxId);
     throw error;
+  } finally {
+    if (sandboxes.get(sandboxId)?.unusable) drop(sandboxId);
   }
+}
+
+function drop(sandboxId: string): void {
+  sandboxes.get(sandboxId)?.dispose();
+  sandboxes.delete(sandboxId);
 }
 
 class LostError extends Error {}

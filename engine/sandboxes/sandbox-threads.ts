@@ -21,7 +21,7 @@ import { SandboxCrash } from '../../sandbox/index.js';
 import { DeterminismViolationError } from '../errors.js';
 import { BundleLoadError } from '../workflow-sandbox.js';
 import { FairQueue, type Candidate, type Tenant } from './fair-queue.js';
-import type { TemplateSpec, ThreadData, ThreadFailure, ThreadRequest, ThreadResponse, ThreadResults } from './messages.js';
+import type { GuestCode, TemplateSpec, ThreadData, ThreadFailure, ThreadRequest, ThreadResponse, ThreadResults } from './messages.js';
 
 /** A unit of guest work may overrun its budget by this much before the watchdog stops its thread. */
 export const WATCHDOG_GRACE_MS = 500;
@@ -147,7 +147,7 @@ export class SandboxThreads {
    * `reserve`, a sandbox of it is counted from now on (so the template stays loaded), until
    * `sandboxGone` — which the caller must call even if the sandbox never comes to be.
    */
-  loadTemplate(thread: SandboxThread, template: TemplateSpec, code: () => Promise<string>, reserve = false): Promise<ThreadResults['load']> {
+  loadTemplate(thread: SandboxThread, template: TemplateSpec, code: () => Promise<GuestCode>, reserve = false): Promise<ThreadResults['load']> {
     let entry = thread.templates.get(template.key);
     if (!entry) {
       const info = code().then((source) => this.request(thread, { op: 'load', template, code: source }));
@@ -170,7 +170,7 @@ export class SandboxThreads {
   }
 
   /** Runs `work` on the least busy thread with the template loaded there (kept loaded meanwhile). */
-  async withTemplate<T>(template: TemplateSpec, code: () => Promise<string>, work: (thread: SandboxThread) => Promise<T>): Promise<T> {
+  async withTemplate<T>(template: TemplateSpec, code: () => Promise<GuestCode>, work: (thread: SandboxThread) => Promise<T>): Promise<T> {
     const thread = this.pick();
     try {
       await this.loadTemplate(thread, template, code, true);
@@ -314,7 +314,7 @@ export class SandboxThreads {
     for (const waiting of thread.fair.drain()) waiting.reject(new SandboxLostError(`${reason}; its sandboxes are rebuilt`));
     for (const [id, request] of pending) {
       if (id !== culprit) request.reject(new SandboxLostError(`${reason}; its sandboxes are rebuilt`));
-      else if (request.op === 'load') request.reject(new BundleLoadError(`the bundle did not finish evaluating within its CPU budget (stopped by the watchdog)`));
+      else if (request.op === 'load') request.reject(new BundleLoadError(`the bundle or component did not finish evaluating within its CPU budget (stopped by the watchdog)`));
       else request.reject(new SandboxCrash('cpu-budget', 'the activation ran past its CPU budget without being interruptible (stopped by the watchdog)'));
     }
     await thread.worker.terminate();

@@ -94,7 +94,7 @@ export function encodeBatch(batch: WriteBatch<StoredEvent>, partitions: number):
   for (const entry of batch.dueEntries?.delete ?? []) del('due_entries', dueRow(entry));
   for (const task of batch.activityTasks?.put ?? []) put('activity_tasks', { namespace: task.namespace, run_id: task.runId, seq: task.seq, partition: partitionOf(task.runId), task: encodeValue(task) });
   for (const { namespace, runId, seq } of batch.activityTasks?.delete ?? []) del('activity_tasks', { namespace, run_id: runId, seq });
-  for (const bundle of batch.bundles ?? []) put('bundles', { version: bundle.version, bundle: encodeValue(bundle) });
+  for (const bundle of batch.bundles ?? []) put('bundles', { version: bundle.version, bundle: bundle.component ? encodeBinaryValue(bundle) : encodeValue(bundle) });
   for (const { namespace, workflowType, version } of batch.typeVersions ?? []) {
     if (version === null) del('type_versions', { namespace, workflow_type: workflowType });
     else put('type_versions', { namespace, workflow_type: workflowType, version });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliRunner, runChild, type Child, type CliOutcome } from '../child-process.js';
+import { watWorkflowsComponent } from '../fixtures/components/build.js';
 import { suiteTempDir } from '../helpers.js';
 import { openLevelDbStore } from '../../store/open.js';
 import { freePort } from '../../tools/processes.js';
@@ -141,6 +142,24 @@ describe('aion CLI', { timeout: 60_000 }, () => {
     const bad = await aion('schedule', 'create', 'x', '--type', 'processOrder', '--cron', 'sometimes');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^aion: invalid schedule spec/);
+  });
+
+  it('deploys a WebAssembly component with --component and runs it', async () => {
+    const component = join(dir, 'wat-workflows.wasm');
+    writeFileSync(component, await watWorkflowsComponent());
+    const deployed = await aion('deploy', '--component', component);
+    expect(deployed.stdout).toMatch(/^deployed version [0-9a-f]{32} \(workflows: timerWorkflow, spin, grow, trap\)\n$/);
+    expect((await aion('start', 'timerWorkflow', '--id', 'cli-component')).code).toBe(0);
+    const result = JSON.parse((await aion('--json', 'result', 'cli-component')).stdout) as { status: string; result: number[] };
+    expect(result.status).toBe('Completed');
+    expect(result.result).toHaveLength(2);
+
+    const both = await aion('deploy', join(dir, 'bundle.js'), '--component', component);
+    expect(both).toMatchObject({ code: 1, stderr: 'aion: give a bundle or --component <file.wasm>, not both\n' });
+    expect(await aion('deploy')).toMatchObject({ code: 1, stderr: 'aion: give the bundle to deploy, or --component <file.wasm>\n' });
+    const notComponent = join(dir, 'not-a-component.wasm');
+    writeFileSync(notComponent, 'hello');
+    expect((await aion('deploy', '--component', notComponent)).stderr).toBe('aion: this is not a WebAssembly component (its first 8 bytes are not a component header)\n');
   });
 
   it('reports bad input in one line with a non-zero exit code', async () => {

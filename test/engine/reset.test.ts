@@ -40,6 +40,23 @@ describe('engine.reset', () => {
     }
   });
 
+  it('delivers a job recorded between two activations when the reset point is that job', async () => {
+    const engine = await Engine.open({ logger: silentLogger, activities: { charge: async (amount: number) => amount } });
+    try {
+      await engine.deploy({ code: await fixtureBundle('task-failures-v2.ts') });
+      const old = await engine.start('invoice', { args: [7], workflowId: 'inv-job' });
+      expect(await old.result()).toBe('customer paid 7');
+      const completed = (await old.history()).find((event) => event.type === 'ActivityCompleted')!.eventId;
+      const reset = await engine.reset('inv-job', { toEvent: completed });
+      // The completion is not run again: the new run's first activation takes it.
+      expect(await engine.getHandle('inv-job', reset.runId).result()).toBe('customer paid 7');
+      const history = await engine.getHandle('inv-job', reset.runId).history();
+      expect(history.filter((event) => event.type === 'ActivityScheduled')).toHaveLength(1);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('delivers the signals the old run received after the reset point to the new run', async () => {
     const engine = await Engine.open({ logger: silentLogger });
     try {
