@@ -29,17 +29,20 @@ function transpiledOnce(bytes: Uint8Array): Promise<TranspiledComponent> {
 }
 
 export class ComponentWorkflowSandbox implements GuestSandbox {
+  private released = false;
+
   constructor(
-    private readonly sandbox: ComponentSandbox,
+    private sandbox: ComponentSandbox,
     private readonly template: ComponentTemplate,
   ) {}
 
   get unusable(): boolean {
-    return this.sandbox.unusable;
+    return this.released || this.sandbox.unusable;
   }
 
   /** Runs one activation; the run's seed (from its start) seeds the random stream, and the log lines it wrote join the result. */
   activate(activation: Activation): string {
+    this.assertHeld();
     for (const job of activation.jobs) if (job.kind === 'startWorkflow') this.sandbox.seedRandom(job.info.randomSeed);
     this.sandbox.begin(activation.time);
     this.sandbox.call('activate', JSON.stringify(activation));
@@ -59,21 +62,34 @@ export class ComponentWorkflowSandbox implements GuestSandbox {
     return this.isolatedCall('validateUpdate', { updateId, name, args }, time) as ValidationResult;
   }
 
+  /**
+   * Runs a query or a validator, whatever it changes undone. A memory it grew cannot shrink, and
+   * the guest may read its size: the run then goes on in a new instance of its state as it was.
+   */
   private isolatedCall(entry: 'query' | 'validateUpdate', request: object, time: number): { ok: boolean } {
+    this.assertHeld();
     const raw = this.sandbox.isolated(() => {
       this.sandbox.begin(time);
       return this.sandbox.call(entry, JSON.stringify(request));
     });
+    if (this.sandbox.grownFrom) this.sandbox = this.template.rebuild(this.sandbox);
     return isolatedResult(entry, raw);
   }
 
-  /** Gives the sandbox back to its template (which reuses it unless it crashed). */
+  /** Gives the sandbox back to its template (which reuses it unless it crashed); this wrapper no longer reaches it. */
   dispose(): void {
+    if (this.released) return;
+    this.released = true;
     this.template.release(this.sandbox);
   }
 
   capture(): MemoryImage {
+    this.assertHeld();
     return this.template.capture(this.sandbox);
+  }
+
+  private assertHeld(): void {
+    if (this.released) throw new Error('a component sandbox used after it was released');
   }
 
   get build(): string {
@@ -120,7 +136,8 @@ export class ComponentWorkflowTemplate implements GuestTemplate {
 
   /** Keeps at most `size` reset instances, and no more than `bytes` of their memory. */
   setPoolSize(size: number, bytes: number): void {
-    this.template.setPoolSize(Math.min(size, Math.floor(bytes / this.template.instanceBytes)));
+    const instanceBytes = this.template.instanceBytes;
+    this.template.setPoolSize(instanceBytes > 0 ? Math.min(size, Math.floor(bytes / instanceBytes)) : size);
   }
 
   get build(): string {
@@ -140,15 +157,15 @@ export class ComponentWorkflowTemplate implements GuestTemplate {
   }
 }
 
-function workflowTypesOf(json: string): string[] {
+function workflowTypesOf(json: unknown): string[] {
   let types: unknown;
   try {
-    types = JSON.parse(json);
+    types = typeof json === 'string' ? JSON.parse(json) : undefined;
   } catch {
     types = undefined;
   }
   if (!Array.isArray(types) || types.length === 0 || !types.every((type) => typeof type === 'string' && type !== '')) {
-    throw new BundleLoadError(`the component's workflow-types must return a JSON array of one or more workflow type names, not ${JSON.stringify(json.slice(0, 100))}`);
+    throw new BundleLoadError(`the component's workflow-types must return a JSON array of one or more workflow type names, not ${JSON.stringify(String(json).slice(0, 100))}`);
   }
   return types as string[];
 }

@@ -331,9 +331,12 @@ export class WorkflowRun {
       batch.dueDeletes.splice(0);
       batch.outboxPuts.splice(0);
       await this.commit(batch, []);
-      // A prefix that ends with jobs no activation took yet (a reset between two activations): loaded as a recovered run is, they are delivered.
-      this.loaded = false;
-      await this.ensureLoaded();
+      // A prefix that ends with jobs no activation took yet (a reset between two activations): they are delivered, as a recovered run's are.
+      const pendingJobs = parseHistory(prefix.map((event, i) => ({ ...event, eventId: i + 1 }) as HistoryEvent)).pendingJobs;
+      if (pendingJobs.length > 0) {
+        this.mailbox.unshift(...pendingJobs.map((event) => ({ event, recorded: true })));
+        this.scheduleDrain();
+      }
     });
   }
 

@@ -134,25 +134,17 @@ function sandboxOf(sandboxId: string): GuestSandbox {
   return sandbox;
 }
 
-/**
- * Runs guest work on a sandbox. A sandbox that crashed is dropped, and so is one that became
- * unusable (a component whose memory a query grew): the run's next request finds it lost and
- * the engine rebuilds it.
- */
+/** Runs guest work on a sandbox; a sandbox that crashed is dropped. */
 function guard<T>(sandboxId: string, work: () => T): T {
   try {
     return work();
   } catch (error) {
-    if (error instanceof SandboxCrash || error instanceof DeterminismViolationError) drop(sandboxId);
+    if (error instanceof SandboxCrash || error instanceof DeterminismViolationError) {
+      sandboxes.get(sandboxId)?.dispose();
+      sandboxes.delete(sandboxId);
+    }
     throw error;
-  } finally {
-    if (sandboxes.get(sandboxId)?.unusable) drop(sandboxId);
   }
-}
-
-function drop(sandboxId: string): void {
-  sandboxes.get(sandboxId)?.dispose();
-  sandboxes.delete(sandboxId);
 }
 
 class LostError extends Error {}

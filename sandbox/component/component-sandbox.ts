@@ -43,12 +43,12 @@ export class ComponentSandbox {
     return new ComponentSandbox(this.instance, this.host, this.limits);
   }
 
-  /** Set when a query grew a memory: the instance no longer matches its run's history. */
-  stale = false;
+  /** Set when a query grew a memory: the sizes of the memories before it. */
+  grownFrom: number[] | undefined;
 
-  /** True once the sandbox crashed, was disposed, or went stale. */
+  /** True once the sandbox crashed or was disposed. */
   get unusable(): boolean {
-    return this.disposed || this.stale || this.crash !== undefined;
+    return this.disposed || this.crash !== undefined;
   }
 
   /** Starts a unit of guest work: the time the guest's clock answers, and the CPU budget every call until the next `begin` shares. */
@@ -92,8 +92,8 @@ export class ComponentSandbox {
   /**
    * Runs `fn` (guest calls) and then puts the instance back as it was: memories, globals, the
    * random stream and the log. A memory cannot shrink, and a guest may read its size: if one
-   * grew, the sandbox is given up (`stale`) once the answer is taken, and the run's state is
-   * rebuilt from its snapshot or history when it is next needed.
+   * grew, its new pages are zeroed and `grownFrom` says the sizes before (the template then
+   * rebuilds the instance at those sizes).
    */
   isolated<T>(fn: () => T): T {
     const { memories, globals } = this.instance;
@@ -108,7 +108,10 @@ export class ComponentSandbox {
         memories.forEach((memory, i) => {
           const bytes = new Uint8Array(memory.buffer);
           bytes.set(saved[i]);
-          if (bytes.length > saved[i].length) this.stale = true;
+          if (bytes.length > saved[i].length) {
+            bytes.fill(0, saved[i].length);
+            this.grownFrom = saved.map((copy) => copy.length);
+          }
         });
         globals.forEach((global, i) => (global.value = values[i]));
         this.host.randomState.set(random);

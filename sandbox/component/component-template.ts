@@ -104,6 +104,18 @@ export class ComponentTemplate {
     return delta;
   }
 
+  /**
+   * A new instance in the state of one whose memory a query grew (its contents already put
+   * back): the same state, at the memory sizes it had before. The old instance is dropped.
+   */
+  rebuild(sandbox: ComponentSandbox): ComponentSandbox {
+    const header = this.layout.header(sandbox.instance, sandbox.host, sandbox.grownFrom);
+    const delta = this.layout.capture(sandbox.instance, header, this.layout.differingPages(sandbox.instance, header, (page) => this.index.page(page)));
+    this.index.xor(delta);
+    sandbox.dispose();
+    return this.restore(delta);
+  }
+
   /** A sandbox in the state a `capture` of this template recorded. */
   restore(delta: MemoryImage): ComponentSandbox {
     const sandbox = this.fork();

@@ -76,6 +76,7 @@ class Reader {
     const text = Buffer.from(this.bytes.subarray(this.offset, this.offset + length)).toString('utf8');
     this.offset += length;
     if (!SAFE_NAME.test(text)) throw new CoreModuleError(`a core module names an import or export ${JSON.stringify(text.slice(0, 80))}: names may only use letters, digits and _-:/@.#$[]`);
+    if (text.startsWith(MEMORY_EXPORT_PREFIX) || text.startsWith(GLOBAL_EXPORT_PREFIX)) throw new CoreModuleError(`a core module uses the name '${text}', which the host keeps for itself`);
     return text;
   }
 
@@ -264,14 +265,8 @@ function exportsWith(bytes: Uint8Array, section: Section | undefined, added: { n
 
 const sectionBytes = (id: number, body: number[]): number[] => [id, ...leb(body.length), ...body];
 
-/** A core module as the host runs it, and how many memories it defines. */
-export interface PreparedModule {
-  bytes: Uint8Array<ArrayBuffer>;
-  definedMemories: number;
-}
-
 /** The module with its memories bounded by `maxBytes`, its tables fixed, and its memories and mutable globals exported. */
-export function prepareCoreModule(bytes: Uint8Array, maxBytes: number): PreparedModule {
+export function prepareCoreModule(bytes: Uint8Array, maxBytes: number): Uint8Array<ArrayBuffer> {
   const sections = sectionsOf(bytes);
   const find = (id: number): Section | undefined => sections.find((section) => section.id === id);
   const counts = imported(bytes, find(SECTION.import));
@@ -300,5 +295,5 @@ export function prepareCoreModule(bytes: Uint8Array, maxBytes: number): Prepared
     parts.push(replacement ? Uint8Array.from(replacement) : bytes.subarray(section.start, section.end));
   }
   if (!exportsWritten) writeExports();
-  return { bytes: Buffer.concat(parts), definedMemories: bounded.count };
+  return Buffer.concat(parts);
 }

@@ -70,19 +70,24 @@ export class HostImports {
     return bytes;
   }
 
-  /** The imports object jco's instantiation mode takes (keyed by interface, without version). */
+  /**
+   * The imports object jco's instantiation mode takes (keyed by interface, without version).
+   * Without prototypes: a function the component declares and the host does not implement
+   * (`to-string`) finds nothing, not `Object.prototype`'s.
+   */
   imports(): Record<string, Record<string, (...args: never[]) => unknown>> {
     const datetime = () => ({ seconds: BigInt(Math.floor(this.time / 1000)), nanoseconds: Math.floor((this.time % 1000) * NANOS_PER_MS) });
     // Bounded here: a guest logging in a loop must not fill the host's memory before its result is checked.
     const log: typeof Host.log = (level, message) => {
       if (this.logs.length < MAX_LOG_LINES) this.logs.push({ level, message: message.length > MAX_LOG_MESSAGE ? `${message.slice(0, MAX_LOG_MESSAGE)} …` : message });
     };
-    return {
-      'aion:workflow/host': { log },
-      'wasi:clocks/wall-clock': { now: datetime, resolution: () => ({ seconds: 0n, nanoseconds: NANOS_PER_MS }) },
-      'wasi:random/random': { getRandomBytes: (length: bigint) => this.randomBytes(length), getRandomU64: () => this.nextU64() },
-      'wasi:random/insecure': { getInsecureRandomBytes: (length: bigint) => this.randomBytes(length), getInsecureRandomU64: () => this.nextU64() },
-      'wasi:random/insecure-seed': { insecureSeed: () => [this.nextU64(), this.nextU64()] },
-    };
+    const bare = <T extends object>(fields: T): T => Object.assign(Object.create(null) as T, fields);
+    return bare({
+      'aion:workflow/host': bare({ log }),
+      'wasi:clocks/wall-clock': bare({ now: datetime, resolution: () => ({ seconds: 0n, nanoseconds: NANOS_PER_MS }) }),
+      'wasi:random/random': bare({ getRandomBytes: (length: bigint) => this.randomBytes(length), getRandomU64: () => this.nextU64() }),
+      'wasi:random/insecure': bare({ getInsecureRandomBytes: (length: bigint) => this.randomBytes(length), getInsecureRandomU64: () => this.nextU64() }),
+      'wasi:random/insecure-seed': bare({ insecureSeed: () => [this.nextU64(), this.nextU64()] }),
+    });
   }
 }

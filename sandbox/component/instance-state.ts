@@ -38,15 +38,15 @@ export class StateLayout {
     return 1 + index * this.regionPages;
   }
 
-  /** The header page: memory sizes, global values, the random stream's state. */
-  header(instance: ComponentInstance, host: HostImports): Uint8Array {
+  /** The header page: memory sizes (the instance's, or `memoryBytes`), global values, the random stream's state. */
+  header(instance: ComponentInstance, host: HostImports, memoryBytes = instance.memories.map((memory) => memory.buffer.byteLength)): Uint8Array {
     const page = new Uint8Array(PAGE_SIZE);
     const view = new DataView(page.buffer);
     let at = 0;
     view.setUint32(at, instance.memories.length, true);
     at += 4;
-    for (const memory of instance.memories) {
-      view.setUint32(at, memory.buffer.byteLength / WASM_PAGE_BYTES, true);
+    for (const bytes of memoryBytes) {
+      view.setUint32(at, bytes / WASM_PAGE_BYTES, true);
       at += 4;
     }
     view.setUint32(at, instance.globals.length, true);

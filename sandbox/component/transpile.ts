@@ -7,6 +7,7 @@
  * @module
  */
 
+import { readFileSync } from 'node:fs';
 import { guestCallEnded, guestCallStarted } from '../watchdog.js';
 
 /** The interface a workflow component exports (wit/workflow.wit). */
@@ -74,14 +75,45 @@ async function checkAndTranspile(bytes: Uint8Array): Promise<TranspiledComponent
   checkWorld(world);
   let transpiled: Awaited<ReturnType<Jco['transpile']>>;
   try {
-    transpiled = await transpile(bytes, { name: GLUE_NAME, instantiation: 'sync', noTypescript: true, quiet: true });
+    transpiled = await transpile(bytes, { name: GLUE_NAME, instantiation: 'sync', quiet: true });
   } catch (error) {
     throw new ComponentError(`jco cannot transpile the component: ${firstLine(error)}`);
   }
+  checkInterfaces(transpiled.files);
   const coreModules: Record<string, Uint8Array> = {};
   for (const [file, content] of Object.entries(transpiled.files)) if (file.endsWith('.wasm')) coreModules[file] = content;
   return { glue: Buffer.from(transpiled.files[`${GLUE_NAME}.js`]).toString('utf8'), coreModules };
 }
+
+/**
+ * The contract's interfaces as the component declares them must be the contract's, function
+ * for function: names alone would let an export be async (running on outside any budget), or
+ * take resources (whose handles live in the glue, outside a snapshot). jco's TypeScript
+ * declarations of both, without comments, are compared.
+ */
+function checkInterfaces(files: Record<string, Uint8Array>): void {
+  for (const [name, file] of CONTRACT_DECLARATIONS) {
+    const declared = files[file];
+    // The host interface may be left out: a component that never logs does not import it.
+    if (declared === undefined && name === 'aion:workflow/host@0.1.0') continue;
+    if (declared === undefined || signatures(Buffer.from(declared).toString('utf8')) !== signatures(readFileSync(new URL(`./wit-types/${file}`, import.meta.url), 'utf8'))) {
+      throw new ComponentError(`the component's ${name} is not the contract's (wit/workflow.wit): build it against that WIT, with the same functions and types`);
+    }
+  }
+}
+
+const CONTRACT_DECLARATIONS = [
+  [GUEST_INTERFACE, 'interfaces/aion-workflow-guest.d.ts'],
+  ['aion:workflow/host@0.1.0', 'interfaces/aion-workflow-host.d.ts'],
+] as const;
+
+/** A declaration file without its comments and with its whitespace collapsed. */
+const signatures = (declarations: string): string =>
+  declarations
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/\/\/.*$/gm, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 
 /** Refuses a world (as `componentWit` prints it) that imports what a workflow may not, or does not export the guest interface. */
 function checkWorld(world: string): void {

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Engine, WorkflowFailedError } from '../../engine/index.js';
-import { extraExport, injectingNames, logFlood, spinningStart, twoMemories } from '../fixtures/components/hostile.js';
+import { extraExport, injectingNames, logFlood, moduleInstantiatedTwice, spinningStart, twoMemories, wrongSignature } from '../fixtures/components/hostile.js';
 import { watWorkflowsComponent } from '../fixtures/components/build.js';
 import { silentLogger } from '../helpers.js';
 
@@ -41,9 +41,11 @@ describe('hostile components', () => {
     expect(error.cause.message).toMatch(/sandbox crashed \(cpu-budget\)/);
   });
 
-  it('refuses a component with two memories, or with an export besides the guest interface', async () => {
+  it('refuses a component with two memories (two modules, or one instantiated twice), an export besides the guest interface, or another signature', async () => {
     const engine = await open();
-    await expect(engine.deploy({ component: await twoMemories() })).rejects.toThrow(/the component defines 2 memories; a workflow component may define one/);
+    await expect(engine.deploy({ component: await twoMemories() })).rejects.toThrow(/the component defines more than one memory; a workflow component may define one/);
+    await expect(engine.deploy({ component: await moduleInstantiatedTwice() })).rejects.toThrow(/the component defines more than one memory/);
+    await expect(engine.deploy({ component: await wrongSignature() })).rejects.toThrow(/the component's aion:workflow\/guest@0\.1\.0 is not the contract's \(wit\/workflow\.wit\)/);
     await expect(engine.deploy({ component: await extraExport() })).rejects.toThrow(/the component exports 'spare: func\(\) -> string' besides aion:workflow\/guest@0\.1\.0/);
   });
 });

@@ -157,6 +157,23 @@ describe('component templates', () => {
   });
 });
 
+describe('queries on a component', () => {
+  it('undo what the query changed, its memory growth too: the run goes on as if it had not been asked', async () => {
+    const template = await ComponentWorkflowTemplate.create(component, DEFAULT_LIMITS);
+    const start = { time: 1_700_000_000_000, replaying: false, historyLength: 0, continueAsNewSuggested: false };
+    const info = { workflowId: 'w', runId: 'r', workflowType: 'timerWorkflow', namespace: 'default', taskQueue: 'default', startTime: 0, randomSeed: 99, searchAttributes: {}, firstExecutionRunId: 'r' };
+    const asked = await template.newSandbox();
+    const notAsked = await template.newSandbox();
+    for (const sandbox of [asked, notAsked]) sandbox.activate({ ...start, jobs: [{ kind: 'startWorkflow', args: [], info }] });
+    const before = asked.residentBytes;
+    expect(asked.query('anything', [], start.time)).toMatchObject({ ok: false });
+    expect(asked.validateUpdate('u1', 'anything', [], start.time)).toMatchObject({ ok: false });
+    expect(asked.residentBytes).toBe(before);
+    const fire = { ...start, historyLength: 3, jobs: [{ kind: 'fireTimer' as const, seq: 1 }] };
+    expect(asked.activate(fire)).toBe(notAsked.activate(fire));
+  });
+});
+
 describe('component snapshots', () => {
   it('restores a run mid-way to the state it was captured in: the same commands and result', async () => {
     const template = await ComponentWorkflowTemplate.create(component, DEFAULT_LIMITS);

@@ -6,7 +6,7 @@ import { CoreModuleError, GLOBAL_EXPORT_PREFIX, MEMORY_EXPORT_PREFIX, prepareCor
 const MiB = 2 ** 20;
 
 async function instantiate(wat: string, maxBytes: number): Promise<WebAssembly.Instance> {
-  return new WebAssembly.Instance(new WebAssembly.Module(prepareCoreModule(await parse(wat), maxBytes).bytes), { env: { base: new WebAssembly.Global({ value: 'i32', mutable: false }, 7) } });
+  return new WebAssembly.Instance(new WebAssembly.Module(prepareCoreModule(await parse(wat), maxBytes)), { env: { base: new WebAssembly.Global({ value: 'i32', mutable: false }, 7) } });
 }
 
 describe('prepareCoreModule', () => {
@@ -58,6 +58,7 @@ describe('prepareCoreModule', () => {
     await expect(async () => prepareCoreModule(await parse(`(module (func (export "f'+(globalThis.x=1)+'")))`), MiB)).rejects.toThrow(/names an import or export "f'\+\(globalThis.x=1\)\+'": names may only use/);
     await expect(async () => prepareCoreModule(await parse('(module (import "a\\"b" "f" (func)))'), MiB)).rejects.toThrow(/names an import or export/);
     const plain = prepareCoreModule(await parse('(module (import "$root" "$imports" (func)) (func (export "aion:workflow/guest@0.1.0#activate")) (func (export "[resource-drop]x")))'), MiB);
-    expect(plain.definedMemories).toBe(0);
+    expect(WebAssembly.Module.exports(new WebAssembly.Module(plain)).map(({ name }) => name)).toEqual(['aion:workflow/guest@0.1.0#activate', '[resource-drop]x']);
+    await expect(async () => prepareCoreModule(await parse(`(module (global (export "${MEMORY_EXPORT_PREFIX}0") i32 (i32.const 0)))`), MiB)).rejects.toThrow(`a core module uses the name '${MEMORY_EXPORT_PREFIX}0', which the host keeps for itself`);
   });
 });
