@@ -6,9 +6,9 @@
  *   sandbox thread's watchdog, which stops the whole thread if the call overruns (the other
  *   runs of that thread come back from snapshots or by replay); a call that returns past the
  *   deadline crashes the sandbox as QuickJS's interrupt would.
- * - Memory: every memory is capped (core-module.ts): `memory.grow` past the cap fails, and
- *   most languages then trap. WebAssembly does not say why a trap happened, so the crash says
- *   how much of the cap the memories used.
+ * - Memory: the component's one memory is capped (core-module.ts): `memory.grow` past the cap
+ *   fails, and most languages then trap. WebAssembly does not say why a trap happened, so the
+ *   crash says how much of the cap the memory used.
  * - Any trap, an error from the glue, or an export that returns a promise crashes the sandbox:
  *   its state can no longer be trusted.
  *
@@ -26,6 +26,8 @@ export class ComponentSandbox {
   private crash: SandboxCrash | undefined;
   private disposed = false;
   private deadline = { at: Infinity, budgetMs: 0 };
+  /** Set when a query grew a memory: the sizes of the memories before it. */
+  grownFrom: number[] | undefined;
 
   constructor(
     readonly instance: ComponentInstance,
@@ -42,9 +44,6 @@ export class ComponentSandbox {
     this.disposed = true;
     return new ComponentSandbox(this.instance, this.host, this.limits);
   }
-
-  /** Set when a query grew a memory: the sizes of the memories before it. */
-  grownFrom: number[] | undefined;
 
   /** True once the sandbox crashed or was disposed. */
   get unusable(): boolean {

@@ -11,9 +11,9 @@ import { createHash } from 'node:crypto';
 import { SandboxCrash } from '../errors.js';
 import type { SandboxLimits } from '../limits.js';
 import { ImageIndex, PAGE_SIZE, type MemoryImage } from '../memory-image.js';
+import { guestCallEnded, guestCallStarted } from '../watchdog.js';
 import type { CompiledComponent } from './compiled-component.js';
 import { ComponentSandbox } from './component-sandbox.js';
-import { guestCallEnded, guestCallStarted } from '../watchdog.js';
 import { HostImports } from './host-imports.js';
 import { StateLayout } from './instance-state.js';
 
@@ -98,10 +98,7 @@ export class ComponentTemplate {
 
   /** The sandbox's state as a delta against the template (between units of guest work). */
   capture(sandbox: ComponentSandbox): MemoryImage {
-    const header = this.layout.header(sandbox.instance, sandbox.host);
-    const delta = this.layout.capture(sandbox.instance, header, this.layout.differingPages(sandbox.instance, header, (page) => this.index.page(page)));
-    this.index.xor(delta);
-    return delta;
+    return this.delta(sandbox, this.layout.header(sandbox.instance, sandbox.host));
   }
 
   /**
@@ -109,11 +106,16 @@ export class ComponentTemplate {
    * back): the same state, at the memory sizes it had before. The old instance is dropped.
    */
   rebuild(sandbox: ComponentSandbox): ComponentSandbox {
-    const header = this.layout.header(sandbox.instance, sandbox.host, sandbox.grownFrom);
-    const delta = this.layout.capture(sandbox.instance, header, this.layout.differingPages(sandbox.instance, header, (page) => this.index.page(page)));
-    this.index.xor(delta);
+    const delta = this.delta(sandbox, this.layout.header(sandbox.instance, sandbox.host, sandbox.grownFrom));
     sandbox.dispose();
     return this.restore(delta);
+  }
+
+  /** The pages where the sandbox (with `header`) differs from the template, each XOR-ed with the template's. */
+  private delta(sandbox: ComponentSandbox, header: Uint8Array): MemoryImage {
+    const delta = this.layout.capture(sandbox.instance, header, this.layout.differingPages(sandbox.instance, header, (page) => this.index.page(page)));
+    this.index.xor(delta);
+    return delta;
   }
 
   /** A sandbox in the state a `capture` of this template recorded. */

@@ -1,12 +1,11 @@
 /**
- * From a component's bytes to what a sandbox thread instantiates: the component's imports are
- * checked against what a workflow may import, then jco transpiles it (in this process) into its
+ * From a component's bytes to what a sandbox thread instantiates: the component's imports and
+ * exports are checked against the contract, then jco transpiles it (in this process) into its
  * core modules and the JavaScript that wires them together, in jco's instantiation mode: the
  * host passes in every import and creates every core instance itself.
  *
  * @module
  */
-
 import { readFileSync } from 'node:fs';
 import { guestCallEnded, guestCallStarted } from '../watchdog.js';
 
