@@ -10,23 +10,12 @@
 import { createHash } from 'node:crypto';
 import { ADVANCE_AGAIN, type Activation, type ActivationResult, type QueryResult, type ValidationResult } from '../common/protocol.js';
 import { ComponentError, ComponentTemplate, CompiledComponent, CoreModuleError, SandboxCrash, transpileComponent, type ComponentSandbox, type MemoryImage, type SandboxLimits, type TranspiledComponent } from '../sandbox/index.js';
+import { PromiseCache } from './promise-cache.js';
 import { BundleLoadError, isolatedResult, type GuestSandbox, type GuestTemplate } from './workflow-sandbox.js';
 
-/** Transpiled components a thread keeps (each template of a version under other limits reuses it). */
-const TRANSPILED_KEPT = 8;
-const transpiled = new Map<string, Promise<TranspiledComponent>>();
-
-function transpiledOnce(bytes: Uint8Array): Promise<TranspiledComponent> {
-  const hash = createHash('sha256').update(bytes).digest('hex');
-  let result = transpiled.get(hash);
-  if (!result) {
-    result = transpileComponent(bytes);
-    if (transpiled.size >= TRANSPILED_KEPT) transpiled.delete(transpiled.keys().next().value!);
-    transpiled.set(hash, result);
-    result.catch(() => transpiled.delete(hash));
-  }
-  return result;
-}
+/** Transpiled components a thread keeps, by content hash (each template of a version under other limits reuses one). */
+const transpiled = new PromiseCache<TranspiledComponent>(8);
+const transpiledOnce = (bytes: Uint8Array): Promise<TranspiledComponent> => transpiled.get(createHash('sha256').update(bytes).digest('hex'), () => transpileComponent(bytes));
 
 export class ComponentWorkflowSandbox implements GuestSandbox {
   private released = false;

@@ -14,6 +14,7 @@ import { AionError, DeterminismViolationError, InvalidArgumentError, PendingActi
 import { checkOptionKeys } from './input.js';
 import { HistoryFormatError, parseHistory, type ParsedHistory } from './history/activations.js';
 import { historySizeOf, type HistoryEvent } from './history/events.js';
+import { PromiseCache } from './promise-cache.js';
 import { DEFAULT_REPLAY_LIMITS, replayActivations } from './replay.js';
 import { RunState } from './run/run-state.js';
 import { WORKFLOW_ERROR, WorkflowTaskError } from './supervision.js';
@@ -164,18 +165,10 @@ export async function offlineBundle(bundle: { code: string; sourceMap?: string }
 }
 
 /** Offline replays of the same code reuse its template (a small cache, by code and limits). */
-const templates = new Map<string, Promise<WorkflowTemplate>>();
-const TEMPLATE_CACHE_SIZE = 8;
+const templates = new PromiseCache<WorkflowTemplate>(8);
 
 /** The template offline replays of `code` run in, in this thread. */
 function offlineTemplate(code: string, limits: SandboxLimits): Promise<WorkflowTemplate> {
   const key = createHash('sha256').update(code).update(JSON.stringify(limits)).digest('hex');
-  let template = templates.get(key);
-  if (!template) {
-    template = (async () => WorkflowTemplate.create(await QuickJSWasm.load(), limits, await loadGuestRuntime(), code))();
-    template.catch(() => templates.delete(key));
-    templates.set(key, template);
-    if (templates.size > TEMPLATE_CACHE_SIZE) templates.delete(templates.keys().next().value!);
-  }
-  return template;
+  return templates.get(key, async () => WorkflowTemplate.create(await QuickJSWasm.load(), limits, await loadGuestRuntime(), code));
 }

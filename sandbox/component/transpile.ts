@@ -9,8 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { guestCallEnded, guestCallStarted } from '../watchdog.js';
 
-/** The interface a workflow component exports (wit/workflow.wit). */
+/** The interface a workflow component exports, and the one it may import from the host (wit/workflow.wit). */
 export const GUEST_INTERFACE = 'aion:workflow/guest@0.1.0';
+const HOST_INTERFACE = 'aion:workflow/host@0.1.0';
 
 /**
  * What a workflow component may import: the host's interface and the clock and random
@@ -94,7 +95,7 @@ function checkInterfaces(files: Record<string, Uint8Array>): void {
   for (const [name, file] of CONTRACT_DECLARATIONS) {
     const declared = files[file];
     // The host interface may be left out: a component that never logs does not import it.
-    if (declared === undefined && name === 'aion:workflow/host@0.1.0') continue;
+    if (declared === undefined && name === HOST_INTERFACE) continue;
     if (declared === undefined || signatures(Buffer.from(declared).toString('utf8')) !== signatures(readFileSync(new URL(`./wit-types/${file}`, import.meta.url), 'utf8'))) {
       throw new ComponentError(`the component's ${name} is not the contract's (wit/workflow.wit): build it against that WIT, with the same functions and types`);
     }
@@ -103,7 +104,7 @@ function checkInterfaces(files: Record<string, Uint8Array>): void {
 
 const CONTRACT_DECLARATIONS = [
   [GUEST_INTERFACE, 'interfaces/aion-workflow-guest.d.ts'],
-  ['aion:workflow/host@0.1.0', 'interfaces/aion-workflow-host.d.ts'],
+  [HOST_INTERFACE, 'interfaces/aion-workflow-host.d.ts'],
 ] as const;
 
 /** A declaration file without its comments and with its whitespace collapsed. */

@@ -14,6 +14,7 @@ import { Engine, replayHistories, type HistoryEvent } from '../../engine/index.j
 import { openLevelDbStore } from '../../store/index.js';
 import { DEFAULT_LIMITS } from '../../sandbox/index.js';
 import { runChild } from '../child-process.js';
+import { activation, startJob } from '../fixtures/components/activations.js';
 import { javaScriptComponent } from '../fixtures/components/build.js';
 import { fixture, silentLogger, tempDir } from '../helpers.js';
 
@@ -103,22 +104,20 @@ describe('a JavaScript workflow as a component', () => {
 
   it('restores a run from a snapshot mid-activities: the same commands and result', async () => {
     const template = await ComponentWorkflowTemplate.create(component, DEFAULT_LIMITS);
-    const base = { time: 1_700_000_000_000, replaying: false, continueAsNewSuggested: false };
-    const info = { workflowId: 'w', runId: 'r', workflowType: 'order3', namespace: 'default', taskQueue: 'default', startTime: 1_700_000_000_000, randomSeed: 7, searchAttributes: {}, firstExecutionRunId: 'r' };
     const original = await template.newSandbox();
-    original.activate({ ...base, historyLength: 0, jobs: [{ kind: 'startWorkflow', args: [5], info }] });
-    original.activate({ ...base, historyLength: 3, jobs: [{ kind: 'resolveActivity', seq: 1, result: 6 }] });
+    original.activate(activation(0, [startJob('order3', [5], 7)]));
+    original.activate(activation(3, [{ kind: 'resolveActivity', seq: 1, result: 6 }]));
     const image = original.capture();
     const restored = await template.restore(image);
     let commands: { kind: string; seq?: number }[] = [];
     for (const [seq, result, historyLength] of [[2, 17, 6], [3, 117, 9]]) {
-      const activation = { ...base, historyLength, jobs: [{ kind: 'resolveActivity' as const, seq, result }] };
-      const fromOriginal = original.activate(activation);
-      expect(restored.activate(activation)).toBe(fromOriginal);
+      const resolved = activation(historyLength, [{ kind: 'resolveActivity', seq, result }]);
+      const fromOriginal = original.activate(resolved);
+      expect(restored.activate(resolved)).toBe(fromOriginal);
       commands = JSON.parse(fromOriginal).commands;
     }
     expect(commands).toMatchObject([{ kind: 'startTimer', durationMs: 10 }]);
-    const fire = { ...base, historyLength: 12, jobs: [{ kind: 'fireTimer' as const, seq: commands[0].seq! }] };
+    const fire = activation(12, [{ kind: 'fireTimer', seq: commands[0].seq! }]);
     const completed = original.activate(fire);
     expect(restored.activate(fire)).toBe(completed);
     expect(JSON.parse(completed).commands).toEqual([{ kind: 'completeWorkflow', result: 117 }]);

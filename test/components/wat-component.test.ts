@@ -9,6 +9,7 @@ import { ComponentWorkflowTemplate } from '../../engine/component-workflow.js';
 import { Engine, replayHistories, WorkflowFailedError, type HistoryEvent } from '../../engine/index.js';
 import { CompiledComponent, ComponentTemplate, DEFAULT_LIMITS, transpileComponent } from '../../sandbox/index.js';
 import { HostImports } from '../../sandbox/component/host-imports.js';
+import { activation, ACTIVATION_TIME, startJob } from '../fixtures/components/activations.js';
 import { importingComponent, watWorkflowsComponent } from '../fixtures/components/build.js';
 import { silentLogger, tempDir } from '../helpers.js';
 
@@ -160,16 +161,14 @@ describe('component templates', () => {
 describe('queries on a component', () => {
   it('undo what the query changed, its memory growth too: the run goes on as if it had not been asked', async () => {
     const template = await ComponentWorkflowTemplate.create(component, DEFAULT_LIMITS);
-    const start = { time: 1_700_000_000_000, replaying: false, historyLength: 0, continueAsNewSuggested: false };
-    const info = { workflowId: 'w', runId: 'r', workflowType: 'timerWorkflow', namespace: 'default', taskQueue: 'default', startTime: 0, randomSeed: 99, searchAttributes: {}, firstExecutionRunId: 'r' };
     const asked = await template.newSandbox();
     const notAsked = await template.newSandbox();
-    for (const sandbox of [asked, notAsked]) sandbox.activate({ ...start, jobs: [{ kind: 'startWorkflow', args: [], info }] });
+    for (const sandbox of [asked, notAsked]) sandbox.activate(activation(0, [startJob('timerWorkflow', [], 99)]));
     const before = asked.residentBytes;
-    expect(asked.query('anything', [], start.time)).toMatchObject({ ok: false });
-    expect(asked.validateUpdate('u1', 'anything', [], start.time)).toMatchObject({ ok: false });
+    expect(asked.query('anything', [], ACTIVATION_TIME)).toMatchObject({ ok: false });
+    expect(asked.validateUpdate('u1', 'anything', [], ACTIVATION_TIME)).toMatchObject({ ok: false });
     expect(asked.residentBytes).toBe(before);
-    const fire = { ...start, historyLength: 3, jobs: [{ kind: 'fireTimer' as const, seq: 1 }] };
+    const fire = activation(3, [{ kind: 'fireTimer', seq: 1 }]);
     expect(asked.activate(fire)).toBe(notAsked.activate(fire));
   });
 });
@@ -177,14 +176,12 @@ describe('queries on a component', () => {
 describe('component snapshots', () => {
   it('restores a run mid-way to the state it was captured in: the same commands and result', async () => {
     const template = await ComponentWorkflowTemplate.create(component, DEFAULT_LIMITS);
-    const start = { time: 1_700_000_000_000, replaying: false, historyLength: 0, continueAsNewSuggested: false };
-    const info = { workflowId: 'w', runId: 'r', workflowType: 'timerWorkflow', namespace: 'default', taskQueue: 'default', startTime: 0, randomSeed: 1234, searchAttributes: {}, firstExecutionRunId: 'r' };
     const original = await template.newSandbox();
-    const first = original.activate({ ...start, jobs: [{ kind: 'startWorkflow', args: [], info }] });
+    const first = original.activate(activation(0, [startJob('timerWorkflow', [], 1234)]));
     expect(JSON.parse(first).commands).toEqual([{ kind: 'startTimer', seq: 1, durationMs: 50 }]);
 
     const restored = await template.restore(original.capture());
-    const fire = { ...start, time: 1_700_000_005_000, historyLength: 3, jobs: [{ kind: 'fireTimer' as const, seq: 1 }] };
+    const fire = activation(3, [{ kind: 'fireTimer', seq: 1 }], 1_700_000_005_000);
     const fromOriginal = original.activate(fire);
     expect(restored.activate(fire)).toBe(fromOriginal);
     expect(JSON.parse(fromOriginal).commands[0].result).toEqual([1_700_000_005, expectedRandom(1234)]);
