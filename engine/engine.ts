@@ -118,6 +118,11 @@ export interface EngineOptions {
    */
   activitiesModule?: string;
   /**
+   * With `threads`: a partition thread that leaves a sign-of-life request unanswered this long
+   * (its event loop blocked) is stopped and restarted, as one that died is. Default 30,000 ms.
+   */
+  threadHangMs?: number;
+  /**
    * In-process activity functions callable from one namespace only (by namespace, then type);
    * a namespace's own function of a type is used before one in `activities`.
    */
@@ -351,7 +356,7 @@ export class Engine implements RunDirectory {
     this.metrics = new EngineMetrics(parts.metricsRegistry, {
       loadedTemplates: async () => (await bundles.threads.stats()).templates,
       ...(store.partitionStatus ? { partitions: () => store.partitionStatus!() } : {}),
-      ...(threading?.role === 'main' ? { threads: () => Promise.all(threading.threads.all.map((thread) => thread.call<Awaited<ReturnType<ThreadMetrics>>[number]>('metrics', []))) } : {}),
+      ...(threading?.role === 'main' ? { threads: () => Promise.all(threading.threads.links.live().map((thread) => thread.call<Awaited<ReturnType<ThreadMetrics>>[number]>('metrics', []))) } : {}),
     });
     this.quarantine = new Quarantine(store, logger, this.metrics);
     this.activities = new ActivityDispatcher(
@@ -513,9 +518,9 @@ export class Engine implements RunDirectory {
     const checkpoints = checkCheckpoints(options.checkpoints);
     const supervisors = new Supervisors(options.supervision);
     const logger = options.logger ?? defaultLogger();
-    if (options.activitiesModule !== undefined && options.threads === undefined && partitionSide === undefined) {
-      throw new InvalidArgumentError('activitiesModule is for partition threads (threads): without them, give the functions in activities');
-    }
+    const unthreaded = options.threads === undefined && partitionSide === undefined;
+    if (unthreaded && options.activitiesModule !== undefined) throw new InvalidArgumentError('activitiesModule is for partition threads (threads): without them, give the functions in activities');
+    if (unthreaded && options.threadHangMs !== undefined) throw new InvalidArgumentError('threadHangMs is for partition threads (threads)');
     // Checked before any partition thread starts (they are given the same option).
     const { sandboxThreads } = options;
     if (sandboxThreads !== undefined && (!Number.isInteger(sandboxThreads) || sandboxThreads < 1 || sandboxThreads > 256)) throw new InvalidArgumentError('sandboxThreads must be an integer between 1 and 256');
@@ -913,12 +918,12 @@ export class Engine implements RunDirectory {
     this.assertOpen();
     checkOptionKeys(options, ['namespace', 'followRuns'], 'getHandle');
     const ref = { workflowId: checkId(workflowId, 'workflowId'), ...(runId === undefined ? {} : { runId: checkId(runId, 'runId') }), namespace: namespaceOf(options.namespace), followRuns: options.followRuns !== false };
-    return this.threading?.router.ownerOfHandle(ref) ? this.forwardedHandle(ref) : new WorkflowHandle(this, ref.workflowId, ref.runId, ref.namespace, ref.followRuns);
+    return this.threading?.router.routeOf(ref) ? this.forwardedHandle(ref) : new WorkflowHandle(this, ref.workflowId, ref.runId, ref.namespace, ref.followRuns);
   }
 
   /** A handle whose calls the partition thread serving the workflow performs. */
   private forwardedHandle(ref: HandleRef): WorkflowHandle {
-    return new ForwardedWorkflowHandle(this, this.threading!.router.ownerOfHandle(ref)!, ref);
+    return new ForwardedWorkflowHandle(this, this.threading!.router.routeOf(ref)!, ref);
   }
 
   /** Runs matching the query, newest first (all of them, or `limit`). */

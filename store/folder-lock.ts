@@ -60,6 +60,22 @@ export function lockFolder(folder: string): FolderLock {
   };
 }
 
+/**
+ * Removes `folder`'s lock file if this process holds it: a worker thread of this process
+ * locked it and ended without releasing it (the thread's registry of held folders ended with
+ * it; what the thread opened was closed as it ended).
+ */
+export function releaseLockOfThisProcess(folder: string): void {
+  const path = join(realpathSync(folder), LOCK_FILE);
+  const holder = readHolder(path);
+  if (holder === undefined || holder.pid !== process.pid || holder.host !== hostname() || holder.started !== processStartTime(process.pid)) return;
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
 function createLockFile(path: string, self: Holder, folder: string): void {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {

@@ -1,7 +1,8 @@
 /**
  * The main thread's `WorkflowHandle` of a threaded engine: each call is performed by the
  * partition thread serving the workflow, on its own handle (`serveHandleCall`), and its answer
- * or error comes back.
+ * or error comes back. The thread is looked up at each call, since a thread that died is
+ * replaced; a result awaited when it died is awaited again from its replacement.
  *
  * @module
  */
@@ -24,21 +25,29 @@ export interface StartedUpdate {
   runId: string;
 }
 
+/** The thread serving a handle's workflow. */
+export interface HandleRoute {
+  /** Its link now. */
+  owner(): PortRpc;
+  /** Resolves once it is live (at once unless it is being restarted). */
+  whenLive(): Promise<void>;
+}
+
 export class ForwardedWorkflowHandle extends WorkflowHandle {
   constructor(
     directory: RunDirectory,
-    private readonly owner: PortRpc,
+    private readonly route: HandleRoute,
     private readonly ref: HandleRef,
   ) {
     super(directory, ref.workflowId, ref.runId, ref.namespace, ref.followRuns);
   }
 
   private call<T>(method: string, args: unknown[], signal?: AbortSignal): Promise<T> {
-    return this.owner.call<T>('handle', [this.ref, method, args], signal);
+    return this.route.owner().call<T>('handle', [this.ref, method, args], signal);
   }
 
   override result(options: { signal?: AbortSignal } = {}): Promise<unknown> {
-    return this.call('result', [], options.signal);
+    return awaitAcrossRestarts(this.route, (owner) => owner.call('handle', [this.ref, 'result', []], options.signal));
   }
 
   override async signal(name: string, ...args: unknown[]): Promise<void> {
@@ -56,11 +65,11 @@ export class ForwardedWorkflowHandle extends WorkflowHandle {
   override async startUpdate(name: string, options: { args?: unknown[]; updateId?: string } = {}): Promise<WorkflowUpdateHandle> {
     const sent = typeof options === 'object' && options !== null ? { ...options, args: asJson(options.args) } : options;
     const { updateId, runId } = await this.call<StartedUpdate>('startUpdate', [name, sent]);
-    return { ...forwardedUpdateHandle(this.owner, { ...this.ref, runId }, updateId), runId };
+    return { ...forwardedUpdateHandle(this.route, { ...this.ref, runId }, updateId), runId };
   }
 
   override getUpdateHandle(updateId: string): Omit<WorkflowUpdateHandle, 'runId'> & { runId?: string } {
-    return forwardedUpdateHandle(this.owner, this.ref, updateId);
+    return forwardedUpdateHandle(this.route, this.ref, updateId);
   }
 
   override async cancel(reason?: string): Promise<void> {
@@ -81,7 +90,7 @@ export class ForwardedWorkflowHandle extends WorkflowHandle {
 
   override async *events(options: { from?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<HistoryEvent> {
     const { signal, ...rest } = options;
-    yield* this.owner.stream<HistoryEvent>('handleEvents', [this.ref, rest], signal);
+    yield* this.route.owner().stream<HistoryEvent>('handleEvents', [this.ref, rest], signal);
   }
 
   override inspect(options: Omit<InspectOptions, 'limits'>): Promise<RunAtEvent> {
@@ -93,11 +102,27 @@ export class ForwardedWorkflowHandle extends WorkflowHandle {
   }
 }
 
-function forwardedUpdateHandle(owner: PortRpc, ref: HandleRef, updateId: string): Omit<WorkflowUpdateHandle, 'runId'> & { runId?: string } {
+function forwardedUpdateHandle(route: HandleRoute, ref: HandleRef, updateId: string): Omit<WorkflowUpdateHandle, 'runId'> & { runId?: string } {
   return {
     updateId,
     workflowId: ref.workflowId,
     ...(ref.runId !== undefined ? { runId: ref.runId } : {}),
-    result: (options = {}) => owner.call('handle', [ref, 'updateResult', [updateId]], options.signal),
+    result: (options = {}) => awaitAcrossRestarts(route, (owner) => owner.call('handle', [ref, 'updateResult', [updateId]], options.signal)),
   };
+}
+
+/**
+ * A result awaited from the thread serving the workflow; when that thread dies meanwhile, awaited
+ * again from its replacement (a result only reads what is recorded, so asking twice is safe).
+ */
+async function awaitAcrossRestarts<T>(route: HandleRoute, call: (owner: PortRpc) => Promise<T>): Promise<T> {
+  for (;;) {
+    const owner = route.owner();
+    try {
+      return await call(owner);
+    } catch (error) {
+      if (!owner.closed) throw error;
+      await route.whenLive();
+    }
+  }
 }

@@ -100,7 +100,17 @@ export class MainActivityRunner {
     try {
       return asJson(await activityContext.run(context, () => fn(...args)));
     } finally {
+      // Unless a restarted thread's attempt took the key meanwhile.
+      if (this.running.get(key) === controller) this.running.delete(key);
+    }
+  }
+
+  /** Thread `thread` died: its attempts here are cancelled (its replacement dispatches them again). */
+  threadGone(thread: number): void {
+    for (const [key, controller] of this.running) {
+      if (!key.startsWith(`${thread}:`)) continue;
       this.running.delete(key);
+      controller.abort(attemptCancellation(`partition thread ${thread} stopped`, { workerShutdown: true }));
     }
   }
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { PartitionedEventStore, type EventStore } from '../../store/index.js';
 import { openFolderPart, openMemoryPart } from '../../store/open.js';
 import type { ActivityFunction } from '../activities/dispatcher.js';
@@ -15,11 +15,12 @@ import type { EngineEvents } from '../engine.js';
 import type { HistoryEvent } from '../history/events.js';
 import type { Logger } from '../logger.js';
 import { partitionHandlers, type ForwardedEvent, type PartitionServices } from './partition-service.js';
-import { storeOptions, type PartitionThreadData, type ThreadLifecycle } from './partition-threads.js';
+import { storeOptions, threadGone, type PartitionThreadData, type PeerRestarted, type ThreadLifecycle } from './partition-threads.js';
 import { MainActivityProxies } from './main-activities.js';
 import { Placement } from './placement.js';
 import { PortRpc, sendError } from './port-rpc.js';
 import { RemoteStore, serveStore } from './remote-store.js';
+import { ThreadLinks } from './thread-links.js';
 
 const data = workerData as PartitionThreadData;
 const post = (message: ThreadLifecycle) => parentPort!.postMessage(message);
@@ -48,14 +49,18 @@ const owned = Array.from({ length: data.partitions }, (_, partition) => partitio
 let servicesReady: (services: PartitionServices) => void = () => undefined;
 const ready = new Promise<PartitionServices>((resolve) => (servicesReady = resolve));
 const served = partitionHandlers(ready);
-const peers = new Map(Object.entries(data.peers).map(([thread, port]) => [Number(thread), new PortRpc(port, served)]));
+const peers = new ThreadLinks();
+const linkTo = (thread: number, port: MessagePort) => peers.set(thread, new PortRpc(port, served, () => threadGone(thread)));
+for (const [thread, port] of Object.entries(data.peers)) linkTo(Number(thread), port);
 
 let engine: Engine | undefined;
 let store: PartitionedEventStore<HistoryEvent> | undefined;
 const local = new Map<number, EventStore<HistoryEvent>>();
+/** The other threads' partitions. */
+const remotes = new Map(Object.entries(data.partitionStores).map(([partition, port]) => [Number(partition), new RemoteStore<HistoryEvent>(port)]));
 
 const main: PortRpc = new PortRpc(data.main, {
-  handlers: { ...served.handlers, openEngine: () => openEngine(), close: () => close() },
+  handlers: { ...served.handlers, openEngine: () => openEngine(), close: () => close(), ping: () => undefined },
   streams: served.streams,
   notices: {
     activityHeartbeat: (payload) => mainActivities.heartbeat(payload as Parameters<MainActivityProxies['heartbeat']>[0]),
@@ -76,13 +81,22 @@ const opening = (async () => {
   }
 })();
 
-// Asked when opening failed elsewhere, before the thread is stopped: the databases it opened are closed, their locks released.
-parentPort!.on('message', (message: { kind: string }) => {
-  if (message.kind === 'close') void close().then(
-    () => post({ kind: 'closed' }),
-    () => post({ kind: 'closed' }),
-  );
+parentPort!.on('message', (message: { kind: 'close' } | PeerRestarted) => {
+  // Asked when opening failed elsewhere, before the thread is stopped: the databases it opened are closed, their locks released.
+  if (message.kind === 'close')
+    void close().then(
+      () => post({ kind: 'closed' }),
+      () => post({ kind: 'closed' }),
+    );
+  else peerRestarted(message);
 });
+
+/** Another thread died and was replaced: calls to it, this thread's partitions served to it, and its partitions' stores go through new ports. */
+function peerRestarted({ thread, peer, serve, stores }: PeerRestarted): void {
+  linkTo(thread, peer);
+  for (const { partition, port } of serve) serveStore(local.get(partition)!, port);
+  for (const [partition, port] of Object.entries(stores)) remotes.get(Number(partition))!.reconnect(port);
+}
 
 try {
   await opening;
@@ -96,9 +110,9 @@ try {
 }
 
 async function openEngine(): Promise<void> {
-  const parts = Array.from({ length: data.partitions }, (_, partition) => local.get(partition) ?? new RemoteStore<HistoryEvent>(data.partitionStores[partition]));
+  const parts = Array.from({ length: data.partitions }, (_, partition) => local.get(partition) ?? remotes.get(partition)!);
   store = new PartitionedEventStore<HistoryEvent>(new RemoteStore(data.control), parts, { owned: { control: false, partitions: owned } });
-  const placement = new Placement(data.partitions, new Set(owned), store, (partition) => peers.get(partition % data.threads)!);
+  const placement = new Placement(data.partitions, new Set(owned), store, peers, (partition) => partition % data.threads);
   // Functions the main thread runs, and those of the activities module, run here (which win).
   const onMain = mainActivities.registry(data.mainActivities);
   const here = data.options.activitiesModule === undefined ? {} : await importActivities(data.options.activitiesModule);

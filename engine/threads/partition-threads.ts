@@ -13,10 +13,12 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { DEFAULT_PARTITIONS, PartitionedEventStore, type EventStore, type LevelDbStoreOptions, type RunRecord } from '../../store/index.js';
-import { lockPartitionedFolder, openFolderPart, openMemoryPart } from '../../store/open.js';
+import { StoreError } from '../../store/errors.js';
+import { releaseLockOfThisProcess } from '../../store/folder-lock.js';
+import { lockPartitionedFolder, openFolderPart, openMemoryPart, partitionFolder } from '../../store/open.js';
 import { checkPartitionCount } from '../../store/partitions.js';
 import type { EngineOptions } from '../engine.js';
-import { EngineClosedError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import type { Logger } from '../logger.js';
 import { defaultThreadCount } from '../sandboxes/sandbox-threads.js';
@@ -27,6 +29,9 @@ import { PortRpc, rebuildError, type Handlers, type NoticeHandlers, type SentErr
 import { RemoteStore, serveStore } from './remote-store.js';
 import { startWorker } from './start-worker.js';
 import { ThreadedTaskPolls } from './task-polls.js';
+import { ThreadLinks } from './thread-links.js';
+import { ThreadSupervisor } from './thread-supervisor.js';
+import { DEFAULT_THREAD_HANG_MS, ThreadWatchdog } from './thread-watchdog.js';
 
 /** What a partition thread starts with (its `workerData`). */
 export interface PartitionThreadData {
@@ -54,37 +59,69 @@ export type ThreadEngineOptions = Pick<
   'dataDir' | 'sync' | 'acceptDataLoss' | 'limits' | 'commandLimits' | 'maxResidentBytes' | 'maxResidentRuns' | 'supervision' | 'sandboxThreads' | 'workflowFailureErrorTypes' | 'checkpoints' | 'activitiesModule'
 >;
 
+/** What the other threads are sent when a thread was restarted: ports to it, to serve their partitions to it on, and to its partitions' stores. */
+export interface PeerRestarted {
+  kind: 'peerRestarted';
+  thread: number;
+  peer: MessagePort;
+  serve: { partition: number; port: MessagePort }[];
+  stores: Record<number, MessagePort>;
+}
+
 /** A message a partition thread posts to its parent. */
 export type ThreadLifecycle = { kind: 'serving' } | { kind: 'failed'; error: SentError } | { kind: 'closed' } | { kind: 'log'; level: keyof Logger; attributes: object; message: string };
 
-/** Validates the options of a threaded engine; returns the thread count. */
-export function checkThreadedOptions(options: EngineOptions): { threads: number } {
+/** How many partition threads, and how long one may leave a sign-of-life request unanswered. */
+export interface ThreadedOptions {
+  threads: number;
+  threadHangMs: number;
+}
+
+/** Validates the options of a threaded engine. */
+export function checkThreadedOptions(options: EngineOptions): ThreadedOptions {
   const { threads } = options;
   if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidArgumentError('threads must be an integer from 1 to 256');
   if (options.store !== undefined) throw new InvalidArgumentError('threads open the data folder (or in-memory partitions) themselves: give dataDir, not a store');
   if (options.activitiesModule !== undefined && typeof options.activitiesModule !== 'string') throw new InvalidArgumentError('activitiesModule must be a path or file URL');
-  return { threads };
+  const { threadHangMs = DEFAULT_THREAD_HANG_MS } = options;
+  if (typeof threadHangMs !== 'number' || !Number.isInteger(threadHangMs) || threadHangMs < 100 || threadHangMs > 3_600_000) throw new InvalidArgumentError('threadHangMs must be an integer from 100 to 3600000 (milliseconds)');
+  return { threads, threadHangMs };
 }
 
 export class PartitionThreads {
   private mainServices: ((services: MainServices) => void) | undefined;
   private readonly mainReady = new Promise<MainServices>((resolve) => (this.mainServices = resolve));
-  /** Engine calls with each thread, by its number. */
-  readonly all: PortRpc[];
+  /** Engine calls with each thread, by its number (replaced when a thread is restarted). */
+  readonly links = new ThreadLinks();
   readonly placement: Placement;
   /** Remote workers' polls, across the threads' task queues. */
   readonly taskPolls: ThreadedTaskPolls;
+  private readonly supervisor: ThreadSupervisor;
+  private watchdog: ThreadWatchdog | undefined;
+  /** Threads that died and are not restarted yet. */
+  private readonly dead = new Set<number>();
+  private closing = false;
 
   private constructor(
     private readonly workers: Worker[],
     mainPorts: MessagePort[],
     /** This thread's store: the control store, and every partition through its owner. */
     readonly store: PartitionedEventStore<HistoryEvent>,
-    ownerOf: (partition: number) => number,
+    /** Each partition's store, through its owner. */
+    private readonly remotes: RemoteStore<HistoryEvent>[],
+    private readonly wiring: Wiring,
+    private readonly logger: Logger,
+    private readonly hangMs: number,
   ) {
-    this.all = mainPorts.map((port, thread) => new PortRpc(port, this.servedTo(thread)));
-    this.placement = new Placement(store.partitionCount, new Set(), store, (partition) => this.all[ownerOf(partition)]);
-    this.taskPolls = new ThreadedTaskPolls(this.all);
+    mainPorts.forEach((port, thread) => this.links.set(thread, this.link(thread, port)));
+    this.placement = new Placement(store.partitionCount, new Set(), store, this.links, wiring.ownerOf);
+    this.taskPolls = new ThreadedTaskPolls(this.links);
+    this.supervisor = new ThreadSupervisor(logger);
+  }
+
+  /** The engine calls with partition thread `thread` over `port`: what this thread serves it, and the error its calls fail with once it is gone. */
+  private link(thread: number, port: MessagePort): PortRpc {
+    return new PortRpc(port, this.servedTo(thread), () => threadGone(thread));
   }
 
   /** What this thread serves partition thread `thread` (answered once its engine exists). */
@@ -93,7 +130,7 @@ export class PartitionThreads {
     return {
       handlers: {
         admitStart: async ([namespace]) => (await main()).admitStart(namespace as string),
-        runActivity: async ([call]) => (await main()).activities.run(thread, this.all[thread], call as Parameters<MainActivityRunner['run']>[2]),
+        runActivity: async ([call]) => (await main()).activities.run(thread, this.links.get(thread), call as Parameters<MainActivityRunner['run']>[2]),
       },
       notices: {
         taskQueued: (payload) => {
@@ -111,32 +148,13 @@ export class PartitionThreads {
     };
   }
 
-  static async start(options: EngineOptions, { threads }: { threads: number }, logger: Logger, mainActivities: ActivityNames): Promise<PartitionThreads> {
+  static async start(options: EngineOptions, { threads, threadHangMs }: ThreadedOptions, logger: Logger, mainActivities: ActivityNames): Promise<PartitionThreads> {
     const { partitions, control, release } = await openControl(options, logger);
     const started: Worker[] = [];
     try {
       if (threads > partitions) throw new InvalidArgumentError(`threads (${threads}) must be at most the partition count (${partitions})`);
-      const ownerOf = (partition: number) => partition % threads;
-      const data: PartitionThreadData[] = Array.from({ length: threads }, (_, thread) => ({
-        thread,
-        threads,
-        partitions,
-        options: threadOptions(options, threads),
-        main: undefined as unknown as MessagePort,
-        peers: {},
-        control: undefined as unknown as MessagePort,
-        partitionStores: {},
-        serve: [],
-        mainActivities,
-      }));
-      const mainPorts = data.map((thread) => {
-        const engine = new MessageChannel();
-        thread.main = engine.port2;
-        const controlStore = new MessageChannel();
-        serveStore(control, controlStore.port1);
-        thread.control = controlStore.port2;
-        return engine.port1;
-      });
+      const wiring = new Wiring(options, threads, partitions, control, mainActivities);
+      const data = Array.from({ length: threads }, (_, thread) => wiring.threadData(thread));
       for (let a = 0; a < threads; a++) {
         for (let b = a + 1; b < threads; b++) {
           const { port1, port2 } = new MessageChannel();
@@ -147,7 +165,7 @@ export class PartitionThreads {
       // Each partition's store, served by its owner to this thread and to every other thread.
       const remotes: RemoteStore<HistoryEvent>[] = [];
       for (let partition = 0; partition < partitions; partition++) {
-        const owner = data[ownerOf(partition)];
+        const owner = data[wiring.ownerOf(partition)];
         const toMain = new MessageChannel();
         owner.serve.push({ partition, port: toMain.port2 });
         remotes.push(new RemoteStore<HistoryEvent>(toMain.port1));
@@ -158,10 +176,10 @@ export class PartitionThreads {
           thread.partitionStores[partition] = port1;
         }
       }
-      for (const thread of data) started.push(startWorker(new URL('./partition-thread', import.meta.url), { workerData: thread, transferList: portsOf(thread) }));
+      for (const thread of data) started.push(startThread(thread));
       await Promise.all(started.map((worker, thread) => serving(worker, thread, logger)));
       const store = new PartitionedEventStore<HistoryEvent>(control, remotes, { owned: { control: true, partitions: [] }, onClose: release });
-      return new PartitionThreads(started, mainPorts, store, ownerOf);
+      return new PartitionThreads(started, data.map(({ mainPort }) => mainPort), store, remotes, wiring, logger, threadHangMs);
     } catch (error) {
       await Promise.all(started.map(closeParts));
       await control.close();
@@ -175,23 +193,157 @@ export class PartitionThreads {
     this.mainServices?.(services);
   }
 
-  /** Tells every partition thread to read namespaces, versions and routes again; resolves once they have. */
+  /** Tells every partition thread to read namespaces, versions and routes again; resolves once they have (a thread being restarted reads them once it is back). */
   async controlChanged(): Promise<void> {
-    await Promise.all(this.all.map((thread) => thread.call('reloadControl', [])));
+    await Promise.all(this.links.live().map((thread) => thread.call('reloadControl', [])));
   }
 
-  /** Opens each thread's engine, which recovers its partitions. */
+  /** Opens each thread's engine, which recovers its partitions; from then on a thread that dies is restarted. */
   async openEngines(): Promise<void> {
-    await Promise.all(this.all.map((thread) => thread.call('openEngine', [])));
+    await Promise.all(this.links.all().map((thread) => thread.call('openEngine', [])));
+    this.workers.forEach((worker, thread) => {
+      this.supervisor.started(thread);
+      this.superviseExit(worker, thread);
+    });
+    this.watchdog = new ThreadWatchdog(this.links, this.hangMs, (thread, silentMs) => {
+      this.logger.error({ thread, silentMs }, `partition thread ${thread} has not answered for ${silentMs} ms; stopping it`);
+      void this.workers[thread].terminate();
+    });
   }
 
   /** Closes each thread's engine and databases, then stops the threads. */
   async close(): Promise<void> {
-    await Promise.allSettled(this.all.map((thread) => thread.call('close', [])));
-    for (const rpc of this.all) rpc.close(new EngineClosedError());
+    this.closing = true;
+    this.watchdog?.stop();
+    await this.supervisor.stop();
+    await Promise.allSettled(this.links.live().map((thread) => thread.call('close', [])));
+    this.links.close();
     await Promise.all(this.workers.map((worker) => worker.terminate()));
   }
+
+  private superviseExit(worker: Worker, thread: number): void {
+    worker.once('exit', (code) => {
+      if (this.closing) return;
+      this.dead.add(thread);
+      void this.mainReady.then((services) => services.activities.threadGone(thread));
+      this.supervisor.died(thread, code, () => this.restart(thread));
+    });
+  }
+
+  /**
+   * Starts a new thread in place of `thread`, which died: new ports between it and every
+   * other thread, its partitions' databases opened again, then its engine, which recovers
+   * its partitions as a restarted engine does.
+   */
+  private async restart(thread: number): Promise<void> {
+    this.wiring.releaseLocks(thread);
+    const { data, notices, toMain } = this.wiring.replacement(thread);
+    const worker = startThread(data);
+    this.workers[thread] = worker;
+    this.dead.delete(thread);
+    for (const [peer, notice] of notices) {
+      const ports = [notice.peer, ...notice.serve.map(({ port }) => port), ...Object.values(notice.stores)];
+      // A peer that is dead too gets new ports when it is restarted: the ends meant for it are closed, so this thread sees it gone until then.
+      if (this.dead.has(peer) || this.workers[peer].threadId === -1) for (const port of ports) port.close();
+      else this.workers[peer].postMessage(notice, ports);
+    }
+    const link = this.link(thread, data.mainPort);
+    try {
+      await serving(worker, thread, this.logger);
+      for (const [partition, port] of toMain) this.remotes[partition].reconnect(port);
+      await link.call('openEngine', []);
+    } catch (error) {
+      this.dead.add(thread);
+      await worker.terminate();
+      throw error;
+    }
+    this.links.set(thread, link);
+    this.superviseExit(worker, thread);
+    // What changed while it was gone or opening (namespaces, versions, routes): a change made since is told to it as to the others.
+    await link.call('reloadControl', []).catch((error: unknown) => this.logger.warn({ err: error, thread }, 'a restarted partition thread could not read the control store again'));
+  }
 }
+
+/** What each partition thread is started with, and how partitions are assigned to threads. */
+class Wiring {
+  constructor(
+    private readonly options: EngineOptions,
+    private readonly threads: number,
+    private readonly partitions: number,
+    private readonly control: EventStore<HistoryEvent>,
+    private readonly mainActivities: ActivityNames,
+  ) {}
+
+  readonly ownerOf = (partition: number): number => partition % this.threads;
+
+  /** Thread `thread`'s data with its engine link to this thread and its control store port; peers and partition stores are for the caller to add. */
+  threadData(thread: number): PartitionThreadData & { mainPort: MessagePort } {
+    const engine = new MessageChannel();
+    const controlStore = new MessageChannel();
+    serveStore(this.control, controlStore.port1);
+    return {
+      thread,
+      threads: this.threads,
+      partitions: this.partitions,
+      options: threadOptions(this.options, this.threads),
+      main: engine.port2,
+      peers: {},
+      control: controlStore.port2,
+      partitionStores: {},
+      serve: [],
+      mainActivities: this.mainActivities,
+      mainPort: engine.port1,
+    };
+  }
+
+  /**
+   * What the thread replacing `thread` is started with, and its ports to every other thread,
+   * which they are sent as a `peerRestarted` message (`notices`, by thread); `toMain`: the
+   * ports on which it serves its partitions to this thread.
+   */
+  replacement(thread: number): { data: PartitionThreadData & { mainPort: MessagePort }; notices: Map<number, PeerRestarted>; toMain: Map<number, MessagePort> } {
+    const data = this.threadData(thread);
+    const notices = new Map<number, PeerRestarted>();
+    for (let peer = 0; peer < this.threads; peer++) {
+      if (peer === thread) continue;
+      const { port1, port2 } = new MessageChannel();
+      data.peers[peer] = port1;
+      notices.set(peer, { kind: 'peerRestarted', thread, peer: port2, serve: [], stores: {} });
+    }
+    const toMain = new Map<number, MessagePort>();
+    for (let partition = 0; partition < this.partitions; partition++) {
+      const owner = this.ownerOf(partition);
+      if (owner !== thread) {
+        const { port1, port2 } = new MessageChannel();
+        data.partitionStores[partition] = port1;
+        notices.get(owner)!.serve.push({ partition, port: port2 });
+        continue;
+      }
+      const main = new MessageChannel();
+      data.serve.push({ partition, port: main.port2 });
+      toMain.set(partition, main.port1);
+      for (const notice of notices.values()) {
+        const { port1, port2 } = new MessageChannel();
+        data.serve.push({ partition, port: port2 });
+        notice.stores[partition] = port1;
+      }
+    }
+    return { data, notices, toMain };
+  }
+
+  /**
+   * A thread that died closed its databases as it ended (classic-level closes them when a
+   * thread's environment is torn down), but its lock files, which name this process, remain.
+   */
+  releaseLocks(thread: number): void {
+    const { dataDir } = this.options;
+    if (dataDir === undefined) return;
+    for (let partition = thread; partition < this.partitions; partition += this.threads) releaseLockOfThisProcess(partitionFolder(dataDir, partition));
+  }
+}
+
+/** The error calls to partition thread `thread` fail with once it is gone (retried by the caller once it is restarted). */
+export const threadGone = (thread: number): StoreError => new StoreError('AION_STORE_UNAVAILABLE', `partition thread ${thread} stopped; its partitions are unavailable until it is restarted`);
 
 /** The control store of a threaded engine, opened by the main thread, and the folder's partition count. */
 async function openControl(options: EngineOptions, logger: Logger): Promise<{ partitions: number; control: EventStore<HistoryEvent>; release: () => void }> {
@@ -238,6 +390,11 @@ function threadOptions(options: EngineOptions, threads: number): ThreadEngineOpt
     // Resolved here: a thread resolves a relative path as it likes.
     activitiesModule: activitiesModule === undefined || activitiesModule.startsWith('file:') ? activitiesModule : pathToFileURL(isAbsolute(activitiesModule) ? activitiesModule : resolve(activitiesModule)).href,
   });
+}
+
+/** Starts a partition thread; the engine link's end that stays here is not sent. */
+function startThread({ mainPort: _kept, ...data }: PartitionThreadData & { mainPort: MessagePort }): Worker {
+  return startWorker(new URL('./partition-thread', import.meta.url), { workerData: data, transferList: portsOf(data) });
 }
 
 function portsOf(data: PartitionThreadData): MessagePort[] {

@@ -11,14 +11,17 @@ import type { HistoryEvent, JobEventType, NewEventOf } from '../history/events.j
 import { effectTarget, type OutboxEffect, type ParentLink } from '../outbox.js';
 import type { EffectRouting } from '../outbox-processor.js';
 import type { PortRpc } from './port-rpc.js';
+import type { ThreadLinks } from './thread-links.js';
 
 export class Placement implements EffectRouting {
   constructor(
     readonly partitionCount: number,
     private readonly owned: ReadonlySet<number>,
     private readonly store: PartitionedEventStore<HistoryEvent>,
-    /** The engine serving a partition this one does not. */
-    private readonly ownerOf: (partition: number) => PortRpc,
+    /** The other threads. */
+    private readonly threads: ThreadLinks,
+    /** The thread serving a partition. */
+    private readonly threadOf: (partition: number) => number,
   ) {}
 
   ownsRun(runId: string): boolean {
@@ -35,8 +38,17 @@ export class Placement implements EffectRouting {
     return this.ownerOfPartition(partitionOfWorkflow(namespace, workflowId, this.partitionCount));
   }
 
+  /** Resolves once the thread serving the workflow is live: at once, unless it died and is being restarted. */
+  whenOwnerOfWorkflowLive(namespace: string, workflowId: string): Promise<void> {
+    return this.threads.whenLive(this.threadOf(partitionOfWorkflow(namespace, workflowId, this.partitionCount)));
+  }
+
   private ownerOfPartition(partition: number): PortRpc | undefined {
     return this.owned.has(partition) ? undefined : this.ownerOf(partition);
+  }
+
+  private ownerOf(partition: number): PortRpc {
+    return this.threads.get(this.threadOf(partition));
   }
 
   perform(entry: OutboxEntry): Promise<void> | undefined {

@@ -50,9 +50,16 @@ export class PortRpc {
   constructor(
     private readonly port: MessagePort,
     private readonly served: { handlers?: Handlers; streams?: StreamHandlers; notices?: NoticeHandlers } = {},
+    /** What calls fail with once the other thread is gone. */
+    gone: () => Error = () => new Error('the thread at the other end of the port is gone'),
   ) {
     port.on('message', (message: Message) => this.receive(message));
-    port.on('close', () => this.close(new Error('the thread at the other end of the port is gone')));
+    port.on('close', () => this.close(gone()));
+  }
+
+  /** True once closed, by either side or because the other thread is gone. */
+  get closed(): boolean {
+    return this.closedWith !== undefined;
   }
 
   /** Calls `method` on the other side; aborting `signal` rejects at once and aborts it there. */

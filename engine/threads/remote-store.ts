@@ -99,22 +99,11 @@ export function serveStore(store: EventStore, port: MessagePort): PortRpc {
 /** Another thread's store, through the port `serveStore` serves it on. */
 export class RemoteStore<E extends StoredEvent = StoredEvent> implements EventStore<E> {
   readonly events = new EventEmitter<StoreEvents>().setMaxListeners(0);
-  private readonly rpc: PortRpc;
+  private rpc: PortRpc;
   private refused: StoreError | undefined;
 
   constructor(port: MessagePort) {
-    this.rpc = new PortRpc(port, {
-      notices: {
-        availability: (change) => this.onAvailability(change as { available: true } | { available: false; error: Parameters<typeof rebuildError>[0] }),
-        appended: (append) => this.events.emit('appended', append as StoreEvents['appended'][0]),
-      },
-    });
-    // A thread that died takes its partitions with it: the engine reports the store unavailable (health, metrics).
-    port.on('close', () => {
-      if (this.refused !== undefined) return;
-      this.refused = new StoreError('AION_STORE_UNAVAILABLE', 'the thread serving this part of the store is gone');
-      this.events.emit('availability', { available: false, error: this.refused });
-    });
+    this.rpc = this.connect(port);
     // The serving side sends appends only while someone here listens for them.
     const untyped = this.events as EventEmitter;
     untyped.on('newListener', (name: string) => {
@@ -123,6 +112,29 @@ export class RemoteStore<E extends StoredEvent = StoredEvent> implements EventSt
     untyped.on('removeListener', (name: string) => {
       if (name === 'appended' && this.events.listenerCount('appended') === 0) this.rpc.notify('appends', false);
     });
+  }
+
+  /** The store again, served on `port` by the thread that replaced the one that died. */
+  reconnect(port: MessagePort): void {
+    this.rpc = this.connect(port);
+    if (this.events.listenerCount('appended') > 0) this.rpc.notify('appends', true);
+    if (this.refused !== undefined) this.onAvailability({ available: true });
+  }
+
+  private connect(port: MessagePort): PortRpc {
+    const rpc = new PortRpc(port, {
+      notices: {
+        availability: (change) => this.onAvailability(change as { available: true } | { available: false; error: Parameters<typeof rebuildError>[0] }),
+        appended: (append) => this.events.emit('appended', append as StoreEvents['appended'][0]),
+      },
+    });
+    // A thread that died takes its partitions with it until it is restarted: the engine reports the store unavailable (health, metrics).
+    port.on('close', () => {
+      if (this.refused !== undefined || rpc !== this.rpc) return;
+      this.refused = new StoreError('AION_STORE_UNAVAILABLE', 'the thread serving this part of the store is gone');
+      this.events.emit('availability', { available: false, error: this.refused });
+    });
+    return rpc;
   }
 
   get unavailable(): StoreError | undefined {

@@ -14,7 +14,7 @@ import type { Engine, SignalWithStartOptions, StartOptions, UpdateWithStartOptio
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_NAMESPACE } from '../hosting/namespaces.js';
 import { checkId } from '../input.js';
-import type { HandleRef } from './forwarded-handle.js';
+import type { HandleRef, HandleRoute } from './forwarded-handle.js';
 import type { Placement } from './placement.js';
 import { asJson, sendError, type PortRpc } from './port-rpc.js';
 
@@ -62,8 +62,9 @@ export class PartitionRouter {
   }
 
   /** The thread serving the handle's workflow, or undefined when it is this one. */
-  ownerOfHandle(ref: HandleRef): PortRpc | undefined {
-    return this.placement.ownerOfWorkflow(ref.namespace, ref.workflowId);
+  routeOf({ namespace, workflowId }: HandleRef): HandleRoute | undefined {
+    if (this.placement.ownerOfWorkflow(namespace, workflowId) === undefined) return undefined;
+    return { owner: () => this.placement.ownerOfWorkflow(namespace, workflowId)!, whenLive: () => this.placement.whenOwnerOfWorkflowLive(namespace, workflowId) };
   }
 
   private ownerOf(options: { workflowId?: unknown; namespace?: unknown } | undefined, call = 'start'): PortRpc | undefined {

@@ -2,13 +2,14 @@
  * A remote worker's poll of a threaded engine: its main thread asks each partition thread for
  * a waiting attempt without waiting there (so no thread hands out an attempt nobody receives),
  * and otherwise waits until a thread says an attempt joined that queue, or the poll's time is
- * up. A notice that comes while the threads are being asked makes the poll ask again.
+ * up. A notice that comes while the threads are being asked makes the poll ask again. A
+ * thread being restarted is not asked (its attempts are dispatched again once it is back).
  *
  * @module
  */
 import type { ActivityTaskMessage } from '../activities/task-message.js';
 import type { TaskQueueDescription } from '../activities/task-queues.js';
-import type { PortRpc } from './port-rpc.js';
+import type { ThreadLinks } from './thread-links.js';
 
 export class ThreadedTaskPolls {
   /** Attempts queued so far, by queue: a poll that saw none asks again if this moved meanwhile. */
@@ -17,7 +18,7 @@ export class ThreadedTaskPolls {
   /** Where the next poll starts asking, so no thread's queue waits behind another's. */
   private next = 0;
 
-  constructor(private readonly threads: readonly PortRpc[]) {}
+  constructor(private readonly threads: ThreadLinks) {}
 
   /** A partition thread queued an attempt in `namespace`'s `taskQueue`. */
   onQueued(namespace: string, taskQueue: string): void {
@@ -32,10 +33,11 @@ export class ThreadedTaskPolls {
     const deadline = Date.now() + options.waitMs;
     for (;;) {
       const seen = this.queued.get(key) ?? 0;
-      const start = this.next++ % this.threads.length;
-      for (let i = 0; i < this.threads.length; i++) {
+      const threads = this.threads.live();
+      const start = this.next++ % Math.max(1, threads.length);
+      for (let i = 0; i < threads.length; i++) {
         if (signal?.aborted) return undefined;
-        const thread = this.threads[(start + i) % this.threads.length];
+        const thread = threads[(start + i) % threads.length];
         const task = await thread.call<ActivityTaskMessage | undefined>('pollActivityTask', [{ namespace, taskQueue, identity, waitMs: 0 }]);
         if (task !== undefined) return task;
       }
@@ -48,7 +50,7 @@ export class ThreadedTaskPolls {
 
   /** The queue as every thread has it: attempts waiting in all, and the workers that polled any. */
   async describe(namespace: string, taskQueue: string): Promise<TaskQueueDescription> {
-    const parts = await Promise.all(this.threads.map((thread) => thread.call<TaskQueueDescription>('describeTaskQueue', [taskQueue, { namespace }])));
+    const parts = await Promise.all(this.threads.live().map((thread) => thread.call<TaskQueueDescription>('describeTaskQueue', [taskQueue, { namespace }])));
     const pollers = new Map<string, string>();
     for (const { identity, lastAccessTime } of parts.flatMap((part) => part.pollers)) {
       if ((pollers.get(identity) ?? '') < lastAccessTime) pollers.set(identity, lastAccessTime);

@@ -1,0 +1,153 @@
+/**
+ * A partition thread that dies (here: an uncaught exception in the activities module it runs)
+ * is restarted: its partitions are opened again and recovered, calls reach the new thread, a
+ * result awaited across the restart arrives, and what was recorded before is not done again.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Engine } from '../../../engine/engine.js';
+import type { Logger } from '../../../engine/logger.js';
+import { ThreadSupervisor } from '../../../engine/threads/thread-supervisor.js';
+import { CRASH_AMOUNT, HANG_AMOUNT } from '../../fixtures/thread-crash-activities.js';
+import { fixture, fixtureBundle, tempDir } from '../../helpers.js';
+import { threadOf } from '../../recovery/kill-threads-ids.js';
+
+/** A workflow id served by thread `thread` (of two, in a folder of 16 partitions). */
+function idOn(thread: number, prefix: string): string {
+  for (let n = 0; ; n++) if (threadOf(`${prefix}-${n}`) === thread) return `${prefix}-${n}`;
+}
+
+interface Line {
+  level: keyof Logger;
+  message: string;
+  attributes: Record<string, unknown>;
+}
+
+/** A logger keeping its lines; `next(match)` resolves with the first line (from now) matching. */
+function capturingLogger(): { logger: Logger; lines: Line[]; next(match: RegExp): Promise<Line> } {
+  const lines: Line[] = [];
+  const waiters: { match: RegExp; resolve: (line: Line) => void }[] = [];
+  const log = (level: keyof Logger) => (attributes: object, message: string) => {
+    const line = { level, message, attributes: attributes as Record<string, unknown> };
+    lines.push(line);
+    for (const waiter of waiters.filter(({ match }) => match.test(message))) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(line);
+    }
+  };
+  const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  return { logger, lines, next: (match) => new Promise((resolve) => waiters.push({ match, resolve })) };
+}
+
+describe('a partition thread that dies', { timeout: 60_000 }, () => {
+  it('is restarted: its runs recover, handles and awaited results go on, and nothing recorded runs again', async () => {
+    const root = tempDir();
+    const dataDir = join(root, 'data');
+    const crashDir = join(root, 'crash');
+    mkdirSync(crashDir);
+    process.env.AION_TEST_CRASH_DIR = crashDir;
+    const { logger, lines, next } = capturingLogger();
+    const engine = await Engine.open({ dataDir, threads: 2, activitiesModule: fixture('thread-crash-activities.ts'), logger });
+    try {
+      await engine.deploy({ code: await fixtureBundle() });
+      const availability: boolean[] = [];
+      engine.events.on('storeAvailability', (change) => availability.push(change.available));
+
+      // Before the crash: a run waiting on thread 1 (the one that dies), and a run on thread 0.
+      const approval = await engine.start('approval', { workflowId: idOn(1, 'approval') });
+      const neighbour = await engine.start('order', { args: ['pen', 3], workflowId: idOn(0, 'neighbour') });
+      const restarted = next(/partition thread 1 restarted/);
+      const crashing = await engine.start('order', { args: ['crash', CRASH_AMOUNT], workflowId: idOn(1, 'crashing') });
+      const result = crashing.result();
+      await restarted;
+
+      expect(await result).toEqual({ reservation: 'reserved:crash', charged: CRASH_AMOUNT * 100, shipped: 'shipped:crash' });
+      expect(await neighbour.result()).toEqual({ reservation: 'reserved:pen', charged: 300, shipped: 'shipped:pen' });
+      // The handle made before the crash reaches the run on the new thread, which recovered it.
+      await approval.signal('approve', 'ann');
+      expect(await approval.query('status')).toBe('approved by ann');
+      expect(await approval.executeUpdate('setLimit', 150)).toBe(0);
+      expect(await approval.result()).toEqual({ approvedBy: 'ann', limit: 150 });
+      // A new run on that thread.
+      expect(await (await engine.start('greet', { args: ['bob'], workflowId: idOn(1, 'after') })).result()).toBe('hello bob');
+
+      // `reserve` was recorded before the crash and did not run again; the attempt of `charge` the crash ended did.
+      const calls = readFileSync(join(crashDir, 'calls'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as [string, unknown]);
+      const count = (name: string, arg: unknown) => calls.filter(([n, a]) => n === name && a === arg).length;
+      expect([count('reserve', 'crash'), count('charge', CRASH_AMOUNT), count('ship', 'crash')]).toEqual([1, 2, 1]);
+      const history = await crashing.history();
+      expect(history.filter((event) => event.type === 'ActivityCompleted')).toHaveLength(3);
+      expect(history.filter((event) => event.type === 'ActivityScheduled')).toHaveLength(3);
+
+      const failed = lines.find((line) => line.message === 'a partition thread failed');
+      expect(failed?.attributes).toMatchObject({ thread: 1, err: { message: 'a bug in the activities module' } });
+      expect(lines.find((line) => /partition thread 1 stopped/.test(line.message))).toMatchObject({ level: 'error', attributes: { thread: 1, exitCode: 1, restartInMs: 100 } });
+      // Reported unavailable (once per partition and thread that saw it), then available again.
+      expect([availability[0], availability.at(-1)]).toEqual([false, true]);
+    } finally {
+      await engine.close();
+    }
+
+    // What the new thread recorded is in the folder, and its locks were given back at close.
+    const reopened = await Engine.open({ dataDir, threads: 2, activitiesModule: fixture('thread-crash-activities.ts'), logger });
+    try {
+      expect(await reopened.getHandle(idOn(1, 'crashing')).describe()).toMatchObject({ status: 'Completed' });
+      expect(await reopened.count()).toBe(4);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('is stopped and restarted when it stops answering (a busy loop in an activity)', async () => {
+    const root = tempDir();
+    const crashDir = join(root, 'crash');
+    mkdirSync(crashDir);
+    process.env.AION_TEST_CRASH_DIR = crashDir;
+    const { logger, lines, next } = capturingLogger();
+    const engine = await Engine.open({ dataDir: join(root, 'data'), threads: 2, threadHangMs: 2_000, activitiesModule: fixture('thread-crash-activities.ts'), logger });
+    try {
+      await engine.deploy({ code: await fixtureBundle() });
+      const restarted = next(/partition thread 0 restarted/);
+      const hanging = await engine.start('order', { args: ['loop', HANG_AMOUNT], workflowId: idOn(0, 'hanging') });
+      const result = hanging.result();
+      await restarted;
+      expect(await result).toEqual({ reservation: 'reserved:loop', charged: HANG_AMOUNT * 100, shipped: 'shipped:loop' });
+      const silent = lines.find((line) => /partition thread 0 has not answered/.test(line.message));
+      expect(silent?.attributes.silentMs).toBeGreaterThanOrEqual(2_000);
+      // The other thread, idle meanwhile, answered every time.
+      expect(lines.filter((line) => /has not answered/.test(line.message))).toHaveLength(1);
+    } finally {
+      await engine.close();
+    }
+    await expect(Engine.open({ threadHangMs: 1_000, logger })).rejects.toThrow('threadHangMs is for partition threads (threads)');
+    await expect(Engine.open({ threads: 2, threadHangMs: 5, logger })).rejects.toThrow(/threadHangMs must be an integer from 100/);
+  });
+});
+
+describe('restarting partition threads', () => {
+  it('waits longer each time a thread dies soon after it was started, and stops waiting when told to', async () => {
+    const { logger, lines } = capturingLogger();
+    const supervisor = new ThreadSupervisor(logger);
+    supervisor.started(0);
+    let attempts = 0;
+    const started = new Promise<void>((resolve) =>
+      supervisor.died(0, 1, async () => {
+        if (++attempts < 3) throw new Error(`start ${attempts} failed`);
+        resolve();
+      }),
+    );
+    await started;
+    expect(lines.filter((line) => line.attributes.restartInMs !== undefined).map((line) => line.attributes.restartInMs)).toEqual([100, 400, 1600]);
+    expect(lines.filter((line) => line.level === 'error' && /could not be restarted/.test(line.message))).toHaveLength(2);
+
+    // Died again at once: the delay goes on growing; stopping ends the wait without a start.
+    let startedAgain = false;
+    supervisor.died(0, 1, async () => {
+      startedAgain = true;
+    });
+    await supervisor.stop();
+    expect(startedAgain).toBe(false);
+    expect(lines.at(-1)?.attributes.restartInMs).toBe(6400);
+  });
+});
