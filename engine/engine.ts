@@ -61,7 +61,7 @@ import { checkThreadedOptions, PartitionThreads } from './threads/partition-thre
 import { ClusterPartitions } from './cluster-partitions.js';
 import { decodeTaskToken } from './activities/task-token.js';
 import type { Placement } from './threads/placement.js';
-import type { PortRpc } from './threads/port-rpc.js';
+import { asJson, type PortRpc } from './threads/port-rpc.js';
 import { PartitionRouter } from './threads/router.js';
 import { MainActivityRunner, namesOf } from './threads/main-activities.js';
 import { DueDeliveries } from './due-deliveries.js';
@@ -467,7 +467,8 @@ export class Engine implements RunDirectory {
       (namespace) => this.payloadLimitsOf(namespace),
       () => this.assertOpen(),
       (event) => this.events.emit('scheduleFired', event),
-      this.threading?.role === 'partitions' ? 'schedules are changed through the engine Engine.open returned: an activity run by a partition thread (activitiesModule) cannot change them' : undefined,
+      // The main thread keeps the schedules and their timers: a partition thread's changes (an activity's `Context.client`) are made there.
+      threading?.role === 'partitions' ? (change, args) => threading.main.call('changeSchedule', [change, asJson(args)]) : undefined,
     );
     this.onDamagedRecord = (damage) => this.quarantine.onDamaged(damage);
     this.onStoreAvailability = (change) => {
@@ -1167,6 +1168,7 @@ export class Engine implements RunDirectory {
     return {
       admitStart: (namespace) => this.admitStart(namespace),
       scheduledRunClosed: (record) => this.schedules.onRunClosed(record),
+      schedules: this.schedules,
       events: this.events,
       activities: new MainActivityRunner(this.activityFunctions, this.logger, this),
     };

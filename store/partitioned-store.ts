@@ -69,6 +69,12 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
   private readonly all: readonly EventStore<E>[];
   /** The parts whose work is this store's owner's (see `Ownership`). */
   private readonly owned: ReadonlySet<EventStore<E>>;
+  /**
+   * The parts whose availability is this store's: a thread serving partitions answers for its
+   * own (another thread's partition going away does not stop its runs); a store serving none
+   * (the main thread of a threaded engine, which answers health) for every part.
+   */
+  private readonly answeredFor: readonly EventStore<E>[];
   /** Where each outbox entry this store has seen lives (written or listed here). */
   private readonly outboxHomes = new Map<string, EventStore<E>>();
   private reportedUnavailable = false;
@@ -88,10 +94,9 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
     this.onClose = options.onClose;
     const { owned } = options;
     this.owned = new Set(owned === undefined ? this.all : [...(owned.control ? [control] : []), ...owned.partitions.map((i) => partitions[i])]);
-    for (const store of this.all) {
-      store.events.on('damaged', (damage) => this.events.emit('damaged', damage));
-      store.events.on('availability', (change) => this.onAvailability(change));
-    }
+    this.answeredFor = owned === undefined || owned.partitions.length === 0 ? this.all : owned.partitions.map((i) => partitions[i]);
+    for (const store of this.all) store.events.on('damaged', (damage) => this.events.emit('damaged', damage));
+    for (const store of this.answeredFor) store.events.on('availability', (change) => this.onAvailability(change));
     // Appends are listened to in the parts only while someone listens here (a part in another thread sends each one over).
     const untyped = this.events as EventEmitter;
     const onAppended = (append: StoreEvents['appended'][0]) => this.events.emit('appended', append);
@@ -125,7 +130,7 @@ export class PartitionedEventStore<E extends StoredEvent = StoredEvent> implemen
   }
 
   get unavailable(): StoreError | undefined {
-    for (const store of this.all) if (store.unavailable) return store.unavailable;
+    for (const store of this.answeredFor) if (store.unavailable) return store.unavailable;
     return undefined;
   }
 

@@ -13,6 +13,7 @@ import { recovery } from './recovery.js';
 import { replay } from './replay.js';
 import { sandboxCreation } from './sandbox-creation.js';
 import { stepLatency } from './step-latency.js';
+import { threadRestart } from './thread-restart.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, order3Cluster, failover, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, components, density, filteredList, parkedRuns, recovery];
+export const scenarios: Scenario[] = [...order3Scenarios, order3Cluster, failover, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, components, density, filteredList, parkedRuns, recovery, threadRestart];

@@ -24,6 +24,9 @@ export const noopActivities = { ...noop };
 /** The module exporting them, for partition threads to import (`activitiesModule`). */
 export const noopActivitiesModule = (): string => workloadPath('noop-activities');
 
+/** They and `crashThread`, which ends its partition thread once (bench/workloads/crashing-activities.ts). */
+export const crashingActivitiesModule = (): string => workloadPath('crashing-activities');
+
 /** A fresh folder under the OS temp dir, removed when this process exits (a scenario's store can be gigabytes). */
 export function scratchDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -52,6 +52,13 @@ export async function sleepUntilThenStep(wakeAt: number, n: number): Promise<num
   return step1(n);
 }
 
+const { crashThread } = proxyActivities<{ crashThread(): Promise<string> }>({ startToCloseTimeout: '1 minute' });
+
+/** Runs the activity that ends its partition thread once (the thread-restart benchmark). */
+export async function crashesItsThread(): Promise<string> {
+  return crashThread();
+}
+
 const ping = defineSignal('ping');
 
 /** Counts `ping` signals forever: each is an activation that emits no command (the crossing benchmark). */

@@ -132,6 +132,10 @@ export interface ScheduledRuns {
   requestCancel(namespace: string, target: { workflowId: string; runId: string }, reason: string): Promise<void>;
 }
 
+/** The calls that change schedules: a partition thread has the main thread make them (`changedBy`). */
+export const SCHEDULE_CHANGES = ['create', 'update', 'pause', 'resume', 'trigger', 'backfill', 'delete'] as const;
+export type ScheduleChange = (typeof SCHEDULE_CHANGES)[number];
+
 export class Schedules {
   /** One operation at a time per schedule (ticks, changes, buffered fires). */
   private readonly locks = new KeyedLock();
@@ -145,14 +149,15 @@ export class Schedules {
     private readonly payloadLimitsOf: (namespace: string) => PayloadLimits,
     private readonly assertOpen: () => void,
     private readonly emitFired: (event: ScheduleFiredEvent) => void,
-    /** Set where schedules can be read but not changed (a partition thread: the main thread keeps them), saying why. */
-    private readonly readOnly?: string,
+    /** Set where the schedules and their timers are kept by another thread (a partition thread's: the main thread), which makes the changes. */
+    private readonly changedBy?: (change: ScheduleChange, args: unknown[]) => Promise<unknown>,
   ) {
     outbox.handle('startScheduled', (entry, effect) => this.startScheduled(entry, effect as Extract<OutboxEffect, { kind: 'startScheduled' }>));
   }
 
   async create(options: ScheduleOptions): Promise<ScheduleDescription> {
-    this.assertWritable();
+    if (this.changedBy) return this.changedBy('create', [options]) as Promise<ScheduleDescription>;
+    this.assertOpen();
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('schedules.create takes options');
     const namespace = checkId(options.namespace ?? 'default', 'namespace');
     const scheduleId = checkId(options.scheduleId, 'scheduleId');
@@ -180,6 +185,7 @@ export class Schedules {
   }
 
   async update(scheduleId: string, update: ScheduleUpdate, options: { namespace?: string } = {}): Promise<ScheduleDescription> {
+    if (this.changedBy) return this.changedBy('update', [scheduleId, update, options]) as Promise<ScheduleDescription>;
     return this.change(scheduleId, options.namespace, (schedule) => {
       const merged = { ...schedule.definition, ...update, scheduleId, action: { ...schedule.definition.action, ...update.action } } as ScheduleOptions;
       schedule.definition = { ...this.definitionOf(merged, schedule.definition.createdAt, schedule.namespace), paused: schedule.definition.paused };
@@ -187,6 +193,7 @@ export class Schedules {
   }
 
   async pause(scheduleId: string, options: { namespace?: string } = {}): Promise<ScheduleDescription> {
+    if (this.changedBy) return this.changedBy('pause', [scheduleId, options]) as Promise<ScheduleDescription>;
     return this.change(scheduleId, options.namespace, (schedule) => {
       schedule.definition.paused = true;
     });
@@ -194,6 +201,7 @@ export class Schedules {
 
   /** Resumes a paused schedule from now on (ticks that passed while paused are not caught up). */
   async resume(scheduleId: string, options: { namespace?: string } = {}): Promise<ScheduleDescription> {
+    if (this.changedBy) return this.changedBy('resume', [scheduleId, options]) as Promise<ScheduleDescription>;
     return this.change(scheduleId, options.namespace, (schedule) => {
       schedule.definition.paused = false;
     });
@@ -201,6 +209,7 @@ export class Schedules {
 
   /** Fires now (under `overlap`, default the schedule's); the regular ticks are not affected. */
   async trigger(scheduleId: string, options: { namespace?: string; overlap?: OverlapPolicy } = {}): Promise<ScheduleDescription> {
+    if (this.changedBy) return this.changedBy('trigger', [scheduleId, options]) as Promise<ScheduleDescription>;
     if (options.overlap !== undefined && !OVERLAP_POLICIES.includes(options.overlap)) throw new InvalidArgumentError(`overlap must be one of ${OVERLAP_POLICIES.join(', ')}`);
     return this.withSchedule(scheduleId, options.namespace, async (schedule) => {
       // Strictly after the last tick: the tick names the started workflow id.
@@ -216,6 +225,7 @@ export class Schedules {
    * past, Temporal's backfill. The regular ticks are not affected.
    */
   async backfill(scheduleId: string, backfill: { start: Date | number | string; end: Date | number | string; overlap?: OverlapPolicy }, options: { namespace?: string } = {}): Promise<ScheduleDescription> {
+    if (this.changedBy) return this.changedBy('backfill', [scheduleId, backfill, options]) as Promise<ScheduleDescription>;
     const start = backfill.start === null || backfill.start === undefined ? NaN : new Date(backfill.start).getTime();
     const end = backfill.end === null || backfill.end === undefined ? NaN : new Date(backfill.end).getTime();
     if (!Number.isFinite(start) || !Number.isFinite(end) || end < start) throw new InvalidArgumentError('a backfill needs a start and an end time, the end not before the start');
@@ -234,6 +244,7 @@ export class Schedules {
 
   /** Deletes the schedule; runs it started go on. */
   async delete(scheduleId: string, options: { namespace?: string } = {}): Promise<void> {
+    if (this.changedBy) return this.changedBy('delete', [scheduleId, options]) as Promise<void>;
     await this.withSchedule(scheduleId, options.namespace, async (schedule) => {
       await this.store.write({
         schedules: { delete: [{ namespace: schedule.namespace, scheduleId: schedule.scheduleId }] },
@@ -432,14 +443,9 @@ export class Schedules {
     if (moved && next !== undefined) this.timers.add(dueEntry(schedule, next));
   }
 
-  private assertWritable(): void {
-    this.assertOpen();
-    if (this.readOnly !== undefined) throw new InvalidArgumentError(this.readOnly);
-  }
-
   /** Checks the ids and runs `fn` on the stored schedule, exclusively. */
   private withSchedule<T>(scheduleId: string, namespaceOption: string | undefined, fn: (schedule: Schedule) => Promise<T>): Promise<T> {
-    this.assertWritable();
+    this.assertOpen();
     const namespace = checkId(namespaceOption ?? 'default', 'namespace');
     const id = checkId(scheduleId, 'scheduleId');
     return this.exclusive(namespace, id, async () => fn(await this.load(namespace, id)));

@@ -47,7 +47,7 @@ export class ForwardedWorkflowHandle extends WorkflowHandle {
   }
 
   override result(options: { signal?: AbortSignal } = {}): Promise<unknown> {
-    return awaitAcrossRestarts(this.route, (owner) => owner.call('handle', [this.ref, 'result', []], options.signal));
+    return awaitAcrossRestarts(this.route, options.signal, (owner) => owner.call('handle', [this.ref, 'result', []], options.signal));
   }
 
   override async signal(name: string, ...args: unknown[]): Promise<void> {
@@ -107,7 +107,7 @@ function forwardedUpdateHandle(route: HandleRoute, ref: HandleRef, updateId: str
     updateId,
     workflowId: ref.workflowId,
     ...(ref.runId !== undefined ? { runId: ref.runId } : {}),
-    result: (options = {}) => awaitAcrossRestarts(route, (owner) => owner.call('handle', [ref, 'updateResult', [updateId]], options.signal)),
+    result: (options = {}) => awaitAcrossRestarts(route, options.signal, (owner) => owner.call('handle', [ref, 'updateResult', [updateId]], options.signal)),
   };
 }
 
@@ -115,14 +115,26 @@ function forwardedUpdateHandle(route: HandleRoute, ref: HandleRef, updateId: str
  * A result awaited from the thread serving the workflow; when that thread dies meanwhile, awaited
  * again from its replacement (a result only reads what is recorded, so asking twice is safe).
  */
-async function awaitAcrossRestarts<T>(route: HandleRoute, call: (owner: PortRpc) => Promise<T>): Promise<T> {
+async function awaitAcrossRestarts<T>(route: HandleRoute, signal: AbortSignal | undefined, call: (owner: PortRpc) => Promise<T>): Promise<T> {
   for (;;) {
     const owner = route.owner();
     try {
       return await call(owner);
     } catch (error) {
-      if (!owner.closed) throw error;
-      await route.whenLive();
+      if (!owner.closed || signal?.aborted) throw error;
+      await untilAborted(route.whenLive(), signal);
     }
   }
+}
+
+/** `promise`, or a rejection with the signal's reason once it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }

@@ -13,6 +13,7 @@ import type { AsyncCompletionHandle } from '../activities/async-completion.js';
 import type { Engine, EngineEvents, SignalWithStartOptions, StartOptions, UpdateWithStartOptions } from '../engine.js';
 import type { HistoryEvent, JobEventType, NewEventOf } from '../history/events.js';
 import type { ParentLink } from '../outbox.js';
+import type { Schedules } from '../schedules/schedules.js';
 import type { HandleRef, StartedUpdate } from './forwarded-handle.js';
 import type { MainActivityRunner } from './main-activities.js';
 import type { Placement } from './placement.js';
@@ -44,6 +45,8 @@ export interface PartitionServices {
 export interface MainServices {
   admitStart(namespace: string): Promise<void>;
   scheduledRunClosed(record: RunRecord): void;
+  /** The schedules, which a partition thread changes through this thread. */
+  schedules: Schedules;
   /** The engine's events, which the partition threads' events are emitted on. */
   events: EventEmitter<EngineEvents>;
   /** Runs the activity functions given to the engine for the partition threads. */

@@ -21,6 +21,7 @@ import type { EngineOptions } from '../engine.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import type { Logger } from '../logger.js';
+import { SCHEDULE_CHANGES, type ScheduleChange } from '../schedules/schedules.js';
 import { defaultThreadCount } from '../sandboxes/sandbox-threads.js';
 import type { ForwardedEvent, MainServices } from './partition-service.js';
 import type { ActivityNames, MainActivityRunner } from './main-activities.js';
@@ -116,21 +117,27 @@ export class PartitionThreads {
     mainPorts.forEach((port, thread) => this.links.set(thread, this.link(thread, port)));
     this.placement = new Placement(store.partitionCount, new Set(), store, this.links, wiring.ownerOf);
     this.taskPolls = new ThreadedTaskPolls(this.links);
-    this.supervisor = new ThreadSupervisor(logger);
+    this.supervisor = new ThreadSupervisor(logger, () => this.restartDead());
   }
 
   /** The engine calls with partition thread `thread` over `port`: what this thread serves it, and the error its calls fail with once it is gone. */
   private link(thread: number, port: MessagePort): PortRpc {
-    return new PortRpc(port, this.servedTo(thread), () => threadGone(thread));
+    const link: PortRpc = new PortRpc(port, this.servedTo(thread, () => link), () => threadGone(thread));
+    return link;
   }
 
-  /** What this thread serves partition thread `thread` (answered once its engine exists). */
-  private servedTo(thread: number): { handlers: Handlers; notices: NoticeHandlers } {
+  /** What this thread serves partition thread `thread` over `link` (answered once its engine exists). */
+  private servedTo(thread: number, link: () => PortRpc): { handlers: Handlers; notices: NoticeHandlers } {
     const main = () => this.mainReady;
     return {
       handlers: {
         admitStart: async ([namespace]) => (await main()).admitStart(namespace as string),
-        runActivity: async ([call]) => (await main()).activities.run(thread, this.links.get(thread), call as Parameters<MainActivityRunner['run']>[2]),
+        runActivity: async ([call]) => (await main()).activities.run(thread, link(), call as Parameters<MainActivityRunner['run']>[2]),
+        changeSchedule: async ([change, args]) => {
+          if (!SCHEDULE_CHANGES.includes(change as ScheduleChange)) throw new InvalidArgumentError(`schedules have no change ${String(change)}`);
+          const { schedules } = await main();
+          return (schedules[change as ScheduleChange] as (...args: unknown[]) => Promise<unknown>)(...(args as unknown[]));
+        },
       },
       notices: {
         taskQueued: (payload) => {
@@ -154,32 +161,12 @@ export class PartitionThreads {
     try {
       if (threads > partitions) throw new InvalidArgumentError(`threads (${threads}) must be at most the partition count (${partitions})`);
       const wiring = new Wiring(options, threads, partitions, control, mainActivities);
-      const data = Array.from({ length: threads }, (_, thread) => wiring.threadData(thread));
-      for (let a = 0; a < threads; a++) {
-        for (let b = a + 1; b < threads; b++) {
-          const { port1, port2 } = new MessageChannel();
-          data[a].peers[b] = port1;
-          data[b].peers[a] = port2;
-        }
-      }
-      // Each partition's store, served by its owner to this thread and to every other thread.
-      const remotes: RemoteStore<HistoryEvent>[] = [];
-      for (let partition = 0; partition < partitions; partition++) {
-        const owner = data[wiring.ownerOf(partition)];
-        const toMain = new MessageChannel();
-        owner.serve.push({ partition, port: toMain.port2 });
-        remotes.push(new RemoteStore<HistoryEvent>(toMain.port1));
-        for (const thread of data) {
-          if (thread === owner) continue;
-          const { port1, port2 } = new MessageChannel();
-          owner.serve.push({ partition, port: port2 });
-          thread.partitionStores[partition] = port1;
-        }
-      }
-      for (const thread of data) started.push(startThread(thread));
+      const { data, toMain } = wiring.wire(Array.from({ length: threads }, (_, thread) => thread));
+      for (const thread of data.values()) started.push(startThread(thread));
       await Promise.all(started.map((worker, thread) => serving(worker, thread, logger)));
+      const remotes = Array.from({ length: partitions }, (_, partition) => new RemoteStore<HistoryEvent>(toMain.get(partition)!));
       const store = new PartitionedEventStore<HistoryEvent>(control, remotes, { owned: { control: true, partitions: [] }, onClose: release });
-      return new PartitionThreads(started, data.map(({ mainPort }) => mainPort), store, remotes, wiring, logger, threadHangMs);
+      return new PartitionThreads(started, [...data.values()].map(({ mainPort }) => mainPort), store, remotes, wiring, logger, threadHangMs);
     } catch (error) {
       await Promise.all(started.map(closeParts));
       await control.close();
@@ -198,7 +185,7 @@ export class PartitionThreads {
     await Promise.all(this.links.live().map((thread) => thread.call('reloadControl', [])));
   }
 
-  /** Opens each thread's engine, which recovers its partitions; from then on a thread that dies is restarted. */
+  /** Opens each thread's engine, which recovers its partitions; from then on a thread that dies, or hangs, is restarted. */
   async openEngines(): Promise<void> {
     await Promise.all(this.links.all().map((thread) => thread.call('openEngine', [])));
     this.workers.forEach((worker, thread) => {
@@ -211,14 +198,20 @@ export class PartitionThreads {
     });
   }
 
-  /** Closes each thread's engine and databases, then stops the threads. */
+  /**
+   * Closes each thread's engine and databases, then stops the threads — those being restarted
+   * too, and one that does not close in time. The lock files of threads that did not close
+   * their databases (they died, or were stopped) are removed once they have ended.
+   */
   async close(): Promise<void> {
     this.closing = true;
     this.watchdog?.stop();
-    await this.supervisor.stop();
-    await Promise.allSettled(this.links.live().map((thread) => thread.call('close', [])));
+    this.supervisor.stop();
+    await Promise.allSettled(this.links.live().map((thread) => withTimeout(thread.call('close', []), CLOSE_MS, 'closing a partition thread')));
     this.links.close();
     await Promise.all(this.workers.map((worker) => worker.terminate()));
+    await this.supervisor.idle();
+    for (let thread = 0; thread < this.workers.length; thread++) this.wiring.releaseLocks(thread);
   }
 
   private superviseExit(worker: Worker, thread: number): void {
@@ -226,42 +219,83 @@ export class PartitionThreads {
       if (this.closing) return;
       this.dead.add(thread);
       void this.mainReady.then((services) => services.activities.threadGone(thread));
-      this.supervisor.died(thread, code, () => this.restart(thread));
+      this.supervisor.died(thread, code);
     });
   }
 
   /**
-   * Starts a new thread in place of `thread`, which died: new ports between it and every
-   * other thread, its partitions' databases opened again, then its engine, which recovers
-   * its partitions as a restarted engine does.
+   * Starts new threads in place of every thread that died, together: a thread's recovery
+   * reads the outbox receipts of every partition, so two dead threads would wait for each
+   * other. As at open: the running threads are sent their ports to the new ones (before the
+   * new ones start, so a port to a thread that has just ended is closed before it is
+   * handed over), each new thread opens its partitions' databases and serves them, then each
+   * opens its engine, which recovers its partitions as a restarted engine does. A new thread
+   * is watched for hanging from then on. Whatever fails, its new threads are stopped, and
+   * they are restarted (later) as threads that died.
    */
-  private async restart(thread: number): Promise<void> {
-    this.wiring.releaseLocks(thread);
-    const { data, notices, toMain } = this.wiring.replacement(thread);
-    const worker = startThread(data);
-    this.workers[thread] = worker;
-    this.dead.delete(thread);
-    for (const [peer, notice] of notices) {
+  private async restartDead(): Promise<number[]> {
+    const threads = [...this.dead].sort((a, b) => a - b);
+    if (threads.length === 0 || this.closing) return [];
+    for (const thread of threads) this.wiring.releaseLocks(thread);
+    const { data, notices, toMain } = this.wiring.wire(threads);
+    for (const { to, notice } of notices) {
       const ports = [notice.peer, ...notice.serve.map(({ port }) => port), ...Object.values(notice.stores)];
-      // A peer that is dead too gets new ports when it is restarted: the ends meant for it are closed, so this thread sees it gone until then.
-      if (this.dead.has(peer) || this.workers[peer].threadId === -1) for (const port of ports) port.close();
-      else this.workers[peer].postMessage(notice, ports);
+      if (this.workers[to].threadId === -1) for (const port of ports) port.close();
+      else this.workers[to].postMessage(notice, ports);
     }
-    const link = this.link(thread, data.mainPort);
+    const started = threads.map((thread) => {
+      const worker = startThread(data.get(thread)!);
+      this.workers[thread] = worker;
+      this.dead.delete(thread);
+      this.superviseExit(worker, thread);
+      return { thread, worker, link: this.link(thread, data.get(thread)!.mainPort) };
+    });
     try {
-      await serving(worker, thread, this.logger);
+      await withTimeout(Promise.all(started.map(({ thread, worker }) => serving(worker, thread, this.logger))), this.restartTimeoutMs(), 'opening the databases of restarted partition threads');
       for (const [partition, port] of toMain) this.remotes[partition].reconnect(port);
-      await link.call('openEngine', []);
+      for (const { thread, link } of started) this.links.set(thread, link);
+      await withTimeout(Promise.all(started.map(({ link }) => link.call('openEngine', []))), this.restartTimeoutMs(), 'recovering the partitions of restarted partition threads');
     } catch (error) {
-      this.dead.add(thread);
-      await worker.terminate();
+      await Promise.all(started.map(({ worker }) => worker.terminate()));
       throw error;
     }
-    this.links.set(thread, link);
-    this.superviseExit(worker, thread);
-    // What changed while it was gone or opening (namespaces, versions, routes): a change made since is told to it as to the others.
-    await link.call('reloadControl', []).catch((error: unknown) => this.logger.warn({ err: error, thread }, 'a restarted partition thread could not read the control store again'));
+    if (!this.wiring.durable) this.logger.warn({ threads }, 'restarted partition threads of an in-memory engine start with empty partitions: the runs they held are gone');
+    for (const { thread, link } of started) {
+      this.supervisor.started(thread);
+      // What changed while it was gone or opening (namespaces, versions, routes); a change made since is told to it as to the others.
+      await link.call('reloadControl', []).catch((error: unknown) => this.logger.warn({ err: error, thread }, 'a restarted partition thread could not read the control store again'));
+    }
+    return threads;
   }
+
+  /** How long restarted threads get to open their databases, and then to recover. */
+  private restartTimeoutMs(): number {
+    return Math.max(RESTART_TIMEOUT_MS, 2 * this.hangMs);
+  }
+}
+
+/** The least time restarted threads get to open their databases, and then to recover their partitions. */
+const RESTART_TIMEOUT_MS = 60_000;
+/** How long a thread gets to close its engine and databases when the engine closes. */
+const CLOSE_MS = 10_000;
+
+/** `promise`, or a rejection naming `what` once `ms` have passed. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms).unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The ports of threads being started — every thread at open, those that died at a restart. */
+interface Wired {
+  /** What each starting thread is started with, by thread. */
+  data: Map<number, PartitionThreadData & { mainPort: MessagePort }>;
+  /** What each running thread is sent about each starting thread. */
+  notices: { to: number; notice: PeerRestarted }[];
+  /** The ports on which the starting threads serve their partitions to this thread, by partition. */
+  toMain: Map<number, MessagePort>;
 }
 
 /** What each partition thread is started with, and how partitions are assigned to threads. */
@@ -276,8 +310,56 @@ class Wiring {
 
   readonly ownerOf = (partition: number): number => partition % this.threads;
 
-  /** Thread `thread`'s data with its engine link to this thread and its control store port; peers and partition stores are for the caller to add. */
-  threadData(thread: number): PartitionThreadData & { mainPort: MessagePort } {
+  /** Whether the partitions outlive their threads (in a data folder), or die with them (in memory). */
+  get durable(): boolean {
+    return this.options.dataDir !== undefined;
+  }
+
+  /**
+   * New ports for the threads `starting`: between each of them and this thread (engine calls,
+   * the control store), between each of them and every other thread (engine calls), and for
+   * each partition between its owner and every other thread that is starting or whose owner
+   * is (its store). Ports between two running threads stand.
+   */
+  wire(starting: readonly number[]): Wired {
+    const data = new Map(starting.map((thread) => [thread, this.threadData(thread)]));
+    const notices = new Map<string, { to: number; notice: PeerRestarted }>();
+    const noticeOf = (to: number, thread: number) => notices.get(`${to}:${thread}`)!.notice;
+    for (const [thread, own] of data) {
+      for (let peer = 0; peer < this.threads; peer++) {
+        // A pair of starting threads is wired once.
+        if (peer === thread || (data.has(peer) && peer < thread)) continue;
+        const { port1, port2 } = new MessageChannel();
+        own.peers[peer] = port1;
+        const peerData = data.get(peer);
+        if (peerData) peerData.peers[thread] = port2;
+        else notices.set(`${peer}:${thread}`, { to: peer, notice: { kind: 'peerRestarted', thread, peer: port2, serve: [], stores: {} } });
+      }
+    }
+    const toMain = new Map<number, MessagePort>();
+    for (let partition = 0; partition < this.partitions; partition++) {
+      const owner = this.ownerOf(partition);
+      const ownerData = data.get(owner);
+      if (ownerData) {
+        const { port1, port2 } = new MessageChannel();
+        ownerData.serve.push({ partition, port: port2 });
+        toMain.set(partition, port1);
+      }
+      for (let reader = 0; reader < this.threads; reader++) {
+        const readerData = data.get(reader);
+        if (reader === owner || (!ownerData && !readerData)) continue;
+        const { port1, port2 } = new MessageChannel();
+        if (ownerData) ownerData.serve.push({ partition, port: port2 });
+        else noticeOf(owner, reader).serve.push({ partition, port: port2 });
+        if (readerData) readerData.partitionStores[partition] = port1;
+        else noticeOf(reader, owner).stores[partition] = port1;
+      }
+    }
+    return { data, notices: [...notices.values()], toMain };
+  }
+
+  /** Thread `thread`'s data with its engine link to this thread and its control store port; `wire` adds the rest. */
+  private threadData(thread: number): PartitionThreadData & { mainPort: MessagePort } {
     const engine = new MessageChannel();
     const controlStore = new MessageChannel();
     serveStore(this.control, controlStore.port1);
@@ -297,43 +379,9 @@ class Wiring {
   }
 
   /**
-   * What the thread replacing `thread` is started with, and its ports to every other thread,
-   * which they are sent as a `peerRestarted` message (`notices`, by thread); `toMain`: the
-   * ports on which it serves its partitions to this thread.
-   */
-  replacement(thread: number): { data: PartitionThreadData & { mainPort: MessagePort }; notices: Map<number, PeerRestarted>; toMain: Map<number, MessagePort> } {
-    const data = this.threadData(thread);
-    const notices = new Map<number, PeerRestarted>();
-    for (let peer = 0; peer < this.threads; peer++) {
-      if (peer === thread) continue;
-      const { port1, port2 } = new MessageChannel();
-      data.peers[peer] = port1;
-      notices.set(peer, { kind: 'peerRestarted', thread, peer: port2, serve: [], stores: {} });
-    }
-    const toMain = new Map<number, MessagePort>();
-    for (let partition = 0; partition < this.partitions; partition++) {
-      const owner = this.ownerOf(partition);
-      if (owner !== thread) {
-        const { port1, port2 } = new MessageChannel();
-        data.partitionStores[partition] = port1;
-        notices.get(owner)!.serve.push({ partition, port: port2 });
-        continue;
-      }
-      const main = new MessageChannel();
-      data.serve.push({ partition, port: main.port2 });
-      toMain.set(partition, main.port1);
-      for (const notice of notices.values()) {
-        const { port1, port2 } = new MessageChannel();
-        data.serve.push({ partition, port: port2 });
-        notice.stores[partition] = port1;
-      }
-    }
-    return { data, notices, toMain };
-  }
-
-  /**
-   * A thread that died closed its databases as it ended (classic-level closes them when a
-   * thread's environment is torn down), but its lock files, which name this process, remain.
+   * Removes the lock files of `thread`'s partitions that name this process: a thread that died
+   * (or was stopped) closed its databases as it ended (classic-level closes them when a
+   * thread's environment is torn down), but not its lock files.
    */
   releaseLocks(thread: number): void {
     const { dataDir } = this.options;

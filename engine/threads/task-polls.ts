@@ -38,7 +38,11 @@ export class ThreadedTaskPolls {
       for (let i = 0; i < threads.length; i++) {
         if (signal?.aborted) return undefined;
         const thread = threads[(start + i) % threads.length];
-        const task = await thread.call<ActivityTaskMessage | undefined>('pollActivityTask', [{ namespace, taskQueue, identity, waitMs: 0 }]);
+        // A thread that died meanwhile has no attempt to give (its replacement dispatches them again).
+        const task = await thread.call<ActivityTaskMessage | undefined>('pollActivityTask', [{ namespace, taskQueue, identity, waitMs: 0 }]).catch((error: unknown) => {
+          if (thread.closed) return undefined;
+          throw error;
+        });
         if (task !== undefined) return task;
       }
       if ((this.queued.get(key) ?? 0) !== seen) continue;

@@ -13,8 +13,10 @@ export const DEFAULT_THREAD_HANG_MS = 30_000;
 
 export class ThreadWatchdog {
   /** When each link's unanswered request was sent; `Infinity` once reported. */
-  private readonly asked = new WeakMap<PortRpc, number>();
+  private readonly asked = new Map<PortRpc, number>();
   private readonly timer: NodeJS.Timeout;
+  private readonly intervalMs: number;
+  private lastCheck: number;
 
   constructor(
     private readonly links: ThreadLinks,
@@ -22,7 +24,9 @@ export class ThreadWatchdog {
     private readonly onHung: (thread: number, silentMs: number) => void,
     private readonly now: () => number = Date.now,
   ) {
-    this.timer = setInterval(() => this.check(), Math.max(10, hangMs / 4)).unref();
+    this.intervalMs = Math.max(10, hangMs / 4);
+    this.lastCheck = now();
+    this.timer = setInterval(() => this.check(), this.intervalMs).unref();
   }
 
   stop(): void {
@@ -30,6 +34,10 @@ export class ThreadWatchdog {
   }
 
   private check(): void {
+    // This thread was blocked itself (answers may be waiting unread): the silence is counted from now.
+    const late = this.now() - this.lastCheck > 2 * this.intervalMs;
+    this.lastCheck = this.now();
+    if (late) for (const [link, since] of this.asked) if (since !== Infinity) this.asked.set(link, this.lastCheck);
     this.links.all().forEach((link, thread) => {
       if (link.closed) return;
       const since = this.asked.get(link);

@@ -108,6 +108,19 @@ describe('an engine with partition threads', { timeout: 60_000 }, () => {
     expect(await engine.getHandle(started.workflowId).result()).toBe('woke');
   });
 
+  it('changes schedules from an activity of either thread, through the main thread that keeps them', async () => {
+    const engine = await openEngine({ threads: 2, activitiesModule: fixture('schedule-activities.ts') });
+    for (const thread of [0, 1]) {
+      const item = `from-thread-${thread}`;
+      const fired = new Promise((resolve) => engine.events.on('scheduleFired', (event) => event.scheduleId === item && resolve(event)));
+      expect(await (await engine.start('order', { args: [item, 1], workflowId: idOn(thread, 'scheduling') })).result()).toMatchObject({ reservation: `reserved:${item}` });
+      await fired;
+      const { recentActions, spec } = await engine.schedules.describe(item);
+      expect(spec).toEqual({ intervalMs: '1h' });
+      expect(await engine.getHandle(recentActions[0].workflowId).result()).toBe(`hello ${item}`);
+    }
+  });
+
   it('opens a folder with any thread count, and refuses another partition count', async () => {
     const dataDir = tempDir();
     const ids = [idOn(0, 'kept'), idOn(1, 'kept')];
