@@ -62,6 +62,7 @@ import { ClusterPartitions } from './cluster-partitions.js';
 import { decodeTaskToken } from './activities/task-token.js';
 import type { Placement } from './threads/placement.js';
 import { asJson, type PortRpc } from './threads/port-rpc.js';
+import { unlessGone } from './threads/thread-links.js';
 import { PartitionRouter } from './threads/router.js';
 import { MainActivityRunner, namesOf } from './threads/main-activities.js';
 import { DueDeliveries } from './due-deliveries.js';
@@ -356,7 +357,10 @@ export class Engine implements RunDirectory {
     this.metrics = new EngineMetrics(parts.metricsRegistry, {
       loadedTemplates: async () => (await bundles.threads.stats()).templates,
       ...(store.partitionStatus ? { partitions: () => store.partitionStatus!() } : {}),
-      ...(threading?.role === 'main' ? { threads: () => Promise.all(threading.threads.links.live().map((thread) => thread.call<Awaited<ReturnType<ThreadMetrics>>[number]>('metrics', []))) } : {}),
+      // A thread that dies while it is asked is left out of this scrape.
+      ...(threading?.role === 'main'
+        ? { threads: async () => (await Promise.all(threading.threads.links.live().map((thread) => unlessGone(thread, thread.call<Awaited<ReturnType<ThreadMetrics>>[number]>('metrics', []), undefined)))).filter((metrics) => metrics !== undefined) }
+        : {}),
     });
     this.quarantine = new Quarantine(store, logger, this.metrics);
     this.activities = new ActivityDispatcher(
@@ -1171,6 +1175,7 @@ export class Engine implements RunDirectory {
       schedules: this.schedules,
       events: this.events,
       activities: new MainActivityRunner(this.activityFunctions, this.logger, this),
+      retryEffects: () => this.outbox.retryNow(),
     };
   }
 
@@ -1182,6 +1187,7 @@ export class Engine implements RunDirectory {
       performEffect: (entry, home) => placement.performing(entry, home, () => this.outbox.performForwarded(entry)),
       deliverEffect: (entry, home, target, event) => placement.performing(entry, home, () => this.outbox.deliverTo(entry, target, event)),
       reloadControl: () => this.reloadControl(),
+      retryEffects: () => this.outbox.retryNow(),
     };
   }
 

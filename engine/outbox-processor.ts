@@ -47,6 +47,8 @@ export class OutboxProcessor {
   private readonly doneDuringListing = new Set<Set<string>>();
   /** Failed attempts so far of effects that are being retried. */
   private readonly attempts = new Map<string, number>();
+  /** The timers of effects waiting for their next attempt, by entry id. */
+  private readonly retrying = new Map<string, { timer: NodeJS.Timeout; entry: OutboxEntry }>();
   private readonly handlers = new Map<OutboxEffect['kind'], EffectHandler>();
   /** Effects other engines recorded that this one performs now, by entry id. */
   private readonly forwarded = new Map<string, Promise<void>>();
@@ -107,12 +109,21 @@ export class OutboxProcessor {
     return left.length;
   }
 
+  /** Attempts every effect waiting for a retry now (the thread serving their targets is back). */
+  retryNow(): void {
+    for (const { timer, entry } of this.retrying.values()) {
+      clearTimeout(timer);
+      this.start(entry);
+    }
+  }
+
   close(): void {
     this.closed = true;
   }
 
   private start(entry: OutboxEntry): void {
     if (this.inFlight.has(entry.id) || this.closed) return;
+    this.retrying.delete(entry.id);
     this.inFlight.add(entry.id);
     const effect = entry.effect as OutboxEffect;
     const done = this.routing?.perform(entry) ?? this.perform(entry, effect);
@@ -132,7 +143,7 @@ export class OutboxProcessor {
         this.attempts.set(entry.id, attempt);
         const delay = retryDelayMs(this.store, attempt);
         this.logger.warn({ err: error, outbox: entry.id, retryInMs: delay }, 'could not perform a recorded effect');
-        if (delay !== undefined) setTimeout(() => this.start(entry), delay).unref();
+        if (delay !== undefined) this.retrying.set(entry.id, { timer: setTimeout(() => this.start(entry), delay).unref(), entry });
       },
     );
   }

@@ -39,6 +39,8 @@ export interface PartitionServices {
   deliverEffect(entry: OutboxEntry, home: 'control' | number, target: ParentLink, event: NewEventOf<JobEventType>): Promise<void>;
   /** Namespaces, versions or routes changed: read them again. */
   reloadControl(): Promise<void>;
+  /** A thread was restarted: effects waiting to be retried (some may be for its runs) are attempted now. */
+  retryEffects(): void;
 }
 
 /** What the main thread does for its partition threads. */
@@ -51,6 +53,8 @@ export interface MainServices {
   events: EventEmitter<EngineEvents>;
   /** Runs the activity functions given to the engine for the partition threads. */
   activities: MainActivityRunner;
+  /** Threads were restarted: effects waiting to be retried (some may be for their runs) are attempted now. */
+  retryEffects(): void;
 }
 
 /** An `engine.events` event of a partition thread, re-emitted by the main thread. */

@@ -96,6 +96,7 @@ function peerRestarted({ thread, peer, serve, stores }: PeerRestarted): void {
   linkTo(thread, peer);
   for (const { partition, port } of serve) serveStore(local.get(partition)!, port);
   for (const [partition, port] of Object.entries(stores)) remotes.get(Number(partition))!.reconnect(port);
+  void ready.then((services) => services.retryEffects());
 }
 
 try {

@@ -18,7 +18,7 @@ import { releaseLockOfThisProcess } from '../../store/folder-lock.js';
 import { lockPartitionedFolder, openFolderPart, openMemoryPart, partitionFolder } from '../../store/open.js';
 import { checkPartitionCount } from '../../store/partitions.js';
 import type { EngineOptions } from '../engine.js';
-import { InvalidArgumentError } from '../errors.js';
+import { EngineClosedError, InvalidArgumentError } from '../errors.js';
 import type { HistoryEvent } from '../history/events.js';
 import type { Logger } from '../logger.js';
 import { SCHEDULE_CHANGES, type ScheduleChange } from '../schedules/schedules.js';
@@ -101,6 +101,8 @@ export class PartitionThreads {
   private watchdog: ThreadWatchdog | undefined;
   /** Threads that died and are not restarted yet. */
   private readonly dead = new Set<number>();
+  /** Aborts the restart under way. */
+  private restarting: AbortController | undefined;
   private closing = false;
 
   private constructor(
@@ -158,9 +160,10 @@ export class PartitionThreads {
   static async start(options: EngineOptions, { threads, threadHangMs }: ThreadedOptions, logger: Logger, mainActivities: ActivityNames): Promise<PartitionThreads> {
     const { partitions, control, release } = await openControl(options, logger);
     const started: Worker[] = [];
+    let wiring: Wiring | undefined;
     try {
       if (threads > partitions) throw new InvalidArgumentError(`threads (${threads}) must be at most the partition count (${partitions})`);
-      const wiring = new Wiring(options, threads, partitions, control, mainActivities);
+      wiring = new Wiring(options, threads, partitions, control, mainActivities);
       const { data, toMain } = wiring.wire(Array.from({ length: threads }, (_, thread) => thread));
       for (const thread of data.values()) started.push(startThread(thread));
       await Promise.all(started.map((worker, thread) => serving(worker, thread, logger)));
@@ -169,6 +172,8 @@ export class PartitionThreads {
       return new PartitionThreads(started, [...data.values()].map(({ mainPort }) => mainPort), store, remotes, wiring, logger, threadHangMs);
     } catch (error) {
       await Promise.all(started.map(closeParts));
+      // A thread that ended before it closed its databases left its lock files.
+      for (let thread = 0; thread < started.length; thread++) wiring?.releaseLocks(thread);
       await control.close();
       release();
       throw error;
@@ -207,7 +212,7 @@ export class PartitionThreads {
     this.closing = true;
     this.watchdog?.stop();
     this.supervisor.stop();
-    await Promise.allSettled(this.links.live().map((thread) => withTimeout(thread.call('close', []), CLOSE_MS, 'closing a partition thread')));
+    await Promise.allSettled(this.links.live().map((thread) => bounded(thread.call('close', []), CLOSE_MS, 'closing a partition thread')));
     this.links.close();
     await Promise.all(this.workers.map((worker) => worker.terminate()));
     await this.supervisor.idle();
@@ -217,6 +222,8 @@ export class PartitionThreads {
   private superviseExit(worker: Worker, thread: number): void {
     worker.once('exit', (code) => {
       if (this.closing) return;
+      // A restart under way may have sent this thread ports it never took: it gives up, and the next one takes this thread too.
+      this.restarting?.abort(new Error(`partition thread ${thread} ended during the restart`));
       this.dead.add(thread);
       void this.mainReady.then((services) => services.activities.threadGone(thread));
       this.supervisor.died(thread, code);
@@ -226,45 +233,62 @@ export class PartitionThreads {
   /**
    * Starts new threads in place of every thread that died, together: a thread's recovery
    * reads the outbox receipts of every partition, so two dead threads would wait for each
-   * other. As at open: the running threads are sent their ports to the new ones (before the
-   * new ones start, so a port to a thread that has just ended is closed before it is
-   * handed over), each new thread opens its partitions' databases and serves them, then each
-   * opens its engine, which recovers its partitions as a restarted engine does. A new thread
-   * is watched for hanging from then on. Whatever fails, its new threads are stopped, and
-   * they are restarted (later) as threads that died.
+   * other. As at open: the running threads are sent their ports to the new ones, each new
+   * thread opens its partitions' databases and serves them, then each opens its engine, which
+   * recovers its partitions as a restarted engine does. A new thread is watched for hanging
+   * from when it serves. Whatever fails, the new threads are stopped and restarted (later) as
+   * threads that died; so is a closing engine's.
    */
   private async restartDead(): Promise<number[]> {
     const threads = [...this.dead].sort((a, b) => a - b);
     if (threads.length === 0 || this.closing) return [];
-    for (const thread of threads) this.wiring.releaseLocks(thread);
-    const { data, notices, toMain } = this.wiring.wire(threads);
-    for (const { to, notice } of notices) {
-      const ports = [notice.peer, ...notice.serve.map(({ port }) => port), ...Object.values(notice.stores)];
-      if (this.workers[to].threadId === -1) for (const port of ports) port.close();
-      else this.workers[to].postMessage(notice, ports);
-    }
-    const started = threads.map((thread) => {
-      const worker = startThread(data.get(thread)!);
-      this.workers[thread] = worker;
-      this.dead.delete(thread);
-      this.superviseExit(worker, thread);
-      return { thread, worker, link: this.link(thread, data.get(thread)!.mainPort) };
-    });
+    const started: { thread: number; worker: Worker; link: PortRpc }[] = [];
+    let wired: Wired | undefined;
+    const restarting = (this.restarting = new AbortController());
+    const stillClosing = () => {
+      if (this.closing) throw new EngineClosedError();
+    };
     try {
-      await withTimeout(Promise.all(started.map(({ thread, worker }) => serving(worker, thread, this.logger))), this.restartTimeoutMs(), 'opening the databases of restarted partition threads');
+      for (const thread of threads) this.wiring.releaseLocks(thread);
+      wired = this.wiring.wire(threads);
+      const { data, notices, toMain } = wired;
+      for (const { to, notice } of notices) this.workers[to].postMessage(notice, [notice.peer, ...notice.serve.map(({ port }) => port), ...Object.values(notice.stores)]);
+      for (const thread of threads) {
+        const worker = startThread(data.get(thread)!);
+        this.workers[thread] = worker;
+        this.dead.delete(thread);
+        this.superviseExit(worker, thread);
+        started.push({ thread, worker, link: this.link(thread, data.get(thread)!.mainPort) });
+      }
+      await bounded(Promise.all(started.map(({ thread, worker }) => serving(worker, thread, this.logger))), this.restartTimeoutMs(), 'opening the databases of restarted partition threads', restarting.signal);
+      stillClosing();
       for (const [partition, port] of toMain) this.remotes[partition].reconnect(port);
-      for (const { thread, link } of started) this.links.set(thread, link);
-      await withTimeout(Promise.all(started.map(({ link }) => link.call('openEngine', []))), this.restartTimeoutMs(), 'recovering the partitions of restarted partition threads');
+      for (const { thread, link } of started) this.links.set(thread, link, { opening: true });
+      await bounded(Promise.all(started.map(({ link }) => link.call('openEngine', []))), this.restartTimeoutMs(), 'recovering the partitions of restarted partition threads', restarting.signal);
+      stillClosing();
     } catch (error) {
       await Promise.all(started.map(({ worker }) => worker.terminate()));
+      // A thread that was not started (a worker that could not be created) is tried again later; the ports meant for it are closed, so its peers see it gone.
+      for (const thread of threads.filter((thread) => !started.some((each) => each.thread === thread))) {
+        const data = wired?.data.get(thread);
+        if (data) for (const port of [data.mainPort, ...portsOf(data)]) port.close();
+        this.supervisor.retry(thread);
+      }
       throw error;
+    } finally {
+      this.restarting = undefined;
     }
     if (!this.wiring.durable) this.logger.warn({ threads }, 'restarted partition threads of an in-memory engine start with empty partitions: the runs they held are gone');
     for (const { thread, link } of started) {
       this.supervisor.started(thread);
+      this.links.opened(thread);
       // What changed while it was gone or opening (namespaces, versions, routes); a change made since is told to it as to the others.
-      await link.call('reloadControl', []).catch((error: unknown) => this.logger.warn({ err: error, thread }, 'a restarted partition thread could not read the control store again'));
+      await bounded(link.call('reloadControl', []), this.restartTimeoutMs(), 'reading the control store again').catch((error: unknown) =>
+        this.logger.warn({ err: error, thread }, 'a restarted partition thread could not read the control store again'),
+      );
     }
+    // Effects for the restarted threads' runs that wait for a retry are attempted now.
+    void this.mainReady.then((services) => services.retryEffects());
     return threads;
   }
 
@@ -279,13 +303,20 @@ const RESTART_TIMEOUT_MS = 60_000;
 /** How long a thread gets to close its engine and databases when the engine closes. */
 const CLOSE_MS = 10_000;
 
-/** `promise`, or a rejection naming `what` once `ms` have passed. */
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/** `promise`, or a rejection naming `what` once `ms` have passed, or with the reason `signal` aborts with. */
+function bounded<T>(promise: Promise<T>, ms: number, what: string, signal?: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
+  let onAbort: () => void = () => undefined;
+  const cut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms).unref();
+    onAbort = () => reject(signal!.reason);
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, cut]).finally(() => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  });
 }
 
 /** The ports of threads being started — every thread at open, those that died at a restart. */

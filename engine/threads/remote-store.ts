@@ -122,16 +122,21 @@ export class RemoteStore<E extends StoredEvent = StoredEvent> implements EventSt
   }
 
   private connect(port: MessagePort): PortRpc {
-    const rpc = new PortRpc(port, {
-      notices: {
-        availability: (change) => this.onAvailability(change as { available: true } | { available: false; error: Parameters<typeof rebuildError>[0] }),
-        appended: (append) => this.events.emit('appended', append as StoreEvents['appended'][0]),
+    const gone = () => new StoreError('AION_STORE_UNAVAILABLE', 'the thread serving this part of the store is gone');
+    const rpc = new PortRpc(
+      port,
+      {
+        notices: {
+          availability: (change) => this.onAvailability(change as { available: true } | { available: false; error: Parameters<typeof rebuildError>[0] }),
+          appended: (append) => this.events.emit('appended', append as StoreEvents['appended'][0]),
+        },
       },
-    });
+      gone,
+    );
     // A thread that died takes its partitions with it until it is restarted: the engine reports the store unavailable (health, metrics).
     port.on('close', () => {
       if (this.refused !== undefined || rpc !== this.rpc) return;
-      this.refused = new StoreError('AION_STORE_UNAVAILABLE', 'the thread serving this part of the store is gone');
+      this.refused = gone();
       this.events.emit('availability', { available: false, error: this.refused });
     });
     return rpc;

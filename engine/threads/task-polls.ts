@@ -9,7 +9,7 @@
  */
 import type { ActivityTaskMessage } from '../activities/task-message.js';
 import type { TaskQueueDescription } from '../activities/task-queues.js';
-import type { ThreadLinks } from './thread-links.js';
+import { unlessGone, type ThreadLinks } from './thread-links.js';
 
 export class ThreadedTaskPolls {
   /** Attempts queued so far, by queue: a poll that saw none asks again if this moved meanwhile. */
@@ -39,10 +39,7 @@ export class ThreadedTaskPolls {
         if (signal?.aborted) return undefined;
         const thread = threads[(start + i) % threads.length];
         // A thread that died meanwhile has no attempt to give (its replacement dispatches them again).
-        const task = await thread.call<ActivityTaskMessage | undefined>('pollActivityTask', [{ namespace, taskQueue, identity, waitMs: 0 }]).catch((error: unknown) => {
-          if (thread.closed) return undefined;
-          throw error;
-        });
+        const task = await unlessGone(thread, thread.call<ActivityTaskMessage | undefined>('pollActivityTask', [{ namespace, taskQueue, identity, waitMs: 0 }]), undefined);
         if (task !== undefined) return task;
       }
       if ((this.queued.get(key) ?? 0) !== seen) continue;
@@ -54,7 +51,7 @@ export class ThreadedTaskPolls {
 
   /** The queue as every thread has it: attempts waiting in all, and the workers that polled any. */
   async describe(namespace: string, taskQueue: string): Promise<TaskQueueDescription> {
-    const parts = await Promise.all(this.threads.live().map((thread) => thread.call<TaskQueueDescription>('describeTaskQueue', [taskQueue, { namespace }])));
+    const parts = await Promise.all(this.threads.live().map((thread) => unlessGone(thread, thread.call<TaskQueueDescription>('describeTaskQueue', [taskQueue, { namespace }]), { backlog: 0, pollers: [] })));
     const pollers = new Map<string, string>();
     for (const { identity, lastAccessTime } of parts.flatMap((part) => part.pollers)) {
       if ((pollers.get(identity) ?? '') < lastAccessTime) pollers.set(identity, lastAccessTime);

@@ -37,6 +37,17 @@ export class ThreadSupervisor {
   died(thread: number, exitCode: number): void {
     const delay = this.nextDelay(thread);
     this.logger.error({ thread, exitCode, restartInMs: delay }, `partition thread ${thread} stopped; its partitions are unavailable until it is restarted`);
+    this.restartAfter(thread, delay);
+  }
+
+  /** Thread `thread` could not be started: it is tried again after its (longer) delay. */
+  retry(thread: number): void {
+    const delay = this.nextDelay(thread);
+    this.logger.warn({ thread, restartInMs: delay }, `partition thread ${thread} is tried again later`);
+    this.restartAfter(thread, delay);
+  }
+
+  private restartAfter(thread: number, delay: number): void {
     this.queue = this.queue.then(async () => {
       await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       if (this.stopping.signal.aborted) return;

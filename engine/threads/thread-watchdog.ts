@@ -38,7 +38,10 @@ export class ThreadWatchdog {
     const late = this.now() - this.lastCheck > 2 * this.intervalMs;
     this.lastCheck = this.now();
     if (late) for (const [link, since] of this.asked) if (since !== Infinity) this.asked.set(link, this.lastCheck);
-    this.links.all().forEach((link, thread) => {
+    const links = this.links.all();
+    // Links replaced since (their thread was restarted) are forgotten.
+    for (const link of this.asked.keys()) if (!links.includes(link)) this.asked.delete(link);
+    links.forEach((link, thread) => {
       if (link.closed) return;
       const since = this.asked.get(link);
       if (since === undefined) {

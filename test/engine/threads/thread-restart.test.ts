@@ -103,7 +103,7 @@ describe('a partition thread that dies', { timeout: 60_000 }, () => {
       const failed = lines.find((line) => line.message === 'a partition thread failed');
       expect(failed?.attributes).toMatchObject({ thread: 1, err: { message: 'a bug in the activities module' } });
       expect(lines.find((line) => /partition thread 1 stopped/.test(line.message))).toMatchObject({ level: 'error', attributes: { thread: 1, exitCode: 1, restartInMs: 100 } });
-      // Reported unavailable (once per partition and thread that saw it), then available again.
+      // Reported unavailable (once per partition of the thread), then available again.
       expect([availability[0], availability.at(-1)]).toEqual([false, true]);
     } finally {
       await engine.close();
