@@ -25,12 +25,11 @@ export class ThreadSupervisor {
     private readonly logger: Logger,
     /** Restarts every thread that died (and is not restarted yet); resolves with their numbers. */
     private readonly restartDead: () => Promise<number[]>,
-    private readonly now: () => number = Date.now,
   ) {}
 
   /** Thread `thread` was started (at open, or restarted). */
   started(thread: number): void {
-    this.lives.set(thread, { startedAt: this.now(), quickDeaths: this.lives.get(thread)?.quickDeaths ?? 0 });
+    this.lives.set(thread, { startedAt: Date.now(), quickDeaths: this.lives.get(thread)?.quickDeaths ?? 0 });
   }
 
   /** Thread `thread` ended with `exitCode`: the threads that died are restarted after its delay. */
@@ -71,9 +70,9 @@ export class ThreadSupervisor {
 
   private nextDelay(thread: number): number {
     const life = this.lives.get(thread) ?? { startedAt: -Infinity, quickDeaths: 0 };
-    const quickDeaths = this.now() - life.startedAt < STABLE_MS ? life.quickDeaths + 1 : 0;
+    const quickDeaths = Date.now() - life.startedAt < STABLE_MS ? life.quickDeaths + 1 : 0;
     // The next attempt starts about now: a thread that dies again soon counts as a quick death.
-    this.lives.set(thread, { startedAt: this.now(), quickDeaths });
+    this.lives.set(thread, { startedAt: Date.now(), quickDeaths });
     return Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 4 ** Math.max(0, quickDeaths - 1));
   }
 }

@@ -22,10 +22,9 @@ export class ThreadWatchdog {
     private readonly links: ThreadLinks,
     private readonly hangMs: number,
     private readonly onHung: (thread: number, silentMs: number) => void,
-    private readonly now: () => number = Date.now,
   ) {
     this.intervalMs = Math.max(10, hangMs / 4);
-    this.lastCheck = now();
+    this.lastCheck = Date.now();
     this.timer = setInterval(() => this.check(), this.intervalMs).unref();
   }
 
@@ -35,8 +34,8 @@ export class ThreadWatchdog {
 
   private check(): void {
     // This thread was blocked itself (answers may be waiting unread): the silence is counted from now.
-    const late = this.now() - this.lastCheck > 2 * this.intervalMs;
-    this.lastCheck = this.now();
+    const late = Date.now() - this.lastCheck > 2 * this.intervalMs;
+    this.lastCheck = Date.now();
     if (late) for (const [link, since] of this.asked) if (since !== Infinity) this.asked.set(link, this.lastCheck);
     const links = this.links.all();
     // Links replaced since (their thread was restarted) are forgotten.
@@ -45,12 +44,12 @@ export class ThreadWatchdog {
       if (link.closed) return;
       const since = this.asked.get(link);
       if (since === undefined) {
-        this.asked.set(link, this.now());
+        this.asked.set(link, Date.now());
         const answered = () => this.asked.get(link) !== Infinity && this.asked.delete(link);
         link.call('ping', []).then(answered, answered);
-      } else if (this.now() - since >= this.hangMs) {
+      } else if (Date.now() - since >= this.hangMs) {
         this.asked.set(link, Infinity);
-        this.onHung(thread, this.now() - since);
+        this.onHung(thread, Date.now() - since);
       }
     });
   }
