@@ -9,6 +9,7 @@
 import type { HistoryEvent } from '../history/events.js';
 import { WorkflowHandle, type RunDirectory, type WorkflowDescription, type WorkflowUpdateHandle } from '../handle.js';
 import type { InspectOptions, RunAtEvent, TimelineStep } from '../inspector.js';
+import { untilAborted } from './bounded-wait.js';
 import { asJson, type PortRpc } from './port-rpc.js';
 
 /** What names a handle across threads. */
@@ -125,16 +126,4 @@ async function awaitAcrossRestarts<T>(route: HandleRoute, signal: AbortSignal | 
       await untilAborted(route.whenLive(), signal);
     }
   }
-}
-
-/** `promise`, or a rejection with the signal's reason once it aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  signal.throwIfAborted();
-  let onAbort: () => void = () => undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }

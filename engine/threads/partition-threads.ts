@@ -26,6 +26,7 @@ import { defaultThreadCount } from '../sandboxes/sandbox-threads.js';
 import type { ForwardedEvent, MainServices } from './partition-service.js';
 import type { ActivityNames, MainActivityRunner } from './main-activities.js';
 import { Placement } from './placement.js';
+import { bounded } from './bounded-wait.js';
 import { PortRpc, rebuildError, type Handlers, type NoticeHandlers, type SentError } from './port-rpc.js';
 import { RemoteStore, serveStore } from './remote-store.js';
 import { startWorker } from './start-worker.js';
@@ -302,22 +303,6 @@ export class PartitionThreads {
 const RESTART_TIMEOUT_MS = 60_000;
 /** How long a thread gets to close its engine and databases when the engine closes. */
 const CLOSE_MS = 10_000;
-
-/** `promise`, or a rejection naming `what` once `ms` have passed, or with the reason `signal` aborts with. */
-function bounded<T>(promise: Promise<T>, ms: number, what: string, signal?: AbortSignal): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: () => void = () => undefined;
-  const cut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms).unref();
-    onAbort = () => reject(signal!.reason);
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  return Promise.race([promise, cut]).finally(() => {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
-  });
-}
 
 /** The ports of threads being started — every thread at open, those that died at a restart. */
 interface Wired {
