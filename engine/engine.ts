@@ -279,6 +279,12 @@ const DEFAULT_MAX_RESIDENT_BYTES = Math.min(totalmem() / 4, 4 * 1024 ** 3);
 const POOLED_SANDBOX_BYTES = 640 * 1024;
 /** Runs brought back into memory at once: beyond, wakes queue (each holds a sandbox being rebuilt). */
 const CONCURRENT_WAKES = 8;
+/**
+ * Callers' run lookups (handles) reading the store at once: beyond, they queue. After a restart
+ * thousands of clients asking for their runs at once would otherwise put their reads, and the
+ * work of answering them, ahead of every run's wake.
+ */
+const CONCURRENT_CALLER_LOOKUPS = 64;
 
 /** Events on `engine.events`. */
 export interface EngineEvents {
@@ -316,6 +322,7 @@ export class Engine implements RunDirectory {
   private readonly startRates: StartRates;
   /** Work in progress (activations, timer and activity deliveries), which time never skips under. */
   private readonly work = new WorkCounter();
+  private readonly callerLookups = pLimit(CONCURRENT_CALLER_LOOKUPS);
   private readonly runs: RunTable;
   private readonly starter: RunStarter;
   private readonly outbox: OutboxProcessor;
@@ -1041,7 +1048,7 @@ export class Engine implements RunDirectory {
 
   async resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun> {
     this.assertOpen();
-    const run = await this.runs.resolve(namespace, workflowId, runId);
+    const run = await this.callerLookups(() => this.runs.resolve(namespace, workflowId, runId));
     if (!run) throw new WorkflowNotFoundError(workflowId, runId);
     return run;
   }
@@ -1206,12 +1213,30 @@ export class Engine implements RunDirectory {
       (upTo) => this.store.dueEntries(upTo),
       (error) => this.logger.warn({ err: error }, 'could not load the next due entries from the store; trying again'),
     );
+    await this.warmFirstWake();
     // In a cluster, a partition may have started moving to another engine meanwhile: its tasks are that engine's.
     for (const task of tasks) if (cluster?.ownsRun(task.runId) !== false) this.activities.dispatch(task);
     const schedules = taken ? taken.control : this.cluster?.assignment.servesControl() !== false;
     if (this.threading?.role !== 'partitions' && schedules) await this.schedules.recover();
     if (due + tasks.length + effects > 0) {
       this.logger.info({ timers: due, activities: tasks.length, effects }, 'recovered durable timers, activities and effects');
+    }
+  }
+
+  /**
+   * After a restart, starts evaluating the bundle of the run due first in the sandbox threads
+   * before the open returns: they are idle meanwhile, while this thread serves the clients that
+   * come back at once (thousands of lookups can take it for a few hundred milliseconds).
+   */
+  private async warmFirstWake(): Promise<void> {
+    const entry = this.timers.dueFirstBy(this.clock.now());
+    const kind = entry && parseDueKey(entry.key)?.kind;
+    if (!entry || kind === undefined || kind === 'schedule' || kind === 'retention' || this.quarantine.get(entry.namespace, entry.owner)) return;
+    try {
+      const run = await this.runs.runFor(entry.namespace, entry.owner);
+      if (run?.record.status === 'Running') await run.warmTemplate();
+    } catch {
+      // The run's wake meets the same failure, and reports it.
     }
   }
 

@@ -66,33 +66,36 @@ const PROBE_ALLOCATION = 4 * 1024 * 1024;
  * page after the static data; the break pointer is the word of static data that grows by the
  * probe's allocation and stays at or above the highest written page — the highest such word
  * (the allocator's top-chunk pointer sits just below it), confirmed by a second allocation.
- * Returns undefined if the measurements are not conclusive.
+ * Returns undefined if the measurements are not conclusive. It copies only the static data and
+ * the pages the recursion must leave alone, not the whole memory: every sandbox thread probes
+ * once as it starts.
  */
 export function detectLayout(probe: ProbeInstance): MemoryLayout | undefined {
-  const pagesOf = (bytes: Uint8Array) => {
-    const zero = new Uint8Array(PAGE_SIZE);
-    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const out: number[] = [];
-    for (let offset = 0; offset < buffer.length; offset += PAGE_SIZE) {
-      if (buffer.compare(zero, 0, PAGE_SIZE, offset, offset + PAGE_SIZE) !== 0) out.push(offset / PAGE_SIZE);
-    }
-    return out;
+  const bytes = () => Buffer.from(probe.memory.buffer);
+  const zero = Buffer.alloc(PAGE_SIZE);
+  const isZeroPage = (memory: Buffer, page: number) => memory.compare(zero, 0, PAGE_SIZE, page * PAGE_SIZE, (page + 1) * PAGE_SIZE) === 0;
+  /** The end (in bytes) of the highest page that is not zero. */
+  const writtenEnd = () => {
+    const memory = bytes();
+    let page = memory.length / PAGE_SIZE - 1;
+    while (page >= 0 && isZeroPage(memory, page)) page--;
+    return (page + 1) * PAGE_SIZE;
   };
-  const copy = () => new Uint8Array(probe.memory.buffer).slice();
-  const booted = pagesOf(copy());
+  const pageCount = probe.memory.buffer.byteLength / PAGE_SIZE;
   // Static data is the first run of non-zero pages; the heap starts at the next non-zero page.
+  const booted = bytes();
   let dataPages = 0;
-  while (booted[dataPages] === dataPages) dataPages++;
-  const heapBasePage = booted[dataPages];
-  if (dataPages === 0 || heapBasePage === undefined) return undefined;
+  while (dataPages < pageCount && !isZeroPage(booted, dataPages)) dataPages++;
+  let heapBasePage = dataPages;
+  while (heapBasePage < pageCount && isZeroPage(booted, heapBasePage)) heapBasePage++;
+  if (dataPages === 0 || heapBasePage === pageCount) return undefined;
 
-  const before = copy();
+  const staticWords = () => new Uint32Array(probe.memory.buffer.slice(0, dataPages * PAGE_SIZE));
+  const wordsBefore = staticWords();
+  const endBefore = writtenEnd();
   probe.evaluate(`globalThis.__probe = new Uint8Array(${PROBE_ALLOCATION}); __probe[${PROBE_ALLOCATION - 1}] = 1;`);
-  const after = copy();
-  const wordsBefore = new Uint32Array(before.buffer, 0, (dataPages * PAGE_SIZE) / 4);
-  const wordsAfter = new Uint32Array(after.buffer, 0, (dataPages * PAGE_SIZE) / 4);
-  const endBefore = (pagesOf(before).at(-1)! + 1) * PAGE_SIZE;
-  const endAfter = (pagesOf(after).at(-1)! + 1) * PAGE_SIZE;
+  const wordsAfter = staticWords();
+  const endAfter = writtenEnd();
   const candidates: number[] = [];
   for (let i = 0; i < wordsBefore.length; i++) {
     const grown = wordsAfter[i] - wordsBefore[i];
@@ -105,16 +108,11 @@ export function detectLayout(probe: ProbeInstance): MemoryLayout | undefined {
   const breakBefore = new Uint32Array(probe.memory.buffer)[sbrkAddress >> 2];
   probe.evaluate(`globalThis.__probe2 = new Uint8Array(${PROBE_ALLOCATION / 4}); __probe2[${PROBE_ALLOCATION / 4 - 1}] = 1;`);
   const breakAfter = new Uint32Array(probe.memory.buffer)[sbrkAddress >> 2];
-  const highestWritten = (pagesOf(copy()).at(-1)! + 1) * PAGE_SIZE;
-  if (breakAfter - breakBefore < PROBE_ALLOCATION / 4 || breakAfter < highestWritten - PAGE_SIZE) return undefined;
+  if (breakAfter - breakBefore < PROBE_ALLOCATION / 4 || breakAfter < writtenEnd() - PAGE_SIZE) return undefined;
 
   // The stack must sit just below the heap: deep recursion changes pages only there.
-  const beforeRecursion = copy();
+  const outsideStackWindow = [dataPages * PAGE_SIZE, Math.max(dataPages, heapBasePage - stackWindowPages(probe.stackBytes)) * PAGE_SIZE] as const;
+  const beforeRecursion = Buffer.from(bytes().subarray(...outsideStackWindow)); // a copy (a Buffer's slice() would be a view)
   probe.evaluate('(function r(n) { return n === 0 ? 0 : r(n - 1) + 1; })(100)');
-  const afterRecursion = new Uint8Array(probe.memory.buffer);
-  for (let page = dataPages; page < heapBasePage - stackWindowPages(probe.stackBytes); page++) {
-    const offset = page * PAGE_SIZE;
-    if (Buffer.compare(beforeRecursion.subarray(offset, offset + PAGE_SIZE), afterRecursion.subarray(offset, offset + PAGE_SIZE)) !== 0) return undefined;
-  }
-  return layout;
+  return beforeRecursion.equals(bytes().subarray(...outsideStackWindow)) ? layout : undefined;
 }

@@ -750,6 +750,12 @@ export class WorkflowRun {
     return new WorkflowNotRunningError(this.record.workflowId, 'Running', `its workflow task is failing (${last.message}); it is retried at ${new Date(restartAt).toISOString()}`);
   }
 
+  /** Has the sandbox threads start evaluating this run's bundle, ahead of its wake (see `SandboxThreads.warm`). */
+  warmTemplate(): Promise<void> {
+    const { bundles } = this.env;
+    return bundles.threads.warm(this.template(this.record.version), bundles.code(this.record.version));
+  }
+
   /** What a sandbox thread needs to run the version for this run: the sandbox quotas it started with are part of it. */
   private template(version: string): TemplateSpec {
     return this.env.bundles.template(version, sandboxLimitsIn(this.env.bundles.limits, this.record.sandboxQuotas));

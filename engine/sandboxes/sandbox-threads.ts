@@ -169,6 +169,17 @@ export class SandboxThreads {
     return entry.info;
   }
 
+  /**
+   * Has every thread start evaluating a template it does not have; resolves once each has been
+   * asked, without waiting for the evaluations: what the runs about to wake need is then ready,
+   * or nearly, when they ask (see `Engine` recovery). A template that fails to load fails again,
+   * and is reported, when a run asks for it.
+   */
+  async warm(template: TemplateSpec, code: () => Promise<GuestCode>): Promise<void> {
+    const source = await code();
+    for (let i = 0; i < this.threads.length; i++) this.loadTemplate(this.thread(i), template, async () => source).catch(() => undefined);
+  }
+
   /** Runs `work` on the least busy thread with the template loaded there (kept loaded meanwhile). */
   async withTemplate<T>(template: TemplateSpec, code: () => Promise<GuestCode>, work: (thread: SandboxThread) => Promise<T>): Promise<T> {
     const thread = this.pick();
