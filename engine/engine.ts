@@ -587,6 +587,7 @@ export class Engine implements RunDirectory {
       await engine.namespaces.load();
       await engine.quarantine.load();
       await engine.recover();
+      await engine.warmFirstWake();
       await engine.joinCluster();
       // Only now: an effect another thread forwards during this recovery could wake a run whose new activity task the recovery would dispatch again.
       partitionSide?.serve(engine.partitionServices());
@@ -1048,7 +1049,12 @@ export class Engine implements RunDirectory {
 
   async resolveRun(namespace: string, workflowId: string, runId?: string): Promise<WorkflowRun> {
     this.assertOpen();
-    const run = await this.callerLookups(() => this.runs.resolve(namespace, workflowId, runId));
+    // A creation in flight includes the new run's first activation: waited for outside the slots, so it holds none.
+    await (runId === undefined ? this.runs.creationOfWorkflow(namespace, workflowId) : this.runs.creationOf(namespace, runId))?.catch(() => undefined);
+    const run = await this.callerLookups(() => {
+      this.assertOpen(); // it may have closed while the lookup queued
+      return this.runs.resolve(namespace, workflowId, runId);
+    });
     if (!run) throw new WorkflowNotFoundError(workflowId, runId);
     return run;
   }
@@ -1213,7 +1219,6 @@ export class Engine implements RunDirectory {
       (upTo) => this.store.dueEntries(upTo),
       (error) => this.logger.warn({ err: error }, 'could not load the next due entries from the store; trying again'),
     );
-    await this.warmFirstWake();
     // In a cluster, a partition may have started moving to another engine meanwhile: its tasks are that engine's.
     for (const task of tasks) if (cluster?.ownsRun(task.runId) !== false) this.activities.dispatch(task);
     const schedules = taken ? taken.control : this.cluster?.assignment.servesControl() !== false;
@@ -1224,9 +1229,11 @@ export class Engine implements RunDirectory {
   }
 
   /**
-   * After a restart, starts evaluating the bundle of the run due first in the sandbox threads
-   * before the open returns: they are idle meanwhile, while this thread serves the clients that
-   * come back at once (thousands of lookups can take it for a few hundred milliseconds).
+   * At open, after the recovery sweep: has the sandbox threads start evaluating the bundle of
+   * the run due first before the open returns. They are idle meanwhile, while this thread serves
+   * the clients that come back at once (thousands of lookups can take it for a few hundred
+   * milliseconds). Not on later sweeps (the store back, partitions taken over in a cluster):
+   * there the threads are busy, and the runs' own wakes load what they need.
    */
   private async warmFirstWake(): Promise<void> {
     const entry = this.timers.dueFirstBy(this.clock.now());

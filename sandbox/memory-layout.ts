@@ -6,8 +6,8 @@
  * emscripten lays memory out as [static data][shadow stack, growing down][heap, growing up
  * to the `sbrk` break]. Nothing above the break is ever written, and the shadow stack is
  * only used to a bounded depth below its top. The layout is a property of the wasm build; it
- * is measured once per process on a probe instance (see `detectLayout`), and if that fails
- * every scan covers the whole memory instead: slower, never wrong.
+ * is measured once per thread that runs sandboxes, on a probe instance (see `detectLayout`),
+ * and if that fails every scan covers the whole memory instead: slower, never wrong.
  *
  * @module
  */

@@ -176,8 +176,10 @@ export class SandboxThreads {
    * and is reported, when a run asks for it.
    */
   async warm(template: TemplateSpec, code: () => Promise<GuestCode>): Promise<void> {
+    const lacking = Array.from({ length: this.threads.length }, (_, i) => this.thread(i)).filter((thread) => !thread.templates.has(template.key));
+    if (lacking.length === 0) return;
     const source = await code();
-    for (let i = 0; i < this.threads.length; i++) this.loadTemplate(this.thread(i), template, async () => source).catch(() => undefined);
+    for (const thread of lacking) this.loadTemplate(thread, template, async () => source).catch(() => undefined);
   }
 
   /** Runs `work` on the least busy thread with the template loaded there (kept loaded meanwhile). */

@@ -7,7 +7,8 @@ import { Engine } from '../../engine/engine.js';
 import { WorkflowNotFoundError } from '../../engine/errors.js';
 import { fixtureBundle, silentLogger, tempDir } from '../helpers.js';
 
-const SLEEP_MS = 300;
+/** Long enough that every timer is still pending when the engine that started them closes. */
+const SLEEP_MS = 1000;
 
 /** A folder whose runs `sleeper-0`… each sleep `SLEEP_MS`, left by a closed engine once every timer is started. */
 async function folderWithSleepers(runs: number, sandboxThreads: number): Promise<string> {
@@ -28,7 +29,7 @@ describe('an engine reopened after its runs came due', () => {
   it('has the bundle of the run due first evaluated in every sandbox thread as the open returns', { timeout: 60_000 }, async () => {
     const dataDir = await folderWithSleepers(1, 1);
     await new Promise((resolve) => setTimeout(resolve, SLEEP_MS)); // the timer is overdue when the folder opens
-    // A pool of three threads: none of them has evaluated anything yet in this process.
+    // A pool of three threads, which no other test of this file uses: none of them has evaluated anything yet.
     const engine = await Engine.open({ dataDir, logger: silentLogger, sandboxThreads: 3 });
     onTestFinished(() => engine.close());
     // The run's wake evaluates it in one thread at most: three means it was started at open, in each.
@@ -36,6 +37,7 @@ describe('an engine reopened after its runs came due', () => {
     expect(await engine.getHandle('sleeper-0').result()).toBe('woke');
   });
 
+  // More callers than lookup slots (64): each gets its own answer, and none waits forever.
   it('answers a crowd of clients asking for their results at once, beyond the lookups it makes at a time', { timeout: 60_000 }, async () => {
     const runs = 100;
     const dataDir = await folderWithSleepers(runs, 2);
