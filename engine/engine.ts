@@ -586,8 +586,7 @@ export class Engine implements RunDirectory {
       await partitionThreads?.openEngines();
       await engine.namespaces.load();
       await engine.quarantine.load();
-      await engine.recover();
-      await engine.warmFirstWake();
+      await engine.warmFirstWake(await engine.recover());
       await engine.joinCluster();
       // Only now: an effect another thread forwards during this recovery could wake a run whose new activity task the recovery would dispatch again.
       partitionSide?.serve(engine.partitionServices());
@@ -1208,9 +1207,11 @@ export class Engine implements RunDirectory {
    * Re-arms timers, re-dispatches unfinished activities, performs recorded effects. In a
    * cluster, for partitions taken over (`taken`): their activity tasks only — a task of a
    * partition served all along may be between its attempt and its recording — and the
-   * schedules when the control plane is among them.
+   * schedules when the control plane is among them. Returns the entry due first as the timers
+   * were armed, if it was due then (what the open warms the sandbox threads for: it is taken
+   * now, since overdue entries fire, and leave the timers, while the sweep goes on).
    */
-  private async recover(taken?: { partitions: readonly number[]; control: boolean }): Promise<void> {
+  private async recover(taken?: { partitions: readonly number[]; control: boolean }): Promise<DueEntry | undefined> {
     const listed = await this.store.listActivityTasks();
     const cluster = this.cluster;
     const tasks = taken && cluster ? listed.filter((task) => taken.partitions.includes(cluster.partitionOfRun(task.runId))) : listed;
@@ -1219,6 +1220,7 @@ export class Engine implements RunDirectory {
       (upTo) => this.store.dueEntries(upTo),
       (error) => this.logger.warn({ err: error }, 'could not load the next due entries from the store; trying again'),
     );
+    const dueFirst = this.timers.dueFirstBy(this.clock.now());
     // In a cluster, a partition may have started moving to another engine meanwhile: its tasks are that engine's.
     for (const task of tasks) if (cluster?.ownsRun(task.runId) !== false) this.activities.dispatch(task);
     const schedules = taken ? taken.control : this.cluster?.assignment.servesControl() !== false;
@@ -1226,6 +1228,7 @@ export class Engine implements RunDirectory {
     if (due + tasks.length + effects > 0) {
       this.logger.info({ timers: due, activities: tasks.length, effects }, 'recovered durable timers, activities and effects');
     }
+    return dueFirst;
   }
 
   /**
@@ -1235,8 +1238,7 @@ export class Engine implements RunDirectory {
    * milliseconds). Not on later sweeps (the store back, partitions taken over in a cluster):
    * there the threads are busy, and the runs' own wakes load what they need.
    */
-  private async warmFirstWake(): Promise<void> {
-    const entry = this.timers.dueFirstBy(this.clock.now());
+  private async warmFirstWake(entry: DueEntry | undefined): Promise<void> {
     const kind = entry && parseDueKey(entry.key)?.kind;
     if (!entry || kind === undefined || kind === 'schedule' || kind === 'retention' || this.quarantine.get(entry.namespace, entry.owner)) return;
     try {
