@@ -19,13 +19,14 @@ export interface MemoryImage {
 
 const bytesOf = (memory: WebAssembly.Memory): Buffer => Buffer.from(memory.buffer);
 
+/** Whether page `page` of `bytes` (a memory's bytes) is all zeros. */
+export const isZeroPage = (bytes: Buffer, page: number): boolean => bytes.compare(ZERO_PAGE, 0, PAGE_SIZE, page * PAGE_SIZE, (page + 1) * PAGE_SIZE) === 0;
+
 /** Indexes of the pages that are not all zeros. */
 export function nonZeroPages(memory: WebAssembly.Memory): number[] {
   const bytes = bytesOf(memory);
   const out: number[] = [];
-  for (let offset = 0; offset < bytes.length; offset += PAGE_SIZE) {
-    if (bytes.compare(ZERO_PAGE, 0, PAGE_SIZE, offset, offset + PAGE_SIZE) !== 0) out.push(offset / PAGE_SIZE);
-  }
+  for (let page = 0; page < bytes.length / PAGE_SIZE; page++) if (!isZeroPage(bytes, page)) out.push(page);
   return out;
 }
 

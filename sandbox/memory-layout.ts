@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { PAGE_SIZE } from './memory-image.js';
+import { isZeroPage, PAGE_SIZE } from './memory-image.js';
 
 export interface MemoryLayout {
   /** Pages [0, dataPages) hold static data (including the break pointer). */
@@ -72,8 +72,6 @@ const PROBE_ALLOCATION = 4 * 1024 * 1024;
  */
 export function detectLayout(probe: ProbeInstance): MemoryLayout | undefined {
   const bytes = () => Buffer.from(probe.memory.buffer);
-  const zero = Buffer.alloc(PAGE_SIZE);
-  const isZeroPage = (memory: Buffer, page: number) => memory.compare(zero, 0, PAGE_SIZE, page * PAGE_SIZE, (page + 1) * PAGE_SIZE) === 0;
   /** The end (in bytes) of the highest page that is not zero. */
   const writtenEnd = () => {
     const memory = bytes();

@@ -172,7 +172,7 @@ export class SandboxThreads {
   /**
    * Has every thread start evaluating a template it does not have; resolves once each has been
    * asked, without waiting for the evaluations: what the runs about to wake need is then ready,
-   * or nearly, when they ask (see `Engine` recovery). A template that fails to load fails again,
+   * or nearly, when they ask (`Engine.open` after a restart). A template that fails to load fails again,
    * and is reported, when a run asks for it.
    */
   async warm(template: TemplateSpec, code: () => Promise<GuestCode>): Promise<void> {
