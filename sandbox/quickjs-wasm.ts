@@ -2,12 +2,17 @@
  * Loads QuickJS (quickjs-emscripten, sync release build) once per process and creates
  * instances of it: each sandbox gets its own WebAssembly instance and linear memory.
  *
- * Two wasm imports are replaced when an instance is created, so determinism does not depend
+ * Four wasm imports are replaced when an instance is created, so determinism does not depend
  * on JavaScript-level overrides that guest code could route around:
  * - the wall clock (`emscripten_date_now`) reads a per-instance {@link GuestClock}, so
  *   `Date.now()`, `new Date()` and `Date()` all return the activation's recorded time;
  * - `localtime` reports a zero UTC offset, so local-time methods behave as in UTC whatever
- *   the host's `TZ` is.
+ *   the host's `TZ` is;
+ * - the environment (`environ_sizes_get`, `environ_get`) is empty. The glue's would hand libc
+ *   the host script's path (`_=`, from `process.argv[1]`) and, where the host has
+ *   `navigator`, its locale; libc writes them into linear memory at boot, so every template
+ *   image — and with it the sandbox build that snapshots are checked against — would depend
+ *   on the folder the engine runs from.
  *
  * @module
  */
@@ -106,7 +111,7 @@ export class QuickJSWasm {
     const emscripten = await this.loader({
       wasmMemory: memory,
       instantiateWasm(imports: Record<string, Record<string, unknown>>, receive: (i: WebAssembly.Instance, m: WebAssembly.Module) => void) {
-        interceptTimeImports(imports, memory, clock);
+        interceptHostImports(imports, memory, clock);
         const instance = new WebAssembly.Instance(compiled, imports as WebAssembly.Imports);
         receive(instance, compiled);
         return instance.exports;
@@ -117,19 +122,19 @@ export class QuickJSWasm {
 }
 
 /**
- * Replaces the clock and localtime imports. They are recognised by what they do (the glue is
- * minified); if this build's glue differs, refuse to run rather than leak the host's clock.
+ * Replaces the clock, localtime and environment imports. They are recognised by what they do
+ * (the glue is minified); if this build's glue differs, refuse to run rather than leak the
+ * host's clock or environment.
  */
-function interceptTimeImports(imports: Record<string, Record<string, unknown>>, memory: WebAssembly.Memory, clock: GuestClock): void {
-  let clockFound = false;
-  let localtimeFound = false;
+function interceptHostImports(imports: Record<string, Record<string, unknown>>, memory: WebAssembly.Memory, clock: GuestClock): void {
+  const found = { clock: false, localtime: false, 'environment size': false, environment: false };
   for (const env of Object.values(imports)) {
     for (const [name, value] of Object.entries(env)) {
       if (typeof value !== 'function') continue;
       const source = String(value);
       if (/^\(\)\s*=>\s*Date\.now\(\)$/.test(source)) {
         env[name] = () => clock.now;
-        clockFound = true;
+        found.clock = true;
       } else if (source.includes('getTimezoneOffset') && source.includes('getSeconds')) {
         const localtime = value as ImportFunction;
         env[name] = function utcLocaltime(time: number, tm: number) {
@@ -138,11 +143,23 @@ function interceptTimeImports(imports: Record<string, Record<string, unknown>>, 
           heap[(tm + TM_ISDST) >> 2] = 0;
           heap[(tm + TM_GMTOFF) >> 2] = 0;
         };
-        localtimeFound = true;
+        found.localtime = true;
+      } else if (/=\s*\w+\(\);\s*\w+\[\w+\s*>>\s*2\]\s*=\s*\w+\.length/.test(source)) {
+        // environ_sizes_get(count, bytes): no variables, no bytes.
+        env[name] = function emptyEnvironmentSizes(countPointer: number, bytesPointer: number) {
+          const heap = new Uint32Array(memory.buffer);
+          heap[countPointer >> 2] = 0;
+          heap[bytesPointer >> 2] = 0;
+          return 0;
+        };
+        found['environment size'] = true;
+      } else if (/for\s*\(\s*\w+\s+of\s+\w+\(\)\)/.test(source)) {
+        // environ_get: nothing to write.
+        env[name] = () => 0;
+        found.environment = true;
       }
     }
   }
-  if (!clockFound || !localtimeFound) {
-    throw new Error(`unsupported QuickJS build: cannot find its ${clockFound ? 'localtime' : 'clock'} import to make it deterministic`);
-  }
+  const missing = Object.entries(found).find(([, isFound]) => !isFound);
+  if (missing) throw new Error(`unsupported QuickJS build: cannot find its ${missing[0]} import to make it deterministic`);
 }

@@ -1,12 +1,13 @@
 /**
  * Snapshots at the sandbox level: a sandbox captured between activations and restored into
- * another instance is byte-identical, and continues with the same commands and query answers.
+ * another instance is byte-identical, and continues with the same commands and query answers;
+ * a template, and so the build snapshots are checked against, does not depend on the host.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadGuestRuntime } from '../../engine/bundler.js';
 import { WorkflowTemplate, type WorkflowSandbox } from '../../engine/workflow-sandbox.js';
 import type { Job, StartInfo } from '../../common/protocol.js';
-import { DEFAULT_LIMITS, QuickJSWasm, type MemoryImage } from '../../sandbox/index.js';
+import { DEFAULT_LIMITS, QuickJSWasm, SandboxTemplate, type MemoryImage } from '../../sandbox/index.js';
 import { fixtureBundle } from '../helpers.js';
 
 let template: WorkflowTemplate;
@@ -75,5 +76,30 @@ describe('sandbox snapshots', () => {
     expect(image.pages.length).toBeLessThan(200);
     expect(image.data.length).toBe(image.pages.length * 4096);
     sandbox.dispose();
+  });
+});
+
+describe('a template does not depend on the host process', () => {
+  /** A template built while the host's script is `script` (what the glue reads for the guest's environment). */
+  async function templateRunFrom(script: string): Promise<SandboxTemplate> {
+    const host = process.argv[1];
+    process.argv[1] = script;
+    try {
+      return await SandboxTemplate.create(await QuickJSWasm.load(), DEFAULT_LIMITS, (sandbox) => sandbox.evalScript('globalThis.ready = true', 'setup.js'));
+    } finally {
+      process.argv[1] = host;
+    }
+  }
+
+  it('has the same build, and no trace of the host script, whatever folder the engine runs from', async () => {
+    const a = await templateRunFrom('/srv/release-1/dist/engine/sandboxes/sandbox-thread.js');
+    const b = await templateRunFrom('/opt/another-folder/aion/dist/engine/sandboxes/sandbox-thread.js');
+    // Snapshots taken by one deploy are usable by the same release installed elsewhere.
+    expect(b.build).toBe(a.build);
+    for (const template of [a, b]) {
+      const memory = Buffer.from(template.image.data);
+      expect(memory.includes('sandbox-thread.js')).toBe(false);
+      expect(memory.includes('HOME=')).toBe(false);
+    }
   });
 });
