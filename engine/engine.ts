@@ -179,11 +179,22 @@ export interface EngineOptions {
    * run closes unless `closedRuns` is true (then closed runs get them too).
    */
   checkpoints?: CheckpointOptions;
+  /**
+   * When a parked run's sandbox is written as a snapshot: once its history has at least
+   * `minEvents` events (default 32; 0: always; Infinity: never). A shorter history is
+   * replayed when the run wakes, which costs less than restoring a snapshot, and parking it
+   * writes nothing.
+   */
+  snapshots?: SnapshotOptions;
 }
 
 export interface CheckpointOptions {
   interval?: number;
   closedRuns?: boolean;
+}
+
+export interface SnapshotOptions {
+  minEvents?: number;
 }
 
 export interface StartOptions {
@@ -422,6 +433,7 @@ export class Engine implements RunDirectory {
       retentionOf: async (namespace) => (await this.namespaces.policyOf(namespace)).retentionMs,
       wakeSlots: pLimit(CONCURRENT_WAKES),
       checkpoints: parts.checkpoints,
+      snapshots: parts.snapshots,
       onOutbox: (entries) => this.outbox.process(entries),
       onClosed: (run, closeEvent) => {
         this.runs.onClosed(run, closeEvent);
@@ -528,6 +540,7 @@ export class Engine implements RunDirectory {
     if (!Number.isFinite(maxResidentBytes) || maxResidentBytes < 0) throw new InvalidArgumentError('maxResidentBytes must be a non-negative number');
     const failureErrorTypes = checkFailureErrorTypes(options.workflowFailureErrorTypes);
     const checkpoints = checkCheckpoints(options.checkpoints);
+    const snapshots = checkSnapshots(options.snapshots);
     const supervisors = new Supervisors(options.supervision);
     const logger = options.logger ?? defaultLogger();
     const unthreaded = options.threads === undefined && partitionSide === undefined;
@@ -572,6 +585,7 @@ export class Engine implements RunDirectory {
       clock: options.timeSkipping === true ? new SkippingClock() : systemClock,
       failureErrorTypes,
       checkpoints,
+      snapshots,
       threading,
     });
     try {
@@ -1332,6 +1346,7 @@ interface EngineParts {
   clock: Clock;
   failureErrorTypes: Record<string, string[]>;
   checkpoints: Required<CheckpointOptions>;
+  snapshots: Required<SnapshotOptions>;
   threading: Threading | undefined;
 }
 
@@ -1345,6 +1360,22 @@ function checkCheckpoints(options: CheckpointOptions = {}): Required<CheckpointO
   const interval = options.interval ?? DEFAULT_CHECKPOINT_INTERVAL;
   if (!Number.isInteger(interval) || interval < 0) throw new InvalidArgumentError('checkpoints.interval must be a number of events (an integer, 0 for none)');
   return { interval, closedRuns: options.closedRuns === true };
+}
+
+/**
+ * Where replay stops being cheaper than a snapshot: a light workflow's history of 17 events
+ * replayed with less CPU than its snapshot restored, one of 77 events with more
+ * (docs/performance.md, "Snapshots only where they pay").
+ */
+const DEFAULT_SNAPSHOT_MIN_EVENTS = 32;
+
+function checkSnapshots(options: SnapshotOptions = {}): Required<SnapshotOptions> {
+  checkOptionKeys(options, ['minEvents'], 'snapshots');
+  const minEvents = options.minEvents ?? DEFAULT_SNAPSHOT_MIN_EVENTS;
+  if (!(Number.isInteger(minEvents) || minEvents === Infinity) || minEvents < 0) {
+    throw new InvalidArgumentError('snapshots.minEvents must be a number of events (an integer, 0 for every parked run, Infinity for none)');
+  }
+  return { minEvents };
 }
 
 /** The history a reset keeps: up to `toEvent`, which must end an activation (or be a job between two), with nothing the new run could not take over. */

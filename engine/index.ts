@@ -7,6 +7,7 @@ export {
   Engine,
   type EngineOptions,
   type CheckpointOptions,
+  type SnapshotOptions,
   type StartOptions,
   type SignalWithStartOptions,
   type UpdateWithStartOptions,

@@ -127,14 +127,14 @@ export class QuickJSWasm {
  * host's clock or environment.
  */
 function interceptHostImports(imports: Record<string, Record<string, unknown>>, memory: WebAssembly.Memory, clock: GuestClock): void {
-  const found = { clock: false, localtime: false, 'environment size': false, environment: false };
+  const found = { clock: 0, localtime: 0, 'environment size': 0, environment: 0 };
   for (const env of Object.values(imports)) {
     for (const [name, value] of Object.entries(env)) {
       if (typeof value !== 'function') continue;
       const source = String(value);
       if (/^\(\)\s*=>\s*Date\.now\(\)$/.test(source)) {
         env[name] = () => clock.now;
-        found.clock = true;
+        found.clock++;
       } else if (source.includes('getTimezoneOffset') && source.includes('getSeconds')) {
         const localtime = value as ImportFunction;
         env[name] = function utcLocaltime(time: number, tm: number) {
@@ -143,7 +143,7 @@ function interceptHostImports(imports: Record<string, Record<string, unknown>>, 
           heap[(tm + TM_ISDST) >> 2] = 0;
           heap[(tm + TM_GMTOFF) >> 2] = 0;
         };
-        found.localtime = true;
+        found.localtime++;
       } else if (/=\s*\w+\(\);\s*\w+\[\w+\s*>>\s*2\]\s*=\s*\w+\.length/.test(source)) {
         // environ_sizes_get(count, bytes): no variables, no bytes.
         env[name] = function emptyEnvironmentSizes(countPointer: number, bytesPointer: number) {
@@ -152,14 +152,18 @@ function interceptHostImports(imports: Record<string, Record<string, unknown>>, 
           heap[bytesPointer >> 2] = 0;
           return 0;
         };
-        found['environment size'] = true;
+        found['environment size']++;
       } else if (/for\s*\(\s*\w+\s+of\s+\w+\(\)\)/.test(source)) {
         // environ_get: nothing to write.
         env[name] = () => 0;
-        found.environment = true;
+        found.environment++;
       }
     }
   }
-  const missing = Object.entries(found).find(([, isFound]) => !isFound);
-  if (missing) throw new Error(`unsupported QuickJS build: cannot find its ${missing[0]} import to make it deterministic`);
+  // Exactly one each: a pattern that also matched another import would have replaced it too.
+  const unmatched = Object.entries(found).find(([, matches]) => matches !== 1);
+  if (unmatched) {
+    const [what, matches] = unmatched;
+    throw new Error(`unsupported QuickJS build: ${matches === 0 ? 'cannot find its' : `${matches} imports look like its`} ${what} import to make it deterministic`);
+  }
 }

@@ -8,7 +8,7 @@ import { inspectSeek } from './inspect-seek.js';
 import { order3Scenarios } from './order3.js';
 import { order3Remote } from './order3-remote.js';
 import { noisyNeighbour } from './noisy-neighbour.js';
-import { parkedRuns } from './parked.js';
+import { parkedScenarios } from './parked.js';
 import { recovery } from './recovery.js';
 import { replay } from './replay.js';
 import { sandboxCreation } from './sandbox-creation.js';
@@ -16,4 +16,4 @@ import { stepLatency } from './step-latency.js';
 import { threadRestart } from './thread-restart.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, order3Cluster, failover, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, components, density, filteredList, parkedRuns, recovery, threadRestart];
+export const scenarios: Scenario[] = [...order3Scenarios, order3Cluster, failover, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, components, density, filteredList, ...parkedScenarios, recovery, threadRestart];

@@ -77,6 +77,8 @@ export interface RunEnvironment {
   retentionOf(namespace: string): Promise<number | undefined>;
   /** How inspections keep checkpoints (see `EngineOptions.checkpoints`). */
   checkpoints: { interval: number; closedRuns: boolean };
+  /** Which parked runs get a snapshot (see `EngineOptions.snapshots`). */
+  snapshots: { minEvents: number };
   /** Bounds how many runs are being brought back into memory at once. */
   wakeSlots: <T>(wake: () => Promise<T>) => Promise<T>;
   /** Effects on other runs the run just recorded (performed after the write). */
@@ -395,8 +397,9 @@ export class WorkflowRun {
   }
 
   /**
-   * Parks the run: writes a snapshot of its sandbox (when it changed since the last one),
-   * releases the sandbox and forgets its state. Its next job restores it.
+   * Parks the run: writes a snapshot of its sandbox (when it changed since the last one and
+   * the history is long enough to be worth one), releases the sandbox and forgets its state.
+   * Its next job restores it, or replays its history.
    */
   park(): Promise<void> {
     return this.exclusive(async () => {
@@ -404,12 +407,17 @@ export class WorkflowRun {
       const position = this.nextEventId - 1;
       // While the store refuses writes the snapshot is skipped: the run is replayed when it wakes.
       const keep = this.loaded && !this.stall && this.record.status === 'Running' && !this.sandbox.unusable && !this.env.store.unavailable;
-      if (keep && position !== this.snapshotEventId) {
+      const worthASnapshot = position >= this.env.snapshots.minEvents;
+      if (keep && worthASnapshot && position !== this.snapshotEventId) {
         const { build, ...image } = await this.sandbox.capture();
         // Not synced: a snapshot lost in a power failure only costs a replay.
         await this.env.store.write({ snapshots: { put: [snapshotRecord(this.record, position, build, image)] } }, { durable: false });
         this.snapshotEventId = position;
         this.env.metrics.snapshotsWritten.inc();
+      } else if (keep && !worthASnapshot && this.snapshotEventId !== 0) {
+        // Woken from a snapshot taken before minEvents was raised: replaying this history costs less than restoring it.
+        await this.dropSnapshot();
+        this.snapshotEventId = 0;
       }
       this.releaseSandbox();
       this.loaded = false;
@@ -1169,7 +1177,11 @@ export class WorkflowRun {
         this.env.tenantOf(this.record.namespace),
       ),
     );
-    if (woken.unusedSnapshot) this.env.logger.debug({ runId: this.record.runId, reason: woken.unusedSnapshot }, 'snapshot not used; the history was replayed');
+    if (woken.unusedSnapshot) {
+      this.env.logger.debug({ runId: this.record.runId, reason: woken.unusedSnapshot }, 'snapshot not used; the history was replayed');
+      // It never will be (another build, a damaged image, ...): reading it again on every wake would only cost.
+      await this.dropSnapshot();
+    }
     this.sandbox = woken.sandbox;
     this.snapshotEventId = woken.snapshotEventId;
     this.env.metrics.wakes.inc({ from: woken.from });
@@ -1226,9 +1238,15 @@ export class WorkflowRun {
       if (options.drop === false) return undefined;
       this.env.logger.warn({ err: error, runId }, 'the run\'s snapshot is damaged; it is dropped and the run replayed');
       this.env.metrics.damagedRecords.inc({ kind: 'snapshot' });
-      await this.env.store.write({ snapshots: { delete: [{ namespace, runId }] } }, { durable: false }).catch(() => undefined);
+      await this.dropSnapshot();
       return undefined;
     }
+  }
+
+  /** Deletes the run's snapshot. Not synced, and a failure is ignored: a snapshot kept only costs a read. */
+  private async dropSnapshot(): Promise<void> {
+    const { namespace, runId } = this.record;
+    await this.env.store.write({ snapshots: { delete: [{ namespace, runId }] } }, { durable: false }).catch(() => undefined);
   }
 
   private async readParsedHistory(): Promise<LoadedHistory> {

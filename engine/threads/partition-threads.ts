@@ -58,7 +58,7 @@ export interface PartitionThreadData {
 /** The engine options a partition thread's engine gets (what can be sent to a thread). */
 export type ThreadEngineOptions = Pick<
   EngineOptions,
-  'dataDir' | 'sync' | 'acceptDataLoss' | 'limits' | 'commandLimits' | 'maxResidentBytes' | 'maxResidentRuns' | 'supervision' | 'sandboxThreads' | 'workflowFailureErrorTypes' | 'checkpoints' | 'activitiesModule'
+  'dataDir' | 'sync' | 'acceptDataLoss' | 'limits' | 'commandLimits' | 'maxResidentBytes' | 'maxResidentRuns' | 'supervision' | 'sandboxThreads' | 'workflowFailureErrorTypes' | 'checkpoints' | 'snapshots' | 'activitiesModule'
 >;
 
 /** What the other threads are sent when a thread was restarted: ports to it, to serve their partitions to it on, and to its partitions' stores. */
@@ -437,7 +437,7 @@ export function storeOptions(options: ThreadEngineOptions, logger: Logger): Leve
 
 /** What a thread's engine is opened with: the engine's options (each thread takes its share of the budgets), sandbox threads shared out. */
 function threadOptions(options: EngineOptions, threads: number): ThreadEngineOptions {
-  const { dataDir, sync, acceptDataLoss, limits, commandLimits, maxResidentBytes, maxResidentRuns, supervision, sandboxThreads, workflowFailureErrorTypes, checkpoints, activitiesModule } = options;
+  const { dataDir, sync, acceptDataLoss, limits, commandLimits, maxResidentBytes, maxResidentRuns, supervision, sandboxThreads, workflowFailureErrorTypes, checkpoints, snapshots, activitiesModule } = options;
   const defined = <T extends object>(value: T): T => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
   return defined({
     dataDir,
@@ -451,6 +451,7 @@ function threadOptions(options: EngineOptions, threads: number): ThreadEngineOpt
     sandboxThreads: sandboxThreads ?? Math.max(1, Math.floor(defaultThreadCount() / threads)),
     workflowFailureErrorTypes,
     checkpoints,
+    snapshots,
     // Resolved here: a thread resolves a relative path as it likes.
     activitiesModule: activitiesModule === undefined || activitiesModule.startsWith('file:') ? activitiesModule : pathToFileURL(isAbsolute(activitiesModule) ? activitiesModule : resolve(activitiesModule)).href,
   });

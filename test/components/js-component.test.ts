@@ -126,7 +126,7 @@ describe('a JavaScript workflow as a component', () => {
   });
 
   it('parks its runs as snapshots beyond the resident budget, and wakes them from there', { timeout: 60_000 }, async () => {
-    const engine = await Engine.open({ logger: silentLogger, activities, maxResidentBytes: 1 });
+    const engine = await Engine.open({ logger: silentLogger, activities, maxResidentBytes: 1, snapshots: { minEvents: 0 } });
     engines.push(engine);
     await engine.deploy({ component });
     const handles = await Promise.all(Array.from({ length: 5 }, (_, i) => engine.start('order3', { args: [i] })));

@@ -1,7 +1,8 @@
 /**
  * Residency: runs parked under a byte budget far smaller than the working set are woken from
  * their snapshots; a snapshot that is corrupted, truncated, deleted or taken for other code
- * costs a replay, never correctness; startup does not rehydrate parked runs.
+ * costs a replay, never correctness; a history too short to be worth a snapshot is parked
+ * without one; startup does not rehydrate parked runs.
  */
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
@@ -41,13 +42,16 @@ function residentAtMost(engine: Engine, count: number): Promise<void> {
   });
 }
 
+/** These histories are short: every park writes a snapshot only if asked to. */
+const EVERY_PARK = { snapshots: { minEvents: 0 } };
+
 const metric = async (engine: Engine, pattern: RegExp): Promise<number> => Number((await engine.metrics.registry.metrics()).match(pattern)?.[1] ?? 0);
 const wakes = (engine: Engine, from: 'snapshot' | 'replay') => metric(engine, new RegExp(`aion_run_wakes_total\\{from="${from}"\\} (\\d+)`));
 
 describe('residency', () => {
   it('parks runs beyond a small byte budget and wakes them from snapshots, all finishing correctly', async () => {
     const budget = 2 * 1024 * 1024;
-    const engine = await openEngine({ activities: makeActivities(), maxResidentBytes: budget });
+    const engine = await openEngine({ activities: makeActivities(), maxResidentBytes: budget, ...EVERY_PARK });
     const handles = await Promise.all(Array.from({ length: 40 }, (_, i) => engine.start('approval', { workflowId: `a${i}` })));
     // Parking follows the starts: wait until what stays resident fits the budget (a few sandboxes of 40).
     await residentAtMost(engine, 9);
@@ -72,7 +76,7 @@ describe('residency', () => {
   for (const [name, corrupt] of corruptions) {
     it(`falls back to replay when the snapshot is ${name}`, async () => {
       const store = (await openMemoryStore<HistoryEvent>()) as KvEventStore<HistoryEvent>;
-      const engine = await Engine.open({ store, logger: silentLogger, maxResidentBytes: 0 });
+      const engine = await Engine.open({ store, logger: silentLogger, maxResidentBytes: 0, ...EVERY_PARK });
       try {
         await engine.deploy({ code: await fixtureBundle() });
         const handle = await engine.start('approval');
@@ -96,9 +100,77 @@ describe('residency', () => {
     });
   }
 
+  it('parks a history shorter than snapshots.minEvents without a snapshot, and wakes it by replay', async () => {
+    const store = (await openMemoryStore<HistoryEvent>()) as KvEventStore<HistoryEvent>;
+    const minEvents = 4;
+    const engine = await Engine.open({ store, logger: silentLogger, maxResidentBytes: 0, snapshots: { minEvents } });
+    try {
+      await engine.deploy({ code: await fixtureBundle() });
+      const handle = await engine.start('approval');
+      await parked(engine, 1, handle.runId);
+      expect((await handle.history()).length).toBeLessThan(minEvents);
+      expect(await store.getSnapshot('default', handle.runId!)).toBeUndefined();
+      expect((await handle.describe()).residency).toBe('replay');
+      // The signal wakes it by replay; its history then reaches minEvents, and the next park writes a snapshot.
+      const parkedAgain = parked(engine, 1, handle.runId);
+      await handle.signal('approve', 'ann');
+      await parkedAgain;
+      expect(await wakes(engine, 'replay')).toBe(1);
+      const length = (await handle.history()).length;
+      expect(length).toBeGreaterThanOrEqual(minEvents);
+      expect((await store.getSnapshot('default', handle.runId!))?.eventId).toBe(length);
+      expect(await handle.query('status')).toBe('approved by ann');
+      expect(await wakes(engine, 'snapshot')).toBe(1);
+      expect(await metric(engine, /aion_snapshots_written_total (\d+)/)).toBe(1);
+    } finally {
+      await engine.close();
+      await store.close();
+    }
+  });
+
+  it('drops a snapshot that will not be used again: of another build, or of a history now below snapshots.minEvents', async () => {
+    const store = (await openMemoryStore<HistoryEvent>()) as KvEventStore<HistoryEvent>;
+    try {
+      const first = await Engine.open({ store, logger: silentLogger, maxResidentBytes: 0, ...EVERY_PARK });
+      await first.deploy({ code: await fixtureBundle() });
+      const bothParked = parked(first, 2);
+      const [intact, otherBuild] = [await first.start('approval'), await first.start('approval')];
+      await bothParked;
+      await first.close();
+      const snapshot = (await store.getSnapshot('default', otherBuild.runId!))!;
+      await store.write({ snapshots: { put: [{ ...snapshot, build: `${snapshot.build}-other` }] } });
+
+      // As after an upgrade that raised minEvents, or changed the sandbox build.
+      const second = await Engine.open({ store, logger: silentLogger, maxResidentBytes: 0, snapshots: { minEvents: 1000 } });
+      try {
+        for (const run of [intact, otherBuild]) {
+          const handle = second.getHandle(run.workflowId, run.runId);
+          const isParked = parked(second, 1, run.runId);
+          await handle.signal('approve', 'ann');
+          await isParked;
+          expect(await store.getSnapshot('default', run.runId!)).toBeUndefined();
+          expect((await handle.describe()).residency).toBe('replay');
+          expect(await handle.query('status')).toBe('approved by ann');
+        }
+        expect(await wakes(second, 'snapshot')).toBe(1);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a snapshots.minEvents that is not a number of events', async () => {
+    for (const minEvents of [-1, 2.5, Number.NaN]) {
+      await expect(Engine.open({ logger: silentLogger, snapshots: { minEvents } })).rejects.toThrow(/snapshots\.minEvents must be a number of events/);
+    }
+    await expect(Engine.open({ logger: silentLogger, snapshots: { minEvent: 3 } as never })).rejects.toThrow(/minEvent\b/);
+  });
+
   it('does not rehydrate parked runs at startup; each wakes when it has work', async () => {
     const dataDir = tempDir();
-    const first = await Engine.open({ dataDir, logger: silentLogger, maxResidentBytes: 0 });
+    const first = await Engine.open({ dataDir, logger: silentLogger, maxResidentBytes: 0, ...EVERY_PARK });
     await first.deploy({ code: await fixtureBundle() });
     for (let i = 0; i < 20; i++) await first.start('approval', { workflowId: `p${i}` });
     await first.close();

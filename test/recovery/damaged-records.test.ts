@@ -56,9 +56,9 @@ describe('a damaged record', () => {
 
   it('costs only a replay when it is a snapshot', async () => {
     const dataDir = tempDir();
-    const first = await Engine.open({ dataDir, logger: silentLogger, maxResidentBytes: 0 });
+    const first = await Engine.open({ dataDir, logger: silentLogger, maxResidentBytes: 0, snapshots: { minEvents: 0 } });
     await first.deploy({ code: await fixtureBundle() });
-    // Budget 0: the run is parked (its snapshot written) as soon as it is idle.
+    // Budget 0: the run is parked (its snapshot written, however short its history) as soon as it is idle.
     const parked = once(first.events, 'runParked');
     const handle = await first.start('approval', { workflowId: 'snap' });
     await parked;

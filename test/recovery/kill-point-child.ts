@@ -51,7 +51,7 @@ if (phase === 'run' && scenario === 'snapshots') {
 }
 const activities = makeActivities();
 // Budget 0 for the snapshot scenario: every run is parked (snapshot written) whenever idle.
-const engine = await Engine.open({ store, logger: silentLogger, activities, ...(scenario === 'snapshots' ? { maxResidentBytes: 0 } : {}) });
+const engine = await Engine.open({ store, logger: silentLogger, activities, ...(scenario === 'snapshots' ? { maxResidentBytes: 0, snapshots: { minEvents: 0 } } : {}) });
 
 if (phase === 'run') {
   await engine.deploy({ code: (await bundleWorkflowCode({ workflowsPath: fixture('semantics.ts') })).code });
