@@ -164,6 +164,6 @@ function interceptHostImports(imports: Record<string, Record<string, unknown>>, 
   const unmatched = Object.entries(found).find(([, matches]) => matches !== 1);
   if (unmatched) {
     const [what, matches] = unmatched;
-    throw new Error(`unsupported QuickJS build: ${matches === 0 ? 'cannot find its' : `${matches} imports look like its`} ${what} import to make it deterministic`);
+    throw new Error(`unsupported QuickJS build: found ${matches} ${what} imports to make deterministic (expected exactly 1)`);
   }
 }

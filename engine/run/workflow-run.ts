@@ -1177,14 +1177,14 @@ export class WorkflowRun {
         this.env.tenantOf(this.record.namespace),
       ),
     );
-    if (woken.unusedSnapshot) {
-      this.env.logger.debug({ runId: this.record.runId, reason: woken.unusedSnapshot }, 'snapshot not used; the history was replayed');
-      // It never will be (another build, a damaged image, ...): reading it again on every wake would only cost.
-      await this.dropSnapshot();
-    }
     this.sandbox = woken.sandbox;
     this.snapshotEventId = woken.snapshotEventId;
     this.env.metrics.wakes.inc({ from: woken.from });
+    if (woken.unusedSnapshot) {
+      const { reason, permanent } = woken.unusedSnapshot;
+      this.env.logger.debug({ runId: this.record.runId, reason }, 'snapshot not used; the history was replayed');
+      if (permanent) await this.dropSnapshot();
+    }
     return woken.sandbox;
   }
 

@@ -12,6 +12,7 @@ import type { Divergence } from '../errors.js';
 import type { ParsedHistory } from '../history/activations.js';
 import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
+import type { UnusedSnapshot } from './restore.js';
 import type { CheckpointUse, SandboxInspection } from '../inspector.js';
 
 /** A bundle version evaluated under given limits: what sandboxes are forked from. */
@@ -73,7 +74,7 @@ export interface ThreadResults {
   /** `checkPayloads`: the raw result is large or deep enough to hold a payload past the limits. */
   activate: { raw: string; checkPayloads: boolean; residentBytes: number };
   validate: { results: (ValidationResult & { updateId: string })[]; residentBytes: number };
-  wake: { from: 'snapshot' | 'replay'; snapshotEventId: number; residentBytes: number; unusedSnapshot?: string };
+  wake: { from: 'snapshot' | 'replay'; snapshotEventId: number; residentBytes: number; unusedSnapshot?: UnusedSnapshot };
   query: QueryResult;
   queryReplayed: QueryResult;
   replay: void;

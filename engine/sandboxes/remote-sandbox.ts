@@ -8,6 +8,7 @@ import type { Activation, QueryResult } from '../../common/protocol.js';
 import type { ParsedHistory } from '../history/activations.js';
 import type { PayloadLimits } from '../payloads.js';
 import type { ReplayLimits } from '../replay.js';
+import type { UnusedSnapshot } from './restore.js';
 import type { CapturedImage, GuestCode, SnapshotData, TemplateSpec, ThreadResults, UpdateToValidate } from './messages.js';
 import type { Tenant } from './fair-queue.js';
 import { SandboxLostError, type SandboxThread, type SandboxThreads } from './sandbox-threads.js';
@@ -54,7 +55,7 @@ export class RemoteSandbox {
     code: () => Promise<GuestCode>,
     history: { parsed: ParsedHistory; length: number; snapshot?: SnapshotData; limits: ReplayLimits },
     tenant: Tenant,
-  ): Promise<{ sandbox: RemoteSandbox; from: 'snapshot' | 'replay'; snapshotEventId: number; unusedSnapshot?: string }> {
+  ): Promise<{ sandbox: RemoteSandbox; from: 'snapshot' | 'replay'; snapshotEventId: number; unusedSnapshot?: UnusedSnapshot }> {
     const thread = threads.pick();
     let woken: ThreadResults['wake'];
     try {

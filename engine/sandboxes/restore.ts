@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { SandboxCrash } from '../../sandbox/index.js';
 import type { ParsedHistory } from '../history/activations.js';
 import { replayActivations, type ReplayCheck, type ReplayLimits } from '../replay.js';
 import { RunState } from '../run/run-state.js';
@@ -19,7 +20,17 @@ export interface RestoredSandbox {
   /** History position of the snapshot it was restored from (0 when replayed). */
   snapshotEventId: number;
   /** Why a snapshot that existed was not used. */
-  unusedSnapshot?: string;
+  unusedSnapshot?: UnusedSnapshot;
+}
+
+export interface UnusedSnapshot {
+  reason: string;
+  /**
+   * False when the restore failed on a limit (a CPU budget on a loaded machine, say): the same
+   * snapshot may serve the next wake. True for another build or version, a damaged image, a
+   * restore that does not replay: reading it again would only cost.
+   */
+  permanent: boolean;
 }
 
 /** Throws `DeterminismViolationError` or `SandboxCrash` when the history does not replay. */
@@ -30,7 +41,7 @@ export async function restoreSandbox(
   snapshot: SnapshotData | undefined,
   limits: ReplayLimits,
 ): Promise<RestoredSandbox> {
-  let unusedSnapshot: string | undefined;
+  let unusedSnapshot: UnusedSnapshot | undefined;
   if (snapshot) {
     const decoded = decodeSnapshot(snapshot, { version: snapshot.version, build: template.build, historyLength, byteLength: template.memoryBytes });
     if ('image' in decoded) {
@@ -40,10 +51,10 @@ export async function restoreSandbox(
         return { sandbox: restored, from: 'snapshot', snapshotEventId: snapshot.eventId };
       } catch (error) {
         restored.dispose();
-        unusedSnapshot = `restoring it failed (${(error as Error).message})`;
+        unusedSnapshot = { reason: `restoring it failed (${(error as Error).message})`, permanent: !(error instanceof SandboxCrash) };
       }
     } else {
-      unusedSnapshot = decoded.unusable;
+      unusedSnapshot = { reason: decoded.unusable, permanent: true };
     }
   }
   return { sandbox: await replaySandbox(template, history, limits), from: 'replay', snapshotEventId: 0, unusedSnapshot };

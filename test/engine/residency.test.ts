@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
+import type { WorkflowHandle } from '../../engine/handle.js';
 import type { HistoryEvent } from '../../engine/history/events.js';
 import { openMemoryStore } from '../../store/open.js';
 import type { KvEventStore } from '../../store/kv-event-store.js';
@@ -106,8 +107,10 @@ describe('residency', () => {
     const engine = await Engine.open({ store, logger: silentLogger, maxResidentBytes: 0, snapshots: { minEvents } });
     try {
       await engine.deploy({ code: await fixtureBundle() });
+      // The only run: listening before it starts cannot miss its park.
+      const isParked = parked(engine, 1);
       const handle = await engine.start('approval');
-      await parked(engine, 1, handle.runId);
+      await isParked;
       expect((await handle.history()).length).toBeLessThan(minEvents);
       expect(await store.getSnapshot('default', handle.runId!)).toBeUndefined();
       expect((await handle.describe()).residency).toBe('replay');
@@ -132,11 +135,16 @@ describe('residency', () => {
     const store = (await openMemoryStore<HistoryEvent>()) as KvEventStore<HistoryEvent>;
     try {
       const first = await Engine.open({ store, logger: silentLogger, maxResidentBytes: 0, ...EVERY_PARK });
-      await first.deploy({ code: await fixtureBundle() });
-      const bothParked = parked(first, 2);
-      const [intact, otherBuild] = [await first.start('approval'), await first.start('approval')];
-      await bothParked;
-      await first.close();
+      let runs: WorkflowHandle[];
+      try {
+        await first.deploy({ code: await fixtureBundle() });
+        const bothParked = parked(first, 2);
+        runs = [await first.start('approval'), await first.start('approval')];
+        await bothParked;
+      } finally {
+        await first.close();
+      }
+      const [intact, otherBuild] = runs;
       const snapshot = (await store.getSnapshot('default', otherBuild.runId!))!;
       await store.write({ snapshots: { put: [{ ...snapshot, build: `${snapshot.build}-other` }] } });
 
