@@ -140,6 +140,11 @@ interface LoadedHistory {
   parsed: ParsedHistory;
 }
 
+/** The history `ensureLoaded` read, with the snapshot read beside it when the sandbox was to be brought back. */
+interface JustRead extends LoadedHistory {
+  snapshot?: { record: SnapshotRecord | undefined };
+}
+
 /** Times in a row a run's sandbox may be lost with its thread (not its fault) before that counts as a crash. */
 const MAX_LOST_IN_A_ROW = 3;
 
@@ -159,8 +164,8 @@ export class WorkflowRun {
   private mailbox: PendingJob[] = [];
   /** Set when the history does not replay: the run makes no progress. */
   private stall: { error: DeterminismViolationError; at: number } | undefined;
-  /** The whole history as `ensureLoaded` read it, kept for the sandbox's load that usually follows (until the next append). */
-  private justRead: LoadedHistory | undefined;
+  /** The whole history (and the snapshot) as `ensureLoaded` read them, kept for the sandbox's load that usually follows (until the next append). */
+  private justRead: JustRead | undefined;
   /** History position the sandbox's last snapshot reflects (none written since: skip). */
   private snapshotEventId = 0;
   private readonly updateWaiters = new UpdateWaiters();
@@ -1107,10 +1112,12 @@ export class WorkflowRun {
   /** Rebuilds the host's view of the run from its history (no code runs); requeues undelivered jobs. */
   private async ensureLoaded(options: { evenIfQuarantined?: boolean } = {}): Promise<void> {
     if (this.loaded) return;
-    const events = await this.readHistory(options);
-    let history: LoadedHistory | undefined;
+    // The snapshot too when the sandbox will be brought back: two reads at once, not one after the other.
+    const needsSandbox = !this.isNew && (!this.sandbox || this.sandbox.unusable);
+    const [events, snapshot] = await Promise.all([this.readHistory(options), needsSandbox ? this.readSnapshot() : undefined]);
+    let history: JustRead | undefined;
     try {
-      history = { events, parsed: parseHistory(events) };
+      history = { events, parsed: parseHistory(events), ...(needsSandbox ? { snapshot: { record: snapshot } } : {}) };
     } catch (error) {
       if (!(error instanceof HistoryFormatError)) throw error;
       this.stallOn(new DeterminismViolationError({ eventIndex: error.eventIndex, expected: 'a well-formed history', actual: error.message }));
@@ -1164,9 +1171,9 @@ export class WorkflowRun {
       this.sandbox = await RemoteSandbox.create(bundles.threads, this.env.newSandboxId(), template, bundles.code(this.record.version), this.env.tenantOf(this.record.namespace));
       return this.sandbox;
     }
-    const history = this.justRead ?? (await this.readParsedHistory());
+    const { justRead } = this;
     this.justRead = undefined;
-    const snapshot = await this.readSnapshot();
+    const [history, snapshot] = await Promise.all([justRead ?? this.readParsedHistory(), justRead?.snapshot ? justRead.snapshot.record : this.readSnapshot()]);
     const woken = await this.env.wakeSlots(() =>
       RemoteSandbox.wake(
         bundles.threads,
