@@ -65,6 +65,8 @@ export interface KvEventStoreOptions {
 }
 
 /** Reopen attempts after a failed write back off from this to `REOPEN_MAX_DELAY_MS`. */
+/** Records of a history asked for per iterator call (LevelDB also stops a batch at 16 KiB). */
+const HISTORY_READ_BATCH = 1000;
 const REOPEN_FIRST_DELAY_MS = 100;
 const REOPEN_MAX_DELAY_MS = 30_000;
 
@@ -159,9 +161,14 @@ export class KvEventStore<E extends StoredEvent = StoredEvent> implements EventS
         // The record holding `from` starts at or before it.
         for await (const key of this.db.keys({ gte: prefix, lte: start, reverse: true, limit: 1 })) start = key;
       }
-      // `all` takes the records in one call (per thousand), where iterating asks for the first one alone.
-      for (const [key, bytes] of await this.db.iterator({ gte: start, ...upper }).all()) {
-        for (const event of decode<E[]>(key, bytes)) if (event.eventId >= from && event.eventId <= to) out.push(event);
+      // In batches from the first call (iterating asks for the first record alone), each decoded before the next is read.
+      const iterator = this.db.iterator({ gte: start, ...upper });
+      try {
+        for (let entries = await iterator.nextv(HISTORY_READ_BATCH); entries.length > 0; entries = await iterator.nextv(HISTORY_READ_BATCH)) {
+          for (const [key, bytes] of entries) for (const event of decode<E[]>(key, bytes)) if (event.eventId >= from && event.eventId <= to) out.push(event);
+        }
+      } finally {
+        await iterator.close();
       }
     });
     return out;

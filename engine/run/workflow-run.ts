@@ -580,7 +580,7 @@ export class WorkflowRun {
         return;
       }
       try {
-        await this.ensureLoaded();
+        await this.ensureLoaded({ toWake: true });
       } catch (error) {
         // Nothing was recorded: whoever delivered a job learns why (an internal source retries on its own).
         this.env.logger.warn({ err: error, runId: this.record.runId }, 'cannot load the run');
@@ -1110,14 +1110,17 @@ export class WorkflowRun {
   // Loading ---------------------------------------------------------------------------------
 
   /** Rebuilds the host's view of the run from its history (no code runs); requeues undelivered jobs. */
-  private async ensureLoaded(options: { evenIfQuarantined?: boolean } = {}): Promise<void> {
+  private async ensureLoaded(options: { evenIfQuarantined?: boolean; toWake?: boolean } = {}): Promise<void> {
     if (this.loaded) return;
-    // The snapshot too when the sandbox will be brought back: two reads at once, not one after the other.
-    const needsSandbox = !this.isNew && (!this.sandbox || this.sandbox.unusable);
-    const [events, snapshot] = await Promise.all([this.readHistory(options), needsSandbox ? this.readSnapshot() : undefined]);
+    // For a caller that brings the sandbox back, the snapshot too: two reads at once, not one after the other.
+    const withSnapshot = options.toWake === true && !this.isNew && (!this.sandbox || this.sandbox.unusable);
+    const [read, snapshotRead] = await Promise.allSettled([this.readHistory(options), withSnapshot ? this.readSnapshot() : undefined]);
+    if (read.status === 'rejected') throw read.reason;
+    const events = read.value;
     let history: JustRead | undefined;
     try {
-      history = { events, parsed: parseHistory(events), ...(needsSandbox ? { snapshot: { record: snapshot } } : {}) };
+      // A snapshot that could not be read is read again by `ensureSandbox` (which reports the failure).
+      history = { events, parsed: parseHistory(events), ...(withSnapshot && snapshotRead.status === 'fulfilled' ? { snapshot: { record: snapshotRead.value } } : {}) };
     } catch (error) {
       if (!(error instanceof HistoryFormatError)) throw error;
       this.stallOn(new DeterminismViolationError({ eventIndex: error.eventIndex, expected: 'a well-formed history', actual: error.message }));
@@ -1220,7 +1223,7 @@ export class WorkflowRun {
   /** A query on the live sandbox, or — for a closed run — on one replayed from the history, thrown away after. */
   private async runQuery(name: string, args: unknown[], time: number): Promise<QueryResult> {
     if (this.record.status === 'Running') {
-      await this.ensureLoaded();
+      await this.ensureLoaded({ toWake: true });
       if (this.stall) throw this.stall.error;
       const sandbox = await this.ensureSandbox();
       const result = await sandbox.query(name, args, time);

@@ -26,9 +26,10 @@ export interface RestoredSandbox {
 export interface UnusedSnapshot {
   reason: string;
   /**
-   * False when the restore failed on a limit (a CPU budget on a loaded machine, say): the same
-   * snapshot may serve the next wake. True for another build or version, a damaged image, a
-   * restore that does not replay: reading it again would only cost.
+   * False when the replay on top of the restored snapshot ran out of its CPU budget, which
+   * depends on how loaded the machine is: the same snapshot may serve the next wake. True
+   * otherwise (another build or version, a damaged image, a restore that diverges or crashes
+   * the same way every time, its limits being part of the build): reading it again would only cost.
    */
   permanent: boolean;
 }
@@ -51,7 +52,7 @@ export async function restoreSandbox(
         return { sandbox: restored, from: 'snapshot', snapshotEventId: snapshot.eventId };
       } catch (error) {
         restored.dispose();
-        unusedSnapshot = { reason: `restoring it failed (${(error as Error).message})`, permanent: !(error instanceof SandboxCrash) };
+        unusedSnapshot = { reason: `restoring it failed (${(error as Error).message})`, permanent: !(error instanceof SandboxCrash && error.kind === 'cpu-budget') };
       }
     } else {
       unusedSnapshot = { reason: decoded.unusable, permanent: true };

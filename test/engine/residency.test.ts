@@ -14,16 +14,24 @@ import type { SnapshotRecord } from '../../store/types.js';
 import { makeActivities } from '../fixtures/activities.js';
 import { fixtureBundle, openEngine, silentLogger, tempDir } from '../helpers.js';
 
-/** Resolves once `count` runs (matching `runId`, if given) have been parked. */
+/**
+ * Resolves once `count` runs (matching `runId`, if given) have been parked; rejects if they
+ * have not within 20 s (before the test's own timeout, so its `finally` closes the engine).
+ */
 function parked(engine: Engine, count: number, runId?: string): Promise<void> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let seen = 0;
     const listener = (event: { runId: string }) => {
       if (runId !== undefined && event.runId !== runId) return;
       if (++seen < count) return;
+      clearTimeout(timer);
       engine.events.off('runParked', listener);
       resolve();
     };
+    const timer = setTimeout(() => {
+      engine.events.off('runParked', listener);
+      reject(new Error(`${seen} of ${count} runs parked within 20 s`));
+    }, 20_000);
     engine.events.on('runParked', listener);
   });
 }
