@@ -64,9 +64,9 @@ export interface KvEventStoreOptions {
   cachedHeads?: number;
 }
 
-/** Reopen attempts after a failed write back off from this to `REOPEN_MAX_DELAY_MS`. */
 /** Records of a history asked for per iterator call (LevelDB also stops a batch at 16 KiB). */
 const HISTORY_READ_BATCH = 1000;
+/** Reopen attempts after a failed write back off from this to `REOPEN_MAX_DELAY_MS`. */
 const REOPEN_FIRST_DELAY_MS = 100;
 const REOPEN_MAX_DELAY_MS = 30_000;
 
