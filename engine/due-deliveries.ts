@@ -6,9 +6,11 @@
  * stays in the store until its delivery commits, so a refill of the timers can bring back one
  * still queued, in flight or waiting for its retry: it is not delivered twice.
  *
+ * The waiting entries are a plain queue, not a promise each: handing over the 10,000 entries a
+ * restart finds overdue costs a few milliseconds, and the first delivery starts at once.
+ *
  * @module
  */
-import pLimit from 'p-limit';
 import type { DueEntry } from '../store/types.js';
 import { retryDelayMs } from './backoff.js';
 import type { Clock } from './clock.js';
@@ -19,8 +21,22 @@ import type { WorkCounter } from './time-skipping.js';
 
 const CONCURRENT_DELIVERIES = 64;
 
+/** An entry waiting for a slot, with the id of the entry it delivers (itself, or the one it retries). */
+interface Queued {
+  entry: DueEntry;
+  original: string;
+}
+
 export class DueDeliveries {
-  private readonly slots = pLimit(CONCURRENT_DELIVERIES);
+  /** Entries waiting for a slot, oldest first; `head` is the next one (the array is compacted as it drains). */
+  private queue: Queued[] = [];
+  private head = 0;
+  /** Deliveries holding one of the slots. */
+  private active = 0;
+  /** Deliveries started and not settled, schedule ticks (which take no slot) included. */
+  private busy = 0;
+  /** Settles when nothing is queued or in flight: time skipping counts the whole busy stretch as work. */
+  private idle: (() => void) | undefined;
   /** Entries (by id, due time included) queued, being delivered, or waiting for a retry. */
   private readonly pending = new Set<string>();
   /** A retry's entry (its own due time) → the entry it retries. */
@@ -49,16 +65,53 @@ export class DueDeliveries {
       if (retried === undefined && this.pending.has(id)) continue; // brought back by a refill
       const original = retried ?? id;
       this.pending.add(original);
-      const run = () => (this.parts.closed() ? Promise.resolve() : this.deliverOne(entry));
-      const limited = parseDueKey(entry.key)?.kind === 'schedule' ? run() : this.slots(run);
-      // Counted as work from now, waiting included: time skipping must not move past a queued delivery.
-      this.parts.work
-        .track(() => limited)
-        .then(
-          () => this.settle(original),
-          (error: unknown) => this.retry(entry, original, error),
-        );
+      if (parseDueKey(entry.key)?.kind === 'schedule') this.start({ entry, original });
+      else this.queue.push({ entry, original });
     }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.active < CONCURRENT_DELIVERIES && this.head < this.queue.length) {
+      const next = this.queue[this.head++];
+      this.active++;
+      this.start(next, () => {
+        this.active--;
+        this.pump();
+      });
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.settleIdle();
+  }
+
+  private start({ entry, original }: Queued, freeSlot?: () => void): void {
+    this.busy++;
+    if (this.idle === undefined) void this.parts.work.track(() => new Promise<void>((resolve) => (this.idle = resolve)));
+    // Started now; should it throw rather than reject, the promise rejects all the same (and the slot is freed).
+    new Promise<void>((resolve) => resolve(this.parts.closed() ? undefined : this.deliverOne(entry)))
+      .then(
+        () => this.settle(original),
+        (error: unknown) => this.retry(entry, original, error),
+      )
+      .finally(() => {
+        this.busy--;
+        if (freeSlot) freeSlot();
+        else this.settleIdle();
+      });
+  }
+
+  /** Ends the stretch of work time skipping waits for once nothing is queued or in flight. */
+  private settleIdle(): void {
+    if (this.busy > 0 || this.head < this.queue.length || this.idle === undefined) return;
+    const idle = this.idle;
+    this.idle = undefined;
+    idle();
   }
 
   private settle(original: string): void {

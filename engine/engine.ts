@@ -552,9 +552,15 @@ export class Engine implements RunDirectory {
     const threaded = partitionSide === undefined && options.threads !== undefined ? checkThreadedOptions(options) : undefined;
     // The main thread of a threaded engine runs no workflow: one sandbox thread evaluates deployed bundles.
     const threadCount = threaded ? 1 : (sandboxThreads ?? defaultThreadCount());
-    const threads = SandboxThreads.shared(threadCount, await loadGuestRuntime());
-    threads.start();
+    // esbuild builds the guest runtime in its own process while the store opens; the threads start as soon as it is built.
+    const threadsStarted = loadGuestRuntime().then((runtime) => {
+      const threads = SandboxThreads.shared(threadCount, runtime);
+      threads.start();
+      return threads;
+    });
+    threadsStarted.catch(() => undefined); // awaited below, unless the store fails to open first
     const activities = activityRegistry(options);
+    const ownsStore = options.store === undefined && partitionSide === undefined;
     let store: EventStore<HistoryEvent>;
     let threading: Threading | undefined;
     let partitionThreads: PartitionThreads | undefined;
@@ -568,13 +574,22 @@ export class Engine implements RunDirectory {
     } else {
       store = options.store ?? (await openStore(options, logger));
     }
+    let threads: SandboxThreads;
+    try {
+      threads = await threadsStarted;
+    } catch (error) {
+      // The build's error is the one to report, not a close's.
+      await partitionThreads?.close().catch(() => undefined);
+      if (ownsStore) await store.close().catch(() => undefined);
+      throw error;
+    }
     // A quarter of the resident budget may hold instances ready for new sandboxes (spread over the threads).
     const poolSize = Math.max(4, Math.min(1024, Math.floor(maxResidentBytes / share / 4 / POOLED_SANDBOX_BYTES / threads.size)));
     const bundles = new BundleRegistry(store, threads, limits, { size: poolSize, bytes: poolSize * POOLED_SANDBOX_BYTES });
     const replayLimits = { ...DEFAULT_REPLAY_LIMITS, ...options.commandLimits };
     const engine = new Engine({
       store,
-      ownsStore: options.store === undefined && partitionSide === undefined,
+      ownsStore,
       bundles,
       activities,
       logger,

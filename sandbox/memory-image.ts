@@ -22,11 +22,15 @@ const bytesOf = (memory: WebAssembly.Memory): Buffer => Buffer.from(memory.buffe
 /** Whether page `page` of `bytes` (a memory's bytes) is all zeros. */
 export const isZeroPage = (bytes: Buffer, page: number): boolean => bytes.compare(ZERO_PAGE, 0, PAGE_SIZE, page * PAGE_SIZE, (page + 1) * PAGE_SIZE) === 0;
 
-/** Indexes of the pages that are not all zeros. */
-export function nonZeroPages(memory: WebAssembly.Memory): number[] {
+/**
+ * Indexes of the pages inside `ranges` (`[start, end)` page ranges) that are not all zeros.
+ * Reading a page nothing ever wrote still costs a page fault (the first read of a whole 40 MiB
+ * memory takes ~200 ms): callers pass the ranges a sandbox may have written (memory-layout.ts).
+ */
+export function nonZeroPages(memory: WebAssembly.Memory, ranges: readonly [number, number][]): number[] {
   const bytes = bytesOf(memory);
   const out: number[] = [];
-  for (let page = 0; page < bytes.length / PAGE_SIZE; page++) if (!isZeroPage(bytes, page)) out.push(page);
+  for (const [start, end] of ranges) for (let page = start; page < end; page++) if (!isZeroPage(bytes, page)) out.push(page);
   return out;
 }
 

@@ -5,9 +5,11 @@
  *
  * emscripten lays memory out as [static data][shadow stack, growing down][heap, growing up
  * to the `sbrk` break]. Nothing above the break is ever written, and the shadow stack is
- * only used to a bounded depth below its top. The layout is a property of the wasm build; it
- * is measured once per thread that runs sandboxes, on a probe instance (see `detectLayout`),
- * and if that fails every scan covers the whole memory instead: slower, never wrong.
+ * only used to a bounded depth below its top. The layout is a property of the wasm build:
+ * known builds carry the layout measured beforehand (`MEASURED_LAYOUTS` in quickjs-wasm.ts);
+ * any other is measured once per thread that runs sandboxes, on a probe instance (see
+ * `detectLayout`), and if that fails every scan covers the whole memory instead: slower,
+ * never wrong.
  *
  * @module
  */
@@ -67,8 +69,8 @@ const PROBE_ALLOCATION = 4 * 1024 * 1024;
  * probe's allocation and stays at or above the highest written page — the highest such word
  * (the allocator's top-chunk pointer sits just below it), confirmed by a second allocation.
  * Returns undefined if the measurements are not conclusive. It copies only the static data and
- * the pages the recursion must leave alone, not the whole memory: every sandbox thread probes
- * once as it starts.
+ * the pages the recursion must leave alone, not the whole memory: every sandbox thread of a
+ * build without a measured layout probes once as it starts.
  */
 export function detectLayout(probe: ProbeInstance): MemoryLayout | undefined {
   const bytes = () => Buffer.from(probe.memory.buffer);

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import variantImport from '@jitl/quickjs-wasmfile-release-sync';
@@ -44,8 +45,24 @@ const VARIANT_PACKAGE = '@jitl/quickjs-wasmfile-release-sync';
 /** Offsets of `tm_isdst` and `tm_gmtoff` in musl's `struct tm` on wasm32. */
 const TM_ISDST = 32;
 const TM_GMTOFF = 36;
-/** The probe needs room above its heap base (about 5 MiB) for its allocations. */
-const PROBE_PAGES = 384;
+/**
+ * The probe allocates 5 MiB above its heap base (which sits near 5 MiB): the module's least
+ * memory (16 MiB) has room. No more: its scans read every page, and reading a page nothing
+ * wrote costs a page fault. (A build needing more fails its probe and is scanned whole.)
+ */
+const PROBE_PAGES = 256;
+
+/**
+ * Layouts measured on QuickJS builds, by the SHA-256 of their wasm file: a thread loading a
+ * listed build skips the probe, whose scans read 16 MiB of memory, most of it never written
+ * (each such page costs a page fault: 80–100 ms per thread start on an idle machine here, 200
+ * ms and more while the other threads start). Any other build is probed; the tests check the
+ * installed build's entry against a probe.
+ */
+export const MEASURED_LAYOUTS: Readonly<Record<string, MemoryLayout>> = {
+  // @jitl/quickjs-wasmfile-release-sync 0.32.0
+  '105c3bed22d457e43e3d1c3c1c6959fda62a8fe06f0fc8a985303c3a2be72232': { dataPages: 23, heapBasePage: 1301, sbrkAddress: 86864 },
+};
 
 export class QuickJSWasm {
   private constructor(
@@ -54,7 +71,9 @@ export class QuickJSWasm {
     private readonly FFI: FFIConstructor,
     /** Identifies the QuickJS build: part of every snapshot's and template's identity. */
     readonly buildId: string,
-    /** Where instances write (measured at load); undefined means "scan everything". */
+    /** SHA-256 of the wasm file, hex. */
+    readonly wasmSha256: string,
+    /** Where instances write (listed for the build, or measured at load); undefined means "scan everything". */
     public layout?: MemoryLayout,
   ) {}
 
@@ -69,24 +88,26 @@ export class QuickJSWasm {
   private static async compile(): Promise<QuickJSWasm> {
     const wasmPath = require.resolve(`${VARIANT_PACKAGE}/wasm`);
     const { version } = require(`${VARIANT_PACKAGE}/package.json`) as { version: string };
+    const bytes = readFileSync(wasmPath);
     const [compiled, loader, FFI] = await Promise.all([
-      WebAssembly.compile(readFileSync(wasmPath)),
+      WebAssembly.compile(bytes),
       variant.importModuleLoader(),
       variant.importFFI(),
     ]);
-    const wasm = new QuickJSWasm(compiled, loader as unknown as EmscriptenLoader, FFI as unknown as FFIConstructor, `${VARIANT_PACKAGE}@${version}`);
-    wasm.layout = await wasm.probeLayout();
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const wasm = new QuickJSWasm(compiled, loader as unknown as EmscriptenLoader, FFI as unknown as FFIConstructor, `${VARIANT_PACKAGE}@${version}`, sha256);
+    wasm.layout = MEASURED_LAYOUTS[sha256] ?? (await wasm.probeLayout());
     return wasm;
   }
 
   /** Measures the memory layout on a throwaway instance (see memory-layout.ts). */
-  private async probeLayout(): Promise<MemoryLayout | undefined> {
-    const { module, memory } = await this.newInstance(PROBE_PAGES, { now: 0 });
-    const runtime = module.newRuntime();
-    const stackBytes = 64 * 1024;
-    runtime.setMaxStackSize(stackBytes);
-    const context = runtime.newContext();
+  async probeLayout(): Promise<MemoryLayout | undefined> {
     try {
+      const { module, memory } = await this.newInstance(PROBE_PAGES, { now: 0 });
+      const runtime = module.newRuntime();
+      const stackBytes = 64 * 1024;
+      runtime.setMaxStackSize(stackBytes);
+      const context = runtime.newContext();
       return detectLayout({
         memory,
         stackBytes,

@@ -51,9 +51,10 @@ export class SandboxTemplate {
   /** Boots a sandbox, runs `setup` in it, and captures the result as a template. */
   static async create(wasm: QuickJSWasm, limits: SandboxLimits, setup: (sandbox: Sandbox) => void): Promise<SandboxTemplate> {
     const sandbox = await Sandbox.boot(wasm, limits);
-    const bootPages = nonZeroPages(sandbox.memory);
+    const written = () => writableRanges(wasm.layout, sandbox.memory, limits.stackBytes);
+    const bootPages = nonZeroPages(sandbox.memory, written());
     setup(sandbox);
-    const templatePages = nonZeroPages(sandbox.memory);
+    const templatePages = nonZeroPages(sandbox.memory, written());
     const image = captureImage(sandbox.memory, templatePages);
     const covered = new Set(templatePages);
     const template = new SandboxTemplate(wasm, limits, image, bootPages.filter((page) => !covered.has(page)));

@@ -132,7 +132,8 @@ const markerPut = (commit: number): KvOperation => ({ type: 'put', key: keys.com
 async function readRing(db: KvDatabase): Promise<Map<number, number>> {
   const prefix = keys.commitMarkerPrefix();
   const slots = new Map<number, number>();
-  for await (const [key, bytes] of db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) {
+  // `all`: one native call per thousand records and no promise per record (the ring holds up to 65,536 markers).
+  for (const [key, bytes] of await db.iterator({ gte: prefix, lt: prefixEnd(prefix) }).all()) {
     const slot = Number(key.slice(prefix.length));
     let commit: unknown;
     try {

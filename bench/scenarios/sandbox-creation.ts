@@ -30,7 +30,16 @@ export const sandboxCreation: Scenario = {
         evaluate(await Sandbox.boot(wasm, DEFAULT_LIMITS));
         boots.push(performance.now() - t);
       }
-      const template = await SandboxTemplate.create(wasm, DEFAULT_LIMITS, evaluate);
+      // What a deploy (or a restart's first wake) costs each sandbox thread: boot, evaluate, take the image.
+      const templates: number[] = [];
+      const createTemplate = async () => {
+        const t = performance.now();
+        const created = await SandboxTemplate.create(wasm, DEFAULT_LIMITS, evaluate);
+        templates.push(performance.now() - t);
+        return created;
+      };
+      let template = await createTemplate();
+      for (let i = 1; i < 5; i++) template = await createTemplate();
       const forks: number[] = [];
       for (let i = 0; i < samples; i++) {
         const t = performance.now();
@@ -51,6 +60,7 @@ export const sandboxCreation: Scenario = {
         figure(`${label}: boot + evaluate`, median(boots), 'ms'),
         figure(`${label}: fork (fresh instance + image)`, median(forks), 'ms'),
         figure(`${label}: reuse (reset pooled instance)`, median(resets), 'ms'),
+        figure(`${label}: template (boot + evaluate + image)`, median(templates), 'ms'),
         figure(`${label}: template image`, template.image.data.length / 1024, 'KiB'),
       );
     }

@@ -66,8 +66,12 @@ interface FairUnit {
 /** One worker thread and what the engine thread knows of it. */
 export class SandboxThread {
   readonly pending = new Map<number, Pending>();
-  /** Templates loaded (or loading) in the thread, with the sandboxes of each (reserved or living). */
-  readonly templates = new Map<string, { info: Promise<ThreadResults['load']>; loaded: boolean; sandboxes: number }>();
+  /**
+   * Templates loaded (or loading) in the thread, with the sandboxes of each (reserved or living):
+   * `sent` settles once the load request is posted (its code read first), `info` once the
+   * thread evaluated it.
+   */
+  readonly templates = new Map<string, { sent: Promise<unknown>; info: Promise<ThreadResults['load']>; loaded: boolean; sandboxes: number }>();
   sandboxes = 0;
   /** Set once the thread was stopped: its sandboxes are gone. */
   dead = false;
@@ -123,8 +127,8 @@ export class SandboxThreads {
 
   /**
    * Starts every thread that is not running yet. A thread takes about half a second to load
-   * its modules and compile QuickJS; an engine opening calls this so that the start overlaps
-   * the store's opening instead of delaying the first wake after a restart.
+   * its modules and compile QuickJS; an engine opening calls this as soon as the guest runtime
+   * is built, while its store opens, instead of delaying the first wake after a restart.
    */
   start(): void {
     for (let i = 0; i < this.threads.length; i++) this.thread(i);
@@ -150,8 +154,10 @@ export class SandboxThreads {
   loadTemplate(thread: SandboxThread, template: TemplateSpec, code: () => Promise<GuestCode>, reserve = false): Promise<ThreadResults['load']> {
     let entry = thread.templates.get(template.key);
     if (!entry) {
-      const info = code().then((source) => this.request(thread, { op: 'load', template, code: source }));
-      const created: { info: Promise<ThreadResults['load']>; loaded: boolean; sandboxes: number } = { info, loaded: false, sandboxes: 0 };
+      // Wrapped: `sent` must not wait for the reply.
+      const sent = code().then((source) => ({ reply: this.request(thread, { op: 'load', template, code: source }) }));
+      const info = sent.then(({ reply }) => reply);
+      const created = { sent, info, loaded: false, sandboxes: 0 };
       entry = created;
       thread.templates.set(template.key, created);
       info.then(
@@ -171,15 +177,19 @@ export class SandboxThreads {
 
   /**
    * Has every thread start evaluating a template it does not have; resolves once each has been
-   * asked, without waiting for the evaluations: what the runs about to wake need is then ready,
-   * or nearly, when they ask (`Engine.open` after a restart). A template that fails to load fails again,
-   * and is reported, when a run asks for it.
+   * asked (a run's wake may be reading the code for one of them meanwhile), without waiting for
+   * the evaluations: what the runs about to wake need is then ready, or nearly, when they ask
+   * (`Engine.open` after a restart). A template that fails to load fails again, and is
+   * reported, when a run asks for it.
    */
   async warm(template: TemplateSpec, code: () => Promise<GuestCode>): Promise<void> {
-    const lacking = Array.from({ length: this.threads.length }, (_, i) => this.thread(i)).filter((thread) => !thread.templates.has(template.key));
-    if (lacking.length === 0) return;
-    const source = await code();
-    for (const thread of lacking) this.loadTemplate(thread, template, async () => source).catch(() => undefined);
+    const threads = Array.from({ length: this.threads.length }, (_, i) => this.thread(i));
+    const lacking = threads.filter((thread) => !thread.templates.has(template.key));
+    if (lacking.length > 0) {
+      const source = await code();
+      for (const thread of lacking) this.loadTemplate(thread, template, async () => source).catch(() => undefined);
+    }
+    await Promise.all(threads.map((thread) => thread.templates.get(template.key)?.sent.catch(() => undefined)));
   }
 
   /** Runs `work` on the least busy thread with the template loaded there (kept loaded meanwhile). */

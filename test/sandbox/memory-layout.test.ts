@@ -1,5 +1,6 @@
 /**
- * The memory layout each sandbox thread measures once as it starts: where static data ends,
+ * The memory layout of a QuickJS build (measured beforehand for the installed one, else by each
+ * sandbox thread once as it starts): where static data ends,
  * where the heap starts and which word holds the heap's break. Resets and snapshots scan only
  * what it says a guest can write, so a wrong layout would leave a guest's writes behind.
  */
@@ -7,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { detectLayout, writableRanges, type ProbeInstance } from '../../sandbox/memory-layout.js';
 import { PAGE_SIZE } from '../../sandbox/memory-image.js';
 import { QuickJSWasm } from '../../sandbox/index.js';
+import { MEASURED_LAYOUTS } from '../../sandbox/quickjs-wasm.js';
 
 const STACK_BYTES = 64 * 1024;
 /** wasm pages (64 KiB) of the probe: room for its 4 MiB and 1 MiB allocations above the heap base. */
@@ -50,6 +52,14 @@ describe('the memory layout of a QuickJS instance', () => {
     const heapRange = writableRanges(layout, probe.memory, STACK_BYTES).at(-1)!;
     expect(heapRange[1]).toBeGreaterThan(highestWrittenPage(probe.memory));
     expect(heapRange[0]).toBeLessThan(layout!.heapBasePage);
+  });
+
+  it('of the installed QuickJS build was measured beforehand, as a probe finds it (a new build needs its entry in MEASURED_LAYOUTS)', async () => {
+    const wasm = await QuickJSWasm.load();
+    const measured = MEASURED_LAYOUTS[wasm.wasmSha256];
+    expect(measured, `no measured layout for the QuickJS wasm of SHA-256 ${wasm.wasmSha256}`).toBeDefined();
+    expect(await wasm.probeLayout()).toEqual(measured);
+    expect(wasm.layout).toEqual(measured);
   });
 
   it('is not trusted when a recursion changes memory outside the stack window', async () => {
