@@ -65,7 +65,7 @@ export class DueDeliveries {
       if (retried === undefined && this.pending.has(id)) continue; // brought back by a refill
       const original = retried ?? id;
       this.pending.add(original);
-      if (parseDueKey(entry.key)?.kind === 'schedule') this.start({ entry, original });
+      if (parseDueKey(entry.key)?.kind === 'schedule') this.start({ entry, original }, false);
       else this.queue.push({ entry, original });
     }
     this.pump();
@@ -73,12 +73,8 @@ export class DueDeliveries {
 
   private pump(): void {
     while (this.active < CONCURRENT_DELIVERIES && this.head < this.queue.length) {
-      const next = this.queue[this.head++];
       this.active++;
-      this.start(next, () => {
-        this.active--;
-        this.pump();
-      });
+      this.start(this.queue[this.head++], true);
     }
     if (this.head === this.queue.length) {
       this.queue = [];
@@ -90,7 +86,8 @@ export class DueDeliveries {
     this.settleIdle();
   }
 
-  private start({ entry, original }: Queued, freeSlot?: () => void): void {
+  /** Delivers an entry now; one `holdingSlot` frees its slot when it settles (a schedule tick holds none). */
+  private start({ entry, original }: Queued, holdingSlot: boolean): void {
     this.busy++;
     if (this.idle === undefined) void this.parts.work.track(() => new Promise<void>((resolve) => (this.idle = resolve)));
     // Started now; should it throw rather than reject, the promise rejects all the same (and the slot is freed).
@@ -101,8 +98,9 @@ export class DueDeliveries {
       )
       .finally(() => {
         this.busy--;
-        if (freeSlot) freeSlot();
-        else this.settleIdle();
+        if (!holdingSlot) return this.settleIdle();
+        this.active--;
+        this.pump();
       });
   }
 
