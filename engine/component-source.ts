@@ -14,7 +14,7 @@
  * @module
  */
 import { GUEST_ENTRY } from '../common/protocol.js';
-import { loadGuestRuntime } from './bundler.js';
+import { loadGuestRuntime } from './guest-runtime.js';
 import { splitInlineSourceMap } from './source-maps.js';
 import { wrapBundle } from './workflow-sandbox.js';
 

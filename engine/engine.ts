@@ -29,7 +29,7 @@ import { retryDelayMs } from './backoff.js';
 import { SkippingClock, systemClock, type Clock } from './clock.js';
 import { TimeSkipper, WorkCounter } from './time-skipping.js';
 import { BundleRegistry, bundleVersion, type DeployResult, type VersionInfo } from './bundles.js';
-import { loadGuestRuntime } from './bundler.js';
+import { loadGuestRuntime } from './guest-runtime.js';
 import { defaultThreadCount, SandboxThreads } from './sandboxes/sandbox-threads.js';
 import { DeployCheckFailedError, EngineClosedError, InvalidArgumentError, PartitionElsewhereError, QuotaExceededError, WorkflowAlreadyStartedError, WorkflowNotFoundError, WorkflowNotRunningError } from './errors.js';
 import { WorkflowHandle, type RunDirectory, type WorkflowUpdateHandle } from './handle.js';
@@ -552,7 +552,7 @@ export class Engine implements RunDirectory {
     const threaded = partitionSide === undefined && options.threads !== undefined ? checkThreadedOptions(options) : undefined;
     // The main thread of a threaded engine runs no workflow: one sandbox thread evaluates deployed bundles.
     const threadCount = threaded ? 1 : (sandboxThreads ?? defaultThreadCount());
-    // esbuild builds the guest runtime in its own process while the store opens; the threads start as soon as it is built.
+    // The guest runtime (prebuilt, or built by esbuild in its own process while the store opens); the threads start as soon as it is there.
     const threadsStarted = loadGuestRuntime().then((runtime) => {
       const threads = SandboxThreads.shared(threadCount, runtime);
       threads.start();
@@ -615,7 +615,10 @@ export class Engine implements RunDirectory {
       await partitionThreads?.openEngines();
       await engine.namespaces.load();
       await engine.quarantine.load();
-      await engine.warmFirstWake(await engine.recover());
+      // The first wake's bundle is evaluated in the sandbox threads while this thread sweeps.
+      const warming = engine.warmFirstWake();
+      await engine.recover();
+      await warming;
       await engine.joinCluster();
       // Only now: an effect another thread forwards during this recovery could wake a run whose new activity task the recovery would dispatch again.
       partitionSide?.serve(engine.partitionServices());
@@ -1236,11 +1239,9 @@ export class Engine implements RunDirectory {
    * Re-arms timers, re-dispatches unfinished activities, performs recorded effects. In a
    * cluster, for partitions taken over (`taken`): their activity tasks only — a task of a
    * partition served all along may be between its attempt and its recording — and the
-   * schedules when the control plane is among them. Returns the entry due first as the timers
-   * were armed, if it was due then (what the open warms the sandbox threads for: it is taken
-   * now, since overdue entries fire, and leave the timers, while the sweep goes on).
+   * schedules when the control plane is among them.
    */
-  private async recover(taken?: { partitions: readonly number[]; control: boolean }): Promise<DueEntry | undefined> {
+  private async recover(taken?: { partitions: readonly number[]; control: boolean }): Promise<void> {
     const listed = await this.store.listActivityTasks();
     const cluster = this.cluster;
     const tasks = taken && cluster ? listed.filter((task) => taken.partitions.includes(cluster.partitionOfRun(task.runId))) : listed;
@@ -1249,7 +1250,6 @@ export class Engine implements RunDirectory {
       (upTo) => this.store.dueEntries(upTo),
       (error) => this.logger.warn({ err: error }, 'could not load the next due entries from the store; trying again'),
     );
-    const dueFirst = this.timers.dueFirstBy(this.clock.now());
     // In a cluster, a partition may have started moving to another engine meanwhile: its tasks are that engine's.
     for (const task of tasks) if (cluster?.ownsRun(task.runId) !== false) this.activities.dispatch(task);
     const schedules = taken ? taken.control : this.cluster?.assignment.servesControl() !== false;
@@ -1257,20 +1257,23 @@ export class Engine implements RunDirectory {
     if (due + tasks.length + effects > 0) {
       this.logger.info({ timers: due, activities: tasks.length, effects }, 'recovered durable timers, activities and effects');
     }
-    return dueFirst;
   }
 
   /**
-   * At open, after the recovery sweep: has the sandbox threads start evaluating the bundle of
-   * the run due first before the open returns. They are idle meanwhile, while this thread serves
+   * At open, beside the recovery sweep: has the sandbox threads start evaluating the bundle of
+   * the run due first (read from the store, not from the sweep, which reads every due entry)
+   * before the open returns. They are idle meanwhile, while this thread sweeps and then serves
    * the clients that come back at once (thousands of lookups can take it for a few hundred
    * milliseconds). Not on later sweeps (the store back, partitions taken over in a cluster):
-   * there the threads are busy, and the runs' own wakes load what they need.
+   * there the threads are busy, and the runs' own wakes load what they need. Not on the main
+   * thread of partition threads: it runs no workflow.
    */
-  private async warmFirstWake(entry: DueEntry | undefined): Promise<void> {
-    const kind = entry && parseDueKey(entry.key)?.kind;
-    if (!entry || kind === undefined || kind === 'schedule' || kind === 'retention' || this.quarantine.get(entry.namespace, entry.owner)) return;
+  private async warmFirstWake(): Promise<void> {
+    if (this.threading?.role === 'main') return;
     try {
+      const entry = await this.store.nextDueEntry();
+      const kind = entry && entry.dueAt <= this.clock.now() ? parseDueKey(entry.key)?.kind : undefined;
+      if (!entry || kind === undefined || kind === 'schedule' || kind === 'retention' || this.quarantine.get(entry.namespace, entry.owner)) return;
       const run = await this.runs.runFor(entry.namespace, entry.owner);
       if (run?.record.status === 'Running') await run.warmTemplate();
     } catch {

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_LIMITS, type SandboxLimits } from '../sandbox/index.js';
-import { loadGuestRuntime } from './bundler.js';
+import { loadGuestRuntime } from './guest-runtime.js';
 import { locateDivergences } from './divergence.js';
 import { DeterminismViolationError, InvalidArgumentError, type Divergence } from './errors.js';
 import type { ParsedHistory } from './history/activations.js';

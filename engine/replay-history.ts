@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { fromFailureInfo } from '../common/failures.js';
 import type { ActivationResult, LogEntry } from '../common/protocol.js';
 import { DEFAULT_LIMITS, QuickJSWasm, SandboxCrash, type SandboxLimits } from '../sandbox/index.js';
-import { loadGuestRuntime } from './bundler.js';
+import { loadGuestRuntime } from './guest-runtime.js';
 import { locateDivergences } from './divergence.js';
 import { AionError, DeterminismViolationError, InvalidArgumentError, PendingActivationFailedError } from './errors.js';
 import { checkOptionKeys } from './input.js';

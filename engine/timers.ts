@@ -80,12 +80,6 @@ export class DueTimers {
     return next;
   }
 
-  /** The entry due first, if it is due by `time`. */
-  dueFirstBy(time: number): DueEntry | undefined {
-    const first = this.heap[0];
-    return first && first.dueAt <= time && !this.removed.has(dueEntryId(first)) ? first : undefined;
-  }
-
   /** Forgets an entry its owner deleted (a cancelled timer, a closed run's deadline): it is not delivered. */
   remove(entry: DueEntry): void {
     const id = dueEntryId(entry);

@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import * as esbuild from 'esbuild';
+import type * as esbuild from 'esbuild';
 import { workflowApiEntry } from '../guest-sdk/runtime-entry.js';
 
 export const WORKFLOW_API_MODULES = ['aion/workflow', '@temporalio/workflow'];
@@ -67,7 +67,8 @@ let exported: Promise<{ workflow: string[]; common: string[] }> | undefined;
 /** The names the workflow API and aion/common export (read from esbuild's metafile, once per process). */
 function apiExports(): Promise<{ workflow: string[]; common: string[] }> {
   const exportsOf = async (entry: string) => {
-    const result = await esbuild.build({ entryPoints: [entry], bundle: true, write: false, format: 'esm', platform: 'neutral', metafile: true, logLevel: 'silent' });
+    const { build } = await import('esbuild');
+    const result = await build({ entryPoints: [entry], bundle: true, write: false, format: 'esm', platform: 'neutral', metafile: true, logLevel: 'silent' });
     return Object.values(result.metafile.outputs)[0].exports;
   };
   if (!exported) {

@@ -1,6 +1,6 @@
 import { performance as nodePerformance } from 'node:perf_hooks';
 import type { Activation } from '../../common/protocol.js';
-import { loadGuestRuntime } from '../../engine/bundler.js';
+import { loadGuestRuntime } from '../../engine/guest-runtime.js';
 import { DEFAULT_COMMAND_LIMITS } from '../../engine/commands/validate.js';
 import { RemoteSandbox } from '../../engine/sandboxes/remote-sandbox.js';
 import { SandboxThreads } from '../../engine/sandboxes/sandbox-threads.js';

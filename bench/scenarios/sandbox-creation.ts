@@ -1,9 +1,26 @@
-import { loadGuestRuntime } from '../../engine/bundler.js';
+import { loadGuestRuntime } from '../../engine/guest-runtime.js';
+import { startWorker } from '../../engine/threads/start-worker.js';
 import { DEFAULT_LIMITS, QuickJSWasm, Sandbox, SandboxTemplate, writeImage } from '../../sandbox/index.js';
 import { figure, median, type Figure, type Scenario } from '../scenario.js';
 import { order3Code } from '../workloads/index.js';
 
 /** A synthetic bundle of about 60 KB (a typical workflow bundle), exporting one workflow. */
+/** A sandbox thread spawned until it answers its first request: wall and process CPU time (the engine thread idles meanwhile). */
+async function threadStart(runtimeSource: string): Promise<{ wallMs: number; cpuMs: number }> {
+  const cpu = process.cpuUsage();
+  const t = performance.now();
+  const worker = startWorker(new URL('../../engine/sandboxes/sandbox-thread', import.meta.url), { workerData: { runtimeSource, watchdog: new SharedArrayBuffer(16) } });
+  await new Promise<void>((resolve, reject) => {
+    worker.once('message', () => resolve());
+    worker.once('error', reject);
+    worker.postMessage({ op: 'stats', id: 1 });
+  });
+  const wallMs = performance.now() - t;
+  const { user, system } = process.cpuUsage(cpu);
+  await worker.terminate();
+  return { wallMs, cpuMs: (user + system) / 1000 };
+}
+
 function largeBundle(): string {
   let code = 'exports.big = async function big() { return 1; };\n';
   for (let i = 0; code.length < 60_000; i++) code += `function helper${i}(a) { const o = { k: ${i}, v: [a, a + 1, 's${i}'] }; return o.v.length + a; }\n`;
@@ -12,12 +29,18 @@ function largeBundle(): string {
 
 export const sandboxCreation: Scenario = {
   name: 'sandbox-creation',
-  description: 'new sandbox: fresh boot + bundle evaluation vs template fork vs reset pooled instance (small and ~60 KB bundles)',
+  description: 'new sandbox: fresh boot + bundle evaluation vs template fork vs reset pooled instance (small and ~60 KB bundles); a sandbox thread\'s start',
   async run({ quick }): Promise<Figure[]> {
     const wasm = await QuickJSWasm.load();
     const runtime = await loadGuestRuntime();
     const samples = quick ? 30 : 200;
     const figures: Figure[] = [];
+    const starts: { wallMs: number; cpuMs: number }[] = [];
+    for (let i = 0; i < 5; i++) starts.push(await threadStart(runtime));
+    figures.push(
+      figure('sandbox thread: start until it answers', median(starts.map((start) => start.wallMs)), 'ms'),
+      figure('sandbox thread: start, CPU', median(starts.map((start) => start.cpuMs)), 'ms'),
+    );
     for (const [label, code] of [['order3 bundle', await order3Code()], ['60 KB bundle', largeBundle()]] as const) {
       const evaluate = (sandbox: Sandbox) => {
         sandbox.begin(0);

@@ -11,7 +11,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { observeGuestCalls, QuickJSWasm, SandboxCrash } from '../../sandbox/index.js';
 import { needsPayloadChecks } from '../commands/validate.js';
 import { DeterminismViolationError } from '../errors.js';
-import { inspectSandbox } from '../inspector.js';
 import { compressImage, decodeSnapshot } from '../snapshots.js';
 import { ComponentWorkflowTemplate } from '../component-workflow.js';
 import { BundleLoadError, WorkflowTemplate, type GuestSandbox, type GuestTemplate } from '../workflow-sandbox.js';
@@ -83,6 +82,8 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
     }
   },
   async inspect({ template, history, limits, time, query, checkpoints }) {
+    // Loaded at the first inspection: the inspector brings the offline replay's modules (esbuild's API among them), a fifth of a thread's start.
+    const { inspectSandbox } = await import('../inspector.js');
     return inspectSandbox(await templateOf(template.key), template.version, history, limits, time, query, checkpoints);
   },
   async replay({ template, history, limits, check }) {

@@ -126,9 +126,9 @@ export class SandboxThreads {
   }
 
   /**
-   * Starts every thread that is not running yet. A thread takes about half a second to load
-   * its modules and compile QuickJS; an engine opening calls this as soon as the guest runtime
-   * is built, while its store opens, instead of delaying the first wake after a restart.
+   * Starts every thread that is not running yet. A thread takes 120–170 ms to load its
+   * modules and compile QuickJS; an engine opening calls this as soon as it has the guest
+   * runtime, while its store opens, instead of delaying the first wake after a restart.
    */
   start(): void {
     for (let i = 0; i < this.threads.length; i++) this.thread(i);

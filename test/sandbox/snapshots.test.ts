@@ -4,7 +4,7 @@
  * a template, and so the build snapshots are checked against, does not depend on the host.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadGuestRuntime } from '../../engine/bundler.js';
+import { loadGuestRuntime } from '../../engine/guest-runtime.js';
 import { WorkflowTemplate, type WorkflowSandbox } from '../../engine/workflow-sandbox.js';
 import type { Job, StartInfo } from '../../common/protocol.js';
 import { DEFAULT_LIMITS, QuickJSWasm, SandboxTemplate, type MemoryImage } from '../../sandbox/index.js';
