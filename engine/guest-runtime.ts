@@ -3,20 +3,23 @@
  * esbuild (bundler.ts), or read as `npm run build` left it beside the built runtime entry
  * (`dist/guest-sdk/runtime.prebuilt.json`) — which saves every engine's open esbuild's process
  * and about 100 ms. The prebuilt script is used only while every file it was built from has the
- * content it had then (checked by hash at each process's first use: 23 files, a millisecond);
- * otherwise, or where the files moved (another install's layout), the runtime is built again.
+ * content it had then (checked by hash at each process's first use: two dozen files, a
+ * millisecond); otherwise the runtime is built again. A file of an installed package (a
+ * dependency of the runtime, esbuild's `package.json` for its version) is named by package and
+ * looked for in the `node_modules` folders above, as Node looks for it: an install that placed
+ * the package elsewhere still finds it.
  *
  * Its bytes end up in every template image, so the template's build identity covers it.
  *
  * @module
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { guestRuntimeEntry } from '../guest-sdk/runtime-entry.js';
 import { buildGuestRuntime } from './bundler.js';
 
-/** What `npm run build` writes: the script, and each file it came from (relative to this file's folder) with its content's hash. */
+/** What `npm run build` writes: the script, and each file it came from (`inputName`) with its content's hash. */
 interface PrebuiltRuntime {
   code: string;
   inputs: Record<string, string>;
@@ -46,7 +49,7 @@ export async function writePrebuiltGuestRuntime(): Promise<string> {
 
 /** Writes `built` (its script and the files it came from, by absolute path) to `path`. */
 export function writePrebuiltRuntime(path: string, built: { code: string; inputs: string[] }): void {
-  const inputs = Object.fromEntries(built.inputs.map((input) => [relative(dirname(path), input), sha256(readFileSync(input))]));
+  const inputs = Object.fromEntries(built.inputs.map((input) => [inputName(dirname(path), input), sha256(readFileSync(input))]));
   writeFileSync(path, JSON.stringify({ code: built.code, inputs } satisfies PrebuiltRuntime));
 }
 
@@ -63,10 +66,33 @@ export function readPrebuiltRuntime(path: string): string | undefined {
     return undefined; // none (the source tree, or a build that stopped before it), or not one
   }
   if (typeof prebuilt?.code !== 'string' || typeof prebuilt.inputs !== 'object' || prebuilt.inputs === null) return undefined;
+  const inputs = Object.entries(prebuilt.inputs);
+  if (inputs.length === 0) return undefined; // checks nothing
   try {
-    const unchanged = Object.entries(prebuilt.inputs).every(([input, hash]) => sha256(readFileSync(resolve(dirname(path), input))) === hash);
+    const unchanged = inputs.every(([input, hash]) => {
+      const file = inputPath(dirname(path), input);
+      return file !== undefined && sha256(readFileSync(file)) === hash;
+    });
     return unchanged ? prebuilt.code : undefined;
   } catch {
     return undefined; // a file it came from is gone
+  }
+}
+
+const PACKAGE = 'package:';
+
+/** How the prebuilt file names an input: by package (`package:ms/index.js`) inside a `node_modules` folder, else by path from `folder`. */
+function inputName(folder: string, input: string): string {
+  const installed = /^.*[/\\]node_modules[/\\]((?:@[^/\\]+[/\\])?[^/\\]+[/\\].+)$/.exec(input);
+  return installed ? `${PACKAGE}${installed[1].replaceAll('\\', '/')}` : relative(folder, input);
+}
+
+/** Where an input named by `inputName` is now: a package's file in the nearest `node_modules` above `folder` that has it. */
+function inputPath(folder: string, name: string): string | undefined {
+  if (!name.startsWith(PACKAGE)) return resolve(folder, name);
+  for (let dir = folder; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name.slice(PACKAGE.length));
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return undefined;
   }
 }

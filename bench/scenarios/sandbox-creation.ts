@@ -4,7 +4,6 @@ import { DEFAULT_LIMITS, QuickJSWasm, Sandbox, SandboxTemplate, writeImage } fro
 import { figure, median, type Figure, type Scenario } from '../scenario.js';
 import { order3Code } from '../workloads/index.js';
 
-/** A synthetic bundle of about 60 KB (a typical workflow bundle), exporting one workflow. */
 /** A sandbox thread spawned until it answers its first request: wall and process CPU time (the engine thread idles meanwhile). */
 async function threadStart(runtimeSource: string): Promise<{ wallMs: number; cpuMs: number }> {
   const cpu = process.cpuUsage();
@@ -21,6 +20,7 @@ async function threadStart(runtimeSource: string): Promise<{ wallMs: number; cpu
   return { wallMs, cpuMs: (user + system) / 1000 };
 }
 
+/** A synthetic bundle of about 60 KB (a typical workflow bundle), exporting one workflow. */
 function largeBundle(): string {
   let code = 'exports.big = async function big() { return 1; };\n';
   for (let i = 0; code.length < 60_000; i++) code += `function helper${i}(a) { const o = { k: ${i}, v: [a, a + 1, 's${i}'] }; return o.v.length + a; }\n`;

@@ -103,7 +103,7 @@ export type ThreadResponse = { id: number; busyMs: number } & ({ ok: true; value
 
 /** Data a sandbox thread starts with. */
 export interface ThreadData {
-  /** The guest runtime's source, built once by the engine thread. */
+  /** The guest runtime's source (engine/guest-runtime.ts), as the engine thread has it. */
   runtimeSource: string;
   /**
    * Shared with the engine thread's watchdog: [0] the deadline (epoch ms) of the unit of

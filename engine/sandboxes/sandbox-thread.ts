@@ -82,7 +82,7 @@ const handlers: { [K in keyof ThreadResults]: Handler<K> } = {
     }
   },
   async inspect({ template, history, limits, time, query, checkpoints }) {
-    // Loaded at the first inspection: the inspector brings the offline replay's modules (esbuild's API among them), a fifth of a thread's start.
+    // Loaded at the first inspection: the inspector brings the offline replay's modules, most of what a thread's start used to load.
     const { inspectSandbox } = await import('../inspector.js');
     return inspectSandbox(await templateOf(template.key), template.version, history, limits, time, query, checkpoints);
   },

@@ -3,8 +3,9 @@
  * only while every file it was built from is unchanged, so a source edited after the build
  * never runs as the stale script.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildGuestRuntime } from '../../engine/bundler.js';
 import { loadGuestRuntime, readPrebuiltRuntime, writePrebuiltRuntime } from '../../engine/guest-runtime.js';
@@ -13,11 +14,15 @@ import { tempDir } from '../helpers.js';
 describe('prebuilt guest runtime', () => {
   it('is the script the build made, as long as every file it came from is unchanged', async () => {
     const built = await buildGuestRuntime();
-    // The runtime's own modules, the workflow API's, and the bundler (whose options shape the output).
+    // The runtime's own modules, the bundler (whose options shape the output) and esbuild's version.
     expect(built.inputs.some((input) => /guest-sdk[/\\]runtime\.[jt]s$/.test(input))).toBe(true);
     expect(built.inputs.some((input) => /engine[/\\]bundler\.[jt]s$/.test(input))).toBe(true);
+    expect(built.inputs.some((input) => /node_modules[/\\]esbuild[/\\]package\.json$/.test(input))).toBe(true);
     expect(built.code).toBe(await loadGuestRuntime());
-    const path = join(tempDir(), 'runtime.prebuilt.json');
+    // Another folder whose node_modules has the same packages: an install elsewhere.
+    const dir = tempDir();
+    symlinkSync(fileURLToPath(new URL('../../node_modules', import.meta.url)), join(dir, 'node_modules'));
+    const path = join(dir, 'runtime.prebuilt.json');
     writePrebuiltRuntime(path, built);
     expect(readPrebuiltRuntime(path)).toBe(built.code);
   });
@@ -41,7 +46,32 @@ describe('prebuilt guest runtime', () => {
 
     writeFileSync(beside, '{"code": 42, "inputs": {}}');
     expect(readPrebuiltRuntime(beside)).toBeUndefined();
+    writeFileSync(beside, '{"code": "script", "inputs": {}}'); // checks nothing
+    expect(readPrebuiltRuntime(beside)).toBeUndefined();
     writeFileSync(beside, 'not json');
     expect(readPrebuiltRuntime(beside)).toBeUndefined();
+  });
+
+  it('finds a file of an installed package in the node_modules folders above, wherever the install placed it', () => {
+    const built = tempDir();
+    const installed = (root: string, content: string) => {
+      mkdirSync(join(root, 'node_modules', '@scope', 'lib'), { recursive: true });
+      writeFileSync(join(root, 'node_modules', '@scope', 'lib', 'index.js'), content);
+      return join(root, 'node_modules', '@scope', 'lib', 'index.js');
+    };
+    // Built with the package nested in the package's own node_modules...
+    const own = join(built, 'node_modules', 'aion', 'dist', 'guest-sdk');
+    mkdirSync(own, { recursive: true });
+    writeFileSync(join(own, 'runtime.js'), 'runtime');
+    const path = join(own, 'runtime.prebuilt.json');
+    writePrebuiltRuntime(path, { code: 'script', inputs: [join(own, 'runtime.js'), installed(join(built, 'node_modules', 'aion'), 'export default 1;')] });
+    expect(readPrebuiltRuntime(path)).toBe('script');
+    // ...then installed where npm hoists it: the top node_modules.
+    rmSync(join(built, 'node_modules', 'aion', 'node_modules'), { recursive: true });
+    expect(readPrebuiltRuntime(path)).toBeUndefined();
+    installed(built, 'export default 1;');
+    expect(readPrebuiltRuntime(path)).toBe('script');
+    installed(built, 'export default 2;');
+    expect(readPrebuiltRuntime(path)).toBeUndefined();
   });
 });
