@@ -11,7 +11,12 @@
  *
  * @module
  */
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
+
+let pgModule: typeof pg | undefined;
+/** node-postgres, loaded at first use: its modules cost 80 ms to every process (and partition thread) that never opens PostgreSQL. */
+const postgres = (): typeof pg => (pgModule ??= createRequire(import.meta.url)('pg') as typeof pg);
 
 export type Row = Record<string, unknown>;
 
@@ -30,7 +35,7 @@ export interface DatabaseOptions {
 /** 64-bit integers (times, epochs, counts) are read as numbers: every one the store keeps is below 2^53. */
 const INT8_OID = 20;
 const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? Number : postgres().types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
 };
 
 /** A deadline for every query: a connection that went silent (a half-open socket) fails instead of hanging the store. */
@@ -41,7 +46,7 @@ export class Database {
   private readonly pool: pg.Pool;
 
   constructor(private readonly options: DatabaseOptions) {
-    this.pool = new pg.Pool({
+    this.pool = new (postgres().Pool)({
       ...this.clientConfig(options.applicationName),
       max: options.max,
       // Before a new connection is handed out (a connection whose settings fail is not).
@@ -114,7 +119,7 @@ export class Database {
 
   /** A connection of its own, outside the pool, with the store's session settings; its failures go to `onError` (it cannot be queried after one). */
   async session(applicationName: string, onError: (error: Error) => void): Promise<pg.Client> {
-    const client = new pg.Client(this.clientConfig(applicationName));
+    const client = new (postgres().Client)(this.clientConfig(applicationName));
     client.on('error', onError);
     try {
       await client.connect();
@@ -140,7 +145,7 @@ export class CommitOutcomeUnknown extends Error {
 }
 
 /** Whether `error` is the server's answer to a statement. */
-export const isServerError = (error: unknown): error is pg.DatabaseError => error instanceof pg.DatabaseError;
+export const isServerError = (error: unknown): error is pg.DatabaseError => error instanceof postgres().DatabaseError;
 
 /**
  * Whether a failure is of the database or the way to it, not of the statement: the connection,
