@@ -6,8 +6,8 @@
  * content it had then (checked by hash at each process's first use: two dozen files, a
  * millisecond); otherwise the runtime is built again. A file of an installed package (a
  * dependency of the runtime, esbuild's `package.json` for its version) is named by package and
- * looked for in the `node_modules` folders above, as Node looks for it: an install that placed
- * the package elsewhere still finds it.
+ * looked for in the `node_modules` folders above the prebuilt file, nearest first: an install
+ * that placed the package elsewhere still finds it.
  *
  * Its bytes end up in every template image, so the template's build identity covers it.
  *
