@@ -40,11 +40,9 @@ export function loadGuestRuntime(): Promise<string> {
   return guestRuntime;
 }
 
-/** Builds the runtime and writes it where `loadGuestRuntime` looks first (the build's last step); returns the file's path. */
-export async function writePrebuiltGuestRuntime(): Promise<string> {
-  const path = prebuiltPath();
-  writePrebuiltRuntime(path, await buildGuestRuntime());
-  return path;
+/** Builds the runtime and writes it where `loadGuestRuntime` looks first (the build's last step). */
+export async function writePrebuiltGuestRuntime(): Promise<void> {
+  writePrebuiltRuntime(prebuiltPath(), await buildGuestRuntime());
 }
 
 /** Writes `built` (its script and the files it came from, by absolute path) to `path`. */
