@@ -25,12 +25,18 @@ const WASM_PAGE = 64 * 1024;
  */
 const RESERVED_BELOW_HEAP = 8 * 1024 * 1024;
 
-/** The QuickJS module asks for 256 pages (16 MiB) of memory at least: the heap is what is left above the reserve. */
+/** The least heap limit: a memory of at least the 16 MiB the QuickJS module declares. */
 export const MIN_MEMORY_BYTES = 256 * WASM_PAGE - RESERVED_BELOW_HEAP;
 
-/** Wasm pages of a sandbox's memory. Fixed size: initial equals maximum, it never grows. */
+/**
+ * The most wasm pages a sandbox's memory grows to. It starts smaller (what a sandbox uses,
+ * `QuickJSWasm.initialPages`) and the guest's allocator grows it as the heap needs.
+ */
 export const wasmPagesFor = (limits: SandboxLimits): number =>
   Math.ceil((limits.memoryBytes + RESERVED_BELOW_HEAP) / WASM_PAGE);
+
+/** The most bytes a sandbox's memory grows to: the address space its memory images index. */
+export const wasmBytesFor = (limits: SandboxLimits): number => wasmPagesFor(limits) * WASM_PAGE;
 
 export function validateLimits(limits: SandboxLimits): void {
   const check = (name: keyof SandboxLimits, min: number, max: number) => {

@@ -12,6 +12,7 @@ const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 
 /** Page indexes and their bytes, concatenated in index order. */
 export interface MemoryImage {
+  /** The address space the page indexes refer to: the most the memory grows to. */
   byteLength: number;
   pages: Uint32Array;
   data: Uint8Array;
@@ -34,18 +35,21 @@ export function nonZeroPages(memory: WebAssembly.Memory, ranges: readonly [numbe
   return out;
 }
 
-/** Copies the given pages of `memory` into an image. */
-export function captureImage(memory: WebAssembly.Memory, pages: readonly number[]): MemoryImage {
+/** Copies the given pages of `memory` into an image of a memory growing to `byteLength`. */
+export function captureImage(memory: WebAssembly.Memory, pages: readonly number[], byteLength: number): MemoryImage {
   const bytes = bytesOf(memory);
   const data = new Uint8Array(pages.length * PAGE_SIZE);
   pages.forEach((page, i) => data.set(bytes.subarray(page * PAGE_SIZE, (page + 1) * PAGE_SIZE), i * PAGE_SIZE));
-  return { byteLength: bytes.length, pages: Uint32Array.from(pages), data };
+  return { byteLength, pages: Uint32Array.from(pages), data };
 }
 
-/** Writes an image's pages into `memory`, and zeros `zeroPages` first. */
+/** The end of an image's highest page, in bytes: how large a memory must be to take it. */
+export const imageEnd = (image: MemoryImage): number => image.pages.reduce((end, page) => Math.max(end, (page + 1) * PAGE_SIZE), 0);
+
+/** Writes an image's pages into `memory` (grown to `imageEnd` already), and zeros `zeroPages` first. */
 export function writeImage(memory: WebAssembly.Memory, image: MemoryImage, zeroPages: readonly number[] = []): void {
-  if (memory.buffer.byteLength !== image.byteLength) {
-    throw new Error(`memory image of ${image.byteLength} bytes does not fit a memory of ${memory.buffer.byteLength} bytes`);
+  if (imageEnd(image) > memory.buffer.byteLength) {
+    throw new Error(`a memory image reaching byte ${imageEnd(image)} does not fit a memory of ${memory.buffer.byteLength} bytes`);
   }
   const bytes = new Uint8Array(memory.buffer);
   for (const page of zeroPages) bytes.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);

@@ -14,6 +14,9 @@
  *   image — and with it the sandbox build that snapshots are checked against — would depend
  *   on the folder the engine runs from.
  *
+ * A fifth, the glue's `emscripten_resize_heap`, is wrapped: an instance's memory starts small
+ * and the guest's allocator grows it up to the sandbox's maximum (see wasm-memory-import.ts).
+ *
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -21,7 +24,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import variantImport from '@jitl/quickjs-wasmfile-release-sync';
 import { QuickJSWASMModule, type QuickJSSyncVariant } from 'quickjs-emscripten-core';
+import { PAGE_SIZE } from './memory-image.js';
 import { detectLayout, type MemoryLayout } from './memory-layout.js';
+import { withImportedMemoryMinimum } from './wasm-memory-import.js';
 
 /** The time the guest sees, set by the host before each activation. */
 export interface GuestClock {
@@ -31,6 +36,17 @@ export interface GuestClock {
 export interface QuickJSInstance {
   module: QuickJSWASMModule;
   memory: WebAssembly.Memory;
+  /**
+   * Grows the memory to at least `bytes` as the guest's allocator does, so the glue's views
+   * of the memory follow; false if that passes the memory's maximum.
+   */
+  growTo(bytes: number): boolean;
+}
+
+/** Sizes of an instance's memory, in wasm pages. */
+export interface MemoryPages {
+  initial: number;
+  maximum: number;
 }
 
 type EmscriptenLoader = (options: Record<string, unknown>) => Promise<unknown>;
@@ -51,6 +67,9 @@ const TM_GMTOFF = 36;
  * wrote costs a page fault. (A build needing more fails its probe and is scanned whole.)
  */
 const PROBE_PAGES = 256;
+const WASM_PAGE = 64 * 1024;
+/** Heap a new instance's memory holds above its stack before the guest's allocator grows it. */
+const INITIAL_HEAP_BYTES = 1024 * 1024;
 
 /**
  * Layouts measured on QuickJS builds, by the SHA-256 of their wasm file: a thread loading a
@@ -73,6 +92,8 @@ export class QuickJSWasm {
     readonly buildId: string,
     /** SHA-256 of the wasm file, hex. */
     readonly wasmSha256: string,
+    /** The memory size the wasm file declares as its least, in wasm pages. */
+    private readonly declaredPages: number,
     /** Where instances write (listed for the build, or measured at load); undefined means "scan everything". */
     public layout?: MemoryLayout,
   ) {}
@@ -89,13 +110,15 @@ export class QuickJSWasm {
     const wasmPath = require.resolve(`${VARIANT_PACKAGE}/wasm`);
     const { version } = require(`${VARIANT_PACKAGE}/package.json`) as { version: string };
     const bytes = readFileSync(wasmPath);
+    // Instances choose their initial memory size (`initialPages`), below the declared least.
+    const { module, declaredPages } = withImportedMemoryMinimum(bytes, 0);
     const [compiled, loader, FFI] = await Promise.all([
-      WebAssembly.compile(bytes),
+      WebAssembly.compile(module),
       variant.importModuleLoader(),
       variant.importFFI(),
     ]);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const wasm = new QuickJSWasm(compiled, loader as unknown as EmscriptenLoader, FFI as unknown as FFIConstructor, `${VARIANT_PACKAGE}@${version}`, sha256);
+    const wasm = new QuickJSWasm(compiled, loader as unknown as EmscriptenLoader, FFI as unknown as FFIConstructor, `${VARIANT_PACKAGE}@${version}`, sha256, declaredPages);
     wasm.layout = MEASURED_LAYOUTS[sha256] ?? (await wasm.probeLayout());
     return wasm;
   }
@@ -103,7 +126,7 @@ export class QuickJSWasm {
   /** Measures the memory layout on a throwaway instance (see memory-layout.ts). */
   async probeLayout(): Promise<MemoryLayout | undefined> {
     try {
-      const { module, memory } = await this.newInstance(PROBE_PAGES, { now: 0 });
+      const { module, memory } = await this.newInstance({ initial: PROBE_PAGES, maximum: PROBE_PAGES }, { now: 0 });
       const runtime = module.newRuntime();
       const stackBytes = 64 * 1024;
       runtime.setMaxStackSize(stackBytes);
@@ -125,30 +148,42 @@ export class QuickJSWasm {
     }
   }
 
-  /** A fresh instance with a fixed-size memory of `pages` wasm pages and the given clock. */
-  async newInstance(pages: number, clock: GuestClock): Promise<QuickJSInstance> {
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  /**
+   * Wasm pages a new instance's memory starts with, for a memory of at most `maximum` pages:
+   * its static data, its stack and 1 MiB of heap where the layout is known (the guest's
+   * allocator grows it as needed), else the least the wasm file declares.
+   */
+  initialPages(maximum: number): number {
+    const pages = this.layout ? Math.ceil((this.layout.heapBasePage * PAGE_SIZE + INITIAL_HEAP_BYTES) / WASM_PAGE) : this.declaredPages;
+    return Math.min(pages, maximum);
+  }
+
+  /** A fresh instance with a memory of `pages` and the given clock. */
+  async newInstance(pages: MemoryPages, clock: GuestClock): Promise<QuickJSInstance> {
+    const memory = new WebAssembly.Memory(pages);
     const compiled = this.compiled;
+    let growTo!: (bytes: number) => boolean;
     const emscripten = await this.loader({
       wasmMemory: memory,
       instantiateWasm(imports: Record<string, Record<string, unknown>>, receive: (i: WebAssembly.Instance, m: WebAssembly.Module) => void) {
-        interceptHostImports(imports, memory, clock);
+        growTo = interceptHostImports(imports, memory, pages.maximum, clock);
         const instance = new WebAssembly.Instance(compiled, imports as WebAssembly.Imports);
         receive(instance, compiled);
         return instance.exports;
       },
     });
-    return { module: new QuickJSWASMModule(emscripten as never, new this.FFI(emscripten) as never), memory };
+    return { module: new QuickJSWASMModule(emscripten as never, new this.FFI(emscripten) as never), memory, growTo };
   }
 }
 
 /**
- * Replaces the clock, localtime and environment imports. They are recognised by what they do
- * (the glue is minified); if this build's glue differs, refuse to run rather than leak the
- * host's clock or environment.
+ * Replaces the clock, localtime and environment imports and wraps the memory growth import;
+ * returns the wrapped growth. They are recognised by what they do (the glue is minified); if
+ * this build's glue differs, refuse to run rather than leak the host's clock or environment.
  */
-function interceptHostImports(imports: Record<string, Record<string, unknown>>, memory: WebAssembly.Memory, clock: GuestClock): void {
-  const found = { clock: 0, localtime: 0, 'environment size': 0, environment: 0 };
+function interceptHostImports(imports: Record<string, Record<string, unknown>>, memory: WebAssembly.Memory, maximumPages: number, clock: GuestClock): (bytes: number) => boolean {
+  const found = { clock: 0, localtime: 0, 'environment size': 0, environment: 0, 'memory growth': 0 };
+  let growTo!: (bytes: number) => boolean;
   for (const env of Object.values(imports)) {
     for (const [name, value] of Object.entries(env)) {
       if (typeof value !== 'function') continue;
@@ -178,6 +213,10 @@ function interceptHostImports(imports: Record<string, Record<string, unknown>>, 
         // environ_get: nothing to write.
         env[name] = () => 0;
         found.environment++;
+      } else if (/\.grow\(/.test(source)) {
+        growTo = growingToTheMaximum(value as ImportFunction, memory, maximumPages);
+        env[name] = growTo;
+        found['memory growth']++;
       }
     }
   }
@@ -185,6 +224,31 @@ function interceptHostImports(imports: Record<string, Record<string, unknown>>, 
   const unmatched = Object.entries(found).find(([, matches]) => matches !== 1);
   if (unmatched) {
     const [what, matches] = unmatched;
-    throw new Error(`unsupported QuickJS build: found ${matches} ${what} imports to make deterministic (expected exactly 1)`);
+    throw new Error(`unsupported QuickJS build: found ${matches} ${what} imports to intercept (expected exactly 1)`);
   }
+  return growTo;
+}
+
+/**
+ * The glue's `emscripten_resize_heap` (grow the memory to hold `bytes`, then refresh the
+ * glue's views of it), able to reach the memory's maximum: the glue asks for up to 20% more
+ * than it needs and gives up when that passes the maximum, though what it needs fits. While
+ * the request fits, a growth past the maximum is cut to the maximum, so a sandbox can use as
+ * much memory as when its memory had the maximum size from the start.
+ */
+function growingToTheMaximum(resize: ImportFunction, memory: WebAssembly.Memory, maximumPages: number): (bytes: number) => boolean {
+  let requested = Infinity;
+  const grow = memory.grow.bind(memory);
+  memory.grow = (delta: number) => {
+    const pages = memory.buffer.byteLength / WASM_PAGE;
+    return grow(requested <= maximumPages * WASM_PAGE ? Math.min(delta, maximumPages - pages) : delta);
+  };
+  return (bytes: number) => {
+    requested = bytes >>> 0;
+    try {
+      return Boolean(resize(bytes));
+    } finally {
+      requested = Infinity;
+    }
+  };
 }

@@ -9,7 +9,7 @@
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
 import { GuestEvaluationError, SandboxCrash, type SandboxCrashKind } from './errors.js';
-import { wasmPagesFor, type SandboxLimits } from './limits.js';
+import { wasmBytesFor, wasmPagesFor, type SandboxLimits } from './limits.js';
 import { PAGE_SIZE } from './memory-image.js';
 import { writableRanges, type MemoryLayout } from './memory-layout.js';
 import type { GuestClock, QuickJSInstance, QuickJSWasm } from './quickjs-wasm.js';
@@ -55,7 +55,8 @@ export class Sandbox {
    */
   static async boot(wasm: QuickJSWasm, limits: SandboxLimits): Promise<Sandbox> {
     const clock: GuestClock = { now: 0 };
-    const instance = await wasm.newInstance(wasmPagesFor(limits), clock);
+    const maximum = wasmPagesFor(limits);
+    const instance = await wasm.newInstance({ initial: wasm.initialPages(maximum), maximum }, clock);
     const runtime = instance.module.newRuntime();
     runtime.setMemoryLimit(limits.memoryBytes);
     runtime.setMaxStackSize(limits.stackBytes);
@@ -86,6 +87,15 @@ export class Sandbox {
     return this.instance.memory;
   }
 
+  /**
+   * Grows the memory to at least `bytes` (before an image reaching that far is written over
+   * it); the guest's allocator grows it the same way.
+   */
+  growMemoryTo(bytes: number): void {
+    if (bytes <= this.memory.buffer.byteLength) return;
+    if (!this.instance.growTo(bytes)) throw new RangeError(`a sandbox memory cannot grow to ${bytes} bytes: its maximum is ${wasmBytesFor(this.limits)}`);
+  }
+
   /** True once the sandbox crashed or was disposed: it must not be used again. */
   get unusable(): boolean {
     return this.disposed || this.crash !== undefined;
@@ -111,13 +121,14 @@ export class Sandbox {
    */
   isolated<T>(fn: () => T): T {
     this.assertUsable();
-    const bytes = new Uint8Array(this.memory.buffer);
     const before = writableRanges(this.layout, this.memory, this.limits.stackBytes);
-    const saved = before.map(([start, end]) => bytes.slice(start * PAGE_SIZE, end * PAGE_SIZE));
+    const saved = before.map(([start, end]) => new Uint8Array(this.memory.buffer, start * PAGE_SIZE, (end - start) * PAGE_SIZE).slice());
     try {
       return fn();
     } finally {
       if (!this.unusable) {
+        // Read after `fn`: a memory the guest grew has a new buffer.
+        const bytes = new Uint8Array(this.memory.buffer);
         // Pages the guest wrote beyond what was in use (its heap grew) were zero before.
         const heapEnd = before[before.length - 1][1];
         const grownTo = writableRanges(this.layout, this.memory, this.limits.stackBytes).at(-1)![1];

@@ -7,16 +7,16 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { wasmPagesFor, type SandboxLimits } from './limits.js';
+import { wasmBytesFor, wasmPagesFor, type SandboxLimits } from './limits.js';
 import { usedBytes, writableRanges } from './memory-layout.js';
-import { captureImage, ImageIndex, nonZeroPages, writeImage, xorInto, type MemoryImage } from './memory-image.js';
+import { captureImage, ImageIndex, imageEnd, nonZeroPages, writeImage, xorInto, type MemoryImage } from './memory-image.js';
 import type { QuickJSWasm } from './quickjs-wasm.js';
 import { Sandbox } from './sandbox.js';
 
 /**
  * Reset instances kept per template by default, ready for the next run. Creating instances
- * is what costs (each is a 16+ MiB wasm memory, and V8 answers a stream of them with
- * garbage collections), so the pool keeps what a burst of concurrent runs needed; a pooled
+ * is what costs (each is a new wasm memory, every page written into it a page fault, and V8
+ * answers a stream of them with garbage collections), so the pool keeps what a burst of concurrent runs needed; a pooled
  * instance costs about 0.6 MiB of resident memory.
  */
 export const DEFAULT_POOL_SIZE = 1024;
@@ -55,7 +55,7 @@ export class SandboxTemplate {
     const bootPages = nonZeroPages(sandbox.memory, written());
     setup(sandbox);
     const templatePages = nonZeroPages(sandbox.memory, written());
-    const image = captureImage(sandbox.memory, templatePages);
+    const image = captureImage(sandbox.memory, templatePages, wasmBytesFor(limits));
     const covered = new Set(templatePages);
     const template = new SandboxTemplate(wasm, limits, image, bootPages.filter((page) => !covered.has(page)));
     template.release(sandbox);
@@ -73,6 +73,7 @@ export class SandboxTemplate {
     const pooled = this.pool.pop();
     if (pooled) return pooled;
     const sandbox = await Sandbox.boot(this.wasm, this.limits);
+    sandbox.growMemoryTo(imageEnd(this.image));
     writeImage(sandbox.memory, this.image, this.zeroPages);
     return sandbox;
   }
@@ -87,7 +88,7 @@ export class SandboxTemplate {
    * with the template's page (mostly zeros). Only between units of guest work.
    */
   capture(sandbox: Sandbox): MemoryImage {
-    const delta = captureImage(sandbox.memory, this.changedPages(sandbox));
+    const delta = captureImage(sandbox.memory, this.changedPages(sandbox), this.image.byteLength);
     this.index.xor(delta);
     return delta;
   }
@@ -95,7 +96,8 @@ export class SandboxTemplate {
   /** A sandbox in the state a `capture` of this template recorded. */
   async restore(delta: MemoryImage): Promise<Sandbox> {
     const sandbox = await this.fork();
-    const pages = captureImage(sandbox.memory, Array.from(delta.pages));
+    sandbox.growMemoryTo(imageEnd(delta));
+    const pages = captureImage(sandbox.memory, Array.from(delta.pages), delta.byteLength);
     // The fork holds the template's pages: XOR-ing the delta onto them gives the captured bytes.
     xorInto(pages.data, delta.data);
     writeImage(sandbox.memory, pages);

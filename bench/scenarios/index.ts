@@ -11,9 +11,10 @@ import { noisyNeighbour } from './noisy-neighbour.js';
 import { parkedScenarios } from './parked.js';
 import { recovery } from './recovery.js';
 import { replay } from './replay.js';
+import { residentStarts } from './resident-starts.js';
 import { sandboxCreation } from './sandbox-creation.js';
 import { stepLatency } from './step-latency.js';
 import { threadRestart } from './thread-restart.js';
 
 /** Every scenario, in the order the table shows them. */
-export const scenarios: Scenario[] = [...order3Scenarios, order3Cluster, failover, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, components, density, filteredList, ...parkedScenarios, recovery, threadRestart];
+export const scenarios: Scenario[] = [...order3Scenarios, order3Cluster, failover, order3Remote, noisyNeighbour, stepLatency, crossing, replay, inspectSeek, sandboxCreation, components, density, residentStarts, filteredList, ...parkedScenarios, recovery, threadRestart];

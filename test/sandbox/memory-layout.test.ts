@@ -17,7 +17,7 @@ const PROBE_PAGES = 384;
 /** A freshly booted instance to probe; `afterEvaluate` may tamper with its memory after each evaluation. */
 async function probeInstance(afterEvaluate: (code: string, memory: WebAssembly.Memory) => void = () => undefined): Promise<ProbeInstance> {
   const wasm = await QuickJSWasm.load();
-  const { module, memory } = await wasm.newInstance(PROBE_PAGES, { now: 0 });
+  const { module, memory } = await wasm.newInstance({ initial: PROBE_PAGES, maximum: PROBE_PAGES }, { now: 0 });
   const runtime = module.newRuntime();
   runtime.setMaxStackSize(STACK_BYTES);
   const context = runtime.newContext();
