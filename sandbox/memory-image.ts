@@ -48,8 +48,9 @@ export const imageEnd = (image: MemoryImage): number => image.pages.reduce((end,
 
 /** Writes an image's pages into `memory` (grown to `imageEnd` already), and zeros `zeroPages` first. */
 export function writeImage(memory: WebAssembly.Memory, image: MemoryImage, zeroPages: readonly number[] = []): void {
-  if (imageEnd(image) > memory.buffer.byteLength) {
-    throw new Error(`a memory image reaching byte ${imageEnd(image)} does not fit a memory of ${memory.buffer.byteLength} bytes`);
+  const end = imageEnd(image);
+  if (end > memory.buffer.byteLength) {
+    throw new Error(`a memory image reaching byte ${end} does not fit a memory of ${memory.buffer.byteLength} bytes`);
   }
   const bytes = new Uint8Array(memory.buffer);
   for (const page of zeroPages) bytes.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);

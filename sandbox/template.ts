@@ -16,8 +16,8 @@ import { Sandbox } from './sandbox.js';
 /**
  * Reset instances kept per template by default, ready for the next run. Creating instances
  * is what costs (each is a new wasm memory, every page written into it a page fault, and V8
- * answers a stream of them with garbage collections), so the pool keeps what a burst of concurrent runs needed; a pooled
- * instance costs about 0.6 MiB of resident memory.
+ * answers a stream of them with garbage collections), so the pool keeps what a burst of
+ * concurrent runs needed; a pooled instance costs about 0.6 MiB of resident memory.
  */
 export const DEFAULT_POOL_SIZE = 1024;
 
